@@ -1,0 +1,59 @@
+//! One recorded push to a repository that belongs to a lab session.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "lab_attempt")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub session_id: i64,
+    pub installation_id: i64,
+    pub repository_id: i64,
+    pub repository_full_name: String,
+    pub git_ref: String,
+    pub before_sha: String,
+    pub after_sha: String,
+    pub forced: bool,
+    pub created_branch: bool,
+    pub pusher_login: Option<String>,
+    pub sender_id: Option<i64>,
+    pub pushed_at: DateTimeUtc,
+    pub received_at: DateTimeUtc,
+    #[sea_orm(unique)]
+    pub delivery_id: String,
+    pub attempt_number: i32,
+    pub late: bool,
+    pub file_count: i32,
+    /// `payload` or `api`.
+    pub files_source: String,
+    pub files_complete: bool,
+    pub check_run_id: Option<i64>,
+    pub audit_seq: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::lab_session::Entity",
+        from = "Column::SessionId",
+        to = "super::lab_session::Column::Id"
+    )]
+    LabSession,
+    #[sea_orm(has_many = "super::lab_attempt_file::Entity")]
+    LabAttemptFile,
+}
+
+impl Related<super::lab_session::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::LabSession.def()
+    }
+}
+
+impl Related<super::lab_attempt_file::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::LabAttemptFile.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,35 @@
+//! A lab session: which repositories of an organisation belong to one lab, and its deadline.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "lab_session")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// Organisation (account) login, stored lower-case.
+    pub org: String,
+    pub slug: String,
+    pub title: String,
+    pub repo_pattern: String,
+    /// `all`, `default` or a glob on the branch name.
+    pub branch_policy: String,
+    pub opens_at: DateTimeUtc,
+    pub closes_at: DateTimeUtc,
+    pub archived_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::lab_attempt::Entity")]
+    LabAttempt,
+}
+
+impl Related<super::lab_attempt::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::LabAttempt.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

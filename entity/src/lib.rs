@@ -1,0 +1,12 @@
+//! SeaORM entities of labtrail: one module per table, no logic.
+
+pub mod api_token;
+pub mod audit_checkpoint;
+pub mod audit_head;
+pub mod audit_log;
+pub mod installation;
+pub mod installation_repository;
+pub mod lab_attempt;
+pub mod lab_attempt_file;
+pub mod lab_session;
+pub mod webhook_delivery;

@@ -1,0 +1,31 @@
+//! A webhook delivery as received from GitHub, and its processing state (the durable queue).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhook_delivery")]
+pub struct Model {
+    /// The `X-GitHub-Delivery` GUID.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub guid: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub installation_id: Option<i64>,
+    /// The JSON document exactly as received (form bodies: the decoded `payload` field).
+    pub payload: Option<Vec<u8>>,
+    /// Hex SHA-256 of `payload`, kept when the bytes are dropped by retention.
+    pub payload_sha256: String,
+    /// `queued|processing|processed|ignored|retrying|dead|rejected`.
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTimeUtc,
+    pub locked_until: Option<DateTimeUtc>,
+    pub last_error: Option<String>,
+    pub received_at: DateTimeUtc,
+    pub processed_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,226 @@
+//! The append-only, hash-chained audit log: canonical encoding, hashing, append under the head lock.
+
+pub mod verify;
+
+use chrono::Utc;
+use entity::{audit_head, audit_log};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    QuerySelect, Set, Statement,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Version tag of the hashing scheme inside every canonical entry.
+pub const SCHEME_VERSION: i64 = 1;
+
+/// Why an entry could not be appended.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("audit details must hold no floating-point numbers (at {0})")]
+    Float(String),
+    #[error("audit details must be a JSON object")]
+    NotAnObject,
+    #[error("cannot encode canonical JSON: {0}")]
+    Canonical(String),
+    #[error("the audit_head row is missing: run the migrations")]
+    NoHead,
+    #[error(
+        "this log was started with origin {stored:?}, but the configured origin is {configured:?}"
+    )]
+    OriginMismatch { stored: String, configured: String },
+}
+
+/// What to append; seq, id, time and hashes are assigned by [`append`].
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// `github:delivery:<guid>`, `cli:<user>`, `token:<name>` or `system`.
+    pub actor: String,
+    /// `lab_attempt.recorded`, `lab_session.created`, …
+    pub action: String,
+    /// What the entry is about, e.g. `lab_attempt:42`.
+    pub subject: String,
+    /// Ids and facts only: no names, no e-mail addresses, no floats.
+    pub details: Value,
+}
+
+/// Proof that an entry was appended: where and with which hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub seq: i64,
+    pub entry_hash: String,
+}
+
+/// The locked head of the log inside a write transaction.
+#[derive(Debug, Clone)]
+pub struct LockedHead {
+    pub size: i64,
+    pub head_hash: [u8; 32],
+    origin: String,
+}
+
+/// `SHA-256("labtrail-audit-v1\n" ‖ origin)`: the first entry's `prev_hash`.
+pub fn genesis_hash(origin: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"labtrail-audit-v1\n");
+    h.update(origin.as_bytes());
+    h.finalize().into()
+}
+
+/// `SHA-256(0x00 ‖ canonical)`.
+pub fn leaf_hash(canonical: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([0x00]);
+    h.update(canonical);
+    h.finalize().into()
+}
+
+/// `SHA-256(0x02 ‖ prev ‖ leaf)`.
+pub fn chain_hash(prev: &[u8; 32], leaf: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([0x02]);
+    h.update(prev);
+    h.update(leaf);
+    h.finalize().into()
+}
+
+/// Parse a stored hex hash.
+pub fn parse_hash(hex_str: &str) -> Option<[u8; 32]> {
+    hex::decode(hex_str).ok()?.try_into().ok()
+}
+
+/// RFC 8785 canonical bytes of a JSON value.
+pub fn canonical_bytes(value: &Value) -> Result<Vec<u8>, AuditError> {
+    serde_json_canonicalizer::to_vec(value).map_err(|e| AuditError::Canonical(e.to_string()))
+}
+
+/// Hex SHA-256 of the canonical JSON of a value: a digest that commits to content kept outside the log.
+pub fn content_digest(value: &Value) -> Result<String, AuditError> {
+    Ok(hex::encode(Sha256::digest(canonical_bytes(value)?)))
+}
+
+fn reject_floats(value: &Value, path: &str) -> Result<(), AuditError> {
+    match value {
+        Value::Number(n) if !(n.is_i64() || n.is_u64()) => Err(AuditError::Float(path.to_owned())),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| reject_floats(v, &format!("{path}[{i}]"))),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(k, v)| reject_floats(v, &format!("{path}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
+/// The document hashed for one entry: every field but the hashes.
+pub fn entry_document(seq: i64, entry_id: &str, occurred_at_us: i64, entry: &NewEntry) -> Value {
+    serde_json::json!({
+        "v": SCHEME_VERSION,
+        "seq": seq,
+        "entry_id": entry_id,
+        "occurred_at_us": occurred_at_us,
+        "actor": entry.actor,
+        "action": entry.action,
+        "subject": entry.subject,
+        "details": entry.details,
+    })
+}
+
+/// Take the audit lock at the start of a write transaction and read the head.
+///
+/// PostgreSQL: `SELECT … FOR UPDATE` on the single `audit_head` row. SQLite: a no-op write first, so the
+/// transaction holds the database's write lock from its start (what `BEGIN IMMEDIATE` does) and cannot
+/// fail later on a lock upgrade; the busy timeout makes other writers wait instead.
+pub async fn lock_head(txn: &DatabaseTransaction, origin: &str) -> Result<LockedHead, AuditError> {
+    if txn.get_database_backend() == DbBackend::Sqlite {
+        txn.execute(Statement::from_string(
+            DbBackend::Sqlite,
+            "UPDATE audit_head SET size = size WHERE id = 1",
+        ))
+        .await?;
+    }
+    let head = audit_head::Entity::find_by_id(1)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(AuditError::NoHead)?;
+    if let Some(stored) = head.origin.as_deref().filter(|s| *s != origin) {
+        return Err(AuditError::OriginMismatch {
+            stored: stored.to_owned(),
+            configured: origin.to_owned(),
+        });
+    }
+    let head_hash = match head.head_hash.as_deref() {
+        Some(h) => {
+            parse_hash(h).ok_or_else(|| AuditError::Canonical("corrupt head hash".into()))?
+        }
+        None => genesis_hash(origin),
+    };
+    Ok(LockedHead {
+        size: head.size,
+        head_hash,
+        origin: origin.to_owned(),
+    })
+}
+
+/// Append one entry at the locked head, in the caller's transaction, and advance the head.
+pub async fn append(
+    txn: &DatabaseTransaction,
+    head: &mut LockedHead,
+    entry: NewEntry,
+) -> Result<Receipt, AuditError> {
+    if !entry.details.is_object() {
+        return Err(AuditError::NotAnObject);
+    }
+    reject_floats(&entry.details, "details")?;
+    let seq = head.size;
+    let entry_id = uuid::Uuid::new_v4().to_string();
+    let occurred_at_us = Utc::now().timestamp_micros();
+    let canonical = canonical_bytes(&entry_document(seq, &entry_id, occurred_at_us, &entry))?;
+    let details = String::from_utf8(canonical_bytes(&entry.details)?)
+        .map_err(|e| AuditError::Canonical(e.to_string()))?;
+    let entry_hash = chain_hash(&head.head_hash, &leaf_hash(&canonical));
+    audit_log::ActiveModel {
+        seq: Set(seq),
+        entry_id: Set(entry_id),
+        occurred_at_us: Set(occurred_at_us),
+        actor: Set(entry.actor),
+        action: Set(entry.action),
+        subject: Set(entry.subject),
+        details: Set(details),
+        canonical: Set(canonical),
+        prev_hash: Set(hex::encode(head.head_hash)),
+        entry_hash: Set(hex::encode(entry_hash)),
+    }
+    .insert(txn)
+    .await?;
+    head.size += 1;
+    head.head_hash = entry_hash;
+    audit_head::ActiveModel {
+        id: Set(1),
+        size: Set(head.size),
+        head_hash: Set(Some(hex::encode(entry_hash))),
+        origin: Set(Some(head.origin.clone())),
+        archived_upto: sea_orm::ActiveValue::NotSet,
+    }
+    .update(txn)
+    .await?;
+    Ok(Receipt {
+        seq,
+        entry_hash: hex::encode(entry_hash),
+    })
+}
+
+/// Open a write transaction holding the audit lock, append one entry, commit: for changes that are
+/// nothing but their audit entry's side (or callers that do their own writes before committing).
+pub async fn begin_write(
+    db: &impl sea_orm::TransactionTrait,
+    origin: &str,
+) -> Result<(DatabaseTransaction, LockedHead), AuditError> {
+    let txn = db.begin().await?;
+    let head = lock_head(&txn, origin).await?;
+    Ok((txn, head))
+}

@@ -1,0 +1,227 @@
+//! Command-line and environment configuration (every setting is a flag with an `env =` fallback).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+/// The embedded default: a SQLite file in the working directory, created when missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://labtrail.db?mode=rwc";
+
+/// labtrail: records every push to a student's lab repository in a tamper-evident log.
+#[derive(Debug, Parser)]
+#[command(name = "labtrail", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings every command shares.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database: a SQLite URL (embedded default) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]
+    pub database_url: String,
+    /// Base URL GitHub and browsers reach (manifest, links); its host is the default audit origin.
+    #[arg(
+        long,
+        env = "LABTRAIL_PUBLIC_URL",
+        default_value = "http://localhost:3000",
+        global = true
+    )]
+    pub public_url: url::Url,
+    /// The audit log's name in checkpoints and in the genesis hash (default: host of the public URL).
+    #[arg(long, env = "LABTRAIL_AUDIT_ORIGIN", global = true)]
+    pub audit_origin: Option<String>,
+    /// Log output: `pretty` or `json`; the level comes from `RUST_LOG`.
+    #[arg(
+        long,
+        env = "LABTRAIL_LOG_FORMAT",
+        default_value = "pretty",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+impl GlobalArgs {
+    /// The audit origin in force: the explicit one, else the public URL's host.
+    pub fn origin(&self) -> String {
+        self.audit_origin
+            .clone()
+            .filter(|o| !o.trim().is_empty())
+            .unwrap_or_else(|| self.public_url.host_str().unwrap_or("localhost").to_owned())
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The subcommands of DESIGN.md §7.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server and the delivery workers (applies pending migrations first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage lab sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Read recorded attempts.
+    #[command(subcommand)]
+    Attempts(AttemptsCommand),
+    /// Sign a payload file and send it like a real GitHub delivery.
+    Deliver(DeliverArgs),
+    /// Audit log tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `labtrail serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen address.
+    #[arg(long, env = "LABTRAIL_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: SocketAddr,
+    /// Webhook secret(s), comma-separated; any of them may sign a delivery (rotation).
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// The GitHub App's id.
+    #[arg(long, env = "GITHUB_APP_ID")]
+    pub app_id: Option<u64>,
+    /// The App's private key (PEM), inline.
+    #[arg(long, env = "GITHUB_PRIVATE_KEY", hide_env_values = true)]
+    pub private_key: Option<String>,
+    /// The App's private key (PEM), as a file.
+    #[arg(long, env = "GITHUB_PRIVATE_KEY_PATH")]
+    pub private_key_path: Option<PathBuf>,
+    /// GitHub REST API base URL (GitHub Enterprise Server, tests).
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    pub github_api_url: url::Url,
+    /// GitHub web URL (where the manifest form posts).
+    #[arg(long, env = "GITHUB_WEB_URL", default_value = "https://github.com")]
+    pub github_web_url: url::Url,
+    /// Concurrent delivery-processing tasks in this instance.
+    #[arg(long, env = "LABTRAIL_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+}
+
+impl ServeArgs {
+    /// The configured webhook secrets, or `None` (setup mode: deliveries answered 503).
+    pub fn webhook_secrets(&self) -> Option<Vec<SecretString>> {
+        let secrets: Vec<SecretString> = self
+            .webhook_secret
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| SecretString::from(s.to_owned()))
+            .collect();
+        (!secrets.is_empty()).then_some(secrets)
+    }
+}
+
+/// `labtrail session …`.
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Create a lab session.
+    Create(SessionCreateArgs),
+    /// List lab sessions.
+    List {
+        /// Only this organisation's sessions.
+        #[arg(long)]
+        org: Option<String>,
+        /// Output format.
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+    },
+}
+
+/// `labtrail session create`.
+#[derive(Debug, Args)]
+pub struct SessionCreateArgs {
+    /// Organisation (account) login.
+    #[arg(long)]
+    pub org: String,
+    /// Short name, unique within the organisation (`[a-z0-9][a-z0-9._-]*`).
+    #[arg(long)]
+    pub slug: String,
+    /// Human-readable title.
+    #[arg(long)]
+    pub title: String,
+    /// Glob on the repository name (`lab3-*`); an exact name is a pattern too.
+    #[arg(long)]
+    pub repos: String,
+    /// `all`, `default` (the repository's default branch) or a glob on the branch name.
+    #[arg(long, default_value = "all")]
+    pub branches: String,
+    /// When the session opens (RFC 3339 with an offset).
+    #[arg(long)]
+    pub opens: String,
+    /// The deadline (RFC 3339 with an offset).
+    #[arg(long)]
+    pub closes: String,
+}
+
+/// `labtrail attempts …`.
+#[derive(Debug, Subcommand)]
+pub enum AttemptsCommand {
+    /// List attempts, oldest first.
+    List {
+        /// Only this session (slug).
+        #[arg(long)]
+        session: Option<String>,
+        /// Only this repository (`owner/name` or `name`).
+        #[arg(long)]
+        repo: Option<String>,
+        /// Output format.
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Show one attempt with its files.
+    Show {
+        /// The attempt id.
+        id: i64,
+    },
+}
+
+/// Output format of list commands.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// `labtrail deliver`.
+#[derive(Debug, Args)]
+pub struct DeliverArgs {
+    /// The JSON payload file.
+    pub file: PathBuf,
+    /// The event name (`push`, `ping`, …).
+    #[arg(long)]
+    pub event: String,
+    /// Webhook URL (default: `<public URL>/webhooks/github`).
+    #[arg(long)]
+    pub url: Option<url::Url>,
+    /// Secret to sign with (default: the first of `GITHUB_WEBHOOK_SECRET`).
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Delivery GUID (default: a fresh random one).
+    #[arg(long)]
+    pub delivery_id: Option<String>,
+}
+
+/// `labtrail audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exit 0 intact, 1 tampered (first bad seq), 2 cannot verify.
+    Verify,
+}

@@ -1,0 +1,342 @@
+//! Recording attempts (one transaction with their files, the audit entry and the delivery's state) and
+//! reading them back.
+
+use chrono::{DateTime, Utc};
+use entity::{lab_attempt, lab_attempt_file, lab_session, webhook_delivery};
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+
+use crate::audit::{self, AuditError, NewEntry, Receipt};
+use crate::db::deliveries::Status;
+use crate::domain::files::ChangedFile;
+
+/// Where an attempt's file list came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilesSource {
+    Payload,
+    Api,
+}
+
+impl FilesSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Payload => "payload",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// Everything known about a push that is to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub session_id: i64,
+    pub installation_id: i64,
+    pub repository_id: i64,
+    pub repository_full_name: String,
+    pub git_ref: String,
+    pub before_sha: String,
+    pub after_sha: String,
+    pub forced: bool,
+    pub created_branch: bool,
+    pub pusher_login: Option<String>,
+    pub sender_id: Option<i64>,
+    pub pushed_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub delivery_id: String,
+    pub late: bool,
+    pub files: Vec<ChangedFile>,
+    pub files_source: FilesSource,
+    pub files_complete: bool,
+}
+
+/// The outcome of [`record`].
+#[derive(Debug, Clone)]
+pub enum Recorded {
+    /// A new attempt, with its audit receipt.
+    New {
+        attempt: Box<lab_attempt::Model>,
+        receipt: Receipt,
+    },
+    /// The same delivery or the same push was recorded before.
+    Duplicate { attempt_id: i64 },
+}
+
+/// Why recording failed (the transaction was rolled back).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+const FILE_CHUNK: usize = 500;
+
+/// Record an attempt: in one transaction, under the audit lock, insert the attempt and its files, append
+/// `lab_attempt.recorded`, and mark the delivery processed. Idempotent per delivery and per push.
+pub async fn record(
+    db: &impl TransactionTrait,
+    origin: &str,
+    new: NewAttempt,
+) -> Result<Recorded, RecordError> {
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    // Under the lock, so concurrent deliveries of one push see each other's commits.
+    if let Some(existing) = find_same_push(&txn, &new).await? {
+        mark_processed(
+            &txn,
+            &new.delivery_id,
+            Some(format!("duplicate of attempt {}", existing.id)),
+        )
+        .await?;
+        txn.commit().await?;
+        return Ok(Recorded::Duplicate {
+            attempt_id: existing.id,
+        });
+    }
+    let attempt_number = next_attempt_number(&txn, new.session_id, new.repository_id).await?;
+    let attempt = insert_attempt(&txn, &new, attempt_number, head.size).await?;
+    insert_files(&txn, attempt.id, &new.files).await?;
+    let receipt = audit::append(&txn, &mut head, recorded_entry(&attempt, &new.files)?).await?;
+    mark_processed(&txn, &new.delivery_id, None).await?;
+    txn.commit().await?;
+    Ok(Recorded::New {
+        attempt: Box::new(attempt),
+        receipt,
+    })
+}
+
+async fn find_same_push(
+    db: &impl ConnectionTrait,
+    new: &NewAttempt,
+) -> Result<Option<lab_attempt::Model>, DbErr> {
+    use lab_attempt::Column as C;
+    lab_attempt::Entity::find()
+        .filter(
+            C::DeliveryId.eq(&new.delivery_id).or(C::RepositoryId
+                .eq(new.repository_id)
+                .and(C::GitRef.eq(&new.git_ref))
+                .and(C::BeforeSha.eq(&new.before_sha))
+                .and(C::AfterSha.eq(&new.after_sha))
+                .and(C::PushedAt.eq(new.pushed_at))),
+        )
+        .one(db)
+        .await
+}
+
+async fn next_attempt_number(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+    repository_id: i64,
+) -> Result<i32, DbErr> {
+    use lab_attempt::Column as C;
+    let max: Option<Option<i32>> = lab_attempt::Entity::find()
+        .select_only()
+        .column_as(C::AttemptNumber.max(), "max")
+        .filter(C::SessionId.eq(session_id))
+        .filter(C::RepositoryId.eq(repository_id))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(max.flatten().unwrap_or(0) + 1)
+}
+
+async fn insert_attempt(
+    db: &impl ConnectionTrait,
+    new: &NewAttempt,
+    attempt_number: i32,
+    audit_seq: i64,
+) -> Result<lab_attempt::Model, DbErr> {
+    lab_attempt::ActiveModel {
+        session_id: Set(new.session_id),
+        installation_id: Set(new.installation_id),
+        repository_id: Set(new.repository_id),
+        repository_full_name: Set(new.repository_full_name.clone()),
+        git_ref: Set(new.git_ref.clone()),
+        before_sha: Set(new.before_sha.clone()),
+        after_sha: Set(new.after_sha.clone()),
+        forced: Set(new.forced),
+        created_branch: Set(new.created_branch),
+        pusher_login: Set(new.pusher_login.clone()),
+        sender_id: Set(new.sender_id),
+        pushed_at: Set(new.pushed_at),
+        received_at: Set(new.received_at),
+        delivery_id: Set(new.delivery_id.clone()),
+        attempt_number: Set(attempt_number),
+        late: Set(new.late),
+        file_count: Set(i32::try_from(new.files.len()).unwrap_or(i32::MAX)),
+        files_source: Set(new.files_source.as_str().to_owned()),
+        files_complete: Set(new.files_complete),
+        check_run_id: Set(None),
+        audit_seq: Set(audit_seq),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+async fn insert_files(
+    db: &impl ConnectionTrait,
+    attempt_id: i64,
+    files: &[ChangedFile],
+) -> Result<(), DbErr> {
+    for chunk in files.chunks(FILE_CHUNK) {
+        let rows = chunk.iter().map(|f| lab_attempt_file::ActiveModel {
+            attempt_id: Set(attempt_id),
+            path: Set(f.path.clone()),
+            status: Set(f.status.as_str().to_owned()),
+            ..Default::default()
+        });
+        lab_attempt_file::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The audit entry of a recorded attempt: ids and facts; the ref and file list only as a digest.
+fn recorded_entry(
+    attempt: &lab_attempt::Model,
+    files: &[ChangedFile],
+) -> Result<NewEntry, AuditError> {
+    let content = serde_json::json!({ "ref": attempt.git_ref, "files": files });
+    Ok(NewEntry {
+        actor: format!("github:delivery:{}", attempt.delivery_id),
+        action: "lab_attempt.recorded".into(),
+        subject: format!("lab_attempt:{}", attempt.id),
+        details: serde_json::json!({
+            "attempt_id": attempt.id,
+            "session_id": attempt.session_id,
+            "installation_id": attempt.installation_id,
+            "repository_id": attempt.repository_id,
+            "delivery_id": attempt.delivery_id,
+            "before": attempt.before_sha,
+            "after": attempt.after_sha,
+            "pushed_at": attempt.pushed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "received_at_us": attempt.received_at.timestamp_micros(),
+            "attempt_number": attempt.attempt_number,
+            "late": attempt.late,
+            "forced": attempt.forced,
+            "file_count": attempt.file_count,
+            "files_source": attempt.files_source,
+            "files_complete": attempt.files_complete,
+            "content_sha256": audit::content_digest(&content)?,
+        }),
+    })
+}
+
+async fn mark_processed(
+    db: &impl ConnectionTrait,
+    guid: &str,
+    note: Option<String>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    webhook_delivery::Entity::update_many()
+        .set(webhook_delivery::ActiveModel {
+            status: Set(Status::Processed.as_str().to_owned()),
+            locked_until: Set(None),
+            last_error: Set(note),
+            processed_at: Set(Some(now)),
+            ..Default::default()
+        })
+        .filter(webhook_delivery::Column::Guid.eq(guid))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// An attempt with its session slug and files, as listed and exported.
+#[derive(Debug, Clone)]
+pub struct AttemptView {
+    pub attempt: lab_attempt::Model,
+    pub session_slug: String,
+    pub files: Vec<lab_attempt_file::Model>,
+}
+
+/// Which attempts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptFilter {
+    pub session_slug: Option<String>,
+    /// `owner/name` or just `name`, case-insensitive.
+    pub repo: Option<String>,
+}
+
+/// Attempts matching the filter, in recording order, with their files.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &AttemptFilter,
+) -> Result<Vec<AttemptView>, DbErr> {
+    use lab_attempt::Column as C;
+    let mut q = lab_attempt::Entity::find().find_also_related(lab_session::Entity);
+    if let Some(slug) = &filter.session_slug {
+        q = q.filter(lab_session::Column::Slug.eq(slug.as_str()));
+    }
+    if let Some(repo) = &filter.repo {
+        let repo = repo.to_ascii_lowercase();
+        let lower = Expr::expr(Func::lower(Expr::col((
+            lab_attempt::Entity,
+            C::RepositoryFullName,
+        ))));
+        q = if repo.contains('/') {
+            q.filter(lower.eq(repo))
+        } else {
+            q.filter(
+                lower
+                    .clone()
+                    .eq(repo.clone())
+                    .or(Expr::expr(Func::lower(Expr::col((
+                        lab_attempt::Entity,
+                        C::RepositoryFullName,
+                    ))))
+                    .like(format!("%/{}", escape_like(&repo)))),
+            )
+        };
+    }
+    let rows = q.order_by_asc(C::Id).all(db).await?;
+    with_files(db, rows).await
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// One attempt by id.
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<AttemptView>, DbErr> {
+    let rows = lab_attempt::Entity::find_by_id(id)
+        .find_also_related(lab_session::Entity)
+        .all(db)
+        .await?;
+    Ok(with_files(db, rows).await?.into_iter().next())
+}
+
+async fn with_files(
+    db: &impl ConnectionTrait,
+    rows: Vec<(lab_attempt::Model, Option<lab_session::Model>)>,
+) -> Result<Vec<AttemptView>, DbErr> {
+    let mut views: Vec<AttemptView> = rows
+        .into_iter()
+        .map(|(attempt, session)| AttemptView {
+            attempt,
+            session_slug: session.map(|s| s.slug).unwrap_or_default(),
+            files: Vec::new(),
+        })
+        .collect();
+    for chunk in views.chunks_mut(FILE_CHUNK) {
+        let ids: Vec<i64> = chunk.iter().map(|v| v.attempt.id).collect();
+        let files = lab_attempt_file::Entity::find()
+            .filter(lab_attempt_file::Column::AttemptId.is_in(ids))
+            .order_by_asc(lab_attempt_file::Column::Path)
+            .all(db)
+            .await?;
+        for f in files {
+            if let Some(v) = chunk.iter_mut().find(|v| v.attempt.id == f.attempt_id) {
+                v.files.push(f);
+            }
+        }
+    }
+    Ok(views)
+}

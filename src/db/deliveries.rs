@@ -1,0 +1,155 @@
+//! The durable delivery queue in `webhook_delivery`: insert once, claim with a lease, settle.
+
+use chrono::{DateTime, Utc};
+use entity::webhook_delivery::{self, Column};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Set, Statement,
+};
+use sha2::{Digest, Sha256};
+
+/// Processing states of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Queued,
+    Processing,
+    Processed,
+    Ignored,
+    Retrying,
+    Dead,
+    Rejected,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Processing => "processing",
+            Self::Processed => "processed",
+            Self::Ignored => "ignored",
+            Self::Retrying => "retrying",
+            Self::Dead => "dead",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// A delivery as accepted at the edge.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub guid: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub installation_id: Option<i64>,
+    pub payload: Vec<u8>,
+    /// `Queued`, or `Rejected` for a signed but unparseable body.
+    pub status: Status,
+    pub error: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Store a delivery once; `false` when its GUID was already known (nothing changed).
+pub async fn insert(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, DbErr> {
+    let model = webhook_delivery::ActiveModel {
+        guid: Set(d.guid),
+        event: Set(d.event),
+        action: Set(d.action),
+        installation_id: Set(d.installation_id),
+        payload_sha256: Set(hex::encode(Sha256::digest(&d.payload))),
+        payload: Set(Some(d.payload)),
+        status: Set(d.status.as_str().to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(d.received_at),
+        locked_until: Set(None),
+        last_error: Set(d.error),
+        received_at: Set(d.received_at),
+        processed_at: Set((d.status == Status::Rejected).then_some(d.received_at)),
+    };
+    let rows = webhook_delivery::Entity::insert(model)
+        .on_conflict(OnConflict::column(Column::Guid).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(rows == 1)
+}
+
+const CLAIM_POSTGRES: &str = "UPDATE webhook_delivery \
+    SET status = 'processing', locked_until = $1, attempts = attempts + 1 \
+    WHERE guid = (SELECT guid FROM webhook_delivery \
+        WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= $2) \
+           OR (status = 'processing' AND locked_until < $2) \
+        ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+    RETURNING *";
+
+// SQLite serialises writers, so a single UPDATE … RETURNING is already exclusive.
+const CLAIM_SQLITE: &str = "UPDATE webhook_delivery \
+    SET status = 'processing', locked_until = ?, attempts = attempts + 1 \
+    WHERE guid = (SELECT guid FROM webhook_delivery \
+        WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= ?) \
+           OR (status = 'processing' AND locked_until < ?) \
+        ORDER BY next_attempt_at LIMIT 1) \
+    RETURNING *";
+
+/// Claim the next due delivery (or one whose lease expired) until `now + lease`.
+pub async fn claim_next(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+) -> Result<Option<webhook_delivery::Model>, DbErr> {
+    let backend = db.get_database_backend();
+    let until = now + lease;
+    let stmt = match backend {
+        DbBackend::Postgres => {
+            Statement::from_sql_and_values(backend, CLAIM_POSTGRES, [until.into(), now.into()])
+        }
+        _ => Statement::from_sql_and_values(
+            backend,
+            CLAIM_SQLITE,
+            [until.into(), now.into(), now.into()],
+        ),
+    };
+    webhook_delivery::Entity::find()
+        .from_raw_sql(stmt)
+        .one(db)
+        .await
+}
+
+/// Settle a delivery: final status (or `Retrying` with its next time), and a note or error.
+pub async fn settle(
+    db: &impl ConnectionTrait,
+    guid: &str,
+    status: Status,
+    message: Option<String>,
+    next_attempt_at: Option<DateTime<Utc>>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let finished = !matches!(status, Status::Retrying | Status::Queued);
+    let model = webhook_delivery::ActiveModel {
+        status: Set(status.as_str().to_owned()),
+        locked_until: Set(None),
+        last_error: Set(message),
+        next_attempt_at: next_attempt_at.map_or(NotSet, Set),
+        processed_at: if finished { Set(Some(now)) } else { NotSet },
+        ..Default::default()
+    };
+    webhook_delivery::Entity::update_many()
+        .set(model)
+        .filter(Column::Guid.eq(guid))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Row counts per status (for metrics and the CLI).
+pub async fn count_by_status(db: &impl ConnectionTrait) -> Result<Vec<(String, i64)>, DbErr> {
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all(Statement::from_string(
+            backend,
+            "SELECT status, COUNT(*) FROM webhook_delivery GROUP BY status ORDER BY status",
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?)))
+        .collect()
+}

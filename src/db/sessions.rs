@@ -1,0 +1,164 @@
+//! Lab sessions: creation (audited), listing, and lookup by organisation.
+
+use chrono::{DateTime, Utc};
+use entity::lab_session::{self, Column, Entity};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, TransactionTrait,
+};
+
+use crate::audit::{self, AuditError, NewEntry};
+use crate::domain::session::{repo_matcher, BranchPolicy, RuleError};
+
+/// Why a session could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("invalid organisation login {0:?}")]
+    Org(String),
+    #[error("invalid slug {0:?}: use lower-case letters, digits, '.', '_' and '-' (at most 64)")]
+    Slug(String),
+    #[error("the title must not be empty")]
+    Title,
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error("the session must close after it opens")]
+    Window,
+    #[error("organisation {org} already has a session {slug:?}")]
+    Exists { org: String, slug: String },
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// A session to create, as given by an instructor.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub org: String,
+    pub slug: String,
+    pub title: String,
+    pub repo_pattern: String,
+    pub branch_policy: String,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+}
+
+fn valid_login(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 39 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn valid_slug(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.len() <= 64
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+}
+
+impl NewSession {
+    fn validate(&self) -> Result<(), SessionError> {
+        if !valid_login(&self.org) {
+            return Err(SessionError::Org(self.org.clone()));
+        }
+        if !valid_slug(&self.slug) {
+            return Err(SessionError::Slug(self.slug.clone()));
+        }
+        if self.title.trim().is_empty() {
+            return Err(SessionError::Title);
+        }
+        repo_matcher(&self.repo_pattern)?;
+        BranchPolicy::parse(&self.branch_policy)?;
+        if self.closes_at <= self.opens_at {
+            return Err(SessionError::Window);
+        }
+        Ok(())
+    }
+}
+
+/// Create a session and its `lab_session.created` audit entry in one transaction.
+pub async fn create(
+    db: &impl TransactionTrait,
+    origin: &str,
+    actor: &str,
+    new: NewSession,
+) -> Result<lab_session::Model, SessionError> {
+    new.validate()?;
+    let org = new.org.to_ascii_lowercase();
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    let exists = Entity::find()
+        .filter(Column::Org.eq(&org))
+        .filter(Column::Slug.eq(&new.slug))
+        .one(&txn)
+        .await?;
+    if exists.is_some() {
+        return Err(SessionError::Exists {
+            org,
+            slug: new.slug,
+        });
+    }
+    let session = lab_session::ActiveModel {
+        org: Set(org),
+        slug: Set(new.slug),
+        title: Set(new.title.trim().to_owned()),
+        repo_pattern: Set(new.repo_pattern.trim().to_owned()),
+        branch_policy: Set(new.branch_policy.trim().to_owned()),
+        opens_at: Set(new.opens_at),
+        closes_at: Set(new.closes_at),
+        archived_at: Set(None),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let content = serde_json::json!({
+        "org": session.org, "slug": session.slug, "title": session.title,
+        "repo_pattern": session.repo_pattern, "branch_policy": session.branch_policy,
+    });
+    audit::append(
+        &txn,
+        &mut head,
+        NewEntry {
+            actor: actor.to_owned(),
+            action: "lab_session.created".into(),
+            subject: format!("lab_session:{}", session.id),
+            details: serde_json::json!({
+                "session_id": session.id,
+                "opens_at": session.opens_at.to_rfc3339(),
+                "closes_at": session.closes_at.to_rfc3339(),
+                "content_sha256": audit::content_digest(&content)?,
+            }),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+/// Sessions, optionally of one organisation, by org then slug.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    org: Option<&str>,
+) -> Result<Vec<lab_session::Model>, DbErr> {
+    let mut q = Entity::find();
+    if let Some(org) = org {
+        q = q.filter(Column::Org.eq(org.to_ascii_lowercase()));
+    }
+    q.order_by_asc(Column::Org)
+        .order_by_asc(Column::Slug)
+        .all(db)
+        .await
+}
+
+/// Unarchived sessions of an organisation (login compared case-insensitively).
+pub async fn active_for_org(
+    db: &impl ConnectionTrait,
+    org: &str,
+) -> Result<Vec<lab_session::Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Org.eq(org.to_ascii_lowercase()))
+        .filter(Column::ArchivedAt.is_null())
+        .all(db)
+        .await
+}

@@ -1,0 +1,47 @@
+//! The HTTP surface: router, webhook intake, health and metrics.
+
+mod health;
+mod webhook;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::routing::{get, post};
+use axum::Router;
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+use tower_http::trace::TraceLayer;
+
+use crate::metrics::Metrics;
+use crate::webhook::extract::{SecretsState, MAX_BODY_BYTES};
+use crate::webhook::signature::WebhookSecrets;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub secrets: Option<WebhookSecrets>,
+    /// Wakes a worker when a delivery was queued.
+    pub wake: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl FromRef<AppState> for SecretsState {
+    fn from_ref(state: &AppState) -> Self {
+        SecretsState(state.secrets.clone())
+    }
+}
+
+/// The application's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/webhooks/github",
+            post(webhook::receive).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

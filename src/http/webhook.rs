@@ -1,0 +1,53 @@
+//! `POST /webhooks/github`: answer at once; the workers do the rest.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::AppState;
+use crate::error::AppError;
+use crate::intake::{self, Accepted};
+use crate::metrics::Intake;
+use crate::webhook::extract::SignedDelivery;
+
+/// Store the verified delivery and answer `202` (new), `200` (duplicate) or `400` (unparseable).
+pub async fn receive(
+    State(state): State<AppState>,
+    delivery: Result<SignedDelivery, AppError>,
+) -> Result<Response, AppError> {
+    let delivery = delivery.inspect_err(|e| {
+        tracing::info!(error = %e, "webhook refused");
+        state.metrics.intake(Intake::Refused);
+    })?;
+    let guid = delivery.guid.clone();
+    let event = delivery.event.clone();
+    let accepted = intake::accept(&state.db, delivery)
+        .await
+        .map_err(AppError::database)?;
+    tracing::info!(delivery_id = %guid, %event, outcome = ?accepted, "webhook received");
+    Ok(match accepted {
+        Accepted::Queued => {
+            state.metrics.intake(Intake::Accepted);
+            state.wake.notify_one();
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({ "delivery_id": guid, "status": "queued" })),
+            )
+                .into_response()
+        }
+        Accepted::Duplicate => {
+            state.metrics.intake(Intake::Duplicate);
+            (
+                StatusCode::OK,
+                Json(json!({ "delivery_id": guid, "status": "duplicate" })),
+            )
+                .into_response()
+        }
+        Accepted::Rejected(error) => {
+            state.metrics.intake(Intake::Rejected);
+            return Err(AppError::BadRequest(error));
+        }
+    })
+}

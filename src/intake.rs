@@ -1,0 +1,62 @@
+//! Accepting a verified delivery: store it durably (once per GUID) before answering.
+
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, DbErr};
+
+use crate::db::deliveries::{self, NewDelivery, Status};
+use crate::webhook::event::Envelope;
+use crate::webhook::extract::SignedDelivery;
+
+/// What happened to an incoming delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored and queued for processing.
+    Queued,
+    /// The GUID was already stored; nothing changed.
+    Duplicate,
+    /// Signed but unparseable: stored as `rejected` with the error, for inspection.
+    Rejected(String),
+}
+
+/// Store a delivery: `queued` when its body is a JSON object, `rejected` otherwise.
+pub async fn accept(db: &impl ConnectionTrait, d: SignedDelivery) -> Result<Accepted, DbErr> {
+    let received_at = Utc::now();
+    let parsed = d.payload.and_then(|bytes| {
+        serde_json::from_slice::<Envelope>(&bytes)
+            .map(|env| (bytes, env))
+            .map_err(|e| format!("payload is not a JSON object: {e}"))
+    });
+    let (new, outcome) = match parsed {
+        Ok((payload, env)) => (
+            NewDelivery {
+                guid: d.guid,
+                event: d.event,
+                action: env.action,
+                installation_id: env.installation.map(|i| i.id),
+                payload,
+                status: Status::Queued,
+                error: None,
+                received_at,
+            },
+            Accepted::Queued,
+        ),
+        Err(error) => (
+            NewDelivery {
+                guid: d.guid,
+                event: d.event,
+                action: None,
+                installation_id: None,
+                payload: d.raw.to_vec(),
+                status: Status::Rejected,
+                error: Some(error.clone()),
+                received_at,
+            },
+            Accepted::Rejected(error),
+        ),
+    };
+    if deliveries::insert(db, new).await? {
+        Ok(outcome)
+    } else {
+        Ok(Accepted::Duplicate)
+    }
+}

@@ -1,0 +1,16 @@
+//! labtrail: a GitHub App that records every push to a student's lab repository as a LabAttempt and
+//! appends it to a tamper-evident audit log.
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod intake;
+pub mod metrics;
+pub mod server;
+pub mod telemetry;
+pub mod webhook;
+pub mod worker;

@@ -1,0 +1,31 @@
+//! The `labtrail` binary: parse the command line, start tracing, run the command, map to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use labtrail::config::{AuditCommand, Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A missing .env is normal; a broken one is worth saying.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("warning: cannot read .env: {e}");
+        }
+    }
+    let cli = Cli::parse();
+    labtrail::telemetry::init(cli.global.log_format);
+    // `audit verify` promises exit 2 whenever it cannot verify.
+    let failure = if matches!(cli.command, Command::Audit(AuditCommand::Verify)) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    };
+    match labtrail::cli::run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            failure
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Running the app: HTTP server plus delivery workers, with graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::http::{router, AppState};
+use crate::metrics::Metrics;
+use crate::webhook::signature::WebhookSecrets;
+use crate::worker::{Pipeline, WorkerConfig};
+
+/// How long workers get to finish their current delivery at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What the server needs beyond the database.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `None`: setup mode, deliveries are answered 503.
+    pub secrets: Option<WebhookSecrets>,
+    pub worker: WorkerConfig,
+    /// Worker tasks in this instance.
+    pub workers: usize,
+}
+
+/// Serve on `listener` until `shutdown` completes; then stop taking requests and let workers drain.
+pub async fn run(
+    db: DatabaseConnection,
+    cfg: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let wake = Arc::new(Notify::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
+    let mut workers = pipeline.spawn(cfg.workers.max(1), Arc::clone(&wake), stop_rx);
+    let state = AppState {
+        db,
+        secrets: cfg.secrets,
+        wake,
+        metrics,
+    };
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "workers did not finish in time; their leases expire and deliveries are retried"
+        );
+    }
+    served
+}

@@ -1,0 +1,109 @@
+//! The axum extractor that admits a delivery: size limit, signature, headers, body decoding.
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::{header, HeaderMap, StatusCode};
+
+use crate::error::AppError;
+use crate::webhook::signature::WebhookSecrets;
+
+/// GitHub caps webhook payloads at 25 MB.
+pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// A delivery whose signature verified, with its headers checked.
+#[derive(Debug)]
+pub struct SignedDelivery {
+    /// `X-GitHub-Delivery`.
+    pub guid: String,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    /// The JSON document (decoded from a form body), or why it could not be decoded.
+    pub payload: Result<Vec<u8>, String>,
+    /// The body exactly as received (kept for inspection when it is rejected).
+    pub raw: Bytes,
+}
+
+/// The secrets in force, or `None` in setup mode.
+#[derive(Clone, Debug)]
+pub struct SecretsState(pub Option<WebhookSecrets>);
+
+impl<S> FromRequest<S> for SignedDelivery
+where
+    S: Send + Sync,
+    SecretsState: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let SecretsState(secrets) = SecretsState::from_ref(state);
+        let secrets = secrets.ok_or_else(|| AppError::Unavailable {
+            message: "no webhook secret is configured: finish the setup first".into(),
+            retry_after_secs: None,
+        })?;
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::BadRequest(format!("cannot read body: {e}"))
+            }
+        })?;
+        let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
+        secrets
+            .verify(signature, &body)
+            .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+        let guid = header_token(&headers, "x-github-delivery", 128, |c| {
+            c.is_ascii_alphanumeric() || c == '-'
+        })?;
+        let event = header_token(&headers, "x-github-event", 64, |c| {
+            c.is_ascii_lowercase() || c == '_'
+        })?;
+        Ok(Self {
+            guid,
+            event,
+            payload: decode_body(&headers, &body),
+            raw: body,
+        })
+    }
+}
+
+fn header_token(
+    headers: &HeaderMap,
+    name: &'static str,
+    max_len: usize,
+    allowed: impl Fn(char) -> bool,
+) -> Result<String, AppError> {
+    let value = headers
+        .get(name)
+        .ok_or_else(|| AppError::BadRequest(format!("missing {name} header")))?;
+    let value = value
+        .to_str()
+        .map_err(|_| AppError::BadRequest(format!("invalid {name} header")))?
+        .trim();
+    if value.is_empty() || value.len() > max_len || !value.chars().all(allowed) {
+        return Err(AppError::BadRequest(format!("invalid {name} header")));
+    }
+    Ok(value.to_owned())
+}
+
+/// JSON bodies as they are; form bodies (`payload=<json>`) decoded. The HMAC was over the raw body.
+fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, String> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" => Ok(body.to_vec()),
+        "application/x-www-form-urlencoded" => form_urlencoded::parse(body)
+            .find(|(k, _)| k == "payload")
+            .map(|(_, v)| v.into_owned().into_bytes())
+            .ok_or_else(|| "form body has no payload field".to_owned()),
+        other => Err(format!("unsupported content type {other:?}")),
+    }
+}
