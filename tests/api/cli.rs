@@ -1,0 +1,219 @@
+//! The command line: sessions, attempt exports, and `deliver` against a running server.
+
+use crate::backend_tests;
+use crate::helpers::{fixture, run_cli, spawn_app, TestDb, SECRET};
+
+backend_tests!(
+    session_commands,
+    deliver_sends_a_signed_delivery,
+    attempts_export_formats
+);
+
+async fn session_commands(db: TestDb) {
+    let out = run_cli(
+        &db,
+        &[
+            "session",
+            "create",
+            "--org",
+            "Course-Org",
+            "--slug",
+            "lab3",
+            "--title",
+            "Lab 3: pointers",
+            "--repos",
+            "lab3-*",
+            "--branches",
+            "default",
+            "--opens",
+            "2026-12-01T09:00:00+01:00",
+            "--closes",
+            "2026-12-08T23:59:00+01:00",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dup = run_cli(
+        &db,
+        &[
+            "session",
+            "create",
+            "--org",
+            "course-org",
+            "--slug",
+            "lab3",
+            "--title",
+            "again",
+            "--repos",
+            "lab3-*",
+            "--opens",
+            "2026-12-01T09:00:00Z",
+            "--closes",
+            "2026-12-08T23:59:00Z",
+        ],
+    );
+    assert_eq!(dup.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already has a session"));
+    for (args, needle) in [
+        (
+            vec![
+                "--opens",
+                "2026-12-01 09:00",
+                "--closes",
+                "2026-12-08T23:59:00Z",
+                "--repos",
+                "x",
+            ],
+            "RFC 3339",
+        ),
+        (
+            vec![
+                "--opens",
+                "2026-12-09T09:00:00Z",
+                "--closes",
+                "2026-12-08T23:59:00Z",
+                "--repos",
+                "x",
+            ],
+            "close after",
+        ),
+        (
+            vec![
+                "--opens",
+                "2026-12-01T09:00:00Z",
+                "--closes",
+                "2026-12-08T23:59:00Z",
+                "--repos",
+                "org/x",
+            ],
+            "pattern",
+        ),
+    ] {
+        let mut full = vec![
+            "session",
+            "create",
+            "--org",
+            "course-org",
+            "--slug",
+            "bad",
+            "--title",
+            "t",
+        ];
+        full.extend(args);
+        let out = run_cli(&db, &full);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let list = run_cli(&db, &["session", "list", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert_eq!(list[0]["org"], "course-org");
+    assert_eq!(list[0]["opens_at"], "2026-12-01T08:00:00Z");
+    assert_eq!(list[0]["closes_at"], "2026-12-08T22:59:00Z");
+    assert_eq!(list[0]["branches"], "default");
+    let table = run_cli(&db, &["session", "list"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.lines().next().is_some_and(|l| l.starts_with("ORG")),
+        "{text}"
+    );
+    assert!(text.contains("Lab 3: pointers"));
+}
+
+async fn deliver_sends_a_signed_delivery(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_session(
+        "Codertocat",
+        "hello",
+        "Hello-*",
+        "2019-05-01T00:00:00Z",
+        "2019-06-01T00:00:00Z",
+    )
+    .await;
+    let file = db.scratch_dir().join("push.json");
+    std::fs::write(
+        &file,
+        fixture("octokit-webhooks/push/with-new-branch.payload.json"),
+    )
+    .expect("write");
+    let url = format!("{}/webhooks/github", app.base_url);
+    let file = file.to_string_lossy().to_string();
+    let out = app.cli(&[
+        "deliver",
+        &file,
+        "--event",
+        "push",
+        "--url",
+        &url,
+        "--secret",
+        SECRET,
+        "--delivery-id",
+        "cli-1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("202"));
+    assert_eq!(app.wait_settled("cli-1").await.status, "processed");
+    let wrong = app.cli(&[
+        "deliver", &file, "--event", "push", "--url", &url, "--secret", "nope",
+    ]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stdout).starts_with("401"));
+    let nosecret = app.cli(&["deliver", &file, "--event", "push", "--url", &url]);
+    assert_eq!(nosecret.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nosecret.stderr).contains("--secret"));
+}
+
+async fn attempts_export_formats(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_session(
+        "Codertocat",
+        "hello",
+        "Hello-*",
+        "2019-05-01T00:00:00Z",
+        "2019-06-01T00:00:00Z",
+    )
+    .await;
+    app.deliver(
+        "push",
+        "exp-1",
+        &fixture("octokit-webhooks/push/with-new-branch.payload.json"),
+    )
+    .await;
+    app.wait_settled("exp-1").await;
+    let csv = app.cli(&["attempts", "list", "--session", "hello", "--format", "csv"]);
+    let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());
+    let headers = reader.headers().expect("headers").clone();
+    assert_eq!(&headers[0], "id");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), 1);
+    let col = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    assert_eq!(&rows[0][col("repository")], "Codertocat/Hello-World");
+    assert_eq!(&rows[0][col("files")], "added README.md");
+    assert_eq!(&rows[0][col("late")], "false");
+    let none = app.cli(&[
+        "attempts",
+        "list",
+        "--session",
+        "nothing",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&none.stdout).trim(), "[]");
+    let table = app.cli(&["attempts", "list"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("Codertocat/Hello-World"));
+    let missing = app.cli(&["attempts", "show", "999"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("No attempt with id 999"));
+}

@@ -1,0 +1,474 @@
+//! Test harness: a fresh database per test (SQLite file; PostgreSQL database created and dropped), a
+//! running server on port 0, and helpers to sign and send deliveries like GitHub does.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use labtrail::db;
+use labtrail::server::{self, ServerConfig};
+use labtrail::webhook::signature::{self, WebhookSecrets};
+use labtrail::worker::{RetryPolicy, WorkerConfig};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use secrecy::SecretString;
+use serde_json::Value;
+
+/// The database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database for one test.
+#[derive(Debug, Clone)]
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    /// SQLite: the directory holding the file. PostgreSQL: (admin URL, database name).
+    sqlite_dir: Option<PathBuf>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    async fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir()
+                    .join(format!("labtrail-test-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir).expect("create temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.join("labtrail.db").display());
+                Some(Self {
+                    backend,
+                    url,
+                    sqlite_dir: Some(dir),
+                    postgres: None,
+                })
+            }
+            Backend::Postgres => Self::create_postgres().await,
+        }
+    }
+
+    async fn create_postgres() -> Option<Self> {
+        let required = std::env::var("LABTRAIL_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+        let Ok(admin_url) = std::env::var("LABTRAIL_TEST_POSTGRES_URL") else {
+            assert!(
+                !required,
+                "LABTRAIL_REQUIRE_POSTGRES=1 but LABTRAIL_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!("skipped: LABTRAIL_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let admin = match Database::connect(&admin_url).await {
+            Ok(c) => c,
+            Err(e) if required => {
+                panic!("PostgreSQL at {admin_url} is required but unreachable: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipped: PostgreSQL unreachable: {e}");
+                return None;
+            }
+        };
+        let name = format!("labtrail_test_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute(Statement::from_string(
+                DbBackend::Postgres,
+                format!("CREATE DATABASE {name}"),
+            ))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let mut url = url::Url::parse(&admin_url).expect("postgres URL");
+        url.set_path(&format!("/{name}"));
+        Some(Self {
+            backend: Backend::Postgres,
+            url: url.to_string(),
+            sqlite_dir: None,
+            postgres: Some((admin_url, name)),
+        })
+    }
+
+    async fn destroy(&self) {
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((admin_url, name)) = &self.postgres {
+            if let Ok(admin) = Database::connect(admin_url).await {
+                let _ = admin
+                    .execute(Statement::from_string(
+                        DbBackend::Postgres,
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    ))
+                    .await;
+                admin.close().await.ok();
+            }
+        }
+    }
+
+    /// A directory for files the test writes (keys, checkpoints, archives); removed with the database.
+    pub fn scratch_dir(&self) -> PathBuf {
+        let dir = match &self.sqlite_dir {
+            Some(d) => d.join("scratch"),
+            None => std::env::temp_dir().join(format!(
+                "labtrail-scratch-{}",
+                self.postgres.as_ref().map_or("x", |p| p.1.as_str())
+            )),
+        };
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    /// A new connection to this database (migrated).
+    pub async fn connect(&self) -> DatabaseConnection {
+        let conn = db::connect(&self.url)
+            .await
+            .expect("connect to test database");
+        db::migrate(&conn).await.expect("migrate test database");
+        conn
+    }
+}
+
+/// Run a test body against a fresh database of `backend`, dropping it afterwards even on failure.
+pub async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let result = std::panic::AssertUnwindSafe(test(db.clone()))
+        .catch_unwind()
+        .await;
+    db.destroy().await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Declare tests that run once per backend: `backend_tests!(name_a, name_b);` for
+/// `async fn name_a(db: TestDb)` functions in the same module.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    $crate::helpers::run($crate::helpers::Backend::Sqlite, super::$name).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    $crate::helpers::run($crate::helpers::Backend::Postgres, super::$name).await
+                }
+            }
+        )*
+    };
+}
+
+pub const SECRET: &str = "test-webhook-secret";
+pub const ORIGIN: &str = "labtrail.test";
+
+/// Options of a spawned app.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    pub secrets: Vec<String>,
+    pub workers: usize,
+    pub retry: RetryPolicy,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            secrets: vec![SECRET.to_owned()],
+            workers: 4,
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(200),
+            },
+        }
+    }
+}
+
+/// A running app.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub db: DatabaseConnection,
+    pub test_db: TestDb,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Spawn the app with default options.
+pub async fn spawn_app(db: &TestDb) -> TestApp {
+    spawn_app_with(db, AppOptions::default()).await
+}
+
+/// Spawn the app on port 0 against `db` (migrated first, as `serve` does).
+pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
+    let db = test_db.connect().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let secrets = WebhookSecrets::new(
+        opts.secrets
+            .iter()
+            .map(|s| SecretString::from(s.clone()))
+            .collect(),
+    );
+    let mut worker = WorkerConfig::new(ORIGIN.to_owned());
+    worker.retry = opts.retry;
+    worker.poll_interval = Duration::from_millis(100);
+    let cfg = ServerConfig {
+        secrets,
+        worker,
+        workers: opts.workers,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server_db = test_db.connect().await;
+    let handle = tokio::spawn(server::run(server_db, cfg, listener, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        base_url: format!("http://{addr}"),
+        db,
+        test_db: test_db.clone(),
+        client: reqwest::Client::new(),
+        shutdown: Some(tx),
+        handle,
+    }
+}
+
+/// Read a fixture from `tests/fixtures/`.
+pub fn fixture(path: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("read fixture {}: {e}", p.display()))
+}
+
+/// A fixture as JSON, to derive variants in code.
+pub fn fixture_json(path: &str) -> Value {
+    serde_json::from_slice(&fixture(path)).expect("fixture is JSON")
+}
+
+/// `sha256=…` of a body under a secret.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    signature::sign(&SecretString::from(secret.to_owned()), body)
+}
+
+/// Counts of every table, to show that a refused request changed nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RowCounts(pub Vec<(&'static str, i64)>);
+
+impl TestApp {
+    /// POST a delivery signed with the default secret.
+    pub async fn deliver(&self, event: &str, guid: &str, body: &[u8]) -> reqwest::Response {
+        self.deliver_signed(event, guid, body, &sign(SECRET, body))
+            .await
+    }
+
+    /// POST a delivery with a given signature header value.
+    pub async fn deliver_signed(
+        &self,
+        event: &str,
+        guid: &str,
+        body: &[u8],
+        sig: &str,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("{}/webhooks/github", self.base_url))
+            .header("content-type", "application/json")
+            .header("user-agent", "GitHub-Hookshot/test")
+            .header("x-github-event", event)
+            .header("x-github-delivery", guid)
+            .header("x-hub-signature-256", sig)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("send delivery")
+    }
+
+    /// Create a lab session through the library (as `labtrail session create` does).
+    pub async fn create_session(
+        &self,
+        org: &str,
+        slug: &str,
+        pattern: &str,
+        opens: &str,
+        closes: &str,
+    ) -> entity::lab_session::Model {
+        let t = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .expect("rfc3339")
+                .with_timezone(&Utc)
+        };
+        db::sessions::create(
+            &self.db,
+            ORIGIN,
+            "cli:test",
+            db::sessions::NewSession {
+                org: org.into(),
+                slug: slug.into(),
+                title: format!("Session {slug}"),
+                repo_pattern: pattern.into(),
+                branch_policy: "all".into(),
+                opens_at: t(opens),
+                closes_at: t(closes),
+            },
+        )
+        .await
+        .expect("create session")
+    }
+
+    /// Wait until a delivery reaches a settled state (anything but queued/processing/retrying).
+    pub async fn wait_settled(&self, guid: &str) -> entity::webhook_delivery::Model {
+        self.wait_status(guid, &["processed", "ignored", "dead", "rejected"])
+            .await
+    }
+
+    /// Wait until a delivery has one of `statuses`.
+    pub async fn wait_status(
+        &self,
+        guid: &str,
+        statuses: &[&str],
+    ) -> entity::webhook_delivery::Model {
+        use sea_orm::EntityTrait;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let row = entity::webhook_delivery::Entity::find_by_id(guid.to_owned())
+                .one(&self.db)
+                .await
+                .expect("read delivery");
+            if let Some(row) = row {
+                if statuses.contains(&row.status.as_str()) {
+                    return row;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "delivery {guid} did not reach {statuses:?} in time"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Wait until no delivery is queued, processing or retrying.
+    pub async fn wait_idle(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let busy = self
+                .scalar("SELECT COUNT(*) FROM webhook_delivery WHERE status IN ('queued','processing','retrying')")
+                .await;
+            if busy == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{busy} deliveries still pending"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// One integer from a SQL query.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let row = self
+            .db
+            .query_one(Statement::from_string(
+                self.db.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .expect("query")
+            .expect("a row");
+        row.try_get_by_index::<i64>(0).expect("an integer")
+    }
+
+    /// Run raw SQL.
+    pub async fn exec(&self, sql: &str) -> Result<u64, sea_orm::DbErr> {
+        self.db
+            .execute(Statement::from_string(
+                self.db.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .map(|r| r.rows_affected())
+    }
+
+    /// Row counts of every table.
+    pub async fn counts(&self) -> RowCounts {
+        let mut out = Vec::new();
+        for t in [
+            "installation",
+            "installation_repository",
+            "lab_session",
+            "lab_attempt",
+            "lab_attempt_file",
+            "webhook_delivery",
+            "audit_log",
+            "audit_checkpoint",
+            "api_token",
+        ] {
+            out.push((t, self.scalar(&format!("SELECT COUNT(*) FROM {t}")).await));
+        }
+        RowCounts(out)
+    }
+
+    /// Run the `labtrail` binary against this app's database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        run_cli(&self.test_db, args)
+    }
+
+    /// Stop the server and its workers.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.handle).await;
+    }
+}
+
+/// Run the `labtrail` binary with this database and the test origin.
+pub fn run_cli(db: &TestDb, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+        .env("RUST_LOG", "warn")
+        .env_remove("GITHUB_WEBHOOK_SECRET")
+        .current_dir(db.scratch_dir())
+        .output()
+        .expect("run labtrail")
+}
+
+/// A push payload derived from the new-branch fixture: another repository, org, head and push time.
+pub fn push_payload(org: &str, repo: &str, repo_id: i64, after: &str, pushed_at: i64) -> Value {
+    let mut p = fixture_json("octokit-webhooks/push/with-new-branch.payload.json");
+    p["repository"]["name"] = repo.into();
+    p["repository"]["full_name"] = format!("{org}/{repo}").into();
+    p["repository"]["id"] = repo_id.into();
+    p["repository"]["owner"]["login"] = org.into();
+    p["repository"]["pushed_at"] = pushed_at.into();
+    p["organization"] = serde_json::json!({ "login": org, "id": 9000 });
+    p["after"] = after.into();
+    p["commits"][0]["id"] = after.into();
+    p["head_commit"]["id"] = after.into();
+    p
+}
+
+/// A 40-hex SHA derived from a number.
+pub fn sha(n: u64) -> String {
+    format!("{n:040x}")
+}

@@ -1,0 +1,186 @@
+//! Retries and concurrent deliveries never duplicate; nothing accepted is lost.
+
+use futures::future::join_all;
+
+use crate::backend_tests;
+use crate::helpers::{push_payload, sha, spawn_app, TestDb};
+
+backend_tests!(
+    fifty_concurrent_posts_of_one_delivery_record_once,
+    two_hundred_deliveries_from_eight_senders,
+    same_push_under_two_guids_records_once,
+);
+
+async fn fifty_concurrent_posts_of_one_delivery_record_once(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_session(
+        "course",
+        "lab1",
+        "lab1-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
+    let body = serde_json::to_vec(&push_payload(
+        "course",
+        "lab1-alice",
+        7,
+        &sha(7),
+        1767225600,
+    ))
+    .expect("json");
+    let statuses: Vec<u16> = join_all((0..50).map(|_| {
+        let app = &app;
+        let body = &body;
+        async move {
+            app.deliver("push", "same-guid", body)
+                .await
+                .status()
+                .as_u16()
+        }
+    }))
+    .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        49,
+        "{statuses:?}"
+    );
+    app.wait_idle().await;
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM webhook_delivery").await, 1);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'lab_attempt.recorded'")
+            .await,
+        1
+    );
+}
+
+async fn two_hundred_deliveries_from_eight_senders(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_session(
+        "course",
+        "lab1",
+        "lab1-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
+    let senders = (0..8u64).map(|s| {
+        let app = &app;
+        async move {
+            for i in 0..25u64 {
+                let n = s * 100 + i;
+                // Eight students, 25 pushes each, to the same session.
+                let mut p = push_payload(
+                    "course",
+                    &format!("lab1-student{s}"),
+                    1000 + s as i64,
+                    &sha(n + 1),
+                    1767225600 + n as i64,
+                );
+                p["before"] = sha(n).into();
+                p["created"] = false.into();
+                let resp = app
+                    .deliver(
+                        "push",
+                        &format!("d-{s}-{i}"),
+                        &serde_json::to_vec(&p).expect("json"),
+                    )
+                    .await;
+                assert_eq!(resp.status().as_u16(), 202);
+            }
+        }
+    });
+    join_all(senders).await;
+    app.wait_idle().await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM webhook_delivery WHERE status = 'processed'")
+            .await,
+        200
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 200);
+    // 1 session entry + 200 attempt entries, seqs 0..=200 without a gap.
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 201);
+    assert_eq!(app.scalar("SELECT MIN(seq) FROM audit_log").await, 0);
+    assert_eq!(app.scalar("SELECT MAX(seq) FROM audit_log").await, 200);
+    assert_eq!(
+        app.scalar("SELECT COUNT(DISTINCT audit_seq) FROM lab_attempt")
+            .await,
+        200
+    );
+    // Attempt numbers per repository are 1..=25 in recording order.
+    assert_eq!(
+        app.scalar("SELECT CAST(MAX(attempt_number) AS BIGINT) FROM lab_attempt")
+            .await,
+        25
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM (SELECT repository_id, COUNT(DISTINCT attempt_number) n FROM lab_attempt GROUP BY repository_id) t WHERE n = 25").await, 8);
+    let out = app.cli(&["audit", "verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("201 entries"));
+}
+
+async fn same_push_under_two_guids_records_once(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_session(
+        "course",
+        "lab1",
+        "lab1-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
+    let body = serde_json::to_vec(&push_payload(
+        "course",
+        "lab1-alice",
+        7,
+        &sha(7),
+        1767225600,
+    ))
+    .expect("json");
+    // A repository hook and the App deliver the same push under different GUIDs, at the same time.
+    let (a, b) = tokio::join!(
+        app.deliver("push", "hook-guid", &body),
+        app.deliver("push", "app-guid", &body)
+    );
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (202, 202));
+    let (da, db_) = (
+        app.wait_settled("hook-guid").await,
+        app.wait_settled("app-guid").await,
+    );
+    assert_eq!(
+        (da.status.as_str(), db_.status.as_str()),
+        ("processed", "processed")
+    );
+    let notes = [da.last_error, db_.last_error];
+    assert_eq!(
+        notes
+            .iter()
+            .filter(|n| n
+                .as_deref()
+                .is_some_and(|s| s.starts_with("duplicate of attempt")))
+            .count(),
+        1
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+    // A redelivery of the same GUID later is a duplicate at the edge.
+    assert_eq!(
+        app.deliver("push", "hook-guid", &body)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: signed HTTP deliveries into a running server on a real database (SQLite file, and
+//! PostgreSQL when `LABTRAIL_TEST_POSTGRES_URL` is set). One test binary; one file per feature.
+
+mod helpers;
+
+mod audit_chain;
+mod cli;
+mod idempotency;
+mod push;
+mod retry;
+mod webhook;

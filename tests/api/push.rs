@@ -1,0 +1,284 @@
+//! Push deliveries from real GitHub payloads become attempts (or are ignored) with the right facts.
+
+use crate::backend_tests;
+use crate::helpers::{fixture, fixture_json, push_payload, sha, spawn_app, TestDb};
+
+backend_tests!(
+    new_branch_push_becomes_an_attempt,
+    tag_deletions_are_ignored,
+    committer_without_username_is_recorded,
+    unmatched_repositories_are_ignored,
+    lateness_and_attempt_numbers,
+    file_list_is_folded_over_commits,
+);
+
+async fn new_branch_push_becomes_an_attempt(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let session = app
+        .create_session(
+            "Codertocat",
+            "hello",
+            "Hello-*",
+            "2019-05-01T00:00:00Z",
+            "2019-06-01T00:00:00Z",
+        )
+        .await;
+    let body = fixture("octokit-webhooks/push/with-new-branch.payload.json");
+    assert_eq!(
+        app.deliver("push", "nb-1", &body).await.status().as_u16(),
+        202
+    );
+    assert_eq!(app.wait_settled("nb-1").await.status, "processed");
+
+    let out = app.cli(&["attempts", "list", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json array");
+    let a = &list[0];
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert_eq!(a["session"], "hello");
+    assert_eq!(a["repository"], "Codertocat/Hello-World");
+    assert_eq!(a["repository_id"], 186853002);
+    assert_eq!(a["ref"], "refs/heads/master");
+    assert_eq!(a["before"], "0000000000000000000000000000000000000000");
+    assert_eq!(a["after"], "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
+    assert_eq!(
+        a["pushed_at"], "2019-05-15T15:20:57Z",
+        "push time is repository.pushed_at"
+    );
+    assert_eq!(a["delivery_id"], "nb-1");
+    assert_eq!(a["pusher"], "Codertocat");
+    assert_eq!(a["attempt_number"], 1);
+    assert_eq!(a["late"], false);
+    assert_eq!(a["forced"], false);
+    assert_eq!(a["files_source"], "payload");
+    assert_eq!(a["files_complete"], true);
+    assert_eq!(
+        a["files"],
+        serde_json::json!([{"path": "README.md", "status": "added"}])
+    );
+    assert_eq!(a["check_run_id"], serde_json::Value::Null);
+    assert!(a["received_at"].as_str().is_some_and(|s| s.ends_with('Z')));
+    let seq = a["audit_seq"].as_i64().expect("audit seq");
+    let row = app
+        .scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE seq = {seq} AND action = 'lab_attempt.recorded' AND actor = 'github:delivery:nb-1'"))
+        .await;
+    assert_eq!(row, 1, "the attempt's audit entry");
+    assert_eq!(
+        app.scalar("SELECT session_id FROM lab_attempt").await,
+        session.id
+    );
+    let created = app
+        .scalar("SELECT COUNT(*) FROM lab_attempt WHERE created_branch = true")
+        .await;
+    assert_eq!(created, 1);
+}
+
+async fn tag_deletions_are_ignored(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_session(
+        "Codertocat",
+        "hello",
+        "Hello-*",
+        "2019-05-01T00:00:00Z",
+        "2019-06-01T00:00:00Z",
+    )
+    .await;
+    for (i, f) in [
+        "payload",
+        "with-installation.payload",
+        "with-organization.payload",
+        "1.payload",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let guid = format!("tag-{i}");
+        let body = fixture(&format!("octokit-webhooks/push/{f}.json"));
+        assert_eq!(
+            app.deliver("push", &guid, &body).await.status().as_u16(),
+            202,
+            "{f}"
+        );
+        let d = app.wait_settled(&guid).await;
+        assert_eq!(d.status, "ignored", "{f}");
+        assert_eq!(d.last_error.as_deref(), Some("ref deleted"), "{f}");
+    }
+    let body = fixture("octocrab/push_webhook_event.json");
+    app.deliver("push", "tag-octocrab", &body).await;
+    assert_eq!(app.wait_settled("tag-octocrab").await.status, "ignored");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 0);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log").await,
+        1,
+        "only the session's entry"
+    );
+}
+
+async fn committer_without_username_is_recorded(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_session(
+        "codertocat",
+        "hello",
+        "hello-world",
+        "2019-05-01T00:00:00Z",
+        "2019-06-01T00:00:00Z",
+    )
+    .await;
+    let body = fixture("octokit-webhooks/push/with-no-username-committer.payload.json");
+    app.deliver("push", "nouser-1", &body).await;
+    assert_eq!(app.wait_settled("nouser-1").await.status, "processed");
+    let out = app.cli(&["attempts", "show", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        a["files"],
+        serde_json::json!([{"path": "README.md", "status": "added"}])
+    );
+    assert_eq!(a["pusher"], "Codertocat");
+}
+
+async fn unmatched_repositories_are_ignored(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_session(
+        "course",
+        "lab3",
+        "lab3-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
+    let cases = [
+        (
+            "other-org",
+            push_payload("another", "lab3-alice", 1, &sha(1), 1767225600),
+        ),
+        (
+            "other-repo",
+            push_payload("course", "lab4-alice", 2, &sha(2), 1767225600),
+        ),
+        ("no-install", {
+            let mut p = push_payload("course", "lab3-alice", 3, &sha(3), 1767225600);
+            p.as_object_mut().map(|o| o.remove("installation"));
+            p
+        }),
+        ("tag", {
+            let mut p = push_payload("course", "lab3-alice", 4, &sha(4), 1767225600);
+            p["ref"] = "refs/tags/v1".into();
+            p
+        }),
+    ];
+    for (guid, p) in cases {
+        app.deliver("push", guid, &serde_json::to_vec(&p).expect("json"))
+            .await;
+        assert_eq!(app.wait_settled(guid).await.status, "ignored", "{guid}");
+    }
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 0);
+}
+
+async fn lateness_and_attempt_numbers(db: TestDb) {
+    let app = spawn_app(&db).await;
+    // Closes 2026-01-10T00:00:00Z = 1768003200.
+    app.create_session(
+        "course",
+        "lab3",
+        "lab3-*",
+        "2026-01-01T00:00:00Z",
+        "2026-01-10T00:00:00Z",
+    )
+    .await;
+    let pushes = [
+        ("p1", 1768003199_i64, 11),
+        ("p2", 1768003200, 12),
+        ("p3", 1768003201, 13),
+    ];
+    for (guid, at, n) in pushes {
+        let mut p = push_payload("course", "lab3-alice", 42, &sha(n), at);
+        p["before"] = sha(n - 1).into();
+        p["created"] = false.into();
+        // Commit dates are the student's to set: they must not matter.
+        p["commits"][0]["timestamp"] = "2000-01-01T00:00:00Z".into();
+        app.deliver("push", guid, &serde_json::to_vec(&p).expect("json"))
+            .await;
+        assert_eq!(app.wait_settled(guid).await.status, "processed");
+    }
+    let other = push_payload("course", "lab3-bob", 43, &sha(99), 1768003300);
+    app.deliver("push", "bob-1", &serde_json::to_vec(&other).expect("json"))
+        .await;
+    app.wait_settled("bob-1").await;
+    let out = app.cli(&[
+        "attempts",
+        "list",
+        "--repo",
+        "course/LAB3-ALICE",
+        "--format",
+        "json",
+    ]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let got: Vec<(i64, bool)> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|a| {
+            (
+                a["attempt_number"].as_i64().expect("n"),
+                a["late"].as_bool().expect("late"),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![(1, false), (2, false), (3, true)]);
+    let bob = app.cli(&["attempts", "list", "--repo", "lab3-bob", "--format", "json"]);
+    let bob: serde_json::Value = serde_json::from_slice(&bob.stdout).expect("json");
+    assert_eq!(bob[0]["attempt_number"], 1);
+    assert_eq!(bob[0]["late"], true);
+}
+
+async fn file_list_is_folded_over_commits(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_session(
+        "course",
+        "lab3",
+        "lab3-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
+    let mut p = push_payload("course", "lab3-alice", 42, &sha(3), 1767225600);
+    p["created"] = false.into();
+    p["before"] = sha(1).into();
+    let c =
+        fixture_json("octokit-webhooks/push/with-new-branch.payload.json")["commits"][0].clone();
+    let commit = |id: u64, added: &[&str], removed: &[&str], modified: &[&str]| {
+        let mut c = c.clone();
+        c["id"] = sha(id).into();
+        c["added"] = serde_json::json!(added);
+        c["removed"] = serde_json::json!(removed);
+        c["modified"] = serde_json::json!(modified);
+        c
+    };
+    p["commits"] = serde_json::json!([
+        commit(2, &["new.rs", "tmp.txt"], &["old.rs"], &["lib.rs"]),
+        commit(3, &["old.rs"], &["tmp.txt"], &["new.rs"]),
+    ]);
+    app.deliver("push", "fold-1", &serde_json::to_vec(&p).expect("json"))
+        .await;
+    assert_eq!(app.wait_settled("fold-1").await.status, "processed");
+    let out = app.cli(&["attempts", "show", "1"]);
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        a["files"],
+        serde_json::json!([
+            {"path": "lib.rs", "status": "modified"},
+            {"path": "new.rs", "status": "added"},
+            {"path": "old.rs", "status": "modified"},
+        ])
+    );
+    assert_eq!(a["files_complete"], true);
+}

@@ -1,0 +1,102 @@
+//! Processing failures are retried with backoff, then marked dead; the delivery is never lost.
+
+use crate::backend_tests;
+use crate::helpers::{push_payload, sha, spawn_app, TestDb};
+
+backend_tests!(
+    failing_delivery_is_retried_then_recovers,
+    failing_delivery_ends_dead_and_stays_stored
+);
+
+async fn failing_delivery_is_retried_then_recovers(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_session(
+        "course",
+        "lab1",
+        "lab1-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
+    // Break storage of attempt files: recording fails inside its transaction.
+    app.exec("ALTER TABLE lab_attempt_file RENAME TO lab_attempt_file_away")
+        .await
+        .expect("rename");
+    let body = serde_json::to_vec(&push_payload(
+        "course",
+        "lab1-alice",
+        7,
+        &sha(7),
+        1767225600,
+    ))
+    .expect("json");
+    assert_eq!(
+        app.deliver("push", "flaky-1", &body)
+            .await
+            .status()
+            .as_u16(),
+        202
+    );
+    let d = app.wait_status("flaky-1", &["retrying"]).await;
+    assert!(d.last_error.is_some(), "the error is recorded");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM lab_attempt").await,
+        0,
+        "the failed transaction left nothing"
+    );
+    app.exec("ALTER TABLE lab_attempt_file_away RENAME TO lab_attempt_file")
+        .await
+        .expect("rename back");
+    let d = app.wait_settled("flaky-1").await;
+    assert_eq!(d.status, "processed", "{:?}", d.last_error);
+    assert!(d.attempts >= 2);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+    let out = app.cli(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+async fn failing_delivery_ends_dead_and_stays_stored(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_session(
+        "course",
+        "lab1",
+        "lab1-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
+    app.exec("ALTER TABLE lab_attempt_file RENAME TO lab_attempt_file_away")
+        .await
+        .expect("rename");
+    let body = serde_json::to_vec(&push_payload(
+        "course",
+        "lab1-alice",
+        7,
+        &sha(7),
+        1767225600,
+    ))
+    .expect("json");
+    app.deliver("push", "doomed-1", &body).await;
+    let d = app.wait_settled("doomed-1").await;
+    assert_eq!(d.status, "dead");
+    assert_eq!(d.attempts, 3, "the test policy allows 3 tries");
+    assert!(
+        d.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("lab_attempt_file")),
+        "{:?}",
+        d.last_error
+    );
+    assert_eq!(
+        d.payload.as_deref(),
+        Some(body.as_slice()),
+        "kept for a later redelivery"
+    );
+    let dead = app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'delivery.dead' AND subject = 'delivery:doomed-1'").await;
+    assert_eq!(dead, 1);
+    app.exec("ALTER TABLE lab_attempt_file_away RENAME TO lab_attempt_file")
+        .await
+        .expect("rename back");
+    let out = app.cli(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(0));
+}
