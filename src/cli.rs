@@ -14,6 +14,7 @@ use crate::config::{
 };
 use crate::db::{self, attempts::AttemptFilter, attempts::AttemptView, sessions::NewSession};
 use crate::server::{self, ServerConfig};
+use crate::setup::SetupConfig;
 use crate::webhook::signature::{self, WebhookSecrets};
 use crate::worker::WorkerConfig;
 
@@ -91,6 +92,12 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         secrets,
         worker: WorkerConfig::new(g.origin()),
         workers: usize::from(args.workers),
+        setup: Some(SetupConfig {
+            public_url: g.public_url.clone(),
+            github_web_url: args.github_web_url.clone(),
+            github_api_url: args.github_api_url.clone(),
+            dir: std::env::current_dir().context("Cannot read the working directory")?,
+        }),
     };
     server::run(db, cfg, listener, shutdown_signal())
         .await

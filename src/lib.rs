@@ -11,6 +11,7 @@ pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod server;
+pub mod setup;
 pub mod telemetry;
 pub mod webhook;
 pub mod worker;

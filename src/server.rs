@@ -8,8 +8,10 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
+use crate::http::setup::SetupState;
 use crate::http::{router, AppState};
 use crate::metrics::Metrics;
+use crate::setup::SetupConfig;
 use crate::webhook::signature::WebhookSecrets;
 use crate::worker::{Pipeline, WorkerConfig};
 
@@ -24,6 +26,8 @@ pub struct ServerConfig {
     pub worker: WorkerConfig,
     /// Worker tasks in this instance.
     pub workers: usize,
+    /// The App manifest flow (`/setup`), served while no webhook secret is configured.
+    pub setup: Option<SetupConfig>,
 }
 
 /// Serve on `listener` until `shutdown` completes; then stop taking requests and let workers drain.
@@ -43,6 +47,7 @@ pub async fn run(
         secrets: cfg.secrets,
         wake,
         metrics,
+        setup: cfg.setup.map(|c| Arc::new(SetupState::new(c))),
     };
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)

@@ -1,6 +1,7 @@
 //! The HTTP surface: router, webhook intake, health and metrics.
 
 mod health;
+pub mod setup;
 mod webhook;
 
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub struct AppState {
     /// Wakes a worker when a delivery was queued.
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// The App manifest flow, active only while no webhook secret is configured.
+    pub setup: Option<Arc<setup::SetupState>>,
 }
 
 impl FromRef<AppState> for SecretsState {
@@ -42,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/setup", get(setup::page))
+        .route("/setup/callback", get(setup::callback))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -181,6 +181,8 @@ pub struct AppOptions {
     pub secrets: Vec<String>,
     pub workers: usize,
     pub retry: RetryPolicy,
+    /// The `/setup` flow (served only without secrets).
+    pub setup: Option<labtrail::setup::SetupConfig>,
 }
 
 impl Default for AppOptions {
@@ -193,6 +195,7 @@ impl Default for AppOptions {
                 base_delay: Duration::from_millis(50),
                 max_delay: Duration::from_millis(200),
             },
+            setup: None,
         }
     }
 }
@@ -233,6 +236,7 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
         secrets,
         worker,
         workers: opts.workers,
+        setup: opts.setup,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server_db = test_db.connect().await;

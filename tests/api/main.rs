@@ -8,4 +8,5 @@ mod cli;
 mod idempotency;
 mod push;
 mod retry;
+mod setup;
 mod webhook;

@@ -13,13 +13,16 @@ backend_tests!(
     ping_is_queued_then_ignored,
 );
 
+/// (name, headers, expected status).
+type Case = (&'static str, Vec<(&'static str, String)>, u16);
+
 async fn refused_requests_change_nothing(db: TestDb) {
     let app = spawn_app(&db).await;
     let body = fixture("octokit-webhooks/push/with-new-branch.payload.json");
     let before = app.counts().await;
     let url = format!("{}/webhooks/github", app.base_url);
     let good_sig = sign(SECRET, &body);
-    let cases: Vec<(&str, Vec<(&str, String)>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "no signature",
             vec![
