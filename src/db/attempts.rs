@@ -1,6 +1,8 @@
 //! Recording attempts (one transaction with their files, the audit entry and the delivery's state) and
 //! reading them back.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{lab_attempt, lab_attempt_file, lab_session, webhook_delivery};
 use sea_orm::sea_query::{Expr, Func};
@@ -326,15 +328,19 @@ async fn with_files(
         })
         .collect();
     for chunk in views.chunks_mut(FILE_CHUNK) {
-        let ids: Vec<i64> = chunk.iter().map(|v| v.attempt.id).collect();
+        let index: HashMap<i64, usize> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.attempt.id, i))
+            .collect();
         let files = lab_attempt_file::Entity::find()
-            .filter(lab_attempt_file::Column::AttemptId.is_in(ids))
+            .filter(lab_attempt_file::Column::AttemptId.is_in(index.keys().copied()))
             .order_by_asc(lab_attempt_file::Column::Path)
             .all(db)
             .await?;
         for f in files {
-            if let Some(v) = chunk.iter_mut().find(|v| v.attempt.id == f.attempt_id) {
-                v.files.push(f);
+            if let Some(&i) = index.get(&f.attempt_id) {
+                chunk[i].files.push(f);
             }
         }
     }
