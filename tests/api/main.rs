@@ -8,5 +8,6 @@ mod cli;
 mod idempotency;
 mod push;
 mod retry;
+mod serve;
 mod setup;
 mod webhook;

@@ -1,0 +1,210 @@
+//! The real binary: `labtrail serve` configured from the environment, fed by `labtrail deliver`, stopped by
+//! SIGTERM; and the edge's answer when the database is unavailable.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::backend_tests;
+use crate::helpers::{
+    fixture, push_payload, run_cli, sha, spawn_app, Backend, TestDb, ORIGIN, SECRET,
+};
+
+backend_tests!(
+    binary_serves_and_records,
+    database_failure_answers_503_and_stores_nothing
+);
+
+async fn binary_serves_and_records(db: TestDb) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_labtrail"))
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
+        .env("LABTRAIL_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+        .env("GITHUB_WEBHOOK_SECRET", format!("old-secret, {SECRET}"))
+        .env("LABTRAIL_LOG_FORMAT", "json")
+        .current_dir(db.scratch_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start labtrail serve");
+    let client = reqwest::Client::new();
+    let health = format!("http://127.0.0.1:{port}/readyz");
+    let mut ready = false;
+    for _ in 0..200 {
+        if client
+            .get(&health)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "server did not become ready");
+
+    let session = run_cli(
+        &db,
+        &[
+            "session",
+            "create",
+            "--org",
+            "Codertocat",
+            "--slug",
+            "hello",
+            "--title",
+            "Hello",
+            "--repos",
+            "Hello-*",
+            "--opens",
+            "2019-05-01T00:00:00Z",
+            "--closes",
+            "2019-06-01T00:00:00Z",
+        ],
+    );
+    assert!(
+        session.status.success(),
+        "{}",
+        String::from_utf8_lossy(&session.stderr)
+    );
+    let file = db.scratch_dir().join("push.json");
+    std::fs::write(
+        &file,
+        fixture("octokit-webhooks/push/with-new-branch.payload.json"),
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_labtrail"))
+        .args([
+            "deliver",
+            &file.to_string_lossy(),
+            "--event",
+            "push",
+            "--delivery-id",
+            "bin-1",
+        ])
+        .env("LABTRAIL_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .output()
+        .expect("deliver");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("202"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let mut recorded = false;
+    for _ in 0..200 {
+        let list = run_cli(&db, &["attempts", "list", "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap_or_default();
+        if v.as_array().is_some_and(|a| a.len() == 1) {
+            assert_eq!(v[0]["delivery_id"], "bin-1");
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recorded, "attempt not recorded");
+
+    // SIGTERM: graceful shutdown, exit 0; the JSON log carries the delivery span and never the secret.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("\"delivery_id\":\"bin-1\""), "{log}");
+    assert!(
+        !log.contains(SECRET) && !log.contains("old-secret"),
+        "secrets must not be logged"
+    );
+}
+
+async fn database_failure_answers_503_and_stores_nothing(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let body = serde_json::to_vec(&push_payload(
+        "course",
+        "lab1-alice",
+        7,
+        &sha(7),
+        1767225600,
+    ))
+    .expect("json");
+    match db.backend {
+        // The database refuses new connections and drops the server's: it is down as far as the app can tell.
+        Backend::Postgres => {
+            let name = url::Url::parse(&db.url)
+                .expect("url")
+                .path()
+                .trim_start_matches('/')
+                .to_owned();
+            let admin = sea_orm::Database::connect(
+                std::env::var("LABTRAIL_TEST_POSTGRES_URL").expect("pg url"),
+            )
+            .await
+            .expect("admin");
+            use sea_orm::ConnectionTrait;
+            let run = |sql: String| {
+                let admin = &admin;
+                async move {
+                    admin
+                        .execute(sea_orm::Statement::from_string(
+                            sea_orm::DbBackend::Postgres,
+                            sql,
+                        ))
+                        .await
+                        .expect("admin sql");
+                }
+            };
+            run(format!(
+                "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"
+            ))
+            .await;
+            run(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .await;
+            let resp = app.deliver("push", "down-1", &body).await;
+            assert_eq!(resp.status().as_u16(), 503);
+            assert!(resp.headers().get("retry-after").is_some());
+            run(format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")).await;
+        }
+        // The table cannot take the row: the same answer, and the row is not there.
+        Backend::Sqlite => {
+            app.exec("ALTER TABLE webhook_delivery RENAME TO webhook_delivery_away")
+                .await
+                .expect("rename");
+            let resp = app.deliver("push", "down-1", &body).await;
+            assert_eq!(resp.status().as_u16(), 503);
+            assert!(resp.headers().get("retry-after").is_some());
+            app.exec("ALTER TABLE webhook_delivery_away RENAME TO webhook_delivery")
+                .await
+                .expect("rename back");
+        }
+    }
+    let db2 = db.connect().await;
+    use sea_orm::EntityTrait;
+    let stored = entity::webhook_delivery::Entity::find_by_id("down-1".to_owned())
+        .one(&db2)
+        .await
+        .expect("read");
+    assert!(stored.is_none(), "a 503 stores nothing");
+    // GitHub's redelivery (or the catch-up job) succeeds once the database is back.
+    let mut status = 0;
+    for _ in 0..100 {
+        status = app.deliver("push", "down-1", &body).await.status().as_u16();
+        if status == 202 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 202);
+}
