@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use entity::{lab_attempt, lab_attempt_file, lab_session, webhook_delivery};
+use entity::{lab_attempt, lab_attempt_file, lab_session};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -12,7 +12,7 @@ use sea_orm::{
 };
 
 use crate::audit::{self, AuditError, NewEntry, Receipt};
-use crate::db::deliveries::Status;
+use crate::db::deliveries::{self, Status};
 use crate::domain::files::ChangedFile;
 
 /// Where an attempt's file list came from.
@@ -87,12 +87,8 @@ pub async fn record(
     let (txn, mut head) = audit::begin_write(db, origin).await?;
     // Under the lock, so concurrent deliveries of one push see each other's commits.
     if let Some(existing) = find_same_push(&txn, &new).await? {
-        mark_processed(
-            &txn,
-            &new.delivery_id,
-            Some(format!("duplicate of attempt {}", existing.id)),
-        )
-        .await?;
+        let note = format!("duplicate of attempt {}", existing.id);
+        deliveries::settle(&txn, &new.delivery_id, Status::Processed, Some(note), None).await?;
         txn.commit().await?;
         return Ok(Recorded::Duplicate {
             attempt_id: existing.id,
@@ -102,7 +98,7 @@ pub async fn record(
     let attempt = insert_attempt(&txn, &new, attempt_number, head.size).await?;
     insert_files(&txn, attempt.id, &new.files).await?;
     let receipt = audit::append(&txn, &mut head, recorded_entry(&attempt, &new.files)?).await?;
-    mark_processed(&txn, &new.delivery_id, None).await?;
+    deliveries::settle(&txn, &new.delivery_id, Status::Processed, None, None).await?;
     txn.commit().await?;
     Ok(Recorded::New {
         attempt: Box::new(attempt),
@@ -227,26 +223,6 @@ fn recorded_entry(
             "content_sha256": audit::content_digest(&content)?,
         }),
     })
-}
-
-async fn mark_processed(
-    db: &impl ConnectionTrait,
-    guid: &str,
-    note: Option<String>,
-) -> Result<(), DbErr> {
-    let now = Utc::now();
-    webhook_delivery::Entity::update_many()
-        .set(webhook_delivery::ActiveModel {
-            status: Set(Status::Processed.as_str().to_owned()),
-            locked_until: Set(None),
-            last_error: Set(note),
-            processed_at: Set(Some(now)),
-            ..Default::default()
-        })
-        .filter(webhook_delivery::Column::Guid.eq(guid))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// An attempt with its session slug and files, as listed and exported.
