@@ -407,6 +407,28 @@ impl TestApp {
             .map(|r| r.rows_affected())
     }
 
+    /// Remove the database guards of the audit tables, as an attacker with DDL rights (the table owner
+    /// or a superuser) could: the tamper tests model exactly that attacker.
+    pub async fn drop_audit_guards(&self) {
+        let statements: &[&str] = match self.db.get_database_backend() {
+            DbBackend::Postgres => &[
+                "DROP TRIGGER audit_log_guard ON audit_log",
+                "DROP TRIGGER audit_log_no_truncate ON audit_log",
+                "DROP TRIGGER audit_head_guard ON audit_head",
+                "DROP TRIGGER audit_checkpoint_guard ON audit_checkpoint",
+            ],
+            _ => &[
+                "DROP TRIGGER audit_log_no_update",
+                "DROP TRIGGER audit_log_no_delete",
+                "DROP TRIGGER audit_head_guard",
+                "DROP TRIGGER audit_checkpoint_no_delete",
+            ],
+        };
+        for sql in statements {
+            self.exec(sql).await.expect("drop audit guard");
+        }
+    }
+
     /// Row counts of every table.
     pub async fn counts(&self) -> RowCounts {
         let mut out = Vec::new();

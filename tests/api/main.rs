@@ -4,6 +4,7 @@
 mod helpers;
 
 mod audit_chain;
+mod audit_guards;
 mod cli;
 mod idempotency;
 mod push;
