@@ -4,6 +4,7 @@
 pub mod attempts;
 pub mod deliveries;
 pub mod sessions;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
-//! The HTTP surface: router, webhook intake, health and metrics.
+//! The HTTP surface: router, webhook intake, health and metrics, the read API.
 
+pub mod api;
 mod health;
 mod webhook;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     /// Wakes a worker when a delivery was queued.
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// The audit log's origin (for entries the API appends).
+    pub origin: String,
 }
 
 impl FromRef<AppState> for SecretsState {
@@ -42,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .nest("/api/v1", api::router())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

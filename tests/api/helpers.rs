@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
+use labtrail::audit::checkpoint::{AuditKey, CheckpointConfig};
 use labtrail::db;
 use labtrail::server::{self, ServerConfig};
 use labtrail::webhook::signature::{self, WebhookSecrets};
@@ -124,6 +125,16 @@ impl TestDb {
         dir
     }
 
+    /// The checkpoint key the CLI uses by default (it runs in the scratch directory).
+    pub fn key_path(&self) -> PathBuf {
+        self.scratch_dir().join("labtrail-audit.key")
+    }
+
+    /// The checkpoint file the CLI uses by default.
+    pub fn checkpoint_file(&self) -> PathBuf {
+        self.scratch_dir().join("labtrail-checkpoints.log")
+    }
+
     /// A new connection to this database (migrated).
     pub async fn connect(&self) -> DatabaseConnection {
         let conn = db::connect(&self.url)
@@ -181,6 +192,9 @@ pub struct AppOptions {
     pub secrets: Vec<String>,
     pub workers: usize,
     pub retry: RetryPolicy,
+    /// Write signed checkpoints this often (key and file in the scratch directory, where the CLI finds
+    /// them by default); `None`: no checkpoint task.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl Default for AppOptions {
@@ -193,6 +207,7 @@ impl Default for AppOptions {
                 base_delay: Duration::from_millis(50),
                 max_delay: Duration::from_millis(200),
             },
+            checkpoint_interval: None,
         }
     }
 }
@@ -229,10 +244,20 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
     let mut worker = WorkerConfig::new(ORIGIN.to_owned());
     worker.retry = opts.retry;
     worker.poll_interval = Duration::from_millis(100);
+    let checkpoints = opts.checkpoint_interval.map(|interval| {
+        let (key, _) = AuditKey::load_or_create(&test_db.key_path(), ORIGIN).expect("audit key");
+        CheckpointConfig {
+            key: std::sync::Arc::new(key),
+            origin: ORIGIN.to_owned(),
+            file: test_db.checkpoint_file(),
+            interval,
+        }
+    });
     let cfg = ServerConfig {
         secrets,
         worker,
         workers: opts.workers,
+        checkpoints,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server_db = test_db.connect().await;

@@ -19,6 +19,7 @@ async fn refused_requests_change_nothing(db: TestDb) {
     let before = app.counts().await;
     let url = format!("{}/webhooks/github", app.base_url);
     let good_sig = sign(SECRET, &body);
+    #[expect(clippy::type_complexity, reason = "a table of cases, read once")]
     let cases: Vec<(&str, Vec<(&str, String)>, u16)> = vec![
         (
             "no signature",
