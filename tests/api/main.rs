@@ -5,6 +5,8 @@ mod helpers;
 
 mod audit_chain;
 mod audit_guards;
+mod audit_support;
+mod audit_tamper;
 mod cli;
 mod idempotency;
 mod push;
