@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audit_archive;
 mod audit_chain;
 mod audit_guards;
 mod audit_support;
