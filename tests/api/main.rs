@@ -5,6 +5,8 @@ mod helpers;
 
 mod audit_archive;
 mod audit_chain;
+mod audit_checkpoint;
+mod audit_concurrency;
 mod audit_guards;
 mod audit_support;
 mod audit_tamper;
