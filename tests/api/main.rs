@@ -13,5 +13,7 @@ mod audit_tamper;
 mod cli;
 mod idempotency;
 mod push;
+mod read_api;
 mod retry;
+mod tokens;
 mod webhook;
