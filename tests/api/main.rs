@@ -8,6 +8,7 @@ mod audit_chain;
 mod audit_checkpoint;
 mod audit_concurrency;
 mod audit_guards;
+mod audit_retention;
 mod audit_support;
 mod audit_tamper;
 mod cli;
