@@ -98,11 +98,13 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
              truncated file lists are marked incomplete, and no check runs are posted"
         );
     }
+    // Before listening: a server that cannot sign checkpoints does not start.
+    let key = load_or_create_key(g)?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("Cannot listen on {}", args.bind))?;
-    tracing::info!(address = %args.bind, origin = %g.origin(), workers = args.workers, "labtrail listening");
-    let key = load_or_create_key(g)?;
+    let address = listener.local_addr().unwrap_or(args.bind);
+    tracing::info!(%address, origin = %g.origin(), workers = args.workers, "labtrail listening");
     let cfg = ServerConfig {
         secrets,
         worker: WorkerConfig::new(g.origin()),

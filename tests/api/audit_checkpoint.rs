@@ -12,7 +12,63 @@ use crate::helpers::{spawn_app_with, AppOptions, TestApp, TestDb, ORIGIN};
 backend_tests!(
     keygen_writes_an_owner_only_key_and_prints_the_public_key,
     server_writes_checkpoints_when_the_log_grew,
+    serve_creates_the_key_on_first_start_and_logs_only_its_public_half,
 );
+
+async fn serve_creates_the_key_on_first_start_and_logs_only_its_public_half(db: TestDb) {
+    assert!(!db.key_path().exists());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+        .env("LABTRAIL_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env_remove("GITHUB_WEBHOOK_SECRET")
+        .current_dir(db.scratch_dir())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start labtrail serve");
+    // Read the log until the server listens (the key is created and announced before that).
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    while !log.contains("labtrail listening") {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => log.push_str(&(line + "\n")),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("serve did not start:\n{log}");
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let key =
+        labtrail::audit::checkpoint::AuditKey::load(&db.key_path()).expect("a valid 0600 key");
+    let vkey = key.verifier().to_vkey();
+    let secret = std::fs::read_to_string(db.key_path()).expect("key");
+    let secret = secret.trim().splitn(5, '+').nth(4).expect("key part");
+    assert!(
+        !log.contains(secret),
+        "the private key is never logged:\n{log}"
+    );
+    assert!(
+        log.contains(&vkey),
+        "the public key is logged once created:\n{log}"
+    );
+}
 
 async fn keygen_writes_an_owner_only_key_and_prints_the_public_key(db: TestDb) {
     let (code, out) = cli_db(&db, &["audit", "keygen"]);
@@ -27,7 +83,7 @@ async fn keygen_writes_an_owner_only_key_and_prints_the_public_key(db: TestDb) {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let secret = key_text.trim().rsplit('+').next().expect("key part");
+    let secret = key_text.trim().splitn(5, '+').nth(4).expect("key part");
     assert!(!out.contains(secret), "the private key is never printed");
     let vkey = out.lines().next().expect("public key line");
     let verifier = Verifier::parse(vkey).expect("a verifier key");
