@@ -190,5 +190,18 @@ async fn server_writes_checkpoints_when_the_log_grew(db: TestDb) {
         "{out}"
     );
     assert!(out.contains("unsigned tail: none"), "{out}");
+    // Cannot verify (exit 2): a named checkpoint file that is missing; checkpoints but no public key.
+    let (code, out) = verify(&app, &["--checkpoints", "no-such-file"]);
+    assert_eq!(code, Some(2), "{out}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", &db.url)
+        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+        .env("LABTRAIL_AUDIT_KEY_PATH", "no-such-key")
+        .current_dir(db.scratch_dir())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without the log's public key"));
     app.stop().await;
 }
