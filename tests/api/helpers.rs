@@ -100,6 +100,9 @@ impl TestDb {
             let _ = std::fs::remove_dir_all(dir);
         }
         if let Some((admin_url, name)) = &self.postgres {
+            let _ = std::fs::remove_dir_all(
+                std::env::temp_dir().join(format!("labtrail-scratch-{name}")),
+            );
             if let Ok(admin) = Database::connect(admin_url).await {
                 let _ = admin
                     .execute(Statement::from_string(
