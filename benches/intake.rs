@@ -75,6 +75,7 @@ async fn run(label: &str, url: &str, deliveries: usize, senders: usize) {
         worker: WorkerConfig::new("bench".into()),
         workers: 4,
         setup: None,
+        checkpoints: None,
     };
     let server_db = db::connect(url).await.expect("connect");
     tokio::spawn(server::run(

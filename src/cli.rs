@@ -7,11 +7,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::DatabaseConnection;
 use serde_json::{json, Value};
 
-use crate::audit::verify::{verify, Verdict};
+use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, Verifier};
+use crate::audit::verify::{verify_with, Evidence, Report, Verdict};
 use crate::config::{
-    AttemptsCommand, AuditCommand, Cli, Command, DeliverArgs, GlobalArgs, OutputFormat, ServeArgs,
-    SessionCommand, SessionCreateArgs,
+    AttemptsCommand, AuditCommand, Cli, Command, DeliverArgs, GlobalArgs, OutputFormat,
+    RetentionArgs, RetentionCommand, ServeArgs, SessionCommand, SessionCreateArgs, TokenCommand,
+    TokenRole, VerifyArgs,
 };
+use crate::db::tokens::Role;
 use crate::db::{self, attempts::AttemptFilter, attempts::AttemptView, sessions::NewSession};
 use crate::server::{self, ServerConfig};
 use crate::setup::SetupConfig;
@@ -41,12 +44,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let filter = AttemptFilter {
                 session_slug: session,
                 repo,
+                ..AttemptFilter::default()
             };
             attempts_list(g, &filter, format).await
         }
         Command::Attempts(AttemptsCommand::Show { id }) => attempts_show(g, id).await,
         Command::Deliver(args) => deliver(g, args).await,
-        Command::Audit(AuditCommand::Verify) => audit_verify(g).await,
+        Command::Session(SessionCommand::Archive { org, slug }) => {
+            session_archive(g, &org, &slug).await
+        }
+        Command::Audit(AuditCommand::Verify(args)) => audit_verify(g, args).await,
+        Command::Audit(AuditCommand::Checkpoint { write }) => audit_checkpoint(g, write).await,
+        Command::Audit(AuditCommand::Export { after_seq, limit }) => {
+            audit_export(g, after_seq, limit).await
+        }
+        Command::Audit(AuditCommand::Archive { upto, out }) => audit_archive(g, upto, &out).await,
+        Command::Audit(AuditCommand::Keygen) => audit_keygen(g),
+        Command::Token(cmd) => token(g, cmd).await,
+        Command::Retention(RetentionCommand::Run(args)) => retention_run(g, args).await,
     }
 }
 
@@ -84,10 +99,13 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
              truncated file lists are marked incomplete, and no check runs are posted"
         );
     }
+    // Before listening: a server that cannot sign checkpoints does not start.
+    let key = load_or_create_key(g)?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("Cannot listen on {}", args.bind))?;
-    tracing::info!(address = %args.bind, origin = %g.origin(), workers = args.workers, "labtrail listening");
+    let address = listener.local_addr().unwrap_or(args.bind);
+    tracing::info!(%address, origin = %g.origin(), workers = args.workers, "labtrail listening");
     let cfg = ServerConfig {
         secrets,
         worker: WorkerConfig::new(g.origin()),
@@ -97,6 +115,12 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
             github_web_url: args.github_web_url.clone(),
             github_api_url: args.github_api_url.clone(),
             dir: std::env::current_dir().context("Cannot read the working directory")?,
+        }),
+        checkpoints: Some(CheckpointConfig {
+            key: std::sync::Arc::new(key),
+            origin: g.origin(),
+            file: g.checkpoint_file.clone(),
+            interval: std::time::Duration::from_secs(args.checkpoint_interval),
         }),
     };
     server::run(db, cfg, listener, shutdown_signal())
@@ -168,16 +192,7 @@ async fn session_list(
     let sessions = db::sessions::list(&db, org)
         .await
         .context("Cannot list sessions")?;
-    let rows: Vec<Value> = sessions
-        .iter()
-        .map(|s| {
-            json!({
-                "org": s.org, "slug": s.slug, "title": s.title, "repos": s.repo_pattern,
-                "branches": s.branch_policy, "opens_at": utc(s.opens_at), "closes_at": utc(s.closes_at),
-                "archived_at": s.archived_at.map(utc),
-            })
-        })
-        .collect();
+    let rows: Vec<Value> = sessions.iter().map(session_json).collect();
     let columns = [
         "org",
         "slug",
@@ -190,6 +205,15 @@ async fn session_list(
     ];
     print_rows(&rows, &columns, format)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON shape of a session (CLI and read API).
+pub fn session_json(s: &entity::lab_session::Model) -> Value {
+    json!({
+        "org": s.org, "slug": s.slug, "title": s.title, "repos": s.repo_pattern,
+        "branches": s.branch_policy, "opens_at": utc(s.opens_at), "closes_at": utc(s.closes_at),
+        "archived_at": s.archived_at.map(utc),
+    })
 }
 
 /// The JSON shape of an attempt (DESIGN.md §7).
@@ -258,43 +282,8 @@ async fn attempts_list(
             print_rows(&table, &columns, OutputFormat::Table)?;
         }
         OutputFormat::Csv => {
-            let columns = [
-                "id",
-                "session",
-                "repository",
-                "repository_id",
-                "ref",
-                "before",
-                "after",
-                "pushed_at",
-                "received_at",
-                "delivery_id",
-                "pusher",
-                "forced",
-                "attempt_number",
-                "late",
-                "files_source",
-                "files_complete",
-                "files",
-                "check_run_id",
-                "audit_seq",
-            ];
-            let csv_rows: Vec<Value> = rows
-                .into_iter()
-                .map(|mut r| {
-                    let files: Vec<String> = r["files"]
-                        .as_array()
-                        .map(|fs| {
-                            fs.iter()
-                                .map(|f| format!("{} {}", cell(&f["status"]), cell(&f["path"])))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    r["files"] = json!(files.join("\n"));
-                    r
-                })
-                .collect();
-            print_rows(&csv_rows, &columns, OutputFormat::Csv)?;
+            let mut out = std::io::stdout();
+            write_attempts_csv(&mut out, rows)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -312,6 +301,59 @@ async fn attempts_show(g: &GlobalArgs, id: i64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Columns of the attempts CSV export.
+const ATTEMPT_CSV_COLUMNS: [&str; 19] = [
+    "id",
+    "session",
+    "repository",
+    "repository_id",
+    "ref",
+    "before",
+    "after",
+    "pushed_at",
+    "received_at",
+    "delivery_id",
+    "pusher",
+    "forced",
+    "attempt_number",
+    "late",
+    "files_source",
+    "files_complete",
+    "files",
+    "check_run_id",
+    "audit_seq",
+];
+
+/// Write attempts (as [`attempt_json`] rows) as CSV: one row per attempt, files as `status path` lines.
+pub fn write_attempts_csv(w: impl std::io::Write, rows: Vec<Value>) -> Result<(), csv::Error> {
+    let csv_rows: Vec<Value> = rows
+        .into_iter()
+        .map(|mut r| {
+            let files: Vec<String> = r["files"]
+                .as_array()
+                .map(|fs| {
+                    fs.iter()
+                        .map(|f| format!("{} {}", cell(&f["status"]), cell(&f["path"])))
+                        .collect()
+                })
+                .unwrap_or_default();
+            r["files"] = json!(files.join("\n"));
+            r
+        })
+        .collect();
+    write_csv(w, &csv_rows, &ATTEMPT_CSV_COLUMNS)
+}
+
+fn write_csv(w: impl std::io::Write, rows: &[Value], columns: &[&str]) -> Result<(), csv::Error> {
+    let mut w = csv::Writer::from_writer(w);
+    w.write_record(columns)?;
+    for r in rows {
+        w.write_record(columns.iter().map(|c| cell(&r[*c])))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 fn cell(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
@@ -323,14 +365,7 @@ fn cell(v: &Value) -> String {
 fn print_rows(rows: &[Value], columns: &[&str], format: OutputFormat) -> anyhow::Result<()> {
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(rows)?),
-        OutputFormat::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            w.write_record(columns)?;
-            for r in rows {
-                w.write_record(columns.iter().map(|c| cell(&r[*c])))?;
-            }
-            w.flush()?;
-        }
+        OutputFormat::Csv => write_csv(std::io::stdout(), rows, columns)?,
         OutputFormat::Table => {
             let cells: Vec<Vec<String>> = rows
                 .iter()
@@ -411,34 +446,326 @@ async fn deliver(g: &GlobalArgs, a: DeliverArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn audit_verify(g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+/// The checkpoint-signing key, created (mode 0600) when absent. Only its public half is ever logged.
+fn load_or_create_key(g: &GlobalArgs) -> anyhow::Result<AuditKey> {
+    let path = &g.audit_key_path;
+    let (key, created) = AuditKey::load_or_create(path, &g.origin())
+        .with_context(|| format!("Cannot load or create the audit key {}", path.display()))?;
+    if created {
+        tracing::info!(path = %path.display(), public_key = %key.verifier().to_vkey(), "created the audit checkpoint key");
+    }
+    Ok(key)
+}
+
+async fn session_archive(g: &GlobalArgs, org: &str, slug: &str) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let s = db::sessions::archive(&db, &g.origin(), &cli_actor(), org, slug)
+        .await
+        .context("Cannot archive the session")?;
+    println!(
+        "archived session {} of {} at {}",
+        s.slug,
+        s.org,
+        s.archived_at.map(utc).unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit_keygen(g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let path = &g.audit_key_path;
+    let key = AuditKey::create(path, &g.origin())
+        .with_context(|| format!("Cannot create the audit key {}", path.display()))?;
+    let vkey = key.verifier().to_vkey();
+    let pub_path = public_key_path(path);
+    std::fs::write(&pub_path, format!("{vkey}\n"))
+        .with_context(|| format!("Cannot write {}", pub_path.display()))?;
+    eprintln!(
+        "created {} (mode 0600; keep it secret) and {}",
+        path.display(),
+        pub_path.display()
+    );
+    println!("{vkey}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn public_key_path(key_path: &std::path::Path) -> std::path::PathBuf {
+    let mut name = key_path.as_os_str().to_owned();
+    name.push(".pub");
+    name.into()
+}
+
+async fn audit_checkpoint(g: &GlobalArgs, write: bool) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    if write {
+        let cfg = CheckpointConfig {
+            key: std::sync::Arc::new(load_or_create_key(g)?),
+            origin: g.origin(),
+            file: g.checkpoint_file.clone(),
+            interval: std::time::Duration::ZERO,
+        };
+        checkpoint::write_if_due(&db, &cfg, std::time::Duration::ZERO)
+            .await
+            .context("Cannot write a checkpoint")?;
+    }
+    let Some(latest) = checkpoint::latest(&db)
+        .await
+        .context("Cannot read checkpoints")?
+    else {
+        bail!("No checkpoint has been written yet (run `labtrail audit checkpoint --write`)");
+    };
+    print!("{}", latest.note);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_export(
+    g: &GlobalArgs,
+    after_seq: Option<i64>,
+    limit: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let mut after = after_seq;
+    let mut left = limit.unwrap_or(u64::MAX);
+    while left > 0 {
+        let rows = crate::audit::entries(&db, after, left.min(1000))
+            .await
+            .context("Cannot read the audit log")?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.seq);
+        left -= rows.len() as u64;
+        for r in &rows {
+            println!("{}", crate::audit::entry_json(r));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_archive(
+    g: &GlobalArgs,
+    upto: i64,
+    out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let key = load_or_create_key(g)?;
+    let done = crate::audit::archive::archive(
+        &db,
+        &g.origin(),
+        &cli_actor(),
+        &key,
+        &g.checkpoint_file,
+        upto,
+        out,
+    )
+    .await
+    .context("Cannot archive")?;
+    let m = &done.manifest;
+    println!(
+        "archived seq {}..{} to {} (sha256 {}), manifest {}",
+        m.first_seq,
+        m.last_seq,
+        done.segment_path.display(),
+        m.file_sha256,
+        done.manifest_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The trusted public key: `--public-key FILE`, else derived from the signing key file when present.
+fn verifier_for(g: &GlobalArgs, args: &VerifyArgs) -> Result<Option<Verifier>, String> {
+    if let Some(path) = &args.public_key {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        return Verifier::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display()));
+    }
+    if g.audit_key_path.exists() {
+        return AuditKey::load(&g.audit_key_path)
+            .map(|k| Some(k.verifier()))
+            .map_err(|e| e.to_string());
+    }
+    Ok(None)
+}
+
+/// The notes of the external checkpoint file: `--checkpoints FILE`, else the configured file if present.
+fn external_notes(g: &GlobalArgs, args: &VerifyArgs) -> Result<Vec<(String, String)>, String> {
+    let path = match &args.checkpoints {
+        Some(p) => p.clone(),
+        None if g.checkpoint_file.exists() => g.checkpoint_file.clone(),
+        None => return Ok(Vec::new()),
+    };
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(checkpoint::split_notes(&text)
+        .into_iter()
+        .enumerate()
+        .map(|(i, note)| (format!("note #{} of {}", i + 1, path.display()), note))
+        .collect())
+}
+
+async fn audit_verify(g: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let cannot = |why: String| {
+        eprintln!("cannot verify: {why}");
+        Ok(ExitCode::from(2))
+    };
+    let evidence = Evidence {
+        verifier: match verifier_for(g, &args) {
+            Ok(v) => v,
+            Err(e) => return cannot(e),
+        },
+        external_notes: match external_notes(g, &args) {
+            Ok(n) => n,
+            Err(e) => return cannot(e),
+        },
+        archive_dir: args.archive.clone(),
+    };
     let db = match db::connect(&g.database_url).await {
         Ok(db) => db,
-        Err(e) => {
-            eprintln!("cannot verify: cannot open the database: {e}");
-            return Ok(ExitCode::from(2));
-        }
+        Err(e) => return cannot(format!("cannot open the database: {e}")),
     };
-    match verify(&db, &g.origin()).await {
-        Ok(Verdict::Intact {
+    match verify_with(&db, &g.origin(), &evidence).await {
+        Ok(report) => Ok(print_report(&report)),
+        Err(e) => cannot(e.to_string()),
+    }
+}
+
+fn print_report(r: &Report) -> ExitCode {
+    let code = match &r.verdict {
+        Verdict::Intact {
             size,
             head_hash,
             first_seq,
-        }) => {
+        } => {
             println!(
                 "audit log intact: {size} entries (seq {first_seq}..{}), head {}",
                 size - 1,
                 head_hash.as_deref().unwrap_or("(empty)")
             );
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
-        Ok(Verdict::Tampered { seq, reason }) => {
+        Verdict::Tampered { seq, reason } => {
             println!("audit log TAMPERED at seq {seq}: {reason}");
-            Ok(ExitCode::from(1))
+            ExitCode::from(1)
         }
-        Err(e) => {
-            eprintln!("cannot verify: {e}");
-            Ok(ExitCode::from(2))
+        Verdict::BadEvidence { what, reason } => {
+            println!("audit log TAMPERED: {what}: {reason}");
+            ExitCode::from(1)
+        }
+    };
+    println!("checkpoints checked: {}", r.checkpoints_checked);
+    match r.external_size {
+        Some(e) if e >= r.size => println!("unsigned tail: none (an external checkpoint covers all {} entries)", r.size),
+        Some(e) => println!(
+            "unsigned tail: seq {e}..{} ({} entries) after the newest external checkpoint (size {e})",
+            r.size - 1,
+            r.size - e
+        ),
+        None => println!(
+            "unsigned tail: all {} entries (no external checkpoint given)",
+            r.size
+        ),
+    }
+    for note in &r.notes {
+        println!("note: {note}");
+    }
+    code
+}
+
+async fn token(g: &GlobalArgs, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    match cmd {
+        TokenCommand::Create { name, role, org } => {
+            let role = match role {
+                TokenRole::Admin => Role::Admin,
+                TokenRole::Instructor => Role::Instructor,
+                TokenRole::Auditor => Role::Auditor,
+            };
+            let (row, token) =
+                db::tokens::create(&db, &g.origin(), &cli_actor(), &name, role, org.as_deref())
+                    .await
+                    .context("Cannot create the token")?;
+            println!(
+                "created token {} (role {}{}); it is shown once, here:",
+                row.name,
+                row.role,
+                row.org
+                    .as_deref()
+                    .map(|o| format!(", org {o}"))
+                    .unwrap_or_default()
+            );
+            println!("{}", token.as_str());
+        }
+        TokenCommand::List { format } => {
+            let rows: Vec<Value> = db::tokens::list(&db)
+                .await
+                .context("Cannot list tokens")?
+                .iter()
+                .map(|t| {
+                    json!({
+                        "name": t.name, "role": t.role, "org": t.org,
+                        "created_at": utc(t.created_at),
+                        "last_used_at": t.last_used_at.map(utc),
+                        "revoked_at": t.revoked_at.map(utc),
+                    })
+                })
+                .collect();
+            let columns = [
+                "name",
+                "role",
+                "org",
+                "created_at",
+                "last_used_at",
+                "revoked_at",
+            ];
+            print_rows(&rows, &columns, format)?;
+        }
+        TokenCommand::Revoke { name } => {
+            db::tokens::revoke(&db, &g.origin(), &cli_actor(), &name)
+                .await
+                .context("Cannot revoke the token")?;
+            println!("revoked token {name}");
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn retention_run(g: &GlobalArgs, args: RetentionArgs) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let policy = crate::retention::Policy {
+        payload_days: args.payload_days,
+        attempt_days: args.attempt_days,
+    };
+    let outcome = crate::retention::run(
+        &db,
+        &g.origin(),
+        &cli_actor(),
+        policy,
+        Utc::now(),
+        args.dry_run,
+    )
+    .await
+    .context("Cannot apply retention")?;
+    let verb = if args.dry_run {
+        "would drop"
+    } else {
+        "dropped"
+    };
+    println!(
+        "payloads: {verb} the raw bytes of {} deliveries settled more than {} days ago",
+        outcome.payloads_dropped, args.payload_days
+    );
+    let verb = if args.dry_run {
+        "would erase"
+    } else {
+        "erased"
+    };
+    let total: u64 = outcome.attempts_erased.iter().map(|(_, n)| n).sum();
+    println!(
+        "attempts: {verb} {total} attempts of {} sessions archived more than {} days ago",
+        outcome.attempts_erased.len(),
+        args.attempt_days
+    );
+    for (session, n) in &outcome.attempts_erased {
+        println!("  session {session}: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -36,6 +36,22 @@ pub struct GlobalArgs {
     /// The audit log's name in checkpoints and in the genesis hash (default: host of the public URL).
     #[arg(long, env = "LABTRAIL_AUDIT_ORIGIN", global = true)]
     pub audit_origin: Option<String>,
+    /// The Ed25519 key that signs audit checkpoints (created, mode 0600, when the server starts without it).
+    #[arg(
+        long,
+        env = "LABTRAIL_AUDIT_KEY_PATH",
+        default_value = "labtrail-audit.key",
+        global = true
+    )]
+    pub audit_key_path: PathBuf,
+    /// Append-only file outside the database that receives every signed checkpoint.
+    #[arg(
+        long,
+        env = "LABTRAIL_CHECKPOINT_FILE",
+        default_value = "labtrail-checkpoints.log",
+        global = true
+    )]
+    pub checkpoint_file: PathBuf,
     /// Log output: `pretty` or `json`; the level comes from `RUST_LOG`.
     #[arg(
         long,
@@ -81,6 +97,12 @@ pub enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Read-API bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Data retention.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
 }
 
 /// `labtrail serve`.
@@ -110,6 +132,9 @@ pub struct ServeArgs {
     /// Concurrent delivery-processing tasks in this instance.
     #[arg(long, env = "LABTRAIL_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
+    /// Seconds between audit checkpoints (one is written only when the log grew).
+    #[arg(long, env = "LABTRAIL_CHECKPOINT_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_interval: u64,
 }
 
 impl ServeArgs {
@@ -141,6 +166,15 @@ pub enum SessionCommand {
         /// Output format.
         #[arg(long, default_value = "table")]
         format: OutputFormat,
+    },
+    /// Archive a session: it matches no push any more, and retention may erase its attempts later.
+    Archive {
+        /// Organisation (account) login.
+        #[arg(long)]
+        org: String,
+        /// The session's slug.
+        #[arg(long)]
+        slug: String,
     },
 }
 
@@ -222,6 +256,107 @@ pub struct DeliverArgs {
 /// `labtrail audit …`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain; exit 0 intact, 1 tampered (first bad seq), 2 cannot verify.
-    Verify,
+    /// Check the chain, checkpoints and archives; exit 0 intact, 1 tampered (first bad seq), 2 cannot verify.
+    Verify(VerifyArgs),
+    /// Print the latest signed checkpoint (with --write, sign one first if the log grew).
+    Checkpoint {
+        /// Sign and store a checkpoint of the current head now, if the log grew since the last one.
+        #[arg(long)]
+        write: bool,
+    },
+    /// Print audit entries as JSON lines, oldest first.
+    Export {
+        /// Only entries with a greater seq.
+        #[arg(long)]
+        after_seq: Option<i64>,
+        /// At most this many entries.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Move entries below SEQ to an archive segment in DIR, then delete them from the database.
+    Archive {
+        /// First seq to keep in the database.
+        #[arg(long)]
+        upto: i64,
+        /// Directory of archive segments (created when missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Create the checkpoint-signing key at LABTRAIL_AUDIT_KEY_PATH (mode 0600) and print its public key.
+    Keygen,
+}
+
+/// `labtrail audit verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Signed checkpoints kept outside the database (default: LABTRAIL_CHECKPOINT_FILE when it exists).
+    #[arg(long)]
+    pub checkpoints: Option<PathBuf>,
+    /// The log's public key, `<name>+<id>+<key>` (default: derived from LABTRAIL_AUDIT_KEY_PATH).
+    #[arg(long)]
+    pub public_key: Option<PathBuf>,
+    /// Directory of archive segments to verify the archived part of the history.
+    #[arg(long)]
+    pub archive: Option<PathBuf>,
+}
+
+/// `labtrail token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once, alone on the last line.
+    Create {
+        /// A unique name (appears as `token:<name>` in the audit log).
+        #[arg(long)]
+        name: String,
+        /// What the token may read.
+        #[arg(long)]
+        role: TokenRole,
+        /// Limit the token to one organisation's sessions and attempts (required for instructors).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// List tokens (never the tokens themselves).
+    List {
+        /// Output format.
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Revoke a token by name.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+/// Roles of read-API tokens.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TokenRole {
+    /// Everything.
+    Admin,
+    /// Sessions and attempts of one organisation.
+    Instructor,
+    /// The audit log and checkpoints, sessions and attempts.
+    Auditor,
+}
+
+/// `labtrail retention …`.
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Apply the retention policies (see docs/retention.md).
+    Run(RetentionArgs),
+}
+
+/// Retention policies.
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// Say what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Drop the raw payload bytes (keeping their SHA-256) of deliveries processed or ignored this many
+    /// days ago.
+    #[arg(long, env = "LABTRAIL_RETENTION_PAYLOAD_DAYS", default_value_t = 30)]
+    pub payload_days: u32,
+    /// Erase the attempts of sessions archived this many days ago (their audit entries stay).
+    #[arg(long, env = "LABTRAIL_RETENTION_ATTEMPT_DAYS", default_value_t = 365)]
+    pub attempt_days: u32,
 }

@@ -13,6 +13,9 @@ pub enum AppError {
     /// Missing or wrong credentials or signature.
     #[error("{0}")]
     Unauthorized(String),
+    /// Authenticated, but not allowed to read this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The body is over the limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -49,6 +52,7 @@ impl AppError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod intake;
 pub mod metrics;
+pub mod retention;
 pub mod server;
 pub mod setup;
 pub mod telemetry;

@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     labtrail::telemetry::init(cli.global.log_format);
     // `audit verify` promises exit 2 whenever it cannot verify.
-    let failure = if matches!(cli.command, Command::Audit(AuditCommand::Verify)) {
+    let failure = if matches!(cli.command, Command::Audit(AuditCommand::Verify(_))) {
         ExitCode::from(2)
     } else {
         ExitCode::FAILURE

@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
+use crate::audit::checkpoint::{self, CheckpointConfig};
 use crate::http::setup::SetupState;
 use crate::http::{router, AppState};
 use crate::metrics::Metrics;
@@ -28,6 +29,8 @@ pub struct ServerConfig {
     pub workers: usize,
     /// The App manifest flow (`/setup`), served while no webhook secret is configured.
     pub setup: Option<SetupConfig>,
+    /// Signed checkpoints (`None`: none written by this instance).
+    pub checkpoints: Option<CheckpointConfig>,
 }
 
 /// Serve on `listener` until `shutdown` completes; then stop taking requests and let workers drain.
@@ -40,14 +43,19 @@ pub async fn run(
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let origin = cfg.worker.origin.clone();
     let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
-    let mut workers = pipeline.spawn(cfg.workers.max(1), Arc::clone(&wake), stop_rx);
+    let mut workers = pipeline.spawn(cfg.workers.max(1), Arc::clone(&wake), stop_rx.clone());
+    let checkpointer = cfg
+        .checkpoints
+        .map(|c| checkpoint::spawn_writer(db.clone(), c, stop_rx));
     let state = AppState {
         db,
         secrets: cfg.secrets,
         wake,
         metrics,
         setup: cfg.setup.map(|c| Arc::new(SetupState::new(c))),
+        origin,
     };
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
@@ -57,6 +65,9 @@ pub async fn run(
         while workers.join_next().await.is_some() {}
     })
     .await;
+    if let Some(task) = checkpointer {
+        let _ = task.await;
+    }
     if drained.is_err() {
         tracing::warn!(
             "workers did not finish in time; their leases expire and deliveries are retried"

@@ -1,5 +1,7 @@
 //! The append-only, hash-chained audit log: canonical encoding, hashing, append under the head lock.
 
+pub mod archive;
+pub mod checkpoint;
 pub mod verify;
 
 use chrono::Utc;
@@ -223,4 +225,49 @@ pub async fn begin_write(
     let txn = db.begin().await?;
     let head = lock_head(&txn, origin).await?;
     Ok((txn, head))
+}
+
+/// Stored entries with `seq > after_seq` (all when `None`), oldest first, at most `limit`.
+pub async fn entries(
+    db: &impl ConnectionTrait,
+    after_seq: Option<i64>,
+    limit: u64,
+) -> Result<Vec<audit_log::Model>, DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    let mut q = audit_log::Entity::find();
+    if let Some(after) = after_seq {
+        q = q.filter(audit_log::Column::Seq.gt(after));
+    }
+    q.order_by_asc(audit_log::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The exported shape of an entry: its columns, `details` as JSON, and the exact hashed bytes.
+pub fn entry_json(row: &audit_log::Model) -> Value {
+    serde_json::json!({
+        "seq": row.seq,
+        "entry_id": row.entry_id,
+        "occurred_at_us": row.occurred_at_us,
+        "actor": row.actor,
+        "action": row.action,
+        "subject": row.subject,
+        "details": serde_json::from_str::<Value>(&row.details).unwrap_or(Value::Null),
+        "canonical": String::from_utf8_lossy(&row.canonical),
+        "prev_hash": row.prev_hash,
+        "entry_hash": row.entry_hash,
+    })
+}
+
+/// Append one entry in its own transaction (for events that change nothing else, like an API read).
+pub async fn record(
+    db: &impl sea_orm::TransactionTrait,
+    origin: &str,
+    entry: NewEntry,
+) -> Result<Receipt, AuditError> {
+    let (txn, mut head) = begin_write(db, origin).await?;
+    let receipt = append(&txn, &mut head, entry).await?;
+    txn.commit().await?;
+    Ok(receipt)
 }

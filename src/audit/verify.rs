@@ -1,11 +1,18 @@
-//! Recompute the audit chain from the stored canonical bytes and report the first break.
+//! Recompute the audit chain from the stored canonical bytes (and archived segments), check it passes
+//! through every signed checkpoint, and report the first break and the unsigned tail.
 
-use entity::{audit_head, audit_log};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use entity::{audit_checkpoint, audit_head, audit_log};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
+use super::archive::{self, Segment, ARCHIVED_ACTION};
+use super::checkpoint::{open_checkpoint, Verifier};
 use super::{canonical_bytes, chain_hash, genesis_hash, leaf_hash, parse_hash, SCHEME_VERSION};
 
 const PAGE: u64 = 1000;
@@ -19,6 +26,15 @@ pub enum VerifyError {
     NoHead,
     #[error("the log was started with origin {stored:?} but {configured:?} is configured (set LABTRAIL_AUDIT_ORIGIN)")]
     Origin { stored: String, configured: String },
+    #[error(
+        "cannot check signed checkpoints without the log's public key (pass --public-key FILE)"
+    )]
+    NoPublicKey,
+    #[error("cannot read the archive directory {path}: {source}")]
+    Archive {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The verdict on an readable log.
@@ -32,10 +48,49 @@ pub enum Verdict {
     },
     /// The first entry (or the head) that does not hold, and why.
     Tampered { seq: i64, reason: String },
+    /// A piece of evidence (a checkpoint note, an archive manifest) is forged, damaged or contradicts
+    /// another one.
+    BadEvidence { what: String, reason: String },
 }
 
-/// Verify the whole stored chain against `origin`.
+/// What the verifier is given besides the database.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// The log's public key; needed to check any checkpoint.
+    pub verifier: Option<Verifier>,
+    /// Signed notes kept outside the database (the checkpoint file), with a label for messages.
+    pub external_notes: Vec<(String, String)>,
+    /// A directory of archive segments and manifests.
+    pub archive_dir: Option<PathBuf>,
+}
+
+/// The verdict and what it rests on.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub verdict: Verdict,
+    /// Entries ever appended (`audit_head.size`).
+    pub size: i64,
+    /// Signed checkpoints the chain was checked against.
+    pub checkpoints_checked: usize,
+    /// The size of the newest checkpoint kept outside the database (file or archive manifest).
+    pub external_size: Option<i64>,
+    /// Things worth knowing that do not change the verdict.
+    pub notes: Vec<String>,
+}
+
+/// Verify the whole stored chain against `origin` (no checkpoints, no archives).
 pub async fn verify(db: &impl ConnectionTrait, origin: &str) -> Result<Verdict, VerifyError> {
+    Ok(verify_with(db, origin, &Evidence::default()).await?.verdict)
+}
+
+type Signed = BTreeMap<i64, Vec<([u8; 32], String)>>;
+
+/// Verify the chain, the checkpoints (stored, external, in archive manifests) and the archives.
+pub async fn verify_with(
+    db: &impl ConnectionTrait,
+    origin: &str,
+    ev: &Evidence,
+) -> Result<Report, VerifyError> {
     let head = audit_head::Entity::find_by_id(1)
         .one(db)
         .await?
@@ -46,9 +101,277 @@ pub async fn verify(db: &impl ConnectionTrait, origin: &str) -> Result<Verdict, 
             configured: origin.to_owned(),
         });
     }
+    let mut report = Report {
+        verdict: Verdict::Intact {
+            size: head.size,
+            head_hash: head.head_hash.clone(),
+            first_seq: head.archived_upto,
+        },
+        size: head.size,
+        checkpoints_checked: 0,
+        external_size: None,
+        notes: Vec::new(),
+    };
+    let segments = match &ev.archive_dir {
+        Some(dir) => {
+            let (segments, bad) =
+                archive::read_dir(dir).map_err(|source| VerifyError::Archive {
+                    path: dir.clone(),
+                    source,
+                })?;
+            if let Some(b) = bad.first() {
+                report.verdict = Verdict::BadEvidence {
+                    what: format!("archive manifest {}", b.path.display()),
+                    reason: b.reason.clone(),
+                };
+                return Ok(report);
+            }
+            Some(segments)
+        }
+        None => None,
+    };
+    let signed = match collect_checkpoints(db, origin, ev, segments.as_deref(), &mut report).await?
+    {
+        Ok(signed) => signed,
+        Err(verdict) => {
+            report.verdict = verdict;
+            return Ok(report);
+        }
+    };
+    if let Err(verdict) = check_chain(db, origin, &head, &signed, segments, &mut report).await? {
+        report.verdict = verdict;
+    }
+    Ok(report)
+}
+
+/// Open every checkpoint note; `Err(verdict)` on a note that does not verify, a fork, or a checkpoint
+/// that covers more entries than the log holds.
+async fn collect_checkpoints(
+    db: &impl ConnectionTrait,
+    origin: &str,
+    ev: &Evidence,
+    segments: Option<&[Segment]>,
+    report: &mut Report,
+) -> Result<Result<Signed, Verdict>, VerifyError> {
+    let stored = audit_checkpoint::Entity::find()
+        .order_by_asc(audit_checkpoint::Column::Id)
+        .all(db)
+        .await?;
+    let mut external: Vec<(String, String)> = ev.external_notes.clone();
+    for s in segments.unwrap_or_default() {
+        external.push((
+            format!(
+                "the checkpoint in archive manifest {}",
+                s.manifest_path.display()
+            ),
+            s.manifest.checkpoint.clone(),
+        ));
+    }
+    let Some(verifier) = &ev.verifier else {
+        if !external.is_empty() {
+            return Err(VerifyError::NoPublicKey);
+        }
+        if !stored.is_empty() {
+            report.notes.push(format!(
+                "{} checkpoints stored in the database were not checked: no public key",
+                stored.len()
+            ));
+        }
+        return Ok(Ok(Signed::new()));
+    };
+    let internal = stored
+        .into_iter()
+        .map(|c| (format!("database checkpoint #{}", c.id), c.note, false));
+    let mut signed = Signed::new();
+    for (what, note, is_external) in internal.chain(external.into_iter().map(|(w, n)| (w, n, true)))
+    {
+        let checkpoint = match open_checkpoint(&note, verifier, origin) {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(Err(Verdict::BadEvidence {
+                    what,
+                    reason: e.to_string(),
+                }))
+            }
+        };
+        if is_external {
+            report.external_size = report.external_size.max(Some(checkpoint.size));
+        }
+        let same_size = signed.entry(checkpoint.size).or_default();
+        if let Some((_, other)) = same_size.iter().find(|(h, _)| *h != checkpoint.head) {
+            return Ok(Err(Verdict::BadEvidence {
+                what,
+                reason: format!(
+                    "fork: it signs another head for size {} than {other}",
+                    checkpoint.size
+                ),
+            }));
+        }
+        same_size.push((checkpoint.head, what));
+    }
+    if let Some((size, list)) = signed.range(report.size + 1..).next() {
+        return Ok(Err(Verdict::Tampered {
+            seq: report.size,
+            reason: format!(
+                "{} signs {size} entries but the log holds only {}: entries were removed or an older \
+                 state was restored",
+                list[0].1, report.size
+            ),
+        }));
+    }
+    Ok(Ok(signed))
+}
+
+/// An `audit.archived` entry met on the walk.
+#[derive(Debug, Clone)]
+struct ArchivedRecord {
+    first_seq: Option<i64>,
+    upto: Option<i64>,
+    segment_sha256: Option<String>,
+    manifest_sha256: Option<String>,
+}
+
+/// The running state of the chain walk.
+struct Walk<'a> {
+    next: i64,
+    prev: Option<[u8; 32]>,
+    anchor: Option<i64>,
+    signed: &'a Signed,
+    checked: usize,
+    archived: Vec<ArchivedRecord>,
+}
+
+impl Walk<'_> {
+    /// The chain's hash after `size` entries is `hash`: it must match every checkpoint of that size.
+    fn at(&mut self, size: i64, hash: [u8; 32]) -> Result<(), Verdict> {
+        for (signed_head, what) in self.signed.get(&size).into_iter().flatten() {
+            if *signed_head != hash {
+                return Err(Verdict::Tampered {
+                    seq: (size - 1).max(0),
+                    reason: format!(
+                        "the chain does not pass through the head signed by {what} (size {size})"
+                    ),
+                });
+            }
+            self.checked += 1;
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, seq: i64, hash: [u8; 32]) -> Result<(), Verdict> {
+        self.anchor = Some(seq);
+        self.prev = Some(hash);
+        self.next = seq;
+        self.at(seq, hash)
+    }
+
+    fn entry(&mut self, seq: i64, doc: &Value, hash: [u8; 32]) -> Result<(), Verdict> {
+        if doc["action"] == ARCHIVED_ACTION {
+            let d = &doc["details"];
+            let text = |k: &str| d[k].as_str().map(str::to_owned);
+            self.archived.push(ArchivedRecord {
+                first_seq: d["first_seq"].as_i64(),
+                upto: d["upto"].as_i64(),
+                segment_sha256: text("segment_sha256"),
+                manifest_sha256: text("manifest_sha256"),
+            });
+        }
+        self.prev = Some(hash);
+        self.next = seq + 1;
+        self.at(seq + 1, hash)
+    }
+}
+
+fn tampered(seq: i64, reason: String) -> Verdict {
+    Verdict::Tampered { seq, reason }
+}
+
+/// Walk archives (when given) then the stored rows, checking hashes, checkpoints, the head and the
+/// archive records.
+async fn check_chain(
+    db: &impl ConnectionTrait,
+    origin: &str,
+    head: &audit_head::Model,
+    signed: &Signed,
+    segments: Option<Vec<Segment>>,
+    report: &mut Report,
+) -> Result<Result<(), Verdict>, VerifyError> {
+    let mut walk = Walk {
+        next: 0,
+        prev: None,
+        anchor: None,
+        signed,
+        checked: 0,
+        archived: Vec::new(),
+    };
     let first_seq = head.archived_upto;
+    let mut used = Vec::new();
+    if let Some(segments) = segments {
+        if let Err(v) = walk.start(0, genesis_hash(origin)) {
+            return Ok(Err(v));
+        }
+        match walk_archives(&mut walk, segments, first_seq, origin, report) {
+            Ok(u) => used = u,
+            Err(v) => return Ok(Err(v)),
+        }
+    } else if first_seq == 0 {
+        if let Err(v) = walk.start(0, genesis_hash(origin)) {
+            return Ok(Err(v));
+        }
+    } else {
+        report.notes.push(format!(
+            "entries 0..{} are archived and were not checked (pass --archive DIR)",
+            first_seq - 1
+        ));
+    }
+    if let Err(v) = walk_rows(db, &mut walk, first_seq).await? {
+        return Ok(Err(v));
+    }
+    report.checkpoints_checked = walk.checked;
+    let unchecked: usize = signed
+        .range(..walk.anchor.unwrap_or(first_seq))
+        .map(|(_, l)| l.len())
+        .sum();
+    if unchecked > 0 {
+        report.notes.push(format!(
+            "{unchecked} checkpoints cover only archived entries and were not checked"
+        ));
+    }
+    let last_hash = walk.prev.filter(|_| walk.next > first_seq).map(hex::encode);
+    if walk.next != head.size {
+        let seq = walk.next.min(head.size);
+        return Ok(Err(tampered(
+            seq,
+            format!(
+                "audit_head says {} entries but the chain holds {}",
+                head.size, walk.next
+            ),
+        )));
+    }
+    if head.size > first_seq && head.head_hash != last_hash {
+        return Ok(Err(tampered(
+            head.size - 1,
+            "audit_head hash differs from the last entry's hash".into(),
+        )));
+    }
+    if let Err(v) = check_archive_records(&walk.archived, first_seq, &used) {
+        return Ok(Err(v));
+    }
+    report.verdict = Verdict::Intact {
+        size: head.size,
+        head_hash: last_hash,
+        first_seq: walk.anchor.unwrap_or(first_seq),
+    };
+    Ok(Ok(()))
+}
+
+/// Walk the stored rows from `first_seq`; the first row anchors the chain when nothing came before.
+async fn walk_rows(
+    db: &impl ConnectionTrait,
+    walk: &mut Walk<'_>,
+    first_seq: i64,
+) -> Result<Result<(), Verdict>, VerifyError> {
     let mut expected_seq = first_seq;
-    let mut prev: Option<[u8; 32]> = (first_seq == 0).then(|| genesis_hash(origin));
     loop {
         let rows = audit_log::Entity::find()
             .filter(audit_log::Column::Seq.gte(expected_seq))
@@ -59,64 +382,173 @@ pub async fn verify(db: &impl ConnectionTrait, origin: &str) -> Result<Verdict, 
         let done = (rows.len() as u64) < PAGE;
         for row in rows {
             if row.seq != expected_seq {
-                return Ok(tampered(
+                return Ok(Err(tampered(
                     expected_seq,
                     format!("entry missing (next stored seq is {})", row.seq),
-                ));
+                )));
             }
-            // Entries before this one were archived: the first remaining entry anchors the chain.
-            let prev_hash = match prev {
-                Some(p) => p,
-                None => match parse_hash(&row.prev_hash) {
-                    Some(p) => p,
-                    None => {
-                        return Ok(tampered(
-                            row.seq,
-                            "prev_hash is not a SHA-256 hex digest".into(),
-                        ))
-                    }
-                },
+            if walk.prev.is_none() {
+                // Entries before this one were archived: the first remaining entry anchors the chain.
+                let Some(p) = parse_hash(&row.prev_hash) else {
+                    return Ok(Err(tampered(
+                        row.seq,
+                        "prev_hash is not a SHA-256 hex digest".into(),
+                    )));
+                };
+                if let Err(v) = walk.start(row.seq, p) {
+                    return Ok(Err(v));
+                }
+            }
+            let prev = walk.prev.unwrap_or_default();
+            let hash = match check_entry(&row, &prev) {
+                Ok(hash) => hash,
+                Err(reason) => return Ok(Err(tampered(row.seq, reason))),
             };
-            match check_entry(&row, &prev_hash) {
-                Ok(hash) => prev = Some(hash),
-                Err(reason) => return Ok(tampered(row.seq, reason)),
+            let doc: Value = serde_json::from_slice(&row.canonical).unwrap_or_default();
+            if let Err(v) = walk.entry(row.seq, &doc, hash) {
+                return Ok(Err(v));
             }
             expected_seq += 1;
         }
         if done {
-            break;
+            return Ok(Ok(()));
         }
     }
-    let last_hash = prev.filter(|_| expected_seq > first_seq).map(hex::encode);
-    if expected_seq != head.size {
-        let seq = expected_seq.min(head.size);
-        return Ok(tampered(
-            seq,
+}
+
+/// Walk the archive segments that tile `0..archived_upto`; returns the segments used.
+fn walk_archives(
+    walk: &mut Walk<'_>,
+    segments: Vec<Segment>,
+    archived_upto: i64,
+    origin: &str,
+    report: &mut Report,
+) -> Result<Vec<Segment>, Verdict> {
+    let mut used = Vec::new();
+    for seg in segments {
+        let m = &seg.manifest;
+        let name = seg.manifest_path.display().to_string();
+        if m.first_seq >= archived_upto {
+            report.notes.push(format!(
+                "archive manifest {name} starts at seq {} at or past archived_upto {archived_upto}: ignored",
+                m.first_seq
+            ));
+            continue;
+        }
+        if m.first_seq != walk.next {
+            let why = if m.first_seq > walk.next {
+                format!(
+                    "archive segment missing: no segment in the directory starts at seq {}",
+                    walk.next
+                )
+            } else {
+                format!("archive manifest {name} overlaps the previous segment")
+            };
+            return Err(tampered(walk.next, why));
+        }
+        let seg_err = |why: &str| tampered(m.first_seq, format!("archive {name}: {why}"));
+        if m.origin != origin {
+            return Err(seg_err("another origin"));
+        }
+        let Some(bytes) = &seg.bytes else {
+            return Err(seg_err(&format!("segment file {} is missing", m.file)));
+        };
+        if hex::encode(Sha256::digest(bytes)) != m.file_sha256 {
+            return Err(seg_err(
+                "the segment file does not match the manifest's SHA-256",
+            ));
+        }
+        if Some(m.prev_hash.as_str()) != walk.prev.map(hex::encode).as_deref() {
+            return Err(seg_err("prev_hash does not continue the chain"));
+        }
+        let Some(body) = bytes.strip_suffix(b"\n") else {
+            return Err(seg_err("the segment does not end in a newline"));
+        };
+        for line in body.split(|b| *b == b'\n') {
+            let seq = walk.next;
+            let prev = walk.prev.unwrap_or_default();
+            let (doc, hash) = check_line(line, seq, &prev).map_err(|r| tampered(seq, r))?;
+            walk.entry(seq, &doc, hash)?;
+        }
+        if walk.next != m.last_seq + 1 {
+            return Err(seg_err(
+                "the segment holds another number of entries than the manifest says",
+            ));
+        }
+        if Some(m.head_hash.as_str()) != walk.prev.map(hex::encode).as_deref() {
+            return Err(seg_err(
+                "head_hash is not the hash of the segment's last entry",
+            ));
+        }
+        used.push(seg);
+    }
+    if walk.next != archived_upto {
+        return Err(tampered(
+            walk.next,
             format!(
-                "audit_head says {} entries but the chain holds {expected_seq}",
-                head.size
+                "archive segment missing: entries {}..{} are archived but no segment holds them",
+                walk.next,
+                archived_upto - 1
             ),
         ));
     }
-    if head.size > 0 && head.head_hash != last_hash {
-        return Ok(tampered(
-            head.size - 1,
-            "audit_head hash differs from the last entry's hash".into(),
-        ));
-    }
-    Ok(Verdict::Intact {
-        size: head.size,
-        head_hash: last_hash,
-        first_seq,
-    })
+    Ok(used)
 }
 
-fn tampered(seq: i64, reason: String) -> Verdict {
-    Verdict::Tampered { seq, reason }
+/// Check one archived line (exact hashed bytes) as entry `seq`; returns its document and hash.
+fn check_line(line: &[u8], seq: i64, prev: &[u8; 32]) -> Result<(Value, [u8; 32]), String> {
+    let doc: Value =
+        serde_json::from_slice(line).map_err(|e| format!("archived entry is not JSON: {e}"))?;
+    if canonical_bytes(&doc).map_err(|e| e.to_string())? != line {
+        return Err("archived entry is not in canonical form".into());
+    }
+    if doc["v"] != SCHEME_VERSION || doc["seq"] != seq {
+        return Err("archived entry has another seq or version".into());
+    }
+    let hash = chain_hash(prev, &leaf_hash(line));
+    Ok((doc, hash))
+}
+
+/// `archived_upto` must be what the last `audit.archived` entry says, and every manifest used must be
+/// byte for byte the one its entry recorded.
+fn check_archive_records(
+    records: &[ArchivedRecord],
+    archived_upto: i64,
+    used: &[Segment],
+) -> Result<(), Verdict> {
+    let recorded_upto = records.last().and_then(|r| r.upto).unwrap_or(0);
+    if recorded_upto != archived_upto {
+        return Err(tampered(
+            archived_upto.min(recorded_upto),
+            format!(
+                "audit_head.archived_upto is {archived_upto} but the log's last audit.archived entry \
+                 records {recorded_upto}"
+            ),
+        ));
+    }
+    for seg in used {
+        let m = &seg.manifest;
+        let recorded = records.iter().any(|r| {
+            r.first_seq == Some(m.first_seq)
+                && r.upto == Some(m.last_seq + 1)
+                && r.segment_sha256.as_deref() == Some(m.file_sha256.as_str())
+                && r.manifest_sha256.as_deref() == Some(seg.manifest_sha256.as_str())
+        });
+        if !recorded {
+            return Err(tampered(
+                m.first_seq,
+                format!(
+                    "archive manifest {} is not the one recorded by an audit.archived entry",
+                    seg.manifest_path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Check one entry against its predecessor's hash; returns its hash.
-fn check_entry(row: &audit_log::Model, prev: &[u8; 32]) -> Result<[u8; 32], String> {
+pub(crate) fn check_entry(row: &audit_log::Model, prev: &[u8; 32]) -> Result<[u8; 32], String> {
     if row.prev_hash != hex::encode(prev) {
         return Err("prev_hash does not match the previous entry's hash".into());
     }

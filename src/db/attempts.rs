@@ -239,6 +239,18 @@ pub struct AttemptFilter {
     pub session_slug: Option<String>,
     /// `owner/name` or just `name`, case-insensitive.
     pub repo: Option<String>,
+    /// Only this session (by id).
+    pub session_id: Option<i64>,
+    /// Only late (or only on-time) attempts.
+    pub late: Option<bool>,
+    /// Pushed at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Pushed before.
+    pub until: Option<DateTime<Utc>>,
+    /// Only attempts with a greater id (cursor pagination).
+    pub after_id: Option<i64>,
+    /// At most this many.
+    pub limit: Option<u64>,
 }
 
 /// Attempts matching the filter, in recording order, with their files.
@@ -271,6 +283,24 @@ pub async fn list(
                     .like(format!("%/{}", escape_like(&repo)))),
             )
         };
+    }
+    if let Some(id) = filter.session_id {
+        q = q.filter(C::SessionId.eq(id));
+    }
+    if let Some(late) = filter.late {
+        q = q.filter(C::Late.eq(late));
+    }
+    if let Some(since) = filter.since {
+        q = q.filter(C::PushedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        q = q.filter(C::PushedAt.lt(until));
+    }
+    if let Some(after) = filter.after_id {
+        q = q.filter(C::Id.gt(after));
+    }
+    if let Some(limit) = filter.limit {
+        q = q.limit(limit);
     }
     let rows = q.order_by_asc(C::Id).all(db).await?;
     with_files(db, rows).await

@@ -25,6 +25,10 @@ pub enum SessionError {
     Window,
     #[error("organisation {org} already has a session {slug:?}")]
     Exists { org: String, slug: String },
+    #[error("organisation {org} has no session {slug:?}")]
+    NotFound { org: String, slug: String },
+    #[error("session {slug:?} of {org} was archived already")]
+    Archived { org: String, slug: String },
     #[error(transparent)]
     Audit(#[from] AuditError),
     #[error("database error: {0}")]
@@ -128,6 +132,55 @@ pub async fn create(
                 "opens_at": session.opens_at.to_rfc3339(),
                 "closes_at": session.closes_at.to_rfc3339(),
                 "content_sha256": audit::content_digest(&content)?,
+            }),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+/// Archive a session (it matches no push any more) and audit that, in one transaction.
+pub async fn archive(
+    db: &impl TransactionTrait,
+    origin: &str,
+    actor: &str,
+    org: &str,
+    slug: &str,
+) -> Result<lab_session::Model, SessionError> {
+    let org = org.to_ascii_lowercase();
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    let Some(session) = Entity::find()
+        .filter(Column::Org.eq(&org))
+        .filter(Column::Slug.eq(slug))
+        .one(&txn)
+        .await?
+    else {
+        return Err(SessionError::NotFound {
+            org,
+            slug: slug.to_owned(),
+        });
+    };
+    if session.archived_at.is_some() {
+        return Err(SessionError::Archived {
+            org,
+            slug: slug.to_owned(),
+        });
+    }
+    let now = Utc::now();
+    let mut active: lab_session::ActiveModel = session.into();
+    active.archived_at = Set(Some(now));
+    let session = active.update(&txn).await?;
+    audit::append(
+        &txn,
+        &mut head,
+        NewEntry {
+            actor: actor.to_owned(),
+            action: "lab_session.archived".into(),
+            subject: format!("lab_session:{}", session.id),
+            details: serde_json::json!({
+                "session_id": session.id,
+                "archived_at_us": now.timestamp_micros(),
             }),
         },
     )

@@ -1,5 +1,6 @@
-//! The HTTP surface: router, webhook intake, health and metrics.
+//! The HTTP surface: router, webhook intake, health and metrics, the read API.
 
+pub mod api;
 mod health;
 pub mod setup;
 mod webhook;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The App manifest flow, active only while no webhook secret is configured.
     pub setup: Option<Arc<setup::SetupState>>,
+    /// The audit log's origin (for entries the API appends).
+    pub origin: String,
 }
 
 impl FromRef<AppState> for SecretsState {
@@ -47,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/setup", get(setup::page))
         .route("/setup/callback", get(setup::callback))
+        .nest("/api/v1", api::router())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

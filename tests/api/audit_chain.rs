@@ -68,6 +68,7 @@ async fn verify_passes_on_an_intact_log(db: TestDb) {
 async fn edited_details_are_caught(db: TestDb) {
     let app = spawn_app(&db).await;
     record_some(&app, 5).await;
+    app.drop_audit_guards().await;
     app.exec("UPDATE audit_log SET details = REPLACE(details, '\"late\":false', '\"late\":true') WHERE seq = 3").await.expect("update");
     let (code, out) = verify(&app);
     assert_eq!(code, Some(1), "{out}");
@@ -77,6 +78,7 @@ async fn edited_details_are_caught(db: TestDb) {
 async fn edited_actor_column_is_caught(db: TestDb) {
     let app = spawn_app(&db).await;
     record_some(&app, 4).await;
+    app.drop_audit_guards().await;
     // A column edited, the hashed bytes left alone: they no longer agree.
     app.exec("UPDATE audit_log SET actor = 'system' WHERE seq = 2")
         .await
@@ -89,6 +91,7 @@ async fn edited_actor_column_is_caught(db: TestDb) {
 async fn deleted_middle_entry_is_caught(db: TestDb) {
     let app = spawn_app(&db).await;
     record_some(&app, 4).await;
+    app.drop_audit_guards().await;
     app.exec("DELETE FROM audit_log WHERE seq = 2")
         .await
         .expect("delete");

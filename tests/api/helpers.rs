@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
+use labtrail::audit::checkpoint::{AuditKey, CheckpointConfig};
 use labtrail::db;
 use labtrail::server::{self, ServerConfig};
 use labtrail::webhook::signature::{self, WebhookSecrets};
@@ -99,6 +100,9 @@ impl TestDb {
             let _ = std::fs::remove_dir_all(dir);
         }
         if let Some((admin_url, name)) = &self.postgres {
+            let _ = std::fs::remove_dir_all(
+                std::env::temp_dir().join(format!("labtrail-scratch-{name}")),
+            );
             if let Ok(admin) = Database::connect(admin_url).await {
                 let _ = admin
                     .execute(Statement::from_string(
@@ -122,6 +126,16 @@ impl TestDb {
         };
         std::fs::create_dir_all(&dir).expect("scratch dir");
         dir
+    }
+
+    /// The checkpoint key the CLI uses by default (it runs in the scratch directory).
+    pub fn key_path(&self) -> PathBuf {
+        self.scratch_dir().join("labtrail-audit.key")
+    }
+
+    /// The checkpoint file the CLI uses by default.
+    pub fn checkpoint_file(&self) -> PathBuf {
+        self.scratch_dir().join("labtrail-checkpoints.log")
     }
 
     /// A new connection to this database (migrated).
@@ -183,6 +197,9 @@ pub struct AppOptions {
     pub retry: RetryPolicy,
     /// The `/setup` flow (served only without secrets).
     pub setup: Option<labtrail::setup::SetupConfig>,
+    /// Write signed checkpoints this often (key and file in the scratch directory, where the CLI finds
+    /// them by default); `None`: no checkpoint task.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl Default for AppOptions {
@@ -196,6 +213,7 @@ impl Default for AppOptions {
                 max_delay: Duration::from_millis(200),
             },
             setup: None,
+            checkpoint_interval: None,
         }
     }
 }
@@ -232,11 +250,21 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
     let mut worker = WorkerConfig::new(ORIGIN.to_owned());
     worker.retry = opts.retry;
     worker.poll_interval = Duration::from_millis(100);
+    let checkpoints = opts.checkpoint_interval.map(|interval| {
+        let (key, _) = AuditKey::load_or_create(&test_db.key_path(), ORIGIN).expect("audit key");
+        CheckpointConfig {
+            key: std::sync::Arc::new(key),
+            origin: ORIGIN.to_owned(),
+            file: test_db.checkpoint_file(),
+            interval,
+        }
+    });
     let cfg = ServerConfig {
         secrets,
         worker,
         workers: opts.workers,
         setup: opts.setup,
+        checkpoints,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server_db = test_db.connect().await;
@@ -409,6 +437,28 @@ impl TestApp {
             ))
             .await
             .map(|r| r.rows_affected())
+    }
+
+    /// Remove the database guards of the audit tables, as an attacker with DDL rights (the table owner
+    /// or a superuser) could: the tamper tests model exactly that attacker.
+    pub async fn drop_audit_guards(&self) {
+        let statements: &[&str] = match self.db.get_database_backend() {
+            DbBackend::Postgres => &[
+                "DROP TRIGGER audit_log_guard ON audit_log",
+                "DROP TRIGGER audit_log_no_truncate ON audit_log",
+                "DROP TRIGGER audit_head_guard ON audit_head",
+                "DROP TRIGGER audit_checkpoint_guard ON audit_checkpoint",
+            ],
+            _ => &[
+                "DROP TRIGGER audit_log_no_update",
+                "DROP TRIGGER audit_log_no_delete",
+                "DROP TRIGGER audit_head_guard",
+                "DROP TRIGGER audit_checkpoint_no_delete",
+            ],
+        };
+        for sql in statements {
+            self.exec(sql).await.expect("drop audit guard");
+        }
     }
 
     /// Row counts of every table.

@@ -3,11 +3,20 @@
 
 mod helpers;
 
+mod audit_archive;
 mod audit_chain;
+mod audit_checkpoint;
+mod audit_concurrency;
+mod audit_guards;
+mod audit_retention;
+mod audit_support;
+mod audit_tamper;
 mod cli;
 mod idempotency;
 mod push;
+mod read_api;
 mod retry;
 mod serve;
 mod setup;
+mod tokens;
 mod webhook;

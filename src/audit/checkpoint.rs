@@ -1,0 +1,651 @@
+//! Signed checkpoints: the Ed25519 log key, C2SP signed notes (encode, parse, verify), the checkpoint file
+//! outside the database, and the periodic writer.
+//!
+//! Key and note formats are those of `golang.org/x/mod/sumdb/note` (c2sp.org/signed-note): the key id is
+//! the first 4 bytes of `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)`, a signature line is
+//! `— <name> <base64(key id ‖ signature)>`, a private key file holds
+//! `PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 ‖ seed)>` and a public (verifier) key
+//! `<name>+<hex key id>+<base64(0x01 ‖ public key)>`.
+
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use chrono::Utc;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use entity::audit_checkpoint;
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryOrder, Set,
+    TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use zeroize::Zeroizing;
+
+use super::{AuditError, LockedHead};
+
+/// The signature algorithm byte of Ed25519 in signed notes.
+pub const ALG_ED25519: u8 = 0x01;
+const SIG_PREFIX: &str = "\u{2014} ";
+const PRIVATE_PREFIX: &str = "PRIVATE+KEY+";
+
+/// Why a key could not be loaded or created.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the audit key {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the audit key {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the audit key {0} already exists; refusing to replace it")]
+    Exists(PathBuf),
+    #[error(
+        "the audit key {path} can be read by other users (mode {mode:o}): run chmod 600 on it"
+    )]
+    Mode { path: PathBuf, mode: u32 },
+    #[error("{0} does not hold a signed-note private key (PRIVATE+KEY+name+id+key)")]
+    Format(PathBuf),
+    #[error("invalid key name {0:?}: it must be non-empty, without spaces or '+'")]
+    Name(String),
+    #[error("the operating system gave no randomness: {0}")]
+    Random(String),
+}
+
+/// Why a note or a public key was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoteError {
+    #[error("malformed note: {0}")]
+    Malformed(String),
+    #[error("malformed public key: {0}")]
+    PublicKey(String),
+    #[error("not signed by the trusted key {0}")]
+    NotSigned(String),
+    #[error("the signature by {0} does not verify")]
+    BadSignature(String),
+    #[error("not a checkpoint of this log: {0}")]
+    Checkpoint(String),
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('+') && !name.chars().any(char::is_whitespace)
+}
+
+/// `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[..4]`.
+pub fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update([b'\n', ALG_ED25519]);
+    h.update(public_key);
+    let digest = h.finalize();
+    [digest[0], digest[1], digest[2], digest[3]]
+}
+
+/// The log's signing key. Its Debug output shows the name and key id only; the seed is wiped on drop.
+pub struct AuditKey {
+    name: String,
+    signing: SigningKey,
+}
+
+impl fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditKey")
+            .field("name", &self.name)
+            .field("key_id", &hex::encode(self.verifier().id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditKey {
+    /// A fresh key from the operating system's randomness.
+    pub fn generate(name: &str) -> Result<Self, KeyError> {
+        use rand::TryRngCore as _;
+        if !valid_name(name) {
+            return Err(KeyError::Name(name.to_owned()));
+        }
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng
+            .try_fill_bytes(seed.as_mut())
+            .map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(Self::from_seed(name, &seed))
+    }
+
+    fn from_seed(name: &str, seed: &[u8; 32]) -> Self {
+        Self {
+            name: name.to_owned(),
+            signing: SigningKey::from_bytes(seed),
+        }
+    }
+
+    /// Parse `PRIVATE+KEY+<name>+<hex id>+<base64(0x01 ‖ seed)>`.
+    pub fn from_private_text(text: &str) -> Option<Self> {
+        let rest = text.trim().strip_prefix(PRIVATE_PREFIX)?;
+        let mut parts = rest.splitn(3, '+');
+        let (name, id, key) = (parts.next()?, parts.next()?, parts.next()?);
+        let raw = Zeroizing::new(B64.decode(key).ok()?);
+        let (&alg, seed) = raw.split_first()?;
+        let seed: &[u8; 32] = seed.try_into().ok()?;
+        if alg != ALG_ED25519 || !valid_name(name) {
+            return None;
+        }
+        let key = Self::from_seed(name, seed);
+        (hex::encode(key.verifier().id) == id).then_some(key)
+    }
+
+    fn private_text(&self) -> Zeroizing<String> {
+        let mut raw = Zeroizing::new(vec![ALG_ED25519]);
+        raw.extend_from_slice(self.signing.as_bytes());
+        Zeroizing::new(format!(
+            "{PRIVATE_PREFIX}{}+{}+{}\n",
+            self.name,
+            hex::encode(self.verifier().id),
+            B64.encode(raw.as_slice())
+        ))
+    }
+
+    /// The key's name (the log's origin by default).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The public half.
+    pub fn verifier(&self) -> Verifier {
+        let key = self.signing.verifying_key();
+        Verifier {
+            id: key_id(&self.name, key.as_bytes()),
+            name: self.name.clone(),
+            key,
+        }
+    }
+
+    /// Sign a note text (which must end in a newline): the text, a blank line, one signature line.
+    pub fn sign_note(&self, text: &str) -> String {
+        let sig = self.signing.sign(text.as_bytes());
+        let mut raw = self.verifier().id.to_vec();
+        raw.extend_from_slice(&sig.to_bytes());
+        format!("{text}\n{SIG_PREFIX}{} {}\n", self.name, B64.encode(raw))
+    }
+
+    /// Read a key file; refuses files that other users could read.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        check_mode(path)?;
+        let text =
+            Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?,
+            );
+        Self::from_private_text(&text).ok_or_else(|| KeyError::Format(path.to_owned()))
+    }
+
+    /// Create a new key file (mode 0600); fails when the file exists.
+    pub fn create(path: &Path, name: &str) -> Result<Self, KeyError> {
+        let key = Self::generate(name)?;
+        let write_err = |source| KeyError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut file = opts.open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                KeyError::Exists(path.to_owned())
+            } else {
+                write_err(e)
+            }
+        })?;
+        file.write_all(key.private_text().as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(write_err)?;
+        Ok(key)
+    }
+
+    /// Load the key at `path`, creating it (named `name`) when absent; `true` when it was created.
+    pub fn load_or_create(path: &Path, name: &str) -> Result<(Self, bool), KeyError> {
+        match Self::create(path, name) {
+            Ok(key) => Ok((key, true)),
+            Err(KeyError::Exists(_)) => Ok((Self::load(path)?, false)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn check_mode(path: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path).map_err(|source| KeyError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Mode {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_mode(_path: &Path) -> Result<(), KeyError> {
+    Ok(())
+}
+
+/// A trusted public key: name, key id and Ed25519 key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verifier {
+    pub name: String,
+    pub id: [u8; 4],
+    key: VerifyingKey,
+}
+
+impl Verifier {
+    /// Parse `<name>+<hex id>+<base64(0x01 ‖ public key)>`; the id must match the key.
+    pub fn parse(vkey: &str) -> Result<Self, NoteError> {
+        let bad = |m: &str| NoteError::PublicKey(m.to_owned());
+        let mut parts = vkey.trim().splitn(3, '+');
+        let (name, id, key) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(n), Some(i), Some(k)) => (n, i, k),
+            _ => return Err(bad("expected <name>+<hex id>+<base64 key>")),
+        };
+        if !valid_name(name) {
+            return Err(bad("invalid name"));
+        }
+        let raw = B64.decode(key).map_err(|_| bad("key is not base64"))?;
+        let (&alg, public) = raw.split_first().ok_or_else(|| bad("empty key"))?;
+        let public: &[u8; 32] = public
+            .try_into()
+            .map_err(|_| bad("not a 32-byte Ed25519 key"))?;
+        if alg != ALG_ED25519 {
+            return Err(bad("not an Ed25519 key"));
+        }
+        let key = VerifyingKey::from_bytes(public).map_err(|_| bad("not an Ed25519 point"))?;
+        let verifier = Self {
+            id: key_id(name, public),
+            name: name.to_owned(),
+            key,
+        };
+        if hex::encode(verifier.id) != id {
+            return Err(bad("the key id does not match the key"));
+        }
+        Ok(verifier)
+    }
+
+    /// `<name>+<hex id>+<base64(0x01 ‖ public key)>`.
+    pub fn to_vkey(&self) -> String {
+        let mut raw = vec![ALG_ED25519];
+        raw.extend_from_slice(self.key.as_bytes());
+        format!("{}+{}+{}", self.name, hex::encode(self.id), B64.encode(raw))
+    }
+}
+
+/// One signature line of a note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteSignature {
+    pub name: String,
+    pub key_id: [u8; 4],
+    pub signature: Vec<u8>,
+}
+
+/// A parsed (not yet verified) signed note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedNote {
+    /// The signed text, ending in a newline.
+    pub text: String,
+    pub signatures: Vec<NoteSignature>,
+}
+
+/// Split a note into its text and signature lines (the text ends at the last blank line).
+pub fn parse_note(note: &str) -> Result<SignedNote, NoteError> {
+    let bad = |m: &str| NoteError::Malformed(m.to_owned());
+    if note.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(bad("control characters"));
+    }
+    if !note.ends_with('\n') {
+        return Err(bad("does not end in a newline"));
+    }
+    let split = note.rfind("\n\n").ok_or_else(|| bad("no blank line"))?;
+    let (text, sigs) = (&note[..=split], &note[split + 2..]);
+    let signatures = sigs
+        .lines()
+        .map(|line| {
+            let rest = line
+                .strip_prefix(SIG_PREFIX)
+                .ok_or_else(|| bad("a signature line must start with an em dash"))?;
+            let (name, b64) = rest
+                .split_once(' ')
+                .ok_or_else(|| bad("signature line without a signature"))?;
+            let raw = B64
+                .decode(b64)
+                .map_err(|_| bad("signature is not base64"))?;
+            if raw.len() < 5 || !valid_name(name) {
+                return Err(bad("signature line too short or bad name"));
+            }
+            Ok(NoteSignature {
+                name: name.to_owned(),
+                key_id: [raw[0], raw[1], raw[2], raw[3]],
+                signature: raw[4..].to_vec(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if signatures.is_empty() {
+        return Err(bad("no signature lines"));
+    }
+    Ok(SignedNote {
+        text: text.to_owned(),
+        signatures,
+    })
+}
+
+/// Verify a note's signature by `verifier`; returns the signed text.
+pub fn open_note(note: &str, verifier: &Verifier) -> Result<String, NoteError> {
+    let parsed = parse_note(note)?;
+    let sig = parsed
+        .signatures
+        .iter()
+        .find(|s| s.name == verifier.name && s.key_id == verifier.id)
+        .ok_or_else(|| NoteError::NotSigned(verifier.to_vkey()))?;
+    let signature = Signature::from_slice(&sig.signature)
+        .map_err(|_| NoteError::BadSignature(verifier.name.clone()))?;
+    verifier
+        .key
+        .verify_strict(parsed.text.as_bytes(), &signature)
+        .map_err(|_| NoteError::BadSignature(verifier.name.clone()))?;
+    Ok(parsed.text)
+}
+
+/// A checkpoint body: the log's origin, its size and the hash of its last entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub origin: String,
+    pub size: i64,
+    pub head: [u8; 32],
+}
+
+impl Checkpoint {
+    /// `<origin>\n<size>\n<base64 head>\n`.
+    pub fn body(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.head)
+        )
+    }
+
+    /// Parse a checkpoint body (extension lines after the third are ignored).
+    pub fn parse_body(text: &str) -> Result<Self, NoteError> {
+        let bad = |m: &str| NoteError::Checkpoint(m.to_owned());
+        let mut lines = text.lines();
+        let origin = lines.next().filter(|o| !o.is_empty());
+        let size = lines.next().and_then(|s| {
+            (s == "0" || !s.starts_with('0'))
+                .then(|| s.parse::<i64>().ok())
+                .flatten()
+        });
+        let head = lines
+            .next()
+            .and_then(|h| B64.decode(h).ok())
+            .and_then(|h| <[u8; 32]>::try_from(h).ok());
+        match (origin, size, head) {
+            (Some(origin), Some(size), Some(head)) if size >= 0 => Ok(Self {
+                origin: origin.to_owned(),
+                size,
+                head,
+            }),
+            _ => Err(bad("expected <origin>, <size>, <base64 head> lines")),
+        }
+    }
+}
+
+/// Verify a signed checkpoint of the log named `origin`.
+pub fn open_checkpoint(
+    note: &str,
+    verifier: &Verifier,
+    origin: &str,
+) -> Result<Checkpoint, NoteError> {
+    let checkpoint = Checkpoint::parse_body(&open_note(note, verifier)?)?;
+    if checkpoint.origin != origin {
+        return Err(NoteError::Checkpoint(format!(
+            "origin {:?} is not {origin:?}",
+            checkpoint.origin
+        )));
+    }
+    Ok(checkpoint)
+}
+
+/// Split a checkpoint file (notes one after the other, blank lines between) into notes.
+pub fn split_notes(file: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut current = String::new();
+    let mut in_signatures = false;
+    for line in file.split_inclusive('\n') {
+        if in_signatures {
+            if line.starts_with(SIG_PREFIX) {
+                current.push_str(line);
+                continue;
+            }
+            notes.push(std::mem::take(&mut current));
+            in_signatures = false;
+        }
+        if line == "\n" {
+            if current.is_empty() {
+                continue;
+            }
+            in_signatures = true;
+        }
+        current.push_str(line);
+    }
+    if !current.is_empty() {
+        notes.push(current);
+    }
+    notes
+}
+
+/// Append a note to the checkpoint file (created when absent) and flush it to disk.
+pub fn append_to_file(path: &Path, note: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(format!("{note}\n").as_bytes())?;
+    file.sync_all()
+}
+
+/// Why a checkpoint could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("cannot append to the checkpoint file {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Where and how often checkpoints are written.
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    pub key: Arc<AuditKey>,
+    pub origin: String,
+    /// The append-only file outside the database.
+    pub file: PathBuf,
+    /// At most one checkpoint per interval (across instances), and only when the log grew.
+    pub interval: Duration,
+}
+
+/// The newest stored checkpoint.
+pub async fn latest(db: &impl ConnectionTrait) -> Result<Option<audit_checkpoint::Model>, DbErr> {
+    audit_checkpoint::Entity::find()
+        .order_by_desc(audit_checkpoint::Column::Size)
+        .order_by_desc(audit_checkpoint::Column::Id)
+        .one(db)
+        .await
+}
+
+/// Sign the locked head, append the note to the file, store it: the caller holds the audit lock and
+/// commits. The file comes first: a note there whose row was rolled back still states a true head.
+pub async fn sign_head(
+    txn: &impl ConnectionTrait,
+    head: &LockedHead,
+    key: &AuditKey,
+    origin: &str,
+    file: &Path,
+) -> Result<audit_checkpoint::Model, CheckpointError> {
+    let checkpoint = Checkpoint {
+        origin: origin.to_owned(),
+        size: head.size,
+        head: head.head_hash,
+    };
+    let note = key.sign_note(&checkpoint.body());
+    let (path, text) = (file.to_owned(), note.clone());
+    tokio::task::spawn_blocking(move || append_to_file(&path, &text))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r)
+        .map_err(|source| CheckpointError::File {
+            path: file.to_owned(),
+            source,
+        })?;
+    let row = audit_checkpoint::ActiveModel {
+        size: Set(head.size),
+        head_hash: Set(hex::encode(head.head_hash)),
+        note: Set(note),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(row)
+}
+
+/// Write a checkpoint if the log grew since the newest one and that one is older than `min_age`.
+/// Runs under the audit lock, so only one instance writes at a time and none duplicates another.
+pub async fn write_if_due(
+    db: &impl TransactionTrait,
+    cfg: &CheckpointConfig,
+    min_age: Duration,
+) -> Result<Option<audit_checkpoint::Model>, CheckpointError> {
+    let (txn, head) = super::begin_write(db, &cfg.origin).await?;
+    if head.size == 0 {
+        return Ok(None);
+    }
+    if let Some(last) = latest(&txn).await? {
+        let age = Utc::now().signed_duration_since(last.created_at);
+        let young = age.to_std().is_ok_and(|a| a < min_age) || age < chrono::Duration::zero();
+        if last.size >= head.size || young {
+            return Ok(None);
+        }
+    }
+    let row = sign_head(&txn, &head, &cfg.key, &cfg.origin, &cfg.file).await?;
+    txn.commit().await?;
+    Ok(Some(row))
+}
+
+/// The periodic writer: every `interval`, a checkpoint when the log grew; stops with `shutdown`.
+pub fn spawn_writer(
+    db: DatabaseConnection,
+    cfg: CheckpointConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(cfg.interval) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            match write_if_due(&db, &cfg, cfg.interval).await {
+                Ok(Some(c)) => {
+                    tracing::info!(size = c.size, head = %c.head_hash, "audit checkpoint written")
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot write an audit checkpoint"),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The example of golang.org/x/mod/sumdb/note: the same key must give the same note, byte for byte.
+    const SKEY: &str =
+        "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+    const VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    const TEXT: &str = "If you think cryptography is the answer to your problem,\n\
+                        then you don't know what your problem is.\n";
+    const NOTE: &str = "If you think cryptography is the answer to your problem,\n\
+                        then you don't know what your problem is.\n\n\
+                        \u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+
+    #[test]
+    fn matches_the_go_reference_vector() {
+        let key = AuditKey::from_private_text(SKEY).expect("reference key");
+        assert_eq!(key.verifier().to_vkey(), VKEY);
+        assert_eq!(key.sign_note(TEXT), NOTE);
+        let verifier = Verifier::parse(VKEY).expect("reference vkey");
+        assert_eq!(open_note(NOTE, &verifier).as_deref(), Ok(TEXT));
+        assert_eq!(&*key.private_text(), &format!("{SKEY}\n"));
+    }
+
+    #[test]
+    fn altered_notes_do_not_verify() {
+        let verifier = Verifier::parse(VKEY).expect("reference vkey");
+        let edited = NOTE.replace("cryptography", "cryptographY");
+        assert!(matches!(
+            open_note(&edited, &verifier),
+            Err(NoteError::BadSignature(_))
+        ));
+        let other = AuditKey::generate("PeterNeumann").expect("key");
+        assert!(matches!(
+            open_note(&other.sign_note(TEXT), &verifier),
+            Err(NoteError::NotSigned(_))
+        ));
+        assert!(open_note(&NOTE.replace('\u{2014}', "-"), &verifier).is_err());
+        assert!(Verifier::parse(&VKEY.replace("c74f20a3", "c74f20a4")).is_err());
+    }
+
+    #[test]
+    fn checkpoint_bodies_round_trip_and_files_split() {
+        let key = AuditKey::generate("log.example").expect("key");
+        let cp = Checkpoint {
+            origin: "log.example".into(),
+            size: 42,
+            head: [7; 32],
+        };
+        let a = key.sign_note(&cp.body());
+        let b = key.sign_note(
+            &Checkpoint {
+                size: 43,
+                ..cp.clone()
+            }
+            .body(),
+        );
+        let notes = split_notes(&format!("{a}\n{b}\n"));
+        assert_eq!(notes, vec![a.clone(), b]);
+        let opened = open_checkpoint(&a, &key.verifier(), "log.example").expect("open");
+        assert_eq!(opened, cp);
+        assert!(open_checkpoint(&a, &key.verifier(), "other").is_err());
+        assert!(Checkpoint::parse_body("o\n007\nAAAA\n").is_err());
+        assert!(!format!("{key:?}").contains(&B64.encode(key.signing.as_bytes())));
+    }
+}

@@ -1,0 +1,371 @@
+//! The read API under `/api/v1` (DESIGN.md §3): bearer tokens, org scoping, sessions, attempts (JSON or
+//! CSV, cursor pages), the audit log and its latest checkpoint. Audit reads, exports and attempt reads are
+//! themselves audited, before any data leaves.
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::{header, request::Parts, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use entity::{api_token, lab_session};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::audit::{self, AuditError, NewEntry};
+use crate::cli::{attempt_json, session_json, write_attempts_csv};
+use crate::db::attempts::AttemptFilter;
+use crate::db::tokens::{self, Role};
+use crate::db::{self};
+use crate::error::AppError;
+
+const OPENAPI: &str = include_str!("openapi.json");
+const DEFAULT_LIMIT: u64 = 100;
+const MAX_LIMIT: u64 = 1000;
+
+/// The routes, to be nested under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/sessions", get(sessions))
+        .route("/sessions/{slug}/attempts", get(session_attempts))
+        .route("/attempts/{id}", get(attempt))
+        .route("/audit", get(audit_entries))
+        .route("/audit/checkpoint", get(checkpoint))
+}
+
+/// An authenticated caller: an active token, found by the SHA-256 of the presented one.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    token: api_token::Model,
+    role: Role,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| AppError::Unauthorized("missing bearer token".into()))?;
+        let token = tokens::authenticate(&state.db, presented)
+            .await
+            .map_err(AppError::database)?
+            .ok_or_else(|| {
+                tracing::info!("read API: unknown or revoked token");
+                AppError::Unauthorized("invalid or revoked token".into())
+            })?;
+        let role = Role::parse(&token.role)
+            .ok_or_else(|| AppError::Forbidden("this token has no known role".into()))?;
+        Ok(Self { token, role })
+    }
+}
+
+impl Caller {
+    /// The organisation the request is limited to: the token's own, or the one asked for.
+    fn org_scope(&self, requested: Option<&str>) -> Result<Option<String>, AppError> {
+        let requested = requested
+            .filter(|o| !o.is_empty())
+            .map(str::to_ascii_lowercase);
+        match (&self.token.org, requested) {
+            (Some(own), Some(asked)) if *own != asked => Err(AppError::Forbidden(
+                "this token is limited to another organisation".into(),
+            )),
+            (Some(own), _) => Ok(Some(own.clone())),
+            (None, asked) => Ok(asked),
+        }
+    }
+
+    fn require_audit_role(&self) -> Result<(), AppError> {
+        if self.role.reads_audit() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "reading the audit log needs an auditor or admin token".into(),
+            ))
+        }
+    }
+
+    fn may_see(&self, org: &str) -> bool {
+        self.token.org.as_deref().is_none_or(|own| own == org)
+    }
+
+    /// Append the audit entry of this use of the token; the response waits for it.
+    async fn audit(
+        &self,
+        state: &AppState,
+        action: &str,
+        subject: String,
+        mut details: Value,
+    ) -> Result<(), AppError> {
+        details["token_id"] = json!(self.token.id);
+        let entry = NewEntry {
+            actor: format!("token:{}", self.token.name),
+            action: action.to_owned(),
+            subject,
+            details,
+        };
+        audit::record(&state.db, &state.origin, entry)
+            .await
+            .map(|_| ())
+            .map_err(audit_failed)
+    }
+}
+
+fn audit_failed(e: AuditError) -> AppError {
+    match e {
+        AuditError::Db(e) => AppError::database(e),
+        other => AppError::internal(other),
+    }
+}
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct OrgQuery {
+    org: Option<String>,
+}
+
+async fn sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<OrgQuery>,
+) -> Result<Json<Vec<Value>>, AppError> {
+    let org = caller.org_scope(q.org.as_deref())?;
+    let list = db::sessions::list(&state.db, org.as_deref())
+        .await
+        .map_err(AppError::database)?;
+    Ok(Json(list.iter().map(session_json).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+struct AttemptsQuery {
+    org: Option<String>,
+    repo: Option<String>,
+    late: Option<bool>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u64>,
+    format: Option<String>,
+}
+
+fn parse_time(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, AppError> {
+    value
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    AppError::BadRequest(format!("{name} must be RFC 3339 with an offset"))
+                })
+        })
+        .transpose()
+}
+
+fn page_limit(limit: Option<u64>) -> Result<u64, AppError> {
+    match limit.unwrap_or(DEFAULT_LIMIT) {
+        0 => Err(AppError::BadRequest("limit must be at least 1".into())),
+        n => Ok(n.min(MAX_LIMIT)),
+    }
+}
+
+/// The one session a slug names within the caller's scope.
+async fn find_session(
+    state: &AppState,
+    slug: &str,
+    org: Option<&str>,
+) -> Result<lab_session::Model, AppError> {
+    let mut q = lab_session::Entity::find().filter(lab_session::Column::Slug.eq(slug));
+    if let Some(org) = org {
+        q = q.filter(lab_session::Column::Org.eq(org));
+    }
+    let mut found = q.all(&state.db).await.map_err(AppError::database)?;
+    match found.len() {
+        0 => Err(AppError::NotFound(format!("no session {slug:?}"))),
+        1 => Ok(found.remove(0)),
+        _ => Err(AppError::BadRequest(format!(
+            "several organisations have a session {slug:?}: pass org="
+        ))),
+    }
+}
+
+async fn session_attempts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+    Query(q): Query<AttemptsQuery>,
+) -> Result<Response, AppError> {
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(AppError::BadRequest("format must be json or csv".into())),
+    };
+    let org = caller.org_scope(q.org.as_deref())?;
+    let limit = page_limit(q.limit)?;
+    let after_id = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| AppError::BadRequest("invalid cursor".into()))
+        })
+        .transpose()?;
+    let session = find_session(&state, &slug, org.as_deref()).await?;
+    let filter = AttemptFilter {
+        session_id: Some(session.id),
+        repo: q.repo.clone(),
+        late: q.late,
+        since: parse_time("since", q.since.as_deref())?,
+        until: parse_time("until", q.until.as_deref())?,
+        after_id,
+        limit: Some(limit + 1),
+        ..AttemptFilter::default()
+    };
+    let mut views = db::attempts::list(&state.db, &filter)
+        .await
+        .map_err(AppError::database)?;
+    let more = views.len() as u64 > limit;
+    views.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| views.last().map(|v| v.attempt.id.to_string()))
+        .flatten();
+    let rows: Vec<Value> = views.iter().map(attempt_json).collect();
+    caller
+        .audit(
+            &state,
+            "api.attempts_exported",
+            format!("lab_session:{}", session.id),
+            json!({
+                "session_id": session.id,
+                "format": if csv { "csv" } else { "json" },
+                "count": rows.len(),
+                "attempt_ids": views.iter().map(|v| v.attempt.id).collect::<Vec<_>>(),
+            }),
+        )
+        .await?;
+    if csv {
+        let mut body = Vec::new();
+        write_attempts_csv(&mut body, rows).map_err(AppError::internal)?;
+        let mut response = (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            )],
+            body,
+        )
+            .into_response();
+        if let Some(c) = next_cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert("x-next-cursor", c);
+        }
+        return Ok(response);
+    }
+    Ok(Json(json!({ "attempts": rows, "next_cursor": next_cursor })).into_response())
+}
+
+async fn attempt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, AppError> {
+    let not_found = || AppError::NotFound(format!("no attempt {id}"));
+    let view = db::attempts::get(&state.db, id)
+        .await
+        .map_err(AppError::database)?
+        .ok_or_else(not_found)?;
+    let session = lab_session::Entity::find_by_id(view.attempt.session_id)
+        .one(&state.db)
+        .await
+        .map_err(AppError::database)?;
+    // Another organisation's attempt answers exactly like a missing one: nothing about it leaks.
+    if !session.is_some_and(|s| caller.may_see(&s.org)) {
+        return Err(not_found());
+    }
+    caller
+        .audit(
+            &state,
+            "api.attempt_read",
+            format!("lab_attempt:{id}"),
+            json!({ "attempt_id": id }),
+        )
+        .await?;
+    Ok(Json(attempt_json(&view)))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    after_seq: Option<i64>,
+    limit: Option<u64>,
+}
+
+async fn audit_entries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>, AppError> {
+    caller.require_audit_role()?;
+    let limit = page_limit(q.limit)?;
+    let rows = audit::entries(&state.db, q.after_seq, limit)
+        .await
+        .map_err(AppError::database)?;
+    let next = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|r| r.seq))
+        .flatten();
+    caller
+        .audit(
+            &state,
+            "api.audit_read",
+            "audit_log".into(),
+            json!({
+                "after_seq": q.after_seq,
+                "limit": limit,
+                "count": rows.len(),
+            }),
+        )
+        .await?;
+    Ok(Json(json!({
+        "origin": state.origin,
+        "entries": rows.iter().map(audit::entry_json).collect::<Vec<_>>(),
+        "next_after_seq": next,
+    })))
+}
+
+async fn checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Response, AppError> {
+    caller.require_audit_role()?;
+    let latest = audit::checkpoint::latest(&state.db)
+        .await
+        .map_err(AppError::database)?
+        .ok_or_else(|| AppError::NotFound("no checkpoint has been written yet".into()))?;
+    caller
+        .audit(
+            &state,
+            "api.checkpoint_read",
+            format!("audit_checkpoint:{}", latest.id),
+            json!({ "size": latest.size }),
+        )
+        .await?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        latest.note,
+    )
+        .into_response())
+}

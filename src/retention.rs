@@ -1,0 +1,192 @@
+//! Retention: drop the raw payload bytes of settled deliveries after N days (their SHA-256 stays), and
+//! erase the attempts of sessions archived more than N days ago (each erasure audited; audit entries stay,
+//! they hold ids only, so the chain still verifies).
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{lab_attempt, lab_attempt_file, lab_session, webhook_delivery};
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait, Value,
+};
+
+use crate::audit::{self, AuditError, NewEntry};
+
+/// How long things are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Days after processing before a delivery's raw payload bytes are dropped.
+    pub payload_days: u32,
+    /// Days after a session's archiving before its attempts are erased.
+    pub attempt_days: u32,
+}
+
+/// What a run removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub payloads_dropped: u64,
+    /// (session id, attempts erased) per session.
+    pub attempts_erased: Vec<(i64, u64)>,
+}
+
+/// Why a run stopped (what was committed before stays).
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+const SETTLED: [&str; 2] = ["processed", "ignored"];
+const BATCH: u64 = 500;
+
+/// Apply `policy` as of `now`; with `dry_run` only count.
+pub async fn run<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    origin: &str,
+    actor: &str,
+    policy: Policy,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Outcome, RetentionError> {
+    let payload_cutoff = now - Duration::days(i64::from(policy.payload_days));
+    let payloads_dropped = if dry_run {
+        payloads_due(payload_cutoff).count(db).await?
+    } else {
+        drop_payloads(db, origin, actor, payload_cutoff, policy.payload_days).await?
+    };
+    let attempt_cutoff = now - Duration::days(i64::from(policy.attempt_days));
+    let sessions = lab_session::Entity::find()
+        .filter(lab_session::Column::ArchivedAt.lt(attempt_cutoff))
+        .order_by_asc(lab_session::Column::Id)
+        .all(db)
+        .await?;
+    let mut attempts_erased = Vec::new();
+    for s in sessions {
+        let n = if dry_run {
+            attempts_of(s.id).count(db).await?
+        } else {
+            erase_attempts(db, origin, actor, s.id).await?
+        };
+        if n > 0 {
+            attempts_erased.push((s.id, n));
+        }
+    }
+    Ok(Outcome {
+        payloads_dropped,
+        attempts_erased,
+    })
+}
+
+fn payloads_due(cutoff: DateTime<Utc>) -> sea_orm::Select<webhook_delivery::Entity> {
+    use webhook_delivery::Column as C;
+    webhook_delivery::Entity::find()
+        .filter(C::Payload.is_not_null())
+        .filter(C::Status.is_in(SETTLED))
+        .filter(C::ProcessedAt.lt(cutoff))
+}
+
+fn attempts_of(session_id: i64) -> sea_orm::Select<lab_attempt::Entity> {
+    lab_attempt::Entity::find().filter(lab_attempt::Column::SessionId.eq(session_id))
+}
+
+fn null_payload() -> SimpleExpr {
+    Expr::value(Value::Bytes(None))
+}
+
+/// Drop due payloads and audit how many, in one transaction.
+async fn drop_payloads(
+    db: &impl TransactionTrait,
+    origin: &str,
+    actor: &str,
+    cutoff: DateTime<Utc>,
+    days: u32,
+) -> Result<u64, RetentionError> {
+    use webhook_delivery::Column as C;
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    let dropped = webhook_delivery::Entity::update_many()
+        .col_expr(C::Payload, null_payload())
+        .filter(C::Payload.is_not_null())
+        .filter(C::Status.is_in(SETTLED))
+        .filter(C::ProcessedAt.lt(cutoff))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if dropped > 0 {
+        audit::append(
+            &txn,
+            &mut head,
+            NewEntry {
+                actor: actor.to_owned(),
+                action: "retention.payloads_dropped".into(),
+                subject: "webhook_delivery".into(),
+                details: serde_json::json!({
+                    "count": dropped,
+                    "processed_before_us": cutoff.timestamp_micros(),
+                    "payload_days": days,
+                }),
+            },
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(dropped)
+}
+
+/// Erase a session's attempts in batches: files, attempt, the delivery's payload bytes, and one
+/// `lab_attempt.erased` entry each, per transaction.
+async fn erase_attempts<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    origin: &str,
+    actor: &str,
+    session_id: i64,
+) -> Result<u64, RetentionError> {
+    let mut erased = 0;
+    loop {
+        let (txn, mut head) = audit::begin_write(db, origin).await?;
+        let batch = attempts_of(session_id)
+            .order_by_asc(lab_attempt::Column::Id)
+            .limit(BATCH)
+            .all(&txn)
+            .await?;
+        if batch.is_empty() {
+            return Ok(erased);
+        }
+        let ids: Vec<i64> = batch.iter().map(|a| a.id).collect();
+        let guids: Vec<String> = batch.iter().map(|a| a.delivery_id.clone()).collect();
+        lab_attempt_file::Entity::delete_many()
+            .filter(lab_attempt_file::Column::AttemptId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        lab_attempt::Entity::delete_many()
+            .filter(lab_attempt::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+        webhook_delivery::Entity::update_many()
+            .col_expr(webhook_delivery::Column::Payload, null_payload())
+            .filter(webhook_delivery::Column::Guid.is_in(guids))
+            .exec(&txn)
+            .await?;
+        for a in &batch {
+            audit::append(
+                &txn,
+                &mut head,
+                NewEntry {
+                    actor: actor.to_owned(),
+                    action: "lab_attempt.erased".into(),
+                    subject: format!("lab_attempt:{}", a.id),
+                    details: serde_json::json!({
+                        "attempt_id": a.id,
+                        "session_id": a.session_id,
+                        "recorded_seq": a.audit_seq,
+                        "reason": "retention",
+                    }),
+                },
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        erased += batch.len() as u64;
+    }
+}

@@ -1,0 +1,103 @@
+//! The database guards: UPDATE, DELETE (and TRUNCATE on PostgreSQL) of `audit_log` are refused by
+//! triggers on both backends, except deleting rows below `audit_head.archived_upto`; the head cannot be
+//! rolled back; stored checkpoints are append-only; and the app's own append path still works.
+
+use crate::backend_tests;
+use crate::helpers::{push_payload, sha, spawn_app, Backend, TestApp, TestDb};
+
+backend_tests!(
+    triggers_refuse_update_and_delete_of_audit_rows,
+    head_cannot_be_rolled_back,
+    only_rows_below_archived_upto_may_be_deleted,
+);
+
+async fn record_two(app: &TestApp) {
+    app.create_session(
+        "course",
+        "lab1",
+        "lab1-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
+    let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(1), 1767225600))
+        .expect("json");
+    app.deliver("push", "g-1", &body).await;
+    app.wait_idle().await;
+}
+
+async fn triggers_refuse_update_and_delete_of_audit_rows(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record_two(&app).await;
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 2);
+    for sql in [
+        "UPDATE audit_log SET actor = 'system' WHERE seq = 1",
+        "UPDATE audit_log SET entry_hash = prev_hash",
+        "DELETE FROM audit_log WHERE seq = 1",
+        "DELETE FROM audit_log",
+    ] {
+        let err = app.exec(sql).await.expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    if db.backend == Backend::Postgres {
+        let err = app.exec("TRUNCATE audit_log").await.expect_err("truncate");
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 2);
+    // The append path (INSERT audit_log, UPDATE audit_head) still works under the guards.
+    let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(2), 1767225700))
+        .expect("json");
+    app.deliver("push", "g-2", &body).await;
+    assert_eq!(app.wait_settled("g-2").await.status, "processed");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 3);
+    assert_eq!(app.cli(&["audit", "verify"]).status.code(), Some(0));
+}
+
+async fn head_cannot_be_rolled_back(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record_two(&app).await;
+    for sql in [
+        "UPDATE audit_head SET size = 1 WHERE id = 1",
+        "UPDATE audit_head SET head_hash = NULL WHERE id = 1",
+        "UPDATE audit_head SET origin = 'elsewhere' WHERE id = 1",
+        "UPDATE audit_head SET archived_upto = 3 WHERE id = 1",
+        "DELETE FROM audit_head",
+    ] {
+        let err = app.exec(sql).await.expect_err(sql);
+        assert!(err.to_string().contains("audit_head"), "{sql}: {err}");
+    }
+    app.exec("INSERT INTO audit_checkpoint (size, head_hash, note, created_at) VALUES (1, 'x', 'n', CURRENT_TIMESTAMP)")
+        .await
+        .expect("checkpoints can be added");
+    for sql in [
+        "UPDATE audit_checkpoint SET size = 2",
+        "DELETE FROM audit_checkpoint",
+    ] {
+        let err = app.exec(sql).await.expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+}
+
+async fn only_rows_below_archived_upto_may_be_deleted(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record_two(&app).await;
+    app.exec("UPDATE audit_head SET archived_upto = 1 WHERE id = 1")
+        .await
+        .expect("archived_upto may advance");
+    let err = app
+        .exec("DELETE FROM audit_log WHERE seq = 1")
+        .await
+        .expect_err("seq 1 is not archived");
+    assert!(err.to_string().contains("append-only"), "{err}");
+    assert_eq!(
+        app.exec("DELETE FROM audit_log WHERE seq < 1")
+            .await
+            .expect("archived rows may go"),
+        1
+    );
+    let err = app
+        .exec("UPDATE audit_head SET archived_upto = 0 WHERE id = 1")
+        .await
+        .expect_err("archived_upto cannot go back");
+    assert!(err.to_string().contains("audit_head"), "{err}");
+}

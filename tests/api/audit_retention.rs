@@ -1,0 +1,117 @@
+//! Retention and erasure: `session archive` (audited), then `retention run` drops raw payload bytes
+//! (keeping their SHA-256) and erases the archived session's attempts, one audited entry per attempt;
+//! a dry run changes nothing, and the audit chain still verifies (entries hold ids only).
+
+use crate::audit_support::{cli, verify};
+use crate::backend_tests;
+use crate::helpers::{push_payload, sha, spawn_app, TestDb};
+
+backend_tests!(retention_erases_old_data_and_the_chain_still_verifies);
+
+async fn retention_erases_old_data_and_the_chain_still_verifies(db: TestDb) {
+    let app = spawn_app(&db).await;
+    for slug in ["lab1", "lab2"] {
+        app.create_session(
+            "course",
+            slug,
+            &format!("{slug}-*"),
+            "2026-01-01T00:00:00Z",
+            "2026-02-01T00:00:00Z",
+        )
+        .await;
+    }
+    for i in 0..4u64 {
+        let repo = if i < 3 { "lab1-alice" } else { "lab2-alice" };
+        let p = push_payload(
+            "course",
+            repo,
+            7 + (i / 3) as i64,
+            &sha(i + 1),
+            1767225600 + i as i64,
+        );
+        app.deliver(
+            "push",
+            &format!("r-{i}"),
+            &serde_json::to_vec(&p).expect("json"),
+        )
+        .await;
+    }
+    app.wait_idle().await;
+    let (code, out) = cli(
+        &app,
+        &["session", "archive", "--org", "Course", "--slug", "lab1"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'lab_session.archived'")
+            .await,
+        1
+    );
+    let (code, out) = cli(
+        &app,
+        &["session", "archive", "--org", "course", "--slug", "lab1"],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    // An archived session matches no push any more.
+    let p = push_payload("course", "lab1-alice", 7, &sha(50), 1767225700);
+    app.deliver("push", "late-1", &serde_json::to_vec(&p).expect("json"))
+        .await;
+    assert_eq!(app.wait_settled("late-1").await.status, "ignored");
+    let counts = app.counts().await;
+    let days = ["--payload-days", "0", "--attempt-days", "0"];
+    let mut dry = vec!["retention", "run", "--dry-run"];
+    dry.extend(days);
+    let (code, out) = cli(&app, &dry);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("would drop the raw bytes of 5 deliveries"),
+        "{out}"
+    );
+    assert!(
+        out.contains("would erase 3 attempts of 1 sessions"),
+        "{out}"
+    );
+    assert_eq!(app.counts().await, counts, "a dry run changes nothing");
+    let mut run = vec!["retention", "run"];
+    run.extend(days);
+    let (code, out) = cli(&app, &run);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("erased 3 attempts of 1 sessions"), "{out}");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM lab_attempt").await,
+        1,
+        "lab2's attempt stays"
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt_file WHERE attempt_id NOT IN (SELECT id FROM lab_attempt)").await, 0);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM webhook_delivery WHERE payload IS NOT NULL")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM webhook_delivery WHERE LENGTH(payload_sha256) = 64")
+            .await,
+        5,
+        "the payloads' hashes stay"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'lab_attempt.erased'")
+            .await,
+        3
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'lab_attempt.recorded'")
+            .await,
+        4,
+        "the recorded entries stay"
+    );
+    let (code, out) = verify(&app, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    // Nothing more to do the second time.
+    let (code, out) = cli(&app, &run);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("dropped the raw bytes of 0 deliveries") && out.contains("erased 0 attempts"),
+        "{out}"
+    );
+}
