@@ -19,7 +19,8 @@ async fn refused_requests_change_nothing(db: TestDb) {
     let before = app.counts().await;
     let url = format!("{}/webhooks/github", app.base_url);
     let good_sig = sign(SECRET, &body);
-    let cases: Vec<(&str, Vec<(&str, String)>, u16)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, u16);
+    let cases: Vec<Case> = vec![
         (
             "no signature",
             vec![
