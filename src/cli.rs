@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, Verifier};
@@ -16,6 +17,7 @@ use crate::config::{
 };
 use crate::db::tokens::Role;
 use crate::db::{self, attempts::AttemptFilter, attempts::AttemptView, sessions::NewSession};
+use crate::github::{CallPolicy, GithubApp, GithubAppConfig};
 use crate::server::{self, ServerConfig};
 use crate::setup::SetupConfig;
 use crate::webhook::signature::{self, WebhookSecrets};
@@ -93,11 +95,15 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
             "GITHUB_WEBHOOK_SECRET is not set: /webhooks/github answers 503 until it is"
         );
     }
-    if args.app_id.is_none() || (args.private_key.is_none() && args.private_key_path.is_none()) {
-        tracing::warn!(
+    let github = github_app(&args)?;
+    match &github {
+        Some(app) => {
+            tracing::info!(app_id = app.app_id(), api = %args.github_api_url, "GitHub App configured")
+        }
+        None => tracing::warn!(
             "GitHub App credentials are not set: attempts are recorded from payloads only, \
              truncated file lists are marked incomplete, and no check runs are posted"
-        );
+        ),
     }
     // Before listening: a server that cannot sign checkpoints does not start.
     let key = load_or_create_key(g)?;
@@ -106,9 +112,11 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("Cannot listen on {}", args.bind))?;
     let address = listener.local_addr().unwrap_or(args.bind);
     tracing::info!(%address, origin = %g.origin(), workers = args.workers, "labtrail listening");
+    let mut worker = WorkerConfig::new(g.origin());
+    worker.github = github;
     let cfg = ServerConfig {
         secrets,
-        worker: WorkerConfig::new(g.origin()),
+        worker,
         workers: usize::from(args.workers),
         setup: Some(SetupConfig {
             public_url: g.public_url.clone(),
@@ -127,6 +135,35 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("Server failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The GitHub App from `GITHUB_APP_ID` and a key (inline or a file); `None` when either is missing.
+fn github_app(args: &ServeArgs) -> anyhow::Result<Option<GithubApp>> {
+    let key = match (&args.private_key, &args.private_key_path) {
+        (Some(inline), _) if !inline.trim().is_empty() => {
+            // Keys pasted into .env often carry literal "\n" for newlines.
+            Some(SecretString::from(inline.replace("\\n", "\n")))
+        }
+        (_, Some(path)) => Some(SecretString::from(
+            std::fs::read_to_string(path).with_context(|| {
+                format!("Cannot read the GitHub App private key {}", path.display())
+            })?,
+        )),
+        _ => None,
+    };
+    let (Some(app_id), Some(private_key_pem)) = (args.app_id, key) else {
+        return Ok(None);
+    };
+    let app = GithubApp::new(GithubAppConfig {
+        app_id,
+        private_key_pem,
+        api_url: args.github_api_url.clone(),
+        policy: CallPolicy::default(),
+    })
+    .context(
+        "Cannot set up the GitHub App (check GITHUB_APP_ID, the private key and GITHUB_API_URL)",
+    )?;
+    Ok(Some(app))
 }
 
 async fn shutdown_signal() {

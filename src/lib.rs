@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod github;
 pub mod http;
 pub mod intake;
 pub mod metrics;

@@ -1,7 +1,9 @@
 //! Process counters rendered in the Prometheus text format at `GET /metrics`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::db::deliveries::Status;
 
@@ -17,6 +19,66 @@ pub struct Metrics {
     retrying: AtomicU64,
     dead: AtomicU64,
     processing_rejected: AtomicU64,
+    github: Option<Arc<ApiCallCounters>>,
+}
+
+/// How one GitHub API call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CallResult {
+    /// 2xx or 3xx.
+    Ok,
+    /// 403/429 with rate-limit headers, or 429.
+    RateLimited,
+    /// 401: the token was refused.
+    Unauthorized,
+    /// Another 4xx.
+    ClientError,
+    /// 5xx.
+    ServerError,
+    /// No answer: connection failure or timeout.
+    Transport,
+}
+
+impl CallResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::RateLimited => "rate_limited",
+            Self::Unauthorized => "unauthorized",
+            Self::ClientError => "client_error",
+            Self::ServerError => "server_error",
+            Self::Transport => "transport_error",
+        }
+    }
+}
+
+/// GitHub API calls per installation and result, shared by the App client and `/metrics`.
+#[derive(Debug, Default)]
+pub struct ApiCallCounters {
+    calls: Mutex<BTreeMap<(i64, CallResult), u64>>,
+}
+
+impl ApiCallCounters {
+    /// Count one call made for `installation_id`.
+    pub fn record(&self, installation_id: i64, result: CallResult) {
+        if let Ok(mut calls) = self.calls.lock() {
+            *calls.entry((installation_id, result)).or_default() += 1;
+        }
+    }
+
+    /// All calls made for one installation, whatever their result.
+    pub fn total(&self, installation_id: i64) -> u64 {
+        self.snapshot()
+            .into_iter()
+            .filter(|((id, _), _)| *id == installation_id)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// A copy of the counters.
+    pub fn snapshot(&self) -> BTreeMap<(i64, CallResult), u64> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
 }
 
 /// How the edge answered a delivery.
@@ -31,6 +93,14 @@ pub enum Intake {
 }
 
 impl Metrics {
+    /// Metrics that also render the App's API call counters.
+    pub fn with_github(counters: Option<Arc<ApiCallCounters>>) -> Self {
+        Self {
+            github: counters,
+            ..Self::default()
+        }
+    }
+
     pub fn intake(&self, what: Intake) {
         let c = match what {
             Intake::Accepted => &self.accepted,
@@ -92,6 +162,19 @@ impl Metrics {
         out.push_str("# TYPE labtrail_deliveries gauge\n");
         for (status, n) in queue {
             let _ = writeln!(out, "labtrail_deliveries{{status=\"{status}\"}} {n}");
+        }
+        if let Some(github) = &self.github {
+            out.push_str(
+                "# HELP labtrail_github_api_calls_total GitHub API calls by installation and result.\n",
+            );
+            out.push_str("# TYPE labtrail_github_api_calls_total counter\n");
+            for ((installation, result), n) in github.snapshot() {
+                let _ = writeln!(
+                    out,
+                    "labtrail_github_api_calls_total{{installation=\"{installation}\",result=\"{}\"}} {n}",
+                    result.as_str()
+                );
+            }
         }
         out
     }

@@ -40,7 +40,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::with_github(
+        cfg.worker.github.as_ref().map(|app| app.counters()),
+    ));
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let origin = cfg.worker.origin.clone();

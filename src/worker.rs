@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::webhook_delivery;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{watch, Notify};
@@ -12,10 +12,13 @@ use tracing::{field, Instrument};
 use crate::audit::{self, AuditError, NewEntry};
 use crate::db::attempts::{self, FilesSource, NewAttempt, RecordError, Recorded};
 use crate::db::deliveries::{self, Status};
-use crate::db::sessions;
+use crate::db::{installations, sessions};
+use crate::domain::files::ChangedFile;
 use crate::domain::session::{is_late, select_session};
+use crate::github::checks::{self, CheckRunPolicy};
+use crate::github::{files, GithubApp};
 use crate::metrics::Metrics;
-use crate::webhook::event::Push;
+use crate::webhook::event::{InstallationEvent, Push};
 
 /// How failed deliveries are retried.
 #[derive(Debug, Clone)]
@@ -57,6 +60,10 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// How often an idle worker looks for due deliveries (other instances, retries).
     pub poll_interval: Duration,
+    /// The GitHub App, when configured: file lists of truncated pushes, check runs.
+    pub github: Option<GithubApp>,
+    /// How check runs are retried.
+    pub check_runs: CheckRunPolicy,
 }
 
 impl WorkerConfig {
@@ -67,6 +74,8 @@ impl WorkerConfig {
             retry: RetryPolicy::default(),
             lease: Duration::from_secs(300),
             poll_interval: Duration::from_secs(2),
+            github: None,
+            check_runs: CheckRunPolicy::default(),
         }
     }
 }
@@ -74,8 +83,19 @@ impl WorkerConfig {
 /// What became of a delivery.
 #[derive(Debug)]
 enum Handled {
-    Recorded { attempt_id: i64, seq: i64 },
-    Duplicate { attempt_id: i64 },
+    Recorded {
+        attempt_id: i64,
+        seq: i64,
+    },
+    /// An installation change, applied with the delivery marked processed.
+    Installation {
+        installation_id: i64,
+        action: &'static str,
+        seq: i64,
+    },
+    Duplicate {
+        attempt_id: i64,
+    },
     Ignored(String),
 }
 
@@ -88,6 +108,9 @@ enum ProcessError {
     /// Worth another try later (database, GitHub).
     #[error("{0}")]
     Transient(String),
+    /// Worth another try, but not before `until` (a GitHub rate limit).
+    #[error("{error}")]
+    Deferred { error: String, until: DateTime<Utc> },
 }
 
 impl From<RecordError> for ProcessError {
@@ -130,7 +153,28 @@ impl Pipeline {
         for _ in 0..n {
             set.spawn(Arc::clone(&self).run(Arc::clone(&wake), shutdown.clone()));
         }
+        if self.cfg.github.is_some() {
+            set.spawn(Arc::clone(&self).sweep_check_runs(shutdown));
+        }
         set
+    }
+
+    /// Give attempts whose check run could not be created (GitHub down, a crash) another try.
+    async fn sweep_check_runs(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let Some(app) = self.cfg.github.as_ref() else {
+            return;
+        };
+        while !*shutdown.borrow() {
+            match checks::sweep(app, &self.db, &self.cfg.check_runs).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(check_runs = n, "check runs created by the sweep"),
+                Err(e) => tracing::warn!(error = %e, "cannot look for missing check runs"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.cfg.check_runs.sweep_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
     }
 
     async fn run(self: Arc<Self>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
@@ -172,6 +216,7 @@ impl Pipeline {
     async fn handle(&self, d: &webhook_delivery::Model) -> Result<Handled, ProcessError> {
         match d.event.as_str() {
             "push" => self.handle_push(d).await,
+            "installation" | "installation_repositories" => self.handle_installation(d).await,
             other => Ok(Handled::Ignored(format!("{other} events are not recorded"))),
         }
     }
@@ -199,7 +244,7 @@ impl Pipeline {
                 push.owner_login, push.repository_name
             )));
         };
-        let payload_files = push.payload_files();
+        let (files, files_source, files_complete) = self.changed_files(&push).await?;
         let pushed_at = push.pushed_at.unwrap_or_else(|| {
             tracing::warn!("repository.pushed_at missing; using the receive time");
             d.received_at
@@ -220,17 +265,107 @@ impl Pipeline {
             received_at: d.received_at,
             delivery_id: d.guid.clone(),
             late: is_late(pushed_at, session.closes_at),
-            files_complete: !payload_files.truncated,
-            files: payload_files.files,
-            files_source: FilesSource::Payload,
+            files_complete,
+            files,
+            files_source,
         };
         match attempts::record(&self.db, &self.cfg.origin, new).await? {
-            Recorded::New { attempt, receipt } => Ok(Handled::Recorded {
-                attempt_id: attempt.id,
-                seq: receipt.seq,
-            }),
+            Recorded::New { attempt, receipt } => {
+                self.publish_check_run(attempt.id, attempt.installation_id)
+                    .await;
+                Ok(Handled::Recorded {
+                    attempt_id: attempt.id,
+                    seq: receipt.seq,
+                })
+            }
             Recorded::Duplicate { attempt_id } => Ok(Handled::Duplicate { attempt_id }),
         }
+    }
+
+    /// The push's file list: from the payload, or completed through the API when GitHub truncated it,
+    /// the App is configured and the installation is active.
+    async fn changed_files(
+        &self,
+        push: &Push,
+    ) -> Result<(Vec<ChangedFile>, FilesSource, bool), ProcessError> {
+        let payload = push.payload_files();
+        let installation_id = push.installation_id.unwrap_or_default();
+        let app = match &self.cfg.github {
+            Some(app) if payload.truncated => app,
+            _ => return Ok((payload.files, FilesSource::Payload, !payload.truncated)),
+        };
+        if !installations::is_active(&self.db, installation_id).await? {
+            tracing::info!(
+                installation_id,
+                "installation suspended or deleted: no API calls"
+            );
+            return Ok((payload.files, FilesSource::Payload, false));
+        }
+        match files::enrich(app, push).await {
+            Ok(e) => Ok((e.files, FilesSource::Api, e.complete)),
+            Err(e) => match e.not_before() {
+                Some(until) => Err(ProcessError::Deferred {
+                    error: format!("cannot complete the file list: {e}"),
+                    until,
+                }),
+                None if e.is_transient() => Err(ProcessError::Transient(format!(
+                    "cannot complete the file list: {e}"
+                ))),
+                None => {
+                    // GitHub will not say more (an unknown commit, a diff it refuses): keep the
+                    // payload's list and say it is incomplete.
+                    tracing::warn!(error = %e, "file list left incomplete");
+                    Ok((payload.files, FilesSource::Payload, false))
+                }
+            },
+        }
+    }
+
+    /// Create the attempt's check run now; a failure is retried by the sweep.
+    async fn publish_check_run(&self, attempt_id: i64, installation_id: i64) {
+        let Some(app) = &self.cfg.github else {
+            return;
+        };
+        match installations::is_active(&self.db, installation_id).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the installation; the sweep will retry");
+                return;
+            }
+        }
+        match checks::publish(app, &self.db, &self.cfg.check_runs, attempt_id).await {
+            Ok(checks::Published::Stored { check_run_id, .. }) => {
+                tracing::info!(attempt_id, check_run_id, "check run created");
+            }
+            Ok(checks::Published::Skipped) => {}
+            Err(e) => tracing::warn!(attempt_id, error = %e, "check run not created; will retry"),
+        }
+    }
+
+    async fn handle_installation(
+        &self,
+        d: &webhook_delivery::Model,
+    ) -> Result<Handled, ProcessError> {
+        let payload = d
+            .payload
+            .as_deref()
+            .ok_or_else(|| ProcessError::Permanent("payload bytes are no longer stored".into()))?;
+        let Some(ev) = InstallationEvent::parse(&d.event, payload)
+            .map_err(|e| ProcessError::Permanent(e.to_string()))?
+        else {
+            return Ok(Handled::Ignored(format!(
+                "{} {} changes nothing kept",
+                d.event,
+                d.action.as_deref().unwrap_or("(no action)")
+            )));
+        };
+        let receipt = installations::apply(&self.db, &self.cfg.origin, &d.guid, &ev).await?;
+        Ok(Handled::Installation {
+            installation_id: ev.installation_id,
+            action: ev.change.action(),
+            seq: receipt.seq,
+        })
     }
 
     async fn settle(
@@ -241,6 +376,19 @@ impl Pipeline {
         match outcome {
             Ok(Handled::Recorded { attempt_id, seq }) => {
                 tracing::info!(attempt_id, audit_seq = seq, "attempt recorded");
+                self.metrics.processed(Status::Processed);
+            }
+            Ok(Handled::Installation {
+                installation_id,
+                action,
+                seq,
+            }) => {
+                tracing::info!(
+                    installation_id,
+                    action,
+                    audit_seq = seq,
+                    "installation updated"
+                );
                 self.metrics.processed(Status::Processed);
             }
             Ok(Handled::Duplicate { attempt_id }) => {
@@ -256,14 +404,22 @@ impl Pipeline {
                 tracing::warn!(%error, "delivery rejected");
                 self.give_up(d, Status::Rejected, error).await?;
             }
-            Err(ProcessError::Transient(error)) if d.attempts >= self.cfg.retry.max_attempts => {
+            Err(ProcessError::Transient(error) | ProcessError::Deferred { error, .. })
+                if d.attempts >= self.cfg.retry.max_attempts =>
+            {
                 tracing::error!(%error, attempts = d.attempts, "delivery failed for good");
                 self.give_up(d, Status::Dead, error).await?;
             }
-            Err(ProcessError::Transient(error)) => {
+            Err(e @ (ProcessError::Transient(_) | ProcessError::Deferred { .. })) => {
+                let not_before = match &e {
+                    ProcessError::Deferred { until, .. } => Some(*until),
+                    _ => None,
+                };
+                let error = e.to_string();
                 let next = Utc::now()
                     + chrono::Duration::from_std(self.cfg.retry.delay(d.attempts))
                         .unwrap_or(chrono::Duration::minutes(5));
+                let next = not_before.map_or(next, |t| t.max(next));
                 tracing::warn!(%error, attempts = d.attempts, next_attempt_at = %next, "delivery will be retried");
                 deliveries::settle(&self.db, &d.guid, Status::Retrying, Some(error), Some(next))
                     .await?;

@@ -3,6 +3,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_initial;
+mod m20261127_000002_github;
 mod m20261127_000003_audit_guards;
 
 /// All migrations, oldest first.
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261127_000001_initial::Migration),
+            Box::new(m20261127_000002_github::Migration),
             Box::new(m20261127_000003_audit_guards::Migration),
         ]
     }

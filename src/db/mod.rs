@@ -2,7 +2,9 @@
 //! functions over `&impl ConnectionTrait` so they run inside a caller's transaction too.
 
 pub mod attempts;
+pub mod check_runs;
 pub mod deliveries;
+pub mod installations;
 pub mod sessions;
 pub mod tokens;
 

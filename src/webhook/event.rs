@@ -264,3 +264,115 @@ impl Push {
         }
     }
 }
+
+/// What happened to an installation (`installation` and `installation_repositories` events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallationChange {
+    Created,
+    Deleted,
+    Suspended,
+    Unsuspended,
+    PermissionsAccepted,
+    RepositoriesAdded,
+    RepositoriesRemoved,
+}
+
+impl InstallationChange {
+    /// The audit action.
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::Created => "installation.created",
+            Self::Deleted => "installation.deleted",
+            Self::Suspended => "installation.suspended",
+            Self::Unsuspended => "installation.unsuspended",
+            Self::PermissionsAccepted => "installation.permissions_accepted",
+            Self::RepositoriesAdded => "installation.repositories_added",
+            Self::RepositoriesRemoved => "installation.repositories_removed",
+        }
+    }
+}
+
+/// A repository named in an installation event.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct InstalledRepository {
+    pub id: i64,
+    pub full_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawInstallation {
+    id: i64,
+    account: Account,
+    #[serde(default)]
+    target_type: Option<String>,
+    repository_selection: Option<String>,
+    suspended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawInstallationEvent {
+    action: String,
+    installation: RawInstallation,
+    #[serde(default)]
+    repositories: Option<Vec<InstalledRepository>>,
+    #[serde(default)]
+    repositories_added: Vec<InstalledRepository>,
+    #[serde(default)]
+    repositories_removed: Vec<InstalledRepository>,
+    repository_selection: Option<String>,
+}
+
+/// An installation event, typed.
+#[derive(Debug, Clone)]
+pub struct InstallationEvent {
+    pub change: InstallationChange,
+    pub installation_id: i64,
+    pub account_login: String,
+    pub account_id: i64,
+    /// `User` or `Organization`.
+    pub account_type: String,
+    pub repository_selection: Option<String>,
+    pub suspended_at: Option<DateTime<Utc>>,
+    /// Repositories the installation has now (`created`), or gained (`added`).
+    pub repositories: Vec<InstalledRepository>,
+    /// Repositories it lost (`removed`).
+    pub removed: Vec<InstalledRepository>,
+}
+
+impl InstallationEvent {
+    /// Parse an `installation` or `installation_repositories` payload; `None` for actions that change
+    /// nothing labtrail keeps.
+    pub fn parse(event: &str, payload: &[u8]) -> Result<Option<Self>, EventError> {
+        let raw: RawInstallationEvent = serde_json::from_slice(payload)?;
+        let change = match (event, raw.action.as_str()) {
+            ("installation", "created") => InstallationChange::Created,
+            ("installation", "deleted") => InstallationChange::Deleted,
+            ("installation", "suspend") => InstallationChange::Suspended,
+            ("installation", "unsuspend") => InstallationChange::Unsuspended,
+            ("installation", "new_permissions_accepted") => InstallationChange::PermissionsAccepted,
+            ("installation_repositories", "added") => InstallationChange::RepositoriesAdded,
+            ("installation_repositories", "removed") => InstallationChange::RepositoriesRemoved,
+            _ => return Ok(None),
+        };
+        let i = raw.installation;
+        let account_login = i.account.login.clone().ok_or(EventError::Invalid {
+            field: "installation.account.login",
+            value: "missing".into(),
+        })?;
+        let repositories = match change {
+            InstallationChange::RepositoriesAdded => raw.repositories_added,
+            _ => raw.repositories.unwrap_or_default(),
+        };
+        Ok(Some(Self {
+            change,
+            installation_id: i.id,
+            account_login,
+            account_id: i.account.id.unwrap_or_default(),
+            account_type: i.target_type.unwrap_or_else(|| "User".into()),
+            repository_selection: raw.repository_selection.or(i.repository_selection),
+            suspended_at: i.suspended_at,
+            repositories,
+            removed: raw.repositories_removed,
+        }))
+    }
+}

@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use labtrail::audit::checkpoint::{AuditKey, CheckpointConfig};
 use labtrail::db;
+use labtrail::github::checks::CheckRunPolicy;
+use labtrail::github::{CallPolicy, GithubApp, GithubAppConfig};
 use labtrail::server::{self, ServerConfig};
 use labtrail::webhook::signature::{self, WebhookSecrets};
 use labtrail::worker::{RetryPolicy, WorkerConfig};
@@ -200,6 +202,47 @@ pub struct AppOptions {
     /// Write signed checkpoints this often (key and file in the scratch directory, where the CLI finds
     /// them by default); `None`: no checkpoint task.
     pub checkpoint_interval: Option<Duration>,
+    /// The GitHub App (a fake GitHub's URL and the test-only key); `None`: payload only.
+    pub github: Option<GithubOptions>,
+    pub check_runs: CheckRunPolicy,
+}
+
+/// App credentials and where GitHub is.
+#[derive(Debug, Clone)]
+pub struct GithubOptions {
+    pub api_url: String,
+    pub app_id: u64,
+    pub key_pem: String,
+    pub policy: CallPolicy,
+}
+
+impl GithubOptions {
+    /// Talk to `fake` as its App, with a quick call policy.
+    pub fn for_fake(fake: &crate::fake_github::FakeGithub) -> Self {
+        Self {
+            api_url: fake.api_url(),
+            app_id: crate::fake_github::APP_ID,
+            key_pem: crate::fake_github::app_key_pem(),
+            policy: CallPolicy {
+                max_tries: 3,
+                base_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(50),
+                max_wait: Duration::from_secs(5),
+                request_timeout: Duration::from_secs(10),
+                token_refresh_margin: Duration::from_secs(300),
+            },
+        }
+    }
+}
+
+impl AppOptions {
+    /// Defaults, with the App talking to `fake`.
+    pub fn with_github(fake: &crate::fake_github::FakeGithub) -> Self {
+        Self {
+            github: Some(GithubOptions::for_fake(fake)),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for AppOptions {
@@ -214,6 +257,14 @@ impl Default for AppOptions {
             },
             setup: None,
             checkpoint_interval: None,
+            github: None,
+            check_runs: CheckRunPolicy {
+                lease: Duration::from_secs(10),
+                base_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(200),
+                max_tries: 5,
+                sweep_interval: Duration::from_millis(100),
+            },
         }
     }
 }
@@ -236,6 +287,10 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
 
 /// Spawn the app on port 0 against `db` (migrated first, as `serve` does).
 pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
+    // `RUST_LOG=labtrail=debug cargo test …` shows the app's logs.
+    if std::env::var_os("RUST_LOG").is_some() {
+        labtrail::telemetry::init(labtrail::config::LogFormat::Pretty);
+    }
     let db = test_db.connect().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -258,6 +313,16 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
             file: test_db.checkpoint_file(),
             interval,
         }
+    });
+    worker.check_runs = opts.check_runs;
+    worker.github = opts.github.map(|g| {
+        GithubApp::new(GithubAppConfig {
+            app_id: g.app_id,
+            private_key_pem: SecretString::from(g.key_pem),
+            api_url: url::Url::parse(&g.api_url).expect("api url"),
+            policy: g.policy,
+        })
+        .expect("GitHub App")
     });
     let cfg = ServerConfig {
         secrets,
@@ -478,6 +543,43 @@ impl TestApp {
             out.push((t, self.scalar(&format!("SELECT COUNT(*) FROM {t}")).await));
         }
         RowCounts(out)
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    /// Wait until every attempt has a check run id.
+    pub async fn wait_check_runs(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let missing = self
+                .scalar("SELECT COUNT(*) FROM lab_attempt WHERE check_run_id IS NULL")
+                .await;
+            if missing == 0 {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                use sea_orm::EntityTrait;
+                let errors: Vec<Option<String>> = entity::lab_attempt::Entity::find()
+                    .all(&self.db)
+                    .await
+                    .expect("read attempts")
+                    .into_iter()
+                    .map(|a| a.check_run_error)
+                    .collect();
+                panic!("{missing} attempts still have no check run: {errors:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Run the `labtrail` binary against this app's database.

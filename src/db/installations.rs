@@ -1,0 +1,185 @@
+//! Installations and their repositories, kept current from `installation` and
+//! `installation_repositories` events; every change audited in its own transaction.
+
+use chrono::{DateTime, Utc};
+use entity::{installation, installation_repository};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+
+use crate::audit::{self, NewEntry, Receipt};
+use crate::db::attempts::RecordError;
+use crate::db::deliveries::{self, Status};
+use crate::webhook::event::{InstallationChange, InstallationEvent};
+
+/// Is this installation usable for API calls? Unknown installations are (they may predate labtrail).
+pub async fn is_active(db: &impl ConnectionTrait, installation_id: i64) -> Result<bool, DbErr> {
+    let row = installation::Entity::find_by_id(installation_id)
+        .one(db)
+        .await?;
+    Ok(row.is_none_or(|i| i.suspended_at.is_none() && i.deleted_at.is_none()))
+}
+
+/// Apply an installation event: update the tables, append its audit entry and mark the delivery
+/// processed, in one transaction.
+pub async fn apply(
+    db: &impl TransactionTrait,
+    origin: &str,
+    delivery_guid: &str,
+    ev: &InstallationEvent,
+) -> Result<Receipt, RecordError> {
+    let now = Utc::now();
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    upsert(&txn, ev, now).await?;
+    match ev.change {
+        InstallationChange::Created => {
+            // The payload lists what the installation can reach now.
+            remove_all_repositories(&txn, ev.installation_id).await?;
+            add_repositories(&txn, ev, now).await?;
+        }
+        InstallationChange::RepositoriesAdded => add_repositories(&txn, ev, now).await?,
+        InstallationChange::RepositoriesRemoved => {
+            let ids: Vec<i64> = ev.removed.iter().map(|r| r.id).collect();
+            installation_repository::Entity::delete_many()
+                .filter(installation_repository::Column::InstallationId.eq(ev.installation_id))
+                .filter(installation_repository::Column::RepositoryId.is_in(ids))
+                .exec(&txn)
+                .await?;
+        }
+        InstallationChange::Deleted => remove_all_repositories(&txn, ev.installation_id).await?,
+        InstallationChange::Suspended
+        | InstallationChange::Unsuspended
+        | InstallationChange::PermissionsAccepted => {}
+    }
+    let receipt = audit::append(&txn, &mut head, entry(delivery_guid, ev)).await?;
+    deliveries::settle(&txn, delivery_guid, Status::Processed, None, None).await?;
+    txn.commit().await?;
+    Ok(receipt)
+}
+
+/// Insert or update the installation row as the event says.
+async fn upsert(
+    db: &impl ConnectionTrait,
+    ev: &InstallationEvent,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use installation::Column as C;
+    let (suspended_at, deleted_at) = match ev.change {
+        InstallationChange::Suspended => (Set(Some(ev.suspended_at.unwrap_or(now))), NotSet),
+        InstallationChange::Unsuspended => (Set(None), NotSet),
+        InstallationChange::Deleted => (NotSet, Set(Some(now))),
+        InstallationChange::Created => (Set(ev.suspended_at), Set(None)),
+        _ => (NotSet, NotSet),
+    };
+    let mut update = vec![C::AccountLogin, C::AccountId, C::AccountType, C::UpdatedAt];
+    if ev.repository_selection.is_some() {
+        update.push(C::RepositorySelection);
+    }
+    if suspended_at.is_set() {
+        update.push(C::SuspendedAt);
+    }
+    if deleted_at.is_set() {
+        update.push(C::DeletedAt);
+    }
+    let row = installation::ActiveModel {
+        id: Set(ev.installation_id),
+        account_login: Set(ev.account_login.clone()),
+        account_id: Set(ev.account_id),
+        account_type: Set(ev.account_type.clone()),
+        repository_selection: Set(ev.repository_selection.clone()),
+        suspended_at: if suspended_at.is_set() {
+            suspended_at
+        } else {
+            Set(None)
+        },
+        deleted_at: if deleted_at.is_set() {
+            deleted_at
+        } else {
+            Set(None)
+        },
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    installation::Entity::insert(row)
+        .on_conflict(OnConflict::column(C::Id).update_columns(update).to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+async fn add_repositories(
+    db: &impl ConnectionTrait,
+    ev: &InstallationEvent,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use installation_repository::Column as C;
+    for chunk in ev.repositories.chunks(500) {
+        let rows = chunk.iter().map(|r| installation_repository::ActiveModel {
+            installation_id: Set(ev.installation_id),
+            repository_id: Set(r.id),
+            full_name: Set(r.full_name.clone()),
+            added_at: Set(now),
+        });
+        installation_repository::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([C::InstallationId, C::RepositoryId])
+                    .update_column(C::FullName)
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn remove_all_repositories(
+    db: &impl ConnectionTrait,
+    installation_id: i64,
+) -> Result<(), DbErr> {
+    installation_repository::Entity::delete_many()
+        .filter(installation_repository::Column::InstallationId.eq(installation_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Ids only: no account or repository names in the log.
+fn entry(delivery_guid: &str, ev: &InstallationEvent) -> NewEntry {
+    let ids = |rs: &[crate::webhook::event::InstalledRepository]| -> Vec<i64> {
+        rs.iter().map(|r| r.id).collect()
+    };
+    let added = match ev.change {
+        InstallationChange::Created | InstallationChange::RepositoriesAdded => {
+            ids(&ev.repositories)
+        }
+        _ => Vec::new(),
+    };
+    NewEntry {
+        actor: format!("github:delivery:{delivery_guid}"),
+        action: ev.change.action().into(),
+        subject: format!("installation:{}", ev.installation_id),
+        details: serde_json::json!({
+            "installation_id": ev.installation_id,
+            "account_id": ev.account_id,
+            "repository_selection": ev.repository_selection,
+            "repository_ids_added": added,
+            "repository_ids_removed": ids(&ev.removed),
+            "delivery_id": delivery_guid,
+        }),
+    }
+}
+
+/// The repositories an installation can reach, by full name.
+pub async fn repositories(
+    db: &impl ConnectionTrait,
+    installation_id: i64,
+) -> Result<Vec<installation_repository::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    installation_repository::Entity::find()
+        .filter(installation_repository::Column::InstallationId.eq(installation_id))
+        .order_by_asc(installation_repository::Column::FullName)
+        .all(db)
+        .await
+}

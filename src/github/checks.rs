@@ -1,0 +1,763 @@
+//! The `labtrail` check run on a pushed commit: a pure Markdown summary, and creating it at most once per
+//! attempt (looked up by `external_id` before it is created).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+use super::{repo_path, GithubApp, GithubError};
+use crate::db::check_runs::{self, SummaryFacts};
+
+/// The check run's name.
+pub const CHECK_NAME: &str = "labtrail";
+/// GitHub's limit on `output.summary`, in characters.
+pub const SUMMARY_LIMIT: usize = 65_535;
+/// Paths listed in the summary; the rest are counted.
+pub const FILES_SHOWN: usize = 50;
+/// Recent attempts of the repository shown.
+pub const RECENT_SHOWN: usize = 10;
+/// Longest path or title shown whole.
+const SHOWN_CHARS: usize = 300;
+
+/// One earlier (or this) attempt of the same repository and session.
+#[derive(Debug, Clone)]
+pub struct RecentAttempt {
+    pub number: i32,
+    pub after_sha: String,
+    pub pushed_at: DateTime<Utc>,
+    pub late: bool,
+    pub file_count: i32,
+}
+
+/// Everything a summary shows: one attempt, its session, its repository's history, its receipt.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub session_title: String,
+    pub closes_at: DateTime<Utc>,
+    pub pushed_at: DateTime<Utc>,
+    pub late: bool,
+    pub attempt_number: i32,
+    pub git_ref: String,
+    pub before_sha: String,
+    pub after_sha: String,
+    pub forced: bool,
+    pub created_branch: bool,
+    pub file_count: usize,
+    /// The first files by path: (path, status).
+    pub files: Vec<(String, String)>,
+    pub files_source: String,
+    pub files_complete: bool,
+    /// Latest first, this attempt included.
+    pub recent: Vec<RecentAttempt>,
+    pub audit_seq: i64,
+    pub entry_hash: String,
+}
+
+/// What goes into the check run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOutput {
+    pub conclusion: &'static str,
+    pub title: String,
+    pub summary: String,
+}
+
+/// "2 d 3 h 5 min", "45 s".
+pub fn human_duration(d: chrono::Duration) -> String {
+    let secs = d.num_seconds().max(0);
+    let (days, hours, mins, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    let parts: Vec<String> = [(days, "d"), (hours, "h"), (mins, "min")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, u)| format!("{n} {u}"))
+        .collect();
+    if parts.is_empty() {
+        format!("{s} s")
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// Text made safe for Markdown prose: control characters shown as `?`, Markdown punctuation escaped,
+/// and cut to `max` characters.
+pub fn md_text(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        match c {
+            c if c.is_control() => out.push('?'),
+            // What can start emphasis, code, links, HTML, tables, mentions or issue references
+            // anywhere in a line (the text is never at a line start).
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '@'
+            | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Render the check run: conclusion, title and a Markdown summary under GitHub's limit.
+pub fn render(s: &Summary) -> CheckOutput {
+    let timing = if s.late {
+        format!("late by {}", human_duration(s.pushed_at - s.closes_at))
+    } else {
+        "on time".to_owned()
+    };
+    let title = format!("Attempt #{}: {timing}", s.attempt_number);
+    let mut md = String::new();
+    let _ = writeln!(md, "### {}\n", md_text(&s.session_title, SHOWN_CHARS));
+    md.push_str("| | |\n|---|---|\n");
+    let _ = writeln!(md, "| Deadline | {} |", utc(s.closes_at));
+    let verdict = if s.late {
+        format!("**late** by {}", human_duration(s.pushed_at - s.closes_at))
+    } else {
+        "**on time**".to_owned()
+    };
+    let _ = writeln!(md, "| Pushed | {} ({verdict}) |", utc(s.pushed_at));
+    let _ = writeln!(md, "| Attempt | #{} |", s.attempt_number);
+    let branch = s.git_ref.strip_prefix("refs/heads/").unwrap_or(&s.git_ref);
+    let _ = writeln!(
+        md,
+        "| Commit | `{}` on {}{} |",
+        short(&s.after_sha),
+        md_text(branch, SHOWN_CHARS),
+        if s.created_branch {
+            " (new branch)"
+        } else {
+            ""
+        }
+    );
+    let completeness = if s.files_complete {
+        ""
+    } else {
+        ", list incomplete"
+    };
+    let _ = writeln!(
+        md,
+        "| Changed files | {} (from the {}{completeness}) |",
+        s.file_count,
+        if s.files_source == "api" {
+            "GitHub API"
+        } else {
+            "push payload"
+        }
+    );
+    if s.forced {
+        let _ = writeln!(
+            md,
+            "\n> [!WARNING]\n> This was a **forced push**: it replaced the branch's history (it was at `{}`).",
+            short(&s.before_sha)
+        );
+    }
+    files_section(&mut md, s);
+    recent_section(&mut md, s);
+    let _ = writeln!(
+        md,
+        "\n#### Audit receipt\nEntry **{}** of the labtrail audit log, entry hash `{}`.",
+        s.audit_seq,
+        md_text(&s.entry_hash, 64)
+    );
+    CheckOutput {
+        conclusion: if s.late { "action_required" } else { "neutral" },
+        title,
+        summary: within_limit(md),
+    }
+}
+
+fn files_section(md: &mut String, s: &Summary) {
+    let _ = writeln!(md, "\n#### Changed files ({})", s.file_count);
+    if s.files.is_empty() {
+        md.push_str("No file changed.\n");
+        return;
+    }
+    for (path, status) in s.files.iter().take(FILES_SHOWN) {
+        let _ = writeln!(md, "- {status}: {}", md_text(path, SHOWN_CHARS));
+    }
+    let shown = s.files.len().min(FILES_SHOWN);
+    if s.file_count > shown {
+        let _ = writeln!(md, "- and {} more", s.file_count - shown);
+    }
+}
+
+fn recent_section(md: &mut String, s: &Summary) {
+    md.push_str("\n#### Recent attempts in this repository\n");
+    md.push_str("| Attempt | Commit | Pushed | Files | |\n|---|---|---|---|---|\n");
+    for r in s.recent.iter().take(RECENT_SHOWN) {
+        let _ = writeln!(
+            md,
+            "| #{} | `{}` | {} | {} | {} |",
+            r.number,
+            short(&r.after_sha),
+            utc(r.pushed_at),
+            r.file_count,
+            if r.late { "late" } else { "on time" }
+        );
+    }
+}
+
+/// Cut at a character boundary, saying so, when over GitHub's limit.
+fn within_limit(md: String) -> String {
+    if md.chars().count() <= SUMMARY_LIMIT {
+        return md;
+    }
+    let note = "\n\n*(summary shortened to fit GitHub's limit)*\n";
+    let keep = SUMMARY_LIMIT - note.chars().count();
+    let mut out: String = md.chars().take(keep).collect();
+    out.push_str(note);
+    out
+}
+
+impl From<SummaryFacts> for Summary {
+    fn from(f: SummaryFacts) -> Self {
+        let a = f.attempt;
+        Self {
+            session_title: f.session_title,
+            closes_at: f.closes_at,
+            pushed_at: a.pushed_at,
+            late: a.late,
+            attempt_number: a.attempt_number,
+            git_ref: a.git_ref,
+            before_sha: a.before_sha,
+            after_sha: a.after_sha,
+            forced: a.forced,
+            created_branch: a.created_branch,
+            file_count: usize::try_from(a.file_count).unwrap_or(0),
+            files: f.files,
+            files_source: a.files_source,
+            files_complete: a.files_complete,
+            recent: f
+                .recent
+                .into_iter()
+                .map(|r| RecentAttempt {
+                    number: r.attempt_number,
+                    after_sha: r.after_sha,
+                    pushed_at: r.pushed_at,
+                    late: r.late,
+                    file_count: r.file_count,
+                })
+                .collect(),
+            audit_seq: a.audit_seq,
+            entry_hash: f.entry_hash,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CheckRunRef {
+    id: i64,
+    external_id: Option<String>,
+    app: Option<AppRef>,
+}
+
+#[derive(Deserialize)]
+struct AppRef {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct CheckRunList {
+    #[serde(default)]
+    check_runs: Vec<CheckRunRef>,
+}
+
+/// This App's `labtrail` check run on `sha` for `external_id`, if it exists.
+#[tracing::instrument(skip(app))]
+pub async fn find(
+    app: &GithubApp,
+    installation_id: i64,
+    repo: &str,
+    sha: &str,
+    external_id: &str,
+) -> Result<Option<i64>, GithubError> {
+    let mut next = Some(format!(
+        "/repos/{}/commits/{sha}/check-runs?check_name={CHECK_NAME}&filter=all&per_page=100",
+        repo_path(repo)?
+    ));
+    while let Some(path) = next.take() {
+        let (list, response): (CheckRunList, _) = app.get_json(installation_id, &path).await?;
+        let mine = list.check_runs.into_iter().find(|r| {
+            r.external_id.as_deref() == Some(external_id)
+                && r.app.as_ref().is_none_or(|a| a.id == app.app_id())
+        });
+        if let Some(run) = mine {
+            return Ok(Some(run.id));
+        }
+        next = app.next_page(&response)?;
+    }
+    Ok(None)
+}
+
+/// Create the completed check run.
+#[tracing::instrument(skip(app, output))]
+pub async fn create(
+    app: &GithubApp,
+    installation_id: i64,
+    repo: &str,
+    sha: &str,
+    external_id: &str,
+    output: &CheckOutput,
+) -> Result<i64, GithubError> {
+    let body = serde_json::json!({
+        "name": CHECK_NAME,
+        "head_sha": sha,
+        "external_id": external_id,
+        "status": "completed",
+        "conclusion": output.conclusion,
+        "completed_at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "output": { "title": output.title, "summary": output.summary },
+    });
+    let path = format!("/repos/{}/check-runs", repo_path(repo)?);
+    let run: CheckRunRef = app.post_json(installation_id, &path, &body).await?;
+    Ok(run.id)
+}
+
+/// How check runs are retried.
+#[derive(Debug, Clone)]
+pub struct CheckRunPolicy {
+    /// How long one publisher holds an attempt.
+    pub lease: Duration,
+    /// First delay after a failure; doubles per failure.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Failures after which the sweep stops trying.
+    pub max_tries: i32,
+    /// How often the sweep looks for attempts without a check run.
+    pub sweep_interval: Duration,
+}
+
+impl Default for CheckRunPolicy {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(120),
+            base_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(3600),
+            max_tries: 12,
+            sweep_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl CheckRunPolicy {
+    fn delay(&self, tries: i32) -> Duration {
+        let exp = u32::try_from(tries.clamp(0, 20)).unwrap_or(20);
+        self.base_delay
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(self.max_delay)
+    }
+}
+
+/// Why publishing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    #[error("database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+/// What [`publish`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// Created, or found from an earlier try, and stored.
+    Stored { check_run_id: i64, created: bool },
+    /// Another publisher holds the attempt, it has a check run already, or it is gone.
+    Skipped,
+}
+
+/// Give one attempt its check run: claim it, look the run up by `external_id`, create it only if
+/// missing, store its id. A failure is noted on the attempt for a later sweep.
+#[tracing::instrument(skip(app, db, policy))]
+pub async fn publish(
+    app: &GithubApp,
+    db: &DatabaseConnection,
+    policy: &CheckRunPolicy,
+    attempt_id: i64,
+) -> Result<Published, PublishError> {
+    let lease = chrono::Duration::from_std(policy.lease).unwrap_or(chrono::Duration::minutes(2));
+    if !check_runs::claim(db, attempt_id, Utc::now(), lease).await? {
+        return Ok(Published::Skipped);
+    }
+    match publish_claimed(app, db, attempt_id).await {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            let tries = check_runs::tries(db, attempt_id).await.unwrap_or(0);
+            let next = Utc::now()
+                + chrono::Duration::from_std(policy.delay(tries))
+                    .unwrap_or(chrono::Duration::hours(1));
+            let next = match &e {
+                PublishError::Github(g) => g.not_before().map_or(next, |t| t.max(next)),
+                PublishError::Db(_) => next,
+            };
+            check_runs::failed(db, attempt_id, &e.to_string(), next).await?;
+            Err(e)
+        }
+    }
+}
+
+async fn publish_claimed(
+    app: &GithubApp,
+    db: &DatabaseConnection,
+    attempt_id: i64,
+) -> Result<Published, PublishError> {
+    let Some(facts) = check_runs::summary_facts(db, attempt_id, FILES_SHOWN, RECENT_SHOWN).await?
+    else {
+        return Ok(Published::Skipped);
+    };
+    let (inst, repo, sha) = (
+        facts.attempt.installation_id,
+        facts.attempt.repository_full_name.clone(),
+        facts.attempt.after_sha.clone(),
+    );
+    let external_id = attempt_id.to_string();
+    // A crash after an earlier create left the run without its id here: find it, never duplicate it.
+    if let Some(id) = find(app, inst, &repo, &sha, &external_id).await? {
+        check_runs::store(db, attempt_id, id).await?;
+        return Ok(Published::Stored {
+            check_run_id: id,
+            created: false,
+        });
+    }
+    let output = render(&Summary::from(facts));
+    let id = create(app, inst, &repo, &sha, &external_id, &output).await?;
+    check_runs::store(db, attempt_id, id).await?;
+    Ok(Published::Stored {
+        check_run_id: id,
+        created: true,
+    })
+}
+
+/// Publish every attempt that is due (no check run, not held, installation active), a batch at a time.
+pub async fn sweep(
+    app: &GithubApp,
+    db: &DatabaseConnection,
+    policy: &CheckRunPolicy,
+) -> Result<usize, sea_orm::DbErr> {
+    let due = check_runs::due(db, Utc::now(), policy.max_tries, 20).await?;
+    let mut stored = 0;
+    for attempt_id in due {
+        match publish(app, db, policy, attempt_id).await {
+            Ok(Published::Stored { .. }) => stored += 1,
+            Ok(Published::Skipped) => {}
+            Err(e) => tracing::warn!(attempt_id, error = %e, "check run not created; will retry"),
+        }
+    }
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn base() -> Summary {
+        Summary {
+            session_title: "Lab 3: linked lists".into(),
+            closes_at: t("2026-02-01T23:59:00Z"),
+            pushed_at: t("2026-02-01T21:15:07Z"),
+            late: false,
+            attempt_number: 3,
+            git_ref: "refs/heads/main".into(),
+            before_sha: "1111111111111111111111111111111111111111".into(),
+            after_sha: "abcdef0123456789abcdef0123456789abcdef01".into(),
+            forced: false,
+            created_branch: false,
+            file_count: 2,
+            files: vec![
+                ("src/list.c".into(), "modified".into()),
+                ("tests/test_list.c".into(), "added".into()),
+            ],
+            files_source: "payload".into(),
+            files_complete: true,
+            recent: vec![
+                RecentAttempt {
+                    number: 3,
+                    after_sha: "abcdef0123456789abcdef0123456789abcdef01".into(),
+                    pushed_at: t("2026-02-01T21:15:07Z"),
+                    late: false,
+                    file_count: 2,
+                },
+                RecentAttempt {
+                    number: 2,
+                    after_sha: "1111111111111111111111111111111111111111".into(),
+                    pushed_at: t("2026-01-30T10:00:00Z"),
+                    late: false,
+                    file_count: 5,
+                },
+            ],
+            audit_seq: 41,
+            entry_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        }
+    }
+
+    #[test]
+    fn normal_push() {
+        let out = render(&base());
+        assert_eq!(out.conclusion, "neutral");
+        assert_eq!(out.title, "Attempt #3: on time");
+        insta::assert_snapshot!(out.summary, @r#"
+        ### Lab 3: linked lists
+
+        | | |
+        |---|---|
+        | Deadline | 2026-02-01 23:59:00 UTC |
+        | Pushed | 2026-02-01 21:15:07 UTC (**on time**) |
+        | Attempt | #3 |
+        | Commit | `abcdef012345` on main |
+        | Changed files | 2 (from the push payload) |
+
+        #### Changed files (2)
+        - modified: src/list.c
+        - added: tests/test\_list.c
+
+        #### Recent attempts in this repository
+        | Attempt | Commit | Pushed | Files | |
+        |---|---|---|---|---|
+        | #3 | `abcdef012345` | 2026-02-01 21:15:07 UTC | 2 | on time |
+        | #2 | `111111111111` | 2026-01-30 10:00:00 UTC | 5 | on time |
+
+        #### Audit receipt
+        Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
+    "#);
+    }
+
+    #[test]
+    fn late_push() {
+        let mut s = base();
+        s.pushed_at = t("2026-02-03T02:04:09Z");
+        s.late = true;
+        s.recent[0].late = true;
+        s.recent[0].pushed_at = s.pushed_at;
+        let out = render(&s);
+        assert_eq!(out.conclusion, "action_required");
+        assert_eq!(out.title, "Attempt #3: late by 1 d 2 h 5 min");
+        insta::assert_snapshot!(out.summary, @r#"
+        ### Lab 3: linked lists
+
+        | | |
+        |---|---|
+        | Deadline | 2026-02-01 23:59:00 UTC |
+        | Pushed | 2026-02-03 02:04:09 UTC (**late** by 1 d 2 h 5 min) |
+        | Attempt | #3 |
+        | Commit | `abcdef012345` on main |
+        | Changed files | 2 (from the push payload) |
+
+        #### Changed files (2)
+        - modified: src/list.c
+        - added: tests/test\_list.c
+
+        #### Recent attempts in this repository
+        | Attempt | Commit | Pushed | Files | |
+        |---|---|---|---|---|
+        | #3 | `abcdef012345` | 2026-02-03 02:04:09 UTC | 2 | late |
+        | #2 | `111111111111` | 2026-01-30 10:00:00 UTC | 5 | on time |
+
+        #### Audit receipt
+        Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
+    "#);
+    }
+
+    #[test]
+    fn forced_push() {
+        let mut s = base();
+        s.forced = true;
+        let out = render(&s);
+        insta::assert_snapshot!(out.summary, @r#"
+        ### Lab 3: linked lists
+
+        | | |
+        |---|---|
+        | Deadline | 2026-02-01 23:59:00 UTC |
+        | Pushed | 2026-02-01 21:15:07 UTC (**on time**) |
+        | Attempt | #3 |
+        | Commit | `abcdef012345` on main |
+        | Changed files | 2 (from the push payload) |
+
+        > [!WARNING]
+        > This was a **forced push**: it replaced the branch's history (it was at `111111111111`).
+
+        #### Changed files (2)
+        - modified: src/list.c
+        - added: tests/test\_list.c
+
+        #### Recent attempts in this repository
+        | Attempt | Commit | Pushed | Files | |
+        |---|---|---|---|---|
+        | #3 | `abcdef012345` | 2026-02-01 21:15:07 UTC | 2 | on time |
+        | #2 | `111111111111` | 2026-01-30 10:00:00 UTC | 5 | on time |
+
+        #### Audit receipt
+        Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
+    "#);
+    }
+
+    #[test]
+    fn huge_push() {
+        let mut s = base();
+        s.attempt_number = 12;
+        s.file_count = 5000;
+        s.files = (0..FILES_SHOWN)
+            .map(|i| (format!("gen/f{i:04}.txt"), "added".to_owned()))
+            .collect();
+        s.files_source = "api".into();
+        s.recent = (0..RECENT_SHOWN as i32)
+            .map(|i| RecentAttempt {
+                number: 12 - i,
+                after_sha: format!("{:x}", 12 - i).repeat(40)[..40].to_owned(),
+                pushed_at: s.pushed_at - chrono::Duration::hours(i64::from(i) * 5),
+                late: false,
+                file_count: 5000 - i,
+            })
+            .collect();
+        let out = render(&s);
+        assert!(out
+            .summary
+            .contains("- added: gen/f0049.txt\n- and 4950 more\n"));
+        insta::assert_snapshot!(out.summary, @r#"
+        ### Lab 3: linked lists
+
+        | | |
+        |---|---|
+        | Deadline | 2026-02-01 23:59:00 UTC |
+        | Pushed | 2026-02-01 21:15:07 UTC (**on time**) |
+        | Attempt | #12 |
+        | Commit | `abcdef012345` on main |
+        | Changed files | 5000 (from the GitHub API) |
+
+        #### Changed files (5000)
+        - added: gen/f0000.txt
+        - added: gen/f0001.txt
+        - added: gen/f0002.txt
+        - added: gen/f0003.txt
+        - added: gen/f0004.txt
+        - added: gen/f0005.txt
+        - added: gen/f0006.txt
+        - added: gen/f0007.txt
+        - added: gen/f0008.txt
+        - added: gen/f0009.txt
+        - added: gen/f0010.txt
+        - added: gen/f0011.txt
+        - added: gen/f0012.txt
+        - added: gen/f0013.txt
+        - added: gen/f0014.txt
+        - added: gen/f0015.txt
+        - added: gen/f0016.txt
+        - added: gen/f0017.txt
+        - added: gen/f0018.txt
+        - added: gen/f0019.txt
+        - added: gen/f0020.txt
+        - added: gen/f0021.txt
+        - added: gen/f0022.txt
+        - added: gen/f0023.txt
+        - added: gen/f0024.txt
+        - added: gen/f0025.txt
+        - added: gen/f0026.txt
+        - added: gen/f0027.txt
+        - added: gen/f0028.txt
+        - added: gen/f0029.txt
+        - added: gen/f0030.txt
+        - added: gen/f0031.txt
+        - added: gen/f0032.txt
+        - added: gen/f0033.txt
+        - added: gen/f0034.txt
+        - added: gen/f0035.txt
+        - added: gen/f0036.txt
+        - added: gen/f0037.txt
+        - added: gen/f0038.txt
+        - added: gen/f0039.txt
+        - added: gen/f0040.txt
+        - added: gen/f0041.txt
+        - added: gen/f0042.txt
+        - added: gen/f0043.txt
+        - added: gen/f0044.txt
+        - added: gen/f0045.txt
+        - added: gen/f0046.txt
+        - added: gen/f0047.txt
+        - added: gen/f0048.txt
+        - added: gen/f0049.txt
+        - and 4950 more
+
+        #### Recent attempts in this repository
+        | Attempt | Commit | Pushed | Files | |
+        |---|---|---|---|---|
+        | #12 | `cccccccccccc` | 2026-02-01 21:15:07 UTC | 5000 | on time |
+        | #11 | `bbbbbbbbbbbb` | 2026-02-01 16:15:07 UTC | 4999 | on time |
+        | #10 | `aaaaaaaaaaaa` | 2026-02-01 11:15:07 UTC | 4998 | on time |
+        | #9 | `999999999999` | 2026-02-01 06:15:07 UTC | 4997 | on time |
+        | #8 | `888888888888` | 2026-02-01 01:15:07 UTC | 4996 | on time |
+        | #7 | `777777777777` | 2026-01-31 20:15:07 UTC | 4995 | on time |
+        | #6 | `666666666666` | 2026-01-31 15:15:07 UTC | 4994 | on time |
+        | #5 | `555555555555` | 2026-01-31 10:15:07 UTC | 4993 | on time |
+        | #4 | `444444444444` | 2026-01-31 05:15:07 UTC | 4992 | on time |
+        | #3 | `333333333333` | 2026-01-31 00:15:07 UTC | 4991 | on time |
+
+        #### Audit receipt
+        Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
+    "#);
+    }
+
+    #[test]
+    fn summary_stays_under_the_limit_whatever_the_input() {
+        let mut s = base();
+        s.session_title = "T`|<x>".repeat(100_000);
+        s.git_ref = format!("refs/heads/{}", "b".repeat(100_000));
+        s.file_count = 1_000_000;
+        s.files = (0..FILES_SHOWN)
+            .map(|i| {
+                (
+                    format!("{i}/{}", "é\n`|*".repeat(20_000)),
+                    "added".to_owned(),
+                )
+            })
+            .collect();
+        let out = render(&s);
+        assert!(out.summary.chars().count() <= SUMMARY_LIMIT);
+        assert!(out.summary.contains("and 999950 more"));
+        assert!(
+            out.summary.contains("Audit receipt"),
+            "the receipt survives long input"
+        );
+        assert!(!out.summary.contains("é\n"), "no raw newline from a path");
+    }
+
+    #[test]
+    fn markdown_in_names_is_escaped() {
+        assert_eq!(md_text("a|b`c\nd", 100), "a\\|b\\`c?d");
+        assert_eq!(md_text("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn durations_read_like_a_person_writes_them() {
+        assert_eq!(human_duration(chrono::Duration::seconds(45)), "45 s");
+        assert_eq!(
+            human_duration(chrono::Duration::seconds(3 * 3600 + 61)),
+            "3 h 1 min"
+        );
+        assert_eq!(human_duration(chrono::Duration::seconds(86_400 * 2)), "2 d");
+    }
+}

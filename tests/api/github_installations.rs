@@ -1,0 +1,167 @@
+//! `installation` and `installation_repositories` events keep the installation tables current, each
+//! change audited; a suspended or deleted installation gets no API calls.
+
+use sea_orm::EntityTrait;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::fake_github::FakeGithub;
+use crate::github_files::{deliver, recorded, small_truncated_push};
+use crate::helpers::{fixture, spawn_app, spawn_app_with, AppOptions, TestApp, TestDb};
+
+backend_tests!(
+    installation_events_keep_tables_current,
+    suspended_installation_gets_no_api_calls,
+);
+
+async fn send(app: &TestApp, event: &str, file: &str, guid: &str) {
+    let body = fixture(&format!("octokit-webhooks/{event}/{file}.payload.json"));
+    assert_eq!(app.deliver(event, guid, &body).await.status().as_u16(), 202);
+    let d = app.wait_settled(guid).await;
+    assert_eq!(d.status, "processed", "{file}: {:?}", d.last_error);
+}
+
+async fn installation(app: &TestApp, id: i64) -> entity::installation::Model {
+    entity::installation::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .expect("read")
+        .expect("installation row")
+}
+
+async fn repo_ids(app: &TestApp, id: i64) -> Vec<i64> {
+    labtrail::db::installations::repositories(&app.db, id)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|r| r.repository_id)
+        .collect()
+}
+
+async fn installation_events_keep_tables_current(db: TestDb) {
+    let app = spawn_app(&db).await;
+    send(&app, "installation", "created", "i-1").await;
+    let i = installation(&app, 957387).await;
+    assert_eq!(
+        (
+            i.account_login.as_str(),
+            i.account_id,
+            i.account_type.as_str()
+        ),
+        ("Codertocat", 21031067, "User")
+    );
+    assert_eq!(i.repository_selection.as_deref(), Some("selected"));
+    assert_eq!(repo_ids(&app, 957387).await, vec![186853002]);
+
+    send(&app, "installation_repositories", "added", "i-2").await;
+    assert_eq!(repo_ids(&app, 957387).await, vec![186853002, 186853007]);
+    send(&app, "installation", "new_permissions_accepted", "i-3").await;
+    assert_eq!(
+        installation(&app, 957387)
+            .await
+            .repository_selection
+            .as_deref(),
+        Some("all")
+    );
+
+    // Installation 2 was never seen created: its events still apply.
+    send(&app, "installation_repositories", "removed", "i-4").await;
+    assert!(repo_ids(&app, 2).await.is_empty());
+    send(&app, "installation", "deleted", "i-5").await;
+    assert!(installation(&app, 2).await.deleted_at.is_some());
+
+    send(&app, "installation", "suspend", "i-6").await;
+    let s = installation(&app, 16598467).await;
+    assert_eq!(
+        s.suspended_at.map(|t| t.to_rfc3339()),
+        Some("2021-04-29T02:32:50+00:00".into())
+    );
+    send(&app, "installation", "unsuspend", "i-7").await;
+    assert!(installation(&app, 16598467).await.suspended_at.is_none());
+
+    for (action, n) in [
+        ("installation.created", 1),
+        ("installation.repositories_added", 1),
+        ("installation.permissions_accepted", 1),
+        ("installation.repositories_removed", 1),
+        ("installation.deleted", 1),
+        ("installation.suspended", 1),
+        ("installation.unsuspended", 1),
+    ] {
+        let sql = format!("SELECT COUNT(*) FROM audit_log WHERE action = '{action}'");
+        assert_eq!(app.scalar(&sql).await, n, "{action}");
+    }
+    let names = app
+        .scalar("SELECT COUNT(*) FROM audit_log WHERE details LIKE '%Codertocat%' OR details LIKE '%Hello-World%'")
+        .await;
+    assert_eq!(names, 0, "ids only in the log");
+    let out = app.cli(&["audit", "verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+async fn suspended_installation_gets_no_api_calls(db: TestDb) {
+    const SUSPENDED: i64 = 16598467;
+    let fake = FakeGithub::start().await;
+    let app = spawn_app_with(&db, AppOptions::with_github(&fake)).await;
+    app.create_session(
+        "Codertocat",
+        "lab1",
+        "lab1-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
+    let (repo, payload, expected) = small_truncated_push("Codertocat", SUSPENDED);
+    fake.add_repo("Codertocat/lab1-small", 500, &repo.dir);
+    send(&app, "installation", "suspend", "s-1").await;
+
+    assert_eq!(
+        deliver(&app, "s-push-1", &payload).await.status,
+        "processed"
+    );
+    let (files, source, complete) = recorded(&app).await;
+    assert!(files.is_empty());
+    assert_eq!((source.as_str(), complete), ("payload", false));
+    assert!(fake.seen().is_empty(), "{:?}", fake.seen());
+    let due = labtrail::db::check_runs::due(&app.db, chrono::Utc::now(), 100, 100)
+        .await
+        .expect("due");
+    assert!(
+        due.is_empty(),
+        "the check-run sweep leaves a suspended installation alone"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM lab_attempt WHERE check_run_id IS NULL")
+            .await,
+        1
+    );
+
+    send(&app, "installation", "unsuspend", "s-2").await;
+    let mut again = payload.clone();
+    again["repository"]["pushed_at"] =
+        json!(payload["repository"]["pushed_at"].as_i64().unwrap_or(0) + 60);
+    assert_eq!(deliver(&app, "s-push-2", &again).await.status, "processed");
+    app.wait_check_runs().await;
+    let second = app.scalar("SELECT MAX(id) FROM lab_attempt").await;
+    let complete = app
+        .scalar(&format!("SELECT COUNT(*) FROM lab_attempt WHERE id = {second} AND files_source = 'api' AND files_complete = true"))
+        .await;
+    assert_eq!(complete, 1);
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM lab_attempt_file WHERE attempt_id = {second}"
+        ))
+        .await,
+        expected.len() as i64
+    );
+    assert_eq!(
+        fake.check_runs().len(),
+        2,
+        "both attempts have their check run once active again"
+    );
+}
