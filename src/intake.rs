@@ -14,6 +14,8 @@ pub enum Accepted {
     Queued,
     /// The GUID was already stored; nothing changed.
     Duplicate,
+    /// The GUID was stored as `dead`: queued again with fresh tries (its stored payload is kept).
+    Requeued,
     /// Signed but unparseable: stored as `rejected` with the error, for inspection.
     Rejected(String),
 }
@@ -54,8 +56,13 @@ pub async fn accept(db: &impl ConnectionTrait, d: SignedDelivery) -> Result<Acce
             Accepted::Rejected(error),
         ),
     };
+    let guid = new.guid.clone();
     if deliveries::insert(db, new).await? {
         Ok(outcome)
+    } else if outcome == Accepted::Queued
+        && deliveries::requeue_dead(db, &guid, received_at).await?
+    {
+        Ok(Accepted::Requeued)
     } else {
         Ok(Accepted::Duplicate)
     }

@@ -244,7 +244,10 @@ impl Pipeline {
                 push.owner_login, push.repository_name
             )));
         };
-        let (files, files_source, files_complete) = self.changed_files(&push).await?;
+        // On the last try a GitHub failure no longer holds the attempt back: it is recorded from the
+        // payload, marked incomplete, rather than lost with a dead delivery.
+        let last_try = d.attempts >= self.cfg.retry.max_attempts;
+        let (files, files_source, files_complete) = self.changed_files(&push, last_try).await?;
         let pushed_at = push.pushed_at.unwrap_or_else(|| {
             tracing::warn!("repository.pushed_at missing; using the receive time");
             d.received_at
@@ -287,6 +290,7 @@ impl Pipeline {
     async fn changed_files(
         &self,
         push: &Push,
+        last_try: bool,
     ) -> Result<(Vec<ChangedFile>, FilesSource, bool), ProcessError> {
         let payload = push.payload_files();
         let installation_id = push.installation_id.unwrap_or_default();
@@ -303,6 +307,10 @@ impl Pipeline {
         }
         match files::enrich(app, push).await {
             Ok(e) => Ok((e.files, FilesSource::Api, e.complete)),
+            Err(e) if last_try => {
+                tracing::warn!(error = %e, "file list left incomplete after the last try");
+                Ok((payload.files, FilesSource::Payload, false))
+            }
             Err(e) => match e.not_before() {
                 Some(until) => Err(ProcessError::Deferred {
                     error: format!("cannot complete the file list: {e}"),

@@ -90,6 +90,30 @@ const CLAIM_SQLITE: &str = "UPDATE webhook_delivery \
         ORDER BY next_attempt_at LIMIT 1) \
     RETURNING *";
 
+/// A redelivery of a `dead` delivery (GitHub's "Redeliver", or `labtrail redeliver`) queues it again with
+/// fresh tries; `false` when the GUID is not dead.
+pub async fn requeue_dead(
+    db: &impl ConnectionTrait,
+    guid: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let model = webhook_delivery::ActiveModel {
+        status: Set(Status::Queued.as_str().to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        locked_until: Set(None),
+        processed_at: Set(None),
+        ..Default::default()
+    };
+    let result = webhook_delivery::Entity::update_many()
+        .set(model)
+        .filter(Column::Guid.eq(guid))
+        .filter(Column::Status.eq(Status::Dead.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Claim the next due delivery (or one whose lease expired) until `now + lease`.
 pub async fn claim_next(
     db: &impl ConnectionTrait,

@@ -28,7 +28,7 @@ pub async fn receive(
         .map_err(AppError::database)?;
     tracing::info!(delivery_id = %guid, %event, outcome = ?accepted, "webhook received");
     Ok(match accepted {
-        Accepted::Queued => {
+        Accepted::Queued | Accepted::Requeued => {
             state.metrics.intake(Intake::Accepted);
             state.wake.notify_one();
             (

@@ -22,7 +22,7 @@ backend_tests!(
     rate_limited_then_success,
     server_errors_then_success,
     timeout_then_success,
-    permanent_failure_goes_retrying_then_dead_and_keeps_the_payload,
+    permanent_failure_records_from_the_payload_on_the_last_try,
 );
 
 pub const ORG: &str = "course";
@@ -456,7 +456,7 @@ async fn timeout_then_success(db: TestDb) {
     )));
 }
 
-async fn permanent_failure_goes_retrying_then_dead_and_keeps_the_payload(db: TestDb) {
+async fn permanent_failure_records_from_the_payload_on_the_last_try(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
     fake.add_repo("course/lab1-small", 500, &repo.dir);
@@ -470,27 +470,34 @@ async fn permanent_failure_goes_retrying_then_dead_and_keeps_the_payload(db: Tes
         "{:?}",
         d.last_error
     );
-    let d = app.wait_settled("down-1").await;
-    assert_eq!(d.status, "dead");
-    assert_eq!(d.attempts, 3);
-    assert_eq!(fake.count(Route::Commit), 9, "3 deliveries × 3 tries");
-    assert_eq!(
-        d.payload.as_deref(),
-        Some(body.as_slice()),
-        "kept for redelivery"
-    );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 0);
+    // The last try does not give the attempt up: it is recorded from the payload, marked incomplete.
+    let d = app.wait_settled("down-1").await;
+    assert_eq!(d.status, "processed");
+    assert_eq!(d.attempts, 3);
+    assert_eq!(
+        fake.count(Route::Commit),
+        9,
+        "3 tries of processing × 3 calls"
+    );
+    let (files, source, complete) = recorded(&app).await;
+    assert_eq!((source.as_str(), complete), ("payload", false));
+    assert_ne!(files, expected, "the payload's list is the truncated one");
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'delivery.dead'")
             .await,
+        0
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'lab_attempt.recorded'")
+            .await,
         1
     );
-
-    // GitHub is back: the kept payload, delivered again, is recorded completely.
+    // GitHub is back; a redelivery of the same GUID is a duplicate and changes nothing.
     fake.heal();
     assert_eq!(
-        deliver(&app, "down-1-redelivered", &payload).await.status,
-        "processed"
+        app.deliver("push", "down-1", &body).await.status().as_u16(),
+        200
     );
-    assert_eq!(recorded(&app).await.0, expected);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
 }

@@ -97,6 +97,24 @@ async fn failing_delivery_ends_dead_and_stays_stored(db: TestDb) {
     app.exec("ALTER TABLE lab_attempt_file_away RENAME TO lab_attempt_file")
         .await
         .expect("rename back");
+    // GitHub's "Redeliver" sends the same GUID: a dead delivery is queued again and recorded.
+    assert_eq!(
+        app.deliver("push", "doomed-1", &body)
+            .await
+            .status()
+            .as_u16(),
+        202
+    );
+    let d = app.wait_settled("doomed-1").await;
+    assert_eq!(d.status, "processed", "{:?}", d.last_error);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+    assert_eq!(
+        app.deliver("push", "doomed-1", &body)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     let out = app.cli(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0));
 }
