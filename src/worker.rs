@@ -203,7 +203,10 @@ impl Pipeline {
     pub async fn process(&self, d: webhook_delivery::Model) {
         let span = tracing::info_span!("delivery", delivery_id = %d.guid, event = %d.event, repo = field::Empty);
         async {
-            let outcome = self.handle(&d).await;
+            let outcome = tokio::select! {
+                outcome = self.handle(&d) => outcome,
+                never = self.keep_lease(&d) => match never {},
+            };
             if let Err(e) = self.settle(&d, outcome).await {
                 // The lease runs out and another worker takes the delivery again.
                 tracing::error!(error = %e, "cannot settle delivery; it will be retried after its lease");
@@ -211,6 +214,21 @@ impl Pipeline {
         }
         .instrument(span)
         .await
+    }
+
+    /// Renew the claim's lease every third of its length while the delivery is being handled, so a slow
+    /// GitHub does not let another worker take it over; never returns.
+    async fn keep_lease(&self, d: &webhook_delivery::Model) -> std::convert::Infallible {
+        let lease =
+            chrono::Duration::from_std(self.cfg.lease).unwrap_or(chrono::Duration::minutes(5));
+        loop {
+            tokio::time::sleep(self.cfg.lease / 3).await;
+            match deliveries::extend_lease(&self.db, d, Utc::now() + lease).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!("lease lost while processing"),
+                Err(e) => tracing::warn!(error = %e, "cannot renew the lease"),
+            }
+        }
     }
 
     async fn handle(&self, d: &webhook_delivery::Model) -> Result<Handled, ProcessError> {
@@ -405,7 +423,8 @@ impl Pipeline {
             }
             Ok(Handled::Ignored(reason)) => {
                 tracing::info!(%reason, "delivery ignored");
-                deliveries::settle(&self.db, &d.guid, Status::Ignored, Some(reason), None).await?;
+                deliveries::settle_claimed(&self.db, d, Status::Ignored, Some(reason), None)
+                    .await?;
                 self.metrics.processed(Status::Ignored);
             }
             Err(ProcessError::Permanent(error)) => {
@@ -429,7 +448,7 @@ impl Pipeline {
                         .unwrap_or(chrono::Duration::minutes(5));
                 let next = not_before.map_or(next, |t| t.max(next));
                 tracing::warn!(%error, attempts = d.attempts, next_attempt_at = %next, "delivery will be retried");
-                deliveries::settle(&self.db, &d.guid, Status::Retrying, Some(error), Some(next))
+                deliveries::settle_claimed(&self.db, d, Status::Retrying, Some(error), Some(next))
                     .await?;
                 self.metrics.processed(Status::Retrying);
             }
@@ -445,7 +464,11 @@ impl Pipeline {
         error: String,
     ) -> Result<(), AuditError> {
         let (txn, mut head) = audit::begin_write(&self.db, &self.cfg.origin).await?;
-        deliveries::settle(&txn, &d.guid, status, Some(error), None).await?;
+        if !deliveries::settle_claimed(&txn, d, status, Some(error), None).await? {
+            // Another worker took the delivery over after this one's lease ran out: it decides.
+            tracing::warn!("lease lost; leaving the delivery to its new claim");
+            return Ok(());
+        }
         audit::append(
             &txn,
             &mut head,

@@ -146,6 +146,53 @@ pub async fn settle(
     message: Option<String>,
     next_attempt_at: Option<DateTime<Utc>>,
 ) -> Result<(), DbErr> {
+    settle_where(db, guid, None, status, message, next_attempt_at).await?;
+    Ok(())
+}
+
+/// Settle a delivery only if this worker's claim still holds: it is `processing` with the `attempts`
+/// count the claim set. A worker whose lease ran out and whose delivery was claimed again changes
+/// nothing; `false` then.
+pub async fn settle_claimed(
+    db: &impl ConnectionTrait,
+    claimed: &webhook_delivery::Model,
+    status: Status,
+    message: Option<String>,
+    next_attempt_at: Option<DateTime<Utc>>,
+) -> Result<bool, DbErr> {
+    let claim = Some(claimed.attempts);
+    settle_where(db, &claimed.guid, claim, status, message, next_attempt_at)
+        .await
+        .map(|rows| rows == 1)
+}
+
+/// Push this worker's lease forward while it still holds the claim (long GitHub enrichment).
+pub async fn extend_lease(
+    db: &impl ConnectionTrait,
+    claimed: &webhook_delivery::Model,
+    until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = webhook_delivery::Entity::update_many()
+        .set(webhook_delivery::ActiveModel {
+            locked_until: Set(Some(until)),
+            ..Default::default()
+        })
+        .filter(Column::Guid.eq(claimed.guid.as_str()))
+        .filter(Column::Status.eq(Status::Processing.as_str()))
+        .filter(Column::Attempts.eq(claimed.attempts))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+async fn settle_where(
+    db: &impl ConnectionTrait,
+    guid: &str,
+    claim: Option<i32>,
+    status: Status,
+    message: Option<String>,
+    next_attempt_at: Option<DateTime<Utc>>,
+) -> Result<u64, DbErr> {
     let now = Utc::now();
     let finished = !matches!(status, Status::Retrying | Status::Queued);
     let model = webhook_delivery::ActiveModel {
@@ -156,12 +203,15 @@ pub async fn settle(
         processed_at: if finished { Set(Some(now)) } else { NotSet },
         ..Default::default()
     };
-    webhook_delivery::Entity::update_many()
+    let mut update = webhook_delivery::Entity::update_many()
         .set(model)
-        .filter(Column::Guid.eq(guid))
-        .exec(db)
-        .await?;
-    Ok(())
+        .filter(Column::Guid.eq(guid));
+    if let Some(attempts) = claim {
+        update = update
+            .filter(Column::Status.eq(Status::Processing.as_str()))
+            .filter(Column::Attempts.eq(attempts));
+    }
+    Ok(update.exec(db).await?.rows_affected)
 }
 
 /// Row counts per status (for metrics and the CLI).

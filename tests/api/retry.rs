@@ -118,3 +118,65 @@ async fn failing_delivery_ends_dead_and_stays_stored(db: TestDb) {
     let out = app.cli(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0));
 }
+
+backend_tests!(stale_claim_cannot_settle);
+
+/// A worker whose lease ran out (and whose delivery another worker claimed) cannot settle it.
+async fn stale_claim_cannot_settle(db: TestDb) {
+    use labtrail::db::deliveries::{self, NewDelivery, Status};
+    let conn = db.connect().await;
+    let now = chrono::Utc::now();
+    let new = NewDelivery {
+        guid: "lease-1".into(),
+        event: "ping".into(),
+        action: None,
+        installation_id: None,
+        payload: b"{}".to_vec(),
+        status: Status::Queued,
+        error: None,
+        received_at: now,
+    };
+    assert!(deliveries::insert(&conn, new).await.expect("insert"));
+    let lease = chrono::Duration::seconds(60);
+    let first = deliveries::claim_next(&conn, now, lease)
+        .await
+        .expect("claim")
+        .expect("due");
+    assert!(
+        deliveries::claim_next(&conn, now, lease)
+            .await
+            .expect("claim")
+            .is_none(),
+        "leased"
+    );
+    // After the lease ran out, a second worker claims it.
+    let later = now + chrono::Duration::seconds(61);
+    let second = deliveries::claim_next(&conn, later, lease)
+        .await
+        .expect("claim")
+        .expect("expired lease");
+    assert_eq!((first.attempts, second.attempts), (1, 2));
+    assert!(!deliveries::extend_lease(&conn, &first, later + lease)
+        .await
+        .expect("extend"));
+    assert!(
+        !deliveries::settle_claimed(&conn, &first, Status::Dead, Some("stale".into()), None)
+            .await
+            .expect("settle")
+    );
+    assert!(deliveries::extend_lease(&conn, &second, later + lease)
+        .await
+        .expect("extend"));
+    assert!(
+        deliveries::settle_claimed(&conn, &second, Status::Ignored, None, None)
+            .await
+            .expect("settle")
+    );
+    use sea_orm::EntityTrait;
+    let row = entity::webhook_delivery::Entity::find_by_id("lease-1".to_owned())
+        .one(&conn)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(row.status, "ignored");
+}
