@@ -106,7 +106,7 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
     }
     // Before listening: a server that cannot sign checkpoints does not start.
-    let key = load_or_create_key(g)?;
+    let key = load_or_create_key(g, &db).await?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("Cannot listen on {}", args.bind))?;
@@ -484,10 +484,25 @@ async fn deliver(g: &GlobalArgs, a: DeliverArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The checkpoint-signing key, created (mode 0600) when absent. Only its public half is ever logged.
-fn load_or_create_key(g: &GlobalArgs) -> anyhow::Result<AuditKey> {
+/// The checkpoint key: loaded, or created when absent and the log has no checkpoint yet. A missing key
+/// for a log that already has checkpoints, or a key that did not sign them, stops the start: another
+/// instance's key must be copied, not replaced.
+async fn load_or_create_key(g: &GlobalArgs, db: &DatabaseConnection) -> anyhow::Result<AuditKey> {
     let path = &g.audit_key_path;
+    let newest = crate::audit::checkpoint::latest(db)
+        .await
+        .context("Cannot read the audit checkpoints")?;
+    if newest.is_some() && !path.exists() {
+        bail!(
+            "No audit key at {}, but this log already has signed checkpoints: copy the key file of the \
+             instance that signed them (LABTRAIL_AUDIT_KEY_PATH) instead of starting with a new one",
+            path.display()
+        );
+    }
     let (key, created) = AuditKey::load_or_create(path, &g.origin())
         .with_context(|| format!("Cannot load or create the audit key {}", path.display()))?;
+    crate::audit::checkpoint::check_same_key(newest.as_ref(), &key)
+        .with_context(|| format!("Cannot use the audit key {}", path.display()))?;
     if created {
         tracing::info!(path = %path.display(), public_key = %key.verifier().to_vkey(), "created the audit checkpoint key");
     }
@@ -535,7 +550,7 @@ async fn audit_checkpoint(g: &GlobalArgs, write: bool) -> anyhow::Result<ExitCod
     let db = open(g).await?;
     if write {
         let cfg = CheckpointConfig {
-            key: std::sync::Arc::new(load_or_create_key(g)?),
+            key: std::sync::Arc::new(load_or_create_key(g, &db).await?),
             origin: g.origin(),
             file: g.checkpoint_file.clone(),
             interval: std::time::Duration::ZERO,
@@ -582,7 +597,7 @@ async fn audit_archive(
     out: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
-    let key = load_or_create_key(g)?;
+    let key = load_or_create_key(g, &db).await?;
     let done = crate::audit::archive::archive(
         &db,
         &g.origin(),

@@ -476,6 +476,29 @@ pub enum CheckpointError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "checkpoint #{id} of this log was signed by another key than {vkey}: every instance must use \
+         the same LABTRAIL_AUDIT_KEY_PATH key; not signing"
+    )]
+    ForeignKey { id: i64, vkey: String },
+}
+
+/// Refuse a key that did not sign the log's newest checkpoint: two instances with their own keys would
+/// make an intact log fail verification.
+pub fn check_same_key(
+    newest: Option<&audit_checkpoint::Model>,
+    key: &AuditKey,
+) -> Result<(), CheckpointError> {
+    let verifier = key.verifier();
+    match newest {
+        Some(last) if open_note(&last.note, &verifier).is_err() => {
+            Err(CheckpointError::ForeignKey {
+                id: last.id,
+                vkey: verifier.to_vkey(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Where and how often checkpoints are written.
@@ -546,6 +569,7 @@ pub async fn write_if_due(
         return Ok(None);
     }
     if let Some(last) = latest(&txn).await? {
+        check_same_key(Some(&last), &cfg.key)?;
         let age = Utc::now().signed_duration_since(last.created_at);
         let young = age.to_std().is_ok_and(|a| a < min_age) || age < chrono::Duration::zero();
         if last.size >= head.size || young {

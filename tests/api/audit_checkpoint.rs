@@ -13,6 +13,7 @@ backend_tests!(
     keygen_writes_an_owner_only_key_and_prints_the_public_key,
     server_writes_checkpoints_when_the_log_grew,
     serve_creates_the_key_on_first_start_and_logs_only_its_public_half,
+    instances_must_share_one_key,
 );
 
 async fn serve_creates_the_key_on_first_start_and_logs_only_its_public_half(db: TestDb) {
@@ -204,4 +205,52 @@ async fn server_writes_checkpoints_when_the_log_grew(db: TestDb) {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without the log's public key"));
     app.stop().await;
+}
+
+/// A second instance with its own key would make an intact log fail verification: it is refused, both
+/// when its key file is missing (nothing is created) and when it holds another key.
+async fn instances_must_share_one_key(db: TestDb) {
+    let app = spawn_app_with(
+        &db,
+        AppOptions {
+            checkpoint_interval: Some(Duration::from_millis(50)),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    record(&app, 1).await;
+    wait_checkpointed(&app).await;
+    let other = db.scratch_dir().join("other-instance.key");
+    let with_other_key = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+            .env("LABTRAIL_AUDIT_KEY_PATH", &other)
+            .env("LABTRAIL_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .current_dir(db.scratch_dir())
+            .output()
+            .expect("run labtrail");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (code, out) = with_other_key(&["serve"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("copy the key file"), "{out}");
+    assert!(!other.exists(), "no second key is created");
+
+    let (code, out) = with_other_key(&["audit", "keygen"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = with_other_key(&["serve"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("signed by another key"), "{out}");
+    let (code, out) = with_other_key(&["audit", "checkpoint", "--write"]);
+    assert_eq!(code, Some(1), "{out}");
+    let (code, out) = cli_db(&db, &["audit", "verify"]);
+    assert_eq!(code, Some(0), "the log stays verifiable: {out}");
 }
