@@ -386,7 +386,8 @@ impl Pipeline {
                 d.action.as_deref().unwrap_or("(no action)")
             )));
         };
-        let receipt = installations::apply(&self.db, &self.cfg.origin, &d.guid, &ev).await?;
+        let receipt =
+            installations::apply(&self.db, &self.cfg.origin, &d.guid, d.received_at, &ev).await?;
         Ok(Handled::Installation {
             installation_id: ev.installation_id,
             action: ev.change.action(),

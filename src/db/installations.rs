@@ -24,15 +24,30 @@ pub async fn is_active(db: &impl ConnectionTrait, installation_id: i64) -> Resul
 
 /// Apply an installation event: update the tables, append its audit entry and mark the delivery
 /// processed, in one transaction.
+///
+/// `event_at` orders events (the delivery's receive time): workers and retries may process them out of
+/// order, so a suspend/unsuspend/delete/create older than the state already applied leaves the state
+/// (`suspended_at`, `deleted_at`) alone; everything else it says still applies.
 pub async fn apply(
     db: &impl TransactionTrait,
     origin: &str,
     delivery_guid: &str,
+    event_at: DateTime<Utc>,
     ev: &InstallationEvent,
 ) -> Result<Receipt, RecordError> {
     let now = Utc::now();
     let (txn, mut head) = audit::begin_write(db, origin).await?;
-    upsert(&txn, ev, now).await?;
+    let stored = installation::Entity::find_by_id(ev.installation_id)
+        .one(&txn)
+        .await?;
+    let state_is_newer = stored.is_some_and(|row| row.updated_at > event_at);
+    if state_is_newer {
+        tracing::info!(
+            installation_id = ev.installation_id,
+            "an older installation event: its state change is not applied"
+        );
+    }
+    upsert(&txn, ev, now, event_at, !state_is_newer).await?;
     match ev.change {
         InstallationChange::Created => {
             // The payload lists what the installation can reach now.
@@ -59,21 +74,28 @@ pub async fn apply(
     Ok(receipt)
 }
 
-/// Insert or update the installation row as the event says.
+/// Insert or update the installation row as the event says; `apply_state`: the event is newer than
+/// the stored state, so its suspend/delete change applies (and `updated_at` becomes its time).
 async fn upsert(
     db: &impl ConnectionTrait,
     ev: &InstallationEvent,
     now: DateTime<Utc>,
+    event_at: DateTime<Utc>,
+    apply_state: bool,
 ) -> Result<(), DbErr> {
     use installation::Column as C;
     let (suspended_at, deleted_at) = match ev.change {
-        InstallationChange::Suspended => (Set(Some(ev.suspended_at.unwrap_or(now))), NotSet),
+        _ if !apply_state => (NotSet, NotSet),
+        InstallationChange::Suspended => (Set(Some(ev.suspended_at.unwrap_or(event_at))), NotSet),
         InstallationChange::Unsuspended => (Set(None), NotSet),
-        InstallationChange::Deleted => (NotSet, Set(Some(now))),
+        InstallationChange::Deleted => (NotSet, Set(Some(event_at))),
         InstallationChange::Created => (Set(ev.suspended_at), Set(None)),
         _ => (NotSet, NotSet),
     };
-    let mut update = vec![C::AccountLogin, C::AccountId, C::AccountType, C::UpdatedAt];
+    let mut update = vec![C::AccountLogin, C::AccountId, C::AccountType];
+    if suspended_at.is_set() || deleted_at.is_set() {
+        update.push(C::UpdatedAt);
+    }
     if ev.repository_selection.is_some() {
         update.push(C::RepositorySelection);
     }
@@ -100,7 +122,7 @@ async fn upsert(
             Set(None)
         },
         created_at: Set(now),
-        updated_at: Set(now),
+        updated_at: Set(event_at),
     };
     installation::Entity::insert(row)
         .on_conflict(OnConflict::column(C::Id).update_columns(update).to_owned())

@@ -12,6 +12,7 @@ use crate::helpers::{fixture, spawn_app, spawn_app_with, AppOptions, TestApp, Te
 backend_tests!(
     installation_events_keep_tables_current,
     suspended_installation_gets_no_api_calls,
+    an_older_suspend_does_not_override_a_newer_unsuspend,
 );
 
 async fn send(app: &TestApp, event: &str, file: &str, guid: &str) {
@@ -164,4 +165,57 @@ async fn suspended_installation_gets_no_api_calls(db: TestDb) {
         2,
         "both attempts have their check run once active again"
     );
+}
+
+/// Workers and retries may apply events out of order: a suspend received before an unsuspend, but
+/// applied after it, must not leave the installation suspended (it would get no API calls for good).
+async fn an_older_suspend_does_not_override_a_newer_unsuspend(db: TestDb) {
+    use labtrail::db::installations;
+    use labtrail::webhook::event::InstallationEvent;
+    let app = spawn_app(&db).await;
+    let parse = |file: &str| {
+        InstallationEvent::parse(
+            "installation",
+            &fixture(&format!(
+                "octokit-webhooks/installation/{file}.payload.json"
+            )),
+        )
+        .expect("parse")
+        .expect("a change")
+    };
+    let (suspend, unsuspend) = (parse("suspend"), parse("unsuspend"));
+    let id = suspend.installation_id;
+    let t0 = chrono::Utc::now();
+    let (t1, t2) = (
+        t0 + chrono::Duration::seconds(1),
+        t0 + chrono::Duration::seconds(2),
+    );
+    installations::apply(
+        &app.db,
+        crate::helpers::ORIGIN,
+        "g-unsuspend",
+        t2,
+        &unsuspend,
+    )
+    .await
+    .expect("apply unsuspend");
+    installations::apply(&app.db, crate::helpers::ORIGIN, "g-suspend", t1, &suspend)
+        .await
+        .expect("apply the older suspend");
+    assert!(
+        installation(&app, id).await.suspended_at.is_none(),
+        "still active"
+    );
+    assert!(installations::is_active(&app.db, id).await.expect("read"));
+    // In order, the suspend applies.
+    let t3 = t0 + chrono::Duration::seconds(3);
+    installations::apply(&app.db, crate::helpers::ORIGIN, "g-suspend-2", t3, &suspend)
+        .await
+        .expect("apply suspend");
+    assert!(!installations::is_active(&app.db, id).await.expect("read"));
+    // Both events are in the audit log either way.
+    let audited = app
+        .scalar("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'installation.%'")
+        .await;
+    assert_eq!(audited, 3);
 }
