@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::DatabaseConnection;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, Verifier};
@@ -140,9 +140,11 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
 /// The GitHub App from `GITHUB_APP_ID` and a key (inline or a file); `None` when either is missing.
 fn github_app(args: &ServeArgs) -> anyhow::Result<Option<GithubApp>> {
     let key = match (&args.private_key, &args.private_key_path) {
-        (Some(inline), _) if !inline.trim().is_empty() => {
+        (Some(inline), _) if !inline.expose_secret().trim().is_empty() => {
             // Keys pasted into .env often carry literal "\n" for newlines.
-            Some(SecretString::from(inline.replace("\\n", "\n")))
+            Some(SecretString::from(
+                inline.expose_secret().replace("\\n", "\n"),
+            ))
         }
         (_, Some(path)) => Some(SecretString::from(
             std::fs::read_to_string(path).with_context(|| {
@@ -448,8 +450,13 @@ async fn deliver(g: &GlobalArgs, a: DeliverArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{} is not JSON", a.file.display()))?;
     let secret = a
         .secret
-        .as_deref()
-        .and_then(|s| s.split(',').map(str::trim).find(|s| !s.is_empty()))
+        .as_ref()
+        .and_then(|s| {
+            s.expose_secret()
+                .split(',')
+                .map(str::trim)
+                .find(|s| !s.is_empty())
+        })
         .context("No secret to sign with: pass --secret or set GITHUB_WEBHOOK_SECRET")?;
     let url = match a.url {
         Some(u) => u,

@@ -4,10 +4,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// The embedded default: a SQLite file in the working directory, created when missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://labtrail.db?mode=rwc";
+
+/// Parse a secret flag or variable straight into a [`SecretString`], so that no `Debug` of the
+/// arguments can print it.
+fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(s))
+}
 
 /// labtrail: records every push to a student's lab repository in a tamper-evident log.
 #[derive(Debug, Parser)]
@@ -112,14 +118,14 @@ pub struct ServeArgs {
     #[arg(long, env = "LABTRAIL_BIND", default_value = "127.0.0.1:3000")]
     pub bind: SocketAddr,
     /// Webhook secret(s), comma-separated; any of them may sign a delivery (rotation).
-    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: Option<String>,
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true, value_parser = secret)]
+    pub webhook_secret: Option<SecretString>,
     /// The GitHub App's id.
     #[arg(long, env = "GITHUB_APP_ID")]
     pub app_id: Option<u64>,
     /// The App's private key (PEM), inline.
-    #[arg(long, env = "GITHUB_PRIVATE_KEY", hide_env_values = true)]
-    pub private_key: Option<String>,
+    #[arg(long, env = "GITHUB_PRIVATE_KEY", hide_env_values = true, value_parser = secret)]
+    pub private_key: Option<SecretString>,
     /// The App's private key (PEM), as a file.
     #[arg(long, env = "GITHUB_PRIVATE_KEY_PATH")]
     pub private_key_path: Option<PathBuf>,
@@ -142,8 +148,8 @@ impl ServeArgs {
     pub fn webhook_secrets(&self) -> Option<Vec<SecretString>> {
         let secrets: Vec<SecretString> = self
             .webhook_secret
-            .as_deref()
-            .unwrap_or("")
+            .as_ref()
+            .map_or("", |s| s.expose_secret())
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -246,8 +252,8 @@ pub struct DeliverArgs {
     #[arg(long)]
     pub url: Option<url::Url>,
     /// Secret to sign with (default: the first of `GITHUB_WEBHOOK_SECRET`).
-    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true, value_parser = secret)]
+    pub secret: Option<SecretString>,
     /// Delivery GUID (default: a fresh random one).
     #[arg(long)]
     pub delivery_id: Option<String>,

@@ -12,6 +12,9 @@ use crate::intake::{self, Accepted};
 use crate::metrics::Intake;
 use crate::webhook::extract::SignedDelivery;
 
+/// How long storing a delivery may take before the answer is 503.
+const ACCEPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Store the verified delivery and answer `202` (new), `200` (duplicate) or `400` (unparseable).
 pub async fn receive(
     State(state): State<AppState>,
@@ -23,8 +26,14 @@ pub async fn receive(
     })?;
     let guid = delivery.guid.clone();
     let event = delivery.event.clone();
-    let accepted = intake::accept(&state.db, delivery)
+    // GitHub gives up after 10 s: a database that cannot take the row in time gets a 503, which the
+    // catch-up redelivery recovers, rather than an answer GitHub never sees.
+    let accepted = tokio::time::timeout(ACCEPT_TIMEOUT, intake::accept(&state.db, delivery))
         .await
+        .map_err(|_| AppError::Unavailable {
+            message: "the database is too slow to take the delivery now, retry later".into(),
+            retry_after_secs: Some(30),
+        })?
         .map_err(AppError::database)?;
     tracing::info!(delivery_id = %guid, %event, outcome = ?accepted, "webhook received");
     Ok(match accepted {
