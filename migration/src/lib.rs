@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_initial;
 mod m20261127_000002_github;
 mod m20261127_000003_audit_guards;
+mod m20261127_000004_archive_guard;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_initial::Migration),
             Box::new(m20261127_000002_github::Migration),
             Box::new(m20261127_000003_audit_guards::Migration),
+            Box::new(m20261127_000004_archive_guard::Migration),
         ]
     }
 }

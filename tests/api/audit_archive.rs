@@ -158,8 +158,12 @@ async fn missing_archive_segment_is_caught(db: TestDb) {
 async fn hand_raised_archived_upto_is_caught(db: TestDb) {
     let app = spawn_app(&db).await;
     record(&app, 3).await;
-    // The guards allow raising archived_upto and deleting below it (that is how archiving works), so
-    // an attacker could drop old entries that way; no audit.archived entry records it.
+    // The guards refuse raising archived_upto without its audit.archived entry; an attacker with DDL
+    // rights drops them, then drops old entries that way: no audit.archived entry records it.
+    app.exec("UPDATE audit_head SET archived_upto = 2 WHERE id = 1")
+        .await
+        .expect_err("the guard refuses a hand-raised archived_upto");
+    app.drop_audit_guards().await;
     app.exec("UPDATE audit_head SET archived_upto = 2 WHERE id = 1")
         .await
         .expect("raise");

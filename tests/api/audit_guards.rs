@@ -81,20 +81,38 @@ async fn head_cannot_be_rolled_back(db: TestDb) {
 async fn only_rows_below_archived_upto_may_be_deleted(db: TestDb) {
     let app = spawn_app(&db).await;
     record_two(&app).await;
-    app.exec("UPDATE audit_head SET archived_upto = 1 WHERE id = 1")
+    // Raising archived_upto by hand would let every row be deleted: refused.
+    let err = app
+        .exec("UPDATE audit_head SET archived_upto = 1 WHERE id = 1")
         .await
-        .expect("archived_upto may advance");
+        .expect_err("archived_upto only advances with its audit.archived entry");
+    assert!(err.to_string().contains("audit.archived"), "{err}");
+    // A real archive run advances it (and deletes the archived rows under the guard).
+    let out_dir = db.scratch_dir().join("archive");
+    let out = app.cli(&[
+        "audit",
+        "archive",
+        "--upto",
+        "1",
+        "--out",
+        &out_dir.to_string_lossy(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(app.scalar("SELECT archived_upto FROM audit_head").await, 1);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE seq < 1")
+            .await,
+        0
+    );
     let err = app
         .exec("DELETE FROM audit_log WHERE seq = 1")
         .await
         .expect_err("seq 1 is not archived");
     assert!(err.to_string().contains("append-only"), "{err}");
-    assert_eq!(
-        app.exec("DELETE FROM audit_log WHERE seq < 1")
-            .await
-            .expect("archived rows may go"),
-        1
-    );
     let err = app
         .exec("UPDATE audit_head SET archived_upto = 0 WHERE id = 1")
         .await

@@ -518,6 +518,7 @@ impl TestApp {
                 "DROP TRIGGER audit_log_no_update",
                 "DROP TRIGGER audit_log_no_delete",
                 "DROP TRIGGER audit_head_guard",
+                "DROP TRIGGER audit_head_archive_guard",
                 "DROP TRIGGER audit_checkpoint_no_delete",
             ],
         };
