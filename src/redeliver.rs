@@ -1,6 +1,7 @@
 //! Catch-up of deliveries that never reached us (DESIGN.md §1.5): ask GitHub which of the App's deliveries
 //! failed, and request the redelivery of those that are not in `webhook_delivery`.
 
+use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -115,11 +116,11 @@ pub fn group(deliveries: Vec<HookDelivery>) -> Vec<Group> {
     let mut groups: Vec<Group> = by_guid
         .into_iter()
         .map(|(guid, mut attempts)| {
-            attempts.sort_by(|a, b| (b.delivered_at, b.id).cmp(&(a.delivered_at, a.id)));
+            attempts.sort_by_key(|d| Reverse((d.delivered_at, d.id)));
             Group { guid, attempts }
         })
         .collect();
-    groups.sort_by(|a, b| newest_key(b).cmp(&newest_key(a)));
+    groups.sort_by_key(|g| Reverse(newest_key(g)));
     groups
 }
 
@@ -140,11 +141,20 @@ pub enum Plan {
     OverLimit,
 }
 
+/// The plans of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// One plan per group, in the groups' order.
+    pub plans: Vec<Plan>,
+    /// The indices of the [`Plan::Redeliver`] plans, most urgent first: the order requests are sent in.
+    pub order: Vec<usize>,
+}
+
 /// Decide every group: a GUID is redelivered when no attempt succeeded and it is not in `stored` (our
-/// `webhook_delivery` GUIDs), naming its newest attempt; at most `max_requests` of them. When there are
-/// more, GUIDs with fewer attempts go first (a delivery that keeps failing does not starve new ones),
-/// then those first attempted earliest (nearest to GitHub forgetting them).
-pub fn decide(groups: &[Group], stored: &HashSet<String>, max_requests: usize) -> Vec<Plan> {
+/// `webhook_delivery` GUIDs), naming its newest attempt; at most `max_requests` of them. GUIDs with fewer
+/// attempts go first (a delivery that keeps failing does not starve new ones), then those first attempted
+/// earliest (nearest to GitHub forgetting them).
+pub fn decide(groups: &[Group], stored: &HashSet<String>, max_requests: usize) -> Decision {
     let mut plans: Vec<Plan> = groups
         .iter()
         .map(|g| match g.newest() {
@@ -154,17 +164,18 @@ pub fn decide(groups: &[Group], stored: &HashSet<String>, max_requests: usize) -
             None => Plan::Succeeded,
         })
         .collect();
-    let mut wanted: Vec<usize> = (0..groups.len())
+    let mut order: Vec<usize> = (0..groups.len())
         .filter(|&i| matches!(plans[i], Plan::Redeliver(_)))
         .collect();
-    wanted.sort_by_key(|&i| {
+    order.sort_by_key(|&i| {
         let first = groups[i].attempts.last().map(|d| (d.delivered_at, d.id));
         (groups[i].attempts.len(), first)
     });
-    for &i in wanted.iter().skip(max_requests) {
+    for &i in order.iter().skip(max_requests) {
         plans[i] = Plan::OverLimit;
     }
-    plans
+    order.truncate(max_requests);
+    Decision { plans, order }
 }
 
 /// What became of one GUID in a run.
@@ -309,48 +320,70 @@ pub async fn run(
         .map(|g| g.guid.clone())
         .collect();
     let stored = db::deliveries::known_guids(db, &failed).await?;
-    let plans = decide(&groups, &stored, policy.max_requests);
-    let mut report = Report {
+    let decision = decide(&groups, &stored, policy.max_requests);
+    let outcomes = send_requests(app, &decision, dry_run).await;
+    let guids = groups
+        .into_iter()
+        .zip(outcomes)
+        .filter_map(|(g, outcome)| {
+            let attempts = g.attempts.len();
+            let newest = g.attempts.into_iter().next()?;
+            Some(GuidReport {
+                guid: g.guid,
+                newest,
+                attempts,
+                outcome,
+            })
+        })
+        .collect();
+    Ok(Report {
         since,
         deliveries: count,
         complete: listing.complete,
         pages: listing.pages,
         dry_run,
         max_requests: policy.max_requests,
-        guids: Vec::with_capacity(groups.len()),
-    };
-    let mut github_down = false;
-    for (g, plan) in groups.into_iter().zip(plans) {
-        let outcome = match plan {
+        guids,
+    })
+}
+
+/// Carry the decision out, most urgent request first; one outcome per group. After GitHub stops answering
+/// (unreachable, rate limit) the remaining requests are left for the next run.
+async fn send_requests(app: &GithubApp, decision: &Decision, dry_run: bool) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = decision
+        .plans
+        .iter()
+        .map(|p| match p {
             Plan::Succeeded => Outcome::Succeeded,
             Plan::Stored => Outcome::Stored,
-            Plan::OverLimit => Outcome::Deferred,
-            Plan::Redeliver(_) if dry_run => Outcome::Requested,
-            // GitHub unreachable or limiting us: the next run tries again.
-            Plan::Redeliver(_) if github_down => Outcome::Deferred,
-            Plan::Redeliver(id) => match deliveries::request_redelivery(app, id).await {
-                Ok(()) => Outcome::Requested,
-                Err(e) => {
-                    github_down = matches!(
-                        e,
-                        GithubError::RateLimited { .. } | GithubError::Transport { .. }
-                    );
-                    tracing::warn!(guid = %g.guid, delivery = id, error = %e, "cannot request a redelivery");
-                    Outcome::RequestFailed(e.to_string())
-                }
-            },
+            Plan::OverLimit | Plan::Redeliver(_) => Outcome::Deferred,
+        })
+        .collect();
+    let mut github_down = false;
+    for &i in &decision.order {
+        let Plan::Redeliver(id) = decision.plans[i] else {
+            continue;
         };
-        let attempts = g.attempts.len();
-        if let Some(newest) = g.attempts.into_iter().next() {
-            report.guids.push(GuidReport {
-                guid: g.guid,
-                newest,
-                attempts,
-                outcome,
-            });
+        if dry_run {
+            outcomes[i] = Outcome::Requested;
+            continue;
         }
+        if github_down {
+            break;
+        }
+        outcomes[i] = match deliveries::request_redelivery(app, id).await {
+            Ok(()) => Outcome::Requested,
+            Err(e) => {
+                github_down = matches!(
+                    e,
+                    GithubError::RateLimited { .. } | GithubError::Transport { .. }
+                );
+                tracing::warn!(delivery = id, error = %e, "cannot request a redelivery");
+                Outcome::RequestFailed(e.to_string())
+            }
+        };
     }
-    Ok(report)
+    outcomes
 }
 
 /// The periodic catch-up of `serve`: a run at start and every `policy.interval`, until `shutdown` turns
@@ -418,11 +451,26 @@ mod tests {
         }
     }
 
-    fn plans(deliveries: Vec<HookDelivery>, stored: &[&str], max: usize) -> Vec<(String, Plan)> {
+    /// The plans by GUID, and the GUIDs in the order their requests are sent.
+    fn decided(
+        deliveries: Vec<HookDelivery>,
+        stored: &[&str],
+        max: usize,
+    ) -> (Vec<(String, Plan)>, Vec<String>) {
         let groups = group(deliveries);
         let stored: HashSet<String> = stored.iter().map(|s| s.to_string()).collect();
-        let plans = decide(&groups, &stored, max);
-        groups.into_iter().map(|g| g.guid).zip(plans).collect()
+        let decision = decide(&groups, &stored, max);
+        let order = decision
+            .order
+            .iter()
+            .map(|&i| groups[i].guid.clone())
+            .collect();
+        let plans = groups
+            .into_iter()
+            .map(|g| g.guid)
+            .zip(decision.plans)
+            .collect();
+        (plans, order)
     }
 
     #[test]
@@ -438,8 +486,9 @@ mod tests {
             attempt(41, "c", 2, 0),   // c's original
             attempt(51, "d", 1, 200), // d's original
         ];
+        let (plans, order) = decided(listed, &["e"], 100);
         assert_eq!(
-            plans(listed, &["e"], 100),
+            plans,
             vec![
                 ("b".into(), Plan::Redeliver(32)),
                 ("c".into(), Plan::Succeeded),
@@ -448,6 +497,7 @@ mod tests {
                 ("e".into(), Plan::Stored),
             ]
         );
+        assert_eq!(order, ["a", "b"], "fewer attempts first");
     }
 
     #[test]
@@ -458,14 +508,16 @@ mod tests {
             attempt(31, "z", 7, 502),
             attempt(11, "x", 1, 502),
         ];
+        let (plans, order) = decided(listed, &[], 1);
         assert_eq!(
-            plans(listed, &[], 1),
+            plans,
             vec![
                 ("x".into(), Plan::OverLimit),
                 ("y".into(), Plan::OverLimit),
                 ("z".into(), Plan::Redeliver(31)),
             ]
         );
+        assert_eq!(order, ["z"]);
     }
 
     #[test]
