@@ -100,7 +100,12 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let github = github_app(&args.github)?;
     match &github {
         Some(app) => {
-            tracing::info!(app_id = app.app_id(), api = %args.github.github_api_url, "GitHub App configured")
+            tracing::info!(
+                app_id = app.app_id(),
+                api = %args.github.github_api_url,
+                redeliver_interval_s = args.redeliver_interval,
+                "GitHub App configured"
+            )
         }
         None => tracing::warn!(
             "GitHub App credentials are not set: attempts are recorded from payloads only, \

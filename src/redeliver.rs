@@ -158,10 +158,12 @@ pub fn decide(groups: &[Group], stored: &HashSet<String>, max_requests: usize) -
     let mut plans: Vec<Plan> = groups
         .iter()
         .map(|g| match g.newest() {
-            _ if !g.failed_at_github() => Plan::Succeeded,
-            _ if stored.contains(&g.guid) => Plan::Stored,
-            Some(newest) => Plan::Redeliver(newest.id),
-            None => Plan::Succeeded,
+            Some(newest) if g.failed_at_github() && !stored.contains(&g.guid) => {
+                Plan::Redeliver(newest.id)
+            }
+            _ if g.failed_at_github() => Plan::Stored,
+            // Delivered (or an empty group, which `group` never makes).
+            _ => Plan::Succeeded,
         })
         .collect();
     let mut order: Vec<usize> = (0..groups.len())
