@@ -76,6 +76,7 @@ async fn run(label: &str, url: &str, deliveries: usize, senders: usize) {
         workers: 4,
         setup: None,
         checkpoints: None,
+        redeliver: None,
     };
     let server_db = db::connect(url).await.expect("connect");
     tokio::spawn(server::run(

@@ -11,13 +11,14 @@ use serde_json::{json, Value};
 use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, Verifier};
 use crate::audit::verify::{verify_with, Evidence, Report, Verdict};
 use crate::config::{
-    AttemptsCommand, AuditCommand, Cli, Command, DeliverArgs, GlobalArgs, OutputFormat,
-    RetentionArgs, RetentionCommand, ServeArgs, SessionCommand, SessionCreateArgs, TokenCommand,
-    TokenRole, VerifyArgs,
+    AttemptsCommand, AuditCommand, Cli, Command, DeliverArgs, GithubArgs, GlobalArgs, OutputFormat,
+    RedeliverArgs, RetentionArgs, RetentionCommand, ServeArgs, SessionCommand, SessionCreateArgs,
+    TokenCommand, TokenRole, VerifyArgs,
 };
 use crate::db::tokens::Role;
 use crate::db::{self, attempts::AttemptFilter, attempts::AttemptView, sessions::NewSession};
 use crate::github::{CallPolicy, GithubApp, GithubAppConfig};
+use crate::redeliver::{self, RedeliverPolicy};
 use crate::server::{self, ServerConfig};
 use crate::setup::SetupConfig;
 use crate::webhook::signature::{self, WebhookSecrets};
@@ -52,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Attempts(AttemptsCommand::Show { id }) => attempts_show(g, id).await,
         Command::Deliver(args) => deliver(g, args).await,
+        Command::Redeliver(args) => redeliver_run(g, args).await,
         Command::Session(SessionCommand::Archive { org, slug }) => {
             session_archive(g, &org, &slug).await
         }
@@ -95,10 +97,15 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
             "GITHUB_WEBHOOK_SECRET is not set: /webhooks/github answers 503 until it is"
         );
     }
-    let github = github_app(&args)?;
+    let github = github_app(&args.github)?;
     match &github {
         Some(app) => {
-            tracing::info!(app_id = app.app_id(), api = %args.github_api_url, "GitHub App configured")
+            tracing::info!(
+                app_id = app.app_id(),
+                api = %args.github.github_api_url,
+                redeliver_interval_s = args.redeliver_interval,
+                "GitHub App configured"
+            )
         }
         None => tracing::warn!(
             "GitHub App credentials are not set: attempts are recorded from payloads only, \
@@ -121,7 +128,7 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         setup: Some(SetupConfig {
             public_url: g.public_url.clone(),
             github_web_url: args.github_web_url.clone(),
-            github_api_url: args.github_api_url.clone(),
+            github_api_url: args.github.github_api_url.clone(),
             dir: std::env::current_dir().context("Cannot read the working directory")?,
         }),
         checkpoints: Some(CheckpointConfig {
@@ -129,6 +136,10 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
             origin: g.origin(),
             file: g.checkpoint_file.clone(),
             interval: std::time::Duration::from_secs(args.checkpoint_interval),
+        }),
+        redeliver: (args.redeliver_interval > 0).then(|| RedeliverPolicy {
+            interval: std::time::Duration::from_secs(args.redeliver_interval),
+            ..RedeliverPolicy::default()
         }),
     };
     server::run(db, cfg, listener, shutdown_signal())
@@ -138,7 +149,7 @@ async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The GitHub App from `GITHUB_APP_ID` and a key (inline or a file); `None` when either is missing.
-fn github_app(args: &ServeArgs) -> anyhow::Result<Option<GithubApp>> {
+fn github_app(args: &GithubArgs) -> anyhow::Result<Option<GithubApp>> {
     let key = match (&args.private_key, &args.private_key_path) {
         (Some(inline), _) if !inline.expose_secret().trim().is_empty() => {
             // Keys pasted into .env often carry literal "\n" for newlines.
@@ -166,6 +177,35 @@ fn github_app(args: &ServeArgs) -> anyhow::Result<Option<GithubApp>> {
         "Cannot set up the GitHub App (check GITHUB_APP_ID, the private key and GITHUB_API_URL)",
     )?;
     Ok(Some(app))
+}
+
+/// `labtrail redeliver`: one catch-up run; exit 1 when the listing or any request failed.
+async fn redeliver_run(g: &GlobalArgs, args: RedeliverArgs) -> anyhow::Result<ExitCode> {
+    let window = redeliver::parse_window(&args.since).context("Cannot use --since")?;
+    let Some(app) = github_app(&args.github)? else {
+        bail!(
+            "redeliver acts as the GitHub App: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY or \
+             GITHUB_PRIVATE_KEY_PATH (and GITHUB_API_URL for GitHub Enterprise Server)"
+        );
+    };
+    let db = open(g).await?;
+    let policy = RedeliverPolicy {
+        window,
+        max_requests: usize::from(args.limit),
+        ..RedeliverPolicy::default()
+    };
+    let report = redeliver::run(&app, &db, &policy, Utc::now(), args.dry_run)
+        .await
+        .context("Cannot complete the redelivery catch-up")?;
+    for guid in &report.guids {
+        println!("{}", report.line(guid));
+    }
+    println!("{}", report.summary());
+    Ok(if report.failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn shutdown_signal() {

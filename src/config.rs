@@ -100,6 +100,8 @@ pub enum Command {
     Attempts(AttemptsCommand),
     /// Sign a payload file and send it like a real GitHub delivery.
     Deliver(DeliverArgs),
+    /// Ask GitHub to redeliver the App's deliveries that never reached labtrail (needs App credentials).
+    Redeliver(RedeliverArgs),
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -120,6 +122,26 @@ pub struct ServeArgs {
     /// Webhook secret(s), comma-separated; any of them may sign a delivery (rotation).
     #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true, value_parser = secret)]
     pub webhook_secret: Option<SecretString>,
+    #[command(flatten)]
+    pub github: GithubArgs,
+    /// GitHub web URL (where the manifest form posts).
+    #[arg(long, env = "GITHUB_WEB_URL", default_value = "https://github.com")]
+    pub github_web_url: url::Url,
+    /// Concurrent delivery-processing tasks in this instance.
+    #[arg(long, env = "LABTRAIL_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+    /// Seconds between audit checkpoints (one is written only when the log grew).
+    #[arg(long, env = "LABTRAIL_CHECKPOINT_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_interval: u64,
+    /// Seconds between catch-up runs that ask GitHub for failed deliveries and request their redelivery
+    /// (with App credentials); 0 turns them off.
+    #[arg(long, env = "LABTRAIL_REDELIVER_INTERVAL", default_value_t = 600)]
+    pub redeliver_interval: u64,
+}
+
+/// The GitHub App's credentials and API (`serve`, `redeliver`).
+#[derive(Debug, Args)]
+pub struct GithubArgs {
     /// The GitHub App's id.
     #[arg(long, env = "GITHUB_APP_ID")]
     pub app_id: Option<u64>,
@@ -132,15 +154,6 @@ pub struct ServeArgs {
     /// GitHub REST API base URL (GitHub Enterprise Server, tests).
     #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
     pub github_api_url: url::Url,
-    /// GitHub web URL (where the manifest form posts).
-    #[arg(long, env = "GITHUB_WEB_URL", default_value = "https://github.com")]
-    pub github_web_url: url::Url,
-    /// Concurrent delivery-processing tasks in this instance.
-    #[arg(long, env = "LABTRAIL_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub workers: u16,
-    /// Seconds between audit checkpoints (one is written only when the log grew).
-    #[arg(long, env = "LABTRAIL_CHECKPOINT_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-    pub checkpoint_interval: u64,
 }
 
 impl ServeArgs {
@@ -257,6 +270,22 @@ pub struct DeliverArgs {
     /// Delivery GUID (default: a fresh random one).
     #[arg(long)]
     pub delivery_id: Option<String>,
+}
+
+/// `labtrail redeliver`.
+#[derive(Debug, Args)]
+pub struct RedeliverArgs {
+    #[command(flatten)]
+    pub github: GithubArgs,
+    /// How far back to look: a whole number with m, h or d (at most 72h: GitHub keeps deliveries 3 days).
+    #[arg(long, default_value = "72h")]
+    pub since: String,
+    /// Say what would be requested, request nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Most redelivery requests in this run; the rest wait for the next run.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
+    pub limit: u16,
 }
 
 /// `labtrail audit …`.

@@ -11,6 +11,7 @@ pub mod github;
 pub mod http;
 pub mod intake;
 pub mod metrics;
+pub mod redeliver;
 pub mod retention;
 pub mod server;
 pub mod setup;

@@ -52,6 +52,10 @@ impl CallResult {
     }
 }
 
+/// The counter key of calls made as the App itself and for no installation (e.g. `/app/hook/deliveries`);
+/// rendered as `installation="app"`. GitHub's installation ids are positive.
+pub const APP_CALLS: i64 = 0;
+
 /// GitHub API calls per installation and result, shared by the App client and `/metrics`.
 #[derive(Debug, Default)]
 pub struct ApiCallCounters {
@@ -169,6 +173,10 @@ impl Metrics {
             );
             out.push_str("# TYPE labtrail_github_api_calls_total counter\n");
             for ((installation, result), n) in github.snapshot() {
+                let installation = match installation {
+                    APP_CALLS => "app".to_owned(),
+                    id => id.to_string(),
+                };
                 let _ = writeln!(
                     out,
                     "labtrail_github_api_calls_total{{installation=\"{installation}\",result=\"{}\"}} {n}",

@@ -12,6 +12,7 @@ use crate::audit::checkpoint::{self, CheckpointConfig};
 use crate::http::setup::SetupState;
 use crate::http::{router, AppState};
 use crate::metrics::Metrics;
+use crate::redeliver::{self, RedeliverPolicy};
 use crate::setup::SetupConfig;
 use crate::webhook::signature::WebhookSecrets;
 use crate::worker::{Pipeline, WorkerConfig};
@@ -31,6 +32,8 @@ pub struct ServerConfig {
     pub setup: Option<SetupConfig>,
     /// Signed checkpoints (`None`: none written by this instance).
     pub checkpoints: Option<CheckpointConfig>,
+    /// The periodic redelivery catch-up, run when the GitHub App is configured (`None`: off).
+    pub redeliver: Option<RedeliverPolicy>,
 }
 
 /// Serve on `listener` until `shutdown` completes; then stop taking requests and let workers drain.
@@ -46,6 +49,12 @@ pub async fn run(
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let origin = cfg.worker.origin.clone();
+    let redeliverer = match (cfg.worker.github.clone(), cfg.redeliver) {
+        (Some(app), Some(policy)) => {
+            Some(redeliver::spawn(app, db.clone(), policy, stop_rx.clone()))
+        }
+        _ => None,
+    };
     let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
     let mut workers = pipeline.spawn(cfg.workers.max(1), Arc::clone(&wake), stop_rx.clone());
     let checkpointer = cfg
@@ -67,7 +76,7 @@ pub async fn run(
         while workers.join_next().await.is_some() {}
     })
     .await;
-    if let Some(task) = checkpointer {
+    for task in [checkpointer, redeliverer].into_iter().flatten() {
         let _ = task.await;
     }
     if drained.is_err() {

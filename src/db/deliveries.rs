@@ -227,3 +227,24 @@ pub async fn count_by_status(db: &impl ConnectionTrait) -> Result<Vec<(String, i
         .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?)))
         .collect()
 }
+
+/// Which of `guids` are stored (in any status).
+pub async fn known_guids(
+    db: &impl ConnectionTrait,
+    guids: &[String],
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    use sea_orm::QuerySelect;
+    let mut known = std::collections::HashSet::new();
+    // Well below the bind-parameter limits of SQLite and PostgreSQL.
+    for chunk in guids.chunks(500) {
+        let rows: Vec<String> = webhook_delivery::Entity::find()
+            .select_only()
+            .column(Column::Guid)
+            .filter(Column::Guid.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        known.extend(rows);
+    }
+    Ok(known)
+}

@@ -3,6 +3,7 @@
 //! Server, tests).
 
 pub mod checks;
+pub mod deliveries;
 pub mod files;
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::metrics::{ApiCallCounters, CallResult};
+use crate::metrics::{ApiCallCounters, CallResult, APP_CALLS};
 
 /// REST API version sent with every request.
 const API_VERSION: &str = "2022-11-28";
@@ -290,10 +291,30 @@ struct ErrorBody {
     message: Option<String>,
 }
 
+/// Who a call authenticates as.
+#[derive(Debug, Clone, Copy)]
+enum Auth {
+    /// The App itself, with a fresh JWT per request; counted under `count_as` (the installation a token
+    /// is minted for, or [`APP_CALLS`]).
+    App { count_as: i64 },
+    /// An installation, with its cached token.
+    Installation(i64),
+}
+
+impl Auth {
+    /// The key of the call counters.
+    fn counted_as(self) -> i64 {
+        match self {
+            Self::App { count_as } => count_as,
+            Self::Installation(id) => id,
+        }
+    }
+}
+
 /// What a call needs to know about itself.
 #[derive(Clone, Copy)]
 struct Call<'a> {
-    installation_id: i64,
+    auth: Auth,
     method: &'a Method,
     path: &'a str,
     body: Option<&'a serde_json::Value>,
@@ -358,11 +379,46 @@ impl GithubApp {
     /// GET as an installation; retried per the policy.
     pub async fn get(&self, installation_id: i64, path: &str) -> Result<ApiResponse, GithubError> {
         self.call(Call {
-            installation_id,
+            auth: Auth::Installation(installation_id),
             method: &Method::GET,
             path,
             body: None,
             idempotent: true,
+        })
+        .await
+    }
+
+    /// GET as the App itself (a JWT, for `/app/…` endpoints); retried per the policy and counted under
+    /// [`APP_CALLS`].
+    pub async fn app_get(&self, path: &str) -> Result<ApiResponse, GithubError> {
+        self.call(Call {
+            auth: Auth::App {
+                count_as: APP_CALLS,
+            },
+            method: &Method::GET,
+            path,
+            body: None,
+            idempotent: true,
+        })
+        .await
+    }
+
+    /// POST as the App itself. `idempotent`: repeating it after an answer that may have had effects (5xx,
+    /// no answer) is harmless.
+    pub async fn app_post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        idempotent: bool,
+    ) -> Result<ApiResponse, GithubError> {
+        self.call(Call {
+            auth: Auth::App {
+                count_as: APP_CALLS,
+            },
+            method: &Method::POST,
+            path,
+            body: Some(body),
+            idempotent,
         })
         .await
     }
@@ -387,7 +443,7 @@ impl GithubApp {
     ) -> Result<T, GithubError> {
         let response = self
             .call(Call {
-                installation_id,
+                auth: Auth::Installation(installation_id),
                 method: &Method::POST,
                 path,
                 body: Some(body),
@@ -426,32 +482,41 @@ impl GithubApp {
         }))
     }
 
-    #[tracing::instrument(skip(self, call), fields(installation_id = call.installation_id, method = %call.method, path = call.path))]
+    #[tracing::instrument(skip(self, call), fields(installation_id = call.auth.counted_as(), method = %call.method, path = call.path))]
     async fn call(&self, call: Call<'_>) -> Result<ApiResponse, GithubError> {
         let policy = &self.inner.policy;
         let mut tries = 0u32;
         let mut refreshed = false;
         loop {
             tries += 1;
-            let client = self.installation_client(call.installation_id).await?;
-            let sent = self.send(&client.client, &call).await;
+            let sent = match call.auth {
+                Auth::App { .. } => self.send(&self.inner.app, &call).await,
+                Auth::Installation(id) => {
+                    let client = self.installation_client(id).await?;
+                    self.send(&client.client, &call).await
+                }
+            };
             match self.judge(&call, sent, tries) {
                 Judged::Done(response) => return Ok(response),
-                Judged::Refresh if !refreshed => {
-                    // An expired or revoked token: mint another once, and do not count this try.
-                    refreshed = true;
-                    tries -= 1;
-                    self.forget_token(call.installation_id).await;
-                }
-                Judged::Refresh => {
-                    return Err(GithubError::Status {
-                        method: call.method.clone(),
-                        path: call.path.to_owned(),
-                        status: 401,
-                        tries,
-                        message: "the installation token was refused".into(),
-                    })
-                }
+                Judged::Refresh => match call.auth {
+                    Auth::Installation(id) if !refreshed => {
+                        // An expired or revoked token: mint another once, and do not count this try.
+                        refreshed = true;
+                        tries -= 1;
+                        self.forget_token(id).await;
+                    }
+                    Auth::Installation(_) => {
+                        return Err(refused(&call, tries, "the installation token was refused"))
+                    }
+                    // Each request carries a fresh JWT: another would be refused the same way.
+                    Auth::App { .. } => {
+                        return Err(refused(
+                            &call,
+                            tries,
+                            "the App's JWT was refused (check GITHUB_APP_ID and the key)",
+                        ))
+                    }
+                },
                 Judged::Wait(wait) => {
                     if wait > policy.max_wait {
                         return Err(GithubError::RateLimited {
@@ -491,7 +556,7 @@ impl GithubApp {
                     && (says_rate_limit
                         || response.status == StatusCode::TOO_MANY_REQUESTS
                         || rate_limit_wait(&response.headers, now).is_some());
-                self.count(call.installation_id, response.status, limited);
+                self.count(call.auth.counted_as(), response.status, limited);
                 match verdict {
                     Verdict::Done => Judged::Done(response),
                     Verdict::Refresh => Judged::Refresh,
@@ -517,7 +582,7 @@ impl GithubApp {
             Err(message) => {
                 self.inner
                     .counters
-                    .record(call.installation_id, CallResult::Transport);
+                    .record(call.auth.counted_as(), CallResult::Transport);
                 match policy.decide(TryOutcome::NoAnswer, tries, call.idempotent, now, jitter) {
                     Verdict::Retry(wait) => Judged::Wait(wait),
                     _ => Judged::Fail(GithubError::Transport {
@@ -606,56 +671,41 @@ impl GithubApp {
     #[tracing::instrument(skip(self))]
     async fn mint_token(&self, installation_id: i64) -> Result<InstallationClient, GithubError> {
         let path = format!("/app/installations/{installation_id}/access_tokens");
+        let body = serde_json::Value::Object(Default::default());
         let call = Call {
-            installation_id,
+            auth: Auth::App {
+                count_as: installation_id,
+            },
             method: &Method::POST,
             path: &path,
-            body: Some(&serde_json::Value::Object(Default::default())),
+            body: Some(&body),
             // Minting twice is harmless.
             idempotent: true,
         };
-        let mut tries = 0u32;
-        loop {
-            tries += 1;
-            let sent = self.send(&self.inner.app, &call).await;
-            let response = match self.judge(&call, sent, tries) {
-                Judged::Done(r) => r,
-                Judged::Wait(wait) if wait <= self.inner.policy.max_wait => {
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-                Judged::Wait(wait) => {
-                    return Err(GithubError::RateLimited {
-                        path,
-                        until: Utc::now()
-                            + chrono::Duration::from_std(wait)
-                                .unwrap_or(chrono::Duration::hours(1)),
-                    })
-                }
-                Judged::Refresh => {
-                    return Err(GithubError::Status {
-                        method: Method::POST,
-                        path,
-                        status: 401,
-                        tries,
-                        message: "the App's JWT was refused (check GITHUB_APP_ID and the key)"
-                            .into(),
-                    })
-                }
-                Judged::Fail(e) => return Err(e),
-            };
-            let token: AccessToken = response.json(&path)?;
-            tracing::debug!(expires_at = %token.expires_at, "installation token minted");
-            let client = self
-                .inner
-                .app
-                .user_access_token(SecretString::from(token.token))
-                .map_err(|e| GithubError::Client(e.to_string()))?;
-            return Ok(InstallationClient {
-                client,
-                expires_at: token.expires_at,
-            });
-        }
+        // Boxed: an installation call mints through `call`, which may mint.
+        let response = Box::pin(self.call(call)).await?;
+        let token: AccessToken = response.json(&path)?;
+        tracing::debug!(expires_at = %token.expires_at, "installation token minted");
+        let client = self
+            .inner
+            .app
+            .user_access_token(SecretString::from(token.token))
+            .map_err(|e| GithubError::Client(e.to_string()))?;
+        Ok(InstallationClient {
+            client,
+            expires_at: token.expires_at,
+        })
+    }
+}
+
+/// The error of a call whose credentials GitHub refused.
+fn refused(call: &Call<'_>, tries: u32, message: &str) -> GithubError {
+    GithubError::Status {
+        method: call.method.clone(),
+        path: call.path.to_owned(),
+        status: 401,
+        tries,
+        message: message.into(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! A fake GitHub REST API (wiremock) backed by real git repositories built with `git fast-import`: it
 //! mints installation tokens for valid App JWTs, answers compare, commit, tree and check-run calls the way
-//! GitHub does (Link pagination, the 300/3000 file caps), can be told to fail, and records every request.
+//! GitHub does (Link pagination, the 300/3000 file caps), lists the App webhook's deliveries (cursor
+//! pages) and redelivers them on request, can be told to fail, and records every request.
 
 #![allow(dead_code)]
 
@@ -41,7 +42,59 @@ pub enum Route {
     Tree,
     ListCheckRuns,
     CreateCheckRun,
+    /// `GET /app/hook/deliveries` (App JWT).
+    ListDeliveries,
+    /// `POST /app/hook/deliveries/{id}/attempts` (App JWT).
+    Redeliver,
     Other,
+}
+
+/// One attempt to deliver an event to the App's webhook, as GitHub records it.
+#[derive(Debug, Clone)]
+pub struct HookAttempt {
+    pub guid: String,
+    pub event: String,
+    pub action: Option<String>,
+    /// What our endpoint answered; 0 when GitHub could not connect.
+    pub status_code: u16,
+    pub delivered_at: DateTime<Utc>,
+    pub redelivery: bool,
+    pub installation_id: Option<i64>,
+    pub repository_id: Option<i64>,
+    /// The body GitHub sends again when asked to redeliver (with a hook target set).
+    pub payload: Option<Vec<u8>>,
+}
+
+impl HookAttempt {
+    /// A first attempt of `event` `guid` that got `status_code`, `minutes_ago`.
+    pub fn new(guid: &str, event: &str, status_code: u16, minutes_ago: i64) -> Self {
+        Self {
+            guid: guid.to_owned(),
+            event: event.to_owned(),
+            action: None,
+            status_code,
+            delivered_at: Utc::now() - chrono::Duration::minutes(minutes_ago),
+            redelivery: false,
+            installation_id: Some(7),
+            repository_id: Some(500),
+            payload: None,
+        }
+    }
+
+    /// Mark it a redelivery.
+    pub fn redelivered(mut self) -> Self {
+        self.redelivery = true;
+        self
+    }
+}
+
+/// GitHub's `status` text for an answer.
+fn delivery_status(code: u16) -> String {
+    match code {
+        200..=299 => "OK".into(),
+        0 => "failed to connect".into(),
+        c => format!("Invalid HTTP Response: {c}"),
+    }
 }
 
 /// One request as the fake saw it.
@@ -97,6 +150,13 @@ struct State {
     public_key: jsonwebtoken::DecodingKey,
     /// `http://127.0.0.1:port`, for the URLs in `Link` headers.
     origin: String,
+    /// The App webhook's delivery attempts with their ids, newest first.
+    hook_attempts: Vec<(i64, HookAttempt)>,
+    next_attempt_id: i64,
+    /// Most deliveries on one page, whatever `per_page` asks (GitHub: 100).
+    delivery_page_cap: usize,
+    /// Where redeliveries go, signed with this secret; `None`: requests are recorded only.
+    hook_target: Option<(String, String)>,
 }
 
 /// The running fake.
@@ -119,16 +179,95 @@ impl Respond for Responder {
             None => answer(&mut st, req, route, token.as_deref()),
         };
         let status = if status == 0 { 599 } else { status };
+        let app_route = matches!(
+            route,
+            Route::Token | Route::ListDeliveries | Route::Redeliver
+        );
+        let job = (route == Route::Redeliver && status == 202)
+            .then(|| redelivery_job(&st, &path))
+            .flatten();
         st.seen.push(Seen {
             route,
             method: req.method.to_string(),
             path,
             query: req.url.query().map(str::to_owned),
-            token: (route != Route::Token).then_some(token).flatten(),
+            // App routes carry the App's JWT, not an installation token.
+            token: (!app_route).then_some(token).flatten(),
             status,
         });
+        drop(st);
+        if let Some(job) = job {
+            // GitHub redelivers after answering 202, from elsewhere.
+            tokio::spawn(redeliver_to_target(Arc::clone(&self.0), job));
+        }
         response
     }
+}
+
+/// A redelivery to send: where, signed how, what.
+struct RedeliveryJob {
+    url: String,
+    secret: String,
+    attempt: HookAttempt,
+}
+
+fn redelivery_job(st: &State, path: &str) -> Option<RedeliveryJob> {
+    let id = delivery_id_of(path)?;
+    let (url, secret) = st.hook_target.clone()?;
+    let (_, attempt) = st.hook_attempts.iter().find(|(i, _)| *i == id)?;
+    attempt.payload.as_ref()?;
+    Some(RedeliveryJob {
+        url,
+        secret,
+        attempt: attempt.clone(),
+    })
+}
+
+/// POST the payload again, signed, with the same GUID, and record the attempt as GitHub would.
+async fn redeliver_to_target(state: Arc<Mutex<State>>, job: RedeliveryJob) {
+    let body = job.attempt.payload.clone().unwrap_or_default();
+    let sent = reqwest::Client::new()
+        .post(&job.url)
+        .header("content-type", "application/json")
+        .header("user-agent", "GitHub-Hookshot/fake")
+        .header("x-github-event", &job.attempt.event)
+        .header("x-github-delivery", &job.attempt.guid)
+        .header(
+            "x-hub-signature-256",
+            crate::helpers::sign(&job.secret, &body),
+        )
+        .body(body)
+        .send()
+        .await;
+    let status_code = sent.map_or(0, |r| r.status().as_u16());
+    let mut st = state.lock().expect("fake state");
+    add_attempt(
+        &mut st,
+        HookAttempt {
+            status_code,
+            delivered_at: Utc::now(),
+            redelivery: true,
+            ..job.attempt
+        },
+    );
+}
+
+fn add_attempt(st: &mut State, attempt: HookAttempt) -> i64 {
+    st.next_attempt_id += 1;
+    let id = st.next_attempt_id;
+    st.hook_attempts.push((id, attempt));
+    // Newest first, as GitHub lists them.
+    st.hook_attempts
+        .sort_by_key(|(i, a)| std::cmp::Reverse((a.delivered_at, *i)));
+    id
+}
+
+fn delivery_id_of(path: &str) -> Option<i64> {
+    path.strip_prefix(API_PREFIX)?
+        .strip_prefix("/app/hook/deliveries/")?
+        .strip_suffix("/attempts")?
+        .parse()
+        .ok()
 }
 
 fn take_fault(st: &mut State, route: Route) -> Option<ResponseTemplate> {
@@ -160,6 +299,10 @@ fn route_of(method: &str, path: &str) -> Route {
     let rest: &[&str] = match parts.as_slice() {
         ["repos", _, _, rest @ ..] | ["repositories", _, rest @ ..] => rest,
         ["app", "installations", _, "access_tokens"] if method == "POST" => return Route::Token,
+        ["app", "hook", "deliveries"] if method == "GET" => return Route::ListDeliveries,
+        ["app", "hook", "deliveries", _, "attempts"] if method == "POST" => {
+            return Route::Redeliver
+        }
         _ => return Route::Other,
     };
     match (method, rest) {
@@ -188,6 +331,15 @@ fn answer(
     if route == Route::Token {
         return mint(st, req, token);
     }
+    if matches!(route, Route::ListDeliveries | Route::Redeliver) {
+        if let Err(refusal) = verify_jwt(st, token) {
+            return message(401, &refusal);
+        }
+        return match route {
+            Route::ListDeliveries => list_deliveries(st, &query(req)),
+            _ => redeliver(st, req.url.path()),
+        };
+    }
     if !authorize(st, token) {
         return message(401, "Bad credentials");
     }
@@ -202,7 +354,9 @@ fn answer(
         Route::Tree => tree(&dir, req.url.path()),
         Route::ListCheckRuns => list_check_runs(st, &full_name, req.url.path(), &q),
         Route::CreateCheckRun => create_check_run(st, &full_name, &dir, req),
-        Route::Token | Route::Other => message(404, "Not Found"),
+        Route::Token | Route::ListDeliveries | Route::Redeliver | Route::Other => {
+            message(404, "Not Found")
+        }
     }
 }
 
@@ -213,11 +367,10 @@ fn query(req: &Request) -> HashMap<String, String> {
         .collect()
 }
 
-/// Check the App JWT (RS256, `iss`, `iat` in the past, `exp` at most 10 min after) and mint a token of
-/// GitHub's shape, whose length varies.
-fn mint(st: &mut State, req: &Request, jwt: Option<&str>) -> (u16, ResponseTemplate) {
+/// Check the App JWT: RS256, `iss`, `iat` in the past, `exp` at most 10 min after; the 401 message if not.
+fn verify_jwt(st: &State, jwt: Option<&str>) -> Result<(), String> {
     let Some(jwt) = jwt else {
-        return message(401, "A JSON web token could not be decoded");
+        return Err("A JSON web token could not be decoded".into());
     };
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     // GitHub takes `iss` as a number (the App id) or a string (the client id); checked below.
@@ -233,16 +386,21 @@ fn mint(st: &mut State, req: &Request, jwt: Option<&str>) -> (u16, ResponseTempl
         Ok(d) => d.claims,
         Err(e) => {
             eprintln!("fake: JWT refused: {e}");
-            return message(401, &format!("A JSON web token could not be decoded: {e}"));
+            return Err(format!("A JSON web token could not be decoded: {e}"));
         }
     };
     let now = Utc::now().timestamp();
     let iss_ok = claims.iss == json!(APP_ID) || claims.iss == json!(APP_ID.to_string());
     if !iss_ok || claims.iat > now || claims.exp - claims.iat > 660 || claims.exp > now + 600 {
-        return message(
-            401,
-            "'Expiration time' claim ('exp') is too far in the future",
-        );
+        return Err("'Expiration time' claim ('exp') is too far in the future".into());
+    }
+    Ok(())
+}
+
+/// Mint an installation token of GitHub's shape, whose length varies, for a valid App JWT.
+fn mint(st: &mut State, req: &Request, jwt: Option<&str>) -> (u16, ResponseTemplate) {
+    if let Err(refusal) = verify_jwt(st, jwt) {
+        return message(401, &refusal);
     }
     let installation_id: i64 = req
         .url
@@ -501,6 +659,63 @@ fn tree(dir: &Path, path: &str) -> (u16, ResponseTemplate) {
     )
 }
 
+/// A page of the App webhook's deliveries, newest first; `cursor` names the first delivery of the page
+/// and the `Link` header the next one, as GitHub does.
+fn list_deliveries(st: &State, q: &HashMap<String, String>) -> (u16, ResponseTemplate) {
+    let per = q
+        .get("per_page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30usize)
+        .clamp(1, 100)
+        .min(st.delivery_page_cap);
+    let start = match q.get("cursor") {
+        Some(c) => {
+            let id: Option<i64> = c.strip_prefix("v1_").and_then(|id| id.parse().ok());
+            match st.hook_attempts.iter().position(|(i, _)| Some(*i) == id) {
+                Some(p) => p,
+                None => return message(422, "Validation Failed: cursor"),
+            }
+        }
+        None => 0,
+    };
+    let page: Vec<Value> = st
+        .hook_attempts
+        .iter()
+        .skip(start)
+        .take(per)
+        .map(|(id, a)| {
+            json!({
+                "id": id, "guid": a.guid,
+                "delivered_at": a.delivered_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "redelivery": a.redelivery, "duration": 0.27, "status": delivery_status(a.status_code),
+                "status_code": a.status_code, "event": a.event, "action": a.action,
+                "installation_id": a.installation_id, "repository_id": a.repository_id,
+                "throttled_at": null,
+            })
+        })
+        .collect();
+    let link = st.hook_attempts.get(start + per).map(|(next, _)| {
+        format!(
+            "<{}{API_PREFIX}/app/hook/deliveries?per_page={per}&cursor=v1_{next}>; rel=\"next\"",
+            st.origin
+        )
+    });
+    (
+        200,
+        with_link(ResponseTemplate::new(200).set_body_json(json!(page)), link),
+    )
+}
+
+/// Accept a redelivery request for a known attempt (202); the redelivery itself happens afterwards.
+fn redeliver(st: &State, path: &str) -> (u16, ResponseTemplate) {
+    let known =
+        delivery_id_of(path).is_some_and(|id| st.hook_attempts.iter().any(|(i, _)| *i == id));
+    if !known {
+        return message(404, "Not Found");
+    }
+    (202, ResponseTemplate::new(202).set_body_json(json!({})))
+}
+
 fn run_json(r: &CheckRun) -> Value {
     json!({
         "id": r.id, "name": r.name, "head_sha": r.head_sha, "external_id": r.external_id,
@@ -668,6 +883,10 @@ impl FakeGithub {
             commit_files: HashMap::new(),
             public_key: jsonwebtoken::DecodingKey::from_rsa_pem(&public).expect("public key"),
             origin: String::new(),
+            hook_attempts: Vec::new(),
+            next_attempt_id: 90_000,
+            delivery_page_cap: 100,
+            hook_target: None,
         }));
         let server = MockServer::start().await;
         state.lock().expect("fake state").origin = server.uri();
@@ -755,6 +974,41 @@ impl FakeGithub {
 
     pub fn check_runs(&self) -> Vec<CheckRun> {
         self.st().check_runs.clone()
+    }
+
+    /// Record a delivery attempt of the App's webhook; returns its id.
+    pub fn add_hook_attempt(&self, attempt: HookAttempt) -> i64 {
+        add_attempt(&mut self.st(), attempt)
+    }
+
+    /// At most `n` deliveries per page.
+    pub fn set_delivery_page_cap(&self, n: usize) {
+        self.st().delivery_page_cap = n.max(1);
+    }
+
+    /// Redeliver to `url`, signed with `secret`, when asked.
+    pub fn set_hook_target(&self, url: &str, secret: &str) {
+        self.st().hook_target = Some((url.to_owned(), secret.to_owned()));
+    }
+
+    /// The attempt ids of accepted redelivery requests, in order.
+    pub fn redelivery_requests(&self) -> Vec<i64> {
+        self.st()
+            .seen
+            .iter()
+            .filter(|s| s.route == Route::Redeliver && s.status == 202)
+            .filter_map(|s| delivery_id_of(&s.path))
+            .collect()
+    }
+
+    /// The status codes of `guid`'s attempts, newest first.
+    pub fn hook_attempts_of(&self, guid: &str) -> Vec<u16> {
+        self.st()
+            .hook_attempts
+            .iter()
+            .filter(|(_, a)| a.guid == guid)
+            .map(|(_, a)| a.status_code)
+            .collect()
     }
 }
 

@@ -15,6 +15,7 @@ use labtrail::audit::checkpoint::{AuditKey, CheckpointConfig};
 use labtrail::db;
 use labtrail::github::checks::CheckRunPolicy;
 use labtrail::github::{CallPolicy, GithubApp, GithubAppConfig};
+use labtrail::redeliver::RedeliverPolicy;
 use labtrail::server::{self, ServerConfig};
 use labtrail::webhook::signature::{self, WebhookSecrets};
 use labtrail::worker::{RetryPolicy, WorkerConfig};
@@ -205,6 +206,8 @@ pub struct AppOptions {
     /// The GitHub App (a fake GitHub's URL and the test-only key); `None`: payload only.
     pub github: Option<GithubOptions>,
     pub check_runs: CheckRunPolicy,
+    /// The periodic redelivery catch-up (with `github`); `None`: off, so other tests see no such calls.
+    pub redeliver: Option<RedeliverPolicy>,
 }
 
 /// App credentials and where GitHub is.
@@ -265,6 +268,7 @@ impl Default for AppOptions {
                 max_tries: 5,
                 sweep_interval: Duration::from_millis(100),
             },
+            redeliver: None,
         }
     }
 }
@@ -330,6 +334,7 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
         workers: opts.workers,
         setup: opts.setup,
         checkpoints,
+        redeliver: opts.redeliver,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server_db = test_db.connect().await;

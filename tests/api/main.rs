@@ -20,6 +20,7 @@ mod github_installations;
 mod idempotency;
 mod push;
 mod read_api;
+mod redeliver;
 mod retry;
 mod serve;
 mod setup;
