@@ -11,8 +11,190 @@ use crate::helpers::{
 
 backend_tests!(
     binary_serves_and_records,
-    database_failure_answers_503_and_stores_nothing
+    database_failure_answers_503_and_stores_nothing,
+    two_serve_processes_share_one_database,
 );
+
+/// A `labtrail serve` process on a free port, sharing the test's database, key and checkpoint file.
+struct ServeProcess {
+    child: std::process::Child,
+    base_url: String,
+}
+
+impl ServeProcess {
+    async fn start(db: &TestDb) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .arg("serve")
+            .env("DATABASE_URL", &db.url)
+            .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
+            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+            .env("GITHUB_WEBHOOK_SECRET", SECRET)
+            .env("LABTRAIL_CHECKPOINT_INTERVAL", "1")
+            .env("RUST_LOG", "warn")
+            .current_dir(db.scratch_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start labtrail serve");
+        let base_url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            let ready = client.get(format!("{base_url}/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return Self { child, base_url };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("labtrail serve did not become ready");
+    }
+
+    fn stop(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for ServeProcess {
+    // A failing test must not leave a server running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Several instances share one database (DESIGN §1): two real `serve` processes take 50 pushes at once;
+/// every push is recorded once, seqs stay contiguous, and the chain with its checkpoints verifies.
+async fn two_serve_processes_share_one_database(db: TestDb) {
+    // The first instance creates the checkpoint key; the second, started after, loads the same file.
+    let mut first = ServeProcess::start(&db).await;
+    let mut second = ServeProcess::start(&db).await;
+    let session = run_cli(
+        &db,
+        &[
+            "session",
+            "create",
+            "--org",
+            "course",
+            "--slug",
+            "lab1",
+            "--title",
+            "Lab 1",
+            "--repos",
+            "lab1-*",
+            "--opens",
+            "2026-01-01T00:00:00Z",
+            "--closes",
+            "2026-02-01T00:00:00Z",
+        ],
+    );
+    assert!(
+        session.status.success(),
+        "{}",
+        String::from_utf8_lossy(&session.stderr)
+    );
+    let client = reqwest::Client::new();
+    let sends = (0..50u64).map(|i| {
+        let url = if i % 2 == 0 {
+            &first.base_url
+        } else {
+            &second.base_url
+        };
+        let client = &client;
+        async move {
+            let mut p = push_payload(
+                "course",
+                &format!("lab1-s{}", i % 5),
+                100 + (i % 5) as i64,
+                &sha(i + 1),
+                1767225600 + i as i64,
+            );
+            p["before"] = sha(i + 1000).into();
+            p["created"] = false.into();
+            let body = serde_json::to_vec(&p).expect("json");
+            client
+                .post(format!("{url}/webhooks/github"))
+                .header("content-type", "application/json")
+                .header("x-github-event", "push")
+                .header("x-github-delivery", format!("two-{i}"))
+                .header("x-hub-signature-256", crate::helpers::sign(SECRET, &body))
+                .body(body)
+                .send()
+                .await
+                .expect("send")
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(sends).await;
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    let conn = db.connect().await;
+    let count = |sql: &'static str| {
+        let conn = &conn;
+        async move {
+            use sea_orm::ConnectionTrait;
+            let row = conn
+                .query_one(sea_orm::Statement::from_string(
+                    conn.get_database_backend(),
+                    sql,
+                ))
+                .await
+                .expect("query")
+                .expect("row");
+            row.try_get_by_index::<i64>(0).expect("int")
+        }
+    };
+    let mut recorded = 0;
+    for _ in 0..400 {
+        recorded = count("SELECT COUNT(*) FROM lab_attempt").await;
+        if recorded == 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorded, 50);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM webhook_delivery WHERE status = 'processed'").await,
+        50
+    );
+    let entries = count("SELECT COUNT(*) FROM audit_log").await;
+    assert_eq!(
+        count("SELECT MAX(seq) + 1 FROM audit_log").await,
+        entries,
+        "contiguous seqs"
+    );
+    assert_eq!(count("SELECT size FROM audit_head").await, entries);
+    // Ten pushes per repository, numbered 1..=10 without a gap or a repeat.
+    assert_eq!(
+        count("SELECT COUNT(DISTINCT repository_id * 100 + attempt_number) FROM lab_attempt").await,
+        50
+    );
+    assert_eq!(
+        count("SELECT CAST(MAX(attempt_number) AS BIGINT) FROM lab_attempt").await,
+        10
+    );
+    assert!(
+        first.stop() && second.stop(),
+        "both instances stop cleanly on SIGTERM"
+    );
+    // Checkpoints from both instances, one key: everything verifies (a final checkpoint may lag).
+    let verify = run_cli(&db, &["audit", "verify"]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
 
 async fn binary_serves_and_records(db: TestDb) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
