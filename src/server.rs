@@ -57,9 +57,12 @@ pub async fn run(
     };
     let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
     let mut workers = pipeline.spawn(cfg.workers.max(1), Arc::clone(&wake), stop_rx.clone());
+    // The checkpoint writer stops last, after the workers drained, so its final checkpoint covers
+    // everything this instance appended.
+    let (checkpoint_stop_tx, checkpoint_stop_rx) = watch::channel(false);
     let checkpointer = cfg
         .checkpoints
-        .map(|c| checkpoint::spawn_writer(db.clone(), c, stop_rx));
+        .map(|c| checkpoint::spawn_writer(db.clone(), c, checkpoint_stop_rx));
     let state = AppState {
         db,
         secrets: cfg.secrets,
@@ -76,6 +79,7 @@ pub async fn run(
         while workers.join_next().await.is_some() {}
     })
     .await;
+    let _ = checkpoint_stop_tx.send(true);
     for task in [checkpointer, redeliverer].into_iter().flatten() {
         let _ = task.await;
     }

@@ -589,19 +589,25 @@ pub fn spawn_writer(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(cfg.interval) => {}
-                _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-            match write_if_due(&db, &cfg, cfg.interval).await {
+            let stopping = tokio::select! {
+                _ = tokio::time::sleep(cfg.interval) => *shutdown.borrow(),
+                _ = shutdown.changed() => true,
+            };
+            // At shutdown, sign what this instance appended since the last checkpoint, whatever its age.
+            let min_age = if stopping {
+                Duration::ZERO
+            } else {
+                cfg.interval
+            };
+            match write_if_due(&db, &cfg, min_age).await {
                 Ok(Some(c)) => {
                     tracing::info!(size = c.size, head = %c.head_hash, "audit checkpoint written")
                 }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot write an audit checkpoint"),
+            }
+            if stopping {
+                return;
             }
         }
     })

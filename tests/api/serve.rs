@@ -308,6 +308,12 @@ async fn binary_serves_and_records(db: TestDb) {
         !log.contains(SECRET) && !log.contains("old-secret"),
         "secrets must not be logged"
     );
+    // Stopping signs what the instance appended (the 60 s interval never came round): the checkpoint
+    // file outside the database covers the whole log.
+    let verify = run_cli(&db, &["audit", "verify"]);
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{text}");
+    assert!(text.contains("unsigned tail: none"), "{text}");
 }
 
 async fn database_failure_answers_503_and_stores_nothing(db: TestDb) {
