@@ -12,14 +12,7 @@ backend_tests!(
 );
 
 async fn record_some(app: &crate::helpers::TestApp, n: u64) {
-    app.create_session(
-        "course",
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     for i in 0..n {
         let p = push_payload(
             "course",
@@ -28,12 +21,7 @@ async fn record_some(app: &crate::helpers::TestApp, n: u64) {
             &sha(i + 1),
             1767225600 + i as i64,
         );
-        app.deliver(
-            "push",
-            &format!("a-{i}"),
-            &serde_json::to_vec(&p).expect("json"),
-        )
-        .await;
+        app.deliver_push(&format!("a-{i}"), &p).await;
     }
     app.wait_idle().await;
 }

@@ -20,14 +20,7 @@ async fn concurrent_appends_from_two_instances_and_cli_processes_are_contiguous(
     };
     let a = spawn_app_with(&db, opts.clone()).await;
     let b = spawn_app_with(&db, opts).await;
-    a.create_session(
-        "course",
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    a.create_lab1_session().await;
     let cli_db = db.clone();
     let processes = std::thread::spawn(move || {
         let children: Vec<_> = (0..4)

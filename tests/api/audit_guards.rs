@@ -12,14 +12,7 @@ backend_tests!(
 );
 
 async fn record_two(app: &TestApp) {
-    app.create_session(
-        "course",
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(1), 1767225600))
         .expect("json");
     app.deliver("push", "g-1", &body).await;

@@ -29,12 +29,7 @@ async fn retention_erases_old_data_and_the_chain_still_verifies(db: TestDb) {
             &sha(i + 1),
             1767225600 + i as i64,
         );
-        app.deliver(
-            "push",
-            &format!("r-{i}"),
-            &serde_json::to_vec(&p).expect("json"),
-        )
-        .await;
+        app.deliver_push(&format!("r-{i}"), &p).await;
     }
     app.wait_idle().await;
     let (code, out) = cli(
@@ -54,8 +49,7 @@ async fn retention_erases_old_data_and_the_chain_still_verifies(db: TestDb) {
     assert_eq!(code, Some(1), "{out}");
     // An archived session matches no push any more.
     let p = push_payload("course", "lab1-alice", 7, &sha(50), 1767225700);
-    app.deliver("push", "late-1", &serde_json::to_vec(&p).expect("json"))
-        .await;
+    app.deliver_push("late-1", &p).await;
     assert_eq!(app.wait_settled("late-1").await.status, "ignored");
     let counts = app.counts().await;
     let days = ["--payload-days", "0", "--attempt-days", "0"];

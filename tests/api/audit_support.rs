@@ -9,14 +9,7 @@ use crate::helpers::{push_payload, sha, TestApp};
 
 /// A session and `n` recorded pushes: the log then holds `n + 1` entries.
 pub async fn record(app: &TestApp, n: u64) {
-    app.create_session(
-        "course",
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     more(app, 0, n).await;
 }
 

@@ -434,6 +434,24 @@ impl TestApp {
         .expect("create session")
     }
 
+    /// The session most tests use: organisation `course`, `lab1` for `lab1-*` repositories, January 2026.
+    pub async fn create_lab1_session(&self) -> entity::lab_session::Model {
+        self.create_session(
+            "course",
+            "lab1",
+            "lab1-*",
+            "2026-01-01T00:00:00Z",
+            "2026-02-01T00:00:00Z",
+        )
+        .await
+    }
+
+    /// POST a JSON payload as a signed `push` delivery.
+    pub async fn deliver_push(&self, guid: &str, payload: &Value) -> reqwest::Response {
+        let body = serde_json::to_vec(payload).expect("payload is JSON");
+        self.deliver("push", guid, &body).await
+    }
+
     /// Wait until a delivery reaches a settled state (anything but queued/processing/retrying).
     pub async fn wait_settled(&self, guid: &str) -> entity::webhook_delivery::Model {
         self.wait_status(guid, &["processed", "ignored", "dead", "rejected"])

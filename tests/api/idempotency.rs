@@ -13,14 +13,7 @@ backend_tests!(
 
 async fn fifty_concurrent_posts_of_one_delivery_record_once(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "course",
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     let body = serde_json::to_vec(&push_payload(
         "course",
         "lab1-alice",
@@ -62,14 +55,7 @@ async fn fifty_concurrent_posts_of_one_delivery_record_once(db: TestDb) {
 
 async fn two_hundred_deliveries_from_eight_senders(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "course",
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     let senders = (0..8u64).map(|s| {
         let app = &app;
         async move {
@@ -133,14 +119,7 @@ async fn two_hundred_deliveries_from_eight_senders(db: TestDb) {
 
 async fn same_push_under_two_guids_records_once(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "course",
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     let body = serde_json::to_vec(&push_payload(
         "course",
         "lab1-alice",

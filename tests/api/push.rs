@@ -176,8 +176,7 @@ async fn unmatched_repositories_are_ignored(db: TestDb) {
         }),
     ];
     for (guid, p) in cases {
-        app.deliver("push", guid, &serde_json::to_vec(&p).expect("json"))
-            .await;
+        app.deliver_push(guid, &p).await;
         assert_eq!(app.wait_settled(guid).await.status, "ignored", "{guid}");
     }
     assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 0);
@@ -205,13 +204,11 @@ async fn lateness_and_attempt_numbers(db: TestDb) {
         p["created"] = false.into();
         // Commit dates are the student's to set: they must not matter.
         p["commits"][0]["timestamp"] = "2000-01-01T00:00:00Z".into();
-        app.deliver("push", guid, &serde_json::to_vec(&p).expect("json"))
-            .await;
+        app.deliver_push(guid, &p).await;
         assert_eq!(app.wait_settled(guid).await.status, "processed");
     }
     let other = push_payload("course", "lab3-bob", 43, &sha(99), 1768003300);
-    app.deliver("push", "bob-1", &serde_json::to_vec(&other).expect("json"))
-        .await;
+    app.deliver_push("bob-1", &other).await;
     app.wait_settled("bob-1").await;
     let out = app.cli(&[
         "attempts",
@@ -267,8 +264,7 @@ async fn file_list_is_folded_over_commits(db: TestDb) {
         commit(2, &["new.rs", "tmp.txt"], &["old.rs"], &["lib.rs"]),
         commit(3, &["old.rs"], &["tmp.txt"], &["new.rs"]),
     ]);
-    app.deliver("push", "fold-1", &serde_json::to_vec(&p).expect("json"))
-        .await;
+    app.deliver_push("fold-1", &p).await;
     assert_eq!(app.wait_settled("fold-1").await.status, "processed");
     let out = app.cli(&["attempts", "show", "1"]);
     let a: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");

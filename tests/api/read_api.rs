@@ -17,14 +17,7 @@ backend_tests!(
 
 /// Five pushes to `course/lab1`: pushes 3 and 4 after the deadline, push 4 from another repository.
 async fn five_pushes(app: &TestApp) {
-    app.create_session(
-        "course",
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     for i in 0..5u64 {
         let repo = if i == 4 { "lab1-bob" } else { "lab1-alice" };
         let pushed = if i >= 3 {

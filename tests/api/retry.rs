@@ -10,14 +10,7 @@ backend_tests!(
 
 async fn failing_delivery_is_retried_then_recovers(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "course",
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     // Break storage of attempt files: recording fails inside its transaction.
     app.exec("ALTER TABLE lab_attempt_file RENAME TO lab_attempt_file_away")
         .await
@@ -57,14 +50,7 @@ async fn failing_delivery_is_retried_then_recovers(db: TestDb) {
 
 async fn failing_delivery_ends_dead_and_stays_stored(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "course",
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     app.exec("ALTER TABLE lab_attempt_file RENAME TO lab_attempt_file_away")
         .await
         .expect("rename");
