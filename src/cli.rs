@@ -192,6 +192,8 @@ async fn redeliver_run(g: &GlobalArgs, args: RedeliverArgs) -> anyhow::Result<Ex
     let policy = RedeliverPolicy {
         window,
         max_requests: usize::from(args.limit),
+        // By hand, the operator decides: no cap on GitHub's earlier tries.
+        max_tries_per_guid: None,
         ..RedeliverPolicy::default()
     };
     let report = redeliver::run(&app, &db, &policy, Utc::now(), args.dry_run)

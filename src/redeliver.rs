@@ -27,6 +27,10 @@ pub struct RedeliverPolicy {
     pub max_pages: usize,
     /// Time between runs of the periodic task.
     pub interval: Duration,
+    /// A GUID GitHub already tried this often is left alone (a delivery labtrail keeps refusing, e.g.
+    /// with a wrong secret, is not redelivered every run for 3 days); `None`: no cap (`labtrail
+    /// redeliver` by hand).
+    pub max_tries_per_guid: Option<usize>,
 }
 
 impl Default for RedeliverPolicy {
@@ -36,6 +40,7 @@ impl Default for RedeliverPolicy {
             max_requests: 100,
             max_pages: 500,
             interval: Duration::from_secs(600),
+            max_tries_per_guid: Some(5),
         }
     }
 }
@@ -139,6 +144,8 @@ pub enum Plan {
     Redeliver(i64),
     /// Would be redelivered, but the run's request limit is reached: left for the next run.
     OverLimit,
+    /// Failed as often as the policy allows: not requested again automatically.
+    GaveUp,
 }
 
 /// The plans of a run.
@@ -154,10 +161,22 @@ pub struct Decision {
 /// `webhook_delivery` GUIDs), naming its newest attempt; at most `max_requests` of them. GUIDs with fewer
 /// attempts go first (a delivery that keeps failing does not starve new ones), then those first attempted
 /// earliest (nearest to GitHub forgetting them).
-pub fn decide(groups: &[Group], stored: &HashSet<String>, max_requests: usize) -> Decision {
+pub fn decide(
+    groups: &[Group],
+    stored: &HashSet<String>,
+    max_requests: usize,
+    max_tries: Option<usize>,
+) -> Decision {
     let mut plans: Vec<Plan> = groups
         .iter()
         .map(|g| match g.newest() {
+            Some(_)
+                if g.failed_at_github()
+                    && !stored.contains(&g.guid)
+                    && max_tries.is_some_and(|max| g.attempts.len() >= max) =>
+            {
+                Plan::GaveUp
+            }
             Some(newest) if g.failed_at_github() && !stored.contains(&g.guid) => {
                 Plan::Redeliver(newest.id)
             }
@@ -191,6 +210,8 @@ pub enum Outcome {
     RequestFailed(String),
     /// Not requested: over the run's limit, or GitHub stopped answering earlier in the run.
     Deferred,
+    /// Not requested: GitHub tried it as often as the periodic task allows.
+    GaveUp,
 }
 
 /// One GUID in a run's report.
@@ -262,6 +283,10 @@ impl Report {
                 format!("redelivery request FAILED for attempt {}: {e}", d.id)
             }
             Outcome::Deferred => format!("not requested in this run ({seen})"),
+            Outcome::GaveUp => format!(
+                "not requested: {} attempts failed ({seen}); `labtrail redeliver` tries again",
+                g.attempts
+            ),
         };
         format!("{}  {event:<24}  {what}", g.guid)
     }
@@ -283,6 +308,12 @@ impl Report {
             self.requested(),
             self.failed(),
         );
+        let gave_up = self.count(|o| *o == Outcome::GaveUp);
+        if gave_up > 0 {
+            s.push_str(&format!(
+                "\nleft alone after repeated failures: {gave_up} (check the webhook secret and URL)"
+            ));
+        }
         if self.deferred() > 0 {
             s.push_str(&format!(
                 "\nleft for the next run: {} (limit: {} requests per run; none after GitHub stops answering)",
@@ -322,7 +353,12 @@ pub async fn run(
         .map(|g| g.guid.clone())
         .collect();
     let stored = db::deliveries::known_guids(db, &failed).await?;
-    let decision = decide(&groups, &stored, policy.max_requests);
+    let decision = decide(
+        &groups,
+        &stored,
+        policy.max_requests,
+        policy.max_tries_per_guid,
+    );
     let outcomes = send_requests(app, &decision, dry_run).await;
     let guids = groups
         .into_iter()
@@ -359,6 +395,7 @@ async fn send_requests(app: &GithubApp, decision: &Decision, dry_run: bool) -> V
             Plan::Succeeded => Outcome::Succeeded,
             Plan::Stored => Outcome::Stored,
             Plan::OverLimit | Plan::Redeliver(_) => Outcome::Deferred,
+            Plan::GaveUp => Outcome::GaveUp,
         })
         .collect();
     let mut github_down = false;
@@ -461,7 +498,7 @@ mod tests {
     ) -> (Vec<(String, Plan)>, Vec<String>) {
         let groups = group(deliveries);
         let stored: HashSet<String> = stored.iter().map(|s| s.to_string()).collect();
-        let decision = decide(&groups, &stored, max);
+        let decision = decide(&groups, &stored, max, None);
         let order = decision
             .order
             .iter()
@@ -500,6 +537,26 @@ mod tests {
             ]
         );
         assert_eq!(order, ["a", "b"], "fewer attempts first");
+    }
+
+    #[test]
+    fn the_periodic_task_gives_up_on_a_guid_tried_too_often() {
+        let listed = vec![
+            attempt(13, "x", 9, 401),
+            attempt(12, "x", 8, 401),
+            attempt(11, "x", 7, 401),
+            attempt(21, "y", 6, 502),
+        ];
+        let groups = group(listed);
+        let decision = decide(&groups, &HashSet::new(), 100, Some(3));
+        assert_eq!(decision.plans, vec![Plan::GaveUp, Plan::Redeliver(21)]);
+        assert_eq!(decision.order, vec![1]);
+        // By hand (no cap) the same GUID is requested.
+        let decision = decide(&groups, &HashSet::new(), 100, None);
+        assert_eq!(
+            decision.plans,
+            vec![Plan::Redeliver(13), Plan::Redeliver(21)]
+        );
     }
 
     #[test]

@@ -49,8 +49,9 @@ pub async fn run(
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let origin = cfg.worker.origin.clone();
+    // Without a webhook secret every redelivery would be answered 503 again: no catch-up then.
     let redeliverer = match (cfg.worker.github.clone(), cfg.redeliver) {
-        (Some(app), Some(policy)) => {
+        (Some(app), Some(policy)) if cfg.secrets.is_some() => {
             Some(redeliver::spawn(app, db.clone(), policy, stop_rx.clone()))
         }
         _ => None,
