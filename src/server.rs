@@ -80,14 +80,18 @@ pub async fn run(
         while workers.join_next().await.is_some() {}
     })
     .await;
-    let _ = checkpoint_stop_tx.send(true);
-    for task in [checkpointer, redeliverer].into_iter().flatten() {
-        let _ = task.await;
-    }
     if drained.is_err() {
         tracing::warn!(
             "workers did not finish in time; their leases expire and deliveries are retried"
         );
+        // Stop the stragglers before the final checkpoint, so it covers every append of this
+        // instance.
+        workers.abort_all();
+        while workers.join_next().await.is_some() {}
+    }
+    let _ = checkpoint_stop_tx.send(true);
+    for task in [checkpointer, redeliverer].into_iter().flatten() {
+        let _ = task.await;
     }
     served
 }

@@ -225,7 +225,9 @@ impl Pipeline {
             tokio::time::sleep(self.cfg.lease / 3).await;
             match deliveries::extend_lease(&self.db, d, Utc::now() + lease).await {
                 Ok(true) => {}
-                Ok(false) => tracing::warn!("lease lost while processing"),
+                // Settled (recorded, then a check run is being posted) or claimed by another
+                // worker: nothing left to hold.
+                Ok(false) => return std::future::pending().await,
                 Err(e) => tracing::warn!(error = %e, "cannot renew the lease"),
             }
         }

@@ -530,6 +530,8 @@ pub async fn sign_head(
     origin: &str,
     file: &Path,
 ) -> Result<audit_checkpoint::Model, CheckpointError> {
+    // Under the audit lock: no other instance can slip a checkpoint by another key in between.
+    check_same_key(latest(txn).await?.as_ref(), key)?;
     let checkpoint = Checkpoint {
         origin: origin.to_owned(),
         size: head.size,
@@ -569,7 +571,6 @@ pub async fn write_if_due(
         return Ok(None);
     }
     if let Some(last) = latest(&txn).await? {
-        check_same_key(Some(&last), &cfg.key)?;
         let age = Utc::now().signed_duration_since(last.created_at);
         let young = age.to_std().is_ok_and(|a| a < min_age) || age < chrono::Duration::zero();
         if last.size >= head.size || young {
