@@ -97,6 +97,8 @@ enum Handled {
         attempt_id: i64,
     },
     Ignored(String),
+    /// Another worker claimed the delivery after this one's lease ran out: it settles it.
+    ClaimLost,
 }
 
 /// Why processing failed.
@@ -388,13 +390,52 @@ impl Pipeline {
                 d.action.as_deref().unwrap_or("(no action)")
             )));
         };
-        let receipt =
-            installations::apply(&self.db, &self.cfg.origin, &d.guid, d.received_at, &ev).await?;
+        let applied = installations::apply(
+            &self.db,
+            &self.cfg.origin,
+            &d.guid,
+            d.received_at,
+            &ev,
+            Some(d.attempts),
+        )
+        .await?;
+        let Some(receipt) = applied else {
+            return Ok(Handled::ClaimLost);
+        };
+        if ev.change.changes_state() {
+            self.sync_installation_state(ev.installation_id).await;
+        }
         Ok(Handled::Installation {
             installation_id: ev.installation_id,
             action: ev.change.action(),
             seq: receipt.seq,
         })
+    }
+
+    /// Events can arrive late (a redelivery days after the fact) or be applied out of order, so after a
+    /// suspend/unsuspend/create the App asks GitHub for the installation's state now and stores it.
+    async fn sync_installation_state(&self, installation_id: i64) {
+        #[derive(serde::Deserialize)]
+        struct Now {
+            suspended_at: Option<DateTime<Utc>>,
+        }
+        let Some(app) = &self.cfg.github else {
+            return;
+        };
+        let path = format!("/app/installations/{installation_id}");
+        // A 404 (the installation is gone) changes nothing here: its `deleted` event says so.
+        let stored = match app.app_get(&path).await.and_then(|r| r.json::<Now>(&path)) {
+            Ok(now) => {
+                installations::set_suspended(&self.db, installation_id, now.suspended_at).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the installation's state from GitHub");
+                return;
+            }
+        };
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "cannot store the installation's state");
+        }
     }
 
     async fn settle(
@@ -423,6 +464,9 @@ impl Pipeline {
             Ok(Handled::Duplicate { attempt_id }) => {
                 tracing::info!(attempt_id, "push already recorded");
                 self.metrics.processed(Status::Processed);
+            }
+            Ok(Handled::ClaimLost) => {
+                tracing::warn!("lease lost; the delivery's new claim settles it");
             }
             Ok(Handled::Ignored(reason)) => {
                 tracing::info!(%reason, "delivery ignored");

@@ -166,6 +166,17 @@ pub async fn settle_claimed(
         .map(|rows| rows == 1)
 }
 
+/// Settle inside a transaction: guarded by the claim when one is given (see [`settle_claimed`]).
+pub async fn settle_for_claim(
+    db: &impl ConnectionTrait,
+    guid: &str,
+    claim: Option<i32>,
+    status: Status,
+) -> Result<bool, DbErr> {
+    let rows = settle_where(db, guid, claim, status, None, None).await?;
+    Ok(claim.is_none() || rows == 1)
+}
+
 /// Push this worker's lease forward while it still holds the claim (long GitHub enrichment).
 pub async fn extend_lease(
     db: &impl ConnectionTrait,

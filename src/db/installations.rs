@@ -28,13 +28,17 @@ pub async fn is_active(db: &impl ConnectionTrait, installation_id: i64) -> Resul
 /// `event_at` orders events (the delivery's receive time): workers and retries may process them out of
 /// order, so a suspend/unsuspend/delete/create older than the state already applied leaves the state
 /// (`suspended_at`, `deleted_at`) alone; everything else it says still applies.
+///
+/// `claim`: the worker's claim on the delivery (its `attempts` count); when another worker has claimed it
+/// since, nothing is applied and `None` comes back (that worker applies it, audited once).
 pub async fn apply(
     db: &impl TransactionTrait,
     origin: &str,
     delivery_guid: &str,
     event_at: DateTime<Utc>,
     ev: &InstallationEvent,
-) -> Result<Receipt, RecordError> {
+    claim: Option<i32>,
+) -> Result<Option<Receipt>, RecordError> {
     let now = Utc::now();
     let (txn, mut head) = audit::begin_write(db, origin).await?;
     let stored = installation::Entity::find_by_id(ev.installation_id)
@@ -49,11 +53,13 @@ pub async fn apply(
     }
     upsert(&txn, ev, now, event_at, !state_is_newer).await?;
     match ev.change {
-        InstallationChange::Created => {
-            // The payload lists what the installation can reach now.
+        // The payload lists what the installation could reach then: only a current event replaces
+        // the list (an older one would undo newer repository events).
+        InstallationChange::Created if !state_is_newer => {
             remove_all_repositories(&txn, ev.installation_id).await?;
             add_repositories(&txn, ev, now).await?;
         }
+        InstallationChange::Created => {}
         InstallationChange::RepositoriesAdded => add_repositories(&txn, ev, now).await?,
         InstallationChange::RepositoriesRemoved => {
             let ids: Vec<i64> = ev.removed.iter().map(|r| r.id).collect();
@@ -69,9 +75,30 @@ pub async fn apply(
         | InstallationChange::PermissionsAccepted => {}
     }
     let receipt = audit::append(&txn, &mut head, entry(delivery_guid, ev)).await?;
-    deliveries::settle(&txn, delivery_guid, Status::Processed, None, None).await?;
+    if !deliveries::settle_for_claim(&txn, delivery_guid, claim, Status::Processed).await? {
+        // Dropping the transaction rolls everything back.
+        return Ok(None);
+    }
     txn.commit().await?;
-    Ok(receipt)
+    Ok(Some(receipt))
+}
+
+/// Store the suspension state GitHub reports now (`GET /app/installations/{id}`): it corrects whatever
+/// order the events came in.
+pub async fn set_suspended(
+    db: &impl ConnectionTrait,
+    installation_id: i64,
+    suspended_at: Option<DateTime<Utc>>,
+) -> Result<(), DbErr> {
+    installation::Entity::update_many()
+        .set(installation::ActiveModel {
+            suspended_at: Set(suspended_at),
+            ..Default::default()
+        })
+        .filter(installation::Column::Id.eq(installation_id))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Insert or update the installation row as the event says; `apply_state`: the event is newer than

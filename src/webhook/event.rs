@@ -290,6 +290,11 @@ impl InstallationChange {
             Self::RepositoriesRemoved => "installation.repositories_removed",
         }
     }
+
+    /// Changes whether the installation is suspended (deletion is final and needs no check).
+    pub fn changes_state(self) -> bool {
+        matches!(self, Self::Created | Self::Suspended | Self::Unsuspended)
+    }
 }
 
 /// A repository named in an installation event.

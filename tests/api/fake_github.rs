@@ -46,6 +46,8 @@ pub enum Route {
     ListDeliveries,
     /// `POST /app/hook/deliveries/{id}/attempts` (App JWT).
     Redeliver,
+    /// `GET /app/installations/{id}` (App JWT).
+    GetInstallation,
     Other,
 }
 
@@ -157,6 +159,8 @@ struct State {
     delivery_page_cap: usize,
     /// Where redeliveries go, signed with this secret; `None`: requests are recorded only.
     hook_target: Option<(String, String)>,
+    /// Installations GitHub knows, with their `suspended_at`; others answer 404 (deleted).
+    installations: HashMap<i64, Option<DateTime<Utc>>>,
 }
 
 /// The running fake.
@@ -181,7 +185,7 @@ impl Respond for Responder {
         let status = if status == 0 { 599 } else { status };
         let app_route = matches!(
             route,
-            Route::Token | Route::ListDeliveries | Route::Redeliver
+            Route::Token | Route::ListDeliveries | Route::Redeliver | Route::GetInstallation
         );
         let job = (route == Route::Redeliver && status == 202)
             .then(|| redelivery_job(&st, &path))
@@ -300,6 +304,7 @@ fn route_of(method: &str, path: &str) -> Route {
         ["repos", _, _, rest @ ..] | ["repositories", _, rest @ ..] => rest,
         ["app", "installations", _, "access_tokens"] if method == "POST" => return Route::Token,
         ["app", "hook", "deliveries"] if method == "GET" => return Route::ListDeliveries,
+        ["app", "installations", _] if method == "GET" => return Route::GetInstallation,
         ["app", "hook", "deliveries", _, "attempts"] if method == "POST" => {
             return Route::Redeliver
         }
@@ -331,12 +336,16 @@ fn answer(
     if route == Route::Token {
         return mint(st, req, token);
     }
-    if matches!(route, Route::ListDeliveries | Route::Redeliver) {
+    if matches!(
+        route,
+        Route::ListDeliveries | Route::Redeliver | Route::GetInstallation
+    ) {
         if let Err(refusal) = verify_jwt(st, token) {
             return message(401, &refusal);
         }
         return match route {
             Route::ListDeliveries => list_deliveries(st, &query(req)),
+            Route::GetInstallation => get_installation(st, req.url.path()),
             _ => redeliver(st, req.url.path()),
         };
     }
@@ -354,9 +363,26 @@ fn answer(
         Route::Tree => tree(&dir, req.url.path()),
         Route::ListCheckRuns => list_check_runs(st, &full_name, req.url.path(), &q),
         Route::CreateCheckRun => create_check_run(st, &full_name, &dir, req),
-        Route::Token | Route::ListDeliveries | Route::Redeliver | Route::Other => {
-            message(404, "Not Found")
-        }
+        Route::Token
+        | Route::ListDeliveries
+        | Route::Redeliver
+        | Route::GetInstallation
+        | Route::Other => message(404, "Not Found"),
+    }
+}
+
+/// `GET /app/installations/{id}`: the installation as GitHub sees it now.
+fn get_installation(st: &State, path: &str) -> (u16, ResponseTemplate) {
+    let id = path.rsplit('/').next().and_then(|s| s.parse::<i64>().ok());
+    match id.and_then(|id| st.installations.get(&id).map(|s| (id, s))) {
+        Some((id, suspended_at)) => (
+            200,
+            ResponseTemplate::new(200).set_body_json(json!({
+                "id": id,
+                "suspended_at": suspended_at.map(|t| t.to_rfc3339()),
+            })),
+        ),
+        None => message(404, "Not Found"),
     }
 }
 
@@ -887,6 +913,7 @@ impl FakeGithub {
             next_attempt_id: 90_000,
             delivery_page_cap: 100,
             hook_target: None,
+            installations: HashMap::new(),
         }));
         let server = MockServer::start().await;
         state.lock().expect("fake state").origin = server.uri();
@@ -937,6 +964,15 @@ impl FakeGithub {
             remaining: None,
             response,
         });
+    }
+
+    /// Say how GitHub sees an installation now (`GET /app/installations/{id}`).
+    pub fn set_installation(&self, id: i64, suspended_at: Option<DateTime<Utc>>) {
+        self.state
+            .lock()
+            .expect("fake state")
+            .installations
+            .insert(id, suspended_at);
     }
 
     /// Stop failing.

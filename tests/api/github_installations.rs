@@ -13,6 +13,7 @@ backend_tests!(
     installation_events_keep_tables_current,
     suspended_installation_gets_no_api_calls,
     an_older_suspend_does_not_override_a_newer_unsuspend,
+    a_late_suspend_is_corrected_from_github,
 );
 
 async fn send(app: &TestApp, event: &str, file: &str, guid: &str) {
@@ -128,7 +129,14 @@ async fn suspended_installation_gets_no_api_calls(db: TestDb) {
     let (files, source, complete) = recorded(&app).await;
     assert!(files.is_empty());
     assert_eq!((source.as_str(), complete), ("payload", false));
-    assert!(fake.seen().is_empty(), "{:?}", fake.seen());
+    // No call as the installation: only the App's own look-up of the installation's state.
+    assert!(
+        fake.seen()
+            .iter()
+            .all(|c| c.route == crate::fake_github::Route::GetInstallation),
+        "{:?}",
+        fake.seen()
+    );
     let due = labtrail::db::check_runs::due(&app.db, chrono::Utc::now(), 100, 100)
         .await
         .expect("due");
@@ -196,12 +204,20 @@ async fn an_older_suspend_does_not_override_a_newer_unsuspend(db: TestDb) {
         "g-unsuspend",
         t2,
         &unsuspend,
+        None,
     )
     .await
     .expect("apply unsuspend");
-    installations::apply(&app.db, crate::helpers::ORIGIN, "g-suspend", t1, &suspend)
-        .await
-        .expect("apply the older suspend");
+    installations::apply(
+        &app.db,
+        crate::helpers::ORIGIN,
+        "g-suspend",
+        t1,
+        &suspend,
+        None,
+    )
+    .await
+    .expect("apply the older suspend");
     assert!(
         installation(&app, id).await.suspended_at.is_none(),
         "still active"
@@ -209,13 +225,48 @@ async fn an_older_suspend_does_not_override_a_newer_unsuspend(db: TestDb) {
     assert!(installations::is_active(&app.db, id).await.expect("read"));
     // In order, the suspend applies.
     let t3 = t0 + chrono::Duration::seconds(3);
-    installations::apply(&app.db, crate::helpers::ORIGIN, "g-suspend-2", t3, &suspend)
-        .await
-        .expect("apply suspend");
+    installations::apply(
+        &app.db,
+        crate::helpers::ORIGIN,
+        "g-suspend-2",
+        t3,
+        &suspend,
+        None,
+    )
+    .await
+    .expect("apply suspend");
     assert!(!installations::is_active(&app.db, id).await.expect("read"));
     // Both events are in the audit log either way.
     let audited = app
         .scalar("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'installation.%'")
+        .await;
+    assert_eq!(audited, 3);
+}
+
+/// A lost `suspend` redelivered days later arrives after the `unsuspend`: by arrival it is the newest, so
+/// the App asks GitHub for the installation's state now and keeps what GitHub says.
+async fn a_late_suspend_is_corrected_from_github(db: TestDb) {
+    use crate::fake_github::Route;
+    use labtrail::db::installations;
+    let fake = FakeGithub::start().await;
+    let app = spawn_app_with(&db, AppOptions::with_github(&fake)).await;
+    let id = 16598467; // the installation of the suspend/unsuspend fixtures
+    fake.set_installation(id, None); // GitHub: active now
+    send(&app, "installation", "unsuspend", "late-1").await;
+    send(&app, "installation", "suspend", "late-2").await; // the late redelivery
+    assert!(
+        installations::is_active(&app.db, id).await.expect("read"),
+        "GitHub says active: the late suspend does not stick"
+    );
+    assert!(fake.count(Route::GetInstallation) >= 2);
+    // When GitHub says suspended, a late unsuspend does not make it active.
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    fake.set_installation(id, Some(since));
+    send(&app, "installation", "unsuspend", "late-3").await;
+    assert!(!installations::is_active(&app.db, id).await.expect("read"));
+    // Both events stay in the audit log as they came.
+    let audited = app
+        .scalar("SELECT COUNT(*) FROM audit_log WHERE action IN ('installation.suspended', 'installation.unsuspended')")
         .await;
     assert_eq!(audited, 3);
 }
