@@ -390,21 +390,22 @@ impl Pipeline {
                 d.action.as_deref().unwrap_or("(no action)")
             )));
         };
-        let applied = installations::apply(
-            &self.db,
-            &self.cfg.origin,
-            &d.guid,
-            d.received_at,
-            &ev,
-            Some(d.attempts),
-        )
-        .await?;
-        let Some(receipt) = applied else {
+        // Asked before the change is applied, so the state GitHub reports is stored with it.
+        let github_now = if ev.change.changes_state() {
+            self.installation_state_now(ev.installation_id).await
+        } else {
+            None
+        };
+        let how = installations::Applied {
+            delivery_guid: &d.guid,
+            event_at: d.received_at,
+            github_now,
+            claim: Some(d.attempts),
+        };
+        let Some(receipt) = installations::apply(&self.db, &self.cfg.origin, &ev, how).await?
+        else {
             return Ok(Handled::ClaimLost);
         };
-        if ev.change.changes_state() {
-            self.sync_installation_state(ev.installation_id).await;
-        }
         Ok(Handled::Installation {
             installation_id: ev.installation_id,
             action: ev.change.action(),
@@ -412,29 +413,23 @@ impl Pipeline {
         })
     }
 
-    /// Events can arrive late (a redelivery days after the fact) or be applied out of order, so after a
-    /// suspend/unsuspend/create the App asks GitHub for the installation's state now and stores it.
-    async fn sync_installation_state(&self, installation_id: i64) {
+    /// Events can arrive late (a redelivery days after the fact) or be applied out of order, so for a
+    /// suspend/unsuspend/create the App asks GitHub whether the installation is suspended now; `None`
+    /// when it cannot tell (no App, GitHub unreachable, the installation is gone: its `deleted` event
+    /// says so).
+    async fn installation_state_now(&self, installation_id: i64) -> Option<Option<DateTime<Utc>>> {
         #[derive(serde::Deserialize)]
         struct Now {
             suspended_at: Option<DateTime<Utc>>,
         }
-        let Some(app) = &self.cfg.github else {
-            return;
-        };
+        let app = self.cfg.github.as_ref()?;
         let path = format!("/app/installations/{installation_id}");
-        // A 404 (the installation is gone) changes nothing here: its `deleted` event says so.
-        let stored = match app.app_get(&path).await.and_then(|r| r.json::<Now>(&path)) {
-            Ok(now) => {
-                installations::set_suspended(&self.db, installation_id, now.suspended_at).await
-            }
+        match app.app_get(&path).await.and_then(|r| r.json::<Now>(&path)) {
+            Ok(now) => Some(now.suspended_at),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the installation's state from GitHub");
-                return;
+                None
             }
-        };
-        if let Err(e) = stored {
-            tracing::warn!(error = %e, "cannot store the installation's state");
         }
     }
 

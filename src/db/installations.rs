@@ -29,16 +29,32 @@ pub async fn is_active(db: &impl ConnectionTrait, installation_id: i64) -> Resul
 /// order, so a suspend/unsuspend/delete/create older than the state already applied leaves the state
 /// (`suspended_at`, `deleted_at`) alone; everything else it says still applies.
 ///
+/// `github_now`: the suspension state GitHub reported just before (`GET /app/installations/{id}`, when
+/// the App is configured); it wins over the event's, since events can come late (a redelivery days after)
+/// or be applied out of order.
+///
 /// `claim`: the worker's claim on the delivery (its `attempts` count); when another worker has claimed it
 /// since, nothing is applied and `None` comes back (that worker applies it, audited once).
+pub struct Applied<'a> {
+    pub delivery_guid: &'a str,
+    pub event_at: DateTime<Utc>,
+    pub github_now: Option<Option<DateTime<Utc>>>,
+    pub claim: Option<i32>,
+}
+
+/// See [`Applied`].
 pub async fn apply(
     db: &impl TransactionTrait,
     origin: &str,
-    delivery_guid: &str,
-    event_at: DateTime<Utc>,
     ev: &InstallationEvent,
-    claim: Option<i32>,
+    how: Applied<'_>,
 ) -> Result<Option<Receipt>, RecordError> {
+    let Applied {
+        delivery_guid,
+        event_at,
+        github_now,
+        claim,
+    } = how;
     let now = Utc::now();
     let (txn, mut head) = audit::begin_write(db, origin).await?;
     let stored = installation::Entity::find_by_id(ev.installation_id)
@@ -52,6 +68,9 @@ pub async fn apply(
         );
     }
     upsert(&txn, ev, now, event_at, !state_is_newer).await?;
+    if let Some(suspended_at) = github_now {
+        set_suspended(&txn, ev.installation_id, suspended_at).await?;
+    }
     match ev.change {
         // The payload lists what the installation could reach then: only a current event replaces
         // the list (an older one would undo newer repository events).
@@ -83,9 +102,8 @@ pub async fn apply(
     Ok(Some(receipt))
 }
 
-/// Store the suspension state GitHub reports now (`GET /app/installations/{id}`): it corrects whatever
-/// order the events came in.
-pub async fn set_suspended(
+/// Store the suspension state GitHub reports now.
+async fn set_suspended(
     db: &impl ConnectionTrait,
     installation_id: i64,
     suspended_at: Option<DateTime<Utc>>,

@@ -9,6 +9,7 @@ backend_tests!(
     triggers_refuse_update_and_delete_of_audit_rows,
     head_cannot_be_rolled_back,
     only_rows_below_archived_upto_may_be_deleted,
+    entries_are_inserted_at_the_head_only,
 );
 
 async fn record_two(app: &TestApp) {
@@ -111,4 +112,50 @@ async fn only_rows_below_archived_upto_may_be_deleted(db: TestDb) {
         .await
         .expect_err("archived_upto cannot go back");
     assert!(err.to_string().contains("audit_head"), "{err}");
+}
+
+/// Inserts cannot go around the UPDATE/DELETE guards: an entry only at the head, chained to it; no second
+/// head row; and (SQLite) no `INSERT OR REPLACE` of an existing entry or of the head.
+async fn entries_are_inserted_at_the_head_only(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record_two(&app).await;
+    let copy_of_first = |seq: &str| {
+        format!(
+            "INSERT INTO audit_log (seq, entry_id, occurred_at_us, actor, action, subject, details, \
+             canonical, prev_hash, entry_hash) SELECT {seq}, 'forged', occurred_at_us, actor, action, \
+             subject, details, canonical, prev_hash, entry_hash FROM audit_log WHERE seq = 0"
+        )
+    };
+    // At the head's seq but not chained to the head hash; and far past the head.
+    for sql in [
+        copy_of_first("(SELECT size FROM audit_head)"),
+        copy_of_first("99"),
+    ] {
+        let err = app.exec(&sql).await.expect_err(&sql);
+        assert!(
+            err.to_string().contains("appended at the head only"),
+            "{sql}: {err}"
+        );
+    }
+    let err = app
+        .exec("INSERT INTO audit_head (id, size, archived_upto) VALUES (2, 0, 0)")
+        .await
+        .expect_err("a second head");
+    assert!(err.to_string().contains("audit_head"), "{err}");
+    if db.backend == Backend::Sqlite {
+        for sql in [
+            "INSERT OR REPLACE INTO audit_log SELECT * FROM audit_log WHERE seq = 0",
+            "INSERT OR REPLACE INTO audit_head SELECT id, size, head_hash, origin, size FROM audit_head",
+        ] {
+            app.exec(sql).await.expect_err(sql);
+        }
+    }
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 2);
+    assert_eq!(app.scalar("SELECT archived_upto FROM audit_head").await, 0);
+    // The app's own appends still go through.
+    let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(2), 1767225601))
+        .expect("json");
+    app.deliver("push", "g-2", &body).await;
+    app.wait_idle().await;
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 3);
 }

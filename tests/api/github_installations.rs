@@ -201,20 +201,26 @@ async fn an_older_suspend_does_not_override_a_newer_unsuspend(db: TestDb) {
     installations::apply(
         &app.db,
         crate::helpers::ORIGIN,
-        "g-unsuspend",
-        t2,
         &unsuspend,
-        None,
+        installations::Applied {
+            delivery_guid: "g-unsuspend",
+            event_at: t2,
+            github_now: None,
+            claim: None,
+        },
     )
     .await
     .expect("apply unsuspend");
     installations::apply(
         &app.db,
         crate::helpers::ORIGIN,
-        "g-suspend",
-        t1,
         &suspend,
-        None,
+        installations::Applied {
+            delivery_guid: "g-suspend",
+            event_at: t1,
+            github_now: None,
+            claim: None,
+        },
     )
     .await
     .expect("apply the older suspend");
@@ -228,10 +234,13 @@ async fn an_older_suspend_does_not_override_a_newer_unsuspend(db: TestDb) {
     installations::apply(
         &app.db,
         crate::helpers::ORIGIN,
-        "g-suspend-2",
-        t3,
         &suspend,
-        None,
+        installations::Applied {
+            delivery_guid: "g-suspend-2",
+            event_at: t3,
+            github_now: None,
+            claim: None,
+        },
     )
     .await
     .expect("apply suspend");

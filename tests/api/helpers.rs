@@ -535,6 +535,8 @@ impl TestApp {
                 "DROP TRIGGER audit_log_guard ON audit_log",
                 "DROP TRIGGER audit_log_no_truncate ON audit_log",
                 "DROP TRIGGER audit_head_guard ON audit_head",
+                "DROP TRIGGER audit_log_append_only ON audit_log",
+                "DROP TRIGGER audit_head_no_insert ON audit_head",
                 "DROP TRIGGER audit_checkpoint_guard ON audit_checkpoint",
             ],
             _ => &[
@@ -542,6 +544,8 @@ impl TestApp {
                 "DROP TRIGGER audit_log_no_delete",
                 "DROP TRIGGER audit_head_guard",
                 "DROP TRIGGER audit_head_archive_guard",
+                "DROP TRIGGER audit_log_append_only",
+                "DROP TRIGGER audit_head_no_insert",
                 "DROP TRIGGER audit_checkpoint_no_delete",
             ],
         };
