@@ -21,6 +21,32 @@ pub const MANIFEST_FORMAT: &str = "labtrail-audit-archive-v1";
 pub const ARCHIVED_ACTION: &str = "audit.archived";
 const PAGE: u64 = 1000;
 
+/// What an `audit.archived` entry states, signed by the log's key (a C2SP signed note of [`Self::body`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveStatement<'a> {
+    pub origin: &'a str,
+    pub first_seq: i64,
+    pub upto: i64,
+    pub head_hash: &'a str,
+    pub segment_sha256: &'a str,
+    pub manifest_sha256: &'a str,
+}
+
+impl ArchiveStatement<'_> {
+    /// The signed text: one fact a line.
+    pub fn body(&self) -> String {
+        format!(
+            "labtrail-audit-archive-v1\n{}\n{}\n{}\n{}\n{}\n{}\n",
+            self.origin,
+            self.first_seq,
+            self.upto,
+            self.head_hash,
+            self.segment_sha256,
+            self.manifest_sha256
+        )
+    }
+}
+
 /// What an archive segment holds and how it chains; written next to the segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +174,15 @@ pub async fn archive(
         serde_json::to_vec_pretty(&manifest).map_err(|e| AuditError::Canonical(e.to_string()))?;
     let manifest_path = out.join(format!("{name}.manifest.json"));
     write_atomically(&manifest_path, &manifest_bytes)?;
+    let manifest_sha256 = hex::encode(Sha256::digest(&manifest_bytes));
+    let statement = ArchiveStatement {
+        origin,
+        first_seq: from,
+        upto,
+        head_hash: &manifest.head_hash,
+        segment_sha256: &manifest.file_sha256,
+        manifest_sha256: &manifest_sha256,
+    };
     super::append(
         &txn,
         &mut head,
@@ -160,7 +195,10 @@ pub async fn archive(
                 "upto": upto,
                 "head_hash": manifest.head_hash,
                 "segment_sha256": manifest.file_sha256,
-                "manifest_sha256": hex::encode(Sha256::digest(&manifest_bytes)),
+                "manifest_sha256": manifest_sha256,
+                // Signed: an attacker with database access but not the key cannot append an
+                // archive record of their own and delete entries under it.
+                "statement": key.sign_note(&statement.body()),
             }),
         },
     )

@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::archive::{self, Segment, ARCHIVED_ACTION};
-use super::checkpoint::{open_checkpoint, Verifier};
+use super::checkpoint::{open_checkpoint, open_note, Verifier};
 use super::{canonical_bytes, chain_hash, genesis_hash, leaf_hash, parse_hash, SCHEME_VERSION};
 
 const PAGE: u64 = 1000;
@@ -138,7 +138,10 @@ pub async fn verify_with(
             return Ok(report);
         }
     };
-    if let Err(verdict) = check_chain(db, origin, &head, &signed, segments, &mut report).await? {
+    let verifier = ev.verifier.as_ref();
+    if let Err(verdict) =
+        check_chain(db, origin, &head, &signed, segments, verifier, &mut report).await?
+    {
         report.verdict = verdict;
     }
     Ok(report)
@@ -225,10 +228,38 @@ async fn collect_checkpoints(
 /// An `audit.archived` entry met on the walk.
 #[derive(Debug, Clone)]
 struct ArchivedRecord {
+    seq: i64,
     first_seq: Option<i64>,
     upto: Option<i64>,
+    head_hash: Option<String>,
     segment_sha256: Option<String>,
     manifest_sha256: Option<String>,
+    statement: Option<String>,
+}
+
+impl ArchivedRecord {
+    /// The record's signed statement opens with the log's key and says what the record says.
+    fn statement_holds(&self, origin: &str, verifier: &Verifier) -> bool {
+        let (Some(first_seq), Some(upto), Some(head), Some(seg), Some(man), Some(note)) = (
+            self.first_seq,
+            self.upto,
+            self.head_hash.as_deref(),
+            self.segment_sha256.as_deref(),
+            self.manifest_sha256.as_deref(),
+            self.statement.as_deref(),
+        ) else {
+            return false;
+        };
+        let expected = archive::ArchiveStatement {
+            origin,
+            first_seq,
+            upto,
+            head_hash: head,
+            segment_sha256: seg,
+            manifest_sha256: man,
+        };
+        open_note(note, verifier).is_ok_and(|text| text == expected.body())
+    }
 }
 
 /// The running state of the chain walk.
@@ -270,10 +301,13 @@ impl Walk<'_> {
             let d = &doc["details"];
             let text = |k: &str| d[k].as_str().map(str::to_owned);
             self.archived.push(ArchivedRecord {
+                seq,
                 first_seq: d["first_seq"].as_i64(),
                 upto: d["upto"].as_i64(),
+                head_hash: text("head_hash"),
                 segment_sha256: text("segment_sha256"),
                 manifest_sha256: text("manifest_sha256"),
+                statement: text("statement"),
             });
         }
         self.prev = Some(hash);
@@ -294,6 +328,7 @@ async fn check_chain(
     head: &audit_head::Model,
     signed: &Signed,
     segments: Option<Vec<Segment>>,
+    verifier: Option<&Verifier>,
     report: &mut Report,
 ) -> Result<Result<(), Verdict>, VerifyError> {
     let mut walk = Walk {
@@ -355,6 +390,9 @@ async fn check_chain(
         )));
     }
     if let Err(v) = check_archive_records(&walk.archived, first_seq, &used) {
+        return Ok(Err(v));
+    }
+    if let Err(v) = check_archive_statements(&walk.archived, origin, verifier)? {
         return Ok(Err(v));
     }
     report.verdict = Verdict::Intact {
@@ -507,6 +545,31 @@ fn check_line(line: &[u8], seq: i64, prev: &[u8; 32]) -> Result<(Value, [u8; 32]
     }
     let hash = chain_hash(prev, &leaf_hash(line));
     Ok((doc, hash))
+}
+
+/// Every `audit.archived` entry must carry a statement signed by the log's key: without it, database
+/// access alone would let an attacker append an archive record and delete the entries "under" it.
+fn check_archive_statements(
+    records: &[ArchivedRecord],
+    origin: &str,
+    verifier: Option<&Verifier>,
+) -> Result<Result<(), Verdict>, VerifyError> {
+    if records.is_empty() {
+        return Ok(Ok(()));
+    }
+    let verifier = verifier.ok_or(VerifyError::NoPublicKey)?;
+    Ok(
+        match records
+            .iter()
+            .find(|r| !r.statement_holds(origin, verifier))
+        {
+            Some(r) => Err(tampered(
+                r.seq,
+                "audit.archived entry without a valid statement signed by the log's key".into(),
+            )),
+            None => Ok(()),
+        },
+    )
 }
 
 /// `archived_upto` must be what the last `audit.archived` entry says, and every manifest used must be

@@ -13,6 +13,7 @@ backend_tests!(
     flipped_byte_in_an_archive_or_its_manifest_is_caught,
     missing_archive_segment_is_caught,
     hand_raised_archived_upto_is_caught,
+    forged_archive_record_is_caught,
 );
 
 fn archive(app: &TestApp, upto: i64, dir: &Path) -> String {
@@ -176,4 +177,50 @@ async fn hand_raised_archived_upto_is_caught(db: TestDb) {
         out.contains("archived_upto is 2 but the log's last audit.archived entry records 0"),
         "{out}"
     );
+}
+
+/// An attacker with database access but not the key, all guards in place: append a correctly chained
+/// `audit.archived` record of their own (the chain needs no secret), advance `archived_upto` under it and
+/// delete the entries below. Only the record's signed statement gives it away.
+async fn forged_archive_record_is_caught(db: TestDb) {
+    use labtrail::audit::{self, NewEntry};
+    let app = spawn_app(&db).await;
+    let (code, out) = cli(&app, &["audit", "keygen"]);
+    assert_eq!(code, Some(0), "{out}");
+    record(&app, 3).await;
+    let (code, out) = verify(&app, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let (txn, mut head) = audit::begin_write(&app.db, crate::helpers::ORIGIN)
+        .await
+        .expect("lock");
+    let upto = head.size;
+    let head_hash = hex::encode(head.head_hash);
+    audit::append(
+        &txn,
+        &mut head,
+        NewEntry {
+            actor: "cli:mallory".into(),
+            action: "audit.archived".into(),
+            subject: format!("audit_log:0-{}", upto - 1),
+            details: serde_json::json!({
+                "first_seq": 0, "upto": upto, "head_hash": head_hash,
+                "segment_sha256": "0".repeat(64), "manifest_sha256": "0".repeat(64),
+            }),
+        },
+    )
+    .await
+    .expect("the chain takes any well-formed entry");
+    txn.commit().await.expect("commit");
+    app.exec(&format!(
+        "UPDATE audit_head SET archived_upto = {upto} WHERE id = 1"
+    ))
+    .await
+    .expect("the guard sees an audit.archived entry at the head");
+    app.exec(&format!("DELETE FROM audit_log WHERE seq < {upto}"))
+        .await
+        .expect("rows below archived_upto may go");
+    let (code, out) = verify(&app, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("seq {upto}")), "{out}");
+    assert!(out.contains("signed by the log's key"), "{out}");
 }
