@@ -23,6 +23,7 @@ backend_tests!(
     server_errors_then_success,
     timeout_then_success,
     permanent_failure_records_from_the_payload_on_the_last_try,
+    slow_github_does_not_lose_the_claim,
 );
 
 pub const ORG: &str = "course";
@@ -500,4 +501,32 @@ async fn permanent_failure_records_from_the_payload_on_the_last_try(db: TestDb) 
         200
     );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+}
+
+/// GitHub slower than the claim's lease: the worker renews its lease while it waits, so no other worker
+/// takes the delivery over and repeats the calls.
+async fn slow_github_does_not_lose_the_claim(db: TestDb) {
+    let fake = FakeGithub::start().await;
+    let opts = AppOptions {
+        lease: std::time::Duration::from_millis(600),
+        ..AppOptions::with_github(&fake)
+    };
+    let app = spawn_app_with(&db, opts).await;
+    app.create_lab1_session().await;
+    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
+    fake.add_repo("course/lab1-small", 500, &repo.dir);
+    fake.fail_next(
+        Route::Commit,
+        1,
+        server_error().set_delay(std::time::Duration::from_millis(2000)),
+    );
+    let d = deliver(&app, "slow-1", &payload).await;
+    assert_eq!(d.status, "processed", "{:?}", d.last_error);
+    assert_eq!(d.attempts, 1, "claimed once");
+    assert_eq!(
+        fake.count(Route::Commit),
+        2,
+        "one slow 500, then the answer"
+    );
+    assert_eq!(recorded(&app).await.0, expected);
 }

@@ -206,6 +206,8 @@ pub struct AppOptions {
     /// The GitHub App (a fake GitHub's URL and the test-only key); `None`: payload only.
     pub github: Option<GithubOptions>,
     pub check_runs: CheckRunPolicy,
+    /// How long a worker's claim on a delivery holds before another worker may take it.
+    pub lease: Duration,
     /// The periodic redelivery catch-up (with `github`); `None`: off, so other tests see no such calls.
     pub redeliver: Option<RedeliverPolicy>,
 }
@@ -260,6 +262,7 @@ impl Default for AppOptions {
             },
             setup: None,
             checkpoint_interval: None,
+            lease: Duration::from_secs(300),
             github: None,
             check_runs: CheckRunPolicy {
                 lease: Duration::from_secs(10),
@@ -309,6 +312,7 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
     let mut worker = WorkerConfig::new(ORIGIN.to_owned());
     worker.retry = opts.retry;
     worker.poll_interval = Duration::from_millis(100);
+    worker.lease = opts.lease;
     let checkpoints = opts.checkpoint_interval.map(|interval| {
         let (key, _) = AuditKey::load_or_create(&test_db.key_path(), ORIGIN).expect("audit key");
         CheckpointConfig {
