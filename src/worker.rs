@@ -400,7 +400,7 @@ impl Pipeline {
             delivery_guid: &d.guid,
             event_at: d.received_at,
             github_now,
-            claim: Some(d.attempts),
+            claim: Some(d.claims),
         };
         let Some(receipt) = installations::apply(&self.db, &self.cfg.origin, &ev, how).await?
         else {

@@ -17,7 +17,10 @@ pub struct Model {
     pub payload_sha256: String,
     /// `queued|processing|processed|ignored|retrying|dead|rejected`.
     pub status: String,
+    /// Processing tries since the delivery was (re)queued.
     pub attempts: i32,
+    /// Claims ever taken (never reset): a worker's claim token.
+    pub claims: i32,
     pub next_attempt_at: DateTimeUtc,
     pub locked_until: Option<DateTimeUtc>,
     pub last_error: Option<String>,

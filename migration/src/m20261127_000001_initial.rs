@@ -90,6 +90,7 @@ enum WebhookDelivery {
     PayloadSha256,
     Status,
     Attempts,
+    Claims,
     NextAttemptAt,
     LockedUntil,
     LastError,
@@ -367,6 +368,12 @@ impl Migration {
                 .col(text(WebhookDelivery::Status))
                 .col(
                     ColumnDef::new(WebhookDelivery::Attempts)
+                        .integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(
+                    ColumnDef::new(WebhookDelivery::Claims)
                         .integer()
                         .not_null()
                         .default(0),

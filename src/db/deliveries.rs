@@ -60,6 +60,7 @@ pub async fn insert(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, D
         payload: Set(Some(d.payload)),
         status: Set(d.status.as_str().to_owned()),
         attempts: Set(0),
+        claims: Set(0),
         next_attempt_at: Set(d.received_at),
         locked_until: Set(None),
         last_error: Set(d.error),
@@ -74,7 +75,7 @@ pub async fn insert(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, D
 }
 
 const CLAIM_POSTGRES: &str = "UPDATE webhook_delivery \
-    SET status = 'processing', locked_until = $1, attempts = attempts + 1 \
+    SET status = 'processing', locked_until = $1, attempts = attempts + 1, claims = claims + 1 \
     WHERE guid = (SELECT guid FROM webhook_delivery \
         WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= $2) \
            OR (status = 'processing' AND locked_until < $2) \
@@ -83,7 +84,7 @@ const CLAIM_POSTGRES: &str = "UPDATE webhook_delivery \
 
 // SQLite serialises writers, so a single UPDATE … RETURNING is already exclusive.
 const CLAIM_SQLITE: &str = "UPDATE webhook_delivery \
-    SET status = 'processing', locked_until = ?, attempts = attempts + 1 \
+    SET status = 'processing', locked_until = ?, attempts = attempts + 1, claims = claims + 1 \
     WHERE guid = (SELECT guid FROM webhook_delivery \
         WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= ?) \
            OR (status = 'processing' AND locked_until < ?) \
@@ -150,7 +151,7 @@ pub async fn settle(
     Ok(())
 }
 
-/// Settle a delivery only if this worker's claim still holds: it is `processing` with the `attempts`
+/// Settle a delivery only if this worker's claim still holds: it is `processing` with the `claims`
 /// count the claim set. A worker whose lease ran out and whose delivery was claimed again changes
 /// nothing; `false` then.
 pub async fn settle_claimed(
@@ -160,7 +161,7 @@ pub async fn settle_claimed(
     message: Option<String>,
     next_attempt_at: Option<DateTime<Utc>>,
 ) -> Result<bool, DbErr> {
-    let claim = Some(claimed.attempts);
+    let claim = Some(claimed.claims);
     settle_where(db, &claimed.guid, claim, status, message, next_attempt_at)
         .await
         .map(|rows| rows == 1)
@@ -190,7 +191,7 @@ pub async fn extend_lease(
         })
         .filter(Column::Guid.eq(claimed.guid.as_str()))
         .filter(Column::Status.eq(Status::Processing.as_str()))
-        .filter(Column::Attempts.eq(claimed.attempts))
+        .filter(Column::Claims.eq(claimed.claims))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -217,10 +218,10 @@ async fn settle_where(
     let mut update = webhook_delivery::Entity::update_many()
         .set(model)
         .filter(Column::Guid.eq(guid));
-    if let Some(attempts) = claim {
+    if let Some(claims) = claim {
         update = update
             .filter(Column::Status.eq(Status::Processing.as_str()))
-            .filter(Column::Attempts.eq(attempts));
+            .filter(Column::Claims.eq(claims));
     }
     Ok(update.exec(db).await?.rows_affected)
 }

@@ -33,7 +33,7 @@ pub async fn is_active(db: &impl ConnectionTrait, installation_id: i64) -> Resul
 /// the App is configured); it wins over the event's, since events can come late (a redelivery days after)
 /// or be applied out of order.
 ///
-/// `claim`: the worker's claim on the delivery (its `attempts` count); when another worker has claimed it
+/// `claim`: the worker's claim on the delivery (its `claims` count); when another worker has claimed it
 /// since, nothing is applied and `None` comes back (that worker applies it, audited once).
 pub struct Applied<'a> {
     pub delivery_guid: &'a str,

@@ -154,7 +154,27 @@ async fn stale_claim_cannot_settle(db: TestDb) {
         .await
         .expect("extend"));
     assert!(
-        deliveries::settle_claimed(&conn, &second, Status::Ignored, None, None)
+        deliveries::settle_claimed(&conn, &second, Status::Dead, None, None)
+            .await
+            .expect("settle")
+    );
+    // A redelivery requeues the dead delivery with fresh tries; the first worker's old claim (same
+    // `attempts` count as the new one) still cannot settle it.
+    assert!(deliveries::requeue_dead(&conn, "lease-1", later)
+        .await
+        .expect("requeue"));
+    let third = deliveries::claim_next(&conn, later, lease)
+        .await
+        .expect("claim")
+        .expect("queued again");
+    assert_eq!(third.attempts, first.attempts);
+    assert!(
+        !deliveries::settle_claimed(&conn, &first, Status::Dead, Some("stale".into()), None)
+            .await
+            .expect("settle")
+    );
+    assert!(
+        deliveries::settle_claimed(&conn, &third, Status::Ignored, None, None)
             .await
             .expect("settle")
     );
