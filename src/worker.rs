@@ -64,6 +64,8 @@ pub struct WorkerConfig {
     pub github: Option<GithubApp>,
     /// How check runs are retried.
     pub check_runs: CheckRunPolicy,
+    /// First wait before completing a file list GitHub could not give; doubles per try.
+    pub files_retry: Duration,
 }
 
 impl WorkerConfig {
@@ -76,8 +78,18 @@ impl WorkerConfig {
             poll_interval: Duration::from_secs(2),
             github: None,
             check_runs: CheckRunPolicy::default(),
+            files_retry: Duration::from_secs(600),
         }
     }
+}
+
+/// A push's changed files and where they came from.
+struct FileList {
+    files: Vec<ChangedFile>,
+    source: FilesSource,
+    complete: bool,
+    /// GitHub could not be asked now (down, installation suspended): ask again later.
+    retry_later: bool,
 }
 
 /// What became of a delivery.
@@ -161,7 +173,8 @@ impl Pipeline {
         set
     }
 
-    /// Give attempts whose check run could not be created (GitHub down, a crash) another try.
+    /// Give attempts whose check run could not be created (GitHub down, a crash) another try, and complete
+    /// the file lists GitHub could not give when their attempts were recorded.
     async fn sweep_check_runs(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let Some(app) = self.cfg.github.as_ref() else {
             return;
@@ -171,6 +184,12 @@ impl Pipeline {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(check_runs = n, "check runs created by the sweep"),
                 Err(e) => tracing::warn!(error = %e, "cannot look for missing check runs"),
+            }
+            match files::complete_later(app, &self.db, &self.cfg.origin, self.cfg.files_retry).await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(attempts = n, "file lists completed by the sweep"),
+                Err(e) => tracing::warn!(error = %e, "cannot look for incomplete file lists"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.cfg.check_runs.sweep_interval) => {}
@@ -269,7 +288,7 @@ impl Pipeline {
         // On the last try a GitHub failure no longer holds the attempt back: it is recorded from the
         // payload, marked incomplete, rather than lost with a dead delivery.
         let last_try = d.attempts >= self.cfg.retry.max_attempts;
-        let (files, files_source, files_complete) = self.changed_files(&push, last_try).await?;
+        let list = self.changed_files(&push, last_try).await?;
         let pushed_at = push.pushed_at.unwrap_or_else(|| {
             tracing::warn!("repository.pushed_at missing; using the receive time");
             d.received_at
@@ -290,9 +309,14 @@ impl Pipeline {
             received_at: d.received_at,
             delivery_id: d.guid.clone(),
             late: is_late(pushed_at, session.closes_at),
-            files_complete,
-            files,
-            files_source,
+            files_complete: list.complete,
+            files: list.files,
+            files_source: list.source,
+            files_retry_at: list.retry_later.then(|| {
+                Utc::now()
+                    + chrono::Duration::from_std(self.cfg.files_retry)
+                        .unwrap_or(chrono::Duration::minutes(10))
+            }),
         };
         match attempts::record(&self.db, &self.cfg.origin, new).await? {
             Recorded::New { attempt, receipt } => {
@@ -309,29 +333,36 @@ impl Pipeline {
 
     /// The push's file list: from the payload, or completed through the API when GitHub truncated it,
     /// the App is configured and the installation is active.
-    async fn changed_files(
-        &self,
-        push: &Push,
-        last_try: bool,
-    ) -> Result<(Vec<ChangedFile>, FilesSource, bool), ProcessError> {
+    async fn changed_files(&self, push: &Push, last_try: bool) -> Result<FileList, ProcessError> {
         let payload = push.payload_files();
+        let from_payload = |retry_later| FileList {
+            files: payload.files.clone(),
+            source: FilesSource::Payload,
+            complete: !payload.truncated,
+            retry_later,
+        };
         let installation_id = push.installation_id.unwrap_or_default();
         let app = match &self.cfg.github {
             Some(app) if payload.truncated => app,
-            _ => return Ok((payload.files, FilesSource::Payload, !payload.truncated)),
+            _ => return Ok(from_payload(false)),
         };
         if !installations::is_active(&self.db, installation_id).await? {
             tracing::info!(
                 installation_id,
                 "installation suspended or deleted: no API calls"
             );
-            return Ok((payload.files, FilesSource::Payload, false));
+            return Ok(from_payload(true));
         }
         match files::enrich(app, push).await {
-            Ok(e) => Ok((e.files, FilesSource::Api, e.complete)),
-            Err(e) if last_try => {
-                tracing::warn!(error = %e, "file list left incomplete after the last try");
-                Ok((payload.files, FilesSource::Payload, false))
+            Ok(e) => Ok(FileList {
+                files: e.files,
+                source: FilesSource::Api,
+                complete: e.complete,
+                retry_later: false,
+            }),
+            Err(e) if last_try && (e.is_transient() || e.not_before().is_some()) => {
+                tracing::warn!(error = %e, "file list left incomplete for now; completed later");
+                Ok(from_payload(true))
             }
             Err(e) => match e.not_before() {
                 Some(until) => Err(ProcessError::Deferred {
@@ -345,7 +376,7 @@ impl Pipeline {
                     // GitHub will not say more (an unknown commit, a diff it refuses): keep the
                     // payload's list and say it is incomplete.
                     tracing::warn!(error = %e, "file list left incomplete");
-                    Ok((payload.files, FilesSource::Payload, false))
+                    Ok(from_payload(false))
                 }
             },
         }

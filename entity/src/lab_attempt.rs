@@ -36,6 +36,10 @@ pub struct Model {
     pub check_run_next_at: Option<DateTimeUtc>,
     /// Why the last try failed.
     pub check_run_error: Option<String>,
+    /// When to try again to complete a file list GitHub could not give at recording time; `None`: not
+    /// scheduled.
+    pub files_retry_at: Option<DateTimeUtc>,
+    pub files_tries: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,4 +1,5 @@
-//! GitHub App integration: the check-run outbox on `lab_attempt` (tries, next try, last error).
+//! GitHub App integration: the check-run outbox on `lab_attempt` (tries, next try, last error), and the
+//! schedule of attempts whose file list is to be completed later (GitHub was down when they were recorded).
 
 use sea_orm_migration::prelude::*;
 
@@ -12,6 +13,8 @@ enum LabAttempt {
     CheckRunTries,
     CheckRunNextAt,
     CheckRunError,
+    FilesRetryAt,
+    FilesTries,
 }
 
 #[async_trait::async_trait]
@@ -31,6 +34,15 @@ impl MigrationTrait for Migration {
             ColumnDef::new(LabAttempt::CheckRunError)
                 .text()
                 .null()
+                .to_owned(),
+            ColumnDef::new(LabAttempt::FilesRetryAt)
+                .timestamp_with_time_zone()
+                .null()
+                .to_owned(),
+            ColumnDef::new(LabAttempt::FilesTries)
+                .integer()
+                .not_null()
+                .default(0)
                 .to_owned(),
         ] {
             let mut col = col;
@@ -66,6 +78,8 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for col in [
+            LabAttempt::FilesTries,
+            LabAttempt::FilesRetryAt,
             LabAttempt::CheckRunError,
             LabAttempt::CheckRunNextAt,
             LabAttempt::CheckRunTries,

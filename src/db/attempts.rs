@@ -52,6 +52,8 @@ pub struct NewAttempt {
     pub files: Vec<ChangedFile>,
     pub files_source: FilesSource,
     pub files_complete: bool,
+    /// When to try to complete an incomplete list through GitHub (`None`: never).
+    pub files_retry_at: Option<DateTime<Utc>>,
 }
 
 /// The outcome of [`record`].
@@ -169,6 +171,7 @@ async fn insert_attempt(
         files_complete: Set(new.files_complete),
         check_run_id: Set(None),
         audit_seq: Set(audit_seq),
+        files_retry_at: Set(new.files_retry_at),
         ..Default::default()
     }
     .insert(db)
@@ -351,4 +354,102 @@ async fn with_files(
         }
     }
     Ok(views)
+}
+
+/// Attempts whose file list is due to be completed through GitHub, oldest first.
+pub async fn files_due(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<lab_attempt::Model>, DbErr> {
+    use lab_attempt::Column as C;
+    lab_attempt::Entity::find()
+        .filter(C::FilesRetryAt.lte(now))
+        .order_by_asc(C::FilesRetryAt)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Move an attempt's completion schedule from `seen` (as read) to `next` (`None`: give up); `false` when
+/// another instance moved it first (it is doing the work).
+pub async fn reschedule_files(
+    db: &impl ConnectionTrait,
+    attempt: &lab_attempt::Model,
+    next: Option<DateTime<Utc>>,
+    tries: i32,
+) -> Result<bool, DbErr> {
+    use lab_attempt::Column as C;
+    let Some(seen) = attempt.files_retry_at else {
+        return Ok(false);
+    };
+    let result = lab_attempt::Entity::update_many()
+        .set(lab_attempt::ActiveModel {
+            files_retry_at: Set(next),
+            files_tries: Set(tries),
+            ..Default::default()
+        })
+        .filter(C::Id.eq(attempt.id))
+        .filter(C::FilesRetryAt.eq(seen))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Replace an attempt's file list with the one GitHub gave later, in one transaction with its
+/// `lab_attempt.files_completed` audit entry; `None` when it was no longer scheduled.
+pub async fn complete_files(
+    db: &impl TransactionTrait,
+    origin: &str,
+    attempt_id: i64,
+    files: &[ChangedFile],
+    complete: bool,
+) -> Result<Option<Receipt>, RecordError> {
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    let Some(attempt) = lab_attempt::Entity::find_by_id(attempt_id)
+        .one(&txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if attempt.files_retry_at.is_none() {
+        return Ok(None);
+    }
+    lab_attempt_file::Entity::delete_many()
+        .filter(lab_attempt_file::Column::AttemptId.eq(attempt_id))
+        .exec(&txn)
+        .await?;
+    insert_files(&txn, attempt_id, files).await?;
+    let file_count = i32::try_from(files.len()).unwrap_or(i32::MAX);
+    lab_attempt::Entity::update_many()
+        .set(lab_attempt::ActiveModel {
+            file_count: Set(file_count),
+            files_source: Set(FilesSource::Api.as_str().to_owned()),
+            files_complete: Set(complete),
+            files_retry_at: Set(None),
+            ..Default::default()
+        })
+        .filter(lab_attempt::Column::Id.eq(attempt_id))
+        .exec(&txn)
+        .await?;
+    let content = serde_json::json!({ "ref": attempt.git_ref, "files": files });
+    let receipt = audit::append(
+        &txn,
+        &mut head,
+        NewEntry {
+            actor: "system".into(),
+            action: "lab_attempt.files_completed".into(),
+            subject: format!("lab_attempt:{attempt_id}"),
+            details: serde_json::json!({
+                "attempt_id": attempt_id,
+                "file_count": file_count,
+                "files_source": FilesSource::Api.as_str(),
+                "files_complete": complete,
+                "content_sha256": audit::content_digest(&content)?,
+            }),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(receipt))
 }

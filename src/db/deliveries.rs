@@ -226,6 +226,14 @@ async fn settle_where(
     Ok(update.exec(db).await?.rows_affected)
 }
 
+/// The stored payload bytes of a delivery (`None` when unknown or dropped by retention).
+pub async fn payload_of(db: &impl ConnectionTrait, guid: &str) -> Result<Option<Vec<u8>>, DbErr> {
+    Ok(webhook_delivery::Entity::find_by_id(guid.to_owned())
+        .one(db)
+        .await?
+        .and_then(|d| d.payload))
+}
+
 /// Row counts per status (for metrics and the CLI).
 pub async fn count_by_status(db: &impl ConnectionTrait) -> Result<Vec<(String, i64)>, DbErr> {
     let backend = db.get_database_backend();

@@ -22,7 +22,7 @@ backend_tests!(
     rate_limited_then_success,
     server_errors_then_success,
     timeout_then_success,
-    permanent_failure_records_from_the_payload_on_the_last_try,
+    github_outage_records_from_the_payload_then_completes_later,
     slow_github_does_not_lose_the_claim,
 );
 
@@ -457,7 +457,7 @@ async fn timeout_then_success(db: TestDb) {
     )));
 }
 
-async fn permanent_failure_records_from_the_payload_on_the_last_try(db: TestDb) {
+async fn github_outage_records_from_the_payload_then_completes_later(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
     fake.add_repo("course/lab1-small", 500, &repo.dir);
@@ -494,13 +494,45 @@ async fn permanent_failure_records_from_the_payload_on_the_last_try(db: TestDb) 
             .await,
         1
     );
-    // GitHub is back; a redelivery of the same GUID is a duplicate and changes nothing.
+    // GitHub is back: a redelivery of the same GUID is a duplicate, and the sweep completes the list.
     fake.heal();
     assert_eq!(
         app.deliver("push", "down-1", &body).await.status().as_u16(),
         200
     );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app
+        .scalar("SELECT COUNT(*) FROM lab_attempt WHERE files_complete = true")
+        .await
+        == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "file list not completed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (files, source, complete) = recorded(&app).await;
+    assert_eq!((source.as_str(), complete), ("api", true));
+    assert_eq!(files, expected, "exactly what git says changed");
     assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'lab_attempt.files_completed'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.scalar("SELECT CAST(file_count AS BIGINT) FROM lab_attempt")
+            .await,
+        expected.len() as i64
+    );
+    let out = app.cli(&["audit", "verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// GitHub slower than the claim's lease: the worker renews its lease while it waits, so no other worker

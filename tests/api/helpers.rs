@@ -208,6 +208,8 @@ pub struct AppOptions {
     pub check_runs: CheckRunPolicy,
     /// How long a worker's claim on a delivery holds before another worker may take it.
     pub lease: Duration,
+    /// First wait before an incomplete file list is completed through GitHub.
+    pub files_retry: Duration,
     /// The periodic redelivery catch-up (with `github`); `None`: off, so other tests see no such calls.
     pub redeliver: Option<RedeliverPolicy>,
 }
@@ -263,6 +265,7 @@ impl Default for AppOptions {
             setup: None,
             checkpoint_interval: None,
             lease: Duration::from_secs(300),
+            files_retry: Duration::from_millis(100),
             github: None,
             check_runs: CheckRunPolicy {
                 lease: Duration::from_secs(10),
@@ -313,6 +316,7 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
     worker.retry = opts.retry;
     worker.poll_interval = Duration::from_millis(100);
     worker.lease = opts.lease;
+    worker.files_retry = opts.files_retry;
     let checkpoints = opts.checkpoint_interval.map(|interval| {
         let (key, _) = AuditKey::load_or_create(&test_db.key_path(), ORIGIN).expect("audit key");
         CheckpointConfig {
