@@ -447,6 +447,35 @@ async fn publish_claimed(
     })
 }
 
+/// Bring an attempt's existing check run up to date (its file list was completed later); nothing when it
+/// has none yet (the sweep creates it with the current facts).
+#[tracing::instrument(skip(app, db))]
+pub async fn refresh(
+    app: &GithubApp,
+    db: &DatabaseConnection,
+    attempt_id: i64,
+) -> Result<bool, PublishError> {
+    let Some(facts) = check_runs::summary_facts(db, attempt_id, FILES_SHOWN, RECENT_SHOWN).await?
+    else {
+        return Ok(false);
+    };
+    let Some(check_run_id) = facts.attempt.check_run_id else {
+        return Ok(false);
+    };
+    let (inst, repo) = (
+        facts.attempt.installation_id,
+        facts.attempt.repository_full_name.clone(),
+    );
+    let output = render(&Summary::from(facts));
+    let body = serde_json::json!({
+        "conclusion": output.conclusion,
+        "output": { "title": output.title, "summary": output.summary },
+    });
+    let path = format!("/repos/{}/check-runs/{check_run_id}", repo_path(&repo)?);
+    let _: CheckRunRef = app.patch_json(inst, &path, &body).await?;
+    Ok(true)
+}
+
 /// Publish every attempt that is due (no check run, not held, installation active), a batch at a time.
 pub async fn sweep(
     app: &GithubApp,

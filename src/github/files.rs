@@ -378,7 +378,12 @@ pub async fn complete_later(
         match enrich(app, &push).await {
             Ok(e) => {
                 match attempts::complete_files(db, origin, held.id, &e.files, e.complete).await {
-                    Ok(Some(_)) => completed += 1,
+                    Ok(Some(_)) => {
+                        completed += 1;
+                        if let Err(err) = super::checks::refresh(app, db, held.id).await {
+                            tracing::warn!(attempt_id = held.id, error = %err, "check run not updated");
+                        }
+                    }
                     Ok(None) => {}
                     Err(err) => {
                         tracing::warn!(attempt_id = held.id, error = %err, "cannot store the completed file list")

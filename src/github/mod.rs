@@ -453,6 +453,25 @@ impl GithubApp {
         response.json(path)
     }
 
+    /// PATCH as an installation (an update that is safe to repeat) and decode the body.
+    pub async fn patch_json<T: DeserializeOwned>(
+        &self,
+        installation_id: i64,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, GithubError> {
+        let response = self
+            .call(Call {
+                auth: Auth::Installation(installation_id),
+                method: &Method::PATCH,
+                path,
+                body: Some(body),
+                idempotent: true,
+            })
+            .await?;
+        response.json(path)
+    }
+
     /// The path of the `rel="next"` page, if the answer has one on this API's origin.
     pub fn next_page(&self, response: &ApiResponse) -> Result<Option<String>, GithubError> {
         let Some(link) = response.headers.get(http::header::LINK) else {
@@ -610,10 +629,11 @@ impl GithubApp {
     async fn send(&self, client: &Octocrab, call: &Call<'_>) -> Result<ApiResponse, String> {
         let timeout = self.inner.policy.request_timeout;
         let exchange = async {
-            let response = if *call.method == Method::POST {
-                client._post(call.path, call.body).await
-            } else {
-                client._get(call.path).await
+            let response = match *call.method {
+                Method::POST => client._post(call.path, call.body).await,
+                Method::PATCH => client._patch(call.path, call.body).await,
+                Method::GET => client._get(call.path).await,
+                ref other => return Err(format!("unsupported method {other}")),
             }
             .map_err(|e| e.to_string())?;
             let status = response.status();

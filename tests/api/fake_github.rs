@@ -42,6 +42,8 @@ pub enum Route {
     Tree,
     ListCheckRuns,
     CreateCheckRun,
+    /// `PATCH /repos/{o}/{r}/check-runs/{id}`.
+    UpdateCheckRun,
     /// `GET /app/hook/deliveries` (App JWT).
     ListDeliveries,
     /// `POST /app/hook/deliveries/{id}/attempts` (App JWT).
@@ -316,6 +318,7 @@ fn route_of(method: &str, path: &str) -> Route {
         ("GET", ["commits", _]) => Route::Commit,
         ("GET", ["git", "trees", _]) => Route::Tree,
         ("POST", ["check-runs"]) => Route::CreateCheckRun,
+        ("PATCH", ["check-runs", _]) => Route::UpdateCheckRun,
         _ => Route::Other,
     }
 }
@@ -363,6 +366,7 @@ fn answer(
         Route::Tree => tree(&dir, req.url.path()),
         Route::ListCheckRuns => list_check_runs(st, &full_name, req.url.path(), &q),
         Route::CreateCheckRun => create_check_run(st, &full_name, &dir, req),
+        Route::UpdateCheckRun => update_check_run(st, &full_name, req),
         Route::Token
         | Route::ListDeliveries
         | Route::Redeliver
@@ -772,6 +776,40 @@ fn list_check_runs(
         .collect();
     let body = json!({ "total_count": runs.len(), "check_runs": slice });
     (200, ResponseTemplate::new(200).set_body_json(body))
+}
+
+/// `PATCH …/check-runs/{id}`: a new conclusion and output for a run of this repository.
+fn update_check_run(st: &mut State, repo: &str, req: &Request) -> (u16, ResponseTemplate) {
+    let id = req
+        .url
+        .path()
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.parse::<i64>().ok());
+    let Ok(body) = req.body_json::<Value>() else {
+        return message(400, "Problems parsing JSON");
+    };
+    let Some(run) = st
+        .check_runs
+        .iter_mut()
+        .find(|r| Some(r.id) == id && r.repo == repo)
+    else {
+        return message(404, "Not Found");
+    };
+    if let Some(c) = body["conclusion"].as_str() {
+        run.conclusion = Some(c.to_owned());
+    }
+    if let Some(t) = body["output"]["title"].as_str() {
+        run.title = t.to_owned();
+    }
+    if let Some(summary) = body["output"]["summary"].as_str() {
+        if summary.chars().count() > 65_535 {
+            return message(422, "Invalid request: output.summary is too long");
+        }
+        run.summary = summary.to_owned();
+    }
+    let answer = json!({ "id": run.id, "external_id": run.external_id });
+    (200, ResponseTemplate::new(200).set_body_json(answer))
 }
 
 fn create_check_run(

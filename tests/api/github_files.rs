@@ -526,6 +526,29 @@ async fn github_outage_records_from_the_payload_then_completes_later(db: TestDb)
             .await,
         expected.len() as i64
     );
+    // The check run posted with the incomplete list now says what git says.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let wanted = format!(
+        "| Changed files | {} (from the GitHub API) |",
+        expected.len()
+    );
+    while !fake
+        .check_runs()
+        .iter()
+        .any(|r| r.summary.contains(&wanted))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "check run not updated: {:?}\n{:?}",
+            fake.check_runs(),
+            fake.seen()
+                .iter()
+                .map(|c| (c.method.clone(), c.path.clone(), c.status))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(fake.check_runs().len(), 1, "updated, not duplicated");
     let out = app.cli(&["audit", "verify"]);
     assert_eq!(
         out.status.code(),
