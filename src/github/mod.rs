@@ -441,16 +441,8 @@ impl GithubApp {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<T, GithubError> {
-        let response = self
-            .call(Call {
-                auth: Auth::Installation(installation_id),
-                method: &Method::POST,
-                path,
-                body: Some(body),
-                idempotent: false,
-            })
-            .await?;
-        response.json(path)
+        self.send_json(installation_id, &Method::POST, path, body, false)
+            .await
     }
 
     /// PATCH as an installation (an update that is safe to repeat) and decode the body.
@@ -460,13 +452,25 @@ impl GithubApp {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<T, GithubError> {
+        self.send_json(installation_id, &Method::PATCH, path, body, true)
+            .await
+    }
+
+    async fn send_json<T: DeserializeOwned>(
+        &self,
+        installation_id: i64,
+        method: &Method,
+        path: &str,
+        body: &serde_json::Value,
+        idempotent: bool,
+    ) -> Result<T, GithubError> {
         let response = self
             .call(Call {
                 auth: Auth::Installation(installation_id),
-                method: &Method::PATCH,
+                method,
                 path,
                 body: Some(body),
-                idempotent: true,
+                idempotent,
             })
             .await?;
         response.json(path)

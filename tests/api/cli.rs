@@ -129,14 +129,7 @@ async fn session_commands(db: TestDb) {
 
 async fn deliver_sends_a_signed_delivery(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "Codertocat",
-        "hello",
-        "Hello-*",
-        "2019-05-01T00:00:00Z",
-        "2019-06-01T00:00:00Z",
-    )
-    .await;
+    app.create_hello_session().await;
     let file = db.scratch_dir().join("push.json");
     std::fs::write(
         &file,
@@ -177,14 +170,7 @@ async fn deliver_sends_a_signed_delivery(db: TestDb) {
 
 async fn attempts_export_formats(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "Codertocat",
-        "hello",
-        "Hello-*",
-        "2019-05-01T00:00:00Z",
-        "2019-06-01T00:00:00Z",
-    )
-    .await;
+    app.create_hello_session().await;
     app.deliver(
         "push",
         "exp-1",

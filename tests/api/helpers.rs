@@ -454,6 +454,18 @@ impl TestApp {
         .await
     }
 
+    /// The session the octokit push fixtures fall in: `Codertocat`, `hello` for `Hello-*`, May 2019.
+    pub async fn create_hello_session(&self) -> entity::lab_session::Model {
+        self.create_session(
+            "Codertocat",
+            "hello",
+            "Hello-*",
+            "2019-05-01T00:00:00Z",
+            "2019-06-01T00:00:00Z",
+        )
+        .await
+    }
+
     /// POST a JSON payload as a signed `push` delivery.
     pub async fn deliver_push(&self, guid: &str, payload: &Value) -> reqwest::Response {
         let body = serde_json::to_vec(payload).expect("payload is JSON");

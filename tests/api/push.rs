@@ -79,14 +79,7 @@ async fn new_branch_push_becomes_an_attempt(db: TestDb) {
 
 async fn tag_deletions_are_ignored(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "Codertocat",
-        "hello",
-        "Hello-*",
-        "2019-05-01T00:00:00Z",
-        "2019-06-01T00:00:00Z",
-    )
-    .await;
+    app.create_hello_session().await;
     for (i, f) in [
         "payload",
         "with-installation.payload",
