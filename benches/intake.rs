@@ -5,14 +5,14 @@
 //! Reports accepted deliveries per second at the edge, answer latency percentiles, and the time until
 //! every delivery was recorded as an attempt.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use futures::future::join_all;
+use labtrail::app::{App, CheckpointSettings, Settings};
 use labtrail::db;
-use labtrail::server::{self, ServerConfig};
-use labtrail::webhook::signature::{self, WebhookSecrets};
-use labtrail::worker::WorkerConfig;
+use labtrail::webhook::signature;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use secrecy::SecretString;
 
@@ -42,7 +42,7 @@ fn payload(student: usize, n: usize) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-async fn run(label: &str, url: &str, deliveries: usize, senders: usize) {
+async fn run(label: &str, url: &str, dir: &Path, deliveries: usize, senders: usize) {
     let conn = db::connect(url).await.expect("connect");
     db::migrate(&conn).await.expect("migrate");
     let t = |d| {
@@ -70,21 +70,16 @@ async fn run(label: &str, url: &str, deliveries: usize, senders: usize) {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let cfg = ServerConfig {
-        secrets: WebhookSecrets::new(vec![SecretString::from(SECRET.to_owned())]),
-        worker: WorkerConfig::new("bench".into()),
-        workers: 4,
-        setup: None,
-        checkpoints: None,
-        redeliver: None,
-    };
-    let server_db = db::connect(url).await.expect("connect");
-    tokio::spawn(server::run(
-        server_db,
-        cfg,
-        listener,
-        std::future::pending(),
-    ));
+    let mut settings = Settings::new(url, "bench");
+    settings.webhook_secrets = vec![SecretString::from(SECRET.to_owned())];
+    // As `serve` does: the checkpoint key is loaded (created here) and checkpoints are written.
+    settings.checkpoints = Some(CheckpointSettings {
+        key_path: dir.join("labtrail-audit.key"),
+        file: dir.join(format!("labtrail-checkpoints-{label}.log")),
+        interval: Duration::from_secs(60),
+    });
+    let app = App::build(settings).await.expect("build the app");
+    tokio::spawn(app.run(listener, std::future::pending()));
 
     let client = reqwest::Client::new();
     let endpoint = format!("http://{addr}/webhooks/github");
@@ -165,7 +160,7 @@ async fn main() {
         "sqlite://{}?mode=rwc",
         dir.path().join("bench.db").display()
     );
-    run("sqlite", &url, deliveries, senders).await;
+    run("sqlite", &url, dir.path(), deliveries, senders).await;
 
     if let Ok(admin_url) = std::env::var("LABTRAIL_TEST_POSTGRES_URL") {
         let admin = Database::connect(&admin_url).await.expect("postgres");
@@ -179,7 +174,7 @@ async fn main() {
             .expect("create db");
         let mut url = url::Url::parse(&admin_url).expect("url");
         url.set_path(&format!("/{name}"));
-        run("postgres", url.as_str(), deliveries, senders).await;
+        run("postgres", url.as_str(), dir.path(), deliveries, senders).await;
         let _ = admin
             .execute(Statement::from_string(
                 DbBackend::Postgres,

@@ -1,6 +1,7 @@
 //! labtrail: a GitHub App that records every push to a student's lab repository as a LabAttempt and
 //! appends it to a tamper-evident audit log.
 
+pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod redeliver;
+pub mod report;
 pub mod retention;
 pub mod server;
 pub mod setup;

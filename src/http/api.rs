@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::audit::{self, AuditError, NewEntry};
-use crate::cli::{attempt_json, session_json, write_attempts_csv};
 use crate::db::attempts::AttemptFilter;
 use crate::db::tokens::{self, Role};
 use crate::db::{self};
 use crate::error::AppError;
+use crate::report::{self, AttemptRow, SessionRow};
 
 const OPENAPI: &str = include_str!("openapi.json");
 const DEFAULT_LIMIT: u64 = 100;
@@ -146,12 +146,12 @@ async fn sessions(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<OrgQuery>,
-) -> Result<Json<Vec<Value>>, AppError> {
+) -> Result<Json<Vec<SessionRow>>, AppError> {
     let org = caller.org_scope(q.org.as_deref())?;
     let list = db::sessions::list(&state.db, org.as_deref())
         .await
         .map_err(AppError::database)?;
-    Ok(Json(list.iter().map(session_json).collect()))
+    Ok(Json(list.iter().map(SessionRow::from).collect()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,7 +245,7 @@ async fn session_attempts(
     let next_cursor = more
         .then(|| views.last().map(|v| v.attempt.id.to_string()))
         .flatten();
-    let rows: Vec<Value> = views.iter().map(attempt_json).collect();
+    let rows: Vec<AttemptRow> = views.iter().map(AttemptRow::from).collect();
     caller
         .audit(
             &state,
@@ -261,7 +261,7 @@ async fn session_attempts(
         .await?;
     if csv {
         let mut body = Vec::new();
-        write_attempts_csv(&mut body, rows).map_err(AppError::internal)?;
+        report::write_csv(&mut body, &rows).map_err(AppError::internal)?;
         let mut response = (
             [(
                 header::CONTENT_TYPE,
@@ -282,7 +282,7 @@ async fn attempt(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<AttemptRow>, AppError> {
     let not_found = || AppError::NotFound(format!("no attempt {id}"));
     let view = db::attempts::get(&state.db, id)
         .await
@@ -304,7 +304,7 @@ async fn attempt(
             json!({ "attempt_id": id }),
         )
         .await?;
-    Ok(Json(attempt_json(&view)))
+    Ok(Json(AttemptRow::from(&view)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,14 +11,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use labtrail::audit::checkpoint::{AuditKey, CheckpointConfig};
+use labtrail::app::{App, CheckpointSettings, Settings};
 use labtrail::db;
 use labtrail::github::checks::CheckRunPolicy;
-use labtrail::github::{CallPolicy, GithubApp, GithubAppConfig};
+use labtrail::github::{CallPolicy, GithubAppConfig};
 use labtrail::redeliver::RedeliverPolicy;
-use labtrail::server::{self, ServerConfig};
-use labtrail::webhook::signature::{self, WebhookSecrets};
-use labtrail::worker::{RetryPolicy, WorkerConfig};
+use labtrail::webhook::signature;
+use labtrail::worker::RetryPolicy;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -306,47 +305,34 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
         .await
         .expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
-    let secrets = WebhookSecrets::new(
-        opts.secrets
-            .iter()
-            .map(|s| SecretString::from(s.clone()))
-            .collect(),
-    );
-    let mut worker = WorkerConfig::new(ORIGIN.to_owned());
-    worker.retry = opts.retry;
-    worker.poll_interval = Duration::from_millis(100);
-    worker.lease = opts.lease;
-    worker.files_retry = opts.files_retry;
-    let checkpoints = opts.checkpoint_interval.map(|interval| {
-        let (key, _) = AuditKey::load_or_create(&test_db.key_path(), ORIGIN).expect("audit key");
-        CheckpointConfig {
-            key: std::sync::Arc::new(key),
-            origin: ORIGIN.to_owned(),
-            file: test_db.checkpoint_file(),
-            interval,
-        }
+    let mut settings = Settings::new(test_db.url.clone(), ORIGIN);
+    settings.webhook_secrets = opts
+        .secrets
+        .iter()
+        .map(|s| SecretString::from(s.clone()))
+        .collect();
+    settings.github = opts.github.map(|g| GithubAppConfig {
+        app_id: g.app_id,
+        private_key_pem: SecretString::from(g.key_pem),
+        api_url: url::Url::parse(&g.api_url).expect("api url"),
+        policy: g.policy,
     });
-    worker.check_runs = opts.check_runs;
-    worker.github = opts.github.map(|g| {
-        GithubApp::new(GithubAppConfig {
-            app_id: g.app_id,
-            private_key_pem: SecretString::from(g.key_pem),
-            api_url: url::Url::parse(&g.api_url).expect("api url"),
-            policy: g.policy,
-        })
-        .expect("GitHub App")
+    settings.worker.retry = opts.retry;
+    settings.worker.poll_interval = Duration::from_millis(100);
+    settings.worker.lease = opts.lease;
+    settings.worker.files_retry = opts.files_retry;
+    settings.worker.check_runs = opts.check_runs;
+    settings.workers = opts.workers;
+    settings.setup = opts.setup;
+    settings.checkpoints = opts.checkpoint_interval.map(|interval| CheckpointSettings {
+        key_path: test_db.key_path(),
+        file: test_db.checkpoint_file(),
+        interval,
     });
-    let cfg = ServerConfig {
-        secrets,
-        worker,
-        workers: opts.workers,
-        setup: opts.setup,
-        checkpoints,
-        redeliver: opts.redeliver,
-    };
+    settings.redeliver = opts.redeliver;
+    let app = App::build(settings).await.expect("build the app");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server_db = test_db.connect().await;
-    let handle = tokio::spawn(server::run(server_db, cfg, listener, async {
+    let handle = tokio::spawn(app.run(listener, async {
         let _ = rx.await;
     }));
     TestApp {

@@ -1,0 +1,190 @@
+//! The composition root: [`Settings`] → [`App::build`] (database, keys, GitHub client) →
+//! [`App::run`] (router, workers and periodic tasks on a listener until shutdown).
+//!
+//! `labtrail serve`, the integration tests and the intake benchmark all start the app through here, so
+//! no copy of the wiring can skip a step (such as loading the checkpoint key).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DbErr};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+
+use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, CheckpointError, KeyError};
+use crate::db;
+use crate::github::{GithubApp, GithubAppConfig, GithubError};
+use crate::redeliver::RedeliverPolicy;
+use crate::server::{self, ServerConfig};
+use crate::setup::SetupConfig;
+use crate::webhook::signature::WebhookSecrets;
+use crate::worker::WorkerConfig;
+
+/// Everything the app is started from (built from the command line and environment by `serve`; tests
+/// change only the database, the port and where GitHub is). No `Debug`: it holds the App's key.
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    /// The audit log's origin.
+    pub origin: String,
+    /// Any of these may sign a delivery; none: setup mode, deliveries are answered 503.
+    pub webhook_secrets: Vec<SecretString>,
+    /// The GitHub App; `None`: attempts from payloads only, no check runs.
+    pub github: Option<GithubAppConfig>,
+    /// Worker tuning (its `origin` and `github` are set from the fields above).
+    pub worker: WorkerConfig,
+    /// Worker tasks in this instance.
+    pub workers: usize,
+    /// The App manifest flow (`/setup`), served while no webhook secret is configured.
+    pub setup: Option<SetupConfig>,
+    /// Signed checkpoints: the key is loaded (or created) before the app listens; `None`: none.
+    pub checkpoints: Option<CheckpointSettings>,
+    /// The periodic redelivery catch-up (with the GitHub App and a secret); `None`: off.
+    pub redeliver: Option<RedeliverPolicy>,
+}
+
+/// Where the checkpoint key and file are, and how often a checkpoint is written.
+#[derive(Debug, Clone)]
+pub struct CheckpointSettings {
+    pub key_path: PathBuf,
+    pub file: PathBuf,
+    pub interval: Duration,
+}
+
+impl Settings {
+    /// Defaults: no secret, no GitHub App, four workers, no checkpoints, no catch-up.
+    pub fn new(database_url: impl Into<String>, origin: impl Into<String>) -> Self {
+        let origin = origin.into();
+        Self {
+            database_url: database_url.into(),
+            worker: WorkerConfig::new(origin.clone()),
+            origin,
+            webhook_secrets: Vec::new(),
+            github: None,
+            workers: 4,
+            setup: None,
+            checkpoints: None,
+            redeliver: None,
+        }
+    }
+}
+
+/// Why the app cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("Cannot open the database (check DATABASE_URL)")]
+    Connect(#[source] DbErr),
+    #[error("Cannot apply migrations")]
+    Migrate(#[source] DbErr),
+    #[error(
+        "Cannot set up the GitHub App (check GITHUB_APP_ID, the private key and GITHUB_API_URL)"
+    )]
+    Github(#[source] GithubError),
+    #[error(transparent)]
+    Key(#[from] KeyLoadError),
+}
+
+/// Why the checkpoint key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyLoadError {
+    #[error("Cannot read the audit checkpoints")]
+    Checkpoints(#[source] DbErr),
+    #[error(
+        "No audit key at {}, but this log already has signed checkpoints: copy the key file of the \
+         instance that signed them (LABTRAIL_AUDIT_KEY_PATH) instead of starting with a new one",
+        .0.display()
+    )]
+    Missing(PathBuf),
+    #[error("Cannot load or create the audit key {}", .0.display())]
+    Load(PathBuf, #[source] KeyError),
+    #[error("Cannot use the audit key {}", .0.display())]
+    Foreign(PathBuf, #[source] CheckpointError),
+}
+
+/// The checkpoint key: loaded, or created when absent and the log has no checkpoint yet. A missing key
+/// for a log that already has checkpoints, or a key that did not sign them, is refused: another
+/// instance's key must be copied, not replaced. Only its public half is ever logged.
+pub async fn load_or_create_key(
+    db: &DatabaseConnection,
+    path: &Path,
+    origin: &str,
+) -> Result<AuditKey, KeyLoadError> {
+    let newest = checkpoint::latest(db)
+        .await
+        .map_err(KeyLoadError::Checkpoints)?;
+    if newest.is_some() && !path.exists() {
+        return Err(KeyLoadError::Missing(path.to_owned()));
+    }
+    let (key, created) = AuditKey::load_or_create(path, origin)
+        .map_err(|e| KeyLoadError::Load(path.to_owned(), e))?;
+    checkpoint::check_same_key(newest.as_ref(), &key)
+        .map_err(|e| KeyLoadError::Foreign(path.to_owned(), e))?;
+    if created {
+        tracing::info!(path = %path.display(), public_key = %key.verifier().to_vkey(), "created the audit checkpoint key");
+    }
+    Ok(key)
+}
+
+/// A built app, ready to serve.
+pub struct App {
+    db: DatabaseConnection,
+    server: ServerConfig,
+}
+
+impl App {
+    /// Connect and migrate the database, set up the GitHub App and load the checkpoint key.
+    pub async fn build(settings: Settings) -> Result<Self, BuildError> {
+        let db = db::connect(&settings.database_url)
+            .await
+            .map_err(BuildError::Connect)?;
+        db::migrate(&db).await.map_err(BuildError::Migrate)?;
+        let github = settings
+            .github
+            .map(GithubApp::new)
+            .transpose()
+            .map_err(BuildError::Github)?;
+        // Before listening: a server that cannot sign checkpoints does not start.
+        let checkpoints = match settings.checkpoints {
+            Some(c) => Some(CheckpointConfig {
+                key: Arc::new(load_or_create_key(&db, &c.key_path, &settings.origin).await?),
+                origin: settings.origin.clone(),
+                file: c.file,
+                interval: c.interval,
+            }),
+            None => None,
+        };
+        let mut worker = settings.worker;
+        worker.origin = settings.origin;
+        worker.github = github;
+        let server = ServerConfig {
+            secrets: WebhookSecrets::new(settings.webhook_secrets),
+            worker,
+            workers: settings.workers,
+            setup: settings.setup,
+            checkpoints,
+            redeliver: settings.redeliver,
+        };
+        Ok(Self { db, server })
+    }
+
+    /// The app's database connection.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The GitHub App, when configured.
+    pub fn github(&self) -> Option<&GithubApp> {
+        self.server.worker.github.as_ref()
+    }
+
+    /// Serve on `listener` until `shutdown` completes; then stop taking requests and let workers drain.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        server::run(self.db, self.server, listener, shutdown).await
+    }
+}

@@ -1,0 +1,211 @@
+//! `labtrail audit verify|checkpoint|export|archive|keygen`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::{cli_actor, open};
+use crate::app::load_or_create_key;
+use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, Verifier};
+use crate::audit::verify::{verify_with, Evidence, Report, Verdict};
+use crate::config::{GlobalArgs, VerifyArgs};
+use crate::db;
+
+pub(super) fn keygen(g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let path = &g.audit_key_path;
+    let key = AuditKey::create(path, &g.origin())
+        .with_context(|| format!("Cannot create the audit key {}", path.display()))?;
+    let vkey = key.verifier().to_vkey();
+    let pub_path = public_key_path(path);
+    std::fs::write(&pub_path, format!("{vkey}\n"))
+        .with_context(|| format!("Cannot write {}", pub_path.display()))?;
+    eprintln!(
+        "created {} (mode 0600; keep it secret) and {}",
+        path.display(),
+        pub_path.display()
+    );
+    println!("{vkey}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn public_key_path(key_path: &Path) -> PathBuf {
+    let mut name = key_path.as_os_str().to_owned();
+    name.push(".pub");
+    name.into()
+}
+
+pub(super) async fn checkpoint(g: &GlobalArgs, write: bool) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    if write {
+        let cfg = CheckpointConfig {
+            key: Arc::new(load_or_create_key(&db, &g.audit_key_path, &g.origin()).await?),
+            origin: g.origin(),
+            file: g.checkpoint_file.clone(),
+            interval: Duration::ZERO,
+        };
+        checkpoint::write_if_due(&db, &cfg, Duration::ZERO)
+            .await
+            .context("Cannot write a checkpoint")?;
+    }
+    let Some(latest) = checkpoint::latest(&db)
+        .await
+        .context("Cannot read checkpoints")?
+    else {
+        bail!("No checkpoint has been written yet (run `labtrail audit checkpoint --write`)");
+    };
+    print!("{}", latest.note);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn export(
+    g: &GlobalArgs,
+    after_seq: Option<i64>,
+    limit: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let mut after = after_seq;
+    let mut left = limit.unwrap_or(u64::MAX);
+    while left > 0 {
+        let rows = crate::audit::entries(&db, after, left.min(1000))
+            .await
+            .context("Cannot read the audit log")?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.seq);
+        left -= rows.len() as u64;
+        for r in &rows {
+            println!("{}", crate::audit::entry_json(r));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn archive(g: &GlobalArgs, upto: i64, out: &Path) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let key = load_or_create_key(&db, &g.audit_key_path, &g.origin()).await?;
+    let done = crate::audit::archive::archive(
+        &db,
+        &g.origin(),
+        &cli_actor(),
+        &key,
+        &g.checkpoint_file,
+        upto,
+        out,
+    )
+    .await
+    .context("Cannot archive")?;
+    let m = &done.manifest;
+    println!(
+        "archived seq {}..{} to {} (sha256 {}), manifest {}",
+        m.first_seq,
+        m.last_seq,
+        done.segment_path.display(),
+        m.file_sha256,
+        done.manifest_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The trusted public key: `--public-key FILE`, else derived from the signing key file when present.
+fn verifier_for(g: &GlobalArgs, args: &VerifyArgs) -> Result<Option<Verifier>, String> {
+    if let Some(path) = &args.public_key {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        return Verifier::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display()));
+    }
+    if g.audit_key_path.exists() {
+        return AuditKey::load(&g.audit_key_path)
+            .map(|k| Some(k.verifier()))
+            .map_err(|e| e.to_string());
+    }
+    Ok(None)
+}
+
+/// The notes of the external checkpoint file: `--checkpoints FILE`, else the configured file if present.
+fn external_notes(g: &GlobalArgs, args: &VerifyArgs) -> Result<Vec<(String, String)>, String> {
+    let path = match &args.checkpoints {
+        Some(p) => p.clone(),
+        None if g.checkpoint_file.exists() => g.checkpoint_file.clone(),
+        None => return Ok(Vec::new()),
+    };
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(checkpoint::split_notes(&text)
+        .into_iter()
+        .enumerate()
+        .map(|(i, note)| (format!("note #{} of {}", i + 1, path.display()), note))
+        .collect())
+}
+
+/// Exit 0 intact, 1 tampered, 2 cannot verify.
+pub(super) async fn verify(g: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let cannot = |why: String| {
+        eprintln!("cannot verify: {why}");
+        Ok(ExitCode::from(2))
+    };
+    let evidence = Evidence {
+        verifier: match verifier_for(g, &args) {
+            Ok(v) => v,
+            Err(e) => return cannot(e),
+        },
+        external_notes: match external_notes(g, &args) {
+            Ok(n) => n,
+            Err(e) => return cannot(e),
+        },
+        archive_dir: args.archive.clone(),
+    };
+    let db = match db::connect(&g.database_url).await {
+        Ok(db) => db,
+        Err(e) => return cannot(format!("cannot open the database: {e}")),
+    };
+    match verify_with(&db, &g.origin(), &evidence).await {
+        Ok(report) => Ok(print_report(&report)),
+        Err(e) => cannot(e.to_string()),
+    }
+}
+
+fn print_report(r: &Report) -> ExitCode {
+    let code = match &r.verdict {
+        Verdict::Intact {
+            size,
+            head_hash,
+            first_seq,
+        } => {
+            println!(
+                "audit log intact: {size} entries (seq {first_seq}..{}), head {}",
+                size - 1,
+                head_hash.as_deref().unwrap_or("(empty)")
+            );
+            ExitCode::SUCCESS
+        }
+        Verdict::Tampered { seq, reason } => {
+            println!("audit log TAMPERED at seq {seq}: {reason}");
+            ExitCode::from(1)
+        }
+        Verdict::BadEvidence { what, reason } => {
+            println!("audit log TAMPERED: {what}: {reason}");
+            ExitCode::from(1)
+        }
+    };
+    println!("checkpoints checked: {}", r.checkpoints_checked);
+    match r.external_size {
+        Some(e) if e >= r.size => println!("unsigned tail: none (an external checkpoint covers all {} entries)", r.size),
+        Some(e) => println!(
+            "unsigned tail: seq {e}..{} ({} entries) after the newest external checkpoint (size {e})",
+            r.size - 1,
+            r.size - e
+        ),
+        None => println!(
+            "unsigned tail: all {} entries (no external checkpoint given)",
+            r.size
+        ),
+    }
+    for note in &r.notes {
+        println!("note: {note}");
+    }
+    code
+}

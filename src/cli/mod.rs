@@ -1,0 +1,130 @@
+//! The command implementations behind `labtrail …` (DESIGN.md §7): the dispatch here, one module per
+//! command family; rows are rendered by [`crate::report`], the app is started by [`crate::app`].
+
+mod attempts;
+mod audit;
+mod deliver;
+mod redeliver;
+mod retention;
+mod serve;
+mod session;
+mod tokens;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{
+    AttemptsCommand, AuditCommand, Cli, Command, GithubArgs, GlobalArgs, OutputFormat,
+    RetentionCommand, SessionCommand,
+};
+use crate::db::{self, attempts::AttemptFilter};
+use crate::github::{CallPolicy, GithubAppConfig};
+use crate::report::{self, Format, Row};
+
+/// Run a parsed command line; the exit code is the command's verdict.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Serve(args) => serve::serve(g, args).await,
+        Command::Migrate => {
+            let db = open(g).await?;
+            db::migrate(&db).await.context("Cannot apply migrations")?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Session(SessionCommand::Create(args)) => session::create(g, args).await,
+        Command::Session(SessionCommand::List { org, format }) => {
+            session::list(g, org.as_deref(), format).await
+        }
+        Command::Session(SessionCommand::Archive { org, slug }) => {
+            session::archive(g, &org, &slug).await
+        }
+        Command::Attempts(AttemptsCommand::List {
+            session,
+            repo,
+            format,
+        }) => {
+            let filter = AttemptFilter {
+                session_slug: session,
+                repo,
+                ..AttemptFilter::default()
+            };
+            attempts::list(g, &filter, format).await
+        }
+        Command::Attempts(AttemptsCommand::Show { id }) => attempts::show(g, id).await,
+        Command::Deliver(args) => deliver::deliver(g, args).await,
+        Command::Redeliver(args) => redeliver::redeliver(g, args).await,
+        Command::Audit(AuditCommand::Verify(args)) => audit::verify(g, args).await,
+        Command::Audit(AuditCommand::Checkpoint { write }) => audit::checkpoint(g, write).await,
+        Command::Audit(AuditCommand::Export { after_seq, limit }) => {
+            audit::export(g, after_seq, limit).await
+        }
+        Command::Audit(AuditCommand::Archive { upto, out }) => audit::archive(g, upto, &out).await,
+        Command::Audit(AuditCommand::Keygen) => audit::keygen(g),
+        Command::Token(cmd) => tokens::token(g, cmd).await,
+        Command::Retention(RetentionCommand::Run(args)) => retention::run(g, args).await,
+    }
+}
+
+/// Open the database and bring its schema up to date.
+async fn open(g: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
+    let db = db::connect(&g.database_url)
+        .await
+        .context("Cannot open the database (check DATABASE_URL)")?;
+    db::migrate(&db).await.context("Cannot apply migrations")?;
+    Ok(db)
+}
+
+/// Who the audit log names for a command run by hand.
+fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+impl From<OutputFormat> for Format {
+    fn from(f: OutputFormat) -> Self {
+        match f {
+            OutputFormat::Table => Self::Table,
+            OutputFormat::Json => Self::Json,
+            OutputFormat::Csv => Self::Csv,
+        }
+    }
+}
+
+/// Print rows to standard output.
+fn print_rows<R: Row>(rows: &[R], format: OutputFormat) -> anyhow::Result<()> {
+    report::write(std::io::stdout().lock(), rows, format.into())?;
+    Ok(())
+}
+
+/// The GitHub App from `GITHUB_APP_ID` and a key (inline or a file); `None` when either is missing.
+fn github_config(args: &GithubArgs) -> anyhow::Result<Option<GithubAppConfig>> {
+    let key = match (&args.private_key, &args.private_key_path) {
+        (Some(inline), _) if !inline.expose_secret().trim().is_empty() => {
+            // Keys pasted into .env often carry literal "\n" for newlines.
+            Some(SecretString::from(
+                inline.expose_secret().replace("\\n", "\n"),
+            ))
+        }
+        (_, Some(path)) => Some(SecretString::from(
+            std::fs::read_to_string(path).with_context(|| {
+                format!("Cannot read the GitHub App private key {}", path.display())
+            })?,
+        )),
+        _ => None,
+    };
+    let (Some(app_id), Some(private_key_pem)) = (args.app_id, key) else {
+        return Ok(None);
+    };
+    Ok(Some(GithubAppConfig {
+        app_id,
+        private_key_pem,
+        api_url: args.github_api_url.clone(),
+        policy: CallPolicy::default(),
+    }))
+}

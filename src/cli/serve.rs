@@ -1,0 +1,91 @@
+//! `labtrail serve`: settings from the command line and environment, then [`App`].
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::github_config;
+use crate::app::{App, CheckpointSettings, Settings};
+use crate::config::{GlobalArgs, ServeArgs};
+use crate::redeliver::RedeliverPolicy;
+use crate::setup::SetupConfig;
+
+/// The app's settings from `serve`'s flags and environment.
+pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Settings> {
+    let mut settings = Settings::new(g.database_url.clone(), g.origin());
+    settings.webhook_secrets = args.webhook_secrets().unwrap_or_default();
+    settings.github = github_config(&args.github)?;
+    settings.workers = usize::from(args.workers);
+    settings.setup = Some(SetupConfig {
+        public_url: g.public_url.clone(),
+        github_web_url: args.github_web_url.clone(),
+        github_api_url: args.github.github_api_url.clone(),
+        dir: std::env::current_dir().context("Cannot read the working directory")?,
+    });
+    settings.checkpoints = Some(CheckpointSettings {
+        key_path: g.audit_key_path.clone(),
+        file: g.checkpoint_file.clone(),
+        interval: Duration::from_secs(args.checkpoint_interval),
+    });
+    settings.redeliver = (args.redeliver_interval > 0).then(|| RedeliverPolicy {
+        interval: Duration::from_secs(args.redeliver_interval),
+        ..RedeliverPolicy::default()
+    });
+    Ok(settings)
+}
+
+pub(super) async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let settings = settings(g, &args)?;
+    if settings.webhook_secrets.is_empty() {
+        tracing::warn!(
+            "GITHUB_WEBHOOK_SECRET is not set: /webhooks/github answers 503 until it is"
+        );
+    }
+    let app = App::build(settings).await?;
+    match app.github() {
+        Some(github) => {
+            tracing::info!(
+                app_id = github.app_id(),
+                api = %args.github.github_api_url,
+                redeliver_interval_s = args.redeliver_interval,
+                "GitHub App configured"
+            )
+        }
+        None => tracing::warn!(
+            "GitHub App credentials are not set: attempts are recorded from payloads only, \
+             truncated file lists are marked incomplete, and no check runs are posted"
+        ),
+    }
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("Cannot listen on {}", args.bind))?;
+    let address = listener.local_addr().unwrap_or(args.bind);
+    tracing::info!(%address, origin = %g.origin(), workers = args.workers, "labtrail listening");
+    app.run(listener, shutdown_signal())
+        .await
+        .context("Server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
