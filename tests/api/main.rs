@@ -18,6 +18,7 @@ mod github_checks;
 mod github_files;
 mod github_installations;
 mod idempotency;
+mod known_answers;
 mod push;
 mod read_api;
 mod redeliver;
