@@ -1,7 +1,8 @@
 //! Completing a push's changed-file list through the API when GitHub truncated the payload
 //! (DESIGN.md §4): the compare API for the full commit list, the commit API for a commit's files, and a
 //! diff of two recursive git trees past the commit API's 3000 files. Everything goes through the same
-//! [`FileFold`] as payload lists.
+//! [`FileFold`] as payload lists; where the fold cannot give a path's net status (a change undone, a
+//! merge, a force push), git's own diff of the push's two trees replaces it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -34,6 +35,8 @@ struct Lists {
     removed: Vec<String>,
     modified: Vec<String>,
     complete: bool,
+    /// A merge commit: its lists (against one parent) do not chain with its parents' lists.
+    merge: bool,
 }
 
 impl Lists {
@@ -112,9 +115,9 @@ pub async fn enrich(app: &GithubApp, push: &Push) -> Result<Enriched, GithubErro
     if push.commits.is_empty() && !push.created {
         // The ref moved without new commits (a force push back): git's own diff of the two heads.
         let lists = r.tree_diff(Some(push.before.as_str()), after).await?;
-        return Ok(folded(&[lists]));
+        return Ok(folded(&[lists]).enriched);
     }
-    let commits: Vec<(String, Option<&PushCommit>)> = if push.commits.len() >= MAX_PAYLOAD_COMMITS {
+    let out = if push.commits.len() >= MAX_PAYLOAD_COMMITS {
         match r.full_commit_list(push).await? {
             FullList::Commits(list, complete) => {
                 let by_sha: HashMap<&str, &PushCommit> =
@@ -127,28 +130,59 @@ pub async fn enrich(app: &GithubApp, push: &Push) -> Result<Enriched, GithubErro
                     })
                     .collect();
                 let mut out = r.fold_commits(&list).await?;
-                out.complete &= complete;
-                return Ok(out);
+                out.enriched.complete &= complete;
+                out
             }
-            FullList::Diff(lists) => return Ok(folded(&[lists])),
+            FullList::Diff(lists) => return Ok(folded(&[lists]).enriched),
         }
     } else {
-        push.commits
+        let commits: Vec<(String, Option<&PushCommit>)> = push
+            .commits
             .iter()
             .map(|c| (c.id.clone(), Some(c)))
-            .collect()
+            .collect();
+        r.fold_commits(&commits).await?
     };
-    r.fold_commits(&commits).await
+    if out.exact && !(push.forced && !push.created) {
+        return Ok(out.enriched);
+    }
+    // The lists cannot say (a path changed and changed back, a merge), or a force push dropped
+    // commits: git's own diff of the push, from the trees of its base and its head.
+    tracing::debug!(
+        forced = push.forced,
+        "the commits' lists are not the net diff; diffing the trees"
+    );
+    let base = r.net_base(push).await?;
+    let net = r.tree_diff(base.as_deref(), after).await?;
+    if net.complete {
+        return Ok(folded(&[net]).enriched);
+    }
+    // GitHub truncated a tree: keep the fold, and say it may differ from git's diff.
+    Ok(Enriched {
+        complete: false,
+        ..out.enriched
+    })
 }
 
-fn folded(parts: &[Lists]) -> Enriched {
+/// A fold's result, and whether it is git's net diff.
+struct Folded {
+    enriched: Enriched,
+    /// Every path's net status follows from the lists and no commit was a merge.
+    exact: bool,
+}
+
+fn folded(parts: &[Lists]) -> Folded {
     let mut fold = FileFold::default();
     for p in parts {
         p.apply_to(&mut fold);
     }
-    Enriched {
-        files: fold.into_files(),
-        complete: parts.iter().all(|p| p.complete),
+    let exact = fold.is_exact() && !parts.iter().any(|p| p.merge);
+    Folded {
+        enriched: Enriched {
+            files: fold.into_files(),
+            complete: parts.iter().all(|p| p.complete),
+        },
+        exact,
     }
 }
 
@@ -163,7 +197,7 @@ impl Repo<'_> {
     async fn fold_commits(
         &self,
         commits: &[(String, Option<&PushCommit>)],
-    ) -> Result<Enriched, GithubError> {
+    ) -> Result<Folded, GithubError> {
         let mut parts = Vec::with_capacity(commits.len());
         for (sha, listed) in commits {
             let lists = match listed {
@@ -172,6 +206,7 @@ impl Repo<'_> {
                     removed: c.removed.clone(),
                     modified: c.modified.clone(),
                     complete: true,
+                    merge: false,
                 },
                 Some(c) => {
                     let shown = c.added.len() + c.removed.len() + c.modified.len();
@@ -236,8 +271,10 @@ impl Repo<'_> {
         let (page, response): (CommitPage, _) =
             self.app.get_json(self.installation_id, &first).await?;
         let parent = page.parents.first().map(|p| p.sha.clone());
+        let merge = page.parents.len() > 1;
         let mut lists = Lists {
             complete: true,
+            merge,
             ..Lists::default()
         };
         add_commit_files(&mut lists, page.files);
@@ -254,12 +291,38 @@ impl Repo<'_> {
         if shown >= MAX_PAYLOAD_COMMIT_FILES || lists.len() >= COMMIT_API_MAX_FILES {
             let diff = self.tree_diff(parent.as_deref(), sha).await?;
             if diff.complete {
-                return Ok(diff);
+                return Ok(Lists { merge, ..diff });
             }
             // GitHub truncated a tree: keep what the commit API said, and say it is incomplete.
             lists.complete = false;
         }
         Ok(lists)
+    }
+
+    /// What the push's net diff is taken against: `before`; for a new branch, where it leaves the default
+    /// branch (the merge base, as GitHub's compare view); for a repository's first push, nothing.
+    async fn net_base(&self, push: &Push) -> Result<Option<String>, GithubError> {
+        if !push.before.is_zero() {
+            return Ok(Some(push.before.as_str().to_owned()));
+        }
+        let Some(default) = push
+            .default_branch
+            .as_deref()
+            .filter(|d| Some(*d) != push.branch())
+        else {
+            return Ok(None);
+        };
+        let path = format!(
+            "/repos/{}/compare/{}...{}?per_page=1",
+            self.repo,
+            encode_ref(default),
+            push.after.as_str()
+        );
+        let (page, _): (ComparePage, _) = self.app.get_json(self.installation_id, &path).await?;
+        Ok(Some(
+            page.merge_base_commit
+                .map_or_else(|| encode_ref(default), |m| m.sha),
+        ))
     }
 
     /// `git diff --no-renames base head` from the two recursive trees (`None`: the empty tree).
@@ -440,7 +503,9 @@ mod tests {
             complete: true,
             ..lists
         }]);
+        assert!(out.exact);
         let got: Vec<(&str, FileStatus)> = out
+            .enriched
             .files
             .iter()
             .map(|f| (f.path.as_str(), f.status))

@@ -176,7 +176,9 @@ pub struct Push {
 #[derive(Debug, Clone)]
 pub struct PayloadFiles {
     pub files: Vec<ChangedFile>,
-    /// True when GitHub capped the commit list or a commit's file lists.
+    /// True when the list may differ from `git diff --no-renames before after`: GitHub capped the commit
+    /// list or a commit's file lists, the lists cannot give a path's net status (a change undone, a
+    /// merge: [`FileFold::is_exact`]), or a force push dropped commits the payload does not list.
     pub truncated: bool,
 }
 
@@ -258,6 +260,7 @@ impl Push {
             truncated |= c.files_truncated();
             fold.apply_commit(&c.added, &c.removed, &c.modified);
         }
+        truncated |= !fold.is_exact() || (self.forced && !self.created);
         PayloadFiles {
             files: fold.into_files(),
             truncated,

@@ -19,6 +19,7 @@ mod github_files;
 mod github_installations;
 mod idempotency;
 mod known_answers;
+mod net_diff;
 mod push;
 mod read_api;
 mod redeliver;

@@ -269,5 +269,7 @@ async fn file_list_is_folded_over_commits(db: TestDb) {
             {"path": "old.rs", "status": "modified"},
         ])
     );
-    assert_eq!(a["files_complete"], true);
+    // old.rs was deleted and re-added: the lists cannot say whether with the same bytes (then git's diff
+    // would not list it), and without the App nothing can ask git.
+    assert_eq!(a["files_complete"], false);
 }
