@@ -143,7 +143,9 @@ pub async fn enrich(app: &GithubApp, push: &Push) -> Result<Enriched, GithubErro
             .collect();
         r.fold_commits(&commits).await?
     };
-    if out.exact && !(push.forced && !push.created) {
+    // A force push of an existing branch may have dropped commits the lists never show.
+    let dropped_commits = push.forced && !push.created;
+    if out.exact && !dropped_commits {
         return Ok(out.enriched);
     }
     // The lists cannot say (a path changed and changed back, a merge), or a force push dropped
