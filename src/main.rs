@@ -14,14 +14,14 @@ async fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
-    labtrail::init_tracing(cli.global.log_format);
+    labtrail::telemetry::init(cli.global.log_format);
     // `audit verify` promises exit 2 whenever it cannot verify.
     let failure = if matches!(cli.command, Command::Audit(AuditCommand::Verify(_))) {
         ExitCode::from(2)
     } else {
         ExitCode::FAILURE
     };
-    match labtrail::run(cli).await {
+    match labtrail::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -298,7 +298,7 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
 pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
     // `RUST_LOG=labtrail=debug cargo test …` shows the app's logs.
     if std::env::var_os("RUST_LOG").is_some() {
-        labtrail::init_tracing(labtrail::config::LogFormat::Pretty);
+        labtrail::telemetry::init(labtrail::config::LogFormat::Pretty);
     }
     let db = test_db.connect().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
