@@ -26,7 +26,8 @@ pub struct ServerConfig {
     /// `None`: setup mode, deliveries are answered 503.
     pub secrets: Option<WebhookSecrets>,
     pub worker: WorkerConfig,
-    /// Worker tasks in this instance.
+    /// Worker tasks in this instance (`serve` asks for at least one; 0: none, the tests drive
+    /// [`Pipeline::step`] inline).
     pub workers: usize,
     /// The App manifest flow (`/setup`), served while no webhook secret is configured.
     pub setup: Option<SetupConfig>,
@@ -57,7 +58,7 @@ pub async fn run(
         _ => None,
     };
     let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
-    let mut workers = pipeline.spawn(cfg.workers.max(1), Arc::clone(&wake), stop_rx.clone());
+    let mut workers = pipeline.spawn(cfg.workers, Arc::clone(&wake), stop_rx.clone());
     // The checkpoint writer stops last, after the workers drained, so its final checkpoint covers
     // everything this instance appended.
     let (checkpoint_stop_tx, checkpoint_stop_rx) = watch::channel(false);

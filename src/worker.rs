@@ -144,6 +144,24 @@ impl From<sea_orm::DbErr> for ProcessError {
     }
 }
 
+/// What one [`Pipeline::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A due delivery was claimed and settled (or left to retry).
+    Processed,
+    /// No delivery is due now.
+    Empty,
+}
+
+/// What one [`Pipeline::sweep_once`] round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Check runs created.
+    pub check_runs: usize,
+    /// File lists completed.
+    pub files_completed: usize,
+}
+
 /// The processing side of the app, shared by its worker tasks.
 pub struct Pipeline {
     db: DatabaseConnection,
@@ -156,7 +174,7 @@ impl Pipeline {
         Self { db, cfg, metrics }
     }
 
-    /// Start `n` worker tasks; they stop when `shutdown` turns true, after their current delivery.
+    /// Start `n` worker tasks (and the sweep); they stop when `shutdown` turns true, after their current delivery.
     pub fn spawn(
         self: Arc<Self>,
         n: usize,
@@ -167,7 +185,8 @@ impl Pipeline {
         for _ in 0..n {
             set.spawn(Arc::clone(&self).run(Arc::clone(&wake), shutdown.clone()));
         }
-        if self.cfg.github.is_some() {
+        // No workers (tests driving the pipeline inline): no sweep either.
+        if n > 0 && self.cfg.github.is_some() {
             set.spawn(Arc::clone(&self).sweep_check_runs(shutdown));
         }
         set
@@ -176,21 +195,11 @@ impl Pipeline {
     /// Give attempts whose check run could not be created (GitHub down, a crash) another try, and complete
     /// the file lists GitHub could not give when their attempts were recorded.
     async fn sweep_check_runs(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let Some(app) = self.cfg.github.as_ref() else {
+        let Some(app) = self.cfg.github.clone() else {
             return;
         };
         while !*shutdown.borrow() {
-            match checks::sweep(app, &self.db, &self.cfg.check_runs).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(check_runs = n, "check runs created by the sweep"),
-                Err(e) => tracing::warn!(error = %e, "cannot look for missing check runs"),
-            }
-            match files::complete_later(app, &self.db, &self.cfg.origin, self.cfg.files_retry).await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(attempts = n, "file lists completed by the sweep"),
-                Err(e) => tracing::warn!(error = %e, "cannot look for incomplete file lists"),
-            }
+            self.sweep_once(&app).await;
             tokio::select! {
                 _ = tokio::time::sleep(self.cfg.check_runs.sweep_interval) => {}
                 _ = shutdown.changed() => {}
@@ -200,16 +209,10 @@ impl Pipeline {
 
     async fn run(self: Arc<Self>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
-            let lease =
-                chrono::Duration::from_std(self.cfg.lease).unwrap_or(chrono::Duration::minutes(5));
-            match deliveries::claim_next(&self.db, Utc::now(), lease).await {
-                Ok(Some(d)) => {
-                    // More may be waiting: let another idle worker look too.
-                    wake.notify_one();
-                    self.process(d).await;
-                    continue;
-                }
-                Ok(None) => {}
+            // More may be waiting: let another idle worker look too.
+            match self.step_with(|| wake.notify_one()).await {
+                Ok(Step::Processed) => continue,
+                Ok(Step::Empty) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot claim deliveries"),
             }
             tokio::select! {
@@ -218,6 +221,60 @@ impl Pipeline {
                 _ = shutdown.changed() => {}
             }
         }
+    }
+
+    /// Claim the next due delivery and process it: the step every worker task repeats, also run inline by
+    /// the tests (`TestApp::drain`).
+    pub async fn step(&self) -> Result<Step, sea_orm::DbErr> {
+        self.step_with(|| {}).await
+    }
+
+    /// [`Self::step`], calling `claimed` between the claim and the processing.
+    async fn step_with(&self, claimed: impl FnOnce()) -> Result<Step, sea_orm::DbErr> {
+        let lease =
+            chrono::Duration::from_std(self.cfg.lease).unwrap_or(chrono::Duration::minutes(5));
+        let Some(d) = deliveries::claim_next(&self.db, Utc::now(), lease).await? else {
+            return Ok(Step::Empty);
+        };
+        claimed();
+        self.process(d).await;
+        Ok(Step::Processed)
+    }
+
+    /// One round of the follow-up sweep: create the check runs that are due and complete the file lists
+    /// that are due; failures are logged and retried by a later round.
+    pub async fn sweep_once(&self, app: &GithubApp) -> Swept {
+        let check_runs = match checks::sweep(app, &self.db, &self.cfg.check_runs).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for missing check runs");
+                0
+            }
+        };
+        if check_runs > 0 {
+            tracing::info!(check_runs, "check runs created by the sweep");
+        }
+        let files_completed =
+            match files::complete_later(app, &self.db, &self.cfg.origin, self.cfg.files_retry).await
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot look for incomplete file lists");
+                    0
+                }
+            };
+        if files_completed > 0 {
+            tracing::info!(attempts = files_completed, "file lists completed by the sweep");
+        }
+        Swept {
+            check_runs,
+            files_completed,
+        }
+    }
+
+    /// The GitHub App this pipeline talks to, if any.
+    pub fn github(&self) -> Option<&GithubApp> {
+        self.cfg.github.as_ref()
     }
 
     /// Process one claimed delivery and settle it; every outcome leaves the delivery in a known state.
