@@ -254,17 +254,25 @@ impl Pipeline {
         if check_runs > 0 {
             tracing::info!(check_runs, "check runs created by the sweep");
         }
-        let files_completed =
-            match files::complete_later(app, &self.db, &self.cfg.origin, self.cfg.files_retry).await
-            {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot look for incomplete file lists");
-                    0
-                }
-            };
+        let files_completed = match files::complete_later(
+            app,
+            &self.db,
+            &self.cfg.origin,
+            self.cfg.files_retry,
+        )
+        .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for incomplete file lists");
+                0
+            }
+        };
         if files_completed > 0 {
-            tracing::info!(attempts = files_completed, "file lists completed by the sweep");
+            tracing::info!(
+                attempts = files_completed,
+                "file lists completed by the sweep"
+            );
         }
         Swept {
             check_runs,

@@ -127,10 +127,14 @@ fn cli_db(db: &TestDb, args: &[&str]) -> (Option<i32>, String) {
 async fn wait_checkpointed(app: &TestApp) -> i64 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let size = app.scalar("SELECT size FROM audit_head").await;
+        let size = app.audit_head().await.size;
         let signed = app
-            .scalar("SELECT COALESCE(MAX(size), 0) FROM audit_checkpoint")
-            .await;
+            .checkpoints()
+            .await
+            .iter()
+            .map(|c| c.size)
+            .max()
+            .unwrap_or(0);
         if signed == size {
             return size;
         }
@@ -161,8 +165,8 @@ async fn server_writes_checkpoints_when_the_log_grew(db: TestDb) {
         .verifier();
     let file = std::fs::read_to_string(db.checkpoint_file()).expect("checkpoint file");
     let notes = split_notes(&file);
-    let stored = app.scalar("SELECT COUNT(*) FROM audit_checkpoint").await;
-    assert_eq!(notes.len() as i64, stored);
+    let stored = app.checkpoints().await.len();
+    assert_eq!(notes.len(), stored);
     let sizes: Vec<i64> = notes
         .iter()
         .map(|n| {
@@ -180,10 +184,7 @@ async fn server_writes_checkpoints_when_the_log_grew(db: TestDb) {
     assert_eq!(code, Some(0), "{printed}");
     assert_eq!(Some(&printed), notes.last());
     assert_eq!(checkpoint(&app), printed);
-    assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM audit_checkpoint").await,
-        stored
-    );
+    assert_eq!(app.checkpoints().await.len(), stored);
     let (code, out) = verify(&app, &[]);
     assert_eq!(code, Some(0), "{out}");
     assert!(

@@ -17,13 +17,13 @@ async fn record_two(app: &TestApp) {
     let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(1), 1767225600))
         .expect("json");
     app.deliver("push", "g-1", &body).await;
-    app.wait_idle().await;
+    app.drain().await;
 }
 
 async fn triggers_refuse_update_and_delete_of_audit_rows(db: TestDb) {
     let app = spawn_app(&db).await;
     record_two(&app).await;
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 2);
+    assert_eq!(app.audit_entries().await.len(), 2);
     for sql in [
         "UPDATE audit_log SET actor = 'system' WHERE seq = 1",
         "UPDATE audit_log SET entry_hash = prev_hash",
@@ -37,13 +37,13 @@ async fn triggers_refuse_update_and_delete_of_audit_rows(db: TestDb) {
         let err = app.exec("TRUNCATE audit_log").await.expect_err("truncate");
         assert!(err.to_string().contains("append-only"), "{err}");
     }
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 2);
+    assert_eq!(app.audit_entries().await.len(), 2);
     // The append path (INSERT audit_log, UPDATE audit_head) still works under the guards.
     let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(2), 1767225700))
         .expect("json");
     app.deliver("push", "g-2", &body).await;
-    assert_eq!(app.wait_settled("g-2").await.status, "processed");
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 3);
+    assert_eq!(app.settled("g-2").await.status, "processed");
+    assert_eq!(app.audit_entries().await.len(), 3);
     assert_eq!(app.cli(&["audit", "verify"]).status.code(), Some(0));
 }
 
@@ -96,12 +96,8 @@ async fn only_rows_below_archived_upto_may_be_deleted(db: TestDb) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(app.scalar("SELECT archived_upto FROM audit_head").await, 1);
-    assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM audit_log WHERE seq < 1")
-            .await,
-        0
-    );
+    assert_eq!(app.audit_head().await.archived_upto, 1);
+    assert!(app.audit_entries().await.iter().all(|e| e.seq >= 1));
     let err = app
         .exec("DELETE FROM audit_log WHERE seq = 1")
         .await
@@ -150,12 +146,12 @@ async fn entries_are_inserted_at_the_head_only(db: TestDb) {
             app.exec(sql).await.expect_err(sql);
         }
     }
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 2);
-    assert_eq!(app.scalar("SELECT archived_upto FROM audit_head").await, 0);
+    assert_eq!(app.audit_entries().await.len(), 2);
+    assert_eq!(app.audit_head().await.archived_upto, 0);
     // The app's own appends still go through.
     let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(2), 1767225601))
         .expect("json");
     app.deliver("push", "g-2", &body).await;
-    app.wait_idle().await;
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 3);
+    app.drain().await;
+    assert_eq!(app.audit_entries().await.len(), 3);
 }

@@ -26,7 +26,7 @@ pub async fn more(app: &TestApp, from: u64, n: u64) {
         let body = serde_json::to_vec(&p).expect("json");
         app.deliver("push", &format!("push-{i}"), &body).await;
     }
-    app.wait_idle().await;
+    app.drain().await;
 }
 
 /// Run the CLI; exit code and stdout + stderr.

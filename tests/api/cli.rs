@@ -157,7 +157,7 @@ async fn deliver_sends_a_signed_delivery(db: TestDb) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("202"));
-    assert_eq!(app.wait_settled("cli-1").await.status, "processed");
+    assert_eq!(app.settled("cli-1").await.status, "processed");
     let wrong = app.cli(&[
         "deliver", &file, "--event", "push", "--url", &url, "--secret", "nope",
     ]);
@@ -177,7 +177,7 @@ async fn attempts_export_formats(db: TestDb) {
         &fixture("octokit-webhooks/push/with-new-branch.payload.json"),
     )
     .await;
-    app.wait_settled("exp-1").await;
+    app.settled("exp-1").await;
     let csv = app.cli(&["attempts", "list", "--session", "hello", "--format", "csv"]);
     let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());
     let headers = reader.headers().expect("headers").clone();

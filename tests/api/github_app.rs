@@ -23,7 +23,7 @@ async fn token_refused_mid_run_is_replaced(db: TestDb) {
 
     let d = deliver(&app, "tok-1", &payload).await;
     assert_eq!(d.status, "processed", "{:?}", d.last_error);
-    app.wait_check_runs().await;
+    app.drain_check_runs().await;
     assert_eq!(recorded(&app).await.0, expected);
     let seen = fake.seen();
     let refused = seen.iter().filter(|s| s.status == 401).count();
@@ -52,7 +52,7 @@ async fn token_close_to_expiry_is_not_reused(db: TestDb) {
     fake.set_token_lifetime(chrono::Duration::minutes(4));
 
     deliver(&app, "tok-2", &payload).await;
-    app.wait_check_runs().await;
+    app.drain_check_runs().await;
     let calls = fake
         .seen()
         .iter()

@@ -24,17 +24,14 @@ async fn check_run_carries_the_attempt_summary_and_receipt(db: TestDb) {
     fake.add_repo_without_git("course/lab1-alice", 7);
     let payload = push_payload(ORG, "lab1-alice", 7, &sha(7), PUSHED_AT);
     deliver(&app, "cr-1", &payload).await;
-    app.wait_check_runs().await;
+    app.drain_check_runs().await;
 
     let runs = fake.check_runs();
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
-    let attempt_id = app.scalar("SELECT id FROM lab_attempt").await;
-    let seq = app.scalar("SELECT audit_seq FROM lab_attempt").await;
-    assert_eq!(
-        app.scalar("SELECT check_run_id FROM lab_attempt").await,
-        run.id
-    );
+    let attempt = app.attempt().await;
+    let (attempt_id, seq) = (attempt.id, attempt.audit_seq);
+    assert_eq!(attempt.check_run_id, Some(run.id));
     assert_eq!(run.name, "labtrail");
     assert_eq!(run.head_sha, sha(7));
     assert_eq!(
@@ -72,7 +69,7 @@ async fn late_push_asks_for_action(db: TestDb) {
     // Closes 2026-02-01T00:00:00Z; pushed 2 h 30 min later.
     let payload = push_payload(ORG, "lab1-alice", 7, &sha(8), 1_769_904_000 + 9000);
     deliver(&app, "late-1", &payload).await;
-    app.wait_check_runs().await;
+    app.drain_check_runs().await;
     let run = &fake.check_runs()[0];
     assert_eq!(run.conclusion.as_deref(), Some("action_required"));
     assert_eq!(run.title, "Attempt #1: late by 2 h 30 min");
@@ -101,8 +98,8 @@ async fn crash_between_create_and_store_does_not_duplicate(db: TestDb) {
         &push_payload(ORG, "lab1-alice", 7, &sha(9), PUSHED_AT),
     )
     .await;
-    app.wait_check_runs().await;
-    let first = app.scalar("SELECT check_run_id FROM lab_attempt").await;
+    app.drain_check_runs().await;
+    let first = app.attempt().await.check_run_id;
     app.stop().await;
 
     // The process died after GitHub created the run but before its id was stored.
@@ -110,12 +107,9 @@ async fn crash_between_create_and_store_does_not_duplicate(db: TestDb) {
     app.exec("UPDATE lab_attempt SET check_run_id = NULL")
         .await
         .expect("forget id");
-    app.wait_check_runs().await;
+    app.drain_check_runs().await;
 
-    assert_eq!(
-        app.scalar("SELECT check_run_id FROM lab_attempt").await,
-        first
-    );
+    assert_eq!(app.attempt().await.check_run_id, first);
     assert_eq!(
         fake.count(Route::CreateCheckRun),
         1,
@@ -135,7 +129,7 @@ async fn failed_create_is_retried_by_the_sweep(db: TestDb) {
         &push_payload(ORG, "lab1-alice", 7, &sha(10), PUSHED_AT),
     )
     .await;
-    app.wait_check_runs().await;
+    app.drain_check_runs().await;
 
     assert_eq!(
         fake.count(Route::CreateCheckRun),
@@ -143,20 +137,14 @@ async fn failed_create_is_retried_by_the_sweep(db: TestDb) {
         "a create is not repeated blindly"
     );
     assert_eq!(fake.check_runs().len(), 1);
+    let attempt = app.attempt().await;
+    assert_eq!(attempt.check_run_tries, 1);
     assert_eq!(
-        app.scalar("SELECT CAST(check_run_tries AS BIGINT) FROM lab_attempt")
-            .await,
-        1
-    );
-    assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM lab_attempt WHERE check_run_error IS NULL")
-            .await,
-        1,
+        attempt.check_run_error, None,
         "the error is cleared once stored"
     );
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM webhook_delivery WHERE status = 'processed'")
-            .await,
+        app.deliveries_with_status("processed").await,
         1,
         "the delivery itself was never at stake"
     );
@@ -176,7 +164,7 @@ async fn summary_shows_only_this_repository(db: TestDb) {
         &push_payload(ORG, "lab1-bob", 8, &hex_sha(21), PUSHED_AT),
     )
     .await;
-    app.wait_check_runs().await;
+    app.drain_check_runs().await;
 
     let runs = fake.check_runs();
     let bob = runs

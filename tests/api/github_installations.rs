@@ -19,7 +19,7 @@ backend_tests!(
 async fn send(app: &TestApp, event: &str, file: &str, guid: &str) {
     let body = fixture(&format!("octokit-webhooks/{event}/{file}.payload.json"));
     assert_eq!(app.deliver(event, guid, &body).await.status().as_u16(), 202);
-    let d = app.wait_settled(guid).await;
+    let d = app.settled(guid).await;
     assert_eq!(d.status, "processed", "{file}: {:?}", d.last_error);
 }
 
@@ -90,11 +90,10 @@ async fn installation_events_keep_tables_current(db: TestDb) {
         ("installation.suspended", 1),
         ("installation.unsuspended", 1),
     ] {
-        let sql = format!("SELECT COUNT(*) FROM audit_log WHERE action = '{action}'");
-        assert_eq!(app.scalar(&sql).await, n, "{action}");
+        assert_eq!(app.audit_count(action, None).await, n, "{action}");
     }
     let names = app
-        .scalar("SELECT COUNT(*) FROM audit_log WHERE details LIKE '%Codertocat%' OR details LIKE '%Hello-World%'")
+        .audit_matching(|e| e.details.contains("Codertocat") || e.details.contains("Hello-World"))
         .await;
     assert_eq!(names, 0, "ids only in the log");
     let out = app.cli(&["audit", "verify"]);
@@ -144,29 +143,23 @@ async fn suspended_installation_gets_no_api_calls(db: TestDb) {
         due.is_empty(),
         "the check-run sweep leaves a suspended installation alone"
     );
-    assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM lab_attempt WHERE check_run_id IS NULL")
-            .await,
-        1
-    );
+    assert_eq!(app.attempt().await.check_run_id, None);
 
     send(&app, "installation", "unsuspend", "s-2").await;
     let mut again = payload.clone();
     again["repository"]["pushed_at"] =
         json!(payload["repository"]["pushed_at"].as_i64().unwrap_or(0) + 60);
     assert_eq!(deliver(&app, "s-push-2", &again).await.status, "processed");
-    app.wait_check_runs().await;
-    let second = app.scalar("SELECT MAX(id) FROM lab_attempt").await;
-    let complete = app
-        .scalar(&format!("SELECT COUNT(*) FROM lab_attempt WHERE id = {second} AND files_source = 'api' AND files_complete = true"))
-        .await;
-    assert_eq!(complete, 1);
+    app.drain_check_runs().await;
+    let second = app.attempts().await.pop().expect("the second attempt");
     assert_eq!(
-        app.scalar(&format!(
-            "SELECT COUNT(*) FROM lab_attempt_file WHERE attempt_id = {second}"
-        ))
-        .await,
-        expected.len() as i64
+        (second.files_source.as_str(), second.files_complete),
+        ("api", true)
+    );
+    let files = app.attempt_files().await;
+    assert_eq!(
+        files.iter().filter(|f| f.attempt_id == second.id).count(),
+        expected.len()
     );
     assert_eq!(
         fake.check_runs().len(),
@@ -247,7 +240,7 @@ async fn an_older_suspend_does_not_override_a_newer_unsuspend(db: TestDb) {
     assert!(!installations::is_active(&app.db, id).await.expect("read"));
     // Both events are in the audit log either way.
     let audited = app
-        .scalar("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'installation.%'")
+        .audit_matching(|e| e.action.starts_with("installation."))
         .await;
     assert_eq!(audited, 3);
 }
@@ -275,7 +268,9 @@ async fn a_late_suspend_is_corrected_from_github(db: TestDb) {
     assert!(!installations::is_active(&app.db, id).await.expect("read"));
     // Both events stay in the audit log as they came.
     let audited = app
-        .scalar("SELECT COUNT(*) FROM audit_log WHERE action IN ('installation.suspended', 'installation.unsuspended')")
+        .audit_matching(|e| {
+            ["installation.suspended", "installation.unsuspended"].contains(&e.action.as_str())
+        })
         .await;
     assert_eq!(audited, 3);
 }

@@ -17,8 +17,11 @@ use labtrail::github::checks::CheckRunPolicy;
 use labtrail::github::{CallPolicy, GithubAppConfig};
 use labtrail::redeliver::RedeliverPolicy;
 use labtrail::webhook::signature;
-use labtrail::worker::RetryPolicy;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use labtrail::worker::{Pipeline, RetryPolicy, Step, WorkerConfig};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Statement,
+};
 use secrecy::SecretString;
 use serde_json::Value;
 
@@ -65,7 +68,7 @@ impl TestDb {
                 !required,
                 "LABTRAIL_REQUIRE_POSTGRES=1 but LABTRAIL_TEST_POSTGRES_URL is not set"
             );
-            eprintln!("skipped: LABTRAIL_TEST_POSTGRES_URL is not set");
+            postgres_skipped("LABTRAIL_TEST_POSTGRES_URL is not set".to_owned());
             return None;
         };
         let admin = match Database::connect(&admin_url).await {
@@ -74,7 +77,7 @@ impl TestDb {
                 panic!("PostgreSQL at {admin_url} is required but unreachable: {e}")
             }
             Err(e) => {
-                eprintln!("skipped: PostgreSQL unreachable: {e}");
+                postgres_skipped(format!("PostgreSQL at {admin_url} is unreachable: {e}"));
                 return None;
             }
         };
@@ -150,6 +153,38 @@ impl TestDb {
     }
 }
 
+/// PostgreSQL runs skipped so far, and why the first was.
+static POSTGRES_SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static POSTGRES_SKIP_REASON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Count a PostgreSQL run that passes without running; the first registers [`postgres_notice`] to run
+/// when the test process exits, after the harness printed its summary.
+fn postgres_skipped(reason: String) {
+    if POSTGRES_SKIP_REASON.set(reason).is_ok() {
+        extern "C" {
+            fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
+        }
+        // SAFETY: `atexit` from the C runtime every Rust program links, given a function that neither
+        // unwinds (it only writes to stderr) nor exits.
+        unsafe {
+            atexit(postgres_notice);
+        }
+    }
+    POSTGRES_SKIPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The one line saying that the PostgreSQL half of the suite did not run.
+extern "C" fn postgres_notice() {
+    use std::io::Write;
+    let n = POSTGRES_SKIPPED.load(std::sync::atomic::Ordering::Relaxed);
+    let why = POSTGRES_SKIP_REASON.get().map_or("", String::as_str);
+    let _ = writeln!(
+        std::io::stderr(),
+        "NOTE: {n} PostgreSQL tests passed without running ({why}); set LABTRAIL_TEST_POSTGRES_URL \
+         (and LABTRAIL_REQUIRE_POSTGRES=1 to insist)"
+    );
+}
+
 /// Run a test body against a fresh database of `backend`, dropping it afterwards even on failure.
 pub async fn run<F, Fut>(backend: Backend, test: F)
 where
@@ -195,6 +230,8 @@ pub const ORIGIN: &str = "labtrail.test";
 #[derive(Debug, Clone)]
 pub struct AppOptions {
     pub secrets: Vec<String>,
+    /// Background worker tasks. 0 (the default): none, and no sweep either; the test settles deliveries
+    /// with [`TestApp::drain`], so nothing races it. Lease and concurrency tests ask for workers.
     pub workers: usize,
     pub retry: RetryPolicy,
     /// The `/setup` flow (served only without secrets).
@@ -242,6 +279,18 @@ impl GithubOptions {
 }
 
 impl AppOptions {
+    /// Background workers that poll, claim and sweep on their own (lease and concurrency tests), with
+    /// the small delays they need to make progress.
+    pub fn with_workers(self, workers: usize) -> Self {
+        let mut opts = Self { workers, ..self };
+        opts.retry.base_delay = Duration::from_millis(50);
+        opts.retry.max_delay = Duration::from_millis(200);
+        opts.check_runs.base_delay = Duration::from_millis(50);
+        opts.check_runs.max_delay = Duration::from_millis(200);
+        opts.files_retry = Duration::from_millis(100);
+        opts
+    }
+
     /// Defaults, with the App talking to `fake`.
     pub fn with_github(fake: &crate::fake_github::FakeGithub) -> Self {
         Self {
@@ -255,21 +304,22 @@ impl Default for AppOptions {
     fn default() -> Self {
         Self {
             secrets: vec![SECRET.to_owned()],
-            workers: 4,
+            workers: 0,
+            // No delays: whatever failed is due again at once, so `drain` retries it in its next step.
             retry: RetryPolicy {
                 max_attempts: 3,
-                base_delay: Duration::from_millis(50),
-                max_delay: Duration::from_millis(200),
+                base_delay: Duration::ZERO,
+                max_delay: Duration::ZERO,
             },
             setup: None,
             checkpoint_interval: None,
             lease: Duration::from_secs(300),
-            files_retry: Duration::from_millis(100),
+            files_retry: Duration::ZERO,
             github: None,
             check_runs: CheckRunPolicy {
                 lease: Duration::from_secs(10),
-                base_delay: Duration::from_millis(50),
-                max_delay: Duration::from_millis(200),
+                base_delay: Duration::ZERO,
+                max_delay: Duration::ZERO,
                 max_tries: 5,
                 sweep_interval: Duration::from_millis(100),
             },
@@ -285,6 +335,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub test_db: TestDb,
     pub client: reqwest::Client,
+    /// The app's pipeline, run inline by [`TestApp::drain`] (apps spawned without workers).
+    pipeline: Option<Pipeline>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -330,7 +382,16 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
         interval,
     });
     settings.redeliver = opts.redeliver;
+    let mut worker: WorkerConfig = settings.worker.clone();
     let app = App::build(settings).await.expect("build the app");
+    // The worker settings as the app completed them, for `drain`.
+    worker.github = app.github().cloned();
+    let pipeline = (opts.workers == 0).then(|| {
+        let metrics = labtrail::metrics::Metrics::with_github(
+            worker.github.as_ref().map(|app| app.counters()),
+        );
+        Pipeline::new(app.db().clone(), worker.clone(), std::sync::Arc::new(metrics))
+    });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(app.run(listener, async {
         let _ = rx.await;
@@ -341,6 +402,7 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
         db,
         test_db: test_db.clone(),
         client: reqwest::Client::new(),
+        pipeline,
         shutdown: Some(tx),
         handle,
     }
@@ -458,20 +520,188 @@ impl TestApp {
         self.deliver("push", guid, &body).await
     }
 
-    /// Wait until a delivery reaches a settled state (anything but queued/processing/retrying).
+    /// Run the pipeline inline, as the workers would, until nothing is due: every due delivery claimed and
+    /// processed (failures again at once: the test policies have no delays), then a sweep round (check
+    /// runs, file lists); again until a round changes nothing.
+    pub async fn drain(&self) {
+        let pipeline = self
+            .pipeline
+            .as_ref()
+            .expect("drain runs the pipeline of an app spawned without workers");
+        for _ in 0..50 {
+            let mut progressed = false;
+            while self.step().await == Step::Processed {
+                progressed = true;
+            }
+            if let Some(app) = pipeline.github() {
+                progressed |= pipeline.sweep_once(app).await != Swept::default();
+            }
+            if !progressed {
+                return;
+            }
+        }
+        panic!("the pipeline still has work after 50 rounds");
+    }
+
+    /// One step of the pipeline: claim the next due delivery and process it.
+    pub async fn step(&self) -> Step {
+        self.pipeline
+            .as_ref()
+            .expect("step runs the pipeline of an app spawned without workers")
+            .step()
+            .await
+            .expect("claim a delivery")
+    }
+
+    /// [`Self::drain`], then the delivery, which must be settled.
+    pub async fn settled(&self, guid: &str) -> entity::webhook_delivery::Model {
+        self.drain().await;
+        let d = self.delivery(guid).await;
+        assert!(
+            ["processed", "ignored", "dead", "rejected"].contains(&d.status.as_str()),
+            "delivery {guid} is not settled: {d:?}"
+        );
+        d
+    }
+
+    /// [`Self::drain`], then check that every attempt has its check run.
+    pub async fn drain_check_runs(&self) {
+        self.drain().await;
+        let missing: Vec<_> = self
+            .attempts()
+            .await
+            .into_iter()
+            .filter(|a| a.check_run_id.is_none())
+            .map(|a| (a.id, a.check_run_error))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "attempts without a check run: {missing:?}"
+        );
+    }
+
+    /// A stored delivery.
+    pub async fn delivery(&self, guid: &str) -> entity::webhook_delivery::Model {
+        entity::webhook_delivery::Entity::find_by_id(guid.to_owned())
+            .one(&self.db)
+            .await
+            .expect("read delivery")
+            .unwrap_or_else(|| panic!("no delivery {guid}"))
+    }
+
+    /// How many deliveries have `status`.
+    pub async fn deliveries_with_status(&self, status: &str) -> u64 {
+        entity::webhook_delivery::Entity::find()
+            .filter(entity::webhook_delivery::Column::Status.eq(status))
+            .count(&self.db)
+            .await
+            .expect("count deliveries")
+    }
+
+    /// Every attempt, oldest first.
+    pub async fn attempts(&self) -> Vec<entity::lab_attempt::Model> {
+        entity::lab_attempt::Entity::find()
+            .order_by_asc(entity::lab_attempt::Column::Id)
+            .all(&self.db)
+            .await
+            .expect("read attempts")
+    }
+
+    /// Every stored delivery, by GUID.
+    pub async fn deliveries(&self) -> Vec<entity::webhook_delivery::Model> {
+        entity::webhook_delivery::Entity::find()
+            .order_by_asc(entity::webhook_delivery::Column::Guid)
+            .all(&self.db)
+            .await
+            .expect("read deliveries")
+    }
+
+    /// Every attempt's files.
+    pub async fn attempt_files(&self) -> Vec<entity::lab_attempt_file::Model> {
+        entity::lab_attempt_file::Entity::find()
+            .order_by_asc(entity::lab_attempt_file::Column::AttemptId)
+            .order_by_asc(entity::lab_attempt_file::Column::Path)
+            .all(&self.db)
+            .await
+            .expect("read attempt files")
+    }
+
+    /// The only attempt.
+    pub async fn attempt(&self) -> entity::lab_attempt::Model {
+        let mut all = self.attempts().await;
+        assert_eq!(all.len(), 1, "one attempt: {all:?}");
+        all.remove(0)
+    }
+
+    /// The audit log, in order.
+    pub async fn audit_entries(&self) -> Vec<entity::audit_log::Model> {
+        entity::audit_log::Entity::find()
+            .order_by_asc(entity::audit_log::Column::Seq)
+            .all(&self.db)
+            .await
+            .expect("read audit log")
+    }
+
+    /// How many audit entries have `action` (and `subject`, when given).
+    pub async fn audit_count(&self, action: &str, subject: Option<&str>) -> u64 {
+        let mut q =
+            entity::audit_log::Entity::find().filter(entity::audit_log::Column::Action.eq(action));
+        if let Some(subject) = subject {
+            q = q.filter(entity::audit_log::Column::Subject.eq(subject));
+        }
+        q.count(&self.db).await.expect("count audit entries")
+    }
+
+    /// The audit log's head row.
+    pub async fn audit_head(&self) -> entity::audit_head::Model {
+        entity::audit_head::Entity::find()
+            .one(&self.db)
+            .await
+            .expect("read audit head")
+            .expect("the head row")
+    }
+
+    /// Stored checkpoints, oldest first.
+    pub async fn checkpoints(&self) -> Vec<entity::audit_checkpoint::Model> {
+        entity::audit_checkpoint::Entity::find()
+            .order_by_asc(entity::audit_checkpoint::Column::Id)
+            .all(&self.db)
+            .await
+            .expect("read checkpoints")
+    }
+
+    /// How many audit entries `keep` selects.
+    pub async fn audit_matching(&self, keep: impl Fn(&entity::audit_log::Model) -> bool) -> usize {
+        self.audit_entries()
+            .await
+            .iter()
+            .filter(|e| keep(e))
+            .count()
+    }
+
+    /// How many rows `entity`'s table holds.
+    pub async fn count<E>(&self, _entity: E) -> u64
+    where
+        E: EntityTrait,
+        E::Model: Sync,
+    {
+        E::find().count(&self.db).await.expect("count rows")
+    }
+
+    /// Wait until a delivery reaches a settled state (anything but queued/processing/retrying); for apps
+    /// with background workers.
     pub async fn wait_settled(&self, guid: &str) -> entity::webhook_delivery::Model {
         self.wait_status(guid, &["processed", "ignored", "dead", "rejected"])
             .await
     }
 
-    /// Wait until a delivery has one of `statuses`.
+    /// Wait until a delivery has one of `statuses`; for apps with background workers.
     pub async fn wait_status(
         &self,
         guid: &str,
         statuses: &[&str],
     ) -> entity::webhook_delivery::Model {
-        use sea_orm::EntityTrait;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let row = entity::webhook_delivery::Entity::find_by_id(guid.to_owned())
                 .one(&self.db)
@@ -490,13 +720,19 @@ impl TestApp {
         }
     }
 
-    /// Wait until no delivery is queued, processing or retrying.
+    /// Wait until no delivery is queued, processing or retrying; for apps with background workers.
     pub async fn wait_idle(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let busy = self
-                .scalar("SELECT COUNT(*) FROM webhook_delivery WHERE status IN ('queued','processing','retrying')")
-                .await;
+            let busy = entity::webhook_delivery::Entity::find()
+                .filter(entity::webhook_delivery::Column::Status.is_in([
+                    "queued",
+                    "processing",
+                    "retrying",
+                ]))
+                .count(&self.db)
+                .await
+                .expect("count deliveries");
             if busy == 0 {
                 return;
             }
@@ -589,31 +825,6 @@ impl TestApp {
             .text()
             .await
             .expect("metrics text")
-    }
-
-    /// Wait until every attempt has a check run id.
-    pub async fn wait_check_runs(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let missing = self
-                .scalar("SELECT COUNT(*) FROM lab_attempt WHERE check_run_id IS NULL")
-                .await;
-            if missing == 0 {
-                return;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                use sea_orm::EntityTrait;
-                let errors: Vec<Option<String>> = entity::lab_attempt::Entity::find()
-                    .all(&self.db)
-                    .await
-                    .expect("read attempts")
-                    .into_iter()
-                    .map(|a| a.check_run_error)
-                    .collect();
-                panic!("{missing} attempts still have no check run: {errors:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
     }
 
     /// Run the `labtrail` binary against this app's database.

@@ -3,7 +3,7 @@
 use futures::future::join_all;
 
 use crate::backend_tests;
-use crate::helpers::{push_payload, sha, spawn_app, TestDb};
+use crate::helpers::{push_payload, sha, spawn_app, spawn_app_with, AppOptions, TestDb};
 
 backend_tests!(
     fifty_concurrent_posts_of_one_delivery_record_once,
@@ -43,18 +43,15 @@ async fn fifty_concurrent_posts_of_one_delivery_record_once(db: TestDb) {
         49,
         "{statuses:?}"
     );
-    app.wait_idle().await;
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM webhook_delivery").await, 1);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
-    assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'lab_attempt.recorded'")
-            .await,
-        1
-    );
+    app.drain().await;
+    assert_eq!(app.count(entity::webhook_delivery::Entity).await, 1);
+    assert_eq!(app.attempts().await.len(), 1);
+    assert_eq!(app.audit_count("lab_attempt.recorded", None).await, 1);
 }
 
 async fn two_hundred_deliveries_from_eight_senders(db: TestDb) {
-    let app = spawn_app(&db).await;
+    // Four workers record while eight senders deliver: concurrent appends are the point.
+    let app = spawn_app_with(&db, AppOptions::default().with_workers(4)).await;
     app.create_lab1_session().await;
     let senders = (0..8u64).map(|s| {
         let app = &app;
@@ -84,28 +81,28 @@ async fn two_hundred_deliveries_from_eight_senders(db: TestDb) {
     });
     join_all(senders).await;
     app.wait_idle().await;
-    assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM webhook_delivery WHERE status = 'processed'")
-            .await,
-        200
-    );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 200);
+    assert_eq!(app.deliveries_with_status("processed").await, 200);
+    let attempts = app.attempts().await;
+    assert_eq!(attempts.len(), 200);
     // 1 session entry + 200 attempt entries, seqs 0..=200 without a gap.
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, 201);
-    assert_eq!(app.scalar("SELECT MIN(seq) FROM audit_log").await, 0);
-    assert_eq!(app.scalar("SELECT MAX(seq) FROM audit_log").await, 200);
-    assert_eq!(
-        app.scalar("SELECT COUNT(DISTINCT audit_seq) FROM lab_attempt")
-            .await,
-        200
-    );
+    let seqs: Vec<i64> = app.audit_entries().await.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (0..=200).collect::<Vec<_>>());
+    let attempt_seqs: std::collections::BTreeSet<i64> =
+        attempts.iter().map(|a| a.audit_seq).collect();
+    assert_eq!(attempt_seqs.len(), 200);
     // Attempt numbers per repository are 1..=25 in recording order.
-    assert_eq!(
-        app.scalar("SELECT CAST(MAX(attempt_number) AS BIGINT) FROM lab_attempt")
-            .await,
-        25
-    );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM (SELECT repository_id, COUNT(DISTINCT attempt_number) n FROM lab_attempt GROUP BY repository_id) t WHERE n = 25").await, 8);
+    let mut numbers = std::collections::BTreeMap::<i64, Vec<i32>>::new();
+    for a in &attempts {
+        numbers
+            .entry(a.repository_id)
+            .or_default()
+            .push(a.attempt_number);
+    }
+    assert_eq!(numbers.len(), 8);
+    for (repo, mut n) in numbers {
+        n.sort_unstable();
+        assert_eq!(n, (1..=25).collect::<Vec<_>>(), "repository {repo}");
+    }
     let out = app.cli(&["audit", "verify"]);
     assert_eq!(
         out.status.code(),
@@ -135,8 +132,8 @@ async fn same_push_under_two_guids_records_once(db: TestDb) {
     );
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (202, 202));
     let (da, db_) = (
-        app.wait_settled("hook-guid").await,
-        app.wait_settled("app-guid").await,
+        app.settled("hook-guid").await,
+        app.settled("app-guid").await,
     );
     assert_eq!(
         (da.status.as_str(), db_.status.as_str()),
@@ -152,7 +149,7 @@ async fn same_push_under_two_guids_records_once(db: TestDb) {
             .count(),
         1
     );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+    assert_eq!(app.attempts().await.len(), 1);
     // A redelivery of the same GUID later is a duplicate at the edge.
     assert_eq!(
         app.deliver("push", "hook-guid", &body)
@@ -161,5 +158,5 @@ async fn same_push_under_two_guids_records_once(db: TestDb) {
             .as_u16(),
         200
     );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+    assert_eq!(app.attempts().await.len(), 1);
 }

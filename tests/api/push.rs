@@ -28,7 +28,7 @@ async fn new_branch_push_becomes_an_attempt(db: TestDb) {
         app.deliver("push", "nb-1", &body).await.status().as_u16(),
         202
     );
-    assert_eq!(app.wait_settled("nb-1").await.status, "processed");
+    assert_eq!(app.settled("nb-1").await.status, "processed");
 
     let out = app.cli(&["attempts", "list", "--format", "json"]);
     assert!(
@@ -63,18 +63,19 @@ async fn new_branch_push_becomes_an_attempt(db: TestDb) {
     assert_eq!(a["check_run_id"], serde_json::Value::Null);
     assert!(a["received_at"].as_str().is_some_and(|s| s.ends_with('Z')));
     let seq = a["audit_seq"].as_i64().expect("audit seq");
-    let row = app
-        .scalar(&format!("SELECT COUNT(*) FROM audit_log WHERE seq = {seq} AND action = 'lab_attempt.recorded' AND actor = 'github:delivery:nb-1'"))
-        .await;
-    assert_eq!(row, 1, "the attempt's audit entry");
+    let entry = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .find(|e| e.seq == seq)
+        .expect("the attempt's audit entry");
     assert_eq!(
-        app.scalar("SELECT session_id FROM lab_attempt").await,
-        session.id
+        (entry.action.as_str(), entry.actor.as_str()),
+        ("lab_attempt.recorded", "github:delivery:nb-1")
     );
-    let created = app
-        .scalar("SELECT COUNT(*) FROM lab_attempt WHERE created_branch = true")
-        .await;
-    assert_eq!(created, 1);
+    let attempt = app.attempt().await;
+    assert_eq!(attempt.session_id, session.id);
+    assert!(attempt.created_branch);
 }
 
 async fn tag_deletions_are_ignored(db: TestDb) {
@@ -96,16 +97,16 @@ async fn tag_deletions_are_ignored(db: TestDb) {
             202,
             "{f}"
         );
-        let d = app.wait_settled(&guid).await;
+        let d = app.settled(&guid).await;
         assert_eq!(d.status, "ignored", "{f}");
         assert_eq!(d.last_error.as_deref(), Some("ref deleted"), "{f}");
     }
     let body = fixture("octocrab/push_webhook_event.json");
     app.deliver("push", "tag-octocrab", &body).await;
-    assert_eq!(app.wait_settled("tag-octocrab").await.status, "ignored");
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 0);
+    assert_eq!(app.settled("tag-octocrab").await.status, "ignored");
+    assert!(app.attempts().await.is_empty());
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM audit_log").await,
+        app.audit_entries().await.len(),
         1,
         "only the session's entry"
     );
@@ -123,7 +124,7 @@ async fn committer_without_username_is_recorded(db: TestDb) {
     .await;
     let body = fixture("octokit-webhooks/push/with-no-username-committer.payload.json");
     app.deliver("push", "nouser-1", &body).await;
-    assert_eq!(app.wait_settled("nouser-1").await.status, "processed");
+    assert_eq!(app.settled("nouser-1").await.status, "processed");
     let out = app.cli(&["attempts", "show", "1"]);
     assert!(
         out.status.success(),
@@ -170,9 +171,9 @@ async fn unmatched_repositories_are_ignored(db: TestDb) {
     ];
     for (guid, p) in cases {
         app.deliver_push(guid, &p).await;
-        assert_eq!(app.wait_settled(guid).await.status, "ignored", "{guid}");
+        assert_eq!(app.settled(guid).await.status, "ignored", "{guid}");
     }
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 0);
+    assert!(app.attempts().await.is_empty());
 }
 
 async fn lateness_and_attempt_numbers(db: TestDb) {
@@ -198,11 +199,11 @@ async fn lateness_and_attempt_numbers(db: TestDb) {
         // Commit dates are the student's to set: they must not matter.
         p["commits"][0]["timestamp"] = "2000-01-01T00:00:00Z".into();
         app.deliver_push(guid, &p).await;
-        assert_eq!(app.wait_settled(guid).await.status, "processed");
+        assert_eq!(app.settled(guid).await.status, "processed");
     }
     let other = push_payload("course", "lab3-bob", 43, &sha(99), 1768003300);
     app.deliver_push("bob-1", &other).await;
-    app.wait_settled("bob-1").await;
+    app.settled("bob-1").await;
     let out = app.cli(&[
         "attempts",
         "list",
@@ -258,7 +259,7 @@ async fn file_list_is_folded_over_commits(db: TestDb) {
         commit(3, &["old.rs"], &["tmp.txt"], &["new.rs"]),
     ]);
     app.deliver_push("fold-1", &p).await;
-    assert_eq!(app.wait_settled("fold-1").await.status, "processed");
+    assert_eq!(app.settled("fold-1").await.status, "processed");
     let out = app.cli(&["attempts", "show", "1"]);
     let a: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(

@@ -35,7 +35,7 @@ async fn five_pushes(app: &TestApp) {
         .expect("json");
         app.deliver("push", &format!("p-{i}"), &body).await;
     }
-    app.wait_idle().await;
+    app.drain().await;
 }
 
 fn ids(body: &Value) -> Vec<i64> {
@@ -137,7 +137,7 @@ async fn attempt_json_is_the_cli_shape(db: TestDb) {
     assert_eq!(status, 200);
     assert_eq!(sessions.as_array().map(Vec::len), Some(2));
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'api.attempt_read' AND actor = 'token:admin'")
+        app.audit_matching(|e| e.action == "api.attempt_read" && e.actor == "token:admin")
             .await,
         1
     );
@@ -185,11 +185,7 @@ async fn audit_pages_chain_and_checkpoint(db: TestDb) {
         .expect("checkpoint");
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.text().await.expect("note"), note);
-    assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'api.checkpoint_read'")
-            .await,
-        1
-    );
+    assert_eq!(app.audit_count("api.checkpoint_read", None).await, 1);
 }
 
 async fn openapi_document_lists_routes_that_answer(db: TestDb) {

@@ -2,6 +2,7 @@
 
 use crate::backend_tests;
 use crate::helpers::{push_payload, sha, spawn_app, TestDb};
+use labtrail::worker::Step;
 
 backend_tests!(
     failing_delivery_is_retried_then_recovers,
@@ -30,20 +31,21 @@ async fn failing_delivery_is_retried_then_recovers(db: TestDb) {
             .as_u16(),
         202
     );
-    let d = app.wait_status("flaky-1", &["retrying"]).await;
+    assert_eq!(app.step().await, Step::Processed);
+    let d = app.delivery("flaky-1").await;
+    assert_eq!(d.status, "retrying");
     assert!(d.last_error.is_some(), "the error is recorded");
-    assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM lab_attempt").await,
-        0,
+    assert!(
+        app.attempts().await.is_empty(),
         "the failed transaction left nothing"
     );
     app.exec("ALTER TABLE lab_attempt_file_away RENAME TO lab_attempt_file")
         .await
         .expect("rename back");
-    let d = app.wait_settled("flaky-1").await;
+    let d = app.settled("flaky-1").await;
     assert_eq!(d.status, "processed", "{:?}", d.last_error);
-    assert!(d.attempts >= 2);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+    assert_eq!(d.attempts, 2);
+    assert_eq!(app.attempts().await.len(), 1);
     let out = app.cli(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0));
 }
@@ -63,7 +65,7 @@ async fn failing_delivery_ends_dead_and_stays_stored(db: TestDb) {
     ))
     .expect("json");
     app.deliver("push", "doomed-1", &body).await;
-    let d = app.wait_settled("doomed-1").await;
+    let d = app.settled("doomed-1").await;
     assert_eq!(d.status, "dead");
     assert_eq!(d.attempts, 3, "the test policy allows 3 tries");
     assert!(
@@ -78,7 +80,9 @@ async fn failing_delivery_ends_dead_and_stays_stored(db: TestDb) {
         Some(body.as_slice()),
         "kept for a later redelivery"
     );
-    let dead = app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'delivery.dead' AND subject = 'delivery:doomed-1'").await;
+    let dead = app
+        .audit_count("delivery.dead", Some("delivery:doomed-1"))
+        .await;
     assert_eq!(dead, 1);
     app.exec("ALTER TABLE lab_attempt_file_away RENAME TO lab_attempt_file")
         .await
@@ -91,9 +95,9 @@ async fn failing_delivery_ends_dead_and_stays_stored(db: TestDb) {
             .as_u16(),
         202
     );
-    let d = app.wait_settled("doomed-1").await;
+    let d = app.settled("doomed-1").await;
     assert_eq!(d.status, "processed", "{:?}", d.last_error);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+    assert_eq!(app.attempts().await.len(), 1);
     assert_eq!(
         app.deliver("push", "doomed-1", &body)
             .await

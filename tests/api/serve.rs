@@ -42,7 +42,7 @@ impl ServeProcess {
             .expect("start labtrail serve");
         let base_url = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
-        for _ in 0..200 {
+        for _ in 0..1200 {
             let ready = client.get(format!("{base_url}/readyz")).send().await;
             if ready.is_ok_and(|r| r.status().is_success()) {
                 return Self { child, base_url };
@@ -153,7 +153,7 @@ async fn two_serve_processes_share_one_database(db: TestDb) {
         }
     };
     let mut recorded = 0;
-    for _ in 0..400 {
+    for _ in 0..1200 {
         recorded = count("SELECT COUNT(*) FROM lab_attempt").await;
         if recorded == 50 {
             break;
@@ -217,7 +217,7 @@ async fn binary_serves_and_records(db: TestDb) {
     let client = reqwest::Client::new();
     let health = format!("http://127.0.0.1:{port}/readyz");
     let mut ready = false;
-    for _ in 0..200 {
+    for _ in 0..1200 {
         if client
             .get(&health)
             .send()
@@ -281,7 +281,7 @@ async fn binary_serves_and_records(db: TestDb) {
     );
 
     let mut recorded = false;
-    for _ in 0..200 {
+    for _ in 0..600 {
         let list = run_cli(&db, &["attempts", "list", "--format", "json"]);
         let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap_or_default();
         if v.as_array().is_some_and(|a| a.len() == 1) {
@@ -387,7 +387,7 @@ async fn database_failure_answers_503_and_stores_nothing(db: TestDb) {
     assert!(stored.is_none(), "a 503 stores nothing");
     // GitHub's redelivery (or the catch-up job) succeeds once the database is back.
     let mut status = 0;
-    for _ in 0..100 {
+    for _ in 0..600 {
         status = app.deliver("push", "down-1", &body).await.status().as_u16();
         if status == 202 {
             break;

@@ -2,6 +2,7 @@
 //! without secrets, revocable; the read API refuses missing, wrong, revoked, wrong-role and other-org
 //! tokens with 401/403 and leaks nothing, and audits the uses it serves.
 
+use sea_orm::EntityTrait;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -57,27 +58,39 @@ pub async fn two_orgs(app: &TestApp) -> (i64, i64) {
         let body = serde_json::to_vec(&p).expect("json");
         app.deliver("push", &format!("{org}-1"), &body).await;
     }
-    app.wait_idle().await;
+    app.drain().await;
+    let sessions = entity::lab_session::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("read sessions");
+    let attempts = app.attempts().await;
     let id = |org: &str| {
-        format!("SELECT a.id FROM lab_attempt a JOIN lab_session s ON s.id = a.session_id WHERE s.org = '{org}'")
+        let session = sessions.iter().find(|s| s.org == org).expect("session");
+        let mut of_org = attempts.iter().filter(|a| a.session_id == session.id);
+        let attempt = of_org.next().expect("an attempt");
+        assert!(of_org.next().is_none(), "one attempt of {org}");
+        attempt.id
     };
-    (
-        app.scalar(&id("course")).await,
-        app.scalar(&id("other")).await,
-    )
+    (id("course"), id("other"))
 }
 
 async fn token_commands_show_the_token_once_and_store_only_its_hash(db: TestDb) {
     let app = spawn_app(&db).await;
     let token = create_token(&app, "ta-1", "instructor", Some("Course"));
     assert!(token.starts_with("lt_") && token.len() >= 40, "{token}");
-    let stored = app
-        .scalar(&format!(
-            "SELECT COUNT(*) FROM api_token WHERE token_sha256 = '{}' AND org = 'course'",
-            hex::encode(Sha256::digest(token.as_bytes()))
-        ))
-        .await;
-    assert_eq!(stored, 1, "stored as SHA-256, org lower-cased");
+    let hash = hex::encode(Sha256::digest(token.as_bytes()));
+    let stored = entity::api_token::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("read tokens");
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|t| t.token_sha256 == hash && t.org.as_deref() == Some("course"))
+            .count(),
+        1,
+        "stored as SHA-256, org lower-cased"
+    );
     let list = app.cli(&["token", "list", "--format", "json"]);
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(
@@ -110,15 +123,15 @@ async fn token_commands_show_the_token_once_and_store_only_its_hash(db: TestDb) 
     assert_eq!(app.cli(&["token", "revoke", "ta-1"]).status.code(), Some(1));
     // Audited, with ids only: neither the token nor its name is in the hashed details.
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action IN ('api_token.created', 'api_token.revoked')")
-            .await,
+        app.audit_matching(
+            |e| ["api_token.created", "api_token.revoked"].contains(&e.action.as_str())
+        )
+        .await,
         3
     );
     assert_eq!(
-        app.scalar(&format!(
-            "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%{token}%' OR details LIKE '%ta-1%'"
-        ))
-        .await,
+        app.audit_matching(|e| e.details.contains(&token) || e.details.contains("ta-1"))
+            .await,
         0
     );
 }
@@ -130,8 +143,8 @@ async fn api_refuses_wrong_revoked_wrong_role_and_other_org_tokens(db: TestDb) {
     let instructor = create_token(&app, "ins", "instructor", Some("course"));
     let revoked = create_token(&app, "old", "admin", None);
     assert!(app.cli(&["token", "revoke", "old"]).status.success());
-    let api_entries = "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'api.%'";
-    let before = app.scalar(api_entries).await;
+    let api_entry = |e: &entity::audit_log::Model| e.action.starts_with("api.");
+    let before = app.audit_matching(api_entry).await;
     let wrong = format!("{}x", &auditor[..auditor.len() - 1]);
     let cases: [(&str, Option<&str>, u16); 10] = [
         ("/audit", None, 401),
@@ -176,7 +189,7 @@ async fn api_refuses_wrong_revoked_wrong_role_and_other_org_tokens(db: TestDb) {
     assert_eq!(status, 404);
     assert_eq!(body["error"], format!("no attempt {other_attempt}"));
     assert_eq!(
-        app.scalar(api_entries).await,
+        app.audit_matching(api_entry).await,
         before,
         "refusals append nothing"
     );
@@ -194,12 +207,12 @@ async fn api_refuses_wrong_revoked_wrong_role_and_other_org_tokens(db: TestDb) {
     assert_eq!(status, 200);
     assert!(body["entries"].as_array().is_some_and(|e| !e.is_empty()));
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'api.audit_read' AND actor = 'token:aud'")
+        app.audit_matching(|e| e.action == "api.audit_read" && e.actor == "token:aud")
             .await,
         1
     );
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'api.attempts_exported' AND actor = 'token:ins'")
+        app.audit_matching(|e| e.action == "api.attempts_exported" && e.actor == "token:ins")
             .await,
         1
     );

@@ -144,7 +144,7 @@ async fn rotated_secrets_are_all_accepted(db: TestDb) {
         .deliver_signed("ping", "rot-x", &body, &sign("retired", &body))
         .await;
     assert_eq!(resp.status().as_u16(), 401);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM webhook_delivery").await, 2);
+    assert_eq!(app.count(entity::webhook_delivery::Entity).await, 2);
 }
 
 async fn form_encoded_delivery_is_accepted(db: TestDb) {
@@ -173,14 +173,14 @@ async fn form_encoded_delivery_is_accepted(db: TestDb) {
         .await
         .expect("send");
     assert_eq!(resp.status().as_u16(), 202);
-    let d = app.wait_settled("form-1").await;
+    let d = app.settled("form-1").await;
     assert_eq!(d.status, "processed");
     assert_eq!(
         d.payload.as_deref(),
         Some(json.as_slice()),
         "the decoded JSON is stored"
     );
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 1);
+    assert_eq!(app.attempts().await.len(), 1);
 }
 
 async fn signed_garbage_is_stored_as_rejected(db: TestDb) {
@@ -188,7 +188,7 @@ async fn signed_garbage_is_stored_as_rejected(db: TestDb) {
     let body = b"{not json".to_vec();
     let resp = app.deliver("push", "garbage-1", &body).await;
     assert_eq!(resp.status().as_u16(), 400);
-    let row = app.wait_settled("garbage-1").await;
+    let row = app.settled("garbage-1").await;
     assert_eq!(row.status, "rejected");
     assert!(
         row.last_error
@@ -206,7 +206,7 @@ async fn signed_garbage_is_stored_as_rejected(db: TestDb) {
     // Same GUID again: known, nothing changes.
     let resp = app.deliver("push", "garbage-1", &body).await;
     assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 0);
+    assert!(app.attempts().await.is_empty());
 }
 
 async fn oversized_body_is_refused(db: TestDb) {
@@ -232,7 +232,7 @@ async fn no_secret_means_503(db: TestDb) {
     let body = fixture("octokit-webhooks/ping/payload.json");
     let resp = app.deliver("ping", "nosecret-1", &body).await;
     assert_eq!(resp.status().as_u16(), 503);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM webhook_delivery").await, 0);
+    assert_eq!(app.count(entity::webhook_delivery::Entity).await, 0);
     let health = app
         .client
         .get(format!("{}/healthz", app.base_url))
@@ -252,7 +252,7 @@ async fn ping_is_queued_then_ignored(db: TestDb) {
         json,
         serde_json::json!({"delivery_id": "ping-1", "status": "queued"})
     );
-    assert_eq!(app.wait_settled("ping-1").await.status, "ignored");
+    assert_eq!(app.settled("ping-1").await.status, "ignored");
     let ready = app
         .client
         .get(format!("{}/readyz", app.base_url))
