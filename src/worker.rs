@@ -153,15 +153,6 @@ pub enum Step {
     Empty,
 }
 
-/// What one [`Pipeline::sweep_once`] round did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Swept {
-    /// Check runs created.
-    pub check_runs: usize,
-    /// File lists completed.
-    pub files_completed: usize,
-}
-
 /// The processing side of the app, shared by its worker tasks.
 pub struct Pipeline {
     db: DatabaseConnection,
@@ -174,7 +165,7 @@ impl Pipeline {
         Self { db, cfg, metrics }
     }
 
-    /// Start `n` worker tasks (and the sweep); they stop when `shutdown` turns true, after their current delivery.
+    /// Start `n` worker tasks; they stop when `shutdown` turns true, after their current delivery.
     pub fn spawn(
         self: Arc<Self>,
         n: usize,
@@ -185,8 +176,7 @@ impl Pipeline {
         for _ in 0..n {
             set.spawn(Arc::clone(&self).run(Arc::clone(&wake), shutdown.clone()));
         }
-        // No workers (tests driving the pipeline inline): no sweep either.
-        if n > 0 && self.cfg.github.is_some() {
+        if self.cfg.github.is_some() {
             set.spawn(Arc::clone(&self).sweep_check_runs(shutdown));
         }
         set
@@ -195,11 +185,21 @@ impl Pipeline {
     /// Give attempts whose check run could not be created (GitHub down, a crash) another try, and complete
     /// the file lists GitHub could not give when their attempts were recorded.
     async fn sweep_check_runs(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let Some(app) = self.cfg.github.clone() else {
+        let Some(app) = self.cfg.github.as_ref() else {
             return;
         };
         while !*shutdown.borrow() {
-            self.sweep_once(&app).await;
+            match checks::sweep(app, &self.db, &self.cfg.check_runs).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(check_runs = n, "check runs created by the sweep"),
+                Err(e) => tracing::warn!(error = %e, "cannot look for missing check runs"),
+            }
+            match files::complete_later(app, &self.db, &self.cfg.origin, self.cfg.files_retry).await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(attempts = n, "file lists completed by the sweep"),
+                Err(e) => tracing::warn!(error = %e, "cannot look for incomplete file lists"),
+            }
             tokio::select! {
                 _ = tokio::time::sleep(self.cfg.check_runs.sweep_interval) => {}
                 _ = shutdown.changed() => {}
@@ -239,50 +239,6 @@ impl Pipeline {
         claimed();
         self.process(d).await;
         Ok(Step::Processed)
-    }
-
-    /// One round of the follow-up sweep: create the check runs that are due and complete the file lists
-    /// that are due; failures are logged and retried by a later round.
-    pub async fn sweep_once(&self, app: &GithubApp) -> Swept {
-        let check_runs = match checks::sweep(app, &self.db, &self.cfg.check_runs).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot look for missing check runs");
-                0
-            }
-        };
-        if check_runs > 0 {
-            tracing::info!(check_runs, "check runs created by the sweep");
-        }
-        let files_completed = match files::complete_later(
-            app,
-            &self.db,
-            &self.cfg.origin,
-            self.cfg.files_retry,
-        )
-        .await
-        {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot look for incomplete file lists");
-                0
-            }
-        };
-        if files_completed > 0 {
-            tracing::info!(
-                attempts = files_completed,
-                "file lists completed by the sweep"
-            );
-        }
-        Swept {
-            check_runs,
-            files_completed,
-        }
-    }
-
-    /// The GitHub App this pipeline talks to, if any.
-    pub fn github(&self) -> Option<&GithubApp> {
-        self.cfg.github.as_ref()
     }
 
     /// Process one claimed delivery and settle it; every outcome leaves the delivery in a known state.

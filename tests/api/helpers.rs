@@ -71,6 +71,11 @@ impl TestDb {
             postgres_skipped("LABTRAIL_TEST_POSTGRES_URL is not set".to_owned());
             return None;
         };
+        // Once found unreachable, the other tests skip at once instead of each waiting for a timeout.
+        if let Some(reason) = POSTGRES_SKIP_REASON.get().filter(|_| !required) {
+            postgres_skipped(reason.clone());
+            return None;
+        }
         let admin = match Database::connect(&admin_url).await {
             Ok(c) => c,
             Err(e) if required => {
@@ -230,8 +235,9 @@ pub const ORIGIN: &str = "labtrail.test";
 #[derive(Debug, Clone)]
 pub struct AppOptions {
     pub secrets: Vec<String>,
-    /// Background worker tasks. 0 (the default): none, and no sweep either; the test settles deliveries
-    /// with [`TestApp::drain`], so nothing races it. Lease and concurrency tests ask for workers.
+    /// Background worker tasks. 0 (the default): none, and the server's sweep runs only at start; the
+    /// test settles deliveries with [`TestApp::drain`], so nothing races it. Lease, concurrency and
+    /// periodic-task tests ask for workers ([`AppOptions::with_workers`]).
     pub workers: usize,
     pub retry: RetryPolicy,
     /// The `/setup` flow (served only without secrets).
@@ -288,6 +294,7 @@ impl AppOptions {
         opts.check_runs.base_delay = Duration::from_millis(50);
         opts.check_runs.max_delay = Duration::from_millis(200);
         opts.files_retry = Duration::from_millis(100);
+        opts.check_runs.sweep_interval = Duration::from_millis(100);
         opts
     }
 
@@ -321,7 +328,8 @@ impl Default for AppOptions {
                 base_delay: Duration::ZERO,
                 max_delay: Duration::ZERO,
                 max_tries: 5,
-                sweep_interval: Duration::from_millis(100),
+                // Without workers `drain` runs the sweep; the server's own sweep runs only at start.
+                sweep_interval: Duration::from_secs(3600),
             },
             redeliver: None,
         }
@@ -337,6 +345,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The app's pipeline, run inline by [`TestApp::drain`] (apps spawned without workers).
     pipeline: Option<Pipeline>,
+    /// The app's worker settings: what `drain`'s sweep rounds need.
+    worker: WorkerConfig,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -403,6 +413,7 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
         test_db: test_db.clone(),
         client: reqwest::Client::new(),
         pipeline,
+        worker,
         shutdown: Some(tx),
         handle,
     }
@@ -521,20 +532,29 @@ impl TestApp {
     }
 
     /// Run the pipeline inline, as the workers would, until nothing is due: every due delivery claimed and
-    /// processed (failures again at once: the test policies have no delays), then a sweep round (check
-    /// runs, file lists); again until a round changes nothing.
+    /// processed (failures again at once: the test policies have no delays), then a round of the sweep
+    /// (check runs, file lists) through the functions the server's sweep calls; again until a round
+    /// changes nothing.
     pub async fn drain(&self) {
-        let pipeline = self
-            .pipeline
-            .as_ref()
-            .expect("drain runs the pipeline of an app spawned without workers");
         for _ in 0..50 {
             let mut progressed = false;
             while self.step().await == Step::Processed {
                 progressed = true;
             }
-            if let Some(app) = pipeline.github() {
-                progressed |= pipeline.sweep_once(app).await != Swept::default();
+            if let Some(app) = &self.worker.github {
+                let created =
+                    labtrail::github::checks::sweep(app, &self.db, &self.worker.check_runs)
+                        .await
+                        .expect("sweep check runs");
+                let completed = labtrail::github::files::complete_later(
+                    app,
+                    &self.db,
+                    &self.worker.origin,
+                    self.worker.files_retry,
+                )
+                .await
+                .expect("complete file lists");
+                progressed |= created + completed > 0;
             }
             if !progressed {
                 return;
