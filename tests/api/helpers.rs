@@ -400,7 +400,11 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
         let metrics = labtrail::metrics::Metrics::with_github(
             worker.github.as_ref().map(|app| app.counters()),
         );
-        Pipeline::new(app.db().clone(), worker.clone(), std::sync::Arc::new(metrics))
+        Pipeline::new(
+            app.db().clone(),
+            worker.clone(),
+            std::sync::Arc::new(metrics),
+        )
     });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(app.run(listener, async {
