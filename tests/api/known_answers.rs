@@ -247,7 +247,7 @@ async fn appended_entries_hash_as_specified(db: TestDb) {
     app.create_lab1_session().await;
     let p = push_payload("course", "lab1-alice", 7, &sha(1), 1767225600);
     app.deliver_push("known-1", &p).await;
-    app.wait_idle().await;
+    app.drain().await;
     let rows = entity::audit_log::Entity::find()
         .order_by_asc(entity::audit_log::Column::Seq)
         .all(&app.db)
