@@ -1,29 +1,63 @@
-//! Process counters rendered in the Prometheus text format at `GET /metrics`.
+//! Process metrics at `GET /metrics`, kept in a `prometheus-client` registry and exposed in the OpenMetrics
+//! text format.
+//!
+//! Counter families are registered without their `_total` suffix, which the encoder adds to every sample:
+//! the samples keep their names (`labtrail_webhook_requests_total{result="queued"} 1`), while the `# HELP`
+//! and `# TYPE` lines name the family (`labtrail_webhook_requests`), as OpenMetrics requires.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use prometheus_client::encoding::{text, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use crate::db::deliveries::Status;
 
-/// Counters of this process.
-#[derive(Debug, Default)]
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Labels of the webhook request counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// Labels of the delivery counter and gauge.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+/// Labels of the GitHub API call counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiCallLabels {
+    /// The installation id, or `app` for [`APP_CALLS`].
+    installation: String,
+    result: CallResult,
+}
+
+/// The metrics of this process.
+#[derive(Debug)]
 pub struct Metrics {
-    accepted: AtomicU64,
-    duplicate: AtomicU64,
-    rejected: AtomicU64,
-    refused: AtomicU64,
-    processed: AtomicU64,
-    ignored: AtomicU64,
-    retrying: AtomicU64,
-    dead: AtomicU64,
-    processing_rejected: AtomicU64,
-    github: Option<Arc<ApiCallCounters>>,
+    registry: Registry,
+    webhook_requests: Family<ResultLabel, Counter>,
+    settled: Family<StatusLabel, Counter>,
+    /// Set from the database at each scrape.
+    deliveries: Family<StatusLabel, Gauge>,
+    /// One scrape at a time sets [`Self::deliveries`] and encodes.
+    scrape: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::with_github(None)
+    }
 }
 
 /// How one GitHub API call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CallResult {
     /// 2xx or 3xx.
     Ok,
@@ -56,32 +90,31 @@ impl CallResult {
 /// rendered as `installation="app"`. GitHub's installation ids are positive.
 pub const APP_CALLS: i64 = 0;
 
+impl EncodeLabelValue for CallResult {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
 /// GitHub API calls per installation and result, shared by the App client and `/metrics`.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ApiCallCounters {
-    calls: Mutex<BTreeMap<(i64, CallResult), u64>>,
+    calls: Family<ApiCallLabels, Counter>,
 }
 
 impl ApiCallCounters {
     /// Count one call made for `installation_id`.
     pub fn record(&self, installation_id: i64, result: CallResult) {
-        if let Ok(mut calls) = self.calls.lock() {
-            *calls.entry((installation_id, result)).or_default() += 1;
-        }
-    }
-
-    /// All calls made for one installation, whatever their result.
-    pub fn total(&self, installation_id: i64) -> u64 {
-        self.snapshot()
-            .into_iter()
-            .filter(|((id, _), _)| *id == installation_id)
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    /// A copy of the counters.
-    pub fn snapshot(&self) -> BTreeMap<(i64, CallResult), u64> {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+        let installation = match installation_id {
+            APP_CALLS => "app".to_owned(),
+            id => id.to_string(),
+        };
+        self.calls
+            .get_or_create(&ApiCallLabels {
+                installation,
+                result,
+            })
+            .inc();
     }
 }
 
@@ -97,93 +130,145 @@ pub enum Intake {
 }
 
 impl Metrics {
-    /// Metrics that also render the App's API call counters.
+    /// Metrics that also expose the App's API call counters.
     pub fn with_github(counters: Option<Arc<ApiCallCounters>>) -> Self {
+        let mut registry = Registry::default();
+        let webhook_requests = Family::<ResultLabel, Counter>::default();
+        for result in ["queued", "duplicate", "rejected", "refused"] {
+            let _ = webhook_requests.get_or_create(&ResultLabel { result });
+        }
+        registry.register(
+            "labtrail_webhook_requests",
+            "Webhook requests by answer",
+            webhook_requests.clone(),
+        );
+        let settled = Family::<StatusLabel, Counter>::default();
+        for status in ["processed", "ignored", "retrying", "dead", "rejected"] {
+            let _ = settled.get_or_create(&StatusLabel {
+                status: status.to_owned(),
+            });
+        }
+        registry.register(
+            "labtrail_deliveries_settled",
+            "Deliveries settled by this process",
+            settled.clone(),
+        );
+        let deliveries = Family::<StatusLabel, Gauge>::default();
+        registry.register(
+            "labtrail_deliveries",
+            "Stored deliveries by status",
+            deliveries.clone(),
+        );
+        if let Some(github) = counters {
+            registry.register(
+                "labtrail_github_api_calls",
+                "GitHub API calls by installation and result",
+                github.calls.clone(),
+            );
+        }
         Self {
-            github: counters,
-            ..Self::default()
+            registry,
+            webhook_requests,
+            settled,
+            deliveries,
+            scrape: Mutex::new(()),
         }
     }
 
     pub fn intake(&self, what: Intake) {
-        let c = match what {
-            Intake::Accepted => &self.accepted,
-            Intake::Duplicate => &self.duplicate,
-            Intake::Rejected => &self.rejected,
-            Intake::Refused => &self.refused,
+        let result = match what {
+            Intake::Accepted => "queued",
+            Intake::Duplicate => "duplicate",
+            Intake::Rejected => "rejected",
+            Intake::Refused => "refused",
         };
-        c.fetch_add(1, Ordering::Relaxed);
+        self.webhook_requests
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     pub fn processed(&self, status: Status) {
-        let c = match status {
-            Status::Processed => &self.processed,
-            Status::Ignored => &self.ignored,
-            Status::Retrying => &self.retrying,
-            Status::Dead => &self.dead,
-            Status::Rejected => &self.processing_rejected,
+        let label = match status {
+            Status::Processed => "processed",
+            Status::Ignored => "ignored",
+            Status::Retrying => "retrying",
+            Status::Dead => "dead",
+            Status::Rejected => "rejected",
             Status::Queued | Status::Processing => return,
         };
-        c.fetch_add(1, Ordering::Relaxed);
+        self.settled
+            .get_or_create(&StatusLabel {
+                status: label.to_owned(),
+            })
+            .inc();
     }
 
-    /// The Prometheus exposition, with the queue's row counts per status.
-    pub fn render(&self, queue: &[(String, i64)]) -> String {
-        let mut out = String::new();
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        out.push_str("# HELP labtrail_webhook_requests_total Webhook requests by answer.\n");
-        out.push_str("# TYPE labtrail_webhook_requests_total counter\n");
-        for (label, c) in [
-            ("queued", &self.accepted),
-            ("duplicate", &self.duplicate),
-            ("rejected", &self.rejected),
-            ("refused", &self.refused),
-        ] {
-            let _ = writeln!(
-                out,
-                "labtrail_webhook_requests_total{{result=\"{label}\"}} {}",
-                get(c)
-            );
-        }
-        out.push_str(
-            "# HELP labtrail_deliveries_settled_total Deliveries settled by this process.\n",
-        );
-        out.push_str("# TYPE labtrail_deliveries_settled_total counter\n");
-        for (label, c) in [
-            ("processed", &self.processed),
-            ("ignored", &self.ignored),
-            ("retrying", &self.retrying),
-            ("dead", &self.dead),
-            ("rejected", &self.processing_rejected),
-        ] {
-            let _ = writeln!(
-                out,
-                "labtrail_deliveries_settled_total{{status=\"{label}\"}} {}",
-                get(c)
-            );
-        }
-        out.push_str("# HELP labtrail_deliveries Stored deliveries by status.\n");
-        out.push_str("# TYPE labtrail_deliveries gauge\n");
+    /// The OpenMetrics exposition, with the queue's row counts per status.
+    pub fn render(&self, queue: &[(String, i64)]) -> Result<String, std::fmt::Error> {
+        let _scrape = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
+        // Statuses without rows are not listed, as before: a gauge of a status that emptied goes away.
+        self.deliveries.clear();
         for (status, n) in queue {
-            let _ = writeln!(out, "labtrail_deliveries{{status=\"{status}\"}} {n}");
+            self.deliveries
+                .get_or_create(&StatusLabel {
+                    status: status.clone(),
+                })
+                .set(*n);
         }
-        if let Some(github) = &self.github {
-            out.push_str(
-                "# HELP labtrail_github_api_calls_total GitHub API calls by installation and result.\n",
-            );
-            out.push_str("# TYPE labtrail_github_api_calls_total counter\n");
-            for ((installation, result), n) in github.snapshot() {
-                let installation = match installation {
-                    APP_CALLS => "app".to_owned(),
-                    id => id.to_string(),
-                };
-                let _ = writeln!(
-                    out,
-                    "labtrail_github_api_calls_total{{installation=\"{installation}\",result=\"{}\"}} {n}",
-                    result.as_str()
-                );
-            }
+        let mut out = String::new();
+        text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_keeps_the_sample_names_and_types() {
+        let github = Arc::new(ApiCallCounters::default());
+        let metrics = Metrics::with_github(Some(Arc::clone(&github)));
+        metrics.intake(Intake::Accepted);
+        metrics.intake(Intake::Accepted);
+        metrics.processed(Status::Dead);
+        metrics.processed(Status::Queued);
+        github.record(APP_CALLS, CallResult::Ok);
+        github.record(42, CallResult::RateLimited);
+        let text = metrics
+            .render(&[("queued".into(), 3), ("dead".into(), 1)])
+            .expect("render");
+        let mut lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.pop(), Some("# EOF"));
+        for line in [
+            "# HELP labtrail_webhook_requests Webhook requests by answer.",
+            "# TYPE labtrail_webhook_requests counter",
+            "labtrail_webhook_requests_total{result=\"queued\"} 2",
+            "labtrail_webhook_requests_total{result=\"refused\"} 0",
+            "# TYPE labtrail_deliveries_settled counter",
+            "labtrail_deliveries_settled_total{status=\"dead\"} 1",
+            "labtrail_deliveries_settled_total{status=\"processed\"} 0",
+            "# HELP labtrail_deliveries Stored deliveries by status.",
+            "# TYPE labtrail_deliveries gauge",
+            "labtrail_deliveries{status=\"queued\"} 3",
+            "labtrail_deliveries{status=\"dead\"} 1",
+            "# TYPE labtrail_github_api_calls counter",
+            "labtrail_github_api_calls_total{installation=\"app\",result=\"ok\"} 1",
+            "labtrail_github_api_calls_total{installation=\"42\",result=\"rate_limited\"} 1",
+        ] {
+            assert!(lines.contains(&line), "{line} in\n{text}");
         }
-        out
+        // 4 + 5 counters, 2 gauges, 2 API counters, and HELP/TYPE for 4 families.
+        assert_eq!(lines.len(), 4 + 5 + 2 + 2 + 8, "{text}");
+    }
+
+    #[test]
+    fn an_emptied_status_leaves_the_gauge() {
+        let metrics = Metrics::default();
+        let first = metrics.render(&[("queued".into(), 1)]).expect("render");
+        assert!(first.contains("labtrail_deliveries{status=\"queued\"} 1"));
+        let second = metrics.render(&[]).expect("render");
+        assert!(!second.contains("labtrail_deliveries{"), "{second}");
+        assert!(!second.contains("labtrail_github_api_calls"), "{second}");
     }
 }

@@ -5,14 +5,16 @@
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use entity::{api_token, lab_session};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::{IntoParams, OpenApi as _};
 
+use super::openapi::{ApiDoc, Attempt, AttemptPage, AuditPage, ErrorBody, Session};
 use super::AppState;
 use crate::audit::{self, AuditError, NewEntry};
 use crate::db::attempts::AttemptFilter;
@@ -21,19 +23,28 @@ use crate::db::{self};
 use crate::error::AppError;
 use crate::report::{self, AttemptRow, SessionRow};
 
-const OPENAPI: &str = include_str!("openapi.json");
 const DEFAULT_LIMIT: u64 = 100;
 const MAX_LIMIT: u64 = 1000;
 
-/// The routes, to be nested under `/api/v1`.
+/// The routes, to be nested under `/api/v1`; each is documented in [`ApiDoc`] (a test checks it).
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/openapi.json", get(openapi)),
+        ("/sessions", get(sessions)),
+        ("/sessions/{slug}/attempts", get(session_attempts)),
+        ("/attempts/{id}", get(attempt)),
+        ("/audit", get(audit_entries)),
+        ("/audit/checkpoint", get(checkpoint)),
+    ]
+}
+
+/// The router of [`routes`].
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/openapi.json", get(openapi))
-        .route("/sessions", get(sessions))
-        .route("/sessions/{slug}/attempts", get(session_attempts))
-        .route("/attempts/{id}", get(attempt))
-        .route("/audit", get(audit_entries))
-        .route("/audit/checkpoint", get(checkpoint))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, method)| {
+            router.route(path, method)
+        })
 }
 
 /// An authenticated caller: an active token, found by the SHA-256 of the presented one.
@@ -126,23 +137,36 @@ fn audit_failed(e: AuditError) -> AppError {
     }
 }
 
-async fn openapi() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        OPENAPI,
-    )
-        .into_response()
+/// This document
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    responses((status = 200, description = "OpenAPI document", body = Object))
+)]
+pub(super) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
 }
 
-#[derive(Debug, Deserialize)]
-struct OrgQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct OrgQuery {
+    /// Organisation login; an org-scoped token needs none and may ask for no other
+    #[param(value_type = String)]
     org: Option<String>,
 }
 
-async fn sessions(
+/// Lab sessions, by org then slug
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    params(OrgQuery),
+    responses(
+        (status = 200, description = "Sessions", body = Vec<Session>),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+    )
+)]
+pub(super) async fn sessions(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<OrgQuery>,
@@ -154,15 +178,29 @@ async fn sessions(
     Ok(Json(list.iter().map(SessionRow::from).collect()))
 }
 
-#[derive(Debug, Deserialize)]
-struct AttemptsQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AttemptsQuery {
+    /// Organisation login; an org-scoped token needs none and may ask for no other
+    #[param(value_type = String)]
     org: Option<String>,
+    /// owner/name or name, case-insensitive
+    #[param(value_type = String)]
     repo: Option<String>,
+    #[param(value_type = bool)]
     late: Option<bool>,
+    /// pushed at or after (RFC 3339)
+    #[param(value_type = String, format = DateTime)]
     since: Option<String>,
+    /// pushed before (RFC 3339)
+    #[param(value_type = String, format = DateTime)]
     until: Option<String>,
+    /// next_cursor of the previous page
+    #[param(value_type = String)]
     cursor: Option<String>,
+    #[param(value_type = u64, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u64>,
+    #[param(schema_with = super::openapi::export_format)]
     format: Option<String>,
 }
 
@@ -205,7 +243,22 @@ async fn find_session(
     }
 }
 
-async fn session_attempts(
+/// Attempts of a session in recording order (audited as api.attempts_exported)
+#[utoipa::path(
+    get,
+    path = "/sessions/{slug}/attempts",
+    params(("slug" = String, Path, description = "The session's slug"), AttemptsQuery),
+    responses(
+        (status = 200, description = "A page of attempts; for CSV the next cursor is in the X-Next-Cursor header",
+            content((AttemptPage = "application/json"), (String = "text/csv")),
+            headers(("x-next-cursor" = String, description = "CSV only: the next page's cursor; absent on the last page"))),
+        (status = 400, description = "Bad parameter, or a slug several organisations use without org=", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        (status = 404, description = "No such session in scope", body = ErrorBody),
+    )
+)]
+pub(super) async fn session_attempts(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
@@ -278,7 +331,19 @@ async fn session_attempts(
     Ok(Json(json!({ "attempts": rows, "next_cursor": next_cursor })).into_response())
 }
 
-async fn attempt(
+/// One attempt with its files (audited as api.attempt_read)
+#[utoipa::path(
+    get,
+    path = "/attempts/{id}",
+    params(("id" = i64, Path, description = "The attempt's id")),
+    responses(
+        (status = 200, description = "The attempt", body = Attempt),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        (status = 404, description = "No such attempt, or one of another organisation", body = ErrorBody),
+    )
+)]
+pub(super) async fn attempt(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
@@ -307,13 +372,28 @@ async fn attempt(
     Ok(Json(AttemptRow::from(&view)))
 }
 
-#[derive(Debug, Deserialize)]
-struct AuditQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AuditQuery {
+    /// Entries after this sequence number (`next_after_seq` of the previous page)
+    #[param(value_type = i64)]
     after_seq: Option<i64>,
+    #[param(value_type = u64, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u64>,
 }
 
-async fn audit_entries(
+/// Audit entries with seq > after_seq, oldest first (auditor or admin; audited as api.audit_read)
+#[utoipa::path(
+    get,
+    path = "/audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = AuditPage),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+    )
+)]
+pub(super) async fn audit_entries(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<AuditQuery>,
@@ -345,7 +425,21 @@ async fn audit_entries(
     })))
 }
 
-async fn checkpoint(State(state): State<AppState>, caller: Caller) -> Result<Response, AppError> {
+/// The latest signed checkpoint, a C2SP signed note (auditor or admin; audited as api.checkpoint_read)
+#[utoipa::path(
+    get,
+    path = "/audit/checkpoint",
+    responses(
+        (status = 200, description = "The note", body = String, content_type = "text/plain"),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        (status = 404, description = "No checkpoint written yet", body = ErrorBody),
+    )
+)]
+pub(super) async fn checkpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, AppError> {
     caller.require_audit_role()?;
     let latest = audit::checkpoint::latest(&state.db)
         .await

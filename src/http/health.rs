@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use super::AppState;
 use crate::db;
 use crate::error::AppError;
+use crate::metrics;
 
 /// The process is alive.
 pub async fn healthz() -> &'static str {
@@ -25,14 +26,15 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppEr
     }
 }
 
-/// Prometheus text exposition.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// OpenMetrics text exposition.
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
     let queue = db::deliveries::count_by_status(&state.db)
         .await
         .unwrap_or_default();
-    (
+    let text = state.metrics.render(&queue).map_err(AppError::internal)?;
+    Ok((
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&queue),
-    )
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        text,
+    ))
 }

@@ -2,6 +2,7 @@
 
 pub mod api;
 mod health;
+pub mod openapi;
 pub mod setup;
 mod webhook;
 

@@ -20,6 +20,7 @@ mod github_installations;
 mod idempotency;
 mod known_answers;
 mod net_diff;
+mod openapi;
 mod push;
 mod read_api;
 mod redeliver;

@@ -1,0 +1,181 @@
+//! The read API's OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations, their
+//! query types and the schema types below, served at `GET /api/v1/openapi.json`.
+//!
+//! The schema types describe the JSON the handlers send; the API tests validate real responses against
+//! the served document, so a field added to or dropped from a response without its schema fails there.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::api;
+
+/// The read API's document (`ApiDoc::openapi()`).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "labtrail read API",
+        version = "1",
+        description = "Read access for instructors and auditors. Every call needs `Authorization: Bearer <token>` (created with `labtrail token create`). Attempt exports, attempt reads and audit reads are recorded in the audit log as `token:<name>`."
+    ),
+    servers((url = "/api/v1")),
+    paths(
+        api::openapi,
+        api::sessions,
+        api::session_attempts,
+        api::attempt,
+        api::audit_entries,
+        api::checkpoint,
+    ),
+    components(schemas(ErrorBody, Session, File, Attempt, AttemptPage, AuditEntry, AuditPage)),
+    security(("bearer" = [])),
+    modifiers(&Security)
+)]
+pub struct ApiDoc;
+
+/// The `bearer` scheme, and the public operations that need none.
+struct Security;
+
+/// Operations that answer without a token (`security: []` overrides the document's requirement).
+const PUBLIC_PATHS: [&str; 1] = ["/openapi.json"];
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        for path in PUBLIC_PATHS {
+            if let Some(item) = openapi.paths.paths.get_mut(path) {
+                if let Some(get) = item.get.as_mut() {
+                    get.security = Some(Vec::new());
+                }
+            }
+        }
+    }
+}
+
+/// The `format` query parameter of attempt exports: `json` (default) or `csv`.
+pub(super) fn export_format() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["json", "csv"]))
+        .default(Some(Value::from("json")))
+        .build()
+}
+
+/// The body of every error answer.
+#[derive(ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// A lab session.
+#[derive(ToSchema)]
+pub struct Session {
+    pub org: String,
+    pub slug: String,
+    pub title: String,
+    /// The repository name pattern (glob).
+    pub repos: String,
+    /// The branch policy.
+    pub branches: String,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    #[schema(required = true)]
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+/// How a push changed a file.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum FileStatus {
+    Added,
+    Modified,
+    Removed,
+}
+
+/// One file a push changed.
+#[derive(ToSchema)]
+pub struct File {
+    pub path: String,
+    #[schema(inline)]
+    pub status: FileStatus,
+}
+
+/// Where an attempt's file list came from.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum FilesSource {
+    Payload,
+    Api,
+}
+
+/// One recorded push (the CLI prints the same shape).
+#[derive(ToSchema)]
+pub struct Attempt {
+    pub id: i64,
+    /// The session's slug.
+    pub session: String,
+    /// `owner/name`.
+    pub repository: String,
+    pub repository_id: i64,
+    #[schema(rename = "ref")]
+    pub git_ref: String,
+    pub before: String,
+    pub after: String,
+    pub pushed_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub delivery_id: String,
+    #[schema(required = true)]
+    pub pusher: Option<String>,
+    pub forced: bool,
+    pub attempt_number: i32,
+    pub late: bool,
+    #[schema(inline)]
+    pub files_source: FilesSource,
+    pub files_complete: bool,
+    pub files: Vec<File>,
+    #[schema(required = true)]
+    pub check_run_id: Option<i64>,
+    pub audit_seq: i64,
+}
+
+/// A page of attempts.
+#[derive(ToSchema)]
+pub struct AttemptPage {
+    pub attempts: Vec<Attempt>,
+    /// Pass as cursor= for the next page; null on the last page
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// One audit log entry.
+#[derive(ToSchema)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub entry_id: String,
+    pub occurred_at_us: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
+    /// The exact RFC 8785 bytes that were hashed
+    pub canonical: String,
+    pub prev_hash: String,
+    pub entry_hash: String,
+}
+
+/// A page of audit entries.
+#[derive(ToSchema)]
+pub struct AuditPage {
+    pub origin: String,
+    pub entries: Vec<AuditEntry>,
+    #[schema(required = true)]
+    pub next_after_seq: Option<i64>,
+}
