@@ -151,7 +151,7 @@ pub(super) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 #[into_params(parameter_in = Query)]
 pub(super) struct OrgQuery {
     /// Organisation login; an org-scoped token needs none and may ask for no other
-    #[param(value_type = String)]
+    #[param(required = false, value_type = String)]
     org: Option<String>,
 }
 
@@ -182,25 +182,25 @@ pub(super) async fn sessions(
 #[into_params(parameter_in = Query)]
 pub(super) struct AttemptsQuery {
     /// Organisation login; an org-scoped token needs none and may ask for no other
-    #[param(value_type = String)]
+    #[param(required = false, value_type = String)]
     org: Option<String>,
     /// owner/name or name, case-insensitive
-    #[param(value_type = String)]
+    #[param(required = false, value_type = String)]
     repo: Option<String>,
-    #[param(value_type = bool)]
+    #[param(required = false, value_type = bool)]
     late: Option<bool>,
     /// pushed at or after (RFC 3339)
-    #[param(value_type = String, format = DateTime)]
+    #[param(required = false, value_type = String, format = DateTime)]
     since: Option<String>,
     /// pushed before (RFC 3339)
-    #[param(value_type = String, format = DateTime)]
+    #[param(required = false, value_type = String, format = DateTime)]
     until: Option<String>,
     /// next_cursor of the previous page
-    #[param(value_type = String)]
+    #[param(required = false, value_type = String)]
     cursor: Option<String>,
-    #[param(value_type = u64, minimum = 1, maximum = 1000, default = 100)]
+    #[param(required = false, value_type = u64, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u64>,
-    #[param(schema_with = super::openapi::export_format)]
+    #[param(required = false, schema_with = super::openapi::export_format)]
     format: Option<String>,
 }
 
@@ -376,9 +376,9 @@ pub(super) async fn attempt(
 #[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
     /// Entries after this sequence number (`next_after_seq` of the previous page)
-    #[param(value_type = i64)]
+    #[param(required = false, value_type = i64)]
     after_seq: Option<i64>,
-    #[param(value_type = u64, minimum = 1, maximum = 1000, default = 100)]
+    #[param(required = false, value_type = u64, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u64>,
 }
 
