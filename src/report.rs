@@ -9,8 +9,26 @@ use std::io::Write;
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::{api_token, lab_session};
 use serde::Serialize;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::ToSchema;
 
 use crate::db::attempts::AttemptView;
+
+/// The OpenAPI schema of a string that is one of `values`.
+fn one_of(values: &[&str]) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+fn file_status_schema() -> Object {
+    one_of(&["added", "modified", "removed"])
+}
+
+fn files_source_schema() -> Object {
+    one_of(&["payload", "api"])
+}
 
 /// How rows are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,13 +76,19 @@ fn opt<T: ToString>(v: Option<&T>) -> String {
 }
 
 /// A lab session (`labtrail session list`, `GET /api/v1/sessions`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Session)]
 pub struct SessionRow {
+    #[schema(required = true, format = DateTime)]
     pub archived_at: Option<String>,
+    /// The branch policy.
     pub branches: String,
+    #[schema(format = DateTime)]
     pub closes_at: String,
+    #[schema(format = DateTime)]
     pub opens_at: String,
     pub org: String,
+    /// The repository name pattern (glob).
     pub repos: String,
     pub slug: String,
     pub title: String,
@@ -112,35 +136,45 @@ impl Row for SessionRow {
 }
 
 /// One changed file of an attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = File)]
 pub struct FileRow {
     pub path: String,
+    #[schema(schema_with = file_status_schema)]
     pub status: String,
 }
 
 /// A recorded attempt with its files (DESIGN.md §7): `labtrail attempts …`, the read API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Attempt)]
 pub struct AttemptRow {
     pub after: String,
     pub attempt_number: i32,
     pub audit_seq: i64,
     pub before: String,
+    #[schema(required = true)]
     pub check_run_id: Option<i64>,
     pub delivery_id: String,
     pub files: Vec<FileRow>,
     pub files_complete: bool,
+    #[schema(schema_with = files_source_schema)]
     pub files_source: String,
     pub forced: bool,
     pub id: i64,
     pub late: bool,
+    #[schema(format = DateTime)]
     pub pushed_at: String,
+    #[schema(required = true)]
     pub pusher: Option<String>,
     /// With microseconds: two deliveries within a second stay ordered.
+    #[schema(format = DateTime)]
     pub received_at: String,
     #[serde(rename = "ref")]
     pub git_ref: String,
+    /// `owner/name`.
     pub repository: String,
     pub repository_id: i64,
+    /// The session's slug.
     pub session: String,
 }
 

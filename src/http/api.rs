@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, OpenApi as _};
 
-use super::openapi::{ApiDoc, Attempt, AttemptPage, AuditPage, ErrorBody, Session};
+use super::openapi::{ApiDoc, AttemptPage, AuditPage, ErrorBody};
 use super::AppState;
 use crate::audit::{self, AuditError, NewEntry};
 use crate::db::attempts::AttemptFilter;
@@ -161,7 +161,7 @@ pub(super) struct OrgQuery {
     path = "/sessions",
     params(OrgQuery),
     responses(
-        (status = 200, description = "Sessions", body = Vec<Session>),
+        (status = 200, description = "Sessions", body = Vec<SessionRow>),
         (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
     )
@@ -337,7 +337,7 @@ pub(super) async fn session_attempts(
     path = "/attempts/{id}",
     params(("id" = i64, Path, description = "The attempt's id")),
     responses(
-        (status = 200, description = "The attempt", body = Attempt),
+        (status = 200, description = "The attempt", body = AttemptRow),
         (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
         (status = 404, description = "No such attempt, or one of another organisation", body = ErrorBody),

@@ -1,16 +1,17 @@
 //! The read API's OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations, their
 //! query types and the schema types below, served at `GET /api/v1/openapi.json`.
 //!
-//! The schema types describe the JSON the handlers send; the API tests validate real responses against
-//! the served document, so a field added to or dropped from a response without its schema fails there.
+//! Sessions and attempts are documented by the rows the handlers send (`crate::report`); the types below
+//! describe the JSON the other handlers assemble. The API tests validate real responses against the served
+//! document, so a field added to or dropped from a response without its schema fails there.
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::api;
+use crate::report::{AttemptRow, FileRow, SessionRow};
 
 /// The read API's document (`ApiDoc::openapi()`).
 #[derive(OpenApi)]
@@ -29,7 +30,7 @@ use super::api;
         api::audit_entries,
         api::checkpoint,
     ),
-    components(schemas(ErrorBody, Session, File, Attempt, AttemptPage, AuditEntry, AuditPage)),
+    components(schemas(ErrorBody, SessionRow, FileRow, AttemptRow, AttemptPage, AuditEntry, AuditPage)),
     security(("bearer" = [])),
     modifiers(&Security)
 )]
@@ -74,81 +75,10 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// A lab session.
-#[derive(ToSchema)]
-pub struct Session {
-    pub org: String,
-    pub slug: String,
-    pub title: String,
-    /// The repository name pattern (glob).
-    pub repos: String,
-    /// The branch policy.
-    pub branches: String,
-    pub opens_at: DateTime<Utc>,
-    pub closes_at: DateTime<Utc>,
-    #[schema(required = true)]
-    pub archived_at: Option<DateTime<Utc>>,
-}
-
-/// How a push changed a file.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum FileStatus {
-    Added,
-    Modified,
-    Removed,
-}
-
-/// One file a push changed.
-#[derive(ToSchema)]
-pub struct File {
-    pub path: String,
-    #[schema(inline)]
-    pub status: FileStatus,
-}
-
-/// Where an attempt's file list came from.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum FilesSource {
-    Payload,
-    Api,
-}
-
-/// One recorded push (the CLI prints the same shape).
-#[derive(ToSchema)]
-pub struct Attempt {
-    pub id: i64,
-    /// The session's slug.
-    pub session: String,
-    /// `owner/name`.
-    pub repository: String,
-    pub repository_id: i64,
-    #[schema(rename = "ref")]
-    pub git_ref: String,
-    pub before: String,
-    pub after: String,
-    pub pushed_at: DateTime<Utc>,
-    pub received_at: DateTime<Utc>,
-    pub delivery_id: String,
-    #[schema(required = true)]
-    pub pusher: Option<String>,
-    pub forced: bool,
-    pub attempt_number: i32,
-    pub late: bool,
-    #[schema(inline)]
-    pub files_source: FilesSource,
-    pub files_complete: bool,
-    pub files: Vec<File>,
-    #[schema(required = true)]
-    pub check_run_id: Option<i64>,
-    pub audit_seq: i64,
-}
-
 /// A page of attempts.
 #[derive(ToSchema)]
 pub struct AttemptPage {
-    pub attempts: Vec<Attempt>,
+    pub attempts: Vec<AttemptRow>,
     /// Pass as cursor= for the next page; null on the last page
     #[schema(required = true)]
     pub next_cursor: Option<String>,
