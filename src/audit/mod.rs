@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod checkpoint;
+pub mod merkle;
 pub mod verify;
 
 use chrono::Utc;
