@@ -4,6 +4,7 @@ pub mod api_token;
 pub mod audit_checkpoint;
 pub mod audit_head;
 pub mod audit_log;
+pub mod audit_tree_hash;
 pub mod installation;
 pub mod installation_repository;
 pub mod lab_attempt;

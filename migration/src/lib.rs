@@ -6,6 +6,7 @@ mod m20261127_000001_initial;
 mod m20261127_000002_github;
 mod m20261127_000003_audit_guards;
 mod m20261127_000004_archive_guard;
+mod m20261129_000010_merkle_tree;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_github::Migration),
             Box::new(m20261127_000003_audit_guards::Migration),
             Box::new(m20261127_000004_archive_guard::Migration),
+            Box::new(m20261129_000010_merkle_tree::Migration),
         ]
     }
 }

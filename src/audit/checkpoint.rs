@@ -366,28 +366,55 @@ pub fn open_note(note: &str, verifier: &Verifier) -> Result<String, NoteError> {
     Ok(parsed.text)
 }
 
-/// A checkpoint body: the log's origin, its size and the hash of its last entry.
+/// The extension line that carries the hash chain's head in a C2SP `tlog-checkpoint`.
+pub const CHAIN_EXTENSION: &str = "labtrail-chain ";
+
+/// A checkpoint body.
+///
+/// Current checkpoints are C2SP `tlog-checkpoint`s: `<origin>`, `<size>`, the base64 RFC 6962 Merkle root,
+/// then the extension line `labtrail-chain <base64 chain head>` (the hash of the last entry's chain,
+/// which archives and check-run receipts refer to). Checkpoints written before the Merkle tree had only
+/// three lines, the third being the chain head: a body without the extension line is read that way
+/// (`root` is `None`). The two cannot be confused: the extension line is what tells them apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     pub origin: String,
     pub size: i64,
+    /// The RFC 6962 root of the first `size` entries (`None` in old, chain-only checkpoints).
+    pub root: Option<[u8; 32]>,
+    /// The chain hash after `size` entries.
     pub head: [u8; 32],
 }
 
 impl Checkpoint {
-    /// `<origin>\n<size>\n<base64 head>\n`.
+    /// `<origin>\n<size>\n<base64 root>\nlabtrail-chain <base64 head>\n`, or the old
+    /// `<origin>\n<size>\n<base64 head>\n` when there is no root.
     pub fn body(&self) -> String {
-        format!(
-            "{}\n{}\n{}\n",
-            self.origin,
-            self.size,
-            B64.encode(self.head)
-        )
+        match self.root {
+            Some(root) => format!(
+                "{}\n{}\n{}\n{CHAIN_EXTENSION}{}\n",
+                self.origin,
+                self.size,
+                B64.encode(root),
+                B64.encode(self.head)
+            ),
+            None => format!(
+                "{}\n{}\n{}\n",
+                self.origin,
+                self.size,
+                B64.encode(self.head)
+            ),
+        }
     }
 
-    /// Parse a checkpoint body (extension lines after the third are ignored).
+    /// Parse a checkpoint body (extension lines other than `labtrail-chain` are ignored).
     pub fn parse_body(text: &str) -> Result<Self, NoteError> {
         let bad = |m: &str| NoteError::Checkpoint(m.to_owned());
+        let hash = |h: &str| {
+            B64.decode(h)
+                .ok()
+                .and_then(|h| <[u8; 32]>::try_from(h).ok())
+        };
         let mut lines = text.lines();
         let origin = lines.next().filter(|o| !o.is_empty());
         let size = lines.next().and_then(|s| {
@@ -395,17 +422,32 @@ impl Checkpoint {
                 .then(|| s.parse::<i64>().ok())
                 .flatten()
         });
-        let head = lines
-            .next()
-            .and_then(|h| B64.decode(h).ok())
-            .and_then(|h| <[u8; 32]>::try_from(h).ok());
-        match (origin, size, head) {
-            (Some(origin), Some(size), Some(head)) if size >= 0 => Ok(Self {
+        let third = lines.next().and_then(hash);
+        let mut chain = None;
+        for line in lines {
+            if line.is_empty() {
+                return Err(bad("empty extension line"));
+            }
+            if let Some(h) = line.strip_prefix(CHAIN_EXTENSION) {
+                if chain.is_some() {
+                    return Err(bad("two labtrail-chain lines"));
+                }
+                chain = Some(hash(h).ok_or_else(|| bad("labtrail-chain is not a base64 hash"))?);
+            }
+        }
+        let (root, head) = match (third, chain) {
+            (Some(root), Some(head)) => (Some(root), head),
+            (Some(head), None) => (None, head),
+            (None, _) => return Err(bad("expected <origin>, <size>, <base64 hash> lines")),
+        };
+        match (origin, size) {
+            (Some(origin), Some(size)) if size >= 0 => Ok(Self {
                 origin: origin.to_owned(),
                 size,
+                root,
                 head,
             }),
-            _ => Err(bad("expected <origin>, <size>, <base64 head> lines")),
+            _ => Err(bad("expected <origin>, <size>, <base64 hash> lines")),
         }
     }
 }
@@ -471,6 +513,8 @@ pub enum CheckpointError {
     Audit(#[from] AuditError),
     #[error("database error: {0}")]
     Db(#[from] DbErr),
+    #[error("cannot read the Merkle tree: {0}")]
+    Tree(#[from] super::merkle_store::StoreError),
     #[error("cannot append to the checkpoint file {path}: {source}")]
     File {
         path: PathBuf,
@@ -532,9 +576,11 @@ pub async fn sign_head(
 ) -> Result<audit_checkpoint::Model, CheckpointError> {
     // Under the audit lock: no other instance can slip a checkpoint by another key in between.
     check_same_key(latest(txn).await?.as_ref(), key)?;
+    let size = u64::try_from(head.size).unwrap_or_default();
     let checkpoint = Checkpoint {
         origin: origin.to_owned(),
         size: head.size,
+        root: super::merkle_store::root_for_checkpoint(txn, size).await?,
         head: head.head_hash,
     };
     let note = key.sign_note(&checkpoint.body());
@@ -661,6 +707,7 @@ mod tests {
         let cp = Checkpoint {
             origin: "log.example".into(),
             size: 42,
+            root: Some([8; 32]),
             head: [7; 32],
         };
         let a = key.sign_note(&cp.body());
@@ -677,6 +724,26 @@ mod tests {
         assert_eq!(opened, cp);
         assert!(open_checkpoint(&a, &key.verifier(), "other").is_err());
         assert!(Checkpoint::parse_body("o\n007\nAAAA\n").is_err());
+        // The old, chain-only format: three lines, the third the chain head.
+        let old = Checkpoint {
+            root: None,
+            ..cp.clone()
+        };
+        assert_eq!(old.body().lines().count(), 3);
+        assert_eq!(Checkpoint::parse_body(&old.body()), Ok(old));
+        let new = cp.body();
+        assert_eq!(
+            new,
+            format!(
+                "log.example\n42\n{}\nlabtrail-chain {}\n",
+                B64.encode([8; 32]),
+                B64.encode([7; 32])
+            )
+        );
+        let other_ext = new.replace("labtrail-chain", "labtrail-chain x\nother-ext");
+        assert!(Checkpoint::parse_body(&other_ext).is_err());
+        let unknown = format!("{new}some-witness-ext 1\n");
+        assert_eq!(Checkpoint::parse_body(&unknown), Ok(cp.clone()));
         assert!(!format!("{key:?}").contains(&B64.encode(key.signing.as_bytes())));
     }
 }

@@ -280,7 +280,11 @@ pub fn consistency_indexes(first: u64, second: u64) -> Result<Vec<u64>, MerkleEr
 
 /// The consistency proof (RFC 9162 §2.1.4.1) from the hashes at [`consistency_indexes`]; empty when
 /// the sizes are equal.
-pub fn consistency_from(first: u64, second: u64, hashes: &[Hash]) -> Result<Vec<Hash>, MerkleError> {
+pub fn consistency_from(
+    first: u64,
+    second: u64,
+    hashes: &[Hash],
+) -> Result<Vec<Hash>, MerkleError> {
     if first == 0 || first > second {
         return Err(MerkleError::BadSizes { first, second });
     }

@@ -3,6 +3,8 @@
 pub mod archive;
 pub mod checkpoint;
 pub mod merkle;
+pub mod merkle_store;
+pub mod proof;
 pub mod verify;
 
 use chrono::Utc;
@@ -186,6 +188,7 @@ pub async fn append(
     let details = String::from_utf8(canonical_bytes(&entry.details)?)
         .map_err(|e| AuditError::Canonical(e.to_string()))?;
     let entry_hash = chain_hash(&head.head_hash, &leaf_hash(&canonical));
+    merkle_store::append_leaf(txn, seq, &canonical).await?;
     audit_log::ActiveModel {
         seq: Set(seq),
         entry_id: Set(entry_id),

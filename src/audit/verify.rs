@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::archive::{self, Segment, ARCHIVED_ACTION};
 use super::checkpoint::{open_checkpoint, open_note, Verifier};
+use super::merkle::Frontier;
 use super::{canonical_bytes, chain_hash, genesis_hash, leaf_hash, parse_hash, SCHEME_VERSION};
 
 const PAGE: u64 = 1000;
@@ -83,7 +84,8 @@ pub async fn verify(db: &impl ConnectionTrait, origin: &str) -> Result<Verdict, 
     Ok(verify_with(db, origin, &Evidence::default()).await?.verdict)
 }
 
-type Signed = BTreeMap<i64, Vec<([u8; 32], String)>>;
+/// Per size: the chain head and (new-format checkpoints) the Merkle root signed, and by what.
+type Signed = BTreeMap<i64, Vec<([u8; 32], Option<[u8; 32]>, String)>>;
 
 /// Verify the chain, the checkpoints (stored, external, in archive manifests) and the archives.
 pub async fn verify_with(
@@ -201,7 +203,10 @@ async fn collect_checkpoints(
             report.external_size = report.external_size.max(Some(checkpoint.size));
         }
         let same_size = signed.entry(checkpoint.size).or_default();
-        if let Some((_, other)) = same_size.iter().find(|(h, _)| *h != checkpoint.head) {
+        let forks = |(h, r, _): &&([u8; 32], Option<[u8; 32]>, String)| {
+            *h != checkpoint.head || matches!((r, checkpoint.root), (Some(a), Some(b)) if *a != b)
+        };
+        if let Some((_, _, other)) = same_size.iter().find(forks) {
             return Ok(Err(Verdict::BadEvidence {
                 what,
                 reason: format!(
@@ -210,7 +215,7 @@ async fn collect_checkpoints(
                 ),
             }));
         }
-        same_size.push((checkpoint.head, what));
+        same_size.push((checkpoint.head, checkpoint.root, what));
     }
     if let Some((size, list)) = signed.range(report.size + 1..).next() {
         return Ok(Err(Verdict::Tampered {
@@ -218,7 +223,7 @@ async fn collect_checkpoints(
             reason: format!(
                 "{} signs {size} entries but the log holds only {}: entries were removed or an older \
                  state was restored",
-                list[0].1, report.size
+                list[0].2, report.size
             ),
         }));
     }
@@ -270,12 +275,27 @@ struct Walk<'a> {
     signed: &'a Signed,
     checked: usize,
     archived: Vec<ArchivedRecord>,
+    /// The Merkle tree of the entries walked so far (`None` when the walk starts after archived
+    /// entries whose tree is not stored): signed roots are checked against it.
+    tree: Option<Frontier>,
 }
 
 impl Walk<'_> {
     /// The chain's hash after `size` entries is `hash`: it must match every checkpoint of that size.
     fn at(&mut self, size: i64, hash: [u8; 32]) -> Result<(), Verdict> {
-        for (signed_head, what) in self.signed.get(&size).into_iter().flatten() {
+        for (signed_head, signed_root, what) in self.signed.get(&size).into_iter().flatten() {
+            let tree_root = self.tree.as_ref().map(Frontier::root);
+            if let (Some(signed), Some(computed)) = (signed_root, tree_root) {
+                if *signed != computed {
+                    return Err(Verdict::Tampered {
+                        seq: (size - 1).max(0),
+                        reason: format!(
+                            "the Merkle tree root of the entries differs from the root signed by \
+                             {what} (size {size})"
+                        ),
+                    });
+                }
+            }
             if *signed_head != hash {
                 return Err(Verdict::Tampered {
                     seq: (size - 1).max(0),
@@ -290,13 +310,25 @@ impl Walk<'_> {
     }
 
     fn start(&mut self, seq: i64, hash: [u8; 32]) -> Result<(), Verdict> {
+        if seq == 0 {
+            self.tree = Some(Frontier::new());
+        }
         self.anchor = Some(seq);
         self.prev = Some(hash);
         self.next = seq;
         self.at(seq, hash)
     }
 
-    fn entry(&mut self, seq: i64, doc: &Value, hash: [u8; 32]) -> Result<(), Verdict> {
+    fn entry(
+        &mut self,
+        seq: i64,
+        doc: &Value,
+        leaf: [u8; 32],
+        hash: [u8; 32],
+    ) -> Result<(), Verdict> {
+        if let Some(tree) = &mut self.tree {
+            tree.push(leaf);
+        }
         if doc["action"] == ARCHIVED_ACTION {
             let d = &doc["details"];
             let text = |k: &str| d[k].as_str().map(str::to_owned);
@@ -338,6 +370,7 @@ async fn check_chain(
         signed,
         checked: 0,
         archived: Vec::new(),
+        tree: None,
     };
     let first_seq = head.archived_upto;
     let mut used = Vec::new();
@@ -433,6 +466,10 @@ async fn walk_rows(
                         "prev_hash is not a SHA-256 hex digest".into(),
                     )));
                 };
+                // The stored tree of the archived entries, when there is one: the signed roots after
+                // this point check it.
+                let size = u64::try_from(row.seq).unwrap_or_default();
+                walk.tree = super::merkle_store::frontier(db, size).await.ok();
                 if let Err(v) = walk.start(row.seq, p) {
                     return Ok(Err(v));
                 }
@@ -443,7 +480,7 @@ async fn walk_rows(
                 Err(reason) => return Ok(Err(tampered(row.seq, reason))),
             };
             let doc: Value = serde_json::from_slice(&row.canonical).unwrap_or_default();
-            if let Err(v) = walk.entry(row.seq, &doc, hash) {
+            if let Err(v) = walk.entry(row.seq, &doc, leaf_hash(&row.canonical), hash) {
                 return Ok(Err(v));
             }
             expected_seq += 1;
@@ -506,7 +543,7 @@ fn walk_archives(
             let seq = walk.next;
             let prev = walk.prev.unwrap_or_default();
             let (doc, hash) = check_line(line, seq, &prev).map_err(|r| tampered(seq, r))?;
-            walk.entry(seq, &doc, hash)?;
+            walk.entry(seq, &doc, leaf_hash(line), hash)?;
         }
         if walk.next != m.last_seq + 1 {
             return Err(seg_err(

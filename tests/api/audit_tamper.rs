@@ -260,6 +260,7 @@ async fn checkpoint_signed_by_another_key_is_caught(db: TestDb) {
     let body = Checkpoint {
         origin: ORIGIN.into(),
         size: 3,
+        root: None,
         head,
     }
     .body();
@@ -296,6 +297,7 @@ async fn forking_notes_are_caught(db: TestDb) {
     let body = Checkpoint {
         origin: ORIGIN.into(),
         size: 3,
+        root: None,
         head: [9; 32],
     }
     .body();
