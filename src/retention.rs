@@ -155,19 +155,7 @@ async fn erase_attempts<C: ConnectionTrait + TransactionTrait>(
         }
         let ids: Vec<i64> = batch.iter().map(|a| a.id).collect();
         let guids: Vec<String> = batch.iter().map(|a| a.delivery_id.clone()).collect();
-        lab_attempt_file::Entity::delete_many()
-            .filter(lab_attempt_file::Column::AttemptId.is_in(ids.clone()))
-            .exec(&txn)
-            .await?;
-        lab_attempt::Entity::delete_many()
-            .filter(lab_attempt::Column::Id.is_in(ids))
-            .exec(&txn)
-            .await?;
-        webhook_delivery::Entity::update_many()
-            .col_expr(webhook_delivery::Column::Payload, null_payload())
-            .filter(webhook_delivery::Column::Guid.is_in(guids))
-            .exec(&txn)
-            .await?;
+        // The entries first: the database guards let an attempt go only once its erase is logged.
         for a in &batch {
             audit::append(
                 &txn,
@@ -186,6 +174,19 @@ async fn erase_attempts<C: ConnectionTrait + TransactionTrait>(
             )
             .await?;
         }
+        lab_attempt_file::Entity::delete_many()
+            .filter(lab_attempt_file::Column::AttemptId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        lab_attempt::Entity::delete_many()
+            .filter(lab_attempt::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+        webhook_delivery::Entity::update_many()
+            .col_expr(webhook_delivery::Column::Payload, null_payload())
+            .filter(webhook_delivery::Column::Guid.is_in(guids))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         erased += batch.len() as u64;
     }

@@ -7,6 +7,7 @@ mod m20261127_000002_github;
 mod m20261127_000003_audit_guards;
 mod m20261127_000004_archive_guard;
 mod m20261129_000010_merkle_tree;
+mod m20261129_000011_graded_row_guards;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_audit_guards::Migration),
             Box::new(m20261127_000004_archive_guard::Migration),
             Box::new(m20261129_000010_merkle_tree::Migration),
+            Box::new(m20261129_000011_graded_row_guards::Migration),
         ]
     }
 }

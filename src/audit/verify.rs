@@ -284,6 +284,14 @@ impl Walk<'_> {
     /// The chain's hash after `size` entries is `hash`: it must match every checkpoint of that size.
     fn at(&mut self, size: i64, hash: [u8; 32]) -> Result<(), Verdict> {
         for (signed_head, signed_root, what) in self.signed.get(&size).into_iter().flatten() {
+            if *signed_head != hash {
+                return Err(Verdict::Tampered {
+                    seq: (size - 1).max(0),
+                    reason: format!(
+                        "the chain does not pass through the head signed by {what} (size {size})"
+                    ),
+                });
+            }
             let tree_root = self.tree.as_ref().map(Frontier::root);
             if let (Some(signed), Some(computed)) = (signed_root, tree_root) {
                 if *signed != computed {
@@ -295,14 +303,6 @@ impl Walk<'_> {
                         ),
                     });
                 }
-            }
-            if *signed_head != hash {
-                return Err(Verdict::Tampered {
-                    seq: (size - 1).max(0),
-                    reason: format!(
-                        "the chain does not pass through the head signed by {what} (size {size})"
-                    ),
-                });
             }
             self.checked += 1;
         }

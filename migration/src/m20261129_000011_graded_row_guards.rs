@@ -1,0 +1,239 @@
+//! Guards for the rows instructors grade from (issue 7 item 2), on both backends.
+//!
+//! - `lab_attempt`: what was pushed, when and by whom, its session, attempt number, lateness and
+//!   recording entry never change. Bookkeeping stays writable (`check_run_*`, `files_tries`,
+//!   `files_retry_at` except from "not scheduled" back to "scheduled"). The file list's summary
+//!   (`file_count`, `files_source`, `files_complete`) changes only while a completion is scheduled
+//!   (`files_retry_at` not null): the audited `lab_attempt.files_completed` path, which clears the
+//!   schedule in the same UPDATE, so a final list stays final.
+//! - `lab_attempt_file`: no UPDATE; DELETE only of a list being completed (its attempt scheduled) or of
+//!   an attempt whose `lab_attempt.erased` entry exists.
+//! - `lab_session`: only `archived_at` changes, and only from null (archiving); no DELETE.
+//! - `lab_attempt` DELETE only once its `lab_attempt.erased` entry is in the log (retention appends the
+//!   entry, then deletes, in one transaction). An index on `audit_log.subject` keeps that check cheap.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+/// Graded columns of `lab_attempt`, never updated.
+const ATTEMPT_GRADED: &[&str] = &[
+    "id",
+    "session_id",
+    "installation_id",
+    "repository_id",
+    "repository_full_name",
+    "git_ref",
+    "before_sha",
+    "after_sha",
+    "forced",
+    "created_branch",
+    "pusher_login",
+    "sender_id",
+    "pushed_at",
+    "received_at",
+    "delivery_id",
+    "attempt_number",
+    "late",
+    "audit_seq",
+];
+
+/// The file list's summary: changed only by a scheduled completion.
+const ATTEMPT_FILE_LIST: &[&str] = &["file_count", "files_source", "files_complete"];
+
+/// Columns of `lab_session` never updated (all but `archived_at`).
+const SESSION_GRADED: &[&str] = &[
+    "id",
+    "org",
+    "slug",
+    "title",
+    "repo_pattern",
+    "branch_policy",
+    "opens_at",
+    "closes_at",
+    "created_at",
+];
+
+fn changed(cols: &[&str], distinct: &str) -> String {
+    cols.iter()
+        .map(|c| format!("NEW.{c} {distinct} OLD.{c}"))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+fn erased(id: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM audit_log WHERE subject = 'lab_attempt:' || {id} \
+         AND action = 'lab_attempt.erased')"
+    )
+}
+
+fn postgres_up() -> Vec<String> {
+    let d = "IS DISTINCT FROM";
+    vec![
+        "CREATE INDEX IF NOT EXISTS ix_audit_log_subject ON audit_log (subject)".into(),
+        format!(
+            r"CREATE OR REPLACE FUNCTION labtrail_lab_attempt_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF NOT {erased} THEN
+            RAISE EXCEPTION 'lab_attempt: DELETE refused (only retention erases attempts, with their audit entry)'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF {graded} THEN
+        RAISE EXCEPTION 'lab_attempt: graded columns are read-only' USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    IF OLD.files_retry_at IS NULL AND (NEW.files_retry_at IS NOT NULL OR {files}) THEN
+        RAISE EXCEPTION 'lab_attempt: the file list is final' USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END
+$$",
+            erased = erased("OLD.id"),
+            graded = changed(ATTEMPT_GRADED, d),
+            files = changed(ATTEMPT_FILE_LIST, d),
+        ),
+        format!(
+            r"CREATE OR REPLACE FUNCTION labtrail_lab_attempt_file_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND (
+        EXISTS (SELECT 1 FROM lab_attempt WHERE id = OLD.attempt_id AND files_retry_at IS NOT NULL)
+        OR {erased}) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'lab_attempt_file: % refused (the file list is graded)', TG_OP
+        USING ERRCODE = 'integrity_constraint_violation';
+END
+$$",
+            erased = erased("OLD.attempt_id"),
+        ),
+        format!(
+            r"CREATE OR REPLACE FUNCTION labtrail_lab_session_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'UPDATE' OR {graded}
+        OR (OLD.archived_at IS NOT NULL AND NEW.archived_at IS DISTINCT FROM OLD.archived_at) THEN
+        RAISE EXCEPTION 'lab_session: % refused (only archiving changes a session)', TG_OP
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END
+$$",
+            graded = changed(SESSION_GRADED, d),
+        ),
+        "CREATE TRIGGER lab_attempt_guard BEFORE UPDATE OR DELETE ON lab_attempt \
+         FOR EACH ROW EXECUTE FUNCTION labtrail_lab_attempt_guard()"
+            .into(),
+        "CREATE TRIGGER lab_attempt_file_guard BEFORE UPDATE OR DELETE ON lab_attempt_file \
+         FOR EACH ROW EXECUTE FUNCTION labtrail_lab_attempt_file_guard()"
+            .into(),
+        "CREATE TRIGGER lab_session_guard BEFORE UPDATE OR DELETE ON lab_session \
+         FOR EACH ROW EXECUTE FUNCTION labtrail_lab_session_guard()"
+            .into(),
+        "CREATE TRIGGER lab_graded_no_truncate BEFORE TRUNCATE ON lab_attempt \
+         FOR EACH STATEMENT EXECUTE FUNCTION labtrail_append_only()"
+            .into(),
+        "CREATE TRIGGER lab_attempt_file_no_truncate BEFORE TRUNCATE ON lab_attempt_file \
+         FOR EACH STATEMENT EXECUTE FUNCTION labtrail_append_only()"
+            .into(),
+        "CREATE TRIGGER lab_session_no_truncate BEFORE TRUNCATE ON lab_session \
+         FOR EACH STATEMENT EXECUTE FUNCTION labtrail_append_only()"
+            .into(),
+    ]
+}
+
+const POSTGRES_DOWN: &[&str] = &[
+    "DROP TRIGGER IF EXISTS lab_session_no_truncate ON lab_session",
+    "DROP TRIGGER IF EXISTS lab_attempt_file_no_truncate ON lab_attempt_file",
+    "DROP TRIGGER IF EXISTS lab_graded_no_truncate ON lab_attempt",
+    "DROP TRIGGER IF EXISTS lab_session_guard ON lab_session",
+    "DROP TRIGGER IF EXISTS lab_attempt_file_guard ON lab_attempt_file",
+    "DROP TRIGGER IF EXISTS lab_attempt_guard ON lab_attempt",
+    "DROP FUNCTION IF EXISTS labtrail_lab_session_guard()",
+    "DROP FUNCTION IF EXISTS labtrail_lab_attempt_file_guard()",
+    "DROP FUNCTION IF EXISTS labtrail_lab_attempt_guard()",
+    "DROP INDEX IF EXISTS ix_audit_log_subject",
+];
+
+fn sqlite_up() -> Vec<String> {
+    let d = "IS NOT";
+    vec![
+        "CREATE INDEX IF NOT EXISTS ix_audit_log_subject ON audit_log (subject)".into(),
+        format!(
+            "CREATE TRIGGER lab_attempt_graded_guard BEFORE UPDATE ON lab_attempt WHEN {} BEGIN \
+             SELECT RAISE(ABORT, 'lab_attempt: graded columns are read-only'); END",
+            changed(ATTEMPT_GRADED, d)
+        ),
+        format!(
+            "CREATE TRIGGER lab_attempt_files_guard BEFORE UPDATE ON lab_attempt \
+             WHEN OLD.files_retry_at IS NULL AND (NEW.files_retry_at IS NOT NULL OR {}) BEGIN \
+             SELECT RAISE(ABORT, 'lab_attempt: the file list is final'); END",
+            changed(ATTEMPT_FILE_LIST, d)
+        ),
+        format!(
+            "CREATE TRIGGER lab_attempt_no_delete BEFORE DELETE ON lab_attempt WHEN NOT {} BEGIN \
+             SELECT RAISE(ABORT, 'lab_attempt: DELETE refused (only retention erases attempts, with their audit entry)'); END",
+            erased("OLD.id")
+        ),
+        "CREATE TRIGGER lab_attempt_file_no_update BEFORE UPDATE ON lab_attempt_file BEGIN \
+         SELECT RAISE(ABORT, 'lab_attempt_file: UPDATE refused (the file list is graded)'); END"
+            .into(),
+        format!(
+            "CREATE TRIGGER lab_attempt_file_no_delete BEFORE DELETE ON lab_attempt_file \
+             WHEN NOT EXISTS (SELECT 1 FROM lab_attempt WHERE id = OLD.attempt_id \
+               AND files_retry_at IS NOT NULL) AND NOT {} BEGIN \
+             SELECT RAISE(ABORT, 'lab_attempt_file: DELETE refused (the file list is graded)'); END",
+            erased("OLD.attempt_id")
+        ),
+        format!(
+            "CREATE TRIGGER lab_session_guard BEFORE UPDATE ON lab_session \
+             WHEN {} OR (OLD.archived_at IS NOT NULL AND NEW.archived_at IS NOT OLD.archived_at) BEGIN \
+             SELECT RAISE(ABORT, 'lab_session: UPDATE refused (only archiving changes a session)'); END",
+            changed(SESSION_GRADED, d)
+        ),
+        "CREATE TRIGGER lab_session_no_delete BEFORE DELETE ON lab_session BEGIN \
+         SELECT RAISE(ABORT, 'lab_session: DELETE refused'); END"
+            .into(),
+    ]
+}
+
+const SQLITE_DOWN: &[&str] = &[
+    "DROP TRIGGER IF EXISTS lab_session_no_delete",
+    "DROP TRIGGER IF EXISTS lab_session_guard",
+    "DROP TRIGGER IF EXISTS lab_attempt_file_no_delete",
+    "DROP TRIGGER IF EXISTS lab_attempt_file_no_update",
+    "DROP TRIGGER IF EXISTS lab_attempt_no_delete",
+    "DROP TRIGGER IF EXISTS lab_attempt_files_guard",
+    "DROP TRIGGER IF EXISTS lab_attempt_graded_guard",
+    "DROP INDEX IF EXISTS ix_audit_log_subject",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let statements = match db.get_database_backend() {
+            DbBackend::Postgres => postgres_up(),
+            _ => sqlite_up(),
+        };
+        for sql in statements {
+            db.execute_unprepared(&sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let statements = match db.get_database_backend() {
+            DbBackend::Postgres => POSTGRES_DOWN,
+            _ => SQLITE_DOWN,
+        };
+        for sql in statements {
+            db.execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+}

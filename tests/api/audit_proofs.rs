@@ -1,0 +1,291 @@
+//! End to end: attempts recorded through signed webhooks, a checkpoint signed by the running log, the
+//! proof of each attempt built from the database (O(log n) stored hashes), serialised, and checked
+//! offline with the verifier key alone; every field of it altered by one bit fails. Also: the stored
+//! tree is the RFC 9162 tree of the stored entries (checked against the independent implementation)
+//! and a log written before the tree existed is backfilled and still verifies.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use entity::{audit_log, lab_attempt};
+use labtrail::audit::checkpoint::{self, AuditKey, Checkpoint, Verifier};
+use labtrail::audit::merkle_store;
+use labtrail::audit::proof::{Proof, ProofError};
+use sea_orm::{EntityTrait, QueryOrder};
+
+use crate::audit_support::{checkpoint, more, record, verify};
+use crate::backend_tests;
+use crate::helpers::{spawn_app, Backend, TestApp, TestDb, ORIGIN};
+use crate::rfc9162;
+
+backend_tests!(
+    attempts_are_proven_offline_and_altered_proofs_fail,
+    stored_tree_is_the_rfc_tree_of_the_entries,
+    logs_written_before_the_tree_are_backfilled,
+    checkpoints_are_tlog_checkpoints_and_old_ones_still_verify,
+);
+
+fn verifier(db: &TestDb) -> Verifier {
+    AuditKey::load(&db.key_path()).expect("key").verifier()
+}
+
+async fn newest_note(app: &TestApp) -> (u64, String) {
+    let cp = checkpoint::latest(&app.db)
+        .await
+        .expect("db")
+        .expect("a checkpoint");
+    (u64::try_from(cp.size).expect("size"), cp.note)
+}
+
+/// The proof of one attempt, built from the database as `audit prove` will.
+async fn prove(app: &TestApp, attempt: &lab_attempt::Model) -> Proof {
+    let (size, note) = newest_note(app).await;
+    let entry = audit_log::Entity::find_by_id(attempt.audit_seq)
+        .one(&app.db)
+        .await
+        .expect("db")
+        .expect("entry");
+    let index = u64::try_from(attempt.audit_seq).expect("seq");
+    let inclusion = merkle_store::inclusion_proof(&app.db, index, size)
+        .await
+        .expect("inclusion");
+    Proof::new(attempt.id, index, &entry.canonical, &inclusion, size, &note)
+}
+
+fn flip_b64(text: &str, byte: usize, bit: u8) -> String {
+    let mut raw = B64.decode(text).expect("base64");
+    let at = byte % raw.len();
+    raw[at] ^= 1 << bit;
+    B64.encode(raw)
+}
+
+async fn attempts_are_proven_offline_and_altered_proofs_fail(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record(&app, 6).await;
+    checkpoint(&app);
+    more(&app, 6, 2).await;
+    checkpoint(&app);
+    let key = verifier(&db);
+    let attempts = lab_attempt::Entity::find()
+        .order_by_asc(lab_attempt::Column::Id)
+        .all(&app.db)
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 8);
+    for a in &attempts {
+        let json = serde_json::to_string_pretty(&prove(&app, a).await).expect("json");
+        // Offline: the JSON text and the verifier key, nothing else.
+        let proof = Proof::from_json(&json).expect("parse");
+        let ok = proof.verify(&key).expect("valid proof");
+        assert_eq!(ok.entry["action"], "lab_attempt.recorded");
+        assert_eq!(ok.entry["details"]["attempt_id"], a.id);
+        assert_eq!(ok.tree_size, 9);
+    }
+    // The last leaf, then every field of its proof altered by one bit.
+    let last = attempts.last().expect("last");
+    let proof = prove(&app, last).await;
+    assert_eq!(proof.leaf_index, 8);
+    let fails = |p: &Proof, what: &str| {
+        assert!(
+            p.verify(&key).is_err(),
+            "{what} altered but the proof holds"
+        );
+    };
+    let entry_len = B64.decode(&proof.entry).expect("b64").len();
+    for byte in 0..entry_len {
+        let mut p = proof.clone();
+        p.entry = flip_b64(&proof.entry, byte, (byte % 8) as u8);
+        fails(&p, &format!("entry byte {byte}"));
+    }
+    assert!(!proof.inclusion.is_empty());
+    for i in 0..proof.inclusion.len() {
+        for byte in 0..32 {
+            let mut p = proof.clone();
+            p.inclusion[i] = flip_b64(&proof.inclusion[i], byte, (byte % 8) as u8);
+            fails(&p, &format!("inclusion hash {i} byte {byte}"));
+        }
+    }
+    for bit in 0..8 {
+        let mut p = proof.clone();
+        p.leaf_index ^= 1 << bit;
+        fails(&p, "leaf_index");
+        let mut p = proof.clone();
+        p.tree_size ^= 1 << bit;
+        fails(&p, "tree_size");
+        let mut p = proof.clone();
+        p.attempt_id ^= 1 << bit;
+        fails(&p, "attempt_id");
+    }
+    // The root, re-signed by the log's own key: the signature holds, the inclusion does not.
+    let body =
+        Checkpoint::parse_body(&checkpoint::open_note(&proof.checkpoint, &key).expect("note"))
+            .expect("body");
+    let real_root = body.root.expect("a Merkle root");
+    let signer = AuditKey::load(&db.key_path()).expect("key");
+    for byte in [0, 13, 31] {
+        let mut root = real_root;
+        root[byte] ^= 1 << (byte % 8);
+        let mut p = proof.clone();
+        p.checkpoint = signer.sign_note(
+            &Checkpoint {
+                root: Some(root),
+                ..body.clone()
+            }
+            .body(),
+        );
+        assert!(matches!(p.verify(&key), Err(ProofError::Invalid(_))));
+    }
+    // Any bit of the note's text or signature.
+    let note = proof.checkpoint.clone();
+    let sig_start = note.rfind(' ').expect("signature") + 1;
+    for at in (0..note.len() - 1)
+        .step_by(3)
+        .chain([sig_start + 10, note.len() - 4])
+    {
+        let mut bytes = note.clone().into_bytes();
+        bytes[at] ^= 1;
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        let mut p = proof.clone();
+        p.checkpoint = text;
+        fails(&p, &format!("note byte {at}"));
+    }
+    // Another log's key.
+    let other = AuditKey::generate(ORIGIN).expect("key").verifier();
+    assert!(proof.verify(&other).is_err());
+}
+
+async fn stored_tree_is_the_rfc_tree_of_the_entries(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record(&app, 12).await;
+    let rows = audit_log::Entity::find()
+        .order_by_asc(audit_log::Column::Seq)
+        .all(&app.db)
+        .await
+        .expect("entries");
+    let data: Vec<Vec<u8>> = rows.iter().map(|r| r.canonical.clone()).collect();
+    let n = data.len();
+    assert_eq!(n, 13);
+    assert_eq!(merkle_store::tree_size(&app.db).await.expect("size"), 13);
+    for size in 1..=n {
+        let root = merkle_store::root(&app.db, size as u64)
+            .await
+            .expect("root");
+        assert_eq!(root, rfc9162::mth(&data[..size]), "size {size}");
+        for m in 0..size {
+            let p = merkle_store::inclusion_proof(&app.db, m as u64, size as u64)
+                .await
+                .expect("inclusion");
+            assert_eq!(p, rfc9162::path(m, &data[..size]));
+        }
+        for m in 1..=size {
+            let p = merkle_store::consistency_proof(&app.db, m as u64, size as u64)
+                .await
+                .expect("consistency");
+            assert_eq!(p, rfc9162::proof(m, &data[..size]));
+        }
+    }
+    assert!(merkle_store::root(&app.db, 14).await.is_err());
+    // The stored tree is append-only like the log.
+    for sql in [
+        "UPDATE audit_tree_hash SET idx = idx + 100",
+        "DELETE FROM audit_tree_hash",
+    ] {
+        let err = app.exec(sql).await.expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+}
+
+async fn logs_written_before_the_tree_are_backfilled(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record(&app, 4).await;
+    // A log of the old release: entries, no tree.
+    app.exec("DROP TABLE audit_tree_hash").await.expect("drop");
+    let blob = if db.backend == Backend::Postgres {
+        "BYTEA"
+    } else {
+        "BLOB"
+    };
+    app.exec(&format!(
+        "CREATE TABLE audit_tree_hash (idx BIGINT PRIMARY KEY, hash {blob} NOT NULL)"
+    ))
+    .await
+    .expect("recreate");
+    assert_eq!(merkle_store::tree_size(&app.db).await.expect("size"), 0);
+    // The next append builds the tree of the earlier entries first.
+    more(&app, 4, 1).await;
+    assert_eq!(merkle_store::tree_size(&app.db).await.expect("size"), 6);
+    let data: Vec<Vec<u8>> = audit_log::Entity::find()
+        .order_by_asc(audit_log::Column::Seq)
+        .all(&app.db)
+        .await
+        .expect("entries")
+        .into_iter()
+        .map(|r| r.canonical)
+        .collect();
+    assert_eq!(
+        merkle_store::root(&app.db, 6).await.expect("root"),
+        rfc9162::mth(&data)
+    );
+    checkpoint(&app);
+    let (code, out) = verify(&app, &[]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+async fn checkpoints_are_tlog_checkpoints_and_old_ones_still_verify(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record(&app, 2).await;
+    checkpoint(&app);
+    // An old-format (chain-only) checkpoint in the external file, as the previous release wrote.
+    let signer = AuditKey::load(&db.key_path()).expect("key");
+    let chain_after = |seq: i64| {
+        let db = app.db.clone();
+        async move {
+            let row = audit_log::Entity::find_by_id(seq)
+                .one(&db)
+                .await
+                .expect("db")
+                .expect("entry");
+            labtrail::audit::parse_hash(&row.entry_hash).expect("hash")
+        }
+    };
+    let old = Checkpoint {
+        origin: ORIGIN.into(),
+        size: 3,
+        root: None,
+        head: chain_after(2).await,
+    };
+    checkpoint::append_to_file(&db.checkpoint_file(), &signer.sign_note(&old.body()))
+        .expect("append");
+    more(&app, 2, 1).await;
+    let note = checkpoint(&app);
+    let (size, stored) = newest_note(&app).await;
+    assert_eq!(size, 4);
+    assert!(note.contains(stored.trim_end()), "{note}");
+    let text = checkpoint::open_note(&stored, &verifier(&db)).expect("signed");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[0], ORIGIN);
+    assert_eq!(lines[1], "4");
+    let root = merkle_store::root(&app.db, 4).await.expect("root");
+    assert_eq!(lines[2], B64.encode(root));
+    assert!(lines[3].starts_with("labtrail-chain "));
+    let (code, out) = verify(&app, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    // Size 3: new in the database and the file, old in the file; size 4: database and file.
+    assert!(out.contains("checkpoints checked: 5"), "{out}");
+    // A correctly signed new-format checkpoint whose root is not the entries' root is tampering.
+    let mut bad_root = merkle_store::root(&app.db, 2).await.expect("root");
+    bad_root[0] ^= 1;
+    let forged = Checkpoint {
+        origin: ORIGIN.into(),
+        size: 2,
+        root: Some(bad_root),
+        head: chain_after(1).await,
+    };
+    checkpoint::append_to_file(&db.checkpoint_file(), &signer.sign_note(&forged.body()))
+        .expect("append");
+    let (code, out) = verify(&app, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("Merkle tree root"), "{out}");
+}
