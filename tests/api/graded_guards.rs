@@ -127,7 +127,7 @@ async fn sessions_change_only_by_archiving(db: TestDb) {
         "UPDATE lab_session SET closes_at = opens_at",
         "UPDATE lab_session SET opens_at = closes_at",
         "UPDATE lab_session SET repo_pattern = '*'",
-        "UPDATE lab_session SET branch_policy = 'all'",
+        "UPDATE lab_session SET branch_policy = 'release/*'",
         "UPDATE lab_session SET org = 'elsewhere'",
         "UPDATE lab_session SET slug = 'lab2'",
         "DELETE FROM lab_session",

@@ -193,7 +193,9 @@ fn altered_proofs_fail_against_the_rfc_roots() {
                 assert!(lt::verify_inclusion(other as u64, 13, &leaf, &p, &root).is_err());
             }
         }
-        for size in [12, 14, 16, 26] {
+        // (The tree size is bound by the signed checkpoint, not by the path alone: a leaf of a complete
+        // left subtree has the same path in some neighbouring sizes. audit_proofs alters it there.)
+        for size in [m as u64, 0] {
             assert!(lt::verify_inclusion(m as u64, size, &leaf, &p, &root).is_err());
         }
         let mut bad_root = root;
