@@ -175,8 +175,8 @@ fn altered_proofs_fail_against_the_rfc_roots() {
     let d = data(13);
     let tree = labtrail_tree(&d);
     let root = mth(&d);
-    for m in 0..13 {
-        let leaf = sha(&[&[0x00], &d[m]]);
+    for (m, item) in d.iter().enumerate() {
+        let leaf = sha(&[&[0x00], item]);
         let p = tree.inclusion(m as u64, 13).expect("proof");
         for i in 0..p.len() {
             for bit in [0, 7] {
