@@ -140,6 +140,9 @@ impl App {
             .await
             .map_err(BuildError::Connect)?;
         db::migrate(&db).await.map_err(BuildError::Migrate)?;
+        crate::audit::merkle_store::backfill(&db, &settings.origin)
+            .await
+            .map_err(BuildError::Migrate)?;
         let github = settings
             .github
             .map(GithubApp::new)

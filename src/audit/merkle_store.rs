@@ -173,6 +173,35 @@ pub async fn catch_up(db: &impl ConnectionTrait, upto: u64) -> Result<bool, Stor
     Ok(true)
 }
 
+/// The startup step: build the tree of a log written before it existed, under the audit lock (a no-op
+/// read when the tree is complete).
+pub async fn backfill(db: &impl sea_orm::TransactionTrait, origin: &str) -> Result<(), DbErr> {
+    let (size, tree) = {
+        let txn = db.begin().await?;
+        let size = audit_head::Entity::find_by_id(1)
+            .one(&txn)
+            .await?
+            .map_or(0, |h| h.size);
+        let tree = tree_size(&txn).await?;
+        txn.commit().await?;
+        (u64::try_from(size).unwrap_or_default(), tree)
+    };
+    if tree >= size {
+        return Ok(());
+    }
+    let (txn, head) = super::begin_write(db, origin)
+        .await
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    let built = catch_up(&txn, u64::try_from(head.size).unwrap_or_default())
+        .await
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    txn.commit().await?;
+    if built {
+        tracing::info!(size = head.size, "built the audit log's Merkle tree");
+    }
+    Ok(())
+}
+
 async fn read_all(
     db: &impl ConnectionTrait,
     indexes: &[u64],

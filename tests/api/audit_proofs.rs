@@ -215,6 +215,19 @@ async fn logs_written_before_the_tree_are_backfilled(db: TestDb) {
     // The next append builds the tree of the earlier entries first.
     more(&app, 4, 1).await;
     assert_eq!(merkle_store::tree_size(&app.db).await.expect("size"), 6);
+    // And so does starting the server.
+    app.exec("DROP TABLE audit_tree_hash").await.expect("drop");
+    app.exec(&format!(
+        "CREATE TABLE audit_tree_hash (idx BIGINT PRIMARY KEY, hash {blob} NOT NULL)"
+    ))
+    .await
+    .expect("recreate");
+    let restarted = spawn_app(&db).await;
+    assert_eq!(
+        merkle_store::tree_size(&restarted.db).await.expect("size"),
+        6
+    );
+    assert_eq!(merkle_store::tree_size(&app.db).await.expect("size"), 6);
     let data: Vec<Vec<u8>> = audit_log::Entity::find()
         .order_by_asc(audit_log::Column::Seq)
         .all(&app.db)
