@@ -127,6 +127,25 @@ pub async fn load_or_create_key(
     Ok(key)
 }
 
+/// `<key path>.pub`: where the verifier key is published beside the signing key.
+pub fn public_key_path(key_path: &Path) -> PathBuf {
+    let mut name = key_path.as_os_str().to_owned();
+    name.push(".pub");
+    name.into()
+}
+
+/// Write the verifier key (`origin+id+base64`, one line) to `<key path>.pub`, mode 0644: it is public.
+pub fn write_public_key(key_path: &Path, key: &AuditKey) -> std::io::Result<PathBuf> {
+    let path = public_key_path(key_path);
+    std::fs::write(&path, format!("{}\n", key.verifier().to_vkey()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(path)
+}
+
 /// A built app, ready to serve.
 pub struct App {
     db: DatabaseConnection,
@@ -150,12 +169,19 @@ impl App {
             .map_err(BuildError::Github)?;
         // Before listening: a server that cannot sign checkpoints does not start.
         let checkpoints = match settings.checkpoints {
-            Some(c) => Some(CheckpointConfig {
-                key: Arc::new(load_or_create_key(&db, &c.key_path, &settings.origin).await?),
-                origin: settings.origin.clone(),
-                file: c.file,
-                interval: c.interval,
-            }),
+            Some(c) => {
+                let key = load_or_create_key(&db, &c.key_path, &settings.origin).await?;
+                // Published for anyone checking proofs; a read-only key directory is not fatal.
+                if let Err(e) = write_public_key(&c.key_path, &key) {
+                    tracing::warn!(path = %public_key_path(&c.key_path).display(), error = %e, "cannot write the audit public key file");
+                }
+                Some(CheckpointConfig {
+                    key: Arc::new(key),
+                    origin: settings.origin.clone(),
+                    file: c.file,
+                    interval: c.interval,
+                })
+            }
             None => None,
         };
         let mut worker = settings.worker;

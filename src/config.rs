@@ -319,6 +319,27 @@ pub enum AuditCommand {
     },
     /// Create the checkpoint-signing key at LABTRAIL_AUDIT_KEY_PATH (mode 0600) and print its public key.
     Keygen,
+    /// Write the inclusion proof of an attempt's recorded entry against the newest signed checkpoint
+    /// (the JSON of `GET /api/v1/attempts/{id}/proof`).
+    Prove {
+        /// The attempt's id.
+        #[arg(long)]
+        attempt: i64,
+        /// Write the proof to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a proof file offline, without the database: exit 0 valid, 1 invalid, 2 unusable input.
+    CheckProof {
+        /// The proof (JSON, as written by `audit prove`).
+        file: PathBuf,
+        /// The log's public key: a file holding it (`<key path>.pub`) or the key itself,
+        /// `<origin>+<id>+<base64>`.
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Print the log's public (verifier) key in note format, `<origin>+<id>+<base64>`.
+    PublicKey,
 }
 
 /// `labtrail audit verify`.

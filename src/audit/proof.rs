@@ -1,14 +1,18 @@
 //! The proof that an attempt is in the audit log, as one JSON document anyone can check offline: the
 //! entry's exact canonical bytes, an RFC 9162 inclusion proof, and the signed checkpoint (a C2SP
-//! `tlog-checkpoint` note) whose root it leads to. Pure: no database.
+//! `tlog-checkpoint` note) whose root it leads to. Checking one is pure (no database); [`build`] and
+//! [`consistency`] read them from the stored tree for `audit prove` and the API.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use entity::{audit_log, lab_attempt};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::checkpoint::{open_note, Checkpoint, NoteError, Verifier};
+use super::checkpoint::{self, open_note, parse_note, Checkpoint, NoteError, Verifier};
 use super::merkle::{self, Hash};
+use super::merkle_store::{self, StoreError};
 
 /// `{"attempt_id", "leaf_index", "entry", "tree_size", "inclusion", "checkpoint"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +151,101 @@ impl Proof {
             entry,
         })
     }
+}
+
+/// Why a proof could not be built from the database.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("no attempt {0}")]
+    NoAttempt(i64),
+    /// No signed checkpoint with a Merkle root covers the entry yet (ask again after the next one).
+    #[error("no signed checkpoint covers entry {leaf_index} yet (the newest covers {covered} entries)")]
+    NotCovered { leaf_index: u64, covered: u64 },
+    /// The attempt's entry is not in the database (archived).
+    #[error("entry {0} is no longer in the database (archived)")]
+    Archived(u64),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The proof of attempt `attempt_id`'s `lab_attempt.recorded` entry against the newest signed
+/// checkpoint, when that checkpoint covers the entry and carries a Merkle root.
+pub async fn build(db: &impl ConnectionTrait, attempt_id: i64) -> Result<Proof, BuildError> {
+    let attempt = lab_attempt::Entity::find_by_id(attempt_id)
+        .one(db)
+        .await?
+        .ok_or(BuildError::NoAttempt(attempt_id))?;
+    let leaf_index = u64::try_from(attempt.audit_seq).unwrap_or_default();
+    let newest = checkpoint::latest(db).await?;
+    // The size and root of the newest checkpoint, read from its own signed text.
+    let signed = newest.as_ref().and_then(|cp| {
+        let body = parse_note(&cp.note).ok()?;
+        let parsed = Checkpoint::parse_body(&body.text).ok()?;
+        parsed.root?;
+        Some((u64::try_from(parsed.size).ok()?, cp.note.clone()))
+    });
+    let (tree_size, note) = match signed {
+        Some((size, note)) if size > leaf_index => (size, note),
+        other => {
+            return Err(BuildError::NotCovered {
+                leaf_index,
+                covered: other.map_or(0, |(size, _)| size),
+            })
+        }
+    };
+    let entry = audit_log::Entity::find_by_id(attempt.audit_seq)
+        .one(db)
+        .await?
+        .ok_or(BuildError::Archived(leaf_index))?;
+    let inclusion = merkle_store::inclusion_proof(db, leaf_index, tree_size).await?;
+    Ok(Proof::new(
+        attempt_id,
+        leaf_index,
+        &entry.canonical,
+        &inclusion,
+        tree_size,
+        &note,
+    ))
+}
+
+/// `{"from", "to", "proof"}`: the RFC 9162 §2.1.4 consistency proof between two tree sizes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    /// Base64 32-byte hashes (RFC 9162 §2.1.4.1 order); empty when `from == to`.
+    pub proof: Vec<String>,
+}
+
+/// Why a consistency proof could not be given.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsistencyError {
+    #[error("need 0 < from <= to <= {size} (the tree's size); got from={from}, to={to}")]
+    BadRange { from: u64, to: u64, size: u64 },
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The consistency proof between the trees of the first `from` and the first `to` entries.
+pub async fn consistency(
+    db: &impl ConnectionTrait,
+    from: u64,
+    to: u64,
+) -> Result<ConsistencyProof, ConsistencyError> {
+    let size = merkle_store::tree_size(db).await?;
+    if from == 0 || from > to || to > size {
+        return Err(ConsistencyError::BadRange { from, to, size });
+    }
+    let proof = merkle_store::consistency_proof(db, from, to).await?;
+    Ok(ConsistencyProof {
+        from,
+        to,
+        proof: proof.iter().map(|h| B64.encode(h)).collect(),
+    })
 }
 
 #[cfg(test)]

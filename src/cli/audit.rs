@@ -1,6 +1,6 @@
-//! `labtrail audit verify|checkpoint|export|archive|keygen`.
+//! `labtrail audit verify|checkpoint|export|archive|keygen|prove|check-proof|public-key`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::{cli_actor, open};
-use crate::app::load_or_create_key;
+use crate::app::{load_or_create_key, public_key_path, write_public_key};
 use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, Verifier};
+use crate::audit::proof::{self, Proof, ProofError};
 use crate::audit::verify::{verify_with, Evidence, Report, Verdict};
 use crate::config::{GlobalArgs, VerifyArgs};
 use crate::db;
@@ -19,9 +20,8 @@ pub(super) fn keygen(g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let key = AuditKey::create(path, &g.origin())
         .with_context(|| format!("Cannot create the audit key {}", path.display()))?;
     let vkey = key.verifier().to_vkey();
-    let pub_path = public_key_path(path);
-    std::fs::write(&pub_path, format!("{vkey}\n"))
-        .with_context(|| format!("Cannot write {}", pub_path.display()))?;
+    let pub_path = write_public_key(path, &key)
+        .with_context(|| format!("Cannot write {}", public_key_path(path).display()))?;
     eprintln!(
         "created {} (mode 0600; keep it secret) and {}",
         path.display(),
@@ -31,10 +31,80 @@ pub(super) fn keygen(g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn public_key_path(key_path: &Path) -> PathBuf {
-    let mut name = key_path.as_os_str().to_owned();
-    name.push(".pub");
-    name.into()
+/// `audit public-key`: the verifier key of the signing key at LABTRAIL_AUDIT_KEY_PATH.
+pub(super) fn public_key(g: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let path = &g.audit_key_path;
+    let key = AuditKey::load(path)
+        .with_context(|| format!("Cannot load the audit key {}", path.display()))?;
+    println!("{}", key.verifier().to_vkey());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit prove`: the proof JSON of one attempt, to a file or standard output.
+pub(super) async fn prove(g: &GlobalArgs, attempt: i64, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let proof = proof::build(&db, attempt)
+        .await
+        .with_context(|| format!("Cannot prove attempt {attempt}"))?;
+    let mut json = serde_json::to_string_pretty(&proof)?;
+    json.push('\n');
+    match out {
+        Some(path) => {
+            std::fs::write(path, json)
+                .with_context(|| format!("Cannot write {}", path.display()))?;
+            eprintln!(
+                "wrote the proof of attempt {attempt} (leaf {} of a tree of {}) to {}",
+                proof.leaf_index,
+                proof.tree_size,
+                path.display()
+            );
+        }
+        None => print!("{json}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit check-proof`: exit 0 valid, 1 invalid, 2 unusable input. Reads only the two inputs.
+pub(super) fn check_proof(file: &Path, public_key: &str) -> ExitCode {
+    let unusable = |why: String| {
+        println!("cannot check: {why}");
+        ExitCode::from(2)
+    };
+    // A file holding the key, or the key itself.
+    let key_text = match std::fs::read_to_string(public_key) {
+        Ok(text) => text,
+        Err(_) if !Path::new(public_key).exists() => public_key.to_owned(),
+        Err(e) => return unusable(format!("cannot read {public_key}: {e}")),
+    };
+    let verifier = match Verifier::parse(key_text.trim()) {
+        Ok(v) => v,
+        Err(e) => return unusable(format!("the public key: {e}")),
+    };
+    let text = match std::fs::read(file) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => return unusable(format!("cannot read {}: {e}", file.display())),
+    };
+    let checked = Proof::from_json(&text).and_then(|p| p.verify(&verifier));
+    match checked {
+        Ok(v) => {
+            println!(
+                "valid: attempt entry (seq {}, action {}) is leaf {} of the {} entries signed by {} ({})",
+                v.leaf_index,
+                v.entry["action"].as_str().unwrap_or("?"),
+                v.leaf_index,
+                v.tree_size,
+                v.origin,
+                verifier.to_vkey()
+            );
+            println!("{}", v.entry);
+            ExitCode::SUCCESS
+        }
+        Err(ProofError::Invalid(why)) => {
+            println!("INVALID: {why}");
+            ExitCode::from(1)
+        }
+        Err(ProofError::Unusable(why)) => unusable(why),
+    }
 }
 
 pub(super) async fn checkpoint(g: &GlobalArgs, write: bool) -> anyhow::Result<ExitCode> {

@@ -64,6 +64,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit(AuditCommand::Archive { upto, out }) => audit::archive(g, upto, &out).await,
         Command::Audit(AuditCommand::Keygen) => audit::keygen(g),
+        Command::Audit(AuditCommand::Prove { attempt, out }) => {
+            audit::prove(g, attempt, out.as_deref()).await
+        }
+        Command::Audit(AuditCommand::CheckProof { file, public_key }) => {
+            Ok(audit::check_proof(&file, &public_key))
+        }
+        Command::Audit(AuditCommand::PublicKey) => audit::public_key(g),
         Command::Token(cmd) => tokens::token(g, cmd).await,
         Command::Retention(RetentionCommand::Run(args)) => retention::run(g, args).await,
     }
