@@ -28,6 +28,12 @@ pub enum AppError {
         message: String,
         retry_after_secs: Option<u32>,
     },
+    /// Not yet: the resource exists but cannot be given until later (a proof before its checkpoint).
+    #[error("{message}")]
+    NotYet {
+        message: String,
+        retry_after_secs: u32,
+    },
     /// A bug or an unexpected failure; logged, never shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -56,6 +62,7 @@ impl AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotYet { .. } => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -71,6 +78,10 @@ impl IntoResponse for AppError {
         let mut response = (status, body).into_response();
         if let Self::Unavailable {
             retry_after_secs: Some(secs),
+            ..
+        }
+        | Self::NotYet {
+            retry_after_secs: secs,
             ..
         } = self
         {

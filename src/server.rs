@@ -19,6 +19,8 @@ use crate::worker::{Pipeline, WorkerConfig};
 
 /// How long workers get to finish their current delivery at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// `Retry-After` of an uncovered proof when this instance writes no checkpoints (another one may).
+const DEFAULT_RETRY_AFTER_SECS: u64 = 60;
 
 /// What the server needs beyond the database.
 #[derive(Debug, Clone)]
@@ -50,6 +52,10 @@ pub async fn run(
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let origin = cfg.worker.origin.clone();
+    let checkpoint_interval_secs = cfg
+        .checkpoints
+        .as_ref()
+        .map_or(DEFAULT_RETRY_AFTER_SECS, |c| c.interval.as_secs().max(1));
     // Without a webhook secret every redelivery would be answered 503 again: no catch-up then.
     let redeliverer = match (cfg.worker.github.clone(), cfg.redeliver) {
         (Some(app), Some(policy)) if cfg.secrets.is_some() => {
@@ -72,6 +78,7 @@ pub async fn run(
         metrics,
         setup: cfg.setup.map(|c| Arc::new(SetupState::new(c))),
         origin,
+        checkpoint_interval_secs,
     };
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)

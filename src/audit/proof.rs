@@ -15,7 +15,7 @@ use super::merkle::{self, Hash};
 use super::merkle_store::{self, StoreError};
 
 /// `{"attempt_id", "leaf_index", "entry", "tree_size", "inclusion", "checkpoint"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Proof {
     pub attempt_id: i64,
@@ -211,7 +211,7 @@ pub async fn build(db: &impl ConnectionTrait, attempt_id: i64) -> Result<Proof, 
 }
 
 /// `{"from", "to", "proof"}`: the RFC 9162 §2.1.4 consistency proof between two tree sizes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConsistencyProof {
     pub from: u64,
     pub to: u64,

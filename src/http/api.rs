@@ -16,6 +16,7 @@ use utoipa::{IntoParams, OpenApi as _};
 
 use super::openapi::{ApiDoc, AttemptPage, AuditPage, ErrorBody};
 use super::AppState;
+use crate::audit::proof::{self, BuildError, ConsistencyError, ConsistencyProof, Proof};
 use crate::audit::{self, AuditError, NewEntry};
 use crate::db::attempts::AttemptFilter;
 use crate::db::tokens::{self, Role};
@@ -33,8 +34,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/sessions", get(sessions)),
         ("/sessions/{slug}/attempts", get(session_attempts)),
         ("/attempts/{id}", get(attempt)),
+        ("/attempts/{id}/proof", get(attempt_proof)),
         ("/audit", get(audit_entries)),
         ("/audit/checkpoint", get(checkpoint)),
+        ("/audit/consistency", get(consistency)),
     ]
 }
 
@@ -370,6 +373,111 @@ pub(super) async fn attempt(
         )
         .await?;
     Ok(Json(AttemptRow::from(&view)))
+}
+
+/// The inclusion proof of an attempt's `lab_attempt.recorded` entry against the newest signed checkpoint,
+/// checkable offline with `labtrail audit check-proof` (audited as api.proof_read)
+#[utoipa::path(
+    get,
+    path = "/attempts/{id}/proof",
+    params(("id" = i64, Path, description = "The attempt's id")),
+    responses(
+        (status = 200, description = "The proof", body = Proof),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        (status = 404, description = "No such attempt, or one of another organisation", body = ErrorBody),
+        (status = 409, description = "No signed checkpoint covers the entry yet; ask again after Retry-After seconds", body = ErrorBody,
+            headers(("retry-after" = u32, description = "Seconds until the next checkpoint is due"))),
+    )
+)]
+pub(super) async fn attempt_proof(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Proof>, AppError> {
+    let not_found = || AppError::NotFound(format!("no attempt {id}"));
+    let view = db::attempts::get(&state.db, id)
+        .await
+        .map_err(AppError::database)?
+        .ok_or_else(not_found)?;
+    let session = lab_session::Entity::find_by_id(view.attempt.session_id)
+        .one(&state.db)
+        .await
+        .map_err(AppError::database)?;
+    // Another organisation's attempt answers exactly like a missing one: nothing about it leaks.
+    if !session.is_some_and(|s| caller.may_see(&s.org)) {
+        return Err(not_found());
+    }
+    let proof = proof::build(&state.db, id).await.map_err(|e| match e {
+        BuildError::NoAttempt(_) => not_found(),
+        e @ BuildError::NotCovered { .. } => AppError::NotYet {
+            message: e.to_string(),
+            retry_after_secs: u32::try_from(state.checkpoint_interval_secs).unwrap_or(u32::MAX),
+        },
+        BuildError::Db(e) => AppError::database(e),
+        e @ BuildError::Archived(_) => AppError::NotFound(e.to_string()),
+        BuildError::Store(e) => AppError::internal(e),
+    })?;
+    caller
+        .audit(
+            &state,
+            "api.proof_read",
+            format!("lab_attempt:{id}"),
+            json!({ "attempt_id": id, "leaf_index": proof.leaf_index, "tree_size": proof.tree_size }),
+        )
+        .await?;
+    Ok(Json(proof))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ConsistencyQuery {
+    /// The smaller tree size (a checkpoint's size), at least 1
+    #[param(required = true, value_type = u64, minimum = 1)]
+    from: Option<u64>,
+    /// The larger tree size, at most the log's size
+    #[param(required = true, value_type = u64, minimum = 1)]
+    to: Option<u64>,
+}
+
+/// The RFC 9162 consistency proof that the tree of `to` entries extends the tree of `from` entries
+/// (auditor or admin; audited as api.consistency_read)
+#[utoipa::path(
+    get,
+    path = "/audit/consistency",
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The proof", body = ConsistencyProof),
+        (status = 400, description = "Missing sizes, or not 0 < from <= to <= the tree's size", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+    )
+)]
+pub(super) async fn consistency(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<Json<ConsistencyProof>, AppError> {
+    caller.require_audit_role()?;
+    let (Some(from), Some(to)) = (q.from, q.to) else {
+        return Err(AppError::BadRequest("from and to are required".into()));
+    };
+    let proof = proof::consistency(&state.db, from, to)
+        .await
+        .map_err(|e| match e {
+            e @ ConsistencyError::BadRange { .. } => AppError::BadRequest(e.to_string()),
+            ConsistencyError::Db(e) => AppError::database(e),
+            ConsistencyError::Store(e) => AppError::internal(e),
+        })?;
+    caller
+        .audit(
+            &state,
+            "api.consistency_read",
+            "audit_log".into(),
+            json!({ "from": from, "to": to }),
+        )
+        .await?;
+    Ok(Json(proof))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -31,6 +31,8 @@ pub struct AppState {
     pub setup: Option<Arc<setup::SetupState>>,
     /// The audit log's origin (for entries the API appends).
     pub origin: String,
+    /// Seconds until the next checkpoint is due at the latest (`Retry-After` of a proof not covered yet).
+    pub checkpoint_interval_secs: u64,
 }
 
 impl FromRef<AppState> for SecretsState {

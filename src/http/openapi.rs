@@ -11,6 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::api;
+use crate::audit::proof::{ConsistencyProof, Proof};
 use crate::report::{AttemptRow, FileRow, SessionRow};
 
 /// The read API's document (`ApiDoc::openapi()`).
@@ -27,10 +28,12 @@ use crate::report::{AttemptRow, FileRow, SessionRow};
         api::sessions,
         api::session_attempts,
         api::attempt,
+        api::attempt_proof,
         api::audit_entries,
         api::checkpoint,
+        api::consistency,
     ),
-    components(schemas(ErrorBody, SessionRow, FileRow, AttemptRow, AttemptPage, AuditEntry, AuditPage)),
+    components(schemas(ErrorBody, SessionRow, FileRow, AttemptRow, AttemptPage, AuditEntry, AuditPage, Proof, ConsistencyProof)),
     security(("bearer" = [])),
     modifiers(&Security)
 )]
