@@ -54,6 +54,8 @@ pub struct Summary {
     pub recent: Vec<RecentAttempt>,
     pub audit_seq: i64,
     pub entry_hash: String,
+    /// The attempt's id (what its inclusion proof is asked for by).
+    pub attempt_id: i64,
 }
 
 /// What goes into the check run.
@@ -172,11 +174,18 @@ pub fn render(s: &Summary) -> CheckOutput {
     }
     files_section(&mut md, s);
     recent_section(&mut md, s);
+    // The entry's seq is its Merkle leaf index; the smallest tree holding it has seq + 1 leaves.
     let _ = writeln!(
         md,
-        "\n#### Audit receipt\nEntry **{}** of the labtrail audit log, entry hash `{}`.",
+        "\n#### Audit receipt\nEntry **{}** of the labtrail audit log, entry hash `{}`.\n\
+         Merkle leaf index **{}**, tree size **{}**: every signed checkpoint of at least that size proves it \
+         (`labtrail audit prove --attempt {}`, or `GET /api/v1/attempts/{}/proof`).",
         s.audit_seq,
-        md_text(&s.entry_hash, 64)
+        md_text(&s.entry_hash, 64),
+        s.audit_seq,
+        s.audit_seq.saturating_add(1),
+        s.attempt_id,
+        s.attempt_id
     );
     CheckOutput {
         conclusion: if s.late { "action_required" } else { "neutral" },
@@ -259,6 +268,7 @@ impl From<SummaryFacts> for Summary {
                 .collect(),
             audit_seq: a.audit_seq,
             entry_hash: f.entry_hash,
+            attempt_id: a.id,
         }
     }
 }
@@ -541,6 +551,7 @@ mod tests {
             ],
             audit_seq: 41,
             entry_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            attempt_id: 16,
         }
     }
 
@@ -572,6 +583,7 @@ mod tests {
 
         #### Audit receipt
         Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
+        Merkle leaf index **41**, tree size **42**: every signed checkpoint of at least that size proves it (`labtrail audit prove --attempt 16`, or `GET /api/v1/attempts/16/proof`).
     "#);
     }
 
@@ -608,6 +620,7 @@ mod tests {
 
         #### Audit receipt
         Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
+        Merkle leaf index **41**, tree size **42**: every signed checkpoint of at least that size proves it (`labtrail audit prove --attempt 16`, or `GET /api/v1/attempts/16/proof`).
     "#);
     }
 
@@ -642,6 +655,7 @@ mod tests {
 
         #### Audit receipt
         Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
+        Merkle leaf index **41**, tree size **42**: every signed checkpoint of at least that size proves it (`labtrail audit prove --attempt 16`, or `GET /api/v1/attempts/16/proof`).
     "#);
     }
 
@@ -747,6 +761,7 @@ mod tests {
 
         #### Audit receipt
         Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
+        Merkle leaf index **41**, tree size **42**: every signed checkpoint of at least that size proves it (`labtrail audit prove --attempt 16`, or `GET /api/v1/attempts/16/proof`).
     "#);
     }
 
