@@ -159,7 +159,9 @@ pub enum BuildError {
     #[error("no attempt {0}")]
     NoAttempt(i64),
     /// No signed checkpoint with a Merkle root covers the entry yet (ask again after the next one).
-    #[error("no signed checkpoint covers entry {leaf_index} yet (the newest covers {covered} entries)")]
+    #[error(
+        "no signed checkpoint covers entry {leaf_index} yet (the newest covers {covered} entries)"
+    )]
     NotCovered { leaf_index: u64, covered: u64 },
     /// The attempt's entry is not in the database (archived).
     #[error("entry {0} is no longer in the database (archived)")]

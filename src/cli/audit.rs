@@ -41,7 +41,11 @@ pub(super) fn public_key(g: &GlobalArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `audit prove`: the proof JSON of one attempt, to a file or standard output.
-pub(super) async fn prove(g: &GlobalArgs, attempt: i64, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub(super) async fn prove(
+    g: &GlobalArgs,
+    attempt: i64,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
     let proof = proof::build(&db, attempt)
         .await

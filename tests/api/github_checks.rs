@@ -51,6 +51,15 @@ async fn check_run_carries_the_attempt_summary_and_receipt(db: TestDb) {
         "{}",
         run.summary
     );
+    assert!(
+        run.summary.contains(&format!(
+            "Merkle leaf index **{seq}**, tree size **{}**: every signed checkpoint of at least that size \
+             proves it (`labtrail audit prove --attempt {attempt_id}`",
+            seq + 1
+        )),
+        "{}",
+        run.summary
+    );
 }
 
 async fn entry_hash(app: &crate::helpers::TestApp, seq: i64) -> String {

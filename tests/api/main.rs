@@ -23,6 +23,7 @@ mod idempotency;
 mod known_answers;
 mod net_diff;
 mod openapi;
+mod proof_api;
 mod push;
 mod read_api;
 mod redeliver;

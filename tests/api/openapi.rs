@@ -75,11 +75,12 @@ async fn served_document_is_generated_and_documents_every_route(db: TestDb) {
         sorted, listed,
         "the API router's paths and the documented ones"
     );
-    // The read API's query parameters are all optional.
+    // The read API's query parameters are all optional, but the two sizes of a consistency proof.
     for (path, item) in documented {
         for param in item["get"]["parameters"].as_array().into_iter().flatten() {
             if param["in"] == "query" {
-                assert_eq!(param["required"], false, "{path}: {param}");
+                let required = path == "/audit/consistency";
+                assert_eq!(param["required"], required, "{path}: {param}");
             }
         }
     }
@@ -212,6 +213,35 @@ async fn responses_validate_against_the_documented_schemas(db: TestDb) {
     )
     .await;
     check(&app, &doc, "/attempts/{id}", "/attempts/999999", t, 404).await;
+    let proof = check(
+        &app,
+        &doc,
+        "/attempts/{id}/proof",
+        &format!("/attempts/{attempt}/proof"),
+        t,
+        200,
+    )
+    .await;
+    assert_eq!(proof["attempt_id"], attempt);
+    let consistency = check(
+        &app,
+        &doc,
+        "/audit/consistency",
+        "/audit/consistency?from=1&to=3",
+        t,
+        200,
+    )
+    .await;
+    assert!(!consistency["proof"].as_array().expect("proof").is_empty());
+    check(
+        &app,
+        &doc,
+        "/audit/consistency",
+        "/audit/consistency?from=3&to=1",
+        t,
+        400,
+    )
+    .await;
 
     // The checkpoint is the documented text/plain note.
     let resp = request(&app, Method::GET, "/audit/checkpoint", t).await;

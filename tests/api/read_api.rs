@@ -202,13 +202,15 @@ async fn openapi_document_lists_routes_that_answer(db: TestDb) {
         .keys()
         .cloned()
         .collect();
-    assert_eq!(paths.len(), 6);
+    assert_eq!(paths.len(), 8);
     for path in paths {
         let concrete = path
             .replace("{slug}", "lab1")
             .replace("{id}", &attempt.to_string())
             + if path.contains("{slug}") {
                 "?org=course"
+            } else if path == "/audit/consistency" {
+                "?from=1&to=2"
             } else {
                 ""
             };

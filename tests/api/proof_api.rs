@@ -1,0 +1,282 @@
+//! Proofs anyone can check: `GET /api/v1/attempts/{id}/proof` (409 before a checkpoint, org scoping)
+//! checked by the `audit check-proof` binary with only the published key and by the suite's independent
+//! RFC 9162 implementation; `audit prove` writes the same document; `GET /api/v1/audit/consistency`
+//! checked against RFC 9162 PROOF(m, D[n]); altered proof files exit 1, unusable ones exit 2.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use entity::audit_log;
+use sea_orm::{EntityTrait, QueryOrder};
+use serde_json::Value;
+
+use crate::audit_support::{checkpoint, cli, more, record};
+use crate::backend_tests;
+use crate::helpers::{spawn_app, spawn_app_with, AppOptions, TestApp, TestDb};
+use crate::rfc9162;
+use crate::tokens::{create_token, get, two_orgs};
+
+backend_tests!(
+    proof_endpoint_round_trip_checked_offline_and_independently,
+    consistency_endpoint_matches_rfc_9162,
+);
+
+/// The canonical bytes of every stored entry, by seq (the leaves' data).
+async fn leaves(app: &TestApp) -> Vec<Vec<u8>> {
+    audit_log::Entity::find()
+        .order_by_asc(audit_log::Column::Seq)
+        .all(&app.db)
+        .await
+        .expect("entries")
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            assert_eq!(e.seq, i as i64, "entries from seq 0");
+            e.canonical
+        })
+        .collect()
+}
+
+fn hashes(list: &Value) -> Vec<[u8; 32]> {
+    list.as_array()
+        .expect("array")
+        .iter()
+        .map(|h| {
+            let raw = B64.decode(h.as_str().expect("string")).expect("base64");
+            <[u8; 32]>::try_from(raw).expect("32 bytes")
+        })
+        .collect()
+}
+
+/// `labtrail audit check-proof FILE --public-key KEY` with no database or configuration in reach.
+fn check_proof(dir: &std::path::Path, file: &std::path::Path, key: &str) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+        .args(["audit", "check-proof"])
+        .arg(file)
+        .args(["--public-key", key])
+        .env_remove("DATABASE_URL")
+        .env_remove("LABTRAIL_AUDIT_KEY_PATH")
+        .env_remove("LABTRAIL_AUDIT_ORIGIN")
+        .current_dir(dir)
+        .output()
+        .expect("run labtrail");
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+async fn proof_endpoint_round_trip_checked_offline_and_independently(db: TestDb) {
+    // A checkpoint writer that will not fire during the test: serve loads the key and publishes it.
+    let opts = AppOptions {
+        checkpoint_interval: Some(Duration::from_secs(3600)),
+        ..AppOptions::default()
+    };
+    let app = spawn_app_with(&db, opts).await;
+    let pub_path = db.scratch_dir().join("labtrail-audit.key.pub");
+    let published = std::fs::read_to_string(&pub_path).expect("serve wrote <key path>.pub");
+    let (code, printed) = cli(&app, &["audit", "public-key"]);
+    assert_eq!(code, Some(0), "{printed}");
+    assert_eq!(printed.trim(), published.trim());
+    assert!(published.starts_with("labtrail.test+"), "{published}");
+
+    let (mine, theirs) = two_orgs(&app).await;
+    let instructor = create_token(&app, "ta", "instructor", Some("course"));
+    let admin = create_token(&app, "root", "admin", None);
+    let proof_path = |id: i64| format!("/api/v1/attempts/{id}/proof");
+
+    // Before any checkpoint: 409, and when to come back.
+    let resp = app
+        .client
+        .get(format!("{}{}", app.base_url, proof_path(mine)))
+        .bearer_auth(&instructor)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 409);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("3600")
+    );
+    let (code, out) = cli(&app, &["audit", "prove", "--attempt", &mine.to_string()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no signed checkpoint covers"), "{out}");
+
+    checkpoint(&app);
+    let (status, proof) = get(&app, &format!("/attempts/{mine}/proof"), Some(&instructor)).await;
+    assert_eq!(status, 200, "{proof}");
+    // Another organisation's attempt is not found, exactly like a missing one; an admin sees both.
+    let (status, _) = get(
+        &app,
+        &format!("/attempts/{theirs}/proof"),
+        Some(&instructor),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = get(&app, "/attempts/999999/proof", Some(&instructor)).await;
+    assert_eq!(status, 404);
+    let (status, _) = get(&app, &format!("/attempts/{theirs}/proof"), None).await;
+    assert_eq!(status, 401);
+    let (status, other) = get(&app, &format!("/attempts/{theirs}/proof"), Some(&admin)).await;
+    assert_eq!(status, 200, "{other}");
+    assert_eq!(
+        app.audit_count("api.proof_read", Some(&format!("lab_attempt:{mine}")))
+            .await,
+        1
+    );
+
+    // The independent RFC 9162 tree of the stored entries agrees with every field.
+    let d = leaves(&app).await;
+    let size = proof["tree_size"].as_u64().expect("size") as usize;
+    let leaf = proof["leaf_index"].as_u64().expect("index") as usize;
+    assert_eq!(proof["attempt_id"], mine);
+    assert_eq!(
+        B64.decode(proof["entry"].as_str().expect("entry"))
+            .expect("b64"),
+        d[leaf]
+    );
+    assert_eq!(hashes(&proof["inclusion"]), rfc9162::path(leaf, &d[..size]));
+    let note = proof["checkpoint"].as_str().expect("note");
+    let lines: Vec<&str> = note.lines().collect();
+    assert_eq!(lines[0], "labtrail.test");
+    assert_eq!(lines[1], size.to_string());
+    assert_eq!(lines[2], B64.encode(rfc9162::mth(&d[..size])));
+
+    // `audit prove` writes the same document; `audit check-proof` needs only it and the key.
+    let dir = db.scratch_dir();
+    let file = dir.join("proof.json");
+    let (code, out) = cli(
+        &app,
+        &[
+            "audit",
+            "prove",
+            "--attempt",
+            &mine.to_string(),
+            "--out",
+            "proof.json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&file).expect("file")).expect("json");
+    assert_eq!(saved, proof);
+    let elsewhere = std::env::temp_dir();
+    let (code, out) = check_proof(&elsewhere, &file, pub_path.to_str().expect("path"));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("valid:"), "{out}");
+    let (code, out) = check_proof(&elsewhere, &file, published.trim());
+    assert_eq!(code, Some(0), "the key given inline: {out}");
+
+    // One flipped bit in any proof field: exit 1.
+    let flip = |text: &str| {
+        let mut raw = B64.decode(text).expect("b64");
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        B64.encode(raw)
+    };
+    let mut altered = Vec::new();
+    let mut p = proof.clone();
+    p["inclusion"][0] = flip(p["inclusion"][0].as_str().expect("hash")).into();
+    altered.push(p);
+    let mut p = proof.clone();
+    p["leaf_index"] = (leaf as u64 ^ 1).into();
+    altered.push(p);
+    let mut p = proof.clone();
+    p["tree_size"] = (size as u64 + 1).into();
+    altered.push(p);
+    let mut p = proof.clone();
+    p["attempt_id"] = (mine ^ 1).into();
+    altered.push(p);
+    let mut p = proof.clone();
+    let mut entry = B64
+        .decode(proof["entry"].as_str().expect("entry"))
+        .expect("b64");
+    let at = entry
+        .iter()
+        .position(|&b| b == b'7')
+        .expect("a digit in the entry");
+    entry[at] ^= 1;
+    p["entry"] = B64.encode(entry).into();
+    altered.push(p);
+    let mut p = proof.clone();
+    let (text, sig) = note.rsplit_once("— ").expect("a signature line");
+    let (name, b64) = sig.trim_end().split_once(' ').expect("name and signature");
+    p["checkpoint"] = format!("{text}— {name} {}\n", flip(b64)).into();
+    altered.push(p);
+    for (i, p) in altered.iter().enumerate() {
+        let bad = dir.join(format!("bad-{i}.json"));
+        std::fs::write(&bad, serde_json::to_vec(p).expect("json")).expect("write");
+        let (code, out) = check_proof(&elsewhere, &bad, pub_path.to_str().expect("path"));
+        assert_eq!(code, Some(1), "altered field #{i}: {out}");
+    }
+
+    // Input that cannot be checked: exit 2.
+    let garbage = dir.join("garbage.json");
+    std::fs::write(&garbage, b"\x00not a proof").expect("write");
+    let key = pub_path.to_str().expect("path");
+    for (file, key) in [
+        (garbage.as_path(), key),
+        (dir.join("missing.json").as_path(), key),
+        (file.as_path(), "not a key"),
+    ] {
+        let (code, out) = check_proof(&elsewhere, file, key);
+        assert_eq!(code, Some(2), "{out}");
+    }
+}
+
+async fn consistency_endpoint_matches_rfc_9162(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record(&app, 6).await;
+    let first = leaves(&app).await.len();
+    more(&app, 6, 5).await;
+    let auditor = create_token(&app, "witness", "auditor", None);
+    let instructor = create_token(&app, "ta", "instructor", Some("course"));
+    let d = leaves(&app).await;
+    let n = d.len();
+    for (from, to) in [
+        (first, n),
+        (1, n),
+        (1, 1),
+        (n, n),
+        (3, 7),
+        (4, 8),
+        (first - 1, first),
+    ] {
+        let (status, body) = get(
+            &app,
+            &format!("/audit/consistency?from={from}&to={to}"),
+            Some(&auditor),
+        )
+        .await;
+        assert_eq!(status, 200, "{from}..{to}: {body}");
+        assert_eq!(
+            (body["from"].as_u64(), body["to"].as_u64()),
+            (Some(from as u64), Some(to as u64))
+        );
+        assert_eq!(
+            hashes(&body["proof"]),
+            rfc9162::proof(from, &d[..to]),
+            "PROOF({from}, D[{to}])"
+        );
+    }
+    assert!(app.audit_count("api.consistency_read", None).await >= 7);
+    let (status, _) = get(&app, "/audit/consistency?from=1&to=2", Some(&instructor)).await;
+    assert_eq!(status, 403);
+    let size = leaves(&app).await.len();
+    for bad in [
+        "from=0&to=3".to_owned(),
+        "from=5&to=4".to_owned(),
+        format!("from=1&to={}", size + 1),
+        "from=1".to_owned(),
+        "from=x&to=2".to_owned(),
+    ] {
+        let (status, body) = get(&app, &format!("/audit/consistency?{bad}"), Some(&auditor)).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
