@@ -17,7 +17,7 @@ backend_tests!(
 async fn token_refused_mid_run_is_replaced(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo("course/lab1-small", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
     // Every token "expires" on GitHub's side after one use.
     fake.set_token_uses(Some(1));
 
@@ -47,7 +47,7 @@ async fn token_refused_mid_run_is_replaced(db: TestDb) {
 async fn token_close_to_expiry_is_not_reused(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     let (repo, payload, _) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo("course/lab1-small", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
     // Inside the 5-minute refresh margin from the start.
     fake.set_token_lifetime(chrono::Duration::minutes(4));
 

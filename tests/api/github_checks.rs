@@ -21,7 +21,7 @@ backend_tests!(
 
 async fn check_run_carries_the_attempt_summary_and_receipt(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
-    fake.add_repo_without_git("course/lab1-alice", 7);
+    fake.add_repo_without_git(1, "course/lab1-alice", 7);
     let payload = push_payload(ORG, "lab1-alice", 7, &sha(7), PUSHED_AT);
     deliver(&app, "cr-1", &payload).await;
     app.drain_check_runs().await;
@@ -74,7 +74,7 @@ async fn entry_hash(app: &crate::helpers::TestApp, seq: i64) -> String {
 
 async fn late_push_asks_for_action(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
-    fake.add_repo_without_git("course/lab1-alice", 7);
+    fake.add_repo_without_git(1, "course/lab1-alice", 7);
     // Closes 2026-02-01T00:00:00Z; pushed 2 h 30 min later.
     let payload = push_payload(ORG, "lab1-alice", 7, &sha(8), 1_769_904_000 + 9000);
     deliver(&app, "late-1", &payload).await;
@@ -91,7 +91,7 @@ async fn late_push_asks_for_action(db: TestDb) {
 
 async fn crash_between_create_and_store_does_not_duplicate(db: TestDb) {
     let fake = FakeGithub::start().await;
-    fake.add_repo_without_git("course/lab1-alice", 7);
+    fake.add_repo_without_git(1, "course/lab1-alice", 7);
     let app = spawn_app_with(&db, AppOptions::with_github(&fake)).await;
     app.create_session(
         ORG,
@@ -130,7 +130,7 @@ async fn crash_between_create_and_store_does_not_duplicate(db: TestDb) {
 
 async fn failed_create_is_retried_by_the_sweep(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
-    fake.add_repo_without_git("course/lab1-alice", 7);
+    fake.add_repo_without_git(1, "course/lab1-alice", 7);
     fake.fail_next(Route::CreateCheckRun, 1, server_error());
     deliver(
         &app,
@@ -161,8 +161,8 @@ async fn failed_create_is_retried_by_the_sweep(db: TestDb) {
 
 async fn summary_shows_only_this_repository(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
-    fake.add_repo_without_git("course/lab1-alice", 7);
-    fake.add_repo_without_git("course/lab1-bob", 8);
+    fake.add_repo_without_git(1, "course/lab1-alice", 7);
+    fake.add_repo_without_git(1, "course/lab1-bob", 8);
     for (i, n) in [11u64, 12].into_iter().enumerate() {
         let p = push_payload(ORG, "lab1-alice", 7, &hex_sha(n), PUSHED_AT + i as i64);
         deliver(&app, &format!("alice-{n}"), &p).await;

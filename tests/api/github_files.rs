@@ -164,7 +164,7 @@ fn huge_commit_repo() -> (GitRepo, String, String) {
 
 async fn complete_payload_makes_no_enrichment_call(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
-    fake.add_repo_without_git("course/lab1-alice", 7);
+    fake.add_repo_without_git(1, "course/lab1-alice", 7);
     let payload = push_payload(ORG, "lab1-alice", 7, &sha(7), PUSHED_AT);
     assert_eq!(
         deliver(&app, "complete-1", &payload).await.status,
@@ -206,7 +206,7 @@ async fn without_the_app_a_truncated_push_is_marked_incomplete(db: TestDb) {
 async fn push_of_2100_commits_is_completed_through_compare(db: TestDb) {
     let (repo, c0, tip) = many_commits_repo();
     let (app, fake) = app_with_fake(&db).await;
-    fake.add_repo("course/lab1-many", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-many", 500, &repo.dir);
     let payload = push_from_git(&repo, &spec("lab1-many", Some(&c0), &tip));
     assert_eq!(payload["commits"].as_array().map(Vec::len), Some(2048));
 
@@ -249,7 +249,7 @@ async fn push_of_2100_commits_is_completed_through_compare(db: TestDb) {
 async fn commit_of_5000_files_is_completed_through_trees(db: TestDb) {
     let (repo, c0, c2) = huge_commit_repo();
     let (app, fake) = app_with_fake(&db).await;
-    fake.add_repo("course/lab1-huge", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-huge", 500, &repo.dir);
     let payload = push_from_git(&repo, &spec("lab1-huge", Some(&c0), &c2));
     let shown = ["added", "removed", "modified"]
         .iter()
@@ -275,7 +275,7 @@ async fn commit_of_5000_files_is_completed_through_trees(db: TestDb) {
 async fn huge_commit_with_empty_lists_is_paged_then_diffed(db: TestDb) {
     let (repo, c0, c2) = huge_commit_repo();
     let (app, fake) = app_with_fake(&db).await;
-    fake.add_repo("course/lab1-huge", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-huge", 500, &repo.dir);
     let mut s = spec("lab1-huge", Some(&c0), &c2);
     s.cut = Cut::Empty;
     let payload = push_from_git(&repo, &s);
@@ -313,7 +313,7 @@ async fn new_branch_with_a_huge_commit(db: TestDb) {
     let marks = repo.import();
     let (c0, f2) = (marks[&c0].clone(), marks[&f2].clone());
     let (app, fake) = app_with_fake(&db).await;
-    fake.add_repo("course/lab1-branch", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-branch", 500, &repo.dir);
     let mut s = spec("lab1-branch", None, &f2);
     s.branch = "feature";
     s.base = Some("main");
@@ -347,7 +347,7 @@ async fn force_push_back_without_commits_diffs_the_heads(db: TestDb) {
     let marks = repo.import();
     let (c0, c2) = (marks[&c0].clone(), marks[&c2].clone());
     let (app, fake) = app_with_fake(&db).await;
-    fake.add_repo("course/lab1-reset", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-reset", 500, &repo.dir);
     // `git reset --hard c0 && git push --force` from c2: no commits in the payload.
     let mut s = spec("lab1-reset", Some(&c2), &c0);
     s.forced = true;
@@ -389,7 +389,7 @@ pub fn small_truncated_push(
 async fn rate_limited_then_success(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo("course/lab1-small", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
     fake.fail_next(Route::Commit, 1, rate_limited(1));
 
     let d = deliver(&app, "limited-1", &payload).await;
@@ -412,7 +412,7 @@ async fn rate_limited_then_success(db: TestDb) {
 async fn server_errors_then_success(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo("course/lab1-small", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
     fake.fail_next(Route::Commit, 2, server_error());
 
     let d = deliver(&app, "flaky-gh-1", &payload).await;
@@ -439,7 +439,7 @@ async fn timeout_then_success(db: TestDb) {
     )
     .await;
     let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo("course/lab1-small", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
     // Far longer than the app waits: the first try can only end by the timeout.
     let stalled =
         wiremock::ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(120));
@@ -458,7 +458,7 @@ async fn timeout_then_success(db: TestDb) {
 async fn github_outage_records_from_the_payload_then_completes_later(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo("course/lab1-small", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
     fake.fail_always(Route::Commit, server_error());
     let body = serde_json::to_vec(&payload).expect("json");
     app.deliver("push", "down-1", &body).await;
@@ -541,7 +541,7 @@ async fn slow_github_does_not_lose_the_claim(db: TestDb) {
     let app = spawn_app_with(&db, opts).await;
     app.create_lab1_session().await;
     let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo("course/lab1-small", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
     fake.fail_next(
         Route::Commit,
         1,

@@ -118,7 +118,8 @@ async fn suspended_installation_gets_no_api_calls(db: TestDb) {
     )
     .await;
     let (repo, payload, expected) = small_truncated_push("Codertocat", SUSPENDED);
-    fake.add_repo("Codertocat/lab1-small", 500, &repo.dir);
+    fake.add_repo(SUSPENDED, "Codertocat/lab1-small", 500, &repo.dir);
+    fake.set_installation(SUSPENDED, Some(chrono::Utc::now()));
     send(&app, "installation", "suspend", "s-1").await;
 
     assert_eq!(
@@ -145,6 +146,7 @@ async fn suspended_installation_gets_no_api_calls(db: TestDb) {
     );
     assert_eq!(app.attempt().await.check_run_id, None);
 
+    fake.set_installation(SUSPENDED, None);
     send(&app, "installation", "unsuspend", "s-2").await;
     let mut again = payload.clone();
     again["repository"]["pushed_at"] =

@@ -18,6 +18,7 @@ mod github_app;
 mod github_checks;
 mod github_files;
 mod github_installations;
+mod github_rate_limits;
 mod graded_guards;
 mod idempotency;
 mod known_answers;

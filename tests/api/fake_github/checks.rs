@@ -1,0 +1,184 @@
+//! Check runs: create, update, and list a commit's runs — honouring `check_name`, `status`, `app_id`
+//! and `filter` (`latest`, the default: the newest run of each name and App; `all`) and paginating with
+//! `per_page` (default 30, at most 100) and a `Link` header, as GitHub does.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Value};
+use wiremock::{MockServer, ResponseTemplate};
+
+use super::git_data::{rev, REPO};
+use super::state::{CheckRun, Shared, State};
+use super::{
+    link, message, not_found, page_params, with_link, Answer, Auth, Call, Endpoint, Route, APP_ID,
+};
+
+pub(super) async fn mount(server: &MockServer, state: &Shared) {
+    Endpoint::new(state, Route::ListCheckRuns, Auth::Repo, list)
+        .mount(server, "GET", &format!("{REPO}/commits/[^/]+/check-runs"))
+        .await;
+    Endpoint::new(state, Route::CreateCheckRun, Auth::Repo, create)
+        .mount(server, "POST", &format!("{REPO}/check-runs"))
+        .await;
+    Endpoint::new(state, Route::UpdateCheckRun, Auth::Repo, update)
+        .mount(server, "PATCH", &format!(r"{REPO}/check-runs/\d+"))
+        .await;
+}
+
+pub(super) fn next_id(st: &State) -> i64 {
+    7_000_000_000 + st.check_runs.len() as i64 + 1
+}
+
+pub(super) fn run_json(r: &CheckRun) -> Value {
+    json!({
+        "id": r.id, "name": r.name, "head_sha": r.head_sha, "external_id": r.external_id,
+        "status": "completed", "conclusion": r.conclusion, "app": { "id": r.app_id },
+        "output": { "title": r.title, "summary": r.summary },
+    })
+}
+
+fn list(st: &mut State, call: &Call<'_>) -> Answer {
+    let q = &call.query;
+    let repo = &call.repo().full_name;
+    let sha = call.segment_after("/commits/");
+    let app_id: Option<u64> = match q.get("app_id").map(|v| v.parse()) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return message(422, "Invalid request: app_id"),
+    };
+    let latest = match q.get("filter").map(String::as_str) {
+        None | Some("latest") => true,
+        Some("all") => false,
+        Some(_) => return message(422, "Invalid request: filter"),
+    };
+    // Newest first, as GitHub lists them.
+    let mut runs: Vec<&CheckRun> = st
+        .check_runs
+        .iter()
+        .rev()
+        .filter(|r| r.repo.eq_ignore_ascii_case(repo) && r.head_sha == sha)
+        .filter(|r| q.get("check_name").is_none_or(|n| *n == r.name))
+        .filter(|_| q.get("status").is_none_or(|s| s == "completed"))
+        .filter(|r| app_id.is_none_or(|a| a == r.app_id))
+        .collect();
+    if latest {
+        let mut seen = HashSet::new();
+        runs.retain(|r| seen.insert((r.app_id, r.name.clone())));
+    }
+    let (per, page) = page_params(q, 30, 100);
+    let last = runs.len().div_ceil(per).max(1);
+    let slice: Vec<Value> = runs
+        .iter()
+        .skip((page - 1) * per)
+        .take(per)
+        .map(|r| run_json(r))
+        .collect();
+    let body = json!({ "total_count": runs.len(), "check_runs": slice });
+    let mut extra: String = q
+        .iter()
+        .filter(|(k, _)| *k != "page")
+        .map(|(k, v)| format!("{k}={v}&"))
+        .collect();
+    if !q.contains_key("per_page") {
+        extra.push_str(&format!("per_page={per}&"));
+    }
+    let url = format!("{}/commits/{sha}/check-runs", call.repo_base(st));
+    (
+        200,
+        with_link(
+            ResponseTemplate::new(200).set_body_json(body),
+            link(&url, &extra, page, last),
+        ),
+    )
+}
+
+/// `PATCH …/check-runs/{id}`: a new conclusion and output for a run of this App on this repository.
+fn update(st: &mut State, call: &Call<'_>) -> Answer {
+    let repo = call.repo().full_name.clone();
+    let id = call.last_id();
+    let Ok(body) = call.req.body_json::<Value>() else {
+        return message(400, "Problems parsing JSON");
+    };
+    let Some(run) = st
+        .check_runs
+        .iter_mut()
+        .find(|r| Some(r.id) == id && r.repo == repo)
+    else {
+        return not_found();
+    };
+    if run.app_id != APP_ID {
+        return message(
+            403,
+            "Invalid app_id `4242` - check run can only be modified by its creator",
+        );
+    }
+    if let Some(c) = body["conclusion"].as_str() {
+        run.conclusion = Some(c.to_owned());
+    }
+    if let Some(t) = body["output"]["title"].as_str() {
+        run.title = t.to_owned();
+    }
+    if let Some(summary) = body["output"]["summary"].as_str() {
+        if summary.chars().count() > 65_535 {
+            return message(422, "Invalid request: output.summary is too long");
+        }
+        run.summary = summary.to_owned();
+    }
+    let answer = run_json(run);
+    (200, ResponseTemplate::new(200).set_body_json(answer))
+}
+
+fn create(st: &mut State, call: &Call<'_>) -> Answer {
+    let repo = call.repo().clone();
+    let Ok(body) = call.req.body_json::<Value>() else {
+        return message(400, "Problems parsing JSON");
+    };
+    let s = |k: &str| body[k].as_str().map(str::to_owned);
+    let (Some(name), Some(head_sha)) = (s("name"), s("head_sha")) else {
+        return message(422, "Invalid request: name and head_sha are required");
+    };
+    let has_git = repo.dir.join("HEAD").exists() || repo.dir.join(".git").exists();
+    if has_git && rev(&repo.dir, &head_sha).is_none() {
+        return message(422, "No commit found for SHA");
+    }
+    let summary = body["output"]["summary"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if summary.chars().count() > 65_535 {
+        return message(
+            422,
+            "Invalid request: output.summary is too long (maximum is 65535 characters)",
+        );
+    }
+    let conclusion = s("conclusion");
+    let allowed = [
+        "action_required",
+        "cancelled",
+        "failure",
+        "neutral",
+        "success",
+        "skipped",
+        "timed_out",
+    ];
+    if conclusion.as_deref().is_some_and(|c| !allowed.contains(&c)) {
+        return message(422, "Invalid request: conclusion");
+    }
+    let run = CheckRun {
+        id: next_id(st),
+        repo: repo.full_name,
+        head_sha,
+        name,
+        external_id: s("external_id"),
+        conclusion,
+        title: body["output"]["title"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        summary,
+        app_id: APP_ID,
+    };
+    let json = run_json(&run);
+    st.check_runs.push(run);
+    (201, ResponseTemplate::new(201).set_body_json(json))
+}

@@ -1,0 +1,232 @@
+//! Commits, comparisons and trees, answered from the repository's git directory: compare (pages of
+//! commits, files on the first page only, at most 300), a commit (pages of 300 files, at most 3000), a
+//! tree (one level, or all of it with `recursive`, truncated past GitHub's limit).
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+use wiremock::{MockServer, ResponseTemplate};
+
+use super::repo::git;
+use super::state::{Shared, State};
+use super::{
+    link, message, not_found, page_params, with_link, Answer, Auth, Call, Endpoint, Route,
+};
+
+/// Files per page of the commit API, and its cap.
+const COMMIT_PAGE: usize = 300;
+const COMMIT_CAP: usize = 3000;
+/// Files listed by compare, on its first page only.
+const COMPARE_FILES_CAP: usize = 300;
+
+/// A repository path: by owner and name, or by id (as in `Link` headers).
+pub(super) const REPO: &str = r"/(?:repos/[^/]+/[^/]+|repositories/\d+)";
+
+pub(super) async fn mount(server: &MockServer, state: &Shared) {
+    Endpoint::new(state, Route::Compare, Auth::Repo, compare)
+        .mount(server, "GET", &format!("{REPO}/compare/.+"))
+        .await;
+    Endpoint::new(state, Route::Commit, Auth::Repo, commit)
+        .mount(server, "GET", &format!("{REPO}/commits/[^/]+"))
+        .await;
+    Endpoint::new(state, Route::Tree, Auth::Repo, tree)
+        .mount(server, "GET", &format!("{REPO}/git/trees/[^/]+"))
+        .await;
+}
+
+fn compare(_st: &mut State, call: &Call<'_>) -> Answer {
+    let dir = &call.repo().dir;
+    let Some(basehead) = call.path.split_once("/compare/").map(|(_, b)| b) else {
+        return not_found();
+    };
+    let Some((b, h)) = basehead.split_once("...") else {
+        return not_found();
+    };
+    let (Some(b), Some(h)) = (rev(dir, b), rev(dir, h)) else {
+        return message(404, "No common ancestor between base and head");
+    };
+    let mb = git(dir, &["merge-base", &b, &h]).trim().to_owned();
+    let commits: Vec<String> = git(dir, &["rev-list", "--reverse", &format!("{mb}..{h}")])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let behind = git(dir, &["rev-list", "--count", &format!("{mb}..{b}")])
+        .trim()
+        .parse::<usize>()
+        .unwrap_or(0);
+    let status = match (commits.len(), behind) {
+        (0, 0) => "identical",
+        (_, 0) => "ahead",
+        (0, _) => "behind",
+        _ => "diverged",
+    };
+    let q = &call.query;
+    let paged = q.contains_key("per_page") || q.contains_key("page");
+    let (per, page) = page_params(q, 250, 100);
+    let per = if paged { per } else { 250 };
+    let last = commits.len().div_ceil(per).max(1);
+    let slice: Vec<Value> = commits
+        .iter()
+        .skip((page - 1) * per)
+        .take(per)
+        .map(|sha| json!({ "sha": sha, "parents": parents(dir, sha).iter().map(|p| json!({"sha": p})).collect::<Vec<_>>() }))
+        .collect();
+    let mut body = json!({
+        "status": status,
+        "ahead_by": commits.len(),
+        "behind_by": behind,
+        "total_commits": commits.len(),
+        "merge_base_commit": { "sha": mb },
+        "commits": slice,
+    });
+    if page == 1 {
+        let files: Vec<Value> = name_status(dir, &["diff", "--name-status", "-M", &mb, &h])
+            .into_iter()
+            .take(COMPARE_FILES_CAP)
+            .collect();
+        body["files"] = json!(files);
+    }
+    let url = format!("{}/compare/{basehead}", call.repo_base(_st));
+    let l = if paged {
+        link(&url, &format!("per_page={per}&"), page, last)
+    } else {
+        None
+    };
+    (
+        200,
+        with_link(ResponseTemplate::new(200).set_body_json(body), l),
+    )
+}
+
+fn commit(st: &mut State, call: &Call<'_>) -> Answer {
+    let dir = call.repo().dir.clone();
+    let Some(sha) = rev(&dir, call.segment_after("/commits/")) else {
+        return message(422, "No commit found for SHA");
+    };
+    let files = st
+        .commit_files
+        .entry(sha.clone())
+        .or_insert_with(|| {
+            name_status(
+                &dir,
+                &[
+                    "diff-tree",
+                    "-r",
+                    "-M",
+                    "--root",
+                    "--no-commit-id",
+                    "--name-status",
+                    &sha,
+                ],
+            )
+            .into_iter()
+            .take(COMMIT_CAP)
+            .collect()
+        })
+        .clone();
+    let page = call
+        .query
+        .get("page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1usize)
+        .max(1);
+    let last = files.len().div_ceil(COMMIT_PAGE).max(1);
+    let tree = git(&dir, &["rev-parse", &format!("{sha}^{{tree}}")])
+        .trim()
+        .to_owned();
+    let body = json!({
+        "sha": sha,
+        "commit": { "tree": { "sha": tree }, "message": "…" },
+        "parents": parents(&dir, &sha).iter().map(|p| json!({"sha": p})).collect::<Vec<_>>(),
+        "files": files.iter().skip((page - 1) * COMMIT_PAGE).take(COMMIT_PAGE).collect::<Vec<_>>(),
+    });
+    let url = format!("{}/commits/{sha}", call.repo_base(st));
+    (
+        200,
+        with_link(
+            ResponseTemplate::new(200).set_body_json(body),
+            link(&url, "", page, last),
+        ),
+    )
+}
+
+/// `GET …/git/trees/{sha}`: its entries; with `recursive` (any value) every entry below it too, cut
+/// at the tree limit with `truncated: true`.
+fn tree(st: &mut State, call: &Call<'_>) -> Answer {
+    let dir = &call.repo().dir;
+    let Some(sha) = rev(dir, call.segment_after("/git/trees/")) else {
+        return not_found();
+    };
+    let recursive = call.query.contains_key("recursive");
+    let mut args = vec!["ls-tree", "--full-tree"];
+    if recursive {
+        args.extend(["-r", "-t"]);
+    }
+    args.push(&sha);
+    let mut entries: Vec<Value> = git(dir, &args)
+        .lines()
+        .filter_map(|l| {
+            let (meta, path) = l.split_once('\t')?;
+            let mut m = meta.split(' ');
+            let (mode, kind, sha) = (m.next()?, m.next()?, m.next()?);
+            Some(json!({ "path": path, "mode": mode, "type": kind, "sha": sha }))
+        })
+        .collect();
+    let truncated = recursive && entries.len() > st.tree_limit;
+    entries.truncate(if recursive { st.tree_limit } else { usize::MAX });
+    let tree_sha = git(dir, &["rev-parse", &format!("{sha}^{{tree}}")])
+        .trim()
+        .to_owned();
+    (
+        200,
+        ResponseTemplate::new(200)
+            .set_body_json(json!({ "sha": tree_sha, "tree": entries, "truncated": truncated })),
+    )
+}
+
+pub(super) fn rev(dir: &Path, name: &str) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{name}^{{commit}}"),
+        ])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn parents(dir: &Path, sha: &str) -> Vec<String> {
+    git(dir, &["log", "-1", "--format=%P", sha])
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `--name-status` output as the API's file objects (renames with `previous_filename`).
+fn name_status(dir: &Path, args: &[&str]) -> Vec<Value> {
+    git(dir, args)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let code = f.next()?;
+            let a = f.next()?;
+            Some(match code.chars().next()? {
+                'A' => json!({ "filename": a, "status": "added" }),
+                'D' => json!({ "filename": a, "status": "removed" }),
+                'R' => {
+                    json!({ "filename": f.next()?, "previous_filename": a, "status": "renamed" })
+                }
+                'C' => json!({ "filename": f.next()?, "status": "copied" }),
+                'T' => json!({ "filename": a, "status": "changed" }),
+                _ => json!({ "filename": a, "status": "modified" }),
+            })
+        })
+        .collect()
+}
