@@ -4,6 +4,8 @@
 
 use chrono::Utc;
 use serde_json::{json, Value};
+
+use super::shapes;
 use wiremock::{MockServer, ResponseTemplate};
 
 use super::state::{Shared, State, Token};
@@ -114,15 +116,6 @@ fn get_installation(st: &mut State, call: &Call<'_>) -> Answer {
     else {
         return not_found();
     };
-    (
-        200,
-        ResponseTemplate::new(200).set_body_json(installation_json(id, suspended_at)),
-    )
-}
-
-fn installation_json(id: i64, suspended_at: Option<chrono::DateTime<Utc>>) -> Value {
-    json!({
-        "id": id,
-        "suspended_at": suspended_at.map(|t| t.to_rfc3339()),
-    })
+    let body = shapes::installation(st, id, suspended_at);
+    (200, ResponseTemplate::new(200).set_body_json(body))
 }

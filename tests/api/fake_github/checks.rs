@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use wiremock::{MockServer, ResponseTemplate};
 
 use super::git_data::{rev, REPO};
+use super::shapes;
 use super::state::{CheckRun, Shared, State};
 use super::{
     link, message, not_found, page_params, with_link, Answer, Auth, Call, Endpoint, Route, APP_ID,
@@ -29,14 +30,6 @@ pub(super) fn next_id(st: &State) -> i64 {
     7_000_000_000 + st.check_runs.len() as i64 + 1
 }
 
-pub(super) fn run_json(r: &CheckRun) -> Value {
-    json!({
-        "id": r.id, "name": r.name, "head_sha": r.head_sha, "external_id": r.external_id,
-        "status": "completed", "conclusion": r.conclusion, "app": { "id": r.app_id },
-        "output": { "title": r.title, "summary": r.summary },
-    })
-}
-
 fn list(st: &mut State, call: &Call<'_>) -> Answer {
     let q = &call.query;
     let repo = &call.repo().full_name;
@@ -51,6 +44,7 @@ fn list(st: &mut State, call: &Call<'_>) -> Answer {
         Some("all") => false,
         Some(_) => return message(422, "Invalid request: filter"),
     };
+    let base = call.repo_base(st);
     // Newest first, as GitHub lists them.
     let mut runs: Vec<&CheckRun> = st
         .check_runs
@@ -71,7 +65,7 @@ fn list(st: &mut State, call: &Call<'_>) -> Answer {
         .iter()
         .skip((page - 1) * per)
         .take(per)
-        .map(|r| run_json(r))
+        .map(|r| shapes::check_run(st, &base, r))
         .collect();
     let body = json!({ "total_count": runs.len(), "check_runs": slice });
     let mut extra: String = q
@@ -82,7 +76,7 @@ fn list(st: &mut State, call: &Call<'_>) -> Answer {
     if !q.contains_key("per_page") {
         extra.push_str(&format!("per_page={per}&"));
     }
-    let url = format!("{}/commits/{sha}/check-runs", call.repo_base(st));
+    let url = format!("{base}/commits/{sha}/check-runs");
     (
         200,
         with_link(
@@ -95,6 +89,7 @@ fn list(st: &mut State, call: &Call<'_>) -> Answer {
 /// `PATCH …/check-runs/{id}`: a new conclusion and output for a run of this App on this repository.
 fn update(st: &mut State, call: &Call<'_>) -> Answer {
     let repo = call.repo().full_name.clone();
+    let base = call.repo_base(st);
     let id = call.last_id();
     let Ok(body) = call.req.body_json::<Value>() else {
         return message(400, "Problems parsing JSON");
@@ -124,7 +119,8 @@ fn update(st: &mut State, call: &Call<'_>) -> Answer {
         }
         run.summary = summary.to_owned();
     }
-    let answer = run_json(run);
+    let run = run.clone();
+    let answer = shapes::check_run(st, &base, &run);
     (200, ResponseTemplate::new(200).set_body_json(answer))
 }
 
@@ -178,7 +174,7 @@ fn create(st: &mut State, call: &Call<'_>) -> Answer {
         summary,
         app_id: APP_ID,
     };
-    let json = run_json(&run);
+    let json = shapes::check_run(st, &call.repo_base(st), &run);
     st.check_runs.push(run);
     (201, ResponseTemplate::new(201).set_body_json(json))
 }

@@ -2,6 +2,7 @@
 //! commits, files on the first page only, at most 300), a commit (pages of 300 files, at most 3000), a
 //! tree (one level, or all of it with `recursive`, truncated past GitHub's limit).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -9,6 +10,7 @@ use serde_json::{json, Value};
 use wiremock::{MockServer, ResponseTemplate};
 
 use super::repo::git;
+use super::shapes;
 use super::state::{Shared, State};
 use super::{
     link, message, not_found, page_params, with_link, Answer, Auth, Call, Endpoint, Route,
@@ -35,7 +37,7 @@ pub(super) async fn mount(server: &MockServer, state: &Shared) {
         .await;
 }
 
-fn compare(_st: &mut State, call: &Call<'_>) -> Answer {
+fn compare(st: &mut State, call: &Call<'_>) -> Answer {
     let dir = &call.repo().dir;
     let Some(basehead) = call.path.split_once("/compare/").map(|(_, b)| b) else {
         return not_found();
@@ -66,28 +68,39 @@ fn compare(_st: &mut State, call: &Call<'_>) -> Answer {
     let (per, page) = page_params(q, 250, 100);
     let per = if paged { per } else { 250 };
     let last = commits.len().div_ceil(per).max(1);
-    let slice: Vec<Value> = commits
-        .iter()
-        .skip((page - 1) * per)
-        .take(per)
-        .map(|sha| json!({ "sha": sha, "parents": parents(dir, sha).iter().map(|p| json!({"sha": p})).collect::<Vec<_>>() }))
-        .collect();
+    let base = call.repo_base(st);
+    let slice: Vec<&String> = commits.iter().skip((page - 1) * per).take(per).collect();
+    let mut wanted: Vec<&str> = vec![&b, &mb];
+    wanted.extend(slice.iter().map(|s| s.as_str()));
+    let meta = commit_meta(dir, &wanted);
+    let shape = |sha: &str| {
+        let (tree, parents) = &meta[sha];
+        shapes::commit(st, &base, sha, tree, parents)
+    };
+    let web = format!("{}/{}", st.origin, call.repo().full_name);
     let mut body = json!({
+        "url": format!("{base}/compare/{basehead}"),
+        "html_url": format!("{web}/compare/{basehead}"),
+        "permalink_url": format!("{web}/compare/{b}...{h}"),
+        "diff_url": format!("{web}/compare/{basehead}.diff"),
+        "patch_url": format!("{web}/compare/{basehead}.patch"),
+        "base_commit": shape(&b),
+        "merge_base_commit": shape(&mb),
         "status": status,
         "ahead_by": commits.len(),
         "behind_by": behind,
         "total_commits": commits.len(),
-        "merge_base_commit": { "sha": mb },
-        "commits": slice,
+        "commits": slice.iter().map(|sha| shape(sha)).collect::<Vec<_>>(),
     });
     if page == 1 {
         let files: Vec<Value> = name_status(dir, &["diff", "--name-status", "-M", &mb, &h])
             .into_iter()
             .take(COMPARE_FILES_CAP)
+            .map(|f| shapes::diff_entry(&base, &h, f))
             .collect();
         body["files"] = json!(files);
     }
-    let url = format!("{}/compare/{basehead}", call.repo_base(_st));
+    let url = format!("{base}/compare/{basehead}");
     let l = if paged {
         link(&url, &format!("per_page={per}&"), page, last)
     } else {
@@ -132,16 +145,17 @@ fn commit(st: &mut State, call: &Call<'_>) -> Answer {
         .unwrap_or(1usize)
         .max(1);
     let last = files.len().div_ceil(COMMIT_PAGE).max(1);
-    let tree = git(&dir, &["rev-parse", &format!("{sha}^{{tree}}")])
-        .trim()
-        .to_owned();
-    let body = json!({
-        "sha": sha,
-        "commit": { "tree": { "sha": tree }, "message": "…" },
-        "parents": parents(&dir, &sha).iter().map(|p| json!({"sha": p})).collect::<Vec<_>>(),
-        "files": files.iter().skip((page - 1) * COMMIT_PAGE).take(COMMIT_PAGE).collect::<Vec<_>>(),
-    });
-    let url = format!("{}/commits/{sha}", call.repo_base(st));
+    let base = call.repo_base(st);
+    let meta = commit_meta(&dir, &[&sha]);
+    let (tree, parents) = &meta[&sha];
+    let mut body = shapes::commit(st, &base, &sha, tree, parents);
+    body["files"] = files
+        .into_iter()
+        .skip((page - 1) * COMMIT_PAGE)
+        .take(COMMIT_PAGE)
+        .map(|f| shapes::diff_entry(&base, &sha, f))
+        .collect();
+    let url = format!("{base}/commits/{sha}");
     (
         200,
         with_link(
@@ -149,6 +163,21 @@ fn commit(st: &mut State, call: &Call<'_>) -> Answer {
             link(&url, "", page, last),
         ),
     )
+}
+
+/// Each commit's tree and parents, in one git call.
+fn commit_meta(dir: &Path, shas: &[&str]) -> HashMap<String, (String, Vec<String>)> {
+    let mut args = vec!["log", "--no-walk=unsorted", "--format=%H %T %P"];
+    args.extend(shas);
+    git(dir, &args)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let sha = f.next()?.to_owned();
+            let tree = f.next()?.to_owned();
+            Some((sha, (tree, f.map(str::to_owned).collect())))
+        })
+        .collect()
 }
 
 /// `GET …/git/trees/{sha}`: its entries; with `recursive` (any value) every entry below it too, cut
@@ -200,13 +229,6 @@ pub(super) fn rev(dir: &Path, name: &str) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-fn parents(dir: &Path, sha: &str) -> Vec<String> {
-    git(dir, &["log", "-1", "--format=%P", sha])
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
 }
 
 /// `--name-status` output as the API's file objects (renames with `previous_filename`).

@@ -22,6 +22,9 @@ mod deliveries;
 mod git_data;
 mod rate_limit;
 mod repo;
+#[cfg(test)]
+mod schema;
+mod shapes;
 mod state;
 
 use std::collections::HashMap;
