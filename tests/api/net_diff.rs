@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::fake_github::{git, push_from_git, GitRepo, Route};
-use crate::github_files::{app_with_fake, deliver, spec};
+use crate::github_files::{app_with_fake, deliver, spec, INSTALLATION};
 use crate::helpers::{TestApp, TestDb};
 
 backend_tests!(
@@ -196,8 +196,8 @@ async fn check(
     let expected = repo.expected_files(before, after);
     assert_eq!(expected, pairs(want), "git's own diff of the history");
     let (app, fake) = app_with_fake(&db).await;
-    fake.add_repo("course/lab1-lists", 500, &repo.dir);
-    fake.add_repo("course/lab1-api", 501, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-lists", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-api", 501, &repo.dir);
 
     // (a) The payload's lists: the fold's answer, or the API's where the fold cannot know.
     let p = payload(repo, "lab1-lists", 500, before, after, Lists::FirstParent);

@@ -36,7 +36,7 @@ use serde_json::json;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub use rate_limit::{rate_limited, secondary_rate_limited};
-pub use repo::{push_from_git, Cut, GitRepo, Op, PushSpec};
+pub use repo::{git, push_from_git, Cut, GitRepo, Op, PushSpec};
 pub use state::{CheckRun, HookAttempt, Route, Seen};
 
 use state::{Bucket, Fault, Quota, Repo, Shared, State};
