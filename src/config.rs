@@ -85,7 +85,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// The subcommands of DESIGN.md §7.
+/// The subcommands of docs/design.md §7.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server and the delivery workers (applies pending migrations first).

@@ -1,4 +1,4 @@
-//! Catch-up of deliveries that never reached us (DESIGN.md §1.5): ask GitHub which of the App's deliveries
+//! Catch-up of deliveries that never reached us (docs/design.md §1, step 5): ask GitHub which of the App's deliveries
 //! failed, and request the redelivery of those that are not in `webhook_delivery`.
 
 use std::cmp::Reverse;

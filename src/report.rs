@@ -144,7 +144,7 @@ pub struct FileRow {
     pub status: String,
 }
 
-/// A recorded attempt with its files (DESIGN.md §7): `labtrail attempts …`, the read API.
+/// A recorded attempt with its files (docs/design.md §7): `labtrail attempts …`, the read API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(as = Attempt)]
 pub struct AttemptRow {

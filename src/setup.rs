@@ -1,5 +1,5 @@
 //! The GitHub App manifest flow: build the manifest for this server's public URL, exchange GitHub's code
-//! for the new App's credentials, and write them to `.env` (DESIGN.md §3).
+//! for the new App's credentials, and write them to `.env` (docs/design.md §3).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

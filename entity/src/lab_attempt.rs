@@ -30,7 +30,7 @@ pub struct Model {
     pub files_complete: bool,
     pub check_run_id: Option<i64>,
     pub audit_seq: i64,
-    /// Failed tries to create the check run (the outbox of DESIGN.md §1 step 4).
+    /// Failed tries to create the check run (the outbox of docs/design.md §1 step 4).
     pub check_run_tries: i32,
     /// When the next try may start; also the lease of a try under way.
     pub check_run_next_at: Option<DateTimeUtc>,

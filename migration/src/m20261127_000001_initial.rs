@@ -1,4 +1,4 @@
-//! The initial schema: every table of DESIGN.md §5 with the constraints that make recording idempotent.
+//! The initial schema: every table of docs/design.md §5 with the constraints that make recording idempotent.
 
 use sea_orm_migration::prelude::*;
 

@@ -1,4 +1,4 @@
-//! Database guards of the audit log (DESIGN.md §6): triggers that refuse UPDATE, DELETE and TRUNCATE of
+//! Database guards of the audit log (docs/design.md §6): triggers that refuse UPDATE, DELETE and TRUNCATE of
 //! `audit_log` (except deleting rows already archived, `seq < audit_head.archived_upto`), refuse rolling
 //! `audit_head` back, and keep `audit_checkpoint` append-only. Same behaviour on SQLite and PostgreSQL.
 

@@ -1,4 +1,4 @@
-//! The command implementations behind `labtrail …` (DESIGN.md §7): the dispatch here, one module per
+//! The command implementations behind `labtrail …` (docs/design.md §7): the dispatch here, one module per
 //! command family; rows are rendered by [`crate::report`], the app is started by [`crate::app`].
 
 mod attempts;

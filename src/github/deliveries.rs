@@ -30,7 +30,7 @@ pub struct HookDelivery {
 }
 
 impl HookDelivery {
-    /// Our endpoint answered 2xx: the delivery is on our disk (DESIGN.md §3).
+    /// Our endpoint answered 2xx: the delivery is on our disk (docs/design.md §3).
     pub fn succeeded(&self) -> bool {
         (200..300).contains(&self.status_code)
     }

@@ -1,5 +1,5 @@
 //! Completing a push's changed-file list through the API when GitHub truncated the payload
-//! (DESIGN.md §4): the compare API for the full commit list, the commit API for a commit's files, and a
+//! (docs/design.md §4): the compare API for the full commit list, the commit API for a commit's files, and a
 //! diff of two recursive git trees past the commit API's 3000 files. Everything goes through the same
 //! [`FileFold`] as payload lists; where the fold cannot give a path's net status (a change undone, a
 //! merge, a force push), git's own diff of the push's two trees replaces it.

@@ -1,4 +1,4 @@
-//! The read API under `/api/v1` (DESIGN.md §3): bearer tokens, org scoping, sessions, attempts (JSON or
+//! The read API under `/api/v1` (docs/design.md §3): bearer tokens, org scoping, sessions, attempts (JSON or
 //! CSV, cursor pages), the audit log and its latest checkpoint. Audit reads, exports and attempt reads are
 //! themselves audited, before any data leaves.
 

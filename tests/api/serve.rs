@@ -71,7 +71,7 @@ impl Drop for ServeProcess {
     }
 }
 
-/// Several instances share one database (DESIGN §1): two real `serve` processes take 50 pushes at once;
+/// Several instances share one database (docs/design.md §1): two real `serve` processes take 50 pushes at once;
 /// every push is recorded once, seqs stay contiguous, and the chain with its checkpoints verifies.
 async fn two_serve_processes_share_one_database(db: TestDb) {
     // The first instance creates the checkpoint key; the second, started after, loads the same file.
