@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::checkpoint::{self, AuditKey, CheckpointError};
-use super::{genesis_hash, parse_hash, AuditError, NewEntry};
+use super::chain::{check_entry, genesis_hash, parse_hash};
+use super::{AuditError, NewEntry};
 
 /// The `format` of every manifest.
 pub const MANIFEST_FORMAT: &str = "labtrail-audit-archive-v1";
@@ -256,7 +257,7 @@ async fn read_segment(
                 }
             };
             first_prev.get_or_insert(p);
-            let hash = super::verify::check_entry(&row, &p).map_err(|r| broken(row.seq, &r))?;
+            let hash = check_entry(&row, &p).map_err(|r| broken(row.seq, &r))?;
             out.extend_from_slice(&row.canonical);
             out.push(b'\n');
             prev = Some(hash);

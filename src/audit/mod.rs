@@ -1,11 +1,16 @@
 //! The append-only, hash-chained audit log: canonical encoding, hashing, append under the head lock.
 
 pub mod archive;
+pub mod chain;
 pub mod checkpoint;
 pub mod merkle;
 pub mod merkle_store;
 pub mod proof;
 pub mod verify;
+
+pub use chain::{
+    canonical_bytes, chain_hash, genesis_hash, leaf_hash, parse_hash, CanonicalError, SCHEME_VERSION,
+};
 
 use chrono::Utc;
 use entity::{audit_head, audit_log};
@@ -15,9 +20,6 @@ use sea_orm::{
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-/// Version tag of the hashing scheme inside every canonical entry.
-pub const SCHEME_VERSION: i64 = 1;
 
 /// Why an entry could not be appended.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,12 @@ pub enum AuditError {
         "this log was started with origin {stored:?}, but the configured origin is {configured:?}"
     )]
     OriginMismatch { stored: String, configured: String },
+}
+
+impl From<CanonicalError> for AuditError {
+    fn from(e: CanonicalError) -> Self {
+        Self::Canonical(e.0)
+    }
 }
 
 /// What to append; seq, id, time and hashes are assigned by [`append`].
@@ -64,41 +72,6 @@ pub struct LockedHead {
     pub size: i64,
     pub head_hash: [u8; 32],
     origin: String,
-}
-
-/// `SHA-256("labtrail-audit-v1\n" ‖ origin)`: the first entry's `prev_hash`.
-pub fn genesis_hash(origin: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"labtrail-audit-v1\n");
-    h.update(origin.as_bytes());
-    h.finalize().into()
-}
-
-/// `SHA-256(0x00 ‖ canonical)`.
-pub fn leaf_hash(canonical: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update([0x00]);
-    h.update(canonical);
-    h.finalize().into()
-}
-
-/// `SHA-256(0x02 ‖ prev ‖ leaf)`.
-pub fn chain_hash(prev: &[u8; 32], leaf: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update([0x02]);
-    h.update(prev);
-    h.update(leaf);
-    h.finalize().into()
-}
-
-/// Parse a stored hex hash.
-pub fn parse_hash(hex_str: &str) -> Option<[u8; 32]> {
-    hex::decode(hex_str).ok()?.try_into().ok()
-}
-
-/// RFC 8785 canonical bytes of a JSON value.
-pub fn canonical_bytes(value: &Value) -> Result<Vec<u8>, AuditError> {
-    serde_json_canonicalizer::to_vec(value).map_err(|e| AuditError::Canonical(e.to_string()))
 }
 
 /// Hex SHA-256 of the canonical JSON of a value: a digest that commits to content kept outside the log.

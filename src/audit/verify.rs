@@ -13,8 +13,10 @@ use sha2::{Digest, Sha256};
 
 use super::archive::{self, Segment, ARCHIVED_ACTION};
 use super::checkpoint::{open_checkpoint, open_note, Verifier};
+use super::chain::{
+    canonical_bytes, chain_hash, check_entry, genesis_hash, leaf_hash, parse_hash, SCHEME_VERSION,
+};
 use super::merkle::Frontier;
-use super::{canonical_bytes, chain_hash, genesis_hash, leaf_hash, parse_hash, SCHEME_VERSION};
 
 const PAGE: u64 = 1000;
 
@@ -647,32 +649,3 @@ fn check_archive_records(
     Ok(())
 }
 
-/// Check one entry against its predecessor's hash; returns its hash.
-pub(crate) fn check_entry(row: &audit_log::Model, prev: &[u8; 32]) -> Result<[u8; 32], String> {
-    if row.prev_hash != hex::encode(prev) {
-        return Err("prev_hash does not match the previous entry's hash".into());
-    }
-    let doc: Value = serde_json::from_slice(&row.canonical)
-        .map_err(|e| format!("hashed bytes are not JSON: {e}"))?;
-    let recanonical = canonical_bytes(&doc).map_err(|e| e.to_string())?;
-    if recanonical != row.canonical {
-        return Err("hashed bytes are not in canonical form".into());
-    }
-    let details = canonical_bytes(&doc["details"]).map_err(|e| e.to_string())?;
-    let columns_agree = doc["v"] == SCHEME_VERSION
-        && doc["seq"] == row.seq
-        && doc["entry_id"] == row.entry_id.as_str()
-        && doc["occurred_at_us"] == row.occurred_at_us
-        && doc["actor"] == row.actor.as_str()
-        && doc["action"] == row.action.as_str()
-        && doc["subject"] == row.subject.as_str()
-        && details == row.details.as_bytes();
-    if !columns_agree {
-        return Err("stored columns differ from the hashed entry".into());
-    }
-    let hash = chain_hash(prev, &leaf_hash(&row.canonical));
-    if row.entry_hash != hex::encode(hash) {
-        return Err("entry_hash does not match the recomputed hash".into());
-    }
-    Ok(hash)
-}
