@@ -14,6 +14,7 @@ pub mod error;
 pub mod github;
 pub mod http;
 mod intake;
+pub mod jobs;
 pub mod metrics;
 pub mod redeliver;
 mod report;

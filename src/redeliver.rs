@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::DatabaseConnection;
-use tokio::sync::watch;
 
 use crate::db;
 use crate::github::deliveries::{self, HookDelivery};
@@ -423,48 +422,6 @@ async fn send_requests(app: &GithubApp, decision: &Decision, dry_run: bool) -> V
         };
     }
     outcomes
-}
-
-/// The periodic catch-up of `serve`: a run at start and every `policy.interval`, until `shutdown` turns
-/// true (a run in progress is abandoned; it wrote nothing). Every instance runs it; two instances asking
-/// for the same redelivery are harmless, because intake stores a GUID once (`202` then `200`).
-pub fn spawn(
-    app: GithubApp,
-    db: DatabaseConnection,
-    policy: RedeliverPolicy,
-    mut shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while !*shutdown.borrow() {
-            tokio::select! {
-                done = run(&app, &db, &policy, Utc::now(), false) => log_run(&done),
-                _ = shutdown.changed() => return,
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(policy.interval) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    })
-}
-
-fn log_run(done: &Result<Report, RedeliverError>) {
-    match done {
-        Ok(r) => tracing::info!(
-            guids = r.guids.len(),
-            deliveries = r.deliveries,
-            delivered = r.succeeded(),
-            stored = r.stored(),
-            requested = r.requested(),
-            failed = r.failed(),
-            deferred = r.deferred(),
-            complete = r.complete,
-            "redelivery catch-up done"
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "redelivery catch-up failed; the next run tries again")
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,16 +8,17 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
-use crate::audit::checkpoint::{self, CheckpointConfig};
+use crate::audit::checkpoint::CheckpointConfig;
 use crate::http::setup::SetupState;
 use crate::http::{router, AppState};
+use crate::jobs::{self, JobsConfig};
 use crate::metrics::Metrics;
-use crate::redeliver::{self, RedeliverPolicy};
+use crate::redeliver::RedeliverPolicy;
 use crate::setup::SetupConfig;
 use crate::webhook::signature::WebhookSecrets;
 use crate::worker::{Pipeline, WorkerConfig};
 
-/// How long workers get to finish their current delivery at shutdown.
+/// How long workers and background jobs get to finish their current run at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// `Retry-After` of an uncovered proof when this instance writes no checkpoints (another one may).
 const DEFAULT_RETRY_AFTER_SECS: u64 = 60;
@@ -56,21 +57,21 @@ pub async fn run(
         .checkpoints
         .as_ref()
         .map_or(DEFAULT_RETRY_AFTER_SECS, |c| c.interval.as_secs().max(1));
-    // Without a webhook secret every redelivery would be answered 503 again: no catch-up then.
-    let redeliverer = match (cfg.worker.github.clone(), cfg.redeliver) {
-        (Some(app), Some(policy)) if cfg.secrets.is_some() => {
-            Some(redeliver::spawn(app, db.clone(), policy, stop_rx.clone()))
-        }
-        _ => None,
-    };
+    let jobs = jobs::spawn_all(
+        &db,
+        JobsConfig {
+            origin: origin.clone(),
+            github: cfg.worker.github.clone(),
+            check_runs: cfg.worker.check_runs.clone(),
+            files_retry: cfg.worker.files_retry,
+            // Without a webhook secret every redelivery would be answered 503 again: no catch-up then.
+            redeliver: cfg.redeliver.filter(|_| cfg.secrets.is_some()),
+            checkpoints: cfg.checkpoints,
+        },
+        stop_rx.clone(),
+    );
     let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
-    let mut workers = pipeline.spawn(cfg.workers, Arc::clone(&wake), stop_rx.clone());
-    // The checkpoint writer stops last, after the workers drained, so its final checkpoint covers
-    // everything this instance appended.
-    let (checkpoint_stop_tx, checkpoint_stop_rx) = watch::channel(false);
-    let checkpointer = cfg
-        .checkpoints
-        .map(|c| checkpoint::spawn_writer(db.clone(), c, checkpoint_stop_rx));
+    let workers = pipeline.spawn(cfg.workers, Arc::clone(&wake), stop_rx);
     let state = AppState {
         db,
         secrets: cfg.secrets,
@@ -84,22 +85,6 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while workers.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            "workers did not finish in time; their leases expire and deliveries are retried"
-        );
-        // Stop the stragglers before the final checkpoint, so it covers every append of this
-        // instance.
-        workers.abort_all();
-        while workers.join_next().await.is_some() {}
-    }
-    let _ = checkpoint_stop_tx.send(true);
-    for task in [checkpointer, redeliverer].into_iter().flatten() {
-        let _ = task.await;
-    }
+    jobs.stop(workers, DRAIN_TIMEOUT).await;
     served
 }

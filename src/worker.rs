@@ -13,10 +13,11 @@ use crate::audit::{self, AuditError, NewEntry};
 use crate::db::attempts::{self, FilesSource, NewAttempt, RecordError, Recorded};
 use crate::db::deliveries::{self, Status};
 use crate::db::{installations, sessions};
+use crate::domain::backoff::Backoff;
 use crate::domain::files::ChangedFile;
 use crate::domain::session::{is_late, select_session};
-use crate::github::checks::{self, CheckRunPolicy};
 use crate::github::{files, GithubApp};
+use crate::jobs::check_runs::{self, CheckRunPolicy};
 use crate::metrics::Metrics;
 use crate::webhook::event::{InstallationEvent, Push};
 
@@ -42,12 +43,10 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Delay before try `attempts + 1`.
+    /// Delay before try `attempts + 1`: `base_delay` after the first, doubling, at most `max_delay`.
     pub fn delay(&self, attempts: i32) -> Duration {
-        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-        self.base_delay
-            .saturating_mul(2u32.saturating_pow(exp))
-            .min(self.max_delay)
+        let doublings = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0);
+        Backoff::new(self.base_delay, self.max_delay).full(doublings)
     }
 }
 
@@ -176,35 +175,7 @@ impl Pipeline {
         for _ in 0..n {
             set.spawn(Arc::clone(&self).run(Arc::clone(&wake), shutdown.clone()));
         }
-        if self.cfg.github.is_some() {
-            set.spawn(Arc::clone(&self).sweep_check_runs(shutdown));
-        }
         set
-    }
-
-    /// Give attempts whose check run could not be created (GitHub down, a crash) another try, and complete
-    /// the file lists GitHub could not give when their attempts were recorded.
-    async fn sweep_check_runs(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let Some(app) = self.cfg.github.as_ref() else {
-            return;
-        };
-        while !*shutdown.borrow() {
-            match checks::sweep(app, &self.db, &self.cfg.check_runs).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(check_runs = n, "check runs created by the sweep"),
-                Err(e) => tracing::warn!(error = %e, "cannot look for missing check runs"),
-            }
-            match files::complete_later(app, &self.db, &self.cfg.origin, self.cfg.files_retry).await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(attempts = n, "file lists completed by the sweep"),
-                Err(e) => tracing::warn!(error = %e, "cannot look for incomplete file lists"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(self.cfg.check_runs.sweep_interval) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
     }
 
     async fn run(self: Arc<Self>, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
@@ -416,11 +387,11 @@ impl Pipeline {
                 return;
             }
         }
-        match checks::publish(app, &self.db, &self.cfg.check_runs, attempt_id).await {
-            Ok(checks::Published::Stored { check_run_id, .. }) => {
+        match check_runs::publish(app, &self.db, &self.cfg.check_runs, attempt_id).await {
+            Ok(check_runs::Published::Stored { check_run_id, .. }) => {
                 tracing::info!(attempt_id, check_run_id, "check run created");
             }
-            Ok(checks::Published::Skipped) => {}
+            Ok(check_runs::Published::Skipped) => {}
             Err(e) => tracing::warn!(attempt_id, error = %e, "check run not created; will retry"),
         }
     }

@@ -12,8 +12,8 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::checkpoint::{self, AuditKey, CheckpointError};
 use super::chain::{check_entry, genesis_hash, parse_hash};
+use super::checkpoint::{self, AuditKey, CheckpointError};
 use super::{AuditError, NewEntry};
 
 /// The `format` of every manifest.

@@ -1,5 +1,5 @@
 //! Signed checkpoints: the Ed25519 log key, C2SP signed notes (encode, parse, verify), the checkpoint file
-//! outside the database, and the periodic writer.
+//! outside the database, and writing one when due (the periodic writer is `jobs::checkpoint`).
 //!
 //! Key and note formats are those of `golang.org/x/mod/sumdb/note` (c2sp.org/signed-note): the key id is
 //! the first 4 bytes of `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)`, a signature line is
@@ -19,11 +19,9 @@ use chrono::Utc;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use entity::audit_checkpoint;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, QueryOrder, Set, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use super::{AuditError, LockedHead};
@@ -626,38 +624,6 @@ pub async fn write_if_due(
     let row = sign_head(&txn, &head, &cfg.key, &cfg.origin, &cfg.file).await?;
     txn.commit().await?;
     Ok(Some(row))
-}
-
-/// The periodic writer: every `interval`, a checkpoint when the log grew; stops with `shutdown`.
-pub fn spawn_writer(
-    db: DatabaseConnection,
-    cfg: CheckpointConfig,
-    mut shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let stopping = tokio::select! {
-                _ = tokio::time::sleep(cfg.interval) => *shutdown.borrow(),
-                _ = shutdown.changed() => true,
-            };
-            // At shutdown, sign what this instance appended since the last checkpoint, whatever its age.
-            let min_age = if stopping {
-                Duration::ZERO
-            } else {
-                cfg.interval
-            };
-            match write_if_due(&db, &cfg, min_age).await {
-                Ok(Some(c)) => {
-                    tracing::info!(size = c.size, head = %c.head_hash, "audit checkpoint written")
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot write an audit checkpoint"),
-            }
-            if stopping {
-                return;
-            }
-        }
-    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ pub mod proof;
 pub mod verify;
 
 pub use chain::{
-    canonical_bytes, chain_hash, genesis_hash, leaf_hash, parse_hash, CanonicalError, SCHEME_VERSION,
+    canonical_bytes, chain_hash, genesis_hash, leaf_hash, parse_hash, CanonicalError,
+    SCHEME_VERSION,
 };
 
 use chrono::Utc;

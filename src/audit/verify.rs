@@ -12,10 +12,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::archive::{self, Segment, ARCHIVED_ACTION};
-use super::checkpoint::{open_checkpoint, open_note, Verifier};
 use super::chain::{
     canonical_bytes, chain_hash, check_entry, genesis_hash, leaf_hash, parse_hash, SCHEME_VERSION,
 };
+use super::checkpoint::{open_checkpoint, open_note, Verifier};
 use super::merkle::Frontier;
 
 const PAGE: u64 = 1000;
@@ -648,4 +648,3 @@ fn check_archive_records(
     }
     Ok(())
 }
-

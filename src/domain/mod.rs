@@ -1,4 +1,5 @@
-//! Pure decision logic, no I/O: changed-file folding and session matching.
+//! Pure decision logic, no I/O: changed-file folding, session matching, the retry schedule.
 
+pub mod backoff;
 pub mod files;
 pub mod session;

@@ -20,6 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::domain::backoff::Backoff;
 use crate::metrics::{ApiCallCounters, CallResult, APP_CALLS};
 
 /// REST API version sent with every request.
@@ -208,12 +209,9 @@ impl CallPolicy {
 
     /// Exponential backoff for try `tries`, jittered into `[d/2, d]`.
     pub fn backoff(&self, tries: u32, jitter: f64) -> Duration {
-        let exp = tries.saturating_sub(1).min(20);
-        let full = self
-            .base_backoff
-            .saturating_mul(2u32.saturating_pow(exp))
-            .min(self.max_backoff);
-        full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+        Backoff::new(self.base_backoff, self.max_backoff)
+            .jittered()
+            .delay_with(tries.saturating_sub(1), jitter)
     }
 }
 

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use labtrail::app::{App, CheckpointSettings, Settings};
 use labtrail::db;
-use labtrail::github::checks::CheckRunPolicy;
 use labtrail::github::{CallPolicy, GithubAppConfig};
+use labtrail::jobs::CheckRunPolicy;
 use labtrail::redeliver::RedeliverPolicy;
 use labtrail::webhook::signature;
 use labtrail::worker::{Pipeline, RetryPolicy, Step, WorkerConfig};
@@ -547,10 +547,10 @@ impl TestApp {
             }
             if let Some(app) = &self.worker.github {
                 let created =
-                    labtrail::github::checks::sweep(app, &self.db, &self.worker.check_runs)
+                    labtrail::jobs::check_runs::sweep(app, &self.db, &self.worker.check_runs)
                         .await
                         .expect("sweep check runs");
-                let completed = labtrail::github::files::complete_later(
+                let completed = labtrail::jobs::files::complete_later(
                     app,
                     &self.db,
                     &self.worker.origin,

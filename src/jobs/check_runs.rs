@@ -1,0 +1,184 @@
+//! The check-run outbox: give each recorded attempt its `labtrail` check run at most once (claimed,
+//! looked up by `external_id` before it is created), note failures for a later try, sweep what is due,
+//! and bring a run up to date when its attempt's file list was completed later.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+
+use crate::db::check_runs;
+use crate::domain::backoff::Backoff;
+use crate::github::checks::{self, render, Summary, FILES_SHOWN, RECENT_SHOWN};
+use crate::github::{GithubApp, GithubError};
+
+/// How check runs are retried.
+#[derive(Debug, Clone)]
+pub struct CheckRunPolicy {
+    /// How long one publisher holds an attempt.
+    pub lease: Duration,
+    /// First delay after a failure; doubles per failure.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Failures after which the sweep stops trying.
+    pub max_tries: i32,
+    /// How often the sweep looks for attempts without a check run.
+    pub sweep_interval: Duration,
+}
+
+impl Default for CheckRunPolicy {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(120),
+            base_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(3600),
+            max_tries: 12,
+            sweep_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl CheckRunPolicy {
+    /// Delay after the failure that follows `tries` earlier ones: `base_delay`, doubling, at most
+    /// `max_delay`.
+    fn delay(&self, tries: i32) -> Duration {
+        Backoff::new(self.base_delay, self.max_delay).full(u32::try_from(tries).unwrap_or(0))
+    }
+}
+
+/// Why publishing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Github(#[from] GithubError),
+    #[error("database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+/// What [`publish`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// Created, or found from an earlier try, and stored.
+    Stored { check_run_id: i64, created: bool },
+    /// Another publisher holds the attempt, it has a check run already, or it is gone.
+    Skipped,
+}
+
+/// Give one attempt its check run: claim it, look the run up by `external_id`, create it only if
+/// missing, store its id. A failure is noted on the attempt for a later sweep.
+#[tracing::instrument(skip(app, db, policy))]
+pub async fn publish(
+    app: &GithubApp,
+    db: &DatabaseConnection,
+    policy: &CheckRunPolicy,
+    attempt_id: i64,
+) -> Result<Published, PublishError> {
+    let lease = chrono::Duration::from_std(policy.lease).unwrap_or(chrono::Duration::minutes(2));
+    if !check_runs::claim(db, attempt_id, Utc::now(), lease).await? {
+        return Ok(Published::Skipped);
+    }
+    match publish_claimed(app, db, attempt_id).await {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            let tries = check_runs::tries(db, attempt_id).await.unwrap_or(0);
+            let next = Utc::now()
+                + chrono::Duration::from_std(policy.delay(tries))
+                    .unwrap_or(chrono::Duration::hours(1));
+            let next = match &e {
+                PublishError::Github(g) => g.not_before().map_or(next, |t| t.max(next)),
+                PublishError::Db(_) => next,
+            };
+            check_runs::failed(db, attempt_id, &e.to_string(), next).await?;
+            Err(e)
+        }
+    }
+}
+
+async fn publish_claimed(
+    app: &GithubApp,
+    db: &DatabaseConnection,
+    attempt_id: i64,
+) -> Result<Published, PublishError> {
+    let Some(facts) = check_runs::summary_facts(db, attempt_id, FILES_SHOWN, RECENT_SHOWN).await?
+    else {
+        return Ok(Published::Skipped);
+    };
+    let (inst, repo, sha) = (
+        facts.attempt.installation_id,
+        facts.attempt.repository_full_name.clone(),
+        facts.attempt.after_sha.clone(),
+    );
+    let external_id = attempt_id.to_string();
+    // A crash after an earlier create left the run without its id here: find it, never duplicate it.
+    if let Some(id) = checks::find(app, inst, &repo, &sha, &external_id).await? {
+        check_runs::store(db, attempt_id, id).await?;
+        return Ok(Published::Stored {
+            check_run_id: id,
+            created: false,
+        });
+    }
+    let output = render(&Summary::from(facts));
+    let id = checks::create(app, inst, &repo, &sha, &external_id, &output).await?;
+    check_runs::store(db, attempt_id, id).await?;
+    Ok(Published::Stored {
+        check_run_id: id,
+        created: true,
+    })
+}
+
+/// Bring an attempt's existing check run up to date (its file list was completed later); nothing when it
+/// has none yet (the sweep creates it with the current facts).
+#[tracing::instrument(skip(app, db))]
+pub async fn refresh(
+    app: &GithubApp,
+    db: &DatabaseConnection,
+    attempt_id: i64,
+) -> Result<bool, PublishError> {
+    let Some(facts) = check_runs::summary_facts(db, attempt_id, FILES_SHOWN, RECENT_SHOWN).await?
+    else {
+        return Ok(false);
+    };
+    let Some(check_run_id) = facts.attempt.check_run_id else {
+        return Ok(false);
+    };
+    let (inst, repo) = (
+        facts.attempt.installation_id,
+        facts.attempt.repository_full_name.clone(),
+    );
+    let output = render(&Summary::from(facts));
+    checks::update(app, inst, &repo, check_run_id, &output).await?;
+    Ok(true)
+}
+
+/// Publish every attempt that is due (no check run, not held, installation active), a batch at a time.
+pub async fn sweep(
+    app: &GithubApp,
+    db: &DatabaseConnection,
+    policy: &CheckRunPolicy,
+) -> Result<usize, sea_orm::DbErr> {
+    let due = check_runs::due(db, Utc::now(), policy.max_tries, 20).await?;
+    let mut stored = 0;
+    for attempt_id in due {
+        match publish(app, db, policy, attempt_id).await {
+            Ok(Published::Stored { .. }) => stored += 1,
+            Ok(Published::Skipped) => {}
+            Err(e) => tracing::warn!(attempt_id, error = %e, "check run not created; will retry"),
+        }
+    }
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_publications_back_off_from_the_base_to_the_cap() {
+        let p = CheckRunPolicy::default();
+        let secs: Vec<u64> = [0, 1, 2, 6, 7, 11, 40, -3]
+            .into_iter()
+            .map(|t| p.delay(t).as_secs())
+            .collect();
+        assert_eq!(secs, [30, 60, 120, 1920, 3600, 3600, 3600, 30]);
+    }
+}

@@ -1,0 +1,165 @@
+//! Background work of a running server, apart from the delivery workers: the check-run and file-list
+//! sweep, the redelivery catch-up and the checkpoint writer, all on one [`periodic`] loop, started by
+//! [`spawn_all`] and stopped in order by [`Jobs::stop`]. The GitHub calls they make live in `github`,
+//! their queries in `db`; here are the loops and the orchestration.
+
+pub mod check_runs;
+pub mod checkpoint;
+pub mod files;
+pub mod periodic;
+pub mod redeliver;
+
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use self::check_runs::CheckRunPolicy;
+pub use self::periodic::{periodic, Schedule, Start, Stop, Tick};
+use crate::audit::checkpoint::CheckpointConfig;
+pub use crate::domain::backoff::Backoff;
+use crate::github::GithubApp;
+use crate::redeliver::RedeliverPolicy;
+
+/// What the background jobs need beyond the database.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    pub origin: String,
+    /// The GitHub App; without it there is no sweep and no catch-up.
+    pub github: Option<GithubApp>,
+    /// How check runs are retried, and how often the sweep runs.
+    pub check_runs: CheckRunPolicy,
+    /// First wait before completing a file list GitHub could not give; doubles per try.
+    pub files_retry: Duration,
+    /// The periodic redelivery catch-up (`None`: off).
+    pub redeliver: Option<RedeliverPolicy>,
+    /// Signed checkpoints (`None`: none written by this instance).
+    pub checkpoints: Option<CheckpointConfig>,
+}
+
+/// The running background jobs.
+pub struct Jobs {
+    /// Stopped by the shared shutdown signal.
+    tasks: JoinSet<()>,
+    /// Stopped last, by its own signal, so its final checkpoint covers every append of this instance.
+    checkpoint: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+}
+
+/// Start every background job; all but the checkpoint writer stop when `shutdown` turns true.
+pub fn spawn_all(
+    db: &DatabaseConnection,
+    cfg: JobsConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Jobs {
+    let mut tasks = JoinSet::new();
+    if let Some(app) = cfg.github {
+        if let Some(policy) = cfg.redeliver {
+            tasks.spawn(redeliver::catch_up(
+                app.clone(),
+                db.clone(),
+                policy,
+                shutdown.clone(),
+            ));
+        }
+        let sweep = Sweep {
+            app,
+            db: db.clone(),
+            origin: cfg.origin,
+            check_runs: cfg.check_runs,
+            files_retry: cfg.files_retry,
+        };
+        tasks.spawn(sweep.run(shutdown));
+    }
+    let checkpoint = cfg.checkpoints.map(|c| {
+        let (stop, stopped) = watch::channel(false);
+        (
+            stop,
+            tokio::spawn(checkpoint::writer(db.clone(), c, stopped)),
+        )
+    });
+    Jobs { tasks, checkpoint }
+}
+
+impl Jobs {
+    /// After the shutdown signal: give `workers` and the jobs `timeout` to finish their current run
+    /// (stragglers are aborted: leases expire, deliveries are retried), then stop the checkpoint
+    /// writer, whose final checkpoint covers every append of this instance.
+    pub async fn stop(mut self, mut workers: JoinSet<()>, timeout: Duration) {
+        let drained = tokio::time::timeout(timeout, async {
+            while workers.join_next().await.is_some() {}
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                "workers did not finish in time; their leases expire and deliveries are retried"
+            );
+            workers.abort_all();
+            self.tasks.abort_all();
+            while workers.join_next().await.is_some() {}
+            while self.tasks.join_next().await.is_some() {}
+        }
+        if let Some((stop, writer)) = self.checkpoint {
+            let _ = stop.send(true);
+            let _ = writer.await;
+        }
+    }
+}
+
+/// The sweep: check runs that could not be created (GitHub down, a crash) get another try, and file
+/// lists GitHub could not give at recording time are completed.
+struct Sweep {
+    app: GithubApp,
+    db: DatabaseConnection,
+    origin: String,
+    check_runs: CheckRunPolicy,
+    files_retry: Duration,
+}
+
+/// Why a sweep run did not finish its work.
+#[derive(Debug, thiserror::Error)]
+enum SweepError {
+    #[error("cannot look for missing check runs: {0}")]
+    CheckRuns(DbErr),
+    #[error("cannot look for incomplete file lists: {0}")]
+    Files(DbErr),
+    #[error("cannot look for missing check runs ({0}) nor for incomplete file lists ({1})")]
+    Both(DbErr, DbErr),
+}
+
+impl Sweep {
+    async fn run(self, shutdown: watch::Receiver<bool>) {
+        let schedule = Schedule {
+            name: "check-run and file-list sweep",
+            interval: self.check_runs.sweep_interval,
+            start: Start::Now,
+            stop: Stop::FinishRun,
+        };
+        let sweep = std::sync::Arc::new(self);
+        periodic(schedule, shutdown, |_| {
+            let sweep = std::sync::Arc::clone(&sweep);
+            async move { sweep.once().await }
+        })
+        .await;
+    }
+
+    /// One pass of both halves; one failing does not hold the other back.
+    async fn once(&self) -> Result<(), SweepError> {
+        let created = check_runs::sweep(&self.app, &self.db, &self.check_runs).await;
+        if let Ok(n @ 1..) = created {
+            tracing::info!(check_runs = n, "check runs created by the sweep");
+        }
+        let completed =
+            files::complete_later(&self.app, &self.db, &self.origin, self.files_retry).await;
+        if let Ok(n @ 1..) = completed {
+            tracing::info!(attempts = n, "file lists completed by the sweep");
+        }
+        match (created, completed) {
+            (Ok(_), Ok(_)) => Ok(()),
+            (Err(a), Ok(_)) => Err(SweepError::CheckRuns(a)),
+            (Ok(_), Err(b)) => Err(SweepError::Files(b)),
+            (Err(a), Err(b)) => Err(SweepError::Both(a, b)),
+        }
+    }
+}
