@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::db::check_runs;
 use crate::domain::backoff::Backoff;
-use crate::github::checks::{self, render, Summary, FILES_SHOWN, RECENT_SHOWN};
+use crate::github::checks::{self, render, CheckOutput, Summary, FILES_SHOWN, RECENT_SHOWN};
 use crate::github::{GithubApp, GithubError};
 
 /// How check runs are retried.
@@ -94,35 +94,60 @@ pub async fn publish(
     }
 }
 
+/// An attempt's check run as it should read now, and where it goes.
+struct Rendered {
+    installation_id: i64,
+    repo: String,
+    sha: String,
+    check_run_id: Option<i64>,
+    output: CheckOutput,
+}
+
+/// Render the attempt's current facts; `None` when the attempt is gone.
+async fn rendered(db: &DatabaseConnection, attempt_id: i64) -> Result<Option<Rendered>, DbErr> {
+    let Some(facts) = check_runs::summary_facts(db, attempt_id, FILES_SHOWN, RECENT_SHOWN).await?
+    else {
+        return Ok(None);
+    };
+    let a = &facts.attempt;
+    let (installation_id, repo, sha, check_run_id) = (
+        a.installation_id,
+        a.repository_full_name.clone(),
+        a.after_sha.clone(),
+        a.check_run_id,
+    );
+    Ok(Some(Rendered {
+        installation_id,
+        repo,
+        sha,
+        check_run_id,
+        output: render(&Summary::from(facts)),
+    }))
+}
+
 async fn publish_claimed(
     app: &GithubApp,
     db: &DatabaseConnection,
     attempt_id: i64,
 ) -> Result<Published, PublishError> {
-    let Some(facts) = check_runs::summary_facts(db, attempt_id, FILES_SHOWN, RECENT_SHOWN).await?
-    else {
+    let Some(r) = rendered(db, attempt_id).await? else {
         return Ok(Published::Skipped);
     };
-    let (inst, repo, sha) = (
-        facts.attempt.installation_id,
-        facts.attempt.repository_full_name.clone(),
-        facts.attempt.after_sha.clone(),
-    );
     let external_id = attempt_id.to_string();
     // A crash after an earlier create left the run without its id here: find it, never duplicate it.
-    if let Some(id) = checks::find(app, inst, &repo, &sha, &external_id).await? {
-        check_runs::store(db, attempt_id, id).await?;
-        return Ok(Published::Stored {
-            check_run_id: id,
-            created: false,
-        });
-    }
-    let output = render(&Summary::from(facts));
-    let id = checks::create(app, inst, &repo, &sha, &external_id, &output).await?;
-    check_runs::store(db, attempt_id, id).await?;
+    let found = checks::find(app, r.installation_id, &r.repo, &r.sha, &external_id).await?;
+    let (check_run_id, created) = match found {
+        Some(id) => (id, false),
+        None => {
+            let (inst, repo, sha) = (r.installation_id, &r.repo, &r.sha);
+            let id = checks::create(app, inst, repo, sha, &external_id, &r.output).await?;
+            (id, true)
+        }
+    };
+    check_runs::store(db, attempt_id, check_run_id).await?;
     Ok(Published::Stored {
-        check_run_id: id,
-        created: true,
+        check_run_id,
+        created,
     })
 }
 
@@ -134,19 +159,13 @@ pub async fn refresh(
     db: &DatabaseConnection,
     attempt_id: i64,
 ) -> Result<bool, PublishError> {
-    let Some(facts) = check_runs::summary_facts(db, attempt_id, FILES_SHOWN, RECENT_SHOWN).await?
-    else {
+    let Some(r) = rendered(db, attempt_id).await? else {
         return Ok(false);
     };
-    let Some(check_run_id) = facts.attempt.check_run_id else {
+    let Some(check_run_id) = r.check_run_id else {
         return Ok(false);
     };
-    let (inst, repo) = (
-        facts.attempt.installation_id,
-        facts.attempt.repository_full_name.clone(),
-    );
-    let output = render(&Summary::from(facts));
-    checks::update(app, inst, &repo, check_run_id, &output).await?;
+    checks::update(app, r.installation_id, &r.repo, check_run_id, &r.output).await?;
     Ok(true)
 }
 

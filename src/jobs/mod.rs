@@ -9,6 +9,7 @@ pub mod files;
 pub mod periodic;
 pub mod redeliver;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DbErr};
@@ -55,28 +56,50 @@ pub fn spawn_all(
     let mut tasks = JoinSet::new();
     if let Some(app) = cfg.github {
         if let Some(policy) = cfg.redeliver {
-            tasks.spawn(redeliver::catch_up(
-                app.clone(),
-                db.clone(),
-                policy,
-                shutdown.clone(),
-            ));
+            let (app, db) = (app.clone(), db.clone());
+            let every = Schedule::new(
+                "redelivery catch-up",
+                policy.interval,
+                Start::Now,
+                Stop::AbandonRun,
+            );
+            tasks.spawn(periodic(every, shutdown.clone(), move |_| {
+                redeliver::once(app.clone(), db.clone(), policy.clone())
+            }));
         }
-        let sweep = Sweep {
+        let sweep = Arc::new(Sweep {
             app,
             db: db.clone(),
             origin: cfg.origin,
             check_runs: cfg.check_runs,
             files_retry: cfg.files_retry,
-        };
-        tasks.spawn(sweep.run(shutdown));
+        });
+        let every = sweep.check_runs.sweep_interval;
+        let every = Schedule::new(
+            "check-run and file-list sweep",
+            every,
+            Start::Now,
+            Stop::FinishRun,
+        );
+        tasks.spawn(periodic(every, shutdown, move |_| {
+            let sweep = Arc::clone(&sweep);
+            async move { sweep.once().await }
+        }));
     }
+    // Stopped by its own signal, after the workers: its final run covers all they appended.
     let checkpoint = cfg.checkpoints.map(|c| {
         let (stop, stopped) = watch::channel(false);
-        (
-            stop,
-            tokio::spawn(checkpoint::writer(db.clone(), c, stopped)),
-        )
+        let db = db.clone();
+        let every = Schedule::new(
+            "audit checkpoint",
+            c.interval,
+            Start::AfterInterval,
+            Stop::FinalRun,
+        );
+        let writer = periodic(every, stopped, move |tick| {
+            checkpoint::once(db.clone(), c.clone(), tick)
+        });
+        (stop, tokio::spawn(writer))
     });
     Jobs { tasks, checkpoint }
 }
@@ -129,21 +152,6 @@ enum SweepError {
 }
 
 impl Sweep {
-    async fn run(self, shutdown: watch::Receiver<bool>) {
-        let schedule = Schedule {
-            name: "check-run and file-list sweep",
-            interval: self.check_runs.sweep_interval,
-            start: Start::Now,
-            stop: Stop::FinishRun,
-        };
-        let sweep = std::sync::Arc::new(self);
-        periodic(schedule, shutdown, |_| {
-            let sweep = std::sync::Arc::clone(&sweep);
-            async move { sweep.once().await }
-        })
-        .await;
-    }
-
     /// One pass of both halves; one failing does not hold the other back.
     async fn once(&self) -> Result<(), SweepError> {
         let created = check_runs::sweep(&self.app, &self.db, &self.check_runs).await;

@@ -38,6 +38,17 @@ pub struct Schedule {
     pub stop: Stop,
 }
 
+impl Schedule {
+    pub const fn new(name: &'static str, interval: Duration, start: Start, stop: Stop) -> Self {
+        Self {
+            name,
+            interval,
+            start,
+            stop,
+        }
+    }
+}
+
 /// Which run this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tick {
@@ -111,7 +122,8 @@ fn log_failure<E: Display>(name: &str, done: Result<(), E>) {
 #[cfg(test)]
 mod tests {
     use std::pin::Pin;
-    use std::sync::{Arc, Mutex};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     use tokio::sync::{mpsc, Semaphore};
 
@@ -121,189 +133,149 @@ mod tests {
 
     type Boxed<T> = Pin<Box<dyn Future<Output = T>>>;
 
-    fn schedule(start: Start, stop: Stop) -> Schedule {
-        Schedule {
-            name: "test",
-            interval: INTERVAL,
-            start,
-            stop,
-        }
+    /// The loop under test, driven by hand: its clock, its runs, its shutdown signal.
+    struct Harness {
+        stop: watch::Sender<bool>,
+        /// Each run's tick, when it starts.
+        runs: mpsc::UnboundedReceiver<Tick>,
+        /// Each wait's length, when it starts; it ends on `tick_clock`.
+        waits: mpsc::UnboundedReceiver<Duration>,
+        clock: Arc<Semaphore>,
+        /// A run lasts until this lets it end (`None`: at once).
+        gate: Option<Arc<Semaphore>>,
+        finished: Arc<AtomicUsize>,
     }
 
-    /// A clock moved by hand: every wait is reported when it starts, and ends on `advance`.
-    struct Clock {
-        permits: Arc<Semaphore>,
-        started: mpsc::UnboundedReceiver<Duration>,
-        tx: mpsc::UnboundedSender<Duration>,
-    }
-
-    impl Clock {
-        fn new() -> Self {
-            let (tx, started) = mpsc::unbounded_channel();
-            Self {
-                permits: Arc::new(Semaphore::new(0)),
-                started,
-                tx,
-            }
-        }
-
-        fn sleep(&self) -> impl FnMut(Duration) -> Boxed<()> {
-            let (permits, tx) = (Arc::clone(&self.permits), self.tx.clone());
-            move |d| {
-                let (permits, tx) = (Arc::clone(&permits), tx.clone());
+    impl Harness {
+        /// The loop (to await alongside the test's driver) and its harness. Every second run fails.
+        fn new(start: Start, stop: Stop, gated: bool) -> (impl Future<Output = ()>, Self) {
+            let (stop_tx, shutdown) = watch::channel(false);
+            let (run_tx, runs) = mpsc::unbounded_channel();
+            let (wait_tx, waits) = mpsc::unbounded_channel();
+            let clock = Arc::new(Semaphore::new(0));
+            let gate = gated.then(|| Arc::new(Semaphore::new(0)));
+            let finished = Arc::new(AtomicUsize::new(0));
+            let (c, g, f) = (Arc::clone(&clock), gate.clone(), Arc::clone(&finished));
+            let sleep = move |d| -> Boxed<()> {
+                let (clock, wait_tx) = (Arc::clone(&c), wait_tx.clone());
                 Box::pin(async move {
-                    let _ = tx.send(d);
-                    if let Ok(p) = permits.acquire().await {
-                        p.forget();
+                    let _ = wait_tx.send(d);
+                    pass(&clock).await;
+                })
+            };
+            let job = move |tick| -> Boxed<Result<(), String>> {
+                let (run_tx, gate, finished) = (run_tx.clone(), g.clone(), Arc::clone(&f));
+                Box::pin(async move {
+                    let _ = run_tx.send(tick);
+                    if let Some(gate) = gate {
+                        pass(&gate).await;
+                    }
+                    match finished.fetch_add(1, Ordering::SeqCst) + 1 {
+                        n if n % 2 == 0 => Err(format!("run {n} failed")),
+                        _ => Ok(()),
                     }
                 })
-            }
+            };
+            let schedule = Schedule::new("test", INTERVAL, start, stop);
+            let task = run_with(schedule, shutdown, job, sleep);
+            let h = Self {
+                stop: stop_tx,
+                runs,
+                waits,
+                clock,
+                gate,
+                finished,
+            };
+            (task, h)
         }
 
-        /// Wait for the job's loop to start waiting, then let the wait end.
-        async fn advance(&mut self) {
-            assert_eq!(self.started.recv().await, Some(INTERVAL));
-            self.permits.add_permits(1);
+        /// Wait for the loop to start waiting, then let the wait end.
+        async fn tick_clock(&mut self) {
+            assert_eq!(self.waits.recv().await, Some(INTERVAL));
+            self.clock.add_permits(1);
+        }
+
+        fn nothing_more(&mut self) -> bool {
+            self.runs.try_recv().is_err() && self.waits.try_recv().is_err()
         }
     }
 
-    /// A job that reports each run, fails every second one, and lasts until `gate` lets it end.
-    fn job(
-        runs: mpsc::UnboundedSender<Tick>,
-        gate: Option<Arc<Semaphore>>,
-    ) -> impl FnMut(Tick) -> Boxed<Result<(), String>> {
-        let mut n = 0;
-        move |tick| {
-            n += 1;
-            let (runs, gate, n) = (runs.clone(), gate.clone(), n);
-            Box::pin(async move {
-                let _ = runs.send(tick);
-                if let Some(gate) = gate {
-                    if let Ok(p) = gate.acquire().await {
-                        p.forget();
-                    }
-                }
-                if n % 2 == 0 {
-                    Err(format!("run {n} failed"))
-                } else {
-                    Ok(())
-                }
-            })
+    async fn pass(s: &Semaphore) {
+        if let Ok(p) = s.acquire().await {
+            p.forget();
         }
     }
 
     #[tokio::test]
     async fn runs_at_once_then_every_interval_through_failures_until_shutdown() {
-        let (stop, shutdown) = watch::channel(false);
-        let (tx, mut runs) = mpsc::unbounded_channel();
-        let mut clock = Clock::new();
-        let task = run_with(
-            schedule(Start::Now, Stop::FinishRun),
-            shutdown,
-            job(tx, None),
-            clock.sleep(),
-        );
+        let (task, mut h) = Harness::new(Start::Now, Stop::FinishRun, false);
         let driver = async {
             assert_eq!(
-                runs.recv().await,
+                h.runs.recv().await,
                 Some(Tick::Scheduled),
                 "first run at once"
             );
-            clock.advance().await;
+            h.tick_clock().await;
             assert_eq!(
-                runs.recv().await,
+                h.runs.recv().await,
                 Some(Tick::Scheduled),
                 "after one interval"
             );
             // The second run failed: the loop goes on.
-            clock.advance().await;
+            h.tick_clock().await;
             assert_eq!(
-                runs.recv().await,
+                h.runs.recv().await,
                 Some(Tick::Scheduled),
                 "after a failure too"
             );
             // Shut down while waiting for the fourth run.
-            assert_eq!(clock.started.recv().await, Some(INTERVAL));
-            let _ = stop.send(true);
+            assert_eq!(h.waits.recv().await, Some(INTERVAL));
+            let _ = h.stop.send(true);
         };
         tokio::join!(task, driver);
-        assert!(runs.try_recv().is_err(), "no run after shutdown");
+        assert_eq!(h.finished.load(Ordering::SeqCst), 3);
+        assert!(h.nothing_more(), "no run after shutdown");
     }
 
     #[tokio::test]
     async fn waits_an_interval_first_and_runs_a_final_time_at_shutdown() {
-        let (stop, shutdown) = watch::channel(false);
-        let (tx, mut runs) = mpsc::unbounded_channel();
-        let mut clock = Clock::new();
-        let task = run_with(
-            schedule(Start::AfterInterval, Stop::FinalRun),
-            shutdown,
-            job(tx, None),
-            clock.sleep(),
-        );
+        let (task, mut h) = Harness::new(Start::AfterInterval, Stop::FinalRun, false);
         let driver = async {
-            assert_eq!(clock.started.recv().await, Some(INTERVAL));
-            assert!(runs.try_recv().is_err(), "no run before the first interval");
-            clock.permits.add_permits(1);
-            assert_eq!(runs.recv().await, Some(Tick::Scheduled));
-            let _ = stop.send(true);
+            assert_eq!(h.waits.recv().await, Some(INTERVAL));
+            assert!(
+                h.runs.try_recv().is_err(),
+                "no run before the first interval"
+            );
+            h.clock.add_permits(1);
+            assert_eq!(h.runs.recv().await, Some(Tick::Scheduled));
+            let _ = h.stop.send(true);
             assert_eq!(
-                runs.recv().await,
+                h.runs.recv().await,
                 Some(Tick::Final),
                 "a final run at shutdown"
             );
         };
         tokio::join!(task, driver);
-        assert!(runs.try_recv().is_err(), "exactly one final run");
+        assert!(h.runs.try_recv().is_err(), "exactly one final run");
     }
 
     #[tokio::test]
     async fn a_final_run_happens_even_when_stopped_before_the_first() {
-        let (stop, shutdown) = watch::channel(false);
-        let (tx, mut runs) = mpsc::unbounded_channel();
-        let mut clock = Clock::new();
-        let _ = stop.send(true);
-        run_with(
-            schedule(Start::AfterInterval, Stop::FinalRun),
-            shutdown,
-            job(tx, None),
-            clock.sleep(),
-        )
-        .await;
-        assert_eq!(runs.try_recv(), Ok(Tick::Final));
-        assert!(runs.try_recv().is_err());
-        assert!(clock.started.try_recv().is_err(), "no wait");
+        let (task, mut h) = Harness::new(Start::AfterInterval, Stop::FinalRun, false);
+        let _ = h.stop.send(true);
+        task.await;
+        assert_eq!(h.runs.try_recv(), Ok(Tick::Final));
+        assert!(h.nothing_more(), "no wait, no other run");
     }
 
     #[tokio::test]
     async fn shutdown_abandons_or_lets_finish_the_run_in_progress() {
-        for (stop_mode, finishes) in [(Stop::AbandonRun, false), (Stop::FinishRun, true)] {
-            let (stop, shutdown) = watch::channel(false);
-            let (tx, mut runs) = mpsc::unbounded_channel();
-            let gate = Arc::new(Semaphore::new(0));
-            let finished = Arc::new(Mutex::new(false));
-            let mut clock = Clock::new();
-            let mut inner = job(tx, Some(Arc::clone(&gate)));
-            let flag = Arc::clone(&finished);
-            let tracked = move |tick| {
-                let run = inner(tick);
-                let flag = Arc::clone(&flag);
-                async move {
-                    let done = run.await;
-                    *flag.lock().expect("flag") = true;
-                    done
-                }
-            };
-            let task = run_with(
-                schedule(Start::Now, stop_mode),
-                shutdown,
-                tracked,
-                clock.sleep(),
-            );
+        for (mode, finishes) in [(Stop::AbandonRun, 0), (Stop::FinishRun, 1)] {
+            let (task, mut h) = Harness::new(Start::Now, mode, true);
             let driver = async {
-                assert_eq!(runs.recv().await, Some(Tick::Scheduled));
-                let _ = stop.send(true);
-                if finishes {
+                assert_eq!(h.runs.recv().await, Some(Tick::Scheduled));
+                let _ = h.stop.send(true);
+                if let (1, Some(gate)) = (finishes, &h.gate) {
                     gate.add_permits(1);
                 }
             };
@@ -312,32 +284,22 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(10), both)
                 .await
                 .expect("the loop stopped");
-            assert_eq!(*finished.lock().expect("flag"), finishes, "{stop_mode:?}");
-            assert!(runs.try_recv().is_err(), "{stop_mode:?}: no second run");
-            assert!(
-                clock.started.try_recv().is_err(),
-                "{stop_mode:?}: no wait after shutdown"
-            );
+            assert_eq!(h.finished.load(Ordering::SeqCst), finishes, "{mode:?}");
+            assert!(h.nothing_more(), "{mode:?}: no wait, no second run");
         }
     }
 
     #[tokio::test]
     async fn a_dropped_shutdown_sender_stops_the_job() {
-        let (stop, shutdown) = watch::channel(false);
-        let (tx, mut runs) = mpsc::unbounded_channel();
-        let mut clock = Clock::new();
-        let task = run_with(
-            schedule(Start::Now, Stop::FinishRun),
-            shutdown,
-            job(tx, None),
-            clock.sleep(),
-        );
+        let (task, mut h) = Harness::new(Start::Now, Stop::FinishRun, false);
+        let (stop, _) = watch::channel(false);
+        let stop = std::mem::replace(&mut h.stop, stop);
         let driver = async {
-            assert_eq!(runs.recv().await, Some(Tick::Scheduled));
-            assert_eq!(clock.started.recv().await, Some(INTERVAL));
+            assert_eq!(h.runs.recv().await, Some(Tick::Scheduled));
+            assert_eq!(h.waits.recv().await, Some(INTERVAL));
             drop(stop);
         };
         tokio::join!(task, driver);
-        assert!(runs.try_recv().is_err());
+        assert!(h.nothing_more());
     }
 }
