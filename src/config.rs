@@ -119,9 +119,14 @@ pub struct ServeArgs {
     /// Listen address.
     #[arg(long, env = "LABTRAIL_BIND", default_value = "127.0.0.1:3000")]
     pub bind: SocketAddr,
-    /// Webhook secret(s), comma-separated; any of them may sign a delivery (rotation).
+    /// The webhook secret, exactly as GitHub has it (one secret, taken verbatim: commas and spaces are part
+    /// of it).
     #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true, value_parser = secret)]
     pub webhook_secret: Option<SecretString>,
+    /// The previous webhook secret, still accepted while GitHub switches over (rotation, see
+    /// docs/security.md); verbatim like the current one.
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET_PREVIOUS", hide_env_values = true, value_parser = secret)]
+    pub webhook_secret_previous: Option<SecretString>,
     #[command(flatten)]
     pub github: GithubArgs,
     /// GitHub web URL (where the manifest form posts).
@@ -157,18 +162,16 @@ pub struct GithubArgs {
 }
 
 impl ServeArgs {
-    /// The configured webhook secrets, or `None` (setup mode: deliveries answered 503).
+    /// The configured webhook secrets, verbatim: the current one, then the previous one (rotation). `None`
+    /// without a current secret (setup mode: deliveries answered 503), even when a previous one is set.
     pub fn webhook_secrets(&self) -> Option<Vec<SecretString>> {
-        let secrets: Vec<SecretString> = self
-            .webhook_secret
-            .as_ref()
-            .map_or("", |s| s.expose_secret())
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| SecretString::from(s.to_owned()))
-            .collect();
-        (!secrets.is_empty()).then_some(secrets)
+        let set = |s: &Option<SecretString>| s.clone().filter(|s| !s.expose_secret().is_empty());
+        let current = set(&self.webhook_secret)?;
+        Some(
+            std::iter::once(current)
+                .chain(set(&self.webhook_secret_previous))
+                .collect(),
+        )
     }
 }
 
@@ -264,7 +267,7 @@ pub struct DeliverArgs {
     /// Webhook URL (default: `<public URL>/webhooks/github`).
     #[arg(long)]
     pub url: Option<url::Url>,
-    /// Secret to sign with (default: the first of `GITHUB_WEBHOOK_SECRET`).
+    /// Secret to sign with, verbatim (default: `GITHUB_WEBHOOK_SECRET`).
     #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true, value_parser = secret)]
     pub secret: Option<SecretString>,
     /// Delivery GUID (default: a fresh random one).
@@ -415,4 +418,51 @@ pub struct RetentionArgs {
     /// Erase the attempts of sessions archived this many days ago (their audit entries stay).
     #[arg(long, env = "LABTRAIL_RETENTION_ATTEMPT_DAYS", default_value_t = 365)]
     pub attempt_days: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(["labtrail", "serve"].iter().chain(args))
+            .unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            Command::Serve(a) => a,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    fn exposed(secrets: Option<Vec<SecretString>>) -> Option<Vec<String>> {
+        secrets.map(|v| v.iter().map(|s| s.expose_secret().to_owned()).collect())
+    }
+
+    #[test]
+    fn the_webhook_secret_is_one_secret_verbatim() {
+        let a = serve_args(&["--webhook-secret", " a,b , c "]);
+        assert_eq!(
+            exposed(a.webhook_secrets()),
+            Some(vec![" a,b , c ".to_owned()])
+        );
+    }
+
+    #[test]
+    fn the_previous_secret_is_accepted_after_the_current_one() {
+        let a = serve_args(&[
+            "--webhook-secret",
+            "new,one",
+            "--webhook-secret-previous",
+            "old,one",
+        ]);
+        assert_eq!(
+            exposed(a.webhook_secrets()),
+            Some(vec!["new,one".to_owned(), "old,one".to_owned()])
+        );
+    }
+
+    #[test]
+    fn no_current_secret_is_setup_mode_even_with_a_previous_one() {
+        let a = serve_args(&["--webhook-secret", "", "--webhook-secret-previous", "old"]);
+        assert_eq!(exposed(a.webhook_secrets()), None);
+    }
 }

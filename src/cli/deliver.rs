@@ -18,12 +18,8 @@ pub(super) async fn deliver(g: &GlobalArgs, a: DeliverArgs) -> anyhow::Result<Ex
     let secret = a
         .secret
         .as_ref()
-        .and_then(|s| {
-            s.expose_secret()
-                .split(',')
-                .map(str::trim)
-                .find(|s| !s.is_empty())
-        })
+        .map(|s| s.expose_secret())
+        .filter(|s| !s.is_empty())
         .context("No secret to sign with: pass --secret or set GITHUB_WEBHOOK_SECRET")?;
     let url = match a.url {
         Some(u) => u,

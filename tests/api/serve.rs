@@ -9,6 +9,9 @@ use crate::helpers::{
     fixture, push_payload, run_cli, sha, spawn_app, Backend, TestDb, ORIGIN, SECRET,
 };
 
+/// A real secret may contain commas: it is one secret all the same.
+const COMMA_SECRET: &str = "new,secret with, commas";
+
 backend_tests!(
     binary_serves_and_records,
     database_failure_answers_503_and_stores_nothing,
@@ -207,7 +210,9 @@ async fn binary_serves_and_records(db: TestDb) {
         .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
         .env("LABTRAIL_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-        .env("GITHUB_WEBHOOK_SECRET", format!("old-secret, {SECRET}"))
+        // One secret, verbatim, commas included; `deliver` below signs with the previous one.
+        .env("GITHUB_WEBHOOK_SECRET", COMMA_SECRET)
+        .env("GITHUB_WEBHOOK_SECRET_PREVIOUS", SECRET)
         .env("LABTRAIL_LOG_FORMAT", "json")
         .current_dir(db.scratch_dir())
         .stdout(Stdio::null())
@@ -293,6 +298,30 @@ async fn binary_serves_and_records(db: TestDb) {
     }
     assert!(recorded, "attempt not recorded");
 
+    // The whole secret signs; a comma-separated fragment of it does not.
+    let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
+    let send = |guid: &'static str, secret: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .post(format!("http://127.0.0.1:{port}/webhooks/github"))
+                .header("content-type", "application/json")
+                .header("x-github-event", "ping")
+                .header("x-github-delivery", guid)
+                .header("x-hub-signature-256", crate::helpers::sign(secret, ping))
+                .body(ping.to_vec())
+                .send()
+                .await
+                .expect("send")
+                .status()
+                .as_u16()
+        }
+    };
+    for fragment in ["new", "secret with", " commas"] {
+        assert_eq!(send("ping-fragment", fragment).await, 401, "{fragment:?}");
+    }
+    assert_eq!(send("ping-whole", COMMA_SECRET).await, 202);
+
     // SIGTERM: graceful shutdown, exit 0; the JSON log carries the delivery span and never the secret.
     let pid = child.id().to_string();
     assert!(Command::new("kill")
@@ -305,7 +334,7 @@ async fn binary_serves_and_records(db: TestDb) {
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(log.contains("\"delivery_id\":\"bin-1\""), "{log}");
     assert!(
-        !log.contains(SECRET) && !log.contains("old-secret"),
+        !log.contains(SECRET) && !log.contains(COMMA_SECRET),
         "secrets must not be logged"
     );
     // Stopping signs what the instance appended (the 60 s interval never came round): the checkpoint
