@@ -25,7 +25,12 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            failure
+            // A database that does not exist is a configuration error, like a bad flag.
+            if e.downcast_ref::<labtrail::cli::MissingDatabase>().is_some() {
+                ExitCode::from(2)
+            } else {
+                failure
+            }
         }
     }
 }

@@ -24,9 +24,31 @@ use crate::db::{self, attempts::AttemptFilter};
 use crate::github::{CallPolicy, GithubAppConfig};
 use crate::report::{self, Format, Row};
 
+/// A command that reads an existing database was pointed at one that does not exist (exit 2). Only `serve` and
+/// `migrate` create a database; anything else would report on an empty one as if it were the real one.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the database {0} does not exist (nothing was created): check DATABASE_URL and the working directory, \
+     or create it with `labtrail migrate`"
+)]
+pub struct MissingDatabase(pub String);
+
 /// Run a parsed command line; the exit code is the command's verdict.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
+    // `deliver` and `audit keygen` never open the database.
+    let needs_existing_database = !matches!(
+        cli.command,
+        Command::Serve(_)
+            | Command::Migrate
+            | Command::Deliver(_)
+            | Command::Audit(AuditCommand::Keygen)
+    );
+    if needs_existing_database {
+        if let Some(path) = db::sqlite_path(&g.database_url).filter(|p| !p.exists()) {
+            return Err(MissingDatabase(path.display().to_string()).into());
+        }
+    }
     match cli.command {
         Command::Serve(args) => serve::serve(g, args).await,
         Command::Migrate => {
@@ -78,9 +100,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Open the database and bring its schema up to date.
 async fn open(g: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
-    let db = db::connect(&g.database_url)
-        .await
-        .context("Cannot open the database (check DATABASE_URL)")?;
+    let db = match db::connect(&g.database_url).await {
+        Ok(db) => db,
+        Err(e) if db::is_missing_database(&e) => {
+            let name = url::Url::parse(&g.database_url)
+                .map(|u| u.path().trim_start_matches('/').to_owned())
+                .unwrap_or_default();
+            return Err(MissingDatabase(name).into());
+        }
+        Err(e) => return Err(e).context("Cannot open the database (check DATABASE_URL)"),
+    };
     db::migrate(&db).await.context("Cannot apply migrations")?;
     Ok(db)
 }

@@ -16,6 +16,34 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
 };
 
+/// The file a SQLite URL names (`sqlite://labtrail.db?mode=rwc` → `labtrail.db`, relative to the working
+/// directory); `None` for other databases and for in-memory SQLite.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory =
+        path.is_empty() || path == ":memory:" || params.split('&').any(|p| p == "mode=memory");
+    if in_memory {
+        return None;
+    }
+    // The file exactly as sqlx will open it (it percent-decodes the path).
+    let options: sea_orm::sqlx::sqlite::SqliteConnectOptions = url.parse().ok()?;
+    Some(options.get_filename().to_path_buf())
+}
+
+/// Whether connecting failed because the server has no such database (PostgreSQL `3D000`).
+pub fn is_missing_database(e: &DbErr) -> bool {
+    use sea_orm::sqlx;
+    match e {
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(e))) => {
+            e.code().as_deref() == Some("3D000")
+        }
+        _ => false,
+    }
+}
+
 /// Open the database named by `url` (`sqlite://…` or `postgres://…`).
 ///
 /// SQLite: WAL, `synchronous=FULL` (a commit is on disk before we answer), a busy timeout for writers in
@@ -111,4 +139,27 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
         e.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        use std::path::PathBuf;
+        let p = |u: &str| sqlite_path(u);
+        assert_eq!(
+            p("sqlite://labtrail.db?mode=rwc"),
+            Some(PathBuf::from("labtrail.db"))
+        );
+        assert_eq!(
+            p("sqlite:///var/lib/a%20b.db"),
+            Some(PathBuf::from("/var/lib/a b.db"))
+        );
+        assert_eq!(p("sqlite:x.db"), Some(PathBuf::from("x.db")));
+        assert_eq!(p("sqlite::memory:"), None);
+        assert_eq!(p("sqlite://x.db?mode=memory"), None);
+        assert_eq!(p("postgres://u@h/db"), None);
+    }
 }

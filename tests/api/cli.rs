@@ -1,13 +1,88 @@
 //! The command line: sessions, attempt exports, and `deliver` against a running server.
 
 use crate::backend_tests;
-use crate::helpers::{fixture, run_cli, spawn_app, TestDb, SECRET};
+use crate::helpers::{fixture, run_cli, spawn_app, Backend, TestDb, ORIGIN, SECRET};
 
 backend_tests!(
     session_commands,
     deliver_sends_a_signed_delivery,
-    attempts_export_formats
+    attempts_export_formats,
+    commands_refuse_a_database_that_does_not_exist,
 );
+
+/// A command run against a database that does not exist (another working directory, a typo in the URL)
+/// exits 2 naming it and creates nothing, instead of reporting on an empty database; only `migrate` (and
+/// `serve`) create one.
+async fn commands_refuse_a_database_that_does_not_exist(db: TestDb) {
+    let name = format!("labtrail_missing_{}", uuid::Uuid::new_v4().simple());
+    let (url, shown) = match db.backend {
+        Backend::Sqlite => {
+            let path = db
+                .scratch_dir()
+                .join("elsewhere")
+                .join(format!("{name}.db"));
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+            (
+                format!("sqlite://{}?mode=rwc", path.display()),
+                path.display().to_string(),
+            )
+        }
+        Backend::Postgres => {
+            let mut url = url::Url::parse(&db.url).expect("url");
+            url.set_path(&format!("/{name}"));
+            (url.to_string(), name.clone())
+        }
+    };
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+            .env("RUST_LOG", "warn")
+            .current_dir(db.scratch_dir())
+            .output()
+            .expect("run labtrail")
+    };
+    for args in [
+        &["audit", "verify"][..],
+        &["audit", "export"],
+        &["audit", "checkpoint"],
+        &["session", "list"],
+        &["attempts", "list"],
+        &["token", "list"],
+        &["retention", "run", "--dry-run"],
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&shown),
+            "{args:?} names the database: {stderr}"
+        );
+    }
+    // Nothing was created.
+    match db.backend {
+        Backend::Sqlite => assert!(
+            std::fs::read_dir(db.scratch_dir().join("elsewhere"))
+                .expect("dir")
+                .next()
+                .is_none(),
+            "no database file, no -wal/-shm"
+        ),
+        Backend::Postgres => assert!(sea_orm::Database::connect(&url).await.is_err()),
+    }
+    // `migrate` creates the SQLite file; then the same commands work. PostgreSQL databases are created by
+    // their administrator, so `migrate` refuses too.
+    let migrate = run(&["migrate"]);
+    match db.backend {
+        Backend::Sqlite => {
+            assert!(migrate.status.success(), "{migrate:?}");
+            let list = run(&["session", "list"]);
+            assert!(list.status.success(), "{list:?}");
+        }
+        Backend::Postgres => assert_eq!(migrate.status.code(), Some(2), "{migrate:?}"),
+    }
+}
 
 async fn session_commands(db: TestDb) {
     let out = run_cli(
