@@ -16,6 +16,7 @@ pub mod http;
 mod intake;
 pub mod jobs;
 pub mod metrics;
+mod private_file;
 pub mod redeliver;
 mod report;
 mod retention;

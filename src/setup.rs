@@ -152,6 +152,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SetupError> {
     let mut f = opts
         .open(path)
         .map_err(|e| SetupError::Write(path.to_owned(), e))?;
+    // An existing file keeps its mode: tighten it before the key goes in.
+    crate::private_file::tighten(path).map_err(|e| SetupError::Write(path.to_owned(), e))?;
     f.write_all(bytes)
         .map_err(|e| SetupError::Write(path.to_owned(), e))
 }

@@ -111,10 +111,17 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError + '_ {
     }
 }
 
-/// Write `bytes` to `path` through a temporary file, flushed before the rename.
+/// Write `bytes` to `path` (mode 0600) through a temporary file, flushed before the rename.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ArchiveError> {
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    let mut f = crate::private_file::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    // A leftover temporary file keeps its old mode when truncated.
+    crate::private_file::tighten(&tmp).map_err(io_err(&tmp))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(io_err(&tmp))?;

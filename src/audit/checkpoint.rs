@@ -494,12 +494,14 @@ pub fn split_notes(file: &str) -> Vec<String> {
     notes
 }
 
-/// Append a note to the checkpoint file (created when absent) and flush it to disk.
+/// Append a note to the checkpoint file (created 0600 when absent, tightened to 0600 when wider) and
+/// flush it to disk.
 pub fn append_to_file(path: &Path, note: &str) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = crate::private_file::options()
         .create(true)
         .append(true)
         .open(path)?;
+    crate::private_file::tighten(path)?;
     file.write_all(format!("{note}\n").as_bytes())?;
     file.sync_all()
 }

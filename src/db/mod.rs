@@ -33,6 +33,35 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     Some(options.get_filename().to_path_buf())
 }
 
+/// Create a missing SQLite file empty with mode 0600 before SQLite creates it with the umask's (`mode=rwc`
+/// only: without it a missing file stays missing and connecting fails).
+fn create_private_if_allowed(url: &str, path: &std::path::Path) {
+    let creates = url
+        .split_once('?')
+        .is_some_and(|(_, params)| params.split('&').any(|p| p == "mode=rwc"));
+    if !creates || path.exists() {
+        return;
+    }
+    match crate::private_file::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot create the database file with mode 0600")
+        }
+    }
+}
+
+/// `labtrail.db` → `labtrail.db-wal`.
+fn companion(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
 /// Whether connecting failed because the server has no such database (PostgreSQL `3D000`).
 pub fn is_missing_database(e: &DbErr) -> bool {
     use sea_orm::sqlx;
@@ -51,6 +80,10 @@ pub fn is_missing_database(e: &DbErr) -> bool {
 /// instead of contending for the file lock. The webhook handler bounds the whole store at 8 s, inside
 /// GitHub's 10 s delivery timeout, and answers 503 past it.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let sqlite_file = sqlite_path(url);
+    if let Some(path) = &sqlite_file {
+        create_private_if_allowed(url, path);
+    }
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false);
     if url.starts_with("sqlite:") {
@@ -69,6 +102,19 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             .acquire_timeout(Duration::from_secs(5));
     }
     let db = Database::connect(opts).await?;
+    if let Some(path) = &sqlite_file {
+        // SQLite gives the -wal and -shm files the database file's mode; files made wider by hand are
+        // tightened here.
+        for file in [
+            path.clone(),
+            companion(path, "-wal"),
+            companion(path, "-shm"),
+        ] {
+            if let Err(e) = crate::private_file::tighten(&file) {
+                tracing::warn!(file = %file.display(), error = %e, "cannot make the database file private (0600)");
+            }
+        }
+    }
     if db.get_database_backend() == DbBackend::Postgres {
         warn_if_commits_are_not_durable(&db).await?;
     }
