@@ -24,7 +24,7 @@ pub enum Accepted {
 pub async fn accept(db: &impl ConnectionTrait, d: SignedDelivery) -> Result<Accepted, DbErr> {
     let received_at = Utc::now();
     let parsed = d.payload.and_then(|bytes| {
-        serde_json::from_slice::<Envelope>(&bytes)
+        serde_json::from_slice::<Envelope>(&crate::webhook::event::without_nul(&bytes))
             .map(|env| (bytes, env))
             .map_err(|e| format!("payload is not a JSON object: {e}"))
     });

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{lab_attempt, lab_attempt_file, lab_session};
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
@@ -283,7 +283,7 @@ pub async fn list(
                         lab_attempt::Entity,
                         C::RepositoryFullName,
                     ))))
-                    .like(format!("%/{}", escape_like(&repo)))),
+                    .like(LikeExpr::new(format!("%/{}", escape_like(&repo))).escape('\\'))),
             )
         };
     }
@@ -309,6 +309,8 @@ pub async fn list(
     with_files(db, rows).await
 }
 
+/// `_` and `%` in a repository name are themselves, not wildcards: escaped with `\`, named as the escape
+/// character on both backends (SQLite's `LIKE` has none by default).
 fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")

@@ -19,6 +19,36 @@ pub enum EventError {
     Invalid { field: &'static str, value: String },
 }
 
+/// The payload with every `\u0000` escape (a NUL character in a JSON string) turned into `\ufffd`, the
+/// replacement character, so that NUL never reaches a text column: PostgreSQL cannot store it in `text`,
+/// SQLite can, and both must record the same thing. The stored payload keeps the bytes GitHub signed.
+pub fn without_nul(payload: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const NUL: &[u8] = b"\\u0000";
+    if !payload.windows(NUL.len()).any(|w| w == NUL) {
+        return std::borrow::Cow::Borrowed(payload);
+    }
+    let mut out = Vec::with_capacity(payload.len());
+    let mut i = 0;
+    while i < payload.len() {
+        if payload[i] == b'\\' {
+            // An escape: `\u0000` is a NUL; any other (`\\`, `\"`, `\u00e9`) is copied whole, so an
+            // escaped backslash followed by `u0000` stays text.
+            if payload[i..].starts_with(NUL) {
+                out.extend_from_slice(b"\\ufffd");
+                i += NUL.len();
+            } else {
+                let end = (i + 2).min(payload.len());
+                out.extend_from_slice(&payload[i..end]);
+                i = end;
+            }
+        } else {
+            out.push(payload[i]);
+            i += 1;
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The few fields every event may carry, read at accept time.
 #[derive(Debug, Deserialize)]
 pub struct Envelope {
@@ -185,7 +215,7 @@ pub struct PayloadFiles {
 impl Push {
     /// Parse a push payload.
     pub fn parse(payload: &[u8]) -> Result<Self, EventError> {
-        let raw: RawPush = serde_json::from_slice(payload)?;
+        let raw: RawPush = serde_json::from_slice(&without_nul(payload))?;
         let owner_login = raw
             .organization
             .as_ref()
@@ -351,7 +381,7 @@ impl InstallationEvent {
     /// Parse an `installation` or `installation_repositories` payload; `None` for actions that change
     /// nothing labtrail keeps.
     pub fn parse(event: &str, payload: &[u8]) -> Result<Option<Self>, EventError> {
-        let raw: RawInstallationEvent = serde_json::from_slice(payload)?;
+        let raw: RawInstallationEvent = serde_json::from_slice(&without_nul(payload))?;
         let change = match (event, raw.action.as_str()) {
             ("installation", "created") => InstallationChange::Created,
             ("installation", "deleted") => InstallationChange::Deleted,
