@@ -73,7 +73,9 @@ impl WorkerConfig {
         Self {
             origin,
             retry: RetryPolicy::default(),
-            lease: Duration::from_secs(300),
+            // Renewed every third of its length while a delivery is handled, so only a dead process's
+            // claims run out: after a crash they are taken over within this time (plus a poll).
+            lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(2),
             github: None,
             check_runs: CheckRunPolicy::default(),
