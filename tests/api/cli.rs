@@ -77,6 +77,16 @@ async fn commands_refuse_a_database_that_does_not_exist(db: TestDb) {
     match db.backend {
         Backend::Sqlite => {
             assert!(migrate.status.success(), "{migrate:?}");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let path = labtrail::db::sqlite_path(&url).expect("sqlite path");
+                let mode = std::fs::metadata(&path)
+                    .expect("created")
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "created owner-only");
+            }
             let list = run(&["session", "list"]);
             assert!(list.status.success(), "{list:?}");
         }

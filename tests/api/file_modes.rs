@@ -41,7 +41,12 @@ async fn files_holding_data_or_secrets_are_private(db: TestDb) {
 
     let app = spawn_app(&db).await;
     for file in sqlite_files(&db) {
-        assert_eq!(mode(&file), 0o600, "{} as created", file.display());
+        assert_eq!(
+            mode(&file),
+            0o600,
+            "{} once labtrail opened it",
+            file.display()
+        );
     }
     record(&app, 5).await;
     let archive = db.scratch_dir().join("archive");

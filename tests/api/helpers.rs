@@ -49,6 +49,9 @@ impl TestDb {
                 let dir = std::env::temp_dir()
                     .join(format!("labtrail-test-{}", uuid::Uuid::new_v4().simple()));
                 std::fs::create_dir_all(&dir).expect("create temp dir");
+                // An empty file is an empty SQLite database, like the empty PostgreSQL database below: the
+                // CLI refuses a database that does not exist.
+                std::fs::File::create(dir.join("labtrail.db")).expect("create the database file");
                 let url = format!("sqlite://{}?mode=rwc", dir.join("labtrail.db").display());
                 Some(Self {
                     backend,
