@@ -84,6 +84,8 @@ pub enum BuildError {
     Github(#[source] GithubError),
     #[error(transparent)]
     Key(#[from] KeyLoadError),
+    #[error(transparent)]
+    Origin(crate::audit::AuditError),
 }
 
 /// Why the checkpoint key cannot be used.
@@ -159,6 +161,10 @@ impl App {
             .await
             .map_err(BuildError::Connect)?;
         db::migrate(&db).await.map_err(BuildError::Migrate)?;
+        // A changed origin would fail every delivery until `dead`: refuse to start instead.
+        crate::audit::check_origin(&db, &settings.origin)
+            .await
+            .map_err(BuildError::Origin)?;
         crate::audit::merkle_store::backfill(&db, &settings.origin)
             .await
             .map_err(BuildError::Migrate)?;

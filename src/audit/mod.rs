@@ -36,7 +36,8 @@ pub enum AuditError {
     #[error("the audit_head row is missing: run the migrations")]
     NoHead,
     #[error(
-        "this log was started with origin {stored:?}, but the configured origin is {configured:?}"
+        "this log was started with origin {stored:?}, but the configured origin is {configured:?}: set \
+         LABTRAIL_AUDIT_ORIGIN={stored} (or restore the LABTRAIL_PUBLIC_URL whose host it was)"
     )]
     OriginMismatch { stored: String, configured: String },
 }
@@ -143,6 +144,22 @@ pub async fn lock_head(txn: &DatabaseTransaction, origin: &str) -> Result<Locked
         head_hash,
         origin: origin.to_owned(),
     })
+}
+
+/// Refuse an origin other than the one the log was started with (a log without entries takes any): every
+/// append would fail, so `serve` checks before it starts.
+pub async fn check_origin(db: &impl ConnectionTrait, origin: &str) -> Result<(), AuditError> {
+    let head = audit_head::Entity::find_by_id(1)
+        .one(db)
+        .await?
+        .ok_or(AuditError::NoHead)?;
+    match head.origin.filter(|stored| stored != origin) {
+        Some(stored) => Err(AuditError::OriginMismatch {
+            stored,
+            configured: origin.to_owned(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Append one entry at the locked head, in the caller's transaction, and advance the head.

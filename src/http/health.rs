@@ -14,15 +14,33 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The database answers and its schema is current.
+/// Deliveries can be recorded: a webhook secret is set (not setup mode), the database answers with its
+/// schema current, and the log's origin is the configured one.
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppError> {
+    if state.secrets.is_none() {
+        return Err(AppError::Unavailable {
+            message: "setup mode: GITHUB_WEBHOOK_SECRET is not set, so deliveries are refused"
+                .into(),
+            retry_after_secs: None,
+        });
+    }
     match db::ready(&state.db).await {
-        Ok(true) => Ok("ready"),
-        Ok(false) => Err(AppError::Unavailable {
-            message: "migrations pending".into(),
-            retry_after_secs: Some(5),
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(AppError::Unavailable {
+                message: "migrations pending".into(),
+                retry_after_secs: Some(5),
+            })
+        }
+        Err(e) => return Err(AppError::database(e)),
+    }
+    match crate::audit::check_origin(&state.db, &state.origin).await {
+        Ok(()) => Ok("ready"),
+        Err(crate::audit::AuditError::Db(e)) => Err(AppError::database(e)),
+        Err(e) => Err(AppError::Unavailable {
+            message: e.to_string(),
+            retry_after_secs: None,
         }),
-        Err(e) => Err(AppError::database(e)),
     }
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests: signed HTTP deliveries into a running server on a real database (SQLite file, and
 //! PostgreSQL when `LABTRAIL_TEST_POSTGRES_URL` is set). One test binary; one file per feature.
 
+mod fail_fast;
 mod fake_github;
 mod helpers;
 
@@ -14,6 +15,7 @@ mod audit_retention;
 mod audit_support;
 mod audit_tamper;
 mod cli;
+mod crash;
 mod file_modes;
 mod github_app;
 mod github_checks;
