@@ -36,13 +36,13 @@ pub struct MissingDatabase(pub String);
 /// Run a parsed command line; the exit code is the command's verdict.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
-    // `deliver` and `audit keygen` never open the database.
+    // `deliver`, `audit keygen` and `audit check-proof` never open the database.
     let needs_existing_database = !matches!(
         cli.command,
         Command::Serve(_)
             | Command::Migrate
             | Command::Deliver(_)
-            | Command::Audit(AuditCommand::Keygen)
+            | Command::Audit(AuditCommand::Keygen | AuditCommand::CheckProof { .. })
     );
     if needs_existing_database {
         if let Some(path) = db::sqlite_path(&g.database_url).filter(|p| !p.exists()) {
