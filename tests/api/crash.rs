@@ -48,7 +48,7 @@ async fn serve(db: &TestDb, fake: &FakeGithub, port: u16) -> Child {
 async fn killed_instances_deliveries_are_recorded_within_a_minute_of_restart(db: TestDb) {
     let fake = FakeGithub::start().await;
     let (repo, payload, _) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo("course/lab1-small", 500, &repo.dir);
+    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
     // GitHub hangs: the instance holds the delivery, waiting for the file list.
     fake.fail_always(
         Route::Commit,
