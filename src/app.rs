@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, CheckpointError, KeyError};
 use crate::db;
 use crate::github::{GithubApp, GithubAppConfig, GithubError};
+use crate::http::edge::EdgeLimits;
 use crate::redeliver::RedeliverPolicy;
 use crate::server::{self, ServerConfig};
 use crate::setup::SetupConfig;
@@ -43,6 +44,8 @@ pub struct Settings {
     pub checkpoints: Option<CheckpointSettings>,
     /// The periodic redelivery catch-up (with the GitHub App and a secret); `None`: off.
     pub redeliver: Option<RedeliverPolicy>,
+    /// Timeouts, caps and budgets of the HTTP edge (docs/security.md).
+    pub edge: EdgeLimits,
 }
 
 /// Where the checkpoint key and file are, and how often a checkpoint is written.
@@ -54,7 +57,8 @@ pub struct CheckpointSettings {
 }
 
 impl Settings {
-    /// Defaults: no secret, no GitHub App, four workers, no checkpoints, no catch-up.
+    /// Defaults: no secret, no GitHub App, four workers, no checkpoints, no catch-up, the edge's
+    /// default limits.
     pub fn new(database_url: impl Into<String>, origin: impl Into<String>) -> Self {
         let origin = origin.into();
         Self {
@@ -67,6 +71,7 @@ impl Settings {
             setup: None,
             checkpoints: None,
             redeliver: None,
+            edge: EdgeLimits::default(),
         }
     }
 }
@@ -200,6 +205,7 @@ impl App {
             setup: settings.setup,
             checkpoints,
             redeliver: settings.redeliver,
+            edge: settings.edge,
         };
         Ok(Self { db, server })
     }

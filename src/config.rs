@@ -2,9 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::http::edge::EdgeLimits;
 
 /// The embedded default: a SQLite file in the working directory, created when missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://labtrail.db?mode=rwc";
@@ -142,6 +145,28 @@ pub struct ServeArgs {
     /// (with App credentials); 0 turns them off.
     #[arg(long, env = "LABTRAIL_REDELIVER_INTERVAL", default_value_t = 600)]
     pub redeliver_interval: u64,
+    /// Seconds a connection has to send a request's complete headers (idle keep-alive included).
+    #[arg(long, env = "LABTRAIL_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_timeout: u64,
+    /// Seconds a request's whole body has to arrive after its headers.
+    #[arg(long, env = "LABTRAIL_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub body_timeout: u64,
+    /// Open connections at most; more wait in the listen backlog.
+    #[arg(long, env = "LABTRAIL_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Webhook requests handled at once; more are answered 503 with Retry-After.
+    #[arg(long, env = "LABTRAIL_MAX_WEBHOOK_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_webhook_concurrency: u32,
+    /// MiB of webhook bodies held in memory at once (reserved by Content-Length before reading); at least
+    /// 25, GitHub's largest payload. More are answered 503 with Retry-After.
+    #[arg(long, env = "LABTRAIL_MAX_BODY_MEMORY", default_value_t = 256, value_parser = clap::value_parser!(u32).range(25..=65536))]
+    pub max_body_memory: u32,
+    /// Seconds open requests get to finish at shutdown before they are dropped.
+    #[arg(long, env = "LABTRAIL_SHUTDOWN_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub shutdown_timeout: u64,
+    /// A bearer token `GET /metrics` requires; unset: /metrics is open.
+    #[arg(long, env = "LABTRAIL_METRICS_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub metrics_token: Option<SecretString>,
 }
 
 /// The GitHub App's credentials and API (`serve`, `redeliver`).
@@ -162,6 +187,24 @@ pub struct GithubArgs {
 }
 
 impl ServeArgs {
+    /// The HTTP edge's limits.
+    pub fn edge_limits(&self) -> EdgeLimits {
+        let secs = Duration::from_secs;
+        EdgeLimits {
+            header_timeout: secs(self.header_timeout),
+            body_timeout: secs(self.body_timeout),
+            max_connections: self.max_connections as usize,
+            max_webhook_concurrency: self.max_webhook_concurrency as usize,
+            max_body_memory: (self.max_body_memory as usize).saturating_mul(1024 * 1024),
+            shutdown_timeout: secs(self.shutdown_timeout),
+            metrics_token: self
+                .metrics_token
+                .clone()
+                .filter(|t| !t.expose_secret().is_empty()),
+            ..EdgeLimits::default()
+        }
+    }
+
     /// The configured webhook secrets, verbatim: the current one, then the previous one (rotation). `None`
     /// without a current secret (setup mode: deliveries answered 503), even when a previous one is set.
     pub fn webhook_secrets(&self) -> Option<Vec<SecretString>> {

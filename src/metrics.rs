@@ -14,6 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::db::deliveries::Status;
+use crate::http::edge::EdgeGauges;
 
 /// The `Content-Type` of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -46,6 +47,8 @@ pub struct Metrics {
     settled: Family<StatusLabel, Counter>,
     /// Set from the database at each scrape.
     deliveries: Family<StatusLabel, Gauge>,
+    /// The HTTP edge's gauges, set from [`EdgeGauges`] at each scrape.
+    edge: EdgeMetrics,
     /// One scrape at a time sets [`Self::deliveries`] and encodes.
     scrape: Mutex<()>,
 }
@@ -53,6 +56,52 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::with_github(None)
+    }
+}
+
+/// The HTTP edge's gauges.
+#[derive(Debug, Default)]
+struct EdgeMetrics {
+    connections: Gauge,
+    webhooks_in_flight: Gauge,
+    body_bytes_reserved: Gauge,
+    body_bytes_limit: Gauge,
+}
+
+impl EdgeMetrics {
+    fn register(&self, registry: &mut Registry) {
+        for (name, help, gauge) in [
+            (
+                "labtrail_http_connections",
+                "Open HTTP connections",
+                &self.connections,
+            ),
+            (
+                "labtrail_webhook_requests_in_flight",
+                "Webhook requests being handled",
+                &self.webhooks_in_flight,
+            ),
+            (
+                "labtrail_webhook_body_bytes_reserved",
+                "Bytes of webhook bodies admitted and not yet released, by Content-Length",
+                &self.body_bytes_reserved,
+            ),
+            (
+                "labtrail_webhook_body_bytes_limit",
+                "The budget of webhook body bytes held at once (LABTRAIL_MAX_BODY_MEMORY)",
+                &self.body_bytes_limit,
+            ),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
+    }
+
+    fn set(&self, edge: &EdgeGauges) {
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.connections.set(n(edge.connections));
+        self.webhooks_in_flight.set(n(edge.webhooks_in_flight));
+        self.body_bytes_reserved.set(n(edge.body_bytes_reserved));
+        self.body_bytes_limit.set(n(edge.max_body_memory));
     }
 }
 
@@ -159,6 +208,8 @@ impl Metrics {
             "Stored deliveries by status",
             deliveries.clone(),
         );
+        let edge = EdgeMetrics::default();
+        edge.register(&mut registry);
         if let Some(github) = counters {
             registry.register(
                 "labtrail_github_api_calls",
@@ -171,6 +222,7 @@ impl Metrics {
             webhook_requests,
             settled,
             deliveries,
+            edge,
             scrape: Mutex::new(()),
         }
     }
@@ -203,9 +255,14 @@ impl Metrics {
             .inc();
     }
 
-    /// The OpenMetrics exposition, with the queue's row counts per status.
-    pub fn render(&self, queue: &[(String, i64)]) -> Result<String, std::fmt::Error> {
+    /// The OpenMetrics exposition, with the queue's row counts per status and the edge's gauges.
+    pub fn render(
+        &self,
+        queue: &[(String, i64)],
+        edge: &EdgeGauges,
+    ) -> Result<String, std::fmt::Error> {
         let _scrape = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
+        self.edge.set(edge);
         // Statuses without rows are not listed, as before: a gauge of a status that emptied goes away.
         self.deliveries.clear();
         for (status, n) in queue {
@@ -236,7 +293,15 @@ mod tests {
         github.record(APP_CALLS, CallResult::Ok);
         github.record(42, CallResult::RateLimited);
         let text = metrics
-            .render(&[("queued".into(), 3), ("dead".into(), 1)])
+            .render(
+                &[("queued".into(), 3), ("dead".into(), 1)],
+                &EdgeGauges {
+                    connections: 2,
+                    webhooks_in_flight: 1,
+                    body_bytes_reserved: 1024,
+                    max_body_memory: 4096,
+                },
+            )
             .expect("render");
         let mut lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.pop(), Some("# EOF"));
@@ -255,19 +320,26 @@ mod tests {
             "# TYPE labtrail_github_api_calls counter",
             "labtrail_github_api_calls_total{installation=\"app\",result=\"ok\"} 1",
             "labtrail_github_api_calls_total{installation=\"42\",result=\"rate_limited\"} 1",
+            "# TYPE labtrail_webhook_body_bytes_reserved gauge",
+            "labtrail_webhook_body_bytes_reserved 1024",
+            "labtrail_webhook_body_bytes_limit 4096",
+            "labtrail_http_connections 2",
+            "labtrail_webhook_requests_in_flight 1",
         ] {
             assert!(lines.contains(&line), "{line} in\n{text}");
         }
-        // 4 + 5 counters, 2 gauges, 2 API counters, and HELP/TYPE for 4 families.
-        assert_eq!(lines.len(), 4 + 5 + 2 + 2 + 8, "{text}");
+        // 4 + 5 counters, 2 gauges, 2 API counters, 4 edge gauges, and HELP/TYPE for 8 families.
+        assert_eq!(lines.len(), 4 + 5 + 2 + 2 + 4 + 16, "{text}");
     }
 
     #[test]
     fn an_emptied_status_leaves_the_gauge() {
         let metrics = Metrics::default();
-        let first = metrics.render(&[("queued".into(), 1)]).expect("render");
+        let first = metrics
+            .render(&[("queued".into(), 1)], &EdgeGauges::default())
+            .expect("render");
         assert!(first.contains("labtrail_deliveries{status=\"queued\"} 1"));
-        let second = metrics.render(&[]).expect("render");
+        let second = metrics.render(&[], &EdgeGauges::default()).expect("render");
         assert!(!second.contains("labtrail_deliveries{"), "{second}");
         assert!(!second.contains("labtrail_github_api_calls"), "{second}");
     }

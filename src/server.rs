@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::audit::checkpoint::CheckpointConfig;
+use crate::http::edge::{self, Edge, EdgeLimits};
 use crate::http::setup::SetupState;
 use crate::http::{router, AppState};
 use crate::jobs::{self, JobsConfig};
@@ -38,6 +39,8 @@ pub struct ServerConfig {
     pub checkpoints: Option<CheckpointConfig>,
     /// The periodic redelivery catch-up, run when the GitHub App is configured (`None`: off).
     pub redeliver: Option<RedeliverPolicy>,
+    /// Timeouts, caps and budgets of the HTTP edge.
+    pub edge: EdgeLimits,
 }
 
 /// Serve on `listener` until `shutdown` completes; then stop taking requests and let workers drain.
@@ -50,6 +53,7 @@ pub async fn run(
     let metrics = Arc::new(Metrics::with_github(
         cfg.worker.github.as_ref().map(|app| app.counters()),
     ));
+    let edge = Arc::new(Edge::new(cfg.edge));
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let origin = cfg.worker.origin.clone();
@@ -80,10 +84,9 @@ pub async fn run(
         setup: cfg.setup.map(|c| Arc::new(SetupState::new(c))),
         origin,
         checkpoint_interval_secs,
+        edge: Arc::clone(&edge),
     };
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = edge::serve(listener, router(state), edge, shutdown).await;
     let _ = stop_tx.send(true);
     jobs.stop(workers, DRAIN_TIMEOUT).await;
     served

@@ -32,6 +32,7 @@ pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Setti
         interval: Duration::from_secs(args.redeliver_interval),
         ..RedeliverPolicy::default()
     });
+    settings.edge = args.edge_limits();
     Ok(settings)
 }
 

@@ -1,7 +1,7 @@
 //! `GET /healthz`, `GET /readyz`, `GET /metrics`.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 
 use super::AppState;
@@ -44,12 +44,18 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, AppEr
     }
 }
 
-/// OpenMetrics text exposition.
-pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
-    let queue = db::deliveries::count_by_status(&state.db)
-        .await
-        .unwrap_or_default();
-    let text = state.metrics.render(&queue).map_err(AppError::internal)?;
+/// OpenMetrics text exposition; the stored deliveries' counts are cached (`metrics_cache_ttl`), so a
+/// scrape costs the database at most one grouped count per interval, whatever the scrape rate.
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, AppError> {
+    state.edge.check_metrics_token(&headers)?;
+    let queue = state.edge.queue_counts(&state.db).await.unwrap_or_default();
+    let text = state
+        .metrics
+        .render(&queue, &state.edge.gauges())
+        .map_err(AppError::internal)?;
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],

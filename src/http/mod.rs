@@ -1,6 +1,7 @@
 //! The HTTP surface: router, webhook intake, health and metrics, the read API.
 
 pub mod api;
+pub mod edge;
 mod health;
 pub mod openapi;
 pub mod setup;
@@ -15,6 +16,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 
+use self::edge::Edge;
 use crate::metrics::Metrics;
 use crate::webhook::extract::{SecretsState, MAX_BODY_BYTES};
 use crate::webhook::signature::WebhookSecrets;
@@ -33,6 +35,14 @@ pub struct AppState {
     pub origin: String,
     /// Seconds until the next checkpoint is due at the latest (`Retry-After` of a proof not covered yet).
     pub checkpoint_interval_secs: u64,
+    /// The edge's limits, budgets and gauges.
+    pub edge: Arc<Edge>,
+}
+
+impl FromRef<AppState> for Arc<Edge> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.edge)
+    }
 }
 
 impl FromRef<AppState> for SecretsState {
@@ -54,6 +64,10 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(setup::page))
         .route("/setup/callback", get(setup::callback))
         .nest("/api/v1", api::router())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.edge),
+            edge::body_deadline,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -1,11 +1,15 @@
-//! The axum extractor that admits a delivery: size limit, signature, headers, body decoding.
+//! The axum extractor that admits a delivery: headers and size checked before any body byte is read,
+//! a place in the edge's budgets, then the body within its deadline, its signature, its decoding.
+
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 
 use crate::error::AppError;
-use crate::webhook::signature::WebhookSecrets;
+use crate::http::edge::{Admission, Edge};
+use crate::webhook::signature::{SignatureError, WebhookSecrets};
 
 /// GitHub caps webhook payloads at 25 MB.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
@@ -21,6 +25,8 @@ pub struct SignedDelivery {
     pub payload: Result<Vec<u8>, String>,
     /// The body exactly as received (kept for inspection when it is rejected).
     pub raw: Bytes,
+    /// Its place in the edge's concurrency cap and body-memory budget, released when dropped.
+    pub admission: Admission,
 }
 
 /// The secrets in force, or `None` in setup mode.
@@ -31,6 +37,7 @@ impl<S> FromRequest<S> for SignedDelivery
 where
     S: Send + Sync,
     SecretsState: FromRef<S>,
+    Arc<Edge>: FromRef<S>,
 {
     type Rejection = AppError;
 
@@ -41,6 +48,20 @@ where
             retry_after_secs: None,
         })?;
         let headers = req.headers().clone();
+        // Refused before any body byte is read.
+        check_signature_header(headers.get("x-hub-signature-256").map(|v| v.as_bytes()))
+            .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+        let guid = header_token(&headers, "x-github-delivery", 128, |c| {
+            c.is_ascii_alphanumeric() || c == '-'
+        })?;
+        let event = header_token(&headers, "x-github-event", 64, |c| {
+            c.is_ascii_lowercase() || c == '_'
+        })?;
+        let declared = declared_length(&headers)?;
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+            return Err(AppError::PayloadTooLarge);
+        }
+        let admission = Arc::<Edge>::from_ref(state).admit(declared.unwrap_or(MAX_BODY_BYTES))?;
         let body = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 AppError::PayloadTooLarge
@@ -52,19 +73,42 @@ where
         secrets
             .verify(signature, &body)
             .map_err(|e| AppError::Unauthorized(e.to_string()))?;
-        let guid = header_token(&headers, "x-github-delivery", 128, |c| {
-            c.is_ascii_alphanumeric() || c == '-'
-        })?;
-        let event = header_token(&headers, "x-github-event", 64, |c| {
-            c.is_ascii_lowercase() || c == '_'
-        })?;
         Ok(Self {
             guid,
             event,
             payload: decode_body(&headers, &body),
             raw: body,
+            admission,
         })
     }
+}
+
+/// `sha256=<64 hex>`, checked for its form only (the body is not read yet).
+fn check_signature_header(value: Option<&[u8]>) -> Result<(), SignatureError> {
+    let value = value.ok_or(SignatureError::Missing)?;
+    let hex = value
+        .strip_prefix(b"sha256=")
+        .ok_or(SignatureError::UnsupportedAlgorithm)?
+        .trim_ascii();
+    if hex.len() == 64 && hex.iter().all(u8::is_ascii_hexdigit) {
+        Ok(())
+    } else {
+        Err(SignatureError::Malformed)
+    }
+}
+
+/// The declared `Content-Length`, if any.
+fn declared_length(headers: &HeaderMap) -> Result<Option<usize>, AppError> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                .ok_or_else(|| AppError::BadRequest("invalid content-length header".into()))
+        })
+        .transpose()
 }
 
 fn header_token(

@@ -14,6 +14,7 @@ use futures::FutureExt;
 use labtrail::app::{App, CheckpointSettings, Settings};
 use labtrail::db;
 use labtrail::github::{CallPolicy, GithubAppConfig};
+use labtrail::http::edge::EdgeLimits;
 use labtrail::jobs::CheckRunPolicy;
 use labtrail::redeliver::RedeliverPolicy;
 use labtrail::webhook::signature;
@@ -257,6 +258,8 @@ pub struct AppOptions {
     pub files_retry: Duration,
     /// The periodic redelivery catch-up (with `github`); `None`: off, so other tests see no such calls.
     pub redeliver: Option<RedeliverPolicy>,
+    /// The HTTP edge's timeouts, caps and budgets.
+    pub edge: EdgeLimits,
 }
 
 /// App credentials and where GitHub is.
@@ -335,6 +338,7 @@ impl Default for AppOptions {
                 sweep_interval: Duration::from_secs(3600),
             },
             redeliver: None,
+            edge: EdgeLimits::default(),
         }
     }
 }
@@ -395,6 +399,7 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
         interval,
     });
     settings.redeliver = opts.redeliver;
+    settings.edge = opts.edge;
     let mut worker: WorkerConfig = settings.worker.clone();
     let app = App::build(settings).await.expect("build the app");
     // The worker settings as the app completed them, for `drain`.
