@@ -1,0 +1,471 @@
+//! The HTTP edge under hostile clients, over raw sockets: slow headers and bodies are cut off at their
+//! timeouts while `/healthz` answers, oversized or unsigned requests are refused before their body, a
+//! flood of large bodies stays within the memory budget, `/metrics` can require a token and does not
+//! count the table per scrape, and SIGTERM ends `labtrail serve` within its shutdown deadline.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use labtrail::http::edge::EdgeLimits;
+use secrecy::SecretString;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::backend_tests;
+use crate::helpers::{
+    fixture, push_payload, run_cli, sha, sign, spawn_app_with, AppOptions, TestApp, TestDb, ORIGIN,
+    SECRET,
+};
+
+backend_tests!(
+    slow_clients_are_cut_off_while_healthz_answers,
+    refused_before_the_body,
+    body_memory_stays_within_budget,
+    metrics_token_and_cached_counts,
+    sigterm_with_a_partial_request_exits_within_the_deadline,
+);
+
+const MIB: usize = 1024 * 1024;
+
+/// The head of a webhook request whose signature header is well-formed (its body is never completed,
+/// so it is never checked).
+fn webhook_head(guid: &str, content_length: usize) -> String {
+    format!(
+        "POST /webhooks/github HTTP/1.1\r\nhost: labtrail.test\r\ncontent-type: application/json\r\n\
+         x-github-event: push\r\nx-github-delivery: {guid}\r\nx-hub-signature-256: sha256={}\r\n\
+         content-length: {content_length}\r\n\r\n",
+        "0".repeat(64)
+    )
+}
+
+/// Read until the server closes the connection (or resets it), at most `limit`; what was received and
+/// when it ended. Panics if the connection is still open after `limit`.
+async fn read_until_closed(stream: &mut (impl AsyncReadExt + Unpin), limit: Duration) -> Vec<u8> {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(limit, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server kept the connection open past {limit:?}"
+    );
+    received
+}
+
+/// The status code of a raw response, if any arrived.
+fn status_of(response: &[u8]) -> Option<u16> {
+    let text = String::from_utf8_lossy(response);
+    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+/// Send `bytes` one at a time every 100 ms until the server stops taking them.
+fn trickle(mut writer: tokio::net::tcp::OwnedWriteHalf, bytes: Vec<u8>) {
+    tokio::spawn(async move {
+        for b in bytes {
+            if writer.write_all(&[b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
+
+async fn healthz(app: &TestApp) -> u16 {
+    app.client
+        .get(format!("{}/healthz", app.base_url))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .expect("healthz")
+        .status()
+        .as_u16()
+}
+
+/// Headers trickled, a body trickled, and a silent connection: each is closed within its 1 s timeout
+/// (a per-read timeout would never fire on the trickles), while `/healthz` answers at once.
+async fn slow_clients_are_cut_off_while_healthz_answers(db: TestDb) {
+    let limits = EdgeLimits {
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        ..EdgeLimits::default()
+    };
+    let app = spawn_app_with(
+        &db,
+        AppOptions {
+            edge: limits,
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let start = Instant::now();
+    let (mut slow_head, writer) = TcpStream::connect(app.addr)
+        .await
+        .expect("connect")
+        .into_split();
+    trickle(writer, webhook_head("slow-head", 10).into_bytes());
+    let (mut slow_body, mut writer) = TcpStream::connect(app.addr)
+        .await
+        .expect("connect")
+        .into_split();
+    writer
+        .write_all(webhook_head("slow-body", 10_000).as_bytes())
+        .await
+        .expect("head");
+    trickle(writer, vec![b' '; 10_000]);
+    let mut silent = TcpStream::connect(app.addr).await.expect("connect");
+    assert_eq!(
+        healthz(&app).await,
+        200,
+        "/healthz answers beside slow clients"
+    );
+
+    let limit = Duration::from_secs(4);
+    read_until_closed(&mut slow_head, limit).await;
+    let body_answer = read_until_closed(&mut slow_body, limit).await;
+    read_until_closed(&mut silent, limit).await;
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "slow clients closed after {elapsed:?}, timeouts are 1 s"
+    );
+    assert!(
+        matches!(status_of(&body_answer), None | Some(400 | 408)),
+        "{}",
+        String::from_utf8_lossy(&body_answer)
+    );
+    assert_eq!(healthz(&app).await, 200);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM webhook_delivery").await, 0);
+}
+
+/// A declared 100 MiB body gets 413, and requests without a signature or event header get 401/400,
+/// all before a single body byte is sent; nothing is stored.
+async fn refused_before_the_body(db: TestDb) {
+    let app = spawn_app_with(&db, AppOptions::default()).await;
+    let before = app.counts().await;
+    let unsigned =
+        "POST /webhooks/github HTTP/1.1\r\nhost: labtrail.test\r\nx-github-event: push\r\n\
+                    x-github-delivery: d-2\r\ncontent-length: 5000\r\n\r\n"
+            .to_owned();
+    let no_event = webhook_head("d-3", 5000).replace("x-github-event: push\r\n", "");
+    let bad_length =
+        webhook_head("d-4", 5000).replace("content-length: 5000", "content-length: 5e3");
+    for (name, head, want) in [
+        ("100 MiB declared", webhook_head("d-1", 100 * MIB), 413),
+        ("no signature", unsigned, 401),
+        ("no event", no_event, 400),
+        ("bad content-length", bad_length, 400),
+    ] {
+        let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("head");
+        let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+        assert_eq!(
+            status_of(&answer),
+            Some(want),
+            "{name}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    assert_eq!(app.counts().await, before, "refused requests store nothing");
+}
+
+/// The gauge of reserved body bytes from `/metrics`.
+async fn reserved_bytes(app: &TestApp) -> usize {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base_url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("labtrail_webhook_body_bytes_reserved "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no reserved-bytes gauge in {text}"))
+}
+
+/// 20 clients declare 24 MiB each and stall after 1 KiB: with a 100 MiB budget four are admitted
+/// (96 MiB reserved, never more), sixteen get 503 at once; the admitted ones are cut off at the body
+/// timeout and the budget is free again.
+async fn body_memory_stays_within_budget(db: TestDb) {
+    let budget = 100 * MIB;
+    let limits = EdgeLimits {
+        body_timeout: Duration::from_secs(3),
+        max_body_memory: budget,
+        ..EdgeLimits::default()
+    };
+    let app = spawn_app_with(
+        &db,
+        AppOptions {
+            edge: limits,
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let clients: Vec<_> = (0..20)
+        .map(|i| {
+            let addr = app.addr;
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(addr).await.expect("connect");
+                stream
+                    .write_all(webhook_head(&format!("big-{i}"), 24 * MIB).as_bytes())
+                    .await
+                    .expect("head");
+                stream.write_all(&[b' '; 1024]).await.expect("first KiB");
+                let answer = read_until_closed(&mut stream, Duration::from_secs(8)).await;
+                status_of(&answer)
+            })
+        })
+        .collect();
+    let mut reserved = 0;
+    for _ in 0..100 {
+        reserved = reserved_bytes(&app).await;
+        assert!(
+            reserved <= budget,
+            "{reserved} bytes reserved over a {budget} budget"
+        );
+        if reserved == 4 * 24 * MIB {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(reserved, 4 * 24 * MIB, "four 24 MiB bodies fit the budget");
+    let mut statuses = Vec::new();
+    for client in clients {
+        statuses.push(client.await.expect("client"));
+    }
+    let busy = statuses.iter().filter(|s| **s == Some(503)).count();
+    let cut_off = statuses
+        .iter()
+        .filter(|s| matches!(s, None | Some(400 | 408)))
+        .count();
+    assert_eq!((busy, cut_off), (16, 4), "{statuses:?}");
+    assert_eq!(reserved_bytes(&app).await, 0, "the budget is released");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM webhook_delivery").await, 0);
+}
+
+/// With `LABTRAIL_METRICS_TOKEN` set, `/metrics` needs it as a bearer token; the stored deliveries'
+/// counts are reused within the cache interval instead of being counted per scrape.
+async fn metrics_token_and_cached_counts(db: TestDb) {
+    let limits = EdgeLimits {
+        metrics_token: Some(SecretString::from("scrape-token")),
+        metrics_cache_ttl: Duration::from_secs(3600),
+        ..EdgeLimits::default()
+    };
+    let app = spawn_app_with(
+        &db,
+        AppOptions {
+            edge: limits,
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let url = format!("{}/metrics", app.base_url);
+    let scrape = |auth: Option<&'static str>| {
+        let mut req = app.client.get(&url);
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        async move {
+            let resp = req.send().await.expect("metrics");
+            (resp.status().as_u16(), resp.text().await.expect("text"))
+        }
+    };
+    assert_eq!(scrape(None).await.0, 401);
+    assert_eq!(scrape(Some("Bearer wrong")).await.0, 401);
+    assert_eq!(scrape(Some("scrape-token")).await.0, 401);
+    let body = fixture("octokit-webhooks/ping/with-app_id.payload.json");
+    assert_eq!(
+        app.deliver("ping", "ping-1", &body).await.status().as_u16(),
+        202
+    );
+    app.wait_settled("ping-1").await;
+    let (status, text) = scrape(Some("Bearer scrape-token")).await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("labtrail_deliveries{status=\"ignored\"} 1"),
+        "{text}"
+    );
+    assert_eq!(
+        app.deliver("ping", "ping-2", &body).await.status().as_u16(),
+        202
+    );
+    app.wait_settled("ping-2").await;
+    let (_, text) = scrape(Some("Bearer scrape-token")).await;
+    assert!(
+        text.contains("labtrail_deliveries{status=\"ignored\"} 1"),
+        "counts come from the cache: {text}"
+    );
+    assert!(
+        text.contains("labtrail_webhook_requests_total{result=\"queued\"} 2"),
+        "counters are live: {text}"
+    );
+}
+
+/// `labtrail serve` with a 1 s shutdown deadline and 60 s read timeouts: SIGTERM while one request's
+/// body and another's headers are incomplete; the process exits 0 within the deadline (plus start-up
+/// slack) and its final checkpoint covers the push it recorded.
+async fn sigterm_with_a_partial_request_exits_within_the_deadline(db: TestDb) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_labtrail"))
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
+        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .env("LABTRAIL_CHECKPOINT_INTERVAL", "3600")
+        .env("LABTRAIL_HEADER_TIMEOUT", "60")
+        .env("LABTRAIL_BODY_TIMEOUT", "60")
+        .env("LABTRAIL_SHUTDOWN_TIMEOUT", "1")
+        .env("RUST_LOG", "warn")
+        .current_dir(db.scratch_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start labtrail serve");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        let r = client.get(format!("{base}/readyz")).send().await;
+        if r.is_ok_and(|r| r.status().is_success()) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !ready {
+        let _ = child.kill();
+        panic!("labtrail serve did not become ready");
+    }
+    let session = run_cli(
+        &db,
+        &[
+            "session",
+            "create",
+            "--org",
+            "course",
+            "--slug",
+            "lab1",
+            "--title",
+            "Lab 1",
+            "--repos",
+            "lab1-*",
+            "--opens",
+            "2026-01-01T00:00:00Z",
+            "--closes",
+            "2026-02-01T00:00:00Z",
+        ],
+    );
+    assert!(
+        session.status.success(),
+        "{}",
+        String::from_utf8_lossy(&session.stderr)
+    );
+    let body = serde_json::to_vec(&push_payload(
+        "course",
+        "lab1-alice",
+        7,
+        &sha(7),
+        1767225600,
+    ))
+    .expect("json");
+    let resp = client
+        .post(format!("{base}/webhooks/github"))
+        .header("content-type", "application/json")
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "term-1")
+        .header("x-hub-signature-256", sign(SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(resp.status().as_u16(), 202);
+    let conn = db.connect().await;
+    let mut recorded = false;
+    for _ in 0..200 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = conn
+            .query_one(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT COUNT(*) FROM lab_attempt",
+            ))
+            .await
+            .expect("count")
+            .expect("row");
+        if row.try_get_by_index::<i64>(0).expect("int") == 1 {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recorded, "the push was not recorded");
+    // A body that will never finish, and headers that will never finish.
+    let mut partial_body = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    partial_body
+        .write_all(webhook_head("term-2", 10_000).as_bytes())
+        .await
+        .expect("head");
+    partial_body
+        .write_all(b"{\"zen\":")
+        .await
+        .expect("some body");
+    let mut partial_head = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    partial_head
+        .write_all(b"POST /webhooks/github HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .expect("part of a head");
+    // The server has taken both connections when another request is answered after them.
+    assert!(client.get(format!("{base}/healthz")).send().await.is_ok());
+
+    let stopped = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    let mut status = None;
+    while stopped.elapsed() < Duration::from_secs(10) {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let elapsed = stopped.elapsed();
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("labtrail serve still running 10 s after SIGTERM with a partial request open");
+    };
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "exited {elapsed:?} after SIGTERM, the deadline is 1 s"
+    );
+    // Both partial requests were dropped.
+    read_until_closed(&mut partial_body, Duration::from_secs(1)).await;
+    read_until_closed(&mut partial_head, Duration::from_secs(1)).await;
+    let verify = run_cli(&db, &["audit", "verify"]);
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("unsigned tail: none"),
+        "final checkpoint: {text}"
+    );
+}
