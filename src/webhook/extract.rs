@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
+use http_body::Body as _;
 
 use crate::error::AppError;
 use crate::http::edge::{Admission, Edge};
@@ -42,26 +43,14 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let SecretsState(secrets) = SecretsState::from_ref(state);
-        let secrets = secrets.ok_or_else(|| AppError::Unavailable {
-            message: "no webhook secret is configured: finish the setup first".into(),
-            retry_after_secs: None,
-        })?;
         let headers = req.headers().clone();
-        // Refused before any body byte is read.
-        check_signature_header(headers.get("x-hub-signature-256").map(|v| v.as_bytes()))
-            .map_err(|e| AppError::Unauthorized(e.to_string()))?;
-        let guid = header_token(&headers, "x-github-delivery", 128, |c| {
-            c.is_ascii_alphanumeric() || c == '-'
-        })?;
-        let event = header_token(&headers, "x-github-event", 64, |c| {
-            c.is_ascii_lowercase() || c == '_'
-        })?;
-        let declared = declared_length(&headers)?;
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-            return Err(AppError::PayloadTooLarge);
-        }
-        let admission = Arc::<Edge>::from_ref(state).admit(declared.unwrap_or(MAX_BODY_BYTES))?;
+        let (secrets, guid, event, admission) = match admit(&headers, state) {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                discard_body(req);
+                return Err(e);
+            }
+        };
         let body = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 AppError::PayloadTooLarge
@@ -81,6 +70,60 @@ where
             admission,
         })
     }
+}
+
+/// Everything checked before any body byte is read: a secret is configured, the signature header is
+/// well-formed, the delivery and event headers are valid, the declared size is within GitHub's limit, and
+/// the edge admits the request (concurrency and body-memory budget).
+fn admit<S>(
+    headers: &HeaderMap,
+    state: &S,
+) -> Result<(WebhookSecrets, String, String, Admission), AppError>
+where
+    SecretsState: FromRef<S>,
+    Arc<Edge>: FromRef<S>,
+{
+    let SecretsState(secrets) = SecretsState::from_ref(state);
+    let secrets = secrets.ok_or_else(|| AppError::Unavailable {
+        message: "no webhook secret is configured: finish the setup first".into(),
+        retry_after_secs: None,
+    })?;
+    check_signature_header(headers.get("x-hub-signature-256").map(|v| v.as_bytes()))
+        .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    let guid = header_token(headers, "x-github-delivery", 128, |c| {
+        c.is_ascii_alphanumeric() || c == '-'
+    })?;
+    let event = header_token(headers, "x-github-event", 64, |c| {
+        c.is_ascii_lowercase() || c == '_'
+    })?;
+    let declared = declared_length(headers)?;
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let admission = Arc::<Edge>::from_ref(state).admit(declared.unwrap_or(MAX_BODY_BYTES))?;
+    Ok((secrets, guid, event, admission))
+}
+
+/// After a refusal sent before the body was read, read and drop what the client still sends (at most
+/// [`MAX_BODY_BYTES`], within the body deadline), so that closing the connection does not reset it
+/// before the client has read the answer. Nothing is kept. A client waiting for `100 Continue` is not
+/// invited to send its body.
+fn discard_body(req: Request) {
+    if req.headers().contains_key(header::EXPECT) {
+        return;
+    }
+    let mut body = req.into_body();
+    tokio::spawn(async move {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > MAX_BODY_BYTES {
+                break;
+            }
+        }
+    });
 }
 
 /// `sha256=<64 hex>`, checked for its form only (the body is not read yet).
