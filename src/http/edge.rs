@@ -65,6 +65,9 @@ impl Default for EdgeLimits {
     }
 }
 
+/// Stored deliveries per status, and when they were counted.
+type CachedCounts = (Instant, Vec<(String, i64)>);
+
 /// The edge's shared state: its limits, budgets and gauges.
 #[derive(Debug)]
 pub struct Edge {
@@ -72,7 +75,7 @@ pub struct Edge {
     webhooks: Arc<Semaphore>,
     body_memory: Arc<Semaphore>,
     connections: AtomicUsize,
-    queue: tokio::sync::Mutex<Option<(Instant, Vec<(String, i64)>)>>,
+    queue: tokio::sync::Mutex<Option<CachedCounts>>,
 }
 
 /// A webhook request's place in the concurrency cap and its reserved body bytes; released on drop.
