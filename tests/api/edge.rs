@@ -94,8 +94,13 @@ fn trickle(mut writer: tokio::net::tcp::OwnedWriteHalf, bytes: Vec<u8>) {
     });
 }
 
+/// `/healthz` on a new connection (a pooled one may just have been closed by the header timeout, which
+/// also ends idle keep-alive connections).
 async fn healthz(app: &TestApp) -> u16 {
-    app.client
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
         .get(format!("{}/healthz", app.base_url))
         .timeout(Duration::from_secs(2))
         .send()
