@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use secrecy::ExposeSecret;
 
 use super::github_config;
 use crate::app::{App, CheckpointSettings, Settings};
@@ -22,6 +23,7 @@ pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Setti
         github_web_url: args.github_web_url.clone(),
         github_api_url: args.github.github_api_url.clone(),
         dir: std::env::current_dir().context("Cannot read the working directory")?,
+        code: crate::setup::new_code(),
     });
     settings.checkpoints = Some(CheckpointSettings {
         key_path: g.audit_key_path.clone(),
@@ -38,6 +40,11 @@ pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Setti
 
 pub(super) async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = settings(g, &args)?;
+    let setup_mode = settings
+        .webhook_secrets
+        .is_empty()
+        .then(|| settings.setup.clone())
+        .flatten();
     if settings.webhook_secrets.is_empty() {
         tracing::warn!(
             "GITHUB_WEBHOOK_SECRET is not set: /webhooks/github answers 503 until it is"
@@ -63,10 +70,31 @@ pub(super) async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<Exi
         .with_context(|| format!("Cannot listen on {}", args.bind))?;
     let address = listener.local_addr().unwrap_or(args.bind);
     tracing::info!(%address, origin = %g.origin(), workers = args.workers, "labtrail listening");
+    if let Some(setup) = &setup_mode {
+        announce_setup(setup);
+    }
     app.run(listener, shutdown_signal())
         .await
         .context("Server failed")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Setup mode: the one-time link to `/setup` (the Jupyter way), and what is wrong with the public URL.
+fn announce_setup(setup: &SetupConfig) {
+    let link = format!(
+        "{}/setup?code={}",
+        setup.public_url.as_str().trim_end_matches('/'),
+        setup.code.expose_secret()
+    );
+    tracing::warn!(
+        "setup mode: to create the GitHub App, open {link} (the code works once, in one browser)"
+    );
+    for warning in crate::setup::public_url_warnings(&setup.public_url) {
+        tracing::warn!(
+            "{warning} Expose the server (e.g. cloudflared, ngrok or smee.io while developing) and set \
+             LABTRAIL_PUBLIC_URL to its https URL"
+        );
+    }
 }
 
 async fn shutdown_signal() {

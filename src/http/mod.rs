@@ -61,7 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route("/setup", get(setup::page))
+        .route("/setup", get(setup::page_handler))
         .route("/setup/callback", get(setup::callback))
         .nest("/api/v1", api::router())
         .layer(axum::middleware::from_fn_with_state(

@@ -98,7 +98,8 @@ async fn files_holding_data_or_secrets_are_private(db: TestDb) {
         }
     }
 
-    // Setup writes the App's key into an existing world-readable file: the key ends up 0600, as does `.env`.
+    // Setup writes the App's key over an existing world-readable file and merges into a world-readable
+    // `.env`: both end up 0600.
     let dir = db.scratch_dir().join("setup");
     std::fs::create_dir_all(&dir).expect("dir");
     let pem = dir.join("labtrail-app.pem");
@@ -109,12 +110,18 @@ async fn files_holding_data_or_secrets_are_private(db: TestDb) {
         github_web_url: url::Url::parse("https://github.example").expect("url"),
         github_api_url: url::Url::parse("https://api.github.example").expect("url"),
         dir: dir.clone(),
+        code: labtrail::setup::new_code(),
     };
+    let env = dir.join(".env");
+    std::fs::write(&env, b"RUST_LOG=info\n").expect("write");
+    widen(&env);
     let new_app: labtrail::setup::NewApp = serde_json::from_value(serde_json::json!({
-        "id": 1, "webhook_secret": "s", "pem": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n",
+        "id": 1, "webhook_secret": "s", "client_id": "Iv1.c", "client_secret": "cs",
+        "pem": crate::fake_github::app_key_pem(),
     }))
     .expect("new app");
-    let env = labtrail::setup::write_credentials(&cfg, &new_app).expect("write credentials");
+    let creds = labtrail::setup::Credentials::check(new_app).expect("valid credentials");
+    labtrail::setup::write_credentials(&cfg, &creds).expect("write credentials");
     assert_eq!(mode(&pem), 0o600, "the App's key");
     assert_eq!(mode(&env), 0o600, ".env");
     app.stop().await;

@@ -1,5 +1,5 @@
-//! The App itself: its JWT, its installations (`GET /app/installations/{id}`) and their access tokens
-//! (`POST /app/installations/{id}/access_tokens`) — minted only for an installation that exists and
+//! The App itself: its JWT, the App (`GET /app`), its installations (`GET /app/installations`,
+//! `GET /app/installations/{id}`) and their access tokens (`POST /app/installations/{id}/access_tokens`) — minted only for an installation that exists and
 //! is not suspended, and valid only for that installation's repositories.
 
 use chrono::Utc;
@@ -18,6 +18,38 @@ pub(super) async fn mount(server: &MockServer, state: &Shared) {
     Endpoint::new(state, Route::GetInstallation, Auth::App, get_installation)
         .mount(server, "GET", r"/app/installations/\d+")
         .await;
+    Endpoint::new(
+        state,
+        Route::ListInstallations,
+        Auth::App,
+        list_installations,
+    )
+    .mount(server, "GET", "/app/installations")
+    .await;
+    Endpoint::new(state, Route::GetApp, Auth::App, get_app)
+        .mount(server, "GET", "/app")
+        .await;
+}
+
+/// `GET /app`: the App the JWT authenticates.
+fn get_app(st: &mut State, _call: &Call<'_>) -> Answer {
+    (
+        200,
+        ResponseTemplate::new(200).set_body_json(shapes::app(st, APP_ID)),
+    )
+}
+
+/// `GET /app/installations`: every installation, suspended ones included, by id (one page: the fake's
+/// tests have few).
+fn list_installations(st: &mut State, _call: &Call<'_>) -> Answer {
+    let mut ids: Vec<(i64, Option<chrono::DateTime<Utc>>)> =
+        st.installations.iter().map(|(id, s)| (*id, *s)).collect();
+    ids.sort_by_key(|(id, _)| *id);
+    let body: Vec<Value> = ids
+        .into_iter()
+        .map(|(id, suspended_at)| shapes::installation(st, id, suspended_at))
+        .collect();
+    (200, ResponseTemplate::new(200).set_body_json(json!(body)))
 }
 
 /// Check the App JWT: RS256, `iss`, `iat` in the past, `exp` at most 10 min after; the 401 message if not.

@@ -1,5 +1,6 @@
-//! The App webhook's deliveries: `GET /app/hook/deliveries` (newest first, cursor pages) and
-//! `POST /app/hook/deliveries/{id}/attempts` (202, then GitHub delivers again, from elsewhere).
+//! The App webhook: its configuration (`GET /app/hook/config`), its deliveries (`GET /app/hook/deliveries`,
+//! newest first, cursor pages) and `POST /app/hook/deliveries/{id}/attempts` (202, then GitHub delivers
+//! again, from elsewhere).
 
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -15,6 +16,20 @@ pub(super) async fn mount(server: &MockServer, state: &Shared) {
     Endpoint::new(state, Route::Redeliver, Auth::App, redeliver)
         .mount(server, "POST", r"/app/hook/deliveries/\d+/attempts")
         .await;
+    Endpoint::new(state, Route::HookConfig, Auth::App, config)
+        .mount(server, "GET", "/app/hook/config")
+        .await;
+}
+
+/// `GET /app/hook/config`: where GitHub delivers and how (the secret is never shown, only masked).
+fn config(st: &mut State, _call: &Call<'_>) -> Answer {
+    let (url, content_type) = &st.hook_config;
+    (
+        200,
+        ResponseTemplate::new(200).set_body_json(json!({
+            "url": url, "content_type": content_type, "secret": "********", "insecure_ssl": "0",
+        })),
+    )
 }
 
 /// GitHub's `status` text for an answer.

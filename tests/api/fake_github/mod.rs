@@ -5,7 +5,8 @@
 //! - [`git_data`]: compare, commit and tree calls (Link pagination, the 300/3000 file caps, `recursive`
 //!   and truncated trees);
 //! - [`checks`]: check runs (the list honours `check_name`, `filter`, `app_id` and paginates);
-//! - [`deliveries`]: the App webhook's deliveries (cursor pages) and redeliveries;
+//! - [`deliveries`]: the App webhook's configuration, deliveries (cursor pages) and redeliveries;
+//! - [`manifests`]: the App manifest flow's code exchange (one use per code);
 //! - [`rate_limit`]: `x-ratelimit-*` headers on every answer, primary limits (403) and GitHub's
 //!   secondary-limit answers.
 //!
@@ -20,6 +21,7 @@ mod app;
 mod checks;
 mod deliveries;
 mod git_data;
+mod manifests;
 mod rate_limit;
 mod repo;
 #[cfg(test)]
@@ -80,6 +82,8 @@ enum Auth {
     App,
     /// An installation token, for a repository of that installation.
     Repo,
+    /// No credentials needed (the manifest conversion: its code is the credential); no rate limit.
+    Public,
     /// Nothing (the catch-all).
     None,
 }
@@ -172,6 +176,7 @@ impl Endpoint {
         };
         let bucket = match self.auth {
             Auth::None => return not_found(),
+            Auth::Public => return (self.answer)(st, &call),
             Auth::App => {
                 if let Err(refusal) = app::verify_jwt(st, token) {
                     return message(401, &refusal);
@@ -311,6 +316,7 @@ impl FakeGithub {
         git_data::mount(&server, &state).await;
         checks::mount(&server, &state).await;
         deliveries::mount(&server, &state).await;
+        manifests::mount(&server, &state).await;
         // Anything else: recorded, and 404 as GitHub answers an unknown route.
         Mock::given(wiremock::matchers::any())
             .respond_with(Endpoint::new(&state, Route::Other, Auth::None, |_, _| {
@@ -384,6 +390,25 @@ impl FakeGithub {
         let mut st = self.st();
         st.installations.remove(&id);
         st.tokens.retain(|_, t| t.installation_id != id);
+    }
+
+    /// GitHub hands out `code` when it created an App from the manifest; converting it answers that App
+    /// (with the test-only key), changed by `edit`.
+    pub fn add_manifest_code(&self, code: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+        let mut st = self.st();
+        let mut app = manifests::new_app(&st, APP_ID, &app_key_pem());
+        edit(&mut app);
+        st.manifest_codes.insert(code.to_owned(), app);
+    }
+
+    /// Run `f` when the next manifest code is converted, before GitHub answers.
+    pub fn on_conversion(&self, f: impl FnOnce() + Send + 'static) {
+        self.st().on_conversion = Some(Box::new(f));
+    }
+
+    /// The App webhook's URL and content type as GitHub has them (`GET /app/hook/config`).
+    pub fn set_hook_config(&self, url: &str, content_type: &str) {
+        self.st().hook_config = (url.to_owned(), content_type.to_owned());
     }
 
     /// Stop failing.

@@ -31,6 +31,14 @@ pub enum Route {
     Redeliver,
     /// `GET /app/installations/{id}` (App JWT).
     GetInstallation,
+    /// `GET /app/installations` (App JWT).
+    ListInstallations,
+    /// `GET /app` (App JWT).
+    GetApp,
+    /// `GET /app/hook/config` (App JWT).
+    HookConfig,
+    /// `POST /app-manifests/{code}/conversions` (no authentication: the code is the credential).
+    ConvertManifest,
     Other,
 }
 
@@ -179,6 +187,12 @@ pub(super) struct State {
     pub quotas: HashMap<Bucket, Quota>,
     /// Most entries of a recursive tree before it is truncated (GitHub: 100,000).
     pub tree_limit: usize,
+    /// The App webhook's configuration: `url` and `content_type` (`GET /app/hook/config`).
+    pub hook_config: (String, String),
+    /// Manifest codes GitHub handed out and the App each converts to; a code converts once.
+    pub manifest_codes: HashMap<String, Value>,
+    /// Run once when a manifest code is converted (after GitHub created the App, before it answers).
+    pub on_conversion: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl State {
@@ -201,6 +215,12 @@ impl State {
             installations: HashMap::new(),
             quotas: HashMap::new(),
             tree_limit: 100_000,
+            hook_config: (
+                "https://labtrail.example.edu/webhooks/github".into(),
+                "json".into(),
+            ),
+            manifest_codes: HashMap::new(),
+            on_conversion: None,
         }
     }
 
