@@ -114,6 +114,23 @@ pub enum Command {
     /// Data retention.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Check the installation, read-only: database, audit key and checkpoints, secrets, and the App as
+    /// GitHub sees it. One line per check, ✓ or ✗ with the fix; exit 0 healthy, 1 problems found.
+    Doctor(DoctorArgs),
+}
+
+/// `labtrail doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub github: GithubArgs,
+    /// The webhook secret `serve` uses (only whether it is set is checked).
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true, value_parser = secret)]
+    pub webhook_secret: Option<SecretString>,
+    /// `serve`'s seconds between checkpoints: a checkpoint older than twice this that leaves entries
+    /// uncovered is reported.
+    #[arg(long, env = "LABTRAIL_CHECKPOINT_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_interval: u64,
 }
 
 /// `labtrail serve`.

@@ -4,6 +4,7 @@
 mod attempts;
 mod audit;
 mod deliver;
+mod doctor;
 mod redeliver;
 mod retention;
 mod serve;
@@ -36,12 +37,14 @@ pub struct MissingDatabase(pub String);
 /// Run a parsed command line; the exit code is the command's verdict.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
-    // `deliver`, `audit keygen` and `audit check-proof` never open the database.
+    // `deliver`, `audit keygen` and `audit check-proof` never open the database; `doctor` reports a
+    // missing one as a finding.
     let needs_existing_database = !matches!(
         cli.command,
         Command::Serve(_)
             | Command::Migrate
             | Command::Deliver(_)
+            | Command::Doctor(_)
             | Command::Audit(AuditCommand::Keygen | AuditCommand::CheckProof { .. })
     );
     if needs_existing_database {
@@ -95,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCommand::PublicKey) => audit::public_key(g),
         Command::Token(cmd) => tokens::token(g, cmd).await,
         Command::Retention(RetentionCommand::Run(args)) => retention::run(g, args).await,
+        Command::Doctor(args) => doctor::doctor(g, &args).await,
     }
 }
 

@@ -121,6 +121,23 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Ok(db)
 }
 
+/// Open the database named by `url` without creating or changing anything (`labtrail doctor`): SQLite is
+/// opened read-only and never created; PostgreSQL as usual.
+pub async fn connect_read_only(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false)
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(8));
+    if url.starts_with("sqlite:") {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.read_only(true)
+                .create_if_missing(false)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    }
+    Database::connect(opts).await
+}
+
 async fn warn_if_commits_are_not_durable(db: &DatabaseConnection) -> Result<(), DbErr> {
     let row = db
         .query_one(Statement::from_string(
@@ -140,7 +157,7 @@ async fn warn_if_commits_are_not_durable(db: &DatabaseConnection) -> Result<(), 
 
 /// Names of the migrations not applied yet, read with a plain SELECT: a runtime role without DDL rights
 /// (docs/security.md) can run it, where sea-orm-migration would first try to create its table.
-async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
     let rows = db
         .query_all(Statement::from_string(
             db.get_database_backend(),

@@ -875,12 +875,18 @@ impl TestApp {
 
 /// Run the `labtrail` binary with this database and the test origin.
 pub fn run_cli(db: &TestDb, args: &[&str]) -> Output {
+    run_cli_with(db, args, &[])
+}
+
+/// Run the `labtrail` binary with this database, the test origin and more environment (later entries win).
+pub fn run_cli_with(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
         .args(args)
         .env("DATABASE_URL", &db.url)
         .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
         .env("RUST_LOG", "warn")
         .env_remove("GITHUB_WEBHOOK_SECRET")
+        .envs(env.iter().copied())
         .current_dir(db.scratch_dir())
         .output()
         .expect("run labtrail")

@@ -16,6 +16,7 @@ mod audit_support;
 mod audit_tamper;
 mod cli;
 mod crash;
+mod doctor;
 mod edge;
 mod file_modes;
 mod github_app;
