@@ -350,11 +350,13 @@ async fn check_github(cfg: &DoctorConfig) -> Vec<Check> {
         .and_then(|r| r.json::<AppInfo>("/app"))
     {
         Ok(me) => me,
-        Err(e @ GithubError::Status { status: 401, .. }) => return vec![Check::fail(
+        Err(e @ GithubError::Status { status: 401, .. }) => {
+            return vec![Check::fail(
             format!("GitHub refused the App's credentials at {api}: {e}"),
             "check GITHUB_APP_ID and that the private key is one of the App's current keys (App \
                  settings → Private keys)",
-        )],
+        )]
+        }
         Err(e @ (GithubError::Transport { .. } | GithubError::ApiUrl { .. })) => {
             return vec![Check::fail(
                 format!("cannot reach GitHub at {api}: {e}"),

@@ -48,7 +48,8 @@ struct Inner {
     /// Hashes of the cookie secrets of bound browsers.
     browsers: HashSet<Digest32>,
     pending: HashMap<String, Pending>,
-    /// Credentials were written: nothing more to set up until `serve` restarts.
+    /// An App was created (its credentials written or shown): nothing more to set up until `serve`
+    /// restarts.
     done: bool,
 }
 
@@ -277,7 +278,9 @@ fn setup_state<'a>(state: &'a AppState, refuse: &Refuse) -> Result<&'a SetupStat
         (None, Some(_)) => Err(refuse.with(
             StatusCode::CONFLICT,
             "Setup is complete",
-            "The App's credentials were written to .env: restart labtrail serve to use them.",
+            "The GitHub App was created and setup has finished: restart labtrail serve to load its \
+             credentials from .env (or, if they could not be saved, from where you put the ones the setup \
+             page showed).",
         )),
         _ => Err(refuse.with(
             StatusCode::NOT_FOUND,
