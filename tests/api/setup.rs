@@ -431,21 +431,26 @@ async fn serve_prints_a_one_time_setup_link() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start labtrail serve");
+        // Read the log to its end on another thread (a closed pipe would fail the server's later writes),
+        // passing the lines on until the link shows.
         let stderr = child.stderr.take().expect("stderr");
-        let log = tokio::task::spawn_blocking(move || {
-            let mut seen = String::new();
-            for line in std::io::BufReader::new(stderr).lines() {
-                let line = line.expect("log line");
-                seen.push_str(&line);
-                seen.push('\n');
-                if line.contains("setup?code=") {
-                    break;
-                }
+        let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
             }
-            seen
-        })
-        .await
-        .expect("log");
+        });
+        let mut log = String::new();
+        while let Some(line) = lines.recv().await {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("setup?code=") {
+                break;
+            }
+        }
         let marker = format!("http://127.0.0.1:{port}/setup?code=");
         let start = log
             .find(&marker)
