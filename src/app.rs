@@ -20,6 +20,7 @@ use crate::http::edge::EdgeLimits;
 use crate::redeliver::RedeliverPolicy;
 use crate::server::{self, ServerConfig};
 use crate::setup::SetupConfig;
+use crate::web::WebConfig;
 use crate::webhook::signature::WebhookSecrets;
 use crate::worker::WorkerConfig;
 
@@ -46,6 +47,8 @@ pub struct Settings {
     pub redeliver: Option<RedeliverPolicy>,
     /// Timeouts, caps and budgets of the HTTP edge (docs/security.md).
     pub edge: EdgeLimits,
+    /// The instructor web view: public URL, GitHub's URLs, the OAuth client.
+    pub web: WebConfig,
 }
 
 /// Where the checkpoint key and file are, and how often a checkpoint is written.
@@ -72,6 +75,7 @@ impl Settings {
             checkpoints: None,
             redeliver: None,
             edge: EdgeLimits::default(),
+            web: WebConfig::new(url::Url::parse("http://localhost:3000").expect("a valid URL")),
         }
     }
 }
@@ -197,6 +201,8 @@ impl App {
         };
         let mut worker = settings.worker;
         worker.origin = settings.origin;
+        // Check runs link to the attempt's page.
+        worker.check_runs.details_url_base = Some(settings.web.base().to_owned());
         worker.github = github;
         let server = ServerConfig {
             secrets: WebhookSecrets::new(settings.webhook_secrets),
@@ -206,6 +212,7 @@ impl App {
             checkpoints,
             redeliver: settings.redeliver,
             edge: settings.edge,
+            web: settings.web,
         };
         Ok(Self { db, server })
     }
@@ -213,6 +220,11 @@ impl App {
     /// The app's database connection.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The worker settings as built (origin, GitHub App, check-run links completed).
+    pub fn worker(&self) -> &crate::worker::WorkerConfig {
+        &self.server.worker
     }
 
     /// The GitHub App, when configured.

@@ -7,6 +7,8 @@ pub mod deliveries;
 pub mod installations;
 pub mod sessions;
 pub mod tokens;
+pub mod web_sessions;
+pub mod web_views;
 
 use std::time::Duration;
 

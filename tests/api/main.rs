@@ -38,4 +38,5 @@ mod rfc9162;
 mod serve;
 mod setup;
 mod tokens;
+mod web;
 mod webhook;
