@@ -46,6 +46,8 @@ pub struct Settings {
     pub redeliver: Option<RedeliverPolicy>,
     /// Timeouts, caps and budgets of the HTTP edge (docs/security.md).
     pub edge: EdgeLimits,
+    /// GitHub's web URL (`GITHUB_WEB_URL`): repository links in grades exports.
+    pub github_web_url: url::Url,
 }
 
 /// Where the checkpoint key and file are, and how often a checkpoint is written.
@@ -72,8 +74,14 @@ impl Settings {
             checkpoints: None,
             redeliver: None,
             edge: EdgeLimits::default(),
+            github_web_url: default_github_web_url(),
         }
     }
+}
+
+/// `https://github.com`.
+fn default_github_web_url() -> url::Url {
+    url::Url::parse("https://github.com").expect("a constant URL parses")
 }
 
 /// Why the app cannot start.
@@ -206,6 +214,7 @@ impl App {
             checkpoints,
             redeliver: settings.redeliver,
             edge: settings.edge,
+            github_web_url: settings.github_web_url,
         };
         Ok(Self { db, server })
     }

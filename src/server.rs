@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub redeliver: Option<RedeliverPolicy>,
     /// Timeouts, caps and budgets of the HTTP edge.
     pub edge: EdgeLimits,
+    /// GitHub's web URL (repository links in grades exports).
+    pub github_web_url: url::Url,
 }
 
 /// Serve on `listener` until `shutdown` completes; then stop taking requests and let workers drain.
@@ -85,6 +87,7 @@ pub async fn run(
         origin,
         checkpoint_interval_secs,
         edge: Arc::clone(&edge),
+        github_web_url: cfg.github_web_url,
     };
     let served = edge::serve(listener, router(state), edge, shutdown).await;
     let _ = stop_tx.send(true);

@@ -10,4 +10,5 @@ pub mod installation_repository;
 pub mod lab_attempt;
 pub mod lab_attempt_file;
 pub mod lab_session;
+pub mod roster_student;
 pub mod webhook_delivery;

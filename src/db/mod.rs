@@ -5,7 +5,9 @@ pub mod attempts;
 pub mod check_runs;
 pub mod deliveries;
 pub mod installations;
+pub mod roster;
 pub mod sessions;
+pub mod summary;
 pub mod tokens;
 
 use std::time::Duration;

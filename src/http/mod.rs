@@ -37,6 +37,8 @@ pub struct AppState {
     pub checkpoint_interval_secs: u64,
     /// The edge's limits, budgets and gauges.
     pub edge: Arc<Edge>,
+    /// GitHub's web URL (repository links in grades exports).
+    pub github_web_url: url::Url,
 }
 
 impl FromRef<AppState> for Arc<Edge> {
