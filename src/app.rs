@@ -49,6 +49,8 @@ pub struct Settings {
     pub edge: EdgeLimits,
     /// The instructor web view: public URL, GitHub's URLs, the OAuth client.
     pub web: WebConfig,
+    /// GitHub's web URL (`GITHUB_WEB_URL`): repository links in grades exports.
+    pub github_web_url: url::Url,
 }
 
 /// Where the checkpoint key and file are, and how often a checkpoint is written.
@@ -76,8 +78,14 @@ impl Settings {
             redeliver: None,
             edge: EdgeLimits::default(),
             web: WebConfig::new(url::Url::parse("http://localhost:3000").expect("a valid URL")),
+            github_web_url: default_github_web_url(),
         }
     }
+}
+
+/// `https://github.com`.
+fn default_github_web_url() -> url::Url {
+    url::Url::parse("https://github.com").expect("a constant URL parses")
 }
 
 /// Why the app cannot start.
@@ -201,8 +209,10 @@ impl App {
         };
         let mut worker = settings.worker;
         worker.origin = settings.origin;
+        let mut web = settings.web;
+        web.github_web_url = settings.github_web_url.clone();
         // Check runs link to the attempt's page.
-        worker.check_runs.details_url_base = Some(settings.web.base().to_owned());
+        worker.check_runs.details_url_base = Some(web.base().to_owned());
         worker.github = github;
         let server = ServerConfig {
             secrets: WebhookSecrets::new(settings.webhook_secrets),
@@ -212,7 +222,8 @@ impl App {
             checkpoints,
             redeliver: settings.redeliver,
             edge: settings.edge,
-            web: settings.web,
+            web,
+            github_web_url: settings.github_web_url,
         };
         Ok(Self { db, server })
     }

@@ -101,6 +101,12 @@ pub enum Command {
     /// Read recorded attempts.
     #[command(subcommand)]
     Attempts(AttemptsCommand),
+    /// The class roster (GitHub Classroom's roster export).
+    #[command(subcommand)]
+    Roster(RosterCommand),
+    /// Grades in GitHub Classroom's shape.
+    #[command(subcommand)]
+    Grades(GradesCommand),
     /// Sign a payload file and send it like a real GitHub delivery.
     Deliver(DeliverArgs),
     /// Ask GitHub to redeliver the App's deliveries that never reached labtrail (needs App credentials).
@@ -288,6 +294,62 @@ pub enum AttemptsCommand {
     Show {
         /// The attempt id.
         id: i64,
+    },
+    /// One row per student repository (and per roster student without one): attempts, the final attempt
+    /// (the latest pushed by the deadline), late attempts, forced pushes, status.
+    Summary {
+        /// The session (slug).
+        #[arg(long)]
+        session: String,
+        /// The session's organisation, when several have a session with this slug.
+        #[arg(long)]
+        org: Option<String>,
+        /// Output format.
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+    },
+}
+
+/// `labtrail roster …`.
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Import a roster file (`identifier,github_username,github_id,name`; extra columns ignored); known
+    /// students are updated in place.
+    Import {
+        /// Organisation (account) login.
+        #[arg(long)]
+        org: String,
+        /// The roster CSV (UTF-8, with or without a byte-order mark).
+        file: PathBuf,
+    },
+    /// List an organisation's roster, by identifier.
+    List {
+        /// Organisation (account) login.
+        #[arg(long)]
+        org: String,
+        /// Output format.
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+    },
+}
+
+/// `labtrail grades …`.
+#[derive(Debug, Subcommand)]
+pub enum GradesCommand {
+    /// Write a session's grades CSV with GitHub Classroom's "Download grades" columns (points empty).
+    Export {
+        /// The session (slug).
+        #[arg(long)]
+        session: String,
+        /// The session's organisation, when several have a session with this slug.
+        #[arg(long)]
+        org: Option<String>,
+        /// Write to this file (created mode 0600) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// GitHub web URL of the repository links.
+        #[arg(long, env = "GITHUB_WEB_URL", default_value = "https://github.com")]
+        github_web_url: url::Url,
     },
 }
 

@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub edge: EdgeLimits,
     /// The instructor web view.
     pub web: WebConfig,
+    /// GitHub's web URL (repository links in grades exports).
+    pub github_web_url: url::Url,
 }
 
 /// Serve on `listener` until `shutdown` completes; then stop taking requests and let workers drain.
@@ -91,6 +93,7 @@ pub async fn run(
         checkpoint_interval_secs,
         edge: Arc::clone(&edge),
         web,
+        github_web_url: cfg.github_web_url,
     };
     let served = edge::serve(listener, router(state), edge, shutdown).await;
     let _ = stop_tx.send(true);

@@ -4,8 +4,10 @@
 mod attempts;
 mod audit;
 mod deliver;
+mod grades;
 mod redeliver;
 mod retention;
+mod roster;
 mod serve;
 mod session;
 mod tokens;
@@ -17,8 +19,8 @@ use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{
-    AttemptsCommand, AuditCommand, Cli, Command, GithubArgs, GlobalArgs, OutputFormat,
-    RetentionCommand, SessionCommand,
+    AttemptsCommand, AuditCommand, Cli, Command, GithubArgs, GlobalArgs, GradesCommand,
+    OutputFormat, RetentionCommand, RosterCommand, SessionCommand,
 };
 use crate::db::{self, attempts::AttemptFilter};
 use crate::github::{CallPolicy, GithubAppConfig};
@@ -77,6 +79,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             attempts::list(g, &filter, format).await
         }
         Command::Attempts(AttemptsCommand::Show { id }) => attempts::show(g, id).await,
+        Command::Attempts(AttemptsCommand::Summary {
+            session,
+            org,
+            format,
+        }) => attempts::summary(g, &session, org.as_deref(), format).await,
+        Command::Roster(RosterCommand::Import { org, file }) => {
+            roster::import(g, &org, &file).await
+        }
+        Command::Roster(RosterCommand::List { org, format }) => roster::list(g, &org, format).await,
+        Command::Grades(GradesCommand::Export {
+            session,
+            org,
+            out,
+            github_web_url,
+        }) => grades::export(g, &session, org.as_deref(), out.as_deref(), &github_web_url).await,
         Command::Deliver(args) => deliver::deliver(g, args).await,
         Command::Redeliver(args) => redeliver::redeliver(g, args).await,
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(g, args).await,

@@ -33,6 +33,7 @@ pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Setti
         ..RedeliverPolicy::default()
     });
     settings.edge = args.edge_limits();
+    settings.github_web_url = args.github_web_url.clone();
     Ok(settings)
 }
 

@@ -39,6 +39,8 @@ pub struct AppState {
     pub edge: Arc<Edge>,
     /// The instructor web view.
     pub web: Arc<crate::web::WebState>,
+    /// GitHub's web URL (repository links in grades exports).
+    pub github_web_url: url::Url,
 }
 
 impl FromRef<AppState> for Arc<Edge> {

@@ -1,7 +1,7 @@
 //! The web view's pages and downloads. Each handler: the signed-in user, one scoped lookup (another
 //! organisation's session or attempt is 404, as in the API), the audit entry of the read, then the view.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
@@ -17,8 +17,8 @@ use super::summary::{self, Status, StudentRow};
 use super::views::{self, Header, SessionLine};
 use crate::audit::proof::{self, BuildError};
 use crate::db::{self, attempts::AttemptFilter};
-use crate::http::AppState;
-use crate::report::{self, AttemptRow};
+use crate::http::{api, AppState};
+use crate::report::GradeRow;
 
 /// Files shown per page of an attempt.
 pub const FILES_PER_PAGE: u64 = 500;
@@ -38,37 +38,27 @@ pub async fn index(State(state): State<AppState>, user: WebUser) -> Result<Html<
         .into_iter()
         .filter(|s| user.may_see(&s.org))
         .collect();
-    let ids: Vec<i64> = sessions.iter().map(|s| s.id).collect();
-    // Per session: repositories with an on-time attempt, and those with late ones only.
-    let mut on_time: HashMap<i64, HashSet<i64>> = HashMap::new();
-    let mut any: HashMap<i64, HashSet<i64>> = HashMap::new();
-    for (session_id, repo, late) in db::web_views::lateness(&state.db, &ids).await? {
-        any.entry(session_id).or_default().insert(repo);
-        if !late {
-            on_time.entry(session_id).or_default().insert(repo);
-        }
-    }
     let mut slugs: HashMap<&str, usize> = HashMap::new();
     for s in &sessions {
         *slugs.entry(s.slug.as_str()).or_default() += 1;
     }
-    let lines: Vec<SessionLine> = sessions
-        .iter()
-        .map(|s| {
-            let ok = on_time.get(&s.id).map_or(0, HashSet::len);
-            SessionLine {
-                org: s.org.clone(),
-                slug: s.slug.clone(),
-                title: s.title.clone(),
-                closes_at: s.closes_at,
-                archived: s.archived_at.is_some(),
-                on_time: ok,
-                late_only: any.get(&s.id).map_or(0, HashSet::len) - ok,
-                missing: None,
-                ambiguous: slugs.get(s.slug.as_str()).copied().unwrap_or(0) > 1,
-            }
-        })
-        .collect();
+    let mut lines = Vec::with_capacity(sessions.len());
+    for s in &sessions {
+        // The counts are the per-student summary's statuses.
+        let rows = db::summary::summarize(&state.db, s).await?;
+        let count = |st: Status| rows.iter().filter(|r| r.status == st).count();
+        lines.push(SessionLine {
+            org: s.org.clone(),
+            slug: s.slug.clone(),
+            title: s.title.clone(),
+            closes_at: s.closes_at,
+            archived: s.archived_at.is_some(),
+            on_time: count(Status::OnTime),
+            late_only: count(Status::LateOnly),
+            missing: count(Status::Missing),
+            ambiguous: slugs.get(s.slug.as_str()).copied().unwrap_or(0) > 1,
+        });
+    }
     Ok(Html(views::index(&header(&user), &lines).into_string()))
 }
 
@@ -122,7 +112,7 @@ fn sort_rows(rows: &mut [StudentRow], sort: &str) {
             "last_push" => a.last_pushed_at.cmp(&b.last_pushed_at),
             "late" => a.late_attempts.cmp(&b.late_attempts),
             "forced" => a.forced.cmp(&b.forced),
-            "status" => a.status.cmp(&b.status),
+            "status" => summary::rank(a.status).cmp(&summary::rank(b.status)),
             _ => a.roster_identifier.cmp(&b.roster_identifier),
         };
         by.then_with(|| a.repository.cmp(&b.repository))
@@ -142,7 +132,7 @@ pub async fn session(
     let session = find_session(&state, &user, &slug, q.org.as_deref()).await?;
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+        Some(s) => Some(summary::parse(s).ok_or_else(|| {
             WebError::BadRequest("status must be on_time, late_only or missing".into())
         })?),
     };
@@ -153,8 +143,11 @@ pub async fn session(
     {
         return Err(WebError::BadRequest(format!("cannot sort by {sort:?}")));
     }
-    let attempts = db::web_views::session_attempts(&state.db, session.id).await?;
-    let mut rows = summary::rows(&attempts);
+    let mut rows: Vec<StudentRow> = db::summary::summarize(&state.db, &session)
+        .await?
+        .iter()
+        .map(StudentRow::from)
+        .collect();
     let total = rows.len();
     rows.retain(|r| status.is_none_or(|s| r.status == s));
     sort_rows(&mut rows, &sort);
@@ -165,7 +158,7 @@ pub async fn session(
         json!({ "session_id": session.id, "count": rows.len() }),
     )
     .await?;
-    let pushes: Vec<_> = attempts.iter().map(|a| (a.pushed_at, a.late)).collect();
+    let pushes = db::web_views::push_times(&state.db, session.id).await?;
     let org_query = match q.org.as_deref().filter(|o| !o.is_empty()) {
         Some(_) => format!("org={}&", session.org),
         None => String::new(),
@@ -188,37 +181,6 @@ pub async fn session(
     Ok(Html(views::session(&header(&user), &page).into_string()))
 }
 
-/// A CSV download with its file name.
-fn csv_download(name: &str, body: Vec<u8>) -> Response {
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-        .unwrap_or(HeaderValue::from_static("attachment"));
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// A slug as part of a file name (slugs are already tame; this keeps quotes out regardless).
-fn file_stem(session: &lab_session::Model) -> String {
-    format!("{}-{}", session.org, session.slug)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// `GET /sessions/{slug}/attempts.csv`: every attempt, the API's CSV (audited as `web.attempts_exported`).
 pub async fn attempts_csv(
     State(state): State<AppState>,
@@ -231,20 +193,19 @@ pub async fn attempts_csv(
         session_id: Some(session.id),
         ..AttemptFilter::default()
     };
-    let views = db::attempts::list(&state.db, &filter).await?;
-    let rows: Vec<AttemptRow> = views.iter().map(AttemptRow::from).collect();
+    let (count, upto) = db::attempts::extent(&state.db, &filter).await?;
     user.audit(
         &state,
         "web.attempts_exported",
         format!("lab_session:{}", session.id),
-        json!({ "session_id": session.id, "format": "csv", "count": rows.len() }),
+        json!({ "session_id": session.id, "format": "csv", "count": count, "upto_attempt_id": upto }),
     )
     .await?;
-    let mut body = Vec::new();
-    report::write_csv(&mut body, &rows).map_err(WebError::internal)?;
-    Ok(csv_download(
-        &format!("{}-attempts.csv", file_stem(&session)),
-        body,
+    Ok(api::attempts_csv(
+        state.db.clone(),
+        filter,
+        upto,
+        &format!("{}-attempts.csv", session.slug),
     ))
 }
 
@@ -256,9 +217,21 @@ pub async fn grades_csv(
     Query(q): Query<SessionQuery>,
 ) -> Result<Response, WebError> {
     let session = find_session(&state, &user, &slug, q.org.as_deref()).await?;
-    let _ = (&state, &session);
-    Err(WebError::NotFound(
-        "The grades export is not available in this version yet.".into(),
+    let rows: Vec<GradeRow> = db::summary::summarize(&state.db, &session)
+        .await?
+        .iter()
+        .map(|s| GradeRow::new(s, &session, &state.github_web_url))
+        .collect();
+    user.audit(
+        &state,
+        "web.grades_exported",
+        format!("lab_session:{}", session.id),
+        json!({ "session_id": session.id, "count": rows.len() }),
+    )
+    .await?;
+    Ok(api::csv_download(
+        rows,
+        &format!("{}-grades.csv", session.slug),
     ))
 }
 

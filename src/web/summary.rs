@@ -1,46 +1,31 @@
-//! The session page's rows: one per student repository, from the session's attempts.
-//!
-//! Interim: built from the attempts the read API already lists, until the per-student summary of
-//! issue 9 (`db::summary`) lands; then the page shows that summary's rows instead (roster, missing
-//! students) and this fold goes.
-
-use std::collections::BTreeMap;
+//! The session page's rows: the per-student summary of `db::summary` (roster, matching, final attempt,
+//! status: decided there, never here), shaped for the table.
 
 use chrono::{DateTime, Utc};
-use entity::lab_attempt;
 
-/// A student's standing in a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    OnTime,
-    LateOnly,
-    Missing,
+use crate::db::summary::StudentSummary;
+pub use crate::domain::summary::Status;
+
+/// What a status badge says.
+pub fn label(status: Status) -> &'static str {
+    match status {
+        Status::OnTime => "On time",
+        Status::LateOnly => "Late only",
+        Status::Missing => "Missing",
+    }
 }
 
-impl Status {
-    /// The stored/URL name (`?status=late_only`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OnTime => "on_time",
-            Self::LateOnly => "late_only",
-            Self::Missing => "missing",
-        }
-    }
+/// A status from its name (`?status=late_only`).
+pub fn parse(s: &str) -> Option<Status> {
+    ALL.into_iter().find(|st| st.as_str() == s)
+}
 
-    /// What the badge says.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::OnTime => "On time",
-            Self::LateOnly => "Late only",
-            Self::Missing => "Missing",
-        }
-    }
+/// Every status, in the order of the filter and of sorting by status.
+pub const ALL: [Status; 3] = [Status::OnTime, Status::LateOnly, Status::Missing];
 
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::OnTime, Self::LateOnly, Self::Missing]
-            .into_iter()
-            .find(|st| st.as_str() == s)
-    }
+/// A status's place in [`ALL`].
+pub fn rank(status: Status) -> usize {
+    ALL.iter().position(|s| *s == status).unwrap_or(ALL.len())
 }
 
 /// The attempt a student is graded on.
@@ -52,57 +37,37 @@ pub struct FinalAttempt {
     pub pushed_at: DateTime<Utc>,
 }
 
-/// One student repository's row.
+/// One row of the table.
 #[derive(Debug, Clone)]
 pub struct StudentRow {
+    /// `owner/name`; empty for a missing student.
     pub repository: String,
     pub roster_identifier: Option<String>,
     pub github_username: Option<String>,
-    pub attempts: usize,
     pub final_attempt: Option<FinalAttempt>,
     pub last_pushed_at: Option<DateTime<Utc>>,
-    pub late_attempts: usize,
+    pub late_attempts: u64,
     pub forced: bool,
     pub status: Status,
 }
 
-/// One row per repository: the final attempt is the latest one pushed on time.
-pub fn rows(attempts: &[lab_attempt::Model]) -> Vec<StudentRow> {
-    let mut by_repo: BTreeMap<i64, Vec<&lab_attempt::Model>> = BTreeMap::new();
-    for a in attempts {
-        by_repo.entry(a.repository_id).or_default().push(a);
+impl From<&StudentSummary> for StudentRow {
+    fn from(s: &StudentSummary) -> Self {
+        let f = &s.fold;
+        Self {
+            repository: s.repository.clone().unwrap_or_default(),
+            roster_identifier: s.student.as_ref().map(|r| r.identifier.clone()),
+            github_username: Some(s.github_username()).filter(|u| !u.is_empty()),
+            final_attempt: f.final_attempt.as_ref().map(|a| FinalAttempt {
+                id: a.id,
+                number: a.number,
+                after: a.after.clone(),
+                pushed_at: a.pushed_at,
+            }),
+            last_pushed_at: f.last_pushed_at,
+            late_attempts: f.late_attempts,
+            forced: f.forced,
+            status: s.status,
+        }
     }
-    by_repo
-        .into_values()
-        .map(|list| {
-            let latest = list.iter().max_by_key(|a| (a.pushed_at, a.id));
-            let final_attempt = list
-                .iter()
-                .filter(|a| !a.late)
-                .max_by_key(|a| (a.pushed_at, a.id))
-                .map(|a| FinalAttempt {
-                    id: a.id,
-                    number: a.attempt_number,
-                    after: a.after_sha.clone(),
-                    pushed_at: a.pushed_at,
-                });
-            StudentRow {
-                repository: latest
-                    .map(|a| a.repository_full_name.clone())
-                    .unwrap_or_default(),
-                roster_identifier: None,
-                github_username: latest.and_then(|a| a.pusher_login.clone()),
-                attempts: list.len(),
-                status: if final_attempt.is_some() {
-                    Status::OnTime
-                } else {
-                    Status::LateOnly
-                },
-                final_attempt,
-                last_pushed_at: latest.map(|a| a.pushed_at),
-                late_attempts: list.iter().filter(|a| a.late).count(),
-                forced: list.iter().any(|a| a.forced),
-            }
-        })
-        .collect()
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::chart::Chart;
-use super::summary::{Status, StudentRow};
+use super::summary::{self, Status, StudentRow};
 
 /// A time as shown: UTC (sessions have no time zone of their own yet).
 pub fn when(t: DateTime<Utc>) -> String {
@@ -98,7 +98,7 @@ pub fn badge(status: Status) -> Markup {
         Status::LateOnly => "!",
         Status::Missing => "✗",
     };
-    html! { span class={ "badge " (status.as_str()) } { span aria-hidden="true" { (symbol) " " } (status.label()) } }
+    html! { span class={ "badge " (status.as_str()) } { span aria-hidden="true" { (symbol) " " } (summary::label(status)) } }
 }
 
 /// One line of the session list.
@@ -110,8 +110,8 @@ pub struct SessionLine {
     pub archived: bool,
     pub on_time: usize,
     pub late_only: usize,
-    /// `None`: not known (no roster).
-    pub missing: Option<usize>,
+    /// Roster students without a repository.
+    pub missing: usize,
     /// A slug several visible organisations use: the link names the org.
     pub ambiguous: bool,
 }
@@ -151,7 +151,7 @@ pub fn index(header: &Header<'_>, sessions: &[SessionLine]) -> Markup {
                                 td { time datetime=(s.closes_at.to_rfc3339()) { (when(s.closes_at)) } }
                                 td.num { (s.on_time) }
                                 td.num { (s.late_only) }
-                                td.num { @match s.missing { Some(n) => (n), None => "–" } }
+                                td.num { (s.missing) }
                                 td { @if s.archived { span.badge.archived { "Archived" } } @else { "Open" } }
                             }
                         }
@@ -223,8 +223,8 @@ pub fn session(header: &Header<'_>, p: &SessionPage<'_>) -> Markup {
                 label for="status" { "Show" }
                 select id="status" name="status" {
                     option value="" selected[p.status.is_none()] { "All students" }
-                    @for s in [Status::OnTime, Status::LateOnly, Status::Missing] {
-                        option value=(s.as_str()) selected[p.status == Some(s)] { (s.label()) }
+                    @for s in summary::ALL {
+                        option value=(s.as_str()) selected[p.status == Some(s)] { (summary::label(s)) }
                     }
                 }
                 input type="hidden" name="sort" value=(p.sort);
@@ -233,7 +233,7 @@ pub fn session(header: &Header<'_>, p: &SessionPage<'_>) -> Markup {
             table.summary {
                 caption {
                     "Students of " (p.title) ": " (p.rows.len()) " of " (p.total) " shown"
-                    @if let Some(s) = p.status { ", " (s.label()) " only" }
+                    @if let Some(s) = p.status { ", " (summary::label(s)) " only" }
                     ", sorted by " (COLUMNS.iter().find(|c| p.sort.trim_start_matches('-') == c.0).map_or("roster id", |c| c.1))
                     @if p.sort.starts_with('-') { " (descending)" }
                 }
@@ -250,7 +250,7 @@ pub fn session(header: &Header<'_>, p: &SessionPage<'_>) -> Markup {
                     @for r in p.rows {
                         tr {
                             td { (r.roster_identifier.as_deref().unwrap_or("–")) }
-                            th scope="row" { (r.github_username.as_deref().unwrap_or("–")) br; span.repo { (r.repository) } }
+                            th scope="row" { (r.github_username.as_deref().unwrap_or("–")) @if !r.repository.is_empty() { br; span.repo { (r.repository) } } }
                             td {
                                 @if let Some(f) = &r.final_attempt {
                                     a href={ "/attempts/" (f.id) } { "#" (f.number) }

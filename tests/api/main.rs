@@ -24,6 +24,7 @@ mod github_files;
 mod github_installations;
 mod github_rate_limits;
 mod graded_guards;
+mod grader;
 mod idempotency;
 mod known_answers;
 mod net_diff;

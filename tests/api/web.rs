@@ -161,6 +161,37 @@ async fn class(app: &TestApp) {
         app.deliver("push", &format!("w-{i}"), &body).await;
     }
     app.drain().await;
+    // carol is on the roster and never pushed.
+    let roster = app.test_db.scratch_dir().join("roster.csv");
+    std::fs::write(
+        &roster,
+        "identifier,github_username,github_id,name\nid-alice,alice,,Alice\nid-bob,bob,,Bob\nid-carol,carol,,Carol\n",
+    )
+    .expect("write roster");
+    let out = app.cli(&[
+        "roster",
+        "import",
+        "--org",
+        "course",
+        roster.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An API answer's status and text.
+async fn api_text(app: &TestApp, path: &str, token: &str) -> (u16, String) {
+    let r = app
+        .client
+        .get(format!("{}/api/v1{path}", app.base_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET");
+    (r.status().as_u16(), r.text().await.expect("text"))
 }
 
 async fn sessions(app: &TestApp) -> u64 {
@@ -219,10 +250,14 @@ async fn token_sign_in_pages_downloads_and_sign_out(db: TestDb) {
         .to_str()
         .unwrap()
         .starts_with("default-src 'none'"));
-    // alice on time, bob late only.
-    assert!(index
-        .body
-        .contains("<td class=\"num\">1</td><td class=\"num\">1</td>"));
+    // alice on time, bob late only, carol missing.
+    assert!(
+        index
+            .body
+            .contains("<td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">1</td>"),
+        "{}",
+        index.body
+    );
 
     let page = b.get("/sessions/lab1").await;
     assert_eq!(page.status, 200);
@@ -234,9 +269,12 @@ async fn token_sign_in_pages_downloads_and_sign_out(db: TestDb) {
         "https://github.com/course/lab1-alice/commit/{}",
         sha(2)
     )));
+    assert!(page.body.contains("id-carol") && page.body.contains("Missing"));
     let late = b.get("/sessions/lab1?status=late_only").await;
-    assert!(late.body.contains("course/lab1-bob"));
-    assert!(!late.body.contains("course/lab1-alice"));
+    assert!(late.body.contains("course/lab1-bob") && late.body.contains("id-bob"));
+    assert!(!late.body.contains("course/lab1-alice") && !late.body.contains("id-carol"));
+    let missing = b.get("/sessions/lab1?status=missing").await;
+    assert!(missing.body.contains("id-carol") && !missing.body.contains("id-bob"));
     let sorted = b.get("/sessions/lab1?sort=-late").await;
     assert_eq!(sorted.status, 200);
     let (bob, alice) = (
@@ -245,7 +283,7 @@ async fn token_sign_in_pages_downloads_and_sign_out(db: TestDb) {
     );
     assert!(bob < alice, "most late attempts first");
     assert_eq!(b.get("/sessions/lab1?status=nope").await.status, 400);
-    assert_eq!(app.audit_count("web.summary_read", None).await, 3);
+    assert_eq!(app.audit_count("web.summary_read", None).await, 4);
 
     let attempt = app.attempts().await[0].clone();
     let page = b.get(&format!("/attempts/{}", attempt.id)).await;
@@ -265,11 +303,30 @@ async fn token_sign_in_pages_downloads_and_sign_out(db: TestDb) {
     assert_eq!(csv.status, 200);
     assert_eq!(
         csv.headers["content-disposition"],
-        "attachment; filename=\"course-lab1-attempts.csv\""
+        "attachment; filename=\"lab1-attempts.csv\""
     );
-    assert!(csv.body.starts_with("id,"), "{}", csv.body);
+    // The API's writer: the same bytes as its CSV.
+    let (_, api_csv) = api_text(&app, "/sessions/lab1/attempts?format=csv", &token).await;
+    assert_eq!(csv.body, api_csv);
     assert_eq!(csv.body.lines().count(), 4);
     assert_eq!(app.audit_count("web.attempts_exported", None).await, 1);
+    let grades = b.get("/sessions/lab1/grades.csv").await;
+    assert_eq!(grades.status, 200);
+    assert_eq!(
+        grades.headers["content-disposition"],
+        "attachment; filename=\"lab1-grades.csv\""
+    );
+    let (_, api_grades) = api_text(&app, "/sessions/lab1/grades.csv", &token).await;
+    assert_eq!(grades.body, api_grades);
+    assert_eq!(
+        grades.body.lines().count(),
+        4,
+        "a header and three students"
+    );
+    assert!(grades
+        .body
+        .starts_with("assignment_name,assignment_url,starter_code_url,github_username,"));
+    assert_eq!(app.audit_count("web.grades_exported", None).await, 1);
 
     // An instructor is no auditor.
     assert_eq!(b.get("/audit").await.status, 403);
