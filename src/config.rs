@@ -92,7 +92,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server and the delivery workers (applies pending migrations first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations.
     Migrate,
     /// Manage lab sessions.
@@ -173,6 +173,19 @@ pub struct ServeArgs {
     /// A bearer token `GET /metrics` requires; unset: /metrics is open.
     #[arg(long, env = "LABTRAIL_METRICS_TOKEN", hide_env_values = true, value_parser = secret)]
     pub metrics_token: Option<SecretString>,
+    /// The GitHub App's OAuth client id ("Sign in with GitHub" on the web view; setup writes it).
+    #[arg(long, env = "GITHUB_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// The GitHub App's OAuth client secret.
+    #[arg(long, env = "GITHUB_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub client_secret: Option<SecretString>,
+    /// `org/team-slug`: members of this team may see `org` on the web view, besides its owners.
+    #[arg(long, env = "LABTRAIL_INSTRUCTOR_TEAM", value_parser = instructor_team)]
+    pub instructor_team: Option<(String, String)>,
+}
+
+fn instructor_team(s: &str) -> Result<(String, String), String> {
+    crate::web::parse_team(s).ok_or_else(|| "expected org/team-slug".to_owned())
 }
 
 /// The GitHub App's credentials and API (`serve`, `redeliver`).
@@ -533,7 +546,7 @@ mod tests {
         let cli = Cli::try_parse_from(["labtrail", "serve"].iter().chain(args))
             .unwrap_or_else(|e| panic!("{e}"));
         match cli.command {
-            Command::Serve(a) => a,
+            Command::Serve(a) => *a,
             other => panic!("not serve: {other:?}"),
         }
     }

@@ -70,6 +70,9 @@ pub struct NewApp {
     pub html_url: Option<String>,
     pub webhook_secret: Option<String>,
     pub pem: String,
+    /// The App's OAuth client (the web view's "Sign in with GitHub").
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 impl std::fmt::Debug for NewApp {
@@ -128,6 +131,11 @@ pub fn write_credentials(cfg: &SetupConfig, app: &NewApp) -> Result<PathBuf, Set
     if let Some(secret) = &app.webhook_secret {
         text.push_str(&format!("GITHUB_WEBHOOK_SECRET={secret}\n"));
     }
+    if let (Some(id), Some(secret)) = (&app.client_id, &app.client_secret) {
+        text.push_str(&format!(
+            "GITHUB_CLIENT_ID={id}\nGITHUB_CLIENT_SECRET={secret}\n"
+        ));
+    }
     env.write_all(text.as_bytes())
         .map_err(|e| SetupError::Write(env_path.clone(), e))?;
     Ok(env_path)
@@ -177,5 +185,11 @@ mod tests {
         assert_eq!(m["default_permissions"]["contents"], "read");
         assert_eq!(m["default_permissions"]["metadata"], "read");
         assert_eq!(m["default_events"], serde_json::json!(["push"]));
+        // The web view's sign-in: its callback, and reading org and team memberships.
+        assert_eq!(
+            m["callback_urls"],
+            serde_json::json!(["https://labtrail.example.edu/login/callback"])
+        );
+        assert_eq!(m["default_permissions"]["members"], "read");
     }
 }

@@ -52,7 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     match cli.command {
-        Command::Serve(args) => serve::serve(g, args).await,
+        Command::Serve(args) => serve::serve(g, *args).await,
         Command::Migrate => {
             let db = open(g).await?;
             db::migrate(&db).await.context("Cannot apply migrations")?;

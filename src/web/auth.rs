@@ -365,3 +365,45 @@ pub async fn logout(
     );
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str) -> WebConfig {
+        WebConfig::new(url::Url::parse(url).expect("url"))
+    }
+
+    #[test]
+    fn cookies_are_http_only_lax_and_secure_over_https() {
+        let https = set_cookie(
+            &cfg("https://labtrail.example.edu/"),
+            SESSION_COOKIE,
+            "v",
+            Some(60),
+        );
+        let https = https.to_str().expect("ascii");
+        for flag in [
+            "lt_session=v",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=60",
+        ] {
+            assert!(https.contains(flag), "{https}");
+        }
+        let http = set_cookie(&cfg("http://localhost:3000"), SESSION_COOKIE, "v", Some(60));
+        assert!(!http.to_str().expect("ascii").contains("Secure"));
+        let gone = set_cookie(&cfg("http://localhost:3000"), SESSION_COOKIE, "", None);
+        assert!(gone.to_str().expect("ascii").contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn secrets_compare_whole_and_never_empty() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abd", "abc"));
+        assert!(!same_secret("ab", "abc"));
+        assert!(!same_secret("", ""));
+    }
+}

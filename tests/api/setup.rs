@@ -62,6 +62,9 @@ async fn manifest_flow_writes_credentials_once() {
         let env = std::fs::read_to_string(db.scratch_dir().join(".env")).expect(".env written");
         assert!(env.contains("GITHUB_APP_ID=4242\n"), "{env}");
         assert!(env.contains("GITHUB_WEBHOOK_SECRET=whsec-from-github\n"), "{env}");
+        // The App's OAuth client, for the web view's "Sign in with GitHub".
+        assert!(env.contains("GITHUB_CLIENT_ID=Iv1.x\n"), "{env}");
+        assert!(env.contains("GITHUB_CLIENT_SECRET=y\n"), "{env}");
         assert!(env.contains("LABTRAIL_PUBLIC_URL=https://labtrail.example.edu/\n"), "{env}");
         let key = db.scratch_dir().join("labtrail-app.pem");
         assert!(std::fs::read_to_string(&key).expect("key").starts_with("-----BEGIN RSA PRIVATE KEY-----"));
