@@ -133,13 +133,18 @@ impl Chart {
                 continue;
             };
             let x = LEFT + bar_w * i as f64;
+            let anchor = match t {
+                0 => "start",
+                t if t + 1 == ticks => "end",
+                _ => "middle",
+            };
             let fmt = if self.width < Duration::days(1) {
                 "%m-%d %H:%M"
             } else {
                 "%Y-%m-%d"
             };
             out.push_str(&format!(
-                "<text class=\"label\" x=\"{x:.1}\" y=\"{}\">{}</text>",
+                "<text class=\"label\" x=\"{x:.1}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>",
                 TOP + PLOT_H + 16.0,
                 b.start.format(fmt)
             ));

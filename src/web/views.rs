@@ -233,7 +233,7 @@ pub fn session(header: &Header<'_>, p: &SessionPage<'_>) -> Markup {
             table.summary {
                 caption {
                     "Students of " (p.title) ": " (p.rows.len()) " of " (p.total) " shown"
-                    @if let Some(s) = p.status { ", " (summary::label(s)) " only" }
+                    @if let Some(s) = p.status { ", status " (summary::label(s)) }
                     ", sorted by " (COLUMNS.iter().find(|c| p.sort.trim_start_matches('-') == c.0).map_or("roster id", |c| c.1))
                     @if p.sort.starts_with('-') { " (descending)" }
                 }

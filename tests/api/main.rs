@@ -14,6 +14,7 @@ mod audit_proofs;
 mod audit_retention;
 mod audit_support;
 mod audit_tamper;
+mod browser;
 mod cli;
 mod crash;
 mod edge;

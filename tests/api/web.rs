@@ -149,7 +149,7 @@ impl Browser {
 }
 
 /// `course/lab1`: alice pushes on time twice, bob only late.
-async fn class(app: &TestApp) {
+pub async fn class(app: &TestApp) {
     app.create_lab1_session().await;
     for (i, repo, id, at) in [
         (1u64, "lab1-alice", 7, 1767225600),
