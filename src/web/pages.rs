@@ -113,7 +113,9 @@ fn sort_rows(rows: &mut [StudentRow], sort: &str) {
             "late" => a.late_attempts.cmp(&b.late_attempts),
             "forced" => a.forced.cmp(&b.forced),
             "status" => summary::rank(a.status).cmp(&summary::rank(b.status)),
-            _ => a.roster_identifier.cmp(&b.roster_identifier),
+            // Students off the roster last, as in the summary.
+            _ => (a.roster_identifier.is_none(), &a.roster_identifier)
+                .cmp(&(b.roster_identifier.is_none(), &b.roster_identifier)),
         };
         by.then_with(|| a.repository.cmp(&b.repository))
     });

@@ -21,6 +21,7 @@ backend_tests!(
     another_organisation_sees_404,
     github_sign_in_owner_team_member_and_outsider,
     check_runs_link_to_the_attempt_page,
+    proof_download_and_audit_page,
 );
 
 /// A browser without JavaScript: follows no redirect by itself, keeps cookies.
@@ -557,4 +558,51 @@ async fn check_runs_link_to_the_attempt_page(db: TestDb) {
         runs[0].details_url.as_deref(),
         Some(format!("{}/attempts/{}", app.base_url, attempt.id).as_str())
     );
+}
+
+async fn proof_download_and_audit_page(db: TestDb) {
+    let opts = AppOptions {
+        checkpoint_interval: Some(std::time::Duration::from_secs(3600)),
+        ..AppOptions::default()
+    };
+    let app = spawn_app_with(&db, opts).await;
+    class(&app).await;
+    crate::audit_support::checkpoint(&app);
+    let admin = create_token(&app, "boss", "admin", None);
+    let mut b = Browser::new(&app.base_url);
+    assert_eq!(b.sign_in(&admin).await.status, 303);
+    let id = app.attempts().await[0].id;
+
+    let proof = b.get(&format!("/attempts/{id}/proof.json")).await;
+    assert_eq!(proof.status, 200, "{}", proof.body);
+    assert_eq!(
+        proof.headers["content-disposition"],
+        format!("attachment; filename=\"attempt-{id}-proof.json\"").as_str()
+    );
+    let from_web: serde_json::Value = serde_json::from_str(&proof.body).expect("proof JSON");
+    let (status, from_api) = api_text(&app, &format!("/attempts/{id}/proof"), &admin).await;
+    assert_eq!(status, 200);
+    let from_api: serde_json::Value = serde_json::from_str(&from_api).expect("proof JSON");
+    assert_eq!(from_web, from_api, "the API's proof");
+    assert_eq!(app.audit_count("web.proof_read", None).await, 1);
+
+    let out = app.cli(&["audit", "public-key"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let vkey = String::from_utf8(out.stdout).expect("utf8");
+    let audit = b.get("/audit").await;
+    assert_eq!(audit.status, 200);
+    assert!(audit.body.contains(vkey.trim()), "{}", audit.body);
+    let size = app.audit_head().await.size;
+    assert!(audit.body.contains("Newest checkpoint"));
+    assert!(
+        audit.body.contains("signed "),
+        "a checkpoint exists: {}",
+        audit.body
+    );
+    assert!(size > 0);
+    assert_eq!(app.audit_count("web.audit_read", None).await, 1);
 }
