@@ -205,6 +205,7 @@ pub(super) struct AttemptsQuery {
     /// next_cursor of the previous page
     #[param(required = false, value_type = String)]
     cursor: Option<String>,
+    /// Page size (JSON: 100 when absent; CSV: no limit= streams every attempt)
     #[param(required = false, value_type = u64, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u64>,
     #[param(required = false, schema_with = super::openapi::export_format)]
@@ -256,9 +257,12 @@ async fn find_session(
     path = "/sessions/{slug}/attempts",
     params(("slug" = String, Path, description = "The session's slug"), AttemptsQuery),
     responses(
-        (status = 200, description = "A page of attempts; for CSV the next cursor is in the X-Next-Cursor header",
+        (status = 200, description = "A page of attempts. CSV with limit=: a page, the next cursor in the X-Next-Cursor header; CSV without limit=: every attempt the filters select (after cursor=), streamed as one download",
             content((AttemptPage = "application/json"), (String = "text/csv")),
-            headers(("x-next-cursor" = String, description = "CSV only: the next page's cursor; absent on the last page"))),
+            headers(
+                ("x-next-cursor" = String, description = "CSV with limit= only: the next page's cursor; absent on the last page"),
+                ("content-disposition" = String, description = "CSV only: attachment; filename=\"<slug>-attempts.csv\""),
+            )),
         (status = 400, description = "Bad parameter, or a slug several organisations use without org=", body = ErrorBody),
         (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),

@@ -181,6 +181,55 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
     assert_eq!(status, 200);
     assert_eq!(api, cli);
     assert_eq!(app.audit_count("api.summary_read", None).await, 1);
+    // The table: aligned columns, the final attempt as #N.
+    let table = ok(&app.cli(&["attempts", "summary", "--session", "lab1"]));
+    let words: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        words[0],
+        [
+            "ROSTER_IDENTIFIER",
+            "GITHUB_USERNAME",
+            "REPOSITORY",
+            "ATTEMPTS",
+            "FINAL",
+            "FINAL_PUSHED_AT",
+            "LATE_ATTEMPTS",
+            "FORCED",
+            "STATUS"
+        ]
+    );
+    assert_eq!(
+        words[1],
+        [
+            "alice@uni.test",
+            "alice",
+            "course/lab1-alice",
+            "3",
+            "#2",
+            "2026-01-01T00:03:20Z",
+            "1",
+            "true",
+            "on_time"
+        ]
+    );
+    assert_eq!(
+        words[4],
+        ["dave@uni.test", "dave", "0", "0", "false", "missing"]
+    );
+    let columns: Vec<usize> = ["GITHUB_USERNAME", "REPOSITORY", "STATUS"]
+        .iter()
+        .filter_map(|c| table.lines().next().and_then(|h| h.find(c)))
+        .collect();
+    assert_eq!(
+        table
+            .lines()
+            .nth(1)
+            .and_then(|l| l.find("course/lab1-alice")),
+        columns.get(1).copied()
+    );
     // CSV flattens the final attempt.
     let csv = ok(&app.cli(&[
         "attempts",
