@@ -20,6 +20,7 @@ use crate::http::edge::EdgeLimits;
 use crate::redeliver::RedeliverPolicy;
 use crate::server::{self, ServerConfig};
 use crate::setup::SetupConfig;
+use crate::web::WebConfig;
 use crate::webhook::signature::WebhookSecrets;
 use crate::worker::WorkerConfig;
 
@@ -46,6 +47,10 @@ pub struct Settings {
     pub redeliver: Option<RedeliverPolicy>,
     /// Timeouts, caps and budgets of the HTTP edge (docs/security.md).
     pub edge: EdgeLimits,
+    /// The instructor web view: public URL, GitHub's URLs, the OAuth client.
+    pub web: WebConfig,
+    /// GitHub's web URL (`GITHUB_WEB_URL`): repository links in grades exports.
+    pub github_web_url: url::Url,
 }
 
 /// Where the checkpoint key and file are, and how often a checkpoint is written.
@@ -72,8 +77,15 @@ impl Settings {
             checkpoints: None,
             redeliver: None,
             edge: EdgeLimits::default(),
+            web: WebConfig::new(url::Url::parse("http://localhost:3000").expect("a valid URL")),
+            github_web_url: default_github_web_url(),
         }
     }
+}
+
+/// `https://github.com`.
+fn default_github_web_url() -> url::Url {
+    url::Url::parse("https://github.com").expect("a constant URL parses")
 }
 
 /// Why the app cannot start.
@@ -197,6 +209,10 @@ impl App {
         };
         let mut worker = settings.worker;
         worker.origin = settings.origin;
+        let mut web = settings.web;
+        web.github_web_url = settings.github_web_url.clone();
+        // Check runs link to the attempt's page.
+        worker.check_runs.details_url_base = Some(web.base().to_owned());
         worker.github = github;
         let server = ServerConfig {
             secrets: WebhookSecrets::new(settings.webhook_secrets),
@@ -206,6 +222,8 @@ impl App {
             checkpoints,
             redeliver: settings.redeliver,
             edge: settings.edge,
+            web,
+            github_web_url: settings.github_web_url,
         };
         Ok(Self { db, server })
     }
@@ -213,6 +231,11 @@ impl App {
     /// The app's database connection.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The worker settings as built (origin, GitHub App, check-run links completed).
+    pub fn worker(&self) -> &crate::worker::WorkerConfig {
+        &self.server.worker
     }
 
     /// The GitHub App, when configured.

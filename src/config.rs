@@ -92,7 +92,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server and the delivery workers (applies pending migrations first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations.
     Migrate,
     /// Manage lab sessions.
@@ -101,6 +101,12 @@ pub enum Command {
     /// Read recorded attempts.
     #[command(subcommand)]
     Attempts(AttemptsCommand),
+    /// The class roster (GitHub Classroom's roster export).
+    #[command(subcommand)]
+    Roster(RosterCommand),
+    /// Grades in GitHub Classroom's shape.
+    #[command(subcommand)]
+    Grades(GradesCommand),
     /// Sign a payload file and send it like a real GitHub delivery.
     Deliver(DeliverArgs),
     /// Ask GitHub to redeliver the App's deliveries that never reached labtrail (needs App credentials).
@@ -184,6 +190,19 @@ pub struct ServeArgs {
     /// A bearer token `GET /metrics` requires; unset: /metrics is open.
     #[arg(long, env = "LABTRAIL_METRICS_TOKEN", hide_env_values = true, value_parser = secret)]
     pub metrics_token: Option<SecretString>,
+    /// The GitHub App's OAuth client id ("Sign in with GitHub" on the web view; setup writes it).
+    #[arg(long, env = "GITHUB_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// The GitHub App's OAuth client secret.
+    #[arg(long, env = "GITHUB_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub client_secret: Option<SecretString>,
+    /// `org/team-slug`: members of this team may see `org` on the web view, besides its owners.
+    #[arg(long, env = "LABTRAIL_INSTRUCTOR_TEAM", value_parser = instructor_team)]
+    pub instructor_team: Option<(String, String)>,
+}
+
+fn instructor_team(s: &str) -> Result<(String, String), String> {
+    crate::web::parse_team(s).ok_or_else(|| "expected org/team-slug".to_owned())
 }
 
 /// The GitHub App's credentials and API (`serve`, `redeliver`).
@@ -305,6 +324,62 @@ pub enum AttemptsCommand {
     Show {
         /// The attempt id.
         id: i64,
+    },
+    /// One row per student repository (and per roster student without one): attempts, the final attempt
+    /// (the latest pushed by the deadline), late attempts, forced pushes, status.
+    Summary {
+        /// The session (slug).
+        #[arg(long)]
+        session: String,
+        /// The session's organisation, when several have a session with this slug.
+        #[arg(long)]
+        org: Option<String>,
+        /// Output format.
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+    },
+}
+
+/// `labtrail roster …`.
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Import a roster file (`identifier,github_username,github_id,name`; extra columns ignored); known
+    /// students are updated in place.
+    Import {
+        /// Organisation (account) login.
+        #[arg(long)]
+        org: String,
+        /// The roster CSV (UTF-8, with or without a byte-order mark).
+        file: PathBuf,
+    },
+    /// List an organisation's roster, by identifier.
+    List {
+        /// Organisation (account) login.
+        #[arg(long)]
+        org: String,
+        /// Output format.
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+    },
+}
+
+/// `labtrail grades …`.
+#[derive(Debug, Subcommand)]
+pub enum GradesCommand {
+    /// Write a session's grades CSV with GitHub Classroom's "Download grades" columns (points empty).
+    Export {
+        /// The session (slug).
+        #[arg(long)]
+        session: String,
+        /// The session's organisation, when several have a session with this slug.
+        #[arg(long)]
+        org: Option<String>,
+        /// Write to this file (created mode 0600) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// GitHub web URL of the repository links.
+        #[arg(long, env = "GITHUB_WEB_URL", default_value = "https://github.com")]
+        github_web_url: url::Url,
     },
 }
 
@@ -488,7 +563,7 @@ mod tests {
         let cli = Cli::try_parse_from(["labtrail", "serve"].iter().chain(args))
             .unwrap_or_else(|e| panic!("{e}"));
         match cli.command {
-            Command::Serve(a) => a,
+            Command::Serve(a) => *a,
             other => panic!("not serve: {other:?}"),
         }
     }

@@ -24,6 +24,7 @@ mod retention;
 mod server;
 pub mod setup;
 pub mod telemetry;
+pub mod web;
 pub mod webhook;
 pub mod worker;
 

@@ -1,5 +1,7 @@
-//! Presentation of records: typed rows (sessions, attempts, tokens) and the one writer that renders
-//! them as JSON, CSV or a terminal table, for the CLI and the read API alike.
+//! Presentation of records: typed rows (sessions, attempts, tokens, the roster, the per-student summary,
+//! Classroom-shaped grades) and the one writer that renders them as JSON, CSV or a terminal table, for the
+//! CLI and the read API alike. Every CSV cell goes through [`csv_safe`] (no spreadsheet formulas), and
+//! [`CsvWriter`] writes row by row so that exports stream.
 //!
 //! Row fields are declared in alphabetical order: that is the order the JSON has always had (it was
 //! built as a sorted `serde_json` map), so serialising a row directly gives the same bytes.
@@ -7,12 +9,13 @@
 use std::io::Write;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use entity::{api_token, lab_session};
+use entity::{api_token, lab_session, roster_student};
 use serde::Serialize;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::ToSchema;
 
 use crate::db::attempts::AttemptView;
+use crate::db::summary::StudentSummary;
 
 /// The OpenAPI schema of a string that is one of `values`.
 fn one_of(values: &[&str]) -> Object {
@@ -69,6 +72,16 @@ pub trait Row: Serialize {
 /// A UTC time as RFC 3339 with whole seconds and `Z`.
 pub fn utc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A cell a spreadsheet would run as a formula (OWASP "CSV injection": it starts with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return) with a leading `'`, which spreadsheets show as text; any other cell as is.
+pub fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
 }
 
 fn opt<T: ToString>(v: Option<&T>) -> String {
@@ -338,6 +351,268 @@ impl Row for TokenRow {
     }
 }
 
+/// A student of the class roster (`labtrail roster list`); the CSV has Classroom's roster columns, so it
+/// can be imported again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RosterRow {
+    pub github_id: Option<i64>,
+    /// Empty: not linked to a GitHub account yet.
+    pub github_username: String,
+    pub identifier: String,
+    pub name: String,
+    pub org: String,
+}
+
+impl From<&roster_student::Model> for RosterRow {
+    fn from(s: &roster_student::Model) -> Self {
+        Self {
+            github_id: s.github_id,
+            github_username: s.github_username.clone(),
+            identifier: s.identifier.clone(),
+            name: s.name.clone(),
+            org: s.org.clone(),
+        }
+    }
+}
+
+impl Row for RosterRow {
+    const COLUMNS: &'static [&'static str] =
+        &["identifier", "github_username", "github_id", "name"];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.identifier.clone(),
+            self.github_username.clone(),
+            opt(self.github_id.as_ref()),
+            self.name.clone(),
+        ]
+    }
+}
+
+fn summary_status_schema() -> Object {
+    one_of(&["on_time", "late_only", "missing"])
+}
+
+/// A student's final attempt: the latest pushed by their deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FinalAttempt {
+    pub after: String,
+    pub attempt_number: i32,
+    /// The attempt's id.
+    pub id: i64,
+    #[schema(format = DateTime)]
+    pub pushed_at: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+}
+
+/// One row of the per-student summary (`labtrail attempts summary`, `GET /api/v1/sessions/{slug}/summary`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Summary)]
+pub struct SummaryRow {
+    pub attempts: u64,
+    /// null when no attempt was pushed by the deadline
+    #[serde(rename = "final")]
+    #[schema(required = true)]
+    pub final_attempt: Option<FinalAttempt>,
+    #[schema(required = true, format = DateTime)]
+    pub first_pushed_at: Option<String>,
+    /// Any forced push.
+    pub forced: bool,
+    /// From the roster, else the pushers' logins (space-separated).
+    pub github_username: String,
+    #[schema(required = true, format = DateTime)]
+    pub last_pushed_at: Option<String>,
+    /// Attempts pushed after the deadline.
+    pub late_attempts: u64,
+    /// `owner/name`; null for a roster student without a repository.
+    #[schema(required = true)]
+    pub repository: Option<String>,
+    /// null when no roster student matched the repository.
+    #[schema(required = true)]
+    pub roster_identifier: Option<String>,
+    #[schema(schema_with = summary_status_schema)]
+    pub status: String,
+}
+
+impl From<&StudentSummary> for SummaryRow {
+    fn from(s: &StudentSummary) -> Self {
+        Self {
+            attempts: s.fold.attempts,
+            final_attempt: s.fold.final_attempt.as_ref().map(|f| FinalAttempt {
+                after: f.after.clone(),
+                attempt_number: f.number,
+                id: f.id,
+                pushed_at: utc(f.pushed_at),
+                git_ref: f.git_ref.clone(),
+            }),
+            first_pushed_at: s.fold.first_pushed_at.map(utc),
+            forced: s.fold.forced,
+            github_username: s.github_username(),
+            last_pushed_at: s.fold.last_pushed_at.map(utc),
+            late_attempts: s.fold.late_attempts,
+            repository: s.repository.clone(),
+            roster_identifier: s.student.as_ref().map(|r| r.identifier.clone()),
+            status: s.status.as_str().to_owned(),
+        }
+    }
+}
+
+impl Row for SummaryRow {
+    const COLUMNS: &'static [&'static str] = &[
+        "repository",
+        "roster_identifier",
+        "github_username",
+        "attempts",
+        "first_pushed_at",
+        "last_pushed_at",
+        "final_attempt_id",
+        "final_attempt_number",
+        "final_after",
+        "final_ref",
+        "final_pushed_at",
+        "late_attempts",
+        "forced",
+        "status",
+    ];
+    const TABLE_COLUMNS: &'static [&'static str] = &[
+        "roster_identifier",
+        "github_username",
+        "repository",
+        "attempts",
+        "final",
+        "final_pushed_at",
+        "late_attempts",
+        "forced",
+        "status",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        let f = self.final_attempt.as_ref();
+        vec![
+            opt(self.repository.as_ref()),
+            opt(self.roster_identifier.as_ref()),
+            self.github_username.clone(),
+            self.attempts.to_string(),
+            opt(self.first_pushed_at.as_ref()),
+            opt(self.last_pushed_at.as_ref()),
+            opt(f.map(|f| &f.id)),
+            opt(f.map(|f| &f.attempt_number)),
+            opt(f.map(|f| &f.after)),
+            opt(f.map(|f| &f.git_ref)),
+            opt(f.map(|f| &f.pushed_at)),
+            self.late_attempts.to_string(),
+            self.forced.to_string(),
+            self.status.clone(),
+        ]
+    }
+
+    /// The final attempt as `#N`.
+    fn table_cells(&self) -> Vec<String> {
+        let f = self.final_attempt.as_ref();
+        vec![
+            opt(self.roster_identifier.as_ref()),
+            self.github_username.clone(),
+            opt(self.repository.as_ref()),
+            self.attempts.to_string(),
+            f.map(|f| format!("#{}", f.attempt_number))
+                .unwrap_or_default(),
+            opt(f.map(|f| &f.pushed_at)),
+            self.late_attempts.to_string(),
+            self.forced.to_string(),
+            self.status.clone(),
+        ]
+    }
+}
+
+/// One row of GitHub Classroom's "Download grades" CSV (`labtrail grades export`,
+/// `GET /api/v1/sessions/{slug}/grades.csv`): points are left empty, labtrail does not grade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GradeRow {
+    pub assignment_name: String,
+    pub assignment_url: String,
+    pub starter_code_url: String,
+    pub github_username: String,
+    pub roster_identifier: String,
+    pub student_repository_name: String,
+    pub student_repository_url: String,
+    /// The final attempt's push time (UTC RFC 3339); empty without one.
+    pub submission_timestamp: String,
+    pub points_awarded: String,
+    pub points_available: String,
+}
+
+impl GradeRow {
+    /// The grades row of a summary row of `session`; repository URLs under `github_web_url`.
+    pub fn new(
+        s: &StudentSummary,
+        session: &lab_session::Model,
+        github_web_url: &url::Url,
+    ) -> Self {
+        let repository = s.repository.as_deref().unwrap_or_default();
+        let name = repository.rsplit_once('/').map_or(repository, |(_, n)| n);
+        let url = if repository.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{}/{repository}",
+                github_web_url.as_str().trim_end_matches('/')
+            )
+        };
+        Self {
+            assignment_name: session.title.clone(),
+            assignment_url: String::new(),
+            starter_code_url: String::new(),
+            github_username: s.github_username(),
+            roster_identifier: s
+                .student
+                .as_ref()
+                .map(|r| r.identifier.clone())
+                .unwrap_or_default(),
+            student_repository_name: name.to_owned(),
+            student_repository_url: url,
+            submission_timestamp: s
+                .fold
+                .final_attempt
+                .as_ref()
+                .map(|f| utc(f.pushed_at))
+                .unwrap_or_default(),
+            points_awarded: String::new(),
+            points_available: String::new(),
+        }
+    }
+}
+
+impl Row for GradeRow {
+    const COLUMNS: &'static [&'static str] = &[
+        "assignment_name",
+        "assignment_url",
+        "starter_code_url",
+        "github_username",
+        "roster_identifier",
+        "student_repository_name",
+        "student_repository_url",
+        "submission_timestamp",
+        "points_awarded",
+        "points_available",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.assignment_name.clone(),
+            self.assignment_url.clone(),
+            self.starter_code_url.clone(),
+            self.github_username.clone(),
+            self.roster_identifier.clone(),
+            self.student_repository_name.clone(),
+            self.student_repository_url.clone(),
+            self.submission_timestamp.clone(),
+            self.points_awarded.clone(),
+            self.points_available.clone(),
+        ]
+    }
+}
+
 /// Write `rows` in `format`.
 pub fn write<R: Row>(w: impl Write, rows: &[R], format: Format) -> Result<(), ReportError> {
     match format {
@@ -357,13 +632,62 @@ pub fn write_json<T: Serialize + ?Sized>(mut w: impl Write, value: &T) -> Result
 
 /// CSV: a header of [`Row::COLUMNS`], then one record per row.
 pub fn write_csv<R: Row>(w: impl Write, rows: &[R]) -> Result<(), csv::Error> {
-    let mut w = csv::Writer::from_writer(w);
-    w.write_record(R::COLUMNS)?;
+    let mut w = CsvWriter::<_, R>::new(w)?;
     for r in rows {
-        w.write_record(r.cells())?;
+        w.row(r)?;
     }
-    w.flush()?;
-    Ok(())
+    w.finish()
+}
+
+/// The one CSV writer (RFC 4180, LF line ends): the header of [`Row::COLUMNS`] first, then rows as they
+/// come, each cell through [`csv_safe`]. Nothing is kept but the output buffer.
+pub struct CsvWriter<W: Write, R: Row> {
+    inner: csv::Writer<W>,
+    rows: std::marker::PhantomData<fn(&R)>,
+}
+
+impl<W: Write, R: Row> CsvWriter<W, R> {
+    /// Start with the header.
+    pub fn new(w: W) -> Result<Self, csv::Error> {
+        let mut inner = csv::Writer::from_writer(w);
+        inner.write_record(R::COLUMNS)?;
+        Ok(Self {
+            inner,
+            rows: std::marker::PhantomData,
+        })
+    }
+
+    /// Continue a CSV whose header was written before (a later chunk of a stream).
+    pub fn continuing(w: W) -> Self {
+        Self {
+            inner: csv::Writer::from_writer(w),
+            rows: std::marker::PhantomData,
+        }
+    }
+
+    /// Write one row.
+    pub fn row(&mut self, r: &R) -> Result<(), csv::Error> {
+        self.inner
+            .write_record(r.cells().iter().map(|c| csv_safe(c).into_owned()))
+    }
+
+    /// Flush the buffer into the output.
+    pub fn flush(&mut self) -> Result<(), csv::Error> {
+        self.inner.flush()?;
+        Ok(())
+    }
+
+    /// Flush and give the output back.
+    pub fn into_inner(self) -> Result<W, csv::Error> {
+        self.inner
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))
+    }
+
+    /// Flush, done.
+    pub fn finish(mut self) -> Result<(), csv::Error> {
+        self.flush()
+    }
 }
 
 /// A table: [`Row::TABLE_COLUMNS`] upper-cased as the header, columns two spaces apart, no trailing
@@ -449,6 +773,38 @@ mod tests {
             "NAME    ROLE        ORG                CREATED_AT            LAST_USED_AT  REVOKED_AT\n\
              grader  instructor                     2026-01-01T00:00:00Z\n\
              grader  instructor  a-much-longer-org  2026-01-01T00:00:00Z\n"
+        );
+    }
+    #[test]
+    fn formula_cells_are_neutralised_in_every_csv() {
+        for (cell, want) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_safe(cell), want);
+        }
+        let mut row = token(Some("course"));
+        row.name = "=cmd|' /C calc'!A0".into();
+        assert!(render(&[row], Format::Csv).contains("\n'=cmd|' /C calc'!A0,"));
+    }
+
+    #[test]
+    fn grades_header_is_classrooms() {
+        let out = render::<GradeRow>(&[], Format::Csv);
+        assert_eq!(
+            out,
+            "assignment_name,assignment_url,starter_code_url,github_username,roster_identifier,\
+             student_repository_name,student_repository_url,submission_timestamp,points_awarded,\
+             points_available\n"
         );
     }
 }

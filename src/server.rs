@@ -16,6 +16,7 @@ use crate::jobs::{self, JobsConfig};
 use crate::metrics::Metrics;
 use crate::redeliver::RedeliverPolicy;
 use crate::setup::SetupConfig;
+use crate::web::{WebConfig, WebState};
 use crate::webhook::signature::WebhookSecrets;
 use crate::worker::{Pipeline, WorkerConfig};
 
@@ -41,6 +42,10 @@ pub struct ServerConfig {
     pub redeliver: Option<RedeliverPolicy>,
     /// Timeouts, caps and budgets of the HTTP edge.
     pub edge: EdgeLimits,
+    /// The instructor web view.
+    pub web: WebConfig,
+    /// GitHub's web URL (repository links in grades exports).
+    pub github_web_url: url::Url,
 }
 
 /// Serve on `listener` until `shutdown` completes; then stop taking requests and let workers drain.
@@ -61,6 +66,8 @@ pub async fn run(
         .checkpoints
         .as_ref()
         .map_or(DEFAULT_RETRY_AFTER_SECS, |c| c.interval.as_secs().max(1));
+    let verifier_key = cfg.checkpoints.as_ref().map(|c| c.key.verifier().to_vkey());
+    let web = Arc::new(WebState::new(cfg.web, verifier_key));
     let jobs = jobs::spawn_all(
         &db,
         JobsConfig {
@@ -85,6 +92,8 @@ pub async fn run(
         origin,
         checkpoint_interval_secs,
         edge: Arc::clone(&edge),
+        web,
+        github_web_url: cfg.github_web_url,
     };
     let served = edge::serve(listener, router(state), edge, shutdown).await;
     let _ = stop_tx.send(true);

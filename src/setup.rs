@@ -130,6 +130,7 @@ pub struct NewApp {
     pub slug: Option<String>,
     pub html_url: Option<String>,
     pub webhook_secret: Option<String>,
+    /// The App's OAuth client (the web view's "Sign in with GitHub").
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub pem: String,
@@ -411,6 +412,12 @@ mod tests {
         assert_eq!(m["default_permissions"]["contents"], "read");
         assert_eq!(m["default_permissions"]["metadata"], "read");
         assert_eq!(m["default_events"], serde_json::json!(["push"]));
+        // The web view's sign-in: its callback, and reading org and team memberships.
+        assert_eq!(
+            m["callback_urls"],
+            serde_json::json!(["https://labtrail.example.edu/login/callback"])
+        );
+        assert_eq!(m["default_permissions"]["members"], "read");
     }
 
     #[test]

@@ -10,4 +10,7 @@ pub mod installation_repository;
 pub mod lab_attempt;
 pub mod lab_attempt_file;
 pub mod lab_session;
+pub mod roster_student;
+pub mod web_login_state;
+pub mod web_session;
 pub mod webhook_delivery;

@@ -1,5 +1,6 @@
-//! `labtrail attempts list|show`.
+//! `labtrail attempts list|show|summary`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -7,7 +8,10 @@ use anyhow::{bail, Context};
 use super::{open, print_rows};
 use crate::config::{GlobalArgs, OutputFormat};
 use crate::db::{self, attempts::AttemptFilter};
-use crate::report::{self, AttemptRow};
+use crate::report::{self, AttemptRow, CsvWriter, SummaryRow};
+
+/// Attempts read per query when streaming CSV.
+const PAGE: u64 = 500;
 
 pub(super) async fn list(
     g: &GlobalArgs,
@@ -15,12 +19,43 @@ pub(super) async fn list(
     format: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
+    if format == OutputFormat::Csv {
+        stream_csv(&db, filter).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let views = db::attempts::list(&db, filter)
         .await
         .context("Cannot list attempts")?;
     let rows: Vec<AttemptRow> = views.iter().map(AttemptRow::from).collect();
     print_rows(&rows, format)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// CSV in constant memory: pages of [`PAGE`] attempts (keyset on id), each written before the next is read.
+async fn stream_csv(
+    db: &sea_orm::DatabaseConnection,
+    filter: &AttemptFilter,
+) -> anyhow::Result<()> {
+    let stdout = std::io::stdout().lock();
+    let mut out = CsvWriter::<_, AttemptRow>::new(std::io::BufWriter::new(stdout))?;
+    let mut page = AttemptFilter {
+        limit: Some(PAGE),
+        ..filter.clone()
+    };
+    loop {
+        let views = db::attempts::list(db, &page)
+            .await
+            .context("Cannot list attempts")?;
+        for v in &views {
+            out.row(&AttemptRow::from(v))?;
+        }
+        match views.last() {
+            Some(last) if views.len() as u64 == PAGE => page.after_id = Some(last.attempt.id),
+            _ => break,
+        }
+    }
+    out.into_inner()?.flush()?;
+    Ok(())
 }
 
 pub(super) async fn show(g: &GlobalArgs, id: i64) -> anyhow::Result<ExitCode> {
@@ -32,5 +67,23 @@ pub(super) async fn show(g: &GlobalArgs, id: i64) -> anyhow::Result<ExitCode> {
         bail!("No attempt with id {id}");
     };
     report::write_json(std::io::stdout().lock(), &AttemptRow::from(&v))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn summary(
+    g: &GlobalArgs,
+    slug: &str,
+    org: Option<&str>,
+    format: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let session = db::sessions::find_by_slug(&db, slug, org)
+        .await
+        .context("Cannot find the session")?;
+    let summary = db::summary::summarize(&db, &session)
+        .await
+        .context("Cannot summarise the session")?;
+    let rows: Vec<SummaryRow> = summary.iter().map(SummaryRow::from).collect();
+    print_rows(&rows, format)?;
     Ok(ExitCode::SUCCESS)
 }

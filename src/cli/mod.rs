@@ -5,8 +5,10 @@ mod attempts;
 mod audit;
 mod deliver;
 mod doctor;
+mod grades;
 mod redeliver;
 mod retention;
+mod roster;
 mod serve;
 mod session;
 mod tokens;
@@ -18,8 +20,8 @@ use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{
-    AttemptsCommand, AuditCommand, Cli, Command, GithubArgs, GlobalArgs, OutputFormat,
-    RetentionCommand, SessionCommand,
+    AttemptsCommand, AuditCommand, Cli, Command, GithubArgs, GlobalArgs, GradesCommand,
+    OutputFormat, RetentionCommand, RosterCommand, SessionCommand,
 };
 use crate::db::{self, attempts::AttemptFilter};
 use crate::github::{CallPolicy, GithubAppConfig};
@@ -53,7 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     match cli.command {
-        Command::Serve(args) => serve::serve(g, args).await,
+        Command::Serve(args) => serve::serve(g, *args).await,
         Command::Migrate => {
             let db = open(g).await?;
             db::migrate(&db).await.context("Cannot apply migrations")?;
@@ -80,6 +82,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             attempts::list(g, &filter, format).await
         }
         Command::Attempts(AttemptsCommand::Show { id }) => attempts::show(g, id).await,
+        Command::Attempts(AttemptsCommand::Summary {
+            session,
+            org,
+            format,
+        }) => attempts::summary(g, &session, org.as_deref(), format).await,
+        Command::Roster(RosterCommand::Import { org, file }) => {
+            roster::import(g, &org, &file).await
+        }
+        Command::Roster(RosterCommand::List { org, format }) => roster::list(g, &org, format).await,
+        Command::Grades(GradesCommand::Export {
+            session,
+            org,
+            out,
+            github_web_url,
+        }) => grades::export(g, &session, org.as_deref(), out.as_deref(), &github_web_url).await,
         Command::Deliver(args) => deliver::deliver(g, args).await,
         Command::Redeliver(args) => redeliver::redeliver(g, args).await,
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(g, args).await,

@@ -11,6 +11,8 @@ use crate::app::{App, CheckpointSettings, Settings};
 use crate::config::{GlobalArgs, ServeArgs};
 use crate::redeliver::RedeliverPolicy;
 use crate::setup::SetupConfig;
+use crate::web::{OauthClient, WebConfig};
+use secrecy::ExposeSecret as _;
 
 /// The app's settings from `serve`'s flags and environment.
 pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Settings> {
@@ -35,7 +37,35 @@ pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Setti
         ..RedeliverPolicy::default()
     });
     settings.edge = args.edge_limits();
+    settings.github_web_url = args.github_web_url.clone();
+    settings.web = web_config(g, args);
     Ok(settings)
+}
+
+/// The web view: public URL, GitHub's API, and "Sign in with GitHub" when both OAuth values are set.
+fn web_config(g: &GlobalArgs, args: &ServeArgs) -> WebConfig {
+    let mut web = WebConfig::new(g.public_url.clone());
+    web.github_api_url = args.github.github_api_url.clone();
+    let id = args.client_id.clone().filter(|s| !s.trim().is_empty());
+    let secret = args
+        .client_secret
+        .clone()
+        .filter(|s| !s.expose_secret().is_empty());
+    web.oauth = match (id, secret) {
+        (Some(client_id), Some(client_secret)) => Some(OauthClient {
+            client_id,
+            client_secret,
+        }),
+        (None, None) => None,
+        _ => {
+            tracing::warn!(
+                "only one of GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET is set: Sign in with GitHub is off"
+            );
+            None
+        }
+    };
+    web.instructor_team = args.instructor_team.clone();
+    web
 }
 
 pub(super) async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {

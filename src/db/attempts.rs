@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::{lab_attempt, lab_attempt_file, lab_session};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, SelectTwo, Set, TransactionTrait,
 };
 
 use crate::audit::{self, AuditError, NewEntry, Receipt};
@@ -252,15 +252,14 @@ pub struct AttemptFilter {
     pub until: Option<DateTime<Utc>>,
     /// Only attempts with a greater id (cursor pagination).
     pub after_id: Option<i64>,
+    /// Only attempts with this id or a smaller one (a streamed export's snapshot).
+    pub upto_id: Option<i64>,
     /// At most this many.
     pub limit: Option<u64>,
 }
 
-/// Attempts matching the filter, in recording order, with their files.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    filter: &AttemptFilter,
-) -> Result<Vec<AttemptView>, DbErr> {
+/// The attempts (with their sessions) the filter selects, unordered and unlimited.
+fn filtered(filter: &AttemptFilter) -> SelectTwo<lab_attempt::Entity, lab_session::Entity> {
     use lab_attempt::Column as C;
     let mut q = lab_attempt::Entity::find().find_also_related(lab_session::Entity);
     if let Some(slug) = &filter.session_slug {
@@ -302,11 +301,37 @@ pub async fn list(
     if let Some(after) = filter.after_id {
         q = q.filter(C::Id.gt(after));
     }
+    if let Some(upto) = filter.upto_id {
+        q = q.filter(C::Id.lte(upto));
+    }
+    q
+}
+
+/// Attempts matching the filter, in recording order, with their files.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &AttemptFilter,
+) -> Result<Vec<AttemptView>, DbErr> {
+    let mut q = filtered(filter);
     if let Some(limit) = filter.limit {
         q = q.limit(limit);
     }
-    let rows = q.order_by_asc(C::Id).all(db).await?;
+    let rows = q.order_by_asc(lab_attempt::Column::Id).all(db).await?;
     with_files(db, rows).await
+}
+
+/// How many attempts the filter selects (its limit aside), and the greatest id among them.
+pub async fn extent(
+    db: &impl ConnectionTrait,
+    filter: &AttemptFilter,
+) -> Result<(u64, Option<i64>), DbErr> {
+    let count = filtered(filter).count(db).await?;
+    let newest = filtered(filter)
+        .order_by_desc(lab_attempt::Column::Id)
+        .limit(1)
+        .all(db)
+        .await?;
+    Ok((count, newest.first().map(|(a, _)| a.id)))
 }
 
 /// `_` and `%` in a repository name are themselves, not wildcards: escaped with `\`, named as the escape

@@ -5,8 +5,12 @@ pub mod attempts;
 pub mod check_runs;
 pub mod deliveries;
 pub mod installations;
+pub mod roster;
 pub mod sessions;
+pub mod summary;
 pub mod tokens;
+pub mod web_sessions;
+pub mod web_views;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::lab_session::{self, Column, Entity};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    QuerySelect, Set, TransactionTrait,
 };
 
 use crate::audit::{self, AuditError, NewEntry};
@@ -27,6 +27,10 @@ pub enum SessionError {
     Exists { org: String, slug: String },
     #[error("organisation {org} has no session {slug:?}")]
     NotFound { org: String, slug: String },
+    #[error("no session {0:?}")]
+    NoSlug(String),
+    #[error("several organisations have a session {0:?}: pass --org")]
+    Ambiguous(String),
     #[error("session {slug:?} of {org} was archived already")]
     Archived { org: String, slug: String },
     #[error(transparent)]
@@ -214,4 +218,22 @@ pub async fn active_for_org(
         .filter(Column::ArchivedAt.is_null())
         .all(db)
         .await
+}
+
+/// The one session `slug` names, within `org` when given.
+pub async fn find_by_slug(
+    db: &impl ConnectionTrait,
+    slug: &str,
+    org: Option<&str>,
+) -> Result<lab_session::Model, SessionError> {
+    let mut q = Entity::find().filter(Column::Slug.eq(slug));
+    if let Some(org) = org {
+        q = q.filter(Column::Org.eq(org.to_ascii_lowercase()));
+    }
+    let mut found = q.limit(2).all(db).await?;
+    match found.len() {
+        0 => Err(SessionError::NoSlug(slug.to_owned())),
+        1 => Ok(found.remove(0)),
+        _ => Err(SessionError::Ambiguous(slug.to_owned())),
+    }
 }

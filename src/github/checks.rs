@@ -316,17 +316,33 @@ pub async fn find(
     Ok(None)
 }
 
+/// Where a new check run goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub installation_id: i64,
+    pub repo: &'a str,
+    pub sha: &'a str,
+    /// The attempt's id.
+    pub external_id: &'a str,
+    /// The attempt's page in the web view.
+    pub details_url: Option<&'a str>,
+}
+
 /// Create the completed check run.
 #[tracing::instrument(skip(app, output))]
 pub async fn create(
     app: &GithubApp,
-    installation_id: i64,
-    repo: &str,
-    sha: &str,
-    external_id: &str,
+    target: &Target<'_>,
     output: &CheckOutput,
 ) -> Result<i64, GithubError> {
-    let body = serde_json::json!({
+    let Target {
+        installation_id,
+        repo,
+        sha,
+        external_id,
+        details_url,
+    } = *target;
+    let mut body = serde_json::json!({
         "name": CHECK_NAME,
         "head_sha": sha,
         "external_id": external_id,
@@ -335,6 +351,9 @@ pub async fn create(
         "completed_at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "output": { "title": output.title, "summary": output.summary },
     });
+    if let Some(url) = details_url {
+        body["details_url"] = url.into();
+    }
     let path = format!("/repos/{}/check-runs", repo_path(repo)?);
     let run: CheckRunRef = app.post_json(installation_id, &path, &body).await?;
     Ok(run.id)

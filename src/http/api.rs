@@ -22,10 +22,12 @@ use crate::db::attempts::AttemptFilter;
 use crate::db::tokens::{self, Role};
 use crate::db::{self};
 use crate::error::AppError;
-use crate::report::{self, AttemptRow, SessionRow};
+use crate::report::{AttemptRow, CsvWriter, GradeRow, Row, SessionRow, SummaryRow};
 
 const DEFAULT_LIMIT: u64 = 100;
 const MAX_LIMIT: u64 = 1000;
+/// Rows encoded per chunk of a streamed CSV answer; attempts read per query.
+const CSV_CHUNK: usize = 500;
 
 /// The routes, to be nested under `/api/v1`; each is documented in [`ApiDoc`] (a test checks it).
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
@@ -33,6 +35,8 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/openapi.json", get(openapi)),
         ("/sessions", get(sessions)),
         ("/sessions/{slug}/attempts", get(session_attempts)),
+        ("/sessions/{slug}/summary", get(session_summary)),
+        ("/sessions/{slug}/grades.csv", get(session_grades)),
         ("/attempts/{id}", get(attempt)),
         ("/attempts/{id}/proof", get(attempt_proof)),
         ("/audit", get(audit_entries)),
@@ -201,6 +205,7 @@ pub(super) struct AttemptsQuery {
     /// next_cursor of the previous page
     #[param(required = false, value_type = String)]
     cursor: Option<String>,
+    /// Page size (JSON: 100 when absent; CSV: no limit= streams every attempt)
     #[param(required = false, value_type = u64, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u64>,
     #[param(required = false, schema_with = super::openapi::export_format)]
@@ -252,9 +257,12 @@ async fn find_session(
     path = "/sessions/{slug}/attempts",
     params(("slug" = String, Path, description = "The session's slug"), AttemptsQuery),
     responses(
-        (status = 200, description = "A page of attempts; for CSV the next cursor is in the X-Next-Cursor header",
+        (status = 200, description = "A page of attempts. CSV with limit=: a page, the next cursor in the X-Next-Cursor header; CSV without limit=: every attempt the filters select (after cursor=), streamed as one download",
             content((AttemptPage = "application/json"), (String = "text/csv")),
-            headers(("x-next-cursor" = String, description = "CSV only: the next page's cursor; absent on the last page"))),
+            headers(
+                ("x-next-cursor" = String, description = "CSV with limit= only: the next page's cursor; absent on the last page"),
+                ("content-disposition" = String, description = "CSV only: attachment; filename=\"<slug>-attempts.csv\""),
+            )),
         (status = 400, description = "Bad parameter, or a slug several organisations use without org=", body = ErrorBody),
         (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
         (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
@@ -267,11 +275,7 @@ pub(super) async fn session_attempts(
     Path(slug): Path<String>,
     Query(q): Query<AttemptsQuery>,
 ) -> Result<Response, AppError> {
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(AppError::BadRequest("format must be json or csv".into())),
-    };
+    let csv = wants_csv(q.format.as_deref())?;
     let org = caller.org_scope(q.org.as_deref())?;
     let limit = page_limit(q.limit)?;
     let after_id = q
@@ -290,8 +294,14 @@ pub(super) async fn session_attempts(
         since: parse_time("since", q.since.as_deref())?,
         until: parse_time("until", q.until.as_deref())?,
         after_id,
-        limit: Some(limit + 1),
         ..AttemptFilter::default()
+    };
+    if csv && q.limit.is_none() {
+        return stream_attempts(&state, &caller, &session, filter).await;
+    }
+    let filter = AttemptFilter {
+        limit: Some(limit + 1),
+        ..filter
     };
     let mut views = db::attempts::list(&state.db, &filter)
         .await
@@ -316,22 +326,231 @@ pub(super) async fn session_attempts(
         )
         .await?;
     if csv {
-        let mut body = Vec::new();
-        report::write_csv(&mut body, &rows).map_err(AppError::internal)?;
-        let mut response = (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            )],
-            body,
-        )
-            .into_response();
+        let mut response = csv_download(rows, &format!("{}-attempts.csv", session.slug));
         if let Some(c) = next_cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert("x-next-cursor", c);
         }
         return Ok(response);
     }
     Ok(Json(json!({ "attempts": rows, "next_cursor": next_cursor })).into_response())
+}
+
+fn wants_csv(format: Option<&str>) -> Result<bool, AppError> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(_) => Err(AppError::BadRequest("format must be json or csv".into())),
+    }
+}
+
+/// The headers of a CSV download named `filename`.
+fn csv_headers(response: &mut Response, filename: &str) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+}
+
+/// `rows` encoded [`CSV_CHUNK`] at a time (the header first, every cell through the one CSV writer).
+fn encode_chunk<R: Row>(rows: &[R], header: bool) -> Result<Vec<u8>, std::io::Error> {
+    let mut buf = Vec::new();
+    let encoded = if header {
+        CsvWriter::<_, R>::new(&mut buf)
+    } else {
+        Ok(CsvWriter::<_, R>::continuing(&mut buf))
+    }
+    .and_then(|mut w| {
+        rows.iter().try_for_each(|r| w.row(r))?;
+        w.finish()
+    });
+    encoded.map_err(std::io::Error::other)?;
+    Ok(buf)
+}
+
+/// A CSV answer of `rows`, streamed: each chunk is encoded when the client is ready for it (also the web
+/// view's downloads).
+pub(crate) fn csv_download<R: Row + Send + 'static>(rows: Vec<R>, filename: &str) -> Response {
+    let chunks =
+        futures_util::stream::unfold((rows.into_iter(), true), |(mut rows, header)| async move {
+            let chunk: Vec<R> = rows.by_ref().take(CSV_CHUNK).collect();
+            if chunk.is_empty() && !header {
+                return None;
+            }
+            Some((encode_chunk(&chunk, header), (rows, false)))
+        });
+    let mut response = axum::body::Body::from_stream(chunks).into_response();
+    csv_headers(&mut response, filename);
+    response
+}
+
+/// A session's attempts as one CSV download, streamed in constant memory: pages of [`CSV_CHUNK`]
+/// attempts read by id up to the newest one at the time of the request, which the audit entry names.
+async fn stream_attempts(
+    state: &AppState,
+    caller: &Caller,
+    session: &lab_session::Model,
+    filter: AttemptFilter,
+) -> Result<Response, AppError> {
+    let (count, upto) = db::attempts::extent(&state.db, &filter)
+        .await
+        .map_err(AppError::database)?;
+    caller
+        .audit(
+            state,
+            "api.attempts_exported",
+            format!("lab_session:{}", session.id),
+            json!({
+                "session_id": session.id,
+                "format": "csv",
+                "count": count,
+                "after_id": filter.after_id,
+                "upto_attempt_id": upto,
+            }),
+        )
+        .await?;
+    Ok(attempts_csv(
+        state.db.clone(),
+        filter,
+        upto,
+        &format!("{}-attempts.csv", session.slug),
+    ))
+}
+
+/// The attempts of `filter` up to attempt `upto` as one streamed CSV download named `filename`, read in
+/// pages of [`CSV_CHUNK`] (the API's and the web view's "All attempts (CSV)"); the caller audits first.
+pub(crate) fn attempts_csv(
+    db: sea_orm::DatabaseConnection,
+    filter: AttemptFilter,
+    upto: Option<i64>,
+    filename: &str,
+) -> Response {
+    let page = AttemptFilter {
+        upto_id: Some(upto.unwrap_or(0)),
+        limit: Some(CSV_CHUNK as u64),
+        ..filter
+    };
+    let chunks = futures_util::stream::unfold(Some((page, true)), move |next| {
+        let db = db.clone();
+        async move {
+            let (mut page, header) = next?;
+            let views = match db::attempts::list(&db, &page).await {
+                Ok(v) => v,
+                Err(e) => return Some((Err(std::io::Error::other(e)), None)),
+            };
+            let rows: Vec<AttemptRow> = views.iter().map(AttemptRow::from).collect();
+            let more = rows.len() == CSV_CHUNK;
+            page.after_id = views.last().map(|v| v.attempt.id).or(page.after_id);
+            if rows.is_empty() && !header {
+                return None;
+            }
+            Some((encode_chunk(&rows, header), more.then_some((page, false))))
+        }
+    });
+    let mut response = axum::body::Body::from_stream(chunks).into_response();
+    csv_headers(&mut response, filename);
+    response
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct SummaryQuery {
+    /// Organisation login; an org-scoped token needs none and may ask for no other
+    #[param(required = false, value_type = String)]
+    org: Option<String>,
+    #[param(required = false, schema_with = super::openapi::export_format)]
+    format: Option<String>,
+}
+
+/// One row per student repository and per roster student without one, by roster identifier then
+/// repository (audited as api.summary_read)
+#[utoipa::path(
+    get,
+    path = "/sessions/{slug}/summary",
+    params(("slug" = String, Path, description = "The session's slug"), SummaryQuery),
+    responses(
+        (status = 200, description = "The summary; CSV flattens `final` into final_* columns",
+            content((Vec<SummaryRow> = "application/json"), (String = "text/csv")),
+            headers(("content-disposition" = String, description = "CSV only: attachment; filename=\"<slug>-summary.csv\""))),
+        (status = 400, description = "Bad parameter, or a slug several organisations use without org=", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        (status = 404, description = "No such session in scope", body = ErrorBody),
+    )
+)]
+pub(super) async fn session_summary(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+    Query(q): Query<SummaryQuery>,
+) -> Result<Response, AppError> {
+    let csv = wants_csv(q.format.as_deref())?;
+    let org = caller.org_scope(q.org.as_deref())?;
+    let session = find_session(&state, &slug, org.as_deref()).await?;
+    let summary = db::summary::summarize(&state.db, &session)
+        .await
+        .map_err(AppError::database)?;
+    let rows: Vec<SummaryRow> = summary.iter().map(SummaryRow::from).collect();
+    caller
+        .audit(
+            &state,
+            "api.summary_read",
+            format!("lab_session:{}", session.id),
+            json!({
+                "session_id": session.id,
+                "format": if csv { "csv" } else { "json" },
+                "count": rows.len(),
+            }),
+        )
+        .await?;
+    if csv {
+        return Ok(csv_download(rows, &format!("{}-summary.csv", session.slug)));
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// The session's grades in GitHub Classroom's "Download grades" shape, points empty (audited as
+/// api.grades_exported)
+#[utoipa::path(
+    get,
+    path = "/sessions/{slug}/grades.csv",
+    params(("slug" = String, Path, description = "The session's slug"), OrgQuery),
+    responses(
+        (status = 200, description = "The grades CSV", body = String, content_type = "text/csv",
+            headers(("content-disposition" = String, description = "attachment; filename=\"<slug>-grades.csv\""))),
+        (status = 400, description = "A slug several organisations use without org=", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        (status = 404, description = "No such session in scope", body = ErrorBody),
+    )
+)]
+pub(super) async fn session_grades(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+    Query(q): Query<OrgQuery>,
+) -> Result<Response, AppError> {
+    let org = caller.org_scope(q.org.as_deref())?;
+    let session = find_session(&state, &slug, org.as_deref()).await?;
+    let summary = db::summary::summarize(&state.db, &session)
+        .await
+        .map_err(AppError::database)?;
+    let rows: Vec<GradeRow> = summary
+        .iter()
+        .map(|s| GradeRow::new(s, &session, &state.github_web_url))
+        .collect();
+    caller
+        .audit(
+            &state,
+            "api.grades_exported",
+            format!("lab_session:{}", session.id),
+            json!({ "session_id": session.id, "count": rows.len() }),
+        )
+        .await?;
+    Ok(csv_download(rows, &format!("{}-grades.csv", session.slug)))
 }
 
 /// One attempt with its files (audited as api.attempt_read)

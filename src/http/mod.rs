@@ -37,6 +37,10 @@ pub struct AppState {
     pub checkpoint_interval_secs: u64,
     /// The edge's limits, budgets and gauges.
     pub edge: Arc<Edge>,
+    /// The instructor web view.
+    pub web: Arc<crate::web::WebState>,
+    /// GitHub's web URL (repository links in grades exports).
+    pub github_web_url: url::Url,
 }
 
 impl FromRef<AppState> for Arc<Edge> {
@@ -64,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(setup::page_handler))
         .route("/setup/callback", get(setup::callback))
         .nest("/api/v1", api::router())
+        .merge(crate::web::router())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state.edge),
             edge::body_deadline,

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::api;
 use crate::audit::proof::{ConsistencyProof, Proof};
-use crate::report::{AttemptRow, FileRow, SessionRow};
+use crate::report::{AttemptRow, FileRow, FinalAttempt, SessionRow, SummaryRow};
 
 /// The read API's document (`ApiDoc::openapi()`).
 #[derive(OpenApi)]
@@ -27,13 +27,15 @@ use crate::report::{AttemptRow, FileRow, SessionRow};
         api::openapi,
         api::sessions,
         api::session_attempts,
+        api::session_summary,
+        api::session_grades,
         api::attempt,
         api::attempt_proof,
         api::audit_entries,
         api::checkpoint,
         api::consistency,
     ),
-    components(schemas(ErrorBody, SessionRow, FileRow, AttemptRow, AttemptPage, AuditEntry, AuditPage, Proof, ConsistencyProof)),
+    components(schemas(ErrorBody, SessionRow, FileRow, AttemptRow, SummaryRow, FinalAttempt, AttemptPage, AuditEntry, AuditPage, Proof, ConsistencyProof)),
     security(("bearer" = [])),
     modifiers(&Security)
 )]

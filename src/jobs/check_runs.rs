@@ -24,6 +24,8 @@ pub struct CheckRunPolicy {
     pub max_tries: i32,
     /// How often the sweep looks for attempts without a check run.
     pub sweep_interval: Duration,
+    /// The public URL: a check run's `details_url` is `{base}/attempts/{id}` (`None`: no link).
+    pub details_url_base: Option<String>,
 }
 
 impl Default for CheckRunPolicy {
@@ -34,6 +36,7 @@ impl Default for CheckRunPolicy {
             max_delay: Duration::from_secs(3600),
             max_tries: 12,
             sweep_interval: Duration::from_secs(30),
+            details_url_base: None,
         }
     }
 }
@@ -77,7 +80,7 @@ pub async fn publish(
     if !check_runs::claim(db, attempt_id, Utc::now(), lease).await? {
         return Ok(Published::Skipped);
     }
-    match publish_claimed(app, db, attempt_id).await {
+    match publish_claimed(app, db, policy, attempt_id).await {
         Ok(p) => Ok(p),
         Err(e) => {
             let tries = check_runs::tries(db, attempt_id).await.unwrap_or(0);
@@ -128,6 +131,7 @@ async fn rendered(db: &DatabaseConnection, attempt_id: i64) -> Result<Option<Ren
 async fn publish_claimed(
     app: &GithubApp,
     db: &DatabaseConnection,
+    policy: &CheckRunPolicy,
     attempt_id: i64,
 ) -> Result<Published, PublishError> {
     let Some(r) = rendered(db, attempt_id).await? else {
@@ -140,7 +144,18 @@ async fn publish_claimed(
         Some(id) => (id, false),
         None => {
             let (inst, repo, sha) = (r.installation_id, &r.repo, &r.sha);
-            let id = checks::create(app, inst, repo, sha, &external_id, &r.output).await?;
+            let details_url = policy
+                .details_url_base
+                .as_deref()
+                .map(|base| format!("{base}/attempts/{attempt_id}"));
+            let target = checks::Target {
+                installation_id: inst,
+                repo,
+                sha,
+                external_id: &external_id,
+                details_url: details_url.as_deref(),
+            };
+            let id = checks::create(app, &target, &r.output).await?;
             (id, true)
         }
     };

@@ -260,6 +260,19 @@ pub struct AppOptions {
     pub redeliver: Option<RedeliverPolicy>,
     /// The HTTP edge's timeouts, caps and budgets.
     pub edge: EdgeLimits,
+    /// "Sign in with GitHub" against a fake GitHub; `None`: token sign-in only.
+    pub web_oauth: Option<WebOauthOptions>,
+}
+
+/// The web view's OAuth client and where GitHub's web and API are.
+#[derive(Debug, Clone)]
+pub struct WebOauthOptions {
+    pub web_url: String,
+    pub api_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// `LABTRAIL_INSTRUCTOR_TEAM`.
+    pub team: Option<String>,
 }
 
 /// App credentials and where GitHub is.
@@ -336,9 +349,11 @@ impl Default for AppOptions {
                 max_tries: 5,
                 // Without workers `drain` runs the sweep; the server's own sweep runs only at start.
                 sweep_interval: Duration::from_secs(3600),
+                details_url_base: None,
             },
             redeliver: None,
             edge: EdgeLimits::default(),
+            web_oauth: None,
         }
     }
 }
@@ -400,10 +415,22 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
     });
     settings.redeliver = opts.redeliver;
     settings.edge = opts.edge;
-    let mut worker: WorkerConfig = settings.worker.clone();
+    let mut web = labtrail::web::WebConfig::new(
+        url::Url::parse(&format!("http://{addr}")).expect("base url"),
+    );
+    if let Some(o) = opts.web_oauth {
+        settings.github_web_url = url::Url::parse(&o.web_url).expect("web url");
+        web.github_api_url = url::Url::parse(&o.api_url).expect("api url");
+        web.oauth = Some(labtrail::web::OauthClient {
+            client_id: o.client_id,
+            client_secret: SecretString::from(o.client_secret),
+        });
+        web.instructor_team = o.team.as_deref().and_then(labtrail::web::parse_team);
+    }
+    settings.web = web;
     let app = App::build(settings).await.expect("build the app");
     // The worker settings as the app completed them, for `drain`.
-    worker.github = app.github().cloned();
+    let worker: WorkerConfig = app.worker().clone();
     let pipeline = (opts.workers == 0).then(|| {
         let metrics = labtrail::metrics::Metrics::with_github(
             worker.github.as_ref().map(|app| app.counters()),

@@ -202,7 +202,7 @@ async fn openapi_document_lists_routes_that_answer(db: TestDb) {
         .keys()
         .cloned()
         .collect();
-    assert_eq!(paths.len(), 8);
+    assert_eq!(paths.len(), 10);
     for path in paths {
         let concrete = path
             .replace("{slug}", "lab1")

@@ -173,6 +173,7 @@ fn create(st: &mut State, call: &Call<'_>) -> Answer {
             .to_owned(),
         summary,
         app_id: APP_ID,
+        details_url: s("details_url"),
     };
     let json = shapes::check_run(st, &call.repo_base(st), &run);
     st.check_runs.push(run);

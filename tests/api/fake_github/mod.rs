@@ -7,6 +7,8 @@
 //! - [`checks`]: check runs (the list honours `check_name`, `filter`, `app_id` and paginates);
 //! - [`deliveries`]: the App webhook's configuration, deliveries (cursor pages) and redeliveries;
 //! - [`manifests`]: the App manifest flow's code exchange (one use per code);
+//! - [`oauth`]: the OAuth web flow and a user token's user and membership reads (the web view's
+//!   sign-in);
 //! - [`rate_limit`]: `x-ratelimit-*` headers on every answer, primary limits (403) and GitHub's
 //!   secondary-limit answers.
 //!
@@ -22,6 +24,7 @@ mod checks;
 mod deliveries;
 mod git_data;
 mod manifests;
+mod oauth;
 mod rate_limit;
 mod repo;
 #[cfg(test)]
@@ -302,6 +305,7 @@ fn with_link(t: ResponseTemplate, link: Option<String>) -> ResponseTemplate {
 pub struct FakeGithub {
     pub server: MockServer,
     state: Shared,
+    oauth: oauth::SharedOauth,
 }
 
 impl FakeGithub {
@@ -317,6 +321,8 @@ impl FakeGithub {
         checks::mount(&server, &state).await;
         deliveries::mount(&server, &state).await;
         manifests::mount(&server, &state).await;
+        let oauth: oauth::SharedOauth = Arc::default();
+        oauth::mount_all(&server, &oauth).await;
         // Anything else: recorded, and 404 as GitHub answers an unknown route.
         Mock::given(wiremock::matchers::any())
             .respond_with(Endpoint::new(&state, Route::Other, Auth::None, |_, _| {
@@ -325,7 +331,62 @@ impl FakeGithub {
             .with_priority(u8::MAX)
             .mount(&server)
             .await;
-        Self { server, state }
+        Self {
+            server,
+            state,
+            oauth,
+        }
+    }
+
+    /// GitHub's web (`GITHUB_WEB_URL`): the OAuth pages live at its root.
+    pub fn web_url(&self) -> String {
+        self.server.uri()
+    }
+
+    fn oauth(&self) -> std::sync::MutexGuard<'_, oauth::OauthState> {
+        self.oauth.lock().expect("oauth state")
+    }
+
+    /// The App's OAuth client and its callback URL.
+    pub fn set_oauth_client(&self, client_id: &str, secret: &str, callback: &str) {
+        self.oauth().client = Some((client_id.into(), secret.into(), callback.into()));
+    }
+
+    /// A GitHub user, signed in to GitHub in the (test's) browser from now on.
+    pub fn sign_in_browser(&self, id: i64, login: &str) {
+        let mut st = self.oauth();
+        if !st.users.iter().any(|u| u.login == login) {
+            st.users.push(oauth::User {
+                id,
+                login: login.into(),
+            });
+        }
+        st.browser_user = Some(login.into());
+    }
+
+    /// `login`'s active membership of `org` with `role` (`admin`: an owner; `member`).
+    pub fn set_org_role(&self, org: &str, login: &str, role: &str) {
+        self.oauth().org_roles.insert(
+            (org.to_ascii_lowercase(), login.into()),
+            (role.into(), "active".into()),
+        );
+    }
+
+    /// `login` is an active member of `org/team`.
+    pub fn add_team_member(&self, org: &str, team: &str, login: &str) {
+        self.oauth().team_roles.insert(
+            (
+                org.to_ascii_lowercase(),
+                team.to_ascii_lowercase(),
+                login.into(),
+            ),
+            ("member".into(), "active".into()),
+        );
+    }
+
+    /// OAuth and membership requests seen: (method, path).
+    pub fn oauth_seen(&self) -> Vec<(String, String)> {
+        self.oauth().seen.clone()
     }
 
     /// `GITHUB_API_URL` for the app.
@@ -463,6 +524,7 @@ impl FakeGithub {
             title: "elsewhere".into(),
             summary: String::new(),
             app_id,
+            details_url: None,
         });
         id
     }

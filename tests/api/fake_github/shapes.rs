@@ -108,7 +108,7 @@ pub(super) fn check_run(st: &State, base: &str, r: &CheckRun) -> Value {
     json!({
         "id": r.id, "node_id": format!("CR_{}", r.id), "head_sha": r.head_sha, "name": r.name,
         "external_id": r.external_id, "url": url,
-        "html_url": format!("{}/{}/runs/{}", st.origin, r.repo, r.id), "details_url": st.origin,
+        "html_url": format!("{}/{}/runs/{}", st.origin, r.repo, r.id), "details_url": r.details_url.clone().unwrap_or_else(|| st.origin.clone()),
         "status": "completed", "conclusion": r.conclusion,
         "started_at": CREATED, "completed_at": CREATED,
         "output": {

@@ -107,6 +107,8 @@ pub struct CheckRun {
     pub summary: String,
     /// The App that created it.
     pub app_id: u64,
+    /// Where "Details" links to.
+    pub details_url: Option<String>,
 }
 
 /// An installation access token.

@@ -1,0 +1,52 @@
+//! `labtrail grades export`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::open;
+use crate::config::GlobalArgs;
+use crate::db;
+use crate::private_file;
+use crate::report::{CsvWriter, GradeRow};
+
+pub(super) async fn export(
+    g: &GlobalArgs,
+    slug: &str,
+    org: Option<&str>,
+    out: Option<&Path>,
+    github_web_url: &url::Url,
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let session = db::sessions::find_by_slug(&db, slug, org)
+        .await
+        .context("Cannot find the session")?;
+    let summary = db::summary::summarize(&db, &session)
+        .await
+        .context("Cannot summarise the session")?;
+    let sink: Box<dyn Write> = match out {
+        Some(path) => {
+            let file = private_file::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+                .with_context(|| format!("Cannot create {}", path.display()))?;
+            private_file::tighten(path)
+                .with_context(|| format!("Cannot restrict {} to its owner", path.display()))?;
+            Box::new(file)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut csv = CsvWriter::<_, GradeRow>::new(std::io::BufWriter::new(sink))?;
+    for s in &summary {
+        csv.row(&GradeRow::new(s, &session, github_web_url))?;
+    }
+    csv.into_inner()?.flush()?;
+    if let Some(path) = out {
+        eprintln!("wrote {} rows to {}", summary.len(), path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

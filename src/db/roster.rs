@@ -1,0 +1,136 @@
+//! The class roster: importing a Classroom roster file (added, updated, unchanged; audited in the same
+//! transaction) and listing it.
+
+use chrono::Utc;
+use entity::roster_student::{self, Column, Entity};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+
+use crate::audit::{self, AuditError, NewEntry};
+use crate::domain::roster::{self, RosterEntry, RosterError};
+
+/// Why a roster could not be imported (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("invalid organisation login {0:?}")]
+    Org(String),
+    #[error(transparent)]
+    File(#[from] RosterError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// Import a roster file for `org`: students are keyed by identifier; a known one is updated in place,
+/// students absent from the file are kept. One transaction with its `roster.imported` entry, whose
+/// details hold counts and digests only (the file holds names and logins).
+pub async fn import(
+    db: &impl TransactionTrait,
+    origin: &str,
+    actor: &str,
+    org: &str,
+    file: &[u8],
+) -> Result<ImportCounts, ImportError> {
+    if !roster::valid_login(org) {
+        return Err(ImportError::Org(org.to_owned()));
+    }
+    let org = org.to_ascii_lowercase();
+    let entries = roster::parse(file)?;
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    let mut counts = ImportCounts::default();
+    for entry in &entries {
+        upsert(&txn, &org, entry, &mut counts).await?;
+    }
+    audit::append(
+        &txn,
+        &mut head,
+        NewEntry {
+            actor: actor.to_owned(),
+            action: "roster.imported".into(),
+            subject: "roster".into(),
+            details: serde_json::json!({
+                "org_sha256": hex::encode(Sha256::digest(org.as_bytes())),
+                "file_sha256": hex::encode(Sha256::digest(file)),
+                "students": entries.len(),
+                "added": counts.added,
+                "updated": counts.updated,
+                "unchanged": counts.unchanged,
+            }),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(counts)
+}
+
+async fn upsert(
+    db: &impl ConnectionTrait,
+    org: &str,
+    entry: &RosterEntry,
+    counts: &mut ImportCounts,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let existing = Entity::find()
+        .filter(Column::Org.eq(org))
+        .filter(Column::Identifier.eq(&entry.identifier))
+        .one(db)
+        .await?;
+    match existing {
+        None => {
+            roster_student::ActiveModel {
+                org: Set(org.to_owned()),
+                identifier: Set(entry.identifier.clone()),
+                github_username: Set(entry.github_username.clone()),
+                github_id: Set(entry.github_id),
+                name: Set(entry.name.clone()),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?;
+            counts.added += 1;
+        }
+        Some(s)
+            if s.github_username == entry.github_username
+                && s.github_id == entry.github_id
+                && s.name == entry.name =>
+        {
+            counts.unchanged += 1;
+        }
+        Some(s) => {
+            let mut active: roster_student::ActiveModel = s.into();
+            active.github_username = Set(entry.github_username.clone());
+            active.github_id = Set(entry.github_id);
+            active.name = Set(entry.name.clone());
+            active.updated_at = Set(now);
+            active.update(db).await?;
+            counts.updated += 1;
+        }
+    }
+    Ok(())
+}
+
+/// An organisation's roster, by identifier.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    org: &str,
+) -> Result<Vec<roster_student::Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Org.eq(org.to_ascii_lowercase()))
+        .order_by_asc(Column::Identifier)
+        .all(db)
+        .await
+}

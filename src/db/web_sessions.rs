@@ -1,0 +1,199 @@
+//! Sign-ins to the instructor web view: sessions (random id, stored as SHA-256; audited when created and
+//! ended) and the single-use OAuth `state` of a pending "Sign in with GitHub".
+
+use chrono::{DateTime, Utc};
+use entity::{api_token, web_login_state, web_session};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+use zeroize::Zeroizing;
+
+use crate::audit::{self, AuditError, NewEntry};
+use crate::db::tokens::token_hash;
+
+/// Why a sign-in could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum WebSessionError {
+    #[error("the operating system gave no randomness: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// 32 random bytes, URL-safe base64: session ids, CSRF secrets, OAuth states.
+pub fn random_secret() -> Result<Zeroizing<String>, WebSessionError> {
+    use base64::Engine as _;
+    use rand::TryRngCore as _;
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng
+        .try_fill_bytes(bytes.as_mut())
+        .map_err(|e| WebSessionError::Random(e.to_string()))?;
+    Ok(Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()),
+    ))
+}
+
+/// Who signed in and what they may see.
+#[derive(Debug, Clone)]
+pub enum SignIn {
+    /// With a read-API token: its role and organisation.
+    Token(api_token::Model),
+    /// With GitHub: the user, and the organisations they own or teach (checked just now).
+    Github {
+        user_id: i64,
+        login: String,
+        orgs: Vec<String>,
+    },
+}
+
+/// Create a session (audited as `web_session.created`); returns the row and the cookie value, which is
+/// never stored.
+pub async fn create(
+    db: &impl TransactionTrait,
+    origin: &str,
+    sign_in: &SignIn,
+    lifetime: chrono::Duration,
+) -> Result<(web_session::Model, Zeroizing<String>), WebSessionError> {
+    let id = random_secret()?;
+    let csrf = random_secret()?;
+    let now = Utc::now();
+    let mut row = web_session::ActiveModel {
+        id_sha256: Set(token_hash(&id)),
+        csrf_secret: Set(csrf.to_string()),
+        created_at: Set(now),
+        expires_at: Set(now + lifetime),
+        checked_at: Set(now),
+        ended_at: Set(None),
+        ..Default::default()
+    };
+    let (actor, details) = match sign_in {
+        SignIn::Token(token) => {
+            row.method = Set("token".into());
+            row.api_token_id = Set(Some(token.id));
+            row.role = Set(token.role.clone());
+            row.orgs = Set(token.org.clone());
+            (
+                format!("token:{}", token.name),
+                serde_json::json!({ "method": "token", "token_id": token.id }),
+            )
+        }
+        SignIn::Github {
+            user_id,
+            login,
+            orgs,
+        } => {
+            row.method = Set("github".into());
+            row.github_user_id = Set(Some(*user_id));
+            row.github_login = Set(Some(login.clone()));
+            row.role = Set("instructor".into());
+            row.orgs = Set(Some(orgs.join(",")));
+            (
+                format!("github_user:{user_id}"),
+                serde_json::json!({ "method": "github", "github_user_id": user_id, "org_count": orgs.len() }),
+            )
+        }
+    };
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    let row = row.insert(&txn).await?;
+    let mut details = details;
+    details["web_session_id"] = row.id.into();
+    audit::append(
+        &txn,
+        &mut head,
+        NewEntry {
+            actor,
+            action: "web_session.created".into(),
+            subject: format!("web_session:{}", row.id),
+            details,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((row, id))
+}
+
+/// The live session a cookie value names: not ended, not expired.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    cookie: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<web_session::Model>, DbErr> {
+    web_session::Entity::find()
+        .filter(web_session::Column::IdSha256.eq(token_hash(cookie)))
+        .filter(web_session::Column::EndedAt.is_null())
+        .filter(web_session::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await
+}
+
+/// End a session (sign-out), audited as `web_session.ended`; `false` when it had ended already.
+pub async fn end(
+    db: &impl TransactionTrait,
+    origin: &str,
+    session: &web_session::Model,
+    reason: &str,
+) -> Result<bool, WebSessionError> {
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    let changed = web_session::Entity::update_many()
+        .col_expr(
+            web_session::Column::EndedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .filter(web_session::Column::Id.eq(session.id))
+        .filter(web_session::Column::EndedAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected
+        == 1;
+    if changed {
+        audit::append(
+            &txn,
+            &mut head,
+            NewEntry {
+                actor: format!("web_session:{}", session.id),
+                action: "web_session.ended".into(),
+                subject: format!("web_session:{}", session.id),
+                details: serde_json::json!({ "web_session_id": session.id, "reason": reason }),
+            },
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(changed)
+}
+
+/// Remember a new OAuth `state` (as its SHA-256) until `expires_at`.
+pub async fn remember_state(
+    db: &impl ConnectionTrait,
+    state: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    // Expired states are of no use to anyone: dropped as new ones come.
+    web_login_state::Entity::delete_many()
+        .filter(web_login_state::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?;
+    web_login_state::ActiveModel {
+        state_sha256: Set(token_hash(state)),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Use a `state` up: `true` when it was pending and unexpired; it is gone afterwards either way.
+pub async fn take_state(db: &impl ConnectionTrait, state: &str) -> Result<bool, DbErr> {
+    let deleted = web_login_state::Entity::delete_many()
+        .filter(web_login_state::Column::StateSha256.eq(token_hash(state)))
+        .filter(web_login_state::Column::ExpiresAt.gt(Utc::now()))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected == 1)
+}

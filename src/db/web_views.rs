@@ -1,0 +1,44 @@
+//! Reads of the instructor web view that the read API does not need: one page of an attempt's files and
+//! the push times of a session (the chart).
+
+use entity::{lab_attempt, lab_attempt_file};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+/// Page `page` (from 0) of an attempt's files by path, `per_page` a page, and how many there are.
+pub async fn files_page(
+    db: &impl ConnectionTrait,
+    attempt_id: i64,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<lab_attempt_file::Model>, u64), DbErr> {
+    let q = lab_attempt_file::Entity::find()
+        .filter(lab_attempt_file::Column::AttemptId.eq(attempt_id))
+        .order_by_asc(lab_attempt_file::Column::Path)
+        .order_by_asc(lab_attempt_file::Column::Id);
+    let total = q.clone().count(db).await?;
+    let rows = q
+        .offset(page.saturating_mul(per_page))
+        .limit(per_page)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// `(pushed_at, late)` of every attempt of a session: the chart's data.
+pub async fn push_times(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+) -> Result<Vec<(chrono::DateTime<chrono::Utc>, bool)>, DbErr> {
+    use lab_attempt::Column as C;
+    lab_attempt::Entity::find()
+        .select_only()
+        .column(C::PushedAt)
+        .column(C::Late)
+        .filter(C::SessionId.eq(session_id))
+        .into_tuple()
+        .all(db)
+        .await
+}

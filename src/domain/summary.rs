@@ -1,0 +1,258 @@
+//! The grader's view of one session: which roster student a repository belongs to, each student's
+//! deadline, and per repository the final attempt (the latest pushed by the deadline), the late ones
+//! and the status (`on_time`, `late_only`, `missing`).
+
+use chrono::{DateTime, Utc};
+use entity::lab_session;
+
+/// A roster student as matching needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentKey {
+    pub identifier: String,
+    /// Empty: not linked to a GitHub account (matched by nothing).
+    pub github_username: String,
+    pub github_id: Option<i64>,
+}
+
+/// Who pushed to a repository: the pusher's login and the sender's id, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pusher {
+    pub login: Option<String>,
+    pub id: Option<i64>,
+}
+
+/// The deadline that counts for `student`'s attempts in `session`. Every lateness decision of the
+/// summary and the grades export goes through here (per-student extensions belong here).
+pub fn deadline_for(session: &lab_session::Model, _student: Option<&StudentKey>) -> DateTime<Utc> {
+    session.closes_at
+}
+
+/// The roster student a repository belongs to, by (in this order) a pusher's GitHub id, a pusher's
+/// login (case-insensitive), or the repository name containing the login (Classroom names repositories
+/// `assignment-login`; the longest matching login wins, so `al` never takes `lab1-alice`'s repository
+/// from `alice`).
+pub fn match_student(
+    students: &[StudentKey],
+    repo_name: &str,
+    pushers: &[Pusher],
+) -> Option<usize> {
+    let linked = || {
+        students
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.github_username.is_empty() || s.github_id.is_some())
+    };
+    let by_id = linked().find(|(_, s)| {
+        s.github_id
+            .is_some_and(|id| pushers.iter().any(|p| p.id == Some(id)))
+    });
+    let by_login = || {
+        linked().find(|(_, s)| {
+            !s.github_username.is_empty()
+                && pushers.iter().any(|p| {
+                    p.login
+                        .as_deref()
+                        .is_some_and(|l| l.eq_ignore_ascii_case(&s.github_username))
+                })
+        })
+    };
+    let by_name = || {
+        let repo = repo_name.to_ascii_lowercase();
+        linked()
+            .filter(|(_, s)| {
+                !s.github_username.is_empty()
+                    && repo.contains(&s.github_username.to_ascii_lowercase())
+            })
+            .max_by_key(|(i, s)| (s.github_username.len(), std::cmp::Reverse(*i)))
+    };
+    by_id.or_else(by_login).or_else(by_name).map(|(i, _)| i)
+}
+
+/// What the summary needs of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptFacts {
+    pub id: i64,
+    pub number: i32,
+    pub after: String,
+    pub git_ref: String,
+    pub pushed_at: DateTime<Utc>,
+    pub forced: bool,
+}
+
+/// A student repository's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// At least one attempt pushed by the deadline.
+    OnTime,
+    /// Pushed, but only after the deadline.
+    LateOnly,
+    /// A roster student with no attempt.
+    Missing,
+}
+
+impl Status {
+    /// The stored and exported name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OnTime => "on_time",
+            Self::LateOnly => "late_only",
+            Self::Missing => "missing",
+        }
+    }
+}
+
+/// The attempts of one repository folded one at a time, in any order: constant memory per repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepoFold {
+    pub attempts: u64,
+    pub first_pushed_at: Option<DateTime<Utc>>,
+    pub last_pushed_at: Option<DateTime<Utc>>,
+    /// The latest attempt pushed by the deadline (by push time, then recording order).
+    pub final_attempt: Option<AttemptFacts>,
+    /// Attempts pushed after the deadline.
+    pub late_attempts: u64,
+    /// Any forced push.
+    pub forced: bool,
+}
+
+impl RepoFold {
+    /// Count `a` against `deadline` (`late` = pushed after it, docs/design.md §4).
+    pub fn add(&mut self, a: AttemptFacts, deadline: DateTime<Utc>) {
+        self.attempts += 1;
+        self.forced |= a.forced;
+        self.first_pushed_at = Some(
+            self.first_pushed_at
+                .map_or(a.pushed_at, |t| t.min(a.pushed_at)),
+        );
+        self.last_pushed_at = Some(
+            self.last_pushed_at
+                .map_or(a.pushed_at, |t| t.max(a.pushed_at)),
+        );
+        if a.pushed_at > deadline {
+            self.late_attempts += 1;
+        } else if self
+            .final_attempt
+            .as_ref()
+            .is_none_or(|f| (a.pushed_at, a.id) > (f.pushed_at, f.id))
+        {
+            self.final_attempt = Some(a);
+        }
+    }
+
+    /// The standing: `missing` without attempts, `on_time` with a final attempt, else `late_only`.
+    pub fn status(&self) -> Status {
+        match (self.attempts, &self.final_attempt) {
+            (0, _) => Status::Missing,
+            (_, Some(_)) => Status::OnTime,
+            (_, None) => Status::LateOnly,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 10, h, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn attempt(id: i64, h: u32, forced: bool) -> AttemptFacts {
+        AttemptFacts {
+            id,
+            number: i32::try_from(id).expect("small"),
+            after: format!("{id:040x}"),
+            git_ref: "refs/heads/main".into(),
+            pushed_at: at(h),
+            forced,
+        }
+    }
+
+    fn student(identifier: &str, login: &str, id: Option<i64>) -> StudentKey {
+        StudentKey {
+            identifier: identifier.into(),
+            github_username: login.into(),
+            github_id: id,
+        }
+    }
+
+    fn pusher(login: &str, id: Option<i64>) -> Pusher {
+        Pusher {
+            login: Some(login.into()),
+            id,
+        }
+    }
+
+    #[test]
+    fn final_is_the_latest_by_the_deadline_in_any_order() {
+        let deadline = at(12);
+        let mut fold = RepoFold::default();
+        for a in [
+            attempt(3, 13, false),
+            attempt(2, 11, true),
+            attempt(1, 9, false),
+        ] {
+            fold.add(a, deadline);
+        }
+        assert_eq!(fold.attempts, 3);
+        assert_eq!(fold.late_attempts, 1);
+        assert!(fold.forced);
+        assert_eq!(fold.first_pushed_at, Some(at(9)));
+        assert_eq!(fold.last_pushed_at, Some(at(13)));
+        assert_eq!(fold.final_attempt.as_ref().map(|f| f.id), Some(2));
+        assert_eq!(fold.status(), Status::OnTime);
+    }
+
+    #[test]
+    fn a_push_at_the_deadline_counts_and_ties_go_to_the_later_recording() {
+        let mut fold = RepoFold::default();
+        fold.add(attempt(5, 12, false), at(12));
+        fold.add(attempt(4, 12, false), at(12));
+        assert_eq!(fold.final_attempt.map(|f| f.id), Some(5));
+        assert_eq!(fold.late_attempts, 0);
+    }
+
+    #[test]
+    fn only_late_pushes_and_no_pushes() {
+        let mut fold = RepoFold::default();
+        assert_eq!(fold.status(), Status::Missing);
+        fold.add(attempt(1, 13, false), at(12));
+        assert_eq!(fold.status(), Status::LateOnly);
+        assert_eq!(fold.final_attempt, None);
+    }
+
+    #[test]
+    fn students_match_by_id_then_login_then_repository_name() {
+        let roster = [
+            student("a@x", "al", None),
+            student("b@x", "alice", Some(7)),
+            student("c@x", "Carol", None),
+            student("d@x", "", None),
+        ];
+        // Id beats everything, even a login that names someone else.
+        assert_eq!(
+            match_student(&roster, "lab1-x", &[pusher("carol", Some(7))]),
+            Some(1)
+        );
+        // Login, case-insensitive.
+        assert_eq!(
+            match_student(&roster, "lab1-x", &[pusher("CAROL", None)]),
+            Some(2)
+        );
+        // Repository name: the longest login contained wins.
+        assert_eq!(
+            match_student(&roster, "lab1-Alice", &[pusher("teacher", None)]),
+            Some(1)
+        );
+        assert_eq!(match_student(&roster, "lab1-al", &[]), Some(0));
+        // Unlinked students match nothing.
+        assert_eq!(
+            match_student(&roster, "lab1-zed", &[pusher("zed", None)]),
+            None
+        );
+    }
+}

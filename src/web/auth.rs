@@ -1,0 +1,409 @@
+//! Web sessions: the `lt_session` cookie (HttpOnly, `SameSite=Lax`, `Secure` over https) naming a
+//! `web_session` row by the SHA-256 of its value, CSRF tokens on every form, the sign-in with an API
+//! token and the sign-out. A page without a live session redirects to `/login`.
+
+use axum::extract::{Form, FromRequestParts, State};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::Utc;
+use cookie::{Cookie, SameSite};
+use entity::{api_token, web_session};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq as _;
+
+use super::{views, WebConfig};
+use crate::audit::{self, AuditError, NewEntry};
+use crate::db::tokens::{self, Role};
+use crate::db::web_sessions::{self, SignIn, WebSessionError};
+use crate::http::AppState;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "lt_session";
+/// The sign-in form's CSRF cookie (double submit: the form's hidden `csrf` must equal it).
+pub const LOGIN_CSRF_COOKIE: &str = "lt_login_csrf";
+
+/// An error of a web page: a redirect to the sign-in, or a small HTML page with the status.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("sign in first")]
+    SignIn,
+    /// The session's GitHub access is due for its re-check: through GitHub again.
+    #[error("sign in again")]
+    Recheck,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// GitHub refused or failed the sign-in.
+    #[error("GitHub sign-in failed: {0}")]
+    Github(String),
+    #[error("the database is unavailable, try again shortly")]
+    Unavailable(#[source] sea_orm::DbErr),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl WebError {
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(e))
+    }
+}
+
+impl From<sea_orm::DbErr> for WebError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Unavailable(e)
+    }
+}
+
+impl From<AuditError> for WebError {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::Db(e) => Self::Unavailable(e),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<WebSessionError> for WebError {
+    fn from(e: WebSessionError) -> Self {
+        match e {
+            WebSessionError::Db(e) => Self::Unavailable(e),
+            WebSessionError::Audit(e) => e.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::SignIn => return Redirect::to("/login").into_response(),
+            Self::Recheck => return Redirect::to("/login/github").into_response(),
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Github(e) => {
+                tracing::warn!(error = %e, "web: GitHub sign-in failed");
+                StatusCode::BAD_GATEWAY
+            }
+            Self::Unavailable(e) => {
+                tracing::error!(error = %e, "web: database unavailable");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Internal(e) => {
+                tracing::error!(error = %e, "web: internal error");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        (
+            status,
+            Html(views::error_page(status, &self.to_string()).into_string()),
+        )
+            .into_response()
+    }
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
+
+/// A `Set-Cookie` value: HttpOnly, `SameSite=Lax`, path `/`, `Secure` over https; `max_age` `None`
+/// removes it.
+pub fn set_cookie(cfg: &WebConfig, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let mut c = Cookie::build((name.to_owned(), value.to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(cfg.secure_cookies())
+        .path("/");
+    c = match max_age {
+        Some(secs) => c.max_age(cookie::time::Duration::seconds(secs)),
+        None => c.max_age(cookie::time::Duration::ZERO),
+    };
+    HeaderValue::from_str(&c.build().to_string()).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// Constant-time equality of a presented secret and the expected one.
+pub fn same_secret(presented: &str, expected: &str) -> bool {
+    !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// A signed-in browser: its session, role and the organisations it may see.
+#[derive(Debug, Clone)]
+pub struct WebUser {
+    pub session: web_session::Model,
+    pub role: Role,
+    /// `None`: every organisation.
+    orgs: Option<Vec<String>>,
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let cookie = cookie_value(&parts.headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
+        let now = Utc::now();
+        let session = web_sessions::find(&state.db, &cookie, now)
+            .await?
+            .ok_or(WebError::SignIn)?;
+        match session.method.as_str() {
+            // A revoked token ends its web sessions too.
+            "token" => {
+                let active = match session.api_token_id {
+                    Some(id) => api_token::Entity::find_by_id(id)
+                        .filter(api_token::Column::RevokedAt.is_null())
+                        .one(&state.db)
+                        .await?
+                        .is_some(),
+                    None => false,
+                };
+                if !active {
+                    web_sessions::end(&state.db, &state.origin, &session, "token_revoked").await?;
+                    return Err(WebError::SignIn);
+                }
+            }
+            "github" => {
+                let stale = chrono::Duration::from_std(state.web.cfg.recheck_after)
+                    .map_or(true, |d| session.checked_at + d <= now);
+                if stale {
+                    web_sessions::end(&state.db, &state.origin, &session, "recheck").await?;
+                    return Err(WebError::Recheck);
+                }
+            }
+            _ => return Err(WebError::SignIn),
+        }
+        let role = Role::parse(&session.role)
+            .ok_or_else(|| WebError::Forbidden("this session has no known role".into()))?;
+        let orgs = session.orgs.as_ref().map(|o| {
+            o.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        });
+        Ok(Self {
+            session,
+            role,
+            orgs,
+        })
+    }
+}
+
+impl WebUser {
+    /// May this browser see `org`'s sessions and attempts?
+    pub fn may_see(&self, org: &str) -> bool {
+        self.orgs
+            .as_ref()
+            .is_none_or(|orgs| orgs.iter().any(|o| o == org))
+    }
+
+    /// Who is shown as signed in (a GitHub login, or the kind of token).
+    pub fn label(&self) -> String {
+        match &self.session.github_login {
+            Some(login) => login.clone(),
+            None => format!("{} token", self.role.as_str()),
+        }
+    }
+
+    /// The CSRF token of this session's forms.
+    pub fn csrf(&self) -> &str {
+        &self.session.csrf_secret
+    }
+
+    /// Refuse a form whose `csrf` is not this session's.
+    pub fn check_csrf(&self, presented: &str) -> Result<(), WebError> {
+        if same_secret(presented, &self.session.csrf_secret) {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden(
+                "this form has expired or was not sent by labtrail: reload the page and try again"
+                    .into(),
+            ))
+        }
+    }
+
+    /// Append the audit entry of a read, before any data leaves; ids only.
+    pub async fn audit(
+        &self,
+        state: &AppState,
+        action: &str,
+        subject: String,
+        mut details: Value,
+    ) -> Result<(), WebError> {
+        details["web_session_id"] = json!(self.session.id);
+        let entry = NewEntry {
+            actor: format!("web_session:{}", self.session.id),
+            action: action.to_owned(),
+            subject,
+            details,
+        };
+        audit::record(&state.db, &state.origin, entry).await?;
+        Ok(())
+    }
+}
+
+/// `GET /login`: the sign-in page (a fresh CSRF cookie for its form).
+pub async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    login_form(&state, &headers, StatusCode::OK, None)
+}
+
+fn login_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let existing = cookie_value(headers, LOGIN_CSRF_COOKIE).filter(|c| c.len() >= 32);
+    let (csrf, fresh) = match existing {
+        Some(c) => (c, false),
+        None => match web_sessions::random_secret() {
+            Ok(s) => (s.to_string(), true),
+            Err(e) => return WebError::from(e).into_response(),
+        },
+    };
+    let page = views::login(state.web.cfg.oauth.is_some(), &csrf, error);
+    let mut response = (status, Html(page.into_string())).into_response();
+    if fresh {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(&state.web.cfg, LOGIN_CSRF_COOKIE, &csrf, Some(3600)),
+        );
+    }
+    response
+}
+
+/// The sign-in form.
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /login`: sign in with an API token (the form's `csrf` must match its cookie).
+pub async fn login_with_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, WebError> {
+    let expected = cookie_value(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if !same_secret(&form.csrf, &expected) {
+        return Err(WebError::Forbidden(
+            "the sign-in form has expired or was not sent by labtrail: reload it and try again"
+                .into(),
+        ));
+    }
+    let presented = form.token.trim();
+    let token = match presented {
+        "" => None,
+        t => tokens::authenticate(&state.db, t).await?,
+    };
+    let Some(token) = token else {
+        tracing::info!("web sign-in: unknown or revoked token");
+        return Ok(login_form(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            Some("That token is unknown or revoked."),
+        ));
+    };
+    if Role::parse(&token.role).is_none() {
+        return Err(WebError::Forbidden("this token has no known role".into()));
+    }
+    start_session(&state, &SignIn::Token(token)).await
+}
+
+/// Create the session, set its cookie and go to the session list.
+pub async fn start_session(state: &AppState, sign_in: &SignIn) -> Result<Response, WebError> {
+    let cfg = &state.web.cfg;
+    let lifetime = chrono::Duration::from_std(cfg.session_lifetime)
+        .unwrap_or_else(|_| chrono::Duration::hours(8));
+    let (_, cookie) = web_sessions::create(&state.db, &state.origin, sign_in, lifetime).await?;
+    let mut response = Redirect::to("/").into_response();
+    let h = response.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(cfg, SESSION_COOKIE, &cookie, Some(lifetime.num_seconds())),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(cfg, LOGIN_CSRF_COOKIE, "", None),
+    );
+    Ok(response)
+}
+
+/// A form carrying only its CSRF token.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`: end the session (with its CSRF token) and clear the cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    user: WebUser,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    web_sessions::end(&state.db, &state.origin, &user.session, "sign_out").await?;
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state.web.cfg, SESSION_COOKIE, "", None),
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(url: &str) -> WebConfig {
+        WebConfig::new(url::Url::parse(url).expect("url"))
+    }
+
+    #[test]
+    fn cookies_are_http_only_lax_and_secure_over_https() {
+        let https = set_cookie(
+            &cfg("https://labtrail.example.edu/"),
+            SESSION_COOKIE,
+            "v",
+            Some(60),
+        );
+        let https = https.to_str().expect("ascii");
+        for flag in [
+            "lt_session=v",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=60",
+        ] {
+            assert!(https.contains(flag), "{https}");
+        }
+        let http = set_cookie(&cfg("http://localhost:3000"), SESSION_COOKIE, "v", Some(60));
+        assert!(!http.to_str().expect("ascii").contains("Secure"));
+        let gone = set_cookie(&cfg("http://localhost:3000"), SESSION_COOKIE, "", None);
+        assert!(gone.to_str().expect("ascii").contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn secrets_compare_whole_and_never_empty() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abd", "abc"));
+        assert!(!same_secret("ab", "abc"));
+        assert!(!same_secret("", ""));
+    }
+}

@@ -1,0 +1,191 @@
+//! The instructor web view (docs/design.md §3a): server-rendered pages behind a sign-in (an API token, or
+//! GitHub's OAuth web flow), org-scoped and audited like the read API, with strict security headers.
+//!
+//! - [`auth`]: sessions (cookie, CSRF), the sign-in with a token and the sign-out;
+//! - [`oauth`]: "Sign in with GitHub" and the org/team check;
+//! - [`pages`]: the handlers; [`views`]: the HTML (maud); [`chart`]: the pushes-over-time SVG.
+
+pub mod auth;
+pub mod chart;
+pub mod oauth;
+pub mod pages;
+mod summary;
+pub mod views;
+
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use secrecy::SecretString;
+
+use crate::http::AppState;
+
+/// The Content-Security-Policy of every page: no script at all, styles and images from here only.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+/// The one stylesheet, shipped in the binary.
+const STYLESHEET: &str = include_str!("style.css");
+
+/// The App's OAuth client (`GITHUB_CLIENT_ID` / `GITHUB_CLIENT_SECRET`); `Debug` shows the id only.
+#[derive(Clone)]
+pub struct OauthClient {
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+impl std::fmt::Debug for OauthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OauthClient")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the web view needs to know about its deployment.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Where browsers reach labtrail (links, the OAuth callback, `Secure` cookies when https).
+    pub public_url: url::Url,
+    /// GitHub's web (commit links, the OAuth endpoints); `App::build` sets it from `Settings::github_web_url`.
+    pub github_web_url: url::Url,
+    /// GitHub's REST API (the user and membership checks).
+    pub github_api_url: url::Url,
+    /// "Sign in with GitHub" when set.
+    pub oauth: Option<OauthClient>,
+    /// `org/team-slug` whose members may see `org` (besides its owners).
+    pub instructor_team: Option<(String, String)>,
+    /// How long a sign-in lasts.
+    pub session_lifetime: Duration,
+    /// How long a GitHub sign-in's org access holds before GitHub is asked again.
+    pub recheck_after: Duration,
+}
+
+impl WebConfig {
+    /// Defaults for `public_url`: github.com, no OAuth, no team, 8-hour sessions re-checked hourly.
+    pub fn new(public_url: url::Url) -> Self {
+        Self {
+            public_url,
+            github_web_url: url::Url::parse("https://github.com").expect("a valid URL"),
+            github_api_url: url::Url::parse("https://api.github.com").expect("a valid URL"),
+            oauth: None,
+            instructor_team: None,
+            session_lifetime: Duration::from_secs(8 * 3600),
+            recheck_after: Duration::from_secs(3600),
+        }
+    }
+
+    /// Cookies get `Secure` when browsers reach us over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The public URL without its trailing slash, to append paths to.
+    pub fn base(&self) -> &str {
+        self.public_url.as_str().trim_end_matches('/')
+    }
+
+    /// GitHub's web URL without its trailing slash.
+    pub fn github_web(&self) -> &str {
+        self.github_web_url.as_str().trim_end_matches('/')
+    }
+}
+
+/// Parse `LABTRAIL_INSTRUCTOR_TEAM` (`org/team-slug`).
+pub fn parse_team(s: &str) -> Option<(String, String)> {
+    let (org, team) = s.trim().split_once('/')?;
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 100
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    (ok(org) && ok(team)).then(|| (org.to_ascii_lowercase(), team.to_ascii_lowercase()))
+}
+
+/// The web view's shared state.
+pub struct WebState {
+    pub cfg: WebConfig,
+    /// The audit checkpoint key's verifier (`labtrail audit public-key`), when this instance signs.
+    pub verifier_key: Option<String>,
+    /// The client of the OAuth calls.
+    pub http: reqwest::Client,
+}
+
+impl WebState {
+    pub fn new(cfg: WebConfig, verifier_key: Option<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent("labtrail")
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap_or_default();
+        Self {
+            cfg,
+            verifier_key,
+            http,
+        }
+    }
+}
+
+/// The web view's routes; each answer carries the security headers.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::index))
+        .route("/login", get(auth::login_page).post(auth::login_with_token))
+        .route("/logout", post(auth::logout))
+        .route("/login/github", get(oauth::start))
+        .route("/login/callback", get(oauth::callback))
+        .route("/sessions/{slug}", get(pages::session))
+        .route("/sessions/{slug}/grades.csv", get(pages::grades_csv))
+        .route("/sessions/{slug}/attempts.csv", get(pages::attempts_csv))
+        .route("/attempts/{id}", get(pages::attempt))
+        .route("/attempts/{id}/proof.json", get(pages::proof))
+        .route("/audit", get(pages::audit))
+        .route("/static/style.css", get(stylesheet))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// CSP, no framing, no sniffing, no referrer to GitHub, and no caching of pages (they are personal).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let is_static = req.uri().path().starts_with("/static/");
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !is_static {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

@@ -1,0 +1,286 @@
+//! "Sign in with GitHub": the App's OAuth web flow. `state` is random, remembered (hashed) for ten
+//! minutes, bound to the browser by a cookie and used once. The user's token serves only during the
+//! callback, to ask GitHub who the user is and which organisations they own (`GET
+//! /user/memberships/orgs/{org}`, role `admin`) or teach (`LABTRAIL_INSTRUCTOR_TEAM`, `GET
+//! /orgs/{org}/teams/{team}/memberships/{login}`); it is never stored. A GitHub sign-in holds for an hour
+//! at most before the browser is sent through GitHub again, so access is re-checked at least hourly
+//! (docs/security.md).
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use entity::lab_session;
+use sea_orm::{EntityTrait, QuerySelect};
+use secrecy::ExposeSecret as _;
+use serde::Deserialize;
+
+use super::auth::{cookie_value, same_secret, set_cookie, start_session, WebError};
+use super::OauthClient;
+use crate::db::web_sessions::{self, SignIn};
+use crate::http::AppState;
+
+/// The cookie binding a pending `state` to the browser.
+pub const STATE_COOKIE: &str = "lt_oauth_state";
+/// How long a sign-in at GitHub may take.
+const STATE_LIFETIME_SECS: i64 = 600;
+
+fn client(state: &AppState) -> Result<&OauthClient, WebError> {
+    state.web.cfg.oauth.as_ref().ok_or_else(|| {
+        WebError::NotFound("Sign in with GitHub is not configured on this server".into())
+    })
+}
+
+fn callback_url(state: &AppState) -> String {
+    format!("{}/login/callback", state.web.cfg.base())
+}
+
+/// `GET /login/github`: remember a new `state` and send the browser to GitHub's authorize page.
+pub async fn start(State(state): State<AppState>) -> Result<Response, WebError> {
+    let client = client(&state)?;
+    let nonce = web_sessions::random_secret()?;
+    let expires = Utc::now() + chrono::Duration::seconds(STATE_LIFETIME_SECS);
+    web_sessions::remember_state(&state.db, &nonce, expires).await?;
+    let mut url = url::Url::parse(&format!(
+        "{}/login/oauth/authorize",
+        state.web.cfg.github_web()
+    ))
+    .map_err(WebError::internal)?;
+    url.query_pairs_mut()
+        .append_pair("client_id", &client.client_id)
+        .append_pair("redirect_uri", &callback_url(&state))
+        .append_pair("state", &nonce);
+    let mut response = Redirect::to(url.as_str()).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            &state.web.cfg,
+            STATE_COOKIE,
+            &nonce,
+            Some(STATE_LIFETIME_SECS),
+        ),
+    );
+    Ok(response)
+}
+
+/// GitHub's redirect back.
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /login/callback`: check `state`, exchange the code, find the organisations, start the session.
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Callback>,
+) -> Result<Response, WebError> {
+    let client = client(&state)?;
+    if let Some(error) = q.error {
+        return Err(WebError::Forbidden(format!(
+            "GitHub did not sign you in ({error})"
+        )));
+    }
+    let presented = q.state.unwrap_or_default();
+    let bound = cookie_value(&headers, STATE_COOKIE).unwrap_or_default();
+    // Bound to this browser, and used once: a replayed or foreign state is refused.
+    if !same_secret(&presented, &bound) || !web_sessions::take_state(&state.db, &presented).await? {
+        return Err(WebError::Forbidden(
+            "this sign-in link is not valid any more: start again from the sign-in page".into(),
+        ));
+    }
+    let code = q
+        .code
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| WebError::BadRequest("GitHub sent no code".into()))?;
+    let github = GithubUser::new(&state);
+    let token = github
+        .exchange(client, &code, &callback_url(&state))
+        .await?;
+    let user = github.user(&token).await?;
+    let orgs = github.instructor_orgs(&state, &token, &user.login).await?;
+    if orgs.is_empty() {
+        tracing::info!(
+            github_user_id = user.id,
+            "web sign-in: no organisation access"
+        );
+        return Err(WebError::Forbidden(
+            "your GitHub account owns no organisation with lab sessions here and is not in the \
+             instructors' team"
+                .into(),
+        ));
+    }
+    let mut response = start_session(
+        &state,
+        &SignIn::Github {
+            user_id: user.id,
+            login: user.login,
+            orgs,
+        },
+    )
+    .await?;
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state.web.cfg, STATE_COOKIE, "", None),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct User {
+    id: i64,
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct Membership {
+    state: String,
+    role: String,
+}
+
+/// GitHub as the signing-in user sees it.
+struct GithubUser<'a> {
+    http: &'a reqwest::Client,
+    web: &'a str,
+    api: &'a str,
+}
+
+impl<'a> GithubUser<'a> {
+    fn new(state: &'a AppState) -> Self {
+        Self {
+            http: &state.web.http,
+            web: state.web.cfg.github_web(),
+            api: state.web.cfg.github_api_url.as_str().trim_end_matches('/'),
+        }
+    }
+
+    /// `POST {web}/login/oauth/access_token`: the code for the user's token.
+    async fn exchange(
+        &self,
+        client: &OauthClient,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<String, WebError> {
+        let answer: TokenAnswer = self
+            .http
+            .post(format!("{}/login/oauth/access_token", self.web))
+            .header(header::ACCEPT, "application/json")
+            .form(&[
+                ("client_id", client.client_id.as_str()),
+                ("client_secret", client.client_secret.expose_secret()),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+            ])
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| WebError::Github(e.without_url().to_string()))?
+            .json()
+            .await
+            .map_err(|e| WebError::Github(e.to_string()))?;
+        match (answer.access_token, answer.error) {
+            (Some(t), None) if !t.is_empty() => Ok(t),
+            (_, Some(error)) => Err(WebError::Forbidden(format!(
+                "GitHub refused the sign-in code ({error}): start again"
+            ))),
+            _ => Err(WebError::Github("no access token in the answer".into())),
+        }
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Result<reqwest::Response, WebError> {
+        self.http
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(token)
+            .header(header::ACCEPT, "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .send()
+            .await
+            .map_err(|e| WebError::Github(e.without_url().to_string()))
+    }
+
+    /// `GET /user`.
+    async fn user(&self, token: &str) -> Result<User, WebError> {
+        self.get(token, "/user")
+            .await?
+            .error_for_status()
+            .map_err(|e| WebError::Github(e.without_url().to_string()))?
+            .json()
+            .await
+            .map_err(|e| WebError::Github(e.to_string()))
+    }
+
+    /// An active membership answer with one of `roles`; 404/403 (not a member, or not visible): no.
+    async fn membership(&self, token: &str, path: &str, roles: &[&str]) -> Result<bool, WebError> {
+        let response = self.get(token, path).await?;
+        match response.status().as_u16() {
+            200 => {
+                let m: Membership = response
+                    .json()
+                    .await
+                    .map_err(|e| WebError::Github(e.to_string()))?;
+                Ok(m.state == "active" && roles.contains(&m.role.as_str()))
+            }
+            403 | 404 => Ok(false),
+            other => Err(WebError::Github(format!("GitHub answered {other}"))),
+        }
+    }
+
+    /// The organisations with lab sessions (and the team's) that `login` owns or teaches.
+    async fn instructor_orgs(
+        &self,
+        state: &AppState,
+        token: &str,
+        login: &str,
+    ) -> Result<Vec<String>, WebError> {
+        let mut orgs: Vec<String> = lab_session::Entity::find()
+            .select_only()
+            .column(lab_session::Column::Org)
+            .distinct()
+            .into_tuple()
+            .all(&state.db)
+            .await?;
+        let team = state.web.cfg.instructor_team.clone();
+        if let Some((team_org, _)) = &team {
+            orgs.push(team_org.clone());
+        }
+        orgs.sort();
+        orgs.dedup();
+        let mut visible = Vec::new();
+        for org in orgs {
+            if !valid_login(&org) {
+                continue;
+            }
+            let owner = self
+                .membership(token, &format!("/user/memberships/orgs/{org}"), &["admin"])
+                .await?;
+            let teaches = match &team {
+                Some((team_org, slug)) if *team_org == org && !owner && valid_login(login) => {
+                    self.membership(
+                        token,
+                        &format!("/orgs/{org}/teams/{slug}/memberships/{login}"),
+                        &["member", "maintainer"],
+                    )
+                    .await?
+                }
+                _ => false,
+            };
+            if owner || teaches {
+                visible.push(org);
+            }
+        }
+        Ok(visible)
+    }
+}
+
+/// A GitHub login as it may appear in a URL path.
+fn valid_login(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 39 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}

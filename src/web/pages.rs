@@ -1,0 +1,378 @@
+//! The web view's pages and downloads. Each handler: the signed-in user, one scoped lookup (another
+//! organisation's session or attempt is 404, as in the API), the audit entry of the read, then the view.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use entity::{audit_head, audit_log, lab_attempt, lab_session};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{WebError, WebUser};
+use super::chart::Chart;
+use super::summary::{self, Status, StudentRow};
+use super::views::{self, Header, SessionLine};
+use crate::audit::proof::{self, BuildError};
+use crate::db::{self, attempts::AttemptFilter};
+use crate::http::{api, AppState};
+use crate::report::GradeRow;
+
+/// Files shown per page of an attempt.
+pub const FILES_PER_PAGE: u64 = 500;
+
+fn header(user: &WebUser) -> Header<'_> {
+    Header {
+        label: user.label(),
+        csrf: user.csrf(),
+        auditor: user.role.reads_audit(),
+    }
+}
+
+/// `GET /`: the sessions of the organisations the user may see, with their counts.
+pub async fn index(State(state): State<AppState>, user: WebUser) -> Result<Html<String>, WebError> {
+    let sessions: Vec<lab_session::Model> = db::sessions::list(&state.db, None)
+        .await?
+        .into_iter()
+        .filter(|s| user.may_see(&s.org))
+        .collect();
+    let mut slugs: HashMap<&str, usize> = HashMap::new();
+    for s in &sessions {
+        *slugs.entry(s.slug.as_str()).or_default() += 1;
+    }
+    let mut lines = Vec::with_capacity(sessions.len());
+    for s in &sessions {
+        // The counts are the per-student summary's statuses.
+        let rows = db::summary::summarize(&state.db, s).await?;
+        let count = |st: Status| rows.iter().filter(|r| r.status == st).count();
+        lines.push(SessionLine {
+            org: s.org.clone(),
+            slug: s.slug.clone(),
+            title: s.title.clone(),
+            closes_at: s.closes_at,
+            archived: s.archived_at.is_some(),
+            on_time: count(Status::OnTime),
+            late_only: count(Status::LateOnly),
+            missing: count(Status::Missing),
+            ambiguous: slugs.get(s.slug.as_str()).copied().unwrap_or(0) > 1,
+        });
+    }
+    Ok(Html(views::index(&header(&user), &lines).into_string()))
+}
+
+/// `?org=` for a slug several organisations use.
+#[derive(Debug, Deserialize, Default)]
+pub struct SessionQuery {
+    org: Option<String>,
+    status: Option<String>,
+    sort: Option<String>,
+}
+
+/// The one session `slug` names among those the user may see.
+async fn find_session(
+    state: &AppState,
+    user: &WebUser,
+    slug: &str,
+    org: Option<&str>,
+) -> Result<lab_session::Model, WebError> {
+    let org = org.filter(|o| !o.is_empty()).map(str::to_ascii_lowercase);
+    let mut found: Vec<lab_session::Model> = lab_session::Entity::find()
+        .filter(lab_session::Column::Slug.eq(slug))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .filter(|s| user.may_see(&s.org) && org.as_ref().is_none_or(|o| *o == s.org))
+        .collect();
+    match found.len() {
+        0 => Err(WebError::NotFound(format!("No session {slug:?}."))),
+        1 => Ok(found.remove(0)),
+        _ => Err(WebError::BadRequest(format!(
+            "Several organisations have a session {slug:?}: add ?org= to the address."
+        ))),
+    }
+}
+
+/// Sort rows by a column key (`-key`: descending); unknown keys sort by roster id, then repository.
+fn sort_rows(rows: &mut [StudentRow], sort: &str) {
+    let key = sort.trim_start_matches('-');
+    rows.sort_by(|a, b| {
+        let by = match key {
+            "username" => a
+                .github_username
+                .as_deref()
+                .map(str::to_lowercase)
+                .cmp(&b.github_username.as_deref().map(str::to_lowercase)),
+            "final" => a
+                .final_attempt
+                .as_ref()
+                .map(|f| f.pushed_at)
+                .cmp(&b.final_attempt.as_ref().map(|f| f.pushed_at)),
+            "last_push" => a.last_pushed_at.cmp(&b.last_pushed_at),
+            "late" => a.late_attempts.cmp(&b.late_attempts),
+            "forced" => a.forced.cmp(&b.forced),
+            "status" => summary::rank(a.status).cmp(&summary::rank(b.status)),
+            // Students off the roster last, as in the summary.
+            _ => (a.roster_identifier.is_none(), &a.roster_identifier)
+                .cmp(&(b.roster_identifier.is_none(), &b.roster_identifier)),
+        };
+        by.then_with(|| a.repository.cmp(&b.repository))
+    });
+    if sort.starts_with('-') {
+        rows.reverse();
+    }
+}
+
+/// `GET /sessions/{slug}`: the per-student table (audited as `web.summary_read`).
+pub async fn session(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(slug): Path<String>,
+    Query(q): Query<SessionQuery>,
+) -> Result<Html<String>, WebError> {
+    let session = find_session(&state, &user, &slug, q.org.as_deref()).await?;
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(summary::parse(s).ok_or_else(|| {
+            WebError::BadRequest("status must be on_time, late_only or missing".into())
+        })?),
+    };
+    let sort = q.sort.clone().unwrap_or_else(|| "roster".into());
+    if !views::COLUMNS
+        .iter()
+        .any(|c| c.0 == sort.trim_start_matches('-'))
+    {
+        return Err(WebError::BadRequest(format!("cannot sort by {sort:?}")));
+    }
+    let mut rows: Vec<StudentRow> = db::summary::summarize(&state.db, &session)
+        .await?
+        .iter()
+        .map(StudentRow::from)
+        .collect();
+    let total = rows.len();
+    rows.retain(|r| status.is_none_or(|s| r.status == s));
+    sort_rows(&mut rows, &sort);
+    user.audit(
+        &state,
+        "web.summary_read",
+        format!("lab_session:{}", session.id),
+        json!({ "session_id": session.id, "count": rows.len() }),
+    )
+    .await?;
+    let pushes = db::web_views::push_times(&state.db, session.id).await?;
+    let org_query = match q.org.as_deref().filter(|o| !o.is_empty()) {
+        Some(_) => format!("org={}&", session.org),
+        None => String::new(),
+    };
+    let page = views::SessionPage {
+        org: &session.org,
+        slug: &session.slug,
+        title: &session.title,
+        opens_at: session.opens_at,
+        closes_at: session.closes_at,
+        archived: session.archived_at.is_some(),
+        rows: &rows,
+        total,
+        status,
+        sort: &sort,
+        org_query,
+        chart: Chart::new(&pushes, session.closes_at),
+        github_web: state.web.cfg.github_web(),
+    };
+    Ok(Html(views::session(&header(&user), &page).into_string()))
+}
+
+/// `GET /sessions/{slug}/attempts.csv`: every attempt, the API's CSV (audited as `web.attempts_exported`).
+pub async fn attempts_csv(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(slug): Path<String>,
+    Query(q): Query<SessionQuery>,
+) -> Result<Response, WebError> {
+    let session = find_session(&state, &user, &slug, q.org.as_deref()).await?;
+    let filter = AttemptFilter {
+        session_id: Some(session.id),
+        ..AttemptFilter::default()
+    };
+    let (count, upto) = db::attempts::extent(&state.db, &filter).await?;
+    user.audit(
+        &state,
+        "web.attempts_exported",
+        format!("lab_session:{}", session.id),
+        json!({ "session_id": session.id, "format": "csv", "count": count, "upto_attempt_id": upto }),
+    )
+    .await?;
+    Ok(api::attempts_csv(
+        state.db.clone(),
+        filter,
+        upto,
+        &format!("{}-attempts.csv", session.slug),
+    ))
+}
+
+/// `GET /sessions/{slug}/grades.csv`: Classroom's grades CSV (audited as `web.grades_exported`).
+pub async fn grades_csv(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(slug): Path<String>,
+    Query(q): Query<SessionQuery>,
+) -> Result<Response, WebError> {
+    let session = find_session(&state, &user, &slug, q.org.as_deref()).await?;
+    let rows: Vec<GradeRow> = db::summary::summarize(&state.db, &session)
+        .await?
+        .iter()
+        .map(|s| GradeRow::new(s, &session, &state.github_web_url))
+        .collect();
+    user.audit(
+        &state,
+        "web.grades_exported",
+        format!("lab_session:{}", session.id),
+        json!({ "session_id": session.id, "count": rows.len() }),
+    )
+    .await?;
+    Ok(api::csv_download(
+        rows,
+        &format!("{}-grades.csv", session.slug),
+    ))
+}
+
+/// `?page=` of the file list (from 1).
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    page: Option<u64>,
+}
+
+/// The attempt `id` if the user may see its session; 404 otherwise, exactly like a missing one.
+async fn visible_attempt(
+    state: &AppState,
+    user: &WebUser,
+    id: i64,
+) -> Result<(lab_attempt::Model, lab_session::Model), WebError> {
+    let not_found = || WebError::NotFound(format!("No attempt {id}."));
+    let (attempt, session) = lab_attempt::Entity::find_by_id(id)
+        .find_also_related(lab_session::Entity)
+        .one(&state.db)
+        .await?
+        .ok_or_else(not_found)?;
+    match session {
+        Some(s) if user.may_see(&s.org) => Ok((attempt, s)),
+        _ => Err(not_found()),
+    }
+}
+
+/// `GET /attempts/{id}`: the attempt, its files a page at a time, its audit receipt (audited as
+/// `web.attempt_read`).
+pub async fn attempt(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Query(q): Query<PageQuery>,
+) -> Result<Html<String>, WebError> {
+    let (attempt, session) = visible_attempt(&state, &user, id).await?;
+    let page = q.page.unwrap_or(1).max(1) - 1;
+    let (files, total) = db::web_views::files_page(&state.db, id, page, FILES_PER_PAGE).await?;
+    let pages = total.div_ceil(FILES_PER_PAGE);
+    if page > 0 && page >= pages {
+        return Err(WebError::NotFound(format!(
+            "No page {} of files.",
+            page + 1
+        )));
+    }
+    let entry_hash = audit_log::Entity::find()
+        .filter(audit_log::Column::Seq.eq(attempt.audit_seq))
+        .one(&state.db)
+        .await?
+        .map(|e| e.entry_hash);
+    user.audit(
+        &state,
+        "web.attempt_read",
+        format!("lab_attempt:{id}"),
+        json!({ "attempt_id": id }),
+    )
+    .await?;
+    let view = views::AttemptPage {
+        attempt: &attempt,
+        session: &session,
+        files: &files,
+        file_total: total,
+        page,
+        pages,
+        entry_hash,
+        github_web: state.web.cfg.github_web(),
+    };
+    Ok(Html(views::attempt(&header(&user), &view).into_string()))
+}
+
+/// `GET /attempts/{id}/proof.json`: the API's inclusion proof, as a download (audited as
+/// `web.proof_read`).
+pub async fn proof(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    visible_attempt(&state, &user, id).await?;
+    let proof = proof::build(&state.db, id).await.map_err(|e| match e {
+        BuildError::NoAttempt(_) => WebError::NotFound(format!("No attempt {id}.")),
+        e @ BuildError::NotCovered { .. } => WebError::NotFound(format!(
+            "{e}: the proof is ready once the next checkpoint is signed (within {} s).",
+            state.checkpoint_interval_secs
+        )),
+        BuildError::Db(e) => WebError::Unavailable(e),
+        e @ BuildError::Archived(_) => WebError::NotFound(e.to_string()),
+        BuildError::Store(e) => WebError::internal(e),
+    })?;
+    user.audit(
+        &state,
+        "web.proof_read",
+        format!("lab_attempt:{id}"),
+        json!({ "attempt_id": id, "leaf_index": proof.leaf_index, "tree_size": proof.tree_size }),
+    )
+    .await?;
+    let body = serde_json::to_vec_pretty(&proof).map_err(WebError::internal)?;
+    let disposition = format!("attachment; filename=\"attempt-{id}-proof.json\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).map_err(WebError::internal)?,
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `GET /audit` (auditor or admin): the log's size, newest checkpoint, verifier key (audited as
+/// `web.audit_read`).
+pub async fn audit(State(state): State<AppState>, user: WebUser) -> Result<Html<String>, WebError> {
+    if !user.role.reads_audit() {
+        return Err(WebError::Forbidden(
+            "The audit page needs an auditor or admin sign-in.".into(),
+        ));
+    }
+    let size = audit_head::Entity::find()
+        .one(&state.db)
+        .await?
+        .map_or(0, |h| h.size);
+    let checkpoint = crate::audit::checkpoint::latest(&state.db)
+        .await?
+        .map(|c| (c.size, c.created_at));
+    user.audit(
+        &state,
+        "web.audit_read",
+        "audit_log".into(),
+        json!({ "size": size }),
+    )
+    .await?;
+    let page = views::AuditPage {
+        size,
+        checkpoint,
+        verifier_key: state.web.verifier_key.clone(),
+    };
+    Ok(Html(views::audit(&header(&user), &page).into_string()))
+}

@@ -1,0 +1,404 @@
+//! The HTML of the web view (maud: compiled templates, escaped by default). No script anywhere; every
+//! table has a caption and header cells; badges carry their text, not only a colour.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use super::chart::Chart;
+use super::summary::{self, Status, StudentRow};
+
+/// A time as shown: UTC (sessions have no time zone of their own yet).
+pub fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Who is signed in, for the header's sign-out form.
+pub struct Header<'a> {
+    pub label: String,
+    pub csrf: &'a str,
+    pub auditor: bool,
+}
+
+/// The page frame.
+pub fn layout(title: &str, header: Option<&Header<'_>>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · labtrail" }
+                link rel="stylesheet" href="/static/style.css";
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    nav aria-label="Main" {
+                        a.brand href="/" { "labtrail" }
+                        @if let Some(h) = header {
+                            a href="/" { "Sessions" }
+                            @if h.auditor { a href="/audit" { "Audit" } }
+                        }
+                    }
+                    @if let Some(h) = header {
+                        form.signout method="post" action="/logout" {
+                            span.who { "Signed in: " (h.label) }
+                            input type="hidden" name="csrf" value=(h.csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main id="main" { (body) }
+            }
+        }
+    }
+}
+
+/// A small page for an error status.
+pub fn error_page(status: StatusCode, message: &str) -> Markup {
+    let title = status.canonical_reason().unwrap_or("Error");
+    layout(
+        title,
+        None,
+        html! {
+            h1 { (status.as_u16()) " " (title) }
+            p { (message) }
+            p { a href="/" { "Back to the sessions" } }
+        },
+    )
+}
+
+/// The sign-in page.
+pub fn login(github: bool, csrf: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            h1 { "Sign in" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            @if github {
+                p { a.button href="/login/github" { "Sign in with GitHub" } }
+            }
+            form.login method="post" action="/login" {
+                h2 { "Sign in with an API token" }
+                label for="token" { "Token" }
+                input id="token" name="token" type="password" autocomplete="off" required;
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+/// A status badge: a symbol and a word, not only a colour.
+pub fn badge(status: Status) -> Markup {
+    let symbol = match status {
+        Status::OnTime => "✓",
+        Status::LateOnly => "!",
+        Status::Missing => "✗",
+    };
+    html! { span class={ "badge " (status.as_str()) } { span aria-hidden="true" { (symbol) " " } (summary::label(status)) } }
+}
+
+/// One line of the session list.
+pub struct SessionLine {
+    pub org: String,
+    pub slug: String,
+    pub title: String,
+    pub closes_at: DateTime<Utc>,
+    pub archived: bool,
+    pub on_time: usize,
+    pub late_only: usize,
+    /// Roster students without a repository.
+    pub missing: usize,
+    /// A slug several visible organisations use: the link names the org.
+    pub ambiguous: bool,
+}
+
+impl SessionLine {
+    pub fn href(&self) -> String {
+        if self.ambiguous {
+            format!("/sessions/{}?org={}", self.slug, self.org)
+        } else {
+            format!("/sessions/{}", self.slug)
+        }
+    }
+}
+
+/// `/`: the sessions the user may see.
+pub fn index(header: &Header<'_>, sessions: &[SessionLine]) -> Markup {
+    layout(
+        "Sessions",
+        Some(header),
+        html! {
+            h1 { "Lab sessions" }
+            @if sessions.is_empty() {
+                p { "No lab session is visible to you yet." }
+            } @else {
+                table {
+                    caption { "Lab sessions of the organisations you may see, with students on time, late only and missing" }
+                    thead { tr {
+                        th scope="col" { "Title" } th scope="col" { "Organisation" }
+                        th scope="col" { "Deadline" } th scope="col" { "On time" }
+                        th scope="col" { "Late only" } th scope="col" { "Missing" } th scope="col" { "State" }
+                    } }
+                    tbody {
+                        @for s in sessions {
+                            tr {
+                                th scope="row" { a href=(s.href()) { (s.title) } " " span.slug { "(" (s.slug) ")" } }
+                                td { (s.org) }
+                                td { time datetime=(s.closes_at.to_rfc3339()) { (when(s.closes_at)) } }
+                                td.num { (s.on_time) }
+                                td.num { (s.late_only) }
+                                td.num { (s.missing) }
+                                td { @if s.archived { span.badge.archived { "Archived" } } @else { "Open" } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// What the session page shows.
+pub struct SessionPage<'a> {
+    pub org: &'a str,
+    pub slug: &'a str,
+    pub title: &'a str,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    pub archived: bool,
+    pub rows: &'a [StudentRow],
+    pub total: usize,
+    pub status: Option<Status>,
+    pub sort: &'a str,
+    /// `?org=…&` when the slug needs its org.
+    pub org_query: String,
+    pub chart: Option<Chart>,
+    pub github_web: &'a str,
+}
+
+/// The sortable columns: (key, heading).
+pub const COLUMNS: &[(&str, &str)] = &[
+    ("roster", "Roster id"),
+    ("username", "GitHub username"),
+    ("final", "Final attempt"),
+    ("last_push", "Last push"),
+    ("late", "Late attempts"),
+    ("forced", "Forced"),
+    ("status", "Status"),
+];
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+/// `/sessions/{slug}`.
+pub fn session(header: &Header<'_>, p: &SessionPage<'_>) -> Markup {
+    let base = format!("/sessions/{}", p.slug);
+    let status_q = p
+        .status
+        .map(|s| format!("status={}&", s.as_str()))
+        .unwrap_or_default();
+    layout(
+        p.title,
+        Some(header),
+        html! {
+            h1 { (p.title) }
+            p.meta {
+                "Organisation " strong { (p.org) } " · opens " (when(p.opens_at))
+                " · deadline " strong { time datetime=(p.closes_at.to_rfc3339()) { (when(p.closes_at)) } }
+                @if p.archived { " · " span.badge.archived { "Archived" } }
+            }
+            p.downloads {
+                a href={ (base) "/grades.csv" (query_suffix(&p.org_query)) } download { "Download grades (CSV)" }
+                " · "
+                a href={ (base) "/attempts.csv" (query_suffix(&p.org_query)) } download { "All attempts (CSV)" }
+            }
+            @if let Some(chart) = &p.chart { (chart_figure(chart)) }
+            form.filter method="get" action=(base) {
+                @if !p.org_query.is_empty() { input type="hidden" name="org" value=(p.org); }
+                label for="status" { "Show" }
+                select id="status" name="status" {
+                    option value="" selected[p.status.is_none()] { "All students" }
+                    @for s in summary::ALL {
+                        option value=(s.as_str()) selected[p.status == Some(s)] { (summary::label(s)) }
+                    }
+                }
+                input type="hidden" name="sort" value=(p.sort);
+                button type="submit" { "Filter" }
+            }
+            table.summary {
+                caption {
+                    "Students of " (p.title) ": " (p.rows.len()) " of " (p.total) " shown"
+                    @if let Some(s) = p.status { ", status " (summary::label(s)) }
+                    ", sorted by " (COLUMNS.iter().find(|c| p.sort.trim_start_matches('-') == c.0).map_or("roster id", |c| c.1))
+                    @if p.sort.starts_with('-') { " (descending)" }
+                }
+                thead { tr {
+                    @for (key, heading) in COLUMNS {
+                        @let current = p.sort.trim_start_matches('-') == *key;
+                        @let next = if current && !p.sort.starts_with('-') { format!("-{key}") } else { (*key).to_owned() };
+                        th scope="col" aria-sort=[current.then(|| if p.sort.starts_with('-') { "descending" } else { "ascending" })] {
+                            a href={ (base) "?" (p.org_query) (status_q) "sort=" (next) } { (heading) }
+                        }
+                    }
+                } }
+                tbody {
+                    @for r in p.rows {
+                        tr {
+                            td { (r.roster_identifier.as_deref().unwrap_or("–")) }
+                            th scope="row" { (r.github_username.as_deref().unwrap_or("–")) @if !r.repository.is_empty() { br; span.repo { (r.repository) } } }
+                            td {
+                                @if let Some(f) = &r.final_attempt {
+                                    a href={ "/attempts/" (f.id) } { "#" (f.number) }
+                                    " "
+                                    a.sha href={ (p.github_web) "/" (r.repository) "/commit/" (f.after) } title={ "Commit " (f.after) " on GitHub" } { code { (short(&f.after)) } }
+                                } @else { "–" }
+                            }
+                            td { @if let Some(t) = r.last_pushed_at { (when(t)) } @else { "–" } }
+                            td.num { (r.late_attempts) }
+                            td { @if r.forced { "Yes" } @else { "No" } }
+                            td { (badge(r.status)) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn query_suffix(org_query: &str) -> String {
+    if org_query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", org_query.trim_end_matches('&'))
+    }
+}
+
+/// The chart with its caption and its data as a table.
+fn chart_figure(chart: &Chart) -> Markup {
+    let on_time: u32 = chart.buckets.iter().map(|b| b.on_time).sum();
+    let late: u32 = chart.buckets.iter().map(|b| b.late).sum();
+    let busiest = chart.buckets.iter().max_by_key(|b| b.on_time + b.late);
+    html! {
+        figure.chart {
+            (PreEscaped(chart.svg()))
+            figcaption {
+                "Pushes per " (chart.unit()) ": " (on_time) " on time (solid) and " (late) " late (outlined, stacked on top)"
+                ", deadline " (when(chart.deadline)) " marked by the vertical line."
+                @if let Some(b) = busiest { " Busiest " (chart.unit()) ": from " (when(b.start)) " with " (b.on_time + b.late) " pushes." }
+            }
+            details {
+                summary { "Pushes as a table" }
+                table {
+                    caption { "Pushes per " (chart.unit()) " (periods without pushes left out)" }
+                    thead { tr { th scope="col" { "From" } th scope="col" { "On time" } th scope="col" { "Late" } } }
+                    tbody {
+                        @for b in chart.buckets.iter().filter(|b| b.on_time + b.late > 0) {
+                            tr { th scope="row" { (when(b.start)) } td.num { (b.on_time) } td.num { (b.late) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the attempt page shows.
+pub struct AttemptPage<'a> {
+    pub attempt: &'a entity::lab_attempt::Model,
+    pub session: &'a entity::lab_session::Model,
+    pub files: &'a [entity::lab_attempt_file::Model],
+    pub file_total: u64,
+    pub page: u64,
+    pub pages: u64,
+    pub entry_hash: Option<String>,
+    pub github_web: &'a str,
+}
+
+/// `/attempts/{id}`.
+pub fn attempt(header: &Header<'_>, p: &AttemptPage<'_>) -> Markup {
+    let a = p.attempt;
+    let repo_url = format!("{}/{}", p.github_web, a.repository_full_name);
+    let late_by = a.pushed_at - p.session.closes_at;
+    layout(
+        &format!("Attempt {}", a.id),
+        Some(header),
+        html! {
+            p.crumbs { a href={ "/sessions/" (p.session.slug) "?org=" (p.session.org) } { (p.session.title) } " › attempt " (a.id) }
+            h1 { (a.repository_full_name) " · attempt #" (a.attempt_number) }
+            table.facts {
+                caption { "Facts of attempt " (a.id) }
+                tbody {
+                    tr { th scope="row" { "Status" } td { @if a.late { (badge(Status::LateOnly)) " late by " (crate::github::checks::human_duration(late_by)) } @else { (badge(Status::OnTime)) } } }
+                    tr { th scope="row" { "Pushed at" } td { time datetime=(a.pushed_at.to_rfc3339()) { (when(a.pushed_at)) } " (session time zone: UTC)" } }
+                    tr { th scope="row" { "Received at" } td { (when(a.received_at)) } }
+                    tr { th scope="row" { "Deadline" } td { (when(p.session.closes_at)) } }
+                    tr { th scope="row" { "Pushed by" } td { (a.pusher_login.as_deref().unwrap_or("–")) } }
+                    tr { th scope="row" { "Ref" } td { code { (a.git_ref) } } }
+                    tr { th scope="row" { "Before" } td { a href={ (repo_url) "/commit/" (a.before_sha) } { code { (a.before_sha) } } } }
+                    tr { th scope="row" { "After" } td { a href={ (repo_url) "/commit/" (a.after_sha) } { code { (a.after_sha) } } } }
+                    tr { th scope="row" { "Forced" } td { @if a.forced { "Yes (history rewritten)" } @else { "No" } } }
+                    tr { th scope="row" { "Check run" } td { @match a.check_run_id { Some(id) => a href={ (repo_url) "/runs/" (id) } { "labtrail check run " (id) }, None => "not posted yet" } } }
+                    tr { th scope="row" { "Files" } td { (a.file_count) " (" (a.files_source) @if !a.files_complete { ", incomplete" } ")" } }
+                }
+            }
+            h2 { "Audit receipt" }
+            p {
+                "Recorded as audit log entry " strong { (a.audit_seq) }
+                @if let Some(h) = &p.entry_hash { " with hash " code.hash { (h) } }
+                ". "
+                a href={ "/attempts/" (a.id) "/proof.json" } download { "Download proof" }
+                " (check it offline with " code { "labtrail audit check-proof" } ")."
+            }
+            h2 id="files" { "Files (" (p.file_total) ")" }
+            table.files {
+                caption { "Changed files, page " (p.page + 1) " of " (p.pages.max(1)) }
+                thead { tr { th scope="col" { "Path" } th scope="col" { "Change" } } }
+                tbody { @for f in p.files { tr { td { code { (f.path) } } td { (f.status) } } } }
+            }
+            @if p.pages > 1 {
+                nav.pager aria-label="File pages" {
+                    @if p.page > 0 { a href={ "/attempts/" (a.id) "?page=" (p.page) "#files" } rel="prev" { "‹ Previous" } " " }
+                    "Page " (p.page + 1) " of " (p.pages)
+                    @if p.page + 1 < p.pages { " " a href={ "/attempts/" (a.id) "?page=" (p.page + 2) "#files" } rel="next" { "Next ›" } }
+                }
+            }
+        },
+    )
+}
+
+/// What the audit page shows.
+pub struct AuditPage {
+    pub size: i64,
+    pub checkpoint: Option<(i64, DateTime<Utc>)>,
+    pub verifier_key: Option<String>,
+}
+
+/// `/audit`.
+pub fn audit(header: &Header<'_>, p: &AuditPage) -> Markup {
+    layout(
+        "Audit",
+        Some(header),
+        html! {
+            h1 { "Audit log" }
+            table.facts {
+                caption { "The state of the tamper-evident log" }
+                tbody {
+                    tr { th scope="row" { "Entries" } td { (p.size) } }
+                    tr { th scope="row" { "Newest checkpoint" } td {
+                        @match p.checkpoint {
+                            Some((size, at)) => { "size " (size) ", signed " (when(at)) " (" (crate::github::checks::human_duration(Utc::now() - at)) " ago)" },
+                            None => "none written yet",
+                        }
+                    } }
+                    tr { th scope="row" { "Verifier key" } td { @match &p.verifier_key { Some(k) => code.hash { (k) }, None => "not loaded by this instance" } } }
+                    tr { th scope="row" { "Last verify" } td { "not run (run " code { "labtrail audit verify" } ")" } }
+                }
+            }
+        },
+    )
+}

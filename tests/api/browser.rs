@@ -1,0 +1,282 @@
+//! The web view in a real browser: headless Chromium driven through chromedriver (fantoccini). Sign in with
+//! a token, open a session, filter to `late_only`, open an attempt, download the CSV with the session
+//! cookie, sign out. `LABTRAIL_SCREENSHOTS=docs/img` writes 1280×800 screenshots of the three main pages.
+//! Without chromedriver the test says so in one line and passes, unless `LABTRAIL_REQUIRE_BROWSER=1`
+//! (CI), where it fails.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{spawn_app, Backend, TestApp, TestDb};
+use crate::tokens::create_token;
+use crate::web::class;
+
+backend_tests!(sign_in_filter_open_download_sign_out);
+
+/// chromedriver on `PATH`, or why the test cannot run.
+fn chromedriver() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("chromedriver"))
+        .find(|p| p.is_file())
+}
+
+/// A running chromedriver on a free port; killed when dropped.
+struct Driver {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start(binary: &PathBuf) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = tokio::process::Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        // A separate process: poll until it listens, with a deadline.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chromedriver did not listen"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// A headless Chromium session with a fresh profile and a 1280×800 window.
+    async fn browser(&self, profile: &std::path::Path) -> Client {
+        let mut options = json!({
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--window-size=1280,800", "--hide-scrollbars",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        });
+        if std::path::Path::new("/usr/bin/chromium").exists() {
+            options["binary"] = json!("/usr/bin/chromium");
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), options);
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a browser session");
+        // The window includes the browser's own bars: grow it until the page itself is 1280×800.
+        let (w, h) = png_size(&client.screenshot().await.expect("screenshot"));
+        if (w, h) != (1280, 800) {
+            client
+                .set_window_size(1280 + 1280 - w, 800 + 800 - h)
+                .await
+                .expect("resize the window");
+        }
+        client
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Width and height of a PNG (its IHDR chunk).
+fn png_size(png: &[u8]) -> (u32, u32) {
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    (be(&png[16..20]), be(&png[20..24]))
+}
+
+/// Where screenshots go (`LABTRAIL_SCREENSHOTS`), relative to the crate.
+fn screenshot_dir(db: &TestDb) -> Option<PathBuf> {
+    // One backend writes them: the pages are the same.
+    let dir = std::env::var_os("LABTRAIL_SCREENSHOTS").filter(|_| db.backend == Backend::Sqlite)?;
+    Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir))
+}
+
+async fn shot(browser: &Client, dir: &Option<PathBuf>, name: &str) {
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir).expect("screenshot dir");
+        let png = browser.screenshot().await.expect("screenshot");
+        assert_eq!(png_size(&png), (1280, 800), "{name}");
+        std::fs::write(dir.join(name), png).expect("write screenshot");
+    }
+}
+
+async fn sign_in_filter_open_download_sign_out(db: TestDb) {
+    let Some(binary) = chromedriver() else {
+        assert!(
+            std::env::var("LABTRAIL_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "LABTRAIL_REQUIRE_BROWSER=1 but chromedriver is not on PATH"
+        );
+        eprintln!("NOTE: browser test skipped: chromedriver is not on PATH (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let app = spawn_app(&db).await;
+    class(&app).await;
+    let token = create_token(&app, "teach", "instructor", Some("course"));
+    let driver = Driver::start(&binary).await;
+    let profile = db.scratch_dir().join("chromium-profile");
+    let browser = driver.browser(&profile).await;
+    let result = std::panic::AssertUnwindSafe(drive(&app, &browser, &token, screenshot_dir(&db)))
+        .catch_unwind()
+        .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+use futures::FutureExt as _;
+
+async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
+    let base = &app.base_url;
+    // Not signed in: the sign-in page.
+    b.goto(&format!("{base}/")).await.expect("goto /");
+    assert_eq!(b.current_url().await.expect("url").path(), "/login");
+    b.find(Locator::Id("token"))
+        .await
+        .expect("token field")
+        .send_keys(token)
+        .await
+        .expect("type the token");
+    b.find(Locator::Css("form.login button[type=submit]"))
+        .await
+        .expect("sign-in button")
+        .click()
+        .await
+        .expect("sign in");
+    assert_eq!(b.current_url().await.expect("url").path(), "/");
+    let cookie = b
+        .get_named_cookie("lt_session")
+        .await
+        .expect("session cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    assert!(b.source().await.expect("source").contains("Session lab1"));
+    shot(b, &shots, "sessions.png").await;
+
+    // The session, then only the late students.
+    b.find(Locator::LinkText("Session lab1"))
+        .await
+        .expect("the session link")
+        .click()
+        .await
+        .expect("open the session");
+    assert_eq!(b.current_url().await.expect("url").path(), "/sessions/lab1");
+    let page = b.source().await.expect("source");
+    assert!(page.contains("course/lab1-alice") && page.contains("course/lab1-bob"));
+    shot(b, &shots, "session.png").await;
+    b.find(Locator::Id("status"))
+        .await
+        .expect("the status filter")
+        .select_by_value("late_only")
+        .await
+        .expect("choose late_only");
+    b.find(Locator::Css("form.filter button[type=submit]"))
+        .await
+        .expect("filter button")
+        .click()
+        .await
+        .expect("filter");
+    // The filtered page has late_only selected.
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(
+            "select#status option[value='late_only'][selected]",
+        ))
+        .await
+        .expect("the filtered page");
+    let url = b.current_url().await.expect("url");
+    assert!(
+        url.query().unwrap_or("").contains("status=late_only"),
+        "{url}"
+    );
+    let late = b.source().await.expect("source");
+    assert!(late.contains("course/lab1-bob") && !late.contains("course/lab1-alice"));
+
+    // bob has no final attempt: open alice's from the unfiltered table.
+    b.goto(&format!("{base}/sessions/lab1?status=on_time"))
+        .await
+        .expect("on time");
+    b.find(Locator::Css("table.summary tbody a[href^='/attempts/']"))
+        .await
+        .expect("an attempt link")
+        .click()
+        .await
+        .expect("open the attempt");
+    assert!(b
+        .current_url()
+        .await
+        .expect("url")
+        .path()
+        .starts_with("/attempts/"));
+    let attempt = b.source().await.expect("source");
+    assert!(attempt.contains("Audit receipt") && attempt.contains("Download proof"));
+    shot(b, &shots, "attempt.png").await;
+
+    // The CSV link, fetched with the browser's session cookie.
+    b.goto(&format!("{base}/sessions/lab1"))
+        .await
+        .expect("session");
+    let href = b
+        .find(Locator::LinkText("All attempts (CSV)"))
+        .await
+        .expect("the CSV link")
+        .attr("href")
+        .await
+        .expect("href")
+        .expect("an href");
+    let csv = app
+        .client
+        .get(format!("{base}{href}"))
+        .header("cookie", format!("lt_session={}", cookie.value()))
+        .send()
+        .await
+        .expect("GET the CSV");
+    assert_eq!(csv.status().as_u16(), 200);
+    assert!(csv.headers()["content-disposition"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("attachment"));
+    assert_eq!(csv.text().await.expect("csv").lines().count(), 4);
+
+    // Sign out: back to the sign-in page, and the cookie no longer opens anything.
+    b.find(Locator::Css("form.signout button[type=submit]"))
+        .await
+        .expect("sign-out button")
+        .click()
+        .await
+        .expect("sign out");
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("token"))
+        .await
+        .expect("the sign-in page");
+    assert_eq!(b.current_url().await.expect("url").path(), "/login");
+    b.goto(&format!("{base}/sessions/lab1"))
+        .await
+        .expect("goto");
+    assert_eq!(b.current_url().await.expect("url").path(), "/login");
+}
