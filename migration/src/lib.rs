@@ -8,6 +8,7 @@ mod m20261127_000003_audit_guards;
 mod m20261127_000004_archive_guard;
 mod m20261129_000010_merkle_tree;
 mod m20261129_000011_graded_row_guards;
+mod m20261130_000030_audit_subject_seq_index;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_archive_guard::Migration),
             Box::new(m20261129_000010_merkle_tree::Migration),
             Box::new(m20261129_000011_graded_row_guards::Migration),
+            Box::new(m20261130_000030_audit_subject_seq_index::Migration),
         ]
     }
 }

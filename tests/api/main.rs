@@ -11,6 +11,7 @@ mod audit_checkpoint;
 mod audit_concurrency;
 mod audit_guards;
 mod audit_proofs;
+mod audit_records;
 mod audit_retention;
 mod audit_support;
 mod audit_tamper;
