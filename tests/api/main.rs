@@ -36,6 +36,7 @@ mod read_api;
 mod redeliver;
 mod retry;
 mod rfc9162;
+mod schema_docs;
 mod serve;
 mod setup;
 mod tokens;
