@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::archive::{self, Segment, ARCHIVED_ACTION};
 use super::chain::{
-    canonical_bytes, chain_hash, check_entry, genesis_hash, leaf_hash, parse_hash, SCHEME_VERSION,
+    canonical_bytes, chain_hash, check_entry_doc, genesis_hash, leaf_hash, parse_hash,
+    SCHEME_VERSION,
 };
 use super::checkpoint::{open_checkpoint, open_note, Verifier};
 use super::merkle::{self, Frontier};
@@ -568,11 +569,10 @@ async fn walk_rows(
                 }
             }
             let prev = walk.prev.unwrap_or_default();
-            let hash = match check_entry(&row, &prev) {
-                Ok(hash) => hash,
+            let (hash, doc) = match check_entry_doc(&row, &prev) {
+                Ok(checked) => checked,
                 Err(reason) => return Ok(Err(tampered(row.seq, reason))),
             };
-            let doc: Value = serde_json::from_slice(&row.canonical).unwrap_or_default();
             if let Err(v) = walk.entry(row.seq, &doc, leaf_hash(&row.canonical), hash) {
                 return Ok(Err(v));
             }
