@@ -51,6 +51,14 @@ pub fn canonical_bytes(value: &Value) -> Result<Vec<u8>, CanonicalError> {
 
 /// Check one stored entry against its predecessor's hash; returns its hash, or why it does not hold.
 pub fn check_entry(row: &audit_log::Model, prev: &[u8; 32]) -> Result<[u8; 32], String> {
+    check_entry_doc(row, prev).map(|(hash, _)| hash)
+}
+
+/// [`check_entry`], also returning the parsed hashed document (so a caller need not parse it again).
+pub fn check_entry_doc(
+    row: &audit_log::Model,
+    prev: &[u8; 32],
+) -> Result<([u8; 32], Value), String> {
     if row.prev_hash != hex::encode(prev) {
         return Err("prev_hash does not match the previous entry's hash".into());
     }
@@ -76,5 +84,5 @@ pub fn check_entry(row: &audit_log::Model, prev: &[u8; 32]) -> Result<[u8; 32], 
     if row.entry_hash != hex::encode(hash) {
         return Err("entry_hash does not match the recomputed hash".into());
     }
-    Ok(hash)
+    Ok((hash, doc))
 }

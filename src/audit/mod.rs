@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod merkle;
 pub mod merkle_store;
 pub mod proof;
+pub mod records;
 pub mod verify;
 
 pub use chain::{

@@ -13,10 +13,13 @@ use sha2::{Digest, Sha256};
 
 use super::archive::{self, Segment, ARCHIVED_ACTION};
 use super::chain::{
-    canonical_bytes, chain_hash, check_entry, genesis_hash, leaf_hash, parse_hash, SCHEME_VERSION,
+    canonical_bytes, chain_hash, check_entry_doc, genesis_hash, leaf_hash, parse_hash,
+    SCHEME_VERSION,
 };
 use super::checkpoint::{open_checkpoint, open_note, Verifier};
-use super::merkle::Frontier;
+use super::merkle::{self, Frontier};
+use super::merkle_store::{self, StoreError};
+use super::records::{self, Summary};
 
 const PAGE: u64 = 1000;
 
@@ -79,6 +82,8 @@ pub struct Report {
     pub external_size: Option<i64>,
     /// Things worth knowing that do not change the verdict.
     pub notes: Vec<String>,
+    /// The graded rows compared with the entries that set them (when the log itself is intact).
+    pub records: Option<Summary>,
 }
 
 /// Verify the whole stored chain against `origin` (no checkpoints, no archives).
@@ -115,6 +120,7 @@ pub async fn verify_with(
         checkpoints_checked: 0,
         external_size: None,
         notes: Vec::new(),
+        records: None,
     };
     let segments = match &ev.archive_dir {
         Some(dir) => {
@@ -142,13 +148,99 @@ pub async fn verify_with(
             return Ok(report);
         }
     };
+    if let Err(verdict) = check_successive(db, origin, ev, &mut report).await? {
+        report.verdict = verdict;
+        return Ok(report);
+    }
     let verifier = ev.verifier.as_ref();
     if let Err(verdict) =
         check_chain(db, origin, &head, &signed, segments, verifier, &mut report).await?
     {
         report.verdict = verdict;
+        return Ok(report);
     }
+    let summary = records::check(db, head.archived_upto).await?;
+    if summary.unchecked_archived > 0 {
+        report.notes.push(format!(
+            "{} rows were not compared with the log: the entries that set them are archived",
+            summary.unchecked_archived
+        ));
+    }
+    report.records = Some(summary);
     Ok(report)
+}
+
+/// Successive checkpoints of the checkpoint file must describe one growing log: sizes never
+/// decrease, and the RFC 9162 consistency proof between each pair, computed from the stored tree,
+/// connects their signed roots. A forked or rewritten note breaks this even where its size matches
+/// no other note.
+async fn check_successive(
+    db: &impl ConnectionTrait,
+    origin: &str,
+    ev: &Evidence,
+    report: &mut Report,
+) -> Result<Result<(), Verdict>, VerifyError> {
+    let Some(verifier) = &ev.verifier else {
+        return Ok(Ok(()));
+    };
+    let mut previous: Option<(&str, i64, [u8; 32])> = None;
+    let mut unchecked = 0usize;
+    for (what, note) in &ev.external_notes {
+        // Notes that do not open were reported by collect_checkpoints already.
+        let Ok(c) = open_checkpoint(note, verifier, origin) else {
+            continue;
+        };
+        let Some(root) = c.root else {
+            continue;
+        };
+        if let Some((prev_what, prev_size, prev_root)) = previous {
+            if c.size < prev_size {
+                return Ok(Err(Verdict::BadEvidence {
+                    what: what.clone(),
+                    reason: format!(
+                        "it signs {} entries after {prev_what} signed {prev_size}: the log shrank, \
+                         or the file was rewritten",
+                        c.size
+                    ),
+                }));
+            }
+            let (first, second) = (to_u64(prev_size), to_u64(c.size));
+            if first == 0 {
+                previous = Some((what, c.size, root));
+                continue;
+            }
+            match merkle_store::consistency_proof(db, first, second).await {
+                Ok(proof) => {
+                    if merkle::verify_consistency(first, second, &prev_root, &root, &proof).is_err()
+                    {
+                        return Ok(Err(Verdict::BadEvidence {
+                            what: what.clone(),
+                            reason: format!(
+                                "its tree (size {second}) is not an extension of the tree signed \
+                                 by {prev_what} (size {first}): the RFC 9162 consistency proof \
+                                 from the stored tree does not connect the two signed roots (a \
+                                 forked or rewritten checkpoint)"
+                            ),
+                        }));
+                    }
+                }
+                Err(StoreError::Db(e)) => return Err(e.into()),
+                Err(_) => unchecked += 1,
+            }
+        }
+        previous = Some((what, c.size, root));
+    }
+    if unchecked > 0 {
+        report.notes.push(format!(
+            "{unchecked} pairs of successive checkpoints were not checked for consistency: the \
+             stored Merkle tree does not cover them"
+        ));
+    }
+    Ok(Ok(()))
+}
+
+fn to_u64(i: i64) -> u64 {
+    u64::try_from(i).unwrap_or(0)
 }
 
 /// Open every checkpoint note; `Err(verdict)` on a note that does not verify, a fork, or a checkpoint
@@ -477,11 +569,10 @@ async fn walk_rows(
                 }
             }
             let prev = walk.prev.unwrap_or_default();
-            let hash = match check_entry(&row, &prev) {
-                Ok(hash) => hash,
+            let (hash, doc) = match check_entry_doc(&row, &prev) {
+                Ok(checked) => checked,
                 Err(reason) => return Ok(Err(tampered(row.seq, reason))),
             };
-            let doc: Value = serde_json::from_slice(&row.canonical).unwrap_or_default();
             if let Err(v) = walk.entry(row.seq, &doc, leaf_hash(&row.canonical), hash) {
                 return Ok(Err(v));
             }

@@ -281,5 +281,31 @@ fn print_report(r: &Report) -> ExitCode {
     for note in &r.notes {
         println!("note: {note}");
     }
-    code
+    match &r.records {
+        Some(rec) if rec.problem_count() == 0 => {
+            println!(
+                "records match the log: {} attempts, {} sessions, {} installations",
+                rec.attempts, rec.sessions, rec.installations
+            );
+            code
+        }
+        Some(rec) => {
+            println!(
+                "records TAMPERED: {} differences from the log ({} attempts, {} sessions, {} \
+                 installations checked)",
+                rec.problem_count(),
+                rec.attempts,
+                rec.sessions,
+                rec.installations
+            );
+            for p in &rec.problems {
+                println!("{p}");
+            }
+            if rec.more_problems > 0 {
+                println!("… and {} more", rec.more_problems);
+            }
+            ExitCode::from(1)
+        }
+        None => code,
+    }
 }

@@ -297,9 +297,12 @@ async fn checkpoints_are_tlog_checkpoints_and_old_ones_still_verify(db: TestDb) 
         root: Some(bad_root),
         head: chain_after(1).await,
     };
-    checkpoint::append_to_file(&db.checkpoint_file(), &signer.sign_note(&forged.body()))
-        .expect("append");
-    let (code, out) = verify(&app, &[]);
+    // Alone in a file of its own: after the size-4 notes of the checkpoint file, its smaller size alone
+    // would already be caught (successive checkpoints only grow).
+    let alone = db.scratch_dir().join("forged-checkpoint.log");
+    checkpoint::append_to_file(&alone, &signer.sign_note(&forged.body())).expect("append");
+    let alone = alone.display().to_string();
+    let (code, out) = verify(&app, &["--checkpoints", &alone]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("Merkle tree root"), "{out}");
 }

@@ -115,10 +115,17 @@ async fn deleted_tail_is_caught_by_an_external_checkpoint(db: TestDb) {
             .expect("roll head back");
         }
     };
-    // Inside the unsigned tail the deletion cannot be proven, and verify says how far its proof reaches.
+    // Inside the unsigned tail the chain cannot prove the deletion, and verify says how far its proof
+    // reaches; the attempt row the deleted entry recorded is still there, and the records check names it.
     cut(6).await;
     let out = verify(&app, &[]);
-    assert_eq!(out.0, Some(0), "{}", out.1);
+    assert_eq!(out.0, Some(1), "{}", out.1);
+    assert!(out.1.contains("audit log intact: 6 entries"), "{}", out.1);
+    assert!(
+        out.1.contains("attempt 6: no audit entry records it"),
+        "{}",
+        out.1
+    );
     assert!(
         out.1.contains(
             "unsigned tail: seq 5..5 (1 entries) after the newest external checkpoint (size 5)"

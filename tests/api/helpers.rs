@@ -828,8 +828,8 @@ impl TestApp {
             .map(|r| r.rows_affected())
     }
 
-    /// Remove the database guards of the audit tables, as an attacker with DDL rights (the table owner
-    /// or a superuser) could: the tamper tests model exactly that attacker.
+    /// Remove the database guards of the audit tables and of the graded rows, as an attacker with DDL
+    /// rights (the table owner or a superuser) could: the tamper tests model exactly that attacker.
     pub async fn drop_audit_guards(&self) {
         let statements: &[&str] = match self.db.get_database_backend() {
             DbBackend::Postgres => &[
@@ -839,6 +839,13 @@ impl TestApp {
                 "DROP TRIGGER audit_log_append_only ON audit_log",
                 "DROP TRIGGER audit_head_no_insert ON audit_head",
                 "DROP TRIGGER audit_checkpoint_guard ON audit_checkpoint",
+                // The graded rows' guards (migration m20261129_000011_graded_row_guards).
+                "DROP TRIGGER IF EXISTS lab_attempt_guard ON lab_attempt",
+                "DROP TRIGGER IF EXISTS lab_attempt_file_guard ON lab_attempt_file",
+                "DROP TRIGGER IF EXISTS lab_session_guard ON lab_session",
+                "DROP TRIGGER IF EXISTS lab_graded_no_truncate ON lab_attempt",
+                "DROP TRIGGER IF EXISTS lab_attempt_file_no_truncate ON lab_attempt_file",
+                "DROP TRIGGER IF EXISTS lab_session_no_truncate ON lab_session",
             ],
             _ => &[
                 "DROP TRIGGER audit_log_no_update",
@@ -848,6 +855,13 @@ impl TestApp {
                 "DROP TRIGGER audit_log_append_only",
                 "DROP TRIGGER audit_head_no_insert",
                 "DROP TRIGGER audit_checkpoint_no_delete",
+                "DROP TRIGGER IF EXISTS lab_attempt_graded_guard",
+                "DROP TRIGGER IF EXISTS lab_attempt_files_guard",
+                "DROP TRIGGER IF EXISTS lab_attempt_no_delete",
+                "DROP TRIGGER IF EXISTS lab_attempt_file_no_update",
+                "DROP TRIGGER IF EXISTS lab_attempt_file_no_delete",
+                "DROP TRIGGER IF EXISTS lab_session_guard",
+                "DROP TRIGGER IF EXISTS lab_session_no_delete",
             ],
         };
         for sql in statements {

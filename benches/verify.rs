@@ -1,0 +1,179 @@
+//! `audit verify` on a large log: builds a class of `BENCH_ENTRIES` audit entries (default 100,000: one
+//! session and that many minus one recorded attempts of 3 files each) through the library's own record
+//! path (`db::attempts::record`, each attempt a savepoint inside a transaction of 1000), then runs the
+//! release `labtrail audit verify` under `/usr/bin/time -v` and prints its verdict, wall time and peak
+//! RSS.
+//!
+//! `cargo bench --bench verify` (SQLite temp file; PostgreSQL too when `LABTRAIL_TEST_POSTGRES_URL` is
+//! set).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use chrono::{Duration, TimeZone, Utc};
+use labtrail::db;
+use labtrail::db::attempts::{FilesSource, NewAttempt, Recorded};
+use labtrail::domain::files::{ChangedFile, FileStatus};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
+
+const ORIGIN: &str = "bench";
+const BATCH: usize = 1000;
+const STUDENTS: usize = 500;
+
+fn attempt(session_id: i64, n: usize) -> NewAttempt {
+    let student = n % STUDENTS;
+    let push = n / STUDENTS;
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let pushed_at = start + Duration::seconds(i64::try_from(n).unwrap_or(0));
+    NewAttempt {
+        session_id,
+        installation_id: 1,
+        repository_id: 10_000 + i64::try_from(student).unwrap_or(0),
+        repository_full_name: format!("course/lab1-s{student}"),
+        git_ref: "refs/heads/main".into(),
+        before_sha: format!("{n:040x}"),
+        after_sha: format!("{:040x}", n + 1),
+        forced: false,
+        created_branch: push == 0,
+        pusher_login: Some(format!("s{student}")),
+        sender_id: Some(i64::try_from(student).unwrap_or(0)),
+        pushed_at,
+        received_at: pushed_at + Duration::milliseconds(250),
+        delivery_id: format!("bench-{n}"),
+        late: n % 10 == 0,
+        files: (0..3)
+            .map(|i| ChangedFile {
+                path: format!("src/file{i}.rs"),
+                status: FileStatus::Modified,
+            })
+            .collect(),
+        files_source: FilesSource::Payload,
+        files_complete: true,
+        files_retry_at: None,
+    }
+}
+
+async fn build(url: &str, entries: usize) {
+    let conn = db::connect(url).await.expect("connect");
+    db::migrate(&conn).await.expect("migrate");
+    let t = |d| {
+        Utc.with_ymd_and_hms(2026, d, 1, 0, 0, 0)
+            .single()
+            .expect("date")
+    };
+    let session = db::sessions::create(
+        &conn,
+        ORIGIN,
+        "cli:bench",
+        db::sessions::NewSession {
+            org: "course".into(),
+            slug: "lab1".into(),
+            title: "Lab 1".into(),
+            repo_pattern: "lab1-*".into(),
+            branch_policy: "all".into(),
+            opens_at: t(1),
+            closes_at: t(2),
+        },
+    )
+    .await
+    .expect("session");
+    let attempts = entries.saturating_sub(1);
+    let mut n = 0;
+    while n < attempts {
+        let txn = conn.begin().await.expect("begin");
+        for i in n..(n + BATCH).min(attempts) {
+            let recorded = db::attempts::record(&txn, ORIGIN, attempt(session.id, i))
+                .await
+                .expect("record");
+            assert!(matches!(recorded, Recorded::New { .. }));
+        }
+        txn.commit().await.expect("commit");
+        n += BATCH;
+    }
+}
+
+/// Run `labtrail audit verify` under `/usr/bin/time -v`; print its verdict and the two figures.
+fn measure(label: &str, url: &str, dir: &Path) {
+    let bin = env!("CARGO_BIN_EXE_labtrail");
+    println!("{label}: /usr/bin/time -v {bin} audit verify   (DATABASE_URL={url} LABTRAIL_AUDIT_ORIGIN={ORIGIN})");
+    for run in 1..=3 {
+        let out = Command::new("/usr/bin/time")
+            .args(["-v", bin, "audit", "verify"])
+            .env("DATABASE_URL", url)
+            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+            .env("RUST_LOG", "warn")
+            .current_dir(dir)
+            .output()
+            .expect("run /usr/bin/time");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let pick = |key: &str| {
+            stderr
+                .lines()
+                .find(|l| l.trim_start().starts_with(key))
+                .map(|l| l.trim().to_owned())
+                .unwrap_or_default()
+        };
+        println!(
+            "{label} run {run}: exit {:?}; {}; {}",
+            out.status.code(),
+            pick("Elapsed (wall clock) time"),
+            pick("Maximum resident set size"),
+        );
+        if run == 1 {
+            for line in stdout.lines() {
+                println!("    {line}");
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo test --benches` runs this without `--bench`; only measure under `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let entries = std::env::var("BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
+    let started = Instant::now();
+    build(&url, entries).await;
+    println!(
+        "sqlite: built {entries} entries in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    measure("sqlite", &url, dir.path());
+
+    if let Ok(admin_url) = std::env::var("LABTRAIL_TEST_POSTGRES_URL") {
+        let admin = Database::connect(&admin_url).await.expect("postgres");
+        let name = format!("labtrail_bench_{}", uuid::Uuid::new_v4().simple());
+        let sql = |s: String| Statement::from_string(DbBackend::Postgres, s);
+        admin
+            .execute(sql(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create db");
+        let mut pg = url::Url::parse(&admin_url).expect("url");
+        pg.set_path(&format!("/{name}"));
+        let started = Instant::now();
+        build(pg.as_str(), entries).await;
+        println!(
+            "postgres: built {entries} entries in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        measure("postgres", pg.as_str(), dir.path());
+        let _ = admin
+            .execute(sql(format!("DROP DATABASE {name} WITH (FORCE)")))
+            .await;
+    }
+}

@@ -1,0 +1,30 @@
+//! An index on `audit_log (subject, seq)`: `audit verify` walks the entries of one kind of subject
+//! (`lab_attempt:…`, `lab_session:…`, `installation:…`) in subject then seq order, in pages, to compare
+//! them with the rows they set (`src/audit/records.rs`); each page is then an index range scan.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::ConnectionTrait;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX IF NOT EXISTS ix_audit_log_subject_seq ON audit_log (subject, seq)",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP INDEX IF EXISTS ix_audit_log_subject_seq")
+            .await?;
+        Ok(())
+    }
+}

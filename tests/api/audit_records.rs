@@ -1,0 +1,315 @@
+//! `audit verify` compares the graded rows with the newest entries that set them (issue 7 item 1) and
+//! the checkpoint file's successive notes with each other (item 5): each tamper an attacker with
+//! database access could do after dropping the guards is named, exit 1; a retention erase and a clean
+//! class stay exit 0.
+
+use labtrail::audit::checkpoint::{self, AuditKey, Checkpoint};
+
+use crate::audit_support::{checkpoint as sign_checkpoint, more, record, verify};
+use crate::backend_tests;
+use crate::helpers::{fixture, spawn_app, TestApp, TestDb, ORIGIN};
+
+backend_tests!(
+    a_clean_class_verifies,
+    a_flipped_late_flag_is_named,
+    a_moved_push_time_is_named,
+    a_deleted_attempt_is_named,
+    a_renamed_file_is_named,
+    a_moved_session_deadline_is_named,
+    a_changed_session_pattern_is_named,
+    an_attempt_inserted_by_hand_is_named,
+    an_edited_installation_is_named,
+    a_retention_erase_stays_legal,
+    a_forked_checkpoint_in_the_file_is_caught,
+    a_shrinking_checkpoint_file_is_caught,
+);
+
+/// A session, three recorded pushes (attempts 1..=3) and an installation; then the guards dropped.
+async fn class(db: &TestDb) -> TestApp {
+    let app = spawn_app(db).await;
+    record(&app, 3).await;
+    let body = fixture("octokit-webhooks/installation/created.payload.json");
+    app.deliver("installation", "inst-1", &body).await;
+    app.drain().await;
+    assert_eq!(app.settled("inst-1").await.status, "processed");
+    app.drop_audit_guards().await;
+    app
+}
+
+/// The seq of the newest entry of `action` about `subject`.
+async fn seq_of(app: &TestApp, action: &str, subject: &str) -> i64 {
+    app.scalar(&format!(
+        "SELECT MAX(seq) FROM audit_log WHERE action = '{action}' AND subject = '{subject}'"
+    ))
+    .await
+}
+
+async fn tamper(app: &TestApp, sql: &str) {
+    let n = app.exec(sql).await.expect(sql);
+    assert!(n > 0, "{sql} changed nothing");
+}
+
+/// `audit verify` exits 1 and prints every expected line.
+fn caught(app: &TestApp, lines: &[String]) -> String {
+    let (code, out) = verify(app, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("records TAMPERED"), "{out}");
+    for line in lines {
+        assert!(out.contains(line.as_str()), "missing {line:?} in:\n{out}");
+    }
+    out
+}
+
+async fn a_clean_class_verifies(db: TestDb) {
+    let app = class(&db).await;
+    let (code, out) = verify(&app, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("records match the log: 3 attempts, 1 sessions, 1 installations"),
+        "{out}"
+    );
+}
+
+async fn a_flipped_late_flag_is_named(db: TestDb) {
+    let app = class(&db).await;
+    tamper(&app, "UPDATE lab_attempt SET late = NOT late WHERE id = 2").await;
+    let seq = seq_of(&app, "lab_attempt.recorded", "lab_attempt:2").await;
+    let out = caught(
+        &app,
+        &[format!(
+            "attempt 2: late is true, the log says false (seq {seq})"
+        )],
+    );
+    assert!(
+        !out.contains("attempt 1:") && !out.contains("attempt 3:"),
+        "{out}"
+    );
+}
+
+async fn a_moved_push_time_is_named(db: TestDb) {
+    let app = class(&db).await;
+    tamper(
+        &app,
+        "UPDATE lab_attempt SET pushed_at = received_at WHERE id = 3",
+    )
+    .await;
+    let seq = seq_of(&app, "lab_attempt.recorded", "lab_attempt:3").await;
+    // Pushed at 1767225602 (the third push), recorded with that time.
+    caught(
+        &app,
+        &[
+            "attempt 3: pushed_at is ".to_owned(),
+            format!(", the log says 2026-01-01T00:00:02Z (seq {seq})"),
+        ],
+    );
+}
+
+async fn a_deleted_attempt_is_named(db: TestDb) {
+    let app = class(&db).await;
+    tamper(&app, "DELETE FROM lab_attempt_file WHERE attempt_id = 1").await;
+    tamper(&app, "DELETE FROM lab_attempt WHERE id = 1").await;
+    let seq = seq_of(&app, "lab_attempt.recorded", "lab_attempt:1").await;
+    caught(
+        &app,
+        &[format!(
+            "attempt 1: the row is gone, and the log has no erase entry for it (its newest entry is seq {seq})"
+        )],
+    );
+}
+
+async fn a_renamed_file_is_named(db: TestDb) {
+    let app = class(&db).await;
+    tamper(
+        &app,
+        "UPDATE lab_attempt_file SET path = 'renamed.txt' WHERE id = \
+         (SELECT MIN(id) FROM lab_attempt_file WHERE attempt_id = 2)",
+    )
+    .await;
+    let seq = seq_of(&app, "lab_attempt.recorded", "lab_attempt:2").await;
+    caught(
+        &app,
+        &[
+            "attempt 2: content_sha256 (of the ref and the file list) is ".to_owned(),
+            format!("(seq {seq})"),
+        ],
+    );
+}
+
+async fn a_moved_session_deadline_is_named(db: TestDb) {
+    let app = class(&db).await;
+    tamper(
+        &app,
+        "UPDATE lab_session SET closes_at = opens_at WHERE id = 1",
+    )
+    .await;
+    let seq = seq_of(&app, "lab_session.created", "lab_session:1").await;
+    caught(
+        &app,
+        &[format!(
+            "session 1: closes_at is 2026-01-01T00:00:00Z, the log says 2026-02-01T00:00:00Z (seq {seq})"
+        )],
+    );
+}
+
+async fn a_changed_session_pattern_is_named(db: TestDb) {
+    let app = class(&db).await;
+    tamper(
+        &app,
+        "UPDATE lab_session SET repo_pattern = 'lab*' WHERE id = 1",
+    )
+    .await;
+    let seq = seq_of(&app, "lab_session.created", "lab_session:1").await;
+    caught(
+        &app,
+        &[
+            "session 1: content_sha256 (of org, slug, title, repo_pattern and branch_policy) is "
+                .to_owned(),
+            format!("(seq {seq})"),
+        ],
+    );
+}
+
+async fn an_attempt_inserted_by_hand_is_named(db: TestDb) {
+    let app = class(&db).await;
+    tamper(
+        &app,
+        "INSERT INTO lab_attempt (id, session_id, installation_id, repository_id, \
+         repository_full_name, git_ref, before_sha, after_sha, forced, created_branch, pusher_login, \
+         sender_id, pushed_at, received_at, delivery_id, attempt_number, late, file_count, \
+         files_source, files_complete, check_run_id, audit_seq, check_run_tries, files_tries) \
+         SELECT 99, session_id, installation_id, repository_id, repository_full_name, git_ref, \
+         before_sha, 'forged', forced, created_branch, pusher_login, sender_id, pushed_at, \
+         received_at, 'forged-delivery', 9, late, file_count, files_source, files_complete, NULL, \
+         audit_seq, 0, 0 FROM lab_attempt WHERE id = 1",
+    )
+    .await;
+    caught(&app, &["attempt 99: no audit entry records it".to_owned()]);
+}
+
+async fn an_edited_installation_is_named(db: TestDb) {
+    let app = class(&db).await;
+    tamper(
+        &app,
+        "UPDATE installation SET repository_selection = 'all' WHERE id = 957387",
+    )
+    .await;
+    let seq = seq_of(&app, "installation.created", "installation:957387").await;
+    caught(
+        &app,
+        &[format!(
+            "installation 957387: repository_selection is all, the log says selected (seq {seq})"
+        )],
+    );
+}
+
+async fn a_retention_erase_stays_legal(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record(&app, 3).await;
+    let archive = ["session", "archive", "--org", "course", "--slug", "lab1"];
+    let (code, out) = crate::audit_support::cli(&app, &archive);
+    assert_eq!(code, Some(0), "{out}");
+    let run = [
+        "retention",
+        "run",
+        "--payload-days",
+        "0",
+        "--attempt-days",
+        "0",
+    ];
+    let (code, out) = crate::audit_support::cli(&app, &run);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 0);
+    let (code, out) = verify(&app, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("records match the log: 0 attempts, 1 sessions"),
+        "{out}"
+    );
+    // Putting an erased attempt back is not.
+    app.drop_audit_guards().await;
+    tamper(
+        &app,
+        "INSERT INTO lab_attempt (id, session_id, installation_id, repository_id, \
+         repository_full_name, git_ref, before_sha, after_sha, forced, created_branch, \
+         pushed_at, received_at, delivery_id, attempt_number, late, file_count, files_source, \
+         files_complete, audit_seq, check_run_tries, files_tries) \
+         SELECT 2, id, 1, 7, 'course/lab1-alice', 'refs/heads/main', 'a', 'b', false, false, \
+         opens_at, opens_at, 'back', 2, false, 0, 'payload', true, 2, 0, 0 FROM lab_session",
+    )
+    .await;
+    let seq = seq_of(&app, "lab_attempt.erased", "lab_attempt:2").await;
+    caught(
+        &app,
+        &[format!(
+            "attempt 2: the row exists, but the log says it was erased (seq {seq})"
+        )],
+    );
+}
+
+/// The notes of the app's checkpoint file, in order.
+fn file_notes(db: &TestDb) -> Vec<String> {
+    let text = std::fs::read_to_string(db.checkpoint_file()).expect("checkpoint file");
+    checkpoint::split_notes(&text)
+}
+
+fn write_notes(db: &TestDb, name: &str, notes: &[String]) -> String {
+    let path = db.scratch_dir().join(name);
+    std::fs::write(&path, notes.join("\n")).expect("write notes");
+    path.display().to_string()
+}
+
+async fn a_forked_checkpoint_in_the_file_is_caught(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record(&app, 2).await;
+    sign_checkpoint(&app);
+    more(&app, 2, 2).await;
+    sign_checkpoint(&app);
+    let notes = file_notes(&db);
+    assert_eq!(notes.len(), 2);
+    let path = write_notes(&db, "good.log", &notes);
+    let (code, out) = verify(&app, &["--checkpoints", &path]);
+    assert_eq!(code, Some(0), "{out}");
+    // A note of an in-between size, signed by the log's key, whose tree is not the log's: no other
+    // note has its size, so only the consistency of successive notes catches it.
+    let signer = AuditKey::load(&db.key_path()).expect("key");
+    let key = signer.verifier();
+    let first = Checkpoint::parse_body(&checkpoint::open_note(&notes[0], &key).expect("open"))
+        .expect("body");
+    let forged = signer.sign_note(
+        &Checkpoint {
+            origin: ORIGIN.to_owned(),
+            size: first.size + 1,
+            root: Some([7; 32]),
+            head: [9; 32],
+        }
+        .body(),
+    );
+    let path = write_notes(
+        &db,
+        "forked.log",
+        &[notes[0].clone(), forged, notes[1].clone()],
+    );
+    let (code, out) = verify(&app, &["--checkpoints", &path]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("note #2 of {path}"))
+            && out.contains("is not an extension of the tree signed by note #1"),
+        "{out}"
+    );
+}
+
+async fn a_shrinking_checkpoint_file_is_caught(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record(&app, 2).await;
+    sign_checkpoint(&app);
+    more(&app, 2, 2).await;
+    sign_checkpoint(&app);
+    let notes = file_notes(&db);
+    let path = write_notes(&db, "reversed.log", &[notes[1].clone(), notes[0].clone()]);
+    let (code, out) = verify(&app, &["--checkpoints", &path]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("note #2 of {path}")) && out.contains("the log shrank"),
+        "{out}"
+    );
+}
