@@ -12,7 +12,6 @@ use crate::config::{GlobalArgs, ServeArgs};
 use crate::redeliver::RedeliverPolicy;
 use crate::setup::SetupConfig;
 use crate::web::{OauthClient, WebConfig};
-use secrecy::ExposeSecret as _;
 
 /// The app's settings from `serve`'s flags and environment.
 pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Settings> {
