@@ -1,4 +1,4 @@
-//! SeaORM entities of labtrail: one module per table, no logic.
+//! SeaORM entities of labtrail: one module per table, and the column enums in `states`; no logic.
 
 pub mod api_token;
 pub mod audit_checkpoint;
@@ -10,4 +10,5 @@ pub mod installation_repository;
 pub mod lab_attempt;
 pub mod lab_attempt_file;
 pub mod lab_session;
+pub mod states;
 pub mod webhook_delivery;

@@ -49,7 +49,20 @@ pub async fn app_with_fake(db: &TestDb) -> (TestApp, FakeGithub) {
 
 /// The recorded files of the only attempt, and its source and completeness.
 pub async fn recorded(app: &TestApp) -> (Vec<(String, String)>, String, bool) {
-    let attempt = entity::lab_attempt::Entity::find()
+    recorded_of(app, entity::lab_attempt::Entity::find()).await
+}
+
+/// [`recorded`] for the attempt of one repository.
+pub async fn recorded_for(app: &TestApp, repo_id: i64) -> (Vec<(String, String)>, String, bool) {
+    let of_repo = entity::lab_attempt::Column::RepositoryId.eq(repo_id);
+    recorded_of(app, entity::lab_attempt::Entity::find().filter(of_repo)).await
+}
+
+async fn recorded_of(
+    app: &TestApp,
+    attempt: sea_orm::Select<entity::lab_attempt::Entity>,
+) -> (Vec<(String, String)>, String, bool) {
+    let attempt = attempt
         .one(&app.db)
         .await
         .expect("read attempt")
@@ -61,9 +74,13 @@ pub async fn recorded(app: &TestApp) -> (Vec<(String, String)>, String, bool) {
         .await
         .expect("read files")
         .into_iter()
-        .map(|f| (f.path, f.status))
+        .map(|f| (f.path, f.status.to_string()))
         .collect();
-    (files, attempt.files_source, attempt.files_complete)
+    (
+        files,
+        attempt.files_source.to_string(),
+        attempt.files_complete,
+    )
 }
 
 pub fn spec<'a>(repo: &'a str, before: Option<&'a str>, after: &'a str) -> PushSpec<'a> {

@@ -155,7 +155,10 @@ async fn suspended_installation_gets_no_api_calls(db: TestDb) {
     app.drain_check_runs().await;
     let second = app.attempts().await.pop().expect("the second attempt");
     assert_eq!(
-        (second.files_source.as_str(), second.files_complete),
+        (
+            second.files_source.to_string().as_str(),
+            second.files_complete
+        ),
         ("api", true)
     );
     let files = app.attempt_files().await;

@@ -1,5 +1,6 @@
 //! Retries and concurrent deliveries never duplicate; nothing accepted is lost.
 
+use entity::states::DeliveryStatus as Status;
 use futures::future::join_all;
 
 use crate::backend_tests;
@@ -136,8 +137,8 @@ async fn same_push_under_two_guids_records_once(db: TestDb) {
         app.settled("app-guid").await,
     );
     assert_eq!(
-        (da.status.as_str(), db_.status.as_str()),
-        ("processed", "processed")
+        (da.status, db_.status),
+        (Status::Processed, Status::Processed)
     );
     let notes = [da.last_error, db_.last_error];
     assert_eq!(
