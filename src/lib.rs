@@ -9,7 +9,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod db;
-pub mod domain;
+mod domain;
 pub mod error;
 pub mod github;
 pub mod http;

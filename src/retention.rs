@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{lab_attempt, lab_attempt_file, lab_session, webhook_delivery};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait, Value,
 };
 
@@ -30,14 +30,8 @@ pub struct Outcome {
     pub attempts_erased: Vec<(i64, u64)>,
 }
 
-/// Why a run stopped (what was committed before stays).
-#[derive(Debug, thiserror::Error)]
-pub enum RetentionError {
-    #[error(transparent)]
-    Audit(#[from] AuditError),
-    #[error(transparent)]
-    Db(#[from] DbErr),
-}
+/// Why a run stopped (what was committed before stays): the audited write's error.
+pub type RetentionError = AuditError;
 
 const SETTLED: [Status; 2] = [Status::Processed, Status::Ignored];
 const BATCH: u64 = 500;

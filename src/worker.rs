@@ -131,9 +131,7 @@ enum ProcessError {
 impl From<RecordError> for ProcessError {
     fn from(e: RecordError) -> Self {
         match e {
-            RecordError::Audit(AuditError::Float(_) | AuditError::NotAnObject) => {
-                Self::Permanent(e.to_string())
-            }
+            AuditError::Float(_) | AuditError::NotAnObject => Self::Permanent(e.to_string()),
             _ => Self::Transient(e.to_string()),
         }
     }

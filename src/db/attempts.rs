@@ -55,14 +55,8 @@ pub enum Recorded {
     Duplicate { attempt_id: i64 },
 }
 
-/// Why recording failed (the transaction was rolled back).
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    #[error(transparent)]
-    Audit(#[from] AuditError),
-    #[error(transparent)]
-    Db(#[from] DbErr),
-}
+/// Why recording failed (the transaction was rolled back): the audited write's error.
+pub type RecordError = AuditError;
 
 const FILE_CHUNK: usize = 500;
 
@@ -392,7 +386,7 @@ pub async fn complete_files(
             .exec(txn)
             .await?;
         let entry = entries::files_completed(&attempt, files, file_count, complete)?;
-        log.append(entry).await.map(Some).map_err(RecordError::from)
+        log.append(entry).await.map(Some)
     })
     .await
 }

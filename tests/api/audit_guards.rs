@@ -44,7 +44,7 @@ async fn triggers_refuse_update_and_delete_of_audit_rows(db: TestDb) {
     app.deliver("push", "g-2", &body).await;
     assert_eq!(app.settled("g-2").await.status, "processed");
     assert_eq!(app.audit_entries().await.len(), 3);
-    assert_eq!(app.cli(&["audit", "verify"]).status.code(), Some(0));
+    app.assert_audit_verifies();
 }
 
 async fn head_cannot_be_rolled_back(db: TestDb) {

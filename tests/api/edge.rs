@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 use crate::backend_tests;
 use crate::helpers::{
-    cli_create_lab1_session, count, fixture, free_port, push_payload, run_cli, serve_command, sha,
+    alice_push_body, cli_create_lab1_session, count, fixture, free_port, run_cli, serve_command,
     spawn_app_with, AppOptions, ServeProcess, TestApp, TestDb, SECRET,
 };
 
@@ -117,14 +117,7 @@ async fn slow_clients_are_cut_off_while_healthz_answers(db: TestDb) {
         body_timeout: Duration::from_secs(1),
         ..EdgeLimits::default()
     };
-    let app = spawn_app_with(
-        &db,
-        AppOptions {
-            edge: limits,
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = app_with_limits(&db, limits).await;
     let start = Instant::now();
     let (mut slow_head, writer) = TcpStream::connect(app.addr)
         .await
@@ -223,14 +216,7 @@ async fn body_memory_stays_within_budget(db: TestDb) {
         max_body_memory: budget,
         ..EdgeLimits::default()
     };
-    let app = spawn_app_with(
-        &db,
-        AppOptions {
-            edge: limits,
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = app_with_limits(&db, limits).await;
     let clients: Vec<_> = (0..20)
         .map(|i| {
             let addr = app.addr;
@@ -281,14 +267,7 @@ async fn metrics_token_and_cached_counts(db: TestDb) {
         metrics_cache_ttl: Duration::from_secs(3600),
         ..EdgeLimits::default()
     };
-    let app = spawn_app_with(
-        &db,
-        AppOptions {
-            edge: limits,
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = app_with_limits(&db, limits).await;
     let url = format!("{}/metrics", app.base_url);
     let scrape = |auth: Option<&'static str>| {
         let mut req = app.client.get(&url);
@@ -346,14 +325,7 @@ async fn sigterm_with_a_partial_request_exits_within_the_deadline(db: TestDb) {
     let base = serve.base_url.clone();
     let client = reqwest::Client::new();
     cli_create_lab1_session(&db, "course");
-    let body = serde_json::to_vec(&push_payload(
-        "course",
-        "lab1-alice",
-        7,
-        &sha(7),
-        1767225600,
-    ))
-    .expect("json");
+    let body = alice_push_body();
     let resp = serve.deliver("push", "term-1", &body, SECRET).await;
     assert_eq!(resp.status().as_u16(), 202);
     let conn = db.connect().await;
@@ -417,4 +389,16 @@ async fn sigterm_with_a_partial_request_exits_within_the_deadline(db: TestDb) {
         text.contains("unsigned tail: none"),
         "final checkpoint: {text}"
     );
+}
+
+/// An app whose HTTP edge has these limits.
+async fn app_with_limits(db: &TestDb, limits: EdgeLimits) -> TestApp {
+    spawn_app_with(
+        db,
+        AppOptions {
+            edge: limits,
+            ..AppOptions::default()
+        },
+    )
+    .await
 }

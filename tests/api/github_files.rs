@@ -36,14 +36,7 @@ pub const PUSHED_AT: i64 = 1_768_003_200;
 pub async fn app_with_fake(db: &TestDb) -> (TestApp, FakeGithub) {
     let fake = FakeGithub::start().await;
     let app = spawn_app_with(db, AppOptions::with_github(&fake)).await;
-    app.create_session(
-        ORG,
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     (app, fake)
 }
 
@@ -81,6 +74,18 @@ async fn recorded_of(
         attempt.files_source.to_string(),
         attempt.files_complete,
     )
+}
+
+/// The installation's calls counted as rate limited in `/metrics` (`None`: no such sample).
+pub async fn rate_limited_calls(app: &TestApp) -> Option<u64> {
+    let sample = format!(
+        "labtrail_github_api_calls_total{{installation=\"{INSTALLATION}\",result=\"rate_limited\"}} "
+    );
+    let metrics = app.metrics().await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&sample))
+        .map(|n| n.trim().parse().expect("a count"))
 }
 
 pub fn spec<'a>(repo: &'a str, before: Option<&'a str>, after: &'a str) -> PushSpec<'a> {
@@ -203,14 +208,7 @@ async fn complete_payload_makes_no_enrichment_call(db: TestDb) {
 
 async fn without_the_app_a_truncated_push_is_marked_incomplete(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        ORG,
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     let mut payload = push_payload(ORG, "lab1-alice", 7, &sha(7), PUSHED_AT);
     payload["commits"][0]["added"] = json!([]);
     assert_eq!(deliver(&app, "noapp-1", &payload).await.status, "processed");
@@ -417,13 +415,7 @@ async fn rate_limited_then_success(db: TestDb) {
     );
     assert_eq!(recorded(&app).await.0, expected);
     assert_eq!(fake.count(Route::Commit), 2);
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains(&format!(
-            "labtrail_github_api_calls_total{{installation=\"{INSTALLATION}\",result=\"rate_limited\"}} 1"
-        )),
-        "{metrics}"
-    );
+    assert_eq!(rate_limited_calls(&app).await, Some(1));
 }
 
 async fn server_errors_then_success(db: TestDb) {
@@ -447,14 +439,7 @@ async fn timeout_then_success(db: TestDb) {
         g.policy.request_timeout = std::time::Duration::from_secs(3);
     }
     let app = spawn_app_with(&db, opts).await;
-    app.create_session(
-        ORG,
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
     fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
     // Far longer than the app waits: the first try can only end by the timeout.
@@ -535,13 +520,7 @@ async fn github_outage_records_from_the_payload_then_completes_later(db: TestDb)
         fake.check_runs()
     );
     assert_eq!(fake.check_runs().len(), 1, "updated, not duplicated");
-    let out = app.cli(&["audit", "verify"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    app.assert_audit_verifies();
 }
 
 /// GitHub slower than the claim's lease: the worker renews its lease while it waits, so no other worker

@@ -96,13 +96,7 @@ async fn installation_events_keep_tables_current(db: TestDb) {
         .audit_matching(|e| e.details.contains("Codertocat") || e.details.contains("Hello-World"))
         .await;
     assert_eq!(names, 0, "ids only in the log");
-    let out = app.cli(&["audit", "verify"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    app.assert_audit_verifies();
 }
 
 async fn suspended_installation_gets_no_api_calls(db: TestDb) {

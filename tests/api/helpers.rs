@@ -864,6 +864,20 @@ impl TestApp {
         run_cli(&self.test_db, args)
     }
 
+    /// `labtrail audit verify` exits 0: the whole chain, its checkpoints and archives check out. Returns
+    /// its report.
+    pub fn assert_audit_verifies(&self) -> String {
+        let out = self.cli(&["audit", "verify"]);
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{report}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        report
+    }
+
     /// Stop the server and its workers.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -884,6 +898,18 @@ pub fn run_cli(db: &TestDb, args: &[&str]) -> Output {
         .current_dir(db.scratch_dir())
         .output()
         .expect("run labtrail")
+}
+
+/// The body of the push most tests send: `course/lab1-alice` (id 7) to commit `sha(7)`, in January 2026.
+pub fn alice_push_body() -> Vec<u8> {
+    serde_json::to_vec(&push_payload(
+        "course",
+        "lab1-alice",
+        7,
+        &sha(7),
+        1767225600,
+    ))
+    .expect("json")
 }
 
 /// A push payload derived from the new-branch fixture: another repository, org, head and push time.

@@ -1,7 +1,7 @@
 //! Push deliveries from real GitHub payloads become attempts (or are ignored) with the right facts.
 
 use crate::backend_tests;
-use crate::helpers::{fixture, fixture_json, push_payload, sha, spawn_app, TestDb};
+use crate::helpers::{fixture, fixture_json, push_payload, sha, spawn_app, TestApp, TestDb};
 
 backend_tests!(
     new_branch_push_becomes_an_attempt,
@@ -141,14 +141,7 @@ async fn committer_without_username_is_recorded(db: TestDb) {
 
 async fn unmatched_repositories_are_ignored(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "course",
-        "lab3",
-        "lab3-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    create_lab3_session(&app).await;
     let cases = [
         (
             "other-org",
@@ -233,14 +226,7 @@ async fn lateness_and_attempt_numbers(db: TestDb) {
 
 async fn file_list_is_folded_over_commits(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "course",
-        "lab3",
-        "lab3-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    create_lab3_session(&app).await;
     let mut p = push_payload("course", "lab3-alice", 42, &sha(3), 1767225600);
     p["created"] = false.into();
     p["before"] = sha(1).into();
@@ -273,4 +259,16 @@ async fn file_list_is_folded_over_commits(db: TestDb) {
     // old.rs was deleted and re-added: the lists cannot say whether with the same bytes (then git's diff
     // would not list it), and without the App nothing can ask git.
     assert_eq!(a["files_complete"], false);
+}
+
+/// The `lab3` session of `course` (`lab3-*`, January 2026).
+async fn create_lab3_session(app: &TestApp) {
+    app.create_session(
+        "course",
+        "lab3",
+        "lab3-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
 }

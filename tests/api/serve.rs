@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::backend_tests;
 use crate::helpers::{
-    cli_create_lab1_session, cli_create_session, count, fixture, free_port, push_payload, run_cli,
-    serve_command, sha, spawn_app, Backend, ServeProcess, TestDb, SECRET,
+    alice_push_body, cli_create_lab1_session, cli_create_session, count, fixture, free_port,
+    push_payload, run_cli, serve_command, sha, spawn_app, Backend, ServeProcess, TestDb, SECRET,
 };
 
 /// A real secret may contain commas: it is one secret all the same.
@@ -202,14 +202,7 @@ async fn binary_serves_and_records(db: TestDb) {
 
 async fn database_failure_answers_503_and_stores_nothing(db: TestDb) {
     let app = spawn_app(&db).await;
-    let body = serde_json::to_vec(&push_payload(
-        "course",
-        "lab1-alice",
-        7,
-        &sha(7),
-        1767225600,
-    ))
-    .expect("json");
+    let body = alice_push_body();
     match db.backend {
         // The database refuses new connections and drops the server's: it is down as far as the app can tell.
         Backend::Postgres => {
