@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend_tests;
 use crate::fake_github::{app_key_pem, FakeGithub, Route, APP_ID};
-use crate::github_files::{small_truncated_push, INSTALLATION, ORG};
+use crate::github_files::{small_push_on, ORG};
 use crate::helpers::{
     cli_create_lab1_session, free_port, serve_command, ServeProcess, TestDb, SECRET,
 };
@@ -25,8 +25,7 @@ async fn serve(db: &TestDb, fake: &FakeGithub, port: u16) -> ServeProcess {
 
 async fn killed_instances_deliveries_are_recorded_within_a_minute_of_restart(db: TestDb) {
     let fake = FakeGithub::start().await;
-    let (repo, payload, _) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (_repo, payload, _) = small_push_on(&fake);
     // GitHub hangs: the instance holds the delivery, waiting for the file list.
     fake.fail_always(
         Route::Commit,

@@ -191,15 +191,7 @@ async fn refused_before_the_body(db: TestDb) {
 
 /// The gauge of reserved body bytes from `/metrics`.
 async fn reserved_bytes(app: &TestApp) -> usize {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.get("/metrics").await.text().await.expect("text");
     text.lines()
         .find_map(|l| l.strip_prefix("labtrail_webhook_body_bytes_reserved "))
         .and_then(|v| v.parse().ok())
@@ -283,10 +275,7 @@ async fn metrics_token_and_cached_counts(db: TestDb) {
     assert_eq!(scrape(Some("Bearer wrong")).await.0, 401);
     assert_eq!(scrape(Some("scrape-token")).await.0, 401);
     let body = fixture("octokit-webhooks/ping/with-app_id.payload.json");
-    assert_eq!(
-        app.deliver("ping", "ping-1", &body).await.status().as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("ping", "ping-1", &body).await, 202);
     app.drain().await;
     let (status, text) = scrape(Some("Bearer scrape-token")).await;
     assert_eq!(status, 200);
@@ -294,10 +283,7 @@ async fn metrics_token_and_cached_counts(db: TestDb) {
         text.contains("labtrail_deliveries{status=\"ignored\"} 1"),
         "{text}"
     );
-    assert_eq!(
-        app.deliver("ping", "ping-2", &body).await.status().as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("ping", "ping-2", &body).await, 202);
     app.drain().await;
     let (_, text) = scrape(Some("Bearer scrape-token")).await;
     assert!(

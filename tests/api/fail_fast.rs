@@ -12,12 +12,7 @@ backend_tests!(
 );
 
 async fn readyz(app: &crate::helpers::TestApp) -> (u16, String) {
-    let resp = app
-        .client
-        .get(format!("{}/readyz", app.base_url))
-        .send()
-        .await
-        .expect("readyz");
+    let resp = app.get("/readyz").await;
     let status = resp.status().as_u16();
     (status, resp.text().await.unwrap_or_default())
 }

@@ -40,6 +40,23 @@ pub async fn app_with_fake(db: &TestDb) -> (TestApp, FakeGithub) {
     (app, fake)
 }
 
+/// [`small_truncated_push`] as `course/lab1-small` of the fake's installation.
+pub fn small_push_on(fake: &FakeGithub) -> (GitRepo, Value, Vec<(String, String)>) {
+    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
+    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    (repo, payload, expected)
+}
+
+/// [`app_with_fake`] where `course/lab1-small` holds [`small_truncated_push`]: the app, the fake, the
+/// repository (keep it: dropping it removes its directory), the payload and the expected files.
+pub async fn app_with_small_push(
+    db: &TestDb,
+) -> (TestApp, FakeGithub, GitRepo, Value, Vec<(String, String)>) {
+    let (app, fake) = app_with_fake(db).await;
+    let (repo, payload, expected) = small_push_on(&fake);
+    (app, fake, repo, payload, expected)
+}
+
 /// The recorded files of the only attempt, and its source and completeness.
 pub async fn recorded(app: &TestApp) -> (Vec<(String, String)>, String, bool) {
     recorded_of(app, entity::lab_attempt::Entity::find()).await
@@ -110,10 +127,7 @@ pub async fn deliver(
     payload: &Value,
 ) -> entity::webhook_delivery::Model {
     let body = serde_json::to_vec(payload).expect("json");
-    assert_eq!(
-        app.deliver("push", guid, &body).await.status().as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("push", guid, &body).await, 202);
     app.settled(guid).await
 }
 
@@ -402,9 +416,7 @@ pub fn small_truncated_push(
 }
 
 async fn rate_limited_then_success(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, expected) = app_with_small_push(&db).await;
     fake.fail_next(Route::Commit, 1, rate_limited(1));
 
     let d = deliver(&app, "limited-1", &payload).await;
@@ -419,9 +431,7 @@ async fn rate_limited_then_success(db: TestDb) {
 }
 
 async fn server_errors_then_success(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, expected) = app_with_small_push(&db).await;
     fake.fail_next(Route::Commit, 2, server_error());
 
     let d = deliver(&app, "flaky-gh-1", &payload).await;
@@ -440,8 +450,7 @@ async fn timeout_then_success(db: TestDb) {
     }
     let app = spawn_app_with(&db, opts).await;
     app.create_lab1_session().await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (_repo, payload, expected) = small_push_on(&fake);
     // Far longer than the app waits: the first try can only end by the timeout.
     let stalled =
         wiremock::ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(120));
@@ -458,9 +467,7 @@ async fn timeout_then_success(db: TestDb) {
 }
 
 async fn github_outage_records_from_the_payload_then_completes_later(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, expected) = app_with_small_push(&db).await;
     fake.fail_always(Route::Commit, server_error());
     let body = serde_json::to_vec(&payload).expect("json");
     app.deliver("push", "down-1", &body).await;
@@ -493,10 +500,7 @@ async fn github_outage_records_from_the_payload_then_completes_later(db: TestDb)
     assert_eq!(app.audit_count("lab_attempt.recorded", None).await, 1);
     // GitHub is back: a redelivery of the same GUID is a duplicate, and the sweep completes the list.
     fake.heal();
-    assert_eq!(
-        app.deliver("push", "down-1", &body).await.status().as_u16(),
-        200
-    );
+    assert_eq!(app.deliver_status("push", "down-1", &body).await, 200);
     app.drain().await;
     let (files, source, complete) = recorded(&app).await;
     assert_eq!((source.as_str(), complete), ("api", true));
@@ -536,18 +540,14 @@ async fn slow_github_does_not_lose_the_claim(db: TestDb) {
     .with_workers(4);
     let app = spawn_app_with(&db, opts).await;
     app.create_lab1_session().await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (_repo, payload, expected) = small_push_on(&fake);
     fake.fail_next(
         Route::Commit,
         1,
         server_error().set_delay(std::time::Duration::from_millis(4000)),
     );
     let body = serde_json::to_vec(&payload).expect("json");
-    assert_eq!(
-        app.deliver("push", "slow-1", &body).await.status().as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("push", "slow-1", &body).await, 202);
     let d = app.wait_settled("slow-1").await;
     assert_eq!(d.status, "processed", "{:?}", d.last_error);
     assert_eq!(d.attempts, 1, "claimed once");

@@ -5,7 +5,7 @@
 use crate::backend_tests;
 use crate::fake_github::{secondary_rate_limited, Route};
 use crate::github_files::{
-    app_with_fake, deliver, rate_limited_calls, recorded, small_truncated_push, INSTALLATION, ORG,
+    app_with_small_push, deliver, rate_limited_calls, recorded, INSTALLATION,
 };
 use crate::helpers::TestDb;
 
@@ -15,9 +15,7 @@ backend_tests!(
 );
 
 async fn primary_limit_waits_for_the_reset(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, expected) = app_with_small_push(&db).await;
     // The installation's hour is used up; it resets in a second.
     fake.exhaust_rate_limit(INSTALLATION, chrono::Duration::seconds(1));
 
@@ -41,9 +39,7 @@ async fn primary_limit_waits_for_the_reset(db: TestDb) {
 }
 
 async fn secondary_limit_403_waits_retry_after(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, expected) = app_with_small_push(&db).await;
     fake.fail_next(Route::Commit, 1, secondary_rate_limited(1));
 
     let d = deliver(&app, "secondary-1", &payload).await;

@@ -460,6 +460,11 @@ impl TestApp {
             .await
     }
 
+    /// [`Self::deliver`], and the answer's status code.
+    pub async fn deliver_status(&self, event: &str, guid: &str, body: &[u8]) -> u16 {
+        self.deliver(event, guid, body).await.status().as_u16()
+    }
+
     /// POST a delivery with a given signature header value.
     pub async fn deliver_signed(
         &self,
@@ -849,11 +854,8 @@ impl TestApp {
 
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
-        self.client
-            .get(format!("{}/metrics", self.base_url))
-            .send()
+        self.get("/metrics")
             .await
-            .expect("GET /metrics")
             .text()
             .await
             .expect("metrics text")
@@ -862,6 +864,25 @@ impl TestApp {
     /// Run the `labtrail` binary against this app's database.
     pub fn cli(&self, args: &[&str]) -> Output {
         run_cli(&self.test_db, args)
+    }
+
+    /// GET `path` (from the server's root) without credentials.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// GET `path` with `token` as the bearer token.
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
     /// `labtrail audit verify` exits 0: the whole chain, its checkpoints and archives check out. Returns

@@ -24,10 +24,7 @@ async fn new_branch_push_becomes_an_attempt(db: TestDb) {
         )
         .await;
     let body = fixture("octokit-webhooks/push/with-new-branch.payload.json");
-    assert_eq!(
-        app.deliver("push", "nb-1", &body).await.status().as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("push", "nb-1", &body).await, 202);
     assert_eq!(app.settled("nb-1").await.status, "processed");
 
     let out = app.cli(&["attempts", "list", "--format", "json"]);
@@ -92,11 +89,7 @@ async fn tag_deletions_are_ignored(db: TestDb) {
     {
         let guid = format!("tag-{i}");
         let body = fixture(&format!("octokit-webhooks/push/{f}.json"));
-        assert_eq!(
-            app.deliver("push", &guid, &body).await.status().as_u16(),
-            202,
-            "{f}"
-        );
+        assert_eq!(app.deliver_status("push", &guid, &body).await, 202, "{f}");
         let d = app.settled(&guid).await;
         assert_eq!(d.status, "ignored", "{f}");
         assert_eq!(d.last_error.as_deref(), Some("ref deleted"), "{f}");

@@ -23,13 +23,7 @@ async fn app_that_cannot_store_files(db: &TestDb) -> TestApp {
 async fn failing_delivery_is_retried_then_recovers(db: TestDb) {
     let app = app_that_cannot_store_files(&db).await;
     let body = alice_push_body();
-    assert_eq!(
-        app.deliver("push", "flaky-1", &body)
-            .await
-            .status()
-            .as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("push", "flaky-1", &body).await, 202);
     assert_eq!(app.step().await, Step::Processed);
     let d = app.delivery("flaky-1").await;
     assert_eq!(d.status, "retrying");
@@ -75,23 +69,11 @@ async fn failing_delivery_ends_dead_and_stays_stored(db: TestDb) {
         .await
         .expect("rename back");
     // GitHub's "Redeliver" sends the same GUID: a dead delivery is queued again and recorded.
-    assert_eq!(
-        app.deliver("push", "doomed-1", &body)
-            .await
-            .status()
-            .as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("push", "doomed-1", &body).await, 202);
     let d = app.settled("doomed-1").await;
     assert_eq!(d.status, "processed", "{:?}", d.last_error);
     assert_eq!(app.attempts().await.len(), 1);
-    assert_eq!(
-        app.deliver("push", "doomed-1", &body)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(app.deliver_status("push", "doomed-1", &body).await, 200);
     app.assert_audit_verifies();
 }
 

@@ -265,7 +265,7 @@ async fn database_failure_answers_503_and_stores_nothing(db: TestDb) {
     // GitHub's redelivery (or the catch-up job) succeeds once the database is back.
     let mut status = 0;
     for _ in 0..600 {
-        status = app.deliver("push", "down-1", &body).await.status().as_u16();
+        status = app.deliver_status("push", "down-1", &body).await;
         if status == 202 {
             break;
         }

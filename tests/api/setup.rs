@@ -34,7 +34,7 @@ async fn manifest_flow_writes_credentials_once() {
             .await;
         let app = spawn_app_with(&db, setup_options(&db, &github.uri())).await;
 
-        let page = app.client.get(format!("{}/setup", app.base_url)).send().await.expect("get");
+        let page = app.get("/setup").await;
         assert_eq!(page.status().as_u16(), 200);
         let html = page.text().await.expect("html");
         assert!(html.contains("https://labtrail.example.edu/webhooks/github"), "{html}");
@@ -43,21 +43,16 @@ async fn manifest_flow_writes_credentials_once() {
         let state: String = html[start..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
         assert_eq!(state.len(), 32);
 
-        let org_page = app.client.get(format!("{}/setup?org=my-course", app.base_url)).send().await.expect("get");
+        let org_page = app.get("/setup?org=my-course").await;
         assert!(org_page.text().await.expect("html").contains("https://github.example/organizations/my-course/settings/apps/new"));
-        let bad_org = app.client.get(format!("{}/setup?org=a/b", app.base_url)).send().await.expect("get");
+        let bad_org = app.get("/setup?org=a/b").await;
         assert_eq!(bad_org.status().as_u16(), 400);
 
-        let forged = app.client.get(format!("{}/setup/callback?code=code123&state=forged", app.base_url)).send().await.expect("get");
+        let forged = app.get("/setup/callback?code=code123&state=forged").await;
         assert_eq!(forged.status().as_u16(), 400);
         assert!(!db.scratch_dir().join(".env").exists());
 
-        let ok = app
-            .client
-            .get(format!("{}/setup/callback?code=code123&state={state}", app.base_url))
-            .send()
-            .await
-            .expect("get");
+        let ok = app.get(&format!("/setup/callback?code=code123&state={state}")).await;
         assert_eq!(ok.status().as_u16(), 200);
         let env = std::fs::read_to_string(db.scratch_dir().join(".env")).expect(".env written");
         assert!(env.contains("GITHUB_APP_ID=4242\n"), "{env}");
@@ -70,12 +65,7 @@ async fn manifest_flow_writes_credentials_once() {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&key).expect("meta").permissions().mode() & 0o777, 0o600);
         }
-        let again = app
-            .client
-            .get(format!("{}/setup/callback?code=code123&state={state}", app.base_url))
-            .send()
-            .await
-            .expect("get");
+        let again = app.get(&format!("/setup/callback?code=code123&state={state}")).await;
         assert_eq!(again.status().as_u16(), 400, "a state is good for one use");
     })
     .await
@@ -85,12 +75,7 @@ async fn manifest_flow_writes_credentials_once() {
 async fn setup_is_closed_once_configured() {
     run(Backend::Sqlite, |db| async move {
         let app = spawn_app(&db).await;
-        let page = app
-            .client
-            .get(format!("{}/setup", app.base_url))
-            .send()
-            .await
-            .expect("get");
+        let page = app.get("/setup").await;
         assert_eq!(page.status().as_u16(), 404);
     })
     .await
