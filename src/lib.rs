@@ -21,7 +21,6 @@ mod private_file;
 pub mod redeliver;
 mod report;
 mod retention;
-mod server;
 pub mod setup;
 pub mod telemetry;
 pub mod web;

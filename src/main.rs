@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
     match labtrail::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", labtrail::error::Chain(e.as_ref()));
             // A database that does not exist is a configuration error, like a bad flag.
             if e.downcast_ref::<labtrail::cli::MissingDatabase>().is_some() {
                 ExitCode::from(2)

@@ -13,6 +13,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use sea_orm::Iterable as _;
+
 use crate::db::deliveries::Status;
 use crate::http::edge::EdgeGauges;
 
@@ -192,9 +194,9 @@ impl Metrics {
             webhook_requests.clone(),
         );
         let settled = Family::<StatusLabel, Counter>::default();
-        for status in ["processed", "ignored", "retrying", "dead", "rejected"] {
+        for status in Status::iter().filter(|s| settles(*s)) {
             let _ = settled.get_or_create(&StatusLabel {
-                status: status.to_owned(),
+                status: status.to_string(),
             });
         }
         registry.register(
@@ -240,19 +242,13 @@ impl Metrics {
     }
 
     pub fn processed(&self, status: Status) {
-        let label = match status {
-            Status::Processed => "processed",
-            Status::Ignored => "ignored",
-            Status::Retrying => "retrying",
-            Status::Dead => "dead",
-            Status::Rejected => "rejected",
-            Status::Queued | Status::Processing => return,
-        };
-        self.settled
-            .get_or_create(&StatusLabel {
-                status: label.to_owned(),
-            })
-            .inc();
+        if settles(status) {
+            self.settled
+                .get_or_create(&StatusLabel {
+                    status: status.to_string(),
+                })
+                .inc();
+        }
     }
 
     /// The OpenMetrics exposition, with the queue's row counts per status and the edge's gauges.
@@ -276,6 +272,11 @@ impl Metrics {
         text::encode(&mut out, &self.registry)?;
         Ok(out)
     }
+}
+
+/// A state a worker leaves a delivery in (counted in `labtrail_deliveries_settled_total`).
+fn settles(status: Status) -> bool {
+    !matches!(status, Status::Queued | Status::Processing)
 }
 
 #[cfg(test)]

@@ -47,9 +47,9 @@ impl Default for RedeliverPolicy {
 /// Why a catch-up run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RedeliverError {
-    #[error("cannot list the App's webhook deliveries: {0}")]
+    #[error("cannot list the App's webhook deliveries")]
     Github(#[from] GithubError),
-    #[error("cannot look the deliveries up in the database: {0}")]
+    #[error("cannot look the deliveries up in the database")]
     Db(#[from] sea_orm::DbErr),
 }
 

@@ -9,7 +9,9 @@
 use std::io::Write;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use entity::states::{FileStatus, FilesSource};
 use entity::{api_token, lab_session, roster_student};
+use sea_orm::{ActiveEnum, Iterable};
 use serde::Serialize;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::ToSchema;
@@ -18,19 +20,24 @@ use crate::db::attempts::AttemptView;
 use crate::db::summary::StudentSummary;
 
 /// The OpenAPI schema of a string that is one of `values`.
-fn one_of(values: &[&str]) -> Object {
+fn one_of(values: &[String]) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .enum_values(Some(values.iter().copied()))
+        .enum_values(Some(values.iter().map(String::as_str)))
         .build()
 }
 
+/// The stored names of a state enum's values.
+fn stored_names<E: ActiveEnum<Value = String> + Iterable>() -> Vec<String> {
+    E::iter().map(|e| e.to_value()).collect()
+}
+
 fn file_status_schema() -> Object {
-    one_of(&["added", "modified", "removed"])
+    one_of(&stored_names::<FileStatus>())
 }
 
 fn files_source_schema() -> Object {
-    one_of(&["payload", "api"])
+    one_of(&stored_names::<FilesSource>())
 }
 
 /// How rows are written.
@@ -206,11 +213,11 @@ impl From<&AttemptView> for AttemptRow {
                 .iter()
                 .map(|f| FileRow {
                     path: f.path.clone(),
-                    status: f.status.clone(),
+                    status: f.status.to_string(),
                 })
                 .collect(),
             files_complete: a.files_complete,
-            files_source: a.files_source.clone(),
+            files_source: a.files_source.to_string(),
             forced: a.forced,
             id: a.id,
             late: a.late,
@@ -324,7 +331,7 @@ impl From<&api_token::Model> for TokenRow {
             name: t.name.clone(),
             org: t.org.clone(),
             revoked_at: t.revoked_at.map(utc),
-            role: t.role.clone(),
+            role: t.role.to_string(),
         }
     }
 }
@@ -390,7 +397,7 @@ impl Row for RosterRow {
 }
 
 fn summary_status_schema() -> Object {
-    one_of(&["on_time", "late_only", "missing"])
+    one_of(&["on_time".into(), "late_only".into(), "missing".into()])
 }
 
 /// A student's final attempt: the latest pushed by their deadline.

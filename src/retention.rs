@@ -6,11 +6,12 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{lab_attempt, lab_attempt_file, lab_session, webhook_delivery};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait, Value,
 };
 
-use crate::audit::{self, AuditError, NewEntry};
+use crate::audit::{self, entries, AuditError};
+use crate::db::deliveries::Status;
 
 /// How long things are kept.
 #[derive(Debug, Clone, Copy)]
@@ -29,16 +30,10 @@ pub struct Outcome {
     pub attempts_erased: Vec<(i64, u64)>,
 }
 
-/// Why a run stopped (what was committed before stays).
-#[derive(Debug, thiserror::Error)]
-pub enum RetentionError {
-    #[error(transparent)]
-    Audit(#[from] AuditError),
-    #[error("database error: {0}")]
-    Db(#[from] DbErr),
-}
+/// Why a run stopped (what was committed before stays): the audited write's error.
+pub type RetentionError = AuditError;
 
-const SETTLED: [&str; 2] = ["processed", "ignored"];
+const SETTLED: [Status; 2] = [Status::Processed, Status::Ignored];
 const BATCH: u64 = 500;
 
 /// Apply `policy` as of `now`; with `dry_run` only count.
@@ -104,34 +99,22 @@ async fn drop_payloads(
     days: u32,
 ) -> Result<u64, RetentionError> {
     use webhook_delivery::Column as C;
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let dropped = webhook_delivery::Entity::update_many()
-        .col_expr(C::Payload, null_payload())
-        .filter(C::Payload.is_not_null())
-        .filter(C::Status.is_in(SETTLED))
-        .filter(C::ProcessedAt.lt(cutoff))
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    if dropped > 0 {
-        audit::append(
-            &txn,
-            &mut head,
-            NewEntry {
-                actor: actor.to_owned(),
-                action: "retention.payloads_dropped".into(),
-                subject: "webhook_delivery".into(),
-                details: serde_json::json!({
-                    "count": dropped,
-                    "processed_before_us": cutoff.timestamp_micros(),
-                    "payload_days": days,
-                }),
-            },
-        )
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(dropped)
+    audit::write(db, origin, async |txn, log| {
+        let dropped = webhook_delivery::Entity::update_many()
+            .col_expr(C::Payload, null_payload())
+            .filter(C::Payload.is_not_null())
+            .filter(C::Status.is_in(SETTLED))
+            .filter(C::ProcessedAt.lt(cutoff))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        if dropped > 0 {
+            log.append(entries::payloads_dropped(actor, dropped, cutoff, days)?)
+                .await?;
+        }
+        Ok(dropped)
+    })
+    .await
 }
 
 /// Erase a session's attempts in batches: files, attempt, the delivery's payload bytes, and one
@@ -144,50 +127,41 @@ async fn erase_attempts<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<u64, RetentionError> {
     let mut erased = 0;
     loop {
-        let (txn, mut head) = audit::begin_write(db, origin).await?;
-        let batch = attempts_of(session_id)
-            .order_by_asc(lab_attempt::Column::Id)
-            .limit(BATCH)
-            .all(&txn)
-            .await?;
-        if batch.is_empty() {
+        let n = audit::write(db, origin, async |txn, log| {
+            let batch = attempts_of(session_id)
+                .order_by_asc(lab_attempt::Column::Id)
+                .limit(BATCH)
+                .all(txn)
+                .await?;
+            if batch.is_empty() {
+                log.roll_back();
+                return Ok(0);
+            }
+            let ids: Vec<i64> = batch.iter().map(|a| a.id).collect();
+            let guids: Vec<String> = batch.iter().map(|a| a.delivery_id.clone()).collect();
+            // The entries first: the database guards let an attempt go only once its erase is logged.
+            for a in &batch {
+                log.append(entries::attempt_erased(actor, a)?).await?;
+            }
+            lab_attempt_file::Entity::delete_many()
+                .filter(lab_attempt_file::Column::AttemptId.is_in(ids.clone()))
+                .exec(txn)
+                .await?;
+            lab_attempt::Entity::delete_many()
+                .filter(lab_attempt::Column::Id.is_in(ids))
+                .exec(txn)
+                .await?;
+            webhook_delivery::Entity::update_many()
+                .col_expr(webhook_delivery::Column::Payload, null_payload())
+                .filter(webhook_delivery::Column::Guid.is_in(guids))
+                .exec(txn)
+                .await?;
+            Ok::<_, RetentionError>(batch.len() as u64)
+        })
+        .await?;
+        if n == 0 {
             return Ok(erased);
         }
-        let ids: Vec<i64> = batch.iter().map(|a| a.id).collect();
-        let guids: Vec<String> = batch.iter().map(|a| a.delivery_id.clone()).collect();
-        // The entries first: the database guards let an attempt go only once its erase is logged.
-        for a in &batch {
-            audit::append(
-                &txn,
-                &mut head,
-                NewEntry {
-                    actor: actor.to_owned(),
-                    action: "lab_attempt.erased".into(),
-                    subject: format!("lab_attempt:{}", a.id),
-                    details: serde_json::json!({
-                        "attempt_id": a.id,
-                        "session_id": a.session_id,
-                        "recorded_seq": a.audit_seq,
-                        "reason": "retention",
-                    }),
-                },
-            )
-            .await?;
-        }
-        lab_attempt_file::Entity::delete_many()
-            .filter(lab_attempt_file::Column::AttemptId.is_in(ids.clone()))
-            .exec(&txn)
-            .await?;
-        lab_attempt::Entity::delete_many()
-            .filter(lab_attempt::Column::Id.is_in(ids))
-            .exec(&txn)
-            .await?;
-        webhook_delivery::Entity::update_many()
-            .col_expr(webhook_delivery::Column::Payload, null_payload())
-            .filter(webhook_delivery::Column::Guid.is_in(guids))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        erased += batch.len() as u64;
+        erased += n;
     }
 }

@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{watch, Notify};
 use tracing::{field, Instrument};
 
-use crate::audit::{self, AuditError, NewEntry};
+use crate::audit::{self, entries, AuditError};
 use crate::db::attempts::{self, FilesSource, NewAttempt, RecordError, Recorded};
 use crate::db::deliveries::{self, Status};
 use crate::db::{installations, sessions};
@@ -103,7 +103,7 @@ enum Handled {
     /// An installation change, applied with the delivery marked processed.
     Installation {
         installation_id: i64,
-        action: &'static str,
+        action: audit::Action,
         seq: i64,
     },
     Duplicate {
@@ -131,9 +131,7 @@ enum ProcessError {
 impl From<RecordError> for ProcessError {
     fn from(e: RecordError) -> Self {
         match e {
-            RecordError::Audit(AuditError::Float(_) | AuditError::NotAnObject) => {
-                Self::Permanent(e.to_string())
-            }
+            AuditError::Float(_) | AuditError::NotAnObject => Self::Permanent(e.to_string()),
             _ => Self::Transient(e.to_string()),
         }
     }
@@ -433,7 +431,7 @@ impl Pipeline {
         };
         Ok(Handled::Installation {
             installation_id: ev.installation_id,
-            action: ev.change.action(),
+            action: entries::installation_action(ev.change),
             seq: receipt.seq,
         })
     }
@@ -475,7 +473,7 @@ impl Pipeline {
             }) => {
                 tracing::info!(
                     installation_id,
-                    action,
+                    %action,
                     audit_seq = seq,
                     "installation updated"
                 );
@@ -530,30 +528,22 @@ impl Pipeline {
         status: Status,
         error: String,
     ) -> Result<(), AuditError> {
-        let (txn, mut head) = audit::begin_write(&self.db, &self.cfg.origin).await?;
-        if !deliveries::settle_claimed(&txn, d, status, Some(error), None).await? {
-            // Another worker took the delivery over after this one's lease ran out: it decides.
-            tracing::warn!("lease lost; leaving the delivery to its new claim");
-            return Ok(());
-        }
-        audit::append(
-            &txn,
-            &mut head,
-            NewEntry {
-                actor: "system".into(),
-                action: format!("delivery.{}", status.as_str()),
-                subject: format!("delivery:{}", d.guid),
-                details: serde_json::json!({
-                    "delivery_id": d.guid,
-                    "event": d.event,
-                    "attempts": d.attempts,
-                    "payload_sha256": d.payload_sha256,
-                }),
-            },
-        )
+        let settled = audit::write(&self.db, &self.cfg.origin, async |txn, log| {
+            if !deliveries::settle_claimed(txn, d, status, Some(error), None).await? {
+                // Another worker took the delivery over after this one's lease ran out: it decides.
+                tracing::warn!("lease lost; leaving the delivery to its new claim");
+                log.roll_back();
+                return Ok(false);
+            }
+            if let Some(entry) = entries::delivery_given_up(d, status)? {
+                log.append(entry).await?;
+            }
+            Ok::<_, AuditError>(true)
+        })
         .await?;
-        txn.commit().await?;
-        self.metrics.processed(status);
+        if settled {
+            self.metrics.processed(status);
+        }
         Ok(())
     }
 }

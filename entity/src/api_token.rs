@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::states::Role;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "api_token")]
 pub struct Model {
@@ -9,8 +11,7 @@ pub struct Model {
     pub id: i64,
     #[sea_orm(unique)]
     pub name: String,
-    /// `admin`, `instructor` or `auditor`.
-    pub role: String,
+    pub role: Role,
     pub org: Option<String>,
     #[sea_orm(unique)]
     pub token_sha256: String,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::states::FilesSource;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "lab_attempt")]
 pub struct Model {
@@ -25,8 +27,7 @@ pub struct Model {
     pub attempt_number: i32,
     pub late: bool,
     pub file_count: i32,
-    /// `payload` or `api`.
-    pub files_source: String,
+    pub files_source: FilesSource,
     pub files_complete: bool,
     pub check_run_id: Option<i64>,
     pub audit_seq: i64,

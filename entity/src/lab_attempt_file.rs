@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::states::FileStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "lab_attempt_file")]
 pub struct Model {
@@ -9,8 +11,7 @@ pub struct Model {
     pub id: i64,
     pub attempt_id: i64,
     pub path: String,
-    /// `added`, `modified` or `removed`.
-    pub status: String,
+    pub status: FileStatus,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

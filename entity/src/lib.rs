@@ -1,4 +1,4 @@
-//! SeaORM entities of labtrail: one module per table, no logic.
+//! SeaORM entities of labtrail: one module per table, and the column enums in `states`; no logic.
 
 pub mod api_token;
 pub mod audit_checkpoint;
@@ -11,6 +11,7 @@ pub mod lab_attempt;
 pub mod lab_attempt_file;
 pub mod lab_session;
 pub mod roster_student;
+pub mod states;
 pub mod web_login_state;
 pub mod web_session;
 pub mod webhook_delivery;

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::states::Role;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "web_session")]
 pub struct Model {
@@ -16,8 +18,8 @@ pub struct Model {
     /// The GitHub user (`github`).
     pub github_user_id: Option<i64>,
     pub github_login: Option<String>,
-    /// `admin`, `instructor` or `auditor`.
-    pub role: String,
+    /// `admin`, `instructor` or `auditor` (stored as those strings).
+    pub role: Role,
     /// Organisations it may see, comma-separated lower-case logins; `None`: every organisation.
     pub orgs: Option<String>,
     pub csrf_secret: String,

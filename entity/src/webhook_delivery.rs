@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::states::DeliveryStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webhook_delivery")]
 pub struct Model {
@@ -15,8 +17,7 @@ pub struct Model {
     pub payload: Option<Vec<u8>>,
     /// Hex SHA-256 of `payload`, kept when the bytes are dropped by retention.
     pub payload_sha256: String,
-    /// `queued|processing|processed|ignored|retrying|dead|rejected`.
-    pub status: String,
+    pub status: DeliveryStatus,
     /// Processing tries since the delivery was (re)queued.
     pub attempts: i32,
     /// Claims ever taken (never reset): a worker's claim token.

@@ -14,12 +14,12 @@ use sha2::{Digest, Sha256};
 
 use super::chain::{check_entry, genesis_hash, parse_hash};
 use super::checkpoint::{self, AuditKey, CheckpointError};
-use super::{AuditError, NewEntry};
+use super::{entries, Action, AuditError};
 
 /// The `format` of every manifest.
 pub const MANIFEST_FORMAT: &str = "labtrail-audit-archive-v1";
 /// The action of the entry that records an archive run.
-pub const ARCHIVED_ACTION: &str = "audit.archived";
+pub const ARCHIVED_ACTION: &str = Action::AuditArchived.as_str();
 const PAGE: u64 = 1000;
 
 /// What an `audit.archived` entry states, signed by the log's key (a C2SP signed note of [`Self::body`]).
@@ -74,9 +74,9 @@ pub enum ArchiveError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Db(#[from] DbErr),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -191,26 +191,18 @@ pub async fn archive(
         segment_sha256: &manifest.file_sha256,
         manifest_sha256: &manifest_sha256,
     };
-    super::append(
-        &txn,
-        &mut head,
-        NewEntry {
-            actor: actor.to_owned(),
-            action: ARCHIVED_ACTION.into(),
-            subject: format!("audit_log:{from}-{}", upto - 1),
-            details: serde_json::json!({
-                "first_seq": from,
-                "upto": upto,
-                "head_hash": manifest.head_hash,
-                "segment_sha256": manifest.file_sha256,
-                "manifest_sha256": manifest_sha256,
-                // Signed: an attacker with database access but not the key cannot append an
-                // archive record of their own and delete entries under it.
-                "statement": key.sign_note(&statement.body()),
-            }),
+    let entry = entries::log_archived(
+        actor,
+        entries::LogArchived {
+            first_seq: from,
+            upto,
+            head_hash: &manifest.head_hash,
+            segment_sha256: &manifest.file_sha256,
+            manifest_sha256: &manifest_sha256,
+            statement: key.sign_note(&statement.body()),
         },
-    )
-    .await?;
+    )?;
+    super::append(&txn, &mut head, entry).await?;
     audit_head::ActiveModel {
         id: Set(1),
         archived_upto: Set(upto),

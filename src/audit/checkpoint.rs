@@ -34,12 +34,12 @@ const PRIVATE_PREFIX: &str = "PRIVATE+KEY+";
 /// Why a key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot read the audit key {path}: {source}")]
+    #[error("cannot read the audit key {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write the audit key {path}: {source}")]
+    #[error("cannot write the audit key {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -511,11 +511,11 @@ pub fn append_to_file(path: &Path, note: &str) -> std::io::Result<()> {
 pub enum CheckpointError {
     #[error(transparent)]
     Audit(#[from] AuditError),
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Db(#[from] DbErr),
-    #[error("cannot read the Merkle tree: {0}")]
+    #[error("cannot read the Merkle tree")]
     Tree(#[from] super::merkle_store::StoreError),
-    #[error("cannot append to the checkpoint file {path}: {source}")]
+    #[error("cannot append to the checkpoint file {path}")]
     File {
         path: PathBuf,
         source: std::io::Error,

@@ -1,14 +1,17 @@
 //! The append-only, hash-chained audit log: canonical encoding, hashing, append under the head lock.
 
+mod action;
 pub mod archive;
 pub mod chain;
 pub mod checkpoint;
+pub mod entries;
 pub mod merkle;
 pub mod merkle_store;
 pub mod proof;
 pub mod records;
 pub mod verify;
 
+pub use action::Action;
 pub use chain::{
     canonical_bytes, chain_hash, genesis_hash, leaf_hash, parse_hash, CanonicalError,
     SCHEME_VERSION,
@@ -26,7 +29,7 @@ use sha2::{Digest, Sha256};
 /// Why an entry could not be appended.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Db(#[from] DbErr),
     #[error("audit details must hold no floating-point numbers (at {0})")]
     Float(String),
@@ -55,7 +58,7 @@ pub struct NewEntry {
     /// `github:delivery:<guid>`, `cli:<user>`, `token:<name>` or `system`.
     pub actor: String,
     /// `lab_attempt.recorded`, `lab_session.created`, …
-    pub action: String,
+    pub action: Action,
     /// What the entry is about, e.g. `lab_attempt:42`.
     pub subject: String,
     /// Ids and facts only: no names, no e-mail addresses, no floats.
@@ -186,7 +189,7 @@ pub async fn append(
         entry_id: Set(entry_id),
         occurred_at_us: Set(occurred_at_us),
         actor: Set(entry.actor),
-        action: Set(entry.action),
+        action: Set(entry.action.as_str().to_owned()),
         subject: Set(entry.subject),
         details: Set(details),
         canonical: Set(canonical),
@@ -210,6 +213,54 @@ pub async fn append(
         seq,
         entry_hash: hex::encode(entry_hash),
     })
+}
+
+/// The audit side of an open [`write`]: the locked head, advanced by each append.
+#[derive(Debug)]
+pub struct Log<'t> {
+    txn: &'t DatabaseTransaction,
+    head: LockedHead,
+    commit: bool,
+}
+
+impl Log<'_> {
+    /// Append an entry now, in the write's transaction (before what the closure does next).
+    pub async fn append(&mut self, entry: NewEntry) -> Result<Receipt, AuditError> {
+        append(self.txn, &mut self.head, entry).await
+    }
+
+    /// The head: its size is the `seq` the next entry gets.
+    pub fn head(&self) -> &LockedHead {
+        &self.head
+    }
+
+    /// Roll the write back when the closure returns, though it returns `Ok` (nothing it did stays).
+    pub fn roll_back(&mut self) {
+        self.commit = false;
+    }
+}
+
+/// An audited write: open a transaction, lock the log's head, run `change` (which changes rows through
+/// `txn` and appends its entries through `log`), then commit, unless `change` failed or asked
+/// [`Log::roll_back`]. Every state change goes through here, so it is logged in its own transaction.
+pub async fn write<D, T, E, F>(db: &D, origin: &str, change: F) -> Result<T, E>
+where
+    D: sea_orm::TransactionTrait,
+    E: From<AuditError>,
+    F: AsyncFnOnce(&DatabaseTransaction, &mut Log<'_>) -> Result<T, E>,
+{
+    let (txn, head) = begin_write(db, origin).await?;
+    let mut log = Log {
+        txn: &txn,
+        head,
+        commit: true,
+    };
+    // On an error the transaction is dropped, which rolls it back.
+    let value = change(&txn, &mut log).await?;
+    if log.commit {
+        txn.commit().await.map_err(AuditError::from)?;
+    }
+    Ok(value)
 }
 
 /// Open a write transaction holding the audit lock, append one entry, commit: for changes that are
@@ -262,8 +313,5 @@ pub async fn record(
     origin: &str,
     entry: NewEntry,
 ) -> Result<Receipt, AuditError> {
-    let (txn, mut head) = begin_write(db, origin).await?;
-    let receipt = append(&txn, &mut head, entry).await?;
-    txn.commit().await?;
-    Ok(receipt)
+    write(db, origin, async |_, log| log.append(entry).await).await
 }

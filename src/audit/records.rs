@@ -346,7 +346,7 @@ pub fn attempt_facts(
         ("late", Fact::Bool(a.late)),
         ("forced", Fact::Bool(a.forced)),
         ("file_count", Fact::Int(i64::from(a.file_count))),
-        ("files_source", Fact::Text(a.files_source.clone())),
+        ("files_source", Fact::Text(a.files_source.to_string())),
         ("files_complete", Fact::Bool(a.files_complete)),
         ("content_sha256", attempt_digest(&a.git_ref, files)),
     ]

@@ -194,7 +194,7 @@ fn verifier_for(g: &GlobalArgs, args: &VerifyArgs) -> Result<Option<Verifier>, S
     if g.audit_key_path.exists() {
         return AuditKey::load(&g.audit_key_path)
             .map(|k| Some(k.verifier()))
-            .map_err(|e| e.to_string());
+            .map_err(|e| crate::error::Chain(&e).to_string());
     }
     Ok(None)
 }

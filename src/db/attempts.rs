@@ -11,25 +11,12 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, SelectTwo, Set, TransactionTrait,
 };
 
-use crate::audit::{self, AuditError, NewEntry, Receipt};
+use crate::audit::{self, entries, AuditError, Receipt};
 use crate::db::deliveries::{self, Status};
 use crate::domain::files::ChangedFile;
 
 /// Where an attempt's file list came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FilesSource {
-    Payload,
-    Api,
-}
-
-impl FilesSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Payload => "payload",
-            Self::Api => "api",
-        }
-    }
-}
+pub use entity::states::FilesSource;
 
 /// Everything known about a push that is to be recorded.
 #[derive(Debug, Clone)]
@@ -68,14 +55,8 @@ pub enum Recorded {
     Duplicate { attempt_id: i64 },
 }
 
-/// Why recording failed (the transaction was rolled back).
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    #[error(transparent)]
-    Audit(#[from] AuditError),
-    #[error("database error: {0}")]
-    Db(#[from] DbErr),
-}
+/// Why recording failed (the transaction was rolled back): the audited write's error.
+pub type RecordError = AuditError;
 
 const FILE_CHUNK: usize = 500;
 
@@ -86,26 +67,28 @@ pub async fn record(
     origin: &str,
     new: NewAttempt,
 ) -> Result<Recorded, RecordError> {
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    // Under the lock, so concurrent deliveries of one push see each other's commits.
-    if let Some(existing) = find_same_push(&txn, &new).await? {
-        let note = format!("duplicate of attempt {}", existing.id);
-        deliveries::settle(&txn, &new.delivery_id, Status::Processed, Some(note), None).await?;
-        txn.commit().await?;
-        return Ok(Recorded::Duplicate {
-            attempt_id: existing.id,
-        });
-    }
-    let attempt_number = next_attempt_number(&txn, new.session_id, new.repository_id).await?;
-    let attempt = insert_attempt(&txn, &new, attempt_number, head.size).await?;
-    insert_files(&txn, attempt.id, &new.files).await?;
-    let receipt = audit::append(&txn, &mut head, recorded_entry(&attempt, &new.files)?).await?;
-    deliveries::settle(&txn, &new.delivery_id, Status::Processed, None, None).await?;
-    txn.commit().await?;
-    Ok(Recorded::New {
-        attempt: Box::new(attempt),
-        receipt,
+    audit::write(db, origin, async |txn, log| {
+        // Under the lock, so concurrent deliveries of one push see each other's commits.
+        if let Some(existing) = find_same_push(txn, &new).await? {
+            let note = format!("duplicate of attempt {}", existing.id);
+            deliveries::settle(txn, &new.delivery_id, Status::Processed, Some(note), None).await?;
+            return Ok(Recorded::Duplicate {
+                attempt_id: existing.id,
+            });
+        }
+        let attempt_number = next_attempt_number(txn, new.session_id, new.repository_id).await?;
+        let attempt = insert_attempt(txn, &new, attempt_number, log.head().size).await?;
+        insert_files(txn, attempt.id, &new.files).await?;
+        let receipt = log
+            .append(entries::attempt_recorded(&attempt, &new.files)?)
+            .await?;
+        deliveries::settle(txn, &new.delivery_id, Status::Processed, None, None).await?;
+        Ok(Recorded::New {
+            attempt: Box::new(attempt),
+            receipt,
+        })
     })
+    .await
 }
 
 async fn find_same_push(
@@ -167,7 +150,7 @@ async fn insert_attempt(
         attempt_number: Set(attempt_number),
         late: Set(new.late),
         file_count: Set(i32::try_from(new.files.len()).unwrap_or(i32::MAX)),
-        files_source: Set(new.files_source.as_str().to_owned()),
+        files_source: Set(new.files_source),
         files_complete: Set(new.files_complete),
         check_run_id: Set(None),
         audit_seq: Set(audit_seq),
@@ -187,7 +170,7 @@ async fn insert_files(
         let rows = chunk.iter().map(|f| lab_attempt_file::ActiveModel {
             attempt_id: Set(attempt_id),
             path: Set(f.path.clone()),
-            status: Set(f.status.as_str().to_owned()),
+            status: Set(f.status),
             ..Default::default()
         });
         lab_attempt_file::Entity::insert_many(rows)
@@ -195,37 +178,6 @@ async fn insert_files(
             .await?;
     }
     Ok(())
-}
-
-/// The audit entry of a recorded attempt: ids and facts; the ref and file list only as a digest.
-fn recorded_entry(
-    attempt: &lab_attempt::Model,
-    files: &[ChangedFile],
-) -> Result<NewEntry, AuditError> {
-    let content = serde_json::json!({ "ref": attempt.git_ref, "files": files });
-    Ok(NewEntry {
-        actor: format!("github:delivery:{}", attempt.delivery_id),
-        action: "lab_attempt.recorded".into(),
-        subject: format!("lab_attempt:{}", attempt.id),
-        details: serde_json::json!({
-            "attempt_id": attempt.id,
-            "session_id": attempt.session_id,
-            "installation_id": attempt.installation_id,
-            "repository_id": attempt.repository_id,
-            "delivery_id": attempt.delivery_id,
-            "before": attempt.before_sha,
-            "after": attempt.after_sha,
-            "pushed_at": attempt.pushed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "received_at_us": attempt.received_at.timestamp_micros(),
-            "attempt_number": attempt.attempt_number,
-            "late": attempt.late,
-            "forced": attempt.forced,
-            "file_count": attempt.file_count,
-            "files_source": attempt.files_source,
-            "files_complete": attempt.files_complete,
-            "content_sha256": audit::content_digest(&content)?,
-        }),
-    })
 }
 
 /// An attempt with its session slug and files, as listed and exported.
@@ -432,51 +384,34 @@ pub async fn complete_files(
     files: &[ChangedFile],
     complete: bool,
 ) -> Result<Option<Receipt>, RecordError> {
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let Some(attempt) = lab_attempt::Entity::find_by_id(attempt_id)
-        .one(&txn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if attempt.files_retry_at.is_none() {
-        return Ok(None);
-    }
-    lab_attempt_file::Entity::delete_many()
-        .filter(lab_attempt_file::Column::AttemptId.eq(attempt_id))
-        .exec(&txn)
-        .await?;
-    insert_files(&txn, attempt_id, files).await?;
-    let file_count = i32::try_from(files.len()).unwrap_or(i32::MAX);
-    lab_attempt::Entity::update_many()
-        .set(lab_attempt::ActiveModel {
-            file_count: Set(file_count),
-            files_source: Set(FilesSource::Api.as_str().to_owned()),
-            files_complete: Set(complete),
-            files_retry_at: Set(None),
-            ..Default::default()
-        })
-        .filter(lab_attempt::Column::Id.eq(attempt_id))
-        .exec(&txn)
-        .await?;
-    let content = serde_json::json!({ "ref": attempt.git_ref, "files": files });
-    let receipt = audit::append(
-        &txn,
-        &mut head,
-        NewEntry {
-            actor: "system".into(),
-            action: "lab_attempt.files_completed".into(),
-            subject: format!("lab_attempt:{attempt_id}"),
-            details: serde_json::json!({
-                "attempt_id": attempt_id,
-                "file_count": file_count,
-                "files_source": FilesSource::Api.as_str(),
-                "files_complete": complete,
-                "content_sha256": audit::content_digest(&content)?,
-            }),
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(Some(receipt))
+    audit::write(db, origin, async |txn, log| {
+        let Some(attempt) = lab_attempt::Entity::find_by_id(attempt_id).one(txn).await? else {
+            log.roll_back();
+            return Ok(None);
+        };
+        if attempt.files_retry_at.is_none() {
+            log.roll_back();
+            return Ok(None);
+        }
+        lab_attempt_file::Entity::delete_many()
+            .filter(lab_attempt_file::Column::AttemptId.eq(attempt_id))
+            .exec(txn)
+            .await?;
+        insert_files(txn, attempt_id, files).await?;
+        let file_count = i32::try_from(files.len()).unwrap_or(i32::MAX);
+        lab_attempt::Entity::update_many()
+            .set(lab_attempt::ActiveModel {
+                file_count: Set(file_count),
+                files_source: Set(FilesSource::Api),
+                files_complete: Set(complete),
+                files_retry_at: Set(None),
+                ..Default::default()
+            })
+            .filter(lab_attempt::Column::Id.eq(attempt_id))
+            .exec(txn)
+            .await?;
+        let entry = entries::files_completed(&attempt, files, file_count, complete)?;
+        log.append(entry).await.map(Some)
+    })
+    .await
 }

@@ -10,6 +10,7 @@ use sea_orm::{
 };
 
 use lab_attempt::Column as C;
+use lab_attempt_file::FileStatus;
 
 /// Take an attempt for publishing until `now + lease`; `false` when it has a check run already or
 /// another publisher holds it.
@@ -123,7 +124,7 @@ pub struct SummaryFacts {
     pub session_title: String,
     pub closes_at: DateTime<Utc>,
     /// The first files by path: (path, status).
-    pub files: Vec<(String, String)>,
+    pub files: Vec<(String, FileStatus)>,
     /// The latest attempts of the same session and repository up to this one, latest first.
     pub recent: Vec<lab_attempt::Model>,
     /// The attempt's audit entry hash.

@@ -10,30 +10,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 
 /// Processing states of a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Queued,
-    Processing,
-    Processed,
-    Ignored,
-    Retrying,
-    Dead,
-    Rejected,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Processing => "processing",
-            Self::Processed => "processed",
-            Self::Ignored => "ignored",
-            Self::Retrying => "retrying",
-            Self::Dead => "dead",
-            Self::Rejected => "rejected",
-        }
-    }
-}
+pub use entity::states::DeliveryStatus as Status;
 
 /// A delivery as accepted at the edge.
 #[derive(Debug, Clone)]
@@ -58,7 +35,7 @@ pub async fn insert(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, D
         installation_id: Set(d.installation_id),
         payload_sha256: Set(hex::encode(Sha256::digest(&d.payload))),
         payload: Set(Some(d.payload)),
-        status: Set(d.status.as_str().to_owned()),
+        status: Set(d.status),
         attempts: Set(0),
         claims: Set(0),
         next_attempt_at: Set(d.received_at),
@@ -74,20 +51,22 @@ pub async fn insert(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, D
     Ok(rows == 1)
 }
 
+// The states are bound ($3 processing, $4 queued, $5 retrying), so their names live only in `Status`.
 const CLAIM_POSTGRES: &str = "UPDATE webhook_delivery \
-    SET status = 'processing', locked_until = $1, attempts = attempts + 1, claims = claims + 1 \
+    SET status = $3, locked_until = $1, attempts = attempts + 1, claims = claims + 1 \
     WHERE guid = (SELECT guid FROM webhook_delivery \
-        WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= $2) \
-           OR (status = 'processing' AND locked_until < $2) \
+        WHERE (status IN ($4, $5) AND next_attempt_at <= $2) \
+           OR (status = $3 AND locked_until < $2) \
         ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
     RETURNING *";
 
-// SQLite serialises writers, so a single UPDATE … RETURNING is already exclusive.
+// SQLite serialises writers, so a single UPDATE … RETURNING is already exclusive. Bound in order:
+// processing, until, queued, retrying, now, processing, now.
 const CLAIM_SQLITE: &str = "UPDATE webhook_delivery \
-    SET status = 'processing', locked_until = ?, attempts = attempts + 1, claims = claims + 1 \
+    SET status = ?, locked_until = ?, attempts = attempts + 1, claims = claims + 1 \
     WHERE guid = (SELECT guid FROM webhook_delivery \
-        WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= ?) \
-           OR (status = 'processing' AND locked_until < ?) \
+        WHERE (status IN (?, ?) AND next_attempt_at <= ?) \
+           OR (status = ? AND locked_until < ?) \
         ORDER BY next_attempt_at LIMIT 1) \
     RETURNING *";
 
@@ -99,7 +78,7 @@ pub async fn requeue_dead(
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     let model = webhook_delivery::ActiveModel {
-        status: Set(Status::Queued.as_str().to_owned()),
+        status: Set(Status::Queued),
         attempts: Set(0),
         next_attempt_at: Set(now),
         locked_until: Set(None),
@@ -109,7 +88,7 @@ pub async fn requeue_dead(
     let result = webhook_delivery::Entity::update_many()
         .set(model)
         .filter(Column::Guid.eq(guid))
-        .filter(Column::Status.eq(Status::Dead.as_str()))
+        .filter(Column::Status.eq(Status::Dead))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -123,14 +102,31 @@ pub async fn claim_next(
 ) -> Result<Option<webhook_delivery::Model>, DbErr> {
     let backend = db.get_database_backend();
     let until = now + lease;
+    let (processing, queued, retrying) = (Status::Processing, Status::Queued, Status::Retrying);
     let stmt = match backend {
-        DbBackend::Postgres => {
-            Statement::from_sql_and_values(backend, CLAIM_POSTGRES, [until.into(), now.into()])
-        }
+        DbBackend::Postgres => Statement::from_sql_and_values(
+            backend,
+            CLAIM_POSTGRES,
+            [
+                until.into(),
+                now.into(),
+                processing.into(),
+                queued.into(),
+                retrying.into(),
+            ],
+        ),
         _ => Statement::from_sql_and_values(
             backend,
             CLAIM_SQLITE,
-            [until.into(), now.into(), now.into()],
+            [
+                processing.into(),
+                until.into(),
+                queued.into(),
+                retrying.into(),
+                now.into(),
+                processing.into(),
+                now.into(),
+            ],
         ),
     };
     webhook_delivery::Entity::find()
@@ -190,7 +186,7 @@ pub async fn extend_lease(
             ..Default::default()
         })
         .filter(Column::Guid.eq(claimed.guid.as_str()))
-        .filter(Column::Status.eq(Status::Processing.as_str()))
+        .filter(Column::Status.eq(Status::Processing))
         .filter(Column::Claims.eq(claimed.claims))
         .exec(db)
         .await?;
@@ -208,7 +204,7 @@ async fn settle_where(
     let now = Utc::now();
     let finished = !matches!(status, Status::Retrying | Status::Queued);
     let model = webhook_delivery::ActiveModel {
-        status: Set(status.as_str().to_owned()),
+        status: Set(status),
         locked_until: Set(None),
         last_error: Set(message),
         next_attempt_at: next_attempt_at.map_or(NotSet, Set),
@@ -220,7 +216,7 @@ async fn settle_where(
         .filter(Column::Guid.eq(guid));
     if let Some(claims) = claim {
         update = update
-            .filter(Column::Status.eq(Status::Processing.as_str()))
+            .filter(Column::Status.eq(Status::Processing))
             .filter(Column::Claims.eq(claims));
     }
     Ok(update.exec(db).await?.rows_affected)

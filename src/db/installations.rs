@@ -9,7 +9,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use crate::audit::{self, NewEntry, Receipt};
+use crate::audit::{self, entries, Receipt};
 use crate::db::attempts::RecordError;
 use crate::db::deliveries::{self, Status};
 use crate::webhook::event::{InstallationChange, InstallationEvent};
@@ -56,50 +56,65 @@ pub async fn apply(
         claim,
     } = how;
     let now = Utc::now();
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let stored = installation::Entity::find_by_id(ev.installation_id)
-        .one(&txn)
-        .await?;
-    let state_is_newer = stored.is_some_and(|row| row.updated_at > event_at);
-    if state_is_newer {
-        tracing::info!(
-            installation_id = ev.installation_id,
-            "an older installation event: its state change is not applied"
-        );
-    }
-    upsert(&txn, ev, now, event_at, !state_is_newer).await?;
-    if let Some(suspended_at) = github_now {
-        set_suspended(&txn, ev.installation_id, suspended_at).await?;
-    }
+    audit::write(db, origin, async |txn, log| {
+        let stored = installation::Entity::find_by_id(ev.installation_id)
+            .one(txn)
+            .await?;
+        let state_is_newer = stored.is_some_and(|row| row.updated_at > event_at);
+        if state_is_newer {
+            tracing::info!(
+                installation_id = ev.installation_id,
+                "an older installation event: its state change is not applied"
+            );
+        }
+        upsert(txn, ev, now, event_at, !state_is_newer).await?;
+        if let Some(suspended_at) = github_now {
+            set_suspended(txn, ev.installation_id, suspended_at).await?;
+        }
+        apply_repositories(txn, ev, now, state_is_newer).await?;
+        let receipt = log
+            .append(entries::installation_changed(delivery_guid, ev)?)
+            .await?;
+        if !deliveries::settle_for_claim(txn, delivery_guid, claim, Status::Processed).await? {
+            // Another worker claimed the delivery since: it applies the event.
+            log.roll_back();
+            return Ok(None);
+        }
+        Ok(Some(receipt))
+    })
+    .await
+}
+
+/// The repository list as the event changes it.
+async fn apply_repositories(
+    txn: &impl ConnectionTrait,
+    ev: &InstallationEvent,
+    now: DateTime<Utc>,
+    state_is_newer: bool,
+) -> Result<(), DbErr> {
     match ev.change {
         // The payload lists what the installation could reach then: only a current event replaces
         // the list (an older one would undo newer repository events).
         InstallationChange::Created if !state_is_newer => {
-            remove_all_repositories(&txn, ev.installation_id).await?;
-            add_repositories(&txn, ev, now).await?;
+            remove_all_repositories(txn, ev.installation_id).await?;
+            add_repositories(txn, ev, now).await
         }
-        InstallationChange::Created => {}
-        InstallationChange::RepositoriesAdded => add_repositories(&txn, ev, now).await?,
+        InstallationChange::Created => Ok(()),
+        InstallationChange::RepositoriesAdded => add_repositories(txn, ev, now).await,
         InstallationChange::RepositoriesRemoved => {
             let ids: Vec<i64> = ev.removed.iter().map(|r| r.id).collect();
             installation_repository::Entity::delete_many()
                 .filter(installation_repository::Column::InstallationId.eq(ev.installation_id))
                 .filter(installation_repository::Column::RepositoryId.is_in(ids))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
+            Ok(())
         }
-        InstallationChange::Deleted => remove_all_repositories(&txn, ev.installation_id).await?,
+        InstallationChange::Deleted => remove_all_repositories(txn, ev.installation_id).await,
         InstallationChange::Suspended
         | InstallationChange::Unsuspended
-        | InstallationChange::PermissionsAccepted => {}
+        | InstallationChange::PermissionsAccepted => Ok(()),
     }
-    let receipt = audit::append(&txn, &mut head, entry(delivery_guid, ev)).await?;
-    if !deliveries::settle_for_claim(&txn, delivery_guid, claim, Status::Processed).await? {
-        // Dropping the transaction rolls everything back.
-        return Ok(None);
-    }
-    txn.commit().await?;
-    Ok(Some(receipt))
 }
 
 /// Store the suspension state GitHub reports now.
@@ -210,32 +225,6 @@ async fn remove_all_repositories(
         .exec(db)
         .await?;
     Ok(())
-}
-
-/// Ids only: no account or repository names in the log.
-fn entry(delivery_guid: &str, ev: &InstallationEvent) -> NewEntry {
-    let ids = |rs: &[crate::webhook::event::InstalledRepository]| -> Vec<i64> {
-        rs.iter().map(|r| r.id).collect()
-    };
-    let added = match ev.change {
-        InstallationChange::Created | InstallationChange::RepositoriesAdded => {
-            ids(&ev.repositories)
-        }
-        _ => Vec::new(),
-    };
-    NewEntry {
-        actor: format!("github:delivery:{delivery_guid}"),
-        action: ev.change.action().into(),
-        subject: format!("installation:{}", ev.installation_id),
-        details: serde_json::json!({
-            "installation_id": ev.installation_id,
-            "account_id": ev.account_id,
-            "repository_selection": ev.repository_selection,
-            "repository_ids_added": added,
-            "repository_ids_removed": ids(&ev.removed),
-            "delivery_id": delivery_guid,
-        }),
-    }
 }
 
 /// The repositories an installation can reach, by full name.

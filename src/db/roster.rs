@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::audit::{self, AuditError, NewEntry};
+use crate::audit::{self, entries, Action, AuditError};
 use crate::domain::roster::{self, RosterEntry, RosterError};
 
 /// Why a roster could not be imported (nothing was changed).
@@ -56,11 +56,11 @@ pub async fn import(
     audit::append(
         &txn,
         &mut head,
-        NewEntry {
-            actor: actor.to_owned(),
-            action: "roster.imported".into(),
-            subject: "roster".into(),
-            details: serde_json::json!({
+        entries::other(
+            actor.to_owned(),
+            Action::RosterImported,
+            "roster".into(),
+            serde_json::json!({
                 "org_sha256": hex::encode(Sha256::digest(org.as_bytes())),
                 "file_sha256": hex::encode(Sha256::digest(file)),
                 "students": entries.len(),
@@ -68,7 +68,7 @@ pub async fn import(
                 "updated": counts.updated,
                 "unchanged": counts.unchanged,
             }),
-        },
+        )?,
     )
     .await?;
     txn.commit().await?;

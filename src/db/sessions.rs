@@ -7,7 +7,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 
-use crate::audit::{self, AuditError, NewEntry};
+use crate::audit::{self, entries, AuditError};
 use crate::domain::session::{repo_matcher, BranchPolicy, RuleError};
 
 /// Why a session could not be created.
@@ -35,7 +35,7 @@ pub enum SessionError {
     Archived { org: String, slug: String },
     #[error(transparent)]
     Audit(#[from] AuditError),
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Db(#[from] DbErr),
 }
 
@@ -94,54 +94,37 @@ pub async fn create(
 ) -> Result<lab_session::Model, SessionError> {
     new.validate()?;
     let org = new.org.to_ascii_lowercase();
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let exists = Entity::find()
-        .filter(Column::Org.eq(&org))
-        .filter(Column::Slug.eq(&new.slug))
-        .one(&txn)
+    audit::write(db, origin, async |txn, log| {
+        let exists = Entity::find()
+            .filter(Column::Org.eq(&org))
+            .filter(Column::Slug.eq(&new.slug))
+            .one(txn)
+            .await?;
+        if exists.is_some() {
+            return Err(SessionError::Exists {
+                org,
+                slug: new.slug,
+            });
+        }
+        let session = lab_session::ActiveModel {
+            org: Set(org),
+            slug: Set(new.slug),
+            title: Set(new.title.trim().to_owned()),
+            repo_pattern: Set(new.repo_pattern.trim().to_owned()),
+            branch_policy: Set(new.branch_policy.trim().to_owned()),
+            opens_at: Set(new.opens_at),
+            closes_at: Set(new.closes_at),
+            archived_at: Set(None),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(txn)
         .await?;
-    if exists.is_some() {
-        return Err(SessionError::Exists {
-            org,
-            slug: new.slug,
-        });
-    }
-    let session = lab_session::ActiveModel {
-        org: Set(org),
-        slug: Set(new.slug),
-        title: Set(new.title.trim().to_owned()),
-        repo_pattern: Set(new.repo_pattern.trim().to_owned()),
-        branch_policy: Set(new.branch_policy.trim().to_owned()),
-        opens_at: Set(new.opens_at),
-        closes_at: Set(new.closes_at),
-        archived_at: Set(None),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    let content = serde_json::json!({
-        "org": session.org, "slug": session.slug, "title": session.title,
-        "repo_pattern": session.repo_pattern, "branch_policy": session.branch_policy,
-    });
-    audit::append(
-        &txn,
-        &mut head,
-        NewEntry {
-            actor: actor.to_owned(),
-            action: "lab_session.created".into(),
-            subject: format!("lab_session:{}", session.id),
-            details: serde_json::json!({
-                "session_id": session.id,
-                "opens_at": session.opens_at.to_rfc3339(),
-                "closes_at": session.closes_at.to_rfc3339(),
-                "content_sha256": audit::content_digest(&content)?,
-            }),
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(session)
+        log.append(entries::session_created(actor, &session)?)
+            .await?;
+        Ok(session)
+    })
+    .await
 }
 
 /// Archive a session (it matches no push any more) and audit that, in one transaction.
@@ -153,44 +136,33 @@ pub async fn archive(
     slug: &str,
 ) -> Result<lab_session::Model, SessionError> {
     let org = org.to_ascii_lowercase();
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let Some(session) = Entity::find()
-        .filter(Column::Org.eq(&org))
-        .filter(Column::Slug.eq(slug))
-        .one(&txn)
-        .await?
-    else {
-        return Err(SessionError::NotFound {
-            org,
-            slug: slug.to_owned(),
-        });
-    };
-    if session.archived_at.is_some() {
-        return Err(SessionError::Archived {
-            org,
-            slug: slug.to_owned(),
-        });
-    }
-    let now = Utc::now();
-    let mut active: lab_session::ActiveModel = session.into();
-    active.archived_at = Set(Some(now));
-    let session = active.update(&txn).await?;
-    audit::append(
-        &txn,
-        &mut head,
-        NewEntry {
-            actor: actor.to_owned(),
-            action: "lab_session.archived".into(),
-            subject: format!("lab_session:{}", session.id),
-            details: serde_json::json!({
-                "session_id": session.id,
-                "archived_at_us": now.timestamp_micros(),
-            }),
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(session)
+    audit::write(db, origin, async |txn, log| {
+        let Some(session) = Entity::find()
+            .filter(Column::Org.eq(&org))
+            .filter(Column::Slug.eq(slug))
+            .one(txn)
+            .await?
+        else {
+            return Err(SessionError::NotFound {
+                org,
+                slug: slug.to_owned(),
+            });
+        };
+        if session.archived_at.is_some() {
+            return Err(SessionError::Archived {
+                org,
+                slug: slug.to_owned(),
+            });
+        }
+        let now = Utc::now();
+        let mut active: lab_session::ActiveModel = session.into();
+        active.archived_at = Set(Some(now));
+        let session = active.update(txn).await?;
+        log.append(entries::session_archived(actor, session.id, now)?)
+            .await?;
+        Ok(session)
+    })
+    .await
 }
 
 /// Sessions, optionally of one organisation, by org then slug.

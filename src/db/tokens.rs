@@ -11,41 +11,14 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::audit::{self, AuditError, NewEntry};
+use crate::audit::{self, entries, AuditError};
 
 /// What a token may read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// Sessions and attempts of its organisation.
-    Instructor,
-    /// The audit log, checkpoints, sessions and attempts.
-    Auditor,
-}
+pub use entity::states::Role;
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Instructor => "instructor",
-            Self::Auditor => "auditor",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "admin" => Some(Self::Admin),
-            "instructor" => Some(Self::Instructor),
-            "auditor" => Some(Self::Auditor),
-            _ => None,
-        }
-    }
-
-    /// May read the audit log and checkpoints.
-    pub fn reads_audit(self) -> bool {
-        matches!(self, Self::Admin | Self::Auditor)
-    }
+/// May this role read the audit log and checkpoints?
+pub fn reads_audit(role: Role) -> bool {
+    matches!(role, Role::Admin | Role::Auditor)
 }
 
 /// Why a token operation failed.
@@ -65,7 +38,7 @@ pub enum TokenError {
     Random(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Db(#[from] DbErr),
 }
 
@@ -119,39 +92,31 @@ pub async fn create(
         return Err(TokenError::InstructorNeedsOrg);
     }
     let token = new_token()?;
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    if Entity::find()
-        .filter(Column::Name.eq(name))
-        .one(&txn)
-        .await?
-        .is_some()
-    {
-        return Err(TokenError::Exists(name.to_owned()));
-    }
-    let row = api_token::ActiveModel {
-        name: Set(name.to_owned()),
-        role: Set(role.as_str().to_owned()),
-        org: Set(org),
-        token_sha256: Set(token_hash(&token)),
-        created_at: Set(Utc::now()),
-        last_used_at: Set(None),
-        revoked_at: Set(None),
-        ..Default::default()
-    }
-    .insert(&txn)
+    let row = audit::write(db, origin, async |txn, log| {
+        if Entity::find()
+            .filter(Column::Name.eq(name))
+            .one(txn)
+            .await?
+            .is_some()
+        {
+            return Err(TokenError::Exists(name.to_owned()));
+        }
+        let row = api_token::ActiveModel {
+            name: Set(name.to_owned()),
+            role: Set(role),
+            org: Set(org),
+            token_sha256: Set(token_hash(&token)),
+            created_at: Set(Utc::now()),
+            last_used_at: Set(None),
+            revoked_at: Set(None),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+        log.append(entries::token_created(actor, &row)?).await?;
+        Ok(row)
+    })
     .await?;
-    audit::append(
-        &txn,
-        &mut head,
-        NewEntry {
-            actor: actor.to_owned(),
-            action: "api_token.created".into(),
-            subject: format!("api_token:{}", row.id),
-            details: serde_json::json!({ "token_id": row.id, "role": row.role }),
-        },
-    )
-    .await?;
-    txn.commit().await?;
     Ok((row, token))
 }
 
@@ -167,31 +132,22 @@ pub async fn revoke(
     actor: &str,
     name: &str,
 ) -> Result<api_token::Model, TokenError> {
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let Some(row) = Entity::find()
-        .filter(Column::Name.eq(name))
-        .filter(Column::RevokedAt.is_null())
-        .one(&txn)
-        .await?
-    else {
-        return Err(TokenError::NotFound(name.to_owned()));
-    };
-    let mut active: api_token::ActiveModel = row.into();
-    active.revoked_at = Set(Some(Utc::now()));
-    let row = active.update(&txn).await?;
-    audit::append(
-        &txn,
-        &mut head,
-        NewEntry {
-            actor: actor.to_owned(),
-            action: "api_token.revoked".into(),
-            subject: format!("api_token:{}", row.id),
-            details: serde_json::json!({ "token_id": row.id }),
-        },
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(row)
+    audit::write(db, origin, async |txn, log| {
+        let Some(row) = Entity::find()
+            .filter(Column::Name.eq(name))
+            .filter(Column::RevokedAt.is_null())
+            .one(txn)
+            .await?
+        else {
+            return Err(TokenError::NotFound(name.to_owned()));
+        };
+        let mut active: api_token::ActiveModel = row.into();
+        active.revoked_at = Set(Some(Utc::now()));
+        let row = active.update(txn).await?;
+        log.append(entries::token_revoked(actor, &row)?).await?;
+        Ok(row)
+    })
+    .await
 }
 
 /// The active token whose hash matches the presented one (and note its use); `None` for unknown or

@@ -2,6 +2,7 @@
 //! ended) and the single-use OAuth `state` of a pending "Sign in with GitHub".
 
 use chrono::{DateTime, Utc};
+use entity::states::Role;
 use entity::{api_token, web_login_state, web_session};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
@@ -9,7 +10,7 @@ use sea_orm::{
 };
 use zeroize::Zeroizing;
 
-use crate::audit::{self, AuditError, NewEntry};
+use crate::audit::{self, entries, Action, AuditError};
 use crate::db::tokens::token_hash;
 
 /// Why a sign-in could not be stored.
@@ -73,7 +74,7 @@ pub async fn create(
         SignIn::Token(token) => {
             row.method = Set("token".into());
             row.api_token_id = Set(Some(token.id));
-            row.role = Set(token.role.clone());
+            row.role = Set(token.role);
             row.orgs = Set(token.org.clone());
             (
                 format!("token:{}", token.name),
@@ -88,7 +89,7 @@ pub async fn create(
             row.method = Set("github".into());
             row.github_user_id = Set(Some(*user_id));
             row.github_login = Set(Some(login.clone()));
-            row.role = Set("instructor".into());
+            row.role = Set(Role::Instructor);
             row.orgs = Set(Some(orgs.join(",")));
             (
                 format!("github_user:{user_id}"),
@@ -103,12 +104,12 @@ pub async fn create(
     audit::append(
         &txn,
         &mut head,
-        NewEntry {
+        entries::other(
             actor,
-            action: "web_session.created".into(),
-            subject: format!("web_session:{}", row.id),
+            Action::WebSessionCreated,
+            format!("web_session:{}", row.id),
             details,
-        },
+        )?,
     )
     .await?;
     txn.commit().await?;
@@ -152,12 +153,12 @@ pub async fn end(
         audit::append(
             &txn,
             &mut head,
-            NewEntry {
-                actor: format!("web_session:{}", session.id),
-                action: "web_session.ended".into(),
-                subject: format!("web_session:{}", session.id),
-                details: serde_json::json!({ "web_session_id": session.id, "reason": reason }),
-            },
+            entries::other(
+                format!("web_session:{}", session.id),
+                Action::WebSessionEnded,
+                format!("web_session:{}", session.id),
+                serde_json::json!({ "web_session_id": session.id, "reason": reason }),
+            )?,
         )
         .await?;
     }

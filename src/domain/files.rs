@@ -4,35 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The net status of a path over a push.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FileStatus {
-    Added,
-    Modified,
-    Removed,
-}
-
-impl FileStatus {
-    /// The stored and printed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Added => "added",
-            Self::Modified => "modified",
-            Self::Removed => "removed",
-        }
-    }
-
-    /// Parse a stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "added" => Some(Self::Added),
-            "modified" => Some(Self::Modified),
-            "removed" => Some(Self::Removed),
-            _ => None,
-        }
-    }
-}
+/// The net status of a path over a push: stored as `lab_attempt_file.status`.
+pub use entity::states::FileStatus;
 
 /// Combine an earlier net status with a later change; `None` means the path drops out.
 pub fn combine(earlier: Option<FileStatus>, later: FileStatus) -> Option<FileStatus> {

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use entity::states::{FileStatus, FilesSource};
+
 use super::{repo_path, GithubApp, GithubError};
 use crate::db::check_runs::SummaryFacts;
 
@@ -45,8 +47,8 @@ pub struct Summary {
     pub created_branch: bool,
     pub file_count: usize,
     /// The first files by path: (path, status).
-    pub files: Vec<(String, String)>,
-    pub files_source: String,
+    pub files: Vec<(String, FileStatus)>,
+    pub files_source: FilesSource,
     pub files_complete: bool,
     /// Latest first, this attempt included.
     pub recent: Vec<RecentAttempt>,
@@ -157,7 +159,7 @@ pub fn render(s: &Summary) -> CheckOutput {
         md,
         "| Changed files | {} (from the {}{completeness}) |",
         s.file_count,
-        if s.files_source == "api" {
+        if s.files_source == FilesSource::Api {
             "GitHub API"
         } else {
             "push payload"
@@ -401,10 +403,10 @@ mod tests {
             created_branch: false,
             file_count: 2,
             files: vec![
-                ("src/list.c".into(), "modified".into()),
-                ("tests/test_list.c".into(), "added".into()),
+                ("src/list.c".into(), FileStatus::Modified),
+                ("tests/test_list.c".into(), FileStatus::Added),
             ],
-            files_source: "payload".into(),
+            files_source: FilesSource::Payload,
             files_complete: true,
             recent: vec![
                 RecentAttempt {
@@ -538,9 +540,9 @@ mod tests {
         s.attempt_number = 12;
         s.file_count = 5000;
         s.files = (0..FILES_SHOWN)
-            .map(|i| (format!("gen/f{i:04}.txt"), "added".to_owned()))
+            .map(|i| (format!("gen/f{i:04}.txt"), FileStatus::Added))
             .collect();
-        s.files_source = "api".into();
+        s.files_source = FilesSource::Api;
         s.recent = (0..RECENT_SHOWN as i32)
             .map(|i| RecentAttempt {
                 number: 12 - i,
@@ -648,7 +650,7 @@ mod tests {
             .map(|i| {
                 (
                     format!("{i}/{}", "é\n`|*".repeat(20_000)),
-                    "added".to_owned(),
+                    FileStatus::Added,
                 )
             })
             .collect();

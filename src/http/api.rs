@@ -17,7 +17,7 @@ use utoipa::{IntoParams, OpenApi as _};
 use super::openapi::{ApiDoc, AttemptPage, AuditPage, ErrorBody};
 use super::AppState;
 use crate::audit::proof::{self, BuildError, ConsistencyError, ConsistencyProof, Proof};
-use crate::audit::{self, AuditError, NewEntry};
+use crate::audit::{self, entries, Action, AuditError};
 use crate::db::attempts::AttemptFilter;
 use crate::db::tokens::{self, Role};
 use crate::db::{self};
@@ -80,8 +80,7 @@ impl FromRequestParts<AppState> for Caller {
                 tracing::info!("read API: unknown or revoked token");
                 AppError::Unauthorized("invalid or revoked token".into())
             })?;
-        let role = Role::parse(&token.role)
-            .ok_or_else(|| AppError::Forbidden("this token has no known role".into()))?;
+        let role = token.role;
         Ok(Self { token, role })
     }
 }
@@ -102,7 +101,7 @@ impl Caller {
     }
 
     fn require_audit_role(&self) -> Result<(), AppError> {
-        if self.role.reads_audit() {
+        if tokens::reads_audit(self.role) {
             Ok(())
         } else {
             Err(AppError::Forbidden(
@@ -119,17 +118,12 @@ impl Caller {
     async fn audit(
         &self,
         state: &AppState,
-        action: &str,
+        action: Action,
         subject: String,
-        mut details: Value,
+        details: Value,
     ) -> Result<(), AppError> {
-        details["token_id"] = json!(self.token.id);
-        let entry = NewEntry {
-            actor: format!("token:{}", self.token.name),
-            action: action.to_owned(),
-            subject,
-            details,
-        };
+        let entry =
+            entries::api_read(&self.token, action, subject, details).map_err(audit_failed)?;
         audit::record(&state.db, &state.origin, entry)
             .await
             .map(|_| ())
@@ -315,7 +309,7 @@ pub(super) async fn session_attempts(
     caller
         .audit(
             &state,
-            "api.attempts_exported",
+            Action::ApiAttemptsExported,
             format!("lab_session:{}", session.id),
             json!({
                 "session_id": session.id,
@@ -401,7 +395,7 @@ async fn stream_attempts(
     caller
         .audit(
             state,
-            "api.attempts_exported",
+            Action::ApiAttemptsExported,
             format!("lab_session:{}", session.id),
             json!({
                 "session_id": session.id,
@@ -497,7 +491,7 @@ pub(super) async fn session_summary(
     caller
         .audit(
             &state,
-            "api.summary_read",
+            Action::ApiSummaryRead,
             format!("lab_session:{}", session.id),
             json!({
                 "session_id": session.id,
@@ -545,12 +539,38 @@ pub(super) async fn session_grades(
     caller
         .audit(
             &state,
-            "api.grades_exported",
+            Action::ApiGradesExported,
             format!("lab_session:{}", session.id),
             json!({ "session_id": session.id, "count": rows.len() }),
         )
         .await?;
     Ok(csv_download(rows, &format!("{}-grades.csv", session.slug)))
+}
+
+fn no_attempt(id: i64) -> AppError {
+    AppError::NotFound(format!("no attempt {id}"))
+}
+
+/// The attempt `id` if the caller may see it; another organisation's attempt answers exactly like a
+/// missing one, so nothing about it leaks.
+async fn visible_attempt(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<db::attempts::AttemptView, AppError> {
+    let view = db::attempts::get(&state.db, id)
+        .await
+        .map_err(AppError::database)?
+        .ok_or_else(|| no_attempt(id))?;
+    let session = lab_session::Entity::find_by_id(view.attempt.session_id)
+        .one(&state.db)
+        .await
+        .map_err(AppError::database)?;
+    if session.is_some_and(|s| caller.may_see(&s.org)) {
+        Ok(view)
+    } else {
+        Err(no_attempt(id))
+    }
 }
 
 /// One attempt with its files (audited as api.attempt_read)
@@ -570,23 +590,11 @@ pub(super) async fn attempt(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<AttemptRow>, AppError> {
-    let not_found = || AppError::NotFound(format!("no attempt {id}"));
-    let view = db::attempts::get(&state.db, id)
-        .await
-        .map_err(AppError::database)?
-        .ok_or_else(not_found)?;
-    let session = lab_session::Entity::find_by_id(view.attempt.session_id)
-        .one(&state.db)
-        .await
-        .map_err(AppError::database)?;
-    // Another organisation's attempt answers exactly like a missing one: nothing about it leaks.
-    if !session.is_some_and(|s| caller.may_see(&s.org)) {
-        return Err(not_found());
-    }
+    let view = visible_attempt(&state, &caller, id).await?;
     caller
         .audit(
             &state,
-            "api.attempt_read",
+            Action::ApiAttemptRead,
             format!("lab_attempt:{id}"),
             json!({ "attempt_id": id }),
         )
@@ -614,19 +622,8 @@ pub(super) async fn attempt_proof(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Proof>, AppError> {
-    let not_found = || AppError::NotFound(format!("no attempt {id}"));
-    let view = db::attempts::get(&state.db, id)
-        .await
-        .map_err(AppError::database)?
-        .ok_or_else(not_found)?;
-    let session = lab_session::Entity::find_by_id(view.attempt.session_id)
-        .one(&state.db)
-        .await
-        .map_err(AppError::database)?;
-    // Another organisation's attempt answers exactly like a missing one: nothing about it leaks.
-    if !session.is_some_and(|s| caller.may_see(&s.org)) {
-        return Err(not_found());
-    }
+    visible_attempt(&state, &caller, id).await?;
+    let not_found = || no_attempt(id);
     let proof = proof::build(&state.db, id).await.map_err(|e| match e {
         BuildError::NoAttempt(_) => not_found(),
         e @ BuildError::NotCovered { .. } => AppError::NotYet {
@@ -640,7 +637,7 @@ pub(super) async fn attempt_proof(
     caller
         .audit(
             &state,
-            "api.proof_read",
+            Action::ApiProofRead,
             format!("lab_attempt:{id}"),
             json!({ "attempt_id": id, "leaf_index": proof.leaf_index, "tree_size": proof.tree_size }),
         )
@@ -691,7 +688,7 @@ pub(super) async fn consistency(
     caller
         .audit(
             &state,
-            "api.consistency_read",
+            Action::ApiConsistencyRead,
             "audit_log".into(),
             json!({ "from": from, "to": to }),
         )
@@ -736,7 +733,7 @@ pub(super) async fn audit_entries(
     caller
         .audit(
             &state,
-            "api.audit_read",
+            Action::ApiAuditRead,
             "audit_log".into(),
             json!({
                 "after_seq": q.after_seq,
@@ -775,7 +772,7 @@ pub(super) async fn checkpoint(
     caller
         .audit(
             &state,
-            "api.checkpoint_read",
+            Action::ApiCheckpointRead,
             format!("audit_checkpoint:{}", latest.id),
             json!({ "size": latest.size }),
         )

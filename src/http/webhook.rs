@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::AppState;
+use crate::db::deliveries::Status;
 use crate::error::AppError;
 use crate::intake::{self, Accepted};
 use crate::metrics::Intake;
@@ -42,7 +43,7 @@ pub async fn receive(
             state.wake.notify_one();
             (
                 StatusCode::ACCEPTED,
-                Json(json!({ "delivery_id": guid, "status": "queued" })),
+                Json(json!({ "delivery_id": guid, "status": Status::Queued.to_string() })),
             )
                 .into_response()
         }

@@ -54,7 +54,7 @@ impl CheckRunPolicy {
 pub enum PublishError {
     #[error(transparent)]
     Github(#[from] GithubError),
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Db(#[from] sea_orm::DbErr),
 }
 

@@ -1,7 +1,6 @@
 //! The one loop every periodic job runs on: an interval, the shared shutdown signal, and logging of a
 //! failed run (the next run tries again).
 
-use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
@@ -63,7 +62,7 @@ pub async fn periodic<F, Fut, E>(schedule: Schedule, shutdown: watch::Receiver<b
 where
     F: FnMut(Tick) -> Fut,
     Fut: Future<Output = Result<(), E>>,
-    E: Display,
+    E: std::error::Error + 'static,
 {
     run_with(schedule, shutdown, job, tokio::time::sleep).await;
 }
@@ -77,7 +76,7 @@ async fn run_with<F, Fut, E, S, SFut>(
 ) where
     F: FnMut(Tick) -> Fut,
     Fut: Future<Output = Result<(), E>>,
-    E: Display,
+    E: std::error::Error + 'static,
     S: FnMut(Duration) -> SFut,
     SFut: Future<Output = ()>,
 {
@@ -113,9 +112,10 @@ async fn run_with<F, Fut, E, S, SFut>(
     }
 }
 
-fn log_failure<E: Display>(name: &str, done: Result<(), E>) {
+fn log_failure<E: std::error::Error + 'static>(name: &str, done: Result<(), E>) {
     if let Err(e) = done {
-        tracing::warn!(job = name, error = %e, "periodic job failed; the next run tries again");
+        let error = crate::error::Chain(&e);
+        tracing::warn!(job = name, %error, "periodic job failed; the next run tries again");
     }
 }
 
@@ -163,7 +163,7 @@ mod tests {
                     pass(&clock).await;
                 })
             };
-            let job = move |tick| -> Boxed<Result<(), String>> {
+            let job = move |tick| -> Boxed<Result<(), std::io::Error>> {
                 let (run_tx, gate, finished) = (run_tx.clone(), g.clone(), Arc::clone(&f));
                 Box::pin(async move {
                     let _ = run_tx.send(tick);
@@ -171,7 +171,7 @@ mod tests {
                         pass(&gate).await;
                     }
                     match finished.fetch_add(1, Ordering::SeqCst) + 1 {
-                        n if n % 2 == 0 => Err(format!("run {n} failed")),
+                        n if n % 2 == 0 => Err(std::io::Error::other(format!("run {n} failed"))),
                         _ => Ok(()),
                     }
                 })

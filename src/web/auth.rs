@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 
 use super::{views, WebConfig};
-use crate::audit::{self, AuditError, NewEntry};
+use crate::audit::{self, entries, Action, AuditError};
 use crate::db::tokens::{self, Role};
 use crate::db::web_sessions::{self, SignIn, WebSessionError};
 use crate::http::AppState;
@@ -183,8 +183,7 @@ impl FromRequestParts<AppState> for WebUser {
             }
             _ => return Err(WebError::SignIn),
         }
-        let role = Role::parse(&session.role)
-            .ok_or_else(|| WebError::Forbidden("this session has no known role".into()))?;
+        let role = session.role;
         let orgs = session.orgs.as_ref().map(|o| {
             o.split(',')
                 .filter(|s| !s.is_empty())
@@ -211,7 +210,7 @@ impl WebUser {
     pub fn label(&self) -> String {
         match &self.session.github_login {
             Some(login) => login.clone(),
-            None => format!("{} token", self.role.as_str()),
+            None => format!("{} token", self.role),
         }
     }
 
@@ -236,17 +235,17 @@ impl WebUser {
     pub async fn audit(
         &self,
         state: &AppState,
-        action: &str,
+        action: Action,
         subject: String,
         mut details: Value,
     ) -> Result<(), WebError> {
         details["web_session_id"] = json!(self.session.id);
-        let entry = NewEntry {
-            actor: format!("web_session:{}", self.session.id),
-            action: action.to_owned(),
+        let entry = entries::other(
+            format!("web_session:{}", self.session.id),
+            action,
             subject,
             details,
-        };
+        )?;
         audit::record(&state.db, &state.origin, entry).await?;
         Ok(())
     }
@@ -318,9 +317,6 @@ pub async fn login_with_token(
             Some("That token is unknown or revoked."),
         ));
     };
-    if Role::parse(&token.role).is_none() {
-        return Err(WebError::Forbidden("this token has no known role".into()));
-    }
     start_session(&state, &SignIn::Token(token)).await
 }
 

@@ -1,6 +1,7 @@
 //! The web view's pages and downloads. Each handler: the signed-in user, one scoped lookup (another
 //! organisation's session or attempt is 404, as in the API), the audit entry of the read, then the view.
 
+use crate::audit::Action;
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
@@ -27,7 +28,7 @@ fn header(user: &WebUser) -> Header<'_> {
     Header {
         label: user.label(),
         csrf: user.csrf(),
-        auditor: user.role.reads_audit(),
+        auditor: crate::db::tokens::reads_audit(user.role),
     }
 }
 
@@ -155,7 +156,7 @@ pub async fn session(
     sort_rows(&mut rows, &sort);
     user.audit(
         &state,
-        "web.summary_read",
+        Action::WebSummaryRead,
         format!("lab_session:{}", session.id),
         json!({ "session_id": session.id, "count": rows.len() }),
     )
@@ -198,7 +199,7 @@ pub async fn attempts_csv(
     let (count, upto) = db::attempts::extent(&state.db, &filter).await?;
     user.audit(
         &state,
-        "web.attempts_exported",
+        Action::WebAttemptsExported,
         format!("lab_session:{}", session.id),
         json!({ "session_id": session.id, "format": "csv", "count": count, "upto_attempt_id": upto }),
     )
@@ -226,7 +227,7 @@ pub async fn grades_csv(
         .collect();
     user.audit(
         &state,
-        "web.grades_exported",
+        Action::WebGradesExported,
         format!("lab_session:{}", session.id),
         json!({ "session_id": session.id, "count": rows.len() }),
     )
@@ -286,7 +287,7 @@ pub async fn attempt(
         .map(|e| e.entry_hash);
     user.audit(
         &state,
-        "web.attempt_read",
+        Action::WebAttemptRead,
         format!("lab_attempt:{id}"),
         json!({ "attempt_id": id }),
     )
@@ -324,7 +325,7 @@ pub async fn proof(
     })?;
     user.audit(
         &state,
-        "web.proof_read",
+        Action::WebProofRead,
         format!("lab_attempt:{id}"),
         json!({ "attempt_id": id, "leaf_index": proof.leaf_index, "tree_size": proof.tree_size }),
     )
@@ -350,7 +351,7 @@ pub async fn proof(
 /// `GET /audit` (auditor or admin): the log's size, newest checkpoint, verifier key (audited as
 /// `web.audit_read`).
 pub async fn audit(State(state): State<AppState>, user: WebUser) -> Result<Html<String>, WebError> {
-    if !user.role.reads_audit() {
+    if !crate::db::tokens::reads_audit(user.role) {
         return Err(WebError::Forbidden(
             "The audit page needs an auditor or admin sign-in.".into(),
         ));
@@ -364,7 +365,7 @@ pub async fn audit(State(state): State<AppState>, user: WebUser) -> Result<Html<
         .map(|c| (c.size, c.created_at));
     user.audit(
         &state,
-        "web.audit_read",
+        Action::WebAuditRead,
         "audit_log".into(),
         json!({ "size": size }),
     )

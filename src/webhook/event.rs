@@ -13,10 +13,17 @@ pub const MAX_PAYLOAD_COMMIT_FILES: usize = 3000;
 /// A payload that cannot be what its event says.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
+    /// The parser's message is part of this one, so it is not also a source (printed once).
     #[error("payload is not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     #[error("invalid {field}: {value:?}")]
     Invalid { field: &'static str, value: String },
+}
+
+impl From<serde_json::Error> for EventError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Json(e)
+    }
 }
 
 /// The payload with every `\u0000` escape (a NUL character in a JSON string) turned into `\ufffd`, the
@@ -311,19 +318,6 @@ pub enum InstallationChange {
 }
 
 impl InstallationChange {
-    /// The audit action.
-    pub fn action(self) -> &'static str {
-        match self {
-            Self::Created => "installation.created",
-            Self::Deleted => "installation.deleted",
-            Self::Suspended => "installation.suspended",
-            Self::Unsuspended => "installation.unsuspended",
-            Self::PermissionsAccepted => "installation.permissions_accepted",
-            Self::RepositoriesAdded => "installation.repositories_added",
-            Self::RepositoriesRemoved => "installation.repositories_removed",
-        }
-    }
-
     /// Changes whether the installation is suspended (deletion is final and needs no check).
     pub fn changes_state(self) -> bool {
         matches!(self, Self::Created | Self::Suspended | Self::Unsuspended)

@@ -179,7 +179,7 @@ async fn hand_raised_archived_upto_is_caught(db: TestDb) {
 /// `audit.archived` record of their own (the chain needs no secret), advance `archived_upto` under it and
 /// delete the entries below. Only the record's signed statement gives it away.
 async fn forged_archive_record_is_caught(db: TestDb) {
-    use labtrail::audit::{self, NewEntry};
+    use labtrail::audit::{self, Action, NewEntry};
     let app = spawn_app(&db).await;
     let (code, out) = cli(&app, &["audit", "keygen"]);
     assert_eq!(code, Some(0), "{out}");
@@ -196,7 +196,7 @@ async fn forged_archive_record_is_caught(db: TestDb) {
         &mut head,
         NewEntry {
             actor: "cli:mallory".into(),
-            action: "audit.archived".into(),
+            action: Action::AuditArchived,
             subject: format!("audit_log:0-{}", upto - 1),
             details: serde_json::json!({
                 "first_seq": 0, "upto": upto, "head_hash": head_hash,

@@ -147,14 +147,7 @@ async fn wait_checkpointed(app: &TestApp) -> i64 {
 }
 
 async fn server_writes_checkpoints_when_the_log_grew(db: TestDb) {
-    let app = spawn_app_with(
-        &db,
-        AppOptions {
-            checkpoint_interval: Some(Duration::from_millis(50)),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = checkpointing_app(&db).await;
     record(&app, 2).await;
     assert_eq!(wait_checkpointed(&app).await, 3);
     more(&app, 2, 2).await;
@@ -211,14 +204,7 @@ async fn server_writes_checkpoints_when_the_log_grew(db: TestDb) {
 /// A second instance with its own key would make an intact log fail verification: it is refused, both
 /// when its key file is missing (nothing is created) and when it holds another key.
 async fn instances_must_share_one_key(db: TestDb) {
-    let app = spawn_app_with(
-        &db,
-        AppOptions {
-            checkpoint_interval: Some(Duration::from_millis(50)),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = checkpointing_app(&db).await;
     record(&app, 1).await;
     wait_checkpointed(&app).await;
     let other = db.scratch_dir().join("other-instance.key");
@@ -254,4 +240,16 @@ async fn instances_must_share_one_key(db: TestDb) {
     assert_eq!(code, Some(1), "{out}");
     let (code, out) = cli_db(&db, &["audit", "verify"]);
     assert_eq!(code, Some(0), "the log stays verifiable: {out}");
+}
+
+/// An app that writes a checkpoint every 50 ms while the log grows.
+async fn checkpointing_app(db: &TestDb) -> TestApp {
+    spawn_app_with(
+        db,
+        AppOptions {
+            checkpoint_interval: Some(Duration::from_millis(50)),
+            ..AppOptions::default()
+        },
+    )
+    .await
 }

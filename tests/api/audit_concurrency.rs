@@ -61,12 +61,7 @@ async fn concurrent_appends_from_two_instances_and_cli_processes_are_contiguous(
             1767225600,
         ))
         .expect("json");
-        async move {
-            app.deliver("push", &format!("c-{i}"), &body)
-                .await
-                .status()
-                .as_u16()
-        }
+        async move { app.deliver_status("push", &format!("c-{i}"), &body).await }
     });
     assert!(join_all(sends).await.iter().all(|s| *s == 202));
     assert_eq!(processes.join().expect("cli thread"), vec![true; 4]);

@@ -24,15 +24,17 @@ async fn triggers_refuse_update_and_delete_of_audit_rows(db: TestDb) {
     let app = spawn_app(&db).await;
     record_two(&app).await;
     assert_eq!(app.audit_entries().await.len(), 2);
-    for sql in [
-        "UPDATE audit_log SET actor = 'system' WHERE seq = 1",
-        "UPDATE audit_log SET entry_hash = prev_hash",
-        "DELETE FROM audit_log WHERE seq = 1",
-        "DELETE FROM audit_log",
-    ] {
-        let err = app.exec(sql).await.expect_err(sql);
-        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
-    }
+    refused_all(
+        &app,
+        &[
+            "UPDATE audit_log SET actor = 'system' WHERE seq = 1",
+            "UPDATE audit_log SET entry_hash = prev_hash",
+            "DELETE FROM audit_log WHERE seq = 1",
+            "DELETE FROM audit_log",
+        ],
+        "append-only",
+    )
+    .await;
     if db.backend == Backend::Postgres {
         let err = app.exec("TRUNCATE audit_log").await.expect_err("truncate");
         assert!(err.to_string().contains("append-only"), "{err}");
@@ -44,32 +46,36 @@ async fn triggers_refuse_update_and_delete_of_audit_rows(db: TestDb) {
     app.deliver("push", "g-2", &body).await;
     assert_eq!(app.settled("g-2").await.status, "processed");
     assert_eq!(app.audit_entries().await.len(), 3);
-    assert_eq!(app.cli(&["audit", "verify"]).status.code(), Some(0));
+    app.assert_audit_verifies();
 }
 
 async fn head_cannot_be_rolled_back(db: TestDb) {
     let app = spawn_app(&db).await;
     record_two(&app).await;
-    for sql in [
-        "UPDATE audit_head SET size = 1 WHERE id = 1",
-        "UPDATE audit_head SET head_hash = NULL WHERE id = 1",
-        "UPDATE audit_head SET origin = 'elsewhere' WHERE id = 1",
-        "UPDATE audit_head SET archived_upto = 3 WHERE id = 1",
-        "DELETE FROM audit_head",
-    ] {
-        let err = app.exec(sql).await.expect_err(sql);
-        assert!(err.to_string().contains("audit_head"), "{sql}: {err}");
-    }
+    refused_all(
+        &app,
+        &[
+            "UPDATE audit_head SET size = 1 WHERE id = 1",
+            "UPDATE audit_head SET head_hash = NULL WHERE id = 1",
+            "UPDATE audit_head SET origin = 'elsewhere' WHERE id = 1",
+            "UPDATE audit_head SET archived_upto = 3 WHERE id = 1",
+            "DELETE FROM audit_head",
+        ],
+        "audit_head",
+    )
+    .await;
     app.exec("INSERT INTO audit_checkpoint (size, head_hash, note, created_at) VALUES (1, 'x', 'n', CURRENT_TIMESTAMP)")
         .await
         .expect("checkpoints can be added");
-    for sql in [
-        "UPDATE audit_checkpoint SET size = 2",
-        "DELETE FROM audit_checkpoint",
-    ] {
-        let err = app.exec(sql).await.expect_err(sql);
-        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
-    }
+    refused_all(
+        &app,
+        &[
+            "UPDATE audit_checkpoint SET size = 2",
+            "DELETE FROM audit_checkpoint",
+        ],
+        "append-only",
+    )
+    .await;
 }
 
 async fn only_rows_below_archived_upto_may_be_deleted(db: TestDb) {
@@ -154,4 +160,12 @@ async fn entries_are_inserted_at_the_head_only(db: TestDb) {
     app.deliver("push", "g-2", &body).await;
     app.drain().await;
     assert_eq!(app.audit_entries().await.len(), 3);
+}
+
+/// Each statement is refused with an error that names `why`.
+async fn refused_all(app: &TestApp, sqls: &[&str], why: &str) {
+    for sql in sqls {
+        let err = app.exec(sql).await.expect_err(sql);
+        assert!(err.to_string().contains(why), "{sql}: {err}");
+    }
 }

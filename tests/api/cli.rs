@@ -8,7 +8,59 @@ backend_tests!(
     deliver_sends_a_signed_delivery,
     attempts_export_formats,
     commands_refuse_a_database_that_does_not_exist,
+    errors_print_each_cause_once,
 );
+
+/// `error: what: why: deeper`, where no part repeats: sea-orm and sqlx put their source in their own message
+/// too, and labtrail's variants wrapping them did the same (`database error: X: X`).
+fn assert_each_cause_once(stderr: &str, cause: &str) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("an error line: {stderr}"));
+    assert_eq!(line.matches(cause).count(), 1, "{cause:?} once: {line}");
+    let parts: Vec<&str> = line.split(": ").collect();
+    for (i, part) in parts.iter().enumerate() {
+        assert!(!parts[i + 1..].contains(part), "{part:?} twice in {line}");
+    }
+}
+
+/// A database error on the terminal names each cause once: a query on a missing table (both backends) and,
+/// on SQLite, a file that is not a database.
+async fn errors_print_each_cause_once(db: TestDb) {
+    let conn = db.connect().await;
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &conn,
+        "ALTER TABLE api_token RENAME TO api_token_elsewhere",
+    )
+    .await
+    .expect("rename");
+    let out = run_cli(&db, &["token", "list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let missing = match db.backend {
+        Backend::Sqlite => "no such table",
+        Backend::Postgres => "does not exist",
+    };
+    assert_each_cause_once(&stderr, missing);
+    if db.backend == Backend::Sqlite {
+        let file = db.scratch_dir().join("not-a-database.db");
+        let mut bytes = b"SQLite format 3\0".to_vec();
+        bytes.resize(8192, 0x5a);
+        std::fs::write(&file, bytes).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .args(["session", "list"])
+            .env("DATABASE_URL", format!("sqlite://{}", file.display()))
+            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+            .env("RUST_LOG", "warn")
+            .current_dir(db.scratch_dir())
+            .output()
+            .expect("run labtrail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{stderr}");
+        assert_each_cause_once(&stderr, "file is not a database");
+    }
+}
 
 /// A command run against a database that does not exist (another working directory, a typo in the URL)
 /// exits 2 naming it and creates nothing, instead of reporting on an empty database; only `migrate` (and

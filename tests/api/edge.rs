@@ -3,7 +3,6 @@
 //! flood of large bodies stays within the memory budget, `/metrics` can require a token and does not
 //! count the table per scrape, and SIGTERM ends `labtrail serve` within its shutdown deadline.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use labtrail::http::edge::EdgeLimits;
@@ -13,8 +12,8 @@ use tokio::net::TcpStream;
 
 use crate::backend_tests;
 use crate::helpers::{
-    fixture, push_payload, run_cli, sha, sign, spawn_app_with, AppOptions, TestApp, TestDb, ORIGIN,
-    SECRET,
+    alice_push_body, cli_create_lab1_session, count, fixture, free_port, run_cli, serve_command,
+    spawn_app_with, AppOptions, ServeProcess, TestApp, TestDb, SECRET,
 };
 
 backend_tests!(
@@ -118,14 +117,7 @@ async fn slow_clients_are_cut_off_while_healthz_answers(db: TestDb) {
         body_timeout: Duration::from_secs(1),
         ..EdgeLimits::default()
     };
-    let app = spawn_app_with(
-        &db,
-        AppOptions {
-            edge: limits,
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = app_with_limits(&db, limits).await;
     let start = Instant::now();
     let (mut slow_head, writer) = TcpStream::connect(app.addr)
         .await
@@ -199,15 +191,7 @@ async fn refused_before_the_body(db: TestDb) {
 
 /// The gauge of reserved body bytes from `/metrics`.
 async fn reserved_bytes(app: &TestApp) -> usize {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.get("/metrics").await.text().await.expect("text");
     text.lines()
         .find_map(|l| l.strip_prefix("labtrail_webhook_body_bytes_reserved "))
         .and_then(|v| v.parse().ok())
@@ -224,14 +208,7 @@ async fn body_memory_stays_within_budget(db: TestDb) {
         max_body_memory: budget,
         ..EdgeLimits::default()
     };
-    let app = spawn_app_with(
-        &db,
-        AppOptions {
-            edge: limits,
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = app_with_limits(&db, limits).await;
     let clients: Vec<_> = (0..20)
         .map(|i| {
             let addr = app.addr;
@@ -282,14 +259,7 @@ async fn metrics_token_and_cached_counts(db: TestDb) {
         metrics_cache_ttl: Duration::from_secs(3600),
         ..EdgeLimits::default()
     };
-    let app = spawn_app_with(
-        &db,
-        AppOptions {
-            edge: limits,
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = app_with_limits(&db, limits).await;
     let url = format!("{}/metrics", app.base_url);
     let scrape = |auth: Option<&'static str>| {
         let mut req = app.client.get(&url);
@@ -305,10 +275,7 @@ async fn metrics_token_and_cached_counts(db: TestDb) {
     assert_eq!(scrape(Some("Bearer wrong")).await.0, 401);
     assert_eq!(scrape(Some("scrape-token")).await.0, 401);
     let body = fixture("octokit-webhooks/ping/with-app_id.payload.json");
-    assert_eq!(
-        app.deliver("ping", "ping-1", &body).await.status().as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("ping", "ping-1", &body).await, 202);
     app.drain().await;
     let (status, text) = scrape(Some("Bearer scrape-token")).await;
     assert_eq!(status, 200);
@@ -316,10 +283,7 @@ async fn metrics_token_and_cached_counts(db: TestDb) {
         text.contains("labtrail_deliveries{status=\"ignored\"} 1"),
         "{text}"
     );
-    assert_eq!(
-        app.deliver("ping", "ping-2", &body).await.status().as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("ping", "ping-2", &body).await, 202);
     app.drain().await;
     let (_, text) = scrape(Some("Bearer scrape-token")).await;
     assert!(
@@ -336,97 +300,24 @@ async fn metrics_token_and_cached_counts(db: TestDb) {
 /// body and another's headers are incomplete; the process exits 0 within the deadline (plus start-up
 /// slack) and its final checkpoint covers the push it recorded.
 async fn sigterm_with_a_partial_request_exits_within_the_deadline(db: TestDb) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .arg("serve")
-        .env("DATABASE_URL", &db.url)
-        .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
-        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+    let port = free_port();
+    let mut command = serve_command(&db, port);
+    command
         .env("LABTRAIL_CHECKPOINT_INTERVAL", "3600")
         .env("LABTRAIL_HEADER_TIMEOUT", "60")
         .env("LABTRAIL_BODY_TIMEOUT", "60")
-        .env("LABTRAIL_SHUTDOWN_TIMEOUT", "1")
-        .env("RUST_LOG", "warn")
-        .current_dir(db.scratch_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start labtrail serve");
+        .env("LABTRAIL_SHUTDOWN_TIMEOUT", "1");
+    let mut serve = ServeProcess::start(command, port).await;
+    let base = serve.base_url.clone();
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..200 {
-        let r = client.get(format!("{base}/readyz")).send().await;
-        if r.is_ok_and(|r| r.status().is_success()) {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !ready {
-        let _ = child.kill();
-        panic!("labtrail serve did not become ready");
-    }
-    let session = run_cli(
-        &db,
-        &[
-            "session",
-            "create",
-            "--org",
-            "course",
-            "--slug",
-            "lab1",
-            "--title",
-            "Lab 1",
-            "--repos",
-            "lab1-*",
-            "--opens",
-            "2026-01-01T00:00:00Z",
-            "--closes",
-            "2026-02-01T00:00:00Z",
-        ],
-    );
-    assert!(
-        session.status.success(),
-        "{}",
-        String::from_utf8_lossy(&session.stderr)
-    );
-    let body = serde_json::to_vec(&push_payload(
-        "course",
-        "lab1-alice",
-        7,
-        &sha(7),
-        1767225600,
-    ))
-    .expect("json");
-    let resp = client
-        .post(format!("{base}/webhooks/github"))
-        .header("content-type", "application/json")
-        .header("x-github-event", "push")
-        .header("x-github-delivery", "term-1")
-        .header("x-hub-signature-256", sign(SECRET, &body))
-        .body(body)
-        .send()
-        .await
-        .expect("deliver");
+    cli_create_lab1_session(&db, "course");
+    let body = alice_push_body();
+    let resp = serve.deliver("push", "term-1", &body, SECRET).await;
     assert_eq!(resp.status().as_u16(), 202);
     let conn = db.connect().await;
     let mut recorded = false;
     for _ in 0..200 {
-        use sea_orm::{ConnectionTrait, Statement};
-        let row = conn
-            .query_one(Statement::from_string(
-                conn.get_database_backend(),
-                "SELECT COUNT(*) FROM lab_attempt",
-            ))
-            .await
-            .expect("count")
-            .expect("row");
-        if row.try_get_by_index::<i64>(0).expect("int") == 1 {
+        if count(&conn, "SELECT COUNT(*) FROM lab_attempt").await == 1 {
             recorded = true;
             break;
         }
@@ -456,14 +347,10 @@ async fn sigterm_with_a_partial_request_exits_within_the_deadline(db: TestDb) {
     assert!(client.get(format!("{base}/healthz")).send().await.is_ok());
 
     let stopped = Instant::now();
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill")
-        .success());
+    serve.terminate();
     let mut status = None;
     while stopped.elapsed() < Duration::from_secs(10) {
-        if let Some(s) = child.try_wait().expect("try_wait") {
+        if let Some(s) = serve.child.try_wait().expect("try_wait") {
             status = Some(s);
             break;
         }
@@ -471,8 +358,6 @@ async fn sigterm_with_a_partial_request_exits_within_the_deadline(db: TestDb) {
     }
     let elapsed = stopped.elapsed();
     let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
         panic!("labtrail serve still running 10 s after SIGTERM with a partial request open");
     };
     assert!(status.success(), "exit status {status:?}");
@@ -490,4 +375,16 @@ async fn sigterm_with_a_partial_request_exits_within_the_deadline(db: TestDb) {
         text.contains("unsigned tail: none"),
         "final checkpoint: {text}"
     );
+}
+
+/// An app whose HTTP edge has these limits.
+async fn app_with_limits(db: &TestDb, limits: EdgeLimits) -> TestApp {
+    spawn_app_with(
+        db,
+        AppOptions {
+            edge: limits,
+            ..AppOptions::default()
+        },
+    )
+    .await
 }

@@ -4,7 +4,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::backend_tests;
-use crate::helpers::{spawn_app, TestDb, ORIGIN, SECRET};
+use crate::helpers::{free_port, serve_command, spawn_app, TestDb, ORIGIN};
 
 backend_tests!(
     serve_refuses_an_origin_other_than_the_logs,
@@ -12,12 +12,7 @@ backend_tests!(
 );
 
 async fn readyz(app: &crate::helpers::TestApp) -> (u16, String) {
-    let resp = app
-        .client
-        .get(format!("{}/readyz", app.base_url))
-        .send()
-        .await
-        .expect("readyz");
+    let resp = app.get("/readyz").await;
     let status = resp.status().as_u16();
     (status, resp.text().await.unwrap_or_default())
 }
@@ -63,20 +58,9 @@ async fn serve_refuses_an_origin_other_than_the_logs(db: TestDb) {
     let app = spawn_app(&db).await;
     app.create_lab1_session().await; // the first entry binds the log to ORIGIN
     app.stop().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .arg("serve")
-        .env("DATABASE_URL", &db.url)
-        .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
+    let mut child = serve_command(&db, free_port())
         .env("LABTRAIL_PUBLIC_URL", "https://moved.example.edu")
         .env_remove("LABTRAIL_AUDIT_ORIGIN")
-        .env("GITHUB_WEBHOOK_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .current_dir(db.scratch_dir())
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start labtrail serve");

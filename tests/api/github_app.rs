@@ -3,9 +3,7 @@
 
 use crate::backend_tests;
 use crate::fake_github::Route;
-use crate::github_files::{
-    app_with_fake, deliver, recorded, small_truncated_push, INSTALLATION, ORG,
-};
+use crate::github_files::{app_with_small_push, deliver, recorded};
 use crate::helpers::{run_cli, TestDb};
 
 backend_tests!(
@@ -15,9 +13,7 @@ backend_tests!(
 );
 
 async fn token_refused_mid_run_is_replaced(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, expected) = app_with_small_push(&db).await;
     // Every token "expires" on GitHub's side after one use.
     fake.set_token_uses(Some(1));
 
@@ -45,9 +41,7 @@ async fn token_refused_mid_run_is_replaced(db: TestDb) {
 }
 
 async fn token_close_to_expiry_is_not_reused(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, _) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, _) = app_with_small_push(&db).await;
     // Inside the 5-minute refresh margin from the start.
     fake.set_token_lifetime(chrono::Duration::minutes(4));
 

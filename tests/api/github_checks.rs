@@ -93,14 +93,7 @@ async fn crash_between_create_and_store_does_not_duplicate(db: TestDb) {
     let fake = FakeGithub::start().await;
     fake.add_repo_without_git(1, "course/lab1-alice", 7);
     let app = spawn_app_with(&db, AppOptions::with_github(&fake)).await;
-    app.create_session(
-        ORG,
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     deliver(
         &app,
         "crash-1",

@@ -36,20 +36,43 @@ pub const PUSHED_AT: i64 = 1_768_003_200;
 pub async fn app_with_fake(db: &TestDb) -> (TestApp, FakeGithub) {
     let fake = FakeGithub::start().await;
     let app = spawn_app_with(db, AppOptions::with_github(&fake)).await;
-    app.create_session(
-        ORG,
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     (app, fake)
+}
+
+/// [`small_truncated_push`] as `course/lab1-small` of the fake's installation.
+pub fn small_push_on(fake: &FakeGithub) -> (GitRepo, Value, Vec<(String, String)>) {
+    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
+    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    (repo, payload, expected)
+}
+
+/// [`app_with_fake`] where `course/lab1-small` holds [`small_truncated_push`]: the app, the fake, the
+/// repository (keep it: dropping it removes its directory), the payload and the expected files.
+pub async fn app_with_small_push(
+    db: &TestDb,
+) -> (TestApp, FakeGithub, GitRepo, Value, Vec<(String, String)>) {
+    let (app, fake) = app_with_fake(db).await;
+    let (repo, payload, expected) = small_push_on(&fake);
+    (app, fake, repo, payload, expected)
 }
 
 /// The recorded files of the only attempt, and its source and completeness.
 pub async fn recorded(app: &TestApp) -> (Vec<(String, String)>, String, bool) {
-    let attempt = entity::lab_attempt::Entity::find()
+    recorded_of(app, entity::lab_attempt::Entity::find()).await
+}
+
+/// [`recorded`] for the attempt of one repository.
+pub async fn recorded_for(app: &TestApp, repo_id: i64) -> (Vec<(String, String)>, String, bool) {
+    let of_repo = entity::lab_attempt::Column::RepositoryId.eq(repo_id);
+    recorded_of(app, entity::lab_attempt::Entity::find().filter(of_repo)).await
+}
+
+async fn recorded_of(
+    app: &TestApp,
+    attempt: sea_orm::Select<entity::lab_attempt::Entity>,
+) -> (Vec<(String, String)>, String, bool) {
+    let attempt = attempt
         .one(&app.db)
         .await
         .expect("read attempt")
@@ -61,9 +84,25 @@ pub async fn recorded(app: &TestApp) -> (Vec<(String, String)>, String, bool) {
         .await
         .expect("read files")
         .into_iter()
-        .map(|f| (f.path, f.status))
+        .map(|f| (f.path, f.status.to_string()))
         .collect();
-    (files, attempt.files_source, attempt.files_complete)
+    (
+        files,
+        attempt.files_source.to_string(),
+        attempt.files_complete,
+    )
+}
+
+/// The installation's calls counted as rate limited in `/metrics` (`None`: no such sample).
+pub async fn rate_limited_calls(app: &TestApp) -> Option<u64> {
+    let sample = format!(
+        "labtrail_github_api_calls_total{{installation=\"{INSTALLATION}\",result=\"rate_limited\"}} "
+    );
+    let metrics = app.metrics().await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&sample))
+        .map(|n| n.trim().parse().expect("a count"))
 }
 
 pub fn spec<'a>(repo: &'a str, before: Option<&'a str>, after: &'a str) -> PushSpec<'a> {
@@ -88,10 +127,7 @@ pub async fn deliver(
     payload: &Value,
 ) -> entity::webhook_delivery::Model {
     let body = serde_json::to_vec(payload).expect("json");
-    assert_eq!(
-        app.deliver("push", guid, &body).await.status().as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("push", guid, &body).await, 202);
     app.settled(guid).await
 }
 
@@ -186,14 +222,7 @@ async fn complete_payload_makes_no_enrichment_call(db: TestDb) {
 
 async fn without_the_app_a_truncated_push_is_marked_incomplete(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        ORG,
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_lab1_session().await;
     let mut payload = push_payload(ORG, "lab1-alice", 7, &sha(7), PUSHED_AT);
     payload["commits"][0]["added"] = json!([]);
     assert_eq!(deliver(&app, "noapp-1", &payload).await.status, "processed");
@@ -387,9 +416,7 @@ pub fn small_truncated_push(
 }
 
 async fn rate_limited_then_success(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, expected) = app_with_small_push(&db).await;
     fake.fail_next(Route::Commit, 1, rate_limited(1));
 
     let d = deliver(&app, "limited-1", &payload).await;
@@ -400,19 +427,11 @@ async fn rate_limited_then_success(db: TestDb) {
     );
     assert_eq!(recorded(&app).await.0, expected);
     assert_eq!(fake.count(Route::Commit), 2);
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains(&format!(
-            "labtrail_github_api_calls_total{{installation=\"{INSTALLATION}\",result=\"rate_limited\"}} 1"
-        )),
-        "{metrics}"
-    );
+    assert_eq!(rate_limited_calls(&app).await, Some(1));
 }
 
 async fn server_errors_then_success(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, expected) = app_with_small_push(&db).await;
     fake.fail_next(Route::Commit, 2, server_error());
 
     let d = deliver(&app, "flaky-gh-1", &payload).await;
@@ -430,16 +449,8 @@ async fn timeout_then_success(db: TestDb) {
         g.policy.request_timeout = std::time::Duration::from_secs(3);
     }
     let app = spawn_app_with(&db, opts).await;
-    app.create_session(
-        ORG,
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    app.create_lab1_session().await;
+    let (_repo, payload, expected) = small_push_on(&fake);
     // Far longer than the app waits: the first try can only end by the timeout.
     let stalled =
         wiremock::ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(120));
@@ -456,9 +467,7 @@ async fn timeout_then_success(db: TestDb) {
 }
 
 async fn github_outage_records_from_the_payload_then_completes_later(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, expected) = app_with_small_push(&db).await;
     fake.fail_always(Route::Commit, server_error());
     let body = serde_json::to_vec(&payload).expect("json");
     app.deliver("push", "down-1", &body).await;
@@ -491,10 +500,7 @@ async fn github_outage_records_from_the_payload_then_completes_later(db: TestDb)
     assert_eq!(app.audit_count("lab_attempt.recorded", None).await, 1);
     // GitHub is back: a redelivery of the same GUID is a duplicate, and the sweep completes the list.
     fake.heal();
-    assert_eq!(
-        app.deliver("push", "down-1", &body).await.status().as_u16(),
-        200
-    );
+    assert_eq!(app.deliver_status("push", "down-1", &body).await, 200);
     app.drain().await;
     let (files, source, complete) = recorded(&app).await;
     assert_eq!((source.as_str(), complete), ("api", true));
@@ -518,13 +524,7 @@ async fn github_outage_records_from_the_payload_then_completes_later(db: TestDb)
         fake.check_runs()
     );
     assert_eq!(fake.check_runs().len(), 1, "updated, not duplicated");
-    let out = app.cli(&["audit", "verify"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    app.assert_audit_verifies();
 }
 
 /// GitHub slower than the claim's lease: the worker renews its lease while it waits, so no other worker
@@ -540,18 +540,14 @@ async fn slow_github_does_not_lose_the_claim(db: TestDb) {
     .with_workers(4);
     let app = spawn_app_with(&db, opts).await;
     app.create_lab1_session().await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (_repo, payload, expected) = small_push_on(&fake);
     fake.fail_next(
         Route::Commit,
         1,
         server_error().set_delay(std::time::Duration::from_millis(4000)),
     );
     let body = serde_json::to_vec(&payload).expect("json");
-    assert_eq!(
-        app.deliver("push", "slow-1", &body).await.status().as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("push", "slow-1", &body).await, 202);
     let d = app.wait_settled("slow-1").await;
     assert_eq!(d.status, "processed", "{:?}", d.last_error);
     assert_eq!(d.attempts, 1, "claimed once");

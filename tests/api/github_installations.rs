@@ -96,13 +96,7 @@ async fn installation_events_keep_tables_current(db: TestDb) {
         .audit_matching(|e| e.details.contains("Codertocat") || e.details.contains("Hello-World"))
         .await;
     assert_eq!(names, 0, "ids only in the log");
-    let out = app.cli(&["audit", "verify"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    app.assert_audit_verifies();
 }
 
 async fn suspended_installation_gets_no_api_calls(db: TestDb) {
@@ -155,7 +149,10 @@ async fn suspended_installation_gets_no_api_calls(db: TestDb) {
     app.drain_check_runs().await;
     let second = app.attempts().await.pop().expect("the second attempt");
     assert_eq!(
-        (second.files_source.as_str(), second.files_complete),
+        (
+            second.files_source.to_string().as_str(),
+            second.files_complete
+        ),
         ("api", true)
     );
     let files = app.attempt_files().await;

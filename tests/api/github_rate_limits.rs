@@ -5,7 +5,7 @@
 use crate::backend_tests;
 use crate::fake_github::{secondary_rate_limited, Route};
 use crate::github_files::{
-    app_with_fake, deliver, recorded, small_truncated_push, INSTALLATION, ORG,
+    app_with_small_push, deliver, rate_limited_calls, recorded, INSTALLATION,
 };
 use crate::helpers::TestDb;
 
@@ -15,9 +15,7 @@ backend_tests!(
 );
 
 async fn primary_limit_waits_for_the_reset(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, expected) = app_with_small_push(&db).await;
     // The installation's hour is used up; it resets in a second.
     fake.exhaust_rate_limit(INSTALLATION, chrono::Duration::seconds(1));
 
@@ -37,19 +35,11 @@ async fn primary_limit_waits_for_the_reset(db: TestDb) {
             .any(|s| s.path == refused.path && s.query == refused.query && s.status == 200),
         "{seen:?}"
     );
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains(&format!(
-            "labtrail_github_api_calls_total{{installation=\"{INSTALLATION}\",result=\"rate_limited\"}}"
-        )),
-        "{metrics}"
-    );
+    assert!(rate_limited_calls(&app).await.is_some_and(|n| n >= 1));
 }
 
 async fn secondary_limit_403_waits_retry_after(db: TestDb) {
-    let (app, fake) = app_with_fake(&db).await;
-    let (repo, payload, expected) = small_truncated_push(ORG, INSTALLATION);
-    fake.add_repo(INSTALLATION, "course/lab1-small", 500, &repo.dir);
+    let (app, fake, _repo, payload, expected) = app_with_small_push(&db).await;
     fake.fail_next(Route::Commit, 1, secondary_rate_limited(1));
 
     let d = deliver(&app, "secondary-1", &payload).await;
@@ -57,11 +47,5 @@ async fn secondary_limit_403_waits_retry_after(db: TestDb) {
     assert_eq!(d.attempts, 1, "waited inside the call");
     assert_eq!(recorded(&app).await.0, expected);
     assert_eq!(fake.count(Route::Commit), 2);
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains(&format!(
-            "labtrail_github_api_calls_total{{installation=\"{INSTALLATION}\",result=\"rate_limited\"}} 1"
-        )),
-        "{metrics}"
-    );
+    assert_eq!(rate_limited_calls(&app).await, Some(1));
 }

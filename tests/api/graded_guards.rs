@@ -85,11 +85,7 @@ async fn attempts_and_files_are_deleted_only_with_their_erase_entry(db: TestDb) 
     }
     assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 2);
     // An erase entry for another attempt does not open the door for this one.
-    let (code, out) = cli(
-        &app,
-        &["session", "archive", "--org", "course", "--slug", "lab1"],
-    );
-    assert_eq!(code, Some(0), "{out}");
+    archive_lab1(&app);
     refused(
         &app,
         "DELETE FROM lab_attempt WHERE id = 1",
@@ -134,11 +130,7 @@ async fn sessions_change_only_by_archiving(db: TestDb) {
     ] {
         refused(&app, sql, "lab_session").await;
     }
-    let (code, out) = cli(
-        &app,
-        &["session", "archive", "--org", "course", "--slug", "lab1"],
-    );
-    assert_eq!(code, Some(0), "{out}");
+    archive_lab1(&app);
     refused(
         &app,
         "UPDATE lab_session SET archived_at = NULL",
@@ -151,4 +143,13 @@ async fn sessions_change_only_by_archiving(db: TestDb) {
         "lab_session",
     )
     .await;
+}
+
+/// `labtrail session archive` of `course/lab1`, which must succeed.
+fn archive_lab1(app: &TestApp) {
+    let (code, out) = cli(
+        app,
+        &["session", "archive", "--org", "course", "--slug", "lab1"],
+    );
+    assert_eq!(code, Some(0), "{out}");
 }

@@ -487,6 +487,11 @@ impl TestApp {
             .await
     }
 
+    /// [`Self::deliver`], and the answer's status code.
+    pub async fn deliver_status(&self, event: &str, guid: &str, body: &[u8]) -> u16 {
+        self.deliver(event, guid, body).await.status().as_u16()
+    }
+
     /// POST a delivery with a given signature header value.
     pub async fn deliver_signed(
         &self,
@@ -617,7 +622,7 @@ impl TestApp {
         self.drain().await;
         let d = self.delivery(guid).await;
         assert!(
-            ["processed", "ignored", "dead", "rejected"].contains(&d.status.as_str()),
+            ["processed", "ignored", "dead", "rejected"].contains(&d.status.to_string().as_str()),
             "delivery {guid} is not settled: {d:?}"
         );
         d
@@ -767,7 +772,7 @@ impl TestApp {
                 .await
                 .expect("read delivery");
             if let Some(row) = row {
-                if statuses.contains(&row.status.as_str()) {
+                if statuses.contains(&row.status.to_string().as_str()) {
                     return row;
                 }
             }
@@ -890,11 +895,8 @@ impl TestApp {
 
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
-        self.client
-            .get(format!("{}/metrics", self.base_url))
-            .send()
+        self.get("/metrics")
             .await
-            .expect("GET /metrics")
             .text()
             .await
             .expect("metrics text")
@@ -903,6 +905,39 @@ impl TestApp {
     /// Run the `labtrail` binary against this app's database.
     pub fn cli(&self, args: &[&str]) -> Output {
         run_cli(&self.test_db, args)
+    }
+
+    /// GET `path` (from the server's root) without credentials.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// GET `path` with `token` as the bearer token.
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// `labtrail audit verify` exits 0: the whole chain, its checkpoints and archives check out. Returns
+    /// its report.
+    pub fn assert_audit_verifies(&self) -> String {
+        let out = self.cli(&["audit", "verify"]);
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{report}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        report
     }
 
     /// Stop the server and its workers.
@@ -933,6 +968,18 @@ pub fn run_cli_with(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output 
         .expect("run labtrail")
 }
 
+/// The body of the push most tests send: `course/lab1-alice` (id 7) to commit `sha(7)`, in January 2026.
+pub fn alice_push_body() -> Vec<u8> {
+    serde_json::to_vec(&push_payload(
+        "course",
+        "lab1-alice",
+        7,
+        &sha(7),
+        1767225600,
+    ))
+    .expect("json")
+}
+
 /// A push payload derived from the new-branch fixture: another repository, org, head and push time.
 pub fn push_payload(org: &str, repo: &str, repo_id: i64, after: &str, pushed_at: i64) -> Value {
     let mut p = fixture_json("octokit-webhooks/push/with-new-branch.payload.json");
@@ -951,4 +998,149 @@ pub fn push_payload(org: &str, repo: &str, repo_id: i64, after: &str, pushed_at:
 /// A 40-hex SHA derived from a number.
 pub fn sha(n: u64) -> String {
     format!("{n:040x}")
+}
+
+/// A port on 127.0.0.1 that was free a moment ago, for a `serve` process to bind.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// `labtrail serve` for the test's database on `port`, with the test origin and webhook secret, a quiet log,
+/// the scratch directory and its output discarded: tests set or remove variables on top before spawning.
+pub fn serve_command(db: &TestDb, port: u16) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"));
+    command
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
+        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .current_dir(db.scratch_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+/// A running `labtrail serve` process; killed when dropped, so a failing test leaves no server behind.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub base_url: String,
+}
+
+impl ServeProcess {
+    /// Spawn `command` (see [`serve_command`]) listening on `port`; ready (`/readyz` answers 200) when this
+    /// returns.
+    pub async fn start(mut command: std::process::Command, port: u16) -> Self {
+        let child = command.spawn().expect("start labtrail serve");
+        let serve = Self {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..1200 {
+            let ready = client
+                .get(format!("{}/readyz", serve.base_url))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return serve;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("labtrail serve did not become ready");
+    }
+
+    /// POST a delivery signed with `secret`, as GitHub does.
+    pub async fn deliver(
+        &self,
+        event: &str,
+        guid: &str,
+        body: &[u8],
+        secret: &str,
+    ) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/webhooks/github", self.base_url))
+            .header("content-type", "application/json")
+            .header("x-github-event", event)
+            .header("x-github-delivery", guid)
+            .header("x-hub-signature-256", sign(secret, body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("send delivery")
+    }
+
+    /// Send SIGTERM (graceful shutdown) and return at once.
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success());
+    }
+
+    /// SIGTERM, then wait: whether it exited 0.
+    pub fn stop(&mut self) -> bool {
+        self.terminate();
+        self.child.wait().is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `labtrail session create` for `org`'s session `slug` over `repos` from `opens` to `closes`; it must succeed.
+pub fn cli_create_session(
+    db: &TestDb,
+    org: &str,
+    slug: &str,
+    repos: &str,
+    opens: &str,
+    closes: &str,
+) {
+    let out = run_cli(
+        db,
+        &[
+            "session", "create", "--org", org, "--slug", slug, "--title", slug, "--repos", repos,
+            "--opens", opens, "--closes", closes,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// [`cli_create_session`] for `lab1` of `org` (`lab1-*`, January 2026), the session most tests use.
+pub fn cli_create_lab1_session(db: &TestDb, org: &str) {
+    cli_create_session(
+        db,
+        org,
+        "lab1",
+        "lab1-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    );
+}
+
+/// One number from a query (`SELECT COUNT(*) …`) on `conn`.
+pub async fn count(conn: &DatabaseConnection, sql: &str) -> i64 {
+    conn.query_one(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get_by_index::<i64>(0)
+        .expect("int")
 }

@@ -1,9 +1,12 @@
 //! Retries and concurrent deliveries never duplicate; nothing accepted is lost.
 
+use entity::states::DeliveryStatus as Status;
 use futures::future::join_all;
 
 use crate::backend_tests;
-use crate::helpers::{push_payload, sha, spawn_app, spawn_app_with, AppOptions, TestDb};
+use crate::helpers::{
+    alice_push_body, push_payload, sha, spawn_app, spawn_app_with, AppOptions, TestDb,
+};
 
 backend_tests!(
     fifty_concurrent_posts_of_one_delivery_record_once,
@@ -14,23 +17,11 @@ backend_tests!(
 async fn fifty_concurrent_posts_of_one_delivery_record_once(db: TestDb) {
     let app = spawn_app(&db).await;
     app.create_lab1_session().await;
-    let body = serde_json::to_vec(&push_payload(
-        "course",
-        "lab1-alice",
-        7,
-        &sha(7),
-        1767225600,
-    ))
-    .expect("json");
+    let body = alice_push_body();
     let statuses: Vec<u16> = join_all((0..50).map(|_| {
         let app = &app;
         let body = &body;
-        async move {
-            app.deliver("push", "same-guid", body)
-                .await
-                .status()
-                .as_u16()
-        }
+        async move { app.deliver_status("push", "same-guid", body).await }
     }))
     .await;
     assert_eq!(
@@ -103,28 +94,13 @@ async fn two_hundred_deliveries_from_eight_senders(db: TestDb) {
         n.sort_unstable();
         assert_eq!(n, (1..=25).collect::<Vec<_>>(), "repository {repo}");
     }
-    let out = app.cli(&["audit", "verify"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("201 entries"));
+    assert!(app.assert_audit_verifies().contains("201 entries"));
 }
 
 async fn same_push_under_two_guids_records_once(db: TestDb) {
     let app = spawn_app(&db).await;
     app.create_lab1_session().await;
-    let body = serde_json::to_vec(&push_payload(
-        "course",
-        "lab1-alice",
-        7,
-        &sha(7),
-        1767225600,
-    ))
-    .expect("json");
+    let body = alice_push_body();
     // A repository hook and the App deliver the same push under different GUIDs, at the same time.
     let (a, b) = tokio::join!(
         app.deliver("push", "hook-guid", &body),
@@ -136,8 +112,8 @@ async fn same_push_under_two_guids_records_once(db: TestDb) {
         app.settled("app-guid").await,
     );
     assert_eq!(
-        (da.status.as_str(), db_.status.as_str()),
-        ("processed", "processed")
+        (da.status, db_.status),
+        (Status::Processed, Status::Processed)
     );
     let notes = [da.last_error, db_.last_error];
     assert_eq!(
@@ -151,12 +127,6 @@ async fn same_push_under_two_guids_records_once(db: TestDb) {
     );
     assert_eq!(app.attempts().await.len(), 1);
     // A redelivery of the same GUID later is a duplicate at the edge.
-    assert_eq!(
-        app.deliver("push", "hook-guid", &body)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(app.deliver_status("push", "hook-guid", &body).await, 200);
     assert_eq!(app.attempts().await.len(), 1);
 }

@@ -23,7 +23,8 @@
 //! EOF
 //! ```
 
-use labtrail::audit::{self, NewEntry};
+use chrono::{TimeZone, Utc};
+use labtrail::audit::{self, entries, Action, NewEntry};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Statement};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -53,7 +54,7 @@ fn entry_0() -> (i64, &'static str, i64, NewEntry) {
         1_767_225_600_000_000,
         NewEntry {
             actor: "github:delivery:72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
-            action: "lab_attempt.recorded".into(),
+            action: Action::LabAttemptRecorded,
             subject: "lab_attempt:1".into(),
             // Deliberately out of order: the canonical form sorts the keys.
             details: json!({
@@ -73,11 +74,46 @@ fn entry_1() -> (i64, &'static str, i64, NewEntry) {
         1_767_225_600_000_001,
         NewEntry {
             actor: "token:grader".into(),
-            action: "api.audit_read".into(),
+            action: Action::ApiAuditRead,
             subject: "audit_log".into(),
             details: json!({ "note": "é€😀\t\n\u{1f}\"\\/", "limit": 100, "after_seq": -1 }),
         },
     )
+}
+
+/// Details version 2 (docs/audit.md §1), as its constructors write it: `details.v = 2`, instants as RFC 3339
+/// UTC with six fractional digits and `Z` (nanoseconds truncated). Written by hand, like the ones above.
+const ENTRY_2_V2: &str = r#"{"action":"lab_session.archived","actor":"cli:ada","details":{"archived_at":"2026-12-01T08:00:00.123456Z","session_id":7,"v":2},"entry_id":"00000000-0000-4000-8000-000000000002","occurred_at_us":1796112000123456,"seq":2,"subject":"lab_session:7","v":1}"#;
+const ENTRY_3_V2: &str = r#"{"action":"retention.payloads_dropped","actor":"system","details":{"count":3,"payload_days":30,"processed_before":"2026-11-01T00:00:00.000000Z","v":2},"entry_id":"00000000-0000-4000-8000-000000000003","occurred_at_us":1796112000123457,"seq":3,"subject":"webhook_delivery","v":1}"#;
+const LEAF_2_V2: &str = "531fd0b2e0df151c642f8299c6c63c0374c9b3bc92e7e6375d99c8a0cec4eef7";
+const LEAF_3_V2: &str = "04fcd61694b44c71c383217bf9d2afdddc09c31adb764020909924c872550f42";
+
+#[test]
+fn version_2_details_canonicalise_to_the_documented_bytes() {
+    let archived_at = Utc
+        .with_ymd_and_hms(2026, 12, 1, 8, 0, 0)
+        .single()
+        .expect("instant")
+        + chrono::Duration::nanoseconds(123_456_789);
+    let archived = entries::session_archived("cli:ada", 7, archived_at).expect("entry");
+    let at = archived_at.timestamp_micros();
+    let bytes = canonical_of((2, "00000000-0000-4000-8000-000000000002", at, archived));
+    assert_eq!(String::from_utf8(bytes).expect("utf-8"), ENTRY_2_V2);
+    let cutoff = Utc
+        .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+        .single()
+        .expect("instant");
+    let dropped = entries::payloads_dropped("system", 3, cutoff, 30).expect("entry");
+    let bytes = canonical_of((3, "00000000-0000-4000-8000-000000000003", at + 1, dropped));
+    assert_eq!(String::from_utf8(bytes).expect("utf-8"), ENTRY_3_V2);
+    assert_eq!(
+        hex::encode(audit::leaf_hash(ENTRY_2_V2.as_bytes())),
+        LEAF_2_V2
+    );
+    assert_eq!(
+        hex::encode(audit::leaf_hash(ENTRY_3_V2.as_bytes())),
+        LEAF_3_V2
+    );
 }
 
 fn canonical_of((seq, id, at, entry): (i64, &str, i64, NewEntry)) -> Vec<u8> {
@@ -276,6 +312,7 @@ async fn appended_entries_hash_as_specified(db: TestDb) {
             row.canonical
         );
         assert_eq!(doc["v"], 1);
+        assert_eq!(doc["details"]["v"], 2, "new entries use details version 2");
         assert_eq!(doc["seq"], row.seq);
         prev = hash;
     }
@@ -310,7 +347,7 @@ async fn hand_built_entries_with_the_known_hashes_verify(db: TestDb) {
                 id.into(),
                 at.into(),
                 entry.actor.into(),
-                entry.action.into(),
+                entry.action.as_str().into(),
                 entry.subject.into(),
                 String::from_utf8(details).expect("utf-8").into(),
                 canonical.as_bytes().to_vec().into(),

@@ -8,13 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::fake_github::{git, push_from_git, GitRepo, Route};
-use crate::github_files::{app_with_fake, deliver, spec, INSTALLATION};
-use crate::helpers::{TestApp, TestDb};
+use crate::github_files::{app_with_fake, deliver, recorded_for, spec, INSTALLATION};
+use crate::helpers::TestDb;
 
 backend_tests!(
     exact_revert,
@@ -155,26 +154,6 @@ fn payload(
     p["head_commit"] = commits.last().cloned().unwrap_or(Value::Null);
     p["commits"] = json!(commits);
     p
-}
-
-/// The recorded files of the attempt of one repository, its source and completeness.
-async fn recorded_for(app: &TestApp, repo_id: i64) -> (Vec<(String, String)>, String, bool) {
-    let attempt = entity::lab_attempt::Entity::find()
-        .filter(entity::lab_attempt::Column::RepositoryId.eq(repo_id))
-        .one(&app.db)
-        .await
-        .expect("read attempt")
-        .expect("one attempt");
-    let files = entity::lab_attempt_file::Entity::find()
-        .filter(entity::lab_attempt_file::Column::AttemptId.eq(attempt.id))
-        .order_by_asc(entity::lab_attempt_file::Column::Path)
-        .all(&app.db)
-        .await
-        .expect("read files")
-        .into_iter()
-        .map(|f| (f.path, f.status))
-        .collect();
-    (files, attempt.files_source, attempt.files_complete)
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -149,12 +149,7 @@ async fn check(
 ) -> Value {
     let resp = request(app, Method::GET, path, token).await;
     assert_eq!(resp.status().as_u16(), want, "GET {path}");
-    let content_type = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = content_type(&resp);
     assert!(
         content_type.starts_with("application/json"),
         "GET {path}: {content_type}"
@@ -246,12 +241,7 @@ async fn responses_validate_against_the_documented_schemas(db: TestDb) {
     // The checkpoint is the documented text/plain note.
     let resp = request(&app, Method::GET, "/audit/checkpoint", t).await;
     assert_eq!(resp.status().as_u16(), 200);
-    let content_type = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = content_type(&resp);
     let documented = doc["paths"]["/audit/checkpoint"]["get"]["responses"]["200"]["content"]
         .as_object()
         .expect("content");
@@ -272,4 +262,13 @@ async fn responses_validate_against_the_documented_schemas(db: TestDb) {
         fields.remove("pusher");
     }
     assert!(!validator.is_valid(&missing));
+}
+
+/// The response's `content-type` (empty when none).
+fn content_type(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -1,7 +1,7 @@
 //! Push deliveries from real GitHub payloads become attempts (or are ignored) with the right facts.
 
 use crate::backend_tests;
-use crate::helpers::{fixture, fixture_json, push_payload, sha, spawn_app, TestDb};
+use crate::helpers::{fixture, fixture_json, push_payload, sha, spawn_app, TestApp, TestDb};
 
 backend_tests!(
     new_branch_push_becomes_an_attempt,
@@ -24,10 +24,7 @@ async fn new_branch_push_becomes_an_attempt(db: TestDb) {
         )
         .await;
     let body = fixture("octokit-webhooks/push/with-new-branch.payload.json");
-    assert_eq!(
-        app.deliver("push", "nb-1", &body).await.status().as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("push", "nb-1", &body).await, 202);
     assert_eq!(app.settled("nb-1").await.status, "processed");
 
     let out = app.cli(&["attempts", "list", "--format", "json"]);
@@ -92,11 +89,7 @@ async fn tag_deletions_are_ignored(db: TestDb) {
     {
         let guid = format!("tag-{i}");
         let body = fixture(&format!("octokit-webhooks/push/{f}.json"));
-        assert_eq!(
-            app.deliver("push", &guid, &body).await.status().as_u16(),
-            202,
-            "{f}"
-        );
+        assert_eq!(app.deliver_status("push", &guid, &body).await, 202, "{f}");
         let d = app.settled(&guid).await;
         assert_eq!(d.status, "ignored", "{f}");
         assert_eq!(d.last_error.as_deref(), Some("ref deleted"), "{f}");
@@ -141,14 +134,7 @@ async fn committer_without_username_is_recorded(db: TestDb) {
 
 async fn unmatched_repositories_are_ignored(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "course",
-        "lab3",
-        "lab3-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    create_lab3_session(&app).await;
     let cases = [
         (
             "other-org",
@@ -233,14 +219,7 @@ async fn lateness_and_attempt_numbers(db: TestDb) {
 
 async fn file_list_is_folded_over_commits(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "course",
-        "lab3",
-        "lab3-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    create_lab3_session(&app).await;
     let mut p = push_payload("course", "lab3-alice", 42, &sha(3), 1767225600);
     p["created"] = false.into();
     p["before"] = sha(1).into();
@@ -273,4 +252,16 @@ async fn file_list_is_folded_over_commits(db: TestDb) {
     // old.rs was deleted and re-added: the lists cannot say whether with the same bytes (then git's diff
     // would not list it), and without the App nothing can ask git.
     assert_eq!(a["files_complete"], false);
+}
+
+/// The `lab3` session of `course` (`lab3-*`, January 2026).
+async fn create_lab3_session(app: &TestApp) {
+    app.create_session(
+        "course",
+        "lab3",
+        "lab3-*",
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    )
+    .await;
 }

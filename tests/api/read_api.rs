@@ -176,13 +176,7 @@ async fn audit_pages_chain_and_checkpoint(db: TestDb) {
         assert_eq!(e["entry_hash"], hex::encode(prev));
     }
     let note = checkpoint(&app);
-    let resp = app
-        .client
-        .get(format!("{}/api/v1/audit/checkpoint", app.base_url))
-        .bearer_auth(&auditor)
-        .send()
-        .await
-        .expect("checkpoint");
+    let resp = app.get_as("/api/v1/audit/checkpoint", &auditor).await;
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.text().await.expect("note"), note);
     assert_eq!(app.audit_count("api.checkpoint_read", None).await, 1);
@@ -214,20 +208,9 @@ async fn openapi_document_lists_routes_that_answer(db: TestDb) {
             } else {
                 ""
             };
-        let resp = app
-            .client
-            .get(format!("{}/api/v1{concrete}", app.base_url))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("request");
+        let resp = app.get_as(&format!("/api/v1{concrete}"), &admin).await;
         assert_eq!(resp.status().as_u16(), 200, "{concrete}");
-        let unauthenticated = app
-            .client
-            .get(format!("{}/api/v1{concrete}", app.base_url))
-            .send()
-            .await
-            .expect("request");
+        let unauthenticated = app.get(&format!("/api/v1{concrete}")).await;
         let public = doc["paths"][&path]["get"]["security"] == serde_json::json!([]);
         assert_eq!(
             unauthenticated.status().as_u16(),

@@ -1,7 +1,7 @@
 //! Processing failures are retried with backoff, then marked dead; the delivery is never lost.
 
 use crate::backend_tests;
-use crate::helpers::{push_payload, sha, spawn_app, TestDb};
+use crate::helpers::{alice_push_body, spawn_app, TestApp, TestDb};
 use labtrail::worker::Step;
 
 backend_tests!(
@@ -9,28 +9,21 @@ backend_tests!(
     failing_delivery_ends_dead_and_stays_stored
 );
 
-async fn failing_delivery_is_retried_then_recovers(db: TestDb) {
-    let app = spawn_app(&db).await;
+/// An app with the lab1 session whose attempt files cannot be stored: recording fails inside its
+/// transaction until `lab_attempt_file_away` is renamed back.
+async fn app_that_cannot_store_files(db: &TestDb) -> TestApp {
+    let app = spawn_app(db).await;
     app.create_lab1_session().await;
-    // Break storage of attempt files: recording fails inside its transaction.
     app.exec("ALTER TABLE lab_attempt_file RENAME TO lab_attempt_file_away")
         .await
         .expect("rename");
-    let body = serde_json::to_vec(&push_payload(
-        "course",
-        "lab1-alice",
-        7,
-        &sha(7),
-        1767225600,
-    ))
-    .expect("json");
-    assert_eq!(
-        app.deliver("push", "flaky-1", &body)
-            .await
-            .status()
-            .as_u16(),
-        202
-    );
+    app
+}
+
+async fn failing_delivery_is_retried_then_recovers(db: TestDb) {
+    let app = app_that_cannot_store_files(&db).await;
+    let body = alice_push_body();
+    assert_eq!(app.deliver_status("push", "flaky-1", &body).await, 202);
     assert_eq!(app.step().await, Step::Processed);
     let d = app.delivery("flaky-1").await;
     assert_eq!(d.status, "retrying");
@@ -46,24 +39,12 @@ async fn failing_delivery_is_retried_then_recovers(db: TestDb) {
     assert_eq!(d.status, "processed", "{:?}", d.last_error);
     assert_eq!(d.attempts, 2);
     assert_eq!(app.attempts().await.len(), 1);
-    let out = app.cli(&["audit", "verify"]);
-    assert_eq!(out.status.code(), Some(0));
+    app.assert_audit_verifies();
 }
 
 async fn failing_delivery_ends_dead_and_stays_stored(db: TestDb) {
-    let app = spawn_app(&db).await;
-    app.create_lab1_session().await;
-    app.exec("ALTER TABLE lab_attempt_file RENAME TO lab_attempt_file_away")
-        .await
-        .expect("rename");
-    let body = serde_json::to_vec(&push_payload(
-        "course",
-        "lab1-alice",
-        7,
-        &sha(7),
-        1767225600,
-    ))
-    .expect("json");
+    let app = app_that_cannot_store_files(&db).await;
+    let body = alice_push_body();
     app.deliver("push", "doomed-1", &body).await;
     let d = app.settled("doomed-1").await;
     assert_eq!(d.status, "dead");
@@ -88,25 +69,12 @@ async fn failing_delivery_ends_dead_and_stays_stored(db: TestDb) {
         .await
         .expect("rename back");
     // GitHub's "Redeliver" sends the same GUID: a dead delivery is queued again and recorded.
-    assert_eq!(
-        app.deliver("push", "doomed-1", &body)
-            .await
-            .status()
-            .as_u16(),
-        202
-    );
+    assert_eq!(app.deliver_status("push", "doomed-1", &body).await, 202);
     let d = app.settled("doomed-1").await;
     assert_eq!(d.status, "processed", "{:?}", d.last_error);
     assert_eq!(app.attempts().await.len(), 1);
-    assert_eq!(
-        app.deliver("push", "doomed-1", &body)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
-    let out = app.cli(&["audit", "verify"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(app.deliver_status("push", "doomed-1", &body).await, 200);
+    app.assert_audit_verifies();
 }
 
 backend_tests!(stale_claim_cannot_settle);

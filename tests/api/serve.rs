@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::backend_tests;
 use crate::helpers::{
-    fixture, push_payload, run_cli, sha, spawn_app, Backend, TestDb, ORIGIN, SECRET,
+    alice_push_body, cli_create_lab1_session, cli_create_session, count, fixture, free_port,
+    push_payload, run_cli, serve_command, sha, spawn_app, Backend, ServeProcess, TestDb, SECRET,
 };
 
 /// A real secret may contain commas: it is one secret all the same.
@@ -19,99 +20,22 @@ backend_tests!(
 );
 
 /// A `labtrail serve` process on a free port, sharing the test's database, key and checkpoint file.
-struct ServeProcess {
-    child: std::process::Child,
-    base_url: String,
-}
-
-impl ServeProcess {
-    async fn start(db: &TestDb) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_labtrail"))
-            .arg("serve")
-            .env("DATABASE_URL", &db.url)
-            .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
-            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-            .env("GITHUB_WEBHOOK_SECRET", SECRET)
-            .env("LABTRAIL_CHECKPOINT_INTERVAL", "1")
-            .env("RUST_LOG", "warn")
-            .current_dir(db.scratch_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start labtrail serve");
-        let base_url = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        for _ in 0..1200 {
-            let ready = client.get(format!("{base_url}/readyz")).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return Self { child, base_url };
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("labtrail serve did not become ready");
-    }
-
-    fn stop(&mut self) -> bool {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.child.wait().is_ok_and(|s| s.success())
-    }
-}
-
-impl Drop for ServeProcess {
-    // A failing test must not leave a server running.
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+async fn start_instance(db: &TestDb) -> ServeProcess {
+    let port = free_port();
+    let mut command = serve_command(db, port);
+    command.env("LABTRAIL_CHECKPOINT_INTERVAL", "1");
+    ServeProcess::start(command, port).await
 }
 
 /// Several instances share one database (docs/design.md §1): two real `serve` processes take 50 pushes at once;
 /// every push is recorded once, seqs stay contiguous, and the chain with its checkpoints verifies.
 async fn two_serve_processes_share_one_database(db: TestDb) {
     // The first instance creates the checkpoint key; the second, started after, loads the same file.
-    let mut first = ServeProcess::start(&db).await;
-    let mut second = ServeProcess::start(&db).await;
-    let session = run_cli(
-        &db,
-        &[
-            "session",
-            "create",
-            "--org",
-            "course",
-            "--slug",
-            "lab1",
-            "--title",
-            "Lab 1",
-            "--repos",
-            "lab1-*",
-            "--opens",
-            "2026-01-01T00:00:00Z",
-            "--closes",
-            "2026-02-01T00:00:00Z",
-        ],
-    );
-    assert!(
-        session.status.success(),
-        "{}",
-        String::from_utf8_lossy(&session.stderr)
-    );
-    let client = reqwest::Client::new();
+    let mut first = start_instance(&db).await;
+    let mut second = start_instance(&db).await;
+    cli_create_lab1_session(&db, "course");
     let sends = (0..50u64).map(|i| {
-        let url = if i % 2 == 0 {
-            &first.base_url
-        } else {
-            &second.base_url
-        };
-        let client = &client;
+        let instance = if i % 2 == 0 { &first } else { &second };
         async move {
             let mut p = push_payload(
                 "course",
@@ -123,16 +47,9 @@ async fn two_serve_processes_share_one_database(db: TestDb) {
             p["before"] = sha(i + 1000).into();
             p["created"] = false.into();
             let body = serde_json::to_vec(&p).expect("json");
-            client
-                .post(format!("{url}/webhooks/github"))
-                .header("content-type", "application/json")
-                .header("x-github-event", "push")
-                .header("x-github-delivery", format!("two-{i}"))
-                .header("x-hub-signature-256", crate::helpers::sign(SECRET, &body))
-                .body(body)
-                .send()
+            instance
+                .deliver("push", &format!("two-{i}"), &body, SECRET)
                 .await
-                .expect("send")
                 .status()
                 .as_u16()
         }
@@ -140,21 +57,7 @@ async fn two_serve_processes_share_one_database(db: TestDb) {
     let statuses = futures::future::join_all(sends).await;
     assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
     let conn = db.connect().await;
-    let count = |sql: &'static str| {
-        let conn = &conn;
-        async move {
-            use sea_orm::ConnectionTrait;
-            let row = conn
-                .query_one(sea_orm::Statement::from_string(
-                    conn.get_database_backend(),
-                    sql,
-                ))
-                .await
-                .expect("query")
-                .expect("row");
-            row.try_get_by_index::<i64>(0).expect("int")
-        }
-    };
+    let count = |sql: &'static str| count(&conn, sql);
     let mut recorded = 0;
     for _ in 0..1200 {
         recorded = count("SELECT COUNT(*) FROM lab_attempt").await;
@@ -200,65 +103,24 @@ async fn two_serve_processes_share_one_database(db: TestDb) {
 }
 
 async fn binary_serves_and_records(db: TestDb) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .arg("serve")
-        .env("DATABASE_URL", &db.url)
-        .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
+    let port = free_port();
+    let mut command = serve_command(&db, port);
+    command
         .env("LABTRAIL_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
         // One secret, verbatim, commas included; `deliver` below signs with the previous one.
         .env("GITHUB_WEBHOOK_SECRET", COMMA_SECRET)
         .env("GITHUB_WEBHOOK_SECRET_PREVIOUS", SECRET)
         .env("LABTRAIL_LOG_FORMAT", "json")
-        .current_dir(db.scratch_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start labtrail serve");
-    let client = reqwest::Client::new();
-    let health = format!("http://127.0.0.1:{port}/readyz");
-    let mut ready = false;
-    for _ in 0..1200 {
-        if client
-            .get(&health)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "server did not become ready");
-
-    let session = run_cli(
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped());
+    let mut serve = ServeProcess::start(command, port).await;
+    cli_create_session(
         &db,
-        &[
-            "session",
-            "create",
-            "--org",
-            "Codertocat",
-            "--slug",
-            "hello",
-            "--title",
-            "Hello",
-            "--repos",
-            "Hello-*",
-            "--opens",
-            "2019-05-01T00:00:00Z",
-            "--closes",
-            "2019-06-01T00:00:00Z",
-        ],
-    );
-    assert!(
-        session.status.success(),
-        "{}",
-        String::from_utf8_lossy(&session.stderr)
+        "Codertocat",
+        "hello",
+        "Hello-*",
+        "2019-05-01T00:00:00Z",
+        "2019-06-01T00:00:00Z",
     );
     let file = db.scratch_dir().join("push.json");
     std::fs::write(
@@ -301,18 +163,11 @@ async fn binary_serves_and_records(db: TestDb) {
     // The whole secret signs; a comma-separated fragment of it does not.
     let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
     let send = |guid: &'static str, secret: &'static str| {
-        let client = &client;
+        let serve = &serve;
         async move {
-            client
-                .post(format!("http://127.0.0.1:{port}/webhooks/github"))
-                .header("content-type", "application/json")
-                .header("x-github-event", "ping")
-                .header("x-github-delivery", guid)
-                .header("x-hub-signature-256", crate::helpers::sign(secret, ping))
-                .body(ping.to_vec())
-                .send()
+            serve
+                .deliver("ping", guid, ping, secret)
                 .await
-                .expect("send")
                 .status()
                 .as_u16()
         }
@@ -323,15 +178,15 @@ async fn binary_serves_and_records(db: TestDb) {
     assert_eq!(send("ping-whole", COMMA_SECRET).await, 202);
 
     // SIGTERM: graceful shutdown, exit 0; the JSON log carries the delivery span and never the secret.
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill")
-        .success());
-    let output = child.wait_with_output().expect("wait");
-    assert!(output.status.success(), "exit status {:?}", output.status);
-    let log = String::from_utf8_lossy(&output.stderr);
+    serve.terminate();
+    let mut log = String::new();
+    std::io::Read::read_to_string(
+        &mut serve.child.stderr.take().expect("piped stderr"),
+        &mut log,
+    )
+    .expect("read the log");
+    let status = serve.child.wait().expect("wait");
+    assert!(status.success(), "exit status {status:?}");
     assert!(log.contains("\"delivery_id\":\"bin-1\""), "{log}");
     assert!(
         !log.contains(SECRET) && !log.contains(COMMA_SECRET),
@@ -347,14 +202,7 @@ async fn binary_serves_and_records(db: TestDb) {
 
 async fn database_failure_answers_503_and_stores_nothing(db: TestDb) {
     let app = spawn_app(&db).await;
-    let body = serde_json::to_vec(&push_payload(
-        "course",
-        "lab1-alice",
-        7,
-        &sha(7),
-        1767225600,
-    ))
-    .expect("json");
+    let body = alice_push_body();
     match db.backend {
         // The database refuses new connections and drops the server's: it is down as far as the app can tell.
         Backend::Postgres => {
@@ -417,7 +265,7 @@ async fn database_failure_answers_503_and_stores_nothing(db: TestDb) {
     // GitHub's redelivery (or the catch-up job) succeeds once the database is back.
     let mut status = 0;
     for _ in 0..600 {
-        status = app.deliver("push", "down-1", &body).await.status().as_u16();
+        status = app.deliver_status("push", "down-1", &body).await;
         if status == 202 {
             break;
         }

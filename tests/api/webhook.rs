@@ -233,12 +233,7 @@ async fn no_secret_means_503(db: TestDb) {
     let resp = app.deliver("ping", "nosecret-1", &body).await;
     assert_eq!(resp.status().as_u16(), 503);
     assert_eq!(app.count(entity::webhook_delivery::Entity).await, 0);
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.base_url))
-        .send()
-        .await
-        .expect("healthz");
+    let health = app.get("/healthz").await;
     assert_eq!(health.status().as_u16(), 200);
 }
 
@@ -253,19 +248,9 @@ async fn ping_is_queued_then_ignored(db: TestDb) {
         serde_json::json!({"delivery_id": "ping-1", "status": "queued"})
     );
     assert_eq!(app.settled("ping-1").await.status, "ignored");
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.base_url))
-        .send()
-        .await
-        .expect("readyz");
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status().as_u16(), 200);
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .expect("metrics");
+    let metrics = app.get("/metrics").await;
     let text = metrics.text().await.expect("text");
     assert!(
         text.contains("labtrail_webhook_requests_total{result=\"queued\"} 1"),
