@@ -697,6 +697,49 @@ impl<W: Write, R: Row> CsvWriter<W, R> {
     }
 }
 
+/// A pretty-printed JSON array written element by element: the same bytes as [`write_json`] of the whole
+/// array, without holding it. Each element is pretty-printed alone and indented one level (JSON strings hold
+/// no raw line breaks, so indenting every line is exact).
+pub struct JsonArrayWriter<W: Write> {
+    w: W,
+    count: usize,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> JsonArrayWriter<W> {
+    pub fn new(w: W) -> Self {
+        Self {
+            w,
+            count: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Write one element.
+    pub fn item<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ReportError> {
+        self.buf.clear();
+        serde_json::to_writer_pretty(&mut self.buf, value)?;
+        self.w
+            .write_all(if self.count == 0 { b"[\n" } else { b",\n" })?;
+        for (i, line) in self.buf.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                self.w.write_all(b"\n")?;
+            }
+            self.w.write_all(b"  ")?;
+            self.w.write_all(line)?;
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Close the array (`[]` when empty) and give the output back.
+    pub fn finish(mut self) -> Result<W, ReportError> {
+        self.w
+            .write_all(if self.count == 0 { b"[]\n" } else { b"\n]\n" })?;
+        Ok(self.w)
+    }
+}
+
 /// A table: [`Row::TABLE_COLUMNS`] upper-cased as the header, columns two spaces apart, no trailing
 /// blanks.
 pub fn write_table<R: Row>(mut w: impl Write, rows: &[R]) -> std::io::Result<()> {
@@ -813,5 +856,20 @@ mod tests {
              student_repository_name,student_repository_url,submission_timestamp,points_awarded,\
              points_available\n"
         );
+    }
+    #[test]
+    fn streamed_json_is_the_same_bytes_as_the_whole_array() {
+        for n in 0..3 {
+            let rows: Vec<TokenRow> = (0..n).map(|_| token(Some("course"))).collect();
+            let mut streamed = JsonArrayWriter::new(Vec::new());
+            for r in &rows {
+                streamed.item(r).expect("item");
+            }
+            let streamed = streamed.finish().expect("finish");
+            assert_eq!(
+                String::from_utf8(streamed).expect("utf-8"),
+                render(&rows, Format::Json)
+            );
+        }
     }
 }

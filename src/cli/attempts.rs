@@ -8,9 +8,9 @@ use anyhow::{bail, Context};
 use super::{open, print_rows};
 use crate::config::{GlobalArgs, OutputFormat};
 use crate::db::{self, attempts::AttemptFilter};
-use crate::report::{self, AttemptRow, CsvWriter, SummaryRow};
+use crate::report::{self, AttemptRow, CsvWriter, JsonArrayWriter, SummaryRow};
 
-/// Attempts read per query when streaming CSV.
+/// Attempts read per query when streaming CSV or JSON.
 const PAGE: u64 = 500;
 
 pub(super) async fn list(
@@ -19,8 +19,8 @@ pub(super) async fn list(
     format: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
-    if format == OutputFormat::Csv {
-        stream_csv(&db, filter).await?;
+    if format != OutputFormat::Table {
+        stream(&db, filter, format).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let views = db::attempts::list(&db, filter)
@@ -31,13 +31,19 @@ pub(super) async fn list(
     Ok(ExitCode::SUCCESS)
 }
 
-/// CSV in constant memory: pages of [`PAGE`] attempts (keyset on id), each written before the next is read.
-async fn stream_csv(
+/// CSV or JSON in constant memory: pages of [`PAGE`] attempts (keyset on id), each written before the next is
+/// read. (The table needs every row first, for its widths.)
+async fn stream(
     db: &sea_orm::DatabaseConnection,
     filter: &AttemptFilter,
+    format: OutputFormat,
 ) -> anyhow::Result<()> {
-    let stdout = std::io::stdout().lock();
-    let mut out = CsvWriter::<_, AttemptRow>::new(std::io::BufWriter::new(stdout))?;
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut sink = if format == OutputFormat::Csv {
+        Sink::Csv(Box::new(CsvWriter::new(out)?))
+    } else {
+        Sink::Json(JsonArrayWriter::new(out))
+    };
     let mut page = AttemptFilter {
         limit: Some(PAGE),
         ..filter.clone()
@@ -47,15 +53,28 @@ async fn stream_csv(
             .await
             .context("Cannot list attempts")?;
         for v in &views {
-            out.row(&AttemptRow::from(v))?;
+            let row = AttemptRow::from(v);
+            match &mut sink {
+                Sink::Csv(w) => w.row(&row)?,
+                Sink::Json(w) => w.item(&row)?,
+            }
         }
         match views.last() {
             Some(last) if views.len() as u64 == PAGE => page.after_id = Some(last.attempt.id),
             _ => break,
         }
     }
-    out.into_inner()?.flush()?;
+    let mut out = match sink {
+        Sink::Csv(w) => (*w).into_inner()?,
+        Sink::Json(w) => w.finish()?,
+    };
+    out.flush()?;
     Ok(())
+}
+
+enum Sink<W: Write> {
+    Csv(Box<CsvWriter<W, AttemptRow>>),
+    Json(JsonArrayWriter<W>),
 }
 
 pub(super) async fn show(g: &GlobalArgs, id: i64) -> anyhow::Result<ExitCode> {

@@ -477,6 +477,20 @@ async fn api_csv_downloads_stream_and_stay_in_their_org(db: TestDb) {
         csv::Reader::from_reader(body.as_bytes()).records().count(),
         7
     );
+    // The CLI's JSON list streams too, and is the API's JSON page.
+    let cli_json: Value = serde_json::from_str(&ok(&app.cli(&[
+        "attempts",
+        "list",
+        "--session",
+        "lab1",
+        "--format",
+        "json",
+    ])))
+    .expect("json");
+    let (status, page) = get(&app, "/sessions/lab1/attempts", Some(&course)).await;
+    assert_eq!(status, 200);
+    assert_eq!(cli_json, page["attempts"]);
+    assert_eq!(cli_json.as_array().map(Vec::len), Some(7));
     let newest = app.attempts().await.last().map(|a| a.id).expect("attempts");
     let exported: Vec<_> = app
         .audit_entries()
@@ -484,7 +498,7 @@ async fn api_csv_downloads_stream_and_stay_in_their_org(db: TestDb) {
         .into_iter()
         .filter(|e| e.action == "api.attempts_exported")
         .collect();
-    assert_eq!(exported.len(), 1);
+    assert_eq!(exported.len(), 2);
     let details: Value = serde_json::from_str(&exported[0].details).expect("details");
     assert_eq!(details["upto_attempt_id"], newest);
     assert_eq!(details["count"], 7);
