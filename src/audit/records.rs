@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use serde_json::{json, Value};
 
-use super::content_digest;
+use super::{content_digest, Action};
 
 /// Entries and rows read per query.
 const PAGE: u64 = 1000;
@@ -93,8 +93,31 @@ const INSTALLATION_FIELDS: &[Field] = &[
     field("repository_selection", &["repository_selection"], Ty::Text),
 ];
 
-const ATTEMPT_ERASED: &str = "lab_attempt.erased";
-const SESSION_CREATED: &str = "lab_session.created";
+const ATTEMPT_ERASED: &str = Action::LabAttemptErased.as_str();
+const SESSION_CREATED: &str = Action::LabSessionCreated.as_str();
+
+const ATTEMPT_ACTIONS: &[&str] = &[
+    Action::LabAttemptRecorded.as_str(),
+    Action::LabAttemptFilesCompleted.as_str(),
+    ATTEMPT_ERASED,
+];
+
+const SESSION_ACTIONS: &[&str] = &[
+    SESSION_CREATED,
+    Action::LabSessionArchived.as_str(),
+    "lab_session.edited",
+    "lab_session.extended",
+];
+
+const INSTALLATION_ACTIONS: &[&str] = &[
+    Action::InstallationCreated.as_str(),
+    Action::InstallationDeleted.as_str(),
+    Action::InstallationSuspended.as_str(),
+    Action::InstallationUnsuspended.as_str(),
+    Action::InstallationPermissionsAccepted.as_str(),
+    Action::InstallationRepositoriesAdded.as_str(),
+    Action::InstallationRepositoriesRemoved.as_str(),
+];
 
 impl Kind {
     pub const ALL: [Kind; 3] = [Kind::Attempt, Kind::Session, Kind::Installation];
@@ -128,26 +151,9 @@ impl Kind {
     /// override older ones like any other entry's.
     fn actions(self) -> &'static [&'static str] {
         match self {
-            Self::Attempt => &[
-                "lab_attempt.recorded",
-                "lab_attempt.files_completed",
-                ATTEMPT_ERASED,
-            ],
-            Self::Session => &[
-                SESSION_CREATED,
-                "lab_session.archived",
-                "lab_session.edited",
-                "lab_session.extended",
-            ],
-            Self::Installation => &[
-                "installation.created",
-                "installation.deleted",
-                "installation.suspended",
-                "installation.unsuspended",
-                "installation.permissions_accepted",
-                "installation.repositories_added",
-                "installation.repositories_removed",
-            ],
+            Self::Attempt => ATTEMPT_ACTIONS,
+            Self::Session => SESSION_ACTIONS,
+            Self::Installation => INSTALLATION_ACTIONS,
         }
     }
 
