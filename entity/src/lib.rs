@@ -11,4 +11,5 @@ pub mod lab_attempt;
 pub mod lab_attempt_file;
 pub mod lab_session;
 pub mod roster_student;
+pub mod session_extension;
 pub mod webhook_delivery;

@@ -9,6 +9,7 @@ mod m20261127_000004_archive_guard;
 mod m20261129_000010_merkle_tree;
 mod m20261129_000011_graded_row_guards;
 mod m20261130_000020_roster;
+mod m20261130_000070_session_rules;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000010_merkle_tree::Migration),
             Box::new(m20261129_000011_graded_row_guards::Migration),
             Box::new(m20261130_000020_roster::Migration),
+            Box::new(m20261130_000070_session_rules::Migration),
         ]
     }
 }

@@ -49,6 +49,8 @@ pub struct NewAttempt {
     pub received_at: DateTime<Utc>,
     pub delivery_id: String,
     pub late: bool,
+    /// Pushed before the session opened.
+    pub early: bool,
     pub files: Vec<ChangedFile>,
     pub files_source: FilesSource,
     pub files_complete: bool,
@@ -96,7 +98,7 @@ pub async fn record(
             attempt_id: existing.id,
         });
     }
-    let attempt_number = next_attempt_number(&txn, new.session_id, new.repository_id).await?;
+    let attempt_number = attempt_number(&txn, &new).await?;
     let attempt = insert_attempt(&txn, &new, attempt_number, head.size).await?;
     insert_files(&txn, attempt.id, &new.files).await?;
     let receipt = audit::append(&txn, &mut head, recorded_entry(&attempt, &new.files)?).await?;
@@ -126,21 +128,20 @@ async fn find_same_push(
         .await
 }
 
-async fn next_attempt_number(
-    db: &impl ConnectionTrait,
-    session_id: i64,
-    repository_id: i64,
-) -> Result<i32, DbErr> {
+/// The number a new attempt gets: one more than the attempts of its repository in its session pushed
+/// before it (by `pushed_at`, then recording order, so an equal push time counts as before). Numbers
+/// follow push time and are never changed afterwards (they are in the log): a push that arrives after a
+/// later-pushed one gets the number its push time earns, which that one already holds (docs/design.md
+/// §4); listings order by push time.
+async fn attempt_number(db: &impl ConnectionTrait, new: &NewAttempt) -> Result<i32, DbErr> {
     use lab_attempt::Column as C;
-    let max: Option<Option<i32>> = lab_attempt::Entity::find()
-        .select_only()
-        .column_as(C::AttemptNumber.max(), "max")
-        .filter(C::SessionId.eq(session_id))
-        .filter(C::RepositoryId.eq(repository_id))
-        .into_tuple()
-        .one(db)
+    let before = lab_attempt::Entity::find()
+        .filter(C::SessionId.eq(new.session_id))
+        .filter(C::RepositoryId.eq(new.repository_id))
+        .filter(C::PushedAt.lte(new.pushed_at))
+        .count(db)
         .await?;
-    Ok(max.flatten().unwrap_or(0) + 1)
+    Ok(i32::try_from(before).unwrap_or(i32::MAX - 1) + 1)
 }
 
 async fn insert_attempt(
@@ -166,6 +167,7 @@ async fn insert_attempt(
         delivery_id: Set(new.delivery_id.clone()),
         attempt_number: Set(attempt_number),
         late: Set(new.late),
+        early: Set(new.early),
         file_count: Set(i32::try_from(new.files.len()).unwrap_or(i32::MAX)),
         files_source: Set(new.files_source.as_str().to_owned()),
         files_complete: Set(new.files_complete),
@@ -219,6 +221,7 @@ fn recorded_entry(
             "received_at_us": attempt.received_at.timestamp_micros(),
             "attempt_number": attempt.attempt_number,
             "late": attempt.late,
+            "early": attempt.early,
             "forced": attempt.forced,
             "file_count": attempt.file_count,
             "files_source": attempt.files_source,
@@ -233,6 +236,8 @@ fn recorded_entry(
 pub struct AttemptView {
     pub attempt: lab_attempt::Model,
     pub session_slug: String,
+    /// The session's time zone (local times).
+    pub session_timezone: String,
     pub files: Vec<lab_attempt_file::Model>,
 }
 
@@ -359,6 +364,9 @@ async fn with_files(
         .into_iter()
         .map(|(attempt, session)| AttemptView {
             attempt,
+            session_timezone: session
+                .as_ref()
+                .map_or_else(|| "UTC".to_owned(), |s| s.timezone.clone()),
             session_slug: session.map(|s| s.slug).unwrap_or_default(),
             files: Vec::new(),
         })
@@ -479,4 +487,19 @@ pub async fn complete_files(
     .await?;
     txn.commit().await?;
     Ok(Some(receipt))
+}
+
+/// The attempts recorded by these deliveries: (delivery GUID, attempt id).
+pub async fn by_deliveries(
+    db: &impl ConnectionTrait,
+    guids: &[String],
+) -> Result<Vec<(String, i64)>, DbErr> {
+    use lab_attempt::Column as C;
+    lab_attempt::Entity::find()
+        .select_only()
+        .columns([C::DeliveryId, C::Id])
+        .filter(C::DeliveryId.is_in(guids.iter().cloned()))
+        .into_tuple()
+        .all(db)
+        .await
 }
