@@ -245,14 +245,18 @@ pub struct AttemptRow {
     pub delivery_id: String,
     /// Pushed before the session opened (as recorded).
     pub early: bool,
+    /// Pushed before the session's opening as it is now.
+    pub early_now: bool,
     pub files: Vec<FileRow>,
     pub files_complete: bool,
     #[schema(schema_with = files_source_schema)]
     pub files_source: String,
     pub forced: bool,
     pub id: i64,
-    /// Pushed after the deadline, as recorded (the log's fact; the summary judges by the current one).
+    /// Pushed after the deadline, as recorded (the log's fact).
     pub late: bool,
+    /// Pushed after the student's deadline as it is now (session edits and extensions included).
+    pub late_now: bool,
     #[schema(format = DateTime)]
     pub pushed_at: String,
     /// `pushed_at` in the session's time zone: CSV and table only (JSON stays UTC).
@@ -283,6 +287,7 @@ impl From<&AttemptView> for AttemptRow {
             check_run_id: a.check_run_id,
             delivery_id: a.delivery_id.clone(),
             early: a.early,
+            early_now: v.window.is_some_and(|(opens, _)| a.pushed_at < opens),
             files: v
                 .files
                 .iter()
@@ -296,6 +301,7 @@ impl From<&AttemptView> for AttemptRow {
             forced: a.forced,
             id: a.id,
             late: a.late,
+            late_now: v.window.is_some_and(|(_, deadline)| a.pushed_at > deadline),
             pushed_at: utc(a.pushed_at),
             pushed_at_local: local_time(a.pushed_at, &v.session_timezone),
             pusher: a.pusher_login.clone(),
@@ -331,6 +337,8 @@ impl Row for AttemptRow {
         "check_run_id",
         "audit_seq",
         "early",
+        "late_now",
+        "early_now",
     ];
     const TABLE_COLUMNS: &'static [&'static str] = &[
         "id",
@@ -341,6 +349,7 @@ impl Row for AttemptRow {
         "pushed_at",
         "attempt_number",
         "late",
+        "late_now",
         "early",
         "files",
     ];
@@ -374,6 +383,8 @@ impl Row for AttemptRow {
             opt(self.check_run_id.as_ref()),
             self.audit_seq.to_string(),
             self.early.to_string(),
+            self.late_now.to_string(),
+            self.early_now.to_string(),
         ]
     }
 
@@ -388,6 +399,7 @@ impl Row for AttemptRow {
             self.pushed_at_local.clone(),
             self.attempt_number.to_string(),
             self.late.to_string(),
+            self.late_now.to_string(),
             self.early.to_string(),
             self.files.len().to_string(),
         ]

@@ -238,6 +238,9 @@ pub struct AttemptView {
     pub session_slug: String,
     /// The session's time zone (local times).
     pub session_timezone: String,
+    /// The session's opening and this attempt's deadline as they are now (edits and extensions
+    /// included): read-time lateness, next to the recorded `late`.
+    pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub files: Vec<lab_attempt_file::Model>,
 }
 
@@ -360,17 +363,37 @@ async fn with_files(
     db: &impl ConnectionTrait,
     rows: Vec<(lab_attempt::Model, Option<lab_session::Model>)>,
 ) -> Result<Vec<AttemptView>, DbErr> {
-    let mut views: Vec<AttemptView> = rows
-        .into_iter()
-        .map(|(attempt, session)| AttemptView {
+    let mut deadlines: HashMap<i64, crate::db::sessions::Deadlines> = HashMap::new();
+    let mut views: Vec<AttemptView> = Vec::with_capacity(rows.len());
+    for (attempt, session) in rows {
+        let window = match &session {
+            Some(s) => {
+                if let std::collections::hash_map::Entry::Vacant(e) = deadlines.entry(s.id) {
+                    e.insert(crate::db::sessions::Deadlines::load(db, s).await?);
+                }
+                let name = attempt
+                    .repository_full_name
+                    .rsplit_once('/')
+                    .map_or(attempt.repository_full_name.as_str(), |(_, n)| n);
+                deadlines.get(&s.id).map(|d| {
+                    (
+                        s.opens_at,
+                        d.of_push(name, attempt.pusher_login.as_deref(), attempt.sender_id),
+                    )
+                })
+            }
+            None => None,
+        };
+        views.push(AttemptView {
             attempt,
             session_timezone: session
                 .as_ref()
                 .map_or_else(|| "UTC".to_owned(), |s| s.timezone.clone()),
             session_slug: session.map(|s| s.slug).unwrap_or_default(),
+            window,
             files: Vec::new(),
-        })
-        .collect();
+        });
+    }
     for chunk in views.chunks_mut(FILE_CHUNK) {
         let index: HashMap<i64, usize> = chunk
             .iter()

@@ -510,9 +510,66 @@ pub async fn extensions(
         .await
 }
 
-/// The deadline of one push to `repo_name` in `session`: the session's, or the extension of the roster
-/// student the push matches (by sender id, login or repository name, as the summary matches), or, with
-/// no roster student, of the pusher's login. See [`crate::domain::summary::deadline_for`].
+/// What judging the deadline of a session's pushes needs, read once: its extensions and, when it has
+/// some, its organisation's roster.
+#[derive(Debug, Clone)]
+pub struct Deadlines {
+    session: lab_session::Model,
+    extensions: Vec<session_extension::Model>,
+    students: Vec<crate::domain::summary::StudentKey>,
+}
+
+impl Deadlines {
+    /// Read the extensions (and the roster, only when there are extensions) of `session`.
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        session: &lab_session::Model,
+    ) -> Result<Self, DbErr> {
+        let extensions = extensions(db, session.id).await?;
+        let students = if extensions.is_empty() {
+            Vec::new()
+        } else {
+            crate::db::roster::list(db, &session.org)
+                .await?
+                .into_iter()
+                .map(|s| crate::domain::summary::StudentKey {
+                    identifier: s.identifier,
+                    github_username: s.github_username,
+                    github_id: s.github_id,
+                })
+                .collect()
+        };
+        Ok(Self {
+            session: session.clone(),
+            extensions,
+            students,
+        })
+    }
+
+    /// The deadline of one push to `repo_name` (a name without the owner): the session's, or the
+    /// extension of the roster student the push matches (by sender id, login or repository name, as the
+    /// summary matches), or, with no roster student, of the pusher's login. See
+    /// [`crate::domain::summary::deadline_for`].
+    pub fn of_push(
+        &self,
+        repo_name: &str,
+        pusher_login: Option<&str>,
+        sender_id: Option<i64>,
+    ) -> DateTime<Utc> {
+        use crate::domain::summary::{deadline_for, match_student, Pusher};
+        if self.extensions.is_empty() {
+            return self.session.closes_at;
+        }
+        let pushers = [Pusher {
+            login: pusher_login.map(str::to_owned),
+            id: sender_id,
+        }];
+        let student = match_student(&self.students, repo_name, &pushers).map(|i| &self.students[i]);
+        deadline_for(&self.session, &self.extensions, student, &pushers)
+    }
+}
+
+/// The deadline of one push to `repo_name` in `session` ([`Deadlines::of_push`]).
 pub async fn deadline_of_push(
     db: &impl ConnectionTrait,
     session: &lab_session::Model,
@@ -520,26 +577,9 @@ pub async fn deadline_of_push(
     pusher_login: Option<&str>,
     sender_id: Option<i64>,
 ) -> Result<DateTime<Utc>, DbErr> {
-    use crate::domain::summary::{deadline_for, match_student, Pusher, StudentKey};
-    let extensions = extensions(db, session.id).await?;
-    if extensions.is_empty() {
-        return Ok(session.closes_at);
-    }
-    let keys: Vec<StudentKey> = crate::db::roster::list(db, &session.org)
+    Ok(Deadlines::load(db, session)
         .await?
-        .into_iter()
-        .map(|s| StudentKey {
-            identifier: s.identifier,
-            github_username: s.github_username,
-            github_id: s.github_id,
-        })
-        .collect();
-    let pushers = [Pusher {
-        login: pusher_login.map(str::to_owned),
-        id: sender_id,
-    }];
-    let student = match_student(&keys, repo_name, &pushers).map(|i| &keys[i]);
-    Ok(deadline_for(session, &extensions, student, &pushers))
+        .of_push(repo_name, pusher_login, sender_id))
 }
 
 /// The extensions of these sessions, by session then student.
