@@ -62,6 +62,8 @@ async fn run(label: &str, url: &str, dir: &Path, deliveries: usize, senders: usi
             branch_policy: "all".into(),
             opens_at: t(1),
             closes_at: t(20),
+            timezone: "UTC".into(),
+            allow_overlap: false,
         },
     )
     .await

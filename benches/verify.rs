@@ -45,6 +45,7 @@ fn attempt(session_id: i64, n: usize) -> NewAttempt {
         received_at: pushed_at + Duration::milliseconds(250),
         delivery_id: format!("bench-{n}"),
         late: n % 10 == 0,
+        early: false,
         files: (0..3)
             .map(|i| ChangedFile {
                 path: format!("src/file{i}.rs"),
@@ -77,6 +78,8 @@ async fn build(url: &str, entries: usize) {
             branch_policy: "all".into(),
             opens_at: t(1),
             closes_at: t(2),
+            timezone: "UTC".into(),
+            allow_overlap: false,
         },
     )
     .await

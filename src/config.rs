@@ -109,6 +109,9 @@ pub enum Command {
     Grades(GradesCommand),
     /// Sign a payload file and send it like a real GitHub delivery.
     Deliver(DeliverArgs),
+    /// Received webhook deliveries and their processing state.
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
     /// Ask GitHub to redeliver the App's deliveries that never reached labtrail (needs App credentials).
     Redeliver(RedeliverArgs),
     /// Audit log tools.
@@ -277,6 +280,62 @@ pub enum SessionCommand {
         #[arg(long)]
         slug: String,
     },
+    /// Change a session's deadline, opening, title or time zone (audited); recorded attempts keep their
+    /// recorded lateness, summaries, lists, exports and new check runs follow the new deadline.
+    Edit(SessionEditArgs),
+    /// Give one student their own deadline in a session (audited); again to move it.
+    Extend {
+        /// The session's slug.
+        #[arg(long)]
+        slug: String,
+        /// The session's organisation, when several have a session with this slug.
+        #[arg(long)]
+        org: Option<String>,
+        /// The student: GitHub login or roster identifier (case-insensitive).
+        #[arg(long)]
+        student: String,
+        /// The student's deadline (RFC 3339, or `YYYY-MM-DD HH:MM` in the session's time zone).
+        #[arg(long)]
+        closes: String,
+    },
+    /// Unarchive a session: it matches pushes again (audited).
+    Unarchive {
+        /// The session's slug.
+        #[arg(long)]
+        slug: String,
+        /// The session's organisation, when several have a session with this slug.
+        #[arg(long)]
+        org: Option<String>,
+        /// Unarchive even when its rules overlap another active session's.
+        #[arg(long)]
+        allow_overlap: bool,
+    },
+}
+
+/// `labtrail session edit`.
+#[derive(Debug, Args)]
+pub struct SessionEditArgs {
+    /// The session's slug.
+    #[arg(long)]
+    pub slug: String,
+    /// The session's organisation, when several have a session with this slug.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// The new deadline (RFC 3339, or `YYYY-MM-DD HH:MM` in the session's time zone).
+    #[arg(long)]
+    pub closes: Option<String>,
+    /// The new opening (RFC 3339, or `YYYY-MM-DD HH:MM` in the session's time zone).
+    #[arg(long)]
+    pub opens: Option<String>,
+    /// The new title.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// The new time zone (IANA name, e.g. Europe/Paris).
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// Keep the session even when its rules overlap another active session's.
+    #[arg(long)]
+    pub allow_overlap: bool,
 }
 
 /// `labtrail session create`.
@@ -294,15 +353,21 @@ pub struct SessionCreateArgs {
     /// Glob on the repository name (`lab3-*`); an exact name is a pattern too.
     #[arg(long)]
     pub repos: String,
-    /// `all`, `default` (the repository's default branch) or a glob on the branch name.
-    #[arg(long, default_value = "all")]
+    /// `default` (the repository's default branch), `all` or a glob on the branch name.
+    #[arg(long, default_value = "default")]
     pub branches: String,
-    /// When the session opens (RFC 3339 with an offset).
+    /// When the session opens (RFC 3339, or `YYYY-MM-DD HH:MM` in the session's time zone).
     #[arg(long)]
     pub opens: String,
-    /// The deadline (RFC 3339 with an offset).
+    /// The deadline (RFC 3339, or `YYYY-MM-DD HH:MM` in the session's time zone).
     #[arg(long)]
     pub closes: String,
+    /// The time zone local times are shown in (IANA name, e.g. Europe/Paris).
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
+    /// Create the session even when its rules overlap another active session's.
+    #[arg(long)]
+    pub allow_overlap: bool,
 }
 
 /// `labtrail attempts …`.
@@ -408,6 +473,35 @@ pub struct DeliverArgs {
     /// Delivery GUID (default: a fresh random one).
     #[arg(long)]
     pub delivery_id: Option<String>,
+    /// Wait for the outcome (reads the database of DATABASE_URL) and print it: `attempt #N recorded (on
+    /// time)`, `attempt #N recorded (late by …)`, `ignored: <reason>` or the error (exit 1).
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds --wait waits at most (exit 1 after).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+/// `labtrail deliveries …`.
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCommand {
+    /// Received deliveries, newest first: status, reason, tries, next try.
+    List {
+        /// Only this status (queued, processing, processed, ignored, retrying, dead, rejected).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// Output format.
+        #[arg(long, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// One delivery as JSON, with the attempt it recorded.
+    Show {
+        /// The delivery GUID (`X-GitHub-Delivery`).
+        guid: String,
+    },
 }
 
 /// `labtrail redeliver`.

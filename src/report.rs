@@ -10,7 +10,7 @@ use std::io::Write;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::states::{FileStatus, FilesSource};
-use entity::{api_token, lab_session, roster_student};
+use entity::{api_token, lab_session, roster_student, session_extension};
 use sea_orm::{ActiveEnum, Iterable};
 use serde::Serialize;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 
 use crate::db::attempts::AttemptView;
 use crate::db::summary::StudentSummary;
+use crate::domain::session::local_time;
 
 /// The OpenAPI schema of a string that is one of `values`.
 fn one_of(values: &[String]) -> Object {
@@ -103,30 +104,62 @@ pub struct SessionRow {
     pub archived_at: Option<String>,
     /// The branch policy.
     pub branches: String,
+    /// The session's deadline (students with an extension have their own).
     #[schema(format = DateTime)]
     pub closes_at: String,
+    /// Per-student deadlines (`labtrail session extend`), by student.
+    pub extensions: Vec<ExtensionRow>,
     #[schema(format = DateTime)]
     pub opens_at: String,
     pub org: String,
     /// The repository name pattern (glob).
     pub repos: String,
     pub slug: String,
+    /// IANA time zone of local times (tables, CSV `*_local` columns, check runs).
+    pub timezone: String,
     pub title: String,
 }
 
-impl From<&lab_session::Model> for SessionRow {
-    fn from(s: &lab_session::Model) -> Self {
+/// A student's own deadline in a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Extension)]
+pub struct ExtensionRow {
+    #[schema(format = DateTime)]
+    pub closes_at: String,
+    /// GitHub login or roster identifier, lower-case.
+    pub student: String,
+}
+
+impl SessionRow {
+    /// The row of `s` with its extensions (those of other sessions are left out).
+    pub fn new(s: &lab_session::Model, extensions: &[session_extension::Model]) -> Self {
         Self {
             archived_at: s.archived_at.map(utc),
             branches: s.branch_policy.clone(),
             closes_at: utc(s.closes_at),
+            extensions: extensions
+                .iter()
+                .filter(|e| e.session_id == s.id)
+                .map(|e| ExtensionRow {
+                    closes_at: utc(e.closes_at),
+                    student: e.student.clone(),
+                })
+                .collect(),
             opens_at: utc(s.opens_at),
             org: s.org.clone(),
             repos: s.repo_pattern.clone(),
             slug: s.slug.clone(),
+            timezone: s.timezone.clone(),
             title: s.title.clone(),
         }
     }
+}
+
+/// An RFC 3339 UTC cell in `timezone` (`2026-11-30 23:59 +01:00`); empty stays empty.
+fn local(cell: &str, timezone: &str) -> String {
+    DateTime::parse_from_rfc3339(cell)
+        .map(|t| local_time(t.with_timezone(&Utc), timezone))
+        .unwrap_or_default()
 }
 
 impl Row for SessionRow {
@@ -139,9 +172,31 @@ impl Row for SessionRow {
         "opens_at",
         "closes_at",
         "archived_at",
+        "timezone",
+        "opens_at_local",
+        "closes_at_local",
+        "extensions",
+    ];
+    const TABLE_COLUMNS: &'static [&'static str] = &[
+        "org",
+        "slug",
+        "title",
+        "repos",
+        "branches",
+        "opens",
+        "closes",
+        "timezone",
+        "extensions",
+        "archived_at",
     ];
 
+    /// Extensions as `student closes_at` lines in one cell.
     fn cells(&self) -> Vec<String> {
+        let extensions: Vec<String> = self
+            .extensions
+            .iter()
+            .map(|e| format!("{} {}", e.student, e.closes_at))
+            .collect();
         vec![
             self.org.clone(),
             self.slug.clone(),
@@ -150,6 +205,26 @@ impl Row for SessionRow {
             self.branches.clone(),
             self.opens_at.clone(),
             self.closes_at.clone(),
+            opt(self.archived_at.as_ref()),
+            self.timezone.clone(),
+            local(&self.opens_at, &self.timezone),
+            local(&self.closes_at, &self.timezone),
+            extensions.join("\n"),
+        ]
+    }
+
+    /// Local times; extensions as a count.
+    fn table_cells(&self) -> Vec<String> {
+        vec![
+            self.org.clone(),
+            self.slug.clone(),
+            self.title.clone(),
+            self.repos.clone(),
+            self.branches.clone(),
+            local(&self.opens_at, &self.timezone),
+            local(&self.closes_at, &self.timezone),
+            self.timezone.clone(),
+            self.extensions.len().to_string(),
             opt(self.archived_at.as_ref()),
         ]
     }
@@ -175,15 +250,25 @@ pub struct AttemptRow {
     #[schema(required = true)]
     pub check_run_id: Option<i64>,
     pub delivery_id: String,
+    /// Pushed before the session opened (as recorded).
+    pub early: bool,
+    /// Pushed before the session's opening as it is now.
+    pub early_now: bool,
     pub files: Vec<FileRow>,
     pub files_complete: bool,
     #[schema(schema_with = files_source_schema)]
     pub files_source: String,
     pub forced: bool,
     pub id: i64,
+    /// Pushed after the deadline, as recorded (the log's fact).
     pub late: bool,
+    /// Pushed after the student's deadline as it is now (session edits and extensions included).
+    pub late_now: bool,
     #[schema(format = DateTime)]
     pub pushed_at: String,
+    /// `pushed_at` in the session's time zone: CSV and table only (JSON stays UTC).
+    #[serde(skip)]
+    pub pushed_at_local: String,
     #[schema(required = true)]
     pub pusher: Option<String>,
     /// With microseconds: two deliveries within a second stay ordered.
@@ -208,6 +293,8 @@ impl From<&AttemptView> for AttemptRow {
             before: a.before_sha.clone(),
             check_run_id: a.check_run_id,
             delivery_id: a.delivery_id.clone(),
+            early: a.early,
+            early_now: v.window.is_some_and(|(opens, _)| a.pushed_at < opens),
             files: v
                 .files
                 .iter()
@@ -221,7 +308,9 @@ impl From<&AttemptView> for AttemptRow {
             forced: a.forced,
             id: a.id,
             late: a.late,
+            late_now: v.window.is_some_and(|(_, deadline)| a.pushed_at > deadline),
             pushed_at: utc(a.pushed_at),
+            pushed_at_local: local_time(a.pushed_at, &v.session_timezone),
             pusher: a.pusher_login.clone(),
             received_at: a.received_at.to_rfc3339_opts(SecondsFormat::Micros, true),
             git_ref: a.git_ref.clone(),
@@ -242,6 +331,7 @@ impl Row for AttemptRow {
         "before",
         "after",
         "pushed_at",
+        "pushed_at_local",
         "received_at",
         "delivery_id",
         "pusher",
@@ -253,6 +343,9 @@ impl Row for AttemptRow {
         "files",
         "check_run_id",
         "audit_seq",
+        "early",
+        "late_now",
+        "early_now",
     ];
     const TABLE_COLUMNS: &'static [&'static str] = &[
         "id",
@@ -263,6 +356,8 @@ impl Row for AttemptRow {
         "pushed_at",
         "attempt_number",
         "late",
+        "late_now",
+        "early",
         "files",
     ];
 
@@ -282,6 +377,7 @@ impl Row for AttemptRow {
             self.before.clone(),
             self.after.clone(),
             self.pushed_at.clone(),
+            self.pushed_at_local.clone(),
             self.received_at.clone(),
             self.delivery_id.clone(),
             opt(self.pusher.as_ref()),
@@ -293,10 +389,13 @@ impl Row for AttemptRow {
             files.join("\n"),
             opt(self.check_run_id.as_ref()),
             self.audit_seq.to_string(),
+            self.early.to_string(),
+            self.late_now.to_string(),
+            self.early_now.to_string(),
         ]
     }
 
-    /// The head commit shortened to 12 characters, files as a count.
+    /// The head commit shortened to 12 characters, push time local, files as a count.
     fn table_cells(&self) -> Vec<String> {
         vec![
             self.id.to_string(),
@@ -304,9 +403,11 @@ impl Row for AttemptRow {
             self.repository.clone(),
             self.git_ref.clone(),
             self.after.chars().take(12).collect(),
-            self.pushed_at.clone(),
+            self.pushed_at_local.clone(),
             self.attempt_number.to_string(),
             self.late.to_string(),
+            self.late_now.to_string(),
+            self.early.to_string(),
             self.files.len().to_string(),
         ]
     }
@@ -418,6 +519,11 @@ pub struct FinalAttempt {
 #[schema(as = Summary)]
 pub struct SummaryRow {
     pub attempts: u64,
+    /// This student's deadline: the session's, or their extension.
+    #[schema(format = DateTime)]
+    pub deadline: String,
+    /// Attempts pushed before the session opened (never final).
+    pub early_attempts: u64,
     /// null when no attempt was pushed by the deadline
     #[serde(rename = "final")]
     #[schema(required = true)]
@@ -440,12 +546,17 @@ pub struct SummaryRow {
     pub roster_identifier: Option<String>,
     #[schema(schema_with = summary_status_schema)]
     pub status: String,
+    /// The session's time zone: CSV and table local columns only.
+    #[serde(skip)]
+    pub timezone: String,
 }
 
 impl From<&StudentSummary> for SummaryRow {
     fn from(s: &StudentSummary) -> Self {
         Self {
             attempts: s.fold.attempts,
+            deadline: utc(s.deadline),
+            early_attempts: s.fold.early_attempts,
             final_attempt: s.fold.final_attempt.as_ref().map(|f| FinalAttempt {
                 after: f.after.clone(),
                 attempt_number: f.number,
@@ -461,6 +572,7 @@ impl From<&StudentSummary> for SummaryRow {
             repository: s.repository.clone(),
             roster_identifier: s.student.as_ref().map(|r| r.identifier.clone()),
             status: s.status.as_str().to_owned(),
+            timezone: s.timezone.clone(),
         }
     }
 }
@@ -478,9 +590,13 @@ impl Row for SummaryRow {
         "final_after",
         "final_ref",
         "final_pushed_at",
+        "final_pushed_at_local",
         "late_attempts",
         "forced",
         "status",
+        "deadline",
+        "deadline_local",
+        "early_attempts",
     ];
     const TABLE_COLUMNS: &'static [&'static str] = &[
         "roster_identifier",
@@ -489,7 +605,9 @@ impl Row for SummaryRow {
         "attempts",
         "final",
         "final_pushed_at",
+        "deadline",
         "late_attempts",
+        "early_attempts",
         "forced",
         "status",
     ];
@@ -508,13 +626,17 @@ impl Row for SummaryRow {
             opt(f.map(|f| &f.after)),
             opt(f.map(|f| &f.git_ref)),
             opt(f.map(|f| &f.pushed_at)),
+            local(&opt(f.map(|f| &f.pushed_at)), &self.timezone),
             self.late_attempts.to_string(),
             self.forced.to_string(),
             self.status.clone(),
+            self.deadline.clone(),
+            local(&self.deadline, &self.timezone),
+            self.early_attempts.to_string(),
         ]
     }
 
-    /// The final attempt as `#N`.
+    /// The final attempt as `#N`, times local.
     fn table_cells(&self) -> Vec<String> {
         let f = self.final_attempt.as_ref();
         vec![
@@ -524,8 +646,10 @@ impl Row for SummaryRow {
             self.attempts.to_string(),
             f.map(|f| format!("#{}", f.attempt_number))
                 .unwrap_or_default(),
-            opt(f.map(|f| &f.pushed_at)),
+            local(&opt(f.map(|f| &f.pushed_at)), &self.timezone),
+            local(&self.deadline, &self.timezone),
             self.late_attempts.to_string(),
+            self.early_attempts.to_string(),
             self.forced.to_string(),
             self.status.clone(),
         ]
@@ -616,6 +740,99 @@ impl Row for GradeRow {
             self.submission_timestamp.clone(),
             self.points_awarded.clone(),
             self.points_available.clone(),
+        ]
+    }
+}
+
+/// A received webhook delivery (`labtrail deliveries list|show`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryRow {
+    pub action: Option<String>,
+    /// The attempt it recorded (or found recorded before), if any.
+    pub attempt_id: Option<i64>,
+    pub event: String,
+    pub guid: String,
+    /// When the next try may start: only while `queued` or `retrying`.
+    pub next_try: Option<String>,
+    pub processed_at: Option<String>,
+    /// Why it was ignored, retried or given up (or a note such as `duplicate of attempt N`).
+    pub reason: Option<String>,
+    pub received_at: String,
+    pub status: String,
+    /// Processing tries since it was (re)queued.
+    pub tries: i32,
+}
+
+impl DeliveryRow {
+    /// The row of `d`, with the id of the attempt it recorded.
+    pub fn new(d: &crate::db::deliveries::DeliveryInfo, attempt_id: Option<i64>) -> Self {
+        let waiting = matches!(d.status.as_str(), "queued" | "retrying");
+        Self {
+            action: d.action.clone(),
+            attempt_id,
+            event: d.event.clone(),
+            guid: d.guid.clone(),
+            next_try: waiting.then(|| utc(d.next_attempt_at)),
+            processed_at: d.processed_at.map(utc),
+            reason: d.last_error.clone(),
+            received_at: d.received_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            status: d.status.clone(),
+            tries: d.attempts,
+        }
+    }
+}
+
+impl Row for DeliveryRow {
+    const COLUMNS: &'static [&'static str] = &[
+        "guid",
+        "event",
+        "action",
+        "status",
+        "reason",
+        "tries",
+        "next_try",
+        "received_at",
+        "processed_at",
+        "attempt_id",
+    ];
+    const TABLE_COLUMNS: &'static [&'static str] = &[
+        "guid",
+        "event",
+        "status",
+        "tries",
+        "next_try",
+        "attempt_id",
+        "reason",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.guid.clone(),
+            self.event.clone(),
+            opt(self.action.as_ref()),
+            self.status.clone(),
+            opt(self.reason.as_ref()),
+            self.tries.to_string(),
+            opt(self.next_try.as_ref()),
+            self.received_at.clone(),
+            opt(self.processed_at.as_ref()),
+            opt(self.attempt_id.as_ref()),
+        ]
+    }
+
+    /// The reason on one line.
+    fn table_cells(&self) -> Vec<String> {
+        vec![
+            self.guid.clone(),
+            self.event.clone(),
+            self.status.clone(),
+            self.tries.to_string(),
+            opt(self.next_try.as_ref()),
+            opt(self.attempt_id.as_ref()),
+            self.reason
+                .as_deref()
+                .unwrap_or_default()
+                .replace(['\n', '\r'], " "),
         ]
     }
 }

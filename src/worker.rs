@@ -15,7 +15,7 @@ use crate::db::deliveries::{self, Status};
 use crate::db::{installations, sessions};
 use crate::domain::backoff::Backoff;
 use crate::domain::files::ChangedFile;
-use crate::domain::session::{is_late, select_session};
+use crate::domain::session::{is_early, is_late, select_session};
 use crate::github::{files, GithubApp};
 use crate::jobs::check_runs::{self, CheckRunPolicy};
 use crate::metrics::Metrics;
@@ -300,7 +300,18 @@ impl Pipeline {
             pushed_at,
             received_at: d.received_at,
             delivery_id: d.guid.clone(),
-            late: is_late(pushed_at, session.closes_at),
+            late: is_late(
+                pushed_at,
+                sessions::deadline_of_push(
+                    &self.db,
+                    session,
+                    &push.repository_name,
+                    push.pusher_login.as_deref(),
+                    push.sender_id,
+                )
+                .await?,
+            ),
+            early: is_early(pushed_at, session.opens_at),
             files_complete: list.complete,
             files: list.files,
             files_source: list.source,

@@ -41,6 +41,8 @@ pub struct Model {
     /// scheduled.
     pub files_retry_at: Option<DateTimeUtc>,
     pub files_tries: i32,
+    /// Pushed before the session opened (never final, never on time).
+    pub early: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

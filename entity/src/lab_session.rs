@@ -18,6 +18,8 @@ pub struct Model {
     pub closes_at: DateTimeUtc,
     pub archived_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// IANA time zone local times are shown in (`UTC` by default).
+    pub timezone: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ pub mod lab_attempt;
 pub mod lab_attempt_file;
 pub mod lab_session;
 pub mod roster_student;
+pub mod session_extension;
 pub mod states;
 pub mod web_login_state;
 pub mod web_session;

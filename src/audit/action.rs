@@ -10,6 +10,9 @@ pub enum Action {
     LabAttemptErased,
     LabSessionCreated,
     LabSessionArchived,
+    LabSessionEdited,
+    LabSessionExtended,
+    LabSessionUnarchived,
     ApiTokenCreated,
     ApiTokenRevoked,
     InstallationCreated,
@@ -44,12 +47,15 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order docs/audit.md lists them.
-    pub const ALL: [Self; 35] = [
+    pub const ALL: [Self; 38] = [
         Self::LabAttemptRecorded,
         Self::LabAttemptFilesCompleted,
         Self::LabAttemptErased,
         Self::LabSessionCreated,
         Self::LabSessionArchived,
+        Self::LabSessionEdited,
+        Self::LabSessionExtended,
+        Self::LabSessionUnarchived,
         Self::ApiTokenCreated,
         Self::ApiTokenRevoked,
         Self::InstallationCreated,
@@ -90,6 +96,9 @@ impl Action {
             Self::LabAttemptErased => "lab_attempt.erased",
             Self::LabSessionCreated => "lab_session.created",
             Self::LabSessionArchived => "lab_session.archived",
+            Self::LabSessionEdited => "lab_session.edited",
+            Self::LabSessionExtended => "lab_session.extended",
+            Self::LabSessionUnarchived => "lab_session.unarchived",
             Self::ApiTokenCreated => "api_token.created",
             Self::ApiTokenRevoked => "api_token.revoked",
             Self::InstallationCreated => "installation.created",

@@ -80,6 +80,7 @@ struct AttemptRecorded<'a> {
     received_at: DateTime<Utc>,
     attempt_number: i32,
     late: bool,
+    early: bool,
     forced: bool,
     file_count: i32,
     files_source: FilesSource,
@@ -104,6 +105,7 @@ pub fn attempt_recorded(
         received_at: a.received_at,
         attempt_number: a.attempt_number,
         late: a.late,
+        early: a.early,
         forced: a.forced,
         file_count: a.file_count,
         files_source: a.files_source,
@@ -184,6 +186,7 @@ struct SessionCreated {
     opens_at: DateTime<Utc>,
     #[serde(serialize_with = "ser_instant")]
     closes_at: DateTime<Utc>,
+    timezone: String,
     content_sha256: String,
 }
 
@@ -197,6 +200,7 @@ pub fn session_created(actor: &str, s: &lab_session::Model) -> Result<NewEntry, 
         session_id: s.id,
         opens_at: s.opens_at,
         closes_at: s.closes_at,
+        timezone: s.timezone.clone(),
         content_sha256: content_digest(&content)?,
     };
     entry(

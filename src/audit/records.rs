@@ -63,6 +63,7 @@ const ATTEMPT_FIELDS: &[Field] = &[
     ),
     field("attempt_number", &["attempt_number"], Ty::Int),
     field("late", &["late"], Ty::Bool),
+    field("early", &["early"], Ty::Bool),
     field("forced", &["forced"], Ty::Bool),
     field("file_count", &["file_count"], Ty::Int),
     field("files_source", &["files_source"], Ty::Text),
@@ -95,6 +96,7 @@ const INSTALLATION_FIELDS: &[Field] = &[
 
 const ATTEMPT_ERASED: &str = Action::LabAttemptErased.as_str();
 const SESSION_CREATED: &str = Action::LabSessionCreated.as_str();
+const SESSION_UNARCHIVED: &str = Action::LabSessionUnarchived.as_str();
 
 const ATTEMPT_ACTIONS: &[&str] = &[
     Action::LabAttemptRecorded.as_str(),
@@ -105,8 +107,9 @@ const ATTEMPT_ACTIONS: &[&str] = &[
 const SESSION_ACTIONS: &[&str] = &[
     SESSION_CREATED,
     Action::LabSessionArchived.as_str(),
-    "lab_session.edited",
-    "lab_session.extended",
+    Action::LabSessionEdited.as_str(),
+    Action::LabSessionExtended.as_str(),
+    SESSION_UNARCHIVED,
 ];
 
 const INSTALLATION_ACTIONS: &[&str] = &[
@@ -247,7 +250,7 @@ impl LogFacts {
             return;
         }
         self.erased = None;
-        if action == SESSION_CREATED {
+        if action == SESSION_CREATED || action == SESSION_UNARCHIVED {
             self.fields.insert("archived_at", (Fact::Null, seq));
         }
         for f in kind.fields() {
@@ -350,6 +353,7 @@ pub fn attempt_facts(
         ("received_at", Fact::instant(a.received_at)),
         ("attempt_number", Fact::Int(i64::from(a.attempt_number))),
         ("late", Fact::Bool(a.late)),
+        ("early", Fact::Bool(a.early)),
         ("forced", Fact::Bool(a.forced)),
         ("file_count", Fact::Int(i64::from(a.file_count))),
         ("files_source", Fact::Text(a.files_source.to_string())),
@@ -792,7 +796,7 @@ mod tests {
         s.apply(
             Kind::Session,
             7,
-            "lab_session.edited",
+            Action::LabSessionEdited.as_str(),
             &json!({ "session_id": 3, "closes_at_us": 1_770_000_000_000_000_i64, "note": null }),
         );
         assert_eq!(

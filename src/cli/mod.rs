@@ -4,6 +4,7 @@
 mod attempts;
 mod audit;
 mod deliver;
+mod deliveries;
 mod doctor;
 mod grades;
 mod redeliver;
@@ -20,8 +21,8 @@ use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{
-    AttemptsCommand, AuditCommand, Cli, Command, GithubArgs, GlobalArgs, GradesCommand,
-    OutputFormat, RetentionCommand, RosterCommand, SessionCommand,
+    AttemptsCommand, AuditCommand, Cli, Command, DeliverArgs, DeliveriesCommand, GithubArgs,
+    GlobalArgs, GradesCommand, OutputFormat, RetentionCommand, RosterCommand, SessionCommand,
 };
 use crate::db::{self, attempts::AttemptFilter};
 use crate::github::{CallPolicy, GithubAppConfig};
@@ -39,13 +40,13 @@ pub struct MissingDatabase(pub String);
 /// Run a parsed command line; the exit code is the command's verdict.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
-    // `deliver`, `audit keygen` and `audit check-proof` never open the database; `doctor` reports a
-    // missing one as a finding.
+    // `deliver` (without --wait), `audit keygen` and `audit check-proof` never open the database; `doctor`
+    // reports a missing one as a finding.
     let needs_existing_database = !matches!(
         cli.command,
         Command::Serve(_)
             | Command::Migrate
-            | Command::Deliver(_)
+            | Command::Deliver(DeliverArgs { wait: false, .. })
             | Command::Doctor(_)
             | Command::Audit(AuditCommand::Keygen | AuditCommand::CheckProof { .. })
     );
@@ -69,6 +70,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Session(SessionCommand::Archive { org, slug }) => {
             session::archive(g, &org, &slug).await
         }
+        Command::Session(SessionCommand::Edit(args)) => session::edit(g, args).await,
+        Command::Session(SessionCommand::Extend {
+            slug,
+            org,
+            student,
+            closes,
+        }) => session::extend(g, &slug, org.as_deref(), &student, &closes).await,
+        Command::Session(SessionCommand::Unarchive {
+            slug,
+            org,
+            allow_overlap,
+        }) => session::unarchive(g, &slug, org.as_deref(), allow_overlap).await,
         Command::Attempts(AttemptsCommand::List {
             session,
             repo,
@@ -98,6 +111,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             github_web_url,
         }) => grades::export(g, &session, org.as_deref(), out.as_deref(), &github_web_url).await,
         Command::Deliver(args) => deliver::deliver(g, args).await,
+        Command::Deliveries(DeliveriesCommand::List {
+            status,
+            limit,
+            format,
+        }) => deliveries::list(g, status.as_deref(), limit, format).await,
+        Command::Deliveries(DeliveriesCommand::Show { guid }) => deliveries::show(g, &guid).await,
         Command::Redeliver(args) => redeliver::redeliver(g, args).await,
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(g, args).await,
         Command::Audit(AuditCommand::Checkpoint { write }) => audit::checkpoint(g, write).await,

@@ -1,43 +1,82 @@
-//! `labtrail session create|list|archive`.
+//! `labtrail session create|list|archive|edit|extend|unarchive`.
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-use chrono::{DateTime, Utc};
+use anyhow::{anyhow, Context};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 
 use super::{cli_actor, open, print_rows};
-use crate::config::{GlobalArgs, OutputFormat, SessionCreateArgs};
-use crate::db::{self, sessions::NewSession};
+use crate::config::{GlobalArgs, OutputFormat, SessionCreateArgs, SessionEditArgs};
+use crate::db::{
+    self,
+    sessions::{NewSession, SessionEdit},
+};
+use crate::domain::session::{local_time, parse_timezone};
 use crate::report::{utc, SessionRow};
 
-fn parse_time(flag: &str, s: &str) -> anyhow::Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
+/// RFC 3339 with an offset, or a local `YYYY-MM-DD HH:MM[:SS]` (a `T` works too) in `tz`; a local time
+/// that does not exist or exists twice there (a daylight-saving change) is refused.
+fn parse_time(flag: &str, s: &str, tz: Tz) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let hint = || {
+        format!(
+            "Cannot read --{flag} {s:?}: use RFC 3339 with an offset (2026-12-01T23:59:00+01:00) or a local \
+             time in {tz} (2026-12-01 23:59)"
+        )
+    };
+    let naive = [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s.trim(), f).ok())
+    .ok_or_else(|| anyhow!(hint()))?;
+    tz.from_local_datetime(&naive)
+        .single()
         .map(|t| t.with_timezone(&Utc))
-        .with_context(|| format!("Cannot read --{flag} {s:?}: use RFC 3339 with an offset, e.g. 2026-12-01T23:59:00+01:00"))
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: that local time is ambiguous or skipped in {tz}",
+                hint()
+            )
+        })
+}
+
+fn zone(name: &str) -> anyhow::Result<Tz> {
+    Ok(parse_timezone(name)?)
 }
 
 pub(super) async fn create(g: &GlobalArgs, a: SessionCreateArgs) -> anyhow::Result<ExitCode> {
+    let tz = zone(&a.timezone)?;
     let new = NewSession {
         org: a.org,
         slug: a.slug,
         title: a.title,
         repo_pattern: a.repos,
         branch_policy: a.branches,
-        opens_at: parse_time("opens", &a.opens)?,
-        closes_at: parse_time("closes", &a.closes)?,
+        opens_at: parse_time("opens", &a.opens, tz)?,
+        closes_at: parse_time("closes", &a.closes, tz)?,
+        timezone: a.timezone,
+        allow_overlap: a.allow_overlap,
     };
     let db = open(g).await?;
     let s = db::sessions::create(&db, &g.origin(), &cli_actor(), new)
         .await
         .context("Cannot create the session")?;
     println!(
-        "created session {} for {}: repositories {:?}, branches {}, {} – {}",
+        "created session {} for {}: repositories {:?}, branches {}, {} – {} ({})",
         s.slug,
         s.org,
         s.repo_pattern,
         s.branch_policy,
-        utc(s.opens_at),
-        utc(s.closes_at)
+        local_time(s.opens_at, &s.timezone),
+        local_time(s.closes_at, &s.timezone),
+        s.timezone
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -51,7 +90,14 @@ pub(super) async fn list(
     let sessions = db::sessions::list(&db, org)
         .await
         .context("Cannot list sessions")?;
-    let rows: Vec<SessionRow> = sessions.iter().map(SessionRow::from).collect();
+    let ids: Vec<i64> = sessions.iter().map(|s| s.id).collect();
+    let extensions = db::sessions::extensions_of(&db, &ids)
+        .await
+        .context("Cannot list extensions")?;
+    let rows: Vec<SessionRow> = sessions
+        .iter()
+        .map(|s| SessionRow::new(s, &extensions))
+        .collect();
     print_rows(&rows, format)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -67,5 +113,92 @@ pub(super) async fn archive(g: &GlobalArgs, org: &str, slug: &str) -> anyhow::Re
         s.org,
         s.archived_at.map(utc).unwrap_or_default()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn edit(g: &GlobalArgs, a: SessionEditArgs) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let current = db::sessions::find_by_slug(&db, &a.slug, a.org.as_deref())
+        .await
+        .context("Cannot find the session")?;
+    // Local times are read in the new time zone when one is given.
+    let tz = zone(a.timezone.as_deref().unwrap_or(&current.timezone))?;
+    let change = SessionEdit {
+        title: a.title,
+        opens_at: a.opens.map(|t| parse_time("opens", &t, tz)).transpose()?,
+        closes_at: a.closes.map(|t| parse_time("closes", &t, tz)).transpose()?,
+        timezone: a.timezone,
+        allow_overlap: a.allow_overlap,
+    };
+    let s = db::sessions::edit(
+        &db,
+        &g.origin(),
+        &cli_actor(),
+        &a.slug,
+        Some(&current.org),
+        change,
+    )
+    .await
+    .context("Cannot edit the session")?;
+    println!(
+        "edited session {} of {}: {:?}, {} – {} ({})",
+        s.slug,
+        s.org,
+        s.title,
+        local_time(s.opens_at, &s.timezone),
+        local_time(s.closes_at, &s.timezone),
+        s.timezone
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn extend(
+    g: &GlobalArgs,
+    slug: &str,
+    org: Option<&str>,
+    student: &str,
+    closes: &str,
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let current = db::sessions::find_by_slug(&db, slug, org)
+        .await
+        .context("Cannot find the session")?;
+    let closes_at = parse_time("closes", closes, zone(&current.timezone)?)?;
+    let e = db::sessions::extend(
+        &db,
+        &g.origin(),
+        &cli_actor(),
+        slug,
+        Some(&current.org),
+        student,
+        closes_at,
+    )
+    .await
+    .context("Cannot extend the deadline")?;
+    let who = e.roster_student.as_ref().map_or_else(
+        || format!("{} (not on the roster)", e.extension.student),
+        |s| format!("{} (roster {})", e.extension.student, s.identifier),
+    );
+    println!(
+        "extended session {} of {} for {who}: deadline {} (session: {})",
+        e.session.slug,
+        e.session.org,
+        local_time(e.extension.closes_at, &e.session.timezone),
+        local_time(e.session.closes_at, &e.session.timezone),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn unarchive(
+    g: &GlobalArgs,
+    slug: &str,
+    org: Option<&str>,
+    allow_overlap: bool,
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let s = db::sessions::unarchive(&db, &g.origin(), &cli_actor(), slug, org, allow_overlap)
+        .await
+        .context("Cannot unarchive the session")?;
+    println!("unarchived session {} of {}", s.slug, s.org);
     Ok(ExitCode::SUCCESS)
 }

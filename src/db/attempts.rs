@@ -36,6 +36,8 @@ pub struct NewAttempt {
     pub received_at: DateTime<Utc>,
     pub delivery_id: String,
     pub late: bool,
+    /// Pushed before the session opened.
+    pub early: bool,
     pub files: Vec<ChangedFile>,
     pub files_source: FilesSource,
     pub files_complete: bool,
@@ -76,7 +78,7 @@ pub async fn record(
                 attempt_id: existing.id,
             });
         }
-        let attempt_number = next_attempt_number(txn, new.session_id, new.repository_id).await?;
+        let attempt_number = attempt_number(txn, &new).await?;
         let attempt = insert_attempt(txn, &new, attempt_number, log.head().size).await?;
         insert_files(txn, attempt.id, &new.files).await?;
         let receipt = log
@@ -109,21 +111,20 @@ async fn find_same_push(
         .await
 }
 
-async fn next_attempt_number(
-    db: &impl ConnectionTrait,
-    session_id: i64,
-    repository_id: i64,
-) -> Result<i32, DbErr> {
+/// The number a new attempt gets: one more than the attempts of its repository in its session pushed
+/// before it (by `pushed_at`, then recording order, so an equal push time counts as before). Numbers
+/// follow push time and are never changed afterwards (they are in the log): a push that arrives after a
+/// later-pushed one gets the number its push time earns, which that one already holds (docs/design.md
+/// §4); listings order by push time.
+async fn attempt_number(db: &impl ConnectionTrait, new: &NewAttempt) -> Result<i32, DbErr> {
     use lab_attempt::Column as C;
-    let max: Option<Option<i32>> = lab_attempt::Entity::find()
-        .select_only()
-        .column_as(C::AttemptNumber.max(), "max")
-        .filter(C::SessionId.eq(session_id))
-        .filter(C::RepositoryId.eq(repository_id))
-        .into_tuple()
-        .one(db)
+    let before = lab_attempt::Entity::find()
+        .filter(C::SessionId.eq(new.session_id))
+        .filter(C::RepositoryId.eq(new.repository_id))
+        .filter(C::PushedAt.lte(new.pushed_at))
+        .count(db)
         .await?;
-    Ok(max.flatten().unwrap_or(0) + 1)
+    Ok(i32::try_from(before).unwrap_or(i32::MAX - 1) + 1)
 }
 
 async fn insert_attempt(
@@ -149,6 +150,7 @@ async fn insert_attempt(
         delivery_id: Set(new.delivery_id.clone()),
         attempt_number: Set(attempt_number),
         late: Set(new.late),
+        early: Set(new.early),
         file_count: Set(i32::try_from(new.files.len()).unwrap_or(i32::MAX)),
         files_source: Set(new.files_source),
         files_complete: Set(new.files_complete),
@@ -185,6 +187,11 @@ async fn insert_files(
 pub struct AttemptView {
     pub attempt: lab_attempt::Model,
     pub session_slug: String,
+    /// The session's time zone (local times).
+    pub session_timezone: String,
+    /// The session's opening and this attempt's deadline as they are now (edits and extensions
+    /// included): read-time lateness, next to the recorded `late`.
+    pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub files: Vec<lab_attempt_file::Model>,
 }
 
@@ -307,14 +314,37 @@ async fn with_files(
     db: &impl ConnectionTrait,
     rows: Vec<(lab_attempt::Model, Option<lab_session::Model>)>,
 ) -> Result<Vec<AttemptView>, DbErr> {
-    let mut views: Vec<AttemptView> = rows
-        .into_iter()
-        .map(|(attempt, session)| AttemptView {
+    let mut deadlines: HashMap<i64, crate::db::sessions::Deadlines> = HashMap::new();
+    let mut views: Vec<AttemptView> = Vec::with_capacity(rows.len());
+    for (attempt, session) in rows {
+        let window = match &session {
+            Some(s) => {
+                if let std::collections::hash_map::Entry::Vacant(e) = deadlines.entry(s.id) {
+                    e.insert(crate::db::sessions::Deadlines::load(db, s).await?);
+                }
+                let name = attempt
+                    .repository_full_name
+                    .rsplit_once('/')
+                    .map_or(attempt.repository_full_name.as_str(), |(_, n)| n);
+                deadlines.get(&s.id).map(|d| {
+                    (
+                        s.opens_at,
+                        d.of_push(name, attempt.pusher_login.as_deref(), attempt.sender_id),
+                    )
+                })
+            }
+            None => None,
+        };
+        views.push(AttemptView {
             attempt,
+            session_timezone: session
+                .as_ref()
+                .map_or_else(|| "UTC".to_owned(), |s| s.timezone.clone()),
             session_slug: session.map(|s| s.slug).unwrap_or_default(),
+            window,
             files: Vec::new(),
-        })
-        .collect();
+        });
+    }
     for chunk in views.chunks_mut(FILE_CHUNK) {
         let index: HashMap<i64, usize> = chunk
             .iter()
@@ -414,4 +444,19 @@ pub async fn complete_files(
         log.append(entry).await.map(Some)
     })
     .await
+}
+
+/// The attempts recorded by these deliveries: (delivery GUID, attempt id).
+pub async fn by_deliveries(
+    db: &impl ConnectionTrait,
+    guids: &[String],
+) -> Result<Vec<(String, i64)>, DbErr> {
+    use lab_attempt::Column as C;
+    lab_attempt::Entity::find()
+        .select_only()
+        .columns([C::DeliveryId, C::Id])
+        .filter(C::DeliveryId.is_in(guids.iter().cloned()))
+        .into_tuple()
+        .all(db)
+        .await
 }

@@ -122,10 +122,15 @@ pub async fn due(
 pub struct SummaryFacts {
     pub attempt: lab_attempt::Model,
     pub session_title: String,
+    /// The deadline of this attempt's student (the session's, or their extension), as it is now.
     pub closes_at: DateTime<Utc>,
+    pub session_closes_at: DateTime<Utc>,
+    pub opens_at: DateTime<Utc>,
+    pub timezone: String,
     /// The first files by path: (path, status).
     pub files: Vec<(String, FileStatus)>,
-    /// The latest attempts of the same session and repository up to this one, latest first.
+    /// The latest attempts of the same session and repository recorded up to this one, latest pushed
+    /// first.
     pub recent: Vec<lab_attempt::Model>,
     /// The attempt's audit entry hash.
     pub entry_hash: String,
@@ -159,6 +164,7 @@ pub async fn summary_facts(
         .filter(C::SessionId.eq(attempt.session_id))
         .filter(C::RepositoryId.eq(attempt.repository_id))
         .filter(C::Id.lte(attempt.id))
+        .order_by_desc(C::PushedAt)
         .order_by_desc(C::Id)
         .limit(u64::try_from(recent_shown).unwrap_or(10))
         .all(db)
@@ -168,10 +174,25 @@ pub async fn summary_facts(
         .await?
         .map(|e| e.entry_hash)
         .unwrap_or_default();
+    let name = attempt
+        .repository_full_name
+        .rsplit_once('/')
+        .map_or(attempt.repository_full_name.as_str(), |(_, n)| n);
+    let closes_at = crate::db::sessions::deadline_of_push(
+        db,
+        &session,
+        name,
+        attempt.pusher_login.as_deref(),
+        attempt.sender_id,
+    )
+    .await?;
     Ok(Some(SummaryFacts {
         attempt,
         session_title: session.title,
-        closes_at: session.closes_at,
+        closes_at,
+        session_closes_at: session.closes_at,
+        opens_at: session.opens_at,
+        timezone: session.timezone,
         files,
         recent,
         entry_hash,

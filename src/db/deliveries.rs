@@ -264,3 +264,62 @@ pub async fn known_guids(
     }
     Ok(known)
 }
+
+/// A delivery as operators see it (no payload bytes).
+#[derive(Debug, Clone, sea_orm::FromQueryResult)]
+pub struct DeliveryInfo {
+    pub guid: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub status: String,
+    /// Processing tries since the delivery was (re)queued.
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    /// Why it was ignored, retried or given up, or a note (`duplicate of attempt N`).
+    pub last_error: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+fn info_select() -> sea_orm::Select<webhook_delivery::Entity> {
+    use sea_orm::QuerySelect;
+    webhook_delivery::Entity::find().select_only().columns([
+        Column::Guid,
+        Column::Event,
+        Column::Action,
+        Column::Status,
+        Column::Attempts,
+        Column::NextAttemptAt,
+        Column::LastError,
+        Column::ReceivedAt,
+        Column::ProcessedAt,
+    ])
+}
+
+/// Deliveries for operators, newest first, optionally of one status.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    status: Option<&str>,
+    limit: u64,
+) -> Result<Vec<DeliveryInfo>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut q = info_select();
+    if let Some(status) = status {
+        q = q.filter(Column::Status.eq(status));
+    }
+    q.order_by_desc(Column::ReceivedAt)
+        .order_by_desc(Column::Guid)
+        .limit(limit)
+        .into_model::<DeliveryInfo>()
+        .all(db)
+        .await
+}
+
+/// One delivery by GUID.
+pub async fn get(db: &impl ConnectionTrait, guid: &str) -> Result<Option<DeliveryInfo>, DbErr> {
+    info_select()
+        .filter(Column::Guid.eq(guid))
+        .into_model::<DeliveryInfo>()
+        .one(db)
+        .await
+}

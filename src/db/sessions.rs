@@ -1,14 +1,16 @@
-//! Lab sessions: creation (audited), listing, and lookup by organisation.
+//! Lab sessions: creation, edits, per-student extensions, archiving and unarchiving (each audited in
+//! its transaction), listing, and lookup by organisation.
 
 use chrono::{DateTime, Utc};
 use entity::lab_session::{self, Column, Entity};
+use entity::{roster_student, session_extension};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
 };
 
-use crate::audit::{self, entries, AuditError};
-use crate::domain::session::{repo_matcher, BranchPolicy, RuleError};
+use crate::audit::{self, entries, Action, AuditError};
+use crate::domain::session::{overlap, parse_timezone, repo_matcher, BranchPolicy, RuleError};
 
 /// Why a session could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,22 @@ pub enum SessionError {
     Ambiguous(String),
     #[error("session {slug:?} of {org} was archived already")]
     Archived { org: String, slug: String },
+    #[error("session {slug:?} of {org} is not archived")]
+    NotArchived { org: String, slug: String },
+    #[error(
+        "the rules overlap those of active session {other:?} of {org} (a push to a repository named \
+         {example:?} could match both): change the pattern or branches, archive {other:?}, or pass \
+         --allow-overlap (the more specific pattern, then the later opening, takes the push)"
+    )]
+    Overlap {
+        org: String,
+        other: String,
+        example: String,
+    },
+    #[error("nothing to change: give --title, --opens, --closes or --timezone")]
+    NoChange,
+    #[error("invalid student {0:?}: give a GitHub login or a roster identifier")]
+    Student(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
     #[error(transparent)]
@@ -49,6 +67,10 @@ pub struct NewSession {
     pub branch_policy: String,
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
+    /// IANA time zone name local times are shown in.
+    pub timezone: String,
+    /// Create it even when its rules overlap another active session's.
+    pub allow_overlap: bool,
 }
 
 fn valid_login(s: &str) -> bool {
@@ -78,6 +100,7 @@ impl NewSession {
         }
         repo_matcher(&self.repo_pattern)?;
         BranchPolicy::parse(&self.branch_policy)?;
+        parse_timezone(&self.timezone)?;
         if self.closes_at <= self.opens_at {
             return Err(SessionError::Window);
         }
@@ -116,10 +139,14 @@ pub async fn create(
             closes_at: Set(new.closes_at),
             archived_at: Set(None),
             created_at: Set(Utc::now()),
+            timezone: Set(parse_timezone(&new.timezone)?.name().to_owned()),
             ..Default::default()
         }
         .insert(txn)
         .await?;
+        if !new.allow_overlap {
+            refuse_overlap(txn, &session).await?;
+        }
         log.append(entries::session_created(actor, &session)?)
             .await?;
         Ok(session)
@@ -155,11 +182,12 @@ pub async fn archive(
             });
         }
         let now = Utc::now();
+        // The entry first: the database guard lets `archived_at` change only under it.
+        log.append(entries::session_archived(actor, session.id, now)?)
+            .await?;
         let mut active: lab_session::ActiveModel = session.into();
         active.archived_at = Set(Some(now));
         let session = active.update(txn).await?;
-        log.append(entries::session_archived(actor, session.id, now)?)
-            .await?;
         Ok(session)
     })
     .await
@@ -208,4 +236,346 @@ pub async fn find_by_slug(
         1 => Ok(found.remove(0)),
         _ => Err(SessionError::Ambiguous(slug.to_owned())),
     }
+}
+
+/// Refuse when `session`'s rules overlap another active session's of its organisation (docs/design.md
+/// §4: overlap rule), naming the first such session by slug.
+async fn refuse_overlap(
+    db: &impl ConnectionTrait,
+    session: &lab_session::Model,
+) -> Result<(), SessionError> {
+    for other in active_for_org(db, &session.org).await? {
+        if other.id == session.id {
+            continue;
+        }
+        if let Some(example) = overlap(session, &other) {
+            return Err(SessionError::Overlap {
+                org: session.org.clone(),
+                other: other.slug,
+                example,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What `session edit` changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct SessionEdit {
+    pub title: Option<String>,
+    pub opens_at: Option<DateTime<Utc>>,
+    pub closes_at: Option<DateTime<Utc>>,
+    pub timezone: Option<String>,
+    /// Keep an active session whose rules overlap another's.
+    pub allow_overlap: bool,
+}
+
+/// Change a session's title, window or time zone, audited as `lab_session.edited` with the changed
+/// fields' new values in one transaction. Recorded attempts keep their recorded `late` and `early`;
+/// read-time lateness follows the new deadline.
+pub async fn edit(
+    db: &impl TransactionTrait,
+    origin: &str,
+    actor: &str,
+    slug: &str,
+    org: Option<&str>,
+    change: SessionEdit,
+) -> Result<lab_session::Model, SessionError> {
+    let title = change.title.as_deref().map(str::trim);
+    if title.is_some_and(str::is_empty) {
+        return Err(SessionError::Title);
+    }
+    let timezone = change
+        .timezone
+        .as_deref()
+        .map(parse_timezone)
+        .transpose()?
+        .map(|tz| tz.name().to_owned());
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    let old = find_by_slug(&txn, slug, org).await?;
+    let mut details = serde_json::Map::new();
+    details.insert("session_id".into(), old.id.into());
+    let mut active: lab_session::ActiveModel = old.clone().into();
+    if let Some(t) = title.filter(|t| *t != old.title) {
+        active.title = Set(t.to_owned());
+        details.insert("title".into(), t.into());
+        // The digest `lab_session.created` holds covers the title: the newest one must match the row.
+        let content = serde_json::json!({
+            "org": old.org, "slug": old.slug, "title": t,
+            "repo_pattern": old.repo_pattern, "branch_policy": old.branch_policy,
+        });
+        details.insert(
+            "content_sha256".into(),
+            audit::content_digest(&content)?.into(),
+        );
+    }
+    if let Some(t) = change.opens_at.filter(|t| *t != old.opens_at) {
+        active.opens_at = Set(t);
+        details.insert("opens_at".into(), entries::instant(t).into());
+    }
+    if let Some(t) = change.closes_at.filter(|t| *t != old.closes_at) {
+        active.closes_at = Set(t);
+        details.insert("closes_at".into(), entries::instant(t).into());
+    }
+    if let Some(tz) = timezone.filter(|tz| *tz != old.timezone) {
+        active.timezone = Set(tz.clone());
+        details.insert("timezone".into(), tz.into());
+    }
+    if details.len() == 1 {
+        return Err(SessionError::NoChange);
+    }
+    let window = (
+        change.opens_at.unwrap_or(old.opens_at),
+        change.closes_at.unwrap_or(old.closes_at),
+    );
+    if window.1 <= window.0 {
+        return Err(SessionError::Window);
+    }
+    if old.archived_at.is_none() && !change.allow_overlap {
+        refuse_overlap(&txn, &old).await?;
+    }
+    // The entry first: the database guard lets these columns change only under it.
+    audit::append(
+        &txn,
+        &mut head,
+        entries::other(
+            actor.to_owned(),
+            Action::LabSessionEdited,
+            format!("lab_session:{}", old.id),
+            serde_json::Value::Object(details),
+        )?,
+    )
+    .await?;
+    let session = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+/// A student's extension as `session extend` set it.
+#[derive(Debug, Clone)]
+pub struct Extended {
+    pub session: lab_session::Model,
+    pub extension: session_extension::Model,
+    /// The roster student the name matched, if any.
+    pub roster_student: Option<roster_student::Model>,
+}
+
+/// Set (or move) `student`'s own deadline in a session, audited as `lab_session.extended` in one
+/// transaction. `student` is a GitHub login or a roster identifier (stored lower-case); the audit entry
+/// names the roster student by id when the name matches one, else holds a digest of the name, never the
+/// name itself.
+pub async fn extend(
+    db: &impl TransactionTrait,
+    origin: &str,
+    actor: &str,
+    slug: &str,
+    org: Option<&str>,
+    student: &str,
+    closes_at: DateTime<Utc>,
+) -> Result<Extended, SessionError> {
+    let name = student.trim().to_lowercase();
+    if name.is_empty() || name.len() > 320 || name.chars().any(char::is_control) {
+        return Err(SessionError::Student(student.to_owned()));
+    }
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    let session = find_by_slug(&txn, slug, org).await?;
+    let roster = crate::db::roster::list(&txn, &session.org).await?;
+    let roster_student = roster.into_iter().find(|s| {
+        s.identifier.to_lowercase() == name
+            || (!s.github_username.is_empty() && s.github_username.to_lowercase() == name)
+    });
+    let now = Utc::now();
+    let existing = session_extension::Entity::find()
+        .filter(session_extension::Column::SessionId.eq(session.id))
+        .filter(session_extension::Column::Student.eq(&name))
+        .one(&txn)
+        .await?;
+    let extension = match existing {
+        Some(e) => {
+            let mut e: session_extension::ActiveModel = e.into();
+            e.closes_at = Set(closes_at);
+            e.updated_at = Set(now);
+            e.update(&txn).await?
+        }
+        None => {
+            session_extension::ActiveModel {
+                session_id: Set(session.id),
+                student: Set(name.clone()),
+                closes_at: Set(closes_at),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?
+        }
+    };
+    let mut details = serde_json::json!({
+        "session_id": session.id,
+        "extension_id": extension.id,
+        "closes_at": entries::instant(closes_at),
+    });
+    match &roster_student {
+        Some(s) => details["roster_student_id"] = s.id.into(),
+        None => details["student_sha256"] = audit::content_digest(&name.clone().into())?.into(),
+    }
+    audit::append(
+        &txn,
+        &mut head,
+        entries::other(
+            actor.to_owned(),
+            Action::LabSessionExtended,
+            format!("lab_session:{}", session.id),
+            details,
+        )?,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Extended {
+        session,
+        extension,
+        roster_student,
+    })
+}
+
+/// Unarchive a session (it matches pushes again), audited as `lab_session.unarchived` in one transaction;
+/// refused when its rules overlap another active session's unless `allow_overlap`.
+pub async fn unarchive(
+    db: &impl TransactionTrait,
+    origin: &str,
+    actor: &str,
+    slug: &str,
+    org: Option<&str>,
+    allow_overlap: bool,
+) -> Result<lab_session::Model, SessionError> {
+    let (txn, mut head) = audit::begin_write(db, origin).await?;
+    let session = find_by_slug(&txn, slug, org).await?;
+    if session.archived_at.is_none() {
+        return Err(SessionError::NotArchived {
+            org: session.org,
+            slug: session.slug,
+        });
+    }
+    if !allow_overlap {
+        refuse_overlap(&txn, &session).await?;
+    }
+    // The entry first: the database guard lets `archived_at` change only under it.
+    audit::append(
+        &txn,
+        &mut head,
+        entries::other(
+            actor.to_owned(),
+            Action::LabSessionUnarchived,
+            format!("lab_session:{}", session.id),
+            serde_json::json!({ "session_id": session.id }),
+        )?,
+    )
+    .await?;
+    let mut active: lab_session::ActiveModel = session.into();
+    active.archived_at = Set(None);
+    let session = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+/// A session's per-student extensions, by student.
+pub async fn extensions(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+) -> Result<Vec<session_extension::Model>, DbErr> {
+    session_extension::Entity::find()
+        .filter(session_extension::Column::SessionId.eq(session_id))
+        .order_by_asc(session_extension::Column::Student)
+        .all(db)
+        .await
+}
+
+/// What judging the deadline of a session's pushes needs, read once: its extensions and, when it has
+/// some, its organisation's roster.
+#[derive(Debug, Clone)]
+pub struct Deadlines {
+    session: lab_session::Model,
+    extensions: Vec<session_extension::Model>,
+    students: Vec<crate::domain::summary::StudentKey>,
+}
+
+impl Deadlines {
+    /// Read the extensions (and the roster, only when there are extensions) of `session`.
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        session: &lab_session::Model,
+    ) -> Result<Self, DbErr> {
+        let extensions = extensions(db, session.id).await?;
+        let students = if extensions.is_empty() {
+            Vec::new()
+        } else {
+            crate::db::roster::list(db, &session.org)
+                .await?
+                .into_iter()
+                .map(|s| crate::domain::summary::StudentKey {
+                    identifier: s.identifier,
+                    github_username: s.github_username,
+                    github_id: s.github_id,
+                })
+                .collect()
+        };
+        Ok(Self {
+            session: session.clone(),
+            extensions,
+            students,
+        })
+    }
+
+    /// The deadline of one push to `repo_name` (a name without the owner): the session's, or the
+    /// extension of the roster student the push matches (by sender id, login or repository name, as the
+    /// summary matches), or, with no roster student, of the pusher's login. See
+    /// [`crate::domain::summary::deadline_for`].
+    pub fn of_push(
+        &self,
+        repo_name: &str,
+        pusher_login: Option<&str>,
+        sender_id: Option<i64>,
+    ) -> DateTime<Utc> {
+        use crate::domain::summary::{deadline_for, match_student, Pusher};
+        if self.extensions.is_empty() {
+            return self.session.closes_at;
+        }
+        let pushers = [Pusher {
+            login: pusher_login.map(str::to_owned),
+            id: sender_id,
+        }];
+        let student = match_student(&self.students, repo_name, &pushers).map(|i| &self.students[i]);
+        deadline_for(&self.session, &self.extensions, student, &pushers)
+    }
+}
+
+/// The deadline of one push to `repo_name` in `session` ([`Deadlines::of_push`]).
+pub async fn deadline_of_push(
+    db: &impl ConnectionTrait,
+    session: &lab_session::Model,
+    repo_name: &str,
+    pusher_login: Option<&str>,
+    sender_id: Option<i64>,
+) -> Result<DateTime<Utc>, DbErr> {
+    Ok(Deadlines::load(db, session)
+        .await?
+        .of_push(repo_name, pusher_login, sender_id))
+}
+
+/// The extensions of these sessions, by session then student.
+pub async fn extensions_of(
+    db: &impl ConnectionTrait,
+    session_ids: &[i64],
+) -> Result<Vec<session_extension::Model>, DbErr> {
+    session_extension::Entity::find()
+        .filter(session_extension::Column::SessionId.is_in(session_ids.iter().copied()))
+        .order_by_asc(session_extension::Column::SessionId)
+        .order_by_asc(session_extension::Column::Student)
+        .all(db)
+        .await
+}
+
+/// One session by id.
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<lab_session::Model>, DbErr> {
+    Entity::find_by_id(id).one(db).await
 }

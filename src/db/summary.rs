@@ -9,7 +9,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::db::roster;
+use crate::db::{roster, sessions};
 use crate::domain::summary::{
     deadline_for, match_student, AttemptFacts, Pusher, RepoFold, Status, StudentKey,
 };
@@ -28,6 +28,10 @@ pub struct StudentSummary {
     pub pusher_logins: Vec<String>,
     pub fold: RepoFold,
     pub status: Status,
+    /// This student's deadline (the session's, or their extension).
+    pub deadline: DateTime<Utc>,
+    /// The session's time zone (local times).
+    pub timezone: String,
 }
 
 impl StudentSummary {
@@ -93,10 +97,11 @@ type FactRow = (i64, i64, String, i32, String, String, DateTime<Utc>, bool);
 /// Fold every attempt of the session into its repository, [`PAGE`] at a time (keyset on id).
 async fn fold_attempts(
     db: &impl ConnectionTrait,
-    session_id: i64,
+    session: &lab_session::Model,
     repos: &mut BTreeMap<i64, Repo>,
     default_deadline: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let session_id = session.id;
     use lab_attempt::Column as C;
     let mut after = 0i64;
     loop {
@@ -138,6 +143,7 @@ async fn fold_attempts(
                     pushed_at,
                     forced,
                 },
+                session.opens_at,
                 deadline,
             );
         }
@@ -153,6 +159,7 @@ pub async fn summarize(
 ) -> Result<Vec<StudentSummary>, DbErr> {
     let students = roster::list(db, &session.org).await?;
     let keys: Vec<StudentKey> = students.iter().map(key).collect();
+    let extensions = sessions::extensions(db, session.id).await?;
     let mut repos = repositories(db, session.id).await?;
     for repo in repos.values_mut() {
         let name = repo
@@ -160,9 +167,14 @@ pub async fn summarize(
             .rsplit_once('/')
             .map_or(repo.full_name.as_str(), |(_, n)| n);
         repo.student = match_student(&keys, name, &repo.pushers);
-        repo.deadline = Some(deadline_for(session, repo.student.map(|i| &keys[i])));
+        repo.deadline = Some(deadline_for(
+            session,
+            &extensions,
+            repo.student.map(|i| &keys[i]),
+            &repo.pushers,
+        ));
     }
-    fold_attempts(db, session.id, &mut repos, deadline_for(session, None)).await?;
+    fold_attempts(db, session, &mut repos, session.closes_at).await?;
     let mut matched = BTreeSet::new();
     let mut rows: Vec<StudentSummary> = repos
         .into_values()
@@ -176,6 +188,8 @@ pub async fn summarize(
                 pusher_logins: logins.into_iter().collect(),
                 status: repo.fold.status(),
                 fold: repo.fold,
+                deadline: repo.deadline.unwrap_or(session.closes_at),
+                timezone: session.timezone.clone(),
             }
         })
         .collect();
@@ -184,12 +198,14 @@ pub async fn summarize(
             .iter()
             .enumerate()
             .filter(|(i, _)| !matched.contains(i))
-            .map(|(_, s)| StudentSummary {
+            .map(|(i, s)| StudentSummary {
                 repository: None,
                 student: Some(s.clone()),
                 pusher_logins: Vec::new(),
                 fold: RepoFold::default(),
                 status: Status::Missing,
+                deadline: deadline_for(session, &extensions, Some(&keys[i]), &[]),
+                timezone: session.timezone.clone(),
             }),
     );
     rows.sort_by(|a, b| {

@@ -1,8 +1,16 @@
-//! Which lab session a push belongs to: repository pattern, branch policy, precedence, lateness.
+//! Which lab session a push belongs to: repository pattern, branch policy, precedence, lateness,
+//! earliness; whether two sessions' rules overlap; a session's time zone.
+
+use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use entity::lab_session;
 use globset::{Glob, GlobBuilder, GlobMatcher};
+use regex_automata::dfa::StartKind;
+use regex_automata::dfa::{dense, Automaton};
+use regex_automata::util::{start, syntax};
+use regex_automata::Anchored;
 
 /// A session rule that cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -11,6 +19,26 @@ pub enum RuleError {
     Pattern(String, String),
     #[error("invalid branch policy {0:?}: use all, default or a glob such as main or release/*")]
     Branch(String),
+    #[error(
+        "unknown time zone {0:?}: use an IANA name such as Europe/Paris, America/New_York or UTC"
+    )]
+    Timezone(String),
+}
+
+/// A session's time zone: an IANA name, checked against chrono-tz's database.
+pub fn parse_timezone(name: &str) -> Result<Tz, RuleError> {
+    name.trim()
+        .parse::<Tz>()
+        .map_err(|_| RuleError::Timezone(name.to_owned()))
+}
+
+/// `t` in the session's time zone with the offset, to the minute: `2026-11-30 23:59 +01:00`. A zone that
+/// no longer parses (it was validated when stored) shows UTC.
+pub fn local_time(t: DateTime<Utc>, timezone: &str) -> String {
+    let tz = parse_timezone(timezone).unwrap_or(Tz::UTC);
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M %:z")
+        .to_string()
 }
 
 /// Which branches of a matched repository count.
@@ -92,6 +120,87 @@ pub fn is_late(pushed_at: DateTime<Utc>, closes_at: DateTime<Utc>) -> bool {
     pushed_at > closes_at
 }
 
+/// A push is early when its push time is before the session opened: never final, never on time.
+pub fn is_early(pushed_at: DateTime<Utc>, opens_at: DateTime<Utc>) -> bool {
+    pushed_at < opens_at
+}
+
+/// The characters of a GitHub repository name (patterns match case-insensitively: lower case stands
+/// for both).
+const REPO_NAME_BYTES: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789._-";
+
+/// Longest witness searched for; past it the patterns are taken to overlap (when in doubt, they do).
+const WITNESS_MAX: usize = 100;
+
+/// The shortest string over `alphabet` that both globs match (`Some("")` stands for "could not decide":
+/// taken as overlapping), or `None` when no string matches both.
+fn common_match(a: &str, b: &str, case_insensitive: bool, alphabet: &[u8]) -> Option<String> {
+    let dfa = |pattern: &str| {
+        let glob = GlobBuilder::new(pattern)
+            .case_insensitive(case_insensitive)
+            .literal_separator(true)
+            .build()
+            .ok()?;
+        // Globs compile to byte regexes (`(?-u)`), which may match invalid UTF-8.
+        dense::Builder::new()
+            .syntax(syntax::Config::new().utf8(false))
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Anchored)
+                    .dfa_size_limit(Some(1 << 20)),
+            )
+            .build(glob.regex())
+            .ok()
+    };
+    let (Some(da), Some(db)) = (dfa(a), dfa(b)) else {
+        return Some(String::new());
+    };
+    let config = start::Config::new().anchored(Anchored::Yes);
+    let (Ok(sa), Ok(sb)) = (da.start_state(&config), db.start_state(&config)) else {
+        return Some(String::new());
+    };
+    let accepts = |d: &dense::DFA<Vec<u32>>, s| d.is_match_state(d.next_eoi_state(s));
+    let mut seen = HashSet::from([(sa, sb)]);
+    let mut queue = VecDeque::from([(sa, sb, Vec::<u8>::new())]);
+    while let Some((x, y, word)) = queue.pop_front() {
+        if accepts(&da, x) && accepts(&db, y) {
+            return Some(String::from_utf8_lossy(&word).into_owned());
+        }
+        if word.len() >= WITNESS_MAX {
+            return Some(String::new());
+        }
+        for &byte in alphabet {
+            let (nx, ny) = (da.next_state(x, byte), db.next_state(y, byte));
+            if da.is_dead_state(nx) || db.is_dead_state(ny) || !seen.insert((nx, ny)) {
+                continue;
+            }
+            let mut next = word.clone();
+            next.push(byte);
+            queue.push_back((nx, ny, next));
+        }
+    }
+    None
+}
+
+/// Could one push match both sessions' rules? `Some(example)` names a repository name both patterns
+/// match (empty when undecidable within bounds, taken as overlapping). Patterns are compared exactly
+/// (as case-insensitive globs over the characters of repository names); branch policies overlap unless
+/// both are globs no branch name matches together (`all` and `default` overlap every policy).
+pub fn overlap(a: &lab_session::Model, b: &lab_session::Model) -> Option<String> {
+    let example = common_match(&a.repo_pattern, &b.repo_pattern, true, REPO_NAME_BYTES)?;
+    let branches_disjoint = match (
+        BranchPolicy::parse(&a.branch_policy),
+        BranchPolicy::parse(&b.branch_policy),
+    ) {
+        (Ok(BranchPolicy::Glob(x)), Ok(BranchPolicy::Glob(y))) => {
+            let any_byte: Vec<u8> = (1..=255).collect();
+            common_match(&x, &y, false, &any_byte).is_none()
+        }
+        _ => false,
+    };
+    (!branches_disjoint).then_some(example)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +219,7 @@ mod tests {
             closes_at: t(opens_day + 7),
             archived_at: None,
             created_at: t(1),
+            timezone: "UTC".into(),
         }
     }
 
@@ -166,5 +276,40 @@ mod tests {
         assert_eq!(select_session(&s, "lab1", "feature", Some("main")), None);
         assert!(BranchPolicy::parse("[").is_err());
         assert!(repo_matcher("org/lab").is_err());
+    }
+
+    #[test]
+    fn overlapping_patterns_are_found_with_an_example() {
+        let pair = |a: &str, ab: &str, b: &str, bb: &str| {
+            overlap(&session(1, a, ab, 1), &session(2, b, bb, 1))
+        };
+        assert_eq!(
+            pair("lab3-*", "all", "lab*", "all").as_deref(),
+            Some("lab3-")
+        );
+        assert_eq!(
+            pair("LAB3-*", "all", "lab3-alice", "all").as_deref(),
+            Some("lab3-alice")
+        );
+        assert!(pair("*-{a,b}", "all", "x-?", "all").is_some());
+        assert_eq!(pair("lab1-*", "all", "lab2-*", "all"), None);
+        assert_eq!(pair("lab[12]-*", "all", "lab3-*", "all"), None);
+        // A '/' can never be in a repository name.
+        assert_eq!(pair("a*", "all", "*/b", "all"), None);
+        // Same repositories, branches that never meet.
+        assert_eq!(pair("lab*", "main", "lab*", "release/*"), None);
+        assert!(pair("lab*", "default", "lab*", "release/*").is_some());
+        assert!(pair("lab*", "release/*", "lab*", "release/v?").is_some());
+    }
+
+    #[test]
+    fn local_times_carry_the_offset() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 30, 22, 59, 0).unwrap();
+        assert_eq!(local_time(t, "Europe/Paris"), "2026-11-30 23:59 +01:00");
+        assert_eq!(local_time(t, "UTC"), "2026-11-30 22:59 +00:00");
+        assert!(parse_timezone("Europe/Pariss").is_err());
+        assert!(parse_timezone("America/New_York").is_ok());
+        assert!(is_early(t - chrono::Duration::seconds(1), t));
+        assert!(!is_early(t, t));
     }
 }

@@ -3,7 +3,7 @@
 //! and the status (`on_time`, `late_only`, `missing`).
 
 use chrono::{DateTime, Utc};
-use entity::lab_session;
+use entity::{lab_session, session_extension};
 
 /// A roster student as matching needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,10 +21,38 @@ pub struct Pusher {
     pub id: Option<i64>,
 }
 
-/// The deadline that counts for `student`'s attempts in `session`. Every lateness decision of the
-/// summary and the grades export goes through here (per-student extensions belong here).
-pub fn deadline_for(session: &lab_session::Model, _student: Option<&StudentKey>) -> DateTime<Utc> {
-    session.closes_at
+/// The deadline that counts for a repository's attempts in `session`: the session's, or a later one of
+/// the student's extensions. Every lateness decision made at read time (summary, grades export, lists,
+/// check runs) goes through here.
+///
+/// An extension names its student by roster identifier or GitHub login (both compared lower-case): it
+/// applies to the roster student matched to the repository, or, when none matched, to a repository one
+/// of whose pushers has that login. An extension never moves a deadline earlier than the session's (a
+/// session deadline edited later than an old extension wins).
+pub fn deadline_for(
+    session: &lab_session::Model,
+    extensions: &[session_extension::Model],
+    student: Option<&StudentKey>,
+    pushers: &[Pusher],
+) -> DateTime<Utc> {
+    let keys: Vec<String> = match student {
+        Some(s) => [&s.identifier, &s.github_username]
+            .into_iter()
+            .filter(|k| !k.is_empty())
+            .map(|k| k.to_lowercase())
+            .collect(),
+        None => pushers
+            .iter()
+            .filter_map(|p| p.login.as_ref().map(|l| l.to_lowercase()))
+            .collect(),
+    };
+    extensions
+        .iter()
+        .filter(|e| e.session_id == session.id && keys.contains(&e.student.to_lowercase()))
+        .map(|e| e.closes_at)
+        .chain([session.closes_at])
+        .max()
+        .unwrap_or(session.closes_at)
 }
 
 /// The roster student a repository belongs to, by (in this order) a pusher's GitHub id, a pusher's
@@ -84,7 +112,7 @@ pub struct AttemptFacts {
 pub enum Status {
     /// At least one attempt pushed by the deadline.
     OnTime,
-    /// Pushed, but only after the deadline.
+    /// Pushed, but none in the window: only after the deadline (or before the session opened).
     LateOnly,
     /// A roster student with no attempt.
     Missing,
@@ -111,13 +139,16 @@ pub struct RepoFold {
     pub final_attempt: Option<AttemptFacts>,
     /// Attempts pushed after the deadline.
     pub late_attempts: u64,
+    /// Attempts pushed before the session opened.
+    pub early_attempts: u64,
     /// Any forced push.
     pub forced: bool,
 }
 
 impl RepoFold {
-    /// Count `a` against `deadline` (`late` = pushed after it, docs/design.md §4).
-    pub fn add(&mut self, a: AttemptFacts, deadline: DateTime<Utc>) {
+    /// Count `a` against the window `opens_at`..=`deadline` (`early` = pushed before it opened, `late`
+    /// = pushed after the deadline, docs/design.md §4); only attempts in the window can be final.
+    pub fn add(&mut self, a: AttemptFacts, opens_at: DateTime<Utc>, deadline: DateTime<Utc>) {
         self.attempts += 1;
         self.forced |= a.forced;
         self.first_pushed_at = Some(
@@ -128,7 +159,9 @@ impl RepoFold {
             self.last_pushed_at
                 .map_or(a.pushed_at, |t| t.max(a.pushed_at)),
         );
-        if a.pushed_at > deadline {
+        if a.pushed_at < opens_at {
+            self.early_attempts += 1;
+        } else if a.pushed_at > deadline {
             self.late_attempts += 1;
         } else if self
             .final_attempt
@@ -196,7 +229,7 @@ mod tests {
             attempt(2, 11, true),
             attempt(1, 9, false),
         ] {
-            fold.add(a, deadline);
+            fold.add(a, at(0), deadline);
         }
         assert_eq!(fold.attempts, 3);
         assert_eq!(fold.late_attempts, 1);
@@ -210,8 +243,8 @@ mod tests {
     #[test]
     fn a_push_at_the_deadline_counts_and_ties_go_to_the_later_recording() {
         let mut fold = RepoFold::default();
-        fold.add(attempt(5, 12, false), at(12));
-        fold.add(attempt(4, 12, false), at(12));
+        fold.add(attempt(5, 12, false), at(0), at(12));
+        fold.add(attempt(4, 12, false), at(0), at(12));
         assert_eq!(fold.final_attempt.map(|f| f.id), Some(5));
         assert_eq!(fold.late_attempts, 0);
     }
@@ -220,9 +253,62 @@ mod tests {
     fn only_late_pushes_and_no_pushes() {
         let mut fold = RepoFold::default();
         assert_eq!(fold.status(), Status::Missing);
-        fold.add(attempt(1, 13, false), at(12));
+        fold.add(attempt(1, 13, false), at(0), at(12));
         assert_eq!(fold.status(), Status::LateOnly);
         assert_eq!(fold.final_attempt, None);
+    }
+
+    #[test]
+    fn early_pushes_are_never_final() {
+        let mut fold = RepoFold::default();
+        fold.add(attempt(1, 7, false), at(8), at(12));
+        assert_eq!((fold.early_attempts, fold.late_attempts), (1, 0));
+        assert_eq!(fold.final_attempt, None);
+        assert_eq!(fold.status(), Status::LateOnly);
+        fold.add(attempt(2, 8, false), at(8), at(12));
+        assert_eq!(fold.final_attempt.map(|f| f.id), Some(2));
+    }
+
+    #[test]
+    fn extensions_apply_to_their_student_only_and_never_shorten() {
+        let session = lab_session::Model {
+            id: 1,
+            org: "course".into(),
+            slug: "lab1".into(),
+            title: "t".into(),
+            repo_pattern: "lab1-*".into(),
+            branch_policy: "default".into(),
+            opens_at: at(0),
+            closes_at: at(12),
+            archived_at: None,
+            created_at: at(0),
+            timezone: "UTC".into(),
+        };
+        let ext = |student: &str, h| session_extension::Model {
+            id: 1,
+            session_id: 1,
+            student: student.into(),
+            closes_at: at(h),
+            created_at: at(0),
+            updated_at: at(0),
+        };
+        let exts = [ext("alice", 20), ext("b@x", 18), ext("carol", 10)];
+        let alice = student("a@x", "Alice", None);
+        let bob = student("B@X", "bob", None);
+        let carol = student("c@x", "carol", None);
+        assert_eq!(deadline_for(&session, &exts, Some(&alice), &[]), at(20));
+        assert_eq!(deadline_for(&session, &exts, Some(&bob), &[]), at(18));
+        assert_eq!(deadline_for(&session, &exts, Some(&carol), &[]), at(12));
+        // No roster student: the pushers' logins.
+        assert_eq!(
+            deadline_for(&session, &exts, None, &[pusher("ALICE", None)]),
+            at(20)
+        );
+        // A roster student is not extended by a pusher's extension.
+        assert_eq!(
+            deadline_for(&session, &exts, Some(&carol), &[pusher("alice", None)]),
+            at(12)
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use entity::states::{FileStatus, FilesSource};
 
 use super::{repo_path, GithubApp, GithubError};
 use crate::db::check_runs::SummaryFacts;
+use crate::domain::session::{is_early, is_late, local_time, parse_timezone};
 
 /// The check run's name.
 pub const CHECK_NAME: &str = "labtrail";
@@ -29,6 +30,7 @@ pub struct RecentAttempt {
     pub after_sha: String,
     pub pushed_at: DateTime<Utc>,
     pub late: bool,
+    pub early: bool,
     pub file_count: i32,
 }
 
@@ -36,9 +38,17 @@ pub struct RecentAttempt {
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub session_title: String,
+    /// The student's own deadline (the session's, or their extension).
     pub closes_at: DateTime<Utc>,
+    /// The session's deadline (differs from `closes_at` with an extension).
+    pub session_closes_at: DateTime<Utc>,
+    /// The session's IANA time zone: times are shown in it, with the offset.
+    pub timezone: String,
     pub pushed_at: DateTime<Utc>,
+    /// Judged now against `closes_at` (a deadline edited or extended after recording counts).
     pub late: bool,
+    /// Pushed before the session opened.
+    pub early: bool,
     pub attempt_number: i32,
     pub git_ref: String,
     pub before_sha: String,
@@ -115,28 +125,54 @@ fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
-fn utc(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+/// A push time in the session's zone, to the second, with the offset.
+fn local_secs(t: DateTime<Utc>, timezone: &str) -> String {
+    let tz = parse_timezone(timezone).unwrap_or(chrono_tz::Tz::UTC);
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
 }
 
-/// Render the check run: conclusion, title and a Markdown summary under GitHub's limit.
+/// Render the check run: conclusion, title and a Markdown summary under GitHub's limit. The conclusion
+/// is always `neutral`: a late or early push is a fact the student can no longer change, not an action
+/// they are asked to take.
 pub fn render(s: &Summary) -> CheckOutput {
-    let timing = if s.late {
-        format!("late by {}", human_duration(s.pushed_at - s.closes_at))
+    let (timing, verdict) = if s.early {
+        (
+            "early (before the session opened)".to_owned(),
+            "**early**: before the session opened, it does not count".to_owned(),
+        )
+    } else if s.late {
+        let by = human_duration(s.pushed_at - s.closes_at);
+        (format!("late by {by}"), format!("**late** by {by}"))
     } else {
-        "on time".to_owned()
+        ("on time".to_owned(), "**on time**".to_owned())
     };
     let title = format!("Attempt #{}: {timing}", s.attempt_number);
     let mut md = String::new();
     let _ = writeln!(md, "### {}\n", md_text(&s.session_title, SHOWN_CHARS));
     md.push_str("| | |\n|---|---|\n");
-    let _ = writeln!(md, "| Deadline | {} |", utc(s.closes_at));
-    let verdict = if s.late {
-        format!("**late** by {}", human_duration(s.pushed_at - s.closes_at))
+    if s.closes_at == s.session_closes_at {
+        let _ = writeln!(
+            md,
+            "| Deadline | {} ({}) |",
+            local_time(s.closes_at, &s.timezone),
+            md_text(&s.timezone, 64)
+        );
     } else {
-        "**on time**".to_owned()
-    };
-    let _ = writeln!(md, "| Pushed | {} ({verdict}) |", utc(s.pushed_at));
+        let _ = writeln!(
+            md,
+            "| Your deadline | {} ({}; extended, the session's is {}) |",
+            local_time(s.closes_at, &s.timezone),
+            md_text(&s.timezone, 64),
+            local_time(s.session_closes_at, &s.timezone)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| Pushed | {} ({verdict}) |",
+        local_secs(s.pushed_at, &s.timezone)
+    );
     let _ = writeln!(md, "| Attempt | #{} |", s.attempt_number);
     let branch = s.git_ref.strip_prefix("refs/heads/").unwrap_or(&s.git_ref);
     let _ = writeln!(
@@ -188,7 +224,7 @@ pub fn render(s: &Summary) -> CheckOutput {
         s.attempt_id
     );
     CheckOutput {
-        conclusion: if s.late { "action_required" } else { "neutral" },
+        conclusion: "neutral",
         title,
         summary: within_limit(md),
     }
@@ -218,9 +254,15 @@ fn recent_section(md: &mut String, s: &Summary) {
             "| #{} | `{}` | {} | {} | {} |",
             r.number,
             short(&r.after_sha),
-            utc(r.pushed_at),
+            local_secs(r.pushed_at, &s.timezone),
             r.file_count,
-            if r.late { "late" } else { "on time" }
+            if r.early {
+                "early"
+            } else if r.late {
+                "late"
+            } else {
+                "on time"
+            }
         );
     }
 }
@@ -240,11 +282,21 @@ fn within_limit(md: String) -> String {
 impl From<SummaryFacts> for Summary {
     fn from(f: SummaryFacts) -> Self {
         let a = f.attempt;
+        let judge = |pushed_at| {
+            (
+                is_late(pushed_at, f.closes_at),
+                is_early(pushed_at, f.opens_at),
+            )
+        };
+        let (late, early) = judge(a.pushed_at);
         Self {
             session_title: f.session_title,
             closes_at: f.closes_at,
+            session_closes_at: f.session_closes_at,
+            timezone: f.timezone,
             pushed_at: a.pushed_at,
-            late: a.late,
+            late,
+            early,
             attempt_number: a.attempt_number,
             git_ref: a.git_ref,
             before_sha: a.before_sha,
@@ -262,7 +314,8 @@ impl From<SummaryFacts> for Summary {
                     number: r.attempt_number,
                     after_sha: r.after_sha,
                     pushed_at: r.pushed_at,
-                    late: r.late,
+                    late: judge(r.pushed_at).0,
+                    early: judge(r.pushed_at).1,
                     file_count: r.file_count,
                 })
                 .collect(),
@@ -393,8 +446,11 @@ mod tests {
         Summary {
             session_title: "Lab 3: linked lists".into(),
             closes_at: t("2026-02-01T23:59:00Z"),
+            session_closes_at: t("2026-02-01T23:59:00Z"),
+            timezone: "UTC".into(),
             pushed_at: t("2026-02-01T21:15:07Z"),
             late: false,
+            early: false,
             attempt_number: 3,
             git_ref: "refs/heads/main".into(),
             before_sha: "1111111111111111111111111111111111111111".into(),
@@ -414,6 +470,7 @@ mod tests {
                     after_sha: "abcdef0123456789abcdef0123456789abcdef01".into(),
                     pushed_at: t("2026-02-01T21:15:07Z"),
                     late: false,
+                    early: false,
                     file_count: 2,
                 },
                 RecentAttempt {
@@ -421,6 +478,7 @@ mod tests {
                     after_sha: "1111111111111111111111111111111111111111".into(),
                     pushed_at: t("2026-01-30T10:00:00Z"),
                     late: false,
+                    early: false,
                     file_count: 5,
                 },
             ],
@@ -440,8 +498,8 @@ mod tests {
 
         | | |
         |---|---|
-        | Deadline | 2026-02-01 23:59:00 UTC |
-        | Pushed | 2026-02-01 21:15:07 UTC (**on time**) |
+        | Deadline | 2026-02-01 23:59 +00:00 (UTC) |
+        | Pushed | 2026-02-01 21:15:07 +00:00 (**on time**) |
         | Attempt | #3 |
         | Commit | `abcdef012345` on main |
         | Changed files | 2 (from the push payload) |
@@ -453,8 +511,8 @@ mod tests {
         #### Recent attempts in this repository
         | Attempt | Commit | Pushed | Files | |
         |---|---|---|---|---|
-        | #3 | `abcdef012345` | 2026-02-01 21:15:07 UTC | 2 | on time |
-        | #2 | `111111111111` | 2026-01-30 10:00:00 UTC | 5 | on time |
+        | #3 | `abcdef012345` | 2026-02-01 21:15:07 +00:00 | 2 | on time |
+        | #2 | `111111111111` | 2026-01-30 10:00:00 +00:00 | 5 | on time |
 
         #### Audit receipt
         Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
@@ -470,15 +528,15 @@ mod tests {
         s.recent[0].late = true;
         s.recent[0].pushed_at = s.pushed_at;
         let out = render(&s);
-        assert_eq!(out.conclusion, "action_required");
+        assert_eq!(out.conclusion, "neutral");
         assert_eq!(out.title, "Attempt #3: late by 1 d 2 h 5 min");
         insta::assert_snapshot!(out.summary, @r#"
         ### Lab 3: linked lists
 
         | | |
         |---|---|
-        | Deadline | 2026-02-01 23:59:00 UTC |
-        | Pushed | 2026-02-03 02:04:09 UTC (**late** by 1 d 2 h 5 min) |
+        | Deadline | 2026-02-01 23:59 +00:00 (UTC) |
+        | Pushed | 2026-02-03 02:04:09 +00:00 (**late** by 1 d 2 h 5 min) |
         | Attempt | #3 |
         | Commit | `abcdef012345` on main |
         | Changed files | 2 (from the push payload) |
@@ -490,13 +548,37 @@ mod tests {
         #### Recent attempts in this repository
         | Attempt | Commit | Pushed | Files | |
         |---|---|---|---|---|
-        | #3 | `abcdef012345` | 2026-02-03 02:04:09 UTC | 2 | late |
-        | #2 | `111111111111` | 2026-01-30 10:00:00 UTC | 5 | on time |
+        | #3 | `abcdef012345` | 2026-02-03 02:04:09 +00:00 | 2 | late |
+        | #2 | `111111111111` | 2026-01-30 10:00:00 +00:00 | 5 | on time |
 
         #### Audit receipt
         Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
         Merkle leaf index **41**, tree size **42**: every signed checkpoint of at least that size proves it (`labtrail audit prove --attempt 16`, or `GET /api/v1/attempts/16/proof`).
     "#);
+    }
+
+    #[test]
+    fn local_time_extension_and_early() {
+        let mut s = base();
+        s.timezone = "Europe/Paris".into();
+        s.closes_at = t("2026-02-02T22:59:00Z");
+        s.pushed_at = t("2026-02-02T10:00:00Z");
+        let out = render(&s);
+        assert_eq!(out.title, "Attempt #3: on time");
+        assert!(out.summary.contains(
+            "| Your deadline | 2026-02-02 23:59 +01:00 (Europe/Paris; extended, the session's is 2026-02-02 00:59 +01:00) |"
+        ), "{}", out.summary);
+        assert!(out
+            .summary
+            .contains("| Pushed | 2026-02-02 11:00:00 +01:00 (**on time**) |"));
+        s.pushed_at = t("2026-02-03T01:04:00Z");
+        s.late = true;
+        assert_eq!(render(&s).title, "Attempt #3: late by 2 h 5 min");
+        assert_eq!(render(&s).conclusion, "neutral");
+        s.early = true;
+        let out = render(&s);
+        assert_eq!(out.title, "Attempt #3: early (before the session opened)");
+        assert_eq!(out.conclusion, "neutral");
     }
 
     #[test]
@@ -509,8 +591,8 @@ mod tests {
 
         | | |
         |---|---|
-        | Deadline | 2026-02-01 23:59:00 UTC |
-        | Pushed | 2026-02-01 21:15:07 UTC (**on time**) |
+        | Deadline | 2026-02-01 23:59 +00:00 (UTC) |
+        | Pushed | 2026-02-01 21:15:07 +00:00 (**on time**) |
         | Attempt | #3 |
         | Commit | `abcdef012345` on main |
         | Changed files | 2 (from the push payload) |
@@ -525,8 +607,8 @@ mod tests {
         #### Recent attempts in this repository
         | Attempt | Commit | Pushed | Files | |
         |---|---|---|---|---|
-        | #3 | `abcdef012345` | 2026-02-01 21:15:07 UTC | 2 | on time |
-        | #2 | `111111111111` | 2026-01-30 10:00:00 UTC | 5 | on time |
+        | #3 | `abcdef012345` | 2026-02-01 21:15:07 +00:00 | 2 | on time |
+        | #2 | `111111111111` | 2026-01-30 10:00:00 +00:00 | 5 | on time |
 
         #### Audit receipt
         Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
@@ -549,6 +631,7 @@ mod tests {
                 after_sha: format!("{:x}", 12 - i).repeat(40)[..40].to_owned(),
                 pushed_at: s.pushed_at - chrono::Duration::hours(i64::from(i) * 5),
                 late: false,
+                early: false,
                 file_count: 5000 - i,
             })
             .collect();
@@ -561,8 +644,8 @@ mod tests {
 
         | | |
         |---|---|
-        | Deadline | 2026-02-01 23:59:00 UTC |
-        | Pushed | 2026-02-01 21:15:07 UTC (**on time**) |
+        | Deadline | 2026-02-01 23:59 +00:00 (UTC) |
+        | Pushed | 2026-02-01 21:15:07 +00:00 (**on time**) |
         | Attempt | #12 |
         | Commit | `abcdef012345` on main |
         | Changed files | 5000 (from the GitHub API) |
@@ -623,16 +706,16 @@ mod tests {
         #### Recent attempts in this repository
         | Attempt | Commit | Pushed | Files | |
         |---|---|---|---|---|
-        | #12 | `cccccccccccc` | 2026-02-01 21:15:07 UTC | 5000 | on time |
-        | #11 | `bbbbbbbbbbbb` | 2026-02-01 16:15:07 UTC | 4999 | on time |
-        | #10 | `aaaaaaaaaaaa` | 2026-02-01 11:15:07 UTC | 4998 | on time |
-        | #9 | `999999999999` | 2026-02-01 06:15:07 UTC | 4997 | on time |
-        | #8 | `888888888888` | 2026-02-01 01:15:07 UTC | 4996 | on time |
-        | #7 | `777777777777` | 2026-01-31 20:15:07 UTC | 4995 | on time |
-        | #6 | `666666666666` | 2026-01-31 15:15:07 UTC | 4994 | on time |
-        | #5 | `555555555555` | 2026-01-31 10:15:07 UTC | 4993 | on time |
-        | #4 | `444444444444` | 2026-01-31 05:15:07 UTC | 4992 | on time |
-        | #3 | `333333333333` | 2026-01-31 00:15:07 UTC | 4991 | on time |
+        | #12 | `cccccccccccc` | 2026-02-01 21:15:07 +00:00 | 5000 | on time |
+        | #11 | `bbbbbbbbbbbb` | 2026-02-01 16:15:07 +00:00 | 4999 | on time |
+        | #10 | `aaaaaaaaaaaa` | 2026-02-01 11:15:07 +00:00 | 4998 | on time |
+        | #9 | `999999999999` | 2026-02-01 06:15:07 +00:00 | 4997 | on time |
+        | #8 | `888888888888` | 2026-02-01 01:15:07 +00:00 | 4996 | on time |
+        | #7 | `777777777777` | 2026-01-31 20:15:07 +00:00 | 4995 | on time |
+        | #6 | `666666666666` | 2026-01-31 15:15:07 +00:00 | 4994 | on time |
+        | #5 | `555555555555` | 2026-01-31 10:15:07 +00:00 | 4993 | on time |
+        | #4 | `444444444444` | 2026-01-31 05:15:07 +00:00 | 4992 | on time |
+        | #3 | `333333333333` | 2026-01-31 00:15:07 +00:00 | 4991 | on time |
 
         #### Audit receipt
         Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.

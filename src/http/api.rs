@@ -176,7 +176,15 @@ pub(super) async fn sessions(
     let list = db::sessions::list(&state.db, org.as_deref())
         .await
         .map_err(AppError::database)?;
-    Ok(Json(list.iter().map(SessionRow::from).collect()))
+    let ids: Vec<i64> = list.iter().map(|s| s.id).collect();
+    let extensions = db::sessions::extensions_of(&state.db, &ids)
+        .await
+        .map_err(AppError::database)?;
+    Ok(Json(
+        list.iter()
+            .map(|s| SessionRow::new(s, &extensions))
+            .collect(),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

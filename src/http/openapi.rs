@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::api;
 use crate::audit::proof::{ConsistencyProof, Proof};
-use crate::report::{AttemptRow, FileRow, FinalAttempt, SessionRow, SummaryRow};
+use crate::report::{AttemptRow, ExtensionRow, FileRow, FinalAttempt, SessionRow, SummaryRow};
 
 /// The read API's document (`ApiDoc::openapi()`).
 #[derive(OpenApi)]
@@ -35,7 +35,7 @@ use crate::report::{AttemptRow, FileRow, FinalAttempt, SessionRow, SummaryRow};
         api::checkpoint,
         api::consistency,
     ),
-    components(schemas(ErrorBody, SessionRow, FileRow, AttemptRow, SummaryRow, FinalAttempt, AttemptPage, AuditEntry, AuditPage, Proof, ConsistencyProof)),
+    components(schemas(ErrorBody, SessionRow, ExtensionRow, FileRow, AttemptRow, SummaryRow, FinalAttempt, AttemptPage, AuditEntry, AuditPage, Proof, ConsistencyProof)),
     security(("bearer" = [])),
     modifiers(&Security)
 )]

@@ -30,7 +30,9 @@ async fn concurrent_appends_from_two_instances_and_cli_processes_are_contiguous(
                 std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
                     .args(["session", "create", "--org", "course", "--slug"])
                     .arg(format!("extra{i}"))
-                    .args(["--title", "t", "--repos", "x-*"])
+                    .args(["--title", "t", "--repos"])
+                    // Patterns that do not overlap (overlapping ones are refused).
+                    .arg(format!("x{i}-*"))
                     .args([
                         "--opens",
                         "2026-01-01T00:00:00Z",

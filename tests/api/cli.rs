@@ -198,7 +198,7 @@ async fn session_commands(db: TestDb) {
         (
             vec![
                 "--opens",
-                "2026-12-01 09:00",
+                "2026-12-01 9h",
                 "--closes",
                 "2026-12-08T23:59:00Z",
                 "--repos",

@@ -13,7 +13,7 @@ fn hex_sha(n: u64) -> String {
 
 backend_tests!(
     check_run_carries_the_attempt_summary_and_receipt,
-    late_push_asks_for_action,
+    late_push_is_neutral,
     crash_between_create_and_store_does_not_duplicate,
     failed_create_is_retried_by_the_sweep,
     summary_shows_only_this_repository,
@@ -72,7 +72,8 @@ async fn entry_hash(app: &crate::helpers::TestApp, seq: i64) -> String {
         .entry_hash
 }
 
-async fn late_push_asks_for_action(db: TestDb) {
+/// Nothing can be done about a late push: the run is `neutral`, the title says by how much.
+async fn late_push_is_neutral(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     fake.add_repo_without_git(1, "course/lab1-alice", 7);
     // Closes 2026-02-01T00:00:00Z; pushed 2 h 30 min later.
@@ -80,7 +81,7 @@ async fn late_push_asks_for_action(db: TestDb) {
     deliver(&app, "late-1", &payload).await;
     app.drain_check_runs().await;
     let run = &fake.check_runs()[0];
-    assert_eq!(run.conclusion.as_deref(), Some("action_required"));
+    assert_eq!(run.conclusion.as_deref(), Some("neutral"));
     assert_eq!(run.title, "Attempt #1: late by 2 h 30 min");
     assert!(
         run.summary.contains("(**late** by 2 h 30 min)"),

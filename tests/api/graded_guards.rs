@@ -116,6 +116,7 @@ async fn attempts_and_files_are_deleted_only_with_their_erase_entry(db: TestDb) 
     assert_eq!(code, Some(0), "{out}");
 }
 
+/// Raw UPDATEs are refused; the audited commands (which append their entry first) are not.
 async fn sessions_change_only_by_archiving(db: TestDb) {
     let app = crate::helpers::spawn_app(&db).await;
     record(&app, 1).await;
@@ -126,6 +127,9 @@ async fn sessions_change_only_by_archiving(db: TestDb) {
         "UPDATE lab_session SET branch_policy = 'release/*'",
         "UPDATE lab_session SET org = 'elsewhere'",
         "UPDATE lab_session SET slug = 'lab2'",
+        "UPDATE lab_session SET title = 'x'",
+        "UPDATE lab_session SET timezone = 'Europe/Paris'",
+        "UPDATE lab_session SET archived_at = created_at",
         "DELETE FROM lab_session",
     ] {
         refused(&app, sql, "lab_session").await;
@@ -134,6 +138,33 @@ async fn sessions_change_only_by_archiving(db: TestDb) {
     refused(
         &app,
         "UPDATE lab_session SET archived_at = NULL",
+        "lab_session",
+    )
+    .await;
+    refused(
+        &app,
+        "UPDATE lab_session SET archived_at = created_at",
+        "lab_session",
+    )
+    .await;
+    let (code, out) = cli(&app, &["session", "unarchive", "--slug", "lab1"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = cli(
+        &app,
+        &[
+            "session",
+            "edit",
+            "--slug",
+            "lab1",
+            "--closes",
+            "2026-03-01T00:00:00Z",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    // Under the edit's entry, still only the edited columns.
+    refused(
+        &app,
+        "UPDATE lab_session SET repo_pattern = '*'",
         "lab_session",
     )
     .await;

@@ -245,7 +245,7 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
         Some(
             "repository,roster_identifier,github_username,attempts,first_pushed_at,last_pushed_at,\
              final_attempt_id,final_attempt_number,final_after,final_ref,final_pushed_at,\
-             late_attempts,forced,status"
+             final_pushed_at_local,late_attempts,forced,status,deadline,deadline_local,early_attempts"
         )
     );
     let alice_id = alice["final"]["id"].as_i64().expect("id");
@@ -254,7 +254,8 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
         Some(
             format!(
                 "course/lab1-alice,alice@uni.test,alice,3,2026-01-01T00:01:40Z,2026-02-02T02:40:00Z,\
-                 {alice_id},2,{},refs/heads/master,2026-01-01T00:03:20Z,1,true,on_time",
+                 {alice_id},2,{},refs/heads/master,2026-01-01T00:03:20Z,2026-01-01 00:03 +00:00,1,true,\
+                 on_time,2026-02-01T00:00:00Z,2026-02-01 00:00 +00:00,0",
                 sha(2)
             )
             .as_str()

@@ -539,6 +539,9 @@ impl TestApp {
                 branch_policy: "all".into(),
                 opens_at: t(opens),
                 closes_at: t(closes),
+                timezone: "UTC".into(),
+                // Tests of precedence create overlapping sessions on purpose.
+                allow_overlap: true,
             },
         )
         .await

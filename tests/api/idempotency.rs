@@ -81,18 +81,23 @@ async fn two_hundred_deliveries_from_eight_senders(db: TestDb) {
     let attempt_seqs: std::collections::BTreeSet<i64> =
         attempts.iter().map(|a| a.audit_seq).collect();
     assert_eq!(attempt_seqs.len(), 200);
-    // Attempt numbers per repository are 1..=25 in recording order.
-    let mut numbers = std::collections::BTreeMap::<i64, Vec<i32>>::new();
+    // Attempt numbers follow push time (docs/design.md §4): each is one more than the attempts of its
+    // repository recorded before it and pushed no later. Four workers may record a student's pushes out
+    // of push order; then a number can repeat, and none is ever changed.
+    let mut by_repo = std::collections::BTreeMap::<i64, Vec<&entity::lab_attempt::Model>>::new();
     for a in &attempts {
-        numbers
-            .entry(a.repository_id)
-            .or_default()
-            .push(a.attempt_number);
+        by_repo.entry(a.repository_id).or_default().push(a);
     }
-    assert_eq!(numbers.len(), 8);
-    for (repo, mut n) in numbers {
-        n.sort_unstable();
-        assert_eq!(n, (1..=25).collect::<Vec<_>>(), "repository {repo}");
+    assert_eq!(by_repo.len(), 8);
+    for (repo, list) in by_repo {
+        assert_eq!(list.len(), 25, "repository {repo}");
+        for a in &list {
+            let before = list
+                .iter()
+                .filter(|b| b.audit_seq < a.audit_seq && b.pushed_at <= a.pushed_at)
+                .count();
+            assert_eq!(a.attempt_number as usize, before + 1, "repository {repo}");
+        }
     }
     assert!(app.assert_audit_verifies().contains("201 entries"));
 }

@@ -78,15 +78,19 @@ async fn two_serve_processes_share_one_database(db: TestDb) {
         "contiguous seqs"
     );
     assert_eq!(count("SELECT size FROM audit_head").await, entries);
-    // Ten pushes per repository, numbered 1..=10 without a gap or a repeat.
+    // Attempt numbers follow push time (docs/design.md §4): one more than the attempts of the repository
+    // recorded before and pushed no later. Sent at once to two instances, pushes arrive out of push
+    // order, so numbers may repeat; none breaks the rule.
     assert_eq!(
-        count("SELECT COUNT(DISTINCT repository_id * 100 + attempt_number) FROM lab_attempt").await,
-        50
+        count(
+            "SELECT COUNT(*) FROM lab_attempt a WHERE a.attempt_number <> 1 + (SELECT COUNT(*) \
+             FROM lab_attempt b WHERE b.session_id = a.session_id AND b.repository_id = a.repository_id \
+             AND b.audit_seq < a.audit_seq AND b.pushed_at <= a.pushed_at)"
+        )
+        .await,
+        0
     );
-    assert_eq!(
-        count("SELECT CAST(MAX(attempt_number) AS BIGINT) FROM lab_attempt").await,
-        10
-    );
+    assert!(count("SELECT CAST(MAX(attempt_number) AS BIGINT) FROM lab_attempt").await <= 10);
     assert!(
         first.stop() && second.stop(),
         "both instances stop cleanly on SIGTERM"
