@@ -146,16 +146,21 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
-    let started = Instant::now();
-    build(&url, entries).await;
-    println!(
-        "sqlite: built {entries} entries in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    // BENCH_DB=FILE keeps the SQLite database: built once if FILE is missing, reused as it is otherwise.
+    let db_file = std::env::var("BENCH_DB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.path().join("bench.db"));
+    let url = format!("sqlite://{}?mode=rwc", db_file.display());
+    if db_file.exists() {
+        println!("sqlite: reusing {}", db_file.display());
+    } else {
+        let started = Instant::now();
+        build(&url, entries).await;
+        println!(
+            "sqlite: built {entries} entries in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     measure("sqlite", &url, dir.path());
 
     if let Ok(admin_url) = std::env::var("LABTRAIL_TEST_POSTGRES_URL") {

@@ -45,21 +45,66 @@ pub fn parse_hash(hex_str: &str) -> Option<[u8; 32]> {
 }
 
 /// RFC 8785 canonical bytes of a JSON value.
+///
+/// Through serde_json's compact writer where it writes the same bytes, several times faster than
+/// the canonicaliser ([`serde_json_is_canonical_for`]; `audit verify` re-encodes every entry), through
+/// the RFC 8785 canonicaliser otherwise.
 pub fn canonical_bytes(value: &Value) -> Result<Vec<u8>, CanonicalError> {
+    if serde_json_is_canonical_for(value) {
+        return serde_json::to_vec(value).map_err(|e| CanonicalError(e.to_string()));
+    }
+    rfc8785_bytes(value)
+}
+
+/// The RFC 8785 canonicaliser itself.
+fn rfc8785_bytes(value: &Value) -> Result<Vec<u8>, CanonicalError> {
     serde_json_canonicalizer::to_vec(value).map_err(|e| CanonicalError(e.to_string()))
+}
+
+/// Integers up to 2^53 in magnitude: RFC 8785 writes them as plain digits, as serde_json does.
+const SAFE_INTEGER: u64 = 1 << 53;
+
+/// Whether serde_json's compact encoding of `v` is its RFC 8785 encoding: no floats, no integer
+/// beyond 2^53 (RFC 8785 writes numbers as IEEE doubles), and object keys in ASCII (serde_json
+/// sorts keys by UTF-8 bytes, RFC 8785 by UTF-16 code units; the two agree on ASCII) iterated in
+/// sorted order. Strings are
+/// escaped alike by both (`\"`, `\\`, `\b \f \n \r \t`, other controls as lowercase `\u00xx`,
+/// nothing else).
+fn serde_json_is_canonical_for(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+        Value::Number(n) => {
+            n.as_u64().is_some_and(|u| u <= SAFE_INTEGER)
+                || n.as_i64().is_some_and(|i| i.unsigned_abs() <= SAFE_INTEGER)
+        }
+        Value::Array(a) => a.iter().all(serde_json_is_canonical_for),
+        Value::Object(m) => {
+            // Sorted as written (serde_json's map is sorted unless its `preserve_order` is on).
+            m.keys().zip(m.keys().skip(1)).all(|(a, b)| a < b)
+                && m.iter()
+                    .all(|(k, v)| k.is_ascii() && serde_json_is_canonical_for(v))
+        }
+    }
+}
+
+/// `text` is the lowercase hex of `hash` (without allocating).
+fn is_hex_of(text: &str, hash: &[u8; 32]) -> bool {
+    let mut buf = [0u8; 64];
+    hex::encode_to_slice(hash, &mut buf).is_ok() && text.as_bytes() == buf
 }
 
 /// Check one stored entry against its predecessor's hash; returns its hash, or why it does not hold.
 pub fn check_entry(row: &audit_log::Model, prev: &[u8; 32]) -> Result<[u8; 32], String> {
-    check_entry_doc(row, prev).map(|(hash, _)| hash)
+    check_entry_doc(row, prev).map(|(hash, _, _)| hash)
 }
 
-/// [`check_entry`], also returning the parsed hashed document (so a caller need not parse it again).
+/// [`check_entry`], also returning the entry's leaf hash and the parsed hashed document (so a caller
+/// need not hash or parse it again).
 pub fn check_entry_doc(
     row: &audit_log::Model,
     prev: &[u8; 32],
-) -> Result<([u8; 32], Value), String> {
-    if row.prev_hash != hex::encode(prev) {
+) -> Result<([u8; 32], [u8; 32], Value), String> {
+    if !is_hex_of(&row.prev_hash, prev) {
         return Err("prev_hash does not match the previous entry's hash".into());
     }
     let doc: Value = serde_json::from_slice(&row.canonical)
@@ -80,9 +125,60 @@ pub fn check_entry_doc(
     if !columns_agree {
         return Err("stored columns differ from the hashed entry".into());
     }
-    let hash = chain_hash(prev, &leaf_hash(&row.canonical));
-    if row.entry_hash != hex::encode(hash) {
+    let leaf = leaf_hash(&row.canonical);
+    let hash = chain_hash(prev, &leaf);
+    if !is_hex_of(&row.entry_hash, &hash) {
         return Err("entry_hash does not match the recomputed hash".into());
     }
-    Ok((hash, doc))
+    Ok((hash, leaf, doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn serde_json_writes_rfc8785_bytes_wherever_it_is_trusted_to() {
+        let values = [
+            json!({"b": 1, "a": [true, null, -5, 9007199254740992_u64], "c": {"z": "", "y": {}}}),
+            json!({"s": "quote \" backslash \\ controls \u{0}\u{1f}\u{8}\u{9}\u{a}\u{c}\u{d}\u{7f}"}),
+            json!({"u": "é € 😀 \u{2028} \u{e000} /", "n": -9007199254740992_i64, "e": []}),
+        ];
+        for v in &values {
+            assert!(serde_json_is_canonical_for(v), "{v}");
+            assert_eq!(
+                serde_json::to_vec(v).unwrap(),
+                rfc8785_bytes(v).unwrap(),
+                "{v}"
+            );
+            assert_eq!(canonical_bytes(v).unwrap(), rfc8785_bytes(v).unwrap());
+        }
+    }
+
+    #[test]
+    fn floats_big_integers_and_non_ascii_keys_go_through_the_canonicaliser() {
+        for v in [
+            json!({"f": 1.5}),
+            json!([9007199254740993_u64]),
+            json!([-9007199254740993_i64]),
+            json!({"\u{e000}": 1, "😀": 2}),
+        ] {
+            assert!(!serde_json_is_canonical_for(&v), "{v}");
+        }
+        // Where the two writers differ, the canonicaliser's bytes are the ones checked.
+        let v = json!({"\u{e000}": 1, "😀": 2});
+        assert_ne!(serde_json::to_vec(&v).unwrap(), rfc8785_bytes(&v).unwrap());
+        assert_eq!(canonical_bytes(&v).unwrap(), rfc8785_bytes(&v).unwrap());
+        let f = json!({"f": 1.5e300, "g": 1e21});
+        assert_eq!(canonical_bytes(&f).unwrap(), rfc8785_bytes(&f).unwrap());
+    }
+
+    #[test]
+    fn hex_of_is_exact_lowercase_hex() {
+        let h = [0xab_u8; 32];
+        assert!(is_hex_of(&"ab".repeat(32), &h));
+        assert!(!is_hex_of(&"AB".repeat(32), &h));
+        assert!(!is_hex_of(&"ab".repeat(31), &h));
+    }
 }

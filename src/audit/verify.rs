@@ -569,11 +569,11 @@ async fn walk_rows(
                 }
             }
             let prev = walk.prev.unwrap_or_default();
-            let (hash, doc) = match check_entry_doc(&row, &prev) {
+            let (hash, leaf, doc) = match check_entry_doc(&row, &prev) {
                 Ok(checked) => checked,
                 Err(reason) => return Ok(Err(tampered(row.seq, reason))),
             };
-            if let Err(v) = walk.entry(row.seq, &doc, leaf_hash(&row.canonical), hash) {
+            if let Err(v) = walk.entry(row.seq, &doc, leaf, hash) {
                 return Ok(Err(v));
             }
             expected_seq += 1;
