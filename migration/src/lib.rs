@@ -11,6 +11,7 @@ mod m20261129_000011_graded_row_guards;
 mod m20261130_000020_roster;
 mod m20261130_000030_audit_subject_seq_index;
 mod m20261130_000050_web_session;
+mod m20261130_000080_claim_index;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000020_roster::Migration),
             Box::new(m20261130_000030_audit_subject_seq_index::Migration),
             Box::new(m20261130_000050_web_session::Migration),
+            Box::new(m20261130_000080_claim_index::Migration),
         ]
     }
 }
