@@ -10,10 +10,9 @@ use entity::{api_token, lab_attempt, lab_session, webhook_delivery};
 use serde::{Serialize, Serializer};
 
 use super::{content_digest, Action, AuditError, NewEntry};
-use crate::db::attempts::FilesSource;
-use crate::db::deliveries::Status;
 use crate::domain::files::ChangedFile;
 use crate::webhook::event::{InstallationChange, InstallationEvent, InstalledRepository};
+use entity::states::{DeliveryStatus as Status, FilesSource};
 
 /// The `v` of the details every constructor here writes.
 pub const DETAILS_VERSION: u32 = 2;
