@@ -12,6 +12,7 @@ mod m20261130_000020_roster;
 mod m20261130_000030_audit_subject_seq_index;
 mod m20261130_000050_web_session;
 mod m20261130_000070_session_rules;
+mod m20261130_000080_claim_index;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000030_audit_subject_seq_index::Migration),
             Box::new(m20261130_000050_web_session::Migration),
             Box::new(m20261130_000070_session_rules::Migration),
+            Box::new(m20261130_000080_claim_index::Migration),
         ]
     }
 }

@@ -6,12 +6,11 @@
 //! seconds, and integer microseconds (`*_us`); they stay as written and still verify. docs/audit.md §1.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use entity::states::{DeliveryStatus as Status, FilesSource};
 use entity::{api_token, lab_attempt, lab_session, webhook_delivery};
 use serde::{Serialize, Serializer};
 
 use super::{content_digest, Action, AuditError, NewEntry};
-use crate::db::attempts::FilesSource;
-use crate::db::deliveries::Status;
 use crate::domain::files::ChangedFile;
 use crate::webhook::event::{InstallationChange, InstallationEvent, InstalledRepository};
 

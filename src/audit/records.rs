@@ -108,7 +108,6 @@ const SESSION_ACTIONS: &[&str] = &[
     SESSION_CREATED,
     Action::LabSessionArchived.as_str(),
     Action::LabSessionEdited.as_str(),
-    Action::LabSessionExtended.as_str(),
     SESSION_UNARCHIVED,
 ];
 
@@ -150,8 +149,8 @@ impl Kind {
     }
 
     /// The actions whose entries set (or erase) rows of this kind; reads (`api.proof_read`) do not.
-    /// `lab_session.edited` and `lab_session.extended` are the actions issue 9 adds: their fields
-    /// override older ones like any other entry's.
+    /// `lab_session.edited` fields override older ones like any other entry's; `lab_session.extended`
+    /// sets a student's own deadline (a `session_extension` row), not the session's, so it is not read here.
     fn actions(self) -> &'static [&'static str] {
         match self {
             Self::Attempt => ATTEMPT_ACTIONS,

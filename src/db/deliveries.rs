@@ -51,24 +51,44 @@ pub async fn insert(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, D
     Ok(rows == 1)
 }
 
-// The states are bound ($3 processing, $4 queued, $5 retrying), so their names live only in `Status`.
-const CLAIM_POSTGRES: &str = "UPDATE webhook_delivery \
-    SET status = $3, locked_until = $1, attempts = attempts + 1, claims = claims + 1 \
-    WHERE guid = (SELECT guid FROM webhook_delivery \
-        WHERE (status IN ($4, $5) AND next_attempt_at <= $2) \
-           OR (status = $3 AND locked_until < $2) \
-        ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
-    RETURNING *";
+/// A delivery's *claimable time*: `next_attempt_at` while it is queued or retrying, its lease
+/// (`locked_until`) while it is processing, NULL once settled. `ix_webhook_delivery_claimable`
+/// (migration `m20261130_000080_claim_index`) indexes exactly this expression, partial on it being
+/// non-NULL, so a claim is one index range scan in order of this time, stopped at the first row: no
+/// sort of the queue, and settled rows are not in the index. Both SQLite and PostgreSQL match an
+/// expression index only against the same expression, so the state names are written here as
+/// literals (the unit test `claimable_at_names_the_states` checks them against `Status`).
+macro_rules! claimable_at {
+    () => {
+        "(CASE WHEN status IN ('queued', 'retrying') THEN next_attempt_at \
+         WHEN status = 'processing' THEN locked_until END)"
+    };
+}
+
+// A processing delivery's lease is over only strictly after `locked_until`: the extra condition keeps
+// that (it filters rows of the range, it does not change the scan). Bound: $1 until, $2 now,
+// $3 processing.
+const CLAIM_POSTGRES: &str = concat!(
+    "UPDATE webhook_delivery \
+     SET status = $3, locked_until = $1, attempts = attempts + 1, claims = claims + 1 \
+     WHERE guid = (SELECT guid FROM webhook_delivery WHERE ",
+    claimable_at!(),
+    " <= $2 AND (status <> $3 OR locked_until < $2) ORDER BY ",
+    claimable_at!(),
+    " LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *"
+);
 
 // SQLite serialises writers, so a single UPDATE … RETURNING is already exclusive. Bound in order:
-// processing, until, queued, retrying, now, processing, now.
-const CLAIM_SQLITE: &str = "UPDATE webhook_delivery \
-    SET status = ?, locked_until = ?, attempts = attempts + 1, claims = claims + 1 \
-    WHERE guid = (SELECT guid FROM webhook_delivery \
-        WHERE (status IN (?, ?) AND next_attempt_at <= ?) \
-           OR (status = ? AND locked_until < ?) \
-        ORDER BY next_attempt_at LIMIT 1) \
-    RETURNING *";
+// processing, until, now, processing, now.
+const CLAIM_SQLITE: &str = concat!(
+    "UPDATE webhook_delivery \
+     SET status = ?, locked_until = ?, attempts = attempts + 1, claims = claims + 1 \
+     WHERE guid = (SELECT guid FROM webhook_delivery WHERE ",
+    claimable_at!(),
+    " <= ? AND (status <> ? OR locked_until < ?) ORDER BY ",
+    claimable_at!(),
+    " LIMIT 1) RETURNING *"
+);
 
 /// A redelivery of a `dead` delivery (GitHub's "Redeliver", or `labtrail redeliver`) queues it again with
 /// fresh tries; `false` when the GUID is not dead.
@@ -94,26 +114,19 @@ pub async fn requeue_dead(
     Ok(result.rows_affected == 1)
 }
 
-/// Claim the next due delivery (or one whose lease expired) until `now + lease`.
-pub async fn claim_next(
-    db: &impl ConnectionTrait,
+/// The claim statement of [`claim_next`] on `backend`, with its values bound (tests `EXPLAIN` it).
+pub fn claim_statement(
+    backend: DbBackend,
     now: DateTime<Utc>,
     lease: chrono::Duration,
-) -> Result<Option<webhook_delivery::Model>, DbErr> {
-    let backend = db.get_database_backend();
+) -> Statement {
     let until = now + lease;
-    let (processing, queued, retrying) = (Status::Processing, Status::Queued, Status::Retrying);
-    let stmt = match backend {
+    let processing = Status::Processing;
+    match backend {
         DbBackend::Postgres => Statement::from_sql_and_values(
             backend,
             CLAIM_POSTGRES,
-            [
-                until.into(),
-                now.into(),
-                processing.into(),
-                queued.into(),
-                retrying.into(),
-            ],
+            [until.into(), now.into(), processing.into()],
         ),
         _ => Statement::from_sql_and_values(
             backend,
@@ -121,14 +134,22 @@ pub async fn claim_next(
             [
                 processing.into(),
                 until.into(),
-                queued.into(),
-                retrying.into(),
                 now.into(),
                 processing.into(),
                 now.into(),
             ],
         ),
-    };
+    }
+}
+
+/// Claim the next due delivery (or one whose lease expired) until `now + lease`: the one with the
+/// earliest claimable time (see `claimable_at!`), through its index.
+pub async fn claim_next(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+) -> Result<Option<webhook_delivery::Model>, DbErr> {
+    let stmt = claim_statement(db.get_database_backend(), now, lease);
     webhook_delivery::Entity::find()
         .from_raw_sql(stmt)
         .one(db)
@@ -322,4 +343,24 @@ pub async fn get(db: &impl ConnectionTrait, guid: &str) -> Result<Option<Deliver
         .into_model::<DeliveryInfo>()
         .one(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::ActiveEnum;
+
+    /// The literals of `claimable_at!` are the stored names of the states they stand for.
+    #[test]
+    fn claimable_at_names_the_states() {
+        let expr = claimable_at!();
+        for (status, literal) in [
+            (Status::Queued, "'queued'"),
+            (Status::Retrying, "'retrying'"),
+            (Status::Processing, "'processing'"),
+        ] {
+            assert_eq!(format!("'{}'", status.to_value()), literal);
+            assert!(expr.contains(literal), "{literal} in {expr}");
+        }
+    }
 }

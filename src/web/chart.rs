@@ -1,8 +1,10 @@
 //! The pushes-over-time chart of a session page: pushes per hour (a span of up to three days) or per
-//! day, on-time and late stacked, the deadline marked; server-rendered SVG with a table as its text
-//! alternative. Pure: no I/O.
+//! day, on-time and late stacked, the deadline and each student's extension marked; server-rendered SVG
+//! with a table as its text alternative, times in the session's time zone. Pure: no I/O.
 
 use chrono::{DateTime, Duration, DurationRound as _, Utc};
+
+use crate::domain::session::local_time;
 
 /// One bar.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,17 +21,28 @@ pub struct Chart {
     pub width: Duration,
     pub buckets: Vec<Bucket>,
     pub deadline: DateTime<Utc>,
+    /// Per-student deadlines (who, until when), by time.
+    pub extensions: Vec<(String, DateTime<Utc>)>,
+    /// The session's IANA time zone: labels are local.
+    pub timezone: String,
 }
 
 /// More buckets than this are merged (a session open for months).
 const MAX_BUCKETS: i64 = 120;
 
 impl Chart {
-    /// Bucket `pushes` (push time, late?) around `deadline`; `None` without pushes.
-    pub fn new(pushes: &[(DateTime<Utc>, bool)], deadline: DateTime<Utc>) -> Option<Self> {
+    /// Bucket `pushes` (push time, late?) around `deadline` and the `extensions` (student, deadline);
+    /// `None` without pushes.
+    pub fn new(
+        pushes: &[(DateTime<Utc>, bool)],
+        deadline: DateTime<Utc>,
+        extensions: &[(String, DateTime<Utc>)],
+        timezone: &str,
+    ) -> Option<Self> {
         let first = pushes.iter().map(|p| p.0).min()?;
-        let last = pushes.iter().map(|p| p.0).max()?.max(deadline);
-        let first = first.min(deadline);
+        let marks = || extensions.iter().map(|e| e.1).chain([deadline]);
+        let last = pushes.iter().map(|p| p.0).chain(marks()).max()?;
+        let first = marks().fold(first, DateTime::min);
         let span = last - first;
         let mut width = if span <= Duration::days(3) {
             Duration::hours(1)
@@ -58,10 +71,14 @@ impl Chart {
                 }
             }
         }
+        let mut extensions = extensions.to_vec();
+        extensions.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
         Some(Self {
             width,
             buckets,
             deadline,
+            extensions,
+            timezone: timezone.to_owned(),
         })
     }
 
@@ -75,7 +92,13 @@ impl Chart {
         }
     }
 
-    /// The SVG: bars in a 760×220 plot, an axis with a few time labels, the deadline as a line.
+    /// `t` in the session's time zone (`2026-11-30 23:59 +01:00`).
+    pub fn local(&self, t: DateTime<Utc>) -> String {
+        local_time(t, &self.timezone)
+    }
+
+    /// The SVG: bars in a 760×220 plot, an axis with a few local time labels, the deadline as a dashed
+    /// line, each extension as a dotted one.
     pub fn svg(&self) -> String {
         const W: f64 = 800.0;
         const H: f64 = 260.0;
@@ -138,21 +161,40 @@ impl Chart {
                 t if t + 1 == ticks => "end",
                 _ => "middle",
             };
-            let fmt = if self.width < Duration::days(1) {
-                "%m-%d %H:%M"
+            // `2026-11-30 23:59 +01:00`: the day, or the day and time without the year.
+            let local = self.local(b.start);
+            let label = if self.width < Duration::days(1) {
+                local.get(5..16)
             } else {
-                "%Y-%m-%d"
-            };
+                local.get(..10)
+            }
+            .unwrap_or(&local);
             out.push_str(&format!(
-                "<text class=\"label\" x=\"{x:.1}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>",
+                "<text class=\"label\" x=\"{x:.1}\" y=\"{}\" text-anchor=\"{anchor}\">{label}</text>",
                 TOP + PLOT_H + 16.0,
-                b.start.format(fmt)
             ));
         }
         if let Some(first) = self.buckets.first() {
-            let offset = (self.deadline - first.start).num_seconds() as f64
-                / self.width.num_seconds() as f64;
-            let x = LEFT + bar_w * offset;
+            let x_of = |t: DateTime<Utc>| {
+                LEFT + bar_w * (t - first.start).num_seconds() as f64
+                    / self.width.num_seconds() as f64
+            };
+            for (_, at) in &self.extensions {
+                let x = x_of(*at);
+                out.push_str(&format!(
+                    "<line class=\"extension\" x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{}\"/>",
+                    TOP + PLOT_H
+                ));
+            }
+            if !self.extensions.is_empty() {
+                let x = x_of(self.extensions[self.extensions.len() - 1].1);
+                out.push_str(&format!(
+                    "<text class=\"label extension-label\" x=\"{:.1}\" y=\"{}\">extension</text>",
+                    x + 3.0,
+                    TOP + 24.0
+                ));
+            }
+            let x = x_of(self.deadline);
             out.push_str(&format!(
                 "<line class=\"deadline\" x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{}\"/><text class=\"label deadline-label\" x=\"{:.1}\" y=\"{}\">deadline</text>",
                 TOP + PLOT_H,
@@ -181,7 +223,7 @@ mod tests {
             (t("2026-02-01T10:50:00Z"), false),
             (t("2026-02-01T12:30:00Z"), true),
         ];
-        let c = Chart::new(&pushes, deadline).unwrap();
+        let c = Chart::new(&pushes, deadline, &[], "UTC").unwrap();
         assert_eq!(c.unit(), "hour");
         assert_eq!(c.buckets.len(), 3);
         assert_eq!((c.buckets[0].on_time, c.buckets[0].late), (2, 0));
@@ -199,7 +241,7 @@ mod tests {
             (t("2026-01-01T00:00:00Z"), false),
             (t("2026-05-30T08:00:00Z"), false),
         ];
-        let c = Chart::new(&pushes, deadline).unwrap();
+        let c = Chart::new(&pushes, deadline, &[], "UTC").unwrap();
         assert!(c.width >= Duration::days(1));
         assert!(c.buckets.len() as i64 <= MAX_BUCKETS + 1);
         assert_eq!(c.buckets.iter().map(|b| b.on_time).sum::<u32>(), 2);
@@ -207,6 +249,22 @@ mod tests {
 
     #[test]
     fn no_pushes_no_chart() {
-        assert!(Chart::new(&[], t("2026-06-01T00:00:00Z")).is_none());
+        assert!(Chart::new(&[], t("2026-06-01T00:00:00Z"), &[], "UTC").is_none());
+    }
+
+    #[test]
+    fn extensions_are_marked_and_labels_are_local() {
+        let deadline = t("2026-02-01T12:00:00Z");
+        let pushes = [(t("2026-02-01T10:10:00Z"), false)];
+        let ext = [("alice".to_owned(), t("2026-02-01T15:00:00Z"))];
+        let c = Chart::new(&pushes, deadline, &ext, "Europe/Paris").unwrap();
+        // The span reaches the extension.
+        assert_eq!(c.buckets.len(), 6);
+        let svg = c.svg();
+        assert_eq!(svg.matches("class=\"extension\"").count(), 1);
+        assert_eq!(svg.matches("class=\"deadline\"").count(), 1);
+        // 10:00 UTC is 11:00 in Paris.
+        assert!(svg.contains(">02-01 11:00<"), "{svg}");
+        assert_eq!(c.local(deadline), "2026-02-01 13:00 +01:00");
     }
 }

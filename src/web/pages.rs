@@ -53,6 +53,7 @@ pub async fn index(State(state): State<AppState>, user: WebUser) -> Result<Html<
             slug: s.slug.clone(),
             title: s.title.clone(),
             closes_at: s.closes_at,
+            timezone: s.timezone.clone(),
             archived: s.archived_at.is_some(),
             on_time: count(Status::OnTime),
             late_only: count(Status::LateOnly),
@@ -162,6 +163,11 @@ pub async fn session(
     )
     .await?;
     let pushes = db::web_views::push_times(&state.db, session.id).await?;
+    let extensions: Vec<_> = db::sessions::extensions(&state.db, session.id)
+        .await?
+        .into_iter()
+        .map(|e| (e.student, e.closes_at))
+        .collect();
     let org_query = match q.org.as_deref().filter(|o| !o.is_empty()) {
         Some(_) => format!("org={}&", session.org),
         None => String::new(),
@@ -172,13 +178,14 @@ pub async fn session(
         title: &session.title,
         opens_at: session.opens_at,
         closes_at: session.closes_at,
+        timezone: &session.timezone,
         archived: session.archived_at.is_some(),
         rows: &rows,
         total,
         status,
         sort: &sort,
         org_query,
-        chart: Chart::new(&pushes, session.closes_at),
+        chart: Chart::new(&pushes, session.closes_at, &extensions, &session.timezone),
         github_web: state.web.cfg.github_web(),
     };
     Ok(Html(views::session(&header(&user), &page).into_string()))
@@ -280,6 +287,19 @@ pub async fn attempt(
             page + 1
         )));
     }
+    // The student's own deadline, as the summary, lists and check runs judge it.
+    let name = attempt
+        .repository_full_name
+        .rsplit_once('/')
+        .map_or(attempt.repository_full_name.as_str(), |(_, n)| n);
+    let deadline = db::sessions::deadline_of_push(
+        &state.db,
+        &session,
+        name,
+        attempt.pusher_login.as_deref(),
+        attempt.sender_id,
+    )
+    .await?;
     let entry_hash = audit_log::Entity::find()
         .filter(audit_log::Column::Seq.eq(attempt.audit_seq))
         .one(&state.db)
@@ -301,6 +321,7 @@ pub async fn attempt(
         pages,
         entry_hash,
         github_web: state.web.cfg.github_web(),
+        deadline,
     };
     Ok(Html(views::attempt(&header(&user), &view).into_string()))
 }

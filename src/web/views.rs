@@ -8,9 +8,20 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use super::chart::Chart;
 use super::summary::{self, Status, StudentRow};
 
-/// A time as shown: UTC (sessions have no time zone of their own yet).
+/// A time in UTC, to the second (the attempt page shows it next to the local time).
 pub fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A time in the session's time zone with its offset (`2026-11-30 23:59 +01:00`), as tables and check
+/// runs show it.
+pub fn local(t: DateTime<Utc>, timezone: &str) -> String {
+    crate::domain::session::local_time(t, timezone)
+}
+
+/// A `<time>` element showing `t` local, its `datetime` the UTC instant.
+fn time_local(t: DateTime<Utc>, timezone: &str) -> Markup {
+    html! { time datetime=(t.to_rfc3339()) { (local(t, timezone)) } }
 }
 
 /// Who is signed in, for the header's sign-out form.
@@ -107,6 +118,8 @@ pub struct SessionLine {
     pub slug: String,
     pub title: String,
     pub closes_at: DateTime<Utc>,
+    /// The session's IANA time zone.
+    pub timezone: String,
     pub archived: bool,
     pub on_time: usize,
     pub late_only: usize,
@@ -148,7 +161,7 @@ pub fn index(header: &Header<'_>, sessions: &[SessionLine]) -> Markup {
                             tr {
                                 th scope="row" { a href=(s.href()) { (s.title) } " " span.slug { "(" (s.slug) ")" } }
                                 td { (s.org) }
-                                td { time datetime=(s.closes_at.to_rfc3339()) { (when(s.closes_at)) } }
+                                td { (time_local(s.closes_at, &s.timezone)) " " span.tz { "(" (s.timezone) ")" } }
                                 td.num { (s.on_time) }
                                 td.num { (s.late_only) }
                                 td.num { (s.missing) }
@@ -169,6 +182,8 @@ pub struct SessionPage<'a> {
     pub title: &'a str,
     pub opens_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,
+    /// The session's IANA time zone: every time on the page is local.
+    pub timezone: &'a str,
     pub archived: bool,
     pub rows: &'a [StudentRow],
     pub total: usize,
@@ -208,8 +223,9 @@ pub fn session(header: &Header<'_>, p: &SessionPage<'_>) -> Markup {
         html! {
             h1 { (p.title) }
             p.meta {
-                "Organisation " strong { (p.org) } " · opens " (when(p.opens_at))
-                " · deadline " strong { time datetime=(p.closes_at.to_rfc3339()) { (when(p.closes_at)) } }
+                "Organisation " strong { (p.org) } " · opens " (time_local(p.opens_at, p.timezone))
+                " · deadline " strong { (time_local(p.closes_at, p.timezone)) }
+                " · times in " (p.timezone)
                 @if p.archived { " · " span.badge.archived { "Archived" } }
             }
             p.downloads {
@@ -256,9 +272,10 @@ pub fn session(header: &Header<'_>, p: &SessionPage<'_>) -> Markup {
                                     a href={ "/attempts/" (f.id) } { "#" (f.number) }
                                     " "
                                     a.sha href={ (p.github_web) "/" (r.repository) "/commit/" (f.after) } title={ "Commit " (f.after) " on GitHub" } { code { (short(&f.after)) } }
+                                    br; span.when { (time_local(f.pushed_at, p.timezone)) }
                                 } @else { "–" }
                             }
-                            td { @if let Some(t) = r.last_pushed_at { (when(t)) } @else { "–" } }
+                            td { @if let Some(t) = r.last_pushed_at { (time_local(t, p.timezone)) } @else { "–" } }
                             td.num { (r.late_attempts) }
                             td { @if r.forced { "Yes" } @else { "No" } }
                             td { (badge(r.status)) }
@@ -287,9 +304,18 @@ fn chart_figure(chart: &Chart) -> Markup {
         figure.chart {
             (PreEscaped(chart.svg()))
             figcaption {
-                "Pushes per " (chart.unit()) ": " (on_time) " on time (solid) and " (late) " late (outlined, stacked on top)"
-                ", deadline " (when(chart.deadline)) " marked by the vertical line."
-                @if let Some(b) = busiest { " Busiest " (chart.unit()) ": from " (when(b.start)) " with " (b.on_time + b.late) " pushes." }
+                "Pushes per " (chart.unit()) " (" (chart.timezone) "): " (on_time) " on time (solid) and " (late) " late (outlined, stacked on top)"
+                ", deadline " (chart.local(chart.deadline)) " marked by the dashed vertical line"
+                @if chart.extensions.is_empty() { "." } @else {
+                    "; " (chart.extensions.len()) @if chart.extensions.len() == 1 { " extension" } @else { " extensions" }
+                    " marked by dotted lines: "
+                    @for (i, (student, at)) in chart.extensions.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        (student) " until " (chart.local(*at))
+                    }
+                    "."
+                }
+                @if let Some(b) = busiest { " Busiest " (chart.unit()) ": from " (chart.local(b.start)) " with " (b.on_time + b.late) " pushes." }
             }
             details {
                 summary { "Pushes as a table" }
@@ -298,7 +324,7 @@ fn chart_figure(chart: &Chart) -> Markup {
                     thead { tr { th scope="col" { "From" } th scope="col" { "On time" } th scope="col" { "Late" } } }
                     tbody {
                         @for b in chart.buckets.iter().filter(|b| b.on_time + b.late > 0) {
-                            tr { th scope="row" { (when(b.start)) } td.num { (b.on_time) } td.num { (b.late) } }
+                            tr { th scope="row" { (chart.local(b.start)) } td.num { (b.on_time) } td.num { (b.late) } }
                         }
                     }
                 }
@@ -317,13 +343,20 @@ pub struct AttemptPage<'a> {
     pub pages: u64,
     pub entry_hash: Option<String>,
     pub github_web: &'a str,
+    /// The student's own deadline (the session's, or their extension), judged as the summary judges it.
+    pub deadline: DateTime<Utc>,
 }
 
 /// `/attempts/{id}`.
 pub fn attempt(header: &Header<'_>, p: &AttemptPage<'_>) -> Markup {
     let a = p.attempt;
     let repo_url = format!("{}/{}", p.github_web, a.repository_full_name);
-    let late_by = a.pushed_at - p.session.closes_at;
+    let tz = p.session.timezone.as_str();
+    let both = |t: DateTime<Utc>| {
+        html! { time datetime=(t.to_rfc3339()) { (local(t, tz)) } " (" (tz) "; " (when(t)) ")" }
+    };
+    let early = crate::domain::session::is_early(a.pushed_at, p.session.opens_at);
+    let late = crate::domain::session::is_late(a.pushed_at, p.deadline);
     layout(
         &format!("Attempt {}", a.id),
         Some(header),
@@ -333,10 +366,18 @@ pub fn attempt(header: &Header<'_>, p: &AttemptPage<'_>) -> Markup {
             table.facts {
                 caption { "Facts of attempt " (a.id) }
                 tbody {
-                    tr { th scope="row" { "Status" } td { @if a.late { (badge(Status::LateOnly)) " late by " (crate::github::checks::human_duration(late_by)) } @else { (badge(Status::OnTime)) } } }
-                    tr { th scope="row" { "Pushed at" } td { time datetime=(a.pushed_at.to_rfc3339()) { (when(a.pushed_at)) } " (session time zone: UTC)" } }
-                    tr { th scope="row" { "Received at" } td { (when(a.received_at)) } }
-                    tr { th scope="row" { "Deadline" } td { (when(p.session.closes_at)) } }
+                    tr { th scope="row" { "Status" } td {
+                        @if early { "Early: before the session opened (never counts)" }
+                        @else if late { (badge(Status::LateOnly)) " late by " (crate::github::checks::human_duration(a.pushed_at - p.deadline)) }
+                        @else { (badge(Status::OnTime)) }
+                        @if !early && a.late != late { " (recorded as " @if a.late { "late" } @else { "on time" } "; the deadline has moved since)" }
+                    } }
+                    tr { th scope="row" { "Pushed at" } td { (both(a.pushed_at)) } }
+                    tr { th scope="row" { "Received at" } td { (both(a.received_at)) } }
+                    tr { th scope="row" { "Deadline" } td {
+                        (both(p.deadline))
+                        @if p.deadline != p.session.closes_at { " — extended; the session's is " (local(p.session.closes_at, tz)) }
+                    } }
                     tr { th scope="row" { "Pushed by" } td { (a.pusher_login.as_deref().unwrap_or("–")) } }
                     tr { th scope="row" { "Ref" } td { code { (a.git_ref) } } }
                     tr { th scope="row" { "Before" } td { a href={ (repo_url) "/commit/" (a.before_sha) } { code { (a.before_sha) } } } }

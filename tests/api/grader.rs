@@ -196,7 +196,9 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
             "ATTEMPTS",
             "FINAL",
             "FINAL_PUSHED_AT",
+            "DEADLINE",
             "LATE_ATTEMPTS",
+            "EARLY_ATTEMPTS",
             "FORCED",
             "STATUS"
         ]
@@ -209,15 +211,33 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
             "course/lab1-alice",
             "3",
             "#2",
-            "2026-01-01T00:03:20Z",
+            // Local time (the session's zone, UTC here) with its offset; then the student's deadline.
+            "2026-01-01",
+            "00:03",
+            "+00:00",
+            "2026-02-01",
+            "00:00",
+            "+00:00",
             "1",
+            "0",
             "true",
             "on_time"
         ]
     );
     assert_eq!(
         words[4],
-        ["dave@uni.test", "dave", "0", "0", "false", "missing"]
+        [
+            "dave@uni.test",
+            "dave",
+            "0",
+            "2026-02-01",
+            "00:00",
+            "+00:00",
+            "0",
+            "0",
+            "false",
+            "missing"
+        ]
     );
     let columns: Vec<usize> = ["GITHUB_USERNAME", "REPOSITORY", "STATUS"]
         .iter()

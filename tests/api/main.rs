@@ -16,6 +16,7 @@ mod audit_retention;
 mod audit_support;
 mod audit_tamper;
 mod browser;
+mod claim_plan;
 mod cli;
 mod crash;
 mod doctor;

@@ -29,7 +29,8 @@ bob@uni.test,bob,102,Bob B\n";
 fn ok(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
-        "{}",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout.clone()).expect("utf-8")
@@ -218,7 +219,9 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
         .map(|e| serde_json::from_str(&e.details).expect("details"))
         .collect();
     assert_eq!(edited.len(), 1);
-    assert_eq!(edited[0]["closes_at"], "2026-02-01T03:00:00+00:00");
+    // Details version 2: instants in UTC with microseconds and `Z`.
+    assert_eq!(edited[0]["v"], 2);
+    assert_eq!(edited[0]["closes_at"], "2026-02-01T03:00:00.000000Z");
     assert!(edited[0].get("title").is_none(), "{}", edited[0]);
 
     // Bad edits change nothing.

@@ -22,6 +22,7 @@ backend_tests!(
     github_sign_in_owner_team_member_and_outsider,
     check_runs_link_to_the_attempt_page,
     proof_download_and_audit_page,
+    pages_show_local_times_and_extensions,
 );
 
 /// A browser without JavaScript: follows no redirect by itself, keeps cookies.
@@ -605,4 +606,168 @@ async fn proof_download_and_audit_page(db: TestDb) {
     );
     assert!(size > 0);
     assert_eq!(app.audit_count("web.audit_read", None).await, 1);
+}
+
+/// A CLI call that must succeed; its standard output.
+fn cli_ok(app: &TestApp, args: &[&str]) -> String {
+    let out = app.cli(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A push to `course/{repo}` by `login` at `at` (Unix seconds).
+async fn push_as(app: &TestApp, guid: &str, repo: &str, repo_id: i64, login: &str, at: i64) {
+    let mut p = push_payload("course", repo, repo_id, &sha(repo_id as u64), at);
+    p["pusher"]["name"] = login.into();
+    p["sender"]["login"] = login.into();
+    p["sender"]["id"] = (repo_id + 100).into();
+    assert_eq!(app.deliver_push(guid, &p).await.status().as_u16(), 202);
+}
+
+/// A Paris session (deadline 2026-02-01 00:00 +01:00 = 2026-01-31T23:00Z): every page shows its times
+/// local with the offset, the attempt page also in UTC; alice's extension (given after her push) moves
+/// her deadline, the chart marks it, and her attempt page judges her by it.
+async fn pages_show_local_times_and_extensions(db: TestDb) {
+    let app = spawn_app(&db).await;
+    cli_ok(
+        &app,
+        &[
+            "session",
+            "create",
+            "--org",
+            "course",
+            "--slug",
+            "lab1",
+            "--title",
+            "Lab one",
+            "--repos",
+            "lab1-*",
+            "--branches",
+            "all",
+            "--timezone",
+            "Europe/Paris",
+            "--opens",
+            "2026-01-01 00:00",
+            "--closes",
+            "2026-02-01 00:00",
+        ],
+    );
+    // alice at 2026-01-31T23:30Z (00:30 in Paris, late until her extension), bob at 01:00Z (02:00).
+    push_as(&app, "tz-a", "lab1-alice", 31, "alice", 1_769_902_200).await;
+    push_as(&app, "tz-b", "lab1-bob", 32, "bob", 1_769_907_600).await;
+    app.drain().await;
+    assert!(
+        app.attempts().await.iter().all(|a| a.late),
+        "both late when recorded"
+    );
+    cli_ok(
+        &app,
+        &[
+            "session",
+            "extend",
+            "--slug",
+            "lab1",
+            "--student",
+            "alice",
+            "--closes",
+            "2026-02-01 01:00",
+        ],
+    );
+    let token = create_token(&app, "teach", "instructor", Some("course"));
+    let mut b = Browser::new(&app.base_url);
+    b.sign_in(&token).await;
+
+    let index = b.get("/").await;
+    assert_eq!(index.status, 200);
+    assert!(
+        index.body.contains(
+            "<time datetime=\"2026-01-31T23:00:00+00:00\">2026-02-01 00:00 +01:00</time>"
+        ),
+        "{}",
+        index.body
+    );
+    assert!(index.body.contains("(Europe/Paris)"), "{}", index.body);
+    assert!(!index.body.contains("UTC"), "{}", index.body);
+
+    let page = b.get("/sessions/lab1").await;
+    assert_eq!(page.status, 200);
+    for local in [
+        "2026-01-01 00:00 +01:00", // opens
+        "2026-02-01 00:00 +01:00", // the session's deadline
+        "2026-02-01 00:30 +01:00", // alice's final attempt and last push
+        "2026-02-01 02:00 +01:00", // bob's last push
+    ] {
+        assert!(page.body.contains(local), "{local}: {}", page.body);
+    }
+    assert!(page.body.contains("times in Europe/Paris"));
+    // alice is on time by her extension, bob late only: the summary's statuses.
+    let alice = page.body.find("course/lab1-alice").expect("alice's row");
+    let bob = page.body.find("course/lab1-bob").expect("bob's row");
+    assert!(
+        page.body[alice..bob].contains("badge on_time"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body[bob..].contains("badge late_only"),
+        "{}",
+        page.body
+    );
+    // The chart marks the extension, and its text alternative lists it.
+    assert_eq!(page.body.matches("class=\"extension\"").count(), 1);
+    assert!(
+        page.body
+            .contains("1 extension marked by dotted lines: alice until 2026-02-01 01:00 +01:00."),
+        "{}",
+        page.body
+    );
+
+    let attempts = app.attempts().await;
+    let id_of = |repo: &str| {
+        attempts
+            .iter()
+            .find(|a| a.repository_full_name == repo)
+            .expect("attempt")
+            .id
+    };
+    let bob_page = b
+        .get(&format!("/attempts/{}", id_of("course/lab1-bob")))
+        .await;
+    assert_eq!(bob_page.status, 200);
+    assert!(
+        bob_page
+            .body
+            .contains("2026-02-01 02:00 +01:00</time> (Europe/Paris; 2026-02-01 01:00:00 UTC)"),
+        "{}",
+        bob_page.body
+    );
+    assert!(bob_page.body.contains("late by 2 h"), "{}", bob_page.body);
+    assert!(!bob_page.body.contains("extended"));
+
+    let alice_page = b
+        .get(&format!("/attempts/{}", id_of("course/lab1-alice")))
+        .await;
+    assert_eq!(alice_page.status, 200);
+    let body = &alice_page.body;
+    assert!(
+        body.contains("2026-02-01 00:30 +01:00</time> (Europe/Paris; 2026-01-31 23:30:00 UTC)"),
+        "{body}"
+    );
+    // Her own deadline, not the session's: on time now, late when recorded.
+    assert!(
+        body.contains(
+            "2026-02-01 01:00 +01:00</time> (Europe/Paris; 2026-02-01 00:00:00 UTC) — extended; \
+             the session's is 2026-02-01 00:00 +01:00"
+        ),
+        "{body}"
+    );
+    assert!(!body.contains("late by"), "{body}");
+    assert!(
+        body.contains("(recorded as late; the deadline has moved since)"),
+        "{body}"
+    );
 }
