@@ -633,18 +633,27 @@ impl TestApp {
 
     /// [`Self::drain`], then check that every attempt has its check run.
     pub async fn drain_check_runs(&self) {
-        self.drain().await;
-        let missing: Vec<_> = self
-            .attempts()
-            .await
-            .into_iter()
-            .filter(|a| a.check_run_id.is_none())
-            .map(|a| (a.id, a.check_run_error))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "attempts without a check run: {missing:?}"
-        );
+        // The app's own periodic sweep may hold an attempt (its publication lease) while this drain's
+        // sweep runs: that one then skips it. Drain again until the holder has stored the run (10 s).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            self.drain().await;
+            let missing: Vec<_> = self
+                .attempts()
+                .await
+                .into_iter()
+                .filter(|a| a.check_run_id.is_none())
+                .map(|a| (a.id, a.check_run_error))
+                .collect();
+            if missing.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "attempts without a check run: {missing:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// A stored delivery.
