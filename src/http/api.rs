@@ -457,6 +457,21 @@ pub(crate) fn attempts_csv(
     response
 }
 
+/// The session `slug` in the caller's scope and its per-student summary (the summary and the grades CSV).
+async fn scoped_summary(
+    state: &AppState,
+    caller: &Caller,
+    slug: &str,
+    org: Option<&str>,
+) -> Result<(lab_session::Model, Vec<db::summary::StudentSummary>), AppError> {
+    let org = caller.org_scope(org)?;
+    let session = find_session(state, slug, org.as_deref()).await?;
+    let summary = db::summary::summarize(&state.db, &session)
+        .await
+        .map_err(AppError::database)?;
+    Ok((session, summary))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct SummaryQuery {
@@ -490,11 +505,7 @@ pub(super) async fn session_summary(
     Query(q): Query<SummaryQuery>,
 ) -> Result<Response, AppError> {
     let csv = wants_csv(q.format.as_deref())?;
-    let org = caller.org_scope(q.org.as_deref())?;
-    let session = find_session(&state, &slug, org.as_deref()).await?;
-    let summary = db::summary::summarize(&state.db, &session)
-        .await
-        .map_err(AppError::database)?;
+    let (session, summary) = scoped_summary(&state, &caller, &slug, q.org.as_deref()).await?;
     let rows: Vec<SummaryRow> = summary.iter().map(SummaryRow::from).collect();
     caller
         .audit(
@@ -535,11 +546,7 @@ pub(super) async fn session_grades(
     Path(slug): Path<String>,
     Query(q): Query<OrgQuery>,
 ) -> Result<Response, AppError> {
-    let org = caller.org_scope(q.org.as_deref())?;
-    let session = find_session(&state, &slug, org.as_deref()).await?;
-    let summary = db::summary::summarize(&state.db, &session)
-        .await
-        .map_err(AppError::database)?;
+    let (session, summary) = scoped_summary(&state, &caller, &slug, q.org.as_deref()).await?;
     let rows: Vec<GradeRow> = summary
         .iter()
         .map(|s| GradeRow::new(s, &session, &state.github_web_url))
