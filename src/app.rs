@@ -321,6 +321,7 @@ async fn serve(
     let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
     let workers = pipeline.spawn(cfg.workers, Arc::clone(&wake), stop_rx);
     let state = AppState {
+        intake: crate::intake::Intake::start(db.clone()),
         db,
         secrets: cfg.secrets,
         wake,

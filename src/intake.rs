@@ -1,7 +1,14 @@
 //! Accepting a verified delivery: store it durably (once per GUID) before answering.
+//!
+//! Group commit at the edge: requests hand their delivery to [`Intake`], whose writer tasks store
+//! whatever has arrived meanwhile in one transaction and answer each request only after that commit —
+//! one disk flush for many deliveries, and a `2xx` still means the row is on disk.
+
+use std::sync::Arc;
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::db::deliveries::{self, NewDelivery, Status};
 use crate::webhook::event::Envelope;
@@ -20,8 +27,9 @@ pub enum Accepted {
     Rejected(String),
 }
 
-/// Store a delivery: `queued` when its body is a JSON object, `rejected` otherwise.
-pub async fn accept(db: &impl ConnectionTrait, d: SignedDelivery) -> Result<Accepted, DbErr> {
+/// The row a delivery becomes — `queued` when its body is a JSON object, `rejected` otherwise — and the
+/// outcome when it is new.
+fn classify(d: SignedDelivery) -> (NewDelivery, Accepted) {
     let received_at = Utc::now();
     let parsed = d.payload.and_then(|bytes| {
         serde_json::from_slice::<Envelope>(&crate::webhook::event::without_nul(&bytes))
@@ -56,6 +64,15 @@ pub async fn accept(db: &impl ConnectionTrait, d: SignedDelivery) -> Result<Acce
             Accepted::Rejected(error),
         ),
     };
+    (new, outcome)
+}
+
+async fn store(
+    db: &impl ConnectionTrait,
+    new: NewDelivery,
+    outcome: Accepted,
+) -> Result<Accepted, DbErr> {
+    let received_at = new.received_at;
     let guid = new.guid.clone();
     if deliveries::insert(db, new).await? {
         Ok(outcome)
@@ -66,4 +83,92 @@ pub async fn accept(db: &impl ConnectionTrait, d: SignedDelivery) -> Result<Acce
     } else {
         Ok(Accepted::Duplicate)
     }
+}
+
+/// Deliveries one commit carries at most.
+const GROUP_MAX: usize = 256;
+
+type Job = (
+    NewDelivery,
+    Accepted,
+    oneshot::Sender<Result<Accepted, DbErr>>,
+);
+
+/// The edge's group committer: [`Intake::accept`] answers once the delivery is committed, together with
+/// the others that arrived while the previous commit was being written.
+#[derive(Clone)]
+pub struct Intake {
+    db: DatabaseConnection,
+    tx: mpsc::Sender<Job>,
+}
+
+impl Intake {
+    /// Start the writer tasks: one on SQLite (one writer at a time anyway), four on PostgreSQL (commits
+    /// overlap). They stop when every [`Intake`] clone is dropped.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(4 * GROUP_MAX);
+        let rx = Arc::new(Mutex::new(rx));
+        let writers = match db.get_database_backend() {
+            DbBackend::Postgres => 4,
+            _ => 1,
+        };
+        for _ in 0..writers {
+            tokio::spawn(write_groups(db.clone(), Arc::clone(&rx)));
+        }
+        Self { db, tx }
+    }
+
+    /// Store a delivery once per GUID (a `dead` one is queued again), committed with whatever else is
+    /// waiting; the answer comes after the commit.
+    pub async fn accept(&self, d: SignedDelivery) -> Result<Accepted, DbErr> {
+        let (new, outcome) = classify(d);
+        let (done, answer) = oneshot::channel();
+        match self.tx.send((new, outcome, done)).await {
+            Ok(()) => match answer.await {
+                Ok(result) => result,
+                Err(_) => Err(DbErr::Custom("the intake writer stopped".into())),
+            },
+            // No writer left (shutting down): store it alone.
+            Err(mpsc::error::SendError((new, outcome, _))) => store(&self.db, new, outcome).await,
+        }
+    }
+}
+
+async fn write_groups(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let mut group = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            if rx.recv_many(&mut group, GROUP_MAX).await == 0 {
+                return;
+            }
+        }
+        write_group(&db, group).await;
+    }
+}
+
+/// Store a group in one transaction and answer each request after the commit. When the group fails,
+/// each delivery is stored on its own, so one bad row costs only its own request.
+async fn write_group(db: &DatabaseConnection, group: Vec<Job>) {
+    if group.len() > 1 {
+        if let Ok(outcomes) = store_group(db, &group).await {
+            for ((_, _, done), outcome) in group.into_iter().zip(outcomes) {
+                let _ = done.send(Ok(outcome));
+            }
+            return;
+        }
+    }
+    for (new, outcome, done) in group {
+        let _ = done.send(store(db, new, outcome).await);
+    }
+}
+
+async fn store_group(db: &DatabaseConnection, group: &[Job]) -> Result<Vec<Accepted>, DbErr> {
+    let txn = db.begin().await?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    for (new, outcome, _) in group {
+        outcomes.push(store(&txn, new.clone(), outcome.clone()).await?);
+    }
+    txn.commit().await?;
+    Ok(outcomes)
 }

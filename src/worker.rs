@@ -65,6 +65,9 @@ pub struct WorkerConfig {
     pub check_runs: CheckRunPolicy,
     /// First wait before completing a file list GitHub could not give; doubles per try.
     pub files_retry: Duration,
+    /// Deliveries a worker claims at once; their attempts are recorded in one transaction (group
+    /// commit).
+    pub batch: u32,
 }
 
 impl WorkerConfig {
@@ -80,6 +83,7 @@ impl WorkerConfig {
             github: None,
             check_runs: CheckRunPolicy::default(),
             files_retry: Duration::from_secs(600),
+            batch: 32,
         }
     }
 }
@@ -114,6 +118,12 @@ enum Handled {
     ClaimLost,
 }
 
+/// A delivery handled up to its recording: pushes wait to be recorded with the rest of their batch.
+enum Prepared {
+    Handled(Handled),
+    Record(Box<NewAttempt>),
+}
+
 /// Why processing failed.
 #[derive(Debug, thiserror::Error)]
 enum ProcessError {
@@ -141,6 +151,11 @@ impl From<sea_orm::DbErr> for ProcessError {
     fn from(e: sea_orm::DbErr) -> Self {
         Self::Transient(format!("database error: {e}"))
     }
+}
+
+/// The span a delivery's work is logged in.
+fn delivery_span(d: &webhook_delivery::Model) -> tracing::Span {
+    tracing::info_span!("delivery", delivery_id = %d.guid, event = %d.event, repo = field::Empty)
 }
 
 /// What one [`Pipeline::step`] did.
@@ -194,67 +209,130 @@ impl Pipeline {
         }
     }
 
-    /// Claim the next due delivery and process it: the step every worker task repeats, also run inline by
-    /// the tests (`TestApp::drain`).
+    /// Claim the next due deliveries (a batch) and process them: the step every worker task repeats,
+    /// also run inline by the tests (`TestApp::drain`).
     pub async fn step(&self) -> Result<Step, sea_orm::DbErr> {
         self.step_with(|| {}).await
     }
 
     /// [`Self::step`], calling `claimed` between the claim and the processing.
     async fn step_with(&self, claimed: impl FnOnce()) -> Result<Step, sea_orm::DbErr> {
-        let lease =
-            chrono::Duration::from_std(self.cfg.lease).unwrap_or(chrono::Duration::minutes(5));
-        let Some(d) = deliveries::claim_next(&self.db, Utc::now(), lease).await? else {
+        let lease = self.lease();
+        let batch = deliveries::claim_batch(&self.db, Utc::now(), lease, self.cfg.batch).await?;
+        if batch.is_empty() {
             return Ok(Step::Empty);
-        };
+        }
         claimed();
-        self.process(d).await;
+        self.process_batch(batch).await;
         Ok(Step::Processed)
+    }
+
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.cfg.lease).unwrap_or(chrono::Duration::minutes(5))
     }
 
     /// Process one claimed delivery and settle it; every outcome leaves the delivery in a known state.
     pub async fn process(&self, d: webhook_delivery::Model) {
-        let span = tracing::info_span!("delivery", delivery_id = %d.guid, event = %d.event, repo = field::Empty);
-        async {
-            let outcome = tokio::select! {
-                outcome = self.handle(&d) => outcome,
-                never = self.keep_lease(&d) => match never {},
-            };
-            if let Err(e) = self.settle(&d, outcome).await {
-                // The lease runs out and another worker takes the delivery again.
-                tracing::error!(error = %e, "cannot settle delivery; it will be retried after its lease");
-            }
-        }
-        .instrument(span)
-        .await
+        self.process_batch(vec![d]).await;
     }
 
-    /// Renew the claim's lease every third of its length while the delivery is being handled, so a slow
-    /// GitHub does not let another worker take it over; never returns.
-    async fn keep_lease(&self, d: &webhook_delivery::Model) -> std::convert::Infallible {
-        let lease =
-            chrono::Duration::from_std(self.cfg.lease).unwrap_or(chrono::Duration::minutes(5));
+    /// Process claimed deliveries and settle each: pushes are prepared one by one (outside any lock:
+    /// session lookup, GitHub enrichment), recorded together (`attempts::record_many`: one transaction,
+    /// one acquisition of the audit lock), then their check runs are posted; every outcome leaves its
+    /// delivery in a known state.
+    pub async fn process_batch(&self, batch: Vec<webhook_delivery::Model>) {
+        let outcomes = tokio::select! {
+            outcomes = self.handle_batch(&batch) => outcomes,
+            never = self.keep_leases(&batch) => match never {},
+        };
+        for (d, outcome) in batch.iter().zip(outcomes) {
+            let span = delivery_span(d);
+            async {
+                if let Err(e) = self.settle(d, outcome).await {
+                    // The lease runs out and another worker takes the delivery again.
+                    tracing::error!(error = %e, "cannot settle delivery; it will be retried after its lease");
+                }
+            }
+            .instrument(span)
+            .await;
+        }
+    }
+
+    async fn handle_batch(
+        &self,
+        batch: &[webhook_delivery::Model],
+    ) -> Vec<Result<Handled, ProcessError>> {
+        let mut outcomes: Vec<Option<Result<Handled, ProcessError>>> =
+            Vec::with_capacity(batch.len());
+        let mut pushes: Vec<(usize, NewAttempt)> = Vec::new();
+        for (i, d) in batch.iter().enumerate() {
+            match self.prepare(d).instrument(delivery_span(d)).await {
+                Ok(Prepared::Record(new)) => {
+                    pushes.push((i, *new));
+                    outcomes.push(None);
+                }
+                Ok(Prepared::Handled(h)) => outcomes.push(Some(Ok(h))),
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        let (slots, news): (Vec<usize>, Vec<NewAttempt>) = pushes.into_iter().unzip();
+        let recorded = attempts::record_many(&self.db, &self.cfg.origin, news).await;
+        let mut published = Vec::new();
+        for (i, result) in slots.into_iter().zip(recorded) {
+            let outcome = match result {
+                Ok(Recorded::New { attempt, receipt }) => {
+                    published.push((attempt.id, attempt.installation_id));
+                    Ok(Handled::Recorded {
+                        attempt_id: attempt.id,
+                        seq: receipt.seq,
+                    })
+                }
+                Ok(Recorded::Duplicate { attempt_id }) => Ok(Handled::Duplicate { attempt_id }),
+                Err(e) => Err(ProcessError::from(e)),
+            };
+            if let Some(slot) = outcomes.get_mut(i) {
+                *slot = Some(outcome);
+            }
+        }
+        futures_util::future::join_all(published.into_iter().map(
+            |(attempt_id, installation_id)| self.publish_check_run(attempt_id, installation_id),
+        ))
+        .await;
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(ProcessError::Transient("not recorded".into()))))
+            .collect()
+    }
+
+    /// Renew the claims' leases every third of their length while the batch is being handled, so a slow
+    /// GitHub does not let another worker take them over; never returns.
+    async fn keep_leases(&self, batch: &[webhook_delivery::Model]) -> std::convert::Infallible {
         loop {
             tokio::time::sleep(self.cfg.lease / 3).await;
-            match deliveries::extend_lease(&self.db, d, Utc::now() + lease).await {
-                Ok(true) => {}
-                // Settled (recorded, then a check run is being posted) or claimed by another
-                // worker: nothing left to hold.
-                Ok(false) => return std::future::pending().await,
-                Err(e) => tracing::warn!(error = %e, "cannot renew the lease"),
+            let until = Utc::now() + self.lease();
+            for d in batch {
+                // `false`: settled already (recorded, its check run being posted) or claimed by
+                // another worker: nothing left to hold.
+                if let Err(e) = deliveries::extend_lease(&self.db, d, until).await {
+                    tracing::warn!(delivery_id = %d.guid, error = %e, "cannot renew the lease");
+                }
             }
         }
     }
 
-    async fn handle(&self, d: &webhook_delivery::Model) -> Result<Handled, ProcessError> {
+    async fn prepare(&self, d: &webhook_delivery::Model) -> Result<Prepared, ProcessError> {
         match d.event.as_str() {
-            "push" => self.handle_push(d).await,
-            "installation" | "installation_repositories" => self.handle_installation(d).await,
-            other => Ok(Handled::Ignored(format!("{other} events are not recorded"))),
+            "push" => self.prepare_push(d).await,
+            "installation" | "installation_repositories" => {
+                self.handle_installation(d).await.map(Prepared::Handled)
+            }
+            other => Ok(Prepared::Handled(Handled::Ignored(format!(
+                "{other} events are not recorded"
+            )))),
         }
     }
 
-    async fn handle_push(&self, d: &webhook_delivery::Model) -> Result<Handled, ProcessError> {
+    async fn prepare_push(&self, d: &webhook_delivery::Model) -> Result<Prepared, ProcessError> {
         let payload = d
             .payload
             .as_deref()
@@ -262,7 +340,7 @@ impl Pipeline {
         let push = Push::parse(payload).map_err(|e| ProcessError::Permanent(e.to_string()))?;
         tracing::Span::current().record("repo", push.repository_full_name.as_str());
         if let Some(reason) = push.ignore_reason() {
-            return Ok(Handled::Ignored(reason.into()));
+            return Ok(Prepared::Handled(Handled::Ignored(reason.into())));
         }
         let candidates = sessions::active_for_org(&self.db, &push.owner_login).await?;
         let branch = push.branch().unwrap_or_default();
@@ -272,10 +350,10 @@ impl Pipeline {
             branch,
             push.default_branch.as_deref(),
         ) else {
-            return Ok(Handled::Ignored(format!(
+            return Ok(Prepared::Handled(Handled::Ignored(format!(
                 "no active lab session of {} matches {} on {branch}",
                 push.owner_login, push.repository_name
-            )));
+            ))));
         };
         // On the last try a GitHub failure no longer holds the attempt back: it is recorded from the
         // payload, marked incomplete, rather than lost with a dead delivery.
@@ -285,7 +363,15 @@ impl Pipeline {
             tracing::warn!("repository.pushed_at missing; using the receive time");
             d.received_at
         });
-        let new = NewAttempt {
+        let deadline = sessions::deadline_of_push(
+            &self.db,
+            session,
+            &push.repository_name,
+            push.pusher_login.as_deref(),
+            push.sender_id,
+        )
+        .await?;
+        Ok(Prepared::Record(Box::new(NewAttempt {
             session_id: session.id,
             installation_id: push.installation_id.unwrap_or_default(),
             repository_id: push.repository_id,
@@ -300,17 +386,7 @@ impl Pipeline {
             pushed_at,
             received_at: d.received_at,
             delivery_id: d.guid.clone(),
-            late: is_late(
-                pushed_at,
-                sessions::deadline_of_push(
-                    &self.db,
-                    session,
-                    &push.repository_name,
-                    push.pusher_login.as_deref(),
-                    push.sender_id,
-                )
-                .await?,
-            ),
+            late: is_late(pushed_at, deadline),
             early: is_early(pushed_at, session.opens_at),
             files_complete: list.complete,
             files: list.files,
@@ -320,18 +396,7 @@ impl Pipeline {
                     + chrono::Duration::from_std(self.cfg.files_retry)
                         .unwrap_or(chrono::Duration::minutes(10))
             }),
-        };
-        match attempts::record(&self.db, &self.cfg.origin, new).await? {
-            Recorded::New { attempt, receipt } => {
-                self.publish_check_run(attempt.id, attempt.installation_id)
-                    .await;
-                Ok(Handled::Recorded {
-                    attempt_id: attempt.id,
-                    seq: receipt.seq,
-                })
-            }
-            Recorded::Duplicate { attempt_id } => Ok(Handled::Duplicate { attempt_id }),
-        }
+        })))
     }
 
     /// The push's file list: from the payload, or completed through the API when GitHub truncated it,

@@ -55,17 +55,23 @@ async fn write_hashes(
     first_index: u64,
     hashes: &[Hash],
 ) -> Result<(), DbErr> {
-    if hashes.is_empty() {
-        return Ok(());
+    // Two bound values a row: well inside SQLite's limit of 32,766 per statement.
+    for (k, chunk) in hashes
+        .chunks(usize::try_from(PAGE).unwrap_or(1000))
+        .enumerate()
+    {
+        let first = first_index + u64::try_from(k).unwrap_or(0) * PAGE;
+        let rows = chunk
+            .iter()
+            .zip(first..)
+            .map(|(h, i)| audit_tree_hash::ActiveModel {
+                idx: sea_orm::Set(to_i64(i)),
+                hash: sea_orm::Set(h.to_vec()),
+            });
+        audit_tree_hash::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
     }
-    let rows = hashes
-        .iter()
-        .zip(first_index..)
-        .map(|(h, i)| audit_tree_hash::ActiveModel {
-            idx: sea_orm::Set(to_i64(i)),
-            hash: sea_orm::Set(h.to_vec()),
-        });
-    audit_tree_hash::Entity::insert_many(rows).exec(db).await?;
     Ok(())
 }
 
@@ -124,6 +130,39 @@ pub async fn append_leaf(
     let old = &old[..merkle::stored_hashes_indexes(n).len()];
     let hashes = merkle::stored_hashes_from(n, merkle::leaf_hash(canonical), old)
         .map_err(|e| DbErr::Custom(e.to_string()))?;
+    write_hashes(db, merkle::stored_hash_index(0, n), &hashes).await
+}
+
+/// Store the hashes of entries `first_seq ..` (one canonical form each, in order) in the appending
+/// transaction: the tree's right edge is read once, the hashes are computed in memory and written in
+/// multi-row inserts — a batch of entries costs two statements, not two per entry. When the stored tree
+/// is behind (or absent), each leaf goes through [`append_leaf`], which catches up.
+pub async fn append_leaves(
+    db: &impl ConnectionTrait,
+    first_seq: i64,
+    canonicals: &[&[u8]],
+) -> Result<(), DbErr> {
+    let n =
+        u64::try_from(first_seq).map_err(|_| DbErr::Custom(format!("negative seq {first_seq}")))?;
+    let store_err = |e: StoreError| DbErr::Custom(e.to_string());
+    let edge = if n == 0 {
+        Some(Vec::new())
+    } else {
+        read_hashes(db, &merkle::root_indexes(n))
+            .await
+            .map_err(store_err)?
+    };
+    let Some(edge) = edge else {
+        for (seq, canonical) in (first_seq..).zip(canonicals) {
+            append_leaf(db, seq, canonical).await?;
+        }
+        return Ok(());
+    };
+    let mut frontier = Frontier::from_stored(n, &edge).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let mut hashes = Vec::with_capacity(canonicals.len() * 2);
+    for canonical in canonicals {
+        hashes.extend(frontier.push(merkle::leaf_hash(canonical)));
+    }
     write_hashes(db, merkle::stored_hash_index(0, n), &hashes).await
 }
 

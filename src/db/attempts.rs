@@ -93,6 +93,258 @@ pub async fn record(
     .await
 }
 
+/// Record several attempts — group commit: one transaction, one acquisition of the audit lock, the
+/// duplicate check and attempt numbers read with one query each, attempts, files, entries and delivery
+/// states written with multi-row statements. The outcome for each is what [`record`] would have given,
+/// recording them one after another in this order (entries in this order, contiguous seqs). When the
+/// batch fails (one bad attempt makes the whole transaction fail), nothing of it stays and each attempt is
+/// recorded on its own, so one failure costs only its own attempt.
+pub async fn record_many(
+    db: &impl TransactionTrait,
+    origin: &str,
+    news: Vec<NewAttempt>,
+) -> Vec<Result<Recorded, RecordError>> {
+    if news.len() > 1 {
+        match record_batch(db, origin, &news).await {
+            Ok(recorded) => return recorded.into_iter().map(Ok).collect(),
+            Err(e) => tracing::warn!(
+                error = %e,
+                attempts = news.len(),
+                "a batch of attempts failed; recording them one by one"
+            ),
+        }
+    }
+    let mut out = Vec::with_capacity(news.len());
+    for new in news {
+        out.push(record(db, origin, new).await);
+    }
+    out
+}
+
+/// What the batch does with one attempt.
+enum Plan {
+    Insert {
+        number: i32,
+    },
+    /// A row recorded before (or earlier in this batch, by index) has the same delivery or push.
+    SameAs(Existing),
+}
+
+enum Existing {
+    Row(i64),
+    InBatch(usize),
+}
+
+fn same_push(a: &NewAttempt, row: &lab_attempt::Model) -> bool {
+    row.delivery_id == a.delivery_id
+        || (row.repository_id == a.repository_id
+            && row.git_ref == a.git_ref
+            && row.before_sha == a.before_sha
+            && row.after_sha == a.after_sha
+            && row.pushed_at == a.pushed_at)
+}
+
+fn same_push_new(a: &NewAttempt, b: &NewAttempt) -> bool {
+    a.delivery_id == b.delivery_id
+        || (a.repository_id == b.repository_id
+            && a.git_ref == b.git_ref
+            && a.before_sha == b.before_sha
+            && a.after_sha == b.after_sha
+            && a.pushed_at == b.pushed_at)
+}
+
+async fn record_batch(
+    db: &impl TransactionTrait,
+    origin: &str,
+    news: &[NewAttempt],
+) -> Result<Vec<Recorded>, RecordError> {
+    audit::write(db, origin, async |txn, log| {
+        let earlier = same_pushes(txn, news).await?;
+        let counts = counts_before(txn, news).await?;
+        let mut plans: Vec<Plan> = Vec::with_capacity(news.len());
+        for (i, new) in news.iter().enumerate() {
+            let plan = if let Some(row) = earlier.iter().find(|r| same_push(new, r)) {
+                Plan::SameAs(Existing::Row(row.id))
+            } else if let Some(j) = (0..i)
+                .find(|&j| matches!(plans[j], Plan::Insert { .. }) && same_push_new(new, &news[j]))
+            {
+                Plan::SameAs(Existing::InBatch(j))
+            } else {
+                // Attempts of this batch recorded before this one count as they would one by one.
+                let in_batch = (0..i)
+                    .filter(|&j| matches!(plans[j], Plan::Insert { .. }))
+                    .filter(|&j| {
+                        news[j].session_id == new.session_id
+                            && news[j].repository_id == new.repository_id
+                            && news[j].pushed_at <= new.pushed_at
+                    })
+                    .count();
+                let before = counts[i].saturating_add(i64::try_from(in_batch).unwrap_or(0));
+                Plan::Insert {
+                    number: i32::try_from(before).unwrap_or(i32::MAX - 1) + 1,
+                }
+            };
+            plans.push(plan);
+        }
+        let first_seq = log.head().size;
+        let inserts: Vec<(usize, i32)> = plans
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match p {
+                Plan::Insert { number } => Some((i, *number)),
+                Plan::SameAs(_) => None,
+            })
+            .collect();
+        let mut inserted: HashMap<usize, lab_attempt::Model> = HashMap::new();
+        // The k-th inserted attempt gets the k-th entry of this batch, so its seq is known now.
+        let seqs = (first_seq..).zip(inserts.iter());
+        let rows: Vec<_> = seqs
+            .map(|(seq, &(i, number))| (i, attempt_row(&news[i], number, seq)))
+            .collect();
+        for chunk in rows.chunks(ATTEMPT_CHUNK) {
+            let rows = chunk.iter().map(|(_, row)| row.clone());
+            let models = lab_attempt::Entity::insert_many(rows)
+                .exec_with_returning_many(txn)
+                .await?;
+            // Matched by delivery id (unique): RETURNING does not promise the order of the rows.
+            for model in models {
+                if let Some((i, _)) = chunk
+                    .iter()
+                    .find(|(i, _)| news[*i].delivery_id == model.delivery_id)
+                {
+                    inserted.insert(*i, model);
+                }
+            }
+        }
+        if inserted.len() != inserts.len() {
+            return Err(AuditError::Db(DbErr::Custom(format!(
+                "{} attempts inserted, {} returned",
+                inserts.len(),
+                inserted.len()
+            ))));
+        }
+        let files: Vec<(i64, &ChangedFile)> = inserts
+            .iter()
+            .filter_map(|(i, _)| inserted.get(i).map(|a| (a.id, &news[*i].files)))
+            .flat_map(|(id, files)| files.iter().map(move |f| (id, f)))
+            .collect();
+        insert_file_rows(txn, &files).await?;
+        let mut entries = Vec::with_capacity(inserts.len());
+        for (i, _) in &inserts {
+            if let Some(attempt) = inserted.get(i) {
+                entries.push(entries::attempt_recorded(attempt, &news[*i].files)?);
+            }
+        }
+        let receipts = log.append_many(entries).await?;
+        let guids: Vec<&str> = inserts
+            .iter()
+            .map(|(i, _)| news[*i].delivery_id.as_str())
+            .collect();
+        deliveries::settle_processed(txn, &guids).await?;
+        let mut receipts = receipts.into_iter();
+        let mut out = Vec::with_capacity(news.len());
+        for (i, plan) in plans.iter().enumerate() {
+            match plan {
+                Plan::Insert { .. } => {
+                    let (Some(attempt), Some(receipt)) = (inserted.remove(&i), receipts.next())
+                    else {
+                        return Err(AuditError::Db(DbErr::Custom(
+                            "a batch's attempt lost its entry".into(),
+                        )));
+                    };
+                    out.push(Recorded::New {
+                        attempt: Box::new(attempt),
+                        receipt,
+                    });
+                }
+                Plan::SameAs(existing) => {
+                    let attempt_id = match existing {
+                        Existing::Row(id) => *id,
+                        Existing::InBatch(j) => match &out[*j] {
+                            Recorded::New { attempt, .. } => attempt.id,
+                            Recorded::Duplicate { attempt_id } => *attempt_id,
+                        },
+                    };
+                    let note = format!("duplicate of attempt {attempt_id}");
+                    deliveries::settle(
+                        txn,
+                        &news[i].delivery_id,
+                        Status::Processed,
+                        Some(note),
+                        None,
+                    )
+                    .await?;
+                    out.push(Recorded::Duplicate { attempt_id });
+                }
+            }
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// Rows already recorded with the delivery or the push of one of `news` (one query).
+async fn same_pushes(
+    db: &impl ConnectionTrait,
+    news: &[NewAttempt],
+) -> Result<Vec<lab_attempt::Model>, DbErr> {
+    use lab_attempt::Column as C;
+    use sea_orm::sea_query::{Condition, IntoCondition};
+    let mut any = Condition::any();
+    for new in news {
+        any = any.add(C::DeliveryId.eq(&new.delivery_id)).add(
+            C::RepositoryId
+                .eq(new.repository_id)
+                .and(C::GitRef.eq(&new.git_ref))
+                .and(C::BeforeSha.eq(&new.before_sha))
+                .and(C::AfterSha.eq(&new.after_sha))
+                .and(C::PushedAt.eq(new.pushed_at))
+                .into_condition(),
+        );
+    }
+    lab_attempt::Entity::find().filter(any).all(db).await
+}
+
+/// For each of `news`, how many attempts of its repository in its session were pushed at or before it
+/// (one query: a count per attempt).
+async fn counts_before(db: &impl ConnectionTrait, news: &[NewAttempt]) -> Result<Vec<i64>, DbErr> {
+    use lab_attempt::Column as C;
+    use sea_orm::sea_query::{Alias, Query, SelectStatement, UnionType};
+    use sea_orm::StatementBuilder;
+    let one = |k: usize, new: &NewAttempt| -> SelectStatement {
+        Query::select()
+            .expr_as(Expr::val(i64::try_from(k).unwrap_or(0)), Alias::new("k"))
+            .expr_as(Expr::col(C::Id).count(), Alias::new("n"))
+            .from(lab_attempt::Entity)
+            .and_where(C::SessionId.eq(new.session_id))
+            .and_where(C::RepositoryId.eq(new.repository_id))
+            .and_where(C::PushedAt.lte(new.pushed_at))
+            .to_owned()
+    };
+    let mut counts = vec![0i64; news.len()];
+    for (c, chunk) in news.chunks(COUNT_CHUNK).enumerate() {
+        let base = c * COUNT_CHUNK;
+        let mut q = one(base, &chunk[0]);
+        for (k, new) in chunk.iter().enumerate().skip(1) {
+            q.union(UnionType::All, one(base + k, new));
+        }
+        let stmt = StatementBuilder::build(&q, &db.get_database_backend());
+        for row in db.query_all(stmt).await? {
+            let k: i64 = row.try_get("", "k")?;
+            let n: i64 = row.try_get("", "n")?;
+            if let Some(slot) = usize::try_from(k).ok().and_then(|k| counts.get_mut(k)) {
+                *slot = n;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// Attempts one multi-row insert carries at most (24 values a row; SQLite allows 32,766 a statement).
+const ATTEMPT_CHUNK: usize = 500;
+/// Counts one `UNION ALL` query carries at most (SQLite allows 500 terms in a compound select).
+const COUNT_CHUNK: usize = 250;
+
 async fn find_same_push(
     db: &impl ConnectionTrait,
     new: &NewAttempt,
@@ -133,6 +385,10 @@ async fn insert_attempt(
     attempt_number: i32,
     audit_seq: i64,
 ) -> Result<lab_attempt::Model, DbErr> {
+    attempt_row(new, attempt_number, audit_seq).insert(db).await
+}
+
+fn attempt_row(new: &NewAttempt, attempt_number: i32, audit_seq: i64) -> lab_attempt::ActiveModel {
     lab_attempt::ActiveModel {
         session_id: Set(new.session_id),
         installation_id: Set(new.installation_id),
@@ -159,8 +415,6 @@ async fn insert_attempt(
         files_retry_at: Set(new.files_retry_at),
         ..Default::default()
     }
-    .insert(db)
-    .await
 }
 
 async fn insert_files(
@@ -168,13 +422,24 @@ async fn insert_files(
     attempt_id: i64,
     files: &[ChangedFile],
 ) -> Result<(), DbErr> {
+    let rows: Vec<(i64, &ChangedFile)> = files.iter().map(|f| (attempt_id, f)).collect();
+    insert_file_rows(db, &rows).await
+}
+
+/// Insert file rows, many a statement.
+async fn insert_file_rows(
+    db: &impl ConnectionTrait,
+    files: &[(i64, &ChangedFile)],
+) -> Result<(), DbErr> {
     for chunk in files.chunks(FILE_CHUNK) {
-        let rows = chunk.iter().map(|f| lab_attempt_file::ActiveModel {
-            attempt_id: Set(attempt_id),
-            path: Set(f.path.clone()),
-            status: Set(f.status),
-            ..Default::default()
-        });
+        let rows = chunk
+            .iter()
+            .map(|(attempt_id, f)| lab_attempt_file::ActiveModel {
+                attempt_id: Set(*attempt_id),
+                path: Set(f.path.clone()),
+                status: Set(f.status),
+                ..Default::default()
+            });
         lab_attempt_file::Entity::insert_many(rows)
             .exec_without_returning(db)
             .await?;

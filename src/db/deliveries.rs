@@ -67,27 +67,27 @@ macro_rules! claimable_at {
 
 // A processing delivery's lease is over only strictly after `locked_until`: the extra condition keeps
 // that (it filters rows of the range, it does not change the scan). Bound: $1 until, $2 now,
-// $3 processing.
+// $3 processing, $4 how many.
 const CLAIM_POSTGRES: &str = concat!(
     "UPDATE webhook_delivery \
      SET status = $3, locked_until = $1, attempts = attempts + 1, claims = claims + 1 \
-     WHERE guid = (SELECT guid FROM webhook_delivery WHERE ",
+     WHERE guid IN (SELECT guid FROM webhook_delivery WHERE ",
     claimable_at!(),
     " <= $2 AND (status <> $3 OR locked_until < $2) ORDER BY ",
     claimable_at!(),
-    " LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *"
+    " LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *"
 );
 
 // SQLite serialises writers, so a single UPDATE … RETURNING is already exclusive. Bound in order:
-// processing, until, now, processing, now.
+// processing, until, now, processing, now, how many.
 const CLAIM_SQLITE: &str = concat!(
     "UPDATE webhook_delivery \
      SET status = ?, locked_until = ?, attempts = attempts + 1, claims = claims + 1 \
-     WHERE guid = (SELECT guid FROM webhook_delivery WHERE ",
+     WHERE guid IN (SELECT guid FROM webhook_delivery WHERE ",
     claimable_at!(),
     " <= ? AND (status <> ? OR locked_until < ?) ORDER BY ",
     claimable_at!(),
-    " LIMIT 1) RETURNING *"
+    " LIMIT ?) RETURNING *"
 );
 
 /// A redelivery of a `dead` delivery (GitHub's "Redeliver", or `labtrail redeliver`) queues it again with
@@ -120,13 +120,24 @@ pub fn claim_statement(
     now: DateTime<Utc>,
     lease: chrono::Duration,
 ) -> Statement {
+    claim_batch_statement(backend, now, lease, 1)
+}
+
+/// The claim statement of [`claim_batch`]: up to `limit` deliveries.
+pub fn claim_batch_statement(
+    backend: DbBackend,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+    limit: u32,
+) -> Statement {
     let until = now + lease;
     let processing = Status::Processing;
+    let limit = i64::from(limit.max(1));
     match backend {
         DbBackend::Postgres => Statement::from_sql_and_values(
             backend,
             CLAIM_POSTGRES,
-            [until.into(), now.into(), processing.into()],
+            [until.into(), now.into(), processing.into(), limit.into()],
         ),
         _ => Statement::from_sql_and_values(
             backend,
@@ -137,6 +148,7 @@ pub fn claim_statement(
                 now.into(),
                 processing.into(),
                 now.into(),
+                limit.into(),
             ],
         ),
     }
@@ -149,11 +161,50 @@ pub async fn claim_next(
     now: DateTime<Utc>,
     lease: chrono::Duration,
 ) -> Result<Option<webhook_delivery::Model>, DbErr> {
-    let stmt = claim_statement(db.get_database_backend(), now, lease);
-    webhook_delivery::Entity::find()
+    Ok(claim_batch(db, now, lease, 1).await?.pop())
+}
+
+/// Claim up to `limit` due deliveries in one statement (the earliest claimable first, through the
+/// index), each with its own lease and claim count; returned in order of when they became due.
+pub async fn claim_batch(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+    limit: u32,
+) -> Result<Vec<webhook_delivery::Model>, DbErr> {
+    let stmt = claim_batch_statement(db.get_database_backend(), now, lease, limit);
+    let mut claimed = webhook_delivery::Entity::find()
         .from_raw_sql(stmt)
-        .one(db)
-        .await
+        .all(db)
+        .await?;
+    claimed.sort_by(|a, b| {
+        (a.next_attempt_at, a.received_at, &a.guid).cmp(&(
+            b.next_attempt_at,
+            b.received_at,
+            &b.guid,
+        ))
+    });
+    Ok(claimed)
+}
+
+/// Mark recorded deliveries `processed` in one statement (inside the recording transaction).
+pub async fn settle_processed(db: &impl ConnectionTrait, guids: &[&str]) -> Result<(), DbErr> {
+    let now = Utc::now();
+    for chunk in guids.chunks(500) {
+        let model = webhook_delivery::ActiveModel {
+            status: Set(Status::Processed),
+            locked_until: Set(None),
+            last_error: Set(None),
+            processed_at: Set(Some(now)),
+            ..Default::default()
+        };
+        webhook_delivery::Entity::update_many()
+            .set(model)
+            .filter(Column::Guid.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Settle a delivery: final status (or `Retrying` with its next time), and a note or error.

@@ -25,6 +25,8 @@ use crate::webhook::signature::WebhookSecrets;
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// The edge's group committer for incoming deliveries.
+    pub intake: crate::intake::Intake,
     pub secrets: Option<WebhookSecrets>,
     /// Wakes a worker when a delivery was queued.
     pub wake: Arc<Notify>,

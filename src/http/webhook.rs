@@ -9,7 +9,7 @@ use serde_json::json;
 use super::AppState;
 use crate::db::deliveries::Status;
 use crate::error::AppError;
-use crate::intake::{self, Accepted};
+use crate::intake::Accepted;
 use crate::metrics::Intake;
 use crate::webhook::extract::SignedDelivery;
 
@@ -29,7 +29,7 @@ pub async fn receive(
     let event = delivery.event.clone();
     // GitHub gives up after 10 s: a database that cannot take the row in time gets a 503, which the
     // catch-up redelivery recovers, rather than an answer GitHub never sees.
-    let accepted = tokio::time::timeout(ACCEPT_TIMEOUT, intake::accept(&state.db, delivery))
+    let accepted = tokio::time::timeout(ACCEPT_TIMEOUT, state.intake.accept(delivery))
         .await
         .map_err(|_| AppError::Unavailable {
             message: "the database is too slow to take the delivery now, retry later".into(),

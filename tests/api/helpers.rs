@@ -256,6 +256,8 @@ pub struct AppOptions {
     pub lease: Duration,
     /// First wait before an incomplete file list is completed through GitHub.
     pub files_retry: Duration,
+    /// Deliveries a worker claims and records at once (`None`: the app's default).
+    pub batch: Option<u32>,
     /// The periodic redelivery catch-up (with `github`); `None`: off, so other tests see no such calls.
     pub redeliver: Option<RedeliverPolicy>,
     /// The HTTP edge's timeouts, caps and budgets.
@@ -341,6 +343,7 @@ impl Default for AppOptions {
             checkpoint_interval: None,
             lease: Duration::from_secs(300),
             files_retry: Duration::ZERO,
+            batch: None,
             github: None,
             check_runs: CheckRunPolicy {
                 lease: Duration::from_secs(10),
@@ -405,6 +408,9 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
     settings.worker.poll_interval = Duration::from_millis(100);
     settings.worker.lease = opts.lease;
     settings.worker.files_retry = opts.files_retry;
+    if let Some(batch) = opts.batch {
+        settings.worker.batch = batch;
+    }
     settings.worker.check_runs = opts.check_runs;
     settings.workers = opts.workers;
     settings.setup = opts.setup;

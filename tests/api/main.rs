@@ -15,6 +15,7 @@ mod audit_records;
 mod audit_retention;
 mod audit_support;
 mod audit_tamper;
+mod batch;
 mod browser;
 mod claim_plan;
 mod cli;
