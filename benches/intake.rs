@@ -1,48 +1,67 @@
-//! Load benchmark: signed push deliveries from concurrent senders into a running server.
+//! Load generator: N distinct signed push deliveries over real HTTP from K connections into the release
+//! `labtrail serve` process (4 workers, as in production), then the time until every one is recorded.
 //!
-//! `cargo bench --bench intake` (SQLite temp file; PostgreSQL too when `LABTRAIL_TEST_POSTGRES_URL`
-//! is set). Knobs: `BENCH_DELIVERIES` (default 2000), `BENCH_SENDERS` (default 16).
-//! Reports accepted deliveries per second at the edge, answer latency percentiles, and the time until
-//! every delivery was recorded as an attempt.
+//! ```sh
+//! cargo bench --bench intake                                     # SQLite, N = 2000, K = 32, both modes
+//! BENCH_BACKEND=postgres LABTRAIL_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench intake
+//! BENCH_DELIVERIES=50000 BENCH_CONNECTIONS=32 BENCH_MODE=drain cargo bench --bench intake
+//! ```
+//!
+//! Knobs: `BENCH_DELIVERIES` (N, default 2000), `BENCH_CONNECTIONS` (K, default 32; `BENCH_SENDERS` is
+//! the old name), `BENCH_BACKEND` (`sqlite`, `postgres`, `both`; default `sqlite`, or `both` when
+//! `LABTRAIL_TEST_POSTGRES_URL` is set), `BENCH_MODE`:
+//! - `live`: the deliveries go to a running server whose workers record while the edge accepts: accepted
+//!   per second, answer p50/p99, time until all are recorded (end to end), and the server's peak RSS;
+//! - `drain`: the deliveries are accepted first by a server without workers, then `labtrail serve` starts
+//!   on that backlog: the drain rate overall, for the first and the second half of the backlog (a cost
+//!   that grew with the backlog would show as a faster second half), and peak RSS;
+//! - `both` (default).
+//!
+//! The server is the release binary in its own process (`CARGO_BIN_EXE_labtrail`), its log discarded;
+//! recorded attempts are counted through a separate connection every 20 ms.
 
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use futures::future::join_all;
-use labtrail::app::{App, CheckpointSettings, Settings};
+use labtrail::app::{App, Settings};
 use labtrail::db;
 use labtrail::webhook::signature;
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use secrecy::SecretString;
 
 const SECRET: &str = "bench-secret";
+const ORIGIN: &str = "bench";
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
+fn env_usize(names: &[&str], default: usize) -> usize {
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
 
-fn payload(student: usize, n: usize) -> Vec<u8> {
-    let after = format!("{:040x}", student * 1_000_000 + n + 1);
-    let before = format!("{:040x}", student * 1_000_000 + n);
-    let files: Vec<String> = (0..5).map(|i| format!("src/file{i}.rs")).collect();
+/// Delivery `i`: its own student repository (GitHub ids are global), one push of 5 changed files.
+fn payload(i: usize) -> Vec<u8> {
+    let after = format!("{:040x}", i + 1);
+    let before = format!("{:040x}", i + 10_000_000);
+    let files: Vec<String> = (0..5).map(|f| format!("src/file{f}.rs")).collect();
     serde_json::to_vec(&serde_json::json!({
         "ref": "refs/heads/main", "before": before, "after": after,
         "created": false, "deleted": false, "forced": false,
         "commits": [{"id": after, "added": [], "removed": [], "modified": files}],
-        "repository": {"id": 10_000 + student, "name": format!("lab1-s{student}"),
-            "full_name": format!("course/lab1-s{student}"), "owner": {"login": "course"},
-            "default_branch": "main", "pushed_at": 1_767_225_600 + n},
-        "pusher": {"name": format!("s{student}")}, "sender": {"id": student, "login": format!("s{student}")},
+        "repository": {"id": 10_000 + i, "name": format!("lab1-s{i}"),
+            "full_name": format!("course/lab1-s{i}"), "owner": {"login": "course"},
+            "default_branch": "main", "pushed_at": 1_767_225_600 + i},
+        "pusher": {"name": format!("s{i}")}, "sender": {"id": i, "login": format!("s{i}")},
         "installation": {"id": 1}, "organization": {"login": "course"},
     }))
     .unwrap_or_default()
 }
 
-async fn run(label: &str, url: &str, dir: &Path, deliveries: usize, senders: usize) {
+async fn prepare(url: &str) -> DatabaseConnection {
     let conn = db::connect(url).await.expect("connect");
     db::migrate(&conn).await.expect("migrate");
     let t = |d| {
@@ -52,7 +71,7 @@ async fn run(label: &str, url: &str, dir: &Path, deliveries: usize, senders: usi
     };
     db::sessions::create(
         &conn,
-        "bench",
+        ORIGIN,
         "cli:bench",
         db::sessions::NewSession {
             org: "course".into(),
@@ -68,120 +87,299 @@ async fn run(label: &str, url: &str, dir: &Path, deliveries: usize, senders: usi
     )
     .await
     .expect("session");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let mut settings = Settings::new(url, "bench");
-    settings.webhook_secrets = vec![SecretString::from(SECRET.to_owned())];
-    // As `serve` does: the checkpoint key is loaded (created here) and checkpoints are written.
-    settings.checkpoints = Some(CheckpointSettings {
-        key_path: dir.join("labtrail-audit.key"),
-        file: dir.join(format!("labtrail-checkpoints-{label}.log")),
-        interval: Duration::from_secs(60),
-    });
-    let app = App::build(settings).await.expect("build the app");
-    tokio::spawn(app.run(listener, std::future::pending()));
+    conn
+}
 
-    let client = reqwest::Client::new();
+/// Send deliveries `0..n` from `k` connections; the answer times, and the wall time of it all.
+async fn send(addr: &str, n: usize, k: usize) -> (Vec<Duration>, Duration) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(k)
+        .build()
+        .expect("client");
     let endpoint = format!("http://{addr}/webhooks/github");
     let secret = SecretString::from(SECRET.to_owned());
-    let per_sender = deliveries / senders;
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = Instant::now();
-    let latencies: Vec<Vec<Duration>> = join_all((0..senders).map(|s| {
-        let (client, endpoint, secret) = (client.clone(), endpoint.clone(), secret.clone());
+    let per_connection = join_all((0..k).map(|_| {
+        let (client, endpoint, secret, next) = (
+            client.clone(),
+            endpoint.clone(),
+            secret.clone(),
+            next.clone(),
+        );
         async move {
-            let mut lat = Vec::with_capacity(per_sender);
-            for n in 0..per_sender {
-                let body = payload(s, n);
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    return lat;
+                }
+                let body = payload(i);
                 let t0 = Instant::now();
                 let resp = client
                     .post(&endpoint)
                     .header("content-type", "application/json")
                     .header("x-github-event", "push")
-                    .header("x-github-delivery", format!("bench-{s}-{n}"))
+                    .header("x-github-delivery", format!("bench-{i}"))
                     .header("x-hub-signature-256", signature::sign(&secret, &body))
                     .body(body)
                     .send()
                     .await
                     .expect("send");
-                assert_eq!(resp.status().as_u16(), 202);
+                assert_eq!(resp.status().as_u16(), 202, "delivery {i}");
                 lat.push(t0.elapsed());
             }
-            lat
         }
     }))
     .await;
-    let accepted_in = start.elapsed();
-    let total = per_sender * senders;
-    let backend = conn.get_database_backend();
+    let elapsed = start.elapsed();
+    let mut all: Vec<Duration> = per_connection.into_iter().flatten().collect();
+    all.sort();
+    (all, elapsed)
+}
+
+async fn recorded(conn: &DatabaseConnection) -> usize {
+    let row = conn
+        .query_one(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) FROM lab_attempt",
+        ))
+        .await
+        .expect("count")
+        .expect("row");
+    let n: i64 = row.try_get_by_index(0).expect("int");
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// Wait until `n` attempts are recorded; the time it took from `start`, and when half were.
+async fn until_recorded(
+    conn: &DatabaseConnection,
+    n: usize,
+    start: Instant,
+    server: &mut Server,
+) -> (Duration, Duration) {
+    let mut half = None;
     loop {
-        let row = conn
-            .query_one(Statement::from_string(
-                backend,
-                "SELECT COUNT(*) FROM lab_attempt",
-            ))
-            .await
-            .expect("count")
-            .expect("row");
-        let n: i64 = row.try_get_by_index(0).expect("int");
-        if n as usize >= total {
-            break;
+        let done = recorded(conn).await;
+        server.sample_rss();
+        if half.is_none() && done >= n / 2 {
+            half = Some(start.elapsed());
+        }
+        if done >= n {
+            let all = start.elapsed();
+            return (half.unwrap_or(all), all);
         }
         assert!(
-            start.elapsed() < Duration::from_secs(600),
-            "processing did not finish"
+            start.elapsed() < Duration::from_secs(3600),
+            "recording did not finish"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let recorded_in = start.elapsed();
-    let mut all: Vec<Duration> = latencies.into_iter().flatten().collect();
-    all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+}
+
+/// `labtrail serve` in its own process.
+struct Server {
+    child: Child,
+    addr: String,
+    peak_rss_kb: u64,
+}
+
+impl Server {
+    async fn start(url: &str, dir: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .arg("serve")
+            .env("DATABASE_URL", url)
+            .env("LABTRAIL_BIND", &addr)
+            .env("GITHUB_WEBHOOK_SECRET", SECRET)
+            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+            .env("LABTRAIL_AUDIT_KEY_PATH", dir.join("audit.key"))
+            .env("LABTRAIL_CHECKPOINT_FILE", dir.join("checkpoints.log"))
+            .env("LABTRAIL_WORKERS", "4")
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn labtrail serve");
+        let server = Self {
+            child,
+            addr,
+            peak_rss_kb: 0,
+        };
+        let client = reqwest::Client::new();
+        let ready = format!("http://{}/readyz", server.addr);
+        for _ in 0..600 {
+            if client
+                .get(&ready)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("labtrail serve did not get ready");
+    }
+
+    /// The process's peak resident set so far (`VmHWM`).
+    fn sample_rss(&mut self) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        if let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            self.peak_rss_kb = self.peak_rss_kb.max(kb);
+        }
+    }
+
+    fn stop(mut self) -> u64 {
+        self.sample_rss();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.peak_rss_kb
+    }
+}
+
+fn pct(all: &[Duration], p: f64) -> f64 {
+    let i = ((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1));
+    all.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+async fn live(label: &str, url: &str, dir: &Path, n: usize, k: usize) {
+    let conn = prepare(url).await;
+    let mut server = Server::start(url, dir).await;
+    let start = Instant::now();
+    let (lat, accepted_in) = send(&server.addr, n, k).await;
+    let (_, all) = until_recorded(&conn, n, start, &mut server).await;
+    let rss = server.stop();
     println!(
-        "{label}: {total} deliveries, {senders} senders: accepted {:.0}/s (p50 {:.1} ms, p99 {:.1} ms); \
-         all recorded after {:.2} s ({:.0} attempts/s end to end)",
-        total as f64 / accepted_in.as_secs_f64(),
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        recorded_in.as_secs_f64(),
-        total as f64 / recorded_in.as_secs_f64(),
+        "{label} live: N={n} K={k}: accepted {:.0}/s (p50 {:.1} ms, p99 {:.1} ms); all recorded after \
+         {:.2} s ({:.0} attempts/s end to end); server peak RSS {:.1} MB",
+        n as f64 / accepted_in.as_secs_f64(),
+        pct(&lat, 0.50),
+        pct(&lat, 0.99),
+        all.as_secs_f64(),
+        n as f64 / all.as_secs_f64(),
+        rss as f64 / 1024.0,
     );
+}
+
+async fn drain(label: &str, url: &str, dir: &Path, n: usize, k: usize) {
+    let conn = prepare(url).await;
+    // The backlog: accepted by an in-process server without workers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let mut settings = Settings::new(url, ORIGIN);
+    settings.webhook_secrets = vec![SecretString::from(SECRET.to_owned())];
+    settings.workers = 0;
+    let app = App::build(settings).await.expect("build the app");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let filler = tokio::spawn(app.run(listener, async {
+        let _ = stopped.await;
+    }));
+    let (_, accepted_in) = send(&addr, n, k).await;
+    let _ = stop.send(());
+    let _ = filler.await;
+    assert_eq!(
+        recorded(&conn).await,
+        0,
+        "nothing recorded before the drain"
+    );
+    let mut server = Server::start(url, dir).await;
+    let start = Instant::now();
+    let (half, all) = until_recorded(&conn, n, start, &mut server).await;
+    let rss = server.stop();
+    let first = (n / 2) as f64 / half.as_secs_f64();
+    let second = (n - n / 2) as f64 / (all - half).as_secs_f64().max(1e-9);
+    println!(
+        "{label} drain: backlog N={n} (accepted in {:.1} s): recorded in {:.2} s: {:.0} attempts/s \
+         (first half {first:.0}/s, second half {second:.0}/s); server peak RSS {:.1} MB",
+        accepted_in.as_secs_f64(),
+        all.as_secs_f64(),
+        n as f64 / all.as_secs_f64(),
+        rss as f64 / 1024.0,
+    );
+}
+
+/// A fresh PostgreSQL database next to `admin_url`; dropped by [`drop_postgres`].
+async fn fresh_postgres(admin_url: &str) -> (DatabaseConnection, String, String) {
+    let admin = Database::connect(admin_url).await.expect("postgres");
+    let name = format!("labtrail_bench_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute(Statement::from_string(
+            DbBackend::Postgres,
+            format!("CREATE DATABASE {name}"),
+        ))
+        .await
+        .expect("create db");
+    let mut url = url::Url::parse(admin_url).expect("url");
+    url.set_path(&format!("/{name}"));
+    (admin, name, url.to_string())
+}
+
+async fn drop_postgres(admin: DatabaseConnection, name: &str) {
+    let _ = admin
+        .execute(Statement::from_string(
+            DbBackend::Postgres,
+            format!("DROP DATABASE {name} WITH (FORCE)"),
+        ))
+        .await;
 }
 
 #[tokio::main]
 async fn main() {
-    // `cargo test --benches` runs this with `--bench`-less args; only measure under `cargo bench`.
+    // `cargo test --benches` runs this without `--bench`; only measure under `cargo bench`.
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let deliveries = env_usize("BENCH_DELIVERIES", 2000);
-    let senders = env_usize("BENCH_SENDERS", 16).max(1);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
+    let n = env_usize(&["BENCH_DELIVERIES"], 2000).max(1);
+    let k = env_usize(&["BENCH_CONNECTIONS", "BENCH_SENDERS"], 32).max(1);
+    let pg_url = std::env::var("LABTRAIL_TEST_POSTGRES_URL").ok();
+    let backend = std::env::var("BENCH_BACKEND")
+        .unwrap_or_else(|_| if pg_url.is_some() { "both" } else { "sqlite" }.to_owned());
+    let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "both".to_owned());
+    assert!(
+        matches!(mode.as_str(), "live" | "drain" | "both"),
+        "BENCH_MODE is live, drain or both"
     );
-    run("sqlite", &url, dir.path(), deliveries, senders).await;
-
-    if let Ok(admin_url) = std::env::var("LABTRAIL_TEST_POSTGRES_URL") {
-        let admin = Database::connect(&admin_url).await.expect("postgres");
-        let name = format!("labtrail_bench_{}", uuid::Uuid::new_v4().simple());
-        admin
-            .execute(Statement::from_string(
-                DbBackend::Postgres,
-                format!("CREATE DATABASE {name}"),
-            ))
-            .await
-            .expect("create db");
-        let mut url = url::Url::parse(&admin_url).expect("url");
-        url.set_path(&format!("/{name}"));
-        run("postgres", url.as_str(), dir.path(), deliveries, senders).await;
-        let _ = admin
-            .execute(Statement::from_string(
-                DbBackend::Postgres,
-                format!("DROP DATABASE {name} WITH (FORCE)"),
-            ))
-            .await;
+    let modes: Vec<&str> = match mode.as_str() {
+        "both" => vec!["live", "drain"],
+        m => vec![m],
+    };
+    for m in modes {
+        if backend == "sqlite" || backend == "both" {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            );
+            if m == "live" {
+                live("sqlite", &url, dir.path(), n, k).await;
+            } else {
+                drain("sqlite", &url, dir.path(), n, k).await;
+            }
+        }
+        if backend == "postgres" || backend == "both" {
+            let admin_url = pg_url
+                .as_deref()
+                .expect("BENCH_BACKEND=postgres needs LABTRAIL_TEST_POSTGRES_URL");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (admin, name, url) = fresh_postgres(admin_url).await;
+            if m == "live" {
+                live("postgres", &url, dir.path(), n, k).await;
+            } else {
+                drain("postgres", &url, dir.path(), n, k).await;
+            }
+            drop_postgres(admin, &name).await;
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `audit verify` on a large log: builds a class of `BENCH_ENTRIES` audit entries (default 100,000: one
 //! session and that many minus one recorded attempts of 3 files each) through the library's own record
-//! path (`db::attempts::record`, each attempt a savepoint inside a transaction of 1000), then runs the
+//! path (`db::attempts::record_batch`, the worker's group commit, 1000 attempts a transaction), then runs the
 //! release `labtrail audit verify` under `/usr/bin/time -v` and prints its verdict, wall time and peak
 //! RSS.
 //!
@@ -15,7 +15,7 @@ use chrono::{Duration, TimeZone, Utc};
 use labtrail::db;
 use labtrail::db::attempts::{FilesSource, NewAttempt, Recorded};
 use labtrail::domain::files::{ChangedFile, FileStatus};
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 
 const ORIGIN: &str = "bench";
 const BATCH: usize = 1000;
@@ -87,14 +87,13 @@ async fn build(url: &str, entries: usize) {
     let attempts = entries.saturating_sub(1);
     let mut n = 0;
     while n < attempts {
-        let txn = conn.begin().await.expect("begin");
-        for i in n..(n + BATCH).min(attempts) {
-            let recorded = db::attempts::record(&txn, ORIGIN, attempt(session.id, i))
-                .await
-                .expect("record");
-            assert!(matches!(recorded, Recorded::New { .. }));
-        }
-        txn.commit().await.expect("commit");
+        let batch: Vec<NewAttempt> = (n..(n + BATCH).min(attempts))
+            .map(|i| attempt(session.id, i))
+            .collect();
+        let recorded = db::attempts::record_batch(&conn, ORIGIN, &batch)
+            .await
+            .expect("record a batch");
+        assert!(recorded.iter().all(|r| matches!(r, Recorded::New { .. })));
         n += BATCH;
     }
 }
@@ -165,23 +164,42 @@ async fn main() {
 
     if let Ok(admin_url) = std::env::var("LABTRAIL_TEST_POSTGRES_URL") {
         let admin = Database::connect(&admin_url).await.expect("postgres");
-        let name = format!("labtrail_bench_{}", uuid::Uuid::new_v4().simple());
+        // BENCH_PG_DB=NAME keeps the PostgreSQL database: built once if missing, reused as it is after.
+        let kept = std::env::var("BENCH_PG_DB").ok();
+        let name = kept
+            .clone()
+            .unwrap_or_else(|| format!("labtrail_bench_{}", uuid::Uuid::new_v4().simple()));
         let sql = |s: String| Statement::from_string(DbBackend::Postgres, s);
-        admin
-            .execute(sql(format!("CREATE DATABASE {name}")))
+        let exists = admin
+            .query_one(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                [name.clone().into()],
+            ))
             .await
-            .expect("create db");
+            .expect("look for the database")
+            .is_some();
         let mut pg = url::Url::parse(&admin_url).expect("url");
         pg.set_path(&format!("/{name}"));
-        let started = Instant::now();
-        build(pg.as_str(), entries).await;
-        println!(
-            "postgres: built {entries} entries in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+        if exists {
+            println!("postgres: reusing database {name}");
+        } else {
+            admin
+                .execute(sql(format!("CREATE DATABASE {name}")))
+                .await
+                .expect("create db");
+            let started = Instant::now();
+            build(pg.as_str(), entries).await;
+            println!(
+                "postgres: built {entries} entries in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
         measure("postgres", pg.as_str(), dir.path());
-        let _ = admin
-            .execute(sql(format!("DROP DATABASE {name} WITH (FORCE)")))
-            .await;
+        if kept.is_none() {
+            let _ = admin
+                .execute(sql(format!("DROP DATABASE {name} WITH (FORCE)")))
+                .await;
+        }
     }
 }

@@ -47,6 +47,7 @@ pub struct Metrics {
     registry: Registry,
     webhook_requests: Family<ResultLabel, Counter>,
     settled: Family<StatusLabel, Counter>,
+    record_batches: Family<ResultLabel, Counter>,
     /// Set from the database at each scrape.
     deliveries: Family<StatusLabel, Gauge>,
     /// The HTTP edge's gauges, set from [`EdgeGauges`] at each scrape.
@@ -204,6 +205,16 @@ impl Metrics {
             "Deliveries settled by this process",
             settled.clone(),
         );
+        let record_batches = Family::<ResultLabel, Counter>::default();
+        for result in ["committed", "split"] {
+            let _ = record_batches.get_or_create(&ResultLabel { result });
+        }
+        registry.register(
+            "labtrail_record_batches",
+            "Workers' recording transactions (group commit) by result; split: the batch failed and its \
+             attempts were recorded one by one",
+            record_batches.clone(),
+        );
         let deliveries = Family::<StatusLabel, Gauge>::default();
         registry.register(
             "labtrail_deliveries",
@@ -223,6 +234,7 @@ impl Metrics {
             registry,
             webhook_requests,
             settled,
+            record_batches,
             deliveries,
             edge,
             scrape: Mutex::new(()),
@@ -237,6 +249,14 @@ impl Metrics {
             Intake::Refused => "refused",
         };
         self.webhook_requests
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// A batch of attempts was recorded: in one transaction, or `split` one by one after it failed.
+    pub fn record_batch(&self, split: bool) {
+        let result = if split { "split" } else { "committed" };
+        self.record_batches
             .get_or_create(&ResultLabel { result })
             .inc();
     }

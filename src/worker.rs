@@ -276,9 +276,12 @@ impl Pipeline {
             }
         }
         let (slots, news): (Vec<usize>, Vec<NewAttempt>) = pushes.into_iter().unzip();
-        let recorded = attempts::record_many(&self.db, &self.cfg.origin, news).await;
+        let batch = attempts::record_many(&self.db, &self.cfg.origin, news).await;
+        if !slots.is_empty() {
+            self.metrics.record_batch(batch.split);
+        }
         let mut published = Vec::new();
-        for (i, result) in slots.into_iter().zip(recorded) {
+        for (i, result) in slots.into_iter().zip(batch.outcomes) {
             let outcome = match result {
                 Ok(Recorded::New { attempt, receipt }) => {
                     published.push((attempt.id, attempt.installation_id));

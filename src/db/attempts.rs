@@ -93,20 +93,26 @@ pub async fn record(
     .await
 }
 
-/// Record several attempts — group commit: one transaction, one acquisition of the audit lock, the
-/// duplicate check and attempt numbers read with one query each, attempts, files, entries and delivery
-/// states written with multi-row statements. The outcome for each is what [`record`] would have given,
-/// recording them one after another in this order (entries in this order, contiguous seqs). When the
-/// batch fails (one bad attempt makes the whole transaction fail), nothing of it stays and each attempt is
-/// recorded on its own, so one failure costs only its own attempt.
-pub async fn record_many(
-    db: &impl TransactionTrait,
-    origin: &str,
-    news: Vec<NewAttempt>,
-) -> Vec<Result<Recorded, RecordError>> {
+/// The outcome of [`record_many`]: one result per attempt, in order.
+#[derive(Debug)]
+pub struct Batch {
+    pub outcomes: Vec<Result<Recorded, RecordError>>,
+    /// The batch's transaction failed and each attempt was recorded on its own.
+    pub split: bool,
+}
+
+/// Record several attempts with [`record_batch`]; when the batch fails (one bad attempt makes the whole
+/// transaction fail), nothing of it stays and each attempt is recorded on its own, so one failure costs
+/// only its own attempt.
+pub async fn record_many(db: &impl TransactionTrait, origin: &str, news: Vec<NewAttempt>) -> Batch {
     if news.len() > 1 {
         match record_batch(db, origin, &news).await {
-            Ok(recorded) => return recorded.into_iter().map(Ok).collect(),
+            Ok(recorded) => {
+                return Batch {
+                    outcomes: recorded.into_iter().map(Ok).collect(),
+                    split: false,
+                }
+            }
             Err(e) => tracing::warn!(
                 error = %e,
                 attempts = news.len(),
@@ -114,11 +120,12 @@ pub async fn record_many(
             ),
         }
     }
-    let mut out = Vec::with_capacity(news.len());
+    let split = news.len() > 1;
+    let mut outcomes = Vec::with_capacity(news.len());
     for new in news {
-        out.push(record(db, origin, new).await);
+        outcomes.push(record(db, origin, new).await);
     }
-    out
+    Batch { outcomes, split }
 }
 
 /// What the batch does with one attempt.
@@ -153,7 +160,12 @@ fn same_push_new(a: &NewAttempt, b: &NewAttempt) -> bool {
             && a.pushed_at == b.pushed_at)
 }
 
-async fn record_batch(
+/// Record several attempts — group commit: one transaction, one acquisition of the audit lock, the
+/// duplicate check and attempt numbers read with a query each, attempts, files, Merkle hashes and
+/// delivery states written with multi-row statements. The outcome for each is what [`record`] would have
+/// given recording them one after another in this order (entries in this order, contiguous seqs). On an
+/// error nothing of the batch stays.
+pub async fn record_batch(
     db: &impl TransactionTrait,
     origin: &str,
     news: &[NewAttempt],
@@ -290,19 +302,24 @@ async fn same_pushes(
 ) -> Result<Vec<lab_attempt::Model>, DbErr> {
     use lab_attempt::Column as C;
     use sea_orm::sea_query::{Condition, IntoCondition};
-    let mut any = Condition::any();
-    for new in news {
-        any = any.add(C::DeliveryId.eq(&new.delivery_id)).add(
-            C::RepositoryId
-                .eq(new.repository_id)
-                .and(C::GitRef.eq(&new.git_ref))
-                .and(C::BeforeSha.eq(&new.before_sha))
-                .and(C::AfterSha.eq(&new.after_sha))
-                .and(C::PushedAt.eq(new.pushed_at))
-                .into_condition(),
-        );
+    let mut rows = Vec::new();
+    // A chain of ORs is as deep as it is long, and SQLite parses at most 1000 levels.
+    for chunk in news.chunks(SAME_PUSH_CHUNK) {
+        let mut any = Condition::any();
+        for new in chunk {
+            any = any.add(C::DeliveryId.eq(&new.delivery_id)).add(
+                C::RepositoryId
+                    .eq(new.repository_id)
+                    .and(C::GitRef.eq(&new.git_ref))
+                    .and(C::BeforeSha.eq(&new.before_sha))
+                    .and(C::AfterSha.eq(&new.after_sha))
+                    .and(C::PushedAt.eq(new.pushed_at))
+                    .into_condition(),
+            );
+        }
+        rows.extend(lab_attempt::Entity::find().filter(any).all(db).await?);
     }
-    lab_attempt::Entity::find().filter(any).all(db).await
+    Ok(rows)
 }
 
 /// For each of `news`, how many attempts of its repository in its session were pushed at or before it
@@ -342,6 +359,8 @@ async fn counts_before(db: &impl ConnectionTrait, news: &[NewAttempt]) -> Result
 
 /// Attempts one multi-row insert carries at most (24 values a row; SQLite allows 32,766 a statement).
 const ATTEMPT_CHUNK: usize = 500;
+/// Attempts one duplicate-check query looks for at most (two OR terms each).
+const SAME_PUSH_CHUNK: usize = 100;
 /// Counts one `UNION ALL` query carries at most (SQLite allows 500 terms in a compound select).
 const COUNT_CHUNK: usize = 250;
 

@@ -5,7 +5,7 @@ use entity::webhook_delivery::{self, Column};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Set, Statement,
+    Set, Statement, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -78,16 +78,18 @@ const CLAIM_POSTGRES: &str = concat!(
     " LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *"
 );
 
-// SQLite serialises writers, so a single UPDATE … RETURNING is already exclusive. Bound in order:
-// processing, until, now, processing, now, how many.
+// SQLite serialises writers, so a single UPDATE … RETURNING is already exclusive. One delivery a statement:
+// `guid = (…)` is always a primary-key lookup, where SQLite's planner may scan a small analysed table for
+// `guid IN (…)`; a batch is this statement repeated in one transaction (see [`claim_batch`]). Bound in
+// order: processing, until, now, processing, now.
 const CLAIM_SQLITE: &str = concat!(
     "UPDATE webhook_delivery \
      SET status = ?, locked_until = ?, attempts = attempts + 1, claims = claims + 1 \
-     WHERE guid IN (SELECT guid FROM webhook_delivery WHERE ",
+     WHERE guid = (SELECT guid FROM webhook_delivery WHERE ",
     claimable_at!(),
     " <= ? AND (status <> ? OR locked_until < ?) ORDER BY ",
     claimable_at!(),
-    " LIMIT ?) RETURNING *"
+    " LIMIT 1) RETURNING *"
 );
 
 /// A redelivery of a `dead` delivery (GitHub's "Redeliver", or `labtrail redeliver`) queues it again with
@@ -123,8 +125,9 @@ pub fn claim_statement(
     claim_batch_statement(backend, now, lease, 1)
 }
 
-/// The claim statement of [`claim_batch`]: up to `limit` deliveries.
-pub fn claim_batch_statement(
+/// The claim statement for up to `limit` deliveries (PostgreSQL; SQLite's claims one, see
+/// `CLAIM_SQLITE`).
+fn claim_batch_statement(
     backend: DbBackend,
     now: DateTime<Utc>,
     lease: chrono::Duration,
@@ -132,12 +135,16 @@ pub fn claim_batch_statement(
 ) -> Statement {
     let until = now + lease;
     let processing = Status::Processing;
-    let limit = i64::from(limit.max(1));
     match backend {
         DbBackend::Postgres => Statement::from_sql_and_values(
             backend,
             CLAIM_POSTGRES,
-            [until.into(), now.into(), processing.into(), limit.into()],
+            [
+                until.into(),
+                now.into(),
+                processing.into(),
+                i64::from(limit.max(1)).into(),
+            ],
         ),
         _ => Statement::from_sql_and_values(
             backend,
@@ -148,7 +155,6 @@ pub fn claim_batch_statement(
                 now.into(),
                 processing.into(),
                 now.into(),
-                limit.into(),
             ],
         ),
     }
@@ -161,22 +167,39 @@ pub async fn claim_next(
     now: DateTime<Utc>,
     lease: chrono::Duration,
 ) -> Result<Option<webhook_delivery::Model>, DbErr> {
-    Ok(claim_batch(db, now, lease, 1).await?.pop())
+    webhook_delivery::Entity::find()
+        .from_raw_sql(claim_statement(db.get_database_backend(), now, lease))
+        .one(db)
+        .await
 }
 
-/// Claim up to `limit` due deliveries in one statement (the earliest claimable first, through the
-/// index), each with its own lease and claim count; returned in order of when they became due.
+/// Claim up to `limit` due deliveries at once, the earliest claimable first, each with its own lease
+/// and claim count: one statement on PostgreSQL, one transaction of single claims on SQLite (one
+/// commit). Returned in order of when they became due.
 pub async fn claim_batch(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     now: DateTime<Utc>,
     lease: chrono::Duration,
     limit: u32,
 ) -> Result<Vec<webhook_delivery::Model>, DbErr> {
-    let stmt = claim_batch_statement(db.get_database_backend(), now, lease, limit);
-    let mut claimed = webhook_delivery::Entity::find()
-        .from_raw_sql(stmt)
-        .all(db)
-        .await?;
+    let backend = db.get_database_backend();
+    let mut claimed = if backend == DbBackend::Postgres {
+        webhook_delivery::Entity::find()
+            .from_raw_sql(claim_batch_statement(backend, now, lease, limit))
+            .all(db)
+            .await?
+    } else {
+        let txn = db.begin().await?;
+        let mut claimed = Vec::new();
+        while claimed.len() < usize::try_from(limit.max(1)).unwrap_or(1) {
+            match claim_next(&txn, now, lease).await? {
+                Some(d) => claimed.push(d),
+                None => break,
+            }
+        }
+        txn.commit().await?;
+        claimed
+    };
     claimed.sort_by(|a, b| {
         (a.next_attempt_at, a.received_at, &a.guid).cmp(&(
             b.next_attempt_at,

@@ -284,3 +284,80 @@ async fn a_batch_that_fails_halfway_records_the_rest(db: TestDb) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+backend_tests!(a_batch_is_one_transaction);
+
+/// The group commit itself, below the worker: a batch with the audit guards of the database in place
+/// (an entry only at the head) commits as one, with consecutive seqs, and verifies.
+async fn a_batch_is_one_transaction(db: TestDb) {
+    use labtrail::db::attempts::{self, FilesSource, NewAttempt, Recorded};
+    use labtrail::domain::files::{ChangedFile, FileStatus};
+    let app = spawn_app_with(&db, AppOptions::default()).await;
+    let session = app.create_lab1_session().await;
+    let at = |s: i64| chrono::DateTime::from_timestamp(1_767_225_600 + s, 0).expect("time");
+    let news: Vec<NewAttempt> = (0..40i64)
+        .map(|i| NewAttempt {
+            session_id: session.id,
+            installation_id: 1,
+            repository_id: 500 + i % 7,
+            repository_full_name: format!("course/lab1-r{}", i % 7),
+            git_ref: "refs/heads/main".into(),
+            before_sha: sha(i as u64),
+            after_sha: sha(i as u64 + 1),
+            forced: false,
+            created_branch: false,
+            pusher_login: Some(format!("r{}", i % 7)),
+            sender_id: Some(i % 7),
+            pushed_at: at(40 - i),
+            received_at: at(100),
+            delivery_id: format!("direct-{i}"),
+            late: false,
+            early: false,
+            files: vec![ChangedFile {
+                path: format!("f{i}.rs"),
+                status: FileStatus::Added,
+            }],
+            files_source: FilesSource::Payload,
+            files_complete: true,
+            files_retry_at: None,
+        })
+        .collect();
+    let first = app.audit_head().await.size;
+    let recorded = attempts::record_batch(&app.db, crate::helpers::ORIGIN, &news)
+        .await
+        .expect("the batch commits as one");
+    let seqs: Vec<i64> = recorded
+        .iter()
+        .map(|r| match r {
+            Recorded::New { receipt, .. } => receipt.seq,
+            Recorded::Duplicate { .. } => panic!("nothing here is a duplicate"),
+        })
+        .collect();
+    assert_eq!(seqs, (first..first + 40).collect::<Vec<_>>());
+    // Pushed in reverse order of arrival: each repository's later arrivals get the smaller numbers.
+    let numbers: Vec<i32> = recorded
+        .iter()
+        .filter_map(|r| match r {
+            Recorded::New { attempt, .. } if attempt.repository_id == 500 => {
+                Some(attempt.attempt_number)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(numbers, vec![1, 1, 1, 1, 1, 1]);
+    // The same batch again: all duplicates, nothing appended.
+    let again = attempts::record_batch(&app.db, crate::helpers::ORIGIN, &news)
+        .await
+        .expect("again");
+    assert!(again
+        .iter()
+        .all(|r| matches!(r, Recorded::Duplicate { .. })));
+    assert_eq!(app.audit_head().await.size, first + 40);
+    let out = app.cli(&["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
