@@ -334,6 +334,9 @@ mod tests {
             "# TYPE labtrail_deliveries_settled counter",
             "labtrail_deliveries_settled_total{status=\"dead\"} 1",
             "labtrail_deliveries_settled_total{status=\"processed\"} 0",
+            "# TYPE labtrail_record_batches counter",
+            "labtrail_record_batches_total{result=\"committed\"} 0",
+            "labtrail_record_batches_total{result=\"split\"} 0",
             "# HELP labtrail_deliveries Stored deliveries by status.",
             "# TYPE labtrail_deliveries gauge",
             "labtrail_deliveries{status=\"queued\"} 3",
@@ -349,8 +352,8 @@ mod tests {
         ] {
             assert!(lines.contains(&line), "{line} in\n{text}");
         }
-        // 4 + 5 counters, 2 gauges, 2 API counters, 4 edge gauges, and HELP/TYPE for 8 families.
-        assert_eq!(lines.len(), 4 + 5 + 2 + 2 + 4 + 16, "{text}");
+        // 4 + 5 + 2 counters, 2 gauges, 2 API counters, 4 edge gauges, and HELP/TYPE for 9 families.
+        assert_eq!(lines.len(), 4 + 5 + 2 + 2 + 2 + 4 + 18, "{text}");
     }
 
     #[test]
