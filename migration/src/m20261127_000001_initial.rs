@@ -2,6 +2,10 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::util::{
+    bigint, bigint_null, boolean, create_index, id_auto, integer, text, text_null, time, time_null,
+};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -146,56 +150,12 @@ enum ApiToken {
     RevokedAt,
 }
 
-fn id_auto<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .big_integer()
-        .not_null()
-        .auto_increment()
-        .primary_key()
-        .to_owned()
-}
-
-fn text<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).text().not_null().to_owned()
-}
-
-fn text_null<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).text().null().to_owned()
-}
-
-fn bigint<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).big_integer().not_null().to_owned()
-}
-
-fn time<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
-}
-
-fn time_null<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .null()
-        .to_owned()
-}
-
-fn boolean<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).boolean().not_null().to_owned()
-}
-
 impl Migration {
     async fn create_installations(&self, m: &SchemaManager<'_>) -> Result<(), DbErr> {
         m.create_table(
             Table::create()
                 .table(Installation::Table)
-                .col(
-                    ColumnDef::new(Installation::Id)
-                        .big_integer()
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(bigint(Installation::Id).primary_key())
                 .col(text(Installation::AccountLogin))
                 .col(bigint(Installation::AccountId))
                 .col(text(Installation::AccountType))
@@ -241,14 +201,12 @@ impl Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("ux_lab_session_org_slug")
-                .table(LabSession::Table)
-                .col(LabSession::Org)
-                .col(LabSession::Slug)
-                .unique()
-                .to_owned(),
+        create_index(
+            m,
+            "ux_lab_session_org_slug",
+            LabSession::Table,
+            [LabSession::Org, LabSession::Slug],
+            true,
         )
         .await?;
         m.create_table(
@@ -265,20 +223,16 @@ impl Migration {
                 .col(boolean(LabAttempt::Forced))
                 .col(boolean(LabAttempt::CreatedBranch))
                 .col(text_null(LabAttempt::PusherLogin))
-                .col(ColumnDef::new(LabAttempt::SenderId).big_integer().null())
+                .col(bigint_null(LabAttempt::SenderId))
                 .col(time(LabAttempt::PushedAt))
                 .col(time(LabAttempt::ReceivedAt))
                 .col(text(LabAttempt::DeliveryId))
-                .col(
-                    ColumnDef::new(LabAttempt::AttemptNumber)
-                        .integer()
-                        .not_null(),
-                )
+                .col(integer(LabAttempt::AttemptNumber))
                 .col(boolean(LabAttempt::Late))
-                .col(ColumnDef::new(LabAttempt::FileCount).integer().not_null())
+                .col(integer(LabAttempt::FileCount))
                 .col(text(LabAttempt::FilesSource))
                 .col(boolean(LabAttempt::FilesComplete))
-                .col(ColumnDef::new(LabAttempt::CheckRunId).big_integer().null())
+                .col(bigint_null(LabAttempt::CheckRunId))
                 .col(bigint(LabAttempt::AuditSeq))
                 .foreign_key(
                     ForeignKey::create()
@@ -310,12 +264,7 @@ impl Migration {
                 ],
             ),
         ] {
-            let mut index = Index::create();
-            index.name(name).table(LabAttempt::Table).unique();
-            for col in cols {
-                index.col(col);
-            }
-            m.create_index(index.to_owned()).await?;
+            create_index(m, name, LabAttempt::Table, cols, true).await?;
         }
         m.create_table(
             Table::create()
@@ -334,14 +283,12 @@ impl Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("ux_lab_attempt_file_path")
-                .table(LabAttemptFile::Table)
-                .col(LabAttemptFile::AttemptId)
-                .col(LabAttemptFile::Path)
-                .unique()
-                .to_owned(),
+        create_index(
+            m,
+            "ux_lab_attempt_file_path",
+            LabAttemptFile::Table,
+            [LabAttemptFile::AttemptId, LabAttemptFile::Path],
+            true,
         )
         .await
     }
@@ -350,34 +297,15 @@ impl Migration {
         m.create_table(
             Table::create()
                 .table(WebhookDelivery::Table)
-                .col(
-                    ColumnDef::new(WebhookDelivery::Guid)
-                        .text()
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(text(WebhookDelivery::Guid).primary_key())
                 .col(text(WebhookDelivery::Event))
                 .col(text_null(WebhookDelivery::Action))
-                .col(
-                    ColumnDef::new(WebhookDelivery::InstallationId)
-                        .big_integer()
-                        .null(),
-                )
+                .col(bigint_null(WebhookDelivery::InstallationId))
                 .col(ColumnDef::new(WebhookDelivery::Payload).blob().null())
                 .col(text(WebhookDelivery::PayloadSha256))
                 .col(text(WebhookDelivery::Status))
-                .col(
-                    ColumnDef::new(WebhookDelivery::Attempts)
-                        .integer()
-                        .not_null()
-                        .default(0),
-                )
-                .col(
-                    ColumnDef::new(WebhookDelivery::Claims)
-                        .integer()
-                        .not_null()
-                        .default(0),
-                )
+                .col(integer(WebhookDelivery::Attempts).default(0))
+                .col(integer(WebhookDelivery::Claims).default(0))
                 .col(time(WebhookDelivery::NextAttemptAt))
                 .col(time_null(WebhookDelivery::LockedUntil))
                 .col(text_null(WebhookDelivery::LastError))
@@ -386,13 +314,12 @@ impl Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("ix_webhook_delivery_due")
-                .table(WebhookDelivery::Table)
-                .col(WebhookDelivery::Status)
-                .col(WebhookDelivery::NextAttemptAt)
-                .to_owned(),
+        create_index(
+            m,
+            "ix_webhook_delivery_due",
+            WebhookDelivery::Table,
+            [WebhookDelivery::Status, WebhookDelivery::NextAttemptAt],
+            false,
         )
         .await
     }
@@ -401,12 +328,7 @@ impl Migration {
         m.create_table(
             Table::create()
                 .table(AuditLog::Table)
-                .col(
-                    ColumnDef::new(AuditLog::Seq)
-                        .big_integer()
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(bigint(AuditLog::Seq).primary_key())
                 .col(text(AuditLog::EntryId))
                 .col(bigint(AuditLog::OccurredAtUs))
                 .col(text(AuditLog::Actor))
@@ -419,33 +341,22 @@ impl Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("ux_audit_log_entry_id")
-                .table(AuditLog::Table)
-                .col(AuditLog::EntryId)
-                .unique()
-                .to_owned(),
+        create_index(
+            m,
+            "ux_audit_log_entry_id",
+            AuditLog::Table,
+            [AuditLog::EntryId],
+            true,
         )
         .await?;
         m.create_table(
             Table::create()
                 .table(AuditHead::Table)
-                .col(
-                    ColumnDef::new(AuditHead::Id)
-                        .integer()
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(integer(AuditHead::Id).primary_key())
                 .col(bigint(AuditHead::Size))
                 .col(text_null(AuditHead::HeadHash))
                 .col(text_null(AuditHead::Origin))
-                .col(
-                    ColumnDef::new(AuditHead::ArchivedUpto)
-                        .big_integer()
-                        .not_null()
-                        .default(0),
-                )
+                .col(bigint(AuditHead::ArchivedUpto).default(0))
                 .to_owned(),
         )
         .await?;
@@ -489,15 +400,7 @@ impl Migration {
             ("ux_api_token_name", ApiToken::Name),
             ("ux_api_token_sha256", ApiToken::TokenSha256),
         ] {
-            m.create_index(
-                Index::create()
-                    .name(name)
-                    .table(ApiToken::Table)
-                    .col(col)
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
+            create_index(m, name, ApiToken::Table, [col], true).await?;
         }
         Ok(())
     }

@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::util::{add_column, create_index, integer, text_null, time_null};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -20,52 +22,24 @@ enum LabAttempt {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // SQLite takes one column per ALTER TABLE.
         for col in [
-            ColumnDef::new(LabAttempt::CheckRunTries)
-                .integer()
-                .not_null()
-                .default(0)
-                .to_owned(),
-            ColumnDef::new(LabAttempt::CheckRunNextAt)
-                .timestamp_with_time_zone()
-                .null()
-                .to_owned(),
-            ColumnDef::new(LabAttempt::CheckRunError)
-                .text()
-                .null()
-                .to_owned(),
-            ColumnDef::new(LabAttempt::FilesRetryAt)
-                .timestamp_with_time_zone()
-                .null()
-                .to_owned(),
-            ColumnDef::new(LabAttempt::FilesTries)
-                .integer()
-                .not_null()
-                .default(0)
-                .to_owned(),
+            integer(LabAttempt::CheckRunTries).default(0).to_owned(),
+            time_null(LabAttempt::CheckRunNextAt),
+            text_null(LabAttempt::CheckRunError),
+            time_null(LabAttempt::FilesRetryAt),
+            integer(LabAttempt::FilesTries).default(0).to_owned(),
         ] {
-            let mut col = col;
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(LabAttempt::Table)
-                        .add_column(&mut col)
-                        .to_owned(),
-                )
-                .await?;
+            add_column(manager, LabAttempt::Table, col).await?;
         }
         // The sweep looks for attempts still without a check run.
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_lab_attempt_check_run_pending")
-                    .table(LabAttempt::Table)
-                    .col(LabAttempt::CheckRunId)
-                    .col(LabAttempt::CheckRunNextAt)
-                    .to_owned(),
-            )
-            .await
+        create_index(
+            manager,
+            "ix_lab_attempt_check_run_pending",
+            LabAttempt::Table,
+            [LabAttempt::CheckRunId, LabAttempt::CheckRunNextAt],
+            false,
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

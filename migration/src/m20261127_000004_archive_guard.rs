@@ -5,50 +5,27 @@
 //! `INSERT OR REPLACE` would otherwise replace a row without firing the UPDATE or DELETE guards.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::m20261127_000003_audit_guards::postgres_head_guard;
+use crate::util::{execute_per_backend, pg_row_trigger, sqlite_guard};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const POSTGRES_HEAD_GUARD: &str = r"CREATE OR REPLACE FUNCTION labtrail_audit_head_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'UPDATE' THEN
-        RAISE EXCEPTION 'audit_head: % refused', TG_OP USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    IF NEW.id <> OLD.id OR NEW.size < OLD.size OR NEW.archived_upto < OLD.archived_upto
-        OR NEW.archived_upto > NEW.size
-        OR (OLD.origin IS NOT NULL AND NEW.origin IS DISTINCT FROM OLD.origin)
-        OR (NEW.size = OLD.size AND NEW.head_hash IS DISTINCT FROM OLD.head_hash) THEN
-        RAISE EXCEPTION 'audit_head may only move forward' USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    IF NEW.archived_upto > OLD.archived_upto AND NOT EXISTS (
+/// What `labtrail_audit_head_guard` checks on top of its first version (m20261127_000003).
+const POSTGRES_ARCHIVE_CHECK: &str = r"    IF NEW.archived_upto > OLD.archived_upto AND NOT EXISTS (
         SELECT 1 FROM audit_log
         WHERE seq = NEW.size - 1 AND action = 'audit.archived'
           AND (details::jsonb ->> 'upto')::bigint = NEW.archived_upto) THEN
         RAISE EXCEPTION 'audit_head: archived_upto only advances with its audit.archived entry'
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
-    RETURN NEW;
-END
-$$";
+";
 
-const POSTGRES_HEAD_GUARD_V1: &str = r"CREATE OR REPLACE FUNCTION labtrail_audit_head_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'UPDATE' THEN
-        RAISE EXCEPTION 'audit_head: % refused', TG_OP USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    IF NEW.id <> OLD.id OR NEW.size < OLD.size OR NEW.archived_upto < OLD.archived_upto
-        OR NEW.archived_upto > NEW.size
-        OR (OLD.origin IS NOT NULL AND NEW.origin IS DISTINCT FROM OLD.origin)
-        OR (NEW.size = OLD.size AND NEW.head_hash IS DISTINCT FROM OLD.head_hash) THEN
-        RAISE EXCEPTION 'audit_head may only move forward' USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    RETURN NEW;
-END
-$$";
-
-const POSTGRES_INSERT_GUARDS: &[&str] = &[
-    r"CREATE OR REPLACE FUNCTION labtrail_audit_log_append() RETURNS trigger LANGUAGE plpgsql AS $$
+fn postgres_up() -> Vec<String> {
+    vec![
+        postgres_head_guard(POSTGRES_ARCHIVE_CHECK),
+        r"CREATE OR REPLACE FUNCTION labtrail_audit_log_append() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     head audit_head%ROWTYPE;
 BEGIN
@@ -59,12 +36,22 @@ BEGIN
     END IF;
     RETURN NEW;
 END
-$$",
-    "CREATE TRIGGER audit_log_append_only BEFORE INSERT ON audit_log \
-     FOR EACH ROW EXECUTE FUNCTION labtrail_audit_log_append()",
-    "CREATE TRIGGER audit_head_no_insert BEFORE INSERT ON audit_head \
-     FOR EACH ROW EXECUTE FUNCTION labtrail_append_only()",
-];
+$$"
+        .to_owned(),
+        pg_row_trigger(
+            "audit_log_append_only",
+            "INSERT",
+            "audit_log",
+            "labtrail_audit_log_append",
+        ),
+        pg_row_trigger(
+            "audit_head_no_insert",
+            "INSERT",
+            "audit_head",
+            "labtrail_append_only",
+        ),
+    ]
+}
 
 const POSTGRES_DOWN: &[&str] = &[
     "DROP TRIGGER IF EXISTS audit_head_no_insert ON audit_head",
@@ -72,20 +59,39 @@ const POSTGRES_DOWN: &[&str] = &[
     "DROP FUNCTION IF EXISTS labtrail_audit_log_append()",
 ];
 
-const SQLITE_UP: &[&str] = &[
-    "CREATE TRIGGER audit_log_append_only BEFORE INSERT ON audit_log \
-     WHEN NEW.seq <> (SELECT size FROM audit_head WHERE id = 1) \
-       OR ((SELECT head_hash FROM audit_head WHERE id = 1) IS NOT NULL \
-           AND NEW.prev_hash <> (SELECT head_hash FROM audit_head WHERE id = 1)) BEGIN \
-     SELECT RAISE(ABORT, 'audit_log: an entry is appended at the head only'); END",
-    "CREATE TRIGGER audit_head_no_insert BEFORE INSERT ON audit_head BEGIN \
-     SELECT RAISE(ABORT, 'audit_head: INSERT refused'); END",
-    "CREATE TRIGGER audit_head_archive_guard BEFORE UPDATE OF archived_upto ON audit_head \
-     WHEN NEW.archived_upto > OLD.archived_upto AND NOT EXISTS ( \
-       SELECT 1 FROM audit_log WHERE seq = NEW.size - 1 AND action = 'audit.archived' \
-         AND json_extract(details, '$.upto') = NEW.archived_upto) BEGIN \
-     SELECT RAISE(ABORT, 'audit_head: archived_upto only advances with its audit.archived entry'); END",
-];
+fn sqlite_up() -> Vec<String> {
+    vec![
+        sqlite_guard(
+            "audit_log_append_only",
+            "INSERT",
+            "audit_log",
+            Some(
+                "NEW.seq <> (SELECT size FROM audit_head WHERE id = 1) \
+                 OR ((SELECT head_hash FROM audit_head WHERE id = 1) IS NOT NULL \
+                 AND NEW.prev_hash <> (SELECT head_hash FROM audit_head WHERE id = 1))",
+            ),
+            "audit_log: an entry is appended at the head only",
+        ),
+        sqlite_guard(
+            "audit_head_no_insert",
+            "INSERT",
+            "audit_head",
+            None,
+            "audit_head: INSERT refused",
+        ),
+        sqlite_guard(
+            "audit_head_archive_guard",
+            "UPDATE OF archived_upto",
+            "audit_head",
+            Some(
+                "NEW.archived_upto > OLD.archived_upto AND NOT EXISTS ( \
+                 SELECT 1 FROM audit_log WHERE seq = NEW.size - 1 AND action = 'audit.archived' \
+                 AND json_extract(details, '$.upto') = NEW.archived_upto)",
+            ),
+            "audit_head: archived_upto only advances with its audit.archived entry",
+        ),
+    ]
+}
 
 const SQLITE_DOWN: &[&str] = &[
     "DROP TRIGGER IF EXISTS audit_head_archive_guard",
@@ -96,38 +102,13 @@ const SQLITE_DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        match db.get_database_backend() {
-            DbBackend::Postgres => {
-                db.execute_unprepared(POSTGRES_HEAD_GUARD).await?;
-                for sql in POSTGRES_INSERT_GUARDS {
-                    db.execute_unprepared(sql).await?;
-                }
-            }
-            _ => {
-                for sql in SQLITE_UP {
-                    db.execute_unprepared(sql).await?;
-                }
-            }
-        }
-        Ok(())
+        execute_per_backend(manager, &postgres_up(), &sqlite_up()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        match db.get_database_backend() {
-            DbBackend::Postgres => {
-                for sql in POSTGRES_DOWN {
-                    db.execute_unprepared(sql).await?;
-                }
-                db.execute_unprepared(POSTGRES_HEAD_GUARD_V1).await?;
-            }
-            _ => {
-                for sql in SQLITE_DOWN {
-                    db.execute_unprepared(sql).await?;
-                }
-            }
-        }
-        Ok(())
+        // Drop the insert guards, then restore the first version of the head guard.
+        let mut postgres: Vec<String> = POSTGRES_DOWN.iter().map(|s| String::from(*s)).collect();
+        postgres.push(postgres_head_guard(""));
+        execute_per_backend(manager, &postgres, SQLITE_DOWN).await
     }
 }

@@ -4,7 +4,8 @@
 //! the application (`audit::merkle_store::catch_up`) from the stored entries' canonical bytes.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::util::{append_only, bigint, execute_per_backend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -16,20 +17,6 @@ enum AuditTreeHash {
     Hash,
 }
 
-const POSTGRES_UP: &[&str] = &[
-    "CREATE TRIGGER audit_tree_hash_guard BEFORE UPDATE OR DELETE ON audit_tree_hash \
-     FOR EACH ROW EXECUTE FUNCTION labtrail_append_only()",
-    "CREATE TRIGGER audit_tree_hash_no_truncate BEFORE TRUNCATE ON audit_tree_hash \
-     FOR EACH STATEMENT EXECUTE FUNCTION labtrail_append_only()",
-];
-
-const SQLITE_UP: &[&str] = &[
-    "CREATE TRIGGER audit_tree_hash_no_update BEFORE UPDATE ON audit_tree_hash BEGIN \
-     SELECT RAISE(ABORT, 'audit_tree_hash: UPDATE refused (append-only)'); END",
-    "CREATE TRIGGER audit_tree_hash_no_delete BEFORE DELETE ON audit_tree_hash BEGIN \
-     SELECT RAISE(ABORT, 'audit_tree_hash: DELETE refused (append-only)'); END",
-];
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -37,25 +24,13 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(AuditTreeHash::Table)
-                    .col(
-                        ColumnDef::new(AuditTreeHash::Idx)
-                            .big_integer()
-                            .not_null()
-                            .primary_key(),
-                    )
+                    .col(bigint(AuditTreeHash::Idx).primary_key())
                     .col(ColumnDef::new(AuditTreeHash::Hash).blob().not_null())
                     .to_owned(),
             )
             .await?;
-        let db = manager.get_connection();
-        let statements = match db.get_database_backend() {
-            DbBackend::Postgres => POSTGRES_UP,
-            _ => SQLITE_UP,
-        };
-        for sql in statements {
-            db.execute_unprepared(sql).await?;
-        }
-        Ok(())
+        let (postgres, sqlite) = append_only("audit_tree_hash");
+        execute_per_backend(manager, &postgres, &sqlite).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -13,13 +13,14 @@
 //!   entry, then deletes, in one transaction). An index on `audit_log.subject` keeps that check cheap.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::util::{changed, execute_per_backend, pg_no_truncate, pg_row_trigger, sqlite_guard};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 /// Graded columns of `lab_attempt`, never updated.
-const ATTEMPT_GRADED: &[&str] = &[
+pub(crate) const ATTEMPT_GRADED: &[&str] = &[
     "id",
     "session_id",
     "installation_id",
@@ -41,7 +42,7 @@ const ATTEMPT_GRADED: &[&str] = &[
 ];
 
 /// The file list's summary: changed only by a scheduled completion.
-const ATTEMPT_FILE_LIST: &[&str] = &["file_count", "files_source", "files_complete"];
+pub(crate) const ATTEMPT_FILE_LIST: &[&str] = &["file_count", "files_source", "files_complete"];
 
 /// Columns of `lab_session` never updated (all but `archived_at`).
 const SESSION_GRADED: &[&str] = &[
@@ -56,13 +57,6 @@ const SESSION_GRADED: &[&str] = &[
     "created_at",
 ];
 
-fn changed(cols: &[&str], distinct: &str) -> String {
-    cols.iter()
-        .map(|c| format!("NEW.{c} {distinct} OLD.{c}"))
-        .collect::<Vec<_>>()
-        .join(" OR ")
-}
-
 fn erased(id: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM audit_log WHERE subject = 'lab_attempt:' || {id} \
@@ -70,12 +64,12 @@ fn erased(id: &str) -> String {
     )
 }
 
-fn postgres_up() -> Vec<String> {
+/// `labtrail_lab_attempt_guard`: DELETE only if `erased` holds, `graded` columns read-only, the file list
+/// final. m20261130_000070 replaces it (with `early` among the graded columns).
+pub(crate) fn postgres_attempt_guard(graded: &[&str], erased: &str) -> String {
     let d = "IS DISTINCT FROM";
-    vec![
-        "CREATE INDEX IF NOT EXISTS ix_audit_log_subject ON audit_log (subject)".into(),
-        format!(
-            r"CREATE OR REPLACE FUNCTION labtrail_lab_attempt_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+    format!(
+        r"CREATE OR REPLACE FUNCTION labtrail_lab_attempt_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
         IF NOT {erased} THEN
@@ -93,10 +87,29 @@ BEGIN
     RETURN NEW;
 END
 $$",
-            erased = erased("OLD.id"),
-            graded = changed(ATTEMPT_GRADED, d),
-            files = changed(ATTEMPT_FILE_LIST, d),
-        ),
+        graded = changed(graded, d),
+        files = changed(ATTEMPT_FILE_LIST, d),
+    )
+}
+
+/// SQLite: `lab_attempt_graded_guard`, the `graded` columns read-only. m20261130_000070 replaces it.
+pub(crate) fn sqlite_attempt_graded_guard(graded: &[&str]) -> String {
+    sqlite_guard(
+        "lab_attempt_graded_guard",
+        "UPDATE",
+        "lab_attempt",
+        Some(&changed(graded, "IS NOT")),
+        "lab_attempt: graded columns are read-only",
+    )
+}
+
+const AUDIT_SUBJECT_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS ix_audit_log_subject ON audit_log (subject)";
+
+fn postgres_up() -> Vec<String> {
+    vec![
+        AUDIT_SUBJECT_INDEX.into(),
+        postgres_attempt_guard(ATTEMPT_GRADED, &erased("OLD.id")),
         format!(
             r"CREATE OR REPLACE FUNCTION labtrail_lab_attempt_file_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -122,26 +135,29 @@ BEGIN
     RETURN NEW;
 END
 $$",
-            graded = changed(SESSION_GRADED, d),
+            graded = changed(SESSION_GRADED, "IS DISTINCT FROM"),
         ),
-        "CREATE TRIGGER lab_attempt_guard BEFORE UPDATE OR DELETE ON lab_attempt \
-         FOR EACH ROW EXECUTE FUNCTION labtrail_lab_attempt_guard()"
-            .into(),
-        "CREATE TRIGGER lab_attempt_file_guard BEFORE UPDATE OR DELETE ON lab_attempt_file \
-         FOR EACH ROW EXECUTE FUNCTION labtrail_lab_attempt_file_guard()"
-            .into(),
-        "CREATE TRIGGER lab_session_guard BEFORE UPDATE OR DELETE ON lab_session \
-         FOR EACH ROW EXECUTE FUNCTION labtrail_lab_session_guard()"
-            .into(),
-        "CREATE TRIGGER lab_graded_no_truncate BEFORE TRUNCATE ON lab_attempt \
-         FOR EACH STATEMENT EXECUTE FUNCTION labtrail_append_only()"
-            .into(),
-        "CREATE TRIGGER lab_attempt_file_no_truncate BEFORE TRUNCATE ON lab_attempt_file \
-         FOR EACH STATEMENT EXECUTE FUNCTION labtrail_append_only()"
-            .into(),
-        "CREATE TRIGGER lab_session_no_truncate BEFORE TRUNCATE ON lab_session \
-         FOR EACH STATEMENT EXECUTE FUNCTION labtrail_append_only()"
-            .into(),
+        pg_row_trigger(
+            "lab_attempt_guard",
+            "UPDATE OR DELETE",
+            "lab_attempt",
+            "labtrail_lab_attempt_guard",
+        ),
+        pg_row_trigger(
+            "lab_attempt_file_guard",
+            "UPDATE OR DELETE",
+            "lab_attempt_file",
+            "labtrail_lab_attempt_file_guard",
+        ),
+        pg_row_trigger(
+            "lab_session_guard",
+            "UPDATE OR DELETE",
+            "lab_session",
+            "labtrail_lab_session_guard",
+        ),
+        pg_no_truncate("lab_graded_no_truncate", "lab_attempt"),
+        pg_no_truncate("lab_attempt_file_no_truncate", "lab_attempt_file"),
+        pg_no_truncate("lab_session_no_truncate", "lab_session"),
     ]
 }
 
@@ -161,42 +177,60 @@ const POSTGRES_DOWN: &[&str] = &[
 fn sqlite_up() -> Vec<String> {
     let d = "IS NOT";
     vec![
-        "CREATE INDEX IF NOT EXISTS ix_audit_log_subject ON audit_log (subject)".into(),
-        format!(
-            "CREATE TRIGGER lab_attempt_graded_guard BEFORE UPDATE ON lab_attempt WHEN {} BEGIN \
-             SELECT RAISE(ABORT, 'lab_attempt: graded columns are read-only'); END",
-            changed(ATTEMPT_GRADED, d)
+        AUDIT_SUBJECT_INDEX.into(),
+        sqlite_attempt_graded_guard(ATTEMPT_GRADED),
+        sqlite_guard(
+            "lab_attempt_files_guard",
+            "UPDATE",
+            "lab_attempt",
+            Some(&format!(
+                "OLD.files_retry_at IS NULL AND (NEW.files_retry_at IS NOT NULL OR {})",
+                changed(ATTEMPT_FILE_LIST, d)
+            )),
+            "lab_attempt: the file list is final",
         ),
-        format!(
-            "CREATE TRIGGER lab_attempt_files_guard BEFORE UPDATE ON lab_attempt \
-             WHEN OLD.files_retry_at IS NULL AND (NEW.files_retry_at IS NOT NULL OR {}) BEGIN \
-             SELECT RAISE(ABORT, 'lab_attempt: the file list is final'); END",
-            changed(ATTEMPT_FILE_LIST, d)
+        sqlite_guard(
+            "lab_attempt_no_delete",
+            "DELETE",
+            "lab_attempt",
+            Some(&format!("NOT {}", erased("OLD.id"))),
+            "lab_attempt: DELETE refused (only retention erases attempts, with their audit entry)",
         ),
-        format!(
-            "CREATE TRIGGER lab_attempt_no_delete BEFORE DELETE ON lab_attempt WHEN NOT {} BEGIN \
-             SELECT RAISE(ABORT, 'lab_attempt: DELETE refused (only retention erases attempts, with their audit entry)'); END",
-            erased("OLD.id")
+        sqlite_guard(
+            "lab_attempt_file_no_update",
+            "UPDATE",
+            "lab_attempt_file",
+            None,
+            "lab_attempt_file: UPDATE refused (the file list is graded)",
         ),
-        "CREATE TRIGGER lab_attempt_file_no_update BEFORE UPDATE ON lab_attempt_file BEGIN \
-         SELECT RAISE(ABORT, 'lab_attempt_file: UPDATE refused (the file list is graded)'); END"
-            .into(),
-        format!(
-            "CREATE TRIGGER lab_attempt_file_no_delete BEFORE DELETE ON lab_attempt_file \
-             WHEN NOT EXISTS (SELECT 1 FROM lab_attempt WHERE id = OLD.attempt_id \
-               AND files_retry_at IS NOT NULL) AND NOT {} BEGIN \
-             SELECT RAISE(ABORT, 'lab_attempt_file: DELETE refused (the file list is graded)'); END",
-            erased("OLD.attempt_id")
+        sqlite_guard(
+            "lab_attempt_file_no_delete",
+            "DELETE",
+            "lab_attempt_file",
+            Some(&format!(
+                "NOT EXISTS (SELECT 1 FROM lab_attempt WHERE id = OLD.attempt_id \
+                 AND files_retry_at IS NOT NULL) AND NOT {}",
+                erased("OLD.attempt_id")
+            )),
+            "lab_attempt_file: DELETE refused (the file list is graded)",
         ),
-        format!(
-            "CREATE TRIGGER lab_session_guard BEFORE UPDATE ON lab_session \
-             WHEN {} OR (OLD.archived_at IS NOT NULL AND NEW.archived_at IS NOT OLD.archived_at) BEGIN \
-             SELECT RAISE(ABORT, 'lab_session: UPDATE refused (only archiving changes a session)'); END",
-            changed(SESSION_GRADED, d)
+        sqlite_guard(
+            "lab_session_guard",
+            "UPDATE",
+            "lab_session",
+            Some(&format!(
+                "{} OR (OLD.archived_at IS NOT NULL AND NEW.archived_at IS NOT OLD.archived_at)",
+                changed(SESSION_GRADED, d)
+            )),
+            "lab_session: UPDATE refused (only archiving changes a session)",
         ),
-        "CREATE TRIGGER lab_session_no_delete BEFORE DELETE ON lab_session BEGIN \
-         SELECT RAISE(ABORT, 'lab_session: DELETE refused'); END"
-            .into(),
+        sqlite_guard(
+            "lab_session_no_delete",
+            "DELETE",
+            "lab_session",
+            None,
+            "lab_session: DELETE refused",
+        ),
     ]
 }
 
@@ -214,26 +248,10 @@ const SQLITE_DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let statements = match db.get_database_backend() {
-            DbBackend::Postgres => postgres_up(),
-            _ => sqlite_up(),
-        };
-        for sql in statements {
-            db.execute_unprepared(&sql).await?;
-        }
-        Ok(())
+        execute_per_backend(manager, &postgres_up(), &sqlite_up()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let statements = match db.get_database_backend() {
-            DbBackend::Postgres => POSTGRES_DOWN,
-            _ => SQLITE_DOWN,
-        };
-        for sql in statements {
-            db.execute_unprepared(sql).await?;
-        }
-        Ok(())
+        execute_per_backend(manager, POSTGRES_DOWN, SQLITE_DOWN).await
     }
 }

@@ -4,6 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::util::{bigint_null, create_index, id_auto, text, time};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -20,13 +22,6 @@ enum RosterStudent {
     UpdatedAt,
 }
 
-fn time<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -34,38 +29,25 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(RosterStudent::Table)
-                    .col(
-                        ColumnDef::new(RosterStudent::Id)
-                            .big_integer()
-                            .not_null()
-                            .auto_increment()
-                            .primary_key(),
-                    )
-                    .col(ColumnDef::new(RosterStudent::Org).text().not_null())
-                    .col(ColumnDef::new(RosterStudent::Identifier).text().not_null())
-                    .col(
-                        ColumnDef::new(RosterStudent::GithubUsername)
-                            .text()
-                            .not_null(),
-                    )
-                    .col(ColumnDef::new(RosterStudent::GithubId).big_integer().null())
-                    .col(ColumnDef::new(RosterStudent::Name).text().not_null())
+                    .col(id_auto(RosterStudent::Id))
+                    .col(text(RosterStudent::Org))
+                    .col(text(RosterStudent::Identifier))
+                    .col(text(RosterStudent::GithubUsername))
+                    .col(bigint_null(RosterStudent::GithubId))
+                    .col(text(RosterStudent::Name))
                     .col(time(RosterStudent::CreatedAt))
                     .col(time(RosterStudent::UpdatedAt))
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ux_roster_student_org_identifier")
-                    .table(RosterStudent::Table)
-                    .col(RosterStudent::Org)
-                    .col(RosterStudent::Identifier)
-                    .unique()
-                    .to_owned(),
-            )
-            .await
+        create_index(
+            manager,
+            "ux_roster_student_org_identifier",
+            RosterStudent::Table,
+            [RosterStudent::Org, RosterStudent::Identifier],
+            true,
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -3,7 +3,8 @@
 //! them with the rows they set (`src/audit/records.rs`); each page is then an index range scan.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::ConnectionTrait;
+
+use crate::util::execute_all;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -11,20 +12,14 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "CREATE INDEX IF NOT EXISTS ix_audit_log_subject_seq ON audit_log (subject, seq)",
-            )
-            .await?;
-        Ok(())
+        execute_all(
+            manager,
+            &["CREATE INDEX IF NOT EXISTS ix_audit_log_subject_seq ON audit_log (subject, seq)"],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP INDEX IF EXISTS ix_audit_log_subject_seq")
-            .await?;
-        Ok(())
+        execute_all(manager, &["DROP INDEX IF EXISTS ix_audit_log_subject_seq"]).await
     }
 }

@@ -4,6 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::util::{bigint_null, create_index, id_auto, text, text_null, time, time_null};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -34,26 +36,6 @@ enum WebLoginState {
     ExpiresAt,
 }
 
-fn time<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
-}
-
-fn text<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).text().not_null().to_owned()
-}
-
-fn id_auto<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .big_integer()
-        .not_null()
-        .auto_increment()
-        .primary_key()
-        .to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -63,34 +45,25 @@ impl MigrationTrait for Migration {
                 .col(id_auto(WebSession::Id))
                 .col(text(WebSession::IdSha256))
                 .col(text(WebSession::Method))
-                .col(ColumnDef::new(WebSession::ApiTokenId).big_integer().null())
-                .col(
-                    ColumnDef::new(WebSession::GithubUserId)
-                        .big_integer()
-                        .null(),
-                )
-                .col(ColumnDef::new(WebSession::GithubLogin).text().null())
+                .col(bigint_null(WebSession::ApiTokenId))
+                .col(bigint_null(WebSession::GithubUserId))
+                .col(text_null(WebSession::GithubLogin))
                 .col(text(WebSession::Role))
-                .col(ColumnDef::new(WebSession::Orgs).text().null())
+                .col(text_null(WebSession::Orgs))
                 .col(text(WebSession::CsrfSecret))
                 .col(time(WebSession::CreatedAt))
                 .col(time(WebSession::ExpiresAt))
                 .col(time(WebSession::CheckedAt))
-                .col(
-                    ColumnDef::new(WebSession::EndedAt)
-                        .timestamp_with_time_zone()
-                        .null(),
-                )
+                .col(time_null(WebSession::EndedAt))
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("ux_web_session_id_sha256")
-                .table(WebSession::Table)
-                .col(WebSession::IdSha256)
-                .unique()
-                .to_owned(),
+        create_index(
+            m,
+            "ux_web_session_id_sha256",
+            WebSession::Table,
+            [WebSession::IdSha256],
+            true,
         )
         .await?;
         m.create_table(
@@ -103,13 +76,12 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("ux_web_login_state_sha256")
-                .table(WebLoginState::Table)
-                .col(WebLoginState::StateSha256)
-                .unique()
-                .to_owned(),
+        create_index(
+            m,
+            "ux_web_login_state_sha256",
+            WebLoginState::Table,
+            [WebLoginState::StateSha256],
+            true,
         )
         .await
     }

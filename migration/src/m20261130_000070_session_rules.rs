@@ -14,7 +14,14 @@
 //!   `early` joins the read-only columns of `lab_attempt`.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::m20261129_000011_graded_row_guards::{
+    postgres_attempt_guard, sqlite_attempt_graded_guard, ATTEMPT_GRADED,
+};
+use crate::util::{
+    add_column, bigint, boolean, changed, create_index, execute_all, execute_per_backend, id_auto,
+    sqlite_guard, text, time,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -43,28 +50,21 @@ enum LabAttempt {
     Early,
 }
 
-/// Graded columns of `lab_attempt`, never updated (m20261129_000011's list and `early`).
-const ATTEMPT_GRADED: &[&str] = &[
-    "id",
-    "session_id",
-    "installation_id",
-    "repository_id",
-    "repository_full_name",
-    "git_ref",
-    "before_sha",
-    "after_sha",
-    "forced",
-    "created_branch",
-    "pusher_login",
-    "sender_id",
-    "pushed_at",
-    "received_at",
-    "delivery_id",
-    "attempt_number",
-    "late",
-    "early",
-    "audit_seq",
-];
+/// Graded columns of `lab_attempt`, never updated: m20261129_000011's list with `early` after `late`.
+fn attempt_graded() -> Vec<&'static str> {
+    let mut cols = ATTEMPT_GRADED.to_vec();
+    let late = cols
+        .iter()
+        .position(|c| *c == "late")
+        .expect("late is graded");
+    cols.insert(late + 1, "early");
+    cols
+}
+
+/// The attempt's `lab_attempt.erased` entry exists (as first written here: the line break is part of
+/// the stored function body).
+const ERASED: &str = "EXISTS (SELECT 1 FROM audit_log WHERE subject = 'lab_attempt:' || OLD.id
+                       AND action = 'lab_attempt.erased')";
 
 /// Columns of `lab_session` that `session edit` changes.
 const SESSION_EDITED: &[&str] = &["title", "opens_at", "closes_at", "timezone"];
@@ -78,13 +78,6 @@ const SESSION_FIXED: &[&str] = &[
     "branch_policy",
     "created_at",
 ];
-
-fn changed(cols: &[&str], distinct: &str) -> String {
-    cols.iter()
-        .map(|c| format!("NEW.{c} {distinct} OLD.{c}"))
-        .collect::<Vec<_>>()
-        .join(" OR ")
-}
 
 /// The newest audit entry is `action` on this session.
 fn newest_is(action: &str) -> String {
@@ -114,31 +107,8 @@ fn session_refused(distinct: &str) -> String {
 }
 
 fn postgres_guards() -> Vec<String> {
-    let d = "IS DISTINCT FROM";
     vec![
-        format!(
-            r"CREATE OR REPLACE FUNCTION labtrail_lab_attempt_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        IF NOT EXISTS (SELECT 1 FROM audit_log WHERE subject = 'lab_attempt:' || OLD.id
-                       AND action = 'lab_attempt.erased') THEN
-            RAISE EXCEPTION 'lab_attempt: DELETE refused (only retention erases attempts, with their audit entry)'
-                USING ERRCODE = 'integrity_constraint_violation';
-        END IF;
-        RETURN OLD;
-    END IF;
-    IF {graded} THEN
-        RAISE EXCEPTION 'lab_attempt: graded columns are read-only' USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    IF OLD.files_retry_at IS NULL AND (NEW.files_retry_at IS NOT NULL OR {files}) THEN
-        RAISE EXCEPTION 'lab_attempt: the file list is final' USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    RETURN NEW;
-END
-$$",
-            graded = changed(ATTEMPT_GRADED, d),
-            files = changed(&["file_count", "files_source", "files_complete"], d),
-        ),
+        postgres_attempt_guard(&attempt_graded(), ERASED),
         format!(
             r"CREATE OR REPLACE FUNCTION labtrail_lab_session_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -149,25 +119,22 @@ BEGIN
     RETURN NEW;
 END
 $$",
-            refused = session_refused(d),
+            refused = session_refused("IS DISTINCT FROM"),
         ),
     ]
 }
 
 fn sqlite_guards() -> Vec<String> {
-    let d = "IS NOT";
     vec![
         "DROP TRIGGER IF EXISTS lab_attempt_graded_guard".into(),
-        format!(
-            "CREATE TRIGGER lab_attempt_graded_guard BEFORE UPDATE ON lab_attempt WHEN {} BEGIN \
-             SELECT RAISE(ABORT, 'lab_attempt: graded columns are read-only'); END",
-            changed(ATTEMPT_GRADED, d)
-        ),
+        sqlite_attempt_graded_guard(&attempt_graded()),
         "DROP TRIGGER IF EXISTS lab_session_guard".into(),
-        format!(
-            "CREATE TRIGGER lab_session_guard BEFORE UPDATE ON lab_session WHEN {} BEGIN \
-             SELECT RAISE(ABORT, 'lab_session: UPDATE refused (only audited edits, archiving and unarchiving change a session)'); END",
-            session_refused(d)
+        sqlite_guard(
+            "lab_session_guard",
+            "UPDATE",
+            "lab_session",
+            Some(&session_refused("IS NOT")),
+            "lab_session: UPDATE refused (only audited edits, archiving and unarchiving change a session)",
         ),
     ]
 }
@@ -175,64 +142,28 @@ fn sqlite_guards() -> Vec<String> {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(LabSession::Table)
-                    .add_column(
-                        ColumnDef::new(LabSession::Timezone)
-                            .text()
-                            .not_null()
-                            .default("UTC"),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(LabAttempt::Table)
-                    .add_column(
-                        ColumnDef::new(LabAttempt::Early)
-                            .boolean()
-                            .not_null()
-                            .default(false),
-                    )
-                    .to_owned(),
-            )
-            .await?;
+        add_column(
+            manager,
+            LabSession::Table,
+            text(LabSession::Timezone).default("UTC").to_owned(),
+        )
+        .await?;
+        add_column(
+            manager,
+            LabAttempt::Table,
+            boolean(LabAttempt::Early).default(false).to_owned(),
+        )
+        .await?;
         manager
             .create_table(
                 Table::create()
                     .table(SessionExtension::Table)
-                    .col(
-                        ColumnDef::new(SessionExtension::Id)
-                            .big_integer()
-                            .not_null()
-                            .auto_increment()
-                            .primary_key(),
-                    )
-                    .col(
-                        ColumnDef::new(SessionExtension::SessionId)
-                            .big_integer()
-                            .not_null(),
-                    )
-                    .col(ColumnDef::new(SessionExtension::Student).text().not_null())
-                    .col(
-                        ColumnDef::new(SessionExtension::ClosesAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(SessionExtension::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(SessionExtension::UpdatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
+                    .col(id_auto(SessionExtension::Id))
+                    .col(bigint(SessionExtension::SessionId))
+                    .col(text(SessionExtension::Student))
+                    .col(time(SessionExtension::ClosesAt))
+                    .col(time(SessionExtension::CreatedAt))
+                    .col(time(SessionExtension::UpdatedAt))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_session_extension_session")
@@ -242,32 +173,23 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ux_session_extension_student")
-                    .table(SessionExtension::Table)
-                    .col(SessionExtension::SessionId)
-                    .col(SessionExtension::Student)
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
-        let db = manager.get_connection();
-        db.execute_unprepared("DROP INDEX IF EXISTS ux_lab_attempt_number")
-            .await?;
-        db.execute_unprepared(
-            "CREATE INDEX ix_lab_attempt_number ON lab_attempt (session_id, repository_id, attempt_number)",
+        create_index(
+            manager,
+            "ux_session_extension_student",
+            SessionExtension::Table,
+            [SessionExtension::SessionId, SessionExtension::Student],
+            true,
         )
         .await?;
-        let guards = match db.get_database_backend() {
-            DbBackend::Postgres => postgres_guards(),
-            _ => sqlite_guards(),
-        };
-        for sql in guards {
-            db.execute_unprepared(&sql).await?;
-        }
-        Ok(())
+        execute_all(
+            manager,
+            &[
+                "DROP INDEX IF EXISTS ux_lab_attempt_number",
+                "CREATE INDEX ix_lab_attempt_number ON lab_attempt (session_id, repository_id, attempt_number)",
+            ],
+        )
+        .await?;
+        execute_per_backend(manager, &postgres_guards(), &sqlite_guards()).await
     }
 
     async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {

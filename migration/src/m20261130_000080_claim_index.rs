@@ -8,7 +8,8 @@
 //! expression. The older `ix_webhook_delivery_due (status, next_attempt_at)` stays for lookups by status.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::ConnectionTrait;
+
+use crate::util::execute_all;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -20,21 +21,21 @@ const CLAIMABLE_AT: &str = "(CASE WHEN status IN ('queued', 'retrying') THEN nex
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(&format!(
+        execute_all(
+            manager,
+            &[format!(
                 "CREATE INDEX IF NOT EXISTS ix_webhook_delivery_claimable \
                  ON webhook_delivery ({CLAIMABLE_AT}) WHERE {CLAIMABLE_AT} IS NOT NULL"
-            ))
-            .await?;
-        Ok(())
+            )],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP INDEX IF EXISTS ix_webhook_delivery_claimable")
-            .await?;
-        Ok(())
+        execute_all(
+            manager,
+            &["DROP INDEX IF EXISTS ix_webhook_delivery_claimable"],
+        )
+        .await
     }
 }

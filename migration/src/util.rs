@@ -1,0 +1,229 @@
+//! Helpers shared by the migrations: column definitions, indexes, raw SQL per backend and the text of
+//! guard triggers. Each helper emits exactly the SQL its callers wrote out before it existed (SQLite keeps
+//! a trigger's text and PostgreSQL a function's body verbatim), so a schema migrated in the field and a
+//! new one stay the same.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+/// `BIGINT NOT NULL` auto-increment primary key.
+pub fn id_auto<T: IntoIden>(col: T) -> ColumnDef {
+    ColumnDef::new(col)
+        .big_integer()
+        .not_null()
+        .auto_increment()
+        .primary_key()
+        .to_owned()
+}
+
+/// `TEXT NOT NULL`.
+pub fn text<T: IntoIden>(col: T) -> ColumnDef {
+    ColumnDef::new(col).text().not_null().to_owned()
+}
+
+/// `TEXT NULL`.
+pub fn text_null<T: IntoIden>(col: T) -> ColumnDef {
+    ColumnDef::new(col).text().null().to_owned()
+}
+
+/// `BIGINT NOT NULL`.
+pub fn bigint<T: IntoIden>(col: T) -> ColumnDef {
+    ColumnDef::new(col).big_integer().not_null().to_owned()
+}
+
+/// `BIGINT NULL`.
+pub fn bigint_null<T: IntoIden>(col: T) -> ColumnDef {
+    ColumnDef::new(col).big_integer().null().to_owned()
+}
+
+/// `INTEGER NOT NULL`.
+pub fn integer<T: IntoIden>(col: T) -> ColumnDef {
+    ColumnDef::new(col).integer().not_null().to_owned()
+}
+
+/// A `NOT NULL` timestamp with time zone.
+pub fn time<T: IntoIden>(col: T) -> ColumnDef {
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}
+
+/// A `NULL` timestamp with time zone.
+pub fn time_null<T: IntoIden>(col: T) -> ColumnDef {
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .null()
+        .to_owned()
+}
+
+/// `BOOLEAN NOT NULL`.
+pub fn boolean<T: IntoIden>(col: T) -> ColumnDef {
+    ColumnDef::new(col).boolean().not_null().to_owned()
+}
+
+/// Creates the index `name` on `table (cols…)`, unique or not.
+pub async fn create_index<T, C>(
+    m: &SchemaManager<'_>,
+    name: &str,
+    table: T,
+    cols: impl IntoIterator<Item = C>,
+    unique: bool,
+) -> Result<(), DbErr>
+where
+    T: IntoIden + 'static,
+    C: IntoIndexColumn,
+{
+    let mut index = Index::create();
+    index.name(name).table(table);
+    for col in cols {
+        index.col(col);
+    }
+    if unique {
+        index.unique();
+    }
+    m.create_index(index.to_owned()).await
+}
+
+/// Adds one column to `table` (SQLite takes one column per ALTER TABLE).
+pub async fn add_column<T: IntoIden + 'static>(
+    m: &SchemaManager<'_>,
+    table: T,
+    col: ColumnDef,
+) -> Result<(), DbErr> {
+    let mut col = col;
+    m.alter_table(Table::alter().table(table).add_column(&mut col).to_owned())
+        .await
+}
+
+/// Runs `statements` in order.
+pub async fn execute_all<S: AsRef<str>>(
+    m: &SchemaManager<'_>,
+    statements: &[S],
+) -> Result<(), DbErr> {
+    let db = m.get_connection();
+    for sql in statements {
+        db.execute_unprepared(sql.as_ref()).await?;
+    }
+    Ok(())
+}
+
+/// Runs the statements written for the connection's backend.
+pub async fn execute_per_backend<P: AsRef<str>, S: AsRef<str>>(
+    m: &SchemaManager<'_>,
+    postgres: &[P],
+    sqlite: &[S],
+) -> Result<(), DbErr> {
+    match m.get_database_backend() {
+        DbBackend::Postgres => execute_all(m, postgres).await,
+        DbBackend::Sqlite => execute_all(m, sqlite).await,
+        DbBackend::MySql => Err(DbErr::Migration(
+            "labtrail supports SQLite and PostgreSQL only".into(),
+        )),
+    }
+}
+
+/// `NEW.c <distinct> OLD.c OR …` over `cols` (`distinct`: the backend's "is distinct from").
+pub fn changed(cols: &[&str], distinct: &str) -> String {
+    cols.iter()
+        .map(|c| format!("NEW.{c} {distinct} OLD.{c}"))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// PostgreSQL: the row trigger `name` running `function()` before `events` (`UPDATE OR DELETE`, …).
+pub fn pg_row_trigger(name: &str, events: &str, table: &str, function: &str) -> String {
+    format!("CREATE TRIGGER {name} BEFORE {events} ON {table} FOR EACH ROW EXECUTE FUNCTION {function}()")
+}
+
+/// PostgreSQL: the trigger `name` refusing TRUNCATE of `table`.
+pub fn pg_no_truncate(name: &str, table: &str) -> String {
+    format!(
+        "CREATE TRIGGER {name} BEFORE TRUNCATE ON {table} \
+         FOR EACH STATEMENT EXECUTE FUNCTION labtrail_append_only()"
+    )
+}
+
+/// SQLite: the trigger `name` refusing `event` on `table` with `message`, when `when` holds (always if
+/// `None`).
+pub fn sqlite_guard(
+    name: &str,
+    event: &str,
+    table: &str,
+    when: Option<&str>,
+    message: &str,
+) -> String {
+    let when = when.map(|w| format!("WHEN {w} ")).unwrap_or_default();
+    format!(
+        "CREATE TRIGGER {name} BEFORE {event} ON {table} {when}BEGIN \
+         SELECT RAISE(ABORT, '{message}'); END"
+    )
+}
+
+/// An append-only table: the PostgreSQL and SQLite statements refusing its UPDATE, DELETE and TRUNCATE
+/// (on SQLite, `DELETE` without `WHERE` runs the DELETE trigger, so it covers truncation).
+pub fn append_only(table: &str) -> (Vec<String>, Vec<String>) {
+    let postgres = vec![
+        pg_row_trigger(
+            &format!("{table}_guard"),
+            "UPDATE OR DELETE",
+            table,
+            "labtrail_append_only",
+        ),
+        pg_no_truncate(&format!("{table}_no_truncate"), table),
+    ];
+    let sqlite = ["UPDATE", "DELETE"]
+        .map(|op| {
+            sqlite_guard(
+                &format!("{table}_no_{}", op.to_lowercase()),
+                op,
+                table,
+                None,
+                &format!("{table}: {op} refused (append-only)"),
+            )
+        })
+        .to_vec();
+    (postgres, sqlite)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The helpers must keep emitting the text the migrations first ran: SQLite stores it as written.
+    #[test]
+    fn append_only_emits_the_original_statements() {
+        let (postgres, sqlite) = append_only("audit_tree_hash");
+        assert_eq!(
+            postgres,
+            [
+                "CREATE TRIGGER audit_tree_hash_guard BEFORE UPDATE OR DELETE ON audit_tree_hash \
+                 FOR EACH ROW EXECUTE FUNCTION labtrail_append_only()",
+                "CREATE TRIGGER audit_tree_hash_no_truncate BEFORE TRUNCATE ON audit_tree_hash \
+                 FOR EACH STATEMENT EXECUTE FUNCTION labtrail_append_only()",
+            ]
+        );
+        assert_eq!(
+            sqlite,
+            [
+                "CREATE TRIGGER audit_tree_hash_no_update BEFORE UPDATE ON audit_tree_hash BEGIN \
+                 SELECT RAISE(ABORT, 'audit_tree_hash: UPDATE refused (append-only)'); END",
+                "CREATE TRIGGER audit_tree_hash_no_delete BEFORE DELETE ON audit_tree_hash BEGIN \
+                 SELECT RAISE(ABORT, 'audit_tree_hash: DELETE refused (append-only)'); END",
+            ]
+        );
+    }
+
+    #[test]
+    fn sqlite_guard_with_a_condition() {
+        assert_eq!(
+            sqlite_guard("t_no_delete", "DELETE", "t", Some("OLD.a > 1"), "t: no"),
+            "CREATE TRIGGER t_no_delete BEFORE DELETE ON t WHEN OLD.a > 1 BEGIN \
+             SELECT RAISE(ABORT, 't: no'); END"
+        );
+        assert_eq!(
+            changed(&["a", "b"], "IS NOT"),
+            "NEW.a IS NOT OLD.a OR NEW.b IS NOT OLD.b"
+        );
+    }
+}
