@@ -24,7 +24,7 @@ use crate::jobs::{self, JobsConfig};
 use crate::metrics::Metrics;
 use crate::redeliver::RedeliverPolicy;
 use crate::setup::SetupConfig;
-use crate::web::{WebConfig, WebState};
+use crate::web::{self, WebApp, WebConfig, WebState};
 use crate::webhook::signature::WebhookSecrets;
 use crate::worker::{Pipeline, WorkerConfig};
 
@@ -330,10 +330,13 @@ async fn serve(
         origin,
         checkpoint_interval_secs,
         edge: Arc::clone(&edge),
-        web,
         github_web_url: cfg.github_web_url,
     };
-    let served = edge::serve(listener, router(state), edge, shutdown).await;
+    let pages = web::router(WebApp {
+        app: state.clone(),
+        web,
+    });
+    let served = edge::serve(listener, router(state, pages), edge, shutdown).await;
     let _ = stop_tx.send(true);
     jobs.stop(workers, DRAIN_TIMEOUT).await;
     served

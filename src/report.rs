@@ -71,9 +71,24 @@ pub trait Row: Serialize {
     const TABLE_COLUMNS: &'static [&'static str] = Self::COLUMNS;
     /// The CSV cells, one per [`Row::COLUMNS`] entry (an absent value is empty).
     fn cells(&self) -> Vec<String>;
+    /// The table cell of `column` where it differs from the CSV cell of that name (shorter, local, a
+    /// count); `None`: the CSV cell.
+    fn table_cell(&self, _column: &str) -> Option<String> {
+        None
+    }
     /// The table cells, one per [`Row::TABLE_COLUMNS`] entry.
     fn table_cells(&self) -> Vec<String> {
-        self.cells()
+        let cells = self.cells();
+        Self::TABLE_COLUMNS
+            .iter()
+            .map(|column| {
+                self.table_cell(column).unwrap_or_else(|| {
+                    let i = Self::COLUMNS.iter().position(|c| c == column);
+                    debug_assert!(i.is_some(), "table column {column} has no cell");
+                    i.map(|i| cells[i].clone()).unwrap_or_default()
+                })
+            })
+            .collect()
     }
 }
 
@@ -214,19 +229,13 @@ impl Row for SessionRow {
     }
 
     /// Local times; extensions as a count.
-    fn table_cells(&self) -> Vec<String> {
-        vec![
-            self.org.clone(),
-            self.slug.clone(),
-            self.title.clone(),
-            self.repos.clone(),
-            self.branches.clone(),
-            local(&self.opens_at, &self.timezone),
-            local(&self.closes_at, &self.timezone),
-            self.timezone.clone(),
-            self.extensions.len().to_string(),
-            opt(self.archived_at.as_ref()),
-        ]
+    fn table_cell(&self, column: &str) -> Option<String> {
+        match column {
+            "opens" => Some(local(&self.opens_at, &self.timezone)),
+            "closes" => Some(local(&self.closes_at, &self.timezone)),
+            "extensions" => Some(self.extensions.len().to_string()),
+            _ => None,
+        }
     }
 }
 
@@ -396,20 +405,13 @@ impl Row for AttemptRow {
     }
 
     /// The head commit shortened to 12 characters, push time local, files as a count.
-    fn table_cells(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            self.session.clone(),
-            self.repository.clone(),
-            self.git_ref.clone(),
-            self.after.chars().take(12).collect(),
-            self.pushed_at_local.clone(),
-            self.attempt_number.to_string(),
-            self.late.to_string(),
-            self.late_now.to_string(),
-            self.early.to_string(),
-            self.files.len().to_string(),
-        ]
+    fn table_cell(&self, column: &str) -> Option<String> {
+        match column {
+            "after" => Some(self.after.chars().take(12).collect()),
+            "pushed_at" => Some(self.pushed_at_local.clone()),
+            "files" => Some(self.files.len().to_string()),
+            _ => None,
+        }
     }
 }
 
@@ -637,22 +639,17 @@ impl Row for SummaryRow {
     }
 
     /// The final attempt as `#N`, times local.
-    fn table_cells(&self) -> Vec<String> {
+    fn table_cell(&self, column: &str) -> Option<String> {
         let f = self.final_attempt.as_ref();
-        vec![
-            opt(self.roster_identifier.as_ref()),
-            self.github_username.clone(),
-            opt(self.repository.as_ref()),
-            self.attempts.to_string(),
-            f.map(|f| format!("#{}", f.attempt_number))
-                .unwrap_or_default(),
-            local(&opt(f.map(|f| &f.pushed_at)), &self.timezone),
-            local(&self.deadline, &self.timezone),
-            self.late_attempts.to_string(),
-            self.early_attempts.to_string(),
-            self.forced.to_string(),
-            self.status.clone(),
-        ]
+        match column {
+            "final" => Some(
+                f.map(|f| format!("#{}", f.attempt_number))
+                    .unwrap_or_default(),
+            ),
+            "final_pushed_at" => Some(local(&opt(f.map(|f| &f.pushed_at)), &self.timezone)),
+            "deadline" => Some(local(&self.deadline, &self.timezone)),
+            _ => None,
+        }
     }
 }
 
@@ -821,19 +818,13 @@ impl Row for DeliveryRow {
     }
 
     /// The reason on one line.
-    fn table_cells(&self) -> Vec<String> {
-        vec![
-            self.guid.clone(),
-            self.event.clone(),
-            self.status.clone(),
-            self.tries.to_string(),
-            opt(self.next_try.as_ref()),
-            opt(self.attempt_id.as_ref()),
+    fn table_cell(&self, column: &str) -> Option<String> {
+        (column == "reason").then(|| {
             self.reason
                 .as_deref()
                 .unwrap_or_default()
-                .replace(['\n', '\r'], " "),
-        ]
+                .replace(['\n', '\r'], " ")
+        })
     }
 }
 

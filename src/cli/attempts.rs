@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use super::{open, print_rows};
+use super::{open, print_rows, summarize_session};
 use crate::config::{GlobalArgs, OutputFormat};
 use crate::db::{self, attempts::AttemptFilter};
 use crate::report::{self, AttemptRow, CsvWriter, JsonArrayWriter, SummaryRow};
@@ -95,13 +95,7 @@ pub(super) async fn summary(
     org: Option<&str>,
     format: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
-    let db = open(g).await?;
-    let session = db::sessions::find_by_slug(&db, slug, org)
-        .await
-        .context("Cannot find the session")?;
-    let summary = db::summary::summarize(&db, &session)
-        .await
-        .context("Cannot summarise the session")?;
+    let (_, summary) = summarize_session(g, slug, org).await?;
     let rows: Vec<SummaryRow> = summary.iter().map(SummaryRow::from).collect();
     print_rows(&rows, format)?;
     Ok(ExitCode::SUCCESS)

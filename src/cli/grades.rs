@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::open;
+use super::summarize_session;
 use crate::config::GlobalArgs;
-use crate::db;
 use crate::private_file;
 use crate::report::{CsvWriter, GradeRow};
 
@@ -19,13 +18,7 @@ pub(super) async fn export(
     out: Option<&Path>,
     github_web_url: &url::Url,
 ) -> anyhow::Result<ExitCode> {
-    let db = open(g).await?;
-    let session = db::sessions::find_by_slug(&db, slug, org)
-        .await
-        .context("Cannot find the session")?;
-    let summary = db::summary::summarize(&db, &session)
-        .await
-        .context("Cannot summarise the session")?;
+    let (session, summary) = summarize_session(g, slug, org).await?;
     let sink: Box<dyn Write> = match out {
         Some(path) => {
             let file = private_file::options()

@@ -17,6 +17,7 @@ mod tokens;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use entity::lab_session;
 use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -24,6 +25,7 @@ use crate::config::{
     AttemptsCommand, AuditCommand, Cli, Command, DeliverArgs, DeliveriesCommand, GithubArgs,
     GlobalArgs, GradesCommand, OutputFormat, RetentionCommand, RosterCommand, SessionCommand,
 };
+use crate::db::summary::StudentSummary;
 use crate::db::{self, attempts::AttemptFilter};
 use crate::github::{CallPolicy, GithubAppConfig};
 use crate::report::{self, Format, Row};
@@ -152,6 +154,22 @@ async fn open(g: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
     };
     db::migrate(&db).await.context("Cannot apply migrations")?;
     Ok(db)
+}
+
+/// The session `slug` (of `org`, when given) and its per-student summary.
+async fn summarize_session(
+    g: &GlobalArgs,
+    slug: &str,
+    org: Option<&str>,
+) -> anyhow::Result<(lab_session::Model, Vec<StudentSummary>)> {
+    let db = open(g).await?;
+    let session = db::sessions::find_by_slug(&db, slug, org)
+        .await
+        .context("Cannot find the session")?;
+    let summary = db::summary::summarize(&db, &session)
+        .await
+        .context("Cannot summarise the session")?;
+    Ok((session, summary))
 }
 
 /// Who the audit log names for a command run by hand.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use entity::lab_session;
 
 use super::{cli_actor, open, print_rows};
 use crate::config::{GlobalArgs, OutputFormat, SessionCreateArgs, SessionEditArgs};
@@ -47,6 +48,16 @@ fn parse_time(flag: &str, s: &str, tz: Tz) -> anyhow::Result<DateTime<Utc>> {
         })
 }
 
+/// `opens – closes (zone)` in the session's local time.
+fn window(s: &lab_session::Model) -> String {
+    format!(
+        "{} – {} ({})",
+        local_time(s.opens_at, &s.timezone),
+        local_time(s.closes_at, &s.timezone),
+        s.timezone
+    )
+}
+
 fn zone(name: &str) -> anyhow::Result<Tz> {
     Ok(parse_timezone(name)?)
 }
@@ -69,14 +80,12 @@ pub(super) async fn create(g: &GlobalArgs, a: SessionCreateArgs) -> anyhow::Resu
         .await
         .context("Cannot create the session")?;
     println!(
-        "created session {} for {}: repositories {:?}, branches {}, {} – {} ({})",
+        "created session {} for {}: repositories {:?}, branches {}, {}",
         s.slug,
         s.org,
         s.repo_pattern,
         s.branch_policy,
-        local_time(s.opens_at, &s.timezone),
-        local_time(s.closes_at, &s.timezone),
-        s.timezone
+        window(&s)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -141,13 +150,11 @@ pub(super) async fn edit(g: &GlobalArgs, a: SessionEditArgs) -> anyhow::Result<E
     .await
     .context("Cannot edit the session")?;
     println!(
-        "edited session {} of {}: {:?}, {} – {} ({})",
+        "edited session {} of {}: {:?}, {}",
         s.slug,
         s.org,
         s.title,
-        local_time(s.opens_at, &s.timezone),
-        local_time(s.closes_at, &s.timezone),
-        s.timezone
+        window(&s)
     );
     Ok(ExitCode::SUCCESS)
 }

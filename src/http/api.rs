@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, OpenApi as _};
 
-use super::openapi::{ApiDoc, AttemptPage, AuditPage, ErrorBody};
+use super::openapi::{ApiDoc, AttemptPage, AuditPage, ErrorBody, TokenRefusals};
 use super::AppState;
 use crate::audit::proof::{self, BuildError, ConsistencyError, ConsistencyProof, Proof};
 use crate::audit::{self, entries, Action, AuditError};
@@ -163,8 +163,7 @@ pub(super) struct OrgQuery {
     params(OrgQuery),
     responses(
         (status = 200, description = "Sessions", body = Vec<SessionRow>),
-        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
-        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        TokenRefusals,
     )
 )]
 pub(super) async fn sessions(
@@ -266,8 +265,7 @@ async fn find_session(
                 ("content-disposition" = String, description = "CSV only: attachment; filename=\"<slug>-attempts.csv\""),
             )),
         (status = 400, description = "Bad parameter, or a slug several organisations use without org=", body = ErrorBody),
-        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
-        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        TokenRefusals,
         (status = 404, description = "No such session in scope", body = ErrorBody),
     )
 )]
@@ -493,8 +491,7 @@ pub(super) struct SummaryQuery {
             content((Vec<SummaryRow> = "application/json"), (String = "text/csv")),
             headers(("content-disposition" = String, description = "CSV only: attachment; filename=\"<slug>-summary.csv\""))),
         (status = 400, description = "Bad parameter, or a slug several organisations use without org=", body = ErrorBody),
-        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
-        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        TokenRefusals,
         (status = 404, description = "No such session in scope", body = ErrorBody),
     )
 )]
@@ -535,8 +532,7 @@ pub(super) async fn session_summary(
         (status = 200, description = "The grades CSV", body = String, content_type = "text/csv",
             headers(("content-disposition" = String, description = "attachment; filename=\"<slug>-grades.csv\""))),
         (status = 400, description = "A slug several organisations use without org=", body = ErrorBody),
-        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
-        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        TokenRefusals,
         (status = 404, description = "No such session in scope", body = ErrorBody),
     )
 )]
@@ -595,8 +591,7 @@ async fn visible_attempt(
     params(("id" = i64, Path, description = "The attempt's id")),
     responses(
         (status = 200, description = "The attempt", body = AttemptRow),
-        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
-        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        TokenRefusals,
         (status = 404, description = "No such attempt, or one of another organisation", body = ErrorBody),
     )
 )]
@@ -625,8 +620,7 @@ pub(super) async fn attempt(
     params(("id" = i64, Path, description = "The attempt's id")),
     responses(
         (status = 200, description = "The proof", body = Proof),
-        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
-        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        TokenRefusals,
         (status = 404, description = "No such attempt, or one of another organisation", body = ErrorBody),
         (status = 409, description = "No signed checkpoint covers the entry yet; ask again after Retry-After seconds", body = ErrorBody,
             headers(("retry-after" = u32, description = "Seconds until the next checkpoint is due"))),
@@ -680,8 +674,7 @@ pub(super) struct ConsistencyQuery {
     responses(
         (status = 200, description = "The proof", body = ConsistencyProof),
         (status = 400, description = "Missing sizes, or not 0 < from <= to <= the tree's size", body = ErrorBody),
-        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
-        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        TokenRefusals,
     )
 )]
 pub(super) async fn consistency(
@@ -728,8 +721,7 @@ pub(super) struct AuditQuery {
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of entries", body = AuditPage),
-        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
-        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        TokenRefusals,
     )
 )]
 pub(super) async fn audit_entries(
@@ -770,8 +762,7 @@ pub(super) async fn audit_entries(
     path = "/audit/checkpoint",
     responses(
         (status = 200, description = "The note", body = String, content_type = "text/plain"),
-        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
-        (status = 403, description = "The token's role or organisation does not allow this", body = ErrorBody),
+        TokenRefusals,
         (status = 404, description = "No checkpoint written yet", body = ErrorBody),
     )
 )]

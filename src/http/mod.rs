@@ -39,8 +39,6 @@ pub struct AppState {
     pub checkpoint_interval_secs: u64,
     /// The edge's limits, budgets and gauges.
     pub edge: Arc<Edge>,
-    /// The instructor web view.
-    pub web: Arc<crate::web::WebState>,
     /// GitHub's web URL (repository links in grades exports).
     pub github_web_url: url::Url,
 }
@@ -57,8 +55,10 @@ impl FromRef<AppState> for SecretsState {
     }
 }
 
-/// The application's routes.
-pub fn router(state: AppState) -> Router {
+/// The application's routes, with `pages` (the instructor web view) merged in; the edge's body deadline
+/// and the request trace cover them all.
+pub fn router(state: AppState, pages: Router) -> Router {
+    let edge_state = Arc::clone(&state.edge);
     Router::new()
         .route(
             "/webhooks/github",
@@ -70,11 +70,11 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(setup::page_handler))
         .route("/setup/callback", get(setup::callback))
         .nest("/api/v1", api::router())
-        .merge(crate::web::router())
+        .with_state(state)
+        .merge(pages)
         .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.edge),
+            edge_state,
             edge::body_deadline,
         ))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }

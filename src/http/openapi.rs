@@ -8,7 +8,7 @@
 use serde_json::Value;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 use super::api;
 use crate::audit::proof::{ConsistencyProof, Proof};
@@ -78,6 +78,18 @@ pub(super) fn export_format() -> Object {
 #[schema(as = Error)]
 pub struct ErrorBody {
     pub error: String,
+}
+
+/// The refusals of every route behind a token.
+#[derive(IntoResponses)]
+pub enum TokenRefusals {
+    #[response(status = 401, description = "Missing, unknown or revoked token")]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 403,
+        description = "The token's role or organisation does not allow this"
+    )]
+    Forbidden(ErrorBody),
 }
 
 /// A page of attempts.

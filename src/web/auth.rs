@@ -13,11 +13,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 
-use super::{views, WebConfig};
+use super::{views, WebApp, WebConfig};
 use crate::audit::{self, entries, Action, AuditError};
 use crate::db::tokens::{self, Role};
 use crate::db::web_sessions::{self, SignIn, WebSessionError};
-use crate::http::AppState;
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "lt_session";
@@ -148,13 +147,13 @@ pub struct WebUser {
     orgs: Option<Vec<String>>,
 }
 
-impl FromRequestParts<AppState> for WebUser {
+impl FromRequestParts<WebApp> for WebUser {
     type Rejection = WebError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+    async fn from_request_parts(parts: &mut Parts, state: &WebApp) -> Result<Self, WebError> {
         let cookie = cookie_value(&parts.headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
         let now = Utc::now();
-        let session = web_sessions::find(&state.db, &cookie, now)
+        let session = web_sessions::find(&state.app.db, &cookie, now)
             .await?
             .ok_or(WebError::SignIn)?;
         match session.method.as_str() {
@@ -163,13 +162,14 @@ impl FromRequestParts<AppState> for WebUser {
                 let active = match session.api_token_id {
                     Some(id) => api_token::Entity::find_by_id(id)
                         .filter(api_token::Column::RevokedAt.is_null())
-                        .one(&state.db)
+                        .one(&state.app.db)
                         .await?
                         .is_some(),
                     None => false,
                 };
                 if !active {
-                    web_sessions::end(&state.db, &state.origin, &session, "token_revoked").await?;
+                    web_sessions::end(&state.app.db, &state.app.origin, &session, "token_revoked")
+                        .await?;
                     return Err(WebError::SignIn);
                 }
             }
@@ -177,7 +177,8 @@ impl FromRequestParts<AppState> for WebUser {
                 let stale = chrono::Duration::from_std(state.web.cfg.recheck_after)
                     .map_or(true, |d| session.checked_at + d <= now);
                 if stale {
-                    web_sessions::end(&state.db, &state.origin, &session, "recheck").await?;
+                    web_sessions::end(&state.app.db, &state.app.origin, &session, "recheck")
+                        .await?;
                     return Err(WebError::Recheck);
                 }
             }
@@ -234,7 +235,7 @@ impl WebUser {
     /// Append the audit entry of a read, before any data leaves; ids only.
     pub async fn audit(
         &self,
-        state: &AppState,
+        state: &WebApp,
         action: Action,
         subject: String,
         mut details: Value,
@@ -246,18 +247,18 @@ impl WebUser {
             subject,
             details,
         )?;
-        audit::record(&state.db, &state.origin, entry).await?;
+        audit::record(&state.app.db, &state.app.origin, entry).await?;
         Ok(())
     }
 }
 
 /// `GET /login`: the sign-in page (a fresh CSRF cookie for its form).
-pub async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn login_page(State(state): State<WebApp>, headers: HeaderMap) -> Response {
     login_form(&state, &headers, StatusCode::OK, None)
 }
 
 fn login_form(
-    state: &AppState,
+    state: &WebApp,
     headers: &HeaderMap,
     status: StatusCode,
     error: Option<&str>,
@@ -292,7 +293,7 @@ pub struct TokenForm {
 
 /// `POST /login`: sign in with an API token (the form's `csrf` must match its cookie).
 pub async fn login_with_token(
-    State(state): State<AppState>,
+    State(state): State<WebApp>,
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, WebError> {
@@ -306,7 +307,7 @@ pub async fn login_with_token(
     let presented = form.token.trim();
     let token = match presented {
         "" => None,
-        t => tokens::authenticate(&state.db, t).await?,
+        t => tokens::authenticate(&state.app.db, t).await?,
     };
     let Some(token) = token else {
         tracing::info!("web sign-in: unknown or revoked token");
@@ -321,11 +322,12 @@ pub async fn login_with_token(
 }
 
 /// Create the session, set its cookie and go to the session list.
-pub async fn start_session(state: &AppState, sign_in: &SignIn) -> Result<Response, WebError> {
+pub async fn start_session(state: &WebApp, sign_in: &SignIn) -> Result<Response, WebError> {
     let cfg = &state.web.cfg;
     let lifetime = chrono::Duration::from_std(cfg.session_lifetime)
         .unwrap_or_else(|_| chrono::Duration::hours(8));
-    let (_, cookie) = web_sessions::create(&state.db, &state.origin, sign_in, lifetime).await?;
+    let (_, cookie) =
+        web_sessions::create(&state.app.db, &state.app.origin, sign_in, lifetime).await?;
     let mut response = Redirect::to("/").into_response();
     let h = response.headers_mut();
     h.append(
@@ -348,12 +350,12 @@ pub struct CsrfForm {
 
 /// `POST /logout`: end the session (with its CSRF token) and clear the cookie.
 pub async fn logout(
-    State(state): State<AppState>,
+    State(state): State<WebApp>,
     user: WebUser,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&form.csrf)?;
-    web_sessions::end(&state.db, &state.origin, &user.session, "sign_out").await?;
+    web_sessions::end(&state.app.db, &state.app.origin, &user.session, "sign_out").await?;
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,

@@ -12,6 +12,7 @@ pub mod pages;
 mod summary;
 pub mod views;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Request;
@@ -131,8 +132,16 @@ impl WebState {
     }
 }
 
-/// The web view's routes; each answer carries the security headers.
-pub fn router() -> Router<AppState> {
+/// The state of the web view's handlers: the app's shared state and the web view's own.
+#[derive(Clone)]
+pub struct WebApp {
+    pub app: AppState,
+    pub web: Arc<WebState>,
+}
+
+/// The web view's routes on `state`, to be merged into the app's router; each answer carries the security
+/// headers.
+pub fn router(state: WebApp) -> Router {
     Router::new()
         .route("/", get(pages::index))
         .route("/login", get(auth::login_page).post(auth::login_with_token))
@@ -147,6 +156,7 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(pages::audit))
         .route("/static/style.css", get(stylesheet))
         .layer(axum::middleware::from_fn(security_headers))
+        .with_state(state)
 }
 
 async fn stylesheet() -> Response {

@@ -16,31 +16,30 @@ use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
 use super::auth::{cookie_value, same_secret, set_cookie, start_session, WebError};
-use super::OauthClient;
+use super::{OauthClient, WebApp};
 use crate::db::web_sessions::{self, SignIn};
-use crate::http::AppState;
 
 /// The cookie binding a pending `state` to the browser.
 pub const STATE_COOKIE: &str = "lt_oauth_state";
 /// How long a sign-in at GitHub may take.
 const STATE_LIFETIME_SECS: i64 = 600;
 
-fn client(state: &AppState) -> Result<&OauthClient, WebError> {
+fn client(state: &WebApp) -> Result<&OauthClient, WebError> {
     state.web.cfg.oauth.as_ref().ok_or_else(|| {
         WebError::NotFound("Sign in with GitHub is not configured on this server".into())
     })
 }
 
-fn callback_url(state: &AppState) -> String {
+fn callback_url(state: &WebApp) -> String {
     format!("{}/login/callback", state.web.cfg.base())
 }
 
 /// `GET /login/github`: remember a new `state` and send the browser to GitHub's authorize page.
-pub async fn start(State(state): State<AppState>) -> Result<Response, WebError> {
+pub async fn start(State(state): State<WebApp>) -> Result<Response, WebError> {
     let client = client(&state)?;
     let nonce = web_sessions::random_secret()?;
     let expires = Utc::now() + chrono::Duration::seconds(STATE_LIFETIME_SECS);
-    web_sessions::remember_state(&state.db, &nonce, expires).await?;
+    web_sessions::remember_state(&state.app.db, &nonce, expires).await?;
     let mut url = url::Url::parse(&format!(
         "{}/login/oauth/authorize",
         state.web.cfg.github_web()
@@ -73,7 +72,7 @@ pub struct Callback {
 
 /// `GET /login/callback`: check `state`, exchange the code, find the organisations, start the session.
 pub async fn callback(
-    State(state): State<AppState>,
+    State(state): State<WebApp>,
     headers: HeaderMap,
     Query(q): Query<Callback>,
 ) -> Result<Response, WebError> {
@@ -86,7 +85,9 @@ pub async fn callback(
     let presented = q.state.unwrap_or_default();
     let bound = cookie_value(&headers, STATE_COOKIE).unwrap_or_default();
     // Bound to this browser, and used once: a replayed or foreign state is refused.
-    if !same_secret(&presented, &bound) || !web_sessions::take_state(&state.db, &presented).await? {
+    if !same_secret(&presented, &bound)
+        || !web_sessions::take_state(&state.app.db, &presented).await?
+    {
         return Err(WebError::Forbidden(
             "this sign-in link is not valid any more: start again from the sign-in page".into(),
         ));
@@ -154,7 +155,7 @@ struct GithubUser<'a> {
 }
 
 impl<'a> GithubUser<'a> {
-    fn new(state: &'a AppState) -> Self {
+    fn new(state: &'a WebApp) -> Self {
         Self {
             http: &state.web.http,
             web: state.web.cfg.github_web(),
@@ -236,7 +237,7 @@ impl<'a> GithubUser<'a> {
     /// The organisations with lab sessions (and the team's) that `login` owns or teaches.
     async fn instructor_orgs(
         &self,
-        state: &AppState,
+        state: &WebApp,
         token: &str,
         login: &str,
     ) -> Result<Vec<String>, WebError> {
@@ -245,7 +246,7 @@ impl<'a> GithubUser<'a> {
             .column(lab_session::Column::Org)
             .distinct()
             .into_tuple()
-            .all(&state.db)
+            .all(&state.app.db)
             .await?;
         let team = state.web.cfg.instructor_team.clone();
         if let Some((team_org, _)) = &team {

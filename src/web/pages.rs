@@ -16,9 +16,10 @@ use super::auth::{WebError, WebUser};
 use super::chart::Chart;
 use super::summary::{self, Status, StudentRow};
 use super::views::{self, Header, SessionLine};
+use super::WebApp;
 use crate::audit::proof::{self, BuildError};
 use crate::db::{self, attempts::AttemptFilter};
-use crate::http::{api, AppState};
+use crate::http::api;
 use crate::report::GradeRow;
 
 /// Files shown per page of an attempt.
@@ -33,8 +34,8 @@ fn header(user: &WebUser) -> Header<'_> {
 }
 
 /// `GET /`: the sessions of the organisations the user may see, with their counts.
-pub async fn index(State(state): State<AppState>, user: WebUser) -> Result<Html<String>, WebError> {
-    let sessions: Vec<lab_session::Model> = db::sessions::list(&state.db, None)
+pub async fn index(State(state): State<WebApp>, user: WebUser) -> Result<Html<String>, WebError> {
+    let sessions: Vec<lab_session::Model> = db::sessions::list(&state.app.db, None)
         .await?
         .into_iter()
         .filter(|s| user.may_see(&s.org))
@@ -46,7 +47,7 @@ pub async fn index(State(state): State<AppState>, user: WebUser) -> Result<Html<
     let mut lines = Vec::with_capacity(sessions.len());
     for s in &sessions {
         // The counts are the per-student summary's statuses.
-        let rows = db::summary::summarize(&state.db, s).await?;
+        let rows = db::summary::summarize(&state.app.db, s).await?;
         let count = |st: Status| rows.iter().filter(|r| r.status == st).count();
         lines.push(SessionLine {
             org: s.org.clone(),
@@ -74,7 +75,7 @@ pub struct SessionQuery {
 
 /// The one session `slug` names among those the user may see.
 async fn find_session(
-    state: &AppState,
+    state: &WebApp,
     user: &WebUser,
     slug: &str,
     org: Option<&str>,
@@ -82,7 +83,7 @@ async fn find_session(
     let org = org.filter(|o| !o.is_empty()).map(str::to_ascii_lowercase);
     let mut found: Vec<lab_session::Model> = lab_session::Entity::find()
         .filter(lab_session::Column::Slug.eq(slug))
-        .all(&state.db)
+        .all(&state.app.db)
         .await?
         .into_iter()
         .filter(|s| user.may_see(&s.org) && org.as_ref().is_none_or(|o| *o == s.org))
@@ -128,7 +129,7 @@ fn sort_rows(rows: &mut [StudentRow], sort: &str) {
 
 /// `GET /sessions/{slug}`: the per-student table (audited as `web.summary_read`).
 pub async fn session(
-    State(state): State<AppState>,
+    State(state): State<WebApp>,
     user: WebUser,
     Path(slug): Path<String>,
     Query(q): Query<SessionQuery>,
@@ -147,7 +148,7 @@ pub async fn session(
     {
         return Err(WebError::BadRequest(format!("cannot sort by {sort:?}")));
     }
-    let mut rows: Vec<StudentRow> = db::summary::summarize(&state.db, &session)
+    let mut rows: Vec<StudentRow> = db::summary::summarize(&state.app.db, &session)
         .await?
         .iter()
         .map(StudentRow::from)
@@ -162,8 +163,8 @@ pub async fn session(
         json!({ "session_id": session.id, "count": rows.len() }),
     )
     .await?;
-    let pushes = db::web_views::push_times(&state.db, session.id).await?;
-    let extensions: Vec<_> = db::sessions::extensions(&state.db, session.id)
+    let pushes = db::web_views::push_times(&state.app.db, session.id).await?;
+    let extensions: Vec<_> = db::sessions::extensions(&state.app.db, session.id)
         .await?
         .into_iter()
         .map(|e| (e.student, e.closes_at))
@@ -193,7 +194,7 @@ pub async fn session(
 
 /// `GET /sessions/{slug}/attempts.csv`: every attempt, the API's CSV (audited as `web.attempts_exported`).
 pub async fn attempts_csv(
-    State(state): State<AppState>,
+    State(state): State<WebApp>,
     user: WebUser,
     Path(slug): Path<String>,
     Query(q): Query<SessionQuery>,
@@ -203,7 +204,7 @@ pub async fn attempts_csv(
         session_id: Some(session.id),
         ..AttemptFilter::default()
     };
-    let (count, upto) = db::attempts::extent(&state.db, &filter).await?;
+    let (count, upto) = db::attempts::extent(&state.app.db, &filter).await?;
     user.audit(
         &state,
         Action::WebAttemptsExported,
@@ -212,7 +213,7 @@ pub async fn attempts_csv(
     )
     .await?;
     Ok(api::attempts_csv(
-        state.db.clone(),
+        state.app.db.clone(),
         filter,
         upto,
         &format!("{}-attempts.csv", session.slug),
@@ -221,16 +222,16 @@ pub async fn attempts_csv(
 
 /// `GET /sessions/{slug}/grades.csv`: Classroom's grades CSV (audited as `web.grades_exported`).
 pub async fn grades_csv(
-    State(state): State<AppState>,
+    State(state): State<WebApp>,
     user: WebUser,
     Path(slug): Path<String>,
     Query(q): Query<SessionQuery>,
 ) -> Result<Response, WebError> {
     let session = find_session(&state, &user, &slug, q.org.as_deref()).await?;
-    let rows: Vec<GradeRow> = db::summary::summarize(&state.db, &session)
+    let rows: Vec<GradeRow> = db::summary::summarize(&state.app.db, &session)
         .await?
         .iter()
-        .map(|s| GradeRow::new(s, &session, &state.github_web_url))
+        .map(|s| GradeRow::new(s, &session, &state.app.github_web_url))
         .collect();
     user.audit(
         &state,
@@ -253,14 +254,14 @@ pub struct PageQuery {
 
 /// The attempt `id` if the user may see its session; 404 otherwise, exactly like a missing one.
 async fn visible_attempt(
-    state: &AppState,
+    state: &WebApp,
     user: &WebUser,
     id: i64,
 ) -> Result<(lab_attempt::Model, lab_session::Model), WebError> {
     let not_found = || WebError::NotFound(format!("No attempt {id}."));
     let (attempt, session) = lab_attempt::Entity::find_by_id(id)
         .find_also_related(lab_session::Entity)
-        .one(&state.db)
+        .one(&state.app.db)
         .await?
         .ok_or_else(not_found)?;
     match session {
@@ -272,14 +273,14 @@ async fn visible_attempt(
 /// `GET /attempts/{id}`: the attempt, its files a page at a time, its audit receipt (audited as
 /// `web.attempt_read`).
 pub async fn attempt(
-    State(state): State<AppState>,
+    State(state): State<WebApp>,
     user: WebUser,
     Path(id): Path<i64>,
     Query(q): Query<PageQuery>,
 ) -> Result<Html<String>, WebError> {
     let (attempt, session) = visible_attempt(&state, &user, id).await?;
     let page = q.page.unwrap_or(1).max(1) - 1;
-    let (files, total) = db::web_views::files_page(&state.db, id, page, FILES_PER_PAGE).await?;
+    let (files, total) = db::web_views::files_page(&state.app.db, id, page, FILES_PER_PAGE).await?;
     let pages = total.div_ceil(FILES_PER_PAGE);
     if page > 0 && page >= pages {
         return Err(WebError::NotFound(format!(
@@ -293,7 +294,7 @@ pub async fn attempt(
         .rsplit_once('/')
         .map_or(attempt.repository_full_name.as_str(), |(_, n)| n);
     let deadline = db::sessions::deadline_of_push(
-        &state.db,
+        &state.app.db,
         &session,
         name,
         attempt.pusher_login.as_deref(),
@@ -302,7 +303,7 @@ pub async fn attempt(
     .await?;
     let entry_hash = audit_log::Entity::find()
         .filter(audit_log::Column::Seq.eq(attempt.audit_seq))
-        .one(&state.db)
+        .one(&state.app.db)
         .await?
         .map(|e| e.entry_hash);
     user.audit(
@@ -329,16 +330,16 @@ pub async fn attempt(
 /// `GET /attempts/{id}/proof.json`: the API's inclusion proof, as a download (audited as
 /// `web.proof_read`).
 pub async fn proof(
-    State(state): State<AppState>,
+    State(state): State<WebApp>,
     user: WebUser,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
     visible_attempt(&state, &user, id).await?;
-    let proof = proof::build(&state.db, id).await.map_err(|e| match e {
+    let proof = proof::build(&state.app.db, id).await.map_err(|e| match e {
         BuildError::NoAttempt(_) => WebError::NotFound(format!("No attempt {id}.")),
         e @ BuildError::NotCovered { .. } => WebError::NotFound(format!(
             "{e}: the proof is ready once the next checkpoint is signed (within {} s).",
-            state.checkpoint_interval_secs
+            state.app.checkpoint_interval_secs
         )),
         BuildError::Db(e) => WebError::Unavailable(e),
         e @ BuildError::Archived(_) => WebError::NotFound(e.to_string()),
@@ -371,17 +372,17 @@ pub async fn proof(
 
 /// `GET /audit` (auditor or admin): the log's size, newest checkpoint, verifier key (audited as
 /// `web.audit_read`).
-pub async fn audit(State(state): State<AppState>, user: WebUser) -> Result<Html<String>, WebError> {
+pub async fn audit(State(state): State<WebApp>, user: WebUser) -> Result<Html<String>, WebError> {
     if !crate::db::tokens::reads_audit(user.role) {
         return Err(WebError::Forbidden(
             "The audit page needs an auditor or admin sign-in.".into(),
         ));
     }
     let size = audit_head::Entity::find()
-        .one(&state.db)
+        .one(&state.app.db)
         .await?
         .map_or(0, |h| h.size);
-    let checkpoint = crate::audit::checkpoint::latest(&state.db)
+    let checkpoint = crate::audit::checkpoint::latest(&state.app.db)
         .await?
         .map(|c| (c.size, c.created_at));
     user.audit(
