@@ -5,7 +5,7 @@
 use labtrail::audit::checkpoint::{AuditKey, Checkpoint};
 
 use crate::audit_support::{
-    checkpoint, entry_hash, exec_with, flip_byte, forge, more, record, verify,
+    checkpoint, entry_hash, exec_with, flip_byte, forge, more, record, unguarded, verify,
 };
 use crate::backend_tests;
 use crate::helpers::{spawn_app, Backend, TestDb, ORIGIN};
@@ -28,9 +28,7 @@ fn assert_tampered(out: &(Option<i32>, String), needle: &str) {
 }
 
 async fn edited_row_with_recomputed_hash_is_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
-    record(&app, 4).await;
-    app.drop_audit_guards().await;
+    let app = unguarded(&db, 4).await;
     // Row 2 edited and rehashed consistently with its own prev_hash; row 3 still points at the old hash.
     forge(&app, 2, 2, false, |_, doc| {
         doc["details"]["late"] = true.into()
@@ -43,9 +41,7 @@ async fn edited_row_with_recomputed_hash_is_caught(db: TestDb) {
 }
 
 async fn swapped_rows_are_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
-    record(&app, 4).await;
-    app.drop_audit_guards().await;
+    let app = unguarded(&db, 4).await;
     for sql in [
         "UPDATE audit_log SET seq = -1 WHERE seq = 2",
         "UPDATE audit_log SET seq = 2 WHERE seq = 3",
@@ -57,9 +53,7 @@ async fn swapped_rows_are_caught(db: TestDb) {
 }
 
 async fn forged_rows_are_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
-    record(&app, 2).await;
-    app.drop_audit_guards().await;
+    let app = unguarded(&db, 2).await;
     // A row appended with made-up hashes.
     let head = entry_hash(&app, 2).await;
     let insert = "INSERT INTO audit_log (seq, entry_id, occurred_at_us, actor, action, subject, details, \

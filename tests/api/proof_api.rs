@@ -61,14 +61,7 @@ fn check_proof(dir: &std::path::Path, file: &std::path::Path, key: &str) -> (Opt
         .current_dir(dir)
         .output()
         .expect("run labtrail");
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    crate::helpers::code_and_output(&out)
 }
 
 async fn proof_endpoint_round_trip_checked_offline_and_independently(db: TestDb) {
@@ -91,13 +84,7 @@ async fn proof_endpoint_round_trip_checked_offline_and_independently(db: TestDb)
     let proof_path = |id: i64| format!("/api/v1/attempts/{id}/proof");
 
     // Before any checkpoint: 409, and when to come back.
-    let resp = app
-        .client
-        .get(format!("{}{}", app.base_url, proof_path(mine)))
-        .bearer_auth(&instructor)
-        .send()
-        .await
-        .expect("request");
+    let resp = app.get_as(&proof_path(mine), &instructor).await;
     assert_eq!(resp.status().as_u16(), 409);
     assert_eq!(
         resp.headers()
