@@ -7,7 +7,10 @@ use std::io::Write as _;
 use serde_json::Value;
 
 use crate::backend_tests;
-use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb};
+use crate::helpers::cli_stdout as ok;
+use crate::helpers::{
+    push_payload, session_create_args, sha, spawn_app, TestApp, TestDb, JANUARY_2026,
+};
 use crate::tokens::{create_token, get};
 
 backend_tests!(
@@ -33,13 +36,16 @@ carol@uni.test,carol,,Carol C,2\r\n\
 dave@uni.test,dave,,Dave D,2\r\n\
 erin@uni.test,erin,,Erin E,2\r\n";
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+/// GET the API's `path` as `token`: a 200 attachment named `filename`.
+async fn download(app: &TestApp, path: &str, token: &str, filename: &str) -> reqwest::Response {
+    let resp = app.get_as(&format!("/api/v1{path}"), token).await;
+    assert_eq!(resp.status().as_u16(), 200, "{path}");
+    assert_eq!(
+        resp.headers()["content-disposition"].to_str().ok(),
+        Some(format!("attachment; filename=\"{filename}\"").as_str()),
+        "{path}"
     );
-    String::from_utf8(out.stdout.clone()).expect("utf-8")
+    resp
 }
 
 /// Write `content` into the app's scratch directory.
@@ -306,18 +312,7 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
         lines[5],
         "Session lab1,,,erin,erin@uni.test,lab1-erin,https://github.com/course/lab1-erin,,,"
     );
-    let resp = app
-        .client
-        .get(format!("{}/api/v1/sessions/lab1/grades.csv", app.base_url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("grades");
-    assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(
-        resp.headers()["content-disposition"].to_str().ok(),
-        Some("attachment; filename=\"lab1-grades.csv\"")
-    );
+    let resp = download(&app, "/sessions/lab1/grades.csv", &admin, "lab1-grades.csv").await;
     assert_eq!(resp.text().await.expect("body"), file);
     assert_eq!(app.audit_count("api.grades_exported", None).await, 1);
 }
@@ -390,22 +385,14 @@ async fn roster_import_updates_in_place_and_refuses_bad_files(db: TestDb) {
 async fn every_csv_neutralises_formula_cells(db: TestDb) {
     let app = spawn_app(&db).await;
     let evil = "=HYPERLINK(\"http://evil.test\",\"x\")";
-    ok(&app.cli(&[
-        "session",
-        "create",
-        "--org",
+    ok(&app.cli(&session_create_args(
         "course",
-        "--slug",
         "lab1",
-        "--title",
         evil,
-        "--repos",
         "lab1-*",
-        "--opens",
-        "2026-01-01T00:00:00Z",
-        "--closes",
-        "2026-02-01T00:00:00Z",
-    ]));
+        JANUARY_2026,
+        &[],
+    )));
     let quoted = format!("\"{}\"", evil.replace('"', "\"\""));
     let roster = format!("identifier,github_username,name\n+1@uni.test,mallory,{quoted}\n");
     let roster = scratch_file(&app, "evil.csv", roster.as_bytes());
@@ -447,12 +434,8 @@ async fn every_csv_neutralises_formula_cells(db: TestDb) {
         "/sessions/lab1/summary?format=csv",
     ] {
         let body = app
-            .client
-            .get(format!("{}/api/v1{path}", app.base_url))
-            .bearer_auth(&admin)
-            .send()
+            .get_as(&format!("/api/v1{path}"), &admin)
             .await
-            .expect("csv")
             .text()
             .await
             .expect("body");
@@ -475,21 +458,13 @@ async fn api_csv_downloads_stream_and_stay_in_their_org(db: TestDb) {
     let course = create_token(&app, "ta", "instructor", Some("course"));
     let other = create_token(&app, "ta-other", "instructor", Some("other"));
     // The whole session in one streamed download: every attempt, no cursor, a file name.
-    let resp = app
-        .client
-        .get(format!(
-            "{}/api/v1/sessions/lab1/attempts?format=csv",
-            app.base_url
-        ))
-        .bearer_auth(&course)
-        .send()
-        .await
-        .expect("csv");
-    assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(
-        resp.headers()["content-disposition"].to_str().ok(),
-        Some("attachment; filename=\"lab1-attempts.csv\"")
-    );
+    let resp = download(
+        &app,
+        "/sessions/lab1/attempts?format=csv",
+        &course,
+        "lab1-attempts.csv",
+    )
+    .await;
     assert!(resp.headers().get("x-next-cursor").is_none());
     let body = resp.text().await.expect("body");
     let cli = ok(&app.cli(&["attempts", "list", "--session", "lab1", "--format", "csv"]));

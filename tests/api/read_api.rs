@@ -93,15 +93,8 @@ async fn attempts_come_in_cursor_pages_with_filters_and_csv(db: TestDb) {
     assert_eq!(status, 404);
     // CSV: the CLI's columns; the next cursor in a header.
     let resp = app
-        .client
-        .get(format!(
-            "{}/api/v1/sessions/lab1/attempts?format=csv&limit=3",
-            app.base_url
-        ))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("csv");
+        .get_as("/api/v1/sessions/lab1/attempts?format=csv&limit=3", &admin)
+        .await;
     assert_eq!(resp.status().as_u16(), 200);
     assert!(resp.headers()["content-type"]
         .to_str()

@@ -7,7 +7,10 @@ use serde_json::Value;
 
 use crate::backend_tests;
 use crate::github_files::{app_with_fake, deliver};
-use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb};
+use crate::helpers::cli_stdout as ok;
+use crate::helpers::{
+    push_payload, session_create_args, sha, spawn_app, TestApp, TestDb, JANUARY_2026,
+};
 
 backend_tests!(
     extension_and_deadline_edit_change_the_summary_and_stay_verifiable,
@@ -26,16 +29,6 @@ const ROSTER: &str = "identifier,github_username,github_id,name\n\
 alice@uni.test,alice,101,Alice A\n\
 bob@uni.test,bob,102,Bob B\n";
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).expect("utf-8")
-}
-
 fn refused(out: &std::process::Output) -> String {
     assert!(
         !out.status.success(),
@@ -51,24 +44,14 @@ fn json(out: &std::process::Output) -> Value {
 
 /// `session create` through the CLI with the default branch policy.
 fn create(app: &TestApp, slug: &str, repos: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "session",
-        "create",
-        "--org",
+    app.cli(&session_create_args(
         "course",
-        "--slug",
         slug,
-        "--title",
         "Lab one",
-        "--repos",
         repos,
-        "--opens",
-        "2026-01-01T00:00:00Z",
-        "--closes",
-        "2026-02-01T00:00:00Z",
-    ];
-    args.extend_from_slice(extra);
-    app.cli(&args)
+        JANUARY_2026,
+        extra,
+    ))
 }
 
 async fn push_by(app: &TestApp, guid: &str, repo: &str, repo_id: i64, login: (&str, i64), at: i64) {
@@ -270,24 +253,14 @@ async fn time_zone_in_tables_and_csv_json_stays_utc(db: TestDb) {
     ));
     assert!(err.contains("unknown time zone \"Europe/Pariss\""), "{err}");
     // A local deadline in the session's zone.
-    ok(&app.cli(&[
-        "session",
-        "create",
-        "--org",
+    ok(&app.cli(&session_create_args(
         "course",
-        "--slug",
         "lab1",
-        "--title",
         "Lab one",
-        "--repos",
         "lab1-*",
-        "--opens",
-        "2026-01-01 00:00",
-        "--closes",
-        "2026-01-31 23:59",
-        "--timezone",
-        "Europe/Paris",
-    ]));
+        ("2026-01-01 00:00", "2026-01-31 23:59"),
+        &["--timezone", "Europe/Paris"],
+    )));
     let sessions = json(&app.cli(&["session", "list", "--format", "json"]));
     assert_eq!(sessions[0]["closes_at"], "2026-01-31T22:59:00Z");
     assert_eq!(sessions[0]["opens_at"], "2025-12-31T23:00:00Z");
