@@ -164,20 +164,25 @@ async fn manifest_flow_writes_credentials_once(db: TestDb) {
     assert_eq!(fake.count(Route::ConvertManifest), 1);
 }
 
+/// `html` is a page that mentions `needle` and offers no way on to GitHub's App form.
+fn assert_page_without_form(html: &str, needle: &str) {
+    assert!(
+        html.starts_with("<!doctype html>") && html.contains(needle),
+        "{html}"
+    );
+    assert!(
+        !html.contains("settings/apps/new"),
+        "no way to GitHub: {html}"
+    );
+}
+
 async fn setup_opens_only_with_the_code_once(db: TestDb) {
     let fake = FakeGithub::start().await;
     let app = spawn_setup(&db, &fake, "https://labtrail.example.edu").await;
     let mut stranger = Browser::new(&app);
     let (status, html) = stranger.get("/setup").await;
     assert_eq!(status, 403);
-    assert!(
-        html.starts_with("<!doctype html>") && html.contains("setup?code="),
-        "{html}"
-    );
-    assert!(
-        !html.contains("settings/apps/new"),
-        "no form without the code: {html}"
-    );
+    assert_page_without_form(&html, "setup?code=");
     let (status, _) = stranger
         .get("/setup?code=0123456789abcdef0123456789abcdee")
         .await;
@@ -315,14 +320,7 @@ async fn an_unwritable_env_is_refused_before_github(db: TestDb) {
     let mut owner = Browser::new(&app);
     let (status, html) = owner.get(&format!("/setup?code={CODE}")).await;
     assert_eq!(status, 409, "{html}");
-    assert!(
-        html.starts_with("<!doctype html>") && html.contains(".env"),
-        "{html}"
-    );
-    assert!(
-        !html.contains("settings/apps/new"),
-        "no way to GitHub: {html}"
-    );
+    assert_page_without_form(&html, ".env");
     assert!(
         !html.contains(&setup_dir(&db).display().to_string()),
         "no absolute path: {html}"
