@@ -127,15 +127,7 @@ async fn class(app: &TestApp) {
 async fn summary_and_grades_of_a_class(db: TestDb) {
     let app = spawn_app(&db).await;
     class(&app).await;
-    let cli: Value = serde_json::from_str(&ok(&app.cli(&[
-        "attempts",
-        "summary",
-        "--session",
-        "lab1",
-        "--format",
-        "json",
-    ])))
-    .expect("json");
+    let cli: Value = serde_json::from_str(&app.lab1_summary("json")).expect("json");
     let rows = cli.as_array().expect("rows");
     let col = |k: &str| rows.iter().map(|r| r[k].clone()).collect::<Vec<_>>();
     assert_eq!(
@@ -257,14 +249,7 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
         columns.get(1).copied()
     );
     // CSV flattens the final attempt.
-    let csv = ok(&app.cli(&[
-        "attempts",
-        "summary",
-        "--session",
-        "lab1",
-        "--format",
-        "csv",
-    ]));
+    let csv = app.lab1_summary("csv");
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
@@ -347,14 +332,9 @@ async fn roster_import_updates_in_place_and_refuses_bad_files(db: TestDb) {
          frank@uni.test,,,Frank F\n"
     );
     // Audited with counts and digests only: no name, login or identifier in the hashed entry.
-    let entries: Vec<_> = app
-        .audit_entries()
-        .await
-        .into_iter()
-        .filter(|e| e.action == "roster.imported")
-        .collect();
+    let entries = app.audit_details("roster.imported").await;
     assert_eq!(entries.len(), 2);
-    let details = entries[1].details.clone();
+    let details = entries[1].clone();
     let parsed: Value = serde_json::from_str(&details).expect("details");
     for personal in ["Robert", "bob", "Bob", "frank", "uni.test", "course"] {
         assert!(!details.contains(personal), "{details}");
@@ -409,14 +389,7 @@ async fn every_csv_neutralises_formula_cells(db: TestDb) {
         roster_list,
         format!("identifier,github_username,github_id,name\n'+1@uni.test,mallory,,{safe}\n")
     );
-    let summary = ok(&app.cli(&[
-        "attempts",
-        "summary",
-        "--session",
-        "lab1",
-        "--format",
-        "csv",
-    ]));
+    let summary = app.lab1_summary("csv");
     assert!(
         summary.contains("course/lab1-x,,'@SUM(1+1),1,"),
         "{summary}"
@@ -488,14 +461,9 @@ async fn api_csv_downloads_stream_and_stay_in_their_org(db: TestDb) {
     assert_eq!(cli_json, page["attempts"]);
     assert_eq!(cli_json.as_array().map(Vec::len), Some(7));
     let newest = app.attempts().await.last().map(|a| a.id).expect("attempts");
-    let exported: Vec<_> = app
-        .audit_entries()
-        .await
-        .into_iter()
-        .filter(|e| e.action == "api.attempts_exported")
-        .collect();
+    let exported = app.audit_details_json("api.attempts_exported").await;
     assert_eq!(exported.len(), 2);
-    let details: Value = serde_json::from_str(&exported[0].details).expect("details");
+    let details = &exported[0];
     assert_eq!(details["upto_attempt_id"], newest);
     assert_eq!(details["count"], 7);
     // Another organisation's token sees nothing of course's session, exactly like a missing one.

@@ -723,6 +723,37 @@ impl TestApp {
             .await
     }
 
+    /// The `details` of the audit entries with `action`, in order, as stored.
+    pub async fn audit_details(&self, action: &str) -> Vec<String> {
+        self.audit_entries()
+            .await
+            .into_iter()
+            .filter(|e| e.action == action)
+            .map(|e| e.details)
+            .collect()
+    }
+
+    /// [`audit_details`](Self::audit_details), parsed.
+    pub async fn audit_details_json(&self, action: &str) -> Vec<Value> {
+        self.audit_details(action)
+            .await
+            .iter()
+            .map(|d| serde_json::from_str(d).expect("details are JSON"))
+            .collect()
+    }
+
+    /// `labtrail attempts summary` of session `lab1` in `format`; it must succeed.
+    pub fn lab1_summary(&self, format: &str) -> String {
+        cli_stdout(&self.cli(&[
+            "attempts",
+            "summary",
+            "--session",
+            "lab1",
+            "--format",
+            format,
+        ]))
+    }
+
     /// How many audit entries have `action` (and `subject`, when given).
     pub async fn audit_count(&self, action: &str, subject: Option<&str>) -> u64 {
         let mut q =

@@ -69,17 +69,11 @@ async fn push_by(app: &TestApp, guid: &str, repo: &str, repo_id: i64, login: (&s
 }
 
 fn summary(app: &TestApp) -> Vec<Value> {
-    json(&app.cli(&[
-        "attempts",
-        "summary",
-        "--session",
-        "lab1",
-        "--format",
-        "json",
-    ]))
-    .as_array()
-    .expect("rows")
-    .clone()
+    serde_json::from_str::<Value>(&app.lab1_summary("json"))
+        .expect("json")
+        .as_array()
+        .expect("rows")
+        .clone()
 }
 
 fn statuses(rows: &[Value]) -> Vec<(String, String)> {
@@ -183,12 +177,7 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
         "--closes",
         "2026-02-02T00:00:00Z",
     ]));
-    let entries = app.audit_entries().await;
-    let extended: Vec<Value> = entries
-        .iter()
-        .filter(|e| e.action == "lab_session.extended")
-        .map(|e| serde_json::from_str(&e.details).expect("details"))
-        .collect();
+    let extended = app.audit_details_json("lab_session.extended").await;
     assert_eq!(extended.len(), 2);
     assert!(extended[0]["roster_student_id"].is_i64(), "{}", extended[0]);
     assert!(extended[1]["student_sha256"].is_string(), "{}", extended[1]);
@@ -196,11 +185,7 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
         let text = e.to_string();
         assert!(!text.contains("alice") && !text.contains("zed"), "{text}");
     }
-    let edited: Vec<Value> = entries
-        .iter()
-        .filter(|e| e.action == "lab_session.edited")
-        .map(|e| serde_json::from_str(&e.details).expect("details"))
-        .collect();
+    let edited = app.audit_details_json("lab_session.edited").await;
     assert_eq!(edited.len(), 1);
     // Details version 2: instants in UTC with microseconds and `Z`.
     assert_eq!(edited[0]["v"], 2);
@@ -292,14 +277,7 @@ async fn time_zone_in_tables_and_csv_json_stays_utc(db: TestDb) {
     let table = ok(&app.cli(&["attempts", "summary", "--session", "lab1"]));
     assert!(table.contains("2026-01-10 13:00 +01:00"), "{table}");
     assert!(table.contains("2026-01-31 23:59 +01:00"), "{table}");
-    let csv = ok(&app.cli(&[
-        "attempts",
-        "summary",
-        "--session",
-        "lab1",
-        "--format",
-        "csv",
-    ]));
+    let csv = app.lab1_summary("csv");
     assert!(csv
         .lines()
         .next()
@@ -456,13 +434,7 @@ async fn early_push_and_default_branch_policy(db: TestDb) {
         .map(|a| (a["early"] == true, a["late"] == true))
         .collect();
     assert_eq!(early, [(true, false), (false, false)]);
-    let recorded: Vec<Value> = app
-        .audit_entries()
-        .await
-        .iter()
-        .filter(|e| e.action == "lab_attempt.recorded")
-        .map(|e| serde_json::from_str(&e.details).expect("details"))
-        .collect();
+    let recorded = app.audit_details_json("lab_attempt.recorded").await;
     assert_eq!(recorded[0]["early"], true);
     assert_eq!(recorded[1]["early"], false);
 
