@@ -16,15 +16,7 @@ backend_tests!(
 
 async fn new_branch_push_becomes_an_attempt(db: TestDb) {
     let app = spawn_app(&db).await;
-    let session = app
-        .create_session(
-            "Codertocat",
-            "hello",
-            "Hello-*",
-            "2019-05-01T00:00:00Z",
-            "2019-06-01T00:00:00Z",
-        )
-        .await;
+    let session = app.create_hello_session().await;
     let body = fixture("octokit-webhooks/push/with-new-branch.payload.json");
     assert_eq!(app.deliver_status("push", "nb-1", &body).await, 202);
     assert_eq!(app.settled("nb-1").await.status, "processed");
