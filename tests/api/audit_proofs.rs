@@ -10,7 +10,7 @@ use entity::{audit_log, lab_attempt};
 use labtrail::audit::checkpoint::{self, AuditKey, Checkpoint, Verifier};
 use labtrail::audit::merkle_store;
 use labtrail::audit::proof::{Proof, ProofError};
-use sea_orm::{EntityTrait, QueryOrder};
+use sea_orm::EntityTrait;
 
 use crate::audit_support::{checkpoint, more, record, verify, verify_ok};
 use crate::backend_tests;
@@ -65,11 +65,7 @@ async fn attempts_are_proven_offline_and_altered_proofs_fail(db: TestDb) {
     more(&app, 6, 2).await;
     checkpoint(&app);
     let key = verifier(&db);
-    let attempts = lab_attempt::Entity::find()
-        .order_by_asc(lab_attempt::Column::Id)
-        .all(&app.db)
-        .await
-        .expect("attempts");
+    let attempts = app.attempts().await;
     assert_eq!(attempts.len(), 8);
     for a in &attempts {
         let json = serde_json::to_string_pretty(&prove(&app, a).await).expect("json");
@@ -159,11 +155,7 @@ async fn attempts_are_proven_offline_and_altered_proofs_fail(db: TestDb) {
 async fn stored_tree_is_the_rfc_tree_of_the_entries(db: TestDb) {
     let app = spawn_app(&db).await;
     record(&app, 12).await;
-    let rows = audit_log::Entity::find()
-        .order_by_asc(audit_log::Column::Seq)
-        .all(&app.db)
-        .await
-        .expect("entries");
+    let rows = app.audit_entries().await;
     let data: Vec<Vec<u8>> = rows.iter().map(|r| r.canonical.clone()).collect();
     let n = data.len();
     assert_eq!(n, 13);
@@ -229,11 +221,9 @@ async fn logs_written_before_the_tree_are_backfilled(db: TestDb) {
         6
     );
     assert_eq!(merkle_store::tree_size(&app.db).await.expect("size"), 6);
-    let data: Vec<Vec<u8>> = audit_log::Entity::find()
-        .order_by_asc(audit_log::Column::Seq)
-        .all(&app.db)
+    let data: Vec<Vec<u8>> = app
+        .audit_entries()
         .await
-        .expect("entries")
         .into_iter()
         .map(|r| r.canonical)
         .collect();

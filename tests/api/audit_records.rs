@@ -270,14 +270,30 @@ fn write_notes(db: &TestDb, name: &str, notes: &[String]) -> String {
     path.display().to_string()
 }
 
-async fn a_forked_checkpoint_in_the_file_is_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
+/// Two pushes, a signed checkpoint, two more, another: the app and the checkpoint file's two notes.
+async fn two_checkpoints(db: &TestDb) -> (TestApp, Vec<String>) {
+    let app = spawn_app(db).await;
     record(&app, 2).await;
     sign_checkpoint(&app);
     more(&app, 2, 2).await;
     sign_checkpoint(&app);
-    let notes = file_notes(&db);
+    let notes = file_notes(db);
     assert_eq!(notes.len(), 2);
+    (app, notes)
+}
+
+/// `audit verify --checkpoints` of the file `path` exits 1 and names its note #2 and `why`.
+fn second_note_caught(app: &TestApp, path: &str, why: &str) {
+    let (code, out) = verify(app, &["--checkpoints", path]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("note #2 of {path}")) && out.contains(why),
+        "{out}"
+    );
+}
+
+async fn a_forked_checkpoint_in_the_file_is_caught(db: TestDb) {
+    let (app, notes) = two_checkpoints(&db).await;
     let path = write_notes(&db, "good.log", &notes);
     verify_ok(&app, &["--checkpoints", &path]);
     // A note of an in-between size, signed by the log's key, whose tree is not the log's: no other
@@ -300,27 +316,15 @@ async fn a_forked_checkpoint_in_the_file_is_caught(db: TestDb) {
         "forked.log",
         &[notes[0].clone(), forged, notes[1].clone()],
     );
-    let (code, out) = verify(&app, &["--checkpoints", &path]);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains(&format!("note #2 of {path}"))
-            && out.contains("is not an extension of the tree signed by note #1"),
-        "{out}"
+    second_note_caught(
+        &app,
+        &path,
+        "is not an extension of the tree signed by note #1",
     );
 }
 
 async fn a_shrinking_checkpoint_file_is_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
-    record(&app, 2).await;
-    sign_checkpoint(&app);
-    more(&app, 2, 2).await;
-    sign_checkpoint(&app);
-    let notes = file_notes(&db);
+    let (app, notes) = two_checkpoints(&db).await;
     let path = write_notes(&db, "reversed.log", &[notes[1].clone(), notes[0].clone()]);
-    let (code, out) = verify(&app, &["--checkpoints", &path]);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains(&format!("note #2 of {path}")) && out.contains("the log shrank"),
-        "{out}"
-    );
+    second_note_caught(&app, &path, "the log shrank");
 }

@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use entity::audit_log;
-use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::Value;
 
 use crate::audit_support::{checkpoint, cli, more, record};
@@ -24,11 +22,8 @@ backend_tests!(
 
 /// The canonical bytes of every stored entry, by seq (the leaves' data).
 async fn leaves(app: &TestApp) -> Vec<Vec<u8>> {
-    audit_log::Entity::find()
-        .order_by_asc(audit_log::Column::Seq)
-        .all(&app.db)
+    app.audit_entries()
         .await
-        .expect("entries")
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
