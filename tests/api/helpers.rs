@@ -754,6 +754,21 @@ impl TestApp {
         ]))
     }
 
+    /// `labtrail session extend` of session `lab1` for `student` until `closes`; it must succeed. Its
+    /// standard output.
+    pub fn extend_lab1(&self, student: &str, closes: &str) -> String {
+        cli_stdout(&self.cli(&[
+            "session",
+            "extend",
+            "--slug",
+            "lab1",
+            "--student",
+            student,
+            "--closes",
+            closes,
+        ]))
+    }
+
     /// How many audit entries have `action` (and `subject`, when given).
     pub async fn audit_count(&self, action: &str, subject: Option<&str>) -> u64 {
         let mut q =

@@ -113,16 +113,7 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
     );
 
     // Alice (named by roster identifier, any case) gets two hours.
-    let out = ok(&app.cli(&[
-        "session",
-        "extend",
-        "--slug",
-        "lab1",
-        "--student",
-        "Alice@Uni.Test",
-        "--closes",
-        "2026-02-01T02:00:00Z",
-    ]));
+    let out = app.extend_lab1("Alice@Uni.Test", "2026-02-01T02:00:00Z");
     assert!(out.contains("roster alice@uni.test"), "{out}");
     let rows = summary(&app);
     assert_eq!(
@@ -167,16 +158,7 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
     );
 
     // Someone not on the roster: the entry holds a digest, never the login.
-    ok(&app.cli(&[
-        "session",
-        "extend",
-        "--slug",
-        "lab1",
-        "--student",
-        "zed",
-        "--closes",
-        "2026-02-02T00:00:00Z",
-    ]));
+    app.extend_lab1("zed", "2026-02-02T00:00:00Z");
     let extended = app.audit_details_json("lab_session.extended").await;
     assert_eq!(extended.len(), 2);
     assert!(extended[0]["roster_student_id"].is_i64(), "{}", extended[0]);
@@ -301,16 +283,7 @@ async fn check_run_shows_local_time_and_the_students_deadline(db: TestDb) {
         "--timezone",
         "Europe/Paris",
     ]));
-    ok(&app.cli(&[
-        "session",
-        "extend",
-        "--slug",
-        "lab1",
-        "--student",
-        "alice",
-        "--closes",
-        "2026-02-03 12:00",
-    ]));
+    app.extend_lab1("alice", "2026-02-03 12:00");
     // Both pushed 2 h 5 min after the session's deadline (2026-02-01T00:00:00Z).
     let mut p = push_payload("course", "lab1-alice", 7, &sha(70), CLOSES + 7500);
     p["pusher"]["name"] = "alice".into();

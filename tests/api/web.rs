@@ -633,19 +633,7 @@ async fn pages_show_local_times_and_extensions(db: TestDb) {
         app.attempts().await.iter().all(|a| a.late),
         "both late when recorded"
     );
-    cli_ok(
-        &app,
-        &[
-            "session",
-            "extend",
-            "--slug",
-            "lab1",
-            "--student",
-            "alice",
-            "--closes",
-            "2026-02-01 01:00",
-        ],
-    );
+    app.extend_lab1("alice", "2026-02-01 01:00");
     let token = create_token(&app, "teach", "instructor", Some("course"));
     let mut b = Browser::new(&app.base_url);
     b.sign_in(&token).await;
