@@ -14,9 +14,11 @@ backend_tests!(
 
 async fn record_two(app: &TestApp) {
     app.create_lab1_session().await;
-    let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(1), 1767225600))
-        .expect("json");
-    app.deliver("push", "g-1", &body).await;
+    app.deliver_push(
+        "g-1",
+        &push_payload("course", "lab1-a", 7, &sha(1), 1767225600),
+    )
+    .await;
     app.drain().await;
 }
 
@@ -41,9 +43,11 @@ async fn triggers_refuse_update_and_delete_of_audit_rows(db: TestDb) {
     }
     assert_eq!(app.audit_entries().await.len(), 2);
     // The append path (INSERT audit_log, UPDATE audit_head) still works under the guards.
-    let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(2), 1767225700))
-        .expect("json");
-    app.deliver("push", "g-2", &body).await;
+    app.deliver_push(
+        "g-2",
+        &push_payload("course", "lab1-a", 7, &sha(2), 1767225700),
+    )
+    .await;
     assert_eq!(app.settled("g-2").await.status, "processed");
     assert_eq!(app.audit_entries().await.len(), 3);
     app.assert_audit_verifies();
@@ -150,9 +154,11 @@ async fn entries_are_inserted_at_the_head_only(db: TestDb) {
     assert_eq!(app.audit_entries().await.len(), 2);
     assert_eq!(app.audit_head().await.archived_upto, 0);
     // The app's own appends still go through.
-    let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(2), 1767225601))
-        .expect("json");
-    app.deliver("push", "g-2", &body).await;
+    app.deliver_push(
+        "g-2",
+        &push_payload("course", "lab1-a", 7, &sha(2), 1767225601),
+    )
+    .await;
     app.drain().await;
     assert_eq!(app.audit_entries().await.len(), 3);
 }

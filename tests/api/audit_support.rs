@@ -31,8 +31,7 @@ pub async fn more(app: &TestApp, from: u64, n: u64) {
             &sha(i + 1),
             1767225600 + i as i64,
         );
-        let body = serde_json::to_vec(&p).expect("json");
-        app.deliver("push", &format!("push-{i}"), &body).await;
+        app.deliver_push(&format!("push-{i}"), &p).await;
     }
     app.drain().await;
 }

@@ -25,15 +25,11 @@ async fn five_pushes(app: &TestApp) {
         } else {
             1767225600 + i as i64
         };
-        let body = serde_json::to_vec(&push_payload(
-            "course",
-            repo,
-            7 + (i / 4) as i64,
-            &sha(i + 1),
-            pushed,
-        ))
-        .expect("json");
-        app.deliver("push", &format!("p-{i}"), &body).await;
+        app.deliver_push(
+            &format!("p-{i}"),
+            &push_payload("course", repo, 7 + (i / 4) as i64, &sha(i + 1), pushed),
+        )
+        .await;
     }
     app.drain().await;
 }

@@ -49,8 +49,7 @@ pub async fn two_orgs(app: &TestApp) -> (i64, i64) {
         .await;
         // Distinct repositories and heads: two pushes, not one push seen twice.
         let p = push_payload(org, "lab1-x", 7 + n as i64, &sha(n), 1767225600);
-        let body = serde_json::to_vec(&p).expect("json");
-        app.deliver("push", &format!("{org}-1"), &body).await;
+        app.deliver_push(&format!("{org}-1"), &p).await;
     }
     app.drain().await;
     let sessions = entity::lab_session::Entity::find()

@@ -171,9 +171,11 @@ pub async fn class(app: &TestApp) {
         (2, "lab1-alice", 7, 1767312000),
         (3, "lab1-bob", 8, 1770000000),
     ] {
-        let body =
-            serde_json::to_vec(&push_payload("course", repo, id, &sha(i), at)).expect("json");
-        app.deliver("push", &format!("w-{i}"), &body).await;
+        app.deliver_push(
+            &format!("w-{i}"),
+            &push_payload("course", repo, id, &sha(i), at),
+        )
+        .await;
     }
     app.drain().await;
     // carol is on the roster and never pushed.
