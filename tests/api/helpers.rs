@@ -1199,6 +1199,14 @@ pub fn deliver_push_args<'a>(file: &'a str, url: &'a str, guid: &'a str) -> Vec<
     ]
 }
 
+/// `text` contains every one of `needles`.
+#[track_caller]
+pub fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
 /// A finished process's exit code, and its standard output followed by its standard error.
 pub fn code_and_output(out: &Output) -> (Option<i32>, String) {
     (
