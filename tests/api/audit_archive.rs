@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::audit_support::{cli, flip_byte, more, record, verify};
+use crate::audit_support::{cli, cli_ok, flip_byte, more, record, verify, verify_ok};
 use crate::backend_tests;
 use crate::helpers::{spawn_app, TestApp, TestDb};
 
@@ -18,7 +18,7 @@ backend_tests!(
 
 fn archive(app: &TestApp, upto: i64, dir: &Path) -> String {
     let dir = dir.display().to_string();
-    let (code, out) = cli(
+    cli_ok(
         app,
         &[
             "audit",
@@ -28,9 +28,7 @@ fn archive(app: &TestApp, upto: i64, dir: &Path) -> String {
             "--out",
             &dir,
         ],
-    );
-    assert_eq!(code, Some(0), "{out}");
-    out
+    )
 }
 
 fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
@@ -76,14 +74,12 @@ async fn archive_then_verify_passes(db: TestDb) {
         .as_str()
         .is_some_and(|n| n.contains("\n\n\u{2014} ")));
     let dir_s = dir.display().to_string();
-    let (code, out) = verify(&app, &["--archive", &dir_s]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = verify_ok(&app, &["--archive", &dir_s]);
     assert!(
         out.contains("(seq 0..6)"),
         "the whole history is proven: {out}"
     );
-    let (code, out) = verify(&app, &[]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = verify_ok(&app, &[]);
     assert!(
         out.contains("entries 0..2 are archived and were not checked"),
         "{out}"
@@ -92,8 +88,7 @@ async fn archive_then_verify_passes(db: TestDb) {
     more(&app, 5, 2).await;
     archive(&app, 8, &dir);
     assert_eq!(files(&dir, ".jsonl").len(), 2);
-    let (code, out) = verify(&app, &["--archive", &dir_s]);
-    assert_eq!(code, Some(0), "{out}");
+    verify_ok(&app, &["--archive", &dir_s]);
     // Nothing left to archive below 8.
     let (code, out) = cli(&app, &["audit", "archive", "--upto", "8", "--out", &dir_s]);
     assert_eq!(code, Some(1), "{out}");
@@ -184,8 +179,7 @@ async fn forged_archive_record_is_caught(db: TestDb) {
     let (code, out) = cli(&app, &["audit", "keygen"]);
     assert_eq!(code, Some(0), "{out}");
     record(&app, 3).await;
-    let (code, out) = verify(&app, &[]);
-    assert_eq!(code, Some(0), "{out}");
+    verify_ok(&app, &[]);
     let (txn, mut head) = audit::begin_write(&app.db, crate::helpers::ORIGIN)
         .await
         .expect("lock");

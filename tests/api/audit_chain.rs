@@ -1,7 +1,8 @@
 //! The audit chain: contiguous, verifiable, and any edit is caught by `labtrail audit verify`.
 
+use crate::audit_support::{record, unguarded, verify};
 use crate::backend_tests;
-use crate::helpers::{push_payload, sha, spawn_app, TestDb};
+use crate::helpers::{run_cli_with, spawn_app, TestDb};
 
 backend_tests!(
     verify_passes_on_an_intact_log,
@@ -11,39 +12,21 @@ backend_tests!(
     verify_exits_2_when_it_cannot_verify,
 );
 
-async fn record_some(app: &crate::helpers::TestApp, n: u64) {
-    app.create_lab1_session().await;
-    for i in 0..n {
-        let p = push_payload(
-            "course",
-            "lab1-alice",
-            7,
-            &sha(i + 1),
-            1767225600 + i as i64,
-        );
-        app.deliver_push(&format!("a-{i}"), &p).await;
-    }
-    app.drain().await;
-}
-
-fn verify(app: &crate::helpers::TestApp) -> (Option<i32>, String) {
-    let out = app.cli(&["audit", "verify"]);
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+/// After `n` recorded pushes, `sql` run with the guards dropped: `audit verify` exits 1 naming `needle`.
+async fn tamper_is_caught(db: &TestDb, n: u64, sql: &str, needle: &str) {
+    let app = unguarded(db, n).await;
+    app.exec(sql).await.expect(sql);
+    let (code, out) = verify(&app, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(needle), "{out}");
 }
 
 async fn verify_passes_on_an_intact_log(db: TestDb) {
     let app = spawn_app(&db).await;
-    let (code, out) = verify(&app);
+    let (code, out) = verify(&app, &[]);
     assert_eq!(code, Some(0), "an empty log is intact: {out}");
-    record_some(&app, 5).await;
-    let (code, out) = verify(&app);
+    record(&app, 5).await;
+    let (code, out) = verify(&app, &[]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("6 entries"), "{out}");
     // No personal data in hashed entries: the fixture's names and e-mails never appear.
@@ -58,50 +41,40 @@ async fn verify_passes_on_an_intact_log(db: TestDb) {
 }
 
 async fn edited_details_are_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
-    record_some(&app, 5).await;
-    app.drop_audit_guards().await;
-    app.exec("UPDATE audit_log SET details = REPLACE(details, '\"late\":false', '\"late\":true') WHERE seq = 3").await.expect("update");
-    let (code, out) = verify(&app);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("seq 3"), "{out}");
+    tamper_is_caught(
+        &db,
+        5,
+        "UPDATE audit_log SET details = REPLACE(details, '\"late\":false', '\"late\":true') \
+         WHERE seq = 3",
+        "seq 3",
+    )
+    .await;
 }
 
 async fn edited_actor_column_is_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
-    record_some(&app, 4).await;
-    app.drop_audit_guards().await;
     // A column edited, the hashed bytes left alone: they no longer agree.
-    app.exec("UPDATE audit_log SET actor = 'system' WHERE seq = 2")
-        .await
-        .expect("update");
-    let (code, out) = verify(&app);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("seq 2"), "{out}");
+    tamper_is_caught(
+        &db,
+        4,
+        "UPDATE audit_log SET actor = 'system' WHERE seq = 2",
+        "seq 2",
+    )
+    .await;
 }
 
 async fn deleted_middle_entry_is_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
-    record_some(&app, 4).await;
-    app.drop_audit_guards().await;
-    app.exec("DELETE FROM audit_log WHERE seq = 2")
-        .await
-        .expect("delete");
-    let (code, out) = verify(&app);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("seq 2"), "{out}");
+    tamper_is_caught(&db, 4, "DELETE FROM audit_log WHERE seq = 2", "seq 2").await;
 }
 
 async fn verify_exits_2_when_it_cannot_verify(db: TestDb) {
     let app = spawn_app(&db).await;
-    record_some(&app, 1).await;
+    record(&app, 1).await;
     // Another origin than the one the log was started with.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .args(["audit", "verify"])
-        .env("DATABASE_URL", &db.url)
-        .env("LABTRAIL_AUDIT_ORIGIN", "somewhere.else")
-        .output()
-        .expect("run");
+    let out = run_cli_with(
+        &db,
+        &["audit", "verify"],
+        &[("LABTRAIL_AUDIT_ORIGIN", "somewhere.else")],
+    );
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -109,10 +82,10 @@ async fn verify_exits_2_when_it_cannot_verify(db: TestDb) {
         String::from_utf8_lossy(&out.stderr)
     );
     // No database at all.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .args(["audit", "verify"])
-        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
-        .output()
-        .expect("run");
+    let out = run_cli_with(
+        &db,
+        &["audit", "verify"],
+        &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")],
+    );
     assert_eq!(out.status.code(), Some(2));
 }

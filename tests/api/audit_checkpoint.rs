@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use labtrail::audit::checkpoint::{open_checkpoint, split_notes, Verifier};
 
-use crate::audit_support::{checkpoint, cli, more, record, verify};
+use crate::audit_support::{checkpoint, cli, more, record, verify, verify_ok};
 use crate::backend_tests;
 use crate::helpers::{spawn_app_with, AppOptions, TestApp, TestDb, ORIGIN};
 
@@ -113,14 +113,7 @@ async fn keygen_writes_an_owner_only_key_and_prints_the_public_key(db: TestDb) {
 
 fn cli_db(db: &TestDb, args: &[&str]) -> (Option<i32>, String) {
     let out = crate::helpers::run_cli(db, args);
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    crate::helpers::code_and_output(&out)
 }
 
 /// Poll (bounded) until the newest stored checkpoint covers the whole log.
@@ -178,8 +171,7 @@ async fn server_writes_checkpoints_when_the_log_grew(db: TestDb) {
     assert_eq!(Some(&printed), notes.last());
     assert_eq!(checkpoint(&app), printed);
     assert_eq!(app.checkpoints().await.len(), stored);
-    let (code, out) = verify(&app, &[]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = verify_ok(&app, &[]);
     assert!(
         out.contains(&format!("checkpoints checked: {}", 2 * stored)),
         "{out}"
@@ -219,12 +211,7 @@ async fn instances_must_share_one_key(db: TestDb) {
             .current_dir(db.scratch_dir())
             .output()
             .expect("run labtrail");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code(), text)
+        crate::helpers::code_and_output(&out)
     };
     let (code, out) = with_other_key(&["serve"]);
     assert_eq!(code, Some(1), "{out}");

@@ -3,7 +3,7 @@
 //! rolled back; stored checkpoints are append-only; and the app's own append path still works.
 
 use crate::backend_tests;
-use crate::helpers::{push_payload, sha, spawn_app, Backend, TestApp, TestDb};
+use crate::helpers::{cli_stdout, push_payload, sha, spawn_app, Backend, TestApp, TestDb};
 
 backend_tests!(
     triggers_refuse_update_and_delete_of_audit_rows,
@@ -14,9 +14,11 @@ backend_tests!(
 
 async fn record_two(app: &TestApp) {
     app.create_lab1_session().await;
-    let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(1), 1767225600))
-        .expect("json");
-    app.deliver("push", "g-1", &body).await;
+    app.deliver_push(
+        "g-1",
+        &push_payload("course", "lab1-a", 7, &sha(1), 1767225600),
+    )
+    .await;
     app.drain().await;
 }
 
@@ -41,9 +43,11 @@ async fn triggers_refuse_update_and_delete_of_audit_rows(db: TestDb) {
     }
     assert_eq!(app.audit_entries().await.len(), 2);
     // The append path (INSERT audit_log, UPDATE audit_head) still works under the guards.
-    let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(2), 1767225700))
-        .expect("json");
-    app.deliver("push", "g-2", &body).await;
+    app.deliver_push(
+        "g-2",
+        &push_payload("course", "lab1-a", 7, &sha(2), 1767225700),
+    )
+    .await;
     assert_eq!(app.settled("g-2").await.status, "processed");
     assert_eq!(app.audit_entries().await.len(), 3);
     app.assert_audit_verifies();
@@ -89,19 +93,14 @@ async fn only_rows_below_archived_upto_may_be_deleted(db: TestDb) {
     assert!(err.to_string().contains("audit.archived"), "{err}");
     // A real archive run advances it (and deletes the archived rows under the guard).
     let out_dir = db.scratch_dir().join("archive");
-    let out = app.cli(&[
+    cli_stdout(&app.cli(&[
         "audit",
         "archive",
         "--upto",
         "1",
         "--out",
         &out_dir.to_string_lossy(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ]));
     assert_eq!(app.audit_head().await.archived_upto, 1);
     assert!(app.audit_entries().await.iter().all(|e| e.seq >= 1));
     let err = app
@@ -155,9 +154,11 @@ async fn entries_are_inserted_at_the_head_only(db: TestDb) {
     assert_eq!(app.audit_entries().await.len(), 2);
     assert_eq!(app.audit_head().await.archived_upto, 0);
     // The app's own appends still go through.
-    let body = serde_json::to_vec(&push_payload("course", "lab1-a", 7, &sha(2), 1767225601))
-        .expect("json");
-    app.deliver("push", "g-2", &body).await;
+    app.deliver_push(
+        "g-2",
+        &push_payload("course", "lab1-a", 7, &sha(2), 1767225601),
+    )
+    .await;
     app.drain().await;
     assert_eq!(app.audit_entries().await.len(), 3);
 }

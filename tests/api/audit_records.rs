@@ -5,7 +5,9 @@
 
 use labtrail::audit::checkpoint::{self, AuditKey, Checkpoint};
 
-use crate::audit_support::{checkpoint as sign_checkpoint, more, record, verify};
+use crate::audit_support::{
+    archive, checkpoint as sign_checkpoint, more, record, retention_run_now, verify, verify_ok,
+};
 use crate::backend_tests;
 use crate::helpers::{fixture, spawn_app, TestApp, TestDb, ORIGIN};
 
@@ -60,10 +62,24 @@ fn caught(app: &TestApp, lines: &[String]) -> String {
     out
 }
 
+/// Tamper with `sqls` in turn; `audit verify` must then name the tamper with every line of
+/// `lines(seq)`, `seq` being that of the newest entry of `entry` (action, subject).
+async fn tamper_named(
+    app: &TestApp,
+    sqls: &[&str],
+    (action, subject): (&str, &str),
+    lines: impl FnOnce(i64) -> Vec<String>,
+) -> String {
+    for sql in sqls {
+        tamper(app, sql).await;
+    }
+    let seq = seq_of(app, action, subject).await;
+    caught(app, &lines(seq))
+}
+
 async fn a_clean_class_verifies(db: TestDb) {
     let app = class(&db).await;
-    let (code, out) = verify(&app, &[]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = verify_ok(&app, &[]);
     assert!(
         out.contains("records match the log: 3 attempts, 1 sessions, 1 installations"),
         "{out}"
@@ -72,14 +88,17 @@ async fn a_clean_class_verifies(db: TestDb) {
 
 async fn a_flipped_late_flag_is_named(db: TestDb) {
     let app = class(&db).await;
-    tamper(&app, "UPDATE lab_attempt SET late = NOT late WHERE id = 2").await;
-    let seq = seq_of(&app, "lab_attempt.recorded", "lab_attempt:2").await;
-    let out = caught(
+    let out = tamper_named(
         &app,
-        &[format!(
-            "attempt 2: late is true, the log says false (seq {seq})"
-        )],
-    );
+        &["UPDATE lab_attempt SET late = NOT late WHERE id = 2"],
+        ("lab_attempt.recorded", "lab_attempt:2"),
+        |seq| {
+            vec![format!(
+                "attempt 2: late is true, the log says false (seq {seq})"
+            )]
+        },
+    )
+    .await;
     assert!(
         !out.contains("attempt 1:") && !out.contains("attempt 3:"),
         "{out}"
@@ -88,85 +107,90 @@ async fn a_flipped_late_flag_is_named(db: TestDb) {
 
 async fn a_moved_push_time_is_named(db: TestDb) {
     let app = class(&db).await;
-    tamper(
+    // Pushed at 1767225602 (the third push), recorded with that time.
+    tamper_named(
         &app,
-        "UPDATE lab_attempt SET pushed_at = received_at WHERE id = 3",
+        &["UPDATE lab_attempt SET pushed_at = received_at WHERE id = 3"],
+        ("lab_attempt.recorded", "lab_attempt:3"),
+        |seq| {
+            vec![
+                "attempt 3: pushed_at is ".to_owned(),
+                format!(", the log says 2026-01-01T00:00:02Z (seq {seq})"),
+            ]
+        },
     )
     .await;
-    let seq = seq_of(&app, "lab_attempt.recorded", "lab_attempt:3").await;
-    // Pushed at 1767225602 (the third push), recorded with that time.
-    caught(
-        &app,
-        &[
-            "attempt 3: pushed_at is ".to_owned(),
-            format!(", the log says 2026-01-01T00:00:02Z (seq {seq})"),
-        ],
-    );
 }
 
 async fn a_deleted_attempt_is_named(db: TestDb) {
     let app = class(&db).await;
-    tamper(&app, "DELETE FROM lab_attempt_file WHERE attempt_id = 1").await;
-    tamper(&app, "DELETE FROM lab_attempt WHERE id = 1").await;
-    let seq = seq_of(&app, "lab_attempt.recorded", "lab_attempt:1").await;
-    caught(
+    tamper_named(
         &app,
-        &[format!(
-            "attempt 1: the row is gone, and the log has no erase entry for it (its newest entry is seq {seq})"
-        )],
-    );
+        &[
+            "DELETE FROM lab_attempt_file WHERE attempt_id = 1",
+            "DELETE FROM lab_attempt WHERE id = 1",
+        ],
+        ("lab_attempt.recorded", "lab_attempt:1"),
+        |seq| {
+            vec![format!(
+                "attempt 1: the row is gone, and the log has no erase entry for it \
+                 (its newest entry is seq {seq})"
+            )]
+        },
+    )
+    .await;
 }
 
 async fn a_renamed_file_is_named(db: TestDb) {
     let app = class(&db).await;
-    tamper(
-        &app,
-        "UPDATE lab_attempt_file SET path = 'renamed.txt' WHERE id = \
-         (SELECT MIN(id) FROM lab_attempt_file WHERE attempt_id = 2)",
-    )
-    .await;
-    let seq = seq_of(&app, "lab_attempt.recorded", "lab_attempt:2").await;
-    caught(
+    tamper_named(
         &app,
         &[
-            "attempt 2: content_sha256 (of the ref and the file list) is ".to_owned(),
-            format!("(seq {seq})"),
+            "UPDATE lab_attempt_file SET path = 'renamed.txt' WHERE id = \
+           (SELECT MIN(id) FROM lab_attempt_file WHERE attempt_id = 2)",
         ],
-    );
+        ("lab_attempt.recorded", "lab_attempt:2"),
+        |seq| {
+            vec![
+                "attempt 2: content_sha256 (of the ref and the file list) is ".to_owned(),
+                format!("(seq {seq})"),
+            ]
+        },
+    )
+    .await;
 }
 
 async fn a_moved_session_deadline_is_named(db: TestDb) {
     let app = class(&db).await;
-    tamper(
+    tamper_named(
         &app,
-        "UPDATE lab_session SET closes_at = opens_at WHERE id = 1",
+        &["UPDATE lab_session SET closes_at = opens_at WHERE id = 1"],
+        ("lab_session.created", "lab_session:1"),
+        |seq| {
+            vec![format!(
+                "session 1: closes_at is 2026-01-01T00:00:00Z, \
+                 the log says 2026-02-01T00:00:00Z (seq {seq})"
+            )]
+        },
     )
     .await;
-    let seq = seq_of(&app, "lab_session.created", "lab_session:1").await;
-    caught(
-        &app,
-        &[format!(
-            "session 1: closes_at is 2026-01-01T00:00:00Z, the log says 2026-02-01T00:00:00Z (seq {seq})"
-        )],
-    );
 }
 
 async fn a_changed_session_pattern_is_named(db: TestDb) {
     let app = class(&db).await;
-    tamper(
+    tamper_named(
         &app,
-        "UPDATE lab_session SET repo_pattern = 'lab*' WHERE id = 1",
+        &["UPDATE lab_session SET repo_pattern = 'lab*' WHERE id = 1"],
+        ("lab_session.created", "lab_session:1"),
+        |seq| {
+            vec![
+                "session 1: content_sha256 (of org, slug, title, repo_pattern and branch_policy) is "
+                    .to_owned(),
+                format!("(seq {seq})"),
+            ]
+        },
     )
     .await;
-    let seq = seq_of(&app, "lab_session.created", "lab_session:1").await;
-    caught(
-        &app,
-        &[
-            "session 1: content_sha256 (of org, slug, title, repo_pattern and branch_policy) is "
-                .to_owned(),
-            format!("(seq {seq})"),
-        ],
-    );
 }
 
 async fn an_attempt_inserted_by_hand_is_named(db: TestDb) {
@@ -188,62 +212,50 @@ async fn an_attempt_inserted_by_hand_is_named(db: TestDb) {
 
 async fn an_edited_installation_is_named(db: TestDb) {
     let app = class(&db).await;
-    tamper(
+    tamper_named(
         &app,
-        "UPDATE installation SET repository_selection = 'all' WHERE id = 957387",
+        &["UPDATE installation SET repository_selection = 'all' WHERE id = 957387"],
+        ("installation.created", "installation:957387"),
+        |seq| {
+            vec![format!(
+                "installation 957387: repository_selection is all, \
+                 the log says selected (seq {seq})"
+            )]
+        },
     )
     .await;
-    let seq = seq_of(&app, "installation.created", "installation:957387").await;
-    caught(
-        &app,
-        &[format!(
-            "installation 957387: repository_selection is all, the log says selected (seq {seq})"
-        )],
-    );
 }
 
 async fn a_retention_erase_stays_legal(db: TestDb) {
     let app = spawn_app(&db).await;
     record(&app, 3).await;
-    let archive = ["session", "archive", "--org", "course", "--slug", "lab1"];
-    let (code, out) = crate::audit_support::cli(&app, &archive);
-    assert_eq!(code, Some(0), "{out}");
-    let run = [
-        "retention",
-        "run",
-        "--payload-days",
-        "0",
-        "--attempt-days",
-        "0",
-    ];
-    let (code, out) = crate::audit_support::cli(&app, &run);
-    assert_eq!(code, Some(0), "{out}");
+    archive(&app, "lab1");
+    retention_run_now(&app);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 0);
-    let (code, out) = verify(&app, &[]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = verify_ok(&app, &[]);
     assert!(
         out.contains("records match the log: 0 attempts, 1 sessions"),
         "{out}"
     );
     // Putting an erased attempt back is not.
     app.drop_audit_guards().await;
-    tamper(
-        &app,
-        "INSERT INTO lab_attempt (id, session_id, installation_id, repository_id, \
+    let sql = "INSERT INTO lab_attempt (id, session_id, installation_id, repository_id, \
          repository_full_name, git_ref, before_sha, after_sha, forced, created_branch, \
          pushed_at, received_at, delivery_id, attempt_number, late, file_count, files_source, \
          files_complete, audit_seq, check_run_tries, files_tries) \
          SELECT 2, id, 1, 7, 'course/lab1-alice', 'refs/heads/main', 'a', 'b', false, false, \
-         opens_at, opens_at, 'back', 2, false, 0, 'payload', true, 2, 0, 0 FROM lab_session",
+         opens_at, opens_at, 'back', 2, false, 0, 'payload', true, 2, 0, 0 FROM lab_session";
+    tamper_named(
+        &app,
+        &[sql],
+        ("lab_attempt.erased", "lab_attempt:2"),
+        |seq| {
+            vec![format!(
+                "attempt 2: the row exists, but the log says it was erased (seq {seq})"
+            )]
+        },
     )
     .await;
-    let seq = seq_of(&app, "lab_attempt.erased", "lab_attempt:2").await;
-    caught(
-        &app,
-        &[format!(
-            "attempt 2: the row exists, but the log says it was erased (seq {seq})"
-        )],
-    );
 }
 
 /// The notes of the app's checkpoint file, in order.
@@ -258,17 +270,32 @@ fn write_notes(db: &TestDb, name: &str, notes: &[String]) -> String {
     path.display().to_string()
 }
 
-async fn a_forked_checkpoint_in_the_file_is_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
+/// Two pushes, a signed checkpoint, two more, another: the app and the checkpoint file's two notes.
+async fn two_checkpoints(db: &TestDb) -> (TestApp, Vec<String>) {
+    let app = spawn_app(db).await;
     record(&app, 2).await;
     sign_checkpoint(&app);
     more(&app, 2, 2).await;
     sign_checkpoint(&app);
-    let notes = file_notes(&db);
+    let notes = file_notes(db);
     assert_eq!(notes.len(), 2);
+    (app, notes)
+}
+
+/// `audit verify --checkpoints` of the file `path` exits 1 and names its note #2 and `why`.
+fn second_note_caught(app: &TestApp, path: &str, why: &str) {
+    let (code, out) = verify(app, &["--checkpoints", path]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("note #2 of {path}")) && out.contains(why),
+        "{out}"
+    );
+}
+
+async fn a_forked_checkpoint_in_the_file_is_caught(db: TestDb) {
+    let (app, notes) = two_checkpoints(&db).await;
     let path = write_notes(&db, "good.log", &notes);
-    let (code, out) = verify(&app, &["--checkpoints", &path]);
-    assert_eq!(code, Some(0), "{out}");
+    verify_ok(&app, &["--checkpoints", &path]);
     // A note of an in-between size, signed by the log's key, whose tree is not the log's: no other
     // note has its size, so only the consistency of successive notes catches it.
     let signer = AuditKey::load(&db.key_path()).expect("key");
@@ -289,27 +316,15 @@ async fn a_forked_checkpoint_in_the_file_is_caught(db: TestDb) {
         "forked.log",
         &[notes[0].clone(), forged, notes[1].clone()],
     );
-    let (code, out) = verify(&app, &["--checkpoints", &path]);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains(&format!("note #2 of {path}"))
-            && out.contains("is not an extension of the tree signed by note #1"),
-        "{out}"
+    second_note_caught(
+        &app,
+        &path,
+        "is not an extension of the tree signed by note #1",
     );
 }
 
 async fn a_shrinking_checkpoint_file_is_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
-    record(&app, 2).await;
-    sign_checkpoint(&app);
-    more(&app, 2, 2).await;
-    sign_checkpoint(&app);
-    let notes = file_notes(&db);
+    let (app, notes) = two_checkpoints(&db).await;
     let path = write_notes(&db, "reversed.log", &[notes[1].clone(), notes[0].clone()]);
-    let (code, out) = verify(&app, &["--checkpoints", &path]);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains(&format!("note #2 of {path}")) && out.contains("the log shrank"),
-        "{out}"
-    );
+    second_note_caught(&app, &path, "the log shrank");
 }

@@ -2,7 +2,7 @@
 //! (keeping their SHA-256) and erases the archived session's attempts, one audited entry per attempt;
 //! a dry run changes nothing, and the audit chain still verifies (entries hold ids only).
 
-use crate::audit_support::{cli, verify};
+use crate::audit_support::{cli, cli_ok, verify_ok};
 use crate::backend_tests;
 use crate::helpers::{push_payload, sha, spawn_app, TestDb};
 
@@ -32,11 +32,10 @@ async fn retention_erases_old_data_and_the_chain_still_verifies(db: TestDb) {
         app.deliver_push(&format!("r-{i}"), &p).await;
     }
     app.drain().await;
-    let (code, out) = cli(
+    cli_ok(
         &app,
         &["session", "archive", "--org", "Course", "--slug", "lab1"],
     );
-    assert_eq!(code, Some(0), "{out}");
     assert_eq!(app.audit_count("lab_session.archived", None).await, 1);
     let (code, out) = cli(
         &app,
@@ -64,8 +63,7 @@ async fn retention_erases_old_data_and_the_chain_still_verifies(db: TestDb) {
     assert_eq!(app.counts().await, counts, "a dry run changes nothing");
     let mut run = vec!["retention", "run"];
     run.extend(days);
-    let (code, out) = cli(&app, &run);
-    assert_eq!(code, Some(0), "{out}");
+    let out = cli_ok(&app, &run);
     assert!(out.contains("erased 3 attempts of 1 sessions"), "{out}");
     let kept = app.attempts().await;
     assert_eq!(kept.len(), 1, "lab2's attempt stays");
@@ -90,11 +88,9 @@ async fn retention_erases_old_data_and_the_chain_still_verifies(db: TestDb) {
         4,
         "the recorded entries stay"
     );
-    let (code, out) = verify(&app, &[]);
-    assert_eq!(code, Some(0), "{out}");
+    verify_ok(&app, &[]);
     // Nothing more to do the second time.
-    let (code, out) = cli(&app, &run);
-    assert_eq!(code, Some(0), "{out}");
+    let out = cli_ok(&app, &run);
     assert!(
         out.contains("dropped the raw bytes of 0 deliveries") && out.contains("erased 0 attempts"),
         "{out}"

@@ -5,12 +5,20 @@ use labtrail::audit::{canonical_bytes, chain_hash, leaf_hash, parse_hash};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value as SqlValue};
 use serde_json::Value;
 
-use crate::helpers::{push_payload, sha, TestApp};
+use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb};
 
 /// A session and `n` recorded pushes: the log then holds `n + 1` entries.
 pub async fn record(app: &TestApp, n: u64) {
     app.create_lab1_session().await;
     more(app, 0, n).await;
+}
+
+/// A fresh app with [`record`]ed `n` pushes, its audit guards then dropped: the attacker's view.
+pub async fn unguarded(db: &TestDb, n: u64) -> TestApp {
+    let app = spawn_app(db).await;
+    record(&app, n).await;
+    app.drop_audit_guards().await;
+    app
 }
 
 /// `n` more pushes, numbered from `from`.
@@ -23,8 +31,7 @@ pub async fn more(app: &TestApp, from: u64, n: u64) {
             &sha(i + 1),
             1767225600 + i as i64,
         );
-        let body = serde_json::to_vec(&p).expect("json");
-        app.deliver("push", &format!("push-{i}"), &body).await;
+        app.deliver_push(&format!("push-{i}"), &p).await;
     }
     app.drain().await;
 }
@@ -32,14 +39,38 @@ pub async fn more(app: &TestApp, from: u64, n: u64) {
 /// Run the CLI; exit code and stdout + stderr.
 pub fn cli(app: &TestApp, args: &[&str]) -> (Option<i32>, String) {
     let out = app.cli(args);
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    crate::helpers::code_and_output(&out)
+}
+
+/// Run the CLI, which must exit 0; its stdout + stderr.
+pub fn cli_ok(app: &TestApp, args: &[&str]) -> String {
+    let (code, out) = cli(app, args);
+    assert_eq!(code, Some(0), "{args:?}: {out}");
+    out
+}
+
+/// `labtrail session archive` of organisation `course`'s session `slug`; it must succeed.
+pub fn archive(app: &TestApp, slug: &str) {
+    cli_ok(
+        app,
+        &["session", "archive", "--org", "course", "--slug", slug],
+    );
+}
+
+/// `labtrail retention run` with both windows at zero days (erases the archived sessions' attempts);
+/// it must succeed.
+pub fn retention_run_now(app: &TestApp) {
+    cli_ok(
+        app,
+        &[
+            "retention",
+            "run",
+            "--payload-days",
+            "0",
+            "--attempt-days",
+            "0",
+        ],
+    );
 }
 
 /// `labtrail audit verify ARGS…`.
@@ -49,11 +80,16 @@ pub fn verify(app: &TestApp, args: &[&str]) -> (Option<i32>, String) {
     cli(app, &full)
 }
 
+/// `labtrail audit verify ARGS…`, which must exit 0; its stdout + stderr.
+pub fn verify_ok(app: &TestApp, args: &[&str]) -> String {
+    let (code, out) = verify(app, args);
+    assert_eq!(code, Some(0), "audit verify {args:?}: {out}");
+    out
+}
+
 /// Sign a checkpoint of the current head now (`audit checkpoint --write`); returns the printed note.
 pub fn checkpoint(app: &TestApp) -> String {
-    let (code, out) = cli(app, &["audit", "checkpoint", "--write"]);
-    assert_eq!(code, Some(0), "{out}");
-    out
+    cli_ok(app, &["audit", "checkpoint", "--write"])
 }
 
 /// Raw SQL with values; `$n` placeholders (rewritten to `?` for SQLite).

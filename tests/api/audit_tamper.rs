@@ -5,10 +5,10 @@
 use labtrail::audit::checkpoint::{AuditKey, Checkpoint};
 
 use crate::audit_support::{
-    checkpoint, entry_hash, exec_with, flip_byte, forge, more, record, verify,
+    checkpoint, entry_hash, exec_with, flip_byte, forge, more, record, unguarded, verify,
 };
 use crate::backend_tests;
-use crate::helpers::{spawn_app, Backend, TestDb, ORIGIN};
+use crate::helpers::{run_cli_with, spawn_app, Backend, TestApp, TestDb, ORIGIN};
 
 backend_tests!(
     edited_row_with_recomputed_hash_is_caught,
@@ -27,25 +27,23 @@ fn assert_tampered(out: &(Option<i32>, String), needle: &str) {
     assert!(out.1.contains(needle), "expected {needle:?} in:\n{}", out.1);
 }
 
+/// A plain `audit verify` exits 1 and says `needle`.
+fn verify_tampered(app: &TestApp, needle: &str) {
+    assert_tampered(&verify(app, &[]), needle);
+}
+
 async fn edited_row_with_recomputed_hash_is_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
-    record(&app, 4).await;
-    app.drop_audit_guards().await;
+    let app = unguarded(&db, 4).await;
     // Row 2 edited and rehashed consistently with its own prev_hash; row 3 still points at the old hash.
     forge(&app, 2, 2, false, |_, doc| {
         doc["details"]["late"] = true.into()
     })
     .await;
-    assert_tampered(
-        &verify(&app, &[]),
-        "TAMPERED at seq 3: prev_hash does not match",
-    );
+    verify_tampered(&app, "TAMPERED at seq 3: prev_hash does not match");
 }
 
 async fn swapped_rows_are_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
-    record(&app, 4).await;
-    app.drop_audit_guards().await;
+    let app = unguarded(&db, 4).await;
     for sql in [
         "UPDATE audit_log SET seq = -1 WHERE seq = 2",
         "UPDATE audit_log SET seq = 2 WHERE seq = 3",
@@ -53,13 +51,11 @@ async fn swapped_rows_are_caught(db: TestDb) {
     ] {
         app.exec(sql).await.expect(sql);
     }
-    assert_tampered(&verify(&app, &[]), "TAMPERED at seq 2");
+    verify_tampered(&app, "TAMPERED at seq 2");
 }
 
 async fn forged_rows_are_caught(db: TestDb) {
-    let app = spawn_app(&db).await;
-    record(&app, 2).await;
-    app.drop_audit_guards().await;
+    let app = unguarded(&db, 2).await;
     // A row appended with made-up hashes.
     let head = entry_hash(&app, 2).await;
     let insert = "INSERT INTO audit_log (seq, entry_id, occurred_at_us, actor, action, subject, details, \
@@ -86,13 +82,10 @@ async fn forged_rows_are_caught(db: TestDb) {
         ],
     )
     .await;
-    assert_tampered(&verify(&app, &[]), "TAMPERED at seq 3: entry_hash");
+    verify_tampered(&app, "TAMPERED at seq 3: entry_hash");
     // Correctly hashed, but the head row was not moved along: the head disagrees.
     forge(&app, 3, 3, false, |_, _| {}).await;
-    assert_tampered(
-        &verify(&app, &[]),
-        "audit_head says 3 entries but the chain holds 4",
-    );
+    verify_tampered(&app, "audit_head says 3 entries but the chain holds 4");
 }
 
 async fn deleted_tail_is_caught_by_an_external_checkpoint(db: TestDb) {
@@ -135,18 +128,15 @@ async fn deleted_tail_is_caught_by_an_external_checkpoint(db: TestDb) {
     );
     // Into the signed part: the external checkpoint proves entries are gone.
     cut(3).await;
-    assert_tampered(
-        &verify(&app, &[]),
+    verify_tampered(
+        &app,
         "TAMPERED at seq 3: database checkpoint #1 signs 5 entries but the log holds only 3",
     );
     // Deleting the stored checkpoint too does not help: the file outside the database still has it.
     app.exec("DELETE FROM audit_checkpoint")
         .await
         .expect("delete");
-    assert_tampered(
-        &verify(&app, &[]),
-        "labtrail-checkpoints.log signs 5 entries",
-    );
+    verify_tampered(&app, "labtrail-checkpoints.log signs 5 entries");
 }
 
 async fn rewritten_chain_without_the_key_is_caught(db: TestDb) {
@@ -188,13 +178,7 @@ async fn restored_older_backup_is_caught(db: TestDb) {
     more(&app, 2, 2).await;
     checkpoint(&app); // size 5
                       // The restored backup is a consistent, older database: only the checkpoint file knows better.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .args(["audit", "verify"])
-        .env("DATABASE_URL", &backup_url)
-        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-        .current_dir(db.scratch_dir())
-        .output()
-        .expect("run");
+    let out = run_cli_with(&db, &["audit", "verify"], &[("DATABASE_URL", &backup_url)]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     drop_backup(&db, &backup_url).await;
     assert_tampered(
@@ -273,7 +257,7 @@ async fn checkpoint_signed_by_another_key_is_caught(db: TestDb) {
     .body();
     labtrail::audit::checkpoint::append_to_file(&db.checkpoint_file(), &other.sign_note(&body))
         .expect("append");
-    assert_tampered(&verify(&app, &[]), "note #2 of");
+    verify_tampered(&app, "note #2 of");
     let out = verify(&app, &[]);
     assert!(out.1.contains("not signed by the trusted key"), "{}", out.1);
 }
@@ -289,7 +273,7 @@ async fn flipped_byte_in_a_note_is_caught(db: TestDb) {
     let sig_at = note.rfind(' ').expect("signature") + 5;
     for at in [2, ORIGIN.len() + 1, ORIGIN.len() + 5, sig_at] {
         flip_byte(&file, at);
-        assert_tampered(&verify(&app, &[]), "note #1 of");
+        verify_tampered(&app, "note #1 of");
         std::fs::write(&file, &original).expect("restore");
     }
     assert_eq!(verify(&app, &[]).0, Some(0));
@@ -310,5 +294,5 @@ async fn forking_notes_are_caught(db: TestDb) {
     .body();
     labtrail::audit::checkpoint::append_to_file(&db.checkpoint_file(), &key.sign_note(&body))
         .expect("append");
-    assert_tampered(&verify(&app, &[]), "fork: it signs another head for size 3");
+    verify_tampered(&app, "fork: it signs another head for size 3");
 }

@@ -164,6 +164,25 @@ async fn path_after(b: &Client, from: &str) -> String {
     }
 }
 
+/// Find the element at `at` and click it: `what` the click does.
+async fn click(b: &Client, at: Locator<'_>, what: &str) {
+    b.find(at)
+        .await
+        .unwrap_or_else(|e| panic!("find what to click to {what}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+}
+
+/// Wait (at most 10 s) for the element at `at`, which shows that `what` has loaded.
+async fn wait_for(b: &Client, at: Locator<'_>, what: &str) {
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(at)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+}
+
 async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     let base = &app.base_url;
     // Not signed in: the sign-in page.
@@ -175,12 +194,7 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
         .send_keys(token)
         .await
         .expect("type the token");
-    b.find(Locator::Css("form.login button[type=submit]"))
-        .await
-        .expect("sign-in button")
-        .click()
-        .await
-        .expect("sign in");
+    click(b, Locator::Css("form.login button[type=submit]"), "sign in").await;
     assert_eq!(path_after(b, "/login").await, "/");
     let cookie = b
         .get_named_cookie("lt_session")
@@ -191,12 +205,7 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     shot(b, &shots, "sessions.png").await;
 
     // The session, then only the late students.
-    b.find(Locator::LinkText("Session lab1"))
-        .await
-        .expect("the session link")
-        .click()
-        .await
-        .expect("open the session");
+    click(b, Locator::LinkText("Session lab1"), "open the session").await;
     assert_eq!(path_after(b, "/").await, "/sessions/lab1");
     let page = b.source().await.expect("source");
     assert!(page.contains("course/lab1-alice") && page.contains("course/lab1-bob"));
@@ -207,20 +216,14 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
         .select_by_value("late_only")
         .await
         .expect("choose late_only");
-    b.find(Locator::Css("form.filter button[type=submit]"))
-        .await
-        .expect("filter button")
-        .click()
-        .await
-        .expect("filter");
+    click(b, Locator::Css("form.filter button[type=submit]"), "filter").await;
     // The filtered page has late_only selected.
-    b.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(
-            "select#status option[value='late_only'][selected]",
-        ))
-        .await
-        .expect("the filtered page");
+    wait_for(
+        b,
+        Locator::Css("select#status option[value='late_only'][selected]"),
+        "the filtered page",
+    )
+    .await;
     let url = b.current_url().await.expect("url");
     assert!(
         url.query().unwrap_or("").contains("status=late_only"),
@@ -233,12 +236,12 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     b.goto(&format!("{base}/sessions/lab1?status=on_time"))
         .await
         .expect("on time");
-    b.find(Locator::Css("table.summary tbody a[href^='/attempts/']"))
-        .await
-        .expect("an attempt link")
-        .click()
-        .await
-        .expect("open the attempt");
+    click(
+        b,
+        Locator::Css("table.summary tbody a[href^='/attempts/']"),
+        "open the attempt",
+    )
+    .await;
     assert!(path_after(b, "/sessions/lab1")
         .await
         .starts_with("/attempts/"));
@@ -273,17 +276,13 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     assert_eq!(csv.text().await.expect("csv").lines().count(), 4);
 
     // Sign out: back to the sign-in page, and the cookie no longer opens anything.
-    b.find(Locator::Css("form.signout button[type=submit]"))
-        .await
-        .expect("sign-out button")
-        .click()
-        .await
-        .expect("sign out");
-    b.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("token"))
-        .await
-        .expect("the sign-in page");
+    click(
+        b,
+        Locator::Css("form.signout button[type=submit]"),
+        "sign out",
+    )
+    .await;
+    wait_for(b, Locator::Id("token"), "the sign-in page").await;
     assert_eq!(b.current_url().await.expect("url").path(), "/login");
     b.goto(&format!("{base}/sessions/lab1"))
         .await

@@ -2,11 +2,11 @@
 //! no sort of the queue on either backend, and the claims come in that order.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use labtrail::db::deliveries::{self, NewDelivery, Status};
+use labtrail::db::deliveries::{self, Status};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 
 use crate::backend_tests;
-use crate::helpers::TestDb;
+use crate::helpers::{queue_ping as queue, TestDb};
 
 backend_tests!(
     claim_scans_its_index_without_a_sort,
@@ -15,23 +15,6 @@ backend_tests!(
 
 fn t(seconds: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(seconds)
-}
-
-async fn queue(conn: &DatabaseConnection, guid: &str, received_at: DateTime<Utc>) {
-    let new = NewDelivery {
-        guid: guid.into(),
-        event: "ping".into(),
-        action: None,
-        installation_id: None,
-        payload: b"{}".to_vec(),
-        status: Status::Queued,
-        error: None,
-        received_at,
-    };
-    assert!(
-        deliveries::insert(conn, new).await.expect("insert"),
-        "{guid}"
-    );
 }
 
 /// The plan of the claim statement, one line per node, on a queue with settled, queued and leased rows.

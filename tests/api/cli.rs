@@ -1,7 +1,10 @@
 //! The command line: sessions, attempt exports, and `deliver` against a running server.
 
 use crate::backend_tests;
-use crate::helpers::{fixture, run_cli, spawn_app, Backend, TestDb, ORIGIN, SECRET};
+use crate::helpers::{
+    cli_stdout, deliver_push_args, fixture, run_cli, session_create_args, spawn_app, Backend,
+    TestDb, ORIGIN,
+};
 
 backend_tests!(
     session_commands,
@@ -147,100 +150,37 @@ async fn commands_refuse_a_database_that_does_not_exist(db: TestDb) {
 }
 
 async fn session_commands(db: TestDb) {
-    let out = run_cli(
+    cli_stdout(&run_cli(
         &db,
-        &[
-            "session",
-            "create",
-            "--org",
+        &session_create_args(
             "Course-Org",
-            "--slug",
             "lab3",
-            "--title",
             "Lab 3: pointers",
-            "--repos",
             "lab3-*",
-            "--branches",
-            "default",
-            "--opens",
-            "2026-12-01T09:00:00+01:00",
-            "--closes",
-            "2026-12-08T23:59:00+01:00",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+            ("2026-12-01T09:00:00+01:00", "2026-12-08T23:59:00+01:00"),
+            &["--branches", "default"],
+        ),
+    ));
+    let december = ("2026-12-01T09:00:00Z", "2026-12-08T23:59:00Z");
     let dup = run_cli(
         &db,
-        &[
-            "session",
-            "create",
-            "--org",
-            "course-org",
-            "--slug",
-            "lab3",
-            "--title",
-            "again",
-            "--repos",
-            "lab3-*",
-            "--opens",
-            "2026-12-01T09:00:00Z",
-            "--closes",
-            "2026-12-08T23:59:00Z",
-        ],
+        &session_create_args("course-org", "lab3", "again", "lab3-*", december, &[]),
     );
     assert_eq!(dup.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already has a session"));
-    for (args, needle) in [
+    for (window, repos, needle) in [
+        (("2026-12-01 9h", "2026-12-08T23:59:00Z"), "x", "RFC 3339"),
         (
-            vec![
-                "--opens",
-                "2026-12-01 9h",
-                "--closes",
-                "2026-12-08T23:59:00Z",
-                "--repos",
-                "x",
-            ],
-            "RFC 3339",
-        ),
-        (
-            vec![
-                "--opens",
-                "2026-12-09T09:00:00Z",
-                "--closes",
-                "2026-12-08T23:59:00Z",
-                "--repos",
-                "x",
-            ],
+            ("2026-12-09T09:00:00Z", "2026-12-08T23:59:00Z"),
+            "x",
             "close after",
         ),
-        (
-            vec![
-                "--opens",
-                "2026-12-01T09:00:00Z",
-                "--closes",
-                "2026-12-08T23:59:00Z",
-                "--repos",
-                "org/x",
-            ],
-            "pattern",
-        ),
+        (december, "org/x", "pattern"),
     ] {
-        let mut full = vec![
-            "session",
-            "create",
-            "--org",
-            "course-org",
-            "--slug",
-            "bad",
-            "--title",
-            "t",
-        ];
-        full.extend(args);
-        let out = run_cli(&db, &full);
+        let out = run_cli(
+            &db,
+            &session_create_args("course-org", "bad", "t", repos, window, &[]),
+        );
         assert_eq!(out.status.code(), Some(1));
         assert!(
             String::from_utf8_lossy(&out.stderr).contains(needle),
@@ -275,25 +215,8 @@ async fn deliver_sends_a_signed_delivery(db: TestDb) {
     .expect("write");
     let url = format!("{}/webhooks/github", app.base_url);
     let file = file.to_string_lossy().to_string();
-    let out = app.cli(&[
-        "deliver",
-        &file,
-        "--event",
-        "push",
-        "--url",
-        &url,
-        "--secret",
-        SECRET,
-        "--delivery-id",
-        "cli-1",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("202"));
+    let out = cli_stdout(&app.cli(&deliver_push_args(&file, &url, "cli-1")));
+    assert!(out.starts_with("202"), "{out}");
     assert_eq!(app.settled("cli-1").await.status, "processed");
     let wrong = app.cli(&[
         "deliver", &file, "--event", "push", "--url", &url, "--secret", "nope",

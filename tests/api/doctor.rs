@@ -83,6 +83,19 @@ fn failures(report: &str) -> Vec<&str> {
     report.lines().filter(|l| l.starts_with("✗ ")).collect()
 }
 
+/// `doctor` exited 1: its failed checks.
+fn failed(code: Option<i32>, report: &str) -> Vec<&str> {
+    assert_eq!(code, Some(1), "{report}");
+    failures(report)
+}
+
+/// `doctor` exited 1 with exactly one failed check: that check.
+fn only_failure(code: Option<i32>, report: &str) -> &str {
+    let bad = failed(code, report);
+    assert_eq!(bad.len(), 1, "{report}");
+    bad[0]
+}
+
 async fn a_healthy_setup_passes_every_check(db: TestDb) {
     let (_app, fake) = healthy(&db).await;
     let (code, report) = doctor(&db, &fake, &[]).await;
@@ -108,20 +121,17 @@ async fn a_wrong_hook_url_names_both_urls(db: TestDb) {
     let (_app, fake) = healthy(&db).await;
     fake.set_hook_config("http://localhost:3000/webhooks/github", "json");
     let (code, report) = doctor(&db, &fake, &[]).await;
-    assert_eq!(code, Some(1), "{report}");
-    let bad = failures(&report);
-    assert_eq!(bad.len(), 1, "{report}");
+    let bad = only_failure(code, &report);
     assert!(
-        bad[0].contains("http://localhost:3000/webhooks/github")
-            && bad[0].contains("https://labtrail.example.edu/webhooks/github")
-            && bad[0].contains("— fix: "),
+        bad.contains("http://localhost:3000/webhooks/github")
+            && bad.contains("https://labtrail.example.edu/webhooks/github")
+            && bad.contains("— fix: "),
         "{report}"
     );
     fake.set_hook_config(&format!("{PUBLIC_URL}/webhooks/github"), "form");
     let (code, report) = doctor(&db, &fake, &[]).await;
-    assert_eq!(code, Some(1));
     assert!(
-        failures(&report)[0].contains("application/json"),
+        failed(code, &report)[0].contains("application/json"),
         "{report}"
     );
 }
@@ -134,19 +144,16 @@ async fn a_bad_app_key_is_reported(db: TestDb) {
         &fixture("test-only-foreign-app-key.pem"),
     );
     let (code, report) = doctor(&db, &fake, &[("GITHUB_PRIVATE_KEY_PATH", "foreign.pem")]).await;
-    assert_eq!(code, Some(1), "{report}");
-    let bad = failures(&report);
-    assert_eq!(bad.len(), 1, "{report}");
+    let bad = only_failure(code, &report);
     assert!(
-        bad[0].contains("GitHub refused the App's credentials") && bad[0].contains("401"),
+        bad.contains("GitHub refused the App's credentials") && bad.contains("401"),
         "{report}"
     );
     // Not a key at all.
     write_private(&db.scratch_dir().join("junk.pem"), b"not a key");
     let (code, report) = doctor(&db, &fake, &[("GITHUB_PRIVATE_KEY_PATH", "junk.pem")]).await;
-    assert_eq!(code, Some(1));
     assert!(
-        failures(&report)[0].contains("credentials unusable"),
+        failed(code, &report)[0].contains("credentials unusable"),
         "{report}"
     );
 }
@@ -155,12 +162,10 @@ async fn a_readable_audit_key_gets_the_chmod_fix(db: TestDb) {
     let (_app, fake) = healthy(&db).await;
     chmod(&db.key_path(), 0o644);
     let (code, report) = doctor(&db, &fake, &[]).await;
-    assert_eq!(code, Some(1), "{report}");
-    let bad = failures(&report);
-    assert_eq!(bad.len(), 1, "{report}");
-    assert!(bad[0].contains("mode 0644"), "{report}");
+    let bad = only_failure(code, &report);
+    assert!(bad.contains("mode 0644"), "{report}");
     assert!(
-        bad[0].ends_with(&format!("— fix: chmod 600 {}", "labtrail-audit.key")),
+        bad.ends_with(&format!("— fix: chmod 600 {}", "labtrail-audit.key")),
         "{report}"
     );
     // Read-only: doctor reports, it does not tighten.
@@ -182,8 +187,7 @@ async fn failed_deliveries_and_suspended_installations_are_listed(db: TestDb) {
     fake.add_hook_attempt(HookAttempt::new("guid-c", "push", 202, 40).redelivered());
     fake.set_installation(8, Some(chrono::Utc::now()));
     let (code, report) = doctor(&db, &fake, &[]).await;
-    assert_eq!(code, Some(1), "{report}");
-    let bad = failures(&report);
+    let bad = failed(code, &report);
     assert_eq!(bad.len(), 2, "{report}");
     let deliveries = bad
         .iter()
@@ -218,8 +222,7 @@ async fn a_missing_database_is_reported_and_not_created(db: TestDb) {
         }
     };
     let (code, report) = doctor(&db, &fake, &[("DATABASE_URL", &url)]).await;
-    assert_eq!(code, Some(1), "{report}");
-    let bad = failures(&report);
+    let bad = failed(code, &report);
     assert!(
         bad[0].contains("does not exist (nothing was created)")
             || bad[0].contains("cannot open the database"),

@@ -3,7 +3,7 @@
 
 use crate::backend_tests;
 use crate::fake_github::{server_error, FakeGithub, Route};
-use crate::github_files::{app_with_fake, deliver, ORG, PUSHED_AT};
+use crate::github_files::{app_with_fake, deliver, deliver_alice_and_check, ORG, PUSHED_AT};
 use crate::helpers::{push_payload, sha, spawn_app_with, AppOptions, TestDb};
 
 /// A SHA whose 12-character prefix tells it apart.
@@ -22,9 +22,7 @@ backend_tests!(
 async fn check_run_carries_the_attempt_summary_and_receipt(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     fake.add_repo_without_git(1, "course/lab1-alice", 7);
-    let payload = push_payload(ORG, "lab1-alice", 7, &sha(7), PUSHED_AT);
-    deliver(&app, "cr-1", &payload).await;
-    app.drain_check_runs().await;
+    deliver_alice_and_check(&app, "cr-1", 7, PUSHED_AT).await;
 
     let runs = fake.check_runs();
     assert_eq!(runs.len(), 1);
@@ -77,9 +75,7 @@ async fn late_push_is_neutral(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     fake.add_repo_without_git(1, "course/lab1-alice", 7);
     // Closes 2026-02-01T00:00:00Z; pushed 2 h 30 min later.
-    let payload = push_payload(ORG, "lab1-alice", 7, &sha(8), 1_769_904_000 + 9000);
-    deliver(&app, "late-1", &payload).await;
-    app.drain_check_runs().await;
+    deliver_alice_and_check(&app, "late-1", 8, 1_769_904_000 + 9000).await;
     let run = &fake.check_runs()[0];
     assert_eq!(run.conclusion.as_deref(), Some("neutral"));
     assert_eq!(run.title, "Attempt #1: late by 2 h 30 min");
@@ -95,13 +91,7 @@ async fn crash_between_create_and_store_does_not_duplicate(db: TestDb) {
     fake.add_repo_without_git(1, "course/lab1-alice", 7);
     let app = spawn_app_with(&db, AppOptions::with_github(&fake)).await;
     app.create_lab1_session().await;
-    deliver(
-        &app,
-        "crash-1",
-        &push_payload(ORG, "lab1-alice", 7, &sha(9), PUSHED_AT),
-    )
-    .await;
-    app.drain_check_runs().await;
+    deliver_alice_and_check(&app, "crash-1", 9, PUSHED_AT).await;
     let first = app.attempt().await.check_run_id;
     app.stop().await;
 
@@ -126,13 +116,7 @@ async fn failed_create_is_retried_by_the_sweep(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     fake.add_repo_without_git(1, "course/lab1-alice", 7);
     fake.fail_next(Route::CreateCheckRun, 1, server_error());
-    deliver(
-        &app,
-        "sweep-1",
-        &push_payload(ORG, "lab1-alice", 7, &sha(10), PUSHED_AT),
-    )
-    .await;
-    app.drain_check_runs().await;
+    deliver_alice_and_check(&app, "sweep-1", 10, PUSHED_AT).await;
 
     assert_eq!(
         fake.count(Route::CreateCheckRun),

@@ -131,6 +131,18 @@ pub async fn deliver(
     app.settled(guid).await
 }
 
+/// [`deliver`] alice's push (`course/lab1-alice`, id 7) of `sha(n)` at `pushed_at` as `guid`, then
+/// drain the check-run outbox.
+pub async fn deliver_alice_and_check(app: &TestApp, guid: &str, n: u64, pushed_at: i64) {
+    deliver(
+        app,
+        guid,
+        &push_payload(ORG, "lab1-alice", 7, &sha(n), pushed_at),
+    )
+    .await;
+    app.drain_check_runs().await;
+}
+
 fn write(path: String, content: String) -> Op {
     Op::Write(path, content)
 }

@@ -4,7 +4,7 @@
 //! archiving; bookkeeping columns stay writable. (Retention's erase, the file-list completion and the
 //! check-run outbox keep working: their own tests run under these guards.)
 
-use crate::audit_support::{cli, record};
+use crate::audit_support::{archive, cli_ok, record, retention_run_now};
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp, TestDb};
 
@@ -19,37 +19,53 @@ async fn refused(app: &TestApp, sql: &str, needle: &str) {
     assert!(err.to_string().contains(needle), "{sql}: {err}");
 }
 
+/// [`refused`] for `UPDATE {table} SET {set}`, for each of `sets`.
+async fn updates_refused(app: &TestApp, table: &str, sets: &[&str], needle: &str) {
+    for set in sets {
+        refused(app, &format!("UPDATE {table} SET {set}"), needle).await;
+    }
+}
+
 async fn graded_attempt_columns_are_read_only(db: TestDb) {
     let app = crate::helpers::spawn_app(&db).await;
     record(&app, 2).await;
     assert!(app.scalar("SELECT COUNT(*) FROM lab_attempt_file").await > 0);
-    for sql in [
-        "UPDATE lab_attempt SET late = NOT late WHERE id = 1",
-        "UPDATE lab_attempt SET pushed_at = received_at",
-        "UPDATE lab_attempt SET attempt_number = attempt_number + 1",
-        "UPDATE lab_attempt SET after_sha = before_sha",
-        "UPDATE lab_attempt SET git_ref = 'refs/heads/other'",
-        "UPDATE lab_attempt SET repository_full_name = 'course/lab1-bob'",
-        "UPDATE lab_attempt SET delivery_id = 'forged'",
-        "UPDATE lab_attempt SET audit_seq = audit_seq + 1",
-        "UPDATE lab_attempt SET pusher_login = NULL",
-    ] {
-        refused(&app, sql, "graded columns are read-only").await;
-    }
-    for sql in [
-        "UPDATE lab_attempt SET file_count = file_count + 1",
-        "UPDATE lab_attempt SET files_complete = NOT files_complete",
-        "UPDATE lab_attempt SET files_source = 'api'",
-        "UPDATE lab_attempt SET files_retry_at = received_at",
-    ] {
-        refused(&app, sql, "the file list is final").await;
-    }
-    for sql in [
-        "UPDATE lab_attempt_file SET path = 'renamed.txt'",
-        "UPDATE lab_attempt_file SET status = 'removed'",
-    ] {
-        refused(&app, sql, "lab_attempt_file").await;
-    }
+    updates_refused(
+        &app,
+        "lab_attempt",
+        &[
+            "late = NOT late WHERE id = 1",
+            "pushed_at = received_at",
+            "attempt_number = attempt_number + 1",
+            "after_sha = before_sha",
+            "git_ref = 'refs/heads/other'",
+            "repository_full_name = 'course/lab1-bob'",
+            "delivery_id = 'forged'",
+            "audit_seq = audit_seq + 1",
+            "pusher_login = NULL",
+        ],
+        "graded columns are read-only",
+    )
+    .await;
+    updates_refused(
+        &app,
+        "lab_attempt",
+        &[
+            "file_count = file_count + 1",
+            "files_complete = NOT files_complete",
+            "files_source = 'api'",
+            "files_retry_at = received_at",
+        ],
+        "the file list is final",
+    )
+    .await;
+    updates_refused(
+        &app,
+        "lab_attempt_file",
+        &["path = 'renamed.txt'", "status = 'removed'"],
+        "lab_attempt_file",
+    )
+    .await;
     // Bookkeeping, and writing a graded column with its own value, are allowed.
     app.exec(
         "UPDATE lab_attempt SET check_run_error = 'x', check_run_tries = check_run_tries + 1, \
@@ -60,8 +76,7 @@ async fn graded_attempt_columns_are_read_only(db: TestDb) {
     app.exec("UPDATE lab_attempt SET late = late, pushed_at = pushed_at")
         .await
         .expect("no change");
-    let (code, out) = cli(&app, &["audit", "verify"]);
-    assert_eq!(code, Some(0), "{out}");
+    cli_ok(&app, &["audit", "verify"]);
 }
 
 async fn attempts_and_files_are_deleted_only_with_their_erase_entry(db: TestDb) {
@@ -85,7 +100,7 @@ async fn attempts_and_files_are_deleted_only_with_their_erase_entry(db: TestDb) 
     }
     assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 2);
     // An erase entry for another attempt does not open the door for this one.
-    archive_lab1(&app);
+    archive(&app, "lab1");
     refused(
         &app,
         "DELETE FROM lab_attempt WHERE id = 1",
@@ -93,18 +108,7 @@ async fn attempts_and_files_are_deleted_only_with_their_erase_entry(db: TestDb) 
     )
     .await;
     // Retention's audited erase goes through.
-    let (code, out) = cli(
-        &app,
-        &[
-            "retention",
-            "run",
-            "--payload-days",
-            "0",
-            "--attempt-days",
-            "0",
-        ],
-    );
-    assert_eq!(code, Some(0), "{out}");
+    retention_run_now(&app);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 0);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt_file").await, 0);
     assert_eq!(
@@ -112,44 +116,41 @@ async fn attempts_and_files_are_deleted_only_with_their_erase_entry(db: TestDb) 
             .await,
         2
     );
-    let (code, out) = cli(&app, &["audit", "verify"]);
-    assert_eq!(code, Some(0), "{out}");
+    cli_ok(&app, &["audit", "verify"]);
 }
 
 /// Raw UPDATEs are refused; the audited commands (which append their entry first) are not.
 async fn sessions_change_only_by_archiving(db: TestDb) {
     let app = crate::helpers::spawn_app(&db).await;
     record(&app, 1).await;
-    for sql in [
-        "UPDATE lab_session SET closes_at = opens_at",
-        "UPDATE lab_session SET opens_at = closes_at",
-        "UPDATE lab_session SET repo_pattern = '*'",
-        "UPDATE lab_session SET branch_policy = 'release/*'",
-        "UPDATE lab_session SET org = 'elsewhere'",
-        "UPDATE lab_session SET slug = 'lab2'",
-        "UPDATE lab_session SET title = 'x'",
-        "UPDATE lab_session SET timezone = 'Europe/Paris'",
-        "UPDATE lab_session SET archived_at = created_at",
-        "DELETE FROM lab_session",
-    ] {
-        refused(&app, sql, "lab_session").await;
-    }
-    archive_lab1(&app);
-    refused(
+    updates_refused(
         &app,
-        "UPDATE lab_session SET archived_at = NULL",
+        "lab_session",
+        &[
+            "closes_at = opens_at",
+            "opens_at = closes_at",
+            "repo_pattern = '*'",
+            "branch_policy = 'release/*'",
+            "org = 'elsewhere'",
+            "slug = 'lab2'",
+            "title = 'x'",
+            "timezone = 'Europe/Paris'",
+            "archived_at = created_at",
+        ],
         "lab_session",
     )
     .await;
-    refused(
+    refused(&app, "DELETE FROM lab_session", "lab_session").await;
+    archive(&app, "lab1");
+    updates_refused(
         &app,
-        "UPDATE lab_session SET archived_at = created_at",
+        "lab_session",
+        &["archived_at = NULL", "archived_at = created_at"],
         "lab_session",
     )
     .await;
-    let (code, out) = cli(&app, &["session", "unarchive", "--slug", "lab1"]);
-    assert_eq!(code, Some(0), "{out}");
-    let (code, out) = cli(
+    cli_ok(&app, &["session", "unarchive", "--slug", "lab1"]);
+    cli_ok(
         &app,
         &[
             "session",
@@ -160,27 +161,12 @@ async fn sessions_change_only_by_archiving(db: TestDb) {
             "2026-03-01T00:00:00Z",
         ],
     );
-    assert_eq!(code, Some(0), "{out}");
     // Under the edit's entry, still only the edited columns.
-    refused(
+    updates_refused(
         &app,
-        "UPDATE lab_session SET repo_pattern = '*'",
+        "lab_session",
+        &["repo_pattern = '*'", "archived_at = created_at"],
         "lab_session",
     )
     .await;
-    refused(
-        &app,
-        "UPDATE lab_session SET archived_at = created_at",
-        "lab_session",
-    )
-    .await;
-}
-
-/// `labtrail session archive` of `course/lab1`, which must succeed.
-fn archive_lab1(app: &TestApp) {
-    let (code, out) = cli(
-        app,
-        &["session", "archive", "--org", "course", "--slug", "lab1"],
-    );
-    assert_eq!(code, Some(0), "{out}");
 }

@@ -7,7 +7,10 @@ use std::io::Write as _;
 use serde_json::Value;
 
 use crate::backend_tests;
-use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb};
+use crate::helpers::cli_stdout as ok;
+use crate::helpers::{
+    push_payload, session_create_args, sha, spawn_app, TestApp, TestDb, JANUARY_2026,
+};
 use crate::tokens::{create_token, get};
 
 backend_tests!(
@@ -33,13 +36,16 @@ carol@uni.test,carol,,Carol C,2\r\n\
 dave@uni.test,dave,,Dave D,2\r\n\
 erin@uni.test,erin,,Erin E,2\r\n";
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+/// GET the API's `path` as `token`: a 200 attachment named `filename`.
+async fn download(app: &TestApp, path: &str, token: &str, filename: &str) -> reqwest::Response {
+    let resp = app.get_as(&format!("/api/v1{path}"), token).await;
+    assert_eq!(resp.status().as_u16(), 200, "{path}");
+    assert_eq!(
+        resp.headers()["content-disposition"].to_str().ok(),
+        Some(format!("attachment; filename=\"{filename}\"").as_str()),
+        "{path}"
     );
-    String::from_utf8(out.stdout.clone()).expect("utf-8")
+    resp
 }
 
 /// Write `content` into the app's scratch directory.
@@ -121,15 +127,7 @@ async fn class(app: &TestApp) {
 async fn summary_and_grades_of_a_class(db: TestDb) {
     let app = spawn_app(&db).await;
     class(&app).await;
-    let cli: Value = serde_json::from_str(&ok(&app.cli(&[
-        "attempts",
-        "summary",
-        "--session",
-        "lab1",
-        "--format",
-        "json",
-    ])))
-    .expect("json");
+    let cli: Value = serde_json::from_str(&app.lab1_summary("json")).expect("json");
     let rows = cli.as_array().expect("rows");
     let col = |k: &str| rows.iter().map(|r| r[k].clone()).collect::<Vec<_>>();
     assert_eq!(
@@ -251,14 +249,7 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
         columns.get(1).copied()
     );
     // CSV flattens the final attempt.
-    let csv = ok(&app.cli(&[
-        "attempts",
-        "summary",
-        "--session",
-        "lab1",
-        "--format",
-        "csv",
-    ]));
+    let csv = app.lab1_summary("csv");
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
@@ -306,18 +297,7 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
         lines[5],
         "Session lab1,,,erin,erin@uni.test,lab1-erin,https://github.com/course/lab1-erin,,,"
     );
-    let resp = app
-        .client
-        .get(format!("{}/api/v1/sessions/lab1/grades.csv", app.base_url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("grades");
-    assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(
-        resp.headers()["content-disposition"].to_str().ok(),
-        Some("attachment; filename=\"lab1-grades.csv\"")
-    );
+    let resp = download(&app, "/sessions/lab1/grades.csv", &admin, "lab1-grades.csv").await;
     assert_eq!(resp.text().await.expect("body"), file);
     assert_eq!(app.audit_count("api.grades_exported", None).await, 1);
 }
@@ -352,14 +332,9 @@ async fn roster_import_updates_in_place_and_refuses_bad_files(db: TestDb) {
          frank@uni.test,,,Frank F\n"
     );
     // Audited with counts and digests only: no name, login or identifier in the hashed entry.
-    let entries: Vec<_> = app
-        .audit_entries()
-        .await
-        .into_iter()
-        .filter(|e| e.action == "roster.imported")
-        .collect();
+    let entries = app.audit_details("roster.imported").await;
     assert_eq!(entries.len(), 2);
-    let details = entries[1].details.clone();
+    let details = entries[1].clone();
     let parsed: Value = serde_json::from_str(&details).expect("details");
     for personal in ["Robert", "bob", "Bob", "frank", "uni.test", "course"] {
         assert!(!details.contains(personal), "{details}");
@@ -390,22 +365,14 @@ async fn roster_import_updates_in_place_and_refuses_bad_files(db: TestDb) {
 async fn every_csv_neutralises_formula_cells(db: TestDb) {
     let app = spawn_app(&db).await;
     let evil = "=HYPERLINK(\"http://evil.test\",\"x\")";
-    ok(&app.cli(&[
-        "session",
-        "create",
-        "--org",
+    ok(&app.cli(&session_create_args(
         "course",
-        "--slug",
         "lab1",
-        "--title",
         evil,
-        "--repos",
         "lab1-*",
-        "--opens",
-        "2026-01-01T00:00:00Z",
-        "--closes",
-        "2026-02-01T00:00:00Z",
-    ]));
+        JANUARY_2026,
+        &[],
+    )));
     let quoted = format!("\"{}\"", evil.replace('"', "\"\""));
     let roster = format!("identifier,github_username,name\n+1@uni.test,mallory,{quoted}\n");
     let roster = scratch_file(&app, "evil.csv", roster.as_bytes());
@@ -422,14 +389,7 @@ async fn every_csv_neutralises_formula_cells(db: TestDb) {
         roster_list,
         format!("identifier,github_username,github_id,name\n'+1@uni.test,mallory,,{safe}\n")
     );
-    let summary = ok(&app.cli(&[
-        "attempts",
-        "summary",
-        "--session",
-        "lab1",
-        "--format",
-        "csv",
-    ]));
+    let summary = app.lab1_summary("csv");
     assert!(
         summary.contains("course/lab1-x,,'@SUM(1+1),1,"),
         "{summary}"
@@ -447,12 +407,8 @@ async fn every_csv_neutralises_formula_cells(db: TestDb) {
         "/sessions/lab1/summary?format=csv",
     ] {
         let body = app
-            .client
-            .get(format!("{}/api/v1{path}", app.base_url))
-            .bearer_auth(&admin)
-            .send()
+            .get_as(&format!("/api/v1{path}"), &admin)
             .await
-            .expect("csv")
             .text()
             .await
             .expect("body");
@@ -475,21 +431,13 @@ async fn api_csv_downloads_stream_and_stay_in_their_org(db: TestDb) {
     let course = create_token(&app, "ta", "instructor", Some("course"));
     let other = create_token(&app, "ta-other", "instructor", Some("other"));
     // The whole session in one streamed download: every attempt, no cursor, a file name.
-    let resp = app
-        .client
-        .get(format!(
-            "{}/api/v1/sessions/lab1/attempts?format=csv",
-            app.base_url
-        ))
-        .bearer_auth(&course)
-        .send()
-        .await
-        .expect("csv");
-    assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(
-        resp.headers()["content-disposition"].to_str().ok(),
-        Some("attachment; filename=\"lab1-attempts.csv\"")
-    );
+    let resp = download(
+        &app,
+        "/sessions/lab1/attempts?format=csv",
+        &course,
+        "lab1-attempts.csv",
+    )
+    .await;
     assert!(resp.headers().get("x-next-cursor").is_none());
     let body = resp.text().await.expect("body");
     let cli = ok(&app.cli(&["attempts", "list", "--session", "lab1", "--format", "csv"]));
@@ -513,14 +461,9 @@ async fn api_csv_downloads_stream_and_stay_in_their_org(db: TestDb) {
     assert_eq!(cli_json, page["attempts"]);
     assert_eq!(cli_json.as_array().map(Vec::len), Some(7));
     let newest = app.attempts().await.last().map(|a| a.id).expect("attempts");
-    let exported: Vec<_> = app
-        .audit_entries()
-        .await
-        .into_iter()
-        .filter(|e| e.action == "api.attempts_exported")
-        .collect();
+    let exported = app.audit_details_json("api.attempts_exported").await;
     assert_eq!(exported.len(), 2);
-    let details: Value = serde_json::from_str(&exported[0].details).expect("details");
+    let details = &exported[0];
     assert_eq!(details["upto_attempt_id"], newest);
     assert_eq!(details["count"], 7);
     // Another organisation's token sees nothing of course's session, exactly like a missing one.

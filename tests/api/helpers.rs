@@ -680,22 +680,30 @@ impl TestApp {
             .expect("count deliveries")
     }
 
-    /// Every attempt, oldest first.
-    pub async fn attempts(&self) -> Vec<entity::lab_attempt::Model> {
-        entity::lab_attempt::Entity::find()
-            .order_by_asc(entity::lab_attempt::Column::Id)
+    /// Every row of `E`'s table, ordered by `column`.
+    async fn all_ordered_by<E>(&self, column: E::Column) -> Vec<E::Model>
+    where
+        E: EntityTrait,
+    {
+        E::find()
+            .order_by_asc(column)
             .all(&self.db)
             .await
-            .expect("read attempts")
+            .unwrap_or_else(|e| panic!("read {}: {e}", std::any::type_name::<E>()))
+    }
+
+    /// Every attempt, oldest first.
+    pub async fn attempts(&self) -> Vec<entity::lab_attempt::Model> {
+        self.all_ordered_by::<entity::lab_attempt::Entity>(entity::lab_attempt::Column::Id)
+            .await
     }
 
     /// Every stored delivery, by GUID.
     pub async fn deliveries(&self) -> Vec<entity::webhook_delivery::Model> {
-        entity::webhook_delivery::Entity::find()
-            .order_by_asc(entity::webhook_delivery::Column::Guid)
-            .all(&self.db)
-            .await
-            .expect("read deliveries")
+        self.all_ordered_by::<entity::webhook_delivery::Entity>(
+            entity::webhook_delivery::Column::Guid,
+        )
+        .await
     }
 
     /// Every attempt's files.
@@ -717,11 +725,54 @@ impl TestApp {
 
     /// The audit log, in order.
     pub async fn audit_entries(&self) -> Vec<entity::audit_log::Model> {
-        entity::audit_log::Entity::find()
-            .order_by_asc(entity::audit_log::Column::Seq)
-            .all(&self.db)
+        self.all_ordered_by::<entity::audit_log::Entity>(entity::audit_log::Column::Seq)
             .await
-            .expect("read audit log")
+    }
+
+    /// The `details` of the audit entries with `action`, in order, as stored.
+    pub async fn audit_details(&self, action: &str) -> Vec<String> {
+        self.audit_entries()
+            .await
+            .into_iter()
+            .filter(|e| e.action == action)
+            .map(|e| e.details)
+            .collect()
+    }
+
+    /// [`audit_details`](Self::audit_details), parsed.
+    pub async fn audit_details_json(&self, action: &str) -> Vec<Value> {
+        self.audit_details(action)
+            .await
+            .iter()
+            .map(|d| serde_json::from_str(d).expect("details are JSON"))
+            .collect()
+    }
+
+    /// `labtrail attempts summary` of session `lab1` in `format`; it must succeed.
+    pub fn lab1_summary(&self, format: &str) -> String {
+        cli_stdout(&self.cli(&[
+            "attempts",
+            "summary",
+            "--session",
+            "lab1",
+            "--format",
+            format,
+        ]))
+    }
+
+    /// `labtrail session extend` of session `lab1` for `student` until `closes`; it must succeed. Its
+    /// standard output.
+    pub fn extend_lab1(&self, student: &str, closes: &str) -> String {
+        cli_stdout(&self.cli(&[
+            "session",
+            "extend",
+            "--slug",
+            "lab1",
+            "--student",
+            student,
+            "--closes",
+            closes,
+        ]))
     }
 
     /// How many audit entries have `action` (and `subject`, when given).
@@ -745,11 +796,10 @@ impl TestApp {
 
     /// Stored checkpoints, oldest first.
     pub async fn checkpoints(&self) -> Vec<entity::audit_checkpoint::Model> {
-        entity::audit_checkpoint::Entity::find()
-            .order_by_asc(entity::audit_checkpoint::Column::Id)
-            .all(&self.db)
-            .await
-            .expect("read checkpoints")
+        self.all_ordered_by::<entity::audit_checkpoint::Entity>(
+            entity::audit_checkpoint::Column::Id,
+        )
+        .await
     }
 
     /// How many audit entries `keep` selects.
@@ -1118,6 +1168,69 @@ impl Drop for ServeProcess {
     }
 }
 
+/// The window of the session most tests use: January 2026, as `--opens` and `--closes` take it.
+pub const JANUARY_2026: (&str, &str) = ("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z");
+
+/// The arguments of `labtrail session create` for `org`'s session `slug` titled `title` over `repos`,
+/// open over `window` (`--opens`, `--closes`); then `extra`.
+pub fn session_create_args<'a>(
+    org: &'a str,
+    slug: &'a str,
+    title: &'a str,
+    repos: &'a str,
+    (opens, closes): (&'a str, &'a str),
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "session", "create", "--org", org, "--slug", slug, "--title", title, "--repos", repos,
+        "--opens", opens, "--closes", closes,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// The arguments of `labtrail deliver` that POST `file` as the signed `push` delivery `guid` to `url`.
+pub fn deliver_push_args<'a>(file: &'a str, url: &'a str, guid: &'a str) -> Vec<&'a str> {
+    vec![
+        "deliver",
+        file,
+        "--event",
+        "push",
+        "--url",
+        url,
+        "--secret",
+        SECRET,
+        "--delivery-id",
+        guid,
+    ]
+}
+
+/// `text` contains every one of `needles`.
+#[track_caller]
+pub fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+/// A finished process's exit code, and its standard output followed by its standard error.
+pub fn code_and_output(out: &Output) -> (Option<i32>, String) {
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A CLI run that must succeed; its standard output.
+pub fn cli_stdout(out: &Output) -> String {
+    assert!(out.status.success(), "{}", code_and_output(out).1);
+    String::from_utf8(out.stdout.clone()).expect("utf-8")
+}
+
 /// `labtrail session create` for `org`'s session `slug` over `repos` from `opens` to `closes`; it must succeed.
 pub fn cli_create_session(
     db: &TestDb,
@@ -1127,29 +1240,33 @@ pub fn cli_create_session(
     opens: &str,
     closes: &str,
 ) {
-    let out = run_cli(
+    cli_stdout(&run_cli(
         db,
-        &[
-            "session", "create", "--org", org, "--slug", slug, "--title", slug, "--repos", repos,
-            "--opens", opens, "--closes", closes,
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        &session_create_args(org, slug, slug, repos, (opens, closes), &[]),
+    ));
 }
 
 /// [`cli_create_session`] for `lab1` of `org` (`lab1-*`, January 2026), the session most tests use.
 pub fn cli_create_lab1_session(db: &TestDb, org: &str) {
-    cli_create_session(
-        db,
-        org,
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
+    let (opens, closes) = JANUARY_2026;
+    cli_create_session(db, org, "lab1", "lab1-*", opens, closes);
+}
+
+/// Insert a queued `ping` delivery `guid` received at `received_at` straight into the queue.
+pub async fn queue_ping(conn: &DatabaseConnection, guid: &str, received_at: DateTime<Utc>) {
+    let new = db::deliveries::NewDelivery {
+        guid: guid.into(),
+        event: "ping".into(),
+        action: None,
+        installation_id: None,
+        payload: b"{}".to_vec(),
+        status: db::deliveries::Status::Queued,
+        error: None,
+        received_at,
+    };
+    assert!(
+        db::deliveries::insert(conn, new).await.expect("insert"),
+        "{guid}"
     );
 }
 

@@ -25,7 +25,7 @@
 
 use chrono::{TimeZone, Utc};
 use labtrail::audit::{self, entries, Action, NewEntry};
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -284,11 +284,7 @@ async fn appended_entries_hash_as_specified(db: TestDb) {
     let p = push_payload("course", "lab1-alice", 7, &sha(1), 1767225600);
     app.deliver_push("known-1", &p).await;
     app.drain().await;
-    let rows = entity::audit_log::Entity::find()
-        .order_by_asc(entity::audit_log::Column::Seq)
-        .all(&app.db)
-        .await
-        .expect("entries");
+    let rows = app.audit_entries().await;
     assert!(rows.len() >= 2, "a session and an attempt: {}", rows.len());
     let mut prev = unhex(GENESIS_TEST);
     for row in &rows {

@@ -33,23 +33,23 @@ impl Work {
     fn clone_of(bare: &Path) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("work");
-        let out = std::process::Command::new("git")
-            .args(["clone", "--quiet"])
-            .arg(bare)
-            .arg(&dir)
-            .output()
-            .expect("git clone");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (from, to) = (bare.display().to_string(), dir.display().to_string());
+        git(tmp.path(), &["clone", "--quiet", &from, &to]);
         let w = Self { dir, _tmp: tmp };
         w.git(&["symbolic-ref", "HEAD", "refs/heads/main"]);
         w.git(&["config", "user.name", "Student"]);
         w.git(&["config", "user.email", "student@example.com"]);
         w.git(&["config", "commit.gpgsign", "false"]);
         w
+    }
+
+    /// A fresh repository and a working clone of it with its [`base`](Self::base) pushed: the
+    /// repository, the clone and the base's SHA.
+    fn on_fresh_repo() -> (GitRepo, Self, String) {
+        let repo = GitRepo::new();
+        let w = Self::clone_of(&repo.dir);
+        let base = w.base();
+        (repo, w, base)
     }
 
     fn git(&self, args: &[&str]) -> String {
@@ -216,9 +216,7 @@ async fn check(
 
 /// `git revert` of a commit that changed a.txt and added n.txt; b.txt changed in between.
 async fn exact_revert(db: TestDb) {
-    let repo = GitRepo::new();
-    let w = Work::clone_of(&repo.dir);
-    let before = w.base();
+    let (repo, w, before) = Work::on_fresh_repo();
     w.put("a.txt", "a, changed\n");
     w.put("n.txt", "new\n");
     let c1 = w.commit("change a, add n");
@@ -232,9 +230,7 @@ async fn exact_revert(db: TestDb) {
 
 /// a.txt changed, then written back to its original bytes by hand; c.txt changed.
 async fn file_modified_then_restored(db: TestDb) {
-    let repo = GitRepo::new();
-    let w = Work::clone_of(&repo.dir);
-    let before = w.base();
+    let (repo, w, before) = Work::on_fresh_repo();
     w.put("a.txt", "x\n");
     w.commit("change a");
     w.put("a.txt", "a\n");
@@ -246,9 +242,7 @@ async fn file_modified_then_restored(db: TestDb) {
 
 /// b.txt and c.txt deleted; b.txt re-added with the same bytes, c.txt with others; d.txt added.
 async fn file_deleted_then_readded_with_the_same_bytes(db: TestDb) {
-    let repo = GitRepo::new();
-    let w = Work::clone_of(&repo.dir);
-    let before = w.base();
+    let (repo, w, before) = Work::on_fresh_repo();
     w.rm("b.txt");
     w.rm("c.txt");
     w.commit("delete b and c");
@@ -270,9 +264,7 @@ async fn file_deleted_then_readded_with_the_same_bytes(db: TestDb) {
 
 /// t.txt added, then deleted; a.txt changed: the lists alone know (t.txt did not exist before).
 async fn file_added_then_deleted(db: TestDb) {
-    let repo = GitRepo::new();
-    let w = Work::clone_of(&repo.dir);
-    let before = w.base();
+    let (repo, w, before) = Work::on_fresh_repo();
     w.put("t.txt", "temporary\n");
     w.commit("add t");
     w.rm("t.txt");
@@ -285,9 +277,7 @@ async fn file_added_then_deleted(db: TestDb) {
 /// A feature branch (a.txt changed twice, f.txt added, c.txt deleted) merged into main, which changed
 /// b.txt meanwhile (already pushed): the push is the merge and the branch's commits.
 async fn merge_commit(db: TestDb) {
-    let repo = GitRepo::new();
-    let w = Work::clone_of(&repo.dir);
-    w.base();
+    let (repo, w, _) = Work::on_fresh_repo();
     w.git(&["checkout", "--quiet", "-b", "feature"]);
     w.put("a.txt", "a, feature 1\n");
     w.put("f.txt", "feature\n");

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::backend_tests;
 use crate::helpers::{
-    push_payload, run_cli, sha, spawn_app_with, AppOptions, TestApp, TestDb, SECRET,
+    deliver_push_args, push_payload, run_cli, sha, spawn_app_with, AppOptions, TestApp, TestDb,
 };
 
 backend_tests!(deliver_wait_prints_the_outcome_and_deliveries_show_it);
@@ -22,27 +22,20 @@ async fn deliver_wait(app: &TestApp, guid: &str, payload: &Value) -> std::proces
     let db = app.test_db.clone();
     let guid = guid.to_owned();
     tokio::task::spawn_blocking(move || {
-        run_cli(
-            &db,
-            &[
-                "deliver",
-                &file.display().to_string(),
-                "--event",
-                "push",
-                "--url",
-                &url,
-                "--secret",
-                SECRET,
-                "--delivery-id",
-                &guid,
-                "--wait",
-                "--timeout",
-                "60",
-            ],
-        )
+        let file = file.display().to_string();
+        let mut args = deliver_push_args(&file, &url, &guid);
+        args.extend(["--wait", "--timeout", "60"]);
+        run_cli(&db, &args)
     })
     .await
     .expect("cli")
+}
+
+/// [`deliver_wait`], which must succeed; the last line it printed.
+async fn deliver_wait_ok(app: &TestApp, guid: &str, payload: &Value) -> String {
+    let out = deliver_wait(app, guid, payload).await;
+    assert!(out.status.success(), "{out:?}");
+    last_line(&out)
 }
 
 fn last_line(out: &std::process::Output) -> String {
@@ -57,35 +50,25 @@ async fn deliver_wait_prints_the_outcome_and_deliveries_show_it(db: TestDb) {
     let app = spawn_app_with(&db, AppOptions::default().with_workers(1)).await;
     app.create_lab1_session().await;
 
-    let on_time = deliver_wait(
-        &app,
-        "w-1",
-        &push_payload("course", "lab1-alice", 11, &sha(1), OPENS + 60),
-    )
-    .await;
-    assert!(on_time.status.success(), "{on_time:?}");
-    assert_eq!(last_line(&on_time), "attempt #1 recorded (on time)");
-
-    let late = deliver_wait(
-        &app,
-        "w-2",
-        &push_payload("course", "lab1-alice", 11, &sha(2), CLOSES + 7500),
-    )
-    .await;
-    assert!(late.status.success(), "{late:?}");
-    assert_eq!(last_line(&late), "attempt #2 recorded (late by 2 h 5 min)");
-
-    let ignored = deliver_wait(
-        &app,
-        "w-3",
-        &push_payload("course", "other", 12, &sha(3), OPENS + 60),
-    )
-    .await;
-    assert!(ignored.status.success(), "{ignored:?}");
-    assert_eq!(
-        last_line(&ignored),
-        "ignored: no active lab session of course matches other on master"
-    );
+    for (guid, payload, outcome) in [
+        (
+            "w-1",
+            push_payload("course", "lab1-alice", 11, &sha(1), OPENS + 60),
+            "attempt #1 recorded (on time)",
+        ),
+        (
+            "w-2",
+            push_payload("course", "lab1-alice", 11, &sha(2), CLOSES + 7500),
+            "attempt #2 recorded (late by 2 h 5 min)",
+        ),
+        (
+            "w-3",
+            push_payload("course", "other", 12, &sha(3), OPENS + 60),
+            "ignored: no active lab session of course matches other on master",
+        ),
+    ] {
+        assert_eq!(deliver_wait_ok(&app, guid, &payload).await, outcome);
+    }
 
     // A push the worker can never read: given up at once.
     let broken = deliver_wait(&app, "w-4", &serde_json::json!({ "ref": 5 })).await;

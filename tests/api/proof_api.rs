@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use entity::audit_log;
-use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::Value;
 
 use crate::audit_support::{checkpoint, cli, more, record};
@@ -24,11 +22,8 @@ backend_tests!(
 
 /// The canonical bytes of every stored entry, by seq (the leaves' data).
 async fn leaves(app: &TestApp) -> Vec<Vec<u8>> {
-    audit_log::Entity::find()
-        .order_by_asc(audit_log::Column::Seq)
-        .all(&app.db)
+    app.audit_entries()
         .await
-        .expect("entries")
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
@@ -61,14 +56,7 @@ fn check_proof(dir: &std::path::Path, file: &std::path::Path, key: &str) -> (Opt
         .current_dir(dir)
         .output()
         .expect("run labtrail");
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    crate::helpers::code_and_output(&out)
 }
 
 async fn proof_endpoint_round_trip_checked_offline_and_independently(db: TestDb) {
@@ -91,13 +79,7 @@ async fn proof_endpoint_round_trip_checked_offline_and_independently(db: TestDb)
     let proof_path = |id: i64| format!("/api/v1/attempts/{id}/proof");
 
     // Before any checkpoint: 409, and when to come back.
-    let resp = app
-        .client
-        .get(format!("{}{}", app.base_url, proof_path(mine)))
-        .bearer_auth(&instructor)
-        .send()
-        .await
-        .expect("request");
+    let resp = app.get_as(&proof_path(mine), &instructor).await;
     assert_eq!(resp.status().as_u16(), 409);
     assert_eq!(
         resp.headers()

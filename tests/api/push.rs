@@ -1,7 +1,9 @@
 //! Push deliveries from real GitHub payloads become attempts (or are ignored) with the right facts.
 
 use crate::backend_tests;
-use crate::helpers::{fixture, fixture_json, push_payload, sha, spawn_app, TestApp, TestDb};
+use crate::helpers::{
+    cli_stdout, fixture, fixture_json, push_payload, sha, spawn_app, TestApp, TestDb,
+};
 
 backend_tests!(
     new_branch_push_becomes_an_attempt,
@@ -14,26 +16,13 @@ backend_tests!(
 
 async fn new_branch_push_becomes_an_attempt(db: TestDb) {
     let app = spawn_app(&db).await;
-    let session = app
-        .create_session(
-            "Codertocat",
-            "hello",
-            "Hello-*",
-            "2019-05-01T00:00:00Z",
-            "2019-06-01T00:00:00Z",
-        )
-        .await;
+    let session = app.create_hello_session().await;
     let body = fixture("octokit-webhooks/push/with-new-branch.payload.json");
     assert_eq!(app.deliver_status("push", "nb-1", &body).await, 202);
     assert_eq!(app.settled("nb-1").await.status, "processed");
 
-    let out = app.cli(&["attempts", "list", "--format", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json array");
+    let out = cli_stdout(&app.cli(&["attempts", "list", "--format", "json"]));
+    let list: serde_json::Value = serde_json::from_str(&out).expect("json array");
     let a = &list[0];
     assert_eq!(list.as_array().map(Vec::len), Some(1));
     assert_eq!(a["session"], "hello");
@@ -118,13 +107,8 @@ async fn committer_without_username_is_recorded(db: TestDb) {
     let body = fixture("octokit-webhooks/push/with-no-username-committer.payload.json");
     app.deliver("push", "nouser-1", &body).await;
     assert_eq!(app.settled("nouser-1").await.status, "processed");
-    let out = app.cli(&["attempts", "show", "1"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let a: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let out = cli_stdout(&app.cli(&["attempts", "show", "1"]));
+    let a: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(
         a["files"],
         serde_json::json!([{"path": "README.md", "status": "added"}])

@@ -25,15 +25,11 @@ async fn five_pushes(app: &TestApp) {
         } else {
             1767225600 + i as i64
         };
-        let body = serde_json::to_vec(&push_payload(
-            "course",
-            repo,
-            7 + (i / 4) as i64,
-            &sha(i + 1),
-            pushed,
-        ))
-        .expect("json");
-        app.deliver("push", &format!("p-{i}"), &body).await;
+        app.deliver_push(
+            &format!("p-{i}"),
+            &push_payload("course", repo, 7 + (i / 4) as i64, &sha(i + 1), pushed),
+        )
+        .await;
     }
     app.drain().await;
 }
@@ -93,15 +89,8 @@ async fn attempts_come_in_cursor_pages_with_filters_and_csv(db: TestDb) {
     assert_eq!(status, 404);
     // CSV: the CLI's columns; the next cursor in a header.
     let resp = app
-        .client
-        .get(format!(
-            "{}/api/v1/sessions/lab1/attempts?format=csv&limit=3",
-            app.base_url
-        ))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("csv");
+        .get_as("/api/v1/sessions/lab1/attempts?format=csv&limit=3", &admin)
+        .await;
     assert_eq!(resp.status().as_u16(), 200);
     assert!(resp.headers()["content-type"]
         .to_str()

@@ -10,7 +10,9 @@ use wiremock::ResponseTemplate;
 
 use crate::backend_tests;
 use crate::fake_github::{rate_limited, FakeGithub, HookAttempt, Route, APP_ID};
-use crate::helpers::{spawn_app, spawn_app_with, AppOptions, TestDb, ORIGIN, SECRET};
+use crate::helpers::{
+    assert_contains_all, spawn_app, spawn_app_with, AppOptions, TestDb, ORIGIN, SECRET,
+};
 
 backend_tests!(
     failed_deliveries_we_lack_are_redelivered,
@@ -75,10 +77,12 @@ async fn failed_deliveries_we_lack_are_redelivered(db: TestDb) {
         .contains(&format!("redelivery requested of attempt {bad_gateway}")));
     assert!(line_of(&stdout, "guid-0").contains("failed to connect"));
     assert!(line_of(&stdout, "guid-ok").contains("delivered"));
-    assert!(
-        stdout.contains("3 GUIDs in 3 deliveries since")
-            && stdout.contains("redelivery requested 2, request failed 0"),
-        "{stdout}"
+    assert_contains_all(
+        &stdout,
+        &[
+            "3 GUIDs in 3 deliveries since",
+            "redelivery requested 2, request failed 0",
+        ],
     );
     // One page asked for with GitHub's maximum page size, as the App (the fake checks the JWT).
     let lists: Vec<_> = fake
@@ -227,13 +231,12 @@ async fn limit_and_failed_requests_are_reported(db: TestDb) {
         "{stdout}"
     );
     assert!(line_of(&stdout, "guid-new").contains("not requested in this run"));
-    assert!(
-        stdout.contains("redelivery requested 1, request failed 1"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("left for the next run: 1 (limit: 2 requests per run"),
-        "{stdout}"
+    assert_contains_all(
+        &stdout,
+        &[
+            "redelivery requested 1, request failed 1",
+            "left for the next run: 1 (limit: 2 requests per run",
+        ],
     );
 }
 

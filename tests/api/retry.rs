@@ -81,20 +81,10 @@ backend_tests!(stale_claim_cannot_settle);
 
 /// A worker whose lease ran out (and whose delivery another worker claimed) cannot settle it.
 async fn stale_claim_cannot_settle(db: TestDb) {
-    use labtrail::db::deliveries::{self, NewDelivery, Status};
+    use labtrail::db::deliveries::{self, Status};
     let conn = db.connect().await;
     let now = chrono::Utc::now();
-    let new = NewDelivery {
-        guid: "lease-1".into(),
-        event: "ping".into(),
-        action: None,
-        installation_id: None,
-        payload: b"{}".to_vec(),
-        status: Status::Queued,
-        error: None,
-        received_at: now,
-    };
-    assert!(deliveries::insert(&conn, new).await.expect("insert"));
+    crate::helpers::queue_ping(&conn, "lease-1", now).await;
     let lease = chrono::Duration::seconds(60);
     let first = deliveries::claim_next(&conn, now, lease)
         .await

@@ -3,7 +3,7 @@
 
 use sea_orm::{ConnectionTrait, QueryResult, Statement};
 
-use crate::audit_support::cli;
+use crate::audit_support::{archive, retention_run_now};
 use crate::backend_tests;
 use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb};
 
@@ -67,21 +67,8 @@ async fn populate(app: &TestApp) {
     push(app, "d-3", "lab1-bob", 8, 3, jan + 120).await;
     push(app, "d-4", "lab1-alice", 7, 4, after_deadline).await;
     push(app, "d-5", "lab0-carol", 9, 5, jan + 180).await;
-    let (code, out) = cli(
-        app,
-        &["session", "archive", "--org", "course", "--slug", "lab0"],
-    );
-    assert_eq!(code, Some(0), "{out}");
-    let retention = [
-        "retention",
-        "run",
-        "--payload-days",
-        "0",
-        "--attempt-days",
-        "0",
-    ];
-    let (code, out) = cli(app, &retention);
-    assert_eq!(code, Some(0), "{out}");
+    archive(app, "lab0");
+    retention_run_now(app);
 }
 
 async fn schema_doc_queries_return_the_expected_rows(db: TestDb) {

@@ -7,7 +7,10 @@ use serde_json::Value;
 
 use crate::backend_tests;
 use crate::github_files::{app_with_fake, deliver};
-use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb};
+use crate::helpers::cli_stdout as ok;
+use crate::helpers::{
+    push_payload, session_create_args, sha, spawn_app, TestApp, TestDb, JANUARY_2026,
+};
 
 backend_tests!(
     extension_and_deadline_edit_change_the_summary_and_stay_verifiable,
@@ -26,16 +29,6 @@ const ROSTER: &str = "identifier,github_username,github_id,name\n\
 alice@uni.test,alice,101,Alice A\n\
 bob@uni.test,bob,102,Bob B\n";
 
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).expect("utf-8")
-}
-
 fn refused(out: &std::process::Output) -> String {
     assert!(
         !out.status.success(),
@@ -51,24 +44,14 @@ fn json(out: &std::process::Output) -> Value {
 
 /// `session create` through the CLI with the default branch policy.
 fn create(app: &TestApp, slug: &str, repos: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "session",
-        "create",
-        "--org",
+    app.cli(&session_create_args(
         "course",
-        "--slug",
         slug,
-        "--title",
         "Lab one",
-        "--repos",
         repos,
-        "--opens",
-        "2026-01-01T00:00:00Z",
-        "--closes",
-        "2026-02-01T00:00:00Z",
-    ];
-    args.extend_from_slice(extra);
-    app.cli(&args)
+        JANUARY_2026,
+        extra,
+    ))
 }
 
 async fn push_by(app: &TestApp, guid: &str, repo: &str, repo_id: i64, login: (&str, i64), at: i64) {
@@ -86,17 +69,11 @@ async fn push_by(app: &TestApp, guid: &str, repo: &str, repo_id: i64, login: (&s
 }
 
 fn summary(app: &TestApp) -> Vec<Value> {
-    json(&app.cli(&[
-        "attempts",
-        "summary",
-        "--session",
-        "lab1",
-        "--format",
-        "json",
-    ]))
-    .as_array()
-    .expect("rows")
-    .clone()
+    serde_json::from_str::<Value>(&app.lab1_summary("json"))
+        .expect("json")
+        .as_array()
+        .expect("rows")
+        .clone()
 }
 
 fn statuses(rows: &[Value]) -> Vec<(String, String)> {
@@ -136,16 +113,7 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
     );
 
     // Alice (named by roster identifier, any case) gets two hours.
-    let out = ok(&app.cli(&[
-        "session",
-        "extend",
-        "--slug",
-        "lab1",
-        "--student",
-        "Alice@Uni.Test",
-        "--closes",
-        "2026-02-01T02:00:00Z",
-    ]));
+    let out = app.extend_lab1("Alice@Uni.Test", "2026-02-01T02:00:00Z");
     assert!(out.contains("roster alice@uni.test"), "{out}");
     let rows = summary(&app);
     assert_eq!(
@@ -190,22 +158,8 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
     );
 
     // Someone not on the roster: the entry holds a digest, never the login.
-    ok(&app.cli(&[
-        "session",
-        "extend",
-        "--slug",
-        "lab1",
-        "--student",
-        "zed",
-        "--closes",
-        "2026-02-02T00:00:00Z",
-    ]));
-    let entries = app.audit_entries().await;
-    let extended: Vec<Value> = entries
-        .iter()
-        .filter(|e| e.action == "lab_session.extended")
-        .map(|e| serde_json::from_str(&e.details).expect("details"))
-        .collect();
+    app.extend_lab1("zed", "2026-02-02T00:00:00Z");
+    let extended = app.audit_details_json("lab_session.extended").await;
     assert_eq!(extended.len(), 2);
     assert!(extended[0]["roster_student_id"].is_i64(), "{}", extended[0]);
     assert!(extended[1]["student_sha256"].is_string(), "{}", extended[1]);
@@ -213,11 +167,7 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
         let text = e.to_string();
         assert!(!text.contains("alice") && !text.contains("zed"), "{text}");
     }
-    let edited: Vec<Value> = entries
-        .iter()
-        .filter(|e| e.action == "lab_session.edited")
-        .map(|e| serde_json::from_str(&e.details).expect("details"))
-        .collect();
+    let edited = app.audit_details_json("lab_session.edited").await;
     assert_eq!(edited.len(), 1);
     // Details version 2: instants in UTC with microseconds and `Z`.
     assert_eq!(edited[0]["v"], 2);
@@ -270,24 +220,14 @@ async fn time_zone_in_tables_and_csv_json_stays_utc(db: TestDb) {
     ));
     assert!(err.contains("unknown time zone \"Europe/Pariss\""), "{err}");
     // A local deadline in the session's zone.
-    ok(&app.cli(&[
-        "session",
-        "create",
-        "--org",
+    ok(&app.cli(&session_create_args(
         "course",
-        "--slug",
         "lab1",
-        "--title",
         "Lab one",
-        "--repos",
         "lab1-*",
-        "--opens",
-        "2026-01-01 00:00",
-        "--closes",
-        "2026-01-31 23:59",
-        "--timezone",
-        "Europe/Paris",
-    ]));
+        ("2026-01-01 00:00", "2026-01-31 23:59"),
+        &["--timezone", "Europe/Paris"],
+    )));
     let sessions = json(&app.cli(&["session", "list", "--format", "json"]));
     assert_eq!(sessions[0]["closes_at"], "2026-01-31T22:59:00Z");
     assert_eq!(sessions[0]["opens_at"], "2025-12-31T23:00:00Z");
@@ -319,14 +259,7 @@ async fn time_zone_in_tables_and_csv_json_stays_utc(db: TestDb) {
     let table = ok(&app.cli(&["attempts", "summary", "--session", "lab1"]));
     assert!(table.contains("2026-01-10 13:00 +01:00"), "{table}");
     assert!(table.contains("2026-01-31 23:59 +01:00"), "{table}");
-    let csv = ok(&app.cli(&[
-        "attempts",
-        "summary",
-        "--session",
-        "lab1",
-        "--format",
-        "csv",
-    ]));
+    let csv = app.lab1_summary("csv");
     assert!(csv
         .lines()
         .next()
@@ -350,16 +283,7 @@ async fn check_run_shows_local_time_and_the_students_deadline(db: TestDb) {
         "--timezone",
         "Europe/Paris",
     ]));
-    ok(&app.cli(&[
-        "session",
-        "extend",
-        "--slug",
-        "lab1",
-        "--student",
-        "alice",
-        "--closes",
-        "2026-02-03 12:00",
-    ]));
+    app.extend_lab1("alice", "2026-02-03 12:00");
     // Both pushed 2 h 5 min after the session's deadline (2026-02-01T00:00:00Z).
     let mut p = push_payload("course", "lab1-alice", 7, &sha(70), CLOSES + 7500);
     p["pusher"]["name"] = "alice".into();
@@ -483,13 +407,7 @@ async fn early_push_and_default_branch_policy(db: TestDb) {
         .map(|a| (a["early"] == true, a["late"] == true))
         .collect();
     assert_eq!(early, [(true, false), (false, false)]);
-    let recorded: Vec<Value> = app
-        .audit_entries()
-        .await
-        .iter()
-        .filter(|e| e.action == "lab_attempt.recorded")
-        .map(|e| serde_json::from_str(&e.details).expect("details"))
-        .collect();
+    let recorded = app.audit_details_json("lab_attempt.recorded").await;
     assert_eq!(recorded[0]["early"], true);
     assert_eq!(recorded[1]["early"], false);
 

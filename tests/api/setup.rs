@@ -13,6 +13,8 @@ use crate::helpers::{run, spawn_app, spawn_app_with, AppOptions, Backend, TestAp
 
 const CODE: &str = "0123456789abcdef0123456789abcdef";
 const HTML: &str = "text/html,application/xhtml+xml";
+/// The public URL most setup tests serve at.
+const PUBLIC_URL: &str = "https://labtrail.example.edu";
 
 fn setup_dir(db: &TestDb) -> PathBuf {
     let dir = db.scratch_dir().join("setup");
@@ -68,6 +70,17 @@ impl<'a> Browser<'a> {
         (status, response.text().await.expect("body"))
     }
 
+    /// Come back from GitHub to the setup callback with `code` and `state`.
+    async fn callback(&mut self, code: &str, state: &str) -> (u16, String) {
+        self.get(&format!("/setup/callback?code={code}&state={state}"))
+            .await
+    }
+
+    /// Open the setup page with the setup code and take the `state` from its form.
+    async fn start_with_code(&mut self) -> String {
+        self.start(&format!("?code={CODE}")).await
+    }
+
     /// Open the setup page (with the code if given) and take the `state` from its form.
     async fn start(&mut self, query: &str) -> String {
         let (status, html) = self.get(&format!("/setup{query}")).await;
@@ -96,7 +109,7 @@ fn mode(path: &std::path::Path) -> u32 {
 async fn manifest_flow_writes_credentials_once(db: TestDb) {
     let fake = FakeGithub::start().await;
     fake.add_manifest_code("gh-code-1", |_| {});
-    let app = spawn_setup(&db, &fake, "https://labtrail.example.edu").await;
+    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
     let mut browser = Browser::new(&app);
 
     let (status, html) = browser.get(&format!("/setup?code={CODE}")).await;
@@ -121,9 +134,7 @@ async fn manifest_flow_writes_credentials_once(db: TestDb) {
     let (status, _) = browser.get("/setup?org=a/b").await;
     assert_eq!(status, 400);
 
-    let (status, html) = browser
-        .get(&format!("/setup/callback?code=gh-code-1&state={state}"))
-        .await;
+    let (status, html) = browser.callback("gh-code-1", &state).await;
     assert_eq!(status, 200, "{html}");
     assert!(
         !html.contains(&setup_dir(&db).display().to_string()),
@@ -154,9 +165,7 @@ async fn manifest_flow_writes_credentials_once(db: TestDb) {
         assert_eq!(mode(&setup_dir(&db).join(".env")), 0o600);
     }
     // Written once: the state is used, and setup is over until `serve` restarts.
-    let (status, _) = browser
-        .get(&format!("/setup/callback?code=gh-code-1&state={state}"))
-        .await;
+    let (status, _) = browser.callback("gh-code-1", &state).await;
     assert_ne!(status, 200);
     let (status, html) = browser.get("/setup").await;
     assert_eq!(status, 409, "{html}");
@@ -164,20 +173,25 @@ async fn manifest_flow_writes_credentials_once(db: TestDb) {
     assert_eq!(fake.count(Route::ConvertManifest), 1);
 }
 
-async fn setup_opens_only_with_the_code_once(db: TestDb) {
-    let fake = FakeGithub::start().await;
-    let app = spawn_setup(&db, &fake, "https://labtrail.example.edu").await;
-    let mut stranger = Browser::new(&app);
-    let (status, html) = stranger.get("/setup").await;
-    assert_eq!(status, 403);
+/// `html` is a page that mentions `needle` and offers no way on to GitHub's App form.
+fn assert_page_without_form(html: &str, needle: &str) {
     assert!(
-        html.starts_with("<!doctype html>") && html.contains("setup?code="),
+        html.starts_with("<!doctype html>") && html.contains(needle),
         "{html}"
     );
     assert!(
         !html.contains("settings/apps/new"),
-        "no form without the code: {html}"
+        "no way to GitHub: {html}"
     );
+}
+
+async fn setup_opens_only_with_the_code_once(db: TestDb) {
+    let fake = FakeGithub::start().await;
+    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
+    let mut stranger = Browser::new(&app);
+    let (status, html) = stranger.get("/setup").await;
+    assert_eq!(status, 403);
+    assert_page_without_form(&html, "setup?code=");
     let (status, _) = stranger
         .get("/setup?code=0123456789abcdef0123456789abcdee")
         .await;
@@ -194,7 +208,7 @@ async fn setup_opens_only_with_the_code_once(db: TestDb) {
     assert!(json.json::<serde_json::Value>().await.expect("json")["error"].is_string());
 
     let mut owner = Browser::new(&app);
-    owner.start(&format!("?code={CODE}")).await;
+    owner.start_with_code().await;
     let (status, _) = stranger.get(&format!("/setup?code={CODE}")).await;
     assert_eq!(status, 403, "the code works once");
     assert!(stranger.cookie.is_none());
@@ -204,20 +218,16 @@ async fn another_browser_cannot_redeem_a_state(db: TestDb) {
     let fake = FakeGithub::start().await;
     fake.add_manifest_code("their-app", |_| {});
     fake.add_manifest_code("our-app", |app| app["webhook_secret"] = "ours".into());
-    let app = spawn_setup(&db, &fake, "https://labtrail.example.edu").await;
+    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
     let mut owner = Browser::new(&app);
-    let state = owner.start(&format!("?code={CODE}")).await;
+    let state = owner.start_with_code().await;
 
     // The attacker learned the state (it travels through GitHub) and redeems it with their own App.
     let mut attacker = Browser::new(&app);
-    let (status, html) = attacker
-        .get(&format!("/setup/callback?code=their-app&state={state}"))
-        .await;
+    let (status, html) = attacker.callback("their-app", &state).await;
     assert_eq!(status, 403, "{html}");
     attacker.cookie = Some("labtrail_setup=forged".into());
-    let (status, _) = attacker
-        .get(&format!("/setup/callback?code=their-app&state={state}"))
-        .await;
+    let (status, _) = attacker.callback("their-app", &state).await;
     assert_eq!(status, 403);
     assert_eq!(
         fake.count(Route::ConvertManifest),
@@ -227,9 +237,7 @@ async fn another_browser_cannot_redeem_a_state(db: TestDb) {
     assert!(!setup_dir(&db).join(".env").exists());
 
     // The owner's state is still good, once.
-    let (status, html) = owner
-        .get(&format!("/setup/callback?code=our-app&state={state}"))
-        .await;
+    let (status, html) = owner.callback("our-app", &state).await;
     assert_eq!(status, 200, "{html}");
     let env = std::fs::read_to_string(setup_dir(&db).join(".env")).expect(".env");
     assert!(env.contains("GITHUB_WEBHOOK_SECRET=ours\n"), "{env}");
@@ -238,9 +246,9 @@ async fn another_browser_cannot_redeem_a_state(db: TestDb) {
 async fn others_cannot_flush_a_pending_state(db: TestDb) {
     let fake = FakeGithub::start().await;
     fake.add_manifest_code("gh-code", |_| {});
-    let app = spawn_setup(&db, &fake, "https://labtrail.example.edu").await;
+    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
     let mut owner = Browser::new(&app);
-    let state = owner.start(&format!("?code={CODE}")).await;
+    let state = owner.start_with_code().await;
     let mut flooder = Browser::new(&app);
     for i in 0..200 {
         let query = if i % 2 == 0 {
@@ -255,9 +263,7 @@ async fn others_cannot_flush_a_pending_state(db: TestDb) {
     for _ in 0..5 {
         owner.start("").await;
     }
-    let (status, html) = owner
-        .get(&format!("/setup/callback?code=gh-code&state={state}"))
-        .await;
+    let (status, html) = owner.callback("gh-code", &state).await;
     assert_eq!(status, 200, "{html}");
 }
 
@@ -275,12 +281,10 @@ async fn an_existing_env_is_merged(db: TestDb) {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&env_path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     }
-    let app = spawn_setup(&db, &fake, "https://labtrail.example.edu").await;
+    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
     let mut owner = Browser::new(&app);
-    let state = owner.start(&format!("?code={CODE}")).await;
-    let (status, html) = owner
-        .get(&format!("/setup/callback?code=gh-code&state={state}"))
-        .await;
+    let state = owner.start_with_code().await;
+    let (status, html) = owner.callback("gh-code", &state).await;
     assert_eq!(status, 200, "{html}");
     let env = std::fs::read_to_string(&env_path).expect(".env");
     assert!(
@@ -311,18 +315,11 @@ async fn an_unwritable_env_is_refused_before_github(db: TestDb) {
     let fake = FakeGithub::start().await;
     // A directory where `.env` should be: nothing can be merged into it.
     std::fs::create_dir_all(setup_dir(&db).join(".env")).expect("dir");
-    let app = spawn_setup(&db, &fake, "https://labtrail.example.edu").await;
+    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
     let mut owner = Browser::new(&app);
     let (status, html) = owner.get(&format!("/setup?code={CODE}")).await;
     assert_eq!(status, 409, "{html}");
-    assert!(
-        html.starts_with("<!doctype html>") && html.contains(".env"),
-        "{html}"
-    );
-    assert!(
-        !html.contains("settings/apps/new"),
-        "no way to GitHub: {html}"
-    );
+    assert_page_without_form(&html, ".env");
     assert!(
         !html.contains(&setup_dir(&db).display().to_string()),
         "no absolute path: {html}"
@@ -333,15 +330,13 @@ async fn an_unwritable_env_is_refused_before_github(db: TestDb) {
 async fn credentials_are_shown_once_when_writing_fails(db: TestDb) {
     let fake = FakeGithub::start().await;
     fake.add_manifest_code("gh-code", |_| {});
-    let app = spawn_setup(&db, &fake, "https://labtrail.example.edu").await;
+    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
     let mut owner = Browser::new(&app);
-    let state = owner.start(&format!("?code={CODE}")).await;
+    let state = owner.start_with_code().await;
     // The directory disappears while GitHub converts the code: the write fails after the only exchange.
     let dir = setup_dir(&db);
     fake.on_conversion(move || std::fs::remove_dir_all(&dir).expect("remove"));
-    let (status, html) = owner
-        .get(&format!("/setup/callback?code=gh-code&state={state}"))
-        .await;
+    let (status, html) = owner.callback("gh-code", &state).await;
     assert_eq!(status, 500, "{html}");
     assert!(
         html.contains("GITHUB_WEBHOOK_SECRET=whsec-from-github"),
@@ -356,9 +351,7 @@ async fn credentials_are_shown_once_when_writing_fails(db: TestDb) {
         "{html}"
     );
     assert!(!db.scratch_dir().join("setup").exists());
-    let (status, again) = owner
-        .get(&format!("/setup/callback?code=gh-code&state={state}"))
-        .await;
+    let (status, again) = owner.callback("gh-code", &state).await;
     assert_ne!(status, 200);
     assert!(!again.contains("whsec-from-github"), "shown once: {again}");
 }
@@ -368,12 +361,10 @@ async fn a_newline_in_a_value_is_refused(db: TestDb) {
     fake.add_manifest_code("gh-code", |app| {
         app["webhook_secret"] = "s\nGITHUB_API_URL=https://evil.example".into()
     });
-    let app = spawn_setup(&db, &fake, "https://labtrail.example.edu").await;
+    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
     let mut owner = Browser::new(&app);
-    let state = owner.start(&format!("?code={CODE}")).await;
-    let (status, html) = owner
-        .get(&format!("/setup/callback?code=gh-code&state={state}"))
-        .await;
+    let state = owner.start_with_code().await;
+    let (status, html) = owner.callback("gh-code", &state).await;
     assert_eq!(status, 502, "{html}");
     assert!(
         html.contains("webhook_secret") && html.contains("Nothing was written"),

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::backend_tests;
-use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb};
+use crate::helpers::{cli_stdout, push_payload, sha, spawn_app, TestApp, TestDb};
 
 backend_tests!(
     token_commands_show_the_token_once_and_store_only_its_hash,
@@ -20,13 +20,7 @@ pub fn create_token(app: &TestApp, name: &str, role: &str, org: Option<&str>) ->
     if let Some(org) = org {
         args.extend(["--org", org]);
     }
-    let out = app.cli(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    let stdout = cli_stdout(&app.cli(&args));
     stdout.lines().last().expect("a token line").to_owned()
 }
 
@@ -55,8 +49,7 @@ pub async fn two_orgs(app: &TestApp) -> (i64, i64) {
         .await;
         // Distinct repositories and heads: two pushes, not one push seen twice.
         let p = push_payload(org, "lab1-x", 7 + n as i64, &sha(n), 1767225600);
-        let body = serde_json::to_vec(&p).expect("json");
-        app.deliver("push", &format!("{org}-1"), &body).await;
+        app.deliver_push(&format!("{org}-1"), &p).await;
     }
     app.drain().await;
     let sessions = entity::lab_session::Entity::find()

@@ -9,9 +9,10 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::backend_tests;
 use crate::fake_github::FakeGithub;
-use crate::github_files::{app_with_fake, deliver, ORG, PUSHED_AT};
+use crate::github_files::{app_with_fake, deliver_alice_and_check, PUSHED_AT};
 use crate::helpers::{
-    push_payload, sha, spawn_app, spawn_app_with, AppOptions, TestApp, TestDb, WebOauthOptions,
+    cli_stdout, push_payload, session_create_args, sha, spawn_app, spawn_app_with, AppOptions,
+    TestApp, TestDb, WebOauthOptions,
 };
 use crate::tokens::{create_token, two_orgs};
 
@@ -112,6 +113,18 @@ impl Browser {
     }
 
     /// GET a path of the app, or an absolute URL.
+    /// GET `path`: a 200 attachment named `filename`.
+    pub async fn download(&mut self, path: &str, filename: &str) -> Page {
+        let page = self.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert_eq!(
+            page.headers["content-disposition"],
+            format!("attachment; filename=\"{filename}\"").as_str(),
+            "{path}"
+        );
+        page
+    }
+
     pub async fn get(&mut self, path: &str) -> Page {
         let url = if path.starts_with("http") {
             path.to_owned()
@@ -158,9 +171,11 @@ pub async fn class(app: &TestApp) {
         (2, "lab1-alice", 7, 1767312000),
         (3, "lab1-bob", 8, 1770000000),
     ] {
-        let body =
-            serde_json::to_vec(&push_payload("course", repo, id, &sha(i), at)).expect("json");
-        app.deliver("push", &format!("w-{i}"), &body).await;
+        app.deliver_push(
+            &format!("w-{i}"),
+            &push_payload("course", repo, id, &sha(i), at),
+        )
+        .await;
     }
     app.drain().await;
     // carol is on the roster and never pushed.
@@ -170,29 +185,21 @@ pub async fn class(app: &TestApp) {
         "identifier,github_username,github_id,name\nid-alice,alice,,Alice\nid-bob,bob,,Bob\nid-carol,carol,,Carol\n",
     )
     .expect("write roster");
-    let out = app.cli(&[
-        "roster",
-        "import",
-        "--org",
-        "course",
-        roster.to_str().expect("utf8"),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    cli_ok(
+        app,
+        &[
+            "roster",
+            "import",
+            "--org",
+            "course",
+            roster.to_str().expect("utf8"),
+        ],
     );
 }
 
 /// An API answer's status and text.
 async fn api_text(app: &TestApp, path: &str, token: &str) -> (u16, String) {
-    let r = app
-        .client
-        .get(format!("{}/api/v1{path}", app.base_url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("GET");
+    let r = app.get_as(&format!("/api/v1{path}"), token).await;
     (r.status().as_u16(), r.text().await.expect("text"))
 }
 
@@ -301,23 +308,17 @@ async fn token_sign_in_pages_downloads_and_sign_out(db: TestDb) {
         1
     );
 
-    let csv = b.get("/sessions/lab1/attempts.csv").await;
-    assert_eq!(csv.status, 200);
-    assert_eq!(
-        csv.headers["content-disposition"],
-        "attachment; filename=\"lab1-attempts.csv\""
-    );
+    let csv = b
+        .download("/sessions/lab1/attempts.csv", "lab1-attempts.csv")
+        .await;
     // The API's writer: the same bytes as its CSV.
     let (_, api_csv) = api_text(&app, "/sessions/lab1/attempts?format=csv", &token).await;
     assert_eq!(csv.body, api_csv);
     assert_eq!(csv.body.lines().count(), 4);
     assert_eq!(app.audit_count("web.attempts_exported", None).await, 1);
-    let grades = b.get("/sessions/lab1/grades.csv").await;
-    assert_eq!(grades.status, 200);
-    assert_eq!(
-        grades.headers["content-disposition"],
-        "attachment; filename=\"lab1-grades.csv\""
-    );
+    let grades = b
+        .download("/sessions/lab1/grades.csv", "lab1-grades.csv")
+        .await;
     let (_, api_grades) = api_text(&app, "/sessions/lab1/grades.csv", &token).await;
     assert_eq!(grades.body, api_grades);
     assert_eq!(
@@ -545,13 +546,7 @@ async fn github_sign_in_owner_team_member_and_outsider(db: TestDb) {
 async fn check_runs_link_to_the_attempt_page(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     fake.add_repo_without_git(1, "course/lab1-alice", 7);
-    deliver(
-        &app,
-        "web-cr",
-        &push_payload(ORG, "lab1-alice", 7, &sha(7), PUSHED_AT),
-    )
-    .await;
-    app.drain_check_runs().await;
+    deliver_alice_and_check(&app, "web-cr", 7, PUSHED_AT).await;
     let attempt = app.attempt().await;
     let runs = fake.check_runs();
     assert_eq!(runs.len(), 1);
@@ -574,12 +569,12 @@ async fn proof_download_and_audit_page(db: TestDb) {
     assert_eq!(b.sign_in(&admin).await.status, 303);
     let id = app.attempts().await[0].id;
 
-    let proof = b.get(&format!("/attempts/{id}/proof.json")).await;
-    assert_eq!(proof.status, 200, "{}", proof.body);
-    assert_eq!(
-        proof.headers["content-disposition"],
-        format!("attachment; filename=\"attempt-{id}-proof.json\"").as_str()
-    );
+    let proof = b
+        .download(
+            &format!("/attempts/{id}/proof.json"),
+            &format!("attempt-{id}-proof.json"),
+        )
+        .await;
     let from_web: serde_json::Value = serde_json::from_str(&proof.body).expect("proof JSON");
     let (status, from_api) = api_text(&app, &format!("/attempts/{id}/proof"), &admin).await;
     assert_eq!(status, 200);
@@ -587,13 +582,7 @@ async fn proof_download_and_audit_page(db: TestDb) {
     assert_eq!(from_web, from_api, "the API's proof");
     assert_eq!(app.audit_count("web.proof_read", None).await, 1);
 
-    let out = app.cli(&["audit", "public-key"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let vkey = String::from_utf8(out.stdout).expect("utf8");
+    let vkey = cli_ok(&app, &["audit", "public-key"]);
     let audit = b.get("/audit").await;
     assert_eq!(audit.status, 200);
     assert!(audit.body.contains(vkey.trim()), "{}", audit.body);
@@ -610,13 +599,7 @@ async fn proof_download_and_audit_page(db: TestDb) {
 
 /// A CLI call that must succeed; its standard output.
 fn cli_ok(app: &TestApp, args: &[&str]) -> String {
-    let out = app.cli(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    cli_stdout(&app.cli(args))
 }
 
 /// A push to `course/{repo}` by `login` at `at` (Unix seconds).
@@ -635,26 +618,14 @@ async fn pages_show_local_times_and_extensions(db: TestDb) {
     let app = spawn_app(&db).await;
     cli_ok(
         &app,
-        &[
-            "session",
-            "create",
-            "--org",
+        &session_create_args(
             "course",
-            "--slug",
             "lab1",
-            "--title",
             "Lab one",
-            "--repos",
             "lab1-*",
-            "--branches",
-            "all",
-            "--timezone",
-            "Europe/Paris",
-            "--opens",
-            "2026-01-01 00:00",
-            "--closes",
-            "2026-02-01 00:00",
-        ],
+            ("2026-01-01 00:00", "2026-02-01 00:00"),
+            &["--branches", "all", "--timezone", "Europe/Paris"],
+        ),
     );
     // alice at 2026-01-31T23:30Z (00:30 in Paris, late until her extension), bob at 01:00Z (02:00).
     push_as(&app, "tz-a", "lab1-alice", 31, "alice", 1_769_902_200).await;
@@ -664,19 +635,7 @@ async fn pages_show_local_times_and_extensions(db: TestDb) {
         app.attempts().await.iter().all(|a| a.late),
         "both late when recorded"
     );
-    cli_ok(
-        &app,
-        &[
-            "session",
-            "extend",
-            "--slug",
-            "lab1",
-            "--student",
-            "alice",
-            "--closes",
-            "2026-02-01 01:00",
-        ],
-    );
+    app.extend_lab1("alice", "2026-02-01 01:00");
     let token = create_token(&app, "teach", "instructor", Some("course"));
     let mut b = Browser::new(&app.base_url);
     b.sign_in(&token).await;

@@ -46,15 +46,16 @@ impl GitRepo {
     pub fn new() -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("repo.git");
-        let out = Command::new("git")
-            .args(["init", "--bare", "--quiet", "-b", "main"])
-            .arg(&dir)
-            .output()
-            .expect("git init");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        git(
+            tmp.path(),
+            &[
+                "init",
+                "--bare",
+                "--quiet",
+                "-b",
+                "main",
+                &dir.display().to_string(),
+            ],
         );
         Self {
             dir,
