@@ -142,22 +142,27 @@ enum Existing {
     InBatch(usize),
 }
 
-fn same_push(a: &NewAttempt, row: &lab_attempt::Model) -> bool {
-    row.delivery_id == a.delivery_id
-        || (row.repository_id == a.repository_id
-            && row.git_ref == a.git_ref
-            && row.before_sha == a.before_sha
-            && row.after_sha == a.after_sha
-            && row.pushed_at == a.pushed_at)
+/// What makes two attempts the same push: the delivery, or (repository, ref, before, after, push time).
+type PushKey<'a> = (i64, &'a str, &'a str, &'a str, DateTime<Utc>);
+
+fn push_key(a: &NewAttempt) -> PushKey<'_> {
+    (
+        a.repository_id,
+        &a.git_ref,
+        &a.before_sha,
+        &a.after_sha,
+        a.pushed_at,
+    )
 }
 
-fn same_push_new(a: &NewAttempt, b: &NewAttempt) -> bool {
-    a.delivery_id == b.delivery_id
-        || (a.repository_id == b.repository_id
-            && a.git_ref == b.git_ref
-            && a.before_sha == b.before_sha
-            && a.after_sha == b.after_sha
-            && a.pushed_at == b.pushed_at)
+fn row_key(r: &lab_attempt::Model) -> PushKey<'_> {
+    (
+        r.repository_id,
+        &r.git_ref,
+        &r.before_sha,
+        &r.after_sha,
+        r.pushed_at,
+    )
 }
 
 /// Record several attempts — group commit: one transaction, one acquisition of the audit lock, the
@@ -175,11 +180,16 @@ pub async fn record_batch(
         let counts = counts_before(txn, news).await?;
         let mut plans: Vec<Plan> = Vec::with_capacity(news.len());
         for (i, new) in news.iter().enumerate() {
-            let plan = if let Some(row) = earlier.iter().find(|r| same_push(new, r)) {
+            let same_row = |r: &&lab_attempt::Model| {
+                r.delivery_id == new.delivery_id || row_key(r) == push_key(new)
+            };
+            let plan = if let Some(row) = earlier.iter().find(same_row) {
                 Plan::SameAs(Existing::Row(row.id))
-            } else if let Some(j) = (0..i)
-                .find(|&j| matches!(plans[j], Plan::Insert { .. }) && same_push_new(new, &news[j]))
-            {
+            } else if let Some(j) = (0..i).find(|&j| {
+                matches!(plans[j], Plan::Insert { .. })
+                    && (news[j].delivery_id == new.delivery_id
+                        || push_key(&news[j]) == push_key(new))
+            }) {
                 Plan::SameAs(Existing::InBatch(j))
             } else {
                 // Attempts of this batch recorded before this one count as they would one by one.

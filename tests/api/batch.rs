@@ -4,6 +4,7 @@
 
 use entity::states::DeliveryStatus as Status;
 
+use crate::audit_support::verify_ok;
 use crate::backend_tests;
 use crate::helpers::{push_payload, sha, spawn_app_with, AppOptions, Backend, TestApp, TestDb};
 
@@ -40,53 +41,46 @@ async fn scenario(app: &TestApp, org: &str, ids: i64) -> Vec<String> {
         202
     );
     app.drain().await;
+    // (GUID suffix, repository, repository id, push number, minutes after opening)
+    let pushes: &[(&str, &str, i64, u64, i64)] = &[
+        // alice at 10, 30 and 20 minutes (the last arrives after a later push), then once late.
+        ("a1", "lab1-alice", 1, 2, 600),
+        ("a2", "lab1-alice", 1, 3, 1800),
+        ("a3", "lab1-alice", 1, 4, 1200),
+        ("late", "lab1-alice", 1, 5, 3700),
+        // bob's push, then the same push under another GUID (GitHub redelivering), in the same batch.
+        ("b1", "lab1-bob", 2, 10, 900),
+        ("b1-again", "lab1-bob", 2, 10, 900),
+        // alice's first push once more, under a new GUID: a duplicate of a row recorded before the batch.
+        ("first-again", "lab1-alice", 1, 1, 60),
+        // No session takes this repository.
+        ("other", "homework-carol", 3, 20, 900),
+    ];
     let mut guids = Vec::new();
-    let mut send = async |guid: String, event: &str, body: Vec<u8>| {
-        assert_eq!(app.deliver_status(event, &guid, &body).await, 202, "{guid}");
+    for (suffix, repo, id, n, at) in pushes {
+        let guid = format!("{org}-{suffix}");
+        assert_eq!(
+            app.deliver_status("push", &guid, &push(repo, *id, *n, *at))
+                .await,
+            202
+        );
         guids.push(guid);
-    };
-    // alice pushes at 10, 30 and 20 minutes (the last arrives after a later push), the last one late.
-    send(format!("{org}-a1"), "push", push("lab1-alice", 1, 2, 600)).await;
-    send(format!("{org}-a2"), "push", push("lab1-alice", 1, 3, 1800)).await;
-    send(format!("{org}-a3"), "push", push("lab1-alice", 1, 4, 1200)).await;
-    send(
-        format!("{org}-late"),
-        "push",
-        push("lab1-alice", 1, 5, 3700),
-    )
-    .await;
-    // bob's push, then the same push again under another GUID (GitHub redelivering), in the same batch.
-    send(format!("{org}-b1"), "push", push("lab1-bob", 2, 10, 900)).await;
-    send(
-        format!("{org}-b1-again"),
-        "push",
-        push("lab1-bob", 2, 10, 900),
-    )
-    .await;
-    // alice's first push once more, under a new GUID: a duplicate of a row recorded before the batch.
-    send(
-        format!("{org}-first-again"),
-        "push",
-        push("lab1-alice", 1, 1, 60),
-    )
-    .await;
-    // No session takes this repository; a ping is not a push.
-    send(
-        format!("{org}-other"),
-        "push",
-        push("homework-carol", 3, 20, 900),
-    )
-    .await;
-    send(
-        format!("{org}-ping"),
-        "ping",
-        br#"{"zen":"Keep it logically awesome."}"#.to_vec(),
-    )
-    .await;
+    }
+    // A ping is not a push.
+    let ping = format!("{org}-ping");
+    let zen = br#"{"zen":"Keep it logically awesome."}"#;
+    assert_eq!(app.deliver_status("ping", &ping, zen).await, 202);
+    guids.push(ping);
     for i in 0..20u64 {
-        let repo = format!("lab1-student{i}");
-        let body = push(&repo, 100 + i as i64, 100 + i, 60 * i as i64);
-        send(format!("{org}-s{i}"), "push", body).await;
+        let guid = format!("{org}-s{i}");
+        let body = push(
+            &format!("lab1-student{i}"),
+            100 + i as i64,
+            100 + i,
+            60 * i as i64,
+        );
+        assert_eq!(app.deliver_status("push", &guid, &body).await, 202);
+        guids.push(guid);
     }
     guids
 }
@@ -192,13 +186,7 @@ async fn a_batch_records_what_one_by_one_recording_records(db: TestDb) {
         .map(|e| e.seq)
         .collect();
     assert_eq!(seqs, (0..after).collect::<Vec<_>>());
-    let out = batched.cli(&["audit", "verify"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verify_ok(&batched, &[]);
 }
 
 /// A trigger that refuses to store an attempt of `course/lab1-bad`, as a broken row would.
@@ -276,13 +264,7 @@ async fn a_batch_that_fails_halfway_records_the_rest(db: TestDb) {
     app.drain().await;
     assert_eq!(app.delivery("d5").await.status, Status::Processed);
     assert_eq!(app.attempts().await.len(), 10);
-    let out = app.cli(&["audit", "verify"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verify_ok(&app, &[]);
 }
 
 backend_tests!(a_batch_is_one_transaction);
@@ -353,11 +335,5 @@ async fn a_batch_is_one_transaction(db: TestDb) {
         .iter()
         .all(|r| matches!(r, Recorded::Duplicate { .. })));
     assert_eq!(app.audit_head().await.size, first + 40);
-    let out = app.cli(&["audit", "verify"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verify_ok(&app, &[]);
 }
