@@ -118,6 +118,14 @@ enum Handled {
     ClaimLost,
 }
 
+/// What the pushes of one batch read once: each organisation's active sessions, each session's
+/// extensions (a batch is handled within moments, so one reading serves all its pushes).
+#[derive(Default)]
+struct Seen {
+    sessions: std::collections::HashMap<String, Vec<entity::lab_session::Model>>,
+    deadlines: std::collections::HashMap<i64, sessions::Deadlines>,
+}
+
 /// A delivery handled up to its recording: pushes wait to be recorded with the rest of their batch.
 enum Prepared {
     Handled(Handled),
@@ -265,8 +273,13 @@ impl Pipeline {
         let mut outcomes: Vec<Option<Result<Handled, ProcessError>>> =
             Vec::with_capacity(batch.len());
         let mut pushes: Vec<(usize, NewAttempt)> = Vec::new();
+        let mut seen = Seen::default();
         for (i, d) in batch.iter().enumerate() {
-            match self.prepare(d).instrument(delivery_span(d)).await {
+            match self
+                .prepare(d, &mut seen)
+                .instrument(delivery_span(d))
+                .await
+            {
                 Ok(Prepared::Record(new)) => {
                     pushes.push((i, *new));
                     outcomes.push(None);
@@ -323,9 +336,13 @@ impl Pipeline {
         }
     }
 
-    async fn prepare(&self, d: &webhook_delivery::Model) -> Result<Prepared, ProcessError> {
+    async fn prepare(
+        &self,
+        d: &webhook_delivery::Model,
+        seen: &mut Seen,
+    ) -> Result<Prepared, ProcessError> {
         match d.event.as_str() {
-            "push" => self.prepare_push(d).await,
+            "push" => self.prepare_push(d, seen).await,
             "installation" | "installation_repositories" => {
                 self.handle_installation(d).await.map(Prepared::Handled)
             }
@@ -335,7 +352,11 @@ impl Pipeline {
         }
     }
 
-    async fn prepare_push(&self, d: &webhook_delivery::Model) -> Result<Prepared, ProcessError> {
+    async fn prepare_push(
+        &self,
+        d: &webhook_delivery::Model,
+        seen: &mut Seen,
+    ) -> Result<Prepared, ProcessError> {
         let payload = d
             .payload
             .as_deref()
@@ -345,10 +366,15 @@ impl Pipeline {
         if let Some(reason) = push.ignore_reason() {
             return Ok(Prepared::Handled(Handled::Ignored(reason.into())));
         }
-        let candidates = sessions::active_for_org(&self.db, &push.owner_login).await?;
+        let org = push.owner_login.to_ascii_lowercase();
+        if !seen.sessions.contains_key(&org) {
+            let found = sessions::active_for_org(&self.db, &org).await?;
+            seen.sessions.insert(org.clone(), found);
+        }
+        let candidates = seen.sessions.get(&org).map_or(&[][..], Vec::as_slice);
         let branch = push.branch().unwrap_or_default();
         let Some(session) = select_session(
-            &candidates,
+            candidates,
             &push.repository_name,
             branch,
             push.default_branch.as_deref(),
@@ -366,14 +392,19 @@ impl Pipeline {
             tracing::warn!("repository.pushed_at missing; using the receive time");
             d.received_at
         });
-        let deadline = sessions::deadline_of_push(
-            &self.db,
-            session,
-            &push.repository_name,
-            push.pusher_login.as_deref(),
-            push.sender_id,
-        )
-        .await?;
+        if let std::collections::hash_map::Entry::Vacant(e) = seen.deadlines.entry(session.id) {
+            e.insert(sessions::Deadlines::load(&self.db, session).await?);
+        }
+        let deadline = seen
+            .deadlines
+            .get(&session.id)
+            .map_or(session.closes_at, |d| {
+                d.of_push(
+                    &push.repository_name,
+                    push.pusher_login.as_deref(),
+                    push.sender_id,
+                )
+            });
         Ok(Prepared::Record(Box::new(NewAttempt {
             session_id: session.id,
             installation_id: push.installation_id.unwrap_or_default(),

@@ -13,6 +13,7 @@ mod m20261130_000030_audit_subject_seq_index;
 mod m20261130_000050_web_session;
 mod m20261130_000070_session_rules;
 mod m20261130_000080_claim_index;
+mod m20261130_000090_batched_append;
 mod util;
 
 /// All migrations, oldest first.
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000050_web_session::Migration),
             Box::new(m20261130_000070_session_rules::Migration),
             Box::new(m20261130_000080_claim_index::Migration),
+            Box::new(m20261130_000090_batched_append::Migration),
         ]
     }
 }

@@ -22,10 +22,9 @@ const POSTGRES_ARCHIVE_CHECK: &str = r"    IF NEW.archived_upto > OLD.archived_u
     END IF;
 ";
 
-fn postgres_up() -> Vec<String> {
-    vec![
-        postgres_head_guard(POSTGRES_ARCHIVE_CHECK),
-        r"CREATE OR REPLACE FUNCTION labtrail_audit_log_append() RETURNS trigger LANGUAGE plpgsql AS $$
+/// `labtrail_audit_log_append` as this migration writes it: an entry only at the head (m20261130_000090
+/// widens it for batches and puts this text back on the way down).
+pub(crate) const POSTGRES_APPEND_GUARD: &str = r"CREATE OR REPLACE FUNCTION labtrail_audit_log_append() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     head audit_head%ROWTYPE;
 BEGIN
@@ -36,8 +35,18 @@ BEGIN
     END IF;
     RETURN NEW;
 END
-$$"
-        .to_owned(),
+$$";
+
+/// When SQLite's `audit_log_append_only` refuses an insert (as for [`POSTGRES_APPEND_GUARD`]).
+pub(crate) const SQLITE_APPEND_REFUSED_WHEN: &str =
+    "NEW.seq <> (SELECT size FROM audit_head WHERE id = 1) \
+                 OR ((SELECT head_hash FROM audit_head WHERE id = 1) IS NOT NULL \
+                 AND NEW.prev_hash <> (SELECT head_hash FROM audit_head WHERE id = 1))";
+
+fn postgres_up() -> Vec<String> {
+    vec![
+        postgres_head_guard(POSTGRES_ARCHIVE_CHECK),
+        POSTGRES_APPEND_GUARD.to_owned(),
         pg_row_trigger(
             "audit_log_append_only",
             "INSERT",
@@ -65,11 +74,7 @@ fn sqlite_up() -> Vec<String> {
             "audit_log_append_only",
             "INSERT",
             "audit_log",
-            Some(
-                "NEW.seq <> (SELECT size FROM audit_head WHERE id = 1) \
-                 OR ((SELECT head_hash FROM audit_head WHERE id = 1) IS NOT NULL \
-                 AND NEW.prev_hash <> (SELECT head_hash FROM audit_head WHERE id = 1))",
-            ),
+            Some(SQLITE_APPEND_REFUSED_WHEN),
             "audit_log: an entry is appended at the head only",
         ),
         sqlite_guard(

@@ -177,9 +177,9 @@ pub async fn append(
 }
 
 /// Append entries at the locked head, in order, in the caller's transaction, and advance the head: each
-/// entry is hashed and chained in memory, the batch's Merkle hashes are stored with one read and
-/// multi-row inserts, then each entry with the head's move — group commit's audit half. The entries are
-/// the same, byte for byte, as if appended one by one.
+/// entry is hashed and chained in memory, then the batch is stored with multi-row inserts (Merkle hashes
+/// after one read of the tree's edge, entries) and one move of the head — group commit's audit half. The
+/// entries are the same, byte for byte, as if appended one by one.
 pub async fn append_many(
     txn: &DatabaseTransaction,
     head: &mut LockedHead,
@@ -225,24 +225,32 @@ pub async fn append_many(
     }
     let leaves: Vec<&[u8]> = canonicals.iter().map(Vec::as_slice).collect();
     merkle_store::append_leaves(txn, first_seq, &leaves).await?;
-    // One row at a time, each followed by the head's move: the database accepts an entry only at the
-    // head (`seq = size`, `prev_hash = head_hash`: migration m20261127_000004), per row.
-    for (row, receipt) in rows.into_iter().zip(&receipts) {
-        row.insert(txn).await?;
-        head.size = receipt.seq + 1;
-        audit_head::ActiveModel {
-            id: Set(1),
-            size: Set(head.size),
-            head_hash: Set(Some(receipt.entry_hash.clone())),
-            origin: Set(Some(head.origin.clone())),
-            archived_upto: sea_orm::ActiveValue::NotSet,
-        }
-        .update(txn)
-        .await?;
+    // One multi-row insert a chunk, then the head moves once: the database accepts the first entry at
+    // the head and each next one chained right after it (migration m20261130_000090).
+    let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(ENTRY_CHUNK).collect();
+        audit_log::Entity::insert_many(chunk)
+            .exec_without_returning(txn)
+            .await?;
     }
+    head.size = first_seq + count;
+    audit_head::ActiveModel {
+        id: Set(1),
+        size: Set(head.size),
+        head_hash: Set(Some(hex::encode(chain))),
+        origin: Set(Some(head.origin.clone())),
+        archived_upto: sea_orm::ActiveValue::NotSet,
+    }
+    .update(txn)
+    .await?;
     head.head_hash = chain;
     Ok(receipts)
 }
+
+/// Entries one multi-row insert carries at most (ten values a row; SQLite allows 32,766 a statement).
+const ENTRY_CHUNK: usize = 500;
 
 /// The audit side of an open [`write`]: the locked head, advanced by each append.
 #[derive(Debug)]

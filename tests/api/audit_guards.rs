@@ -127,10 +127,24 @@ async fn entries_are_inserted_at_the_head_only(db: TestDb) {
              subject, details, canonical, prev_hash, entry_hash FROM audit_log WHERE seq = 0"
         )
     };
-    // At the head's seq but not chained to the head hash; and far past the head.
+    // At the head's seq but not chained to the head hash; far past the head; one past the head though
+    // chained to the head hash (a batch may go past the head only right after its own entry); inside the
+    // log, chained to its predecessor.
+    let chained = |seq: &str, prev: &str| {
+        format!(
+            "INSERT INTO audit_log (seq, entry_id, occurred_at_us, actor, action, subject, details, \
+             canonical, prev_hash, entry_hash) SELECT {seq}, 'forged', occurred_at_us, actor, action, \
+             subject, details, canonical, {prev}, entry_hash FROM audit_log WHERE seq = 0"
+        )
+    };
     for sql in [
         copy_of_first("(SELECT size FROM audit_head)"),
         copy_of_first("99"),
+        chained(
+            "(SELECT size + 1 FROM audit_head)",
+            "(SELECT head_hash FROM audit_head)",
+        ),
+        chained("1", "(SELECT entry_hash FROM audit_log WHERE seq = 0)"),
     ] {
         let err = app.exec(&sql).await.expect_err(&sql);
         assert!(
