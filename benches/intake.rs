@@ -17,6 +17,8 @@
 //!   that grew with the backlog would show as a faster second half), and peak RSS;
 //! - `both` (default).
 //!
+//! `BENCH_BATCH` sets the server's `LABTRAIL_WORKER_BATCH` (default 32).
+//!
 //! The server is the release binary in its own process (`CARGO_BIN_EXE_labtrail`), its log discarded;
 //! recorded attempts are counted through a separate connection every 20 ms.
 
@@ -200,6 +202,10 @@ impl Server {
             .env("LABTRAIL_AUDIT_KEY_PATH", dir.join("audit.key"))
             .env("LABTRAIL_CHECKPOINT_FILE", dir.join("checkpoints.log"))
             .env("LABTRAIL_WORKERS", "4")
+            .env(
+                "LABTRAIL_WORKER_BATCH",
+                std::env::var("BENCH_BATCH").unwrap_or_else(|_| "32".into()),
+            )
             .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -165,9 +165,19 @@ async fn write_group(db: &DatabaseConnection, group: Vec<Job>) {
 
 async fn store_group(db: &DatabaseConnection, group: &[Job]) -> Result<Vec<Accepted>, DbErr> {
     let txn = db.begin().await?;
+    let news: Vec<&NewDelivery> = group.iter().map(|(new, _, _)| new).collect();
+    let stored = deliveries::insert_many(&txn, &news).await?;
     let mut outcomes = Vec::with_capacity(group.len());
-    for (new, outcome, _) in group {
-        outcomes.push(store(&txn, new.clone(), outcome.clone()).await?);
+    for ((new, outcome, _), stored) in group.iter().zip(stored) {
+        outcomes.push(if stored {
+            outcome.clone()
+        } else if *outcome == Accepted::Queued
+            && deliveries::requeue_dead(&txn, &new.guid, new.received_at).await?
+        {
+            Accepted::Requeued
+        } else {
+            Accepted::Duplicate
+        });
     }
     txn.commit().await?;
     Ok(outcomes)

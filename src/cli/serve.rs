@@ -19,6 +19,7 @@ pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Setti
     settings.webhook_secrets = args.webhook_secrets().unwrap_or_default();
     settings.github = github_config(&args.github)?;
     settings.workers = usize::from(args.workers);
+    settings.worker.batch = args.worker_batch;
     settings.setup = Some(SetupConfig {
         public_url: g.public_url.clone(),
         github_web_url: args.github_web_url.clone(),

@@ -28,7 +28,79 @@ pub struct NewDelivery {
 
 /// Store a delivery once; `false` when its GUID was already known (nothing changed).
 pub async fn insert(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, DbErr> {
-    let model = webhook_delivery::ActiveModel {
+    let rows = webhook_delivery::Entity::insert(row(d))
+        .on_conflict(OnConflict::column(Column::Guid).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(rows == 1)
+}
+
+/// Store deliveries with one multi-row insert, each once: for each, whether it was stored (`false`: its
+/// GUID was already known, or came earlier in `ds`).
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    ds: &[&NewDelivery],
+) -> Result<Vec<bool>, DbErr> {
+    use sea_orm::sea_query::{IntoColumnRef, Query, ReturningClause};
+    let mut stored = std::collections::HashSet::new();
+    // 14 values a row; SQLite allows 32,766 a statement.
+    for chunk in ds.chunks(1000) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(webhook_delivery::Entity)
+            .columns([
+                Column::Guid,
+                Column::Event,
+                Column::Action,
+                Column::InstallationId,
+                Column::PayloadSha256,
+                Column::Payload,
+                Column::Status,
+                Column::Attempts,
+                Column::Claims,
+                Column::NextAttemptAt,
+                Column::LockedUntil,
+                Column::LastError,
+                Column::ReceivedAt,
+                Column::ProcessedAt,
+            ])
+            .on_conflict(OnConflict::column(Column::Guid).do_nothing().to_owned())
+            .returning(ReturningClause::Columns(vec![
+                Column::Guid.into_column_ref()
+            ]));
+        for d in chunk {
+            insert
+                .values([
+                    d.guid.clone().into(),
+                    d.event.clone().into(),
+                    d.action.clone().into(),
+                    d.installation_id.into(),
+                    hex::encode(Sha256::digest(&d.payload)).into(),
+                    Some(d.payload.clone()).into(),
+                    d.status.into(),
+                    0i32.into(),
+                    0i32.into(),
+                    d.received_at.into(),
+                    Option::<DateTime<Utc>>::None.into(),
+                    d.error.clone().into(),
+                    d.received_at.into(),
+                    (d.status == Status::Rejected)
+                        .then_some(d.received_at)
+                        .into(),
+                ])
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
+        let stmt = db.get_database_backend().build(&insert);
+        for r in db.query_all(stmt).await? {
+            stored.insert(r.try_get::<String>("", "guid")?);
+        }
+    }
+    // The first of equal GUIDs is the stored one.
+    Ok(ds.iter().map(|d| stored.remove(&d.guid)).collect())
+}
+
+fn row(d: NewDelivery) -> webhook_delivery::ActiveModel {
+    webhook_delivery::ActiveModel {
         guid: Set(d.guid),
         event: Set(d.event),
         action: Set(d.action),
@@ -43,12 +115,7 @@ pub async fn insert(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, D
         last_error: Set(d.error),
         received_at: Set(d.received_at),
         processed_at: Set((d.status == Status::Rejected).then_some(d.received_at)),
-    };
-    let rows = webhook_delivery::Entity::insert(model)
-        .on_conflict(OnConflict::column(Column::Guid).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await?;
-    Ok(rows == 1)
+    }
 }
 
 /// A delivery's *claimable time*: `next_attempt_at` while it is queued or retrying, its lease
