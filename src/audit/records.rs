@@ -605,6 +605,40 @@ async fn attempt_files(
     Ok(by_attempt)
 }
 
+/// The subjects of `page` whose row's `audit_seq` points at a setting entry naming that row.
+async fn witnessed(
+    db: &impl ConnectionTrait,
+    kind: Kind,
+    page: &[(i64, Option<i64>)],
+) -> Result<HashSet<String>, DbErr> {
+    let seqs: Vec<i64> = page.iter().filter_map(|(_, seq)| *seq).collect();
+    if seqs.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let entries: HashMap<i64, (String, String)> = audit_log::Entity::find()
+        .select_only()
+        .columns([
+            audit_log::Column::Seq,
+            audit_log::Column::Subject,
+            audit_log::Column::Action,
+        ])
+        .filter(audit_log::Column::Seq.is_in(seqs))
+        .into_tuple::<(i64, String, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(seq, subject, action)| (seq, (subject, action)))
+        .collect();
+    Ok(page
+        .iter()
+        .filter_map(|(id, seq)| {
+            let (subject, action) = entries.get(&(*seq)?)?;
+            (*subject == kind.subject(*id) && kind.actions().contains(&action.as_str()))
+                .then(|| subject.clone())
+        })
+        .collect())
+}
+
 /// Pass 2: walk the rows by id, a page at a time, and find those no setting entry names.
 async fn rows_to_entries(
     db: &impl ConnectionTrait,
@@ -624,18 +658,28 @@ async fn rows_to_entries(
             Kind::Session => summary.sessions += page.len() as u64,
             Kind::Installation => summary.installations += page.len() as u64,
         }
-        let subjects: Vec<String> = page.iter().map(|(id, _)| kind.subject(*id)).collect();
-        let found: HashSet<String> = audit_log::Entity::find()
-            .select_only()
-            .column(audit_log::Column::Subject)
-            .distinct()
-            .filter(audit_log::Column::Subject.is_in(subjects))
-            .filter(audit_log::Column::Action.is_in(kind.actions().iter().copied()))
-            .into_tuple::<String>()
-            .all(db)
-            .await?
-            .into_iter()
+        // A row's `audit_seq` names its entry: read by primary key, it is a witness when that entry
+        // names the row with a setting action. Only rows without one (an edited or absent `audit_seq`,
+        // sessions and installations) are looked up by subject.
+        let mut found = witnessed(db, kind, &page).await?;
+        let subjects: Vec<String> = page
+            .iter()
+            .map(|(id, _)| kind.subject(*id))
+            .filter(|s| !found.contains(s))
             .collect();
+        if !subjects.is_empty() {
+            found.extend(
+                audit_log::Entity::find()
+                    .select_only()
+                    .column(audit_log::Column::Subject)
+                    .distinct()
+                    .filter(audit_log::Column::Subject.is_in(subjects))
+                    .filter(audit_log::Column::Action.is_in(kind.actions().iter().copied()))
+                    .into_tuple::<String>()
+                    .all(db)
+                    .await?,
+            );
+        }
         for (id, audit_seq) in &page {
             if found.contains(&kind.subject(*id)) {
                 continue;
