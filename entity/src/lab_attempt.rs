@@ -53,19 +53,11 @@ pub enum Relation {
         to = "super::lab_session::Column::Id"
     )]
     LabSession,
-    #[sea_orm(has_many = "super::lab_attempt_file::Entity")]
-    LabAttemptFile,
 }
 
 impl Related<super::lab_session::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::LabSession.def()
-    }
-}
-
-impl Related<super::lab_attempt_file::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::LabAttemptFile.def()
     }
 }
 

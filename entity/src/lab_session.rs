@@ -22,16 +22,9 @@ pub struct Model {
     pub timezone: String,
 }
 
+/// Relations are declared on the child side only (`lab_attempt` belongs to its session), so the entity
+/// modules do not import each other in a circle; the foreign keys are in the migrations.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(has_many = "super::lab_attempt::Entity")]
-    LabAttempt,
-}
-
-impl Related<super::lab_attempt::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::LabAttempt.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -12,9 +12,10 @@ use entity::{api_token, lab_session};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use utoipa::{IntoParams, OpenApi as _};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi};
 
-use super::openapi::{ApiDoc, AttemptPage, AuditPage, ErrorBody, TokenRefusals};
+use super::openapi::{AttemptPage, AuditEntry, AuditPage, ErrorBody, TokenRefusals};
 use super::AppState;
 use crate::audit::proof::{self, BuildError, ConsistencyError, ConsistencyProof, Proof};
 use crate::audit::{self, entries, Action, AuditError};
@@ -22,7 +23,60 @@ use crate::db::attempts::AttemptFilter;
 use crate::db::tokens::{self, Role};
 use crate::db::{self};
 use crate::error::AppError;
-use crate::report::{AttemptRow, CsvWriter, GradeRow, Row, SessionRow, SummaryRow};
+use crate::report::{
+    AttemptRow, CsvWriter, ExtensionRow, FileRow, FinalAttempt, GradeRow, Row, SessionRow,
+    SummaryRow,
+};
+
+/// The read API's document (`ApiDoc::openapi()`).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "labtrail read API",
+        version = "1",
+        description = "Read access for instructors and auditors. Every call needs `Authorization: Bearer <token>` (created with `labtrail token create`). Attempt exports, attempt reads and audit reads are recorded in the audit log as `token:<name>`."
+    ),
+    servers((url = "/api/v1")),
+    paths(
+        openapi,
+        sessions,
+        session_attempts,
+        session_summary,
+        session_grades,
+        attempt,
+        attempt_proof,
+        audit_entries,
+        checkpoint,
+        consistency,
+    ),
+    components(schemas(ErrorBody, SessionRow, ExtensionRow, FileRow, AttemptRow, SummaryRow, FinalAttempt, AttemptPage, AuditEntry, AuditPage, Proof, ConsistencyProof)),
+    security(("bearer" = [])),
+    modifiers(&Security)
+)]
+pub struct ApiDoc;
+
+/// The `bearer` scheme, and the public operations that need none.
+struct Security;
+
+/// Operations that answer without a token (`security: []` overrides the document's requirement).
+const PUBLIC_PATHS: [&str; 1] = ["/openapi.json"];
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        for path in PUBLIC_PATHS {
+            if let Some(item) = openapi.paths.paths.get_mut(path) {
+                if let Some(get) = item.get.as_mut() {
+                    get.security = Some(Vec::new());
+                }
+            }
+        }
+    }
+}
 
 const DEFAULT_LIMIT: u64 = 100;
 const MAX_LIMIT: u64 = 1000;

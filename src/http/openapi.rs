@@ -1,5 +1,5 @@
-//! The read API's OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations, their
-//! query types and the schema types below, served at `GET /api/v1/openapi.json`.
+//! The schema types of the read API's OpenAPI document (`api::ApiDoc`, generated from the handlers'
+//! `#[utoipa::path]` annotations and served at `GET /api/v1/openapi.json`).
 //!
 //! Sessions and attempts are documented by the rows the handlers send (`crate::report`); the types below
 //! describe the JSON the other handlers assemble. The API tests validate real responses against the served
@@ -7,62 +7,9 @@
 
 use serde_json::Value;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa::{IntoResponses, ToSchema};
 
-use super::api;
-use crate::audit::proof::{ConsistencyProof, Proof};
-use crate::report::{AttemptRow, ExtensionRow, FileRow, FinalAttempt, SessionRow, SummaryRow};
-
-/// The read API's document (`ApiDoc::openapi()`).
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "labtrail read API",
-        version = "1",
-        description = "Read access for instructors and auditors. Every call needs `Authorization: Bearer <token>` (created with `labtrail token create`). Attempt exports, attempt reads and audit reads are recorded in the audit log as `token:<name>`."
-    ),
-    servers((url = "/api/v1")),
-    paths(
-        api::openapi,
-        api::sessions,
-        api::session_attempts,
-        api::session_summary,
-        api::session_grades,
-        api::attempt,
-        api::attempt_proof,
-        api::audit_entries,
-        api::checkpoint,
-        api::consistency,
-    ),
-    components(schemas(ErrorBody, SessionRow, ExtensionRow, FileRow, AttemptRow, SummaryRow, FinalAttempt, AttemptPage, AuditEntry, AuditPage, Proof, ConsistencyProof)),
-    security(("bearer" = [])),
-    modifiers(&Security)
-)]
-pub struct ApiDoc;
-
-/// The `bearer` scheme, and the public operations that need none.
-struct Security;
-
-/// Operations that answer without a token (`security: []` overrides the document's requirement).
-const PUBLIC_PATHS: [&str; 1] = ["/openapi.json"];
-
-impl Modify for Security {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-        for path in PUBLIC_PATHS {
-            if let Some(item) = openapi.paths.paths.get_mut(path) {
-                if let Some(get) = item.get.as_mut() {
-                    get.security = Some(Vec::new());
-                }
-            }
-        }
-    }
-}
+use crate::report::AttemptRow;
 
 /// The `format` query parameter of attempt exports: `json` (default) or `csv`.
 pub(super) fn export_format() -> Object {

@@ -2,7 +2,7 @@
 //! API router answers, and real responses validate against the schemas it gives for them.
 
 use labtrail::http::api::routes;
-use labtrail::http::openapi::ApiDoc;
+use labtrail::http::api::ApiDoc;
 use reqwest::Method;
 use serde_json::{json, Value};
 use utoipa::OpenApi;
