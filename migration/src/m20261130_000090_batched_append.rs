@@ -14,8 +14,6 @@ use crate::util::{execute_per_backend, sqlite_guard};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const MESSAGE: &str = "audit_log: an entry is appended at the head only";
-
 const POSTGRES_UP: &str = r"CREATE OR REPLACE FUNCTION labtrail_audit_log_append() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     head audit_head%ROWTYPE;
@@ -43,35 +41,32 @@ const SQLITE_REFUSED_WHEN: &str = "NOT ((NEW.seq = (SELECT size FROM audit_head 
      AND EXISTS (SELECT 1 FROM audit_log WHERE seq = NEW.seq - 1 \
           AND seq >= (SELECT size FROM audit_head WHERE id = 1) AND entry_hash = NEW.prev_hash)))";
 
-const SQLITE_DROP: &str = "DROP TRIGGER IF EXISTS audit_log_append_only";
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let sqlite = [
-            SQLITE_DROP.to_owned(),
-            sqlite_guard(
-                "audit_log_append_only",
-                "INSERT",
-                "audit_log",
-                Some(SQLITE_REFUSED_WHEN),
-                MESSAGE,
-            ),
-        ];
-        execute_per_backend(manager, &[POSTGRES_UP], &sqlite).await
+        execute_per_backend(manager, &[POSTGRES_UP], &sqlite(SQLITE_REFUSED_WHEN)).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let sqlite = [
-            SQLITE_DROP.to_owned(),
-            sqlite_guard(
-                "audit_log_append_only",
-                "INSERT",
-                "audit_log",
-                Some(SQLITE_APPEND_REFUSED_WHEN),
-                MESSAGE,
-            ),
-        ];
-        execute_per_backend(manager, &[POSTGRES_APPEND_GUARD], &sqlite).await
+        execute_per_backend(
+            manager,
+            &[POSTGRES_APPEND_GUARD],
+            &sqlite(SQLITE_APPEND_REFUSED_WHEN),
+        )
+        .await
     }
+}
+
+/// SQLite: the insert guard again, refusing when `refused_when` holds.
+fn sqlite(refused_when: &str) -> [String; 2] {
+    [
+        "DROP TRIGGER IF EXISTS audit_log_append_only".to_owned(),
+        sqlite_guard(
+            "audit_log_append_only",
+            "INSERT",
+            "audit_log",
+            Some(refused_when),
+            "audit_log: an entry is appended at the head only",
+        ),
+    ]
 }

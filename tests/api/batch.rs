@@ -123,26 +123,21 @@ async fn outcome(app: &TestApp, org: &str, guids: &[String]) -> Vec<String> {
 
 async fn a_batch_records_what_one_by_one_recording_records(db: TestDb) {
     // One app records one delivery at a time, the other 32 at once, on the same database.
-    let one_by_one = spawn_app_with(
-        &db,
-        AppOptions {
-            batch: Some(1),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let with_batch = |batch| {
+        spawn_app_with(
+            &db,
+            AppOptions {
+                batch: Some(batch),
+                ..AppOptions::default()
+            },
+        )
+    };
+    let one_by_one = with_batch(1).await;
     let guids = scenario(&one_by_one, "one", 0).await;
     one_by_one.drain().await;
     let expected = outcome(&one_by_one, "one", &guids).await;
 
-    let batched = spawn_app_with(
-        &db,
-        AppOptions {
-            batch: Some(32),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let batched = with_batch(32).await;
     let guids = scenario(&batched, "many", 1000).await;
     let before = batched.audit_head().await.size;
     // The whole scenario is one claim and one recording transaction.
