@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use labtrail::config::{AuditCommand, Cli, Command};
 
+/// mimalloc: `audit verify` and the workers allocate and free a row's worth of small values at a time,
+/// where glibc's allocator spent a quarter of `audit verify`'s time (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // A missing .env is normal; a broken one is worth saying.

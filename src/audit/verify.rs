@@ -153,13 +153,18 @@ pub async fn verify_with(
         return Ok(report);
     }
     let verifier = ev.verifier.as_ref();
-    if let Err(verdict) =
-        check_chain(db, origin, &head, &signed, segments, verifier, &mut report).await?
-    {
+    // The chain walk (entries by seq) and the records check (entries by subject, then the rows) read
+    // different things: on PostgreSQL they run side by side on two connections, each waiting on the
+    // server while the other computes. The records' summary counts only when the chain is intact.
+    let (chain, records) = tokio::join!(
+        check_chain(db, origin, &head, &signed, segments, verifier, &mut report),
+        records::check(db, head.archived_upto),
+    );
+    if let Err(verdict) = chain? {
         report.verdict = verdict;
         return Ok(report);
     }
-    let summary = records::check(db, head.archived_upto).await?;
+    let summary = records?;
     if summary.unchecked_archived > 0 {
         report.notes.push(format!(
             "{} rows were not compared with the log: the entries that set them are archived",
