@@ -67,24 +67,6 @@ fn classify(d: SignedDelivery) -> (NewDelivery, Accepted) {
     (new, outcome)
 }
 
-async fn store(
-    db: &impl ConnectionTrait,
-    new: NewDelivery,
-    outcome: Accepted,
-) -> Result<Accepted, DbErr> {
-    let received_at = new.received_at;
-    let guid = new.guid.clone();
-    if deliveries::insert(db, new).await? {
-        Ok(outcome)
-    } else if outcome == Accepted::Queued
-        && deliveries::requeue_dead(db, &guid, received_at).await?
-    {
-        Ok(Accepted::Requeued)
-    } else {
-        Ok(Accepted::Duplicate)
-    }
-}
-
 /// Deliveries one commit carries at most.
 const GROUP_MAX: usize = 256;
 
@@ -129,7 +111,11 @@ impl Intake {
                 Err(_) => Err(DbErr::Custom("the intake writer stopped".into())),
             },
             // No writer left (shutting down): store it alone.
-            Err(mpsc::error::SendError((new, outcome, _))) => store(&self.db, new, outcome).await,
+            Err(mpsc::error::SendError((new, outcome, _))) => {
+                store_group(&self.db, &[(&new, &outcome)])
+                    .await
+                    .map(|mut o| o.pop().unwrap_or(Accepted::Duplicate))
+            }
         }
     }
 }
@@ -151,7 +137,8 @@ async fn write_groups(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Job>>
 /// each delivery is stored on its own, so one bad row costs only its own request.
 async fn write_group(db: &DatabaseConnection, group: Vec<Job>) {
     if group.len() > 1 {
-        if let Ok(outcomes) = store_group(db, &group).await {
+        let jobs: Vec<(&NewDelivery, &Accepted)> = group.iter().map(|(n, o, _)| (n, o)).collect();
+        if let Ok(outcomes) = store_group(db, &jobs).await {
             for ((_, _, done), outcome) in group.into_iter().zip(outcomes) {
                 let _ = done.send(Ok(outcome));
             }
@@ -159,19 +146,25 @@ async fn write_group(db: &DatabaseConnection, group: Vec<Job>) {
         }
     }
     for (new, outcome, done) in group {
-        let _ = done.send(store(db, new, outcome).await);
+        let stored = store_group(db, &[(&new, &outcome)]).await;
+        let _ = done.send(stored.map(|mut o| o.pop().unwrap_or(Accepted::Duplicate)));
     }
 }
 
-async fn store_group(db: &DatabaseConnection, group: &[Job]) -> Result<Vec<Accepted>, DbErr> {
+/// Store deliveries (each with its outcome when new) in one transaction: one multi-row insert; a GUID
+/// already stored is a duplicate, or a `dead` delivery queued again.
+async fn store_group(
+    db: &DatabaseConnection,
+    group: &[(&NewDelivery, &Accepted)],
+) -> Result<Vec<Accepted>, DbErr> {
     let txn = db.begin().await?;
-    let news: Vec<&NewDelivery> = group.iter().map(|(new, _, _)| new).collect();
+    let news: Vec<&NewDelivery> = group.iter().map(|(new, _)| *new).collect();
     let stored = deliveries::insert_many(&txn, &news).await?;
     let mut outcomes = Vec::with_capacity(group.len());
-    for ((new, outcome, _), stored) in group.iter().zip(stored) {
+    for ((new, outcome), stored) in group.iter().zip(stored) {
         outcomes.push(if stored {
-            outcome.clone()
-        } else if *outcome == Accepted::Queued
+            (*outcome).clone()
+        } else if **outcome == Accepted::Queued
             && deliveries::requeue_dead(&txn, &new.guid, new.received_at).await?
         {
             Accepted::Requeued

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::{lab_attempt, lab_attempt_file, lab_session};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, SelectTwo, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, SelectTwo, Set, TransactionTrait,
 };
 
 use crate::audit::{self, entries, AuditError, Receipt};
@@ -63,34 +63,17 @@ pub type RecordError = AuditError;
 const FILE_CHUNK: usize = 500;
 
 /// Record an attempt: in one transaction, under the audit lock, insert the attempt and its files, append
-/// `lab_attempt.recorded`, and mark the delivery processed. Idempotent per delivery and per push.
+/// `lab_attempt.recorded`, and mark the delivery processed. Idempotent per delivery and per push. It is
+/// [`record_batch`] of one.
 pub async fn record(
     db: &impl TransactionTrait,
     origin: &str,
     new: NewAttempt,
 ) -> Result<Recorded, RecordError> {
-    audit::write(db, origin, async |txn, log| {
-        // Under the lock, so concurrent deliveries of one push see each other's commits.
-        if let Some(existing) = find_same_push(txn, &new).await? {
-            let note = format!("duplicate of attempt {}", existing.id);
-            deliveries::settle(txn, &new.delivery_id, Status::Processed, Some(note), None).await?;
-            return Ok(Recorded::Duplicate {
-                attempt_id: existing.id,
-            });
-        }
-        let attempt_number = attempt_number(txn, &new).await?;
-        let attempt = insert_attempt(txn, &new, attempt_number, log.head().size).await?;
-        insert_files(txn, attempt.id, &new.files).await?;
-        let receipt = log
-            .append(entries::attempt_recorded(&attempt, &new.files)?)
-            .await?;
-        deliveries::settle(txn, &new.delivery_id, Status::Processed, None, None).await?;
-        Ok(Recorded::New {
-            attempt: Box::new(attempt),
-            receipt,
-        })
-    })
-    .await
+    record_batch(db, origin, std::slice::from_ref(&new))
+        .await?
+        .pop()
+        .ok_or_else(|| AuditError::Db(DbErr::Custom("a batch of one recorded nothing".into())))
 }
 
 /// The outcome of [`record_many`]: one result per attempt, in order.
@@ -333,7 +316,11 @@ async fn same_pushes(
 }
 
 /// For each of `news`, how many attempts of its repository in its session were pushed at or before it
-/// (one query: a count per attempt).
+/// (one query: a count per attempt). An attempt's number is one more than that, plus the attempts of the
+/// same batch recorded before it with an earlier or equal push time: numbers follow push time and are
+/// never changed afterwards (they are in the log), so a push that arrives after a later-pushed one gets
+/// the number its push time earns, which that one already holds (docs/design.md §4); listings order by
+/// push time.
 async fn counts_before(db: &impl ConnectionTrait, news: &[NewAttempt]) -> Result<Vec<i64>, DbErr> {
     use lab_attempt::Column as C;
     use sea_orm::sea_query::{Alias, Query, SelectStatement, UnionType};
@@ -373,49 +360,6 @@ const ATTEMPT_CHUNK: usize = 500;
 const SAME_PUSH_CHUNK: usize = 100;
 /// Counts one `UNION ALL` query carries at most (SQLite allows 500 terms in a compound select).
 const COUNT_CHUNK: usize = 250;
-
-async fn find_same_push(
-    db: &impl ConnectionTrait,
-    new: &NewAttempt,
-) -> Result<Option<lab_attempt::Model>, DbErr> {
-    use lab_attempt::Column as C;
-    lab_attempt::Entity::find()
-        .filter(
-            C::DeliveryId.eq(&new.delivery_id).or(C::RepositoryId
-                .eq(new.repository_id)
-                .and(C::GitRef.eq(&new.git_ref))
-                .and(C::BeforeSha.eq(&new.before_sha))
-                .and(C::AfterSha.eq(&new.after_sha))
-                .and(C::PushedAt.eq(new.pushed_at))),
-        )
-        .one(db)
-        .await
-}
-
-/// The number a new attempt gets: one more than the attempts of its repository in its session pushed
-/// before it (by `pushed_at`, then recording order, so an equal push time counts as before). Numbers
-/// follow push time and are never changed afterwards (they are in the log): a push that arrives after a
-/// later-pushed one gets the number its push time earns, which that one already holds (docs/design.md
-/// §4); listings order by push time.
-async fn attempt_number(db: &impl ConnectionTrait, new: &NewAttempt) -> Result<i32, DbErr> {
-    use lab_attempt::Column as C;
-    let before = lab_attempt::Entity::find()
-        .filter(C::SessionId.eq(new.session_id))
-        .filter(C::RepositoryId.eq(new.repository_id))
-        .filter(C::PushedAt.lte(new.pushed_at))
-        .count(db)
-        .await?;
-    Ok(i32::try_from(before).unwrap_or(i32::MAX - 1) + 1)
-}
-
-async fn insert_attempt(
-    db: &impl ConnectionTrait,
-    new: &NewAttempt,
-    attempt_number: i32,
-    audit_seq: i64,
-) -> Result<lab_attempt::Model, DbErr> {
-    attempt_row(new, attempt_number, audit_seq).insert(db).await
-}
 
 fn attempt_row(new: &NewAttempt, attempt_number: i32, audit_seq: i64) -> lab_attempt::ActiveModel {
     lab_attempt::ActiveModel {
