@@ -29,13 +29,14 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use futures::future::join_all;
 use labtrail::app::{App, Settings};
-use labtrail::db;
 use labtrail::webhook::signature;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use secrecy::SecretString;
 
+mod common;
+use common::ORIGIN;
+
 const SECRET: &str = "bench-secret";
-const ORIGIN: &str = "bench";
 
 fn env_usize(names: &[&str], default: usize) -> usize {
     names
@@ -64,32 +65,12 @@ fn payload(i: usize) -> Vec<u8> {
 }
 
 async fn prepare(url: &str) -> DatabaseConnection {
-    let conn = db::connect(url).await.expect("connect");
-    db::migrate(&conn).await.expect("migrate");
     let t = |d| {
         Utc.with_ymd_and_hms(2026, 1, d, 0, 0, 0)
             .single()
             .expect("date")
     };
-    db::sessions::create(
-        &conn,
-        ORIGIN,
-        "cli:bench",
-        db::sessions::NewSession {
-            org: "course".into(),
-            slug: "lab1".into(),
-            title: "Lab 1".into(),
-            repo_pattern: "lab1-*".into(),
-            branch_policy: "all".into(),
-            opens_at: t(1),
-            closes_at: t(20),
-            timezone: "UTC".into(),
-            allow_overlap: false,
-        },
-    )
-    .await
-    .expect("session");
-    conn
+    common::prepare(url, t(1), t(20)).await.0
 }
 
 /// Send deliveries `0..n` from `k` connections; the answer times, and the wall time of it all.
@@ -316,29 +297,14 @@ async fn drain(label: &str, url: &str, dir: &Path, n: usize, k: usize) {
     );
 }
 
-/// A fresh PostgreSQL database next to `admin_url`; dropped by [`drop_postgres`].
+/// A fresh PostgreSQL database next to `admin_url`: the admin connection, its name and URL; dropped with
+/// [`common::drop_database`].
 async fn fresh_postgres(admin_url: &str) -> (DatabaseConnection, String, String) {
     let admin = Database::connect(admin_url).await.expect("postgres");
-    let name = format!("labtrail_bench_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .execute(Statement::from_string(
-            DbBackend::Postgres,
-            format!("CREATE DATABASE {name}"),
-        ))
-        .await
-        .expect("create db");
-    let mut url = url::Url::parse(admin_url).expect("url");
-    url.set_path(&format!("/{name}"));
-    (admin, name, url.to_string())
-}
-
-async fn drop_postgres(admin: DatabaseConnection, name: &str) {
-    let _ = admin
-        .execute(Statement::from_string(
-            DbBackend::Postgres,
-            format!("DROP DATABASE {name} WITH (FORCE)"),
-        ))
-        .await;
+    let name = common::database_name();
+    common::create_database(&admin, &name).await;
+    let url = common::database_url(admin_url, &name);
+    (admin, name, url)
 }
 
 #[tokio::main]
@@ -385,7 +351,7 @@ async fn main() {
             } else {
                 drain("postgres", &url, dir.path(), n, k).await;
             }
-            drop_postgres(admin, &name).await;
+            common::drop_database(&admin, &name).await;
         }
     }
 }

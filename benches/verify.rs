@@ -17,7 +17,9 @@ use labtrail::db::attempts::{FilesSource, NewAttempt, Recorded};
 use labtrail::domain::files::{ChangedFile, FileStatus};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 
-const ORIGIN: &str = "bench";
+mod common;
+use common::ORIGIN;
+
 const BATCH: usize = 1000;
 const STUDENTS: usize = 500;
 
@@ -59,36 +61,17 @@ fn attempt(session_id: i64, n: usize) -> NewAttempt {
 }
 
 async fn build(url: &str, entries: usize) {
-    let conn = db::connect(url).await.expect("connect");
-    db::migrate(&conn).await.expect("migrate");
     let t = |d| {
         Utc.with_ymd_and_hms(2026, d, 1, 0, 0, 0)
             .single()
             .expect("date")
     };
-    let session = db::sessions::create(
-        &conn,
-        ORIGIN,
-        "cli:bench",
-        db::sessions::NewSession {
-            org: "course".into(),
-            slug: "lab1".into(),
-            title: "Lab 1".into(),
-            repo_pattern: "lab1-*".into(),
-            branch_policy: "all".into(),
-            opens_at: t(1),
-            closes_at: t(2),
-            timezone: "UTC".into(),
-            allow_overlap: false,
-        },
-    )
-    .await
-    .expect("session");
+    let (conn, session_id) = common::prepare(url, t(1), t(2)).await;
     let attempts = entries.saturating_sub(1);
     let mut n = 0;
     while n < attempts {
         let batch: Vec<NewAttempt> = (n..(n + BATCH).min(attempts))
-            .map(|i| attempt(session.id, i))
+            .map(|i| attempt(session_id, i))
             .collect();
         let recorded = db::attempts::record_batch(&conn, ORIGIN, &batch)
             .await
@@ -140,6 +123,28 @@ fn measure(label: &str, url: &str, dir: &Path) {
     }
 }
 
+/// Build the class of `entries` at `url` unless `reused` names what is there already (a kept database),
+/// then measure `audit verify` on it; `label` names the backend.
+async fn build_and_measure(
+    label: &str,
+    url: &str,
+    reused: Option<String>,
+    entries: usize,
+    dir: &Path,
+) {
+    if let Some(what) = reused {
+        println!("{label}: reusing {what}");
+    } else {
+        let started = Instant::now();
+        build(url, entries).await;
+        println!(
+            "{label}: built {entries} entries in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    measure(label, url, dir);
+}
+
 #[tokio::main]
 async fn main() {
     // `cargo test --benches` runs this without `--bench`; only measure under `cargo bench`.
@@ -156,26 +161,14 @@ async fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| dir.path().join("bench.db"));
     let url = format!("sqlite://{}?mode=rwc", db_file.display());
-    if db_file.exists() {
-        println!("sqlite: reusing {}", db_file.display());
-    } else {
-        let started = Instant::now();
-        build(&url, entries).await;
-        println!(
-            "sqlite: built {entries} entries in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    measure("sqlite", &url, dir.path());
+    let reused = db_file.exists().then(|| db_file.display().to_string());
+    build_and_measure("sqlite", &url, reused, entries, dir.path()).await;
 
     if let Ok(admin_url) = std::env::var("LABTRAIL_TEST_POSTGRES_URL") {
         let admin = Database::connect(&admin_url).await.expect("postgres");
         // BENCH_PG_DB=NAME keeps the PostgreSQL database: built once if missing, reused as it is after.
         let kept = std::env::var("BENCH_PG_DB").ok();
-        let name = kept
-            .clone()
-            .unwrap_or_else(|| format!("labtrail_bench_{}", uuid::Uuid::new_v4().simple()));
-        let sql = |s: String| Statement::from_string(DbBackend::Postgres, s);
+        let name = kept.clone().unwrap_or_else(common::database_name);
         let exists = admin
             .query_one(Statement::from_sql_and_values(
                 DbBackend::Postgres,
@@ -185,27 +178,14 @@ async fn main() {
             .await
             .expect("look for the database")
             .is_some();
-        let mut pg = url::Url::parse(&admin_url).expect("url");
-        pg.set_path(&format!("/{name}"));
-        if exists {
-            println!("postgres: reusing database {name}");
-        } else {
-            admin
-                .execute(sql(format!("CREATE DATABASE {name}")))
-                .await
-                .expect("create db");
-            let started = Instant::now();
-            build(pg.as_str(), entries).await;
-            println!(
-                "postgres: built {entries} entries in {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
+        let pg = common::database_url(&admin_url, &name);
+        if !exists {
+            common::create_database(&admin, &name).await;
         }
-        measure("postgres", pg.as_str(), dir.path());
+        let reused = exists.then(|| format!("database {name}"));
+        build_and_measure("postgres", &pg, reused, entries, dir.path()).await;
         if kept.is_none() {
-            let _ = admin
-                .execute(sql(format!("DROP DATABASE {name} WITH (FORCE)")))
-                .await;
+            common::drop_database(&admin, &name).await;
         }
     }
 }
