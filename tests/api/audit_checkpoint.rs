@@ -7,7 +7,9 @@ use labtrail::audit::checkpoint::{open_checkpoint, split_notes, Verifier};
 
 use crate::audit_support::{checkpoint, cli, more, record, verify, verify_ok};
 use crate::backend_tests;
-use crate::helpers::{spawn_app_with, AppOptions, TestApp, TestDb, ORIGIN};
+use crate::helpers::{
+    serve_command, spawn_app_with, spawn_serve_until_logged, AppOptions, TestApp, TestDb, ORIGIN,
+};
 
 backend_tests!(
     keygen_writes_an_owner_only_key_and_prints_the_public_key,
@@ -18,42 +20,12 @@ backend_tests!(
 
 async fn serve_creates_the_key_on_first_start_and_logs_only_its_public_half(db: TestDb) {
     assert!(!db.key_path().exists());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .arg("serve")
-        .env("DATABASE_URL", &db.url)
-        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-        .env("LABTRAIL_BIND", "127.0.0.1:0")
+    let mut command = serve_command(&db, 0);
+    command
         .env("RUST_LOG", "info")
-        .env_remove("GITHUB_WEBHOOK_SECRET")
-        .current_dir(db.scratch_dir())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start labtrail serve");
+        .env_remove("GITHUB_WEBHOOK_SECRET");
     // Read the log until the server listens (the key is created and announced before that).
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut log = String::new();
-    while !log.contains("labtrail listening") {
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => log.push_str(&(line + "\n")),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("serve did not start:\n{log}");
-            }
-        }
-    }
+    let (mut child, log) = spawn_serve_until_logged(command, "labtrail listening");
     let _ = child.kill();
     let _ = child.wait();
     let key =

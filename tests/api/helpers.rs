@@ -1093,6 +1093,42 @@ pub fn serve_command(db: &TestDb, port: u16) -> std::process::Command {
     command
 }
 
+/// Spawn `command` (a `labtrail serve`, see [`serve_command`]) with its log piped and read the log until a
+/// line contains `marker`: the running child and the log up to that line. Another thread reads the log to
+/// its end (a closed pipe would fail the server's later writes). The child is killed and the test fails if
+/// the marker does not show within 30 s.
+pub fn spawn_serve_until_logged(
+    mut command: std::process::Command,
+    marker: &str,
+) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = command
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start labtrail serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    while !log.contains(marker) {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => log.push_str(&(line + "\n")),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("serve did not log {marker:?}:\n{log}");
+            }
+        }
+    }
+    (child, log)
+}
+
 /// A running `labtrail serve` process; killed when dropped, so a failing test leaves no server behind.
 pub struct ServeProcess {
     pub child: std::process::Child,

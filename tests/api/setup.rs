@@ -9,7 +9,10 @@ use secrecy::SecretString;
 
 use crate::backend_tests;
 use crate::fake_github::{FakeGithub, Route};
-use crate::helpers::{run, spawn_app, spawn_app_with, AppOptions, Backend, TestApp, TestDb};
+use crate::helpers::{
+    free_port, run, serve_command, spawn_app, spawn_app_with, spawn_serve_until_logged, AppOptions,
+    Backend, TestApp, TestDb,
+};
 
 const CODE: &str = "0123456789abcdef0123456789abcdef";
 const HTML: &str = "text/html,application/xhtml+xml";
@@ -35,6 +38,18 @@ async fn spawn_setup(db: &TestDb, fake: &FakeGithub, public_url: &str) -> TestAp
         ..Default::default()
     };
     spawn_app_with(db, opts).await
+}
+
+/// A fake GitHub that converts the code `gh-code` into its App as `edit` changes it, and the app in setup
+/// mode at [`PUBLIC_URL`] in front of it.
+async fn setup_converting_gh_code(
+    db: &TestDb,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> (FakeGithub, TestApp) {
+    let fake = FakeGithub::start().await;
+    fake.add_manifest_code("gh-code", edit);
+    let app = spawn_setup(db, &fake, PUBLIC_URL).await;
+    (fake, app)
 }
 
 /// A browser: its cookie, once the server set one.
@@ -244,9 +259,7 @@ async fn another_browser_cannot_redeem_a_state(db: TestDb) {
 }
 
 async fn others_cannot_flush_a_pending_state(db: TestDb) {
-    let fake = FakeGithub::start().await;
-    fake.add_manifest_code("gh-code", |_| {});
-    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
+    let (_fake, app) = setup_converting_gh_code(&db, |_| {}).await;
     let mut owner = Browser::new(&app);
     let state = owner.start_with_code().await;
     let mut flooder = Browser::new(&app);
@@ -268,8 +281,6 @@ async fn others_cannot_flush_a_pending_state(db: TestDb) {
 }
 
 async fn an_existing_env_is_merged(db: TestDb) {
-    let fake = FakeGithub::start().await;
-    fake.add_manifest_code("gh-code", |_| {});
     let env_path = setup_dir(&db).join(".env");
     std::fs::write(
         &env_path,
@@ -281,7 +292,7 @@ async fn an_existing_env_is_merged(db: TestDb) {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&env_path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     }
-    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
+    let (_fake, app) = setup_converting_gh_code(&db, |_| {}).await;
     let mut owner = Browser::new(&app);
     let state = owner.start_with_code().await;
     let (status, html) = owner.callback("gh-code", &state).await;
@@ -328,9 +339,7 @@ async fn an_unwritable_env_is_refused_before_github(db: TestDb) {
 }
 
 async fn credentials_are_shown_once_when_writing_fails(db: TestDb) {
-    let fake = FakeGithub::start().await;
-    fake.add_manifest_code("gh-code", |_| {});
-    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
+    let (fake, app) = setup_converting_gh_code(&db, |_| {}).await;
     let mut owner = Browser::new(&app);
     let state = owner.start_with_code().await;
     // The directory disappears while GitHub converts the code: the write fails after the only exchange.
@@ -357,11 +366,10 @@ async fn credentials_are_shown_once_when_writing_fails(db: TestDb) {
 }
 
 async fn a_newline_in_a_value_is_refused(db: TestDb) {
-    let fake = FakeGithub::start().await;
-    fake.add_manifest_code("gh-code", |app| {
+    let (_fake, app) = setup_converting_gh_code(&db, |app| {
         app["webhook_secret"] = "s\nGITHUB_API_URL=https://evil.example".into()
-    });
-    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
+    })
+    .await;
     let mut owner = Browser::new(&app);
     let state = owner.start_with_code().await;
     let (status, html) = owner.callback("gh-code", &state).await;
@@ -405,43 +413,12 @@ backend_tests!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_prints_a_one_time_setup_link() {
     run(Backend::Sqlite, |db| async move {
-        use std::io::BufRead as _;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-            .arg("serve")
-            .env("DATABASE_URL", &db.url)
-            .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
+        let port = free_port();
+        let mut command = serve_command(&db, port);
+        command
             .env("LABTRAIL_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .env_remove("GITHUB_WEBHOOK_SECRET")
-            .current_dir(db.scratch_dir())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start labtrail serve");
-        // Read the log to its end on another thread (a closed pipe would fail the server's later writes),
-        // passing the lines on until the link shows.
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-        let mut log = String::new();
-        while let Some(line) = lines.recv().await {
-            log.push_str(&line);
-            log.push('\n');
-            if line.contains("setup?code=") {
-                break;
-            }
-        }
+            .env_remove("GITHUB_WEBHOOK_SECRET");
+        let (mut child, log) = spawn_serve_until_logged(command, "setup?code=");
         let marker = format!("http://127.0.0.1:{port}/setup?code=");
         let start = log
             .find(&marker)
