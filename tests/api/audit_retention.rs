@@ -4,21 +4,15 @@
 
 use crate::audit_support::{cli, cli_ok, verify_ok};
 use crate::backend_tests;
-use crate::helpers::{push_payload, sha, spawn_app, TestDb};
+use crate::helpers::{push_payload, sha, spawn_app, TestDb, JANUARY_2026};
 
 backend_tests!(retention_erases_old_data_and_the_chain_still_verifies);
 
 async fn retention_erases_old_data_and_the_chain_still_verifies(db: TestDb) {
     let app = spawn_app(&db).await;
     for slug in ["lab1", "lab2"] {
-        app.create_session(
-            "course",
-            slug,
-            &format!("{slug}-*"),
-            "2026-01-01T00:00:00Z",
-            "2026-02-01T00:00:00Z",
-        )
-        .await;
+        app.create_session("course", slug, &format!("{slug}-*"), JANUARY_2026)
+            .await;
     }
     for i in 0..4u64 {
         let repo = if i < 3 { "lab1-alice" } else { "lab2-alice" };

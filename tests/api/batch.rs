@@ -21,8 +21,7 @@ async fn scenario(app: &TestApp, org: &str, ids: i64) -> Vec<String> {
         org,
         &format!("{org}-lab1"),
         "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-01-01T01:00:00Z",
+        ("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"),
     )
     .await;
     let t0 = 1_767_225_600; // 2026-01-01T00:00:00Z

@@ -7,7 +7,9 @@ use serde_json::json;
 use crate::backend_tests;
 use crate::fake_github::FakeGithub;
 use crate::github_files::{deliver, recorded, small_truncated_push};
-use crate::helpers::{fixture, spawn_app, spawn_app_with, AppOptions, TestApp, TestDb};
+use crate::helpers::{
+    fixture, spawn_app, spawn_app_with, AppOptions, TestApp, TestDb, JANUARY_2026,
+};
 
 backend_tests!(
     installation_events_keep_tables_current,
@@ -103,14 +105,8 @@ async fn suspended_installation_gets_no_api_calls(db: TestDb) {
     const SUSPENDED: i64 = 16598467;
     let fake = FakeGithub::start().await;
     let app = spawn_app_with(&db, AppOptions::with_github(&fake)).await;
-    app.create_session(
-        "Codertocat",
-        "lab1",
-        "lab1-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_session("Codertocat", "lab1", "lab1-*", JANUARY_2026)
+        .await;
     let (repo, payload, expected) = small_truncated_push("Codertocat", SUSPENDED);
     fake.add_repo(SUSPENDED, "Codertocat/lab1-small", 500, &repo.dir);
     fake.set_installation(SUSPENDED, Some(chrono::Utc::now()));

@@ -420,14 +420,8 @@ async fn every_csv_neutralises_formula_cells(db: TestDb) {
 async fn api_csv_downloads_stream_and_stay_in_their_org(db: TestDb) {
     let app = spawn_app(&db).await;
     class(&app).await;
-    app.create_session(
-        "other",
-        "lab2",
-        "lab2-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_session("other", "lab2", "lab2-*", JANUARY_2026)
+        .await;
     let course = create_token(&app, "ta", "instructor", Some("course"));
     let other = create_token(&app, "ta-other", "instructor", Some("other"));
     // The whole session in one streamed download: every attempt, no cursor, a file name.

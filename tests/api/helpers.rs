@@ -519,14 +519,14 @@ impl TestApp {
             .expect("send delivery")
     }
 
-    /// Create a lab session through the library (as `labtrail session create` does).
+    /// Create a lab session through the library (as `labtrail session create` does), open from `opens` to
+    /// `closes` (RFC 3339).
     pub async fn create_session(
         &self,
         org: &str,
         slug: &str,
         pattern: &str,
-        opens: &str,
-        closes: &str,
+        (opens, closes): (&str, &str),
     ) -> entity::lab_session::Model {
         let t = |s: &str| {
             DateTime::parse_from_rfc3339(s)
@@ -556,26 +556,14 @@ impl TestApp {
 
     /// The session most tests use: organisation `course`, `lab1` for `lab1-*` repositories, January 2026.
     pub async fn create_lab1_session(&self) -> entity::lab_session::Model {
-        self.create_session(
-            "course",
-            "lab1",
-            "lab1-*",
-            "2026-01-01T00:00:00Z",
-            "2026-02-01T00:00:00Z",
-        )
-        .await
+        self.create_session("course", "lab1", "lab1-*", JANUARY_2026)
+            .await
     }
 
     /// The session the octokit push fixtures fall in: `Codertocat`, `hello` for `Hello-*`, May 2019.
     pub async fn create_hello_session(&self) -> entity::lab_session::Model {
-        self.create_session(
-            "Codertocat",
-            "hello",
-            "Hello-*",
-            "2019-05-01T00:00:00Z",
-            "2019-06-01T00:00:00Z",
-        )
-        .await
+        self.create_session("Codertocat", "hello", "Hello-*", MAY_2019)
+            .await
     }
 
     /// POST a JSON payload as a signed `push` delivery.
@@ -1206,6 +1194,9 @@ impl Drop for ServeProcess {
 
 /// The window of the session most tests use: January 2026, as `--opens` and `--closes` take it.
 pub const JANUARY_2026: (&str, &str) = ("2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z");
+
+/// The window the octokit push fixtures fall in: May 2019.
+pub const MAY_2019: (&str, &str) = ("2019-05-01T00:00:00Z", "2019-06-01T00:00:00Z");
 
 /// The arguments of `labtrail session create` for `org`'s session `slug` titled `title` over `repos`,
 /// open over `window` (`--opens`, `--closes`); then `extra`.

@@ -2,7 +2,8 @@
 
 use crate::backend_tests;
 use crate::helpers::{
-    cli_stdout, fixture, fixture_json, push_payload, sha, spawn_app, TestApp, TestDb,
+    cli_stdout, fixture, fixture_json, push_payload, sha, spawn_app, TestApp, TestDb, JANUARY_2026,
+    MAY_2019,
 };
 
 backend_tests!(
@@ -96,14 +97,8 @@ async fn tag_deletions_are_ignored(db: TestDb) {
 
 async fn committer_without_username_is_recorded(db: TestDb) {
     let app = spawn_app(&db).await;
-    app.create_session(
-        "codertocat",
-        "hello",
-        "hello-world",
-        "2019-05-01T00:00:00Z",
-        "2019-06-01T00:00:00Z",
-    )
-    .await;
+    app.create_session("codertocat", "hello", "hello-world", MAY_2019)
+        .await;
     let body = fixture("octokit-webhooks/push/with-no-username-committer.payload.json");
     app.deliver("push", "nouser-1", &body).await;
     assert_eq!(app.settled("nouser-1").await.status, "processed");
@@ -149,14 +144,8 @@ async fn unmatched_repositories_are_ignored(db: TestDb) {
 async fn lateness_and_attempt_numbers(db: TestDb) {
     let app = spawn_app(&db).await;
     // Closes 2026-01-10T00:00:00Z = 1768003200.
-    app.create_session(
-        "course",
-        "lab3",
-        "lab3-*",
-        "2026-01-01T00:00:00Z",
-        "2026-01-10T00:00:00Z",
-    )
-    .await;
+    let window = ("2026-01-01T00:00:00Z", "2026-01-10T00:00:00Z");
+    app.create_session("course", "lab3", "lab3-*", window).await;
     let pushes = [
         ("p1", 1768003199_i64, 11),
         ("p2", 1768003200, 12),
@@ -240,12 +229,6 @@ async fn file_list_is_folded_over_commits(db: TestDb) {
 
 /// The `lab3` session of `course` (`lab3-*`, January 2026).
 async fn create_lab3_session(app: &TestApp) {
-    app.create_session(
-        "course",
-        "lab3",
-        "lab3-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_session("course", "lab3", "lab3-*", JANUARY_2026)
+        .await;
 }

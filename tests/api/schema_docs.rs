@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, QueryResult, Statement};
 
 use crate::audit_support::{archive, retention_run_now};
 use crate::backend_tests;
-use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb};
+use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb, JANUARY_2026};
 
 backend_tests!(schema_doc_queries_return_the_expected_rows);
 
@@ -52,14 +52,8 @@ async fn push(app: &TestApp, guid: &str, repo: &str, repo_id: i64, n: u64, at: i
 /// attempt 5, erased by retention after lab0 is archived.
 async fn populate(app: &TestApp) {
     app.create_lab1_session().await;
-    app.create_session(
-        "course",
-        "lab0",
-        "lab0-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_session("course", "lab0", "lab0-*", JANUARY_2026)
+        .await;
     let jan = 1_767_225_600;
     let after_deadline = 1_769_904_000 + 3600;
     push(app, "d-1", "lab1-alice", 7, 1, jan).await;

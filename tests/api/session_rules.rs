@@ -338,34 +338,42 @@ async fn overlap_is_refused_unless_allowed(db: TestDb) {
     );
 
     // Disjoint patterns, or the same pattern on branches that never meet, are fine; `default` may be
-    // any branch, so it meets every policy.
-    ok(&create(&app, "lab2", "lab2-*", &["--branches", "main"]));
-    ok(&create(
-        &app,
-        "lab2-release",
-        "lab2-*",
-        &["--branches", "release/*"],
-    ));
-    let err = refused(&create(
-        &app,
-        "lab2-any",
-        "lab2-*",
-        &["--branches", "release/v?"],
-    ));
-    assert!(err.contains("\"lab2-release\""), "{err}");
-    let err = refused(&create(
-        &app,
-        "lab1-main",
-        "lab1-*",
-        &["--branches", "main"],
-    ));
-    assert!(err.contains("\"lab1\""), "{err}");
-    ok(&create(
-        &app,
-        "lab1-main",
-        "lab1-*",
-        &["--branches", "main", "--allow-overlap"],
-    ));
+    // any branch, so it meets every policy. Each case: slug, repositories, options, and `None` if the
+    // session is created, else what the refusal names.
+    let cases: [(&str, &str, &[&str], Option<&str>); 5] = [
+        ("lab2", "lab2-*", &["--branches", "main"], None),
+        ("lab2-release", "lab2-*", &["--branches", "release/*"], None),
+        (
+            "lab2-any",
+            "lab2-*",
+            &["--branches", "release/v?"],
+            Some("\"lab2-release\""),
+        ),
+        (
+            "lab1-main",
+            "lab1-*",
+            &["--branches", "main"],
+            Some("\"lab1\""),
+        ),
+        (
+            "lab1-main",
+            "lab1-*",
+            &["--branches", "main", "--allow-overlap"],
+            None,
+        ),
+    ];
+    for (slug, repos, extra, refusal) in cases {
+        let out = create(&app, slug, repos, extra);
+        match refusal {
+            None => {
+                ok(&out);
+            }
+            Some(named) => {
+                let err = refused(&out);
+                assert!(err.contains(named), "{slug}: {err}");
+            }
+        }
+    }
     // Overlapping with an archived session is no overlap; unarchiving checks again.
     ok(&create(&app, "all-labs", "lab*", &["--allow-overlap"]));
     ok(&app.cli(&[

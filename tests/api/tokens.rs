@@ -7,7 +7,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::backend_tests;
-use crate::helpers::{cli_stdout, push_payload, sha, spawn_app, TestApp, TestDb};
+use crate::helpers::{cli_stdout, push_payload, sha, spawn_app, TestApp, TestDb, JANUARY_2026};
 
 backend_tests!(
     token_commands_show_the_token_once_and_store_only_its_hash,
@@ -39,14 +39,8 @@ pub async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value)
 /// Two organisations, one session and one attempt each.
 pub async fn two_orgs(app: &TestApp) -> (i64, i64) {
     for (n, org) in [(1u64, "course"), (2, "other")] {
-        app.create_session(
-            org,
-            "lab1",
-            "lab1-*",
-            "2026-01-01T00:00:00Z",
-            "2026-02-01T00:00:00Z",
-        )
-        .await;
+        app.create_session(org, "lab1", "lab1-*", JANUARY_2026)
+            .await;
         // Distinct repositories and heads: two pushes, not one push seen twice.
         let p = push_payload(org, "lab1-x", 7 + n as i64, &sha(n), 1767225600);
         app.deliver_push(&format!("{org}-1"), &p).await;

@@ -12,7 +12,7 @@ use crate::fake_github::FakeGithub;
 use crate::github_files::{app_with_fake, deliver_alice_and_check, PUSHED_AT};
 use crate::helpers::{
     cli_stdout, push_payload, session_create_args, sha, spawn_app, spawn_app_with, AppOptions,
-    TestApp, TestDb, WebOauthOptions,
+    TestApp, TestDb, WebOauthOptions, JANUARY_2026,
 };
 use crate::tokens::{create_token, two_orgs};
 
@@ -448,14 +448,8 @@ async fn app_with_oauth(db: &TestDb) -> (TestApp, FakeGithub) {
         &format!("{}/login/callback", app.base_url),
     );
     app.create_lab1_session().await;
-    app.create_session(
-        "elsewhere",
-        "lab9",
-        "lab9-*",
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-    )
-    .await;
+    app.create_session("elsewhere", "lab9", "lab9-*", JANUARY_2026)
+        .await;
     (app, fake)
 }
 

@@ -133,8 +133,7 @@ async fn form_encoded_delivery_is_accepted(db: TestDb) {
         "Codertocat",
         "hw",
         "Hello-*",
-        "2019-01-01T00:00:00Z",
-        "2030-01-01T00:00:00Z",
+        ("2019-01-01T00:00:00Z", "2030-01-01T00:00:00Z"),
     )
     .await;
     let json = fixture("octokit-webhooks/push/with-new-branch.payload.json");
