@@ -1005,6 +1005,23 @@ impl TestApp {
     }
 }
 
+/// A delivery that failed: settled as `status`, its last error mentioning `error`, and its bytes `body`
+/// still stored (for inspection and a later redelivery).
+pub fn assert_failed_and_kept(
+    d: &entity::webhook_delivery::Model,
+    status: &str,
+    error: &str,
+    body: &[u8],
+) {
+    assert_eq!(d.status, status, "{:?}", d.last_error);
+    assert!(
+        d.last_error.as_deref().is_some_and(|e| e.contains(error)),
+        "{:?}",
+        d.last_error
+    );
+    assert_eq!(d.payload.as_deref(), Some(body), "the bytes are kept");
+}
+
 /// Run the `labtrail` binary with this database and the test origin.
 pub fn run_cli(db: &TestDb, args: &[&str]) -> Output {
     run_cli_with(db, args, &[])

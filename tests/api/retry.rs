@@ -1,7 +1,7 @@
 //! Processing failures are retried with backoff, then marked dead; the delivery is never lost.
 
 use crate::backend_tests;
-use crate::helpers::{alice_push_body, spawn_app, TestApp, TestDb};
+use crate::helpers::{alice_push_body, assert_failed_and_kept, spawn_app, TestApp, TestDb};
 use labtrail::worker::Step;
 
 backend_tests!(
@@ -47,20 +47,8 @@ async fn failing_delivery_ends_dead_and_stays_stored(db: TestDb) {
     let body = alice_push_body();
     app.deliver("push", "doomed-1", &body).await;
     let d = app.settled("doomed-1").await;
-    assert_eq!(d.status, "dead");
+    assert_failed_and_kept(&d, "dead", "lab_attempt_file", &body);
     assert_eq!(d.attempts, 3, "the test policy allows 3 tries");
-    assert!(
-        d.last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("lab_attempt_file")),
-        "{:?}",
-        d.last_error
-    );
-    assert_eq!(
-        d.payload.as_deref(),
-        Some(body.as_slice()),
-        "kept for a later redelivery"
-    );
     let dead = app
         .audit_count("delivery.dead", Some("delivery:doomed-1"))
         .await;

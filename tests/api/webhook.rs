@@ -1,7 +1,9 @@
 //! The webhook edge: signatures, headers, sizes, body encodings; refused requests change nothing.
 
 use crate::backend_tests;
-use crate::helpers::{fixture, sign, spawn_app, spawn_app_with, AppOptions, TestDb, SECRET};
+use crate::helpers::{
+    assert_failed_and_kept, fixture, sign, spawn_app, spawn_app_with, AppOptions, TestDb, SECRET,
+};
 
 backend_tests!(
     refused_requests_change_nothing,
@@ -168,20 +170,7 @@ async fn signed_garbage_is_stored_as_rejected(db: TestDb) {
     let resp = app.deliver("push", "garbage-1", &body).await;
     assert_eq!(resp.status().as_u16(), 400);
     let row = app.settled("garbage-1").await;
-    assert_eq!(row.status, "rejected");
-    assert!(
-        row.last_error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("JSON"),
-        "{:?}",
-        row.last_error
-    );
-    assert_eq!(
-        row.payload.as_deref(),
-        Some(body.as_slice()),
-        "kept for inspection"
-    );
+    assert_failed_and_kept(&row, "rejected", "JSON", &body);
     // Same GUID again: known, nothing changes.
     let resp = app.deliver("push", "garbage-1", &body).await;
     assert_eq!(resp.status().as_u16(), 200);
