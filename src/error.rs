@@ -68,6 +68,13 @@ impl AppError {
     }
 }
 
+/// A database failure answers 503 with Retry-After ([`AppError::database`]).
+impl From<sea_orm::DbErr> for AppError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::database(e)
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         if let Self::Internal(cause) = &self {

@@ -9,6 +9,8 @@
 //! wherever it keeps them: `*_indexes` lists what to read, `*_from` computes from what was read (in that
 //! order). Verification (§2.1.3.2, §2.1.4.2) needs nothing stored.
 
+use std::convert::Infallible;
+
 use sha2::{Digest, Sha256};
 
 /// A SHA-256 hash: a leaf, a node or a root.
@@ -167,36 +169,23 @@ pub fn root_from(n: u64, hashes: &[Hash]) -> Result<Hash, MerkleError> {
     Ok(root)
 }
 
-fn inclusion_indexes_in(lo: u64, hi: u64, index: u64, need: &mut Vec<u64>) {
-    if lo + 1 == hi {
-        return;
-    }
-    let (k, _) = split_point(hi - lo);
-    if index < lo + k {
-        inclusion_indexes_in(lo, lo + k, index, need);
-        subtree_indexes(lo + k, hi, need);
-    } else {
-        subtree_indexes(lo, lo + k, need);
-        inclusion_indexes_in(lo + k, hi, index, need);
-    }
-}
-
-fn inclusion_in(
-    lo: u64,
-    hi: u64,
-    index: u64,
-    hashes: &mut std::slice::Iter<'_, Hash>,
-) -> Result<Vec<Hash>, MerkleError> {
+/// The sibling subtrees of leaf `index` among leaves `lo..hi` (RFC 9162 §2.1.3.1's PATH), leaf to root:
+/// `subtree(a, b)` is called once per sibling `a..b`, in the order their stored hashes are listed. The one
+/// walk behind [`inclusion_indexes`] and [`inclusion_from`], so the two always agree.
+fn inclusion_path<T, E, F>(lo: u64, hi: u64, index: u64, subtree: &mut F) -> Result<Vec<T>, E>
+where
+    F: FnMut(u64, u64) -> Result<T, E>,
+{
     if lo + 1 == hi {
         return Ok(Vec::new());
     }
     let (k, _) = split_point(hi - lo);
     let (mut proof, sibling) = if index < lo + k {
-        let p = inclusion_in(lo, lo + k, index, hashes)?;
-        (p, subtree_hash(lo + k, hi, hashes)?)
+        let p = inclusion_path(lo, lo + k, index, subtree)?;
+        (p, subtree(lo + k, hi)?)
     } else {
-        let s = subtree_hash(lo, lo + k, hashes)?;
-        (inclusion_in(lo + k, hi, index, hashes)?, s)
+        let s = subtree(lo, lo + k)?;
+        (inclusion_path(lo + k, hi, index, subtree)?, s)
     };
     proof.push(sibling);
     Ok(proof)
@@ -208,7 +197,10 @@ pub fn inclusion_indexes(index: u64, size: u64) -> Result<Vec<u64>, MerkleError>
         return Err(MerkleError::LeafOutOfRange { index, size });
     }
     let mut need = Vec::new();
-    inclusion_indexes_in(0, size, index, &mut need);
+    let Ok(_) = inclusion_path(0, size, index, &mut |lo, hi| {
+        subtree_indexes(lo, hi, &mut need);
+        Ok::<_, Infallible>(())
+    });
     Ok(need)
 }
 
@@ -219,48 +211,35 @@ pub fn inclusion_from(index: u64, size: u64, hashes: &[Hash]) -> Result<Vec<Hash
         return Err(MerkleError::LeafOutOfRange { index, size });
     }
     let mut iter = hashes.iter();
-    let proof = inclusion_in(0, size, index, &mut iter)?;
+    let proof = inclusion_path(0, size, index, &mut |lo, hi| {
+        subtree_hash(lo, hi, &mut iter)
+    })?;
     finish(iter, hashes.len())?;
     Ok(proof)
 }
 
-fn consistency_indexes_in(lo: u64, hi: u64, m: u64, need: &mut Vec<u64>) {
-    if m == hi {
-        if lo != 0 {
-            subtree_indexes(lo, hi, need);
-        }
-        return;
-    }
-    let (k, _) = split_point(hi - lo);
-    if m <= lo + k {
-        consistency_indexes_in(lo, lo + k, m, need);
-        subtree_indexes(lo + k, hi, need);
-    } else {
-        subtree_indexes(lo, lo + k, need);
-        consistency_indexes_in(lo + k, hi, m, need);
-    }
-}
-
-fn consistency_in(
-    lo: u64,
-    hi: u64,
-    m: u64,
-    hashes: &mut std::slice::Iter<'_, Hash>,
-) -> Result<Vec<Hash>, MerkleError> {
+/// The subtrees of the consistency proof of the first `m` leaves among leaves `lo..hi` (RFC 9162
+/// §2.1.4.1's SUBPROOF, `lo == 0` standing for its flag): `subtree(a, b)` is called once per subtree `a..b`,
+/// in the order their stored hashes are listed. The one walk behind [`consistency_indexes`] and
+/// [`consistency_from`].
+fn consistency_path<T, E, F>(lo: u64, hi: u64, m: u64, subtree: &mut F) -> Result<Vec<T>, E>
+where
+    F: FnMut(u64, u64) -> Result<T, E>,
+{
     if m == hi {
         return Ok(if lo == 0 {
             Vec::new()
         } else {
-            vec![subtree_hash(lo, hi, hashes)?]
+            vec![subtree(lo, hi)?]
         });
     }
     let (k, _) = split_point(hi - lo);
     let (mut proof, other) = if m <= lo + k {
-        let p = consistency_in(lo, lo + k, m, hashes)?;
-        (p, subtree_hash(lo + k, hi, hashes)?)
+        let p = consistency_path(lo, lo + k, m, subtree)?;
+        (p, subtree(lo + k, hi)?)
     } else {
-        let s = subtree_hash(lo, lo + k, hashes)?;
-        (consistency_in(lo + k, hi, m, hashes)?, s)
+        let s = subtree(lo, lo + k)?;
+        (consistency_path(lo + k, hi, m, subtree)?, s)
     };
     proof.push(other);
     Ok(proof)
@@ -273,7 +252,10 @@ pub fn consistency_indexes(first: u64, second: u64) -> Result<Vec<u64>, MerkleEr
     }
     let mut need = Vec::new();
     if first < second {
-        consistency_indexes_in(0, second, first, &mut need);
+        let Ok(_) = consistency_path(0, second, first, &mut |lo, hi| {
+            subtree_indexes(lo, hi, &mut need);
+            Ok::<_, Infallible>(())
+        });
     }
     Ok(need)
 }
@@ -292,9 +274,42 @@ pub fn consistency_from(
         return Ok(Vec::new());
     }
     let mut iter = hashes.iter();
-    let proof = consistency_in(0, second, first, &mut iter)?;
+    let proof = consistency_path(0, second, first, &mut |lo, hi| {
+        subtree_hash(lo, hi, &mut iter)
+    })?;
     finish(iter, hashes.len())?;
     Ok(proof)
+}
+
+/// The walk both verifications share (RFC 9162 §2.1.3.2 and §2.1.4.2): from node `f_n` up to the root of
+/// the tree whose last node is `s_n`, `step(p, on_left)` for each proof hash `p`, `on_left` when `p` is
+/// the left sibling. A proof that ends before the root or goes past it is [`MerkleError::WrongLength`].
+fn climb(
+    mut f_n: u64,
+    mut s_n: u64,
+    proof: &[Hash],
+    mut step: impl FnMut(&Hash, bool),
+) -> Result<(), MerkleError> {
+    for p in proof {
+        if s_n == 0 {
+            return Err(MerkleError::WrongLength);
+        }
+        if f_n & 1 == 1 || f_n == s_n {
+            step(p, true);
+            while f_n & 1 == 0 && f_n != 0 {
+                f_n >>= 1;
+                s_n >>= 1;
+            }
+        } else {
+            step(p, false);
+        }
+        f_n >>= 1;
+        s_n >>= 1;
+    }
+    if s_n != 0 {
+        return Err(MerkleError::WrongLength);
+    }
+    Ok(())
 }
 
 /// Check that `leaf` is leaf `index` of the tree of size `size` with root `root`
@@ -309,27 +324,14 @@ pub fn verify_inclusion(
     if index >= size {
         return Err(MerkleError::LeafOutOfRange { index, size });
     }
-    let (mut f_n, mut s_n) = (index, size - 1);
     let mut r = *leaf;
-    for p in proof {
-        if s_n == 0 {
-            return Err(MerkleError::WrongLength);
-        }
-        if f_n & 1 == 1 || f_n == s_n {
-            r = node_hash(p, &r);
-            while f_n & 1 == 0 && f_n != 0 {
-                f_n >>= 1;
-                s_n >>= 1;
-            }
+    climb(index, size - 1, proof, |p, on_left| {
+        r = if on_left {
+            node_hash(p, &r)
         } else {
-            r = node_hash(&r, p);
-        }
-        f_n >>= 1;
-        s_n >>= 1;
-    }
-    if s_n != 0 {
-        return Err(MerkleError::WrongLength);
-    }
+            node_hash(&r, p)
+        };
+    })?;
     if r != *root {
         return Err(MerkleError::RootMismatch);
     }
@@ -370,26 +372,14 @@ pub fn verify_consistency(
         s_n >>= 1;
     }
     let (mut fr, mut sr) = (*first_hash, *first_hash);
-    for c in rest {
-        if s_n == 0 {
-            return Err(MerkleError::WrongLength);
-        }
-        if f_n & 1 == 1 || f_n == s_n {
+    climb(f_n, s_n, rest, |c, on_left| {
+        if on_left {
             fr = node_hash(c, &fr);
             sr = node_hash(c, &sr);
-            while f_n & 1 == 0 && f_n != 0 {
-                f_n >>= 1;
-                s_n >>= 1;
-            }
         } else {
             sr = node_hash(&sr, c);
         }
-        f_n >>= 1;
-        s_n >>= 1;
-    }
-    if s_n != 0 {
-        return Err(MerkleError::WrongLength);
-    }
+    })?;
     if fr != *first_root || sr != *second_root {
         return Err(MerkleError::RootMismatch);
     }

@@ -52,6 +52,31 @@ impl From<CanonicalError> for AuditError {
     }
 }
 
+impl From<OtherOrigin> for AuditError {
+    fn from(OtherOrigin { stored, configured }: OtherOrigin) -> Self {
+        Self::OriginMismatch { stored, configured }
+    }
+}
+
+/// The origin a log was started with, when it is not the configured one.
+#[derive(Debug)]
+pub struct OtherOrigin {
+    pub stored: String,
+    pub configured: String,
+}
+
+/// Refuse an origin other than the one the log of `head` was started with (a log without entries takes
+/// any).
+pub fn check_head_origin(head: &audit_head::Model, origin: &str) -> Result<(), OtherOrigin> {
+    match head.origin.as_deref().filter(|stored| *stored != origin) {
+        Some(stored) => Err(OtherOrigin {
+            stored: stored.to_owned(),
+            configured: origin.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// What to append; seq, id, time and hashes are assigned by [`append`].
 #[derive(Debug, Clone)]
 pub struct NewEntry {
@@ -131,12 +156,7 @@ pub async fn lock_head(txn: &DatabaseTransaction, origin: &str) -> Result<Locked
         .one(txn)
         .await?
         .ok_or(AuditError::NoHead)?;
-    if let Some(stored) = head.origin.as_deref().filter(|s| *s != origin) {
-        return Err(AuditError::OriginMismatch {
-            stored: stored.to_owned(),
-            configured: origin.to_owned(),
-        });
-    }
+    check_head_origin(&head, origin)?;
     let head_hash = match head.head_hash.as_deref() {
         Some(h) => {
             parse_hash(h).ok_or_else(|| AuditError::Canonical("corrupt head hash".into()))?
@@ -157,13 +177,7 @@ pub async fn check_origin(db: &impl ConnectionTrait, origin: &str) -> Result<(),
         .one(db)
         .await?
         .ok_or(AuditError::NoHead)?;
-    match head.origin.filter(|stored| stored != origin) {
-        Some(stored) => Err(AuditError::OriginMismatch {
-            stored,
-            configured: origin.to_owned(),
-        }),
-        None => Ok(()),
-    }
+    Ok(check_head_origin(&head, origin)?)
 }
 
 /// Append one entry at the locked head, in the caller's transaction, and advance the head.

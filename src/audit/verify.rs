@@ -43,6 +43,12 @@ pub enum VerifyError {
     },
 }
 
+impl From<super::OtherOrigin> for VerifyError {
+    fn from(super::OtherOrigin { stored, configured }: super::OtherOrigin) -> Self {
+        Self::Origin { stored, configured }
+    }
+}
+
 /// The verdict on an readable log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -104,12 +110,7 @@ pub async fn verify_with(
         .one(db)
         .await?
         .ok_or(VerifyError::NoHead)?;
-    if let Some(stored) = head.origin.as_deref().filter(|s| *s != origin) {
-        return Err(VerifyError::Origin {
-            stored: stored.to_owned(),
-            configured: origin.to_owned(),
-        });
-    }
+    super::check_head_origin(&head, origin)?;
     let mut report = Report {
         verdict: Verdict::Intact {
             size: head.size,

@@ -8,7 +8,7 @@ use entity::{lab_attempt, lab_attempt_file, lab_session};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, SelectTwo, Set, TransactionTrait,
+    QuerySelect, QueryTrait, SelectTwo, Set, TransactionTrait,
 };
 
 use crate::audit::{self, entries, AuditError, Receipt};
@@ -483,25 +483,12 @@ fn filtered(filter: &AttemptFilter) -> SelectTwo<lab_attempt::Entity, lab_sessio
             )
         };
     }
-    if let Some(id) = filter.session_id {
-        q = q.filter(C::SessionId.eq(id));
-    }
-    if let Some(late) = filter.late {
-        q = q.filter(C::Late.eq(late));
-    }
-    if let Some(since) = filter.since {
-        q = q.filter(C::PushedAt.gte(since));
-    }
-    if let Some(until) = filter.until {
-        q = q.filter(C::PushedAt.lt(until));
-    }
-    if let Some(after) = filter.after_id {
-        q = q.filter(C::Id.gt(after));
-    }
-    if let Some(upto) = filter.upto_id {
-        q = q.filter(C::Id.lte(upto));
-    }
-    q
+    q.apply_if(filter.session_id, |q, id| q.filter(C::SessionId.eq(id)))
+        .apply_if(filter.late, |q, late| q.filter(C::Late.eq(late)))
+        .apply_if(filter.since, |q, since| q.filter(C::PushedAt.gte(since)))
+        .apply_if(filter.until, |q, until| q.filter(C::PushedAt.lt(until)))
+        .apply_if(filter.after_id, |q, after| q.filter(C::Id.gt(after)))
+        .apply_if(filter.upto_id, |q, upto| q.filter(C::Id.lte(upto)))
 }
 
 /// Attempts matching the filter, in recording order, with their files.

@@ -128,8 +128,7 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| AppError::Unauthorized("missing bearer token".into()))?;
         let token = tokens::authenticate(&state.db, presented)
-            .await
-            .map_err(AppError::database)?
+            .await?
             .ok_or_else(|| {
                 tracing::info!("read API: unknown or revoked token");
                 AppError::Unauthorized("invalid or revoked token".into())
@@ -226,13 +225,9 @@ pub(super) async fn sessions(
     Query(q): Query<OrgQuery>,
 ) -> Result<Json<Vec<SessionRow>>, AppError> {
     let org = caller.org_scope(q.org.as_deref())?;
-    let list = db::sessions::list(&state.db, org.as_deref())
-        .await
-        .map_err(AppError::database)?;
+    let list = db::sessions::list(&state.db, org.as_deref()).await?;
     let ids: Vec<i64> = list.iter().map(|s| s.id).collect();
-    let extensions = db::sessions::extensions_of(&state.db, &ids)
-        .await
-        .map_err(AppError::database)?;
+    let extensions = db::sessions::extensions_of(&state.db, &ids).await?;
     Ok(Json(
         list.iter()
             .map(|s| SessionRow::new(s, &extensions))
@@ -296,7 +291,7 @@ async fn find_session(
     if let Some(org) = org {
         q = q.filter(lab_session::Column::Org.eq(org));
     }
-    let mut found = q.all(&state.db).await.map_err(AppError::database)?;
+    let mut found = q.all(&state.db).await?;
     match found.len() {
         0 => Err(AppError::NotFound(format!("no session {slug:?}"))),
         1 => Ok(found.remove(0)),
@@ -357,9 +352,7 @@ pub(super) async fn session_attempts(
         limit: Some(limit + 1),
         ..filter
     };
-    let mut views = db::attempts::list(&state.db, &filter)
-        .await
-        .map_err(AppError::database)?;
+    let mut views = db::attempts::list(&state.db, &filter).await?;
     let more = views.len() as u64 > limit;
     views.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = more
@@ -449,9 +442,7 @@ async fn stream_attempts(
     session: &lab_session::Model,
     filter: AttemptFilter,
 ) -> Result<Response, AppError> {
-    let (count, upto) = db::attempts::extent(&state.db, &filter)
-        .await
-        .map_err(AppError::database)?;
+    let (count, upto) = db::attempts::extent(&state.db, &filter).await?;
     caller
         .audit(
             state,
@@ -518,9 +509,7 @@ async fn scoped_summary(
 ) -> Result<(lab_session::Model, Vec<db::summary::StudentSummary>), AppError> {
     let org = caller.org_scope(org)?;
     let session = find_session(state, slug, org.as_deref()).await?;
-    let summary = db::summary::summarize(&state.db, &session)
-        .await
-        .map_err(AppError::database)?;
+    let summary = db::summary::summarize(&state.db, &session).await?;
     Ok((session, summary))
 }
 
@@ -624,13 +613,11 @@ async fn visible_attempt(
     id: i64,
 ) -> Result<db::attempts::AttemptView, AppError> {
     let view = db::attempts::get(&state.db, id)
-        .await
-        .map_err(AppError::database)?
+        .await?
         .ok_or_else(|| no_attempt(id))?;
     let session = lab_session::Entity::find_by_id(view.attempt.session_id)
         .one(&state.db)
-        .await
-        .map_err(AppError::database)?;
+        .await?;
     if session.is_some_and(|s| caller.may_see(&s.org)) {
         Ok(view)
     } else {
@@ -785,9 +772,7 @@ pub(super) async fn audit_entries(
 ) -> Result<Json<Value>, AppError> {
     caller.require_audit_role()?;
     let limit = page_limit(q.limit)?;
-    let rows = audit::entries(&state.db, q.after_seq, limit)
-        .await
-        .map_err(AppError::database)?;
+    let rows = audit::entries(&state.db, q.after_seq, limit).await?;
     let next = (rows.len() as u64 == limit)
         .then(|| rows.last().map(|r| r.seq))
         .flatten();
@@ -826,8 +811,7 @@ pub(super) async fn checkpoint(
 ) -> Result<Response, AppError> {
     caller.require_audit_role()?;
     let latest = audit::checkpoint::latest(&state.db)
-        .await
-        .map_err(AppError::database)?
+        .await?
         .ok_or_else(|| AppError::NotFound("no checkpoint has been written yet".into()))?;
     caller
         .audit(
