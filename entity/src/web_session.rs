@@ -9,6 +9,7 @@ use crate::states::Role;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// SHA-256 of the session's cookie.
     #[sea_orm(unique)]
     pub id_sha256: String,
     /// `token` or `github`.
@@ -17,13 +18,17 @@ pub struct Model {
     pub api_token_id: Option<i64>,
     /// The GitHub user (`github`).
     pub github_user_id: Option<i64>,
+    /// The GitHub login (`github`).
     pub github_login: Option<String>,
     /// `admin`, `instructor` or `auditor` (stored as those strings).
     pub role: Role,
     /// Organisations it may see, comma-separated lower-case logins; `None`: every organisation.
     pub orgs: Option<String>,
+    /// The CSRF token of the session's forms.
     pub csrf_secret: String,
+    /// When it was signed in.
     pub created_at: DateTimeUtc,
+    /// When the session expires.
     pub expires_at: DateTimeUtc,
     /// When the organisation access was last checked with GitHub (`github`).
     pub checked_at: DateTimeUtc,

@@ -4,7 +4,9 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::util::{append_only, execute_per_backend, pg_no_truncate, pg_row_trigger, sqlite_guard};
+use crate::util::{
+    append_only, per_backend_migration, pg_no_truncate, pg_row_trigger, sqlite_guard,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -69,18 +71,6 @@ $$"
     statements
 }
 
-const POSTGRES_DOWN: &[&str] = &[
-    "DROP TRIGGER IF EXISTS audit_checkpoint_no_truncate ON audit_checkpoint",
-    "DROP TRIGGER IF EXISTS audit_checkpoint_guard ON audit_checkpoint",
-    "DROP TRIGGER IF EXISTS audit_head_no_truncate ON audit_head",
-    "DROP TRIGGER IF EXISTS audit_head_guard ON audit_head",
-    "DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log",
-    "DROP TRIGGER IF EXISTS audit_log_guard ON audit_log",
-    "DROP FUNCTION IF EXISTS labtrail_append_only()",
-    "DROP FUNCTION IF EXISTS labtrail_audit_head_guard()",
-    "DROP FUNCTION IF EXISTS labtrail_audit_log_guard()",
-];
-
 // SQLite has no TRUNCATE: `DELETE` without `WHERE` runs row triggers too (they disable the truncate
 // optimisation), so the DELETE trigger covers it.
 fn sqlite_up() -> Vec<String> {
@@ -123,22 +113,5 @@ fn sqlite_up() -> Vec<String> {
     statements
 }
 
-const SQLITE_DOWN: &[&str] = &[
-    "DROP TRIGGER IF EXISTS audit_checkpoint_no_delete",
-    "DROP TRIGGER IF EXISTS audit_checkpoint_no_update",
-    "DROP TRIGGER IF EXISTS audit_head_no_delete",
-    "DROP TRIGGER IF EXISTS audit_head_guard",
-    "DROP TRIGGER IF EXISTS audit_log_no_delete",
-    "DROP TRIGGER IF EXISTS audit_log_no_update",
-];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        execute_per_backend(manager, &postgres_up(), &sqlite_up()).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        execute_per_backend(manager, POSTGRES_DOWN, SQLITE_DOWN).await
-    }
-}
+// `down` drops what `up` created, newest first.
+per_backend_migration!(postgres_up(), sqlite_up());

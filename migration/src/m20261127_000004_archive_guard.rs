@@ -7,7 +7,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::m20261127_000003_audit_guards::postgres_head_guard;
-use crate::util::{execute_per_backend, pg_row_trigger, sqlite_guard};
+use crate::util::{drops, execute_per_backend, pg_row_trigger, sqlite_guard};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -43,9 +43,9 @@ pub(crate) const SQLITE_APPEND_REFUSED_WHEN: &str =
                  OR ((SELECT head_hash FROM audit_head WHERE id = 1) IS NOT NULL \
                  AND NEW.prev_hash <> (SELECT head_hash FROM audit_head WHERE id = 1))";
 
-fn postgres_up() -> Vec<String> {
+/// The PostgreSQL function and triggers this migration adds (dropped again on the way down).
+fn postgres_created() -> Vec<String> {
     vec![
-        postgres_head_guard(POSTGRES_ARCHIVE_CHECK),
         POSTGRES_APPEND_GUARD.to_owned(),
         pg_row_trigger(
             "audit_log_append_only",
@@ -62,11 +62,11 @@ fn postgres_up() -> Vec<String> {
     ]
 }
 
-const POSTGRES_DOWN: &[&str] = &[
-    "DROP TRIGGER IF EXISTS audit_head_no_insert ON audit_head",
-    "DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log",
-    "DROP FUNCTION IF EXISTS labtrail_audit_log_append()",
-];
+fn postgres_up() -> Vec<String> {
+    let mut statements = vec![postgres_head_guard(POSTGRES_ARCHIVE_CHECK)];
+    statements.extend(postgres_created());
+    statements
+}
 
 fn sqlite_up() -> Vec<String> {
     vec![
@@ -98,12 +98,6 @@ fn sqlite_up() -> Vec<String> {
     ]
 }
 
-const SQLITE_DOWN: &[&str] = &[
-    "DROP TRIGGER IF EXISTS audit_head_archive_guard",
-    "DROP TRIGGER IF EXISTS audit_head_no_insert",
-    "DROP TRIGGER IF EXISTS audit_log_append_only",
-];
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -112,8 +106,8 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // Drop the insert guards, then restore the first version of the head guard.
-        let mut postgres: Vec<String> = POSTGRES_DOWN.iter().map(|s| String::from(*s)).collect();
+        let mut postgres = drops(&postgres_created(), true)?;
         postgres.push(postgres_head_guard(""));
-        execute_per_backend(manager, &postgres, SQLITE_DOWN).await
+        execute_per_backend(manager, &postgres, &drops(&sqlite_up(), false)?).await
     }
 }

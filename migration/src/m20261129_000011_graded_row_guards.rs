@@ -14,7 +14,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::util::{changed, execute_per_backend, pg_no_truncate, pg_row_trigger, sqlite_guard};
+use crate::util::{changed, per_backend_migration, pg_no_truncate, pg_row_trigger, sqlite_guard};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -161,19 +161,6 @@ $$",
     ]
 }
 
-const POSTGRES_DOWN: &[&str] = &[
-    "DROP TRIGGER IF EXISTS lab_session_no_truncate ON lab_session",
-    "DROP TRIGGER IF EXISTS lab_attempt_file_no_truncate ON lab_attempt_file",
-    "DROP TRIGGER IF EXISTS lab_graded_no_truncate ON lab_attempt",
-    "DROP TRIGGER IF EXISTS lab_session_guard ON lab_session",
-    "DROP TRIGGER IF EXISTS lab_attempt_file_guard ON lab_attempt_file",
-    "DROP TRIGGER IF EXISTS lab_attempt_guard ON lab_attempt",
-    "DROP FUNCTION IF EXISTS labtrail_lab_session_guard()",
-    "DROP FUNCTION IF EXISTS labtrail_lab_attempt_file_guard()",
-    "DROP FUNCTION IF EXISTS labtrail_lab_attempt_guard()",
-    "DROP INDEX IF EXISTS ix_audit_log_subject",
-];
-
 fn sqlite_up() -> Vec<String> {
     let d = "IS NOT";
     vec![
@@ -234,24 +221,5 @@ fn sqlite_up() -> Vec<String> {
     ]
 }
 
-const SQLITE_DOWN: &[&str] = &[
-    "DROP TRIGGER IF EXISTS lab_session_no_delete",
-    "DROP TRIGGER IF EXISTS lab_session_guard",
-    "DROP TRIGGER IF EXISTS lab_attempt_file_no_delete",
-    "DROP TRIGGER IF EXISTS lab_attempt_file_no_update",
-    "DROP TRIGGER IF EXISTS lab_attempt_no_delete",
-    "DROP TRIGGER IF EXISTS lab_attempt_files_guard",
-    "DROP TRIGGER IF EXISTS lab_attempt_graded_guard",
-    "DROP INDEX IF EXISTS ix_audit_log_subject",
-];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        execute_per_backend(manager, &postgres_up(), &sqlite_up()).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        execute_per_backend(manager, POSTGRES_DOWN, SQLITE_DOWN).await
-    }
-}
+// `down` drops what `up` created, newest first.
+per_backend_migration!(postgres_up(), sqlite_up());

@@ -123,6 +123,69 @@ pub async fn execute_per_backend<P: AsRef<str>, S: AsRef<str>>(
     }
 }
 
+/// The statement dropping what `created` (a `CREATE TRIGGER`, `CREATE OR REPLACE FUNCTION` or
+/// `CREATE INDEX IF NOT EXISTS` statement of this crate) created. `on_table`: name a trigger's table, as
+/// PostgreSQL requires (SQLite's trigger names are unique per schema, and it takes no table).
+fn drop_statement(created: &str, on_table: bool) -> Result<String, DbErr> {
+    let words: Vec<&str> = created.split_whitespace().collect();
+    match words[..] {
+        ["CREATE", "TRIGGER", name, ref rest @ ..] if on_table => {
+            match rest.iter().position(|w| *w == "ON") {
+                Some(on) if on + 1 < rest.len() => {
+                    Ok(format!("DROP TRIGGER IF EXISTS {name} ON {}", rest[on + 1]))
+                }
+                _ => Err(DbErr::Migration(format!("no table in: {created}"))),
+            }
+        }
+        ["CREATE", "TRIGGER", name, ..] => Ok(format!("DROP TRIGGER IF EXISTS {name}")),
+        ["CREATE", "OR", "REPLACE", "FUNCTION", function, ..] => {
+            Ok(format!("DROP FUNCTION IF EXISTS {function}"))
+        }
+        ["CREATE", "INDEX", "IF", "NOT", "EXISTS", name, ..] => {
+            Ok(format!("DROP INDEX IF EXISTS {name}"))
+        }
+        _ => Err(DbErr::Migration(format!("cannot undo: {created}"))),
+    }
+}
+
+/// The statements dropping what the statements `created` created, newest first (see [`drop_statement`]).
+pub fn drops<S: AsRef<str>>(created: &[S], on_table: bool) -> Result<Vec<String>, DbErr> {
+    created
+        .iter()
+        .rev()
+        .map(|sql| drop_statement(sql.as_ref(), on_table))
+        .collect()
+}
+
+/// Undoes statements run by [`execute_per_backend`]: drops, newest first, what the statements written
+/// for the connection's backend created.
+pub async fn undo_per_backend<P: AsRef<str>, S: AsRef<str>>(
+    m: &SchemaManager<'_>,
+    postgres: &[P],
+    sqlite: &[S],
+) -> Result<(), DbErr> {
+    execute_per_backend(m, &drops(postgres, true)?, &drops(sqlite, false)?).await
+}
+
+/// `impl MigrationTrait for Migration` of a migration that only runs raw statements per backend, the
+/// PostgreSQL list `$postgres` or the SQLite list `$sqlite`: `up` runs them, `down` drops what they
+/// created ([`undo_per_backend`]).
+macro_rules! per_backend_migration {
+    ($postgres:expr, $sqlite:expr) => {
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::util::execute_per_backend(manager, &$postgres, &$sqlite).await
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::util::undo_per_backend(manager, &$postgres, &$sqlite).await
+            }
+        }
+    };
+}
+pub(crate) use per_backend_migration;
+
 /// `NEW.c <distinct> OLD.c OR …` over `cols` (`distinct`: the backend's "is distinct from").
 pub fn changed(cols: &[&str], distinct: &str) -> String {
     cols.iter()
@@ -212,6 +275,38 @@ mod tests {
                  SELECT RAISE(ABORT, 'audit_tree_hash: DELETE refused (append-only)'); END",
             ]
         );
+    }
+
+    /// `down` drops what `up` created, newest first, naming a trigger's table on PostgreSQL only.
+    #[test]
+    fn drops_undo_the_created_objects_newest_first() {
+        let created = [
+            "CREATE INDEX IF NOT EXISTS ix_t_a ON t (a)".to_owned(),
+            "CREATE OR REPLACE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN END $$"
+                .to_owned(),
+            pg_row_trigger("t_guard", "UPDATE OR DELETE", "t", "f"),
+            sqlite_guard(
+                "t_no_update",
+                "UPDATE OF a",
+                "t",
+                Some("NEW.a > 1"),
+                "t: no",
+            ),
+        ];
+        assert_eq!(
+            drops(&created, true).unwrap(),
+            [
+                "DROP TRIGGER IF EXISTS t_no_update ON t",
+                "DROP TRIGGER IF EXISTS t_guard ON t",
+                "DROP FUNCTION IF EXISTS f()",
+                "DROP INDEX IF EXISTS ix_t_a",
+            ]
+        );
+        assert_eq!(
+            drops(&created[3..], false).unwrap(),
+            ["DROP TRIGGER IF EXISTS t_no_update"]
+        );
+        assert!(drops(&["INSERT INTO t VALUES (1)"], false).is_err());
     }
 
     #[test]
