@@ -15,7 +15,7 @@ use crate::db::deliveries::{self, Status};
 use crate::db::{installations, sessions};
 use crate::domain::backoff::Backoff;
 use crate::domain::files::ChangedFile;
-use crate::domain::session::{is_early, is_late, select_session};
+use crate::domain::session::{is_early, is_late, Candidates};
 use crate::github::{files, GithubApp};
 use crate::jobs::check_runs::{self, CheckRunPolicy};
 use crate::metrics::Metrics;
@@ -83,7 +83,7 @@ impl WorkerConfig {
             github: None,
             check_runs: CheckRunPolicy::default(),
             files_retry: Duration::from_secs(600),
-            batch: 32,
+            batch: 64,
         }
     }
 }
@@ -122,7 +122,7 @@ enum Handled {
 /// extensions (a batch is handled within moments, so one reading serves all its pushes).
 #[derive(Default)]
 struct Seen {
-    sessions: std::collections::HashMap<String, Vec<entity::lab_session::Model>>,
+    sessions: std::collections::HashMap<String, Candidates>,
     deadlines: std::collections::HashMap<i64, sessions::Deadlines>,
 }
 
@@ -369,16 +369,16 @@ impl Pipeline {
         let org = push.owner_login.to_ascii_lowercase();
         if !seen.sessions.contains_key(&org) {
             let found = sessions::active_for_org(&self.db, &org).await?;
-            seen.sessions.insert(org.clone(), found);
+            seen.sessions.insert(org.clone(), Candidates::new(found));
         }
-        let candidates = seen.sessions.get(&org).map_or(&[][..], Vec::as_slice);
         let branch = push.branch().unwrap_or_default();
-        let Some(session) = select_session(
-            candidates,
-            &push.repository_name,
-            branch,
-            push.default_branch.as_deref(),
-        ) else {
+        let Some(session) = seen.sessions.get(&org).and_then(|candidates| {
+            candidates.select(
+                &push.repository_name,
+                branch,
+                push.default_branch.as_deref(),
+            )
+        }) else {
             return Ok(Prepared::Handled(Handled::Ignored(format!(
                 "no active lab session of {} matches {} on {branch}",
                 push.owner_login, push.repository_name

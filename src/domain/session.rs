@@ -62,13 +62,31 @@ impl BranchPolicy {
             }
         }
     }
+}
+
+/// A [`BranchPolicy`] compiled for matching.
+#[derive(Debug, Clone)]
+enum Branches {
+    All,
+    Default,
+    Glob(GlobMatcher),
+}
+
+impl Branches {
+    fn compile(policy: &str) -> Option<Self> {
+        Some(match BranchPolicy::parse(policy).ok()? {
+            BranchPolicy::All => Self::All,
+            BranchPolicy::Default => Self::Default,
+            BranchPolicy::Glob(g) => Self::Glob(Glob::new(&g).ok()?.compile_matcher()),
+        })
+    }
 
     /// Does this branch count? `default_branch` is the repository's.
-    pub fn allows(&self, branch: &str, default_branch: Option<&str>) -> bool {
+    fn allows(&self, branch: &str, default_branch: Option<&str>) -> bool {
         match self {
             Self::All => true,
             Self::Default => default_branch == Some(branch),
-            Self::Glob(g) => Glob::new(g).is_ok_and(|g| g.compile_matcher().is_match(branch)),
+            Self::Glob(g) => g.is_match(branch),
         }
     }
 }
@@ -97,22 +115,46 @@ pub fn literal_prefix_len(pattern: &str) -> usize {
         .count()
 }
 
-/// Pick the session for a push among the organisation's sessions: unarchived, pattern matches the
-/// repository name, branch allowed; then the longest literal prefix wins, then the latest `opens_at`.
-pub fn select_session<'a>(
-    sessions: &'a [lab_session::Model],
-    repo_name: &str,
-    branch: &str,
-    default_branch: Option<&str>,
-) -> Option<&'a lab_session::Model> {
-    sessions
-        .iter()
-        .filter(|s| s.archived_at.is_none())
-        .filter(|s| repo_matcher(&s.repo_pattern).is_ok_and(|m| m.is_match(repo_name)))
-        .filter(|s| {
-            BranchPolicy::parse(&s.branch_policy).is_ok_and(|p| p.allows(branch, default_branch))
-        })
-        .max_by_key(|s| (literal_prefix_len(&s.repo_pattern), s.opens_at, s.id))
+/// An organisation's sessions with their repository patterns and branch policies compiled once: a glob
+/// compiles to a regular expression, which cost more than the rest of matching a push (a profile of the
+/// workers under load), so a batch of pushes compiles each session's rules once, not once a push.
+#[derive(Debug, Clone, Default)]
+pub struct Candidates {
+    sessions: Vec<(lab_session::Model, GlobMatcher, Branches)>,
+}
+
+impl Candidates {
+    /// Archived sessions, and those whose pattern or branch policy does not compile, match nothing.
+    pub fn new(sessions: Vec<lab_session::Model>) -> Self {
+        let sessions = sessions
+            .into_iter()
+            .filter(|s| s.archived_at.is_none())
+            .filter_map(|s| {
+                let repo = repo_matcher(&s.repo_pattern).ok()?;
+                let branches = Branches::compile(&s.branch_policy)?;
+                Some((s, repo, branches))
+            })
+            .collect();
+        Self { sessions }
+    }
+
+    /// Pick the session for a push among the organisation's sessions: unarchived, pattern matches the
+    /// repository name, branch allowed; then the longest literal prefix wins, then the latest
+    /// `opens_at`.
+    pub fn select(
+        &self,
+        repo_name: &str,
+        branch: &str,
+        default_branch: Option<&str>,
+    ) -> Option<&lab_session::Model> {
+        self.sessions
+            .iter()
+            .filter(|(_, repo, branches)| {
+                repo.is_match(repo_name) && branches.allows(branch, default_branch)
+            })
+            .map(|(s, _, _)| s)
+            .max_by_key(|s| (literal_prefix_len(&s.repo_pattern), s.opens_at, s.id))
+    }
 }
 
 /// A push is late when its push time is after the deadline.
@@ -232,14 +274,21 @@ mod tests {
             session(4, "other-*", "all", 9),
         ];
         assert_eq!(
-            select_session(&s, "lab3-alice", "main", None).map(|s| s.id),
+            Candidates::new(s.clone())
+                .select("lab3-alice", "main", None)
+                .map(|s| s.id),
             Some(3)
         );
         assert_eq!(
-            select_session(&s, "LAB1-bob", "main", None).map(|s| s.id),
+            Candidates::new(s.clone())
+                .select("LAB1-bob", "main", None)
+                .map(|s| s.id),
             Some(1)
         );
-        assert_eq!(select_session(&s, "nothing", "main", None), None);
+        assert_eq!(
+            Candidates::new(s.clone()).select("nothing", "main", None),
+            None
+        );
     }
 
     #[test]
@@ -249,12 +298,16 @@ mod tests {
             session(2, "lab3-*", "all", 1),
         ];
         assert_eq!(
-            select_session(&s, "lab3-alice", "x", None).map(|s| s.id),
+            Candidates::new(s.clone())
+                .select("lab3-alice", "x", None)
+                .map(|s| s.id),
             Some(1)
         );
         s[0].archived_at = Some(s[0].opens_at);
         assert_eq!(
-            select_session(&s, "lab3-alice", "x", None).map(|s| s.id),
+            Candidates::new(s.clone())
+                .select("lab3-alice", "x", None)
+                .map(|s| s.id),
             Some(2)
         );
     }
@@ -266,14 +319,21 @@ mod tests {
             session(2, "l*", "release/*", 1),
         ];
         assert_eq!(
-            select_session(&s, "lab1", "main", Some("main")).map(|s| s.id),
+            Candidates::new(s.clone())
+                .select("lab1", "main", Some("main"))
+                .map(|s| s.id),
             Some(1)
         );
         assert_eq!(
-            select_session(&s, "lab1", "release/v1", Some("main")).map(|s| s.id),
+            Candidates::new(s.clone())
+                .select("lab1", "release/v1", Some("main"))
+                .map(|s| s.id),
             Some(2)
         );
-        assert_eq!(select_session(&s, "lab1", "feature", Some("main")), None);
+        assert_eq!(
+            Candidates::new(s.clone()).select("lab1", "feature", Some("main")),
+            None
+        );
         assert!(BranchPolicy::parse("[").is_err());
         assert!(repo_matcher("org/lab").is_err());
     }
