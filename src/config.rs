@@ -165,7 +165,7 @@ pub struct ServeArgs {
     #[arg(long, env = "LABTRAIL_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
     /// Deliveries a worker claims and records in one transaction (group commit).
-    #[arg(long, env = "LABTRAIL_WORKER_BATCH", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "LABTRAIL_WORKER_BATCH", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub worker_batch: u32,
     /// Seconds between audit checkpoints (one is written only when the log grew).
     #[arg(long, env = "LABTRAIL_CHECKPOINT_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
