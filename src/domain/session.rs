@@ -336,6 +336,18 @@ mod tests {
         );
         assert!(BranchPolicy::parse("[").is_err());
         assert!(repo_matcher("org/lab").is_err());
+        // A stored rule that does not compile matches nothing and hides no other session.
+        let broken = vec![
+            session(3, "lab*", "[", 9),
+            session(4, "lab[", "all", 9),
+            session(1, "lab*", "all", 1),
+        ];
+        assert_eq!(
+            Candidates::new(broken)
+                .select("lab1", "main", None)
+                .map(|s| s.id),
+            Some(1)
+        );
     }
 
     #[test]
