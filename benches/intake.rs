@@ -14,7 +14,8 @@
 //!   per second, answer p50/p99, time until all are recorded (end to end), and the server's peak RSS;
 //! - `drain`: the deliveries are accepted first by a server without workers, then `labtrail serve` starts
 //!   on that backlog: the drain rate overall, for the first and the second half of the backlog (a cost
-//!   that grew with the backlog would show as a faster second half), and peak RSS;
+//!   that grew with the backlog would show as a faster second half), and peak RSS; what the workers recorded
+//!   before the server answered its readiness probe is left out of both the count and the time;
 //! - `both` (default).
 //!
 //! `BENCH_BATCH` sets the server's `LABTRAIL_WORKER_BATCH` (unset: the server's default, 64).
