@@ -26,7 +26,7 @@ const PAGE: u64 = 1000;
 /// Verification could not run (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("cannot read the database: {0}")]
+    #[error("cannot read the database")]
     Db(#[from] DbErr),
     #[error("the audit_head row is missing: is this a labtrail database with migrations applied?")]
     NoHead,

@@ -238,7 +238,7 @@ pub(super) async fn verify(g: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<E
     };
     match verify_with(&db, &g.origin(), &evidence).await {
         Ok(report) => Ok(print_report(&report)),
-        Err(e) => cannot(e.to_string()),
+        Err(e) => cannot(crate::error::Chain(&e).to_string()),
     }
 }
 
