@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use entity::{audit_head, audit_log};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
@@ -74,8 +74,6 @@ pub enum ArchiveError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error(transparent)]
-    Db(#[from] DbErr),
     #[error("cannot write {path}")]
     Io {
         path: PathBuf,
@@ -90,6 +88,8 @@ pub enum ArchiveError {
     )]
     Broken { seq: i64, reason: String },
 }
+
+super::db_error_via_audit!(ArchiveError);
 
 /// The files an archive run wrote.
 #[derive(Debug, Clone)]

@@ -511,8 +511,6 @@ pub fn append_to_file(path: &Path, note: &str) -> std::io::Result<()> {
 pub enum CheckpointError {
     #[error(transparent)]
     Audit(#[from] AuditError),
-    #[error(transparent)]
-    Db(#[from] DbErr),
     #[error("cannot read the Merkle tree")]
     Tree(#[from] super::merkle_store::StoreError),
     #[error("cannot append to the checkpoint file {path}")]
@@ -526,6 +524,8 @@ pub enum CheckpointError {
     )]
     ForeignKey { id: i64, vkey: String },
 }
+
+super::db_error_via_audit!(CheckpointError);
 
 /// Refuse a key that did not sign the log's newest checkpoint: two instances with their own keys would
 /// make an intact log fail verification.

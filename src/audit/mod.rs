@@ -46,6 +46,20 @@ pub enum AuditError {
     OriginMismatch { stored: String, configured: String },
 }
 
+/// `From<DbErr>` for an error with an `Audit(AuditError)` variant: a database failure is the
+/// [`AuditError::Db`] an audited write would give (printed as the database's own message), so the error
+/// needs no `Db` variant of its own and callers map database failures in one place.
+macro_rules! db_error_via_audit {
+    ($error:ty) => {
+        impl From<sea_orm::DbErr> for $error {
+            fn from(e: sea_orm::DbErr) -> Self {
+                Self::Audit($crate::audit::AuditError::Db(e))
+            }
+        }
+    };
+}
+pub(crate) use db_error_via_audit;
+
 impl From<CanonicalError> for AuditError {
     fn from(e: CanonicalError) -> Self {
         Self::Canonical(e.0)

@@ -21,9 +21,9 @@ pub enum ImportError {
     File(#[from] RosterError),
     #[error(transparent)]
     Audit(#[from] AuditError),
-    #[error("database error: {0}")]
-    Db(#[from] DbErr),
 }
+
+audit::db_error_via_audit!(ImportError);
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -53,9 +53,9 @@ pub enum SessionError {
     Student(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
-    #[error(transparent)]
-    Db(#[from] DbErr),
 }
+
+audit::db_error_via_audit!(SessionError);
 
 /// A session to create, as given by an instructor.
 #[derive(Debug, Clone)]

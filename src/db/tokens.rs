@@ -38,9 +38,9 @@ pub enum TokenError {
     Random(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
-    #[error(transparent)]
-    Db(#[from] DbErr),
 }
+
+audit::db_error_via_audit!(TokenError);
 
 /// Prefix of every token, so a leaked one is recognisable by secret scanners.
 pub const TOKEN_PREFIX: &str = "lt_";

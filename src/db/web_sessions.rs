@@ -20,9 +20,9 @@ pub enum WebSessionError {
     Random(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
-    #[error("database error: {0}")]
-    Db(#[from] DbErr),
 }
+
+audit::db_error_via_audit!(WebSessionError);
 
 /// 32 random bytes, URL-safe base64: session ids, CSRF secrets, OAuth states.
 pub fn random_secret() -> Result<Zeroizing<String>, WebSessionError> {

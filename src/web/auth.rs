@@ -70,7 +70,6 @@ impl From<AuditError> for WebError {
 impl From<WebSessionError> for WebError {
     fn from(e: WebSessionError) -> Self {
         match e {
-            WebSessionError::Db(e) => Self::Unavailable(e),
             WebSessionError::Audit(e) => e.into(),
             other => Self::internal(other),
         }
