@@ -265,6 +265,18 @@ mod tests {
         }
     }
 
+    /// The id of the session that `sessions` select for a push (see [`Candidates::select`]).
+    fn selected(
+        sessions: &[lab_session::Model],
+        repo_name: &str,
+        branch: &str,
+        default_branch: Option<&str>,
+    ) -> Option<i64> {
+        Candidates::new(sessions.to_vec())
+            .select(repo_name, branch, default_branch)
+            .map(|s| s.id)
+    }
+
     #[test]
     fn most_specific_pattern_then_latest_opening_wins() {
         let s = vec![
@@ -273,22 +285,9 @@ mod tests {
             session(3, "lab3-*", "all", 5),
             session(4, "other-*", "all", 9),
         ];
-        assert_eq!(
-            Candidates::new(s.clone())
-                .select("lab3-alice", "main", None)
-                .map(|s| s.id),
-            Some(3)
-        );
-        assert_eq!(
-            Candidates::new(s.clone())
-                .select("LAB1-bob", "main", None)
-                .map(|s| s.id),
-            Some(1)
-        );
-        assert_eq!(
-            Candidates::new(s.clone()).select("nothing", "main", None),
-            None
-        );
+        assert_eq!(selected(&s, "lab3-alice", "main", None), Some(3));
+        assert_eq!(selected(&s, "LAB1-bob", "main", None), Some(1));
+        assert_eq!(selected(&s, "nothing", "main", None), None);
     }
 
     #[test]
@@ -297,19 +296,9 @@ mod tests {
             session(1, "lab3-alice", "all", 1),
             session(2, "lab3-*", "all", 1),
         ];
-        assert_eq!(
-            Candidates::new(s.clone())
-                .select("lab3-alice", "x", None)
-                .map(|s| s.id),
-            Some(1)
-        );
+        assert_eq!(selected(&s, "lab3-alice", "x", None), Some(1));
         s[0].archived_at = Some(s[0].opens_at);
-        assert_eq!(
-            Candidates::new(s.clone())
-                .select("lab3-alice", "x", None)
-                .map(|s| s.id),
-            Some(2)
-        );
+        assert_eq!(selected(&s, "lab3-alice", "x", None), Some(2));
     }
 
     #[test]
@@ -318,22 +307,9 @@ mod tests {
             session(1, "lab*", "default", 1),
             session(2, "l*", "release/*", 1),
         ];
-        assert_eq!(
-            Candidates::new(s.clone())
-                .select("lab1", "main", Some("main"))
-                .map(|s| s.id),
-            Some(1)
-        );
-        assert_eq!(
-            Candidates::new(s.clone())
-                .select("lab1", "release/v1", Some("main"))
-                .map(|s| s.id),
-            Some(2)
-        );
-        assert_eq!(
-            Candidates::new(s.clone()).select("lab1", "feature", Some("main")),
-            None
-        );
+        assert_eq!(selected(&s, "lab1", "main", Some("main")), Some(1));
+        assert_eq!(selected(&s, "lab1", "release/v1", Some("main")), Some(2));
+        assert_eq!(selected(&s, "lab1", "feature", Some("main")), None);
         assert!(BranchPolicy::parse("[").is_err());
         assert!(repo_matcher("org/lab").is_err());
         // A stored rule that does not compile matches nothing and hides no other session.
@@ -342,12 +318,7 @@ mod tests {
             session(4, "lab[", "all", 9),
             session(1, "lab*", "all", 1),
         ];
-        assert_eq!(
-            Candidates::new(broken)
-                .select("lab1", "main", None)
-                .map(|s| s.id),
-            Some(1)
-        );
+        assert_eq!(selected(&broken, "lab1", "main", None), Some(1));
     }
 
     #[test]
