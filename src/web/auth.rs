@@ -132,6 +132,13 @@ pub fn set_cookie(cfg: &WebConfig, name: &str, value: &str, max_age: Option<i64>
     HeaderValue::from_str(&c.build().to_string()).unwrap_or(HeaderValue::from_static(""))
 }
 
+/// Append to `response` the `Set-Cookie` that removes cookie `name`.
+pub fn remove_cookie(response: &mut Response, cfg: &WebConfig, name: &str) {
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(cfg, name, "", None));
+}
+
 /// Constant-time equality of a presented secret and the expected one.
 pub fn same_secret(presented: &str, expected: &str) -> bool {
     !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
@@ -328,15 +335,11 @@ pub async fn start_session(state: &WebApp, sign_in: &SignIn) -> Result<Response,
     let (_, cookie) =
         web_sessions::create(&state.app.db, &state.app.origin, sign_in, lifetime).await?;
     let mut response = Redirect::to("/").into_response();
-    let h = response.headers_mut();
-    h.append(
+    response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(cfg, SESSION_COOKIE, &cookie, Some(lifetime.num_seconds())),
     );
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(cfg, LOGIN_CSRF_COOKIE, "", None),
-    );
+    remove_cookie(&mut response, cfg, LOGIN_CSRF_COOKIE);
     Ok(response)
 }
 
@@ -356,10 +359,7 @@ pub async fn logout(
     user.check_csrf(&form.csrf)?;
     web_sessions::end(&state.app.db, &state.app.origin, &user.session, "sign_out").await?;
     let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state.web.cfg, SESSION_COOKIE, "", None),
-    );
+    remove_cookie(&mut response, &state.web.cfg, SESSION_COOKIE);
     Ok(response)
 }
 

@@ -15,7 +15,7 @@ use sea_orm::{EntityTrait, QuerySelect};
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
-use super::auth::{cookie_value, same_secret, set_cookie, start_session, WebError};
+use super::auth::{cookie_value, remove_cookie, same_secret, set_cookie, start_session, WebError};
 use super::{OauthClient, WebApp};
 use crate::db::web_sessions::{self, SignIn};
 
@@ -122,10 +122,7 @@ pub async fn callback(
         },
     )
     .await?;
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state.web.cfg, STATE_COOKIE, "", None),
-    );
+    remove_cookie(&mut response, &state.web.cfg, STATE_COOKIE);
     Ok(response)
 }
 
