@@ -179,15 +179,66 @@ where
     if lo + 1 == hi {
         return Ok(Vec::new());
     }
+    descend(
+        lo,
+        hi,
+        |mid| index < mid,
+        subtree,
+        |a, b, subtree: &mut F| inclusion_path(a, b, index, subtree),
+    )
+}
+
+/// One step of RFC 9162's recursive PATH and SUBPROOF: split `lo..hi` at its largest power of two `mid`,
+/// recurse into the left half when `go_left(mid)`, else into the right one, and append the other half's
+/// subtree (taken before the recursion when it is the left one, so the calls come in stored order).
+fn descend<T, E, F, R>(
+    lo: u64,
+    hi: u64,
+    go_left: impl FnOnce(u64) -> bool,
+    subtree: &mut F,
+    recurse: R,
+) -> Result<Vec<T>, E>
+where
+    F: FnMut(u64, u64) -> Result<T, E>,
+    R: FnOnce(u64, u64, &mut F) -> Result<Vec<T>, E>,
+{
     let (k, _) = split_point(hi - lo);
-    let (mut proof, sibling) = if index < lo + k {
-        let p = inclusion_path(lo, lo + k, index, subtree)?;
-        (p, subtree(lo + k, hi)?)
+    let mid = lo + k;
+    let (mut proof, other) = if go_left(mid) {
+        let p = recurse(lo, mid, subtree)?;
+        (p, subtree(mid, hi)?)
     } else {
-        let s = subtree(lo, lo + k)?;
-        (inclusion_path(lo + k, hi, index, subtree)?, s)
+        let s = subtree(lo, mid)?;
+        (recurse(mid, hi, subtree)?, s)
     };
-    proof.push(sibling);
+    proof.push(other);
+    Ok(proof)
+}
+
+/// A visit of the subtree of leaves `lo..hi` by [`inclusion_path`] or [`consistency_path`].
+type Visit<'a, T, E> = dyn FnMut(u64, u64) -> Result<T, E> + 'a;
+
+/// The storage indexes of the subtrees `walk` visits, in its order (the `*_indexes` of a proof).
+fn walk_indexes(
+    walk: impl FnOnce(&mut Visit<'_, (), Infallible>) -> Result<Vec<()>, Infallible>,
+) -> Vec<u64> {
+    let mut need = Vec::new();
+    let Ok(_) = walk(&mut |lo, hi| {
+        subtree_indexes(lo, hi, &mut need);
+        Ok(())
+    });
+    need
+}
+
+/// The hashes of the subtrees `walk` visits, from `hashes` read at the indexes of [`walk_indexes`] for
+/// the same walk, all of which it must use (the `*_from` of a proof).
+fn walk_hashes(
+    hashes: &[Hash],
+    walk: impl FnOnce(&mut Visit<'_, Hash, MerkleError>) -> Result<Vec<Hash>, MerkleError>,
+) -> Result<Vec<Hash>, MerkleError> {
+    let mut iter = hashes.iter();
+    let proof = walk(&mut |lo, hi| subtree_hash(lo, hi, &mut iter))?;
+    finish(iter, hashes.len())?;
     Ok(proof)
 }
 
@@ -196,12 +247,9 @@ pub fn inclusion_indexes(index: u64, size: u64) -> Result<Vec<u64>, MerkleError>
     if index >= size {
         return Err(MerkleError::LeafOutOfRange { index, size });
     }
-    let mut need = Vec::new();
-    let Ok(_) = inclusion_path(0, size, index, &mut |lo, hi| {
-        subtree_indexes(lo, hi, &mut need);
-        Ok::<_, Infallible>(())
-    });
-    Ok(need)
+    Ok(walk_indexes(|mut visit| {
+        inclusion_path(0, size, index, &mut visit)
+    }))
 }
 
 /// The inclusion proof (RFC 9162 §2.1.3.1, leaf to root order) from the hashes at
@@ -210,12 +258,9 @@ pub fn inclusion_from(index: u64, size: u64, hashes: &[Hash]) -> Result<Vec<Hash
     if index >= size {
         return Err(MerkleError::LeafOutOfRange { index, size });
     }
-    let mut iter = hashes.iter();
-    let proof = inclusion_path(0, size, index, &mut |lo, hi| {
-        subtree_hash(lo, hi, &mut iter)
-    })?;
-    finish(iter, hashes.len())?;
-    Ok(proof)
+    walk_hashes(hashes, |mut visit| {
+        inclusion_path(0, size, index, &mut visit)
+    })
 }
 
 /// The subtrees of the consistency proof of the first `m` leaves among leaves `lo..hi` (RFC 9162
@@ -233,16 +278,13 @@ where
             vec![subtree(lo, hi)?]
         });
     }
-    let (k, _) = split_point(hi - lo);
-    let (mut proof, other) = if m <= lo + k {
-        let p = consistency_path(lo, lo + k, m, subtree)?;
-        (p, subtree(lo + k, hi)?)
-    } else {
-        let s = subtree(lo, lo + k)?;
-        (consistency_path(lo + k, hi, m, subtree)?, s)
-    };
-    proof.push(other);
-    Ok(proof)
+    descend(
+        lo,
+        hi,
+        |mid| m <= mid,
+        subtree,
+        |a, b, subtree: &mut F| consistency_path(a, b, m, subtree),
+    )
 }
 
 /// Storage indexes needed for the consistency proof between sizes `first` and `second`.
@@ -250,14 +292,12 @@ pub fn consistency_indexes(first: u64, second: u64) -> Result<Vec<u64>, MerkleEr
     if first == 0 || first > second {
         return Err(MerkleError::BadSizes { first, second });
     }
-    let mut need = Vec::new();
-    if first < second {
-        let Ok(_) = consistency_path(0, second, first, &mut |lo, hi| {
-            subtree_indexes(lo, hi, &mut need);
-            Ok::<_, Infallible>(())
-        });
+    if first == second {
+        return Ok(Vec::new());
     }
-    Ok(need)
+    Ok(walk_indexes(|mut visit| {
+        consistency_path(0, second, first, &mut visit)
+    }))
 }
 
 /// The consistency proof (RFC 9162 §2.1.4.1) from the hashes at [`consistency_indexes`]; empty when
@@ -273,12 +313,9 @@ pub fn consistency_from(
     if first == second {
         return Ok(Vec::new());
     }
-    let mut iter = hashes.iter();
-    let proof = consistency_path(0, second, first, &mut |lo, hi| {
-        subtree_hash(lo, hi, &mut iter)
-    })?;
-    finish(iter, hashes.len())?;
-    Ok(proof)
+    walk_hashes(hashes, |mut visit| {
+        consistency_path(0, second, first, &mut visit)
+    })
 }
 
 /// The walk both verifications share (RFC 9162 §2.1.3.2 and §2.1.4.2): from node `f_n` up to the root of
