@@ -288,12 +288,8 @@ pub enum SessionCommand {
     Edit(SessionEditArgs),
     /// Give one student their own deadline in a session (audited); again to move it.
     Extend {
-        /// The session's slug.
-        #[arg(long)]
-        slug: String,
-        /// The session's organisation, when several have a session with this slug.
-        #[arg(long)]
-        org: Option<String>,
+        #[command(flatten)]
+        session: SessionRef,
         /// The student: GitHub login or roster identifier (case-insensitive).
         #[arg(long)]
         student: String,
@@ -303,27 +299,30 @@ pub enum SessionCommand {
     },
     /// Unarchive a session: it matches pushes again (audited).
     Unarchive {
-        /// The session's slug.
-        #[arg(long)]
-        slug: String,
-        /// The session's organisation, when several have a session with this slug.
-        #[arg(long)]
-        org: Option<String>,
+        #[command(flatten)]
+        session: SessionRef,
         /// Unarchive even when its rules overlap another active session's.
         #[arg(long)]
         allow_overlap: bool,
     },
 }
 
-/// `labtrail session edit`.
+/// The session a command names: `--slug`, and `--org` when several organisations use the slug.
 #[derive(Debug, Args)]
-pub struct SessionEditArgs {
+pub struct SessionRef {
     /// The session's slug.
     #[arg(long)]
     pub slug: String,
     /// The session's organisation, when several have a session with this slug.
     #[arg(long)]
     pub org: Option<String>,
+}
+
+/// `labtrail session edit`.
+#[derive(Debug, Args)]
+pub struct SessionEditArgs {
+    #[command(flatten)]
+    pub session: SessionRef,
     /// The new deadline (RFC 3339, or `YYYY-MM-DD HH:MM` in the session's time zone).
     #[arg(long)]
     pub closes: Option<String>,

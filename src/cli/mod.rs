@@ -74,16 +74,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Session(SessionCommand::Edit(args)) => session::edit(g, args).await,
         Command::Session(SessionCommand::Extend {
-            slug,
-            org,
+            session: which,
             student,
             closes,
-        }) => session::extend(g, &slug, org.as_deref(), &student, &closes).await,
+        }) => session::extend(g, &which, &student, &closes).await,
         Command::Session(SessionCommand::Unarchive {
-            slug,
-            org,
+            session: which,
             allow_overlap,
-        }) => session::unarchive(g, &slug, org.as_deref(), allow_overlap).await,
+        }) => session::unarchive(g, &which, allow_overlap).await,
         Command::Attempts(AttemptsCommand::List {
             session,
             repo,

@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use entity::lab_session;
 
 use super::{cli_actor, open, print_rows};
-use crate::config::{GlobalArgs, OutputFormat, SessionCreateArgs, SessionEditArgs};
+use crate::config::{GlobalArgs, OutputFormat, SessionCreateArgs, SessionEditArgs, SessionRef};
 use crate::db::{
     self,
     sessions::{NewSession, SessionEdit},
@@ -125,11 +125,19 @@ pub(super) async fn archive(g: &GlobalArgs, org: &str, slug: &str) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
+/// The session `which` names.
+async fn find(
+    db: &sea_orm::DatabaseConnection,
+    which: &SessionRef,
+) -> anyhow::Result<entity::lab_session::Model> {
+    db::sessions::find_by_slug(db, &which.slug, which.org.as_deref())
+        .await
+        .context("Cannot find the session")
+}
+
 pub(super) async fn edit(g: &GlobalArgs, a: SessionEditArgs) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
-    let current = db::sessions::find_by_slug(&db, &a.slug, a.org.as_deref())
-        .await
-        .context("Cannot find the session")?;
+    let current = find(&db, &a.session).await?;
     // Local times are read in the new time zone when one is given.
     let tz = zone(a.timezone.as_deref().unwrap_or(&current.timezone))?;
     let change = SessionEdit {
@@ -143,7 +151,7 @@ pub(super) async fn edit(g: &GlobalArgs, a: SessionEditArgs) -> anyhow::Result<E
         &db,
         &g.origin(),
         &cli_actor(),
-        &a.slug,
+        &a.session.slug,
         Some(&current.org),
         change,
     )
@@ -161,21 +169,18 @@ pub(super) async fn edit(g: &GlobalArgs, a: SessionEditArgs) -> anyhow::Result<E
 
 pub(super) async fn extend(
     g: &GlobalArgs,
-    slug: &str,
-    org: Option<&str>,
+    which: &SessionRef,
     student: &str,
     closes: &str,
 ) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
-    let current = db::sessions::find_by_slug(&db, slug, org)
-        .await
-        .context("Cannot find the session")?;
+    let current = find(&db, which).await?;
     let closes_at = parse_time("closes", closes, zone(&current.timezone)?)?;
     let e = db::sessions::extend(
         &db,
         &g.origin(),
         &cli_actor(),
-        slug,
+        &which.slug,
         Some(&current.org),
         student,
         closes_at,
@@ -198,14 +203,20 @@ pub(super) async fn extend(
 
 pub(super) async fn unarchive(
     g: &GlobalArgs,
-    slug: &str,
-    org: Option<&str>,
+    which: &SessionRef,
     allow_overlap: bool,
 ) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
-    let s = db::sessions::unarchive(&db, &g.origin(), &cli_actor(), slug, org, allow_overlap)
-        .await
-        .context("Cannot unarchive the session")?;
+    let s = db::sessions::unarchive(
+        &db,
+        &g.origin(),
+        &cli_actor(),
+        &which.slug,
+        which.org.as_deref(),
+        allow_overlap,
+    )
+    .await
+    .context("Cannot unarchive the session")?;
     println!("unarchived session {} of {}", s.slug, s.org);
     Ok(ExitCode::SUCCESS)
 }
