@@ -5,38 +5,28 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::util::{append_only, bigint, execute_per_backend};
+use crate::util::{append_only, drop_tables, execute_per_backend, table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
-enum AuditTreeHash {
-    Table,
-    Idx,
-    Hash,
+table! {
+    AuditTreeHash {
+        Idx: bigint.primary_key(),
+        Hash: blob,
+    }
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(AuditTreeHash::Table)
-                    .col(bigint(AuditTreeHash::Idx).primary_key())
-                    .col(ColumnDef::new(AuditTreeHash::Hash).blob().not_null())
-                    .to_owned(),
-            )
-            .await?;
+        AuditTreeHash::create(manager).await?;
         let (postgres, sqlite) = append_only("audit_tree_hash");
         execute_per_backend(manager, &postgres, &sqlite).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // Dropping the table drops its triggers on both backends.
-        manager
-            .drop_table(Table::drop().table(AuditTreeHash::Table).to_owned())
-            .await
+        drop_tables!(manager, AuditTreeHash).await
     }
 }

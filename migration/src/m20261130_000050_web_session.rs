@@ -4,92 +4,48 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::util::{bigint_null, create_index, id_auto, text, text_null, time, time_null};
+use crate::util::{drop_tables, table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
-enum WebSession {
-    Table,
-    Id,
-    IdSha256,
-    Method,
-    ApiTokenId,
-    GithubUserId,
-    GithubLogin,
-    Role,
-    Orgs,
-    CsrfSecret,
-    CreatedAt,
-    ExpiresAt,
-    CheckedAt,
-    EndedAt,
+table! {
+    WebSession {
+        Id: id_auto,
+        IdSha256: text,
+        Method: text,
+        ApiTokenId: bigint_null,
+        GithubUserId: bigint_null,
+        GithubLogin: text_null,
+        Role: text,
+        Orgs: text_null,
+        CsrfSecret: text,
+        CreatedAt: time,
+        ExpiresAt: time,
+        CheckedAt: time,
+        EndedAt: time_null,
+    }
+    indexes: [("ux_web_session_id_sha256", [IdSha256], true)],
 }
 
-#[derive(DeriveIden)]
-enum WebLoginState {
-    Table,
-    Id,
-    StateSha256,
-    CreatedAt,
-    ExpiresAt,
+table! {
+    WebLoginState {
+        Id: id_auto,
+        StateSha256: text,
+        CreatedAt: time,
+        ExpiresAt: time,
+    }
+    indexes: [("ux_web_login_state_sha256", [StateSha256], true)],
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table(WebSession::Table)
-                .col(id_auto(WebSession::Id))
-                .col(text(WebSession::IdSha256))
-                .col(text(WebSession::Method))
-                .col(bigint_null(WebSession::ApiTokenId))
-                .col(bigint_null(WebSession::GithubUserId))
-                .col(text_null(WebSession::GithubLogin))
-                .col(text(WebSession::Role))
-                .col(text_null(WebSession::Orgs))
-                .col(text(WebSession::CsrfSecret))
-                .col(time(WebSession::CreatedAt))
-                .col(time(WebSession::ExpiresAt))
-                .col(time(WebSession::CheckedAt))
-                .col(time_null(WebSession::EndedAt))
-                .to_owned(),
-        )
-        .await?;
-        create_index(
-            m,
-            "ux_web_session_id_sha256",
-            WebSession::Table,
-            [WebSession::IdSha256],
-            true,
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table(WebLoginState::Table)
-                .col(id_auto(WebLoginState::Id))
-                .col(text(WebLoginState::StateSha256))
-                .col(time(WebLoginState::CreatedAt))
-                .col(time(WebLoginState::ExpiresAt))
-                .to_owned(),
-        )
-        .await?;
-        create_index(
-            m,
-            "ux_web_login_state_sha256",
-            WebLoginState::Table,
-            [WebLoginState::StateSha256],
-            true,
-        )
-        .await
+        WebSession::create(m).await?;
+        WebLoginState::create(m).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(WebLoginState::Table).to_owned())
-            .await?;
-        m.drop_table(Table::drop().table(WebSession::Table).to_owned())
-            .await
+        drop_tables!(m, WebLoginState, WebSession).await
     }
 }

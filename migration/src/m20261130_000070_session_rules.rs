@@ -19,22 +19,23 @@ use crate::m20261129_000011_graded_row_guards::{
     postgres_attempt_guard, sqlite_attempt_graded_guard, ATTEMPT_GRADED,
 };
 use crate::util::{
-    add_column, bigint, boolean, changed, create_index, execute_all, execute_per_backend, id_auto,
-    sqlite_guard, text, time,
+    add_column, boolean, changed, execute_all, execute_per_backend, sqlite_guard, table, text,
 };
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
-enum SessionExtension {
-    Table,
-    Id,
-    SessionId,
-    Student,
-    ClosesAt,
-    CreatedAt,
-    UpdatedAt,
+table! {
+    SessionExtension {
+        Id: id_auto,
+        SessionId: bigint,
+        Student: text,
+        ClosesAt: time,
+        CreatedAt: time,
+        UpdatedAt: time,
+    }
+    foreign_keys: [("fk_session_extension_session", SessionId, LabSession::Id)],
+    indexes: [("ux_session_extension_student", [SessionId, Student], true)],
 }
 
 #[derive(DeriveIden)]
@@ -154,33 +155,7 @@ impl MigrationTrait for Migration {
             boolean(LabAttempt::Early).default(false).to_owned(),
         )
         .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(SessionExtension::Table)
-                    .col(id_auto(SessionExtension::Id))
-                    .col(bigint(SessionExtension::SessionId))
-                    .col(text(SessionExtension::Student))
-                    .col(time(SessionExtension::ClosesAt))
-                    .col(time(SessionExtension::CreatedAt))
-                    .col(time(SessionExtension::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_session_extension_session")
-                            .from(SessionExtension::Table, SessionExtension::SessionId)
-                            .to(LabSession::Table, LabSession::Id),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        create_index(
-            manager,
-            "ux_session_extension_student",
-            SessionExtension::Table,
-            [SessionExtension::SessionId, SessionExtension::Student],
-            true,
-        )
-        .await?;
+        SessionExtension::create(manager).await?;
         execute_all(
             manager,
             &[

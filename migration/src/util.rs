@@ -16,51 +16,104 @@ pub fn id_auto<T: IntoIden>(col: T) -> ColumnDef {
         .to_owned()
 }
 
-/// `TEXT NOT NULL`.
-pub fn text<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).text().not_null().to_owned()
+/// Declares the column helpers `name(col)`: `ColumnDef::new(col).kind().nullability()`.
+macro_rules! columns {
+    ($($(#[$doc:meta])* $name:ident: $kind:ident $nullability:ident;)+) => {
+        $(
+            $(#[$doc])*
+            pub fn $name<T: IntoIden>(col: T) -> ColumnDef {
+                ColumnDef::new(col).$kind().$nullability().to_owned()
+            }
+        )+
+    };
 }
 
-/// `TEXT NULL`.
-pub fn text_null<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).text().null().to_owned()
+columns! {
+    /// `TEXT NOT NULL`.
+    text: text not_null;
+    /// `TEXT NULL`.
+    text_null: text null;
+    /// `BIGINT NOT NULL`.
+    bigint: big_integer not_null;
+    /// `BIGINT NULL`.
+    bigint_null: big_integer null;
+    /// `INTEGER NOT NULL`.
+    integer: integer not_null;
+    /// A `NOT NULL` timestamp with time zone.
+    time: timestamp_with_time_zone not_null;
+    /// A `NULL` timestamp with time zone.
+    time_null: timestamp_with_time_zone null;
+    /// `BOOLEAN NOT NULL`.
+    boolean: boolean not_null;
+    /// `BLOB NOT NULL`.
+    blob: blob not_null;
+    /// `BLOB NULL`.
+    blob_null: blob null;
 }
 
-/// `BIGINT NOT NULL`.
-pub fn bigint<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).big_integer().not_null().to_owned()
-}
+/// Declares a table a migration creates, naming each column once: the `DeriveIden` enum `$table` (its
+/// `Table` and its columns, in the order given) and `$table::create(m)`, which creates the table and then
+/// its indexes, in the order given.
+///
+/// - `Column: helper.call(args)…`: the column `helper(Self::Column).call(args)…` (`text`, `time`, … of
+///   this module, then any further [`ColumnDef`] calls, such as `primary_key()` or `default(0)`).
+/// - `primary_key: [A, B]`: a primary key over several columns.
+/// - `foreign_keys: [("fk_name", Column, Other::Id, Cascade)]`: `Column` references `Other::Id`, with
+///   the `ON DELETE` action if one is given.
+/// - `indexes: [("ix_name", [A, B], true)]`: [`create_index`] after the table, unique if `true`.
+macro_rules! table {
+    (
+        $table:ident {
+            $($col:ident: $def:ident $(.$call:ident($($arg:expr),*))*,)+
+        }
+        $(primary_key: [$($pk:ident),+],)?
+        $(foreign_keys: [$(($fk:literal, $from:ident, $to_table:ident::$to_col:ident $(, $on_delete:ident)?)),+ $(,)?],)?
+        $(indexes: [$(($ix:literal, [$($ix_col:ident),+], $unique:literal)),+ $(,)?],)?
+    ) => {
+        #[derive(DeriveIden)]
+        enum $table {
+            Table,
+            $($col,)+
+        }
 
-/// `BIGINT NULL`.
-pub fn bigint_null<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).big_integer().null().to_owned()
+        impl $table {
+            async fn create(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+                m.create_table(
+                    Table::create()
+                        .table(Self::Table)
+                        $(.col($crate::util::$def(Self::$col)$(.$call($($arg),*))*))+
+                        $(.primary_key(Index::create()$(.col(Self::$pk))+))?
+                        $($(.foreign_key(
+                            ForeignKey::create()
+                                .name($fk)
+                                .from(Self::Table, Self::$from)
+                                .to($to_table::Table, $to_table::$to_col)
+                                $(.on_delete(ForeignKeyAction::$on_delete))?,
+                        ))+)?
+                        .to_owned(),
+                )
+                .await?;
+                $($($crate::util::create_index(m, $ix, Self::Table, [$(Self::$ix_col),+], $unique).await?;)+)?
+                Ok(())
+            }
+        }
+    };
 }
+pub(crate) use table;
 
-/// `INTEGER NOT NULL`.
-pub fn integer<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).integer().not_null().to_owned()
+/// Drops the tables `$table…` (each a `DeriveIden` enum with a `Table`, such as one [`table!`] declares), in
+/// the order given.
+macro_rules! drop_tables {
+    ($m:expr, $($table:ident),+ $(,)?) => {
+        async {
+            for table in [$($table::Table.into_iden()),+] {
+                $m.drop_table(Table::drop().table(table).to_owned()).await?;
+            }
+            Ok::<(), DbErr>(())
+        }
+    };
 }
-
-/// A `NOT NULL` timestamp with time zone.
-pub fn time<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
-}
-
-/// A `NULL` timestamp with time zone.
-pub fn time_null<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .null()
-        .to_owned()
-}
-
-/// `BOOLEAN NOT NULL`.
-pub fn boolean<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).boolean().not_null().to_owned()
-}
+pub(crate) use drop_tables;
 
 /// Creates the index `name` on `table (cols…)`, unique or not.
 pub async fn create_index<T, C>(

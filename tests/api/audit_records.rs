@@ -105,92 +105,72 @@ async fn a_flipped_late_flag_is_named(db: TestDb) {
     );
 }
 
-async fn a_moved_push_time_is_named(db: TestDb) {
-    let app = class(&db).await;
-    // Pushed at 1767225602 (the third push), recorded with that time.
-    tamper_named(
-        &app,
-        &["UPDATE lab_attempt SET pushed_at = received_at WHERE id = 3"],
-        ("lab_attempt.recorded", "lab_attempt:3"),
-        |seq| {
-            vec![
-                "attempt 3: pushed_at is ".to_owned(),
-                format!(", the log says 2026-01-01T00:00:02Z (seq {seq})"),
-            ]
-        },
-    )
-    .await;
+/// The tests of one tamper each, on a fresh [`class`]: `name: [statements], (action, subject), |seq|
+/// lines` runs the statements in turn, and `audit verify` must name the tamper with every line, `seq`
+/// being that of the newest entry of (action, subject) ([`tamper_named`]).
+macro_rules! tamper_tests {
+    ($($(#[$doc:meta])* $name:ident: [$($sql:expr),+ $(,)?], $entry:expr, |$seq:ident| $lines:expr;)+) => {
+        $(
+            $(#[$doc])*
+            async fn $name(db: TestDb) {
+                let app = class(&db).await;
+                tamper_named(&app, &[$($sql),+], $entry, |$seq| $lines).await;
+            }
+        )+
+    };
 }
 
-async fn a_deleted_attempt_is_named(db: TestDb) {
-    let app = class(&db).await;
-    tamper_named(
-        &app,
-        &[
+tamper_tests! {
+    /// Pushed at 1767225602 (the third push), recorded with that time.
+    a_moved_push_time_is_named:
+        ["UPDATE lab_attempt SET pushed_at = received_at WHERE id = 3"],
+        ("lab_attempt.recorded", "lab_attempt:3"),
+        |seq| vec![
+            "attempt 3: pushed_at is ".to_owned(),
+            format!(", the log says 2026-01-01T00:00:02Z (seq {seq})"),
+        ];
+    a_deleted_attempt_is_named:
+        [
             "DELETE FROM lab_attempt_file WHERE attempt_id = 1",
             "DELETE FROM lab_attempt WHERE id = 1",
         ],
         ("lab_attempt.recorded", "lab_attempt:1"),
-        |seq| {
-            vec![format!(
-                "attempt 1: the row is gone, and the log has no erase entry for it \
-                 (its newest entry is seq {seq})"
-            )]
-        },
-    )
-    .await;
-}
-
-async fn a_renamed_file_is_named(db: TestDb) {
-    let app = class(&db).await;
-    tamper_named(
-        &app,
-        &[
+        |seq| vec![format!(
+            "attempt 1: the row is gone, and the log has no erase entry for it \
+             (its newest entry is seq {seq})"
+        )];
+    a_renamed_file_is_named:
+        [
             "UPDATE lab_attempt_file SET path = 'renamed.txt' WHERE id = \
            (SELECT MIN(id) FROM lab_attempt_file WHERE attempt_id = 2)",
         ],
         ("lab_attempt.recorded", "lab_attempt:2"),
-        |seq| {
-            vec![
-                "attempt 2: content_sha256 (of the ref and the file list) is ".to_owned(),
-                format!("(seq {seq})"),
-            ]
-        },
-    )
-    .await;
-}
-
-async fn a_moved_session_deadline_is_named(db: TestDb) {
-    let app = class(&db).await;
-    tamper_named(
-        &app,
-        &["UPDATE lab_session SET closes_at = opens_at WHERE id = 1"],
+        |seq| vec![
+            "attempt 2: content_sha256 (of the ref and the file list) is ".to_owned(),
+            format!("(seq {seq})"),
+        ];
+    a_moved_session_deadline_is_named:
+        ["UPDATE lab_session SET closes_at = opens_at WHERE id = 1"],
         ("lab_session.created", "lab_session:1"),
-        |seq| {
-            vec![format!(
-                "session 1: closes_at is 2026-01-01T00:00:00Z, \
-                 the log says 2026-02-01T00:00:00Z (seq {seq})"
-            )]
-        },
-    )
-    .await;
-}
-
-async fn a_changed_session_pattern_is_named(db: TestDb) {
-    let app = class(&db).await;
-    tamper_named(
-        &app,
-        &["UPDATE lab_session SET repo_pattern = 'lab*' WHERE id = 1"],
+        |seq| vec![format!(
+            "session 1: closes_at is 2026-01-01T00:00:00Z, \
+             the log says 2026-02-01T00:00:00Z (seq {seq})"
+        )];
+    a_changed_session_pattern_is_named:
+        ["UPDATE lab_session SET repo_pattern = 'lab*' WHERE id = 1"],
         ("lab_session.created", "lab_session:1"),
-        |seq| {
-            vec![
-                "session 1: content_sha256 (of org, slug, title, repo_pattern and branch_policy) is "
-                    .to_owned(),
-                format!("(seq {seq})"),
-            ]
-        },
-    )
-    .await;
+        |seq| vec![
+            "session 1: content_sha256 (of org, slug, title, repo_pattern and branch_policy) is "
+                .to_owned(),
+            format!("(seq {seq})"),
+        ];
+    an_edited_installation_is_named:
+        ["UPDATE installation SET repository_selection = 'all' WHERE id = 957387"],
+        ("installation.created", "installation:957387"),
+        |seq| vec![format!(
+            "installation 957387: repository_selection is all, \
+             the log says selected (seq {seq})"
+        )];
 }
 
 async fn an_attempt_inserted_by_hand_is_named(db: TestDb) {
@@ -208,22 +188,6 @@ async fn an_attempt_inserted_by_hand_is_named(db: TestDb) {
     )
     .await;
     caught(&app, &["attempt 99: no audit entry records it".to_owned()]);
-}
-
-async fn an_edited_installation_is_named(db: TestDb) {
-    let app = class(&db).await;
-    tamper_named(
-        &app,
-        &["UPDATE installation SET repository_selection = 'all' WHERE id = 957387"],
-        ("installation.created", "installation:957387"),
-        |seq| {
-            vec![format!(
-                "installation 957387: repository_selection is all, \
-                 the log says selected (seq {seq})"
-            )]
-        },
-    )
-    .await;
 }
 
 async fn a_retention_erase_stays_legal(db: TestDb) {

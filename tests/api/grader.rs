@@ -11,7 +11,7 @@ use crate::helpers::cli_stdout as ok;
 use crate::helpers::{
     push_payload, session_create_args, sha, spawn_app, TestApp, TestDb, JANUARY_2026,
 };
-use crate::tokens::{create_token, get};
+use crate::tokens::{assert_status, create_token, get};
 
 backend_tests!(
     summary_and_grades_of_a_class,
@@ -467,11 +467,14 @@ async fn api_csv_downloads_stream_and_stay_in_their_org(db: TestDb) {
         "/sessions/lab1/grades.csv",
         "/sessions/lab1/attempts?format=csv",
     ] {
-        let (status, _) = get(&app, path, Some(&other)).await;
-        assert_eq!(status, 404, "{path}");
-        let (status, _) = get(&app, path, Some(&course)).await;
-        assert_eq!(status, 200, "{path}");
+        assert_status(&app, path, Some(&other), 404).await;
+        assert_status(&app, path, Some(&course), 200).await;
     }
-    let (status, _) = get(&app, "/sessions/lab1/summary?format=xml", Some(&course)).await;
-    assert_eq!(status, 400);
+    assert_status(
+        &app,
+        "/sessions/lab1/summary?format=xml",
+        Some(&course),
+        400,
+    )
+    .await;
 }

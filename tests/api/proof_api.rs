@@ -13,7 +13,7 @@ use crate::audit_support::{checkpoint, cli, more, record};
 use crate::backend_tests;
 use crate::helpers::{spawn_app, spawn_app_with, AppOptions, TestApp, TestDb};
 use crate::rfc9162;
-use crate::tokens::{create_token, get, two_orgs};
+use crate::tokens::{assert_status, create_token, get, two_orgs};
 
 backend_tests!(
     proof_endpoint_round_trip_checked_offline_and_independently,
@@ -95,17 +95,15 @@ async fn proof_endpoint_round_trip_checked_offline_and_independently(db: TestDb)
     let (status, proof) = get(&app, &format!("/attempts/{mine}/proof"), Some(&instructor)).await;
     assert_eq!(status, 200, "{proof}");
     // Another organisation's attempt is not found, exactly like a missing one; an admin sees both.
-    let (status, _) = get(
+    assert_status(
         &app,
         &format!("/attempts/{theirs}/proof"),
         Some(&instructor),
+        404,
     )
     .await;
-    assert_eq!(status, 404);
-    let (status, _) = get(&app, "/attempts/999999/proof", Some(&instructor)).await;
-    assert_eq!(status, 404);
-    let (status, _) = get(&app, &format!("/attempts/{theirs}/proof"), None).await;
-    assert_eq!(status, 401);
+    assert_status(&app, "/attempts/999999/proof", Some(&instructor), 404).await;
+    assert_status(&app, &format!("/attempts/{theirs}/proof"), None, 401).await;
     let (status, other) = get(&app, &format!("/attempts/{theirs}/proof"), Some(&admin)).await;
     assert_eq!(status, 200, "{other}");
     assert_eq!(
@@ -248,8 +246,13 @@ async fn consistency_endpoint_matches_rfc_9162(db: TestDb) {
         );
     }
     assert!(app.audit_count("api.consistency_read", None).await >= 7);
-    let (status, _) = get(&app, "/audit/consistency?from=1&to=2", Some(&instructor)).await;
-    assert_eq!(status, 403);
+    assert_status(
+        &app,
+        "/audit/consistency?from=1&to=2",
+        Some(&instructor),
+        403,
+    )
+    .await;
     let size = leaves(&app).await.len();
     for bad in [
         "from=0&to=3".to_owned(),

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::audit_support::checkpoint;
 use crate::backend_tests;
 use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb};
-use crate::tokens::{create_token, get, two_orgs};
+use crate::tokens::{assert_status, create_token, get, two_orgs};
 
 backend_tests!(
     attempts_come_in_cursor_pages_with_filters_and_csv,
@@ -82,11 +82,9 @@ async fn attempts_come_in_cursor_pages_with_filters_and_csv(db: TestDb) {
         assert_eq!(ids(&body).len(), want, "{query}");
     }
     for bad in ["since=yesterday", "cursor=abc", "format=xml", "limit=0"] {
-        let (status, _) = get(&app, &format!("/sessions/lab1/attempts?{bad}"), t).await;
-        assert_eq!(status, 400, "{bad}");
+        assert_status(&app, &format!("/sessions/lab1/attempts?{bad}"), t, 400).await;
     }
-    let (status, _) = get(&app, "/sessions/nothing/attempts", t).await;
-    assert_eq!(status, 404);
+    assert_status(&app, "/sessions/nothing/attempts", t, 404).await;
     // CSV: the CLI's columns; the next cursor in a header.
     let resp = app
         .get_as("/api/v1/sessions/lab1/attempts?format=csv&limit=3", &admin)
@@ -117,8 +115,7 @@ async fn attempt_json_is_the_cli_shape(db: TestDb) {
     let cli: Value = serde_json::from_slice(&cli.stdout).expect("json");
     assert_eq!(body, cli);
     // A slug two organisations use needs org= from an unscoped token.
-    let (status, _) = get(&app, "/sessions/lab1/attempts", Some(&admin)).await;
-    assert_eq!(status, 400);
+    assert_status(&app, "/sessions/lab1/attempts", Some(&admin), 400).await;
     let (status, page) = get(&app, "/sessions/lab1/attempts?org=course", Some(&admin)).await;
     assert_eq!(status, 200);
     assert_eq!(page["attempts"][0], cli);
@@ -137,8 +134,8 @@ async fn audit_pages_chain_and_checkpoint(db: TestDb) {
     five_pushes(&app).await; // seq 0..5
     let auditor = create_token(&app, "aud", "auditor", None); // seq 6
     let t = Some(auditor.as_str());
-    let (status, _) = get(&app, "/audit/checkpoint", t).await;
-    assert_eq!(status, 404, "no checkpoint yet");
+    // No checkpoint yet.
+    assert_status(&app, "/audit/checkpoint", t, 404).await;
     let (status, first) = get(&app, "/audit?limit=3", t).await;
     assert_eq!(status, 200);
     assert_eq!(first["origin"], crate::helpers::ORIGIN);

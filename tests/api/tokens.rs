@@ -36,6 +36,12 @@ pub async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value)
     (status, body)
 }
 
+/// `GET /api/v1{path}` answers `status` (whatever its body).
+pub async fn assert_status(app: &TestApp, path: &str, token: Option<&str>, status: u16) {
+    let (got, body) = get(app, path, token).await;
+    assert_eq!(got, status, "GET {path}: {body}");
+}
+
 /// Two organisations, one session and one attempt each.
 pub async fn two_orgs(app: &TestApp) -> (i64, i64) {
     for (n, org) in [(1u64, "course"), (2, "other")] {

@@ -6,29 +6,34 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::shapes;
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
-use super::state::{Shared, State, Token};
-use super::{message, not_found, Answer, Auth, Call, Endpoint, Route, APP_ID};
+use super::state::{State, Token};
+use super::{message, not_found, serve, Answer, Call, Route, Served, APP_ID};
 
-pub(super) async fn mount(server: &MockServer, state: &Shared) {
-    Endpoint::new(state, Route::Token, Auth::App, mint)
-        .mount(server, "POST", r"/app/installations/\d+/access_tokens")
-        .await;
-    Endpoint::new(state, Route::GetInstallation, Auth::App, get_installation)
-        .mount(server, "GET", r"/app/installations/\d+")
-        .await;
-    Endpoint::new(
-        state,
-        Route::ListInstallations,
-        Auth::App,
-        list_installations,
-    )
-    .mount(server, "GET", "/app/installations")
-    .await;
-    Endpoint::new(state, Route::GetApp, Auth::App, get_app)
-        .mount(server, "GET", "/app")
-        .await;
+/// The App's endpoints (its JWT).
+pub(super) fn endpoints() -> Vec<Served> {
+    vec![
+        serve(
+            Route::Token,
+            "POST",
+            r"/app/installations/\d+/access_tokens",
+            mint,
+        ),
+        serve(
+            Route::GetInstallation,
+            "GET",
+            r"/app/installations/\d+",
+            get_installation,
+        ),
+        serve(
+            Route::ListInstallations,
+            "GET",
+            "/app/installations",
+            list_installations,
+        ),
+        serve(Route::GetApp, "GET", "/app", get_app),
+    ]
 }
 
 /// `GET /app`: the App the JWT authenticates.

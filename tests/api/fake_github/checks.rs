@@ -5,25 +5,37 @@
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 use super::git_data::{rev, REPO};
 use super::shapes;
-use super::state::{CheckRun, Shared, State};
+use super::state::{CheckRun, State};
 use super::{
-    link, message, not_found, page_params, with_link, Answer, Auth, Call, Endpoint, Route, APP_ID,
+    link, message, not_found, page_params, serve, with_link, Answer, Call, Route, Served, APP_ID,
 };
 
-pub(super) async fn mount(server: &MockServer, state: &Shared) {
-    Endpoint::new(state, Route::ListCheckRuns, Auth::Repo, list)
-        .mount(server, "GET", &format!("{REPO}/commits/[^/]+/check-runs"))
-        .await;
-    Endpoint::new(state, Route::CreateCheckRun, Auth::Repo, create)
-        .mount(server, "POST", &format!("{REPO}/check-runs"))
-        .await;
-    Endpoint::new(state, Route::UpdateCheckRun, Auth::Repo, update)
-        .mount(server, "PATCH", &format!(r"{REPO}/check-runs/\d+"))
-        .await;
+/// The check-run endpoints (an installation token).
+pub(super) fn endpoints() -> Vec<Served> {
+    vec![
+        serve(
+            Route::ListCheckRuns,
+            "GET",
+            format!("{REPO}/commits/[^/]+/check-runs"),
+            list,
+        ),
+        serve(
+            Route::CreateCheckRun,
+            "POST",
+            format!("{REPO}/check-runs"),
+            create,
+        ),
+        serve(
+            Route::UpdateCheckRun,
+            "PATCH",
+            format!(r"{REPO}/check-runs/\d+"),
+            update,
+        ),
+    ]
 }
 
 pub(super) fn next_id(st: &State) -> i64 {

@@ -4,21 +4,23 @@
 
 use chrono::Utc;
 use serde_json::{json, Value};
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 use super::state::{HookAttempt, Shared, State};
-use super::{message, not_found, with_link, Answer, Auth, Call, Endpoint, Route, API_PREFIX};
+use super::{message, not_found, serve, with_link, Answer, Call, Route, Served, API_PREFIX};
 
-pub(super) async fn mount(server: &MockServer, state: &Shared) {
-    Endpoint::new(state, Route::ListDeliveries, Auth::App, list)
-        .mount(server, "GET", "/app/hook/deliveries")
-        .await;
-    Endpoint::new(state, Route::Redeliver, Auth::App, redeliver)
-        .mount(server, "POST", r"/app/hook/deliveries/\d+/attempts")
-        .await;
-    Endpoint::new(state, Route::HookConfig, Auth::App, config)
-        .mount(server, "GET", "/app/hook/config")
-        .await;
+/// The App webhook's endpoints (the App's JWT).
+pub(super) fn endpoints() -> Vec<Served> {
+    vec![
+        serve(Route::ListDeliveries, "GET", "/app/hook/deliveries", list),
+        serve(
+            Route::Redeliver,
+            "POST",
+            r"/app/hook/deliveries/\d+/attempts",
+            redeliver,
+        ),
+        serve(Route::HookConfig, "GET", "/app/hook/config", config),
+    ]
 }
 
 /// `GET /app/hook/config`: where GitHub delivers and how (the secret is never shown, only masked).

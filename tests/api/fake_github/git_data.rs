@@ -7,14 +7,12 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 use super::repo::git;
 use super::shapes;
-use super::state::{Shared, State};
-use super::{
-    link, message, not_found, page_params, with_link, Answer, Auth, Call, Endpoint, Route,
-};
+use super::state::State;
+use super::{link, message, not_found, page_params, serve, with_link, Answer, Call, Route, Served};
 
 /// Files per page of the commit API, and its cap.
 const COMMIT_PAGE: usize = 300;
@@ -25,16 +23,18 @@ const COMPARE_FILES_CAP: usize = 300;
 /// A repository path: by owner and name, or by id (as in `Link` headers).
 pub(super) const REPO: &str = r"/(?:repos/[^/]+/[^/]+|repositories/\d+)";
 
-pub(super) async fn mount(server: &MockServer, state: &Shared) {
-    Endpoint::new(state, Route::Compare, Auth::Repo, compare)
-        .mount(server, "GET", &format!("{REPO}/compare/.+"))
-        .await;
-    Endpoint::new(state, Route::Commit, Auth::Repo, commit)
-        .mount(server, "GET", &format!("{REPO}/commits/[^/]+"))
-        .await;
-    Endpoint::new(state, Route::Tree, Auth::Repo, tree)
-        .mount(server, "GET", &format!("{REPO}/git/trees/[^/]+"))
-        .await;
+/// The compare, commit and tree endpoints (an installation token).
+pub(super) fn endpoints() -> Vec<Served> {
+    vec![
+        serve(Route::Compare, "GET", format!("{REPO}/compare/.+"), compare),
+        serve(
+            Route::Commit,
+            "GET",
+            format!("{REPO}/commits/[^/]+"),
+            commit,
+        ),
+        serve(Route::Tree, "GET", format!("{REPO}/git/trees/[^/]+"), tree),
+    ]
 }
 
 fn compare(st: &mut State, call: &Call<'_>) -> Answer {

@@ -3,15 +3,19 @@
 //! does; an unknown or used code is 404.
 
 use serde_json::Value;
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
-use super::state::{Shared, State};
-use super::{not_found, Answer, Auth, Call, Endpoint, Route};
+use super::state::State;
+use super::{not_found, serve, Answer, Call, Route, Served};
 
-pub(super) async fn mount(server: &MockServer, state: &Shared) {
-    Endpoint::new(state, Route::ConvertManifest, Auth::Public, convert)
-        .mount(server, "POST", r"/app-manifests/[^/]+/conversions")
-        .await;
+/// The manifest code exchange (no credentials: the code is one).
+pub(super) fn endpoints() -> Vec<Served> {
+    vec![serve(
+        Route::ConvertManifest,
+        "POST",
+        r"/app-manifests/[^/]+/conversions",
+        convert,
+    )]
 }
 
 fn convert(st: &mut State, call: &Call<'_>) -> Answer {

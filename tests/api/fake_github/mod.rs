@@ -12,8 +12,8 @@
 //! - [`rate_limit`]: `x-ratelimit-*` headers on every answer, primary limits (403) and GitHub's
 //!   secondary-limit answers.
 //!
-//! [`state`] holds what the endpoints share. Each area mounts its endpoints with wiremock matchers
-//! (method and path); one [`Endpoint`] wrapper injects faults, authenticates, spends the rate limit and
+//! [`state`] holds what the endpoints share. Each area lists its endpoints (method and path), mounted
+//! with wiremock matchers; one [`Endpoint`] wrapper injects faults, authenticates, spends the rate limit and
 //! records every request. Tests can also make it fail on demand. [`repo`] builds the git repositories
 //! and the push payloads GitHub would send for them.
 
@@ -128,22 +128,28 @@ impl Call<'_> {
     }
 }
 
+/// What an endpoint answers to a call.
+type Answerer = fn(&mut State, &Call<'_>) -> Answer;
+
+/// An endpoint an area serves: its route, method, path (a regex, after the prefix) and answer.
+type Served = (Route, &'static str, String, Answerer);
+
+/// The endpoint `route`, answering `method` requests to `path` with `answer`.
+fn serve(route: Route, method: &'static str, path: impl Into<String>, answer: Answerer) -> Served {
+    (route, method, path.into(), answer)
+}
+
 /// One mounted endpoint: fault injection, authentication, the rate limit and the request log around
 /// its answer function.
 struct Endpoint {
     state: Shared,
     route: Route,
     auth: Auth,
-    answer: fn(&mut State, &Call<'_>) -> Answer,
+    answer: Answerer,
 }
 
 impl Endpoint {
-    fn new(
-        state: &Shared,
-        route: Route,
-        auth: Auth,
-        answer: fn(&mut State, &Call<'_>) -> Answer,
-    ) -> Self {
+    fn new(state: &Shared, route: Route, auth: Auth, answer: Answerer) -> Self {
         Self {
             state: Arc::clone(state),
             route,
@@ -316,11 +322,19 @@ impl FakeGithub {
         let state: Shared = Arc::new(Mutex::new(State::new(key)));
         let server = MockServer::start().await;
         state.lock().expect("fake state").origin = server.uri();
-        app::mount(&server, &state).await;
-        git_data::mount(&server, &state).await;
-        checks::mount(&server, &state).await;
-        deliveries::mount(&server, &state).await;
-        manifests::mount(&server, &state).await;
+        for (auth, endpoints) in [
+            (Auth::App, app::endpoints()),
+            (Auth::Repo, git_data::endpoints()),
+            (Auth::Repo, checks::endpoints()),
+            (Auth::App, deliveries::endpoints()),
+            (Auth::Public, manifests::endpoints()),
+        ] {
+            for (route, method, path, answer) in endpoints {
+                Endpoint::new(&state, route, auth, answer)
+                    .mount(&server, method, &path)
+                    .await;
+            }
+        }
         let oauth: oauth::SharedOauth = Arc::default();
         oauth::mount_all(&server, &oauth).await;
         // Anything else: recorded, and 404 as GitHub answers an unknown route.
