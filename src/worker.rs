@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::webhook_delivery;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::{watch, Notify};
 use tracing::{field, Instrument};
 
@@ -180,11 +180,30 @@ pub struct Pipeline {
     db: DatabaseConnection,
     cfg: WorkerConfig,
     metrics: Arc<Metrics>,
+    /// SQLite only: the workers' turn at their write transactions (claim, record), taken one worker at a
+    /// time. SQLite has one pooled connection, handed out in the order asked for; without the turn every
+    /// worker could be queued for it ahead of the edge, and a delivery would wait for one batch
+    /// transaction per worker before its own insert. With it, at most one.
+    write_turn: Option<tokio::sync::Mutex<()>>,
 }
 
 impl Pipeline {
     pub fn new(db: DatabaseConnection, cfg: WorkerConfig, metrics: Arc<Metrics>) -> Self {
-        Self { db, cfg, metrics }
+        let sqlite = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
+        Self {
+            db,
+            cfg,
+            metrics,
+            write_turn: sqlite.then(|| tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Wait for this worker's turn at a write transaction (SQLite; at once on PostgreSQL).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_turn {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
+        }
     }
 
     /// Start `n` worker tasks; they stop when `shutdown` turns true, after their current delivery.
@@ -226,7 +245,9 @@ impl Pipeline {
     /// [`Self::step`], calling `claimed` between the claim and the processing.
     async fn step_with(&self, claimed: impl FnOnce()) -> Result<Step, sea_orm::DbErr> {
         let lease = self.lease();
+        let turn = self.write_turn().await;
         let batch = deliveries::claim_batch(&self.db, Utc::now(), lease, self.cfg.batch).await?;
+        drop(turn);
         if batch.is_empty() {
             return Ok(Step::Empty);
         }
@@ -289,7 +310,9 @@ impl Pipeline {
             }
         }
         let (slots, news): (Vec<usize>, Vec<NewAttempt>) = pushes.into_iter().unzip();
+        let turn = self.write_turn().await;
         let batch = attempts::record_many(&self.db, &self.cfg.origin, news).await;
+        drop(turn);
         if !slots.is_empty() {
             self.metrics.record_batch(batch.split);
         }
