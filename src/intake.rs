@@ -112,9 +112,7 @@ impl Intake {
             },
             // No writer left (shutting down): store it alone.
             Err(mpsc::error::SendError((new, outcome, _))) => {
-                store_group(&self.db, &[(&new, &outcome)])
-                    .await
-                    .map(|mut o| o.pop().unwrap_or(Accepted::Duplicate))
+                store_one(&self.db, &new, &outcome).await
             }
         }
     }
@@ -146,9 +144,20 @@ async fn write_group(db: &DatabaseConnection, group: Vec<Job>) {
         }
     }
     for (new, outcome, done) in group {
-        let stored = store_group(db, &[(&new, &outcome)]).await;
-        let _ = done.send(stored.map(|mut o| o.pop().unwrap_or(Accepted::Duplicate)));
+        let _ = done.send(store_one(db, &new, &outcome).await);
     }
+}
+
+/// Store one delivery in its own transaction ([`store_group`] of one).
+async fn store_one(
+    db: &DatabaseConnection,
+    new: &NewDelivery,
+    outcome: &Accepted,
+) -> Result<Accepted, DbErr> {
+    store_group(db, &[(new, outcome)])
+        .await?
+        .pop()
+        .ok_or_else(|| DbErr::Custom("storing a delivery gave no outcome".into()))
 }
 
 /// Store deliveries (each with its outcome when new) in one transaction: one multi-row insert; a GUID
