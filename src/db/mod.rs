@@ -15,10 +15,14 @@ pub mod web_views;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::pool::PoolOptions;
+use sea_orm::sqlx::postgres::PgConnectOptions;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::ConnectOptions as _;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
 };
+use sea_orm::{RuntimeErr, SqlxPostgresConnector, SqlxSqliteConnector};
 
 /// The file a SQLite URL names (`sqlite://labtrail.db?mode=rwc` → `labtrail.db`, relative to the working
 /// directory); `None` for other databases and for in-memory SQLite.
@@ -88,24 +92,34 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = &sqlite_file {
         create_private_if_allowed(url, path);
     }
-    let mut opts = ConnectOptions::new(url.to_owned());
-    opts.sqlx_logging(false);
-    if url.starts_with("sqlite:") {
-        opts.max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(8))
-            .map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(Duration::from_secs(5))
-                    .foreign_keys(true)
-            });
+    let db = if url.starts_with("sqlite:") {
+        let options = url
+            .parse::<SqliteConnectOptions>()
+            .map_err(conn_err)?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true)
+            .disable_statement_logging();
+        let pool = pool_options(1, Duration::from_secs(8))
+            .connect_with(options)
+            .await
+            .map_err(conn_err)?;
+        SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+    } else if SqlxPostgresConnector::accepts(url) {
+        let options = url
+            .parse::<PgConnectOptions>()
+            .map_err(conn_err)?
+            .disable_statement_logging();
+        let pool = pool_options(16, Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(conn_err)?;
+        SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
     } else {
-        opts.max_connections(16)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(5));
-    }
-    let db = Database::connect(opts).await?;
+        // Neither: sea-orm names the missing driver.
+        Database::connect(url).await?
+    };
     if let Some(path) = &sqlite_file {
         // SQLite gives the -wal and -shm files the database file's mode; files made wider by hand are
         // tightened here.
@@ -123,6 +137,26 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         warn_if_commits_are_not_durable(&db).await?;
     }
     Ok(db)
+}
+
+/// The pool: up to `max` connections, one kept open, and no idle or lifetime limit, which is what makes
+/// sqlx run its periodic sweep of idle connections. sqlx 0.8.6's sweep can underflow its idle count and
+/// then spin at 100 % CPU, hanging the process at shutdown (launchbadge/sqlx#3645, fixed upstream in
+/// #4289 but in no 0.8 release); it hung a test run here. Without the limits the pool closes a
+/// connection only when it fails; one that broke while idle is found by the ping before each use.
+fn pool_options<DB: sea_orm::sqlx::Database>(max: u32, acquire: Duration) -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(acquire)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(true)
+}
+
+/// A connection error as sea-orm reports one (what [`is_missing_database`] looks into).
+fn conn_err(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::SqlxError(e))
 }
 
 /// Open the database named by `url` without creating or changing anything (`labtrail doctor`): SQLite is
