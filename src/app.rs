@@ -41,7 +41,8 @@ pub struct Settings {
     pub github: Option<GithubAppConfig>,
     /// Worker tuning (its `origin` and `github` are set from the fields above).
     pub worker: WorkerConfig,
-    /// Worker tasks in this instance.
+    /// Worker tasks in this instance (`serve` asks for at least one; 0: none, the tests drive
+    /// [`Pipeline::step`] inline).
     pub workers: usize,
     /// The App manifest flow (`/setup`), served while no webhook secret is configured.
     pub setup: Option<SetupConfig>,
@@ -172,12 +173,15 @@ pub fn write_public_key(key_path: &Path, key: &AuditKey) -> std::io::Result<Path
 /// A built app, ready to serve.
 pub struct App {
     db: DatabaseConnection,
-    server: ServerConfig,
+    /// As given, with the worker's and the web view's settings completed (origin, GitHub App, links).
+    settings: Settings,
+    /// Signed checkpoints with the loaded key (`None`: none written by this instance).
+    checkpoints: Option<CheckpointConfig>,
 }
 
 impl App {
     /// Connect and migrate the database, set up the GitHub App and load the checkpoint key.
-    pub async fn build(settings: Settings) -> Result<Self, BuildError> {
+    pub async fn build(mut settings: Settings) -> Result<Self, BuildError> {
         let db = db::connect(&settings.database_url)
             .await
             .map_err(BuildError::Connect)?;
@@ -191,11 +195,12 @@ impl App {
             .map_err(BuildError::Migrate)?;
         let github = settings
             .github
+            .clone()
             .map(GithubApp::new)
             .transpose()
             .map_err(BuildError::Github)?;
         // Before listening: a server that cannot sign checkpoints does not start.
-        let checkpoints = match settings.checkpoints {
+        let checkpoints = match &settings.checkpoints {
             Some(c) => {
                 let key = load_or_create_key(&db, &c.key_path, &settings.origin).await?;
                 // Published for anyone checking proofs; a read-only key directory is not fatal.
@@ -205,31 +210,22 @@ impl App {
                 Some(CheckpointConfig {
                     key: Arc::new(key),
                     origin: settings.origin.clone(),
-                    file: c.file,
+                    file: c.file.clone(),
                     interval: c.interval,
                 })
             }
             None => None,
         };
-        let mut worker = settings.worker;
-        worker.origin = settings.origin;
-        let mut web = settings.web;
-        web.github_web_url = settings.github_web_url.clone();
+        settings.worker.origin = settings.origin.clone();
+        settings.web.github_web_url = settings.github_web_url.clone();
         // Check runs link to the attempt's page.
-        worker.check_runs.details_url_base = Some(web.base().to_owned());
-        worker.github = github;
-        let server = ServerConfig {
-            secrets: WebhookSecrets::new(settings.webhook_secrets),
-            worker,
-            workers: settings.workers,
-            setup: settings.setup,
+        settings.worker.check_runs.details_url_base = Some(settings.web.base().to_owned());
+        settings.worker.github = github;
+        Ok(Self {
+            db,
+            settings,
             checkpoints,
-            redeliver: settings.redeliver,
-            edge: settings.edge,
-            web,
-            github_web_url: settings.github_web_url,
-        };
-        Ok(Self { db, server })
+        })
     }
 
     /// The app's database connection.
@@ -239,12 +235,12 @@ impl App {
 
     /// The worker settings as built (origin, GitHub App, check-run links completed).
     pub fn worker(&self) -> &crate::worker::WorkerConfig {
-        &self.server.worker
+        &self.settings.worker
     }
 
     /// The GitHub App, when configured.
     pub fn github(&self) -> Option<&GithubApp> {
-        self.server.worker.github.as_ref()
+        self.settings.worker.github.as_ref()
     }
 
     /// Serve on `listener` until `shutdown` completes; then stop taking requests and let workers drain.
@@ -253,7 +249,60 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        serve(self.db, self.server, listener, shutdown).await
+        let Self {
+            db,
+            settings: cfg,
+            checkpoints,
+        } = self;
+        // `None`: setup mode, deliveries are answered 503.
+        let secrets = WebhookSecrets::new(cfg.webhook_secrets);
+        let metrics = Arc::new(Metrics::with_github(
+            cfg.worker.github.as_ref().map(|app| app.counters()),
+        ));
+        let edge = Arc::new(Edge::new(cfg.edge));
+        let wake = Arc::new(Notify::new());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let origin = cfg.origin.clone();
+        let checkpoint_interval_secs = checkpoints
+            .as_ref()
+            .map_or(DEFAULT_RETRY_AFTER_SECS, |c| c.interval.as_secs().max(1));
+        let verifier_key = checkpoints.as_ref().map(|c| c.key.verifier().to_vkey());
+        let web = Arc::new(WebState::new(cfg.web, verifier_key));
+        let jobs = jobs::spawn_all(
+            &db,
+            JobsConfig {
+                origin: origin.clone(),
+                github: cfg.worker.github.clone(),
+                check_runs: cfg.worker.check_runs.clone(),
+                files_retry: cfg.worker.files_retry,
+                // Without a webhook secret every redelivery would be answered 503 again: no catch-up then.
+                redeliver: cfg.redeliver.filter(|_| secrets.is_some()),
+                checkpoints,
+            },
+            stop_rx.clone(),
+        );
+        let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
+        let workers = pipeline.spawn(cfg.workers, Arc::clone(&wake), stop_rx);
+        let state = AppState {
+            intake: crate::intake::Intake::start(db.clone()),
+            db,
+            secrets,
+            wake,
+            metrics,
+            setup: cfg.setup.map(|c| Arc::new(SetupState::new(c))),
+            origin,
+            checkpoint_interval_secs,
+            edge: Arc::clone(&edge),
+            github_web_url: cfg.github_web_url,
+        };
+        let pages = web::router(WebApp {
+            app: state.clone(),
+            web,
+        });
+        let served = edge::serve(listener, router(state, pages), edge, shutdown).await;
+        let _ = stop_tx.send(true);
+        jobs.stop(workers, DRAIN_TIMEOUT).await;
+        served
     }
 }
 
@@ -261,83 +310,3 @@ impl App {
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// `Retry-After` of an uncovered proof when this instance writes no checkpoints (another one may).
 const DEFAULT_RETRY_AFTER_SECS: u64 = 60;
-
-/// What the server needs beyond the database.
-#[derive(Debug, Clone)]
-struct ServerConfig {
-    /// `None`: setup mode, deliveries are answered 503.
-    pub secrets: Option<WebhookSecrets>,
-    pub worker: WorkerConfig,
-    /// Worker tasks in this instance (`serve` asks for at least one; 0: none, the tests drive
-    /// [`Pipeline::step`] inline).
-    pub workers: usize,
-    /// The App manifest flow (`/setup`), served while no webhook secret is configured.
-    pub setup: Option<SetupConfig>,
-    /// Signed checkpoints (`None`: none written by this instance).
-    pub checkpoints: Option<CheckpointConfig>,
-    /// The periodic redelivery catch-up, run when the GitHub App is configured (`None`: off).
-    pub redeliver: Option<RedeliverPolicy>,
-    /// Timeouts, caps and budgets of the HTTP edge.
-    pub edge: EdgeLimits,
-    /// The instructor web view.
-    pub web: WebConfig,
-    /// GitHub's web URL (repository links in grades exports).
-    pub github_web_url: url::Url,
-}
-
-/// Serve on `listener` until `shutdown` completes; then stop taking requests and let workers drain.
-async fn serve(
-    db: DatabaseConnection,
-    cfg: ServerConfig,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let metrics = Arc::new(Metrics::with_github(
-        cfg.worker.github.as_ref().map(|app| app.counters()),
-    ));
-    let edge = Arc::new(Edge::new(cfg.edge));
-    let wake = Arc::new(Notify::new());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let origin = cfg.worker.origin.clone();
-    let checkpoint_interval_secs = cfg
-        .checkpoints
-        .as_ref()
-        .map_or(DEFAULT_RETRY_AFTER_SECS, |c| c.interval.as_secs().max(1));
-    let verifier_key = cfg.checkpoints.as_ref().map(|c| c.key.verifier().to_vkey());
-    let web = Arc::new(WebState::new(cfg.web, verifier_key));
-    let jobs = jobs::spawn_all(
-        &db,
-        JobsConfig {
-            origin: origin.clone(),
-            github: cfg.worker.github.clone(),
-            check_runs: cfg.worker.check_runs.clone(),
-            files_retry: cfg.worker.files_retry,
-            // Without a webhook secret every redelivery would be answered 503 again: no catch-up then.
-            redeliver: cfg.redeliver.filter(|_| cfg.secrets.is_some()),
-            checkpoints: cfg.checkpoints,
-        },
-        stop_rx.clone(),
-    );
-    let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
-    let workers = pipeline.spawn(cfg.workers, Arc::clone(&wake), stop_rx);
-    let state = AppState {
-        intake: crate::intake::Intake::start(db.clone()),
-        db,
-        secrets: cfg.secrets,
-        wake,
-        metrics,
-        setup: cfg.setup.map(|c| Arc::new(SetupState::new(c))),
-        origin,
-        checkpoint_interval_secs,
-        edge: Arc::clone(&edge),
-        github_web_url: cfg.github_web_url,
-    };
-    let pages = web::router(WebApp {
-        app: state.clone(),
-        web,
-    });
-    let served = edge::serve(listener, router(state, pages), edge, shutdown).await;
-    let _ = stop_tx.send(true);
-    jobs.stop(workers, DRAIN_TIMEOUT).await;
-    served
-}
