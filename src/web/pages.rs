@@ -14,10 +14,11 @@ use serde_json::json;
 
 use super::auth::{WebError, WebUser};
 use super::chart::Chart;
-use super::summary::{self, Status, StudentRow};
+use super::summary::{self, Status};
 use super::views::{self, Header, SessionLine};
 use super::WebApp;
 use crate::audit::proof::{self, BuildError};
+use crate::db::summary::StudentSummary;
 use crate::db::{self, attempts::AttemptFilter};
 use crate::http::api;
 use crate::report::GradeRow;
@@ -97,28 +98,35 @@ async fn find_session(
     }
 }
 
+/// A row's roster identifier; `None` for a student off the roster.
+fn roster_id(s: &StudentSummary) -> Option<&str> {
+    s.student.as_ref().map(|r| r.identifier.as_str())
+}
+
 /// Sort rows by a column key (`-key`: descending); unknown keys sort by roster id, then repository.
-fn sort_rows(rows: &mut [StudentRow], sort: &str) {
+fn sort_rows(rows: &mut [StudentSummary], sort: &str) {
     let key = sort.trim_start_matches('-');
     rows.sort_by(|a, b| {
         let by = match key {
+            // No username is "": first.
             "username" => a
-                .github_username
-                .as_deref()
-                .map(str::to_lowercase)
-                .cmp(&b.github_username.as_deref().map(str::to_lowercase)),
+                .github_username()
+                .to_lowercase()
+                .cmp(&b.github_username().to_lowercase()),
             "final" => a
+                .fold
                 .final_attempt
                 .as_ref()
                 .map(|f| f.pushed_at)
-                .cmp(&b.final_attempt.as_ref().map(|f| f.pushed_at)),
-            "last_push" => a.last_pushed_at.cmp(&b.last_pushed_at),
-            "late" => a.late_attempts.cmp(&b.late_attempts),
-            "forced" => a.forced.cmp(&b.forced),
+                .cmp(&b.fold.final_attempt.as_ref().map(|f| f.pushed_at)),
+            "last_push" => a.fold.last_pushed_at.cmp(&b.fold.last_pushed_at),
+            "late" => a.fold.late_attempts.cmp(&b.fold.late_attempts),
+            "forced" => a.fold.forced.cmp(&b.fold.forced),
             "status" => summary::rank(a.status).cmp(&summary::rank(b.status)),
             // Students off the roster last, as in the summary.
-            _ => (a.roster_identifier.is_none(), &a.roster_identifier)
-                .cmp(&(b.roster_identifier.is_none(), &b.roster_identifier)),
+            _ => {
+                (roster_id(a).is_none(), roster_id(a)).cmp(&(roster_id(b).is_none(), roster_id(b)))
+            }
         };
         by.then_with(|| a.repository.cmp(&b.repository))
     });
@@ -148,11 +156,7 @@ pub async fn session(
     {
         return Err(WebError::BadRequest(format!("cannot sort by {sort:?}")));
     }
-    let mut rows: Vec<StudentRow> = db::summary::summarize(&state.app.db, &session)
-        .await?
-        .iter()
-        .map(StudentRow::from)
-        .collect();
+    let mut rows = db::summary::summarize(&state.app.db, &session).await?;
     let total = rows.len();
     rows.retain(|r| status.is_none_or(|s| r.status == s));
     sort_rows(&mut rows, &sort);

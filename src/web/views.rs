@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::chart::Chart;
-use super::summary::{self, Status, StudentRow};
+use super::summary::{self, Status};
+use crate::db::summary::StudentSummary;
 
 /// A time in UTC, to the second (the attempt page shows it next to the local time).
 pub fn when(t: DateTime<Utc>) -> String {
@@ -185,7 +186,7 @@ pub struct SessionPage<'a> {
     /// The session's IANA time zone: every time on the page is local.
     pub timezone: &'a str,
     pub archived: bool,
-    pub rows: &'a [StudentRow],
+    pub rows: &'a [StudentSummary],
     pub total: usize,
     pub status: Option<Status>,
     pub sort: &'a str,
@@ -265,19 +266,21 @@ pub fn session(header: &Header<'_>, p: &SessionPage<'_>) -> Markup {
                 tbody {
                     @for r in p.rows {
                         tr {
-                            td { (r.roster_identifier.as_deref().unwrap_or("–")) }
-                            th scope="row" { (r.github_username.as_deref().unwrap_or("–")) @if !r.repository.is_empty() { br; span.repo { (r.repository) } } }
+                            @let username = r.github_username();
+                            @let repository = r.repository.as_deref().unwrap_or_default();
+                            td { (r.student.as_ref().map_or("–", |s| s.identifier.as_str())) }
+                            th scope="row" { (if username.is_empty() { "–" } else { &username }) @if !repository.is_empty() { br; span.repo { (repository) } } }
                             td {
-                                @if let Some(f) = &r.final_attempt {
+                                @if let Some(f) = &r.fold.final_attempt {
                                     a href={ "/attempts/" (f.id) } { "#" (f.number) }
                                     " "
-                                    a.sha href={ (p.github_web) "/" (r.repository) "/commit/" (f.after) } title={ "Commit " (f.after) " on GitHub" } { code { (short(&f.after)) } }
+                                    a.sha href={ (p.github_web) "/" (repository) "/commit/" (f.after) } title={ "Commit " (f.after) " on GitHub" } { code { (short(&f.after)) } }
                                     br; span.when { (time_local(f.pushed_at, p.timezone)) }
                                 } @else { "–" }
                             }
-                            td { @if let Some(t) = r.last_pushed_at { (time_local(t, p.timezone)) } @else { "–" } }
-                            td.num { (r.late_attempts) }
-                            td { @if r.forced { "Yes" } @else { "No" } }
+                            td { @if let Some(t) = r.fold.last_pushed_at { (time_local(t, p.timezone)) } @else { "–" } }
+                            td.num { (r.fold.late_attempts) }
+                            td { @if r.fold.forced { "Yes" } @else { "No" } }
                             td { (badge(r.status)) }
                         }
                     }
