@@ -20,7 +20,7 @@ use crate::github::{GithubApp, GithubAppConfig, GithubError};
 use crate::http::edge::{self, Edge, EdgeLimits};
 use crate::http::setup::SetupState;
 use crate::http::{router, AppState};
-use crate::jobs::{self, JobsConfig};
+use crate::jobs;
 use crate::metrics::Metrics;
 use crate::redeliver::RedeliverPolicy;
 use crate::setup::SetupConfig;
@@ -270,15 +270,10 @@ impl App {
         let web = Arc::new(WebState::new(cfg.web, verifier_key));
         let jobs = jobs::spawn_all(
             &db,
-            JobsConfig {
-                origin: origin.clone(),
-                github: cfg.worker.github.clone(),
-                check_runs: cfg.worker.check_runs.clone(),
-                files_retry: cfg.worker.files_retry,
-                // Without a webhook secret every redelivery would be answered 503 again: no catch-up then.
-                redeliver: cfg.redeliver.filter(|_| secrets.is_some()),
-                checkpoints,
-            },
+            &cfg.worker,
+            // Without a webhook secret every redelivery would be answered 503 again: no catch-up then.
+            cfg.redeliver.filter(|_| secrets.is_some()),
+            checkpoints,
             stop_rx.clone(),
         );
         let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));

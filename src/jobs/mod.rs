@@ -22,22 +22,7 @@ use crate::audit::checkpoint::CheckpointConfig;
 pub use crate::domain::backoff::Backoff;
 use crate::github::GithubApp;
 use crate::redeliver::RedeliverPolicy;
-
-/// What the background jobs need beyond the database.
-#[derive(Debug, Clone)]
-pub struct JobsConfig {
-    pub origin: String,
-    /// The GitHub App; without it there is no sweep and no catch-up.
-    pub github: Option<GithubApp>,
-    /// How check runs are retried, and how often the sweep runs.
-    pub check_runs: CheckRunPolicy,
-    /// First wait before completing a file list GitHub could not give; doubles per try.
-    pub files_retry: Duration,
-    /// The periodic redelivery catch-up (`None`: off).
-    pub redeliver: Option<RedeliverPolicy>,
-    /// Signed checkpoints (`None`: none written by this instance).
-    pub checkpoints: Option<CheckpointConfig>,
-}
+use crate::worker::WorkerConfig;
 
 /// The running background jobs.
 pub struct Jobs {
@@ -47,15 +32,19 @@ pub struct Jobs {
     checkpoint: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
-/// Start every background job; all but the checkpoint writer stop when `shutdown` turns true.
+/// Start every background job; all but the checkpoint writer stop when `shutdown` turns true. With the
+/// workers' GitHub App: the sweep, which finishes their follow-up work (check runs, file lists) with
+/// their settings, and the redelivery catch-up when `redeliver` is set. With `checkpoints`: the writer.
 pub fn spawn_all(
     db: &DatabaseConnection,
-    cfg: JobsConfig,
+    worker: &WorkerConfig,
+    redeliver: Option<RedeliverPolicy>,
+    checkpoints: Option<CheckpointConfig>,
     shutdown: watch::Receiver<bool>,
 ) -> Jobs {
     let mut tasks = JoinSet::new();
-    if let Some(app) = cfg.github {
-        if let Some(policy) = cfg.redeliver {
+    if let Some(app) = worker.github.clone() {
+        if let Some(policy) = redeliver {
             let (app, db) = (app.clone(), db.clone());
             let every = Schedule::new(
                 "redelivery catch-up",
@@ -70,9 +59,9 @@ pub fn spawn_all(
         let sweep = Arc::new(Sweep {
             app,
             db: db.clone(),
-            origin: cfg.origin,
-            check_runs: cfg.check_runs,
-            files_retry: cfg.files_retry,
+            origin: worker.origin.clone(),
+            check_runs: worker.check_runs.clone(),
+            files_retry: worker.files_retry,
         });
         let every = sweep.check_runs.sweep_interval;
         let every = Schedule::new(
@@ -87,7 +76,7 @@ pub fn spawn_all(
         }));
     }
     // Stopped by its own signal, after the workers: its final run covers all they appended.
-    let checkpoint = cfg.checkpoints.map(|c| {
+    let checkpoint = checkpoints.map(|c| {
         let (stop, stopped) = watch::channel(false);
         let db = db.clone();
         let every = Schedule::new(
