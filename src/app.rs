@@ -52,10 +52,8 @@ pub struct Settings {
     pub redeliver: Option<RedeliverPolicy>,
     /// Timeouts, caps and budgets of the HTTP edge (docs/security.md).
     pub edge: EdgeLimits,
-    /// The instructor web view: public URL, GitHub's URLs, the OAuth client.
+    /// The instructor web view: public URL, GitHub's URLs (also the grades exports'), the OAuth client.
     pub web: WebConfig,
-    /// GitHub's web URL (`GITHUB_WEB_URL`): repository links in grades exports.
-    pub github_web_url: url::Url,
 }
 
 /// Where the checkpoint key and file are, and how often a checkpoint is written.
@@ -83,14 +81,8 @@ impl Settings {
             redeliver: None,
             edge: EdgeLimits::default(),
             web: WebConfig::new(url::Url::parse("http://localhost:3000").expect("a valid URL")),
-            github_web_url: default_github_web_url(),
         }
     }
-}
-
-/// `https://github.com`.
-fn default_github_web_url() -> url::Url {
-    url::Url::parse("https://github.com").expect("a constant URL parses")
 }
 
 /// Why the app cannot start.
@@ -217,7 +209,6 @@ impl App {
             None => None,
         };
         settings.worker.origin = settings.origin.clone();
-        settings.web.github_web_url = settings.github_web_url.clone();
         // Check runs link to the attempt's page.
         settings.worker.check_runs.details_url_base = Some(settings.web.base().to_owned());
         settings.worker.github = github;
@@ -267,6 +258,7 @@ impl App {
             .as_ref()
             .map_or(DEFAULT_RETRY_AFTER_SECS, |c| c.interval.as_secs().max(1));
         let verifier_key = checkpoints.as_ref().map(|c| c.key.verifier().to_vkey());
+        let github_web_url = cfg.web.github_web_url.clone();
         let web = Arc::new(WebState::new(cfg.web, verifier_key));
         let jobs = jobs::spawn_all(
             &db,
@@ -288,7 +280,7 @@ impl App {
             origin,
             checkpoint_interval_secs,
             edge: Arc::clone(&edge),
-            github_web_url: cfg.github_web_url,
+            github_web_url,
         };
         let pages = web::router(WebApp {
             app: state.clone(),

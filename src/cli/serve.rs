@@ -37,14 +37,14 @@ pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Setti
         ..RedeliverPolicy::default()
     });
     settings.edge = args.edge_limits();
-    settings.github_web_url = args.github_web_url.clone();
     settings.web = web_config(g, args);
     Ok(settings)
 }
 
-/// The web view: public URL, GitHub's API, and "Sign in with GitHub" when both OAuth values are set.
+/// The web view: public URL, GitHub's web and API, and "Sign in with GitHub" when both OAuth values are set.
 fn web_config(g: &GlobalArgs, args: &ServeArgs) -> WebConfig {
     let mut web = WebConfig::new(g.public_url.clone());
+    web.github_web_url = args.github_web_url.clone();
     web.github_api_url = args.github.github_api_url.clone();
     let id = args.client_id.clone().filter(|s| !s.trim().is_empty());
     let secret = args

@@ -52,7 +52,8 @@ impl std::fmt::Debug for OauthClient {
 pub struct WebConfig {
     /// Where browsers reach labtrail (links, the OAuth callback, `Secure` cookies when https).
     pub public_url: url::Url,
-    /// GitHub's web (commit links, the OAuth endpoints); `App::build` sets it from `Settings::github_web_url`.
+    /// GitHub's web (`GITHUB_WEB_URL`): commit links, the OAuth endpoints, repository links in grades
+    /// exports.
     pub github_web_url: url::Url,
     /// GitHub's REST API (the user and membership checks).
     pub github_api_url: url::Url,

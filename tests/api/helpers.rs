@@ -425,7 +425,7 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
         url::Url::parse(&format!("http://{addr}")).expect("base url"),
     );
     if let Some(o) = opts.web_oauth {
-        settings.github_web_url = url::Url::parse(&o.web_url).expect("web url");
+        web.github_web_url = url::Url::parse(&o.web_url).expect("web url");
         web.github_api_url = url::Url::parse(&o.api_url).expect("api url");
         web.oauth = Some(labtrail::web::OauthClient {
             client_id: o.client_id,
