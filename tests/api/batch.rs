@@ -123,13 +123,9 @@ async fn outcome(app: &TestApp, org: &str, guids: &[String]) -> Vec<String> {
 async fn a_batch_records_what_one_by_one_recording_records(db: TestDb) {
     // One app records one delivery at a time, the other 32 at once, on the same database.
     let with_batch = |batch| {
-        spawn_app_with(
-            &db,
-            AppOptions {
-                batch: Some(batch),
-                ..AppOptions::default()
-            },
-        )
+        let mut opts = AppOptions::default();
+        opts.worker.batch = batch;
+        spawn_app_with(&db, opts)
     };
     let one_by_one = with_batch(1).await;
     let guids = scenario(&one_by_one, "one", 0).await;

@@ -545,11 +545,8 @@ async fn slow_github_does_not_lose_the_claim(db: TestDb) {
     let fake = FakeGithub::start().await;
     // Workers racing for the delivery are the point here. The heartbeat renews every third of the lease,
     // so a renewal late by up to a second on a loaded machine still holds the claim.
-    let opts = AppOptions {
-        lease: std::time::Duration::from_millis(1500),
-        ..AppOptions::with_github(&fake)
-    }
-    .with_workers(4);
+    let mut opts = AppOptions::with_github(&fake).with_workers(4);
+    opts.worker.lease = std::time::Duration::from_millis(1500);
     let app = spawn_app_with(&db, opts).await;
     app.create_lab1_session().await;
     let (_repo, payload, expected) = small_push_on(&fake);

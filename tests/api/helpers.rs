@@ -243,7 +243,9 @@ pub struct AppOptions {
     /// test settles deliveries with [`TestApp::drain`], so nothing races it. Lease, concurrency and
     /// periodic-task tests ask for workers ([`AppOptions::with_workers`]).
     pub workers: usize,
-    pub retry: RetryPolicy,
+    /// The workers' settings (retries, leases, check runs, file lists, batch size); the app sets their
+    /// origin and GitHub App.
+    pub worker: WorkerConfig,
     /// The `/setup` flow (served only without secrets).
     pub setup: Option<labtrail::setup::SetupConfig>,
     /// Write signed checkpoints this often (key and file in the scratch directory, where the CLI finds
@@ -251,13 +253,6 @@ pub struct AppOptions {
     pub checkpoint_interval: Option<Duration>,
     /// The GitHub App (a fake GitHub's URL and the test-only key); `None`: payload only.
     pub github: Option<GithubOptions>,
-    pub check_runs: CheckRunPolicy,
-    /// How long a worker's claim on a delivery holds before another worker may take it.
-    pub lease: Duration,
-    /// First wait before an incomplete file list is completed through GitHub.
-    pub files_retry: Duration,
-    /// Deliveries a worker claims and records at once (`None`: the app's default).
-    pub batch: Option<u32>,
     /// The periodic redelivery catch-up (with `github`); `None`: off, so other tests see no such calls.
     pub redeliver: Option<RedeliverPolicy>,
     /// The HTTP edge's timeouts, caps and budgets.
@@ -310,12 +305,13 @@ impl AppOptions {
     /// the small delays they need to make progress.
     pub fn with_workers(self, workers: usize) -> Self {
         let mut opts = Self { workers, ..self };
-        opts.retry.base_delay = Duration::from_millis(50);
-        opts.retry.max_delay = Duration::from_millis(200);
-        opts.check_runs.base_delay = Duration::from_millis(50);
-        opts.check_runs.max_delay = Duration::from_millis(200);
-        opts.files_retry = Duration::from_millis(100);
-        opts.check_runs.sweep_interval = Duration::from_millis(100);
+        let w = &mut opts.worker;
+        w.retry.base_delay = Duration::from_millis(50);
+        w.retry.max_delay = Duration::from_millis(200);
+        w.check_runs.base_delay = Duration::from_millis(50);
+        w.check_runs.max_delay = Duration::from_millis(200);
+        w.files_retry = Duration::from_millis(100);
+        w.check_runs.sweep_interval = Duration::from_millis(100);
         opts
     }
 
@@ -330,30 +326,32 @@ impl AppOptions {
 
 impl Default for AppOptions {
     fn default() -> Self {
+        let mut worker = WorkerConfig::new(ORIGIN.to_owned());
+        // No delays: whatever failed is due again at once, so `drain` retries it in its next step.
+        worker.retry = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        };
+        worker.poll_interval = Duration::from_millis(100);
+        worker.lease = Duration::from_secs(300);
+        worker.files_retry = Duration::ZERO;
+        worker.check_runs = CheckRunPolicy {
+            lease: Duration::from_secs(10),
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            max_tries: 5,
+            // Without workers `drain` runs the sweep; the server's own sweep runs only at start.
+            sweep_interval: Duration::from_secs(3600),
+            details_url_base: None,
+        };
         Self {
             secrets: vec![SECRET.to_owned()],
             workers: 0,
-            // No delays: whatever failed is due again at once, so `drain` retries it in its next step.
-            retry: RetryPolicy {
-                max_attempts: 3,
-                base_delay: Duration::ZERO,
-                max_delay: Duration::ZERO,
-            },
+            worker,
             setup: None,
             checkpoint_interval: None,
-            lease: Duration::from_secs(300),
-            files_retry: Duration::ZERO,
-            batch: None,
             github: None,
-            check_runs: CheckRunPolicy {
-                lease: Duration::from_secs(10),
-                base_delay: Duration::ZERO,
-                max_delay: Duration::ZERO,
-                max_tries: 5,
-                // Without workers `drain` runs the sweep; the server's own sweep runs only at start.
-                sweep_interval: Duration::from_secs(3600),
-                details_url_base: None,
-            },
             redeliver: None,
             edge: EdgeLimits::default(),
             web_oauth: None,
@@ -404,14 +402,7 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
         api_url: url::Url::parse(&g.api_url).expect("api url"),
         policy: g.policy,
     });
-    settings.worker.retry = opts.retry;
-    settings.worker.poll_interval = Duration::from_millis(100);
-    settings.worker.lease = opts.lease;
-    settings.worker.files_retry = opts.files_retry;
-    if let Some(batch) = opts.batch {
-        settings.worker.batch = batch;
-    }
-    settings.worker.check_runs = opts.check_runs;
+    settings.worker = opts.worker;
     settings.workers = opts.workers;
     settings.setup = opts.setup;
     settings.checkpoints = opts.checkpoint_interval.map(|interval| CheckpointSettings {
