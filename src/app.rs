@@ -21,12 +21,12 @@ use crate::http::edge::{self, Edge, EdgeLimits};
 use crate::http::setup::SetupState;
 use crate::http::{router, AppState};
 use crate::jobs;
+use crate::jobs::worker::{Pipeline, WorkerConfig};
 use crate::metrics::Metrics;
 use crate::redeliver::RedeliverPolicy;
 use crate::setup::SetupConfig;
 use crate::web::{self, WebApp, WebConfig, WebState};
 use crate::webhook::signature::WebhookSecrets;
-use crate::worker::{Pipeline, WorkerConfig};
 
 /// Everything the app is started from (built from the command line and environment by `serve`; tests
 /// change only the database, the port and where GitHub is). No `Debug`: it holds the App's key.
@@ -225,7 +225,7 @@ impl App {
     }
 
     /// The worker settings as built (origin, GitHub App, check-run links completed).
-    pub fn worker(&self) -> &crate::worker::WorkerConfig {
+    pub fn worker(&self) -> &crate::jobs::worker::WorkerConfig {
         &self.settings.worker
     }
 

@@ -25,7 +25,6 @@ pub mod setup;
 pub mod telemetry;
 pub mod web;
 pub mod webhook;
-pub mod worker;
 
 pub use app::{App, BuildError, CheckpointSettings, KeyLoadError, Settings};
 pub use cli::run;

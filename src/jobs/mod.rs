@@ -1,6 +1,6 @@
-//! Background work of a running server, apart from the delivery workers: the check-run and file-list
-//! sweep, the redelivery catch-up and the checkpoint writer, all on one [`periodic`] loop, started by
-//! [`spawn_all`] and stopped in order by [`Jobs::stop`]. The GitHub calls they make live in `github`,
+//! Background work of a running server: the delivery workers ([`worker`]: claim, record, settle), and
+//! the check-run and file-list sweep, the redelivery catch-up and the checkpoint writer, all three on one
+//! [`periodic`] loop, started by [`spawn_all`] and stopped in order, after the workers, by [`Jobs::stop`]. The GitHub calls they make live in `github`,
 //! their queries in `db`; here are the loops and the orchestration.
 
 pub mod check_runs;
@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod files;
 pub mod periodic;
 pub mod redeliver;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use crate::audit::checkpoint::CheckpointConfig;
 pub use crate::domain::backoff::Backoff;
 use crate::github::GithubApp;
 use crate::redeliver::RedeliverPolicy;
-use crate::worker::WorkerConfig;
+use worker::WorkerConfig;
 
 /// The running background jobs.
 pub struct Jobs {

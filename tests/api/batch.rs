@@ -136,7 +136,10 @@ async fn a_batch_records_what_one_by_one_recording_records(db: TestDb) {
     let guids = scenario(&batched, "many", 1000).await;
     let before = batched.audit_head().await.size;
     // The whole scenario is one claim and one recording transaction.
-    assert_eq!(batched.step().await, labtrail::worker::Step::Processed);
+    assert_eq!(
+        batched.step().await,
+        labtrail::jobs::worker::Step::Processed
+    );
     let after = batched.audit_head().await.size;
     assert_eq!(
         after - before,
@@ -217,7 +220,7 @@ async fn a_batch_that_fails_halfway_records_the_rest(db: TestDb) {
         guids.push(guid);
     }
     // One claim takes all ten; the batch fails, and each is then recorded on its own.
-    assert_eq!(app.step().await, labtrail::worker::Step::Processed);
+    assert_eq!(app.step().await, labtrail::jobs::worker::Step::Processed);
     let attempts = app.attempts().await;
     assert_eq!(attempts.len(), 9, "every attempt but the refused one");
     for (i, guid) in guids.iter().enumerate() {

@@ -10,7 +10,7 @@ use crate::fake_github::{
     push_from_git, rate_limited, server_error, Cut, FakeGithub, GitRepo, Op, PushSpec, Route,
 };
 use crate::helpers::{push_payload, sha, spawn_app, spawn_app_with, AppOptions, TestApp, TestDb};
-use labtrail::worker::Step;
+use labtrail::jobs::worker::Step;
 
 backend_tests!(
     complete_payload_makes_no_enrichment_call,

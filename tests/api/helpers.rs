@@ -15,10 +15,10 @@ use labtrail::app::{App, CheckpointSettings, Settings};
 use labtrail::db;
 use labtrail::github::{CallPolicy, GithubAppConfig};
 use labtrail::http::edge::EdgeLimits;
+use labtrail::jobs::worker::{Pipeline, RetryPolicy, Step, WorkerConfig};
 use labtrail::jobs::CheckRunPolicy;
 use labtrail::redeliver::RedeliverPolicy;
 use labtrail::webhook::signature;
-use labtrail::worker::{Pipeline, RetryPolicy, Step, WorkerConfig};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, Statement,

@@ -2,7 +2,7 @@
 
 use crate::backend_tests;
 use crate::helpers::{alice_push_body, assert_failed_and_kept, spawn_app, TestApp, TestDb};
-use labtrail::worker::Step;
+use labtrail::jobs::worker::Step;
 
 backend_tests!(
     failing_delivery_is_retried_then_recovers,
