@@ -10,6 +10,7 @@ backend_tests!(
     edited_actor_column_is_caught,
     deleted_middle_entry_is_caught,
     verify_exits_2_when_it_cannot_verify,
+    entry_ids_are_time_ordered,
 );
 
 /// After `n` recorded pushes, `sql` run with the guards dropped: `audit verify` exits 1 naming `needle`.
@@ -38,6 +39,26 @@ async fn verify_passes_on_an_intact_log(db: TestDb) {
         })
         .await;
     assert_eq!(leaked, 0);
+}
+
+/// New entries get version 7 UUIDs that ascend with `seq`, so the unique index on `entry_id` grows at its
+/// end (docs/audit.md §1), also across the batches of several workers' appends.
+async fn entry_ids_are_time_ordered(db: TestDb) {
+    let app = spawn_app(&db).await;
+    record(&app, 5).await;
+    let entries = app.audit_entries().await;
+    assert_eq!(entries.len(), 6);
+    let ids: Vec<uuid::Uuid> = entries
+        .iter()
+        .map(|e| uuid::Uuid::parse_str(&e.entry_id).expect("a UUID"))
+        .collect();
+    for (e, id) in entries.iter().zip(&ids) {
+        assert_eq!(id.get_version_num(), 7, "seq {}: {id}", e.seq);
+    }
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "entry ids ascend with seq: {ids:?}"
+    );
 }
 
 async fn edited_details_are_caught(db: TestDb) {
