@@ -7,11 +7,15 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::states::{DeliveryStatus as Status, FilesSource};
-use entity::{api_token, lab_attempt, lab_session, webhook_delivery};
+use entity::{
+    api_token, lab_attempt, lab_session, roster_student, session_extension, webhook_delivery,
+};
 use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
 
 use super::{content_digest, Action, AuditError, NewEntry};
 use crate::domain::files::ChangedFile;
+use crate::domain::roster::ImportCounts;
 use crate::webhook::event::{InstallationChange, InstallationEvent, InstalledRepository};
 
 /// The `v` of the details every constructor here writes.
@@ -191,16 +195,12 @@ struct SessionCreated {
 
 /// `lab_session.created`: the window; names and rules only as a digest.
 pub fn session_created(actor: &str, s: &lab_session::Model) -> Result<NewEntry, AuditError> {
-    let content = serde_json::json!({
-        "org": s.org, "slug": s.slug, "title": s.title,
-        "repo_pattern": s.repo_pattern, "branch_policy": s.branch_policy,
-    });
     let details = SessionCreated {
         session_id: s.id,
         opens_at: s.opens_at,
         closes_at: s.closes_at,
         timezone: s.timezone.clone(),
-        content_sha256: content_digest(&content)?,
+        content_sha256: session_content_digest(s)?,
     };
     entry(
         actor.to_owned(),
@@ -212,6 +212,138 @@ pub fn session_created(actor: &str, s: &lab_session::Model) -> Result<NewEntry, 
 
 fn session_subject(id: i64) -> String {
     format!("lab_session:{id}")
+}
+
+/// The digest of a session's names and rules, which stay out of the log: `content_sha256` of
+/// `lab_session.created`, and of `lab_session.edited` when the title changes (the newest digest matches
+/// the row).
+fn session_content_digest(s: &lab_session::Model) -> Result<String, AuditError> {
+    content_digest(&serde_json::json!({
+        "org": s.org, "slug": s.slug, "title": s.title,
+        "repo_pattern": s.repo_pattern, "branch_policy": s.branch_policy,
+    }))
+}
+
+#[derive(Serialize)]
+struct SessionEdited<'a> {
+    session_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opens_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closes_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timezone: Option<&'a str>,
+}
+
+/// `lab_session.edited`: the fields `new` changes from `old`, with their new values (a new title with the
+/// new content digest).
+pub fn session_edited(
+    actor: &str,
+    old: &lab_session::Model,
+    new: &lab_session::Model,
+) -> Result<NewEntry, AuditError> {
+    let title = new.title != old.title;
+    let details = SessionEdited {
+        session_id: old.id,
+        title: title.then_some(new.title.as_str()),
+        content_sha256: title.then(|| session_content_digest(new)).transpose()?,
+        opens_at: (new.opens_at != old.opens_at).then(|| instant(new.opens_at)),
+        closes_at: (new.closes_at != old.closes_at).then(|| instant(new.closes_at)),
+        timezone: (new.timezone != old.timezone).then_some(new.timezone.as_str()),
+    };
+    entry(
+        actor.to_owned(),
+        Action::LabSessionEdited,
+        session_subject(old.id),
+        details,
+    )
+}
+
+#[derive(Serialize)]
+struct SessionExtended {
+    session_id: i64,
+    extension_id: i64,
+    #[serde(serialize_with = "ser_instant")]
+    closes_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roster_student_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    student_sha256: Option<String>,
+}
+
+/// `lab_session.extended`: the extension's deadline, its student as the roster student's id when the name
+/// matched one, else as a digest of the (lower-case) name, never the name itself.
+pub fn session_extended(
+    actor: &str,
+    extension: &session_extension::Model,
+    roster_student: Option<&roster_student::Model>,
+) -> Result<NewEntry, AuditError> {
+    let details = SessionExtended {
+        session_id: extension.session_id,
+        extension_id: extension.id,
+        closes_at: extension.closes_at,
+        roster_student_id: roster_student.map(|s| s.id),
+        student_sha256: match roster_student {
+            Some(_) => None,
+            None => Some(content_digest(&extension.student.clone().into())?),
+        },
+    };
+    entry(
+        actor.to_owned(),
+        Action::LabSessionExtended,
+        session_subject(extension.session_id),
+        details,
+    )
+}
+
+#[derive(Serialize)]
+struct SessionId {
+    session_id: i64,
+}
+
+/// `lab_session.unarchived`: it matches pushes again.
+pub fn session_unarchived(actor: &str, session_id: i64) -> Result<NewEntry, AuditError> {
+    entry(
+        actor.to_owned(),
+        Action::LabSessionUnarchived,
+        session_subject(session_id),
+        SessionId { session_id },
+    )
+}
+
+#[derive(Serialize)]
+struct RosterImported {
+    org_sha256: String,
+    file_sha256: String,
+    students: usize,
+    #[serde(flatten)]
+    counts: ImportCounts,
+}
+
+/// `roster.imported`: counts and digests only (the file holds names and logins).
+pub fn roster_imported(
+    actor: &str,
+    org: &str,
+    file: &[u8],
+    students: usize,
+    counts: ImportCounts,
+) -> Result<NewEntry, AuditError> {
+    let details = RosterImported {
+        org_sha256: hex::encode(Sha256::digest(org.as_bytes())),
+        file_sha256: hex::encode(Sha256::digest(file)),
+        students,
+        counts,
+    };
+    entry(
+        actor.to_owned(),
+        Action::RosterImported,
+        "roster".into(),
+        details,
+    )
 }
 
 #[derive(Serialize)]
@@ -430,13 +562,321 @@ pub fn api_read<T: Serialize>(
     entry(format!("token:{}", token.name), action, subject, details)
 }
 
-/// An entry whose details are assembled by its one caller (the roster import, the web view's sign-in and
-/// reads): written in the current details version like every other constructor.
-pub fn other<T: Serialize>(
-    actor: String,
+fn web_session_subject(id: i64) -> String {
+    format!("web_session:{id}")
+}
+
+#[derive(Serialize)]
+struct WebSessionCreated {
+    web_session_id: i64,
+    method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    github_user_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_count: Option<usize>,
+}
+
+/// `web_session.created` by a sign-in with an API token (the actor is the token).
+pub fn web_session_by_token(
+    web_session_id: i64,
+    token: &api_token::Model,
+) -> Result<NewEntry, AuditError> {
+    let details = WebSessionCreated {
+        web_session_id,
+        method: "token",
+        token_id: Some(token.id),
+        github_user_id: None,
+        org_count: None,
+    };
+    entry(
+        format!("token:{}", token.name),
+        Action::WebSessionCreated,
+        web_session_subject(web_session_id),
+        details,
+    )
+}
+
+/// `web_session.created` by "Sign in with GitHub": the user's GitHub id, and how many of the App's
+/// organisations they may see (not which).
+pub fn web_session_by_github(
+    web_session_id: i64,
+    github_user_id: i64,
+    org_count: usize,
+) -> Result<NewEntry, AuditError> {
+    let details = WebSessionCreated {
+        web_session_id,
+        method: "github",
+        token_id: None,
+        github_user_id: Some(github_user_id),
+        org_count: Some(org_count),
+    };
+    entry(
+        format!("github_user:{github_user_id}"),
+        Action::WebSessionCreated,
+        web_session_subject(web_session_id),
+        details,
+    )
+}
+
+#[derive(Serialize)]
+struct WebSessionEnded<'a> {
+    web_session_id: i64,
+    reason: &'a str,
+}
+
+/// `web_session.ended`, by the session itself (sign-out, or `reason`).
+pub fn web_session_ended(web_session_id: i64, reason: &str) -> Result<NewEntry, AuditError> {
+    entry(
+        web_session_subject(web_session_id),
+        Action::WebSessionEnded,
+        web_session_subject(web_session_id),
+        WebSessionEnded {
+            web_session_id,
+            reason,
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct WebRead<T> {
+    web_session_id: i64,
+    #[serde(flatten)]
+    details: T,
+}
+
+/// `web.*`: a read through the web view, by its session (its id in the details and as the actor).
+pub fn web_read<T: Serialize>(
+    web_session_id: i64,
     action: Action,
     subject: String,
     details: T,
 ) -> Result<NewEntry, AuditError> {
-    entry(actor, action, subject, details)
+    entry(
+        web_session_subject(web_session_id),
+        action,
+        subject,
+        WebRead {
+            web_session_id,
+            details,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    //! The constructors that replaced details assembled by hand in `db` and `web` write exactly what was
+    //! written before (the hand-built JSON is spelled out here as it was), so entries keep one shape.
+
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// `2026-02-01` at hour `h`, UTC.
+    fn at(h: u32) -> DateTime<Utc> {
+        format!("2026-02-01T{h:02}:00:00Z")
+            .parse()
+            .expect("an RFC 3339 time")
+    }
+
+    fn session() -> lab_session::Model {
+        lab_session::Model {
+            id: 7,
+            org: "course".into(),
+            slug: "lab1".into(),
+            title: "Lab 1".into(),
+            repo_pattern: "lab1-*".into(),
+            branch_policy: "default".into(),
+            opens_at: at(1),
+            closes_at: at(23),
+            archived_at: None,
+            created_at: at(0),
+            timezone: "UTC".into(),
+        }
+    }
+
+    /// What the hand-built entries held: their JSON plus the details version.
+    fn v2(mut details: Value) -> Value {
+        details["v"] = json!(DETAILS_VERSION);
+        details
+    }
+
+    fn check(e: &NewEntry, actor: &str, action: Action, subject: &str, details: Value) {
+        assert_eq!(e.actor, actor);
+        assert_eq!(e.action, action);
+        assert_eq!(e.subject, subject);
+        assert_eq!(e.details, v2(details));
+    }
+
+    #[test]
+    fn session_edited_holds_the_changed_fields_only() {
+        let old = session();
+        let mut new = old.clone();
+        new.closes_at = at(3);
+        let e = session_edited("cli:ada", &old, &new).expect("entry");
+        let closes = json!({ "session_id": 7, "closes_at": "2026-02-01T03:00:00.000000Z" });
+        check(
+            &e,
+            "cli:ada",
+            Action::LabSessionEdited,
+            "lab_session:7",
+            closes,
+        );
+
+        new.title = "Lab 1 (linked lists)".into();
+        new.opens_at = at(2);
+        new.timezone = "Europe/Paris".into();
+        let content = json!({
+            "org": "course", "slug": "lab1", "title": "Lab 1 (linked lists)",
+            "repo_pattern": "lab1-*", "branch_policy": "default",
+        });
+        let e = session_edited("cli:ada", &old, &new).expect("entry");
+        let all = json!({
+            "session_id": 7,
+            "title": "Lab 1 (linked lists)",
+            "content_sha256": content_digest(&content).expect("digest"),
+            "opens_at": "2026-02-01T02:00:00.000000Z",
+            "closes_at": "2026-02-01T03:00:00.000000Z",
+            "timezone": "Europe/Paris",
+        });
+        check(
+            &e,
+            "cli:ada",
+            Action::LabSessionEdited,
+            "lab_session:7",
+            all,
+        );
+    }
+
+    #[test]
+    fn session_extended_names_a_roster_id_or_a_digest() {
+        let ext = session_extension::Model {
+            id: 3,
+            session_id: 7,
+            student: "zed".into(),
+            closes_at: at(5),
+            created_at: at(0),
+            updated_at: at(0),
+        };
+        let off_roster = session_extended("cli:ada", &ext, None).expect("entry");
+        let digest = content_digest(&json!("zed")).expect("digest");
+        let expected = json!({
+            "session_id": 7, "extension_id": 3, "closes_at": "2026-02-01T05:00:00.000000Z",
+            "student_sha256": digest,
+        });
+        check(
+            &off_roster,
+            "cli:ada",
+            Action::LabSessionExtended,
+            "lab_session:7",
+            expected,
+        );
+        let student = roster_student::Model {
+            id: 11,
+            org: "course".into(),
+            identifier: "s-11".into(),
+            github_username: "zed".into(),
+            github_id: None,
+            name: "Zed".into(),
+            created_at: at(0),
+            updated_at: at(0),
+        };
+        let on_roster = session_extended("cli:ada", &ext, Some(&student)).expect("entry");
+        let expected = json!({
+            "session_id": 7, "extension_id": 3, "closes_at": "2026-02-01T05:00:00.000000Z",
+            "roster_student_id": 11,
+        });
+        check(
+            &on_roster,
+            "cli:ada",
+            Action::LabSessionExtended,
+            "lab_session:7",
+            expected,
+        );
+    }
+
+    #[test]
+    fn session_unarchived_and_roster_imported() {
+        let e = session_unarchived("cli:ada", 7).expect("entry");
+        let id = json!({ "session_id": 7 });
+        check(
+            &e,
+            "cli:ada",
+            Action::LabSessionUnarchived,
+            "lab_session:7",
+            id,
+        );
+
+        let counts = ImportCounts {
+            added: 2,
+            updated: 1,
+            unchanged: 4,
+        };
+        let e = roster_imported("cli:ada", "course", b"file", 7, counts).expect("entry");
+        let expected = json!({
+            "org_sha256": hex::encode(Sha256::digest(b"course")),
+            "file_sha256": hex::encode(Sha256::digest(b"file")),
+            "students": 7, "added": 2, "updated": 1, "unchanged": 4,
+        });
+        check(&e, "cli:ada", Action::RosterImported, "roster", expected);
+    }
+
+    #[test]
+    fn web_session_entries() {
+        let token = api_token::Model {
+            id: 5,
+            name: "grader".into(),
+            role: entity::states::Role::Instructor,
+            org: None,
+            token_sha256: String::new(),
+            created_at: at(0),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let e = web_session_by_token(9, &token).expect("entry");
+        let by_token = json!({ "method": "token", "token_id": 5, "web_session_id": 9 });
+        check(
+            &e,
+            "token:grader",
+            Action::WebSessionCreated,
+            "web_session:9",
+            by_token,
+        );
+        let e = web_session_by_github(9, 4242, 2).expect("entry");
+        let by_github = json!({
+            "method": "github", "github_user_id": 4242, "org_count": 2, "web_session_id": 9,
+        });
+        check(
+            &e,
+            "github_user:4242",
+            Action::WebSessionCreated,
+            "web_session:9",
+            by_github,
+        );
+        let e = web_session_ended(9, "signed out").expect("entry");
+        let ended = json!({ "web_session_id": 9, "reason": "signed out" });
+        check(
+            &e,
+            "web_session:9",
+            Action::WebSessionEnded,
+            "web_session:9",
+            ended,
+        );
+        let e = web_read(
+            9,
+            Action::WebSummaryRead,
+            "lab_session:7".into(),
+            json!({ "count": 3 }),
+        )
+        .expect("entry");
+        let read = json!({ "count": 3, "web_session_id": 9 });
+        check(
+            &e,
+            "web_session:9",
+            Action::WebSummaryRead,
+            "lab_session:7",
+            read,
+        );
+    }
 }

@@ -339,8 +339,9 @@ where
     Ok(value)
 }
 
-/// Open a write transaction holding the audit lock, append one entry, commit: for changes that are
-/// nothing but their audit entry's side (or callers that do their own writes before committing).
+/// Open a write transaction holding the audit lock (the locked head), for the log's own upkeep (archive
+/// segments, stored Merkle hashes, checkpoints) and for tests; every other audited change goes through
+/// [`write`], which commits or rolls back for its caller.
 pub async fn begin_write(
     db: &impl sea_orm::TransactionTrait,
     origin: &str,

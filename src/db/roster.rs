@@ -7,9 +7,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set, TransactionTrait,
 };
-use sha2::{Digest, Sha256};
 
-use crate::audit::{self, entries, Action, AuditError};
+use crate::audit::{self, entries, AuditError};
+pub use crate::domain::roster::ImportCounts;
 use crate::domain::roster::{self, RosterEntry, RosterError};
 
 /// Why a roster could not be imported (nothing was changed).
@@ -25,14 +25,6 @@ pub enum ImportError {
 
 audit::db_error_via_audit!(ImportError);
 
-/// What an import did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ImportCounts {
-    pub added: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-}
-
 /// Import a roster file for `org`: students are keyed by identifier; a known one is updated in place,
 /// students absent from the file are kept. One transaction with its `roster.imported` entry, whose
 /// details hold counts and digests only (the file holds names and logins).
@@ -47,32 +39,23 @@ pub async fn import(
         return Err(ImportError::Org(org.to_owned()));
     }
     let org = org.to_ascii_lowercase();
-    let entries = roster::parse(file)?;
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let mut counts = ImportCounts::default();
-    for entry in &entries {
-        upsert(&txn, &org, entry, &mut counts).await?;
-    }
-    audit::append(
-        &txn,
-        &mut head,
-        entries::other(
-            actor.to_owned(),
-            Action::RosterImported,
-            "roster".into(),
-            serde_json::json!({
-                "org_sha256": hex::encode(Sha256::digest(org.as_bytes())),
-                "file_sha256": hex::encode(Sha256::digest(file)),
-                "students": entries.len(),
-                "added": counts.added,
-                "updated": counts.updated,
-                "unchanged": counts.unchanged,
-            }),
-        )?,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(counts)
+    let students = roster::parse(file)?;
+    audit::write(db, origin, async |txn, log| {
+        let mut counts = ImportCounts::default();
+        for student in &students {
+            upsert(txn, &org, student, &mut counts).await?;
+        }
+        log.append(entries::roster_imported(
+            actor,
+            &org,
+            file,
+            students.len(),
+            counts,
+        )?)
+        .await?;
+        Ok(counts)
+    })
+    .await
 }
 
 async fn upsert(

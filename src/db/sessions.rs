@@ -9,7 +9,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 
-use crate::audit::{self, entries, Action, AuditError};
+use crate::audit::{self, entries, AuditError};
 use crate::domain::session::{overlap, parse_timezone, repo_matcher, BranchPolicy, RuleError};
 
 /// Why a session could not be created.
@@ -291,64 +291,45 @@ pub async fn edit(
         .map(parse_timezone)
         .transpose()?
         .map(|tz| tz.name().to_owned());
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let old = find_by_slug(&txn, slug, org).await?;
-    let mut details = serde_json::Map::new();
-    details.insert("session_id".into(), old.id.into());
-    let mut active: lab_session::ActiveModel = old.clone().into();
-    if let Some(t) = title.filter(|t| *t != old.title) {
-        active.title = Set(t.to_owned());
-        details.insert("title".into(), t.into());
-        // The digest `lab_session.created` holds covers the title: the newest one must match the row.
-        let content = serde_json::json!({
-            "org": old.org, "slug": old.slug, "title": t,
-            "repo_pattern": old.repo_pattern, "branch_policy": old.branch_policy,
-        });
-        details.insert(
-            "content_sha256".into(),
-            audit::content_digest(&content)?.into(),
-        );
-    }
-    if let Some(t) = change.opens_at.filter(|t| *t != old.opens_at) {
-        active.opens_at = Set(t);
-        details.insert("opens_at".into(), entries::instant(t).into());
-    }
-    if let Some(t) = change.closes_at.filter(|t| *t != old.closes_at) {
-        active.closes_at = Set(t);
-        details.insert("closes_at".into(), entries::instant(t).into());
-    }
-    if let Some(tz) = timezone.filter(|tz| *tz != old.timezone) {
-        active.timezone = Set(tz.clone());
-        details.insert("timezone".into(), tz.into());
-    }
-    if details.len() == 1 {
-        return Err(SessionError::NoChange);
-    }
-    let window = (
-        change.opens_at.unwrap_or(old.opens_at),
-        change.closes_at.unwrap_or(old.closes_at),
-    );
-    if window.1 <= window.0 {
-        return Err(SessionError::Window);
-    }
-    if old.archived_at.is_none() && !change.allow_overlap {
-        refuse_overlap(&txn, &old).await?;
-    }
-    // The entry first: the database guard lets these columns change only under it.
-    audit::append(
-        &txn,
-        &mut head,
-        entries::other(
-            actor.to_owned(),
-            Action::LabSessionEdited,
-            format!("lab_session:{}", old.id),
-            serde_json::Value::Object(details),
-        )?,
-    )
-    .await?;
-    let session = active.update(&txn).await?;
-    txn.commit().await?;
-    Ok(session)
+    audit::write(db, origin, async |txn, log| {
+        let old = find_by_slug(txn, slug, org).await?;
+        let mut new = old.clone();
+        if let Some(t) = title {
+            t.clone_into(&mut new.title);
+        }
+        new.opens_at = change.opens_at.unwrap_or(old.opens_at);
+        new.closes_at = change.closes_at.unwrap_or(old.closes_at);
+        if let Some(tz) = timezone {
+            new.timezone = tz;
+        }
+        if new == old {
+            return Err(SessionError::NoChange);
+        }
+        if new.closes_at <= new.opens_at {
+            return Err(SessionError::Window);
+        }
+        if old.archived_at.is_none() && !change.allow_overlap {
+            refuse_overlap(txn, &old).await?;
+        }
+        // The entry first: the database guard lets these columns change only under it.
+        log.append(entries::session_edited(actor, &old, &new)?)
+            .await?;
+        let mut active: lab_session::ActiveModel = old.clone().into();
+        if new.title != old.title {
+            active.title = Set(new.title);
+        }
+        if new.opens_at != old.opens_at {
+            active.opens_at = Set(new.opens_at);
+        }
+        if new.closes_at != old.closes_at {
+            active.closes_at = Set(new.closes_at);
+        }
+        if new.timezone != old.timezone {
+            active.timezone = Set(new.timezone);
+        }
+        Ok(active.update(txn).await?)
+    })
+    .await
 }
 
 /// A student's extension as `session extend` set it.
@@ -377,65 +358,52 @@ pub async fn extend(
     if name.is_empty() || name.len() > 320 || name.chars().any(char::is_control) {
         return Err(SessionError::Student(student.to_owned()));
     }
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let session = find_by_slug(&txn, slug, org).await?;
-    let roster = crate::db::roster::list(&txn, &session.org).await?;
-    let roster_student = roster.into_iter().find(|s| {
-        s.identifier.to_lowercase() == name
-            || (!s.github_username.is_empty() && s.github_username.to_lowercase() == name)
-    });
-    let now = Utc::now();
-    let existing = session_extension::Entity::find()
-        .filter(session_extension::Column::SessionId.eq(session.id))
-        .filter(session_extension::Column::Student.eq(&name))
-        .one(&txn)
-        .await?;
-    let extension = match existing {
-        Some(e) => {
-            let mut e: session_extension::ActiveModel = e.into();
-            e.closes_at = Set(closes_at);
-            e.updated_at = Set(now);
-            e.update(&txn).await?
-        }
-        None => {
-            session_extension::ActiveModel {
-                session_id: Set(session.id),
-                student: Set(name.clone()),
-                closes_at: Set(closes_at),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
+    audit::write(db, origin, async |txn, log| {
+        let session = find_by_slug(txn, slug, org).await?;
+        let roster = crate::db::roster::list(txn, &session.org).await?;
+        let roster_student = roster.into_iter().find(|s| {
+            s.identifier.to_lowercase() == name
+                || (!s.github_username.is_empty() && s.github_username.to_lowercase() == name)
+        });
+        let now = Utc::now();
+        let existing = session_extension::Entity::find()
+            .filter(session_extension::Column::SessionId.eq(session.id))
+            .filter(session_extension::Column::Student.eq(&name))
+            .one(txn)
+            .await?;
+        let extension = match existing {
+            Some(e) => {
+                let mut e: session_extension::ActiveModel = e.into();
+                e.closes_at = Set(closes_at);
+                e.updated_at = Set(now);
+                e.update(txn).await?
             }
-            .insert(&txn)
-            .await?
-        }
-    };
-    let mut details = serde_json::json!({
-        "session_id": session.id,
-        "extension_id": extension.id,
-        "closes_at": entries::instant(closes_at),
-    });
-    match &roster_student {
-        Some(s) => details["roster_student_id"] = s.id.into(),
-        None => details["student_sha256"] = audit::content_digest(&name.clone().into())?.into(),
-    }
-    audit::append(
-        &txn,
-        &mut head,
-        entries::other(
-            actor.to_owned(),
-            Action::LabSessionExtended,
-            format!("lab_session:{}", session.id),
-            details,
-        )?,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(Extended {
-        session,
-        extension,
-        roster_student,
+            None => {
+                session_extension::ActiveModel {
+                    session_id: Set(session.id),
+                    student: Set(name.clone()),
+                    closes_at: Set(closes_at),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(txn)
+                .await?
+            }
+        };
+        log.append(entries::session_extended(
+            actor,
+            &extension,
+            roster_student.as_ref(),
+        )?)
+        .await?;
+        Ok(Extended {
+            session,
+            extension,
+            roster_student,
+        })
     })
+    .await
 }
 
 /// Unarchive a session (it matches pushes again), audited as `lab_session.unarchived` in one transaction;
@@ -448,34 +416,25 @@ pub async fn unarchive(
     org: Option<&str>,
     allow_overlap: bool,
 ) -> Result<lab_session::Model, SessionError> {
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let session = find_by_slug(&txn, slug, org).await?;
-    if session.archived_at.is_none() {
-        return Err(SessionError::NotArchived {
-            org: session.org,
-            slug: session.slug,
-        });
-    }
-    if !allow_overlap {
-        refuse_overlap(&txn, &session).await?;
-    }
-    // The entry first: the database guard lets `archived_at` change only under it.
-    audit::append(
-        &txn,
-        &mut head,
-        entries::other(
-            actor.to_owned(),
-            Action::LabSessionUnarchived,
-            format!("lab_session:{}", session.id),
-            serde_json::json!({ "session_id": session.id }),
-        )?,
-    )
-    .await?;
-    let mut active: lab_session::ActiveModel = session.into();
-    active.archived_at = Set(None);
-    let session = active.update(&txn).await?;
-    txn.commit().await?;
-    Ok(session)
+    audit::write(db, origin, async |txn, log| {
+        let session = find_by_slug(txn, slug, org).await?;
+        if session.archived_at.is_none() {
+            return Err(SessionError::NotArchived {
+                org: session.org,
+                slug: session.slug,
+            });
+        }
+        if !allow_overlap {
+            refuse_overlap(txn, &session).await?;
+        }
+        // The entry first: the database guard lets `archived_at` change only under it.
+        log.append(entries::session_unarchived(actor, session.id)?)
+            .await?;
+        let mut active: lab_session::ActiveModel = session.into();
+        active.archived_at = Set(None);
+        Ok(active.update(txn).await?)
+    })
+    .await
 }
 
 /// A session's per-student extensions, by student.

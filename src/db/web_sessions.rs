@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use zeroize::Zeroizing;
 
-use crate::audit::{self, entries, Action, AuditError};
+use crate::audit::{self, entries, AuditError};
 use crate::db::tokens::token_hash;
 
 /// Why a sign-in could not be stored.
@@ -70,16 +70,12 @@ pub async fn create(
         ended_at: Set(None),
         ..Default::default()
     };
-    let (actor, details) = match sign_in {
+    match sign_in {
         SignIn::Token(token) => {
             row.method = Set("token".into());
             row.api_token_id = Set(Some(token.id));
             row.role = Set(token.role);
             row.orgs = Set(token.org.clone());
-            (
-                format!("token:{}", token.name),
-                serde_json::json!({ "method": "token", "token_id": token.id }),
-            )
         }
         SignIn::Github {
             user_id,
@@ -91,29 +87,20 @@ pub async fn create(
             row.github_login = Set(Some(login.clone()));
             row.role = Set(Role::Instructor);
             row.orgs = Set(Some(orgs.join(",")));
-            (
-                format!("github_user:{user_id}"),
-                serde_json::json!({ "method": "github", "github_user_id": user_id, "org_count": orgs.len() }),
-            )
         }
-    };
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let row = row.insert(&txn).await?;
-    let mut details = details;
-    details["web_session_id"] = row.id.into();
-    audit::append(
-        &txn,
-        &mut head,
-        entries::other(
-            actor,
-            Action::WebSessionCreated,
-            format!("web_session:{}", row.id),
-            details,
-        )?,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok((row, id))
+    }
+    audit::write(db, origin, async |txn, log| {
+        let row = row.insert(txn).await?;
+        let entry = match sign_in {
+            SignIn::Token(token) => entries::web_session_by_token(row.id, token)?,
+            SignIn::Github { user_id, orgs, .. } => {
+                entries::web_session_by_github(row.id, *user_id, orgs.len())?
+            }
+        };
+        log.append(entry).await?;
+        Ok((row, id))
+    })
+    .await
 }
 
 /// The live session a cookie value names: not ended, not expired.
@@ -137,33 +124,25 @@ pub async fn end(
     session: &web_session::Model,
     reason: &str,
 ) -> Result<bool, WebSessionError> {
-    let (txn, mut head) = audit::begin_write(db, origin).await?;
-    let changed = web_session::Entity::update_many()
-        .col_expr(
-            web_session::Column::EndedAt,
-            sea_orm::sea_query::Expr::value(Utc::now()),
-        )
-        .filter(web_session::Column::Id.eq(session.id))
-        .filter(web_session::Column::EndedAt.is_null())
-        .exec(&txn)
-        .await?
-        .rows_affected
-        == 1;
-    if changed {
-        audit::append(
-            &txn,
-            &mut head,
-            entries::other(
-                format!("web_session:{}", session.id),
-                Action::WebSessionEnded,
-                format!("web_session:{}", session.id),
-                serde_json::json!({ "web_session_id": session.id, "reason": reason }),
-            )?,
-        )
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(changed)
+    audit::write(db, origin, async |txn, log| {
+        let changed = web_session::Entity::update_many()
+            .col_expr(
+                web_session::Column::EndedAt,
+                sea_orm::sea_query::Expr::value(Utc::now()),
+            )
+            .filter(web_session::Column::Id.eq(session.id))
+            .filter(web_session::Column::EndedAt.is_null())
+            .exec(txn)
+            .await?
+            .rows_affected
+            == 1;
+        if changed {
+            log.append(entries::web_session_ended(session.id, reason)?)
+                .await?;
+        }
+        Ok(changed)
+    })
+    .await
 }
 
 /// Remember a new OAuth `state` (as its SHA-256) until `expires_at`.

@@ -4,6 +4,14 @@
 use std::collections::HashMap;
 
 /// One student of a roster file.
+/// What an import did, student by student of the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportCounts {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RosterEntry {
     /// The roster identifier (an e-mail address, a student number…); required, unique in the file.

@@ -10,7 +10,7 @@ use cookie::{Cookie, SameSite};
 use entity::{api_token, web_session};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use subtle::ConstantTimeEq as _;
 
 use super::{views, WebApp, WebConfig};
@@ -244,15 +244,9 @@ impl WebUser {
         state: &WebApp,
         action: Action,
         subject: String,
-        mut details: Value,
+        details: Value,
     ) -> Result<(), WebError> {
-        details["web_session_id"] = json!(self.session.id);
-        let entry = entries::other(
-            format!("web_session:{}", self.session.id),
-            action,
-            subject,
-            details,
-        )?;
+        let entry = entries::web_read(self.session.id, action, subject, details)?;
         audit::record(&state.app.db, &state.app.origin, entry).await?;
         Ok(())
     }
