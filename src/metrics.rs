@@ -181,13 +181,34 @@ pub enum Intake {
     Refused,
 }
 
+impl Intake {
+    const ALL: [Self; 4] = [
+        Self::Accepted,
+        Self::Duplicate,
+        Self::Rejected,
+        Self::Refused,
+    ];
+
+    /// The `result` label of `labtrail_webhook_requests_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Accepted => "queued",
+            Self::Duplicate => "duplicate",
+            Self::Rejected => "rejected",
+            Self::Refused => "refused",
+        }
+    }
+}
+
 impl Metrics {
     /// Metrics that also expose the App's API call counters.
     pub fn with_github(counters: Option<Arc<ApiCallCounters>>) -> Self {
         let mut registry = Registry::default();
         let webhook_requests = Family::<ResultLabel, Counter>::default();
-        for result in ["queued", "duplicate", "rejected", "refused"] {
-            let _ = webhook_requests.get_or_create(&ResultLabel { result });
+        for what in Intake::ALL {
+            let _ = webhook_requests.get_or_create(&ResultLabel {
+                result: what.label(),
+            });
         }
         registry.register(
             "labtrail_webhook_requests",
@@ -242,12 +263,7 @@ impl Metrics {
     }
 
     pub fn intake(&self, what: Intake) {
-        let result = match what {
-            Intake::Accepted => "queued",
-            Intake::Duplicate => "duplicate",
-            Intake::Rejected => "rejected",
-            Intake::Refused => "refused",
-        };
+        let result = what.label();
         self.webhook_requests
             .get_or_create(&ResultLabel { result })
             .inc();

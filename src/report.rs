@@ -763,7 +763,8 @@ pub struct DeliveryRow {
 impl DeliveryRow {
     /// The row of `d`, with the id of the attempt it recorded.
     pub fn new(d: &crate::db::deliveries::DeliveryInfo, attempt_id: Option<i64>) -> Self {
-        let waiting = matches!(d.status.as_str(), "queued" | "retrying");
+        use crate::db::deliveries::Status;
+        let waiting = matches!(d.status, Status::Queued | Status::Retrying);
         Self {
             action: d.action.clone(),
             attempt_id,
@@ -773,7 +774,7 @@ impl DeliveryRow {
             processed_at: d.processed_at.map(utc),
             reason: d.last_error.clone(),
             received_at: d.received_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-            status: d.status.clone(),
+            status: d.status.to_string(),
             tries: d.attempts,
         }
     }

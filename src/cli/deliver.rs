@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::open;
 use crate::config::{DeliverArgs, GlobalArgs};
 use crate::db;
+use crate::db::deliveries::Status;
 use crate::domain::session::{is_early, is_late};
 use crate::github::checks::human_duration;
 use crate::webhook::signature;
@@ -77,22 +78,22 @@ async fn wait(g: &GlobalArgs, guid: &str, timeout: Duration) -> anyhow::Result<E
             .as_ref()
             .and_then(|d| d.last_error.clone())
             .unwrap_or_default();
-        match d.as_ref().map(|d| d.status.as_str()) {
-            Some("processed") => {
+        match d.as_ref().map(|d| d.status) {
+            Some(Status::Processed) => {
                 println!("{}", processed(&db, guid, &reason).await?);
                 return Ok(ExitCode::SUCCESS);
             }
-            Some("ignored") => {
+            Some(Status::Ignored) => {
                 println!("ignored: {reason}");
                 return Ok(ExitCode::SUCCESS);
             }
-            Some(status @ ("dead" | "rejected")) => {
+            Some(status @ (Status::Dead | Status::Rejected)) => {
                 println!("error: {status}: {reason}");
                 return Ok(ExitCode::FAILURE);
             }
             status => {
                 if Instant::now() >= give_up {
-                    let state = status.unwrap_or("not stored");
+                    let state = status.map_or_else(|| "not stored".to_owned(), |s| s.to_string());
                     let why = if reason.is_empty() {
                         String::new()
                     } else {

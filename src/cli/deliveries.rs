@@ -3,22 +3,14 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
+use sea_orm::Iterable;
 
 use super::{open, print_rows};
 use crate::config::{GlobalArgs, OutputFormat};
 use crate::db;
+use crate::db::deliveries::Status;
 use crate::report::{self, DeliveryRow};
-
-const STATUSES: &[&str] = &[
-    "queued",
-    "processing",
-    "processed",
-    "ignored",
-    "retrying",
-    "dead",
-    "rejected",
-];
 
 pub(super) async fn list(
     g: &GlobalArgs,
@@ -26,9 +18,7 @@ pub(super) async fn list(
     limit: u64,
     format: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
-    if let Some(s) = status.filter(|s| !STATUSES.contains(s)) {
-        bail!("Unknown --status {s:?}: use one of {}", STATUSES.join(", "));
-    }
+    let status = status.map(parse_status).transpose()?;
     let db = open(g).await?;
     let list = db::deliveries::list(&db, status, limit)
         .await
@@ -45,6 +35,14 @@ pub(super) async fn list(
         .collect();
     print_rows(&rows, format)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `--status` value: one of the stored names of [`Status`].
+fn parse_status(name: &str) -> anyhow::Result<Status> {
+    Status::iter().find(|s| *s == name).ok_or_else(|| {
+        let names: Vec<String> = Status::iter().map(|s| s.to_string()).collect();
+        anyhow!("Unknown --status {name:?}: use one of {}", names.join(", "))
+    })
 }
 
 pub(super) async fn show(g: &GlobalArgs, guid: &str) -> anyhow::Result<ExitCode> {

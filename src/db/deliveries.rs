@@ -433,7 +433,7 @@ pub struct DeliveryInfo {
     pub guid: String,
     pub event: String,
     pub action: Option<String>,
-    pub status: String,
+    pub status: Status,
     /// Processing tries since the delivery was (re)queued.
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
@@ -461,7 +461,7 @@ fn info_select() -> sea_orm::Select<webhook_delivery::Entity> {
 /// Deliveries for operators, newest first, optionally of one status.
 pub async fn list(
     db: &impl ConnectionTrait,
-    status: Option<&str>,
+    status: Option<Status>,
     limit: u64,
 ) -> Result<Vec<DeliveryInfo>, DbErr> {
     use sea_orm::{QueryOrder, QuerySelect};

@@ -119,6 +119,14 @@ async fn deliver_wait_prints_the_outcome_and_deliveries_show_it(db: TestDb) {
     assert!(table.contains("w-3"), "{table}");
     let bad = app.cli(&["deliveries", "list", "--status", "lost"]);
     assert_eq!(bad.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        said.contains(
+            "Unknown --status \"lost\": use one of queued, processing, processed, ignored, \
+             retrying, dead, rejected"
+        ),
+        "{said}"
+    );
 
     let show: Value =
         serde_json::from_slice(&app.cli(&["deliveries", "show", "w-2"]).stdout).expect("json");
