@@ -20,7 +20,7 @@ macro_rules! stored_as_text {
     )*};
 }
 
-stored_as_text!(DeliveryStatus, Role, FilesSource, FileStatus);
+stored_as_text!(DeliveryStatus, Role, FilesSource, FileStatus, SignInMethod);
 
 /// Processing states of a webhook delivery (`webhook_delivery.status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize)]
@@ -96,4 +96,17 @@ pub enum FileStatus {
     Modified,
     #[sea_orm(string_value = "removed")]
     Removed,
+}
+
+/// How a browser signed in to the web view (`web_session.method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "lowercase")]
+pub enum SignInMethod {
+    /// With a read-API token, pasted into the sign-in form.
+    #[sea_orm(string_value = "token")]
+    Token,
+    /// "Sign in with GitHub" (OAuth).
+    #[sea_orm(string_value = "github")]
+    Github,
 }

@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::states::Role;
+use crate::states::{Role, SignInMethod};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "web_session")]
@@ -12,8 +12,8 @@ pub struct Model {
     /// SHA-256 of the session's cookie.
     #[sea_orm(unique)]
     pub id_sha256: String,
-    /// `token` or `github`.
-    pub method: String,
+    /// `token` or `github` (stored as those strings).
+    pub method: SignInMethod,
     /// The API token signed in with (`token`).
     pub api_token_id: Option<i64>,
     /// The GitHub user (`github`).

@@ -6,7 +6,7 @@
 //! seconds, and integer microseconds (`*_us`); they stay as written and still verify. docs/audit.md §1.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use entity::states::{DeliveryStatus as Status, FilesSource};
+use entity::states::{DeliveryStatus as Status, FilesSource, SignInMethod};
 use entity::{
     api_token, lab_attempt, lab_session, roster_student, session_extension, webhook_delivery,
 };
@@ -569,7 +569,7 @@ fn web_session_subject(id: i64) -> String {
 #[derive(Serialize)]
 struct WebSessionCreated {
     web_session_id: i64,
-    method: &'static str,
+    method: SignInMethod,
     #[serde(skip_serializing_if = "Option::is_none")]
     token_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -585,7 +585,7 @@ pub fn web_session_by_token(
 ) -> Result<NewEntry, AuditError> {
     let details = WebSessionCreated {
         web_session_id,
-        method: "token",
+        method: SignInMethod::Token,
         token_id: Some(token.id),
         github_user_id: None,
         org_count: None,
@@ -607,7 +607,7 @@ pub fn web_session_by_github(
 ) -> Result<NewEntry, AuditError> {
     let details = WebSessionCreated {
         web_session_id,
-        method: "github",
+        method: SignInMethod::Github,
         token_id: None,
         github_user_id: Some(github_user_id),
         org_count: Some(org_count),

@@ -2,7 +2,7 @@
 //! ended) and the single-use OAuth `state` of a pending "Sign in with GitHub".
 
 use chrono::{DateTime, Utc};
-use entity::states::Role;
+use entity::states::{Role, SignInMethod};
 use entity::{api_token, web_login_state, web_session};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
@@ -72,7 +72,7 @@ pub async fn create(
     };
     match sign_in {
         SignIn::Token(token) => {
-            row.method = Set("token".into());
+            row.method = Set(SignInMethod::Token);
             row.api_token_id = Set(Some(token.id));
             row.role = Set(token.role);
             row.orgs = Set(token.org.clone());
@@ -82,7 +82,7 @@ pub async fn create(
             login,
             orgs,
         } => {
-            row.method = Set("github".into());
+            row.method = Set(SignInMethod::Github);
             row.github_user_id = Set(Some(*user_id));
             row.github_login = Set(Some(login.clone()));
             row.role = Set(Role::Instructor);

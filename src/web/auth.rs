@@ -7,6 +7,7 @@ use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::Utc;
 use cookie::{Cookie, SameSite};
+use entity::states::SignInMethod;
 use entity::{api_token, web_session};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
@@ -162,9 +163,9 @@ impl FromRequestParts<WebApp> for WebUser {
         let session = web_sessions::find(&state.app.db, &cookie, now)
             .await?
             .ok_or(WebError::SignIn)?;
-        match session.method.as_str() {
+        match session.method {
             // A revoked token ends its web sessions too.
-            "token" => {
+            SignInMethod::Token => {
                 let active = match session.api_token_id {
                     Some(id) => api_token::Entity::find_by_id(id)
                         .filter(api_token::Column::RevokedAt.is_null())
@@ -179,7 +180,7 @@ impl FromRequestParts<WebApp> for WebUser {
                     return Err(WebError::SignIn);
                 }
             }
-            "github" => {
+            SignInMethod::Github => {
                 let stale = chrono::Duration::from_std(state.web.cfg.recheck_after)
                     .map_or(true, |d| session.checked_at + d <= now);
                 if stale {
@@ -188,7 +189,6 @@ impl FromRequestParts<WebApp> for WebUser {
                     return Err(WebError::Recheck);
                 }
             }
-            _ => return Err(WebError::SignIn),
         }
         let role = session.role;
         let orgs = session.orgs.as_ref().map(|o| {

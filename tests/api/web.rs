@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use entity::states::SignInMethod;
 use entity::web_session;
 use sea_orm::{EntityTrait, PaginatorTrait};
 
@@ -486,8 +487,8 @@ async fn github_sign_in_owner_team_member_and_outsider(db: TestDb) {
         .expect("read")
         .expect("a session");
     assert_eq!(
-        (row.method.as_str(), row.orgs.as_deref()),
-        ("github", Some("course"))
+        (row.method, row.orgs.as_deref()),
+        (SignInMethod::Github, Some("course"))
     );
     // The audit entry names the GitHub user by id only.
     let entry = app
