@@ -101,21 +101,17 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
             .disable_statement_logging();
-        let pool = pool_options(1, Duration::from_secs(8))
-            .connect_with(options)
-            .await
-            .map_err(conn_err)?;
-        SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+        SqlxSqliteConnector::from_sqlx_sqlite_pool(
+            open_pool(options, 1, Duration::from_secs(8)).await?,
+        )
     } else if SqlxPostgresConnector::accepts(url) {
         let options = url
             .parse::<PgConnectOptions>()
             .map_err(conn_err)?
             .disable_statement_logging();
-        let pool = pool_options(16, Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(conn_err)?;
-        SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+        SqlxPostgresConnector::from_sqlx_postgres_pool(
+            open_pool(options, 16, Duration::from_secs(5)).await?,
+        )
     } else {
         // Neither: sea-orm names the missing driver.
         Database::connect(url).await?
@@ -139,19 +135,26 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Ok(db)
 }
 
-/// The pool: up to `max` connections, one kept open, and no idle or lifetime limit, which is what makes
+/// Open the pool: up to `max` connections, one kept open, and no idle or lifetime limit, which is what makes
 /// sqlx run its periodic sweep of idle connections. sqlx 0.8.6's sweep can underflow its idle count and
 /// then spin at 100 % CPU, hanging the process at shutdown (launchbadge/sqlx#3645, fixed upstream in
 /// #4289 but in no 0.8 release); it hung a test run here. Without the limits the pool closes a
 /// connection only when it fails; one that broke while idle is found by the ping before each use.
-fn pool_options<DB: sea_orm::sqlx::Database>(max: u32, acquire: Duration) -> PoolOptions<DB> {
-    PoolOptions::new()
+async fn open_pool<DB: sea_orm::sqlx::Database>(
+    options: <DB::Connection as sea_orm::sqlx::Connection>::Options,
+    max: u32,
+    acquire: Duration,
+) -> Result<sea_orm::sqlx::Pool<DB>, DbErr> {
+    PoolOptions::<DB>::new()
         .max_connections(max)
         .min_connections(1)
         .acquire_timeout(acquire)
         .idle_timeout(None)
         .max_lifetime(None)
         .test_before_acquire(true)
+        .connect_with(options)
+        .await
+        .map_err(conn_err)
 }
 
 /// A connection error as sea-orm reports one (what [`is_missing_database`] looks into).
