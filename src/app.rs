@@ -16,15 +16,15 @@ use tokio::sync::{watch, Notify};
 
 use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, CheckpointError, KeyError};
 use crate::db;
+use crate::github::app_setup::SetupConfig;
 use crate::github::{GithubApp, GithubAppConfig, GithubError};
 use crate::http::edge::{self, Edge, EdgeLimits};
 use crate::http::setup::SetupState;
 use crate::http::{router, AppState};
 use crate::jobs;
+use crate::jobs::redeliver::RedeliverPolicy;
 use crate::jobs::worker::{Pipeline, WorkerConfig};
 use crate::metrics::Metrics;
-use crate::redeliver::RedeliverPolicy;
-use crate::setup::SetupConfig;
 use crate::web::{self, WebApp, WebConfig, WebState};
 use crate::webhook::signature::WebhookSecrets;
 
@@ -271,7 +271,7 @@ impl App {
         let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
         let workers = pipeline.spawn(cfg.workers, Arc::clone(&wake), stop_rx);
         let state = AppState {
-            intake: crate::intake::Intake::start(db.clone()),
+            intake: crate::http::intake::Intake::start(db.clone()),
             db,
             secrets,
             wake,

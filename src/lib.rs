@@ -7,22 +7,15 @@
 pub mod app;
 pub mod audit;
 pub mod cli;
-pub mod config;
 pub mod db;
-pub mod doctor;
 pub mod domain;
 pub mod error;
 pub mod github;
 pub mod http;
-mod intake;
 pub mod jobs;
 pub mod metrics;
 mod private_file;
-pub mod redeliver;
-mod report;
-mod retention;
-pub mod setup;
-pub mod telemetry;
+pub mod report;
 pub mod web;
 pub mod webhook;
 

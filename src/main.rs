@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use labtrail::config::{AuditCommand, Cli, Command};
+use labtrail::cli::config::{AuditCommand, Cli, Command};
 
 /// mimalloc: `audit verify` and the workers allocate and free a row's worth of small values at a time,
 /// where glibc's allocator spent a quarter of `audit verify`'s time (docs/benchmarks.md).
@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
-    labtrail::telemetry::init(cli.global.log_format);
+    labtrail::cli::telemetry::init(cli.global.log_format);
     // `audit verify` promises exit 2 whenever it cannot verify.
     let failure = if matches!(cli.command, Command::Audit(AuditCommand::Verify(_))) {
         ExitCode::from(2)

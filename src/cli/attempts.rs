@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 
 use super::{open, print_rows, summarize_session};
-use crate::config::{GlobalArgs, OutputFormat};
+use crate::cli::config::{GlobalArgs, OutputFormat};
 use crate::db::{self, attempts::AttemptFilter};
 use crate::report::{self, AttemptRow, CsvWriter, JsonArrayWriter, SummaryRow};
 

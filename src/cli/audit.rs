@@ -12,7 +12,7 @@ use crate::app::{load_or_create_key, public_key_path, write_public_key};
 use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, Verifier};
 use crate::audit::proof::{self, Proof, ProofError};
 use crate::audit::verify::{verify_with, Evidence, Report, Verdict};
-use crate::config::{GlobalArgs, VerifyArgs};
+use crate::cli::config::{GlobalArgs, VerifyArgs};
 use crate::db;
 
 pub(super) fn keygen(g: &GlobalArgs) -> anyhow::Result<ExitCode> {

@@ -9,11 +9,11 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::open;
-use crate::config::{DeliverArgs, GlobalArgs};
+use crate::cli::config::{DeliverArgs, GlobalArgs};
 use crate::db;
 use crate::db::deliveries::Status;
 use crate::domain::session::{is_early, is_late};
-use crate::github::checks::human_duration;
+use crate::report::check_run::human_duration;
 use crate::webhook::signature;
 
 /// How often `--wait` looks.

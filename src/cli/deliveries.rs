@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context};
 use sea_orm::Iterable;
 
 use super::{open, print_rows};
-use crate::config::{GlobalArgs, OutputFormat};
+use crate::cli::config::{GlobalArgs, OutputFormat};
 use crate::db;
 use crate::db::deliveries::Status;
 use crate::report::{self, DeliveryRow};

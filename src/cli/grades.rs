@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::summarize_session;
-use crate::config::GlobalArgs;
+use crate::cli::config::GlobalArgs;
 use crate::private_file;
 use crate::report::{CsvWriter, GradeRow};
 

@@ -3,15 +3,17 @@
 
 mod attempts;
 mod audit;
+pub mod config;
 mod deliver;
 mod deliveries;
-mod doctor;
+pub mod doctor;
 mod grades;
 mod redeliver;
 mod retention;
 mod roster;
 mod serve;
 mod session;
+pub mod telemetry;
 mod tokens;
 
 use std::process::ExitCode;
@@ -21,7 +23,7 @@ use entity::lab_session;
 use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{
+use crate::cli::config::{
     AttemptsCommand, AuditCommand, Cli, Command, DeliverArgs, DeliveriesCommand, GithubArgs,
     GlobalArgs, GradesCommand, OutputFormat, RetentionCommand, RosterCommand, SessionCommand,
 };

@@ -6,9 +6,9 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 
 use super::{github_config, open};
-use crate::config::{GlobalArgs, RedeliverArgs};
+use crate::cli::config::{GlobalArgs, RedeliverArgs};
 use crate::github::GithubApp;
-use crate::redeliver::{self, RedeliverPolicy};
+use crate::jobs::redeliver::{self, RedeliverPolicy};
 
 /// Exit 1 when the listing or any request failed.
 pub(super) async fn redeliver(g: &GlobalArgs, args: RedeliverArgs) -> anyhow::Result<ExitCode> {

@@ -6,15 +6,15 @@ use anyhow::Context;
 use chrono::Utc;
 
 use super::{cli_actor, open};
-use crate::config::{GlobalArgs, RetentionArgs};
+use crate::cli::config::{GlobalArgs, RetentionArgs};
 
 pub(super) async fn run(g: &GlobalArgs, args: RetentionArgs) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
-    let policy = crate::retention::Policy {
+    let policy = crate::db::retention::Policy {
         payload_days: args.payload_days,
         attempt_days: args.attempt_days,
     };
-    let outcome = crate::retention::run(
+    let outcome = crate::db::retention::run(
         &db,
         &g.origin(),
         &cli_actor(),

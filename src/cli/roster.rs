@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::{cli_actor, open, print_rows};
-use crate::config::{GlobalArgs, OutputFormat};
+use crate::cli::config::{GlobalArgs, OutputFormat};
 use crate::db;
 use crate::report::RosterRow;
 

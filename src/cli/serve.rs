@@ -8,9 +8,9 @@ use secrecy::ExposeSecret;
 
 use super::github_config;
 use crate::app::{App, CheckpointSettings, Settings};
-use crate::config::{GlobalArgs, ServeArgs};
-use crate::redeliver::RedeliverPolicy;
-use crate::setup::SetupConfig;
+use crate::cli::config::{GlobalArgs, ServeArgs};
+use crate::github::app_setup::SetupConfig;
+use crate::jobs::redeliver::RedeliverPolicy;
 use crate::web::{OauthClient, WebConfig};
 
 /// The app's settings from `serve`'s flags and environment.
@@ -25,7 +25,7 @@ pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Setti
         github_web_url: args.github_web_url.clone(),
         github_api_url: args.github.github_api_url.clone(),
         dir: std::env::current_dir().context("Cannot read the working directory")?,
-        code: crate::setup::new_code(),
+        code: crate::github::app_setup::new_code(),
     });
     settings.checkpoints = Some(CheckpointSettings {
         key_path: g.audit_key_path.clone(),
@@ -119,7 +119,7 @@ fn announce_setup(setup: &SetupConfig) {
     tracing::warn!(
         "setup mode: to create the GitHub App, open {link} (the code works once, in one browser)"
     );
-    for warning in crate::setup::public_url_warnings(&setup.public_url) {
+    for warning in crate::github::app_setup::public_url_warnings(&setup.public_url) {
         tracing::warn!(
             "{warning} Expose the server (e.g. cloudflared, ngrok or smee.io while developing) and set \
              LABTRAIL_PUBLIC_URL to its https URL"

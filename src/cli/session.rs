@@ -8,7 +8,9 @@ use chrono_tz::Tz;
 use entity::lab_session;
 
 use super::{cli_actor, open, print_rows};
-use crate::config::{GlobalArgs, OutputFormat, SessionCreateArgs, SessionEditArgs, SessionRef};
+use crate::cli::config::{
+    GlobalArgs, OutputFormat, SessionCreateArgs, SessionEditArgs, SessionRef,
+};
 use crate::db::{
     self,
     sessions::{NewSession, SessionEdit},

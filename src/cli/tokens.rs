@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::{cli_actor, open, print_rows};
-use crate::config::{GlobalArgs, TokenCommand, TokenRole};
+use crate::cli::config::{GlobalArgs, TokenCommand, TokenRole};
 use crate::db::{self, tokens::Role};
 use crate::report::TokenRow;
 

@@ -5,6 +5,7 @@ pub mod attempts;
 pub mod check_runs;
 pub mod deliveries;
 pub mod installations;
+pub mod retention;
 pub mod roster;
 pub mod sessions;
 pub mod summary;

@@ -2,6 +2,7 @@
 //! and per-installation call counters. Everything goes to the configured API base URL (GitHub Enterprise
 //! Server, tests).
 
+pub mod app_setup;
 pub mod checks;
 pub mod deliveries;
 pub mod files;

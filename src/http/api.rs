@@ -22,7 +22,7 @@ use crate::audit::{self, entries, Action, AuditError};
 use crate::db::attempts::AttemptFilter;
 use crate::db::tokens::{self, Role};
 use crate::db::{self};
-use crate::error::AppError;
+use crate::http::error::AppError;
 use crate::report::{
     AttemptRow, CsvWriter, ExtensionRow, FileRow, FinalAttempt, GradeRow, Row, SessionRow,
     SummaryRow,

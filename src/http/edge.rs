@@ -25,7 +25,8 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::db;
-use crate::error::AppError;
+use crate::http::error::AppError;
+use crate::metrics::EdgeGauges;
 
 /// The edge's limits (`serve` flags / `LABTRAIL_*` variables; tests set small values).
 #[derive(Debug, Clone)]
@@ -83,15 +84,6 @@ pub struct Edge {
 pub struct Admission {
     _webhook: OwnedSemaphorePermit,
     _memory: OwnedSemaphorePermit,
-}
-
-/// The edge's gauges, rendered at `/metrics`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EdgeGauges {
-    pub connections: usize,
-    pub webhooks_in_flight: usize,
-    pub body_bytes_reserved: usize,
-    pub max_body_memory: usize,
 }
 
 impl Edge {

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 
 use super::AppState;
 use crate::db;
-use crate::error::AppError;
+use crate::http::error::AppError;
 use crate::metrics;
 
 /// The process is alive.

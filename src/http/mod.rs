@@ -2,7 +2,10 @@
 
 pub mod api;
 pub mod edge;
+pub mod error;
+pub mod extract;
 mod health;
+pub mod intake;
 pub mod openapi;
 pub mod setup;
 mod webhook;
@@ -17,8 +20,8 @@ use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 
 use self::edge::Edge;
+use crate::http::extract::{SecretsState, MAX_BODY_BYTES};
 use crate::metrics::Metrics;
-use crate::webhook::extract::{SecretsState, MAX_BODY_BYTES};
 use crate::webhook::signature::WebhookSecrets;
 
 /// Shared state of the handlers.
@@ -26,7 +29,7 @@ use crate::webhook::signature::WebhookSecrets;
 pub struct AppState {
     pub db: DatabaseConnection,
     /// The edge's group committer for incoming deliveries.
-    pub intake: crate::intake::Intake,
+    pub intake: crate::http::intake::Intake,
     pub secrets: Option<WebhookSecrets>,
     /// Wakes a worker when a delivery was queued.
     pub wake: Arc<Notify>,

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use crate::setup::{self, Credentials, SetupConfig, SetupError};
+use crate::github::app_setup::{self as setup, Credentials, SetupConfig, SetupError};
 
 /// The cookie binding the browser that used the setup code.
 const COOKIE: &str = "labtrail_setup";

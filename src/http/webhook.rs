@@ -8,10 +8,10 @@ use serde_json::json;
 
 use super::AppState;
 use crate::db::deliveries::Status;
-use crate::error::AppError;
-use crate::intake::Accepted;
+use crate::http::error::AppError;
+use crate::http::extract::SignedDelivery;
+use crate::http::intake::Accepted;
 use crate::metrics::Intake;
-use crate::webhook::extract::SignedDelivery;
 
 /// How long storing a delivery may take before the answer is 503.
 const ACCEPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);

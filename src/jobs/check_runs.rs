@@ -9,8 +9,9 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::db::check_runs;
 use crate::domain::backoff::Backoff;
-use crate::github::checks::{self, render, CheckOutput, Summary, FILES_SHOWN, RECENT_SHOWN};
+use crate::github::checks;
 use crate::github::{GithubApp, GithubError};
+use crate::report::check_run::{render, CheckOutput, Summary, FILES_SHOWN, RECENT_SHOWN};
 
 /// How check runs are retried.
 #[derive(Debug, Clone)]

@@ -22,7 +22,7 @@ pub use self::periodic::{periodic, Schedule, Start, Stop, Tick};
 use crate::audit::checkpoint::CheckpointConfig;
 pub use crate::domain::backoff::Backoff;
 use crate::github::GithubApp;
-use crate::redeliver::RedeliverPolicy;
+use crate::jobs::redeliver::RedeliverPolicy;
 use worker::WorkerConfig;
 
 /// The running background jobs.

@@ -371,7 +371,7 @@ pub fn attempt(header: &Header<'_>, p: &AttemptPage<'_>) -> Markup {
                 tbody {
                     tr { th scope="row" { "Status" } td {
                         @if early { "Early: before the session opened (never counts)" }
-                        @else if late { (badge(Status::LateOnly)) " late by " (crate::github::checks::human_duration(a.pushed_at - p.deadline)) }
+                        @else if late { (badge(Status::LateOnly)) " late by " (crate::report::check_run::human_duration(a.pushed_at - p.deadline)) }
                         @else { (badge(Status::OnTime)) }
                         @if !early && a.late != late { " (recorded as " @if a.late { "late" } @else { "on time" } "; the deadline has moved since)" }
                     } }
@@ -435,7 +435,7 @@ pub fn audit(header: &Header<'_>, p: &AuditPage) -> Markup {
                     tr { th scope="row" { "Entries" } td { (p.size) } }
                     tr { th scope="row" { "Newest checkpoint" } td {
                         @match p.checkpoint {
-                            Some((size, at)) => { "size " (size) ", signed " (when(at)) " (" (crate::github::checks::human_duration(Utc::now() - at)) " ago)" },
+                            Some((size, at)) => { "size " (size) ", signed " (when(at)) " (" (crate::report::check_run::human_duration(Utc::now() - at)) " ago)" },
                             None => "none written yet",
                         }
                     } }

@@ -1,5 +1,4 @@
-//! Webhook input: signature checks, the axum extractor, and typed event parsing.
+//! Webhook input: signature checks and typed event parsing (the axum extractor is `http::extract`).
 
 pub mod event;
-pub mod extract;
 pub mod signature;

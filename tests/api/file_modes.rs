@@ -104,23 +104,24 @@ async fn files_holding_data_or_secrets_are_private(db: TestDb) {
     let pem = dir.join("labtrail-app.pem");
     std::fs::write(&pem, b"old").expect("write");
     widen(&pem);
-    let cfg = labtrail::setup::SetupConfig {
+    let cfg = labtrail::github::app_setup::SetupConfig {
         public_url: url::Url::parse("https://labtrail.example.edu").expect("url"),
         github_web_url: url::Url::parse("https://github.example").expect("url"),
         github_api_url: url::Url::parse("https://api.github.example").expect("url"),
         dir: dir.clone(),
-        code: labtrail::setup::new_code(),
+        code: labtrail::github::app_setup::new_code(),
     };
     let env = dir.join(".env");
     std::fs::write(&env, b"RUST_LOG=info\n").expect("write");
     widen(&env);
-    let new_app: labtrail::setup::NewApp = serde_json::from_value(serde_json::json!({
+    let new_app: labtrail::github::app_setup::NewApp = serde_json::from_value(serde_json::json!({
         "id": 1, "webhook_secret": "s", "client_id": "Iv1.c", "client_secret": "cs",
         "pem": crate::fake_github::app_key_pem(),
     }))
     .expect("new app");
-    let creds = labtrail::setup::Credentials::check(new_app).expect("valid credentials");
-    labtrail::setup::write_credentials(&cfg, &creds).expect("write credentials");
+    let creds =
+        labtrail::github::app_setup::Credentials::check(new_app).expect("valid credentials");
+    labtrail::github::app_setup::write_credentials(&cfg, &creds).expect("write credentials");
     assert_eq!(mode(&pem), 0o600, "the App's key");
     assert_eq!(mode(&env), 0o600, ".env");
     app.stop().await;

@@ -15,9 +15,9 @@ use labtrail::app::{App, CheckpointSettings, Settings};
 use labtrail::db;
 use labtrail::github::{CallPolicy, GithubAppConfig};
 use labtrail::http::edge::EdgeLimits;
+use labtrail::jobs::redeliver::RedeliverPolicy;
 use labtrail::jobs::worker::{Pipeline, RetryPolicy, Step, WorkerConfig};
 use labtrail::jobs::CheckRunPolicy;
-use labtrail::redeliver::RedeliverPolicy;
 use labtrail::webhook::signature;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
@@ -247,7 +247,7 @@ pub struct AppOptions {
     /// origin and GitHub App.
     pub worker: WorkerConfig,
     /// The `/setup` flow (served only without secrets).
-    pub setup: Option<labtrail::setup::SetupConfig>,
+    pub setup: Option<labtrail::github::app_setup::SetupConfig>,
     /// Write signed checkpoints this often (key and file in the scratch directory, where the CLI finds
     /// them by default); `None`: no checkpoint task.
     pub checkpoint_interval: Option<Duration>,
@@ -383,7 +383,7 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
 pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
     // `RUST_LOG=labtrail=debug cargo test …` shows the app's logs.
     if std::env::var_os("RUST_LOG").is_some() {
-        labtrail::telemetry::init(labtrail::config::LogFormat::Pretty);
+        labtrail::cli::telemetry::init(labtrail::cli::config::LogFormat::Pretty);
     }
     let db = test_db.connect().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

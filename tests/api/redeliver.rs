@@ -4,7 +4,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use labtrail::redeliver::RedeliverPolicy;
+use labtrail::jobs::redeliver::RedeliverPolicy;
 use serde_json::json;
 use wiremock::ResponseTemplate;
 

@@ -28,7 +28,7 @@ fn setup_dir(db: &TestDb) -> PathBuf {
 async fn spawn_setup(db: &TestDb, fake: &FakeGithub, public_url: &str) -> TestApp {
     let opts = AppOptions {
         secrets: vec![],
-        setup: Some(labtrail::setup::SetupConfig {
+        setup: Some(labtrail::github::app_setup::SetupConfig {
             public_url: url::Url::parse(public_url).expect("url"),
             github_web_url: url::Url::parse("https://github.example").expect("url"),
             github_api_url: url::Url::parse(&fake.api_url()).expect("url"),

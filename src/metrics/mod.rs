@@ -16,9 +16,17 @@ use prometheus_client::registry::Registry;
 use sea_orm::Iterable as _;
 
 use crate::db::deliveries::Status;
-use crate::http::edge::EdgeGauges;
 
 /// The `Content-Type` of [`Metrics::render`]'s text.
+/// The HTTP edge's gauges (`http::edge::Edge::gauges`), rendered at `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EdgeGauges {
+    pub connections: usize,
+    pub webhooks_in_flight: usize,
+    pub body_bytes_reserved: usize,
+    pub max_body_memory: usize,
+}
+
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Labels of the webhook request counter.

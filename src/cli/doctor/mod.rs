@@ -1,4 +1,4 @@
-//! `labtrail doctor`: the self-check of [`crate::doctor`], printed one line per check.
+//! `labtrail doctor`: the self-check of [`crate::cli::doctor::checks`], printed one line per check.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -6,8 +6,10 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 
 use super::github_config;
-use crate::config::{DoctorArgs, GlobalArgs};
-use crate::doctor::{self, DoctorConfig, GithubSetting};
+use crate::cli::config::{DoctorArgs, GlobalArgs};
+pub mod checks;
+
+use self::checks::{DoctorConfig, GithubSetting};
 use crate::github::CallPolicy;
 
 pub(super) async fn doctor(g: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
@@ -36,11 +38,11 @@ pub(super) async fn doctor(g: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<
         github,
         checkpoint_interval: Duration::from_secs(args.checkpoint_interval),
     };
-    let checks = doctor::run(&cfg).await;
+    let checks = checks::run(&cfg).await;
     for check in &checks {
         println!("{check}");
     }
-    Ok(if checks.iter().all(doctor::Check::passed) {
+    Ok(if checks.iter().all(checks::Check::passed) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The manifest shipped with the app; its `http://localhost:3000` URLs are rebased on the public URL.
-pub const MANIFEST_TEMPLATE: &str = include_str!("../app-manifest.json");
+pub const MANIFEST_TEMPLATE: &str = include_str!("../../app-manifest.json");
 const TEMPLATE_BASE: &str = "http://localhost:3000";
 
 /// The file the credentials go to, in [`SetupConfig::dir`].

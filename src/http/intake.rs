@@ -11,8 +11,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Transaction
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::db::deliveries::{self, NewDelivery, Status};
+use crate::http::extract::SignedDelivery;
 use crate::webhook::event::Envelope;
-use crate::webhook::extract::SignedDelivery;
 
 /// What happened to an incoming delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]

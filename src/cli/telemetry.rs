@@ -2,7 +2,7 @@
 
 use tracing_subscriber::{fmt, EnvFilter};
 
-use crate::config::LogFormat;
+use crate::cli::config::LogFormat;
 
 /// Install the global subscriber (logs go to standard error, keeping standard output for command results).
 pub fn init(format: LogFormat) {

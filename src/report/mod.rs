@@ -6,6 +6,8 @@
 //! Row fields are declared in alphabetical order: that is the order the JSON has always had (it was
 //! built as a sorted `serde_json` map), so serialising a row directly gives the same bytes.
 
+pub mod check_run;
+
 use std::io::Write;
 
 use chrono::{DateTime, SecondsFormat, Utc};

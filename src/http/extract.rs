@@ -8,8 +8,8 @@ use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use http_body::Body as _;
 
-use crate::error::AppError;
 use crate::http::edge::{Admission, Edge};
+use crate::http::error::AppError;
 use crate::webhook::signature::{SignatureError, WebhookSecrets};
 
 /// GitHub caps webhook payloads at 25 MB.
