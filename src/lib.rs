@@ -15,6 +15,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 mod private_file;
+pub mod reads;
 pub mod report;
 pub mod web;
 pub mod webhook;

@@ -43,11 +43,12 @@ pub enum Action {
     WebGradesExported,
     WebProofRead,
     WebAuditRead,
+    WebStudentRead,
 }
 
 impl Action {
     /// Every action, in the order docs/audit.md lists them.
-    pub const ALL: [Self; 38] = [
+    pub const ALL: [Self; 39] = [
         Self::LabAttemptRecorded,
         Self::LabAttemptFilesCompleted,
         Self::LabAttemptErased,
@@ -86,6 +87,7 @@ impl Action {
         Self::WebGradesExported,
         Self::WebProofRead,
         Self::WebAuditRead,
+        Self::WebStudentRead,
     ];
 
     /// The stored name (`audit_log.action`).
@@ -129,6 +131,7 @@ impl Action {
             Self::WebGradesExported => "web.grades_exported",
             Self::WebProofRead => "web.proof_read",
             Self::WebAuditRead => "web.audit_read",
+            Self::WebStudentRead => "web.student_read",
         }
     }
 

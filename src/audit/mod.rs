@@ -368,6 +368,24 @@ pub async fn entries(
         .await
 }
 
+/// The log's size (entries appended), 0 before the first.
+pub async fn size(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    Ok(audit_head::Entity::find()
+        .one(db)
+        .await?
+        .map_or(0, |h| h.size))
+}
+
+/// The hash of entry `seq`, while it is in the database (not archived).
+pub async fn entry_hash_at(db: &impl ConnectionTrait, seq: i64) -> Result<Option<String>, DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    Ok(audit_log::Entity::find()
+        .filter(audit_log::Column::Seq.eq(seq))
+        .one(db)
+        .await?
+        .map(|e| e.entry_hash))
+}
+
 /// The exported shape of an entry: its columns, `details` as JSON, and the exact hashed bytes.
 pub fn entry_json(row: &audit_log::Model) -> Value {
     serde_json::json!({

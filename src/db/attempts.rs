@@ -526,6 +526,18 @@ fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// One attempt by id with its session.
+pub async fn with_session(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<(lab_attempt::Model, lab_session::Model)>, DbErr> {
+    Ok(lab_attempt::Entity::find_by_id(id)
+        .find_also_related(lab_session::Entity)
+        .one(db)
+        .await?
+        .and_then(|(a, s)| Some((a, s?))))
+}
+
 /// One attempt by id.
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<AttemptView>, DbErr> {
     let rows = lab_attempt::Entity::find_by_id(id)

@@ -35,6 +35,46 @@ pub async fn insert(db: &impl ConnectionTrait, d: NewDelivery) -> Result<bool, D
     Ok(rows == 1)
 }
 
+/// What storing an incoming delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// A new GUID: the row was inserted.
+    New,
+    /// The GUID was already stored; nothing changed.
+    Duplicate,
+    /// The GUID was stored as `dead`: queued again with fresh tries.
+    Requeued,
+}
+
+/// Store incoming deliveries in one transaction: one multi-row insert; a GUID already stored is a
+/// duplicate, or — for a queued delivery whose GUID is `dead` — queued again.
+pub async fn store_incoming(
+    db: &impl TransactionTrait,
+    news: &[&NewDelivery],
+) -> Result<Vec<Stored>, DbErr> {
+    let txn = db.begin().await?;
+    let inserted = insert_many(&txn, news).await?;
+    let mut outcomes = Vec::with_capacity(news.len());
+    for (new, inserted) in news.iter().zip(inserted) {
+        outcomes.push(if inserted {
+            Stored::New
+        } else if new.status == Status::Queued
+            && requeue_dead(&txn, &new.guid, new.received_at).await?
+        {
+            Stored::Requeued
+        } else {
+            Stored::Duplicate
+        });
+    }
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+/// Whether the database runs several writers at once (PostgreSQL) or one at a time (SQLite).
+pub fn concurrent_writers(db: &sea_orm::DatabaseConnection) -> bool {
+    matches!(db.get_database_backend(), sea_orm::DbBackend::Postgres)
+}
+
 /// Store deliveries with one multi-row insert, each once: for each, whether it was stored (`false`: its
 /// GUID was already known, or came earlier in `ds`).
 pub async fn insert_many(

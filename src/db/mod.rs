@@ -13,6 +13,11 @@ pub mod tokens;
 pub mod web_sessions;
 pub mod web_views;
 
+/// The database handle the edges hold and pass on (they never query it themselves).
+pub type Pool = sea_orm::DatabaseConnection;
+/// A database failure, as the edges map it.
+pub use sea_orm::DbErr;
+
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -21,7 +26,7 @@ use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::sqlx::ConnectOptions as _;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
 use sea_orm::{RuntimeErr, SqlxPostgresConnector, SqlxSqliteConnector};
 

@@ -220,6 +220,31 @@ pub async fn active_for_org(
         .await
 }
 
+/// Every session named `slug`, within `org` when given.
+pub async fn with_slug(
+    db: &impl ConnectionTrait,
+    slug: &str,
+    org: Option<&str>,
+) -> Result<Vec<lab_session::Model>, DbErr> {
+    let mut q = Entity::find().filter(Column::Slug.eq(slug));
+    if let Some(org) = org {
+        q = q.filter(Column::Org.eq(org.to_ascii_lowercase()));
+    }
+    q.all(db).await
+}
+
+/// The organisations that have lab sessions, sorted.
+pub async fn orgs(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::Org)
+        .distinct()
+        .order_by_asc(Column::Org)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// The one session `slug` names, within `org` when given.
 pub async fn find_by_slug(
     db: &impl ConnectionTrait,

@@ -150,6 +150,15 @@ pub async fn revoke(
     .await
 }
 
+/// Is token `id` still active (not revoked)?
+pub async fn is_active(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
+    Ok(Entity::find_by_id(id)
+        .filter(Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// The active token whose hash matches the presented one (and note its use); `None` for unknown or
 /// revoked tokens. The lookup is by hash, so no comparison ever touches a stored secret.
 pub async fn authenticate(

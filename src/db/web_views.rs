@@ -7,24 +7,36 @@ use sea_orm::{
     QuerySelect,
 };
 
-/// Page `page` (from 0) of an attempt's files by path, `per_page` a page, and how many there are.
+/// How many files an attempt has.
+pub async fn file_count(db: &impl ConnectionTrait, attempt_id: i64) -> Result<u64, DbErr> {
+    lab_attempt_file::Entity::find()
+        .filter(lab_attempt_file::Column::AttemptId.eq(attempt_id))
+        .count(db)
+        .await
+}
+
+/// Page `page` (from 0) of an attempt's files by path, `per_page` a page. A page whose offset does not
+/// fit the databases' signed 64-bit offsets is empty (callers refuse pages past the last first).
 pub async fn files_page(
     db: &impl ConnectionTrait,
     attempt_id: i64,
     page: u64,
     per_page: u64,
-) -> Result<(Vec<lab_attempt_file::Model>, u64), DbErr> {
-    let q = lab_attempt_file::Entity::find()
+) -> Result<Vec<lab_attempt_file::Model>, DbErr> {
+    let Some(offset) = page
+        .checked_mul(per_page)
+        .filter(|o| i64::try_from(*o).is_ok())
+    else {
+        return Ok(Vec::new());
+    };
+    lab_attempt_file::Entity::find()
         .filter(lab_attempt_file::Column::AttemptId.eq(attempt_id))
         .order_by_asc(lab_attempt_file::Column::Path)
-        .order_by_asc(lab_attempt_file::Column::Id);
-    let total = q.clone().count(db).await?;
-    let rows = q
-        .offset(page.saturating_mul(per_page))
+        .order_by_asc(lab_attempt_file::Column::Id)
+        .offset(offset)
         .limit(per_page)
         .all(db)
-        .await?;
-    Ok((rows, total))
+        .await
 }
 
 /// `(pushed_at, late)` of every attempt of a session: the chart's data.

@@ -8,8 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use entity::{api_token, lab_session};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -17,12 +15,12 @@ use utoipa::{IntoParams, Modify, OpenApi};
 
 use super::openapi::{AttemptPage, AuditEntry, AuditPage, ErrorBody, TokenRefusals};
 use super::AppState;
-use crate::audit::proof::{self, BuildError, ConsistencyError, ConsistencyProof, Proof};
-use crate::audit::{self, entries, Action, AuditError};
+use crate::audit::proof::{ConsistencyProof, Proof};
+use crate::audit::{self};
 use crate::db::attempts::AttemptFilter;
-use crate::db::tokens::{self, Role};
-use crate::db::{self};
+use crate::db::tokens;
 use crate::http::error::AppError;
+use crate::reads::{self, Ctx, ExportFormat, ReadError, Viewer};
 use crate::report::{
     AttemptRow, CsvWriter, ExtensionRow, FileRow, FinalAttempt, GradeRow, Row, SessionRow,
     SummaryRow,
@@ -108,12 +106,9 @@ pub fn router() -> Router<AppState> {
         })
 }
 
-/// An authenticated caller: an active token, found by the SHA-256 of the presented one.
+/// An authenticated caller: an active token, found by the SHA-256 of the presented one, as a reader.
 #[derive(Debug, Clone)]
-pub struct Caller {
-    token: api_token::Model,
-    role: Role,
-}
+pub struct Caller(Viewer);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
@@ -133,61 +128,15 @@ impl FromRequestParts<AppState> for Caller {
                 tracing::info!("read API: unknown or revoked token");
                 AppError::Unauthorized("invalid or revoked token".into())
             })?;
-        let role = token.role;
-        Ok(Self { token, role })
+        Ok(Self(Viewer::token(token)))
     }
 }
 
-impl Caller {
-    /// The organisation the request is limited to: the token's own, or the one asked for.
-    fn org_scope(&self, requested: Option<&str>) -> Result<Option<String>, AppError> {
-        let requested = requested
-            .filter(|o| !o.is_empty())
-            .map(str::to_ascii_lowercase);
-        match (&self.token.org, requested) {
-            (Some(own), Some(asked)) if *own != asked => Err(AppError::Forbidden(
-                "this token is limited to another organisation".into(),
-            )),
-            (Some(own), _) => Ok(Some(own.clone())),
-            (None, asked) => Ok(asked),
-        }
-    }
-
-    fn require_audit_role(&self) -> Result<(), AppError> {
-        if tokens::reads_audit(self.role) {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(
-                "reading the audit log needs an auditor or admin token".into(),
-            ))
-        }
-    }
-
-    fn may_see(&self, org: &str) -> bool {
-        self.token.org.as_deref().is_none_or(|own| own == org)
-    }
-
-    /// Append the audit entry of this use of the token; the response waits for it.
-    async fn audit(
-        &self,
-        state: &AppState,
-        action: Action,
-        subject: String,
-        details: Value,
-    ) -> Result<(), AppError> {
-        let entry =
-            entries::api_read(&self.token, action, subject, details).map_err(audit_failed)?;
-        audit::record(&state.db, &state.origin, entry)
-            .await
-            .map(|_| ())
-            .map_err(audit_failed)
-    }
-}
-
-fn audit_failed(e: AuditError) -> AppError {
-    match e {
-        AuditError::Db(e) => AppError::database(e),
-        other => AppError::internal(other),
+/// The database and log the reads of `state` go to.
+fn ctx(state: &AppState) -> Ctx<'_> {
+    Ctx {
+        db: &state.db,
+        origin: &state.origin,
     }
 }
 
@@ -224,13 +173,11 @@ pub(super) async fn sessions(
     caller: Caller,
     Query(q): Query<OrgQuery>,
 ) -> Result<Json<Vec<SessionRow>>, AppError> {
-    let org = caller.org_scope(q.org.as_deref())?;
-    let list = db::sessions::list(&state.db, org.as_deref()).await?;
-    let ids: Vec<i64> = list.iter().map(|s| s.id).collect();
-    let extensions = db::sessions::extensions_of(&state.db, &ids).await?;
+    let list = reads::sessions(ctx(&state), &caller.0, q.org.as_deref()).await?;
     Ok(Json(
-        list.iter()
-            .map(|s| SessionRow::new(s, &extensions))
+        list.sessions
+            .iter()
+            .map(|s| SessionRow::new(s, &list.extensions))
             .collect(),
     ))
 }
@@ -281,26 +228,6 @@ fn page_limit(limit: Option<u64>) -> Result<u64, AppError> {
     }
 }
 
-/// The one session a slug names within the caller's scope.
-async fn find_session(
-    state: &AppState,
-    slug: &str,
-    org: Option<&str>,
-) -> Result<lab_session::Model, AppError> {
-    let mut q = lab_session::Entity::find().filter(lab_session::Column::Slug.eq(slug));
-    if let Some(org) = org {
-        q = q.filter(lab_session::Column::Org.eq(org));
-    }
-    let mut found = q.all(&state.db).await?;
-    match found.len() {
-        0 => Err(AppError::NotFound(format!("no session {slug:?}"))),
-        1 => Ok(found.remove(0)),
-        _ => Err(AppError::BadRequest(format!(
-            "several organisations have a session {slug:?}: pass org="
-        ))),
-    }
-}
-
 /// Attempts of a session in recording order (audited as api.attempts_exported)
 #[utoipa::path(
     get,
@@ -325,7 +252,6 @@ pub(super) async fn session_attempts(
     Query(q): Query<AttemptsQuery>,
 ) -> Result<Response, AppError> {
     let csv = wants_csv(q.format.as_deref())?;
-    let org = caller.org_scope(q.org.as_deref())?;
     let limit = page_limit(q.limit)?;
     let after_id = q
         .cursor
@@ -335,9 +261,7 @@ pub(super) async fn session_attempts(
                 .map_err(|_| AppError::BadRequest("invalid cursor".into()))
         })
         .transpose()?;
-    let session = find_session(&state, &slug, org.as_deref()).await?;
     let filter = AttemptFilter {
-        session_id: Some(session.id),
         repo: q.repo.clone(),
         late: q.late,
         since: parse_time("since", q.since.as_deref())?,
@@ -345,41 +269,31 @@ pub(super) async fn session_attempts(
         after_id,
         ..AttemptFilter::default()
     };
+    let session = (slug.as_str(), q.org.as_deref());
     if csv && q.limit.is_none() {
-        return stream_attempts(&state, &caller, &session, filter).await;
+        let (session, filter, upto) =
+            reads::attempts_export(ctx(&state), &caller.0, session, filter).await?;
+        return Ok(attempts_csv(
+            state.db.clone(),
+            filter,
+            upto,
+            &format!("{}-attempts.csv", session.slug),
+        ));
     }
-    let filter = AttemptFilter {
-        limit: Some(limit + 1),
-        ..filter
-    };
-    let mut views = db::attempts::list(&state.db, &filter).await?;
-    let more = views.len() as u64 > limit;
-    views.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| views.last().map(|v| v.attempt.id.to_string()))
-        .flatten();
-    let rows: Vec<AttemptRow> = views.iter().map(AttemptRow::from).collect();
-    caller
-        .audit(
-            &state,
-            Action::ApiAttemptsExported,
-            format!("lab_session:{}", session.id),
-            json!({
-                "session_id": session.id,
-                "format": if csv { "csv" } else { "json" },
-                "count": rows.len(),
-                "attempt_ids": views.iter().map(|v| v.attempt.id).collect::<Vec<_>>(),
-            }),
-        )
-        .await?;
+    let format = ExportFormat::of_csv(csv);
+    let page = reads::attempts_page(ctx(&state), &caller.0, session, filter, limit, format).await?;
+    let rows: Vec<AttemptRow> = page.attempts.iter().map(AttemptRow::from).collect();
     if csv {
-        let mut response = csv_download(rows, &format!("{}-attempts.csv", session.slug));
-        if let Some(c) = next_cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        let mut response = csv_download(rows, &format!("{}-attempts.csv", page.session.slug));
+        if let Some(c) = page
+            .next_cursor
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
             response.headers_mut().insert("x-next-cursor", c);
         }
         return Ok(response);
     }
-    Ok(Json(json!({ "attempts": rows, "next_cursor": next_cursor })).into_response())
+    Ok(Json(json!({ "attempts": rows, "next_cursor": page.next_cursor })).into_response())
 }
 
 fn wants_csv(format: Option<&str>) -> Result<bool, AppError> {
@@ -434,83 +348,30 @@ pub(crate) fn csv_download<R: Row + Send + 'static>(rows: Vec<R>, filename: &str
     response
 }
 
-/// A session's attempts as one CSV download, streamed in constant memory: pages of [`CSV_CHUNK`]
-/// attempts read by id up to the newest one at the time of the request, which the audit entry names.
-async fn stream_attempts(
-    state: &AppState,
-    caller: &Caller,
-    session: &lab_session::Model,
-    filter: AttemptFilter,
-) -> Result<Response, AppError> {
-    let (count, upto) = db::attempts::extent(&state.db, &filter).await?;
-    caller
-        .audit(
-            state,
-            Action::ApiAttemptsExported,
-            format!("lab_session:{}", session.id),
-            json!({
-                "session_id": session.id,
-                "format": "csv",
-                "count": count,
-                "after_id": filter.after_id,
-                "upto_attempt_id": upto,
-            }),
-        )
-        .await?;
-    Ok(attempts_csv(
-        state.db.clone(),
-        filter,
-        upto,
-        &format!("{}-attempts.csv", session.slug),
-    ))
-}
-
 /// The attempts of `filter` up to attempt `upto` as one streamed CSV download named `filename`, read in
 /// pages of [`CSV_CHUNK`] (the API's and the web view's "All attempts (CSV)"); the caller audits first.
 pub(crate) fn attempts_csv(
-    db: sea_orm::DatabaseConnection,
+    db: crate::db::Pool,
     filter: AttemptFilter,
     upto: Option<i64>,
     filename: &str,
 ) -> Response {
-    let page = AttemptFilter {
-        upto_id: Some(upto.unwrap_or(0)),
-        limit: Some(CSV_CHUNK as u64),
-        ..filter
-    };
-    let chunks = futures_util::stream::unfold(Some((page, true)), move |next| {
-        let db = db.clone();
-        async move {
-            let (mut page, header) = next?;
-            let views = match db::attempts::list(&db, &page).await {
-                Ok(v) => v,
-                Err(e) => return Some((Err(std::io::Error::other(e)), None)),
-            };
-            let rows: Vec<AttemptRow> = views.iter().map(AttemptRow::from).collect();
-            let more = rows.len() == CSV_CHUNK;
-            page.after_id = views.last().map(|v| v.attempt.id).or(page.after_id);
-            if rows.is_empty() && !header {
-                return None;
+    let pages = Box::pin(reads::export_pages(db, filter, upto, CSV_CHUNK));
+    let chunks = futures_util::stream::unfold((pages, true), |(mut pages, header)| async move {
+        use futures_util::StreamExt;
+        match pages.next().await {
+            Some(Ok(views)) => {
+                let rows: Vec<AttemptRow> = views.iter().map(AttemptRow::from).collect();
+                Some((encode_chunk(&rows, header), (pages, false)))
             }
-            Some((encode_chunk(&rows, header), more.then_some((page, false))))
+            Some(Err(e)) => Some((Err(std::io::Error::other(e)), (pages, false))),
+            None if header => Some((encode_chunk::<AttemptRow>(&[], true), (pages, false))),
+            None => None,
         }
     });
     let mut response = axum::body::Body::from_stream(chunks).into_response();
     csv_headers(&mut response, filename);
     response
-}
-
-/// The session `slug` in the caller's scope and its per-student summary (the summary and the grades CSV).
-async fn scoped_summary(
-    state: &AppState,
-    caller: &Caller,
-    slug: &str,
-    org: Option<&str>,
-) -> Result<(lab_session::Model, Vec<db::summary::StudentSummary>), AppError> {
-    let org = caller.org_scope(org)?;
-    let session = find_session(state, slug, org.as_deref()).await?;
-    let summary = db::summary::summarize(&state.db, &session).await?;
-    Ok((session, summary))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -545,22 +406,21 @@ pub(super) async fn session_summary(
     Query(q): Query<SummaryQuery>,
 ) -> Result<Response, AppError> {
     let csv = wants_csv(q.format.as_deref())?;
-    let (session, summary) = scoped_summary(&state, &caller, &slug, q.org.as_deref()).await?;
-    let rows: Vec<SummaryRow> = summary.iter().map(SummaryRow::from).collect();
-    caller
-        .audit(
-            &state,
-            Action::ApiSummaryRead,
-            format!("lab_session:{}", session.id),
-            json!({
-                "session_id": session.id,
-                "format": if csv { "csv" } else { "json" },
-                "count": rows.len(),
-            }),
-        )
-        .await?;
+    let format = Some(ExportFormat::of_csv(csv));
+    let summary = reads::summary(
+        ctx(&state),
+        &caller.0,
+        (&slug, q.org.as_deref()),
+        format,
+        None,
+    )
+    .await?;
+    let rows: Vec<SummaryRow> = summary.rows.iter().map(SummaryRow::from).collect();
     if csv {
-        return Ok(csv_download(rows, &format!("{}-summary.csv", session.slug)));
+        return Ok(csv_download(
+            rows,
+            &format!("{}-summary.csv", summary.session.slug),
+        ));
     }
     Ok(Json(rows).into_response())
 }
@@ -585,44 +445,13 @@ pub(super) async fn session_grades(
     Path(slug): Path<String>,
     Query(q): Query<OrgQuery>,
 ) -> Result<Response, AppError> {
-    let (session, summary) = scoped_summary(&state, &caller, &slug, q.org.as_deref()).await?;
+    let (session, summary) =
+        reads::grades(ctx(&state), &caller.0, (&slug, q.org.as_deref())).await?;
     let rows: Vec<GradeRow> = summary
         .iter()
         .map(|s| GradeRow::new(s, &session, &state.github_web_url))
         .collect();
-    caller
-        .audit(
-            &state,
-            Action::ApiGradesExported,
-            format!("lab_session:{}", session.id),
-            json!({ "session_id": session.id, "count": rows.len() }),
-        )
-        .await?;
     Ok(csv_download(rows, &format!("{}-grades.csv", session.slug)))
-}
-
-fn no_attempt(id: i64) -> AppError {
-    AppError::NotFound(format!("no attempt {id}"))
-}
-
-/// The attempt `id` if the caller may see it; another organisation's attempt answers exactly like a
-/// missing one, so nothing about it leaks.
-async fn visible_attempt(
-    state: &AppState,
-    caller: &Caller,
-    id: i64,
-) -> Result<db::attempts::AttemptView, AppError> {
-    let view = db::attempts::get(&state.db, id)
-        .await?
-        .ok_or_else(|| no_attempt(id))?;
-    let session = lab_session::Entity::find_by_id(view.attempt.session_id)
-        .one(&state.db)
-        .await?;
-    if session.is_some_and(|s| caller.may_see(&s.org)) {
-        Ok(view)
-    } else {
-        Err(no_attempt(id))
-    }
 }
 
 /// One attempt with its files (audited as api.attempt_read)
@@ -641,15 +470,7 @@ pub(super) async fn attempt(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<AttemptRow>, AppError> {
-    let view = visible_attempt(&state, &caller, id).await?;
-    caller
-        .audit(
-            &state,
-            Action::ApiAttemptRead,
-            format!("lab_attempt:{id}"),
-            json!({ "attempt_id": id }),
-        )
-        .await?;
+    let view = reads::attempt(ctx(&state), &caller.0, id).await?;
     Ok(Json(AttemptRow::from(&view)))
 }
 
@@ -672,26 +493,7 @@ pub(super) async fn attempt_proof(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Proof>, AppError> {
-    visible_attempt(&state, &caller, id).await?;
-    let not_found = || no_attempt(id);
-    let proof = proof::build(&state.db, id).await.map_err(|e| match e {
-        BuildError::NoAttempt(_) => not_found(),
-        e @ BuildError::NotCovered { .. } => AppError::NotYet {
-            message: e.to_string(),
-            retry_after_secs: u32::try_from(state.checkpoint_interval_secs).unwrap_or(u32::MAX),
-        },
-        BuildError::Db(e) => AppError::database(e),
-        e @ BuildError::Archived(_) => AppError::NotFound(e.to_string()),
-        BuildError::Store(e) => AppError::internal(e),
-    })?;
-    caller
-        .audit(
-            &state,
-            Action::ApiProofRead,
-            format!("lab_attempt:{id}"),
-            json!({ "attempt_id": id, "leaf_index": proof.leaf_index, "tree_size": proof.tree_size }),
-        )
-        .await?;
+    let proof = reads::proof(ctx(&state), &caller.0, id, state.checkpoint_interval_secs).await?;
     Ok(Json(proof))
 }
 
@@ -723,26 +525,15 @@ pub(super) async fn consistency(
     caller: Caller,
     Query(q): Query<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, AppError> {
-    caller.require_audit_role()?;
+    if !caller.0.reads_audit() {
+        return Err(ReadError::NeedsAuditRole.into());
+    }
     let (Some(from), Some(to)) = (q.from, q.to) else {
         return Err(AppError::BadRequest("from and to are required".into()));
     };
-    let proof = proof::consistency(&state.db, from, to)
-        .await
-        .map_err(|e| match e {
-            e @ ConsistencyError::BadRange { .. } => AppError::BadRequest(e.to_string()),
-            ConsistencyError::Db(e) => AppError::database(e),
-            ConsistencyError::Store(e) => AppError::internal(e),
-        })?;
-    caller
-        .audit(
-            &state,
-            Action::ApiConsistencyRead,
-            "audit_log".into(),
-            json!({ "from": from, "to": to }),
-        )
-        .await?;
-    Ok(Json(proof))
+    Ok(Json(
+        reads::consistency(ctx(&state), &caller.0, from, to).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -770,28 +561,15 @@ pub(super) async fn audit_entries(
     caller: Caller,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require_audit_role()?;
+    if !caller.0.reads_audit() {
+        return Err(ReadError::NeedsAuditRole.into());
+    }
     let limit = page_limit(q.limit)?;
-    let rows = audit::entries(&state.db, q.after_seq, limit).await?;
-    let next = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|r| r.seq))
-        .flatten();
-    caller
-        .audit(
-            &state,
-            Action::ApiAuditRead,
-            "audit_log".into(),
-            json!({
-                "after_seq": q.after_seq,
-                "limit": limit,
-                "count": rows.len(),
-            }),
-        )
-        .await?;
+    let page = reads::audit_entries(ctx(&state), &caller.0, q.after_seq, limit).await?;
     Ok(Json(json!({
         "origin": state.origin,
-        "entries": rows.iter().map(audit::entry_json).collect::<Vec<_>>(),
-        "next_after_seq": next,
+        "entries": page.entries.iter().map(audit::entry_json).collect::<Vec<_>>(),
+        "next_after_seq": page.next_after_seq,
     })))
 }
 
@@ -809,18 +587,7 @@ pub(super) async fn checkpoint(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, AppError> {
-    caller.require_audit_role()?;
-    let latest = audit::checkpoint::latest(&state.db)
-        .await?
-        .ok_or_else(|| AppError::NotFound("no checkpoint has been written yet".into()))?;
-    caller
-        .audit(
-            &state,
-            Action::ApiCheckpointRead,
-            format!("audit_checkpoint:{}", latest.id),
-            json!({ "size": latest.size }),
-        )
-        .await?;
+    let latest = reads::checkpoint(ctx(&state), &caller.0).await?;
     Ok((
         StatusCode::OK,
         [(

@@ -17,14 +17,13 @@ use axum::response::Response;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use sea_orm::{DatabaseConnection, DbErr};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::db;
+use crate::db::{self, DbErr, Pool};
 use crate::http::error::AppError;
 use crate::metrics::EdgeGauges;
 
@@ -140,7 +139,7 @@ impl Edge {
 
     /// The stored deliveries per status, counted at most once per `metrics_cache_ttl` whatever the
     /// scrape rate (concurrent scrapes wait for one count).
-    pub async fn queue_counts(&self, db: &DatabaseConnection) -> Result<Vec<(String, i64)>, DbErr> {
+    pub async fn queue_counts(&self, db: &Pool) -> Result<Vec<(String, i64)>, DbErr> {
         let mut cached = self.queue.lock().await;
         if let Some((at, counts)) = cached.as_ref() {
             if at.elapsed() < self.limits.metrics_cache_ttl {

@@ -4,6 +4,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::db::DbErr;
+use crate::reads::ReadError;
+
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -46,7 +49,7 @@ impl AppError {
     }
 
     /// The database could not be reached or failed: ask the client to come back.
-    pub fn database(e: sea_orm::DbErr) -> Self {
+    pub fn database(e: DbErr) -> Self {
         tracing::error!(error = %e, "database unavailable");
         Self::Unavailable {
             message: "database unavailable, retry later".into(),
@@ -69,9 +72,39 @@ impl AppError {
 }
 
 /// A database failure answers 503 with Retry-After ([`AppError::database`]).
-impl From<sea_orm::DbErr> for AppError {
-    fn from(e: sea_orm::DbErr) -> Self {
+impl From<DbErr> for AppError {
+    fn from(e: DbErr) -> Self {
         Self::database(e)
+    }
+}
+
+/// The read API's wording of a read that gave nothing.
+impl From<ReadError> for AppError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            e @ (ReadError::NoSession(_) | ReadError::NoAttempt(_) | ReadError::NoPage(_)) => {
+                Self::NotFound(e.to_string())
+            }
+            e @ (ReadError::NoCheckpoint | ReadError::Archived(_)) => Self::NotFound(e.to_string()),
+            ReadError::AmbiguousSlug(slug) => Self::BadRequest(format!(
+                "several organisations have a session {slug:?}: pass org="
+            )),
+            ReadError::BadRange(message) => Self::BadRequest(message),
+            e @ ReadError::OtherOrg => Self::Forbidden(e.to_string()),
+            ReadError::NeedsAuditRole => {
+                Self::Forbidden("reading the audit log needs an auditor or admin token".into())
+            }
+            ReadError::NotCovered {
+                message,
+                retry_after_secs,
+            } => Self::NotYet {
+                message,
+                retry_after_secs: u32::try_from(retry_after_secs).unwrap_or(u32::MAX),
+            },
+            ReadError::Db(e) => Self::database(e),
+            ReadError::Audit(e) => Self::internal(e),
+            ReadError::Internal(e) => Self::Internal(e),
+        }
     }
 }
 

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::db::deliveries::{self, NewDelivery, Status};
+use crate::db::deliveries::{self, NewDelivery, Status, Stored};
+use crate::db::{DbErr, Pool};
 use crate::http::extract::SignedDelivery;
 use crate::webhook::event::Envelope;
 
@@ -80,19 +80,20 @@ type Job = (
 /// the others that arrived while the previous commit was being written.
 #[derive(Clone)]
 pub struct Intake {
-    db: DatabaseConnection,
+    db: Pool,
     tx: mpsc::Sender<Job>,
 }
 
 impl Intake {
     /// Start the writer tasks: one on SQLite (one writer at a time anyway), four on PostgreSQL (commits
     /// overlap). They stop when every [`Intake`] clone is dropped.
-    pub fn start(db: DatabaseConnection) -> Self {
+    pub fn start(db: Pool) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(4 * GROUP_MAX);
         let rx = Arc::new(Mutex::new(rx));
-        let writers = match db.get_database_backend() {
-            DbBackend::Postgres => 4,
-            _ => 1,
+        let writers = if deliveries::concurrent_writers(&db) {
+            4
+        } else {
+            1
         };
         for _ in 0..writers {
             tokio::spawn(write_groups(db.clone(), Arc::clone(&rx)));
@@ -118,7 +119,7 @@ impl Intake {
     }
 }
 
-async fn write_groups(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn write_groups(db: Pool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     loop {
         let mut group = Vec::new();
         {
@@ -133,7 +134,7 @@ async fn write_groups(db: DatabaseConnection, rx: Arc<Mutex<mpsc::Receiver<Job>>
 
 /// Store a group in one transaction and answer each request after the commit. When the group fails,
 /// each delivery is stored on its own, so one bad row costs only its own request.
-async fn write_group(db: &DatabaseConnection, group: Vec<Job>) {
+async fn write_group(db: &Pool, group: Vec<Job>) {
     if group.len() > 1 {
         let jobs: Vec<(&NewDelivery, &Accepted)> = group.iter().map(|(n, o, _)| (n, o)).collect();
         if let Ok(outcomes) = store_group(db, &jobs).await {
@@ -149,38 +150,27 @@ async fn write_group(db: &DatabaseConnection, group: Vec<Job>) {
 }
 
 /// Store one delivery in its own transaction ([`store_group`] of one).
-async fn store_one(
-    db: &DatabaseConnection,
-    new: &NewDelivery,
-    outcome: &Accepted,
-) -> Result<Accepted, DbErr> {
+async fn store_one(db: &Pool, new: &NewDelivery, outcome: &Accepted) -> Result<Accepted, DbErr> {
     store_group(db, &[(new, outcome)])
         .await?
         .pop()
         .ok_or_else(|| DbErr::Custom("storing a delivery gave no outcome".into()))
 }
 
-/// Store deliveries (each with its outcome when new) in one transaction: one multi-row insert; a GUID
-/// already stored is a duplicate, or a `dead` delivery queued again.
+/// Store deliveries (each with its outcome when new) in one transaction ([`deliveries::store_incoming`]).
 async fn store_group(
-    db: &DatabaseConnection,
+    db: &Pool,
     group: &[(&NewDelivery, &Accepted)],
 ) -> Result<Vec<Accepted>, DbErr> {
-    let txn = db.begin().await?;
     let news: Vec<&NewDelivery> = group.iter().map(|(new, _)| *new).collect();
-    let stored = deliveries::insert_many(&txn, &news).await?;
-    let mut outcomes = Vec::with_capacity(group.len());
-    for ((new, outcome), stored) in group.iter().zip(stored) {
-        outcomes.push(if stored {
-            (*outcome).clone()
-        } else if **outcome == Accepted::Queued
-            && deliveries::requeue_dead(&txn, &new.guid, new.received_at).await?
-        {
-            Accepted::Requeued
-        } else {
-            Accepted::Duplicate
-        });
-    }
-    txn.commit().await?;
-    Ok(outcomes)
+    let stored = deliveries::store_incoming(db, &news).await?;
+    Ok(group
+        .iter()
+        .zip(stored)
+        .map(|((_, outcome), stored)| match stored {
+            Stored::New => (*outcome).clone(),
+            Stored::Requeued => Accepted::Requeued,
+            Stored::Duplicate => Accepted::Duplicate,
+        })
+        .collect())
 }

@@ -12,10 +12,10 @@ mod webhook;
 
 use std::sync::Arc;
 
+use crate::db::Pool;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use axum::Router;
-use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 
@@ -27,7 +27,7 @@ use crate::webhook::signature::WebhookSecrets;
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub db: Pool,
     /// The edge's group committer for incoming deliveries.
     pub intake: crate::http::intake::Intake,
     pub secrets: Option<WebhookSecrets>,

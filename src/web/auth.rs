@@ -8,16 +8,16 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::Utc;
 use cookie::{Cookie, SameSite};
 use entity::states::SignInMethod;
-use entity::{api_token, web_session};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use entity::web_session;
 use serde::Deserialize;
-use serde_json::Value;
 use subtle::ConstantTimeEq as _;
 
 use super::{views, WebApp, WebConfig};
-use crate::audit::{self, entries, Action, AuditError};
+use crate::audit::AuditError;
 use crate::db::tokens::{self, Role};
 use crate::db::web_sessions::{self, SignIn, WebSessionError};
+use crate::db::DbErr;
+use crate::reads::{ReadError, Viewer};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "lt_session";
@@ -42,7 +42,7 @@ pub enum WebError {
     #[error("GitHub sign-in failed: {0}")]
     Github(String),
     #[error("the database is unavailable, try again shortly")]
-    Unavailable(#[source] sea_orm::DbErr),
+    Unavailable(#[source] DbErr),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -53,8 +53,8 @@ impl WebError {
     }
 }
 
-impl From<sea_orm::DbErr> for WebError {
-    fn from(e: sea_orm::DbErr) -> Self {
+impl From<DbErr> for WebError {
+    fn from(e: DbErr) -> Self {
         Self::Unavailable(e)
     }
 }
@@ -64,6 +64,36 @@ impl From<AuditError> for WebError {
         match e {
             AuditError::Db(e) => Self::Unavailable(e),
             other => Self::internal(other),
+        }
+    }
+}
+
+/// The web view's wording of a read that gave nothing.
+impl From<ReadError> for WebError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NoSession(slug) => Self::NotFound(format!("No session {slug:?}.")),
+            ReadError::AmbiguousSlug(slug) => Self::BadRequest(format!(
+                "Several organisations have a session {slug:?}: add ?org= to the address."
+            )),
+            ReadError::NoAttempt(id) => Self::NotFound(format!("No attempt {id}.")),
+            ReadError::NoPage(page) => Self::NotFound(format!("No page {page} of files.")),
+            ReadError::NotCovered {
+                message,
+                retry_after_secs,
+            } => Self::NotFound(format!(
+                "{message}: the proof is ready once the next checkpoint is signed (within \
+                 {retry_after_secs} s)."
+            )),
+            ReadError::Archived(message) | ReadError::BadRange(message) => Self::NotFound(message),
+            e @ ReadError::NoCheckpoint => Self::NotFound(e.to_string()),
+            ReadError::NeedsAuditRole => {
+                Self::Forbidden("The audit page needs an auditor or admin sign-in.".into())
+            }
+            e @ ReadError::OtherOrg => Self::Forbidden(e.to_string()),
+            ReadError::Db(e) => Self::Unavailable(e),
+            ReadError::Audit(e) => Self::internal(e),
+            ReadError::Internal(e) => Self::Internal(e),
         }
     }
 }
@@ -167,11 +197,7 @@ impl FromRequestParts<WebApp> for WebUser {
             // A revoked token ends its web sessions too.
             SignInMethod::Token => {
                 let active = match session.api_token_id {
-                    Some(id) => api_token::Entity::find_by_id(id)
-                        .filter(api_token::Column::RevokedAt.is_null())
-                        .one(&state.app.db)
-                        .await?
-                        .is_some(),
+                    Some(id) => tokens::is_active(&state.app.db, id).await?,
                     None => false,
                 };
                 if !active {
@@ -213,6 +239,11 @@ impl WebUser {
             .is_none_or(|orgs| orgs.iter().any(|o| o == org))
     }
 
+    /// This browser as a reader (`reads`).
+    pub fn viewer(&self) -> Viewer {
+        Viewer::web(self.session.id, self.role, self.orgs.clone())
+    }
+
     /// Who is shown as signed in (a GitHub login, or the kind of token).
     pub fn label(&self) -> String {
         match &self.session.github_login {
@@ -236,19 +267,6 @@ impl WebUser {
                     .into(),
             ))
         }
-    }
-
-    /// Append the audit entry of a read, before any data leaves; ids only.
-    pub async fn audit(
-        &self,
-        state: &WebApp,
-        action: Action,
-        subject: String,
-        details: Value,
-    ) -> Result<(), WebError> {
-        let entry = entries::web_read(self.session.id, action, subject, details)?;
-        audit::record(&state.app.db, &state.app.origin, entry).await?;
-        Ok(())
     }
 }
 

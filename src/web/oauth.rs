@@ -10,13 +10,12 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use entity::lab_session;
-use sea_orm::{EntityTrait, QuerySelect};
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
 use super::auth::{cookie_value, remove_cookie, same_secret, set_cookie, start_session, WebError};
 use super::{OauthClient, WebApp};
+use crate::db;
 use crate::db::web_sessions::{self, SignIn};
 
 /// The cookie binding a pending `state` to the browser.
@@ -238,13 +237,7 @@ impl<'a> GithubUser<'a> {
         token: &str,
         login: &str,
     ) -> Result<Vec<String>, WebError> {
-        let mut orgs: Vec<String> = lab_session::Entity::find()
-            .select_only()
-            .column(lab_session::Column::Org)
-            .distinct()
-            .into_tuple()
-            .all(&state.app.db)
-            .await?;
+        let mut orgs = db::sessions::orgs(&state.app.db).await?;
         let team = state.web.cfg.instructor_team.clone();
         if let Some((team_org, _)) = &team {
             orgs.push(team_org.clone());

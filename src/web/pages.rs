@@ -1,26 +1,21 @@
-//! The web view's pages and downloads. Each handler: the signed-in user, one scoped lookup (another
-//! organisation's session or attempt is 404, as in the API), the audit entry of the read, then the view.
-
-use crate::audit::Action;
-use std::collections::HashMap;
+//! The web view's pages and downloads. Each handler: the signed-in user, one read through `reads` (scoped
+//! to what the user may see — another organisation's session or attempt is 404, as in the API — and
+//! audited before any data leaves), then the view.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
-use entity::{audit_head, audit_log, lab_attempt, lab_session};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::auth::{WebError, WebUser};
 use super::chart::Chart;
-use super::summary::{self, Status};
+use super::summary;
 use super::views::{self, Header, SessionLine};
 use super::WebApp;
-use crate::audit::proof::{self, BuildError};
+use crate::db::attempts::AttemptFilter;
 use crate::db::summary::StudentSummary;
-use crate::db::{self, attempts::AttemptFilter};
 use crate::http::api;
+use crate::reads::{self, Ctx};
 use crate::report::GradeRow;
 
 /// Files shown per page of an attempt.
@@ -30,39 +25,43 @@ fn header(user: &WebUser) -> Header<'_> {
     Header {
         label: user.label(),
         csrf: user.csrf(),
-        auditor: crate::db::tokens::reads_audit(user.role),
+        auditor: user.viewer().reads_audit(),
+    }
+}
+
+/// The database and log the reads of `state` go to.
+fn ctx(state: &WebApp) -> Ctx<'_> {
+    Ctx {
+        db: &state.app.db,
+        origin: &state.app.origin,
     }
 }
 
 /// `GET /`: the sessions of the organisations the user may see, with their counts.
 pub async fn index(State(state): State<WebApp>, user: WebUser) -> Result<Html<String>, WebError> {
-    let sessions: Vec<lab_session::Model> = db::sessions::list(&state.app.db, None)
-        .await?
-        .into_iter()
-        .filter(|s| user.may_see(&s.org))
+    let sessions = reads::index(ctx(&state), &user.viewer()).await?;
+    let lines: Vec<SessionLine> = sessions
+        .iter()
+        .map(|line| {
+            let s = &line.session;
+            SessionLine {
+                org: s.org.clone(),
+                slug: s.slug.clone(),
+                title: s.title.clone(),
+                closes_at: s.closes_at,
+                timezone: s.timezone.clone(),
+                archived: s.archived_at.is_some(),
+                on_time: line.counts.on_time,
+                late_only: line.counts.late_only,
+                missing: line.counts.missing,
+                ambiguous: sessions
+                    .iter()
+                    .filter(|other| other.session.slug == s.slug)
+                    .count()
+                    > 1,
+            }
+        })
         .collect();
-    let mut slugs: HashMap<&str, usize> = HashMap::new();
-    for s in &sessions {
-        *slugs.entry(s.slug.as_str()).or_default() += 1;
-    }
-    let mut lines = Vec::with_capacity(sessions.len());
-    for s in &sessions {
-        // The counts are the per-student summary's statuses.
-        let rows = db::summary::summarize(&state.app.db, s).await?;
-        let count = |st: Status| rows.iter().filter(|r| r.status == st).count();
-        lines.push(SessionLine {
-            org: s.org.clone(),
-            slug: s.slug.clone(),
-            title: s.title.clone(),
-            closes_at: s.closes_at,
-            timezone: s.timezone.clone(),
-            archived: s.archived_at.is_some(),
-            on_time: count(Status::OnTime),
-            late_only: count(Status::LateOnly),
-            missing: count(Status::Missing),
-            ambiguous: slugs.get(s.slug.as_str()).copied().unwrap_or(0) > 1,
-        });
-    }
     Ok(Html(views::index(&header(&user), &lines).into_string()))
 }
 
@@ -72,30 +71,6 @@ pub struct SessionQuery {
     org: Option<String>,
     status: Option<String>,
     sort: Option<String>,
-}
-
-/// The one session `slug` names among those the user may see.
-async fn find_session(
-    state: &WebApp,
-    user: &WebUser,
-    slug: &str,
-    org: Option<&str>,
-) -> Result<lab_session::Model, WebError> {
-    let org = org.filter(|o| !o.is_empty()).map(str::to_ascii_lowercase);
-    let mut found: Vec<lab_session::Model> = lab_session::Entity::find()
-        .filter(lab_session::Column::Slug.eq(slug))
-        .all(&state.app.db)
-        .await?
-        .into_iter()
-        .filter(|s| user.may_see(&s.org) && org.as_ref().is_none_or(|o| *o == s.org))
-        .collect();
-    match found.len() {
-        0 => Err(WebError::NotFound(format!("No session {slug:?}."))),
-        1 => Ok(found.remove(0)),
-        _ => Err(WebError::BadRequest(format!(
-            "Several organisations have a session {slug:?}: add ?org= to the address."
-        ))),
-    }
 }
 
 /// A row's roster identifier; `None` for a student off the roster.
@@ -142,7 +117,6 @@ pub async fn session(
     Path(slug): Path<String>,
     Query(q): Query<SessionQuery>,
 ) -> Result<Html<String>, WebError> {
-    let session = find_session(&state, &user, &slug, q.org.as_deref()).await?;
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(summary::parse(s).ok_or_else(|| {
@@ -156,20 +130,22 @@ pub async fn session(
     {
         return Err(WebError::BadRequest(format!("cannot sort by {sort:?}")));
     }
-    let mut rows = db::summary::summarize(&state.app.db, &session).await?;
-    let total = rows.len();
-    rows.retain(|r| status.is_none_or(|s| r.status == s));
+    let viewer = user.viewer();
+    let page_data =
+        reads::session_page(ctx(&state), &viewer, (&slug, q.org.as_deref()), status).await?;
+    let reads::SessionPage {
+        summary:
+            reads::Summary {
+                session,
+                mut rows,
+                total,
+                ..
+            },
+        pushes,
+        extensions,
+    } = page_data;
     sort_rows(&mut rows, &sort);
-    user.audit(
-        &state,
-        Action::WebSummaryRead,
-        format!("lab_session:{}", session.id),
-        json!({ "session_id": session.id, "count": rows.len() }),
-    )
-    .await?;
-    let pushes = db::web_views::push_times(&state.app.db, session.id).await?;
-    let extensions: Vec<_> = db::sessions::extensions(&state.app.db, session.id)
-        .await?
+    let extensions: Vec<_> = extensions
         .into_iter()
         .map(|e| (e.student, e.closes_at))
         .collect();
@@ -203,17 +179,11 @@ pub async fn attempts_csv(
     Path(slug): Path<String>,
     Query(q): Query<SessionQuery>,
 ) -> Result<Response, WebError> {
-    let session = find_session(&state, &user, &slug, q.org.as_deref()).await?;
-    let filter = AttemptFilter {
-        session_id: Some(session.id),
-        ..AttemptFilter::default()
-    };
-    let (count, upto) = db::attempts::extent(&state.app.db, &filter).await?;
-    user.audit(
-        &state,
-        Action::WebAttemptsExported,
-        format!("lab_session:{}", session.id),
-        json!({ "session_id": session.id, "format": "csv", "count": count, "upto_attempt_id": upto }),
+    let (session, filter, upto) = reads::attempts_export(
+        ctx(&state),
+        &user.viewer(),
+        (&slug, q.org.as_deref()),
+        AttemptFilter::default(),
     )
     .await?;
     Ok(api::attempts_csv(
@@ -231,19 +201,12 @@ pub async fn grades_csv(
     Path(slug): Path<String>,
     Query(q): Query<SessionQuery>,
 ) -> Result<Response, WebError> {
-    let session = find_session(&state, &user, &slug, q.org.as_deref()).await?;
-    let rows: Vec<GradeRow> = db::summary::summarize(&state.app.db, &session)
-        .await?
+    let (session, summary) =
+        reads::grades(ctx(&state), &user.viewer(), (&slug, q.org.as_deref())).await?;
+    let rows: Vec<GradeRow> = summary
         .iter()
         .map(|s| GradeRow::new(s, &session, &state.app.github_web_url))
         .collect();
-    user.audit(
-        &state,
-        Action::WebGradesExported,
-        format!("lab_session:{}", session.id),
-        json!({ "session_id": session.id, "count": rows.len() }),
-    )
-    .await?;
     Ok(api::csv_download(
         rows,
         &format!("{}-grades.csv", session.slug),
@@ -256,24 +219,6 @@ pub struct PageQuery {
     page: Option<u64>,
 }
 
-/// The attempt `id` if the user may see its session; 404 otherwise, exactly like a missing one.
-async fn visible_attempt(
-    state: &WebApp,
-    user: &WebUser,
-    id: i64,
-) -> Result<(lab_attempt::Model, lab_session::Model), WebError> {
-    let not_found = || WebError::NotFound(format!("No attempt {id}."));
-    let (attempt, session) = lab_attempt::Entity::find_by_id(id)
-        .find_also_related(lab_session::Entity)
-        .one(&state.app.db)
-        .await?
-        .ok_or_else(not_found)?;
-    match session {
-        Some(s) if user.may_see(&s.org) => Ok((attempt, s)),
-        _ => Err(not_found()),
-    }
-}
-
 /// `GET /attempts/{id}`: the attempt, its files a page at a time, its audit receipt (audited as
 /// `web.attempt_read`).
 pub async fn attempt(
@@ -282,51 +227,18 @@ pub async fn attempt(
     Path(id): Path<i64>,
     Query(q): Query<PageQuery>,
 ) -> Result<Html<String>, WebError> {
-    let (attempt, session) = visible_attempt(&state, &user, id).await?;
     let page = q.page.unwrap_or(1).max(1) - 1;
-    let (files, total) = db::web_views::files_page(&state.app.db, id, page, FILES_PER_PAGE).await?;
-    let pages = total.div_ceil(FILES_PER_PAGE);
-    if page > 0 && page >= pages {
-        return Err(WebError::NotFound(format!(
-            "No page {} of files.",
-            page + 1
-        )));
-    }
-    // The student's own deadline, as the summary, lists and check runs judge it.
-    let name = attempt
-        .repository_full_name
-        .rsplit_once('/')
-        .map_or(attempt.repository_full_name.as_str(), |(_, n)| n);
-    let deadline = db::sessions::deadline_of_push(
-        &state.app.db,
-        &session,
-        name,
-        attempt.pusher_login.as_deref(),
-        attempt.sender_id,
-    )
-    .await?;
-    let entry_hash = audit_log::Entity::find()
-        .filter(audit_log::Column::Seq.eq(attempt.audit_seq))
-        .one(&state.app.db)
-        .await?
-        .map(|e| e.entry_hash);
-    user.audit(
-        &state,
-        Action::WebAttemptRead,
-        format!("lab_attempt:{id}"),
-        json!({ "attempt_id": id }),
-    )
-    .await?;
+    let data = reads::attempt_page(ctx(&state), &user.viewer(), id, page, FILES_PER_PAGE).await?;
     let view = views::AttemptPage {
-        attempt: &attempt,
-        session: &session,
-        files: &files,
-        file_total: total,
-        page,
-        pages,
-        entry_hash,
+        attempt: &data.attempt,
+        session: &data.session,
+        files: &data.files,
+        file_total: data.file_total,
+        page: data.page,
+        pages: data.pages,
+        entry_hash: data.entry_hash.clone(),
         github_web: state.web.cfg.github_web(),
-        deadline,
+        deadline: data.deadline,
     };
     Ok(Html(views::attempt(&header(&user), &view).into_string()))
 }
@@ -338,22 +250,11 @@ pub async fn proof(
     user: WebUser,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    visible_attempt(&state, &user, id).await?;
-    let proof = proof::build(&state.app.db, id).await.map_err(|e| match e {
-        BuildError::NoAttempt(_) => WebError::NotFound(format!("No attempt {id}.")),
-        e @ BuildError::NotCovered { .. } => WebError::NotFound(format!(
-            "{e}: the proof is ready once the next checkpoint is signed (within {} s).",
-            state.app.checkpoint_interval_secs
-        )),
-        BuildError::Db(e) => WebError::Unavailable(e),
-        e @ BuildError::Archived(_) => WebError::NotFound(e.to_string()),
-        BuildError::Store(e) => WebError::internal(e),
-    })?;
-    user.audit(
-        &state,
-        Action::WebProofRead,
-        format!("lab_attempt:{id}"),
-        json!({ "attempt_id": id, "leaf_index": proof.leaf_index, "tree_size": proof.tree_size }),
+    let proof = reads::proof(
+        ctx(&state),
+        &user.viewer(),
+        id,
+        state.app.checkpoint_interval_secs,
     )
     .await?;
     let body = serde_json::to_vec_pretty(&proof).map_err(WebError::internal)?;
@@ -377,25 +278,7 @@ pub async fn proof(
 /// `GET /audit` (auditor or admin): the log's size, newest checkpoint, verifier key (audited as
 /// `web.audit_read`).
 pub async fn audit(State(state): State<WebApp>, user: WebUser) -> Result<Html<String>, WebError> {
-    if !crate::db::tokens::reads_audit(user.role) {
-        return Err(WebError::Forbidden(
-            "The audit page needs an auditor or admin sign-in.".into(),
-        ));
-    }
-    let size = audit_head::Entity::find()
-        .one(&state.app.db)
-        .await?
-        .map_or(0, |h| h.size);
-    let checkpoint = crate::audit::checkpoint::latest(&state.app.db)
-        .await?
-        .map(|c| (c.size, c.created_at));
-    user.audit(
-        &state,
-        Action::WebAuditRead,
-        "audit_log".into(),
-        json!({ "size": size }),
-    )
-    .await?;
+    let (size, checkpoint) = reads::audit_overview(ctx(&state), &user.viewer()).await?;
     let page = views::AuditPage {
         size,
         checkpoint,

@@ -1,0 +1,462 @@
+//! Reads of sessions and attempts: scoped to the viewer, audited once each.
+
+use chrono::{DateTime, Utc};
+use entity::{lab_attempt, lab_attempt_file, lab_session, session_extension};
+use futures_util::Stream;
+use sea_orm::{DatabaseConnection, DbErr};
+
+use super::detail::{ExportFormat, Read, ReadDetail};
+use super::viewer::{Channel, Viewer, Who};
+use super::{record, Ctx, ReadError};
+use crate::audit::proof::{self, BuildError, Proof};
+use crate::db::attempts::{AttemptFilter, AttemptView};
+use crate::db::summary::StudentSummary;
+use crate::db::{self};
+use crate::domain::summary::Status;
+
+/// The organisation a request is limited to: a token's own, or the one asked for (lower-cased). A token
+/// limited to one organisation that asks for another is refused; a browser that asks for one it may not
+/// see finds nothing there.
+fn scope(viewer: &Viewer, requested: Option<&str>) -> Result<Option<String>, ReadError> {
+    let requested = requested
+        .filter(|o| !o.is_empty())
+        .map(str::to_ascii_lowercase);
+    match (&viewer.channel, &viewer.who) {
+        (Channel::Api(token), _) => match (&token.org, requested) {
+            (Some(own), Some(asked)) if *own != asked => Err(ReadError::OtherOrg),
+            (Some(own), _) => Ok(Some(own.clone())),
+            (None, asked) => Ok(asked),
+        },
+        (Channel::Web { .. }, _) => Ok(requested),
+    }
+}
+
+/// The sessions the viewer may see, with their extensions (the API's session list).
+pub struct SessionList {
+    pub sessions: Vec<lab_session::Model>,
+    pub extensions: Vec<session_extension::Model>,
+}
+
+/// Sessions, by org then slug, of `org` (when given) among those the viewer may see.
+pub async fn sessions(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    org: Option<&str>,
+) -> Result<SessionList, ReadError> {
+    let org = scope(viewer, org)?;
+    let sessions: Vec<lab_session::Model> = db::sessions::list(ctx.db, org.as_deref())
+        .await?
+        .into_iter()
+        .filter(|s| viewer.sees_org(&s.org))
+        .collect();
+    let ids: Vec<i64> = sessions.iter().map(|s| s.id).collect();
+    let extensions = db::sessions::extensions_of(ctx.db, &ids).await?;
+    Ok(SessionList {
+        sessions,
+        extensions,
+    })
+}
+
+/// The one session `slug` names among those the viewer may see (within `org` when given).
+pub async fn session(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    slug: &str,
+    org: Option<&str>,
+) -> Result<lab_session::Model, ReadError> {
+    let org = scope(viewer, org)?;
+    let mut found: Vec<lab_session::Model> = db::sessions::with_slug(ctx.db, slug, org.as_deref())
+        .await?
+        .into_iter()
+        .filter(|s| viewer.sees_org(&s.org))
+        .collect();
+    match found.len() {
+        0 => Err(ReadError::NoSession(slug.to_owned())),
+        1 => Ok(found.remove(0)),
+        _ => Err(ReadError::AmbiguousSlug(slug.to_owned())),
+    }
+}
+
+/// How many students of a session are on time, late only and missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub on_time: usize,
+    pub late_only: usize,
+    pub missing: usize,
+}
+
+impl StatusCounts {
+    fn of(rows: &[StudentSummary]) -> Self {
+        let count = |st: Status| rows.iter().filter(|r| r.status == st).count();
+        Self {
+            on_time: count(Status::OnTime),
+            late_only: count(Status::LateOnly),
+            missing: count(Status::Missing),
+        }
+    }
+}
+
+/// A line of the web view's front page: a session and its counts.
+pub struct IndexLine {
+    pub session: lab_session::Model,
+    pub counts: StatusCounts,
+}
+
+/// The sessions the viewer may see with their counts (the front page; not audited: it shows counts only).
+pub async fn index(ctx: Ctx<'_>, viewer: &Viewer) -> Result<Vec<IndexLine>, ReadError> {
+    let sessions: Vec<lab_session::Model> = db::sessions::list(ctx.db, None)
+        .await?
+        .into_iter()
+        .filter(|s| viewer.sees_org(&s.org))
+        .collect();
+    let mut lines = Vec::with_capacity(sessions.len());
+    for session in sessions {
+        let rows = db::summary::summarize(ctx.db, &session).await?;
+        lines.push(IndexLine {
+            counts: StatusCounts::of(&rows),
+            session,
+        });
+    }
+    Ok(lines)
+}
+
+fn session_subject(session: &lab_session::Model) -> String {
+    format!("lab_session:{}", session.id)
+}
+
+/// A session's per-student summary.
+pub struct Summary {
+    pub session: lab_session::Model,
+    pub rows: Vec<StudentSummary>,
+    /// Rows before the status filter.
+    pub total: usize,
+    /// The whole session's counts.
+    pub counts: StatusCounts,
+}
+
+/// A session's per-student summary, only the rows of `status` when given (audited as a summary read
+/// with the count of rows given; the API's entry names the format).
+pub async fn summary(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    (slug, org): (&str, Option<&str>),
+    format: Option<ExportFormat>,
+    status: Option<Status>,
+) -> Result<Summary, ReadError> {
+    let session = session(ctx, viewer, slug, org).await?;
+    let mut rows = db::summary::summarize(ctx.db, &session).await?;
+    let total = rows.len();
+    let counts = StatusCounts::of(&rows);
+    rows.retain(|r| status.is_none_or(|s| r.status == s));
+    let detail = ReadDetail::SessionRows {
+        session_id: session.id,
+        format,
+        count: rows.len(),
+    };
+    record(
+        ctx,
+        viewer,
+        Read::Summary,
+        session_subject(&session),
+        detail,
+    )
+    .await?;
+    Ok(Summary {
+        session,
+        rows,
+        total,
+        counts,
+    })
+}
+
+/// The web view's page of a session: its summary (audited as a summary read), and the chart's push
+/// times and the extensions that go with it.
+pub struct SessionPage {
+    pub summary: Summary,
+    /// `(pushed_at, late)` of every attempt.
+    pub pushes: Vec<(DateTime<Utc>, bool)>,
+    pub extensions: Vec<session_extension::Model>,
+}
+
+pub async fn session_page(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    session_ref: (&str, Option<&str>),
+    status: Option<Status>,
+) -> Result<SessionPage, ReadError> {
+    let summary = summary(ctx, viewer, session_ref, None, status).await?;
+    let pushes = db::web_views::push_times(ctx.db, summary.session.id).await?;
+    let extensions = db::sessions::extensions(ctx.db, summary.session.id).await?;
+    Ok(SessionPage {
+        summary,
+        pushes,
+        extensions,
+    })
+}
+
+/// A session's per-student summary for its grades CSV (audited as a grades export).
+pub async fn grades(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    (slug, org): (&str, Option<&str>),
+) -> Result<(lab_session::Model, Vec<StudentSummary>), ReadError> {
+    let session = session(ctx, viewer, slug, org).await?;
+    let rows = db::summary::summarize(ctx.db, &session).await?;
+    let detail = ReadDetail::SessionRows {
+        session_id: session.id,
+        format: None,
+        count: rows.len(),
+    };
+    record(ctx, viewer, Read::Grades, session_subject(&session), detail).await?;
+    Ok((session, rows))
+}
+
+/// One page of a session's attempts.
+pub struct AttemptsPage {
+    pub session: lab_session::Model,
+    pub attempts: Vec<AttemptView>,
+    /// The cursor of the next page; `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of at most `limit` attempts of the session that `filter` selects (audited with their ids).
+pub async fn attempts_page(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    (slug, org): (&str, Option<&str>),
+    filter: AttemptFilter,
+    limit: u64,
+    format: ExportFormat,
+) -> Result<AttemptsPage, ReadError> {
+    let session = session(ctx, viewer, slug, org).await?;
+    let filter = AttemptFilter {
+        session_id: Some(session.id),
+        limit: Some(limit.saturating_add(1)),
+        ..filter
+    };
+    let mut attempts = db::attempts::list(ctx.db, &filter).await?;
+    let more = attempts.len() as u64 > limit;
+    attempts.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| attempts.last().map(|v| v.attempt.id.to_string()))
+        .flatten();
+    let detail = ReadDetail::AttemptsPage {
+        session_id: session.id,
+        format,
+        count: attempts.len(),
+        attempt_ids: attempts.iter().map(|v| v.attempt.id).collect(),
+    };
+    record(
+        ctx,
+        viewer,
+        Read::AttemptsExport,
+        session_subject(&session),
+        detail,
+    )
+    .await?;
+    Ok(AttemptsPage {
+        session,
+        attempts,
+        next_cursor,
+    })
+}
+
+/// Every attempt of the session that `filter` selects, as one streamed CSV: the session, the filter
+/// (limited to the session) and the newest attempt id the download includes (audited with the count).
+pub async fn attempts_export(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    (slug, org): (&str, Option<&str>),
+    filter: AttemptFilter,
+) -> Result<(lab_session::Model, AttemptFilter, Option<i64>), ReadError> {
+    let session = session(ctx, viewer, slug, org).await?;
+    let filter = AttemptFilter {
+        session_id: Some(session.id),
+        ..filter
+    };
+    let (count, upto) = db::attempts::extent(ctx.db, &filter).await?;
+    let detail = ReadDetail::AttemptsStream {
+        session_id: session.id,
+        format: ExportFormat::Csv,
+        count,
+        // The API's entry names its cursor (null without one); the web view has none.
+        after_id: matches!(viewer.channel, Channel::Api(_)).then_some(filter.after_id),
+        upto_attempt_id: upto,
+    };
+    record(
+        ctx,
+        viewer,
+        Read::AttemptsExport,
+        session_subject(&session),
+        detail,
+    )
+    .await?;
+    Ok((session, filter, upto))
+}
+
+/// May the viewer see this attempt of `session`?
+fn sees_attempt(
+    viewer: &Viewer,
+    session: &lab_session::Model,
+    attempt: &lab_attempt::Model,
+) -> bool {
+    match viewer.who {
+        Who::Staff { .. } => viewer.sees_org(&session.org),
+        Who::Student { github_id } => attempt.sender_id == Some(github_id),
+    }
+}
+
+/// The attempt `id` with its session, if the viewer may see it; another organisation's attempt is
+/// "no attempt", exactly like a missing one.
+async fn visible_attempt(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+) -> Result<(lab_attempt::Model, lab_session::Model), ReadError> {
+    match db::attempts::with_session(ctx.db, id).await? {
+        Some((attempt, session)) if sees_attempt(viewer, &session, &attempt) => {
+            Ok((attempt, session))
+        }
+        _ => Err(ReadError::NoAttempt(id)),
+    }
+}
+
+fn attempt_subject(id: i64) -> String {
+    format!("lab_attempt:{id}")
+}
+
+/// One attempt with its files (audited as an attempt read).
+pub async fn attempt(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> Result<AttemptView, ReadError> {
+    visible_attempt(ctx, viewer, id).await?;
+    let view = db::attempts::get(ctx.db, id)
+        .await?
+        .ok_or(ReadError::NoAttempt(id))?;
+    let detail = ReadDetail::Attempt { attempt_id: id };
+    record(ctx, viewer, Read::Attempt, attempt_subject(id), detail).await?;
+    Ok(view)
+}
+
+/// An attempt's page in the web view: the attempt, a page of its files, its deadline and receipt.
+pub struct AttemptPage {
+    pub attempt: lab_attempt::Model,
+    pub session: lab_session::Model,
+    pub files: Vec<lab_attempt_file::Model>,
+    pub file_total: u64,
+    /// The page shown, from 0.
+    pub page: u64,
+    pub pages: u64,
+    /// The hash of the attempt's audit entry (the receipt), while it is in the database.
+    pub entry_hash: Option<String>,
+    /// The student's own deadline, as the summary, lists and check runs judge it.
+    pub deadline: DateTime<Utc>,
+}
+
+/// Page `page` (from 0) of attempt `id`'s files, `per_page` a page (audited as an attempt read). A page
+/// past the last is refused before any file is read.
+pub async fn attempt_page(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    page: u64,
+    per_page: u64,
+) -> Result<AttemptPage, ReadError> {
+    let (attempt, session) = visible_attempt(ctx, viewer, id).await?;
+    let file_total = db::web_views::file_count(ctx.db, id).await?;
+    let pages = file_total.div_ceil(per_page.max(1));
+    if page > 0 && page >= pages {
+        return Err(ReadError::NoPage(page.saturating_add(1)));
+    }
+    let files = db::web_views::files_page(ctx.db, id, page, per_page).await?;
+    let name = attempt
+        .repository_full_name
+        .rsplit_once('/')
+        .map_or(attempt.repository_full_name.as_str(), |(_, n)| n);
+    let deadline = db::sessions::deadline_of_push(
+        ctx.db,
+        &session,
+        name,
+        attempt.pusher_login.as_deref(),
+        attempt.sender_id,
+    )
+    .await?;
+    let entry_hash = crate::audit::entry_hash_at(ctx.db, attempt.audit_seq).await?;
+    let (read, detail) = match viewer.who {
+        Who::Student { .. } => (
+            Read::Student,
+            ReadDetail::Student {
+                session_id: None,
+                attempt_id: Some(id),
+            },
+        ),
+        Who::Staff { .. } => (Read::Attempt, ReadDetail::Attempt { attempt_id: id }),
+    };
+    record(ctx, viewer, read, attempt_subject(id), detail).await?;
+    Ok(AttemptPage {
+        attempt,
+        session,
+        files,
+        file_total,
+        page,
+        pages,
+        entry_hash,
+        deadline,
+    })
+}
+
+/// The inclusion proof of attempt `id`'s entry against the newest signed checkpoint (audited as a proof
+/// read). `checkpoint_interval_secs` says when an entry not covered yet will be.
+pub async fn proof(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    checkpoint_interval_secs: u64,
+) -> Result<Proof, ReadError> {
+    visible_attempt(ctx, viewer, id).await?;
+    let proof = proof::build(ctx.db, id).await.map_err(|e| match e {
+        BuildError::NoAttempt(_) => ReadError::NoAttempt(id),
+        e @ BuildError::NotCovered { .. } => ReadError::NotCovered {
+            message: e.to_string(),
+            retry_after_secs: checkpoint_interval_secs,
+        },
+        BuildError::Db(e) => ReadError::Db(e),
+        e @ BuildError::Archived(_) => ReadError::Archived(e.to_string()),
+        BuildError::Store(e) => ReadError::internal(e),
+    })?;
+    let detail = ReadDetail::Proof {
+        attempt_id: id,
+        leaf_index: proof.leaf_index,
+        tree_size: proof.tree_size,
+    };
+    record(ctx, viewer, Read::Proof, attempt_subject(id), detail).await?;
+    Ok(proof)
+}
+
+/// The attempts of an export [`attempts_export`] recorded, `chunk` at a time by id up to `upto` (none when
+/// `upto` is `None`), each page read when the client is ready for it: constant memory for any size.
+pub fn export_pages(
+    db: DatabaseConnection,
+    filter: AttemptFilter,
+    upto: Option<i64>,
+    chunk: usize,
+) -> impl Stream<Item = Result<Vec<AttemptView>, DbErr>> + Send + 'static {
+    let page = AttemptFilter {
+        upto_id: Some(upto.unwrap_or(0)),
+        limit: Some(chunk as u64),
+        ..filter
+    };
+    futures_util::stream::unfold(Some(page), move |next| {
+        let db = db.clone();
+        async move {
+            let mut page = next?;
+            match db::attempts::list(&db, &page).await {
+                Ok(views) if views.is_empty() => None,
+                Ok(views) => {
+                    let more = views.len() == chunk;
+                    page.after_id = views.last().map(|v| v.attempt.id).or(page.after_id);
+                    Some((Ok(views), more.then_some(page)))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        }
+    })
+}
