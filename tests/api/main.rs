@@ -32,6 +32,7 @@ mod graded_guards;
 mod grader;
 mod idempotency;
 mod known_answers;
+mod merkle_vectors;
 mod net_diff;
 mod openapi;
 mod operators;
