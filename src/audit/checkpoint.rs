@@ -30,6 +30,8 @@ use super::{AuditError, LockedHead};
 pub const ALG_ED25519: u8 = 0x01;
 const SIG_PREFIX: &str = "\u{2014} ";
 const PRIVATE_PREFIX: &str = "PRIVATE+KEY+";
+/// The most signature lines a note may carry (Go's `note.Open` refuses more, so that parsing stays cheap).
+pub const MAX_SIGNATURES: usize = 100;
 
 /// Why a key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,12 @@ pub enum NoteError {
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('+') && !name.chars().any(char::is_whitespace)
+}
+
+/// A key id as written in a key: 8 hex digits (either case, as Go's `strconv.ParseUint(id, 16, 32)`
+/// reads them).
+fn id_matches(written: &str, id: [u8; 4]) -> bool {
+    written.len() == 8 && written.eq_ignore_ascii_case(&hex::encode(id))
 }
 
 /// `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[..4]`.
@@ -135,7 +143,7 @@ impl AuditKey {
             return None;
         }
         let key = Self::from_seed(name, seed);
-        (hex::encode(key.verifier().id) == id).then_some(key)
+        id_matches(id, key.verifier().id).then_some(key)
     }
 
     fn private_text(&self) -> Zeroizing<String> {
@@ -275,7 +283,7 @@ impl Verifier {
             name: name.to_owned(),
             key,
         };
-        if hex::encode(verifier.id) != id {
+        if !id_matches(id, verifier.id) {
             return Err(bad("the key id does not match the key"));
         }
         Ok(verifier)
@@ -305,10 +313,12 @@ pub struct SignedNote {
     pub signatures: Vec<NoteSignature>,
 }
 
-/// Split a note into its text and signature lines (the text ends at the last blank line).
+/// Split a note into its text and signature lines (the text ends at the last blank line). As Go's
+/// `note.Open`: no ASCII control character but the newline (U+0000..U+001F), at most
+/// [`MAX_SIGNATURES`] signature lines.
 pub fn parse_note(note: &str) -> Result<SignedNote, NoteError> {
     let bad = |m: &str| NoteError::Malformed(m.to_owned());
-    if note.chars().any(|c| c.is_control() && c != '\n') {
+    if note.chars().any(|c| c < ' ' && c != '\n') {
         return Err(bad("control characters"));
     }
     if !note.ends_with('\n') {
@@ -316,6 +326,9 @@ pub fn parse_note(note: &str) -> Result<SignedNote, NoteError> {
     }
     let split = note.rfind("\n\n").ok_or_else(|| bad("no blank line"))?;
     let (text, sigs) = (&note[..=split], &note[split + 2..]);
+    if sigs.lines().count() > MAX_SIGNATURES {
+        return Err(bad("more than 100 signature lines"));
+    }
     let signatures = sigs
         .lines()
         .map(|line| {

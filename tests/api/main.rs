@@ -34,6 +34,7 @@ mod idempotency;
 mod known_answers;
 mod merkle_vectors;
 mod net_diff;
+mod note_vectors;
 mod openapi;
 mod operators;
 mod parity;
