@@ -20,6 +20,7 @@ mod browser;
 mod claim_plan;
 mod cli;
 mod crash;
+mod differential;
 mod doctor;
 mod edge;
 mod file_modes;
