@@ -30,6 +30,8 @@ use super::{AuditError, LockedHead};
 pub const ALG_ED25519: u8 = 0x01;
 const SIG_PREFIX: &str = "\u{2014} ";
 const PRIVATE_PREFIX: &str = "PRIVATE+KEY+";
+/// The most signature lines a note may carry (Go's `note.Open` refuses more, so that parsing stays cheap).
+pub const MAX_SIGNATURES: usize = 100;
 
 /// Why a key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,12 @@ pub enum NoteError {
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('+') && !name.chars().any(char::is_whitespace)
+}
+
+/// A key id as written in a key: 8 hex digits (either case, as Go's `strconv.ParseUint(id, 16, 32)`
+/// reads them).
+fn id_matches(written: &str, id: [u8; 4]) -> bool {
+    written.len() == 8 && written.eq_ignore_ascii_case(&hex::encode(id))
 }
 
 /// `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[..4]`.
@@ -135,7 +143,7 @@ impl AuditKey {
             return None;
         }
         let key = Self::from_seed(name, seed);
-        (hex::encode(key.verifier().id) == id).then_some(key)
+        id_matches(id, key.verifier().id).then_some(key)
     }
 
     fn private_text(&self) -> Zeroizing<String> {
@@ -275,7 +283,7 @@ impl Verifier {
             name: name.to_owned(),
             key,
         };
-        if hex::encode(verifier.id) != id {
+        if !id_matches(id, verifier.id) {
             return Err(bad("the key id does not match the key"));
         }
         Ok(verifier)
@@ -305,10 +313,12 @@ pub struct SignedNote {
     pub signatures: Vec<NoteSignature>,
 }
 
-/// Split a note into its text and signature lines (the text ends at the last blank line).
+/// Split a note into its text and signature lines (the text ends at the last blank line). As Go's
+/// `note.Open`: no ASCII control character but the newline (U+0000..U+001F), at most
+/// [`MAX_SIGNATURES`] signature lines.
 pub fn parse_note(note: &str) -> Result<SignedNote, NoteError> {
     let bad = |m: &str| NoteError::Malformed(m.to_owned());
-    if note.chars().any(|c| c.is_control() && c != '\n') {
+    if note.chars().any(|c| c < ' ' && c != '\n') {
         return Err(bad("control characters"));
     }
     if !note.ends_with('\n') {
@@ -316,6 +326,9 @@ pub fn parse_note(note: &str) -> Result<SignedNote, NoteError> {
     }
     let split = note.rfind("\n\n").ok_or_else(|| bad("no blank line"))?;
     let (text, sigs) = (&note[..=split], &note[split + 2..]);
+    if sigs.lines().count() > MAX_SIGNATURES {
+        return Err(bad("more than 100 signature lines"));
+    }
     let signatures = sigs
         .lines()
         .map(|line| {
@@ -367,45 +380,84 @@ pub fn open_note(note: &str, verifier: &Verifier) -> Result<String, NoteError> {
 /// The extension line that carries the hash chain's head in a C2SP `tlog-checkpoint`.
 pub const CHAIN_EXTENSION: &str = "labtrail-chain ";
 
+/// What the hash lines of a checkpoint sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signs {
+    /// labtrail's checkpoints: the RFC 6962 Merkle root (third line) and the hash chain's head after
+    /// `size` entries (the `labtrail-chain` extension line).
+    RootAndChain { root: [u8; 32], chain: [u8; 32] },
+    /// A standard C2SP `tlog-checkpoint` (three lines, no `labtrail-chain` line): the third line is the
+    /// Merkle root. This is how a three-line body is parsed.
+    Root([u8; 32]),
+    /// labtrail's legacy chain-only checkpoint: three lines, the third being the chain head. Written
+    /// before the Merkle tree existed (and still for a log whose tree is not stored). Its text cannot
+    /// be told from [`Signs::Root`]: only a reader holding the log can, see [`resolve_stored`].
+    Chain([u8; 32]),
+}
+
 /// A checkpoint body.
 ///
-/// Current checkpoints are C2SP `tlog-checkpoint`s: `<origin>`, `<size>`, the base64 RFC 6962 Merkle root,
-/// then the extension line `labtrail-chain <base64 chain head>` (the hash of the last entry's chain,
-/// which archives and check-run receipts refer to). Checkpoints written before the Merkle tree had only
-/// three lines, the third being the chain head: a body without the extension line is read that way
-/// (`root` is `None`). The two cannot be confused: the extension line is what tells them apart.
+/// Checkpoints are C2SP `tlog-checkpoint`s: `<origin>`, `<size>`, the base64 RFC 6962 Merkle root, then
+/// extension lines. labtrail writes the extension line `labtrail-chain <base64 chain head>` (the hash of
+/// the last entry's chain, which archives and check-run receipts refer to). A body without that line is
+/// read as the standard format: its third line is the root ([`Signs::Root`]). labtrail's legacy
+/// chain-only checkpoints have the same three lines with the chain head third; reading labtrail's own
+/// stored checkpoints, [`resolve_stored`] tells the two apart against the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     pub origin: String,
     pub size: i64,
-    /// The RFC 6962 root of the first `size` entries (`None` in old, chain-only checkpoints).
-    pub root: Option<[u8; 32]>,
-    /// The chain hash after `size` entries.
-    pub head: [u8; 32],
+    pub signs: Signs,
 }
 
 impl Checkpoint {
-    /// `<origin>\n<size>\n<base64 root>\nlabtrail-chain <base64 head>\n`, or the old
-    /// `<origin>\n<size>\n<base64 head>\n` when there is no root.
+    /// The signed RFC 6962 root of the first `size` entries (`None` in a legacy chain-only checkpoint).
+    pub fn root(&self) -> Option<[u8; 32]> {
+        match self.signs {
+            Signs::RootAndChain { root, .. } | Signs::Root(root) => Some(root),
+            Signs::Chain(_) => None,
+        }
+    }
+
+    /// The signed chain hash after `size` entries (`None` in a standard three-line checkpoint).
+    pub fn head(&self) -> Option<[u8; 32]> {
+        match self.signs {
+            Signs::RootAndChain { chain, .. } | Signs::Chain(chain) => Some(chain),
+            Signs::Root(_) => None,
+        }
+    }
+
+    /// The legacy reading of a three-line checkpoint (its third line the chain head); `None` for a
+    /// checkpoint with a `labtrail-chain` line, which is never legacy.
+    pub fn as_legacy(&self) -> Option<Self> {
+        match self.signs {
+            Signs::Root(h) | Signs::Chain(h) => Some(Self {
+                signs: Signs::Chain(h),
+                ..self.clone()
+            }),
+            Signs::RootAndChain { .. } => None,
+        }
+    }
+
+    /// `<origin>\n<size>\n<base64 root>\nlabtrail-chain <base64 head>\n`, or three lines for
+    /// [`Signs::Root`] (the root) and [`Signs::Chain`] (the chain head).
     pub fn body(&self) -> String {
-        match self.root {
-            Some(root) => format!(
+        match self.signs {
+            Signs::RootAndChain { root, chain } => format!(
                 "{}\n{}\n{}\n{CHAIN_EXTENSION}{}\n",
                 self.origin,
                 self.size,
                 B64.encode(root),
-                B64.encode(self.head)
+                B64.encode(chain)
             ),
-            None => format!(
-                "{}\n{}\n{}\n",
-                self.origin,
-                self.size,
-                B64.encode(self.head)
-            ),
+            Signs::Root(h) | Signs::Chain(h) => {
+                format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(h))
+            }
         }
     }
 
-    /// Parse a checkpoint body (extension lines other than `labtrail-chain` are ignored).
+    /// Parse a checkpoint body: a `labtrail-chain` line makes it [`Signs::RootAndChain`], its absence
+    /// [`Signs::Root`] (other extension lines are ignored).
     pub fn parse_body(text: &str) -> Result<Self, NoteError> {
         let bad = |m: &str| NoteError::Checkpoint(m.to_owned());
         let hash = |h: &str| {
@@ -433,20 +485,39 @@ impl Checkpoint {
                 chain = Some(hash(h).ok_or_else(|| bad("labtrail-chain is not a base64 hash"))?);
             }
         }
-        let (root, head) = match (third, chain) {
-            (Some(root), Some(head)) => (Some(root), head),
-            (Some(head), None) => (None, head),
+        let signs = match (third, chain) {
+            (Some(root), Some(chain)) => Signs::RootAndChain { root, chain },
+            (Some(root), None) => Signs::Root(root),
             (None, _) => return Err(bad("expected <origin>, <size>, <base64 hash> lines")),
         };
         match (origin, size) {
             (Some(origin), Some(size)) if size >= 0 => Ok(Self {
                 origin: origin.to_owned(),
                 size,
-                root,
-                head,
+                signs,
             }),
             _ => Err(bad("expected <origin>, <size>, <base64 hash> lines")),
         }
+    }
+}
+
+/// Read a checkpoint of this log as labtrail wrote it. A three-line checkpoint ([`Signs::Root`]) is
+/// kept as a root when it is the root the stored Merkle tree gives for its size; otherwise it is
+/// labtrail's legacy chain-only checkpoint ([`Signs::Chain`]), and the verifier then holds its hash to
+/// the chain. Either way a hash that is neither the log's root nor its chain head fails verification:
+/// this only chooses which of the two a three-line note is compared with.
+pub async fn resolve_stored(
+    db: &impl ConnectionTrait,
+    checkpoint: Checkpoint,
+) -> Result<Checkpoint, DbErr> {
+    let Signs::Root(signed) = checkpoint.signs else {
+        return Ok(checkpoint);
+    };
+    let size = u64::try_from(checkpoint.size).unwrap_or_default();
+    match super::merkle_store::root(db, size).await {
+        Ok(root) if root == signed => Ok(checkpoint),
+        Err(super::merkle_store::StoreError::Db(e)) => Err(e),
+        Ok(_) | Err(_) => Ok(checkpoint.as_legacy().unwrap_or(checkpoint)),
     }
 }
 
@@ -577,11 +648,19 @@ pub async fn sign_head(
     // Under the audit lock: no other instance can slip a checkpoint by another key in between.
     check_same_key(latest(txn).await?.as_ref(), key)?;
     let size = u64::try_from(head.size).unwrap_or_default();
+    // Without a stored tree (entries archived before it existed) only the legacy chain-only format can
+    // be written; `resolve_stored` reads it back as such.
+    let signs = match super::merkle_store::root_for_checkpoint(txn, size).await? {
+        Some(root) => Signs::RootAndChain {
+            root,
+            chain: head.head_hash,
+        },
+        None => Signs::Chain(head.head_hash),
+    };
     let checkpoint = Checkpoint {
         origin: origin.to_owned(),
         size: head.size,
-        root: super::merkle_store::root_for_checkpoint(txn, size).await?,
-        head: head.head_hash,
+        signs,
     };
     let note = key.sign_note(&checkpoint.body());
     let (path, text) = (file.to_owned(), note.clone());
@@ -675,8 +754,10 @@ mod tests {
         let cp = Checkpoint {
             origin: "log.example".into(),
             size: 42,
-            root: Some([8; 32]),
-            head: [7; 32],
+            signs: Signs::RootAndChain {
+                root: [8; 32],
+                chain: [7; 32],
+            },
         };
         let a = key.sign_note(&cp.body());
         let b = key.sign_note(
@@ -692,13 +773,8 @@ mod tests {
         assert_eq!(opened, cp);
         assert!(open_checkpoint(&a, &key.verifier(), "other").is_err());
         assert!(Checkpoint::parse_body("o\n007\nAAAA\n").is_err());
-        // The old, chain-only format: three lines, the third the chain head.
-        let old = Checkpoint {
-            root: None,
-            ..cp.clone()
-        };
-        assert_eq!(old.body().lines().count(), 3);
-        assert_eq!(Checkpoint::parse_body(&old.body()), Ok(old));
+        assert_eq!((cp.root(), cp.head()), (Some([8; 32]), Some([7; 32])));
+        assert_eq!(cp.as_legacy(), None);
         let new = cp.body();
         assert_eq!(
             new,
@@ -713,5 +789,37 @@ mod tests {
         let unknown = format!("{new}some-witness-ext 1\n");
         assert_eq!(Checkpoint::parse_body(&unknown), Ok(cp.clone()));
         assert!(!format!("{key:?}").contains(&B64.encode(key.signing.as_bytes())));
+    }
+
+    #[test]
+    fn a_three_line_body_is_a_root_and_legacy_only_on_request() {
+        // A standard C2SP tlog-checkpoint: origin, size, root, no extension line.
+        let standard = format!("log.example\n5\n{}\n", B64.encode([3; 32]));
+        let parsed = Checkpoint::parse_body(&standard).expect("standard checkpoint");
+        assert_eq!(parsed.signs, Signs::Root([3; 32]));
+        assert_eq!((parsed.root(), parsed.head()), (Some([3; 32]), None));
+        assert_eq!(parsed.body(), standard);
+        // With extension lines other than labtrail-chain it is still a root.
+        let ext = format!("{standard}other.example/ext 1\n");
+        assert_eq!(Checkpoint::parse_body(&ext), Ok(parsed.clone()));
+        // labtrail's legacy chain-only checkpoint: the same three lines, read as the chain head only
+        // when asked (resolve_stored does, against the log).
+        let legacy = parsed.as_legacy().expect("three lines");
+        assert_eq!(legacy.signs, Signs::Chain([3; 32]));
+        assert_eq!((legacy.root(), legacy.head()), (None, Some([3; 32])));
+        assert_eq!(legacy.body(), standard);
+        assert_eq!(legacy.as_legacy(), Some(legacy.clone()));
+        // The current shape: root and labtrail-chain line, never legacy.
+        let current = format!("{standard}labtrail-chain {}\n", B64.encode([4; 32]));
+        let parsed = Checkpoint::parse_body(&current).expect("current checkpoint");
+        assert_eq!(
+            parsed.signs,
+            Signs::RootAndChain {
+                root: [3; 32],
+                chain: [4; 32]
+            }
+        );
+        assert_eq!(parsed.as_legacy(), None);
+        assert_eq!(parsed.body(), current);
     }
 }

@@ -94,7 +94,7 @@ impl Proof {
                 checkpoint.origin, verifier.name
             )));
         }
-        let root = checkpoint.root.ok_or_else(|| {
+        let root = checkpoint.root().ok_or_else(|| {
             invalid("the checkpoint has no Merkle root (a chain-only checkpoint)".into())
         })?;
         if i64::try_from(self.tree_size).ok() != Some(checkpoint.size) {
@@ -181,13 +181,21 @@ pub async fn build(db: &impl ConnectionTrait, attempt_id: i64) -> Result<Proof, 
         .ok_or(BuildError::NoAttempt(attempt_id))?;
     let leaf_index = u64::try_from(attempt.audit_seq).unwrap_or_default();
     let newest = checkpoint::latest(db).await?;
-    // The size and root of the newest checkpoint, read from its own signed text.
-    let signed = newest.as_ref().and_then(|cp| {
+    // The size and root of the newest checkpoint, read from its own signed text (a legacy chain-only
+    // checkpoint, told apart by `resolve_stored`, has no root to prove against).
+    let parsed = newest.as_ref().and_then(|cp| {
         let body = parse_note(&cp.note).ok()?;
-        let parsed = Checkpoint::parse_body(&body.text).ok()?;
-        parsed.root?;
-        Some((u64::try_from(parsed.size).ok()?, cp.note.clone()))
+        Some((Checkpoint::parse_body(&body.text).ok()?, cp.note.clone()))
     });
+    let signed = match parsed {
+        Some((parsed, note)) => {
+            let resolved = checkpoint::resolve_stored(db, parsed).await?;
+            resolved
+                .root()
+                .and_then(|_| Some((u64::try_from(resolved.size).ok()?, note)))
+        }
+        None => None,
+    };
     let (tree_size, note) = match signed {
         Some((size, note)) if size > leaf_index => (size, note),
         other => {
@@ -269,8 +277,10 @@ mod tests {
         let body = Checkpoint {
             origin: "log.example".into(),
             size: 7,
-            root: Some(tree.root(7).expect("root")),
-            head: [0; 32],
+            signs: checkpoint::Signs::RootAndChain {
+                root: tree.root(7).expect("root"),
+                chain: [0; 32],
+            },
         }
         .body();
         let note = key.sign_note(&body);

@@ -16,7 +16,7 @@ use super::chain::{
     canonical_bytes, chain_hash, check_entry_doc, genesis_hash, leaf_hash, parse_hash,
     SCHEME_VERSION,
 };
-use super::checkpoint::{open_checkpoint, open_note, Verifier};
+use super::checkpoint::{open_checkpoint, open_note, resolve_stored, Verifier};
 use super::merkle::{self, Frontier};
 use super::merkle_store::{self, StoreError};
 use super::records::{self, Summary};
@@ -97,8 +97,9 @@ pub async fn verify(db: &impl ConnectionTrait, origin: &str) -> Result<Verdict, 
     Ok(verify_with(db, origin, &Evidence::default()).await?.verdict)
 }
 
-/// Per size: the chain head and (new-format checkpoints) the Merkle root signed, and by what.
-type Signed = BTreeMap<i64, Vec<([u8; 32], Option<[u8; 32]>, String)>>;
+/// Per size: the chain head and the Merkle root signed (either may be absent: a legacy chain-only
+/// checkpoint signs no root, a standard three-line one no chain head), and by what.
+type Signed = BTreeMap<i64, Vec<(Option<[u8; 32]>, Option<[u8; 32]>, String)>>;
 
 /// Verify the chain, the checkpoints (stored, external, in archive manifests) and the archives.
 pub async fn verify_with(
@@ -196,7 +197,8 @@ async fn check_successive(
         let Ok(c) = open_checkpoint(note, verifier, origin) else {
             continue;
         };
-        let Some(root) = c.root else {
+        let c = resolve_stored(db, c).await?;
+        let Some(root) = c.root() else {
             continue;
         };
         if let Some((prev_what, prev_size, prev_root)) = previous {
@@ -291,7 +293,7 @@ async fn collect_checkpoints(
     for (what, note, is_external) in internal.chain(external.into_iter().map(|(w, n)| (w, n, true)))
     {
         let checkpoint = match open_checkpoint(&note, verifier, origin) {
-            Ok(c) => c,
+            Ok(c) => resolve_stored(db, c).await?,
             Err(e) => {
                 return Ok(Err(Verdict::BadEvidence {
                     what,
@@ -303,8 +305,10 @@ async fn collect_checkpoints(
             report.external_size = report.external_size.max(Some(checkpoint.size));
         }
         let same_size = signed.entry(checkpoint.size).or_default();
-        let forks = |(h, r, _): &&([u8; 32], Option<[u8; 32]>, String)| {
-            *h != checkpoint.head || matches!((r, checkpoint.root), (Some(a), Some(b)) if *a != b)
+        let (head, root) = (checkpoint.head(), checkpoint.root());
+        let forks = |(h, r, _): &&(Option<[u8; 32]>, Option<[u8; 32]>, String)| {
+            matches!((h, head), (Some(a), Some(b)) if *a != b)
+                || matches!((r, root), (Some(a), Some(b)) if *a != b)
         };
         if let Some((_, _, other)) = same_size.iter().find(forks) {
             return Ok(Err(Verdict::BadEvidence {
@@ -315,7 +319,7 @@ async fn collect_checkpoints(
                 ),
             }));
         }
-        same_size.push((checkpoint.head, checkpoint.root, what));
+        same_size.push((head, root, what));
     }
     if let Some((size, list)) = signed.range(report.size + 1..).next() {
         return Ok(Err(Verdict::Tampered {
@@ -384,7 +388,7 @@ impl Walk<'_> {
     /// The chain's hash after `size` entries is `hash`: it must match every checkpoint of that size.
     fn at(&mut self, size: i64, hash: [u8; 32]) -> Result<(), Verdict> {
         for (signed_head, signed_root, what) in self.signed.get(&size).into_iter().flatten() {
-            if *signed_head != hash {
+            if signed_head.is_some_and(|h| h != hash) {
                 return Err(Verdict::Tampered {
                     seq: (size - 1).max(0),
                     reason: format!(
@@ -404,7 +408,10 @@ impl Walk<'_> {
                     });
                 }
             }
-            self.checked += 1;
+            // A standard three-line checkpoint with no tree to compare with checked nothing.
+            if signed_head.is_some() || (signed_root.is_some() && tree_root.is_some()) {
+                self.checked += 1;
+            }
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use entity::{audit_log, lab_attempt};
-use labtrail::audit::checkpoint::{self, AuditKey, Checkpoint, Verifier};
+use labtrail::audit::checkpoint::{self, AuditKey, Checkpoint, Signs, Verifier};
 use labtrail::audit::merkle_store;
 use labtrail::audit::proof::{Proof, ProofError};
 use sea_orm::EntityTrait;
@@ -116,7 +116,8 @@ async fn attempts_are_proven_offline_and_altered_proofs_fail(db: TestDb) {
     let body =
         Checkpoint::parse_body(&checkpoint::open_note(&proof.checkpoint, &key).expect("note"))
             .expect("body");
-    let real_root = body.root.expect("a Merkle root");
+    let real_root = body.root().expect("a Merkle root");
+    let chain = body.head().expect("a chain head");
     let signer = AuditKey::load(&db.key_path()).expect("key");
     for byte in [0, 13, 31] {
         let mut root = real_root;
@@ -124,7 +125,7 @@ async fn attempts_are_proven_offline_and_altered_proofs_fail(db: TestDb) {
         let mut p = proof.clone();
         p.checkpoint = signer.sign_note(
             &Checkpoint {
-                root: Some(root),
+                signs: Signs::RootAndChain { root, chain },
                 ..body.clone()
             }
             .body(),
@@ -255,8 +256,7 @@ async fn checkpoints_are_tlog_checkpoints_and_old_ones_still_verify(db: TestDb) 
     let old = Checkpoint {
         origin: ORIGIN.into(),
         size: 3,
-        root: None,
-        head: chain_after(2).await,
+        signs: Signs::Chain(chain_after(2).await),
     };
     checkpoint::append_to_file(&db.checkpoint_file(), &signer.sign_note(&old.body()))
         .expect("append");
@@ -276,14 +276,43 @@ async fn checkpoints_are_tlog_checkpoints_and_old_ones_still_verify(db: TestDb) 
     let out = verify_ok(&app, &[]);
     // Size 3: new in the database and the file, old in the file; size 4: database and file.
     assert!(out.contains("checkpoints checked: 5"), "{out}");
+    // A standard three-line C2SP checkpoint (root, no labtrail-chain line) of the log's true root is
+    // read as a root and verifies; with another root it is tampering.
+    let root_3 = merkle_store::root(&app.db, 3).await.expect("root");
+    let standard = Checkpoint {
+        origin: ORIGIN.into(),
+        size: 3,
+        signs: Signs::Root(root_3),
+    };
+    let file = db.scratch_dir().join("standard-checkpoint.log");
+    checkpoint::append_to_file(&file, &signer.sign_note(&standard.body())).expect("append");
+    let file = file.display().to_string();
+    let out = verify_ok(&app, &["--checkpoints", &file]);
+    // The two database checkpoints (sizes 3 and 4) and the standard one.
+    assert!(out.contains("checkpoints checked: 3"), "{out}");
+    let mut wrong = root_3;
+    wrong[5] ^= 1;
+    let other = db.scratch_dir().join("wrong-standard-checkpoint.log");
+    let note = signer.sign_note(
+        &Checkpoint {
+            signs: Signs::Root(wrong),
+            ..standard
+        }
+        .body(),
+    );
+    checkpoint::append_to_file(&other, &note).expect("append");
+    let (code, out) = verify(&app, &["--checkpoints", &other.display().to_string()]);
+    assert_eq!(code, Some(1), "{out}");
     // A correctly signed new-format checkpoint whose root is not the entries' root is tampering.
     let mut bad_root = merkle_store::root(&app.db, 2).await.expect("root");
     bad_root[0] ^= 1;
     let forged = Checkpoint {
         origin: ORIGIN.into(),
         size: 2,
-        root: Some(bad_root),
-        head: chain_after(1).await,
+        signs: Signs::RootAndChain {
+            root: bad_root,
+            chain: chain_after(1).await,
+        },
     };
     // Alone in a file of its own: after the size-4 notes of the checkpoint file, its smaller size alone
     // would already be caught (successive checkpoints only grow).

@@ -270,8 +270,10 @@ async fn a_forked_checkpoint_in_the_file_is_caught(db: TestDb) {
         &Checkpoint {
             origin: ORIGIN.to_owned(),
             size: first.size + 1,
-            root: Some([7; 32]),
-            head: [9; 32],
+            signs: checkpoint::Signs::RootAndChain {
+                root: [7; 32],
+                chain: [9; 32],
+            },
         }
         .body(),
     );

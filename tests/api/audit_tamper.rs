@@ -2,7 +2,7 @@
 //! and must make `labtrail audit verify` exit 1 — or, where the attack is undetectable by design, be
 //! reported honestly (a deleted entry inside the unsigned tail).
 
-use labtrail::audit::checkpoint::{AuditKey, Checkpoint};
+use labtrail::audit::checkpoint::{AuditKey, Checkpoint, Signs};
 
 use crate::audit_support::{
     checkpoint, entry_hash, exec_with, flip_byte, forge, more, record, unguarded, verify,
@@ -251,8 +251,7 @@ async fn checkpoint_signed_by_another_key_is_caught(db: TestDb) {
     let body = Checkpoint {
         origin: ORIGIN.into(),
         size: 3,
-        root: None,
-        head,
+        signs: Signs::Chain(head),
     }
     .body();
     labtrail::audit::checkpoint::append_to_file(&db.checkpoint_file(), &other.sign_note(&body))
@@ -288,8 +287,7 @@ async fn forking_notes_are_caught(db: TestDb) {
     let body = Checkpoint {
         origin: ORIGIN.into(),
         size: 3,
-        root: None,
-        head: [9; 32],
+        signs: Signs::Chain([9; 32]),
     }
     .body();
     labtrail::audit::checkpoint::append_to_file(&db.checkpoint_file(), &key.sign_note(&body))
