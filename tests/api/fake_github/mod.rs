@@ -655,6 +655,14 @@ impl FakeGithub {
         v
     }
 
+    /// [`Self::violations`], forgotten (for a test of the checks themselves).
+    pub fn take_violations(&self) -> Vec<String> {
+        let v = self.violations();
+        self.st().violations.clear();
+        self.oauth().violations.clear();
+        v
+    }
+
     /// The status codes of `guid`'s attempts, newest first.
     pub fn hook_attempts_of(&self, guid: &str) -> Vec<u16> {
         self.st()
