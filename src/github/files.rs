@@ -327,7 +327,10 @@ impl Repo<'_> {
         ))
     }
 
-    /// `git diff --no-renames base head` from the two recursive trees (`None`: the empty tree).
+    /// `git diff --no-renames base head` from the two recursive trees (`None`: the empty tree). A tree
+    /// GitHub truncated lists only some of its paths: a path missing from it may be there all the same, so
+    /// it cannot make another path added (base truncated) or removed (head truncated); the list is then
+    /// incomplete, never wrong.
     async fn tree_diff(&self, base: Option<&str>, head: &str) -> Result<Lists, GithubError> {
         let (head_tree, head_complete) = self.tree(head).await?;
         let (base_tree, base_complete) = match base {
@@ -340,16 +343,19 @@ impl Repo<'_> {
         };
         for (path, entry) in &head_tree {
             match base_tree.get(path) {
-                None => lists.added.push(path.clone()),
+                None if base_complete => lists.added.push(path.clone()),
+                None => {}
                 Some(old) if old != entry => lists.modified.push(path.clone()),
                 Some(_) => {}
             }
         }
-        lists.removed = base_tree
-            .keys()
-            .filter(|p| !head_tree.contains_key(*p))
-            .cloned()
-            .collect();
+        if head_complete {
+            lists.removed = base_tree
+                .keys()
+                .filter(|p| !head_tree.contains_key(*p))
+                .cloned()
+                .collect();
+        }
         Ok(lists)
     }
 

@@ -50,6 +50,7 @@ mod schema_docs;
 mod serve;
 mod session_rules;
 mod setup;
+mod strict_states;
 mod tokens;
 mod web;
 mod webhook;

@@ -6,10 +6,9 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::shapes;
-use wiremock::ResponseTemplate;
 
 use super::state::{State, Token};
-use super::{message, not_found, serve, Answer, Call, Route, Served, APP_ID};
+use super::{message, not_found, reply, serve, Answer, Call, Route, Served, APP_ID};
 
 /// The App's endpoints (its JWT).
 pub(super) fn endpoints() -> Vec<Served> {
@@ -38,10 +37,8 @@ pub(super) fn endpoints() -> Vec<Served> {
 
 /// `GET /app`: the App the JWT authenticates.
 fn get_app(st: &mut State, _call: &Call<'_>) -> Answer {
-    (
-        200,
-        ResponseTemplate::new(200).set_body_json(shapes::app(st, APP_ID)),
-    )
+    let body = shapes::app(st, APP_ID);
+    (200, reply(st, 200, body))
 }
 
 /// `GET /app/installations`: every installation, suspended ones included, by id (one page: the fake's
@@ -54,7 +51,7 @@ fn list_installations(st: &mut State, _call: &Call<'_>) -> Answer {
         .into_iter()
         .map(|(id, suspended_at)| shapes::installation(st, id, suspended_at))
         .collect();
-    (200, ResponseTemplate::new(200).set_body_json(json!(body)))
+    (200, reply(st, 200, json!(body)))
 }
 
 /// Check the App JWT: RS256, `iss`, `iat` in the past, `exp` at most 10 min after; the 401 message if not.
@@ -134,15 +131,13 @@ fn mint(st: &mut State, call: &Call<'_>) -> Answer {
             uses: 0,
         },
     );
-    (
-        201,
-        ResponseTemplate::new(201).set_body_json(json!({
-            "token": token,
-            "expires_at": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "permissions": { "checks": "write", "contents": "read", "metadata": "read" },
-            "repository_selection": "all",
-        })),
-    )
+    let body = json!({
+        "token": token,
+        "expires_at": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "permissions": { "checks": "write", "contents": "read", "metadata": "read" },
+        "repository_selection": "all",
+    });
+    (201, reply(st, 201, body))
 }
 
 /// `GET /app/installations/{id}`: the installation as GitHub sees it now.
@@ -154,5 +149,5 @@ fn get_installation(st: &mut State, call: &Call<'_>) -> Answer {
         return not_found();
     };
     let body = shapes::installation(st, id, suspended_at);
-    (200, ResponseTemplate::new(200).set_body_json(body))
+    (200, reply(st, 200, body))
 }

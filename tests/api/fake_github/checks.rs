@@ -5,13 +5,13 @@
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
-use wiremock::ResponseTemplate;
 
 use super::git_data::{rev, REPO};
 use super::shapes;
 use super::state::{CheckRun, State};
 use super::{
-    link, message, not_found, page_params, serve, with_link, Answer, Call, Route, Served, APP_ID,
+    link, message, not_found, page_params, reply, serve, with_link, Answer, Call, Route, Served,
+    APP_ID,
 };
 
 /// The check-run endpoints (an installation token).
@@ -91,10 +91,7 @@ fn list(st: &mut State, call: &Call<'_>) -> Answer {
     let url = format!("{base}/commits/{sha}/check-runs");
     (
         200,
-        with_link(
-            ResponseTemplate::new(200).set_body_json(body),
-            link(&url, &extra, page, last),
-        ),
+        with_link(reply(st, 200, body), link(&url, &extra, page, last)),
     )
 }
 
@@ -133,7 +130,7 @@ fn update(st: &mut State, call: &Call<'_>) -> Answer {
     }
     let run = run.clone();
     let answer = shapes::check_run(st, &base, &run);
-    (200, ResponseTemplate::new(200).set_body_json(answer))
+    (200, reply(st, 200, answer))
 }
 
 fn create(st: &mut State, call: &Call<'_>) -> Answer {
@@ -172,6 +169,14 @@ fn create(st: &mut State, call: &Call<'_>) -> Answer {
     if conclusion.as_deref().is_some_and(|c| !allowed.contains(&c)) {
         return message(422, "Invalid request: conclusion");
     }
+    // "Required if you provide `completed_at` or a `status` of `completed`."
+    let completed = s("status").as_deref() == Some("completed") || body["completed_at"].is_string();
+    if completed && conclusion.is_none() {
+        return message(
+            422,
+            "Invalid request: conclusion is required when status is completed",
+        );
+    }
     let run = CheckRun {
         id: next_id(st),
         repo: repo.full_name,
@@ -189,5 +194,5 @@ fn create(st: &mut State, call: &Call<'_>) -> Answer {
     };
     let json = shapes::check_run(st, &call.repo_base(st), &run);
     st.check_runs.push(run);
-    (201, ResponseTemplate::new(201).set_body_json(json))
+    (201, reply(st, 201, json))
 }

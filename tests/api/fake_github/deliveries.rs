@@ -4,10 +4,9 @@
 
 use chrono::Utc;
 use serde_json::{json, Value};
-use wiremock::ResponseTemplate;
 
 use super::state::{HookAttempt, Shared, State};
-use super::{message, not_found, serve, with_link, Answer, Call, Route, Served, API_PREFIX};
+use super::{message, not_found, reply, serve, with_link, Answer, Call, Route, Served, API_PREFIX};
 
 /// The App webhook's endpoints (the App's JWT).
 pub(super) fn endpoints() -> Vec<Served> {
@@ -25,13 +24,11 @@ pub(super) fn endpoints() -> Vec<Served> {
 
 /// `GET /app/hook/config`: where GitHub delivers and how (the secret is never shown, only masked).
 fn config(st: &mut State, _call: &Call<'_>) -> Answer {
-    let (url, content_type) = &st.hook_config;
-    (
-        200,
-        ResponseTemplate::new(200).set_body_json(json!({
-            "url": url, "content_type": content_type, "secret": "********", "insecure_ssl": "0",
-        })),
-    )
+    let (url, content_type) = st.hook_config.clone();
+    let body = json!({
+        "url": url, "content_type": content_type, "secret": "********", "insecure_ssl": "0",
+    });
+    (200, reply(st, 200, body))
 }
 
 /// GitHub's `status` text for an answer.
@@ -76,10 +73,7 @@ fn list(st: &mut State, call: &Call<'_>) -> Answer {
             st.origin
         )
     });
-    (
-        200,
-        with_link(ResponseTemplate::new(200).set_body_json(json!(page)), link),
-    )
+    (200, with_link(reply(st, 200, json!(page)), link))
 }
 
 pub(super) fn delivery_json(id: i64, a: &HookAttempt) -> Value {
@@ -103,7 +97,7 @@ fn redeliver(st: &mut State, call: &Call<'_>) -> Answer {
     if !id.is_some_and(|id| st.hook_attempts.iter().any(|(i, _)| *i == id)) {
         return not_found();
     }
-    (202, ResponseTemplate::new(202).set_body_json(json!({})))
+    (202, reply(st, 202, json!({})))
 }
 
 /// A redelivery to send: where, signed how, what.

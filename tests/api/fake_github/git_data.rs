@@ -7,16 +7,19 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use wiremock::ResponseTemplate;
 
 use super::repo::git;
 use super::shapes;
 use super::state::State;
-use super::{link, message, not_found, page_params, serve, with_link, Answer, Call, Route, Served};
+use super::{
+    link, message, not_found, page_params, reply, serve, with_link, Answer, Call, Route, Served,
+};
 
 /// Files per page of the commit API, and its cap.
 const COMMIT_PAGE: usize = 300;
 const COMMIT_CAP: usize = 3000;
+/// Commits an unpaged compare lists: the newest ones.
+const UNPAGED_COMMITS: usize = 250;
 /// Files listed by compare, on its first page only.
 const COMPARE_FILES_CAP: usize = 300;
 
@@ -65,11 +68,16 @@ fn compare(st: &mut State, call: &Call<'_>) -> Answer {
     };
     let q = &call.query;
     let paged = q.contains_key("per_page") || q.contains_key("page");
-    let (per, page) = page_params(q, 250, 100);
-    let per = if paged { per } else { 250 };
+    let (per, page) = page_params(q, UNPAGED_COMMITS, 100);
     let last = commits.len().div_ceil(per).max(1);
     let base = call.repo_base(st);
-    let slice: Vec<&String> = commits.iter().skip((page - 1) * per).take(per).collect();
+    // Unpaged: the newest 250, so that the last one listed is the head (GitHub's documented answer).
+    let slice: Vec<&String> = if paged {
+        commits.iter().skip((page - 1) * per).take(per).collect()
+    } else {
+        let skipped = commits.len().saturating_sub(UNPAGED_COMMITS);
+        commits.iter().skip(skipped).collect()
+    };
     let mut wanted: Vec<&str> = vec![&b, &mb];
     wanted.extend(slice.iter().map(|s| s.as_str()));
     let meta = commit_meta(dir, &wanted);
@@ -106,10 +114,7 @@ fn compare(st: &mut State, call: &Call<'_>) -> Answer {
     } else {
         None
     };
-    (
-        200,
-        with_link(ResponseTemplate::new(200).set_body_json(body), l),
-    )
+    (200, with_link(reply(st, 200, body), l))
 }
 
 fn commit(st: &mut State, call: &Call<'_>) -> Answer {
@@ -158,10 +163,7 @@ fn commit(st: &mut State, call: &Call<'_>) -> Answer {
     let url = format!("{base}/commits/{sha}");
     (
         200,
-        with_link(
-            ResponseTemplate::new(200).set_body_json(body),
-            link(&url, "", page, last),
-        ),
+        with_link(reply(st, 200, body), link(&url, "", page, last)),
     )
 }
 
@@ -209,8 +211,11 @@ fn tree(st: &mut State, call: &Call<'_>) -> Answer {
         .to_owned();
     (
         200,
-        ResponseTemplate::new(200)
-            .set_body_json(json!({ "sha": tree_sha, "tree": entries, "truncated": truncated })),
+        reply(
+            st,
+            200,
+            json!({ "sha": tree_sha, "tree": entries, "truncated": truncated }),
+        ),
     )
 }
 

@@ -3,10 +3,9 @@
 //! does; an unknown or used code is 404.
 
 use serde_json::Value;
-use wiremock::ResponseTemplate;
 
 use super::state::State;
-use super::{not_found, serve, Answer, Call, Route, Served};
+use super::{not_found, reply, serve, Answer, Call, Route, Served};
 
 /// The manifest code exchange (no credentials: the code is one).
 pub(super) fn endpoints() -> Vec<Served> {
@@ -26,7 +25,7 @@ fn convert(st: &mut State, call: &Call<'_>) -> Answer {
     if let Some(side_effect) = st.on_conversion.take() {
         side_effect();
     }
-    (201, ResponseTemplate::new(201).set_body_json(app))
+    (201, reply(st, 201, app))
 }
 
 /// The App GitHub creates from a manifest: the shape of `apps/create-from-manifest`'s answer (the App with

@@ -21,6 +21,7 @@
 
 mod app;
 mod checks;
+mod conformance;
 mod deliveries;
 mod git_data;
 mod manifests;
@@ -76,6 +77,14 @@ fn message(status: u16, msg: &str) -> Answer {
 
 fn not_found() -> Answer {
     message(404, "Not Found")
+}
+
+/// A JSON answer of `status`, noted so that the fake's own answer can be checked against GitHub's schema
+/// (every `2xx` answer must be made with it).
+fn reply(st: &mut State, status: u16, body: serde_json::Value) -> ResponseTemplate {
+    let template = ResponseTemplate::new(status).set_body_json(&body);
+    st.answered = Some(body);
+    template
 }
 
 /// How an endpoint authenticates its caller.
@@ -185,7 +194,7 @@ impl Endpoint {
         };
         let bucket = match self.auth {
             Auth::None => return not_found(),
-            Auth::Public => return (self.answer)(st, &call),
+            Auth::Public => return self.answer_checked(st, &call),
             Auth::App => {
                 if let Err(refusal) = app::verify_jwt(st, token) {
                     return message(401, &refusal);
@@ -207,8 +216,37 @@ impl Endpoint {
         if let Some(limited) = rate_limit::spend(st, bucket) {
             return limited;
         }
-        let (status, response) = (self.answer)(st, &call);
+        let (status, response) = self.answer_checked(st, &call);
         (status, rate_limit::headers(st, bucket, response))
+    }
+
+    /// The answer, held to GitHub's OpenAPI description: a request body GitHub would refuse gets its
+    /// `422`, an answer of the fake's that breaks the response schema a `500`; both are noted as
+    /// violations (the test fails when the fake is dropped).
+    fn answer_checked(&self, st: &mut State, call: &Call<'_>) -> Answer {
+        let op = conformance::operation(self.route);
+        if let Some(op) = op.filter(|op| conformance::has_request_schema(op)) {
+            let checked = match call.req.body_json::<serde_json::Value>() {
+                Ok(body) => conformance::check_request(op, &body),
+                Err(e) => Err(format!("{op}: the request body is not JSON: {e}")),
+            };
+            if let Err(e) = checked {
+                eprintln!("fake GitHub: {e}");
+                st.violations.push(e.clone());
+                return message(422, &format!("Invalid request.\n\n{e}"));
+            }
+        }
+        st.answered = None;
+        let (status, response) = (self.answer)(st, call);
+        let body = st.answered.take();
+        if let Some(op) = op.filter(|_| (200..300).contains(&status)) {
+            if let Err(e) = conformance::check_response(op, status, body.as_ref()) {
+                eprintln!("fake GitHub: {e}");
+                st.violations.push(e.clone());
+                return message(500, &format!("fake GitHub: {e}"));
+            }
+        }
+        (status, response)
     }
 }
 
@@ -571,6 +609,11 @@ impl FakeGithub {
             .collect()
     }
 
+    /// Every check run, other Apps' too.
+    pub fn all_check_runs(&self) -> Vec<CheckRun> {
+        self.st().check_runs.clone()
+    }
+
     /// Record a delivery attempt of the App's webhook; returns its id.
     pub fn add_hook_attempt(&self, attempt: HookAttempt) -> i64 {
         self.st().add_attempt(attempt)
@@ -596,6 +639,30 @@ impl FakeGithub {
             .collect()
     }
 
+    /// Requests GitHub would refuse and answers GitHub would not give, as found by the schema checks.
+    pub fn violations(&self) -> Vec<String> {
+        let mut v = self
+            .state
+            .lock()
+            .map(|st| st.violations.clone())
+            .unwrap_or_default();
+        v.extend(
+            self.oauth
+                .lock()
+                .map(|st| st.violations.clone())
+                .unwrap_or_default(),
+        );
+        v
+    }
+
+    /// [`Self::violations`], forgotten (for a test of the checks themselves).
+    pub fn take_violations(&self) -> Vec<String> {
+        let v = self.violations();
+        self.st().violations.clear();
+        self.oauth().violations.clear();
+        v
+    }
+
     /// The status codes of `guid`'s attempts, newest first.
     pub fn hook_attempts_of(&self, guid: &str) -> Vec<u16> {
         self.st()
@@ -604,5 +671,20 @@ impl FakeGithub {
             .filter(|(_, a)| a.guid == guid)
             .map(|(_, a)| a.status_code)
             .collect()
+    }
+}
+
+impl Drop for FakeGithub {
+    /// A test whose fake saw a request GitHub would refuse, or gave an answer GitHub would not give, fails.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let violations = self.violations();
+        assert!(
+            violations.is_empty(),
+            "the fake GitHub found breaches of GitHub's OpenAPI description:\n{}",
+            violations.join("\n")
+        );
     }
 }

@@ -5,12 +5,14 @@
 //! - `POST /login/oauth/access_token` (web): code → user token, single use, only with the client's
 //!   secret and the same `redirect_uri`; GitHub answers errors with `200` and an `error` field;
 //! - `GET /user`, `GET /user/memberships/orgs/{org}`, `GET /orgs/{org}/teams/{team}/memberships/{user}`
-//!   (API, user token): `404` for a non-member, as GitHub does.
+//!   (API, user token): `404` for a non-member, as GitHub does; their `200` answers are checked against
+//!   GitHub's response schemas (`users/get-authenticated`, `orgs/get-membership-for-authenticated-user`,
+//!   `teams/get-membership-for-user-in-org`) like every other API answer of the fake.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
+use serde_json::{json, Value};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::API_PREFIX;
@@ -41,6 +43,32 @@ pub struct OauthState {
     next: u64,
     /// Requests seen: (method, path).
     pub seen: Vec<(String, String)>,
+    /// The JSON body of the answer being made (see [`ok`]), for its schema check.
+    answered: Option<Value>,
+    /// Answers that broke GitHub's schema.
+    pub violations: Vec<String>,
+}
+
+/// A `200` JSON answer, noted for its schema check.
+fn ok(st: &mut OauthState, body: Value) -> ResponseTemplate {
+    let template = ResponseTemplate::new(200).set_body_json(&body);
+    st.answered = Some(body);
+    template
+}
+
+/// A `simple-user` for `login`.
+fn simple_user(login: &str, id: i64) -> Value {
+    let u = format!("https://api.github.com/users/{login}");
+    json!({
+        "login": login, "id": id, "node_id": format!("U_{id}"),
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}"), "gravatar_id": "",
+        "url": u, "html_url": format!("https://github.com/{login}"),
+        "followers_url": format!("{u}/followers"), "following_url": format!("{u}/following{{/other_user}}"),
+        "gists_url": format!("{u}/gists{{/gist_id}}"), "starred_url": format!("{u}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{u}/subscriptions"), "organizations_url": format!("{u}/orgs"),
+        "repos_url": format!("{u}/repos"), "events_url": format!("{u}/events{{/privacy}}"),
+        "received_events_url": format!("{u}/received_events"), "type": "User", "site_admin": false,
+    })
 }
 
 /// Shared state of the OAuth endpoints.
@@ -66,9 +94,13 @@ fn form(req: &Request) -> HashMap<String, String> {
         .collect()
 }
 
+type OauthAnswerer = fn(&mut OauthState, &Request) -> ResponseTemplate;
+
 struct Handler {
     state: SharedOauth,
-    answer: fn(&mut OauthState, &Request) -> ResponseTemplate,
+    /// The API operation answered (its `200` answers are schema-checked); `None`: a web page.
+    op: Option<&'static str>,
+    answer: OauthAnswerer,
 }
 
 impl Respond for Handler {
@@ -76,21 +108,33 @@ impl Respond for Handler {
         let mut st = self.state.lock().expect("oauth state");
         st.seen
             .push((req.method.to_string(), req.url.path().to_owned()));
-        (self.answer)(&mut st, req)
+        st.answered = None;
+        let response = (self.answer)(&mut st, req);
+        let Some(body) = st.answered.take() else {
+            return response;
+        };
+        if let Some(op) = self.op {
+            if let Err(e) = super::conformance::check_response(op, 200, Some(&body)) {
+                eprintln!("fake GitHub: {e}");
+                st.violations.push(e.clone());
+                return error(500, &format!("fake GitHub: {e}"));
+            }
+        }
+        response
     }
 }
 
 async fn mount(
     server: &MockServer,
     state: &SharedOauth,
-    method: &str,
-    path_regex: &str,
-    answer: fn(&mut OauthState, &Request) -> ResponseTemplate,
+    (method, path_regex, op): (&str, &str, Option<&'static str>),
+    answer: OauthAnswerer,
 ) {
     Mock::given(wiremock::matchers::method(method))
         .and(wiremock::matchers::path_regex(path_regex))
         .respond_with(Handler {
             state: Arc::clone(state),
+            op,
             answer,
         })
         .mount(server)
@@ -99,32 +143,29 @@ async fn mount(
 
 /// Mount the OAuth and membership endpoints.
 pub(super) async fn mount_all(server: &MockServer, state: &SharedOauth) {
-    mount(server, state, "GET", "^/login/oauth/authorize$", authorize).await;
     mount(
         server,
         state,
-        "POST",
-        "^/login/oauth/access_token$",
+        ("GET", "^/login/oauth/authorize$", None),
+        authorize,
+    )
+    .await;
+    mount(
+        server,
+        state,
+        ("POST", "^/login/oauth/access_token$", None),
         access_token,
     )
     .await;
-    mount(server, state, "GET", &format!("^{API_PREFIX}/user$"), user).await;
-    mount(
-        server,
-        state,
-        "GET",
-        &format!("^{API_PREFIX}/user/memberships/orgs/[^/]+$"),
-        org_membership,
-    )
-    .await;
-    mount(
-        server,
-        state,
-        "GET",
-        &format!("^{API_PREFIX}/orgs/[^/]+/teams/[^/]+/memberships/[^/]+$"),
-        team_membership,
-    )
-    .await;
+    let user_path = format!("^{API_PREFIX}/user$");
+    let user_op = Some("users/get-authenticated");
+    mount(server, state, ("GET", &user_path, user_op), user).await;
+    let org_path = format!("^{API_PREFIX}/user/memberships/orgs/[^/]+$");
+    let org_op = Some("orgs/get-membership-for-authenticated-user");
+    mount(server, state, ("GET", &org_path, org_op), org_membership).await;
+    let team_path = format!("^{API_PREFIX}/orgs/[^/]+/teams/[^/]+/memberships/[^/]+$");
+    let team_op = Some("teams/get-membership-for-user-in-org");
+    mount(server, state, ("GET", &team_path, team_op), team_membership).await;
 }
 
 /// The browser's user approves; GitHub redirects to the callback with a code and the same state.
@@ -200,11 +241,32 @@ fn user(st: &mut OauthState, req: &Request) -> ResponseTemplate {
     let Some(u) = token_user(st, req) else {
         return error(401, "Bad credentials");
     };
-    ResponseTemplate::new(200).set_body_json(json!({
-        "login": u.login, "id": u.id, "node_id": format!("U_{}", u.id),
-        "avatar_url": "", "url": format!("https://api.github.com/users/{}", u.login),
-        "html_url": format!("https://github.com/{}", u.login), "type": "User", "site_admin": false,
-    }))
+    // The signed-in user's own view: a `private-user`.
+    let mut me = simple_user(&u.login, u.id);
+    for (k, v) in [
+        ("name", json!(u.login)),
+        ("company", Value::Null),
+        ("blog", json!("")),
+        ("location", Value::Null),
+        ("email", Value::Null),
+        ("hireable", Value::Null),
+        ("bio", Value::Null),
+        ("public_repos", json!(1)),
+        ("public_gists", json!(0)),
+        ("followers", json!(0)),
+        ("following", json!(0)),
+        ("created_at", json!("2020-01-01T00:00:00Z")),
+        ("updated_at", json!("2026-01-01T00:00:00Z")),
+        ("private_gists", json!(0)),
+        ("total_private_repos", json!(0)),
+        ("owned_private_repos", json!(0)),
+        ("disk_usage", json!(0)),
+        ("collaborators", json!(0)),
+        ("two_factor_authentication", json!(true)),
+    ] {
+        me[k] = v;
+    }
+    ok(st, me)
 }
 
 fn org_membership(st: &mut OauthState, req: &Request) -> ResponseTemplate {
@@ -218,16 +280,25 @@ fn org_membership(st: &mut OauthState, req: &Request) -> ResponseTemplate {
         .next()
         .unwrap_or("")
         .to_ascii_lowercase();
-    match st.org_roles.get(&(org.clone(), u.login.clone())) {
-        Some((role, state)) => ResponseTemplate::new(200).set_body_json(json!({
-            "url": format!("https://api.github.com/orgs/{org}/memberships/{}", u.login),
-            "state": state, "role": role,
-            "organization_url": format!("https://api.github.com/orgs/{org}"),
-            "organization": { "login": org },
-            "user": { "login": u.login, "id": u.id },
-        })),
-        None => error(404, "Not Found"),
-    }
+    let Some((role, state)) = st.org_roles.get(&(org.clone(), u.login.clone())).cloned() else {
+        return error(404, "Not Found");
+    };
+    let o = format!("https://api.github.com/orgs/{org}");
+    let body = json!({
+        "url": format!("{o}/memberships/{}", u.login),
+        "state": state, "role": role,
+        "organization_url": o,
+        "organization": {
+            "login": org, "id": 9000, "node_id": "O_9000", "url": o,
+            "repos_url": format!("{o}/repos"), "events_url": format!("{o}/events"),
+            "hooks_url": format!("{o}/hooks"), "issues_url": format!("{o}/issues"),
+            "members_url": format!("{o}/members{{/member}}"),
+            "public_members_url": format!("{o}/public_members{{/member}}"),
+            "avatar_url": "https://avatars.githubusercontent.com/u/9000", "description": null,
+        },
+        "user": simple_user(&u.login, u.id),
+    });
+    ok(st, body)
 }
 
 fn team_membership(st: &mut OauthState, req: &Request) -> ResponseTemplate {
@@ -242,14 +313,16 @@ fn team_membership(st: &mut OauthState, req: &Request) -> ResponseTemplate {
         parts[n - 3].to_ascii_lowercase(),
         parts[n - 1].to_owned(),
     );
-    match st
+    let Some((role, state)) = st
         .team_roles
         .get(&(org.clone(), team.clone(), login.clone()))
-    {
-        Some((role, state)) => ResponseTemplate::new(200).set_body_json(json!({
-            "url": format!("https://api.github.com/organizations/1/team/1/memberships/{login}"),
-            "role": role, "state": state,
-        })),
-        None => error(404, "Not Found"),
-    }
+        .cloned()
+    else {
+        return error(404, "Not Found");
+    };
+    let body = json!({
+        "url": format!("https://api.github.com/organizations/1/team/1/memberships/{login}"),
+        "role": role, "state": state,
+    });
+    ok(st, body)
 }

@@ -361,3 +361,55 @@ async fn trees_are_recursive_only_when_asked_and_truncate() {
     assert_eq!(paths(&cut).len(), 3);
     assert_eq!(cut["truncated"], json!(true));
 }
+
+#[tokio::test]
+async fn refused_bodies_are_noted_and_unpaged_compare_lists_the_newest_250() {
+    let (fake, _repo, _c0, _c1, client) = setup().await;
+    let t = token(&client, 7).await;
+    let runs = "/repos/course/lab1-alice/check-runs";
+    // `head_sha` missing, and a conclusion GitHub does not know: GitHub's 422, and a noted breach.
+    let (status, _, _) = client
+        .call(
+            "POST",
+            runs,
+            &t,
+            Some(json!({ "name": "labtrail", "conclusion": "green" })),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let found = fake.take_violations();
+    assert!(
+        found.iter().any(|v| v.contains("checks/create")),
+        "{found:?}"
+    );
+
+    let mut repo = GitRepo::new();
+    let first = repo.commit("main", None, &[Op::Write("n.txt".into(), "0".into())]);
+    for k in 1..=260 {
+        repo.commit("main", None, &[Op::Write("n.txt".into(), k.to_string())]);
+    }
+    let marks = repo.import();
+    let tip = repo.git(&["rev-parse", "main"]).trim().to_owned();
+    fake.add_repo(7, "course/lab1-long", 502, &repo.dir);
+    let (headers, cmp) = client
+        .conforming(
+            "repos/compare-commits-with-basehead",
+            "GET",
+            &format!("/repos/course/lab1-long/compare/{}...{tip}", marks[&first]),
+            &t,
+            None,
+        )
+        .await;
+    let commits = cmp["commits"].as_array().expect("commits");
+    assert_eq!(
+        (cmp["total_commits"].clone(), commits.len()),
+        (json!(260), 250)
+    );
+    assert_eq!(
+        commits[249]["sha"],
+        json!(tip),
+        "the last one listed is the head"
+    );
+    assert!(!headers.contains_key("link"), "unpaged: no Link");
+    assert!(fake.violations().is_empty());
+}

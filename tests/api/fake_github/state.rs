@@ -195,6 +195,10 @@ pub(super) struct State {
     pub manifest_codes: HashMap<String, Value>,
     /// Run once when a manifest code is converted (after GitHub created the App, before it answers).
     pub on_conversion: Option<Box<dyn FnOnce() + Send>>,
+    /// The JSON body of the answer being made (see `reply`), for its schema check.
+    pub answered: Option<Value>,
+    /// Requests GitHub would refuse and answers GitHub would not give (schema breaches), as found.
+    pub violations: Vec<String>,
 }
 
 impl State {
@@ -223,6 +227,8 @@ impl State {
             ),
             manifest_codes: HashMap::new(),
             on_conversion: None,
+            answered: None,
+            violations: Vec::new(),
         }
     }
 
