@@ -987,12 +987,17 @@ impl TestApp {
         report
     }
 
-    /// Stop the server and its workers.
+    /// Stop the server and its workers. The app bounds its shutdown (10 s for open requests, 20 s for the
+    /// workers' drain): the test fails if it has not stopped after four times that.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.handle).await;
+        let stopped = tokio::time::timeout(Duration::from_secs(120), &mut self.handle).await;
+        assert!(
+            stopped.is_ok(),
+            "the app did not stop within 120 s of its shutdown signal"
+        );
     }
 }
 
