@@ -421,7 +421,7 @@ async fn serve_prints_a_one_time_setup_link() {
         let (serve, log) = spawn_serve_until_logged(command, "setup?code=");
         let marker = "http://127.0.0.1:9/setup?code=";
         let start = log
-            .find(&marker)
+            .find(marker)
             .unwrap_or_else(|| panic!("no setup link in {log}"))
             + marker.len();
         let code: String = log[start..]
