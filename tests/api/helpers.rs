@@ -66,29 +66,28 @@ impl TestDb {
     }
 
     async fn create_postgres() -> Option<Self> {
-        let required = std::env::var("LABTRAIL_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-        let Ok(admin_url) = std::env::var("LABTRAIL_TEST_POSTGRES_URL") else {
-            assert!(
-                !required,
-                "LABTRAIL_REQUIRE_POSTGRES=1 but LABTRAIL_TEST_POSTGRES_URL is not set"
-            );
-            postgres_skipped("LABTRAIL_TEST_POSTGRES_URL is not set".to_owned());
-            return None;
-        };
-        // Once found unreachable, the other tests skip at once instead of each waiting for a timeout.
-        if let Some(reason) = POSTGRES_SKIP_REASON.get().filter(|_| !required) {
-            postgres_skipped(reason.clone());
+        if skip_postgres() {
+            postgres_skipped("LABTRAIL_SKIP_POSTGRES=1".to_owned());
             return None;
         }
-        let admin = match Database::connect(&admin_url).await {
+        let admin_url = postgres_admin_url();
+        // Once found unreachable, the other runs fail at once instead of each waiting for the timeout.
+        if let Some(why) = POSTGRES_UNREACHABLE.get() {
+            panic!("{why}");
+        }
+        let options = sea_orm::ConnectOptions::new(admin_url.clone())
+            .acquire_timeout(Duration::from_secs(10))
+            .to_owned();
+        let admin = match Database::connect(options).await {
             Ok(c) => c,
-            Err(e) if required => {
-                panic!("PostgreSQL at {admin_url} is required but unreachable: {e}")
-            }
-            Err(e) => {
-                postgres_skipped(format!("PostgreSQL at {admin_url} is unreachable: {e}"));
-                return None;
-            }
+            Err(e) => panic!(
+                "{}",
+                POSTGRES_UNREACHABLE.get_or_init(|| format!(
+                    "PostgreSQL is not reachable at {admin_url} ({e}): start it (pg_ctlcluster 15 main \
+                     start), point LABTRAIL_TEST_POSTGRES_URL at one, or set LABTRAIL_SKIP_POSTGRES=1 to \
+                     skip the PostgreSQL half of the suite"
+                ))
+            ),
         };
         let name = format!("labtrail_test_{}", uuid::Uuid::new_v4().simple());
         admin
@@ -162,7 +161,24 @@ impl TestDb {
     }
 }
 
-/// PostgreSQL runs skipped so far, and why the first was.
+/// The server the PostgreSQL runs create their databases on: `LABTRAIL_TEST_POSTGRES_URL`, by default the
+/// local one.
+pub fn postgres_admin_url() -> String {
+    std::env::var("LABTRAIL_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// `LABTRAIL_SKIP_POSTGRES=1`: the PostgreSQL runs pass without running (the only way they skip).
+pub fn skip_postgres() -> bool {
+    std::env::var("LABTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+/// Why the PostgreSQL server could not be reached, once a run found it so.
+static POSTGRES_UNREACHABLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// PostgreSQL runs skipped so far, and why.
 static POSTGRES_SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 static POSTGRES_SKIP_REASON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
@@ -189,8 +205,7 @@ extern "C" fn postgres_notice() {
     let why = POSTGRES_SKIP_REASON.get().map_or("", String::as_str);
     let _ = writeln!(
         std::io::stderr(),
-        "NOTE: {n} PostgreSQL tests passed without running ({why}); set LABTRAIL_TEST_POSTGRES_URL \
-         (and LABTRAIL_REQUIRE_POSTGRES=1 to insist)"
+        "NOTE: {n} PostgreSQL tests passed without running ({why}); unset it to run them"
     );
 }
 

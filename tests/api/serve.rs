@@ -213,11 +213,9 @@ async fn database_failure_answers_503_and_stores_nothing(db: TestDb) {
                 .path()
                 .trim_start_matches('/')
                 .to_owned();
-            let admin = sea_orm::Database::connect(
-                std::env::var("LABTRAIL_TEST_POSTGRES_URL").expect("pg url"),
-            )
-            .await
-            .expect("admin");
+            let admin = sea_orm::Database::connect(crate::helpers::postgres_admin_url())
+                .await
+                .expect("admin");
             use sea_orm::ConnectionTrait;
             let run = |sql: String| {
                 let admin = &admin;
