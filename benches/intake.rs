@@ -20,6 +20,9 @@
 //!
 //! `BENCH_BATCH` sets the server's `LABTRAIL_WORKER_BATCH` (unset: the server's default, 64).
 //!
+//! `LABTRAIL_BENCH_TINY=1` makes the defaults N = 300, K = 8 (what CI runs, in the test profile:
+//! `cargo test --bench intake -- --bench`): the same server and checks, each delivery recorded once.
+//!
 //! The server is the release binary in its own process (`CARGO_BIN_EXE_labtrail`), its log discarded;
 //! recorded attempts are counted through a separate connection every 20 ms.
 
@@ -166,12 +169,31 @@ async fn until_recorded(
             let all = start.elapsed();
             return (half.unwrap_or(all), all);
         }
+        let limit = Duration::from_secs(if common::tiny() { 300 } else { 3600 });
         assert!(
-            start.elapsed() < Duration::from_secs(3600),
-            "recording did not finish"
+            start.elapsed() < limit,
+            "recording did not finish within {limit:?}: {done} of {n}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The `labtrail listening on http://ADDR` line `serve` prints on standard output: ADDR. Standard output
+/// is read to its end by another thread afterwards.
+fn listening_address(child: &mut Child) -> String {
+    use std::io::BufRead as _;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("labtrail listening on http://")
+                .map(|a| a.trim().to_owned())
+        })
+        .expect("labtrail serve exited without printing the address it listens on");
+    std::thread::spawn(move || lines.for_each(drop));
+    addr
 }
 
 /// `labtrail serve` in its own process.
@@ -183,15 +205,11 @@ struct Server {
 
 impl Server {
     async fn start(url: &str, dir: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_labtrail"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_labtrail"))
             .arg("serve")
             .env("DATABASE_URL", url)
-            .env("LABTRAIL_BIND", &addr)
+            // A port the system picks; the server prints the address it bound.
+            .env("LABTRAIL_BIND", "127.0.0.1:0")
             .env("GITHUB_WEBHOOK_SECRET", SECRET)
             .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
             .env("LABTRAIL_AUDIT_KEY_PATH", dir.join("audit.key"))
@@ -200,10 +218,11 @@ impl Server {
             // Without BENCH_BATCH the server's own default applies.
             .envs(std::env::var("BENCH_BATCH").map(|b| ("LABTRAIL_WORKER_BATCH", b)))
             .current_dir(dir)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn labtrail serve");
+        let addr = listening_address(&mut child);
         let server = Self {
             child,
             addr,
@@ -258,6 +277,7 @@ async fn live(label: &str, url: &str, dir: &Path, n: usize, k: usize) {
     let (lat, accepted_in) = send(&server.addr, n, k).await;
     let (_, all) = until_recorded(&conn, n, 0, start, &mut server).await;
     let rss = server.stop();
+    assert_eq!(recorded(&conn).await, n, "each delivery recorded once");
     println!(
         "{label} live: N={n} K={k}: accepted {:.0}/s (p50 {:.1} ms, p99 {:.1} ms); all recorded after \
          {:.2} s ({:.0} attempts/s end to end); server peak RSS {:.1} MB",
@@ -300,6 +320,7 @@ async fn drain(label: &str, url: &str, dir: &Path, n: usize, k: usize) {
     let from = recorded(&conn).await.min(n);
     let (half, all) = until_recorded(&conn, n, from, start, &mut server).await;
     let rss = server.stop();
+    assert_eq!(recorded(&conn).await, n, "each delivery recorded once");
     let measured = n - from;
     let first = (measured / 2) as f64 / half.as_secs_f64();
     let second = (measured - measured / 2) as f64 / (all - half).as_secs_f64().max(1e-9);
@@ -330,8 +351,13 @@ async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let n = env_usize(&["BENCH_DELIVERIES"], 2000).max(1);
-    let k = env_usize(&["BENCH_CONNECTIONS", "BENCH_SENDERS"], 32).max(1);
+    let tiny = common::tiny();
+    let n = env_usize(&["BENCH_DELIVERIES"], if tiny { 300 } else { 2000 }).max(1);
+    let k = env_usize(
+        &["BENCH_CONNECTIONS", "BENCH_SENDERS"],
+        if tiny { 8 } else { 32 },
+    )
+    .max(1);
     let pg_url = std::env::var("LABTRAIL_TEST_POSTGRES_URL").ok();
     let backend = std::env::var("BENCH_BACKEND")
         .unwrap_or_else(|_| if pg_url.is_some() { "both" } else { "sqlite" }.to_owned());

@@ -5,7 +5,8 @@
 //! RSS.
 //!
 //! `cargo bench --bench verify` (SQLite temp file; PostgreSQL too when `LABTRAIL_TEST_POSTGRES_URL` is
-//! set).
+//! set). Every run must exit 0 and, on a log it built, report all its entries intact. `LABTRAIL_BENCH_TINY=1` makes the default
+//! 300 entries (what CI runs, in the test profile: `cargo test --bench verify -- --bench`).
 
 use std::path::Path;
 use std::process::Command;
@@ -87,8 +88,9 @@ async fn build(url: &str, entries: usize) {
     }
 }
 
-/// Run `labtrail audit verify` under `/usr/bin/time -v`; print its verdict and the two figures.
-fn measure(label: &str, url: &str, dir: &Path) {
+/// Run `labtrail audit verify` under `/usr/bin/time -v`; print its verdict and the two figures. The log
+/// is intact: each run must exit 0, and report `entries` entries when it is known (a log this run built).
+fn measure(label: &str, url: &str, dir: &Path, entries: Option<usize>) {
     let bin = env!("CARGO_BIN_EXE_labtrail");
     println!("{label}: /usr/bin/time -v {bin} audit verify   (DATABASE_URL={url} LABTRAIL_AUDIT_ORIGIN={ORIGIN})");
     for run in 1..=3 {
@@ -120,6 +122,17 @@ fn measure(label: &str, url: &str, dir: &Path) {
                 println!("    {line}");
             }
         }
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{label}: audit verify of an intact log:\n{stdout}{stderr}"
+        );
+        if let Some(n) = entries {
+            assert!(
+                stdout.contains(&format!("audit log intact: {n} entries")),
+                "{label}: every entry checked:\n{stdout}"
+            );
+        }
     }
 }
 
@@ -132,6 +145,7 @@ async fn build_and_measure(
     entries: usize,
     dir: &Path,
 ) {
+    let built = reused.is_none().then_some(entries);
     if let Some(what) = reused {
         println!("{label}: reusing {what}");
     } else {
@@ -142,7 +156,7 @@ async fn build_and_measure(
             started.elapsed().as_secs_f64()
         );
     }
-    measure(label, url, dir);
+    measure(label, url, dir, built);
 }
 
 #[tokio::main]
@@ -154,7 +168,7 @@ async fn main() {
     let entries = std::env::var("BENCH_ENTRIES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(if common::tiny() { 300 } else { 100_000 });
     let dir = tempfile::tempdir().expect("tempdir");
     // BENCH_DB=FILE keeps the SQLite database: built once if FILE is missing, reused as it is otherwise.
     let db_file = std::env::var("BENCH_DB")

@@ -8,6 +8,12 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 /// The audit origin the benches record under.
 pub const ORIGIN: &str = "bench";
 
+/// `LABTRAIL_BENCH_TINY=1`: a few hundred deliveries or entries instead of thousands, so CI runs each
+/// bench once, with its checks, in seconds (its figures then mean nothing).
+pub fn tiny() -> bool {
+    std::env::var("LABTRAIL_BENCH_TINY").is_ok_and(|v| v == "1")
+}
+
 /// Connect to `url`, migrate, and create the session `course/lab1` (`lab1-*`, every branch) open from
 /// `opens_at` to `closes_at`: the connection and the session's id.
 pub async fn prepare(

@@ -98,8 +98,16 @@ pub(super) async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<Exi
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("Cannot listen on {}", args.bind))?;
-    let address = listener.local_addr().unwrap_or(args.bind);
+    let address = listener
+        .local_addr()
+        .with_context(|| format!("Cannot read the address bound for {}", args.bind))?;
     tracing::info!(%address, origin = %g.origin(), workers = args.workers, "labtrail listening");
+    // The address actually bound (a port 0 in LABTRAIL_BIND picks a free one), on standard output
+    // whatever the log level: what scripts and tests read to reach this instance.
+    {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), "labtrail listening on http://{address}");
+    }
     if let Some(setup) = &setup_mode {
         announce_setup(setup);
     }

@@ -8,7 +8,8 @@ use labtrail::audit::checkpoint::{open_checkpoint, split_notes, Verifier};
 use crate::audit_support::{checkpoint, cli, more, record, verify, verify_ok};
 use crate::backend_tests;
 use crate::helpers::{
-    serve_command, spawn_app_with, spawn_serve_until_logged, AppOptions, TestApp, TestDb, ORIGIN,
+    output_of, serve_command, spawn_app_with, spawn_serve_until_logged, AppOptions, TestApp,
+    TestDb, ORIGIN,
 };
 
 backend_tests!(
@@ -20,14 +21,13 @@ backend_tests!(
 
 async fn serve_creates_the_key_on_first_start_and_logs_only_its_public_half(db: TestDb) {
     assert!(!db.key_path().exists());
-    let mut command = serve_command(&db, 0);
+    let mut command = serve_command(&db);
     command
         .env("RUST_LOG", "info")
         .env_remove("GITHUB_WEBHOOK_SECRET");
     // Read the log until the server listens (the key is created and announced before that).
-    let (mut child, log) = spawn_serve_until_logged(command, "labtrail listening");
-    let _ = child.kill();
-    let _ = child.wait();
+    let (serve, log) = spawn_serve_until_logged(command, "labtrail listening");
+    drop(serve);
     let key =
         labtrail::audit::checkpoint::AuditKey::load(&db.key_path()).expect("a valid 0600 key");
     let vkey = key.verifier().to_vkey();
@@ -152,14 +152,14 @@ async fn server_writes_checkpoints_when_the_log_grew(db: TestDb) {
     // Cannot verify (exit 2): a named checkpoint file that is missing; checkpoints but no public key.
     let (code, out) = verify(&app, &["--checkpoints", "no-such-file"]);
     assert_eq!(code, Some(2), "{out}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .args(["audit", "verify"])
-        .env("DATABASE_URL", &db.url)
-        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-        .env("LABTRAIL_AUDIT_KEY_PATH", "no-such-key")
-        .current_dir(db.scratch_dir())
-        .output()
-        .expect("run");
+    let out = output_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .args(["audit", "verify"])
+            .env("DATABASE_URL", &db.url)
+            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+            .env("LABTRAIL_AUDIT_KEY_PATH", "no-such-key")
+            .current_dir(db.scratch_dir()),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("without the log's public key"));
     app.stop().await;
@@ -173,16 +173,16 @@ async fn instances_must_share_one_key(db: TestDb) {
     wait_checkpointed(&app).await;
     let other = db.scratch_dir().join("other-instance.key");
     let with_other_key = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-            .args(args)
-            .env("DATABASE_URL", &db.url)
-            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-            .env("LABTRAIL_AUDIT_KEY_PATH", &other)
-            .env("LABTRAIL_BIND", "127.0.0.1:0")
-            .env("RUST_LOG", "warn")
-            .current_dir(db.scratch_dir())
-            .output()
-            .expect("run labtrail");
+        let out = output_of(
+            std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+                .args(args)
+                .env("DATABASE_URL", &db.url)
+                .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+                .env("LABTRAIL_AUDIT_KEY_PATH", &other)
+                .env("LABTRAIL_BIND", "127.0.0.1:0")
+                .env("RUST_LOG", "warn")
+                .current_dir(db.scratch_dir()),
+        );
         crate::helpers::code_and_output(&out)
     };
     let (code, out) = with_other_key(&["serve"]);

@@ -50,7 +50,14 @@ async fn concurrent_appends_from_two_instances_and_cli_processes_are_contiguous(
             .collect();
         children
             .into_iter()
-            .map(|c| c.wait_with_output().expect("wait").status.success())
+            .map(|mut c| {
+                crate::helpers::wait_within(
+                    &mut c,
+                    crate::helpers::CHILD_TIMEOUT,
+                    "labtrail session create",
+                )
+                .success()
+            })
             .collect::<Vec<_>>()
     });
     let sends = (0..50u64).map(|i| {

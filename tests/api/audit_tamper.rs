@@ -201,22 +201,22 @@ async fn backup(db: &TestDb) -> String {
         }
         Backend::Postgres => {
             let dump = db.scratch_dir().join("backup.sql");
-            let status = std::process::Command::new("pg_dump")
-                .args(["--dbname", &db.url, "--file"])
-                .arg(&dump)
-                .status()
-                .expect("pg_dump");
-            assert!(status.success());
+            let dumped = crate::helpers::output_of(
+                std::process::Command::new("pg_dump")
+                    .args(["--dbname", &db.url, "--file"])
+                    .arg(&dump),
+            );
+            assert!(dumped.status.success(), "{dumped:?}");
             let mut url = url::Url::parse(&db.url).expect("url");
             let name = format!("{}_restored", url.path().trim_start_matches('/'));
             let mut admin = url.clone();
             admin.set_path("/postgres");
             let psql = |dbname: &str, args: &[&str]| {
-                std::process::Command::new("psql")
-                    .args(["-q", "-v", "ON_ERROR_STOP=1", "--dbname", dbname])
-                    .args(args)
-                    .output()
-                    .expect("psql")
+                crate::helpers::output_of(
+                    std::process::Command::new("psql")
+                        .args(["-q", "-v", "ON_ERROR_STOP=1", "--dbname", dbname])
+                        .args(args),
+                )
             };
             let created = psql(admin.as_str(), &["-c", &format!("CREATE DATABASE {name}")]);
             assert!(created.status.success(), "{created:?}");
@@ -234,10 +234,11 @@ async fn drop_backup(db: &TestDb, backup_url: &str) {
         let mut admin = url.clone();
         admin.set_path("/postgres");
         let name = url.path().trim_start_matches('/').to_owned();
-        let _ = std::process::Command::new("psql")
-            .args(["-q", "--dbname", admin.as_str(), "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .output();
+        let _ = crate::helpers::output_of(
+            std::process::Command::new("psql")
+                .args(["-q", "--dbname", admin.as_str(), "-c"])
+                .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+        );
     }
 }
 

@@ -51,14 +51,14 @@ async fn errors_print_each_cause_once(db: TestDb) {
         let mut bytes = b"SQLite format 3\0".to_vec();
         bytes.resize(8192, 0x5a);
         std::fs::write(&file, bytes).expect("write");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-            .args(["session", "list"])
-            .env("DATABASE_URL", format!("sqlite://{}", file.display()))
-            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-            .env("RUST_LOG", "warn")
-            .current_dir(db.scratch_dir())
-            .output()
-            .expect("run labtrail");
+        let out = crate::helpers::output_of(
+            std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+                .args(["session", "list"])
+                .env("DATABASE_URL", format!("sqlite://{}", file.display()))
+                .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+                .env("RUST_LOG", "warn")
+                .current_dir(db.scratch_dir()),
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_ne!(out.status.code(), Some(0), "{stderr}");
         assert_each_cause_once(&stderr, "file is not a database");
@@ -89,14 +89,14 @@ async fn commands_refuse_a_database_that_does_not_exist(db: TestDb) {
         }
     };
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-            .args(args)
-            .env("DATABASE_URL", &url)
-            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-            .env("RUST_LOG", "warn")
-            .current_dir(db.scratch_dir())
-            .output()
-            .expect("run labtrail")
+        crate::helpers::output_of(
+            std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+                .args(args)
+                .env("DATABASE_URL", &url)
+                .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+                .env("RUST_LOG", "warn")
+                .current_dir(db.scratch_dir()),
+        )
     };
     for args in [
         &["audit", "verify"][..],

@@ -1,26 +1,28 @@
 //! A `serve` process killed with SIGKILL while it holds a delivery: after a restart the delivery is recorded
-//! within 60 s, once.
+//! within 60 s, once, with one check run, and the audit log verifies.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::backend_tests;
 use crate::fake_github::{app_key_pem, FakeGithub, Route, APP_ID};
 use crate::github_files::{small_push_on, ORG};
 use crate::helpers::{
-    cli_create_lab1_session, free_port, serve_command, ServeProcess, TestDb, SECRET,
+    cli_create_lab1_session, run_cli, serve_command, ServeProcess, TestDb, CHILD_TIMEOUT, SECRET,
 };
 
 backend_tests!(killed_instances_deliveries_are_recorded_within_a_minute_of_restart);
 
 /// `labtrail serve` with the App talking to `fake`, ready when this returns.
-async fn serve(db: &TestDb, fake: &FakeGithub, port: u16) -> ServeProcess {
-    let mut command = serve_command(db, port);
+async fn serve(db: &TestDb, fake: &FakeGithub) -> ServeProcess {
+    let mut command = serve_command(db);
     command
         .env("GITHUB_APP_ID", APP_ID.to_string())
         .env("GITHUB_PRIVATE_KEY", app_key_pem())
         .env("GITHUB_API_URL", fake.api_url())
         .env("LABTRAIL_REDELIVER_INTERVAL", "0");
-    ServeProcess::start(command, port).await
+    ServeProcess::start(command).await
 }
 
 async fn killed_instances_deliveries_are_recorded_within_a_minute_of_restart(db: TestDb) {
@@ -32,8 +34,7 @@ async fn killed_instances_deliveries_are_recorded_within_a_minute_of_restart(db:
         wiremock::ResponseTemplate::new(200).set_delay(Duration::from_secs(300)),
     );
     cli_create_lab1_session(&db, ORG);
-    let port = free_port();
-    let mut first = serve(&db, &fake, port).await;
+    let mut first = serve(&db, &fake).await;
     let body = serde_json::to_vec(&payload).expect("json");
     let status = first
         .deliver("push", "crash-1", &body, SECRET)
@@ -49,24 +50,28 @@ async fn killed_instances_deliveries_are_recorded_within_a_minute_of_restart(db:
             .expect("read")
             .expect("stored")
     };
-    let started = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !(delivery().await.status == "processing" && fake.count(Route::Commit) > 0) {
-        assert!(started.elapsed() < Duration::from_secs(60), "never claimed");
+        assert!(
+            Instant::now() < deadline,
+            "the delivery was not claimed within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     first.child.kill().expect("SIGKILL");
-    first.child.wait().expect("reap");
+    first.wait_exit(CHILD_TIMEOUT);
     fake.heal();
 
-    let _second = serve(&db, &fake, port).await;
-    let restarted = Instant::now();
+    let mut second = serve(&db, &fake).await;
+    // The dead claim's lease (30 s by default) runs out first: 60 s is twice that.
+    let deadline = Instant::now() + Duration::from_secs(60);
     let settled = loop {
         let d = delivery().await;
         if d.status == "processed" {
             break d;
         }
         assert!(
-            restarted.elapsed() < Duration::from_secs(60),
+            Instant::now() < deadline,
             "not recorded within 60 s of the restart: {d:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -75,15 +80,57 @@ async fn killed_instances_deliveries_are_recorded_within_a_minute_of_restart(db:
         settled.claims >= 2,
         "taken over from the dead claim: {settled:?}"
     );
-    {
-        use sea_orm::{EntityTrait, PaginatorTrait};
-        assert_eq!(
-            entity::lab_attempt::Entity::find()
-                .count(&conn)
+    use sea_orm::EntityTrait;
+    let attempts = entity::lab_attempt::Entity::find()
+        .all(&conn)
+        .await
+        .expect("attempts");
+    assert_eq!(attempts.len(), 1, "recorded once: {attempts:?}");
+    // The check run is posted after the attempt is recorded: wait for it, then exactly one per attempt.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for attempt in &attempts {
+        let posted = loop {
+            let a = entity::lab_attempt::Entity::find_by_id(attempt.id)
+                .one(&conn)
                 .await
-                .expect("count"),
-            1,
-            "recorded once"
+                .expect("read")
+                .expect("the attempt");
+            if let Some(id) = a.check_run_id {
+                break id;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no check run within 60 s for attempt {}: {:?}",
+                a.id,
+                a.check_run_error
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let runs: Vec<_> = fake
+            .check_runs()
+            .into_iter()
+            .filter(|r| r.external_id.as_deref() == Some(attempt.id.to_string().as_str()))
+            .collect();
+        assert_eq!(
+            runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![posted],
+            "exactly one check run for attempt {}: {runs:?}",
+            attempt.id
         );
     }
+    assert_eq!(
+        fake.check_runs().len(),
+        attempts.len(),
+        "{:?}",
+        fake.check_runs()
+    );
+    assert!(second.stop(), "the restarted instance stops cleanly");
+    let verify = run_cli(&db, &["audit", "verify"]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }

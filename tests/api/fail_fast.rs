@@ -1,10 +1,9 @@
 //! Misconfiguration stops `serve` before it takes a delivery it could never record.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use crate::backend_tests;
-use crate::helpers::{free_port, serve_command, spawn_app, TestDb, ORIGIN};
+use crate::helpers::{output_of, serve_command, spawn_app, TestDb, ORIGIN};
 
 backend_tests!(
     serve_refuses_an_origin_other_than_the_logs,
@@ -35,13 +34,13 @@ async fn readyz_is_503_whenever_deliveries_cannot_be_recorded(db: TestDb) {
     let app = spawn_app(&db).await;
     assert_eq!(readyz(&app).await.0, 200);
     // Another instance, configured with another origin, starts the log.
-    let other = Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .args(["token", "create", "--name", "t", "--role", "auditor"])
-        .env("DATABASE_URL", &db.url)
-        .env("LABTRAIL_AUDIT_ORIGIN", "elsewhere.example")
-        .current_dir(db.scratch_dir())
-        .output()
-        .expect("run labtrail");
+    let other = output_of(
+        Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .args(["token", "create", "--name", "t", "--role", "auditor"])
+            .env("DATABASE_URL", &db.url)
+            .env("LABTRAIL_AUDIT_ORIGIN", "elsewhere.example")
+            .current_dir(db.scratch_dir()),
+    );
     assert!(other.status.success(), "{other:?}");
     let (status, body) = readyz(&app).await;
     assert_eq!(status, 503, "{body}");
@@ -58,27 +57,19 @@ async fn serve_refuses_an_origin_other_than_the_logs(db: TestDb) {
     let app = spawn_app(&db).await;
     app.create_lab1_session().await; // the first entry binds the log to ORIGIN
     app.stop().await;
-    let mut child = serve_command(&db, free_port())
-        .env("LABTRAIL_PUBLIC_URL", "https://moved.example.edu")
-        .env_remove("LABTRAIL_AUDIT_ORIGIN")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start labtrail serve");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("serve kept running with a mismatched origin");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let output = child.wait_with_output().expect("output");
+    // A serve that kept running would be killed, failing the test, after `CHILD_TIMEOUT`.
+    let output = output_of(
+        serve_command(&db)
+            .env("LABTRAIL_PUBLIC_URL", "https://moved.example.edu")
+            .env_remove("LABTRAIL_AUDIT_ORIGIN"),
+    );
+    let status = output.status;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!status.success(), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("listening"),
+        "refused before listening: {stderr}"
+    );
     assert!(stderr.contains(ORIGIN), "names the log's origin: {stderr}");
     assert!(
         stderr.contains("moved.example.edu"),

@@ -74,18 +74,18 @@ async fn serve_refuses_an_unreadable_or_invalid_key(db: TestDb) {
         (bad, "Cannot set up the GitHub App"),
     ];
     for (path, want) in cases {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .env("DATABASE_URL", &db.url)
-            .env("LABTRAIL_AUDIT_ORIGIN", crate::helpers::ORIGIN)
-            .env("GITHUB_WEBHOOK_SECRET", "s")
-            .env("GITHUB_APP_ID", "4242")
-            .env("GITHUB_PRIVATE_KEY_PATH", &path)
-            .env_remove("GITHUB_PRIVATE_KEY")
-            .env("RUST_LOG", "warn")
-            .current_dir(&dir)
-            .output()
-            .expect("run labtrail");
+        let out = crate::helpers::output_of(
+            std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+                .args(["serve", "--bind", "127.0.0.1:0"])
+                .env("DATABASE_URL", &db.url)
+                .env("LABTRAIL_AUDIT_ORIGIN", crate::helpers::ORIGIN)
+                .env("GITHUB_WEBHOOK_SECRET", "s")
+                .env("GITHUB_APP_ID", "4242")
+                .env("GITHUB_PRIVATE_KEY_PATH", &path)
+                .env_remove("GITHUB_PRIVATE_KEY")
+                .env("RUST_LOG", "warn")
+                .current_dir(&dir),
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(want), "{stderr}");

@@ -457,8 +457,8 @@ async fn timeout_then_success(db: TestDb) {
     let fake = FakeGithub::start().await;
     let mut opts = AppOptions::with_github(&fake);
     if let Some(g) = opts.github.as_mut() {
-        // Long enough for a loaded machine to answer the second try in time.
-        g.policy.request_timeout = std::time::Duration::from_secs(3);
+        // Ten seconds for the second try's answer, which takes milliseconds: enough on a loaded machine.
+        g.policy.request_timeout = std::time::Duration::from_secs(10);
     }
     let app = spawn_app_with(&db, opts).await;
     app.create_lab1_session().await;
@@ -543,23 +543,29 @@ async fn github_outage_records_from_the_payload_then_completes_later(db: TestDb)
 /// takes the delivery over and repeats the calls.
 async fn slow_github_does_not_lose_the_claim(db: TestDb) {
     let fake = FakeGithub::start().await;
-    // Workers racing for the delivery are the point here. The heartbeat renews every third of the lease,
-    // so a renewal late by up to a second on a loaded machine still holds the claim.
+    // Workers racing for the delivery are the point here. The heartbeat renews every third of the 10 s
+    // lease, so a renewal late by up to 6 s on a loaded machine still holds the claim; GitHub answers
+    // after two leases, so without renewals another worker (polling every 100 ms) would take it over.
     let mut opts = AppOptions::with_github(&fake).with_workers(4);
-    opts.worker.lease = std::time::Duration::from_millis(1500);
+    opts.worker.lease = std::time::Duration::from_secs(10);
+    if let Some(g) = opts.github.as_mut() {
+        // The slow answer ends by GitHub answering, not by the app giving up on it.
+        g.policy.request_timeout = std::time::Duration::from_secs(120);
+    }
     let app = spawn_app_with(&db, opts).await;
     app.create_lab1_session().await;
     let (_repo, payload, expected) = small_push_on(&fake);
     fake.fail_next(
         Route::Commit,
         1,
-        server_error().set_delay(std::time::Duration::from_millis(4000)),
+        server_error().set_delay(std::time::Duration::from_secs(20)),
     );
     let body = serde_json::to_vec(&payload).expect("json");
     assert_eq!(app.deliver_status("push", "slow-1", &body).await, 202);
     let d = app.wait_settled("slow-1").await;
     assert_eq!(d.status, "processed", "{:?}", d.last_error);
     assert_eq!(d.attempts, 1, "claimed once");
+    assert_eq!(d.claims, 1, "never taken over: {d:?}");
     assert_eq!(
         fake.count(Route::Commit),
         2,

@@ -66,29 +66,28 @@ impl TestDb {
     }
 
     async fn create_postgres() -> Option<Self> {
-        let required = std::env::var("LABTRAIL_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-        let Ok(admin_url) = std::env::var("LABTRAIL_TEST_POSTGRES_URL") else {
-            assert!(
-                !required,
-                "LABTRAIL_REQUIRE_POSTGRES=1 but LABTRAIL_TEST_POSTGRES_URL is not set"
-            );
-            postgres_skipped("LABTRAIL_TEST_POSTGRES_URL is not set".to_owned());
-            return None;
-        };
-        // Once found unreachable, the other tests skip at once instead of each waiting for a timeout.
-        if let Some(reason) = POSTGRES_SKIP_REASON.get().filter(|_| !required) {
-            postgres_skipped(reason.clone());
+        if skip_postgres() {
+            postgres_skipped("LABTRAIL_SKIP_POSTGRES=1".to_owned());
             return None;
         }
-        let admin = match Database::connect(&admin_url).await {
+        let admin_url = postgres_admin_url();
+        // Once found unreachable, the other runs fail at once instead of each waiting for the timeout.
+        if let Some(why) = POSTGRES_UNREACHABLE.get() {
+            panic!("{why}");
+        }
+        let options = sea_orm::ConnectOptions::new(admin_url.clone())
+            .acquire_timeout(Duration::from_secs(10))
+            .to_owned();
+        let admin = match Database::connect(options).await {
             Ok(c) => c,
-            Err(e) if required => {
-                panic!("PostgreSQL at {admin_url} is required but unreachable: {e}")
-            }
-            Err(e) => {
-                postgres_skipped(format!("PostgreSQL at {admin_url} is unreachable: {e}"));
-                return None;
-            }
+            Err(e) => panic!(
+                "{}",
+                POSTGRES_UNREACHABLE.get_or_init(|| format!(
+                    "PostgreSQL is not reachable at {admin_url} ({e}): start it (pg_ctlcluster 15 main \
+                     start), point LABTRAIL_TEST_POSTGRES_URL at one, or set LABTRAIL_SKIP_POSTGRES=1 to \
+                     skip the PostgreSQL half of the suite"
+                ))
+            ),
         };
         let name = format!("labtrail_test_{}", uuid::Uuid::new_v4().simple());
         admin
@@ -162,7 +161,24 @@ impl TestDb {
     }
 }
 
-/// PostgreSQL runs skipped so far, and why the first was.
+/// The server the PostgreSQL runs create their databases on: `LABTRAIL_TEST_POSTGRES_URL`, by default the
+/// local one.
+pub fn postgres_admin_url() -> String {
+    std::env::var("LABTRAIL_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// `LABTRAIL_SKIP_POSTGRES=1`: the PostgreSQL runs pass without running (the only way they skip).
+pub fn skip_postgres() -> bool {
+    std::env::var("LABTRAIL_SKIP_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+/// Why the PostgreSQL server could not be reached, once a run found it so.
+static POSTGRES_UNREACHABLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// PostgreSQL runs skipped so far, and why.
 static POSTGRES_SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 static POSTGRES_SKIP_REASON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
@@ -189,8 +205,7 @@ extern "C" fn postgres_notice() {
     let why = POSTGRES_SKIP_REASON.get().map_or("", String::as_str);
     let _ = writeln!(
         std::io::stderr(),
-        "NOTE: {n} PostgreSQL tests passed without running ({why}); set LABTRAIL_TEST_POSTGRES_URL \
-         (and LABTRAIL_REQUIRE_POSTGRES=1 to insist)"
+        "NOTE: {n} PostgreSQL tests passed without running ({why}); unset it to run them"
     );
 }
 
@@ -987,12 +1002,17 @@ impl TestApp {
         report
     }
 
-    /// Stop the server and its workers.
+    /// Stop the server and its workers. The app bounds its shutdown (10 s for open requests, 20 s for the
+    /// workers' drain): the test fails if it has not stopped after four times that.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.handle).await;
+        let stopped = tokio::time::timeout(Duration::from_secs(120), &mut self.handle).await;
+        assert!(
+            stopped.is_ok(),
+            "the app did not stop within 120 s of its shutdown signal"
+        );
     }
 }
 
@@ -1020,16 +1040,16 @@ pub fn run_cli(db: &TestDb, args: &[&str]) -> Output {
 
 /// Run the `labtrail` binary with this database, the test origin and more environment (later entries win).
 pub fn run_cli_with(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"));
+    command
         .args(args)
         .env("DATABASE_URL", &db.url)
         .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
         .env("RUST_LOG", "warn")
         .env_remove("GITHUB_WEBHOOK_SECRET")
         .envs(env.iter().copied())
-        .current_dir(db.scratch_dir())
-        .output()
-        .expect("run labtrail")
+        .current_dir(db.scratch_dir());
+    output_of(&mut command)
 }
 
 /// The body of the push most tests send: `course/lab1-alice` (id 7) to commit `sha(7)`, in January 2026.
@@ -1064,94 +1084,213 @@ pub fn sha(n: u64) -> String {
     format!("{n:040x}")
 }
 
-/// A port on 127.0.0.1 that was free a moment ago, for a `serve` process to bind.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+/// How long a child process (a CLI call, `pg_dump`, a `serve` starting or stopping) may take before the
+/// test kills it and fails naming it: far beyond what any takes on a loaded machine, far short of a CI hang.
+pub const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `program arg …`: a command as a failure names it.
+pub fn describe(command: &std::process::Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
-/// `labtrail serve` for the test's database on `port`, with the test origin and webhook secret, a quiet log,
-/// the scratch directory and its output discarded: tests set or remove variables on top before spawning.
-pub fn serve_command(db: &TestDb, port: u16) -> std::process::Command {
+/// Run `command` to its end (standard input closed, output captured), as `Command::output` does, but kill
+/// it and fail the test naming it if it is still running after [`CHILD_TIMEOUT`]. Every child process a
+/// test runs to completion goes through here.
+pub fn output_of(command: &mut std::process::Command) -> Output {
+    use std::process::Stdio;
+    let what = describe(command);
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
+    let stdout = read_to_end_in_background(child.stdout.take());
+    let stderr = read_to_end_in_background(child.stderr.take());
+    let status = wait_within(&mut child, CHILD_TIMEOUT, &what);
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+/// A thread reading `pipe` to its end (a child blocked on a full pipe would never exit).
+pub fn read_to_end_in_background(
+    pipe: Option<impl std::io::Read + Send + 'static>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
+}
+
+/// Wait for `child` (started as `what`) to exit, at most `timeout`: past it, the child is killed and the
+/// test fails naming `what`.
+pub fn wait_within(
+    child: &mut std::process::Child,
+    timeout: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("`{what}` was still running after {timeout:?}: killed it");
+            }
+            Err(e) => panic!("cannot wait for `{what}`: {e}"),
+        }
+    }
+}
+
+/// `labtrail serve` for the test's database on a port the system picks (`LABTRAIL_BIND=127.0.0.1:0`; the
+/// process prints the address it bound, which [`ServeProcess`] reads), with the test origin and webhook
+/// secret, a quiet log and the scratch directory: tests set or remove variables on top before spawning.
+pub fn serve_command(db: &TestDb) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"));
     command
         .arg("serve")
         .env("DATABASE_URL", &db.url)
-        .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
+        .env("LABTRAIL_BIND", "127.0.0.1:0")
         .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
         .env("RUST_LOG", "warn")
         .current_dir(db.scratch_dir())
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     command
 }
 
+/// Lines of a child's pipe, read by another thread to its end (a closed pipe would fail the child's later
+/// writes).
+fn lines_in_background(
+    pipe: impl std::io::Read + Send + 'static,
+) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Spawn `command` (a `labtrail serve`, see [`serve_command`]) with its log piped and read the log until a
-/// line contains `marker`: the running child and the log up to that line. Another thread reads the log to
-/// its end (a closed pipe would fail the server's later writes). The child is killed and the test fails if
-/// the marker does not show within 30 s.
+/// line contains `marker`: the running server and the log up to that line. Another thread reads the log to
+/// its end. The server is killed and the test fails if the marker does not show within [`CHILD_TIMEOUT`].
 pub fn spawn_serve_until_logged(
     mut command: std::process::Command,
     marker: &str,
-) -> (std::process::Child, String) {
-    use std::io::BufRead as _;
-    let mut child = command
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start labtrail serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+) -> (ServeProcess, String) {
+    command.stderr(std::process::Stdio::piped());
+    let mut serve = ServeProcess::spawn(command);
+    let stderr = serve.child.stderr.take().expect("stderr is piped");
+    let rx = lines_in_background(stderr);
+    let deadline = std::time::Instant::now() + CHILD_TIMEOUT;
     let mut log = String::new();
     while !log.contains(marker) {
-        match rx.recv_timeout(Duration::from_secs(30)) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
             Ok(line) => log.push_str(&(line + "\n")),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("serve did not log {marker:?}:\n{log}");
-            }
+            Err(e) => panic!("`{}` did not log {marker:?} ({e}):\n{log}", serve.command),
         }
     }
-    (child, log)
+    (serve, log)
 }
 
 /// A running `labtrail serve` process; killed when dropped, so a failing test leaves no server behind.
 pub struct ServeProcess {
     pub child: std::process::Child,
+    /// The address it listens on, as it printed it.
+    pub addr: SocketAddr,
     pub base_url: String,
+    /// The command line, to name it in failures.
+    pub command: String,
 }
 
 impl ServeProcess {
-    /// Spawn `command` (see [`serve_command`]) listening on `port`; ready (`/readyz` answers 200) when this
-    /// returns.
-    pub async fn start(mut command: std::process::Command, port: u16) -> Self {
-        let child = command.spawn().expect("start labtrail serve");
-        let serve = Self {
-            child,
-            base_url: format!("http://127.0.0.1:{port}"),
+    /// Spawn `command` (see [`serve_command`]) and read the address it listens on from its standard output;
+    /// it may not answer yet. The test fails, the process killed, if it exits or prints no address within
+    /// [`CHILD_TIMEOUT`].
+    pub fn spawn(mut command: std::process::Command) -> Self {
+        let what = describe(&command);
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let rx = lines_in_background(stdout);
+        let deadline = std::time::Instant::now() + CHILD_TIMEOUT;
+        let mut addr = None;
+        while addr.is_none() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                break;
+            };
+            addr = line
+                .strip_prefix("labtrail listening on http://")
+                .and_then(|a| a.trim().parse::<SocketAddr>().ok());
+        }
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!(
+                "`{what}` printed no `labtrail listening on http://…` line within {CHILD_TIMEOUT:?} \
+                 (exit: {status:?})"
+            );
         };
+        // Keep reading standard output, so later writes do not fail.
+        std::thread::spawn(move || rx.into_iter().for_each(drop));
+        Self {
+            child,
+            addr,
+            base_url: format!("http://{addr}"),
+            command: what,
+        }
+    }
+
+    /// [`Self::spawn`], and ready (`/readyz` answers 200) when this returns; the test fails if it is not
+    /// within [`CHILD_TIMEOUT`].
+    pub async fn start(command: std::process::Command) -> Self {
+        let mut serve = Self::spawn(command);
         let client = reqwest::Client::new();
-        for _ in 0..1200 {
+        let deadline = tokio::time::Instant::now() + CHILD_TIMEOUT;
+        loop {
             let ready = client
                 .get(format!("{}/readyz", serve.base_url))
+                .timeout(CHILD_TIMEOUT)
                 .send()
                 .await;
             if ready.is_ok_and(|r| r.status().is_success()) {
                 return serve;
             }
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("`{}` exited before it was ready: {status}", serve.command);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "`{}` was not ready within {CHILD_TIMEOUT:?}",
+                serve.command
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("labtrail serve did not become ready");
     }
 
     /// POST a delivery signed with `secret`, as GitHub does.
@@ -1169,6 +1308,7 @@ impl ServeProcess {
             .header("x-github-delivery", guid)
             .header("x-hub-signature-256", sign(secret, body))
             .body(body.to_vec())
+            .timeout(CHILD_TIMEOUT)
             .send()
             .await
             .expect("send delivery")
@@ -1177,17 +1317,19 @@ impl ServeProcess {
     /// Send SIGTERM (graceful shutdown) and return at once.
     pub fn terminate(&self) {
         let pid = self.child.id().to_string();
-        assert!(std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success());
+        let out = output_of(std::process::Command::new("kill").args(["-TERM", &pid]));
+        assert!(out.status.success(), "kill -TERM {pid}: {out:?}");
     }
 
-    /// SIGTERM, then wait: whether it exited 0.
+    /// Wait for the process to exit, at most `timeout` (the test fails past it, the process killed).
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        wait_within(&mut self.child, timeout, &self.command)
+    }
+
+    /// SIGTERM, then wait (at most [`CHILD_TIMEOUT`]): whether it exited 0.
     pub fn stop(&mut self) -> bool {
         self.terminate();
-        self.child.wait().is_ok_and(|s| s.success())
+        self.wait_exit(CHILD_TIMEOUT).success()
     }
 }
 

@@ -1,5 +1,6 @@
 //! End-to-end tests: signed HTTP deliveries into a running server on a real database (SQLite file, and
-//! PostgreSQL when `LABTRAIL_TEST_POSTGRES_URL` is set). One test binary; one file per feature.
+//! PostgreSQL at `LABTRAIL_TEST_POSTGRES_URL` or the local default, unless `LABTRAIL_SKIP_POSTGRES=1`).
+//! One test binary; one file per feature.
 
 mod fail_fast;
 mod fake_github;

@@ -46,16 +46,16 @@ fn hashes(list: &Value) -> Vec<[u8; 32]> {
 
 /// `labtrail audit check-proof FILE --public-key KEY` with no database or configuration in reach.
 fn check_proof(dir: &std::path::Path, file: &std::path::Path, key: &str) -> (Option<i32>, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .args(["audit", "check-proof"])
-        .arg(file)
-        .args(["--public-key", key])
-        .env_remove("DATABASE_URL")
-        .env_remove("LABTRAIL_AUDIT_KEY_PATH")
-        .env_remove("LABTRAIL_AUDIT_ORIGIN")
-        .current_dir(dir)
-        .output()
-        .expect("run labtrail");
+    let out = crate::helpers::output_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .args(["audit", "check-proof"])
+            .arg(file)
+            .args(["--public-key", key])
+            .env_remove("DATABASE_URL")
+            .env_remove("LABTRAIL_AUDIT_KEY_PATH")
+            .env_remove("LABTRAIL_AUDIT_ORIGIN")
+            .current_dir(dir),
+    );
     crate::helpers::code_and_output(&out)
 }
 

@@ -30,19 +30,19 @@ backend_tests!(
 fn redeliver(db: &TestDb, fake: &FakeGithub, args: &[&str]) -> Output {
     let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/test-only-github-app-key.pem");
-    std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .arg("redeliver")
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-        .env("RUST_LOG", "warn")
-        .env("GITHUB_APP_ID", APP_ID.to_string())
-        .env("GITHUB_PRIVATE_KEY_PATH", key)
-        .env("GITHUB_API_URL", fake.api_url())
-        .env_remove("GITHUB_PRIVATE_KEY")
-        .current_dir(db.scratch_dir())
-        .output()
-        .expect("run labtrail redeliver")
+    crate::helpers::output_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .arg("redeliver")
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+            .env("RUST_LOG", "warn")
+            .env("GITHUB_APP_ID", APP_ID.to_string())
+            .env("GITHUB_PRIVATE_KEY_PATH", key)
+            .env("GITHUB_API_URL", fake.api_url())
+            .env_remove("GITHUB_PRIVATE_KEY")
+            .current_dir(db.scratch_dir()),
+    )
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -309,10 +309,8 @@ async fn periodic_task_recovers_a_lost_delivery(db: TestDb) {
             .contains("labtrail_github_api_calls_total{installation=\"app\",result=\"ok\"}"),
         "App-level calls are counted"
     );
-    // The task stops with the server.
-    tokio::time::timeout(Duration::from_secs(10), app.stop())
-        .await
-        .expect("the server and its tasks stop");
+    // The task stops with the server (`stop` fails the test otherwise).
+    app.stop().await;
 }
 
 async fn bad_since_or_missing_credentials_fail_clearly(db: TestDb) {
@@ -336,16 +334,16 @@ async fn bad_since_or_missing_credentials_fail_clearly(db: TestDb) {
             "{since}: {stderr}"
         );
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .arg("redeliver")
-        .env("DATABASE_URL", &db.url)
-        .env("GITHUB_API_URL", fake.api_url())
-        .env_remove("GITHUB_APP_ID")
-        .env_remove("GITHUB_PRIVATE_KEY")
-        .env_remove("GITHUB_PRIVATE_KEY_PATH")
-        .current_dir(db.scratch_dir())
-        .output()
-        .expect("run labtrail redeliver");
+    let out = crate::helpers::output_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .arg("redeliver")
+            .env("DATABASE_URL", &db.url)
+            .env("GITHUB_API_URL", fake.api_url())
+            .env_remove("GITHUB_APP_ID")
+            .env_remove("GITHUB_PRIVATE_KEY")
+            .env_remove("GITHUB_PRIVATE_KEY_PATH")
+            .current_dir(db.scratch_dir()),
+    );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(

@@ -4,10 +4,13 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::backend_tests;
 use crate::helpers::{
-    alice_push_body, cli_create_lab1_session, cli_create_session, count, fixture, free_port,
-    push_payload, run_cli, serve_command, sha, spawn_app, Backend, ServeProcess, TestDb, SECRET,
+    alice_push_body, cli_create_lab1_session, cli_create_session, count, fixture, output_of,
+    push_payload, read_to_end_in_background, run_cli, serve_command, sha, spawn_app, Backend,
+    ServeProcess, TestDb, CHILD_TIMEOUT, SECRET,
 };
 
 /// A real secret may contain commas: it is one secret all the same.
@@ -19,12 +22,11 @@ backend_tests!(
     two_serve_processes_share_one_database,
 );
 
-/// A `labtrail serve` process on a free port, sharing the test's database, key and checkpoint file.
+/// A `labtrail serve` process on a port of its own, sharing the test's database, key and checkpoint file.
 async fn start_instance(db: &TestDb) -> ServeProcess {
-    let port = free_port();
-    let mut command = serve_command(db, port);
+    let mut command = serve_command(db);
     command.env("LABTRAIL_CHECKPOINT_INTERVAL", "1");
-    ServeProcess::start(command, port).await
+    ServeProcess::start(command).await
 }
 
 /// Several instances share one database (docs/design.md §1): two real `serve` processes take 50 pushes at once;
@@ -58,15 +60,18 @@ async fn two_serve_processes_share_one_database(db: TestDb) {
     assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
     let conn = db.connect().await;
     let count = |sql: &'static str| count(&conn, sql);
-    let mut recorded = 0;
-    for _ in 0..1200 {
-        recorded = count("SELECT COUNT(*) FROM lab_attempt").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let recorded = count("SELECT COUNT(*) FROM lab_attempt").await;
         if recorded == 50 {
             break;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{recorded} of 50 pushes recorded after 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(recorded, 50);
     assert_eq!(
         count("SELECT COUNT(*) FROM webhook_delivery WHERE status = 'processed'").await,
         50
@@ -107,17 +112,16 @@ async fn two_serve_processes_share_one_database(db: TestDb) {
 }
 
 async fn binary_serves_and_records(db: TestDb) {
-    let port = free_port();
-    let mut command = serve_command(&db, port);
+    let mut command = serve_command(&db);
     command
-        .env("LABTRAIL_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         // One secret, verbatim, commas included; `deliver` below signs with the previous one.
         .env("GITHUB_WEBHOOK_SECRET", COMMA_SECRET)
         .env("GITHUB_WEBHOOK_SECRET_PREVIOUS", SECRET)
         .env("LABTRAIL_LOG_FORMAT", "json")
         .env_remove("RUST_LOG")
         .stderr(Stdio::piped());
-    let mut serve = ServeProcess::start(command, port).await;
+    let mut serve = ServeProcess::start(command).await;
+    let log = read_to_end_in_background(serve.child.stderr.take());
     cli_create_session(
         &db,
         "Codertocat",
@@ -132,37 +136,36 @@ async fn binary_serves_and_records(db: TestDb) {
         fixture("octokit-webhooks/push/with-new-branch.payload.json"),
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .args([
-            "deliver",
-            &file.to_string_lossy(),
-            "--event",
-            "push",
-            "--delivery-id",
-            "bin-1",
-        ])
-        .env("LABTRAIL_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-        .env("GITHUB_WEBHOOK_SECRET", SECRET)
-        .output()
-        .expect("deliver");
+    let out = output_of(
+        Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .args([
+                "deliver",
+                &file.to_string_lossy(),
+                "--event",
+                "push",
+                "--delivery-id",
+                "bin-1",
+            ])
+            .env("LABTRAIL_PUBLIC_URL", &serve.base_url)
+            .env("GITHUB_WEBHOOK_SECRET", SECRET),
+    );
     assert!(
         String::from_utf8_lossy(&out.stdout).starts_with("202"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
 
-    let mut recorded = false;
-    for _ in 0..600 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
         let list = run_cli(&db, &["attempts", "list", "--format", "json"]);
         let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap_or_default();
         if v.as_array().is_some_and(|a| a.len() == 1) {
             assert_eq!(v[0]["delivery_id"], "bin-1");
-            recorded = true;
             break;
         }
+        assert!(Instant::now() < deadline, "attempt not recorded after 60 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(recorded, "attempt not recorded");
 
     // The whole secret signs; a comma-separated fragment of it does not.
     let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
@@ -183,13 +186,8 @@ async fn binary_serves_and_records(db: TestDb) {
 
     // SIGTERM: graceful shutdown, exit 0; the JSON log carries the delivery span and never the secret.
     serve.terminate();
-    let mut log = String::new();
-    std::io::Read::read_to_string(
-        &mut serve.child.stderr.take().expect("piped stderr"),
-        &mut log,
-    )
-    .expect("read the log");
-    let status = serve.child.wait().expect("wait");
+    let status = serve.wait_exit(CHILD_TIMEOUT);
+    let log = String::from_utf8_lossy(&log.join().expect("the log")).into_owned();
     assert!(status.success(), "exit status {status:?}");
     assert!(log.contains("\"delivery_id\":\"bin-1\""), "{log}");
     assert!(
@@ -215,11 +213,9 @@ async fn database_failure_answers_503_and_stores_nothing(db: TestDb) {
                 .path()
                 .trim_start_matches('/')
                 .to_owned();
-            let admin = sea_orm::Database::connect(
-                std::env::var("LABTRAIL_TEST_POSTGRES_URL").expect("pg url"),
-            )
-            .await
-            .expect("admin");
+            let admin = sea_orm::Database::connect(crate::helpers::postgres_admin_url())
+                .await
+                .expect("admin");
             use sea_orm::ConnectionTrait;
             let run = |sql: String| {
                 let admin = &admin;
