@@ -112,6 +112,7 @@ pub async fn record_many(db: &impl TransactionTrait, origin: &str, news: Vec<New
 }
 
 /// What the batch does with one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Plan {
     Insert {
         number: i32,
@@ -120,6 +121,7 @@ enum Plan {
     SameAs(Existing),
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Existing {
     Row(i64),
     InBatch(usize),
@@ -138,14 +140,69 @@ fn push_key(a: &NewAttempt) -> PushKey<'_> {
     )
 }
 
-fn row_key(r: &lab_attempt::Model) -> PushKey<'_> {
-    (
-        r.repository_id,
-        &r.git_ref,
-        &r.before_sha,
-        &r.after_sha,
-        r.pushed_at,
-    )
+/// A row recorded before: its id, delivery and push.
+#[derive(Debug, Clone, Copy)]
+struct Earlier<'a> {
+    id: i64,
+    delivery_id: &'a str,
+    key: PushKey<'a>,
+}
+
+impl<'a> From<&'a lab_attempt::Model> for Earlier<'a> {
+    fn from(r: &'a lab_attempt::Model) -> Self {
+        Self {
+            id: r.id,
+            delivery_id: &r.delivery_id,
+            key: (
+                r.repository_id,
+                &r.git_ref,
+                &r.before_sha,
+                &r.after_sha,
+                r.pushed_at,
+            ),
+        }
+    }
+}
+
+/// The batch's plan, decided without the database: each attempt is a duplicate of a row recorded
+/// before (`earlier`: the rows with the delivery or push of one of `news`) or of one earlier in the
+/// batch, or is inserted with the number it would get recorded one by one in this order (`counts[i]`:
+/// the attempts of its repository and session pushed at or before it, already recorded).
+fn plan(news: &[NewAttempt], earlier: &[Earlier<'_>], counts: &[i64]) -> Vec<Plan> {
+    let mut plans: Vec<Plan> = Vec::with_capacity(news.len());
+    for (i, new) in news.iter().enumerate() {
+        let inserted_before = |j: &usize| matches!(plans[*j], Plan::Insert { .. });
+        let same_row =
+            |r: &&Earlier<'_>| r.delivery_id == new.delivery_id || r.key == push_key(new);
+        let same_new = |j: &usize| {
+            news[*j].delivery_id == new.delivery_id || push_key(&news[*j]) == push_key(new)
+        };
+        let plan = if let Some(row) = earlier.iter().find(same_row) {
+            Plan::SameAs(Existing::Row(row.id))
+        } else if let Some(j) = (0..i).filter(inserted_before).find(same_new) {
+            Plan::SameAs(Existing::InBatch(j))
+        } else {
+            // Attempts of this batch recorded before this one count as they would one by one.
+            let in_batch = (0..i)
+                .filter(inserted_before)
+                .filter(|&j| {
+                    news[j].session_id == new.session_id
+                        && news[j].repository_id == new.repository_id
+                        && news[j].pushed_at <= new.pushed_at
+                })
+                .count();
+            let before = counts
+                .get(i)
+                .copied()
+                .unwrap_or(0)
+                .saturating_add(i64::try_from(in_batch).unwrap_or(0));
+            Plan::Insert {
+                number: i32::try_from(before).unwrap_or(i32::MAX - 1) + 1,
+            }
+        };
+        plans.push(plan);
+    }
+    plans
 }
 
 /// Record several attempts — group commit: one transaction, one acquisition of the audit lock, the
@@ -161,37 +218,8 @@ pub async fn record_batch(
     audit::write(db, origin, async |txn, log| {
         let earlier = same_pushes(txn, news).await?;
         let counts = counts_before(txn, news).await?;
-        let mut plans: Vec<Plan> = Vec::with_capacity(news.len());
-        for (i, new) in news.iter().enumerate() {
-            let same_row = |r: &&lab_attempt::Model| {
-                r.delivery_id == new.delivery_id || row_key(r) == push_key(new)
-            };
-            let plan = if let Some(row) = earlier.iter().find(same_row) {
-                Plan::SameAs(Existing::Row(row.id))
-            } else if let Some(j) = (0..i).find(|&j| {
-                matches!(plans[j], Plan::Insert { .. })
-                    && (news[j].delivery_id == new.delivery_id
-                        || push_key(&news[j]) == push_key(new))
-            }) {
-                Plan::SameAs(Existing::InBatch(j))
-            } else {
-                // Attempts of this batch recorded before this one count as they would one by one.
-                let in_batch = (0..i)
-                    .filter(|&j| matches!(plans[j], Plan::Insert { .. }))
-                    .filter(|&j| {
-                        news[j].session_id == new.session_id
-                            && news[j].repository_id == new.repository_id
-                            && news[j].pushed_at <= new.pushed_at
-                    })
-                    .count();
-                let before = counts[i].saturating_add(i64::try_from(in_batch).unwrap_or(0));
-                Plan::Insert {
-                    number: i32::try_from(before).unwrap_or(i32::MAX - 1) + 1,
-                }
-            };
-            plans.push(plan);
-        }
-        let first_seq = log.head().size;
+        let earlier: Vec<Earlier<'_>> = earlier.iter().map(Earlier::from).collect();
+        let plans = plan(news, &earlier, &counts);
         let inserts: Vec<(usize, i32)> = plans
             .iter()
             .enumerate()
@@ -200,34 +228,8 @@ pub async fn record_batch(
                 Plan::SameAs(_) => None,
             })
             .collect();
-        let mut inserted: HashMap<usize, lab_attempt::Model> = HashMap::new();
         // The k-th inserted attempt gets the k-th entry of this batch, so its seq is known now.
-        let seqs = (first_seq..).zip(inserts.iter());
-        let rows: Vec<_> = seqs
-            .map(|(seq, &(i, number))| (i, attempt_row(&news[i], number, seq)))
-            .collect();
-        for chunk in rows.chunks(ATTEMPT_CHUNK) {
-            let rows = chunk.iter().map(|(_, row)| row.clone());
-            let models = lab_attempt::Entity::insert_many(rows)
-                .exec_with_returning_many(txn)
-                .await?;
-            // Matched by delivery id (unique): RETURNING does not promise the order of the rows.
-            for model in models {
-                if let Some((i, _)) = chunk
-                    .iter()
-                    .find(|(i, _)| news[*i].delivery_id == model.delivery_id)
-                {
-                    inserted.insert(*i, model);
-                }
-            }
-        }
-        if inserted.len() != inserts.len() {
-            return Err(AuditError::Db(DbErr::Custom(format!(
-                "{} attempts inserted, {} returned",
-                inserts.len(),
-                inserted.len()
-            ))));
-        }
+        let mut inserted = insert_attempts(txn, news, &inserts, log.head().size).await?;
         let files: Vec<(i64, &ChangedFile)> = inserts
             .iter()
             .filter_map(|(i, _)| inserted.get(i).map(|a| (a.id, &news[*i].files)))
@@ -249,7 +251,7 @@ pub async fn record_batch(
         let mut receipts = receipts.into_iter();
         let mut out = Vec::with_capacity(news.len());
         for (i, plan) in plans.iter().enumerate() {
-            match plan {
+            let recorded = match plan {
                 Plan::Insert { .. } => {
                     let (Some(attempt), Some(receipt)) = (inserted.remove(&i), receipts.next())
                     else {
@@ -257,35 +259,76 @@ pub async fn record_batch(
                             "a batch's attempt lost its entry".into(),
                         )));
                     };
-                    out.push(Recorded::New {
+                    Recorded::New {
                         attempt: Box::new(attempt),
                         receipt,
-                    });
+                    }
                 }
                 Plan::SameAs(existing) => {
-                    let attempt_id = match existing {
-                        Existing::Row(id) => *id,
-                        Existing::InBatch(j) => match &out[*j] {
+                    let attempt_id = match *existing {
+                        Existing::Row(id) => id,
+                        Existing::InBatch(j) => match &out[j] {
                             Recorded::New { attempt, .. } => attempt.id,
                             Recorded::Duplicate { attempt_id } => *attempt_id,
                         },
                     };
-                    let note = format!("duplicate of attempt {attempt_id}");
-                    deliveries::settle(
-                        txn,
-                        &news[i].delivery_id,
-                        Status::Processed,
-                        Some(note),
-                        None,
-                    )
-                    .await?;
-                    out.push(Recorded::Duplicate { attempt_id });
+                    settle_duplicate(txn, &news[i].delivery_id, attempt_id).await?;
+                    Recorded::Duplicate { attempt_id }
                 }
-            }
+            };
+            out.push(recorded);
         }
         Ok(out)
     })
     .await
+}
+
+/// Insert the attempts `inserts` names (index into `news`, number), the k-th with seq `first_seq + k`,
+/// in multi-row statements; the inserted rows by index.
+async fn insert_attempts(
+    txn: &impl ConnectionTrait,
+    news: &[NewAttempt],
+    inserts: &[(usize, i32)],
+    first_seq: i64,
+) -> Result<HashMap<usize, lab_attempt::Model>, DbErr> {
+    let rows: Vec<_> = (first_seq..)
+        .zip(inserts)
+        .map(|(seq, &(i, number))| (i, attempt_row(&news[i], number, seq)))
+        .collect();
+    let mut inserted = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(ATTEMPT_CHUNK) {
+        let rows = chunk.iter().map(|(_, row)| row.clone());
+        let models = lab_attempt::Entity::insert_many(rows)
+            .exec_with_returning_many(txn)
+            .await?;
+        // Matched by delivery id (unique): RETURNING does not promise the order of the rows.
+        for model in models {
+            if let Some((i, _)) = chunk
+                .iter()
+                .find(|(i, _)| news[*i].delivery_id == model.delivery_id)
+            {
+                inserted.insert(*i, model);
+            }
+        }
+    }
+    if inserted.len() != inserts.len() {
+        return Err(DbErr::Custom(format!(
+            "{} attempts inserted, {} returned",
+            inserts.len(),
+            inserted.len()
+        )));
+    }
+    Ok(inserted)
+}
+
+/// A delivery whose push was recorded before: processed, naming that attempt.
+async fn settle_duplicate(
+    txn: &impl ConnectionTrait,
+    guid: &str,
+    attempt_id: i64,
+) -> Result<(), DbErr> {
+    let note = format!("duplicate of attempt {attempt_id}");
+    deliveries::settle(txn, guid, Status::Processed, Some(note), None).await
 }
 
 /// Rows already recorded with the delivery or the push of one of `news` (one query).
@@ -696,4 +739,106 @@ pub async fn by_deliveries(
         .into_tuple()
         .all(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        format!("2026-02-01T10:{minute:02}:00Z")
+            .parse()
+            .expect("an RFC 3339 time")
+    }
+
+    /// A push to `repo` of `after` at `minute`, delivered as `guid`.
+    fn push(guid: &str, repo: i64, after: &str, minute: u32) -> NewAttempt {
+        NewAttempt {
+            session_id: 1,
+            installation_id: 7,
+            repository_id: repo,
+            repository_full_name: format!("org/lab-{repo}"),
+            git_ref: "refs/heads/main".into(),
+            before_sha: "0".repeat(40),
+            after_sha: after.into(),
+            forced: false,
+            created_branch: false,
+            pusher_login: None,
+            sender_id: None,
+            pushed_at: at(minute),
+            received_at: at(minute),
+            delivery_id: guid.into(),
+            late: false,
+            early: false,
+            files: Vec::new(),
+            files_source: FilesSource::Payload,
+            files_complete: true,
+            files_retry_at: None,
+        }
+    }
+
+    const fn insert(number: i32) -> Plan {
+        Plan::Insert { number }
+    }
+
+    #[test]
+    fn numbers_follow_push_time_within_the_batch_and_after_recorded_ones() {
+        // Repository 1 has 2 attempts recorded before these; the batch's later push counts the earlier.
+        let news = [
+            push("a", 1, "x1", 5),
+            push("b", 1, "x2", 6),
+            push("c", 2, "y1", 1),
+        ];
+        let plans = plan(&news, &[], &[2, 2, 0]);
+        assert_eq!(plans, [insert(3), insert(4), insert(1)]);
+    }
+
+    #[test]
+    fn an_out_of_order_push_takes_the_number_its_time_earns() {
+        // The second delivery was pushed first: it does not count the first one, which was pushed later.
+        let news = [push("a", 1, "x2", 9), push("b", 1, "x1", 3)];
+        assert_eq!(plan(&news, &[], &[0, 0]), [insert(1), insert(1)]);
+    }
+
+    #[test]
+    fn a_redelivery_or_the_same_push_is_a_duplicate() {
+        let first = push("a", 1, "x1", 5);
+        let again = push("a", 1, "x1", 5);
+        let same_push_other_guid = push("b", 1, "x1", 5);
+        let plans = plan(&[first, again, same_push_other_guid], &[], &[0, 0, 0]);
+        assert_eq!(
+            plans,
+            [
+                insert(1),
+                Plan::SameAs(Existing::InBatch(0)),
+                Plan::SameAs(Existing::InBatch(0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_row_recorded_before_wins_over_the_batch() {
+        let news = [push("a", 1, "x1", 5)];
+        let recorded = push("old", 1, "x1", 5);
+        let earlier = [Earlier {
+            id: 42,
+            delivery_id: "old",
+            key: push_key(&recorded),
+        }];
+        assert_eq!(
+            plan(&news, &earlier, &[1]),
+            [Plan::SameAs(Existing::Row(42))]
+        );
+        // The same delivery GUID, whatever the push says.
+        let other = push("a", 9, "zz", 1);
+        let earlier = [Earlier {
+            id: 43,
+            delivery_id: "a",
+            key: push_key(&other),
+        }];
+        assert_eq!(
+            plan(&news, &earlier, &[1]),
+            [Plan::SameAs(Existing::Row(43))]
+        );
+    }
 }
