@@ -28,6 +28,7 @@ mod github_checks;
 mod github_files;
 mod github_installations;
 mod github_rate_limits;
+mod graded_facts;
 mod graded_guards;
 mod grader;
 mod idempotency;
