@@ -37,6 +37,7 @@ mod net_diff;
 mod openapi;
 mod operators;
 mod parity;
+mod pg_role;
 mod proof_api;
 mod push;
 mod read_api;
