@@ -90,8 +90,10 @@ impl Settings {
 pub enum BuildError {
     #[error("Cannot open the database (check DATABASE_URL)")]
     Connect(#[source] DbErr),
-    #[error("Cannot apply migrations")]
-    Migrate(#[source] DbErr),
+    #[error(transparent)]
+    Migrate(db::MigrateError),
+    #[error("Cannot bring the audit log's Merkle tree up to date")]
+    Backfill(#[source] DbErr),
     #[error(
         "Cannot set up the GitHub App (check GITHUB_APP_ID, the private key and GITHUB_API_URL)"
     )]
@@ -184,7 +186,7 @@ impl App {
             .map_err(BuildError::Origin)?;
         crate::audit::merkle_store::backfill(&db, &settings.origin)
             .await
-            .map_err(BuildError::Migrate)?;
+            .map_err(BuildError::Backfill)?;
         let github = settings
             .github
             .clone()

@@ -89,6 +89,28 @@ struct AttemptRecorded<'a> {
     files_source: FilesSource,
     files_complete: bool,
     content_sha256: String,
+    /// Whose attempt it is (issue 20): GitHub's user id of the sender (null when the push had none), and
+    /// digests of the repository's full name and of the pusher's login (names stay out of the log).
+    /// Entries written before these fields existed lack them: their attempts are not covered.
+    sender_id: Option<i64>,
+    repository_full_name_sha256: String,
+    pusher_login_sha256: String,
+}
+
+/// The digest a name is held as in the log: SHA-256 of its canonical JSON (a JSON string, or `null`
+/// when there is none). Names are guessable, so this hides a name from a casual reader of the log, not
+/// from someone who can guess it; it lets `audit verify` check the row against the entry.
+pub fn name_sha256(name: Option<&str>) -> Result<String, AuditError> {
+    content_digest(&serde_json::json!(name))
+}
+
+/// The digest a `roster.imported` entry holds for one roster row it set: SHA-256 of the canonical JSON
+/// of its organisation, identifier, GitHub login and id, and name.
+pub fn roster_row_sha256(s: &roster_student::Model) -> Result<String, AuditError> {
+    content_digest(&serde_json::json!({
+        "org": s.org, "identifier": s.identifier, "github_username": s.github_username,
+        "github_id": s.github_id, "name": s.name,
+    }))
 }
 
 /// `lab_attempt.recorded`: ids and facts; the ref and file list only as a digest.
@@ -114,6 +136,9 @@ pub fn attempt_recorded(
         files_source: a.files_source,
         files_complete: a.files_complete,
         content_sha256: files_digest(&a.git_ref, files)?,
+        sender_id: a.sender_id,
+        repository_full_name_sha256: name_sha256(Some(&a.repository_full_name))?,
+        pusher_login_sha256: name_sha256(a.pusher_login.as_deref())?,
     };
     entry(
         delivery_actor(&a.delivery_id),
@@ -271,12 +296,12 @@ struct SessionExtended {
     closes_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     roster_student_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    student_sha256: Option<String>,
+    student_sha256: String,
 }
 
-/// `lab_session.extended`: the extension's deadline, its student as the roster student's id when the name
-/// matched one, else as a digest of the (lower-case) name, never the name itself.
+/// `lab_session.extended`: the extension's deadline, its student as a digest of the (lower-case) name
+/// (never the name itself) and, when the name matched a roster student, that student's id. (Entries
+/// written before issue 20 held the digest only when no roster student matched.)
 pub fn session_extended(
     actor: &str,
     extension: &session_extension::Model,
@@ -287,10 +312,7 @@ pub fn session_extended(
         extension_id: extension.id,
         closes_at: extension.closes_at,
         roster_student_id: roster_student.map(|s| s.id),
-        student_sha256: match roster_student {
-            Some(_) => None,
-            None => Some(content_digest(&extension.student.clone().into())?),
-        },
+        student_sha256: name_sha256(Some(&extension.student))?,
     };
     entry(
         actor.to_owned(),
@@ -322,21 +344,39 @@ struct RosterImported {
     students: usize,
     #[serde(flatten)]
     counts: ImportCounts,
+    rows: Vec<RosterRow>,
 }
 
-/// `roster.imported`: counts and digests only (the file holds names and logins).
+#[derive(Serialize)]
+struct RosterRow {
+    roster_student_id: i64,
+    row_sha256: String,
+}
+
+/// `roster.imported`: counts and digests only (the file holds names and logins); `rows` are the roster
+/// rows the import adds or changes, as they will be, each as its id and [`roster_row_sha256`].
 pub fn roster_imported(
     actor: &str,
     org: &str,
     file: &[u8],
     students: usize,
     counts: ImportCounts,
+    rows: &[roster_student::Model],
 ) -> Result<NewEntry, AuditError> {
     let details = RosterImported {
         org_sha256: hex::encode(Sha256::digest(org.as_bytes())),
         file_sha256: hex::encode(Sha256::digest(file)),
         students,
         counts,
+        rows: rows
+            .iter()
+            .map(|s| {
+                Ok(RosterRow {
+                    roster_student_id: s.id,
+                    row_sha256: roster_row_sha256(s)?,
+                })
+            })
+            .collect::<Result<_, AuditError>>()?,
     };
     entry(
         actor.to_owned(),
@@ -750,7 +790,7 @@ mod tests {
     }
 
     #[test]
-    fn session_extended_names_a_roster_id_or_a_digest() {
+    fn session_extended_names_a_digest_and_a_roster_id() {
         let ext = session_extension::Model {
             id: 3,
             session_id: 7,
@@ -785,7 +825,7 @@ mod tests {
         let on_roster = session_extended("cli:ada", &ext, Some(&student)).expect("entry");
         let expected = json!({
             "session_id": 7, "extension_id": 3, "closes_at": "2026-02-01T05:00:00.000000Z",
-            "roster_student_id": 11,
+            "roster_student_id": 11, "student_sha256": digest,
         });
         check(
             &on_roster,
@@ -813,11 +853,34 @@ mod tests {
             updated: 1,
             unchanged: 4,
         };
-        let e = roster_imported("cli:ada", "course", b"file", 7, counts).expect("entry");
+        let row = roster_student::Model {
+            id: 12,
+            org: "course".into(),
+            identifier: "s-12".into(),
+            github_username: "ada".into(),
+            github_id: Some(5),
+            name: "Ada".into(),
+            created_at: at(0),
+            updated_at: at(0),
+        };
+        let e = roster_imported(
+            "cli:ada",
+            "course",
+            b"file",
+            7,
+            counts,
+            std::slice::from_ref(&row),
+        )
+        .expect("entry");
+        let row_digest = content_digest(&json!({
+            "org": "course", "identifier": "s-12", "github_username": "ada", "github_id": 5, "name": "Ada",
+        }))
+        .expect("digest");
         let expected = json!({
             "org_sha256": hex::encode(Sha256::digest(b"course")),
             "file_sha256": hex::encode(Sha256::digest(b"file")),
             "students": 7, "added": 2, "updated": 1, "unchanged": 4,
+            "rows": [{ "roster_student_id": 12, "row_sha256": row_digest }],
         });
         check(&e, "cli:ada", Action::RosterImported, "roster", expected);
     }

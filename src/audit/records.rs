@@ -1,17 +1,22 @@
-//! The rows instructors grade from (`lab_attempt` with its files, `lab_session`, `installation`),
-//! checked against the newest audit entries that set them: pure comparison functions and a streaming
-//! driver that merge-joins pages of entries (found through the `(subject, seq)` index) with the rows.
+//! The rows instructors grade from (`lab_attempt` with its files, `lab_session`, `installation`,
+//! `session_extension`, `roster_student`), checked against the newest audit entries that set them: pure
+//! comparison functions and a streaming driver that merge-joins pages of entries (found through the
+//! `(subject, seq)` index) with the rows. Extensions and roster rows (a course has hundreds, where it has
+//! hundreds of thousands of attempts) are folded in memory, all at once.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use entity::{audit_log, installation, lab_attempt, lab_attempt_file, lab_session};
+use entity::{
+    audit_log, installation, lab_attempt, lab_attempt_file, lab_session, roster_student,
+    session_extension,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::{json, Value};
 
-use super::{content_digest, Action};
+use super::{content_digest, entries, Action};
 
 /// Entries and rows read per query.
 const PAGE: u64 = 1000;
@@ -24,6 +29,12 @@ pub enum Kind {
     Attempt,
     Session,
     Installation,
+    /// A student's own deadline (`session_extension`), set by `lab_session.extended` entries, whose
+    /// subject is the session: the row is named by `details.extension_id`.
+    Extension,
+    /// A roster row, set by `roster.imported` entries (subject `roster`): the row is named by each
+    /// `details.rows[].roster_student_id`.
+    RosterStudent,
 }
 
 /// How a field's value is read from an entry's `details`.
@@ -36,16 +47,32 @@ enum Ty {
     Instant,
 }
 
-/// A row field and the `details` keys that set it (the first present, non-null one).
+/// A row field and the `details` keys that set it (the first present, non-null one; with `nullable`, a
+/// present `null` sets it to null).
 #[derive(Debug)]
 struct Field {
     name: &'static str,
     keys: &'static [&'static str],
     ty: Ty,
+    nullable: bool,
 }
 
 const fn field(name: &'static str, keys: &'static [&'static str], ty: Ty) -> Field {
-    Field { name, keys, ty }
+    Field {
+        name,
+        keys,
+        ty,
+        nullable: false,
+    }
+}
+
+const fn nullable(name: &'static str, ty: Ty) -> Field {
+    Field {
+        name,
+        keys: &[],
+        ty,
+        nullable: true,
+    }
 }
 
 const ATTEMPT_FIELDS: &[Field] = &[
@@ -69,7 +96,23 @@ const ATTEMPT_FIELDS: &[Field] = &[
     field("files_source", &["files_source"], Ty::Text),
     field("files_complete", &["files_complete"], Ty::Bool),
     field("content_sha256", &["content_sha256"], Ty::Text),
+    // Whose attempt it is (entries written since issue 20).
+    nullable("sender_id", Ty::Int),
+    field(
+        "repository_full_name_sha256",
+        &["repository_full_name_sha256"],
+        Ty::Text,
+    ),
+    field("pusher_login_sha256", &["pusher_login_sha256"], Ty::Text),
 ];
+
+const EXTENSION_FIELDS: &[Field] = &[
+    field("session_id", &["session_id"], Ty::Int),
+    field("closes_at", &["closes_at"], Ty::Instant),
+    field("student_sha256", &["student_sha256"], Ty::Text),
+];
+
+const ROSTER_FIELDS: &[Field] = &[field("row_sha256", &["row_sha256"], Ty::Text)];
 
 const SESSION_FIELDS: &[Field] = &[
     field("session_id", &["session_id"], Ty::Int),
@@ -111,6 +154,9 @@ const SESSION_ACTIONS: &[&str] = &[
     SESSION_UNARCHIVED,
 ];
 
+const EXTENSION_ACTIONS: &[&str] = &[Action::LabSessionExtended.as_str()];
+const ROSTER_ACTIONS: &[&str] = &[Action::RosterImported.as_str()];
+
 const INSTALLATION_ACTIONS: &[&str] = &[
     Action::InstallationCreated.as_str(),
     Action::InstallationDeleted.as_str(),
@@ -122,6 +168,7 @@ const INSTALLATION_ACTIONS: &[&str] = &[
 ];
 
 impl Kind {
+    /// The kinds whose entries name their row in `subject` (walked page by page).
     pub const ALL: [Kind; 3] = [Kind::Attempt, Kind::Session, Kind::Installation];
 
     /// The word used in messages.
@@ -130,15 +177,19 @@ impl Kind {
             Self::Attempt => "attempt",
             Self::Session => "session",
             Self::Installation => "installation",
+            Self::Extension => "extension",
+            Self::RosterStudent => "roster student",
         }
     }
 
-    /// The entries' subject is this prefix and the row id.
+    /// The entries' subject is this prefix and the row id (for extensions: the session's id; roster
+    /// entries have the subject `roster`).
     fn prefix(self) -> &'static str {
         match self {
             Self::Attempt => "lab_attempt:",
-            Self::Session => "lab_session:",
+            Self::Session | Self::Extension => "lab_session:",
             Self::Installation => "installation:",
+            Self::RosterStudent => "roster",
         }
     }
 
@@ -156,6 +207,8 @@ impl Kind {
             Self::Attempt => ATTEMPT_ACTIONS,
             Self::Session => SESSION_ACTIONS,
             Self::Installation => INSTALLATION_ACTIONS,
+            Self::Extension => EXTENSION_ACTIONS,
+            Self::RosterStudent => ROSTER_ACTIONS,
         }
     }
 
@@ -164,6 +217,8 @@ impl Kind {
             Self::Attempt => ATTEMPT_FIELDS,
             Self::Session => SESSION_FIELDS,
             Self::Installation => INSTALLATION_FIELDS,
+            Self::Extension => EXTENSION_FIELDS,
+            Self::RosterStudent => ROSTER_FIELDS,
         }
     }
 
@@ -253,6 +308,18 @@ impl LogFacts {
             self.fields.insert("archived_at", (Fact::Null, seq));
         }
         for f in kind.fields() {
+            if f.nullable {
+                match details.get(f.name) {
+                    Some(Value::Null) => {
+                        self.fields.insert(f.name, (Fact::Null, seq));
+                    }
+                    Some(v) => {
+                        self.fields.insert(f.name, (read(f.ty, v), seq));
+                    }
+                    None => {}
+                }
+                continue;
+            }
             let value = f
                 .keys
                 .iter()
@@ -290,6 +357,14 @@ fn label(kind: Kind, name: &'static str) -> &'static str {
         (Kind::Attempt, "content_sha256") => "content_sha256 (of the ref and the file list)",
         (Kind::Session, "content_sha256") => {
             "content_sha256 (of org, slug, title, repo_pattern and branch_policy)"
+        }
+        (Kind::Attempt, "repository_full_name_sha256") => {
+            "repository_full_name_sha256 (of the repository's owner/name)"
+        }
+        (Kind::Attempt, "pusher_login_sha256") => "pusher_login_sha256 (of the pusher's login)",
+        (Kind::Extension, "student_sha256") => "student_sha256 (of the student's name)",
+        (Kind::RosterStudent, "row_sha256") => {
+            "row_sha256 (of org, identifier, github_username, github_id and name)"
         }
         _ => name,
     }
@@ -358,7 +433,42 @@ pub fn attempt_facts(
         ("files_source", Fact::Text(a.files_source.to_string())),
         ("files_complete", Fact::Bool(a.files_complete)),
         ("content_sha256", attempt_digest(&a.git_ref, files)),
+        ("sender_id", a.sender_id.map_or(Fact::Null, Fact::Int)),
+        (
+            "repository_full_name_sha256",
+            name_digest(Some(&a.repository_full_name)),
+        ),
+        (
+            "pusher_login_sha256",
+            name_digest(a.pusher_login.as_deref()),
+        ),
     ]
+}
+
+/// [`entries::name_sha256`] as a fact.
+fn name_digest(name: Option<&str>) -> Fact {
+    match entries::name_sha256(name) {
+        Ok(d) => Fact::Text(d),
+        Err(e) => Fact::Unreadable(format!("(cannot digest: {e})")),
+    }
+}
+
+/// An extension's row as facts.
+pub fn extension_facts(e: &session_extension::Model) -> Vec<(&'static str, Fact)> {
+    vec![
+        ("session_id", Fact::Int(e.session_id)),
+        ("closes_at", Fact::instant(e.closes_at)),
+        ("student_sha256", name_digest(Some(&e.student))),
+    ]
+}
+
+/// A roster row as facts.
+pub fn roster_facts(s: &roster_student::Model) -> Vec<(&'static str, Fact)> {
+    let digest = match entries::roster_row_sha256(s) {
+        Ok(d) => Fact::Text(d),
+        Err(e) => Fact::Unreadable(format!("(cannot digest: {e})")),
+    };
+    vec![("row_sha256", digest)]
 }
 
 /// A session's row as facts.
@@ -396,6 +506,13 @@ pub struct Summary {
     pub attempts: u64,
     pub sessions: u64,
     pub installations: u64,
+    pub extensions: u64,
+    pub roster_students: u64,
+    /// Attempts whose `lab_attempt.recorded` entry predates issue 20: their sender, repository name and
+    /// pusher were not compared (no entry holds them).
+    pub attempts_not_covered: u64,
+    /// Roster rows set only by imports that predate issue 20 (no per-row digest): not compared.
+    pub roster_not_covered: u64,
     /// Differences, in the report's shape (at most [`MAX_PROBLEMS`]).
     pub problems: Vec<String>,
     /// Differences beyond those kept.
@@ -427,7 +544,128 @@ pub async fn check(db: &impl ConnectionTrait, archived_upto: i64) -> Result<Summ
         entries_to_rows(db, kind, &mut summary).await?;
         rows_to_entries(db, kind, archived_upto, &mut summary).await?;
     }
+    check_extensions(db, archived_upto, &mut summary).await?;
+    check_roster(db, archived_upto, &mut summary).await?;
     Ok(summary)
+}
+
+/// The `(seq, details)` of the entries of `kind` (extensions or roster), in seq order.
+async fn fold_all(db: &impl ConnectionTrait, kind: Kind) -> Result<Vec<(i64, Value)>, DbErr> {
+    use audit_log::Column as C;
+    let q = audit_log::Entity::find()
+        .select_only()
+        .columns([C::Seq, C::Details])
+        .filter(C::Action.is_in(kind.actions().iter().copied()));
+    let q = match kind {
+        Kind::RosterStudent => q.filter(C::Subject.eq(kind.prefix())),
+        _ => q
+            .filter(C::Subject.gt(kind.prefix()))
+            .filter(C::Subject.lt(kind.prefix_end().as_str())),
+    };
+    Ok(q.order_by_asc(C::Seq)
+        .into_tuple::<(i64, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(seq, d)| (seq, serde_json::from_str(&d).unwrap_or(Value::Null)))
+        .collect())
+}
+
+/// Compare folded entries with rows (both by id): differences, rows gone, rows without an entry
+/// (`uncovered`: whether such a row is merely not covered instead of unrecorded).
+fn compare_all(
+    kind: Kind,
+    logs: &BTreeMap<i64, LogFacts>,
+    mut rows: BTreeMap<i64, Vec<(&'static str, Fact)>>,
+    uncovered: bool,
+    summary: &mut Summary,
+) -> u64 {
+    for (id, facts) in logs {
+        let problems = match rows.remove(id) {
+            Some(row) => compare(kind, *id, &row, facts),
+            None => gone(kind, *id, facts).into_iter().collect(),
+        };
+        for p in problems {
+            summary.problem(p);
+        }
+    }
+    let mut not_covered = 0;
+    for id in rows.keys() {
+        if uncovered {
+            not_covered += 1;
+        } else {
+            summary.problem(unrecorded(kind, *id));
+        }
+    }
+    not_covered
+}
+
+/// Every `session_extension` row against the `lab_session.extended` entries naming it.
+async fn check_extensions(
+    db: &impl ConnectionTrait,
+    archived_upto: i64,
+    summary: &mut Summary,
+) -> Result<(), DbErr> {
+    let kind = Kind::Extension;
+    let mut logs: BTreeMap<i64, LogFacts> = BTreeMap::new();
+    for (seq, details) in fold_all(db, kind).await? {
+        match details.get("extension_id").and_then(Value::as_i64) {
+            Some(id) => logs
+                .entry(id)
+                .or_default()
+                .apply(kind, seq, kind.actions()[0], &details),
+            None => summary.problem(format!(
+                "extension entry seq {seq} names no extension (no extension_id)"
+            )),
+        }
+    }
+    let rows: BTreeMap<i64, _> = session_extension::Entity::find()
+        .all(db)
+        .await?
+        .iter()
+        .map(|e| (e.id, extension_facts(e)))
+        .collect();
+    summary.extensions = rows.len() as u64;
+    summary.unchecked_archived += compare_all(kind, &logs, rows, archived_upto > 0, summary);
+    Ok(())
+}
+
+/// Every `roster_student` row against the `roster.imported` entries naming it (`details.rows`).
+async fn check_roster(
+    db: &impl ConnectionTrait,
+    archived_upto: i64,
+    summary: &mut Summary,
+) -> Result<(), DbErr> {
+    let kind = Kind::RosterStudent;
+    let mut logs: BTreeMap<i64, LogFacts> = BTreeMap::new();
+    let mut old_imports = false;
+    for (seq, details) in fold_all(db, kind).await? {
+        let Some(rows) = details.get("rows").and_then(Value::as_array) else {
+            old_imports = true;
+            continue;
+        };
+        for row in rows {
+            match row.get("roster_student_id").and_then(Value::as_i64) {
+                Some(id) => logs
+                    .entry(id)
+                    .or_default()
+                    .apply(kind, seq, kind.actions()[0], row),
+                None => summary.problem(format!(
+                    "roster entry seq {seq} has a row without roster_student_id"
+                )),
+            }
+        }
+    }
+    let rows: BTreeMap<i64, _> = roster_student::Entity::find()
+        .all(db)
+        .await?
+        .iter()
+        .map(|s| (s.id, roster_facts(s)))
+        .collect();
+    summary.roster_students = rows.len() as u64;
+    let uncovered = old_imports || archived_upto > 0;
+    summary.roster_not_covered += compare_all(kind, &logs, rows, uncovered, summary);
+    Ok(())
 }
 
 /// `(seq, subject, action, details)` of setting entries.
@@ -528,6 +766,12 @@ async fn check_groups(
             let details: Value = serde_json::from_str(&details).unwrap_or(Value::Null);
             facts.apply(kind, seq, &action, &details);
         }
+        if kind == Kind::Attempt
+            && facts.erased.is_none()
+            && !facts.fields.contains_key("repository_full_name_sha256")
+        {
+            summary.attempts_not_covered += 1;
+        }
         logs.push((id, facts));
     }
     let ids: Vec<i64> = logs.iter().map(|(id, _)| *id).collect();
@@ -580,6 +824,8 @@ async fn row_facts(
             .iter()
             .map(|i| (i.id, installation_facts(i)))
             .collect(),
+        // Not walked page by page: `check_extensions`, `check_roster`.
+        Kind::Extension | Kind::RosterStudent => HashMap::new(),
     })
 }
 
@@ -657,6 +903,8 @@ async fn rows_to_entries(
             Kind::Attempt => summary.attempts += page.len() as u64,
             Kind::Session => summary.sessions += page.len() as u64,
             Kind::Installation => summary.installations += page.len() as u64,
+            // Not walked page by page: `check_extensions`, `check_roster`.
+            Kind::Extension | Kind::RosterStudent => return Ok(()),
         }
         // A row's `audit_seq` names its entry: read by primary key, it is a witness when that entry
         // names the row with a setting action. Only rows without one (an edited or absent `audit_seq`,
@@ -745,6 +993,8 @@ async fn row_ids(
             )
             .await?
         }
+        // Not walked page by page: `check_extensions`, `check_roster`.
+        Kind::Extension | Kind::RosterStudent => Vec::new(),
     })
 }
 

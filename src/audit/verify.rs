@@ -173,6 +173,19 @@ pub async fn verify_with(
             summary.unchecked_archived
         ));
     }
+    if summary.attempts_not_covered > 0 {
+        report.notes.push(format!(
+            "{} attempts were recorded before their entry held the sender and the repository's and \
+             pusher's digests: those three were not compared",
+            summary.attempts_not_covered
+        ));
+    }
+    if summary.roster_not_covered > 0 {
+        report.notes.push(format!(
+            "{} roster rows were not compared: the imports that set them predate per-row digests, or are archived",
+            summary.roster_not_covered
+        ));
+    }
     report.records = Some(summary);
     Ok(report)
 }

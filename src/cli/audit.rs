@@ -284,19 +284,22 @@ fn print_report(r: &Report) -> ExitCode {
     match &r.records {
         Some(rec) if rec.problem_count() == 0 => {
             println!(
-                "records match the log: {} attempts, {} sessions, {} installations",
-                rec.attempts, rec.sessions, rec.installations
+                "records match the log: {} attempts, {} sessions, {} installations, {} extensions, \
+                 {} roster students",
+                rec.attempts, rec.sessions, rec.installations, rec.extensions, rec.roster_students
             );
             code
         }
         Some(rec) => {
             println!(
                 "records TAMPERED: {} differences from the log ({} attempts, {} sessions, {} \
-                 installations checked)",
+                 installations, {} extensions, {} roster students checked)",
                 rec.problem_count(),
                 rec.attempts,
                 rec.sessions,
-                rec.installations
+                rec.installations,
+                rec.extensions,
+                rec.roster_students
             );
             for p in &rec.problems {
                 println!("{p}");

@@ -63,7 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::serve(g, *args).await,
         Command::Migrate => {
             let db = open(g).await?;
-            db::migrate(&db).await.context("Cannot apply migrations")?;
+            db::migrate(&db).await?;
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
@@ -152,7 +152,7 @@ async fn open(g: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
         }
         Err(e) => return Err(e).context("Cannot open the database (check DATABASE_URL)"),
     };
-    db::migrate(&db).await.context("Cannot apply migrations")?;
+    db::migrate(&db).await?;
     Ok(db)
 }
 

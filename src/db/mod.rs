@@ -222,11 +222,119 @@ pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, 
         .collect())
 }
 
-/// Apply every pending migration (nothing, and no DDL, when the schema is current).
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    match pending_migrations(db).await {
-        Ok(pending) if pending.is_empty() => Ok(()),
-        _ => Migrator::up(db, None).await,
+/// Why the schema could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// Migrations are pending and this role may not run DDL: the runtime role of docs/security.md.
+    #[error(
+        "{} migration(s) pending ({}), and this database role may not apply them ({source}): run \
+         `labtrail migrate` as the role that owns the tables, then re-run the grants of docs/security.md",
+        .pending.len(),
+        .pending.join(", ")
+    )]
+    NotOwner {
+        pending: Vec<String>,
+        #[source]
+        source: DbErr,
+    },
+    #[error("Cannot apply migrations")]
+    Db(#[from] DbErr),
+}
+
+/// Apply every pending migration (nothing, and no DDL, when the schema is current). A role without the
+/// right to (the runtime role of docs/security.md) gets [`MigrateError::NotOwner`], which says who must.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), MigrateError> {
+    let pending = match pending_migrations(db).await {
+        Ok(pending) if pending.is_empty() => return Ok(()),
+        Ok(pending) => Some(pending),
+        Err(_) => None,
+    };
+    match Migrator::up(db, None).await {
+        Ok(()) => Ok(()),
+        Err(source) if is_permission_denied(&source) => Err(MigrateError::NotOwner {
+            pending: pending.unwrap_or_default(),
+            source,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Did PostgreSQL refuse this for lack of a privilege (SQLSTATE 42501, or not the owner: 42501 too)?
+pub fn is_permission_denied(e: &DbErr) -> bool {
+    let runtime = match e {
+        DbErr::Exec(r) | DbErr::Query(r) | DbErr::Conn(r) => r,
+        DbErr::Migration(m) => {
+            return m.contains("permission denied") || m.contains("must be owner")
+        }
+        _ => return false,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(sea_orm::sqlx::Error::Database(d)) => {
+            d.code().as_deref() == Some("42501")
+        }
+        other => {
+            let s = other.to_string();
+            s.contains("permission denied") || s.contains("must be owner")
+        }
+    }
+}
+
+/// A table whose ids a transaction reserves before inserting rows under their audit entry (the guards
+/// of migration m20261201_000100 want the entry, naming the row's id, to be appended first).
+#[derive(Debug, Clone, Copy)]
+pub enum IdTable {
+    SessionExtension,
+    RosterStudent,
+}
+
+impl IdTable {
+    fn name(self) -> &'static str {
+        match self {
+            Self::SessionExtension => "session_extension",
+            Self::RosterStudent => "roster_student",
+        }
+    }
+}
+
+/// Reserve `n` new ids of `table`: PostgreSQL draws them from the table's sequence; SQLite takes the
+/// next ones after the largest, which is safe because the caller holds the write lock (an audited
+/// transaction) and these tables refuse DELETE.
+pub async fn reserve_ids(
+    db: &impl ConnectionTrait,
+    table: IdTable,
+    n: usize,
+) -> Result<Vec<i64>, DbErr> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let name = table.name();
+    let backend = db.get_database_backend();
+    match backend {
+        DbBackend::Postgres => {
+            let rows = db
+                .query_all(Statement::from_string(
+                    backend,
+                    format!(
+                        "SELECT nextval(pg_get_serial_sequence('{name}', 'id')) \
+                         FROM generate_series(1, {n})"
+                    ),
+                ))
+                .await?;
+            rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect()
+        }
+        _ => {
+            let row = db
+                .query_one(Statement::from_string(
+                    backend,
+                    format!("SELECT COALESCE(MAX(id), 0) FROM {name}"),
+                ))
+                .await?;
+            let max: i64 = match row {
+                Some(r) => r.try_get_by_index(0)?,
+                None => 0,
+            };
+            Ok((1..=n as i64).map(|i| max + i).collect())
+        }
     }
 }
 

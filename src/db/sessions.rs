@@ -396,6 +396,36 @@ pub async fn extend(
             .filter(session_extension::Column::Student.eq(&name))
             .one(txn)
             .await?;
+        let new_id = match existing {
+            Some(_) => None,
+            // The entry names the row's id, and goes first: reserve the id.
+            None => crate::db::reserve_ids(txn, crate::db::IdTable::SessionExtension, 1)
+                .await?
+                .first()
+                .copied(),
+        };
+        let extension = match (&existing, new_id) {
+            (Some(e), _) => session_extension::Model {
+                closes_at,
+                updated_at: now,
+                ..e.clone()
+            },
+            (None, id) => session_extension::Model {
+                id: id.ok_or_else(|| DbErr::Custom("no id reserved".into()))?,
+                session_id: session.id,
+                student: name.clone(),
+                closes_at,
+                created_at: now,
+                updated_at: now,
+            },
+        };
+        // The entry first: the database guard lets the row change only under it.
+        log.append(entries::session_extended(
+            actor,
+            &extension,
+            roster_student.as_ref(),
+        )?)
+        .await?;
         let extension = match existing {
             Some(e) => {
                 let mut e: session_extension::ActiveModel = e.into();
@@ -405,23 +435,17 @@ pub async fn extend(
             }
             None => {
                 session_extension::ActiveModel {
-                    session_id: Set(session.id),
-                    student: Set(name.clone()),
-                    closes_at: Set(closes_at),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
+                    id: Set(extension.id),
+                    session_id: Set(extension.session_id),
+                    student: Set(extension.student),
+                    closes_at: Set(extension.closes_at),
+                    created_at: Set(extension.created_at),
+                    updated_at: Set(extension.updated_at),
                 }
                 .insert(txn)
                 .await?
             }
         };
-        log.append(entries::session_extended(
-            actor,
-            &extension,
-            roster_student.as_ref(),
-        )?)
-        .await?;
         Ok(Extended {
             session,
             extension,

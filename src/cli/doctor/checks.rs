@@ -149,7 +149,7 @@ async fn check_database(cfg: &DoctorConfig, checks: &mut Vec<Check>) -> Option<D
                     pending.len(),
                     pending.join(", ")
                 ),
-                "run `labtrail migrate` (`labtrail serve` applies them too)",
+                "run `labtrail migrate` as the role that owns the tables (`labtrail serve` applies them too, when its role may: docs/security.md)",
             ));
             None
         }
