@@ -13,7 +13,7 @@ use futures::FutureExt as _;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
 use crate::helpers::{
-    alice_push_body, code_and_output, free_port, run, session_create_args, Backend, ServeProcess,
+    alice_push_body, code_and_output, output_of, run, session_create_args, Backend, ServeProcess,
     TestDb, JANUARY_2026, ORIGIN, SECRET,
 };
 
@@ -100,15 +100,15 @@ async fn exec_all(db: &DatabaseConnection, sqls: &[String]) {
 
 /// `labtrail ARGS…` with `DATABASE_URL` = `url`, in `dir`.
 fn labtrail(url: &str, dir: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let out: Output = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-        .env("RUST_LOG", "warn")
-        .env_remove("GITHUB_WEBHOOK_SECRET")
-        .current_dir(dir)
-        .output()
-        .expect("run labtrail");
+    let out: Output = output_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .args(args)
+            .env("DATABASE_URL", url)
+            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
+            .env("RUST_LOG", "warn")
+            .env_remove("GITHUB_WEBHOOK_SECRET")
+            .current_dir(dir),
+    );
     code_and_output(&out)
 }
 
@@ -171,19 +171,17 @@ async fn with_roles(admin_url: &str, admin: &DatabaseConnection, names: &Names, 
         dir,
         &session_create_args("course", "lab1", "Lab 1", "lab1-*", (opens, closes), &[]),
     );
-    let port = free_port();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"));
     command
         .arg("serve")
         .env("DATABASE_URL", &app_url)
-        .env("LABTRAIL_BIND", format!("127.0.0.1:{port}"))
+        .env("LABTRAIL_BIND", "127.0.0.1:0")
         .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
         .env("RUST_LOG", "warn")
         .current_dir(dir)
-        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let mut serve = ServeProcess::start(command, port).await;
+    let mut serve = ServeProcess::start(command).await;
     let resp = serve
         .deliver("push", "role-1", &alice_push_body(), SECRET)
         .await;
