@@ -5,11 +5,9 @@
 //! `golang.org/x/mod/sumdb/tlog`: appending leaf `n` stores its leaf hash and the hashes of the complete
 //! subtrees it finishes, at dense positions given by [`stored_hash_index`]; the root of any size, an
 //! inclusion proof (RFC 9162 §2.1.3) or a consistency proof (§2.1.4) then needs at most about
-//! `2·log₂ n` stored hashes. Each operation comes in two halves so a caller can fetch the hashes from
-//! wherever it keeps them: `*_indexes` lists what to read, `*_from` computes from what was read (in that
-//! order). Verification (§2.1.3.2, §2.1.4.2) needs nothing stored.
-
-use std::convert::Infallible;
+//! `2·log₂ n` stored hashes. Each operation is a [`Plan`] value, so a caller can fetch the hashes from
+//! wherever it keeps them: [`Plan::indexes`] lists what to read, [`Plan::hashes`] computes the root or
+//! the proof from what was read (in that order). Verification (§2.1.3.2, §2.1.4.2) needs nothing stored.
 
 use sha2::{Digest, Sha256};
 
@@ -112,210 +110,143 @@ fn split_point(n: u64) -> (u64, u32) {
     (1 << level, level)
 }
 
-/// Storage indexes for the hash of leaves `lo..hi`, appended to `need`.
-fn subtree_indexes(mut lo: u64, hi: u64, need: &mut Vec<u64>) {
-    while lo < hi {
-        let (k, level) = split_point(hi - lo + 1);
-        need.push(stored_hash_index(level, lo >> level));
-        lo += k;
+/// How to compute a root or a proof from stored hashes: the storage indexes to read, in order, and
+/// how many of them each of its hashes folds (a subtree of leaves `lo..hi` is the fold, right to left,
+/// of the complete subtrees it splits into: one stored hash each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    indexes: Vec<u64>,
+    /// For each hash the plan gives, how many of `indexes` it folds.
+    parts: Vec<usize>,
+}
+
+impl Plan {
+    /// The plan of the hashes of the subtrees `ranges` (leaves `lo..hi` each), in that order.
+    fn of_subtrees(ranges: &[(u64, u64)]) -> Self {
+        let mut indexes = Vec::new();
+        let mut parts = Vec::with_capacity(ranges.len());
+        for &(mut lo, hi) in ranges {
+            let before = indexes.len();
+            while lo < hi {
+                let (k, level) = split_point(hi - lo + 1);
+                indexes.push(stored_hash_index(level, lo >> level));
+                lo += k;
+            }
+            parts.push(indexes.len() - before);
+        }
+        Self { indexes, parts }
+    }
+
+    /// The storage indexes to read, in the order [`Plan::hashes`] takes them.
+    pub fn indexes(&self) -> &[u64] {
+        &self.indexes
+    }
+
+    /// The plan's hashes from the hashes read at [`Plan::indexes`], all of which it must use.
+    pub fn hashes(&self, read: &[Hash]) -> Result<Vec<Hash>, MerkleError> {
+        if read.len() != self.indexes.len() {
+            return Err(MerkleError::MissingHashes {
+                expected: self.indexes.len(),
+                got: read.len(),
+            });
+        }
+        let mut rest = read;
+        let mut out = Vec::with_capacity(self.parts.len());
+        for &n in &self.parts {
+            let (subtree, tail) = rest.split_at(n);
+            rest = tail;
+            let mut folded = subtree.iter().rev();
+            let mut h = folded.next().copied().unwrap_or_else(empty_root);
+            for left in folded {
+                h = node_hash(left, &h);
+            }
+            out.push(h);
+        }
+        Ok(out)
+    }
+
+    /// The one hash of a plan that gives one (a root).
+    fn single(&self, read: &[Hash]) -> Result<Hash, MerkleError> {
+        self.hashes(read)?.pop().ok_or(MerkleError::MissingHashes {
+            expected: 1,
+            got: 0,
+        })
     }
 }
 
-/// The hash of leaves `lo..hi` from the hashes listed by [`subtree_indexes`]; consumes them.
-fn subtree_hash(
-    mut lo: u64,
-    hi: u64,
-    hashes: &mut std::slice::Iter<'_, Hash>,
-) -> Result<Hash, MerkleError> {
-    let mut parts = Vec::new();
-    while lo < hi {
-        let (k, _) = split_point(hi - lo + 1);
-        parts.push(*hashes.next().ok_or(MerkleError::MissingHashes {
-            expected: parts.len() + 1,
-            got: parts.len(),
-        })?);
-        lo += k;
-    }
-    let mut iter = parts.into_iter().rev();
-    let mut h = iter.next().unwrap_or_else(empty_root);
-    for left in iter {
-        h = node_hash(&left, &h);
-    }
-    Ok(h)
+/// The plan of the root of the tree of size `n` (RFC 9162 MTH): one hash.
+pub fn root_plan(n: u64) -> Plan {
+    Plan::of_subtrees(&[(0, n)])
 }
 
-fn finish(hashes: std::slice::Iter<'_, Hash>, total: usize) -> Result<(), MerkleError> {
-    match hashes.len() {
-        0 => Ok(()),
-        left => Err(MerkleError::MissingHashes {
-            expected: total - left,
-            got: total,
-        }),
-    }
+/// The root of the tree of size `n` from the hashes at [`root_plan`]`(n)`'s indexes.
+pub fn root_from(n: u64, read: &[Hash]) -> Result<Hash, MerkleError> {
+    root_plan(n).single(read)
 }
 
-/// Storage indexes needed for the root of the tree of size `n`.
-pub fn root_indexes(n: u64) -> Vec<u64> {
-    let mut need = Vec::new();
-    subtree_indexes(0, n, &mut need);
-    need
+/// Split `lo..hi` at its largest power of two `mid` (RFC 9162's `k`): the half that holds what the
+/// proof descends into comes first, the other half's subtree is appended after it (so the subtrees are
+/// listed leaf to root).
+fn split_halves(lo: u64, hi: u64) -> u64 {
+    lo + split_point(hi - lo).0
 }
 
-/// The root of the tree of size `n` (RFC 9162 MTH) from the hashes at [`root_indexes`]`(n)`.
-pub fn root_from(n: u64, hashes: &[Hash]) -> Result<Hash, MerkleError> {
-    let mut iter = hashes.iter();
-    let root = subtree_hash(0, n, &mut iter)?;
-    finish(iter, hashes.len())?;
-    Ok(root)
-}
-
-/// The sibling subtrees of leaf `index` among leaves `lo..hi` (RFC 9162 §2.1.3.1's PATH), leaf to root:
-/// `subtree(a, b)` is called once per sibling `a..b`, in the order their stored hashes are listed. The one
-/// walk behind [`inclusion_indexes`] and [`inclusion_from`], so the two always agree.
-fn inclusion_path<T, E, F>(lo: u64, hi: u64, index: u64, subtree: &mut F) -> Result<Vec<T>, E>
-where
-    F: FnMut(u64, u64) -> Result<T, E>,
-{
+/// The sibling subtrees of leaf `index` among leaves `lo..hi` (RFC 9162 §2.1.3.1's PATH), leaf to root.
+fn inclusion_subtrees(lo: u64, hi: u64, index: u64, out: &mut Vec<(u64, u64)>) {
     if lo + 1 == hi {
-        return Ok(Vec::new());
+        return;
     }
-    descend(
-        lo,
-        hi,
-        |mid| index < mid,
-        subtree,
-        |a, b, subtree: &mut F| inclusion_path(a, b, index, subtree),
-    )
-}
-
-/// One step of RFC 9162's recursive PATH and SUBPROOF: split `lo..hi` at its largest power of two `mid`,
-/// recurse into the left half when `go_left(mid)`, else into the right one, and append the other half's
-/// subtree (taken before the recursion when it is the left one, so the calls come in stored order).
-fn descend<T, E, F, R>(
-    lo: u64,
-    hi: u64,
-    go_left: impl FnOnce(u64) -> bool,
-    subtree: &mut F,
-    recurse: R,
-) -> Result<Vec<T>, E>
-where
-    F: FnMut(u64, u64) -> Result<T, E>,
-    R: FnOnce(u64, u64, &mut F) -> Result<Vec<T>, E>,
-{
-    let (k, _) = split_point(hi - lo);
-    let mid = lo + k;
-    let (mut proof, other) = if go_left(mid) {
-        let p = recurse(lo, mid, subtree)?;
-        (p, subtree(mid, hi)?)
+    let mid = split_halves(lo, hi);
+    if index < mid {
+        inclusion_subtrees(lo, mid, index, out);
+        out.push((mid, hi));
     } else {
-        let s = subtree(lo, mid)?;
-        (recurse(mid, hi, subtree)?, s)
-    };
-    proof.push(other);
-    Ok(proof)
+        inclusion_subtrees(mid, hi, index, out);
+        out.push((lo, mid));
+    }
 }
 
-/// A visit of the subtree of leaves `lo..hi` by [`inclusion_path`] or [`consistency_path`].
-type Visit<'a, T, E> = dyn FnMut(u64, u64) -> Result<T, E> + 'a;
-
-/// The storage indexes of the subtrees `walk` visits, in its order (the `*_indexes` of a proof).
-fn walk_indexes(
-    walk: impl FnOnce(&mut Visit<'_, (), Infallible>) -> Result<Vec<()>, Infallible>,
-) -> Vec<u64> {
-    let mut need = Vec::new();
-    let Ok(_) = walk(&mut |lo, hi| {
-        subtree_indexes(lo, hi, &mut need);
-        Ok(())
-    });
-    need
-}
-
-/// The hashes of the subtrees `walk` visits, from `hashes` read at the indexes of [`walk_indexes`] for
-/// the same walk, all of which it must use (the `*_from` of a proof).
-fn walk_hashes(
-    hashes: &[Hash],
-    walk: impl FnOnce(&mut Visit<'_, Hash, MerkleError>) -> Result<Vec<Hash>, MerkleError>,
-) -> Result<Vec<Hash>, MerkleError> {
-    let mut iter = hashes.iter();
-    let proof = walk(&mut |lo, hi| subtree_hash(lo, hi, &mut iter))?;
-    finish(iter, hashes.len())?;
-    Ok(proof)
-}
-
-/// Storage indexes needed for the inclusion proof of leaf `index` in the tree of size `size`.
-pub fn inclusion_indexes(index: u64, size: u64) -> Result<Vec<u64>, MerkleError> {
+/// The plan of the inclusion proof (RFC 9162 §2.1.3.1, leaf to root order) of leaf `index` in the tree
+/// of size `size`.
+pub fn inclusion_plan(index: u64, size: u64) -> Result<Plan, MerkleError> {
     if index >= size {
         return Err(MerkleError::LeafOutOfRange { index, size });
     }
-    Ok(walk_indexes(|mut visit| {
-        inclusion_path(0, size, index, &mut visit)
-    }))
-}
-
-/// The inclusion proof (RFC 9162 §2.1.3.1, leaf to root order) from the hashes at
-/// [`inclusion_indexes`].
-pub fn inclusion_from(index: u64, size: u64, hashes: &[Hash]) -> Result<Vec<Hash>, MerkleError> {
-    if index >= size {
-        return Err(MerkleError::LeafOutOfRange { index, size });
-    }
-    walk_hashes(hashes, |mut visit| {
-        inclusion_path(0, size, index, &mut visit)
-    })
+    let mut ranges = Vec::new();
+    inclusion_subtrees(0, size, index, &mut ranges);
+    Ok(Plan::of_subtrees(&ranges))
 }
 
 /// The subtrees of the consistency proof of the first `m` leaves among leaves `lo..hi` (RFC 9162
-/// §2.1.4.1's SUBPROOF, `lo == 0` standing for its flag): `subtree(a, b)` is called once per subtree `a..b`,
-/// in the order their stored hashes are listed. The one walk behind [`consistency_indexes`] and
-/// [`consistency_from`].
-fn consistency_path<T, E, F>(lo: u64, hi: u64, m: u64, subtree: &mut F) -> Result<Vec<T>, E>
-where
-    F: FnMut(u64, u64) -> Result<T, E>,
-{
+/// §2.1.4.1's SUBPROOF, `lo == 0` standing for its flag).
+fn consistency_subtrees(lo: u64, hi: u64, m: u64, out: &mut Vec<(u64, u64)>) {
     if m == hi {
-        return Ok(if lo == 0 {
-            Vec::new()
-        } else {
-            vec![subtree(lo, hi)?]
-        });
+        if lo != 0 {
+            out.push((lo, hi));
+        }
+        return;
     }
-    descend(
-        lo,
-        hi,
-        |mid| m <= mid,
-        subtree,
-        |a, b, subtree: &mut F| consistency_path(a, b, m, subtree),
-    )
+    let mid = split_halves(lo, hi);
+    if m <= mid {
+        consistency_subtrees(lo, mid, m, out);
+        out.push((mid, hi));
+    } else {
+        consistency_subtrees(mid, hi, m, out);
+        out.push((lo, mid));
+    }
 }
 
-/// Storage indexes needed for the consistency proof between sizes `first` and `second`.
-pub fn consistency_indexes(first: u64, second: u64) -> Result<Vec<u64>, MerkleError> {
-    if first == 0 || first > second {
-        return Err(MerkleError::BadSizes { first, second });
-    }
-    if first == second {
-        return Ok(Vec::new());
-    }
-    Ok(walk_indexes(|mut visit| {
-        consistency_path(0, second, first, &mut visit)
-    }))
-}
-
-/// The consistency proof (RFC 9162 §2.1.4.1) from the hashes at [`consistency_indexes`]; empty when
+/// The plan of the consistency proof (RFC 9162 §2.1.4.1) between sizes `first` and `second`; empty when
 /// the sizes are equal.
-pub fn consistency_from(
-    first: u64,
-    second: u64,
-    hashes: &[Hash],
-) -> Result<Vec<Hash>, MerkleError> {
+pub fn consistency_plan(first: u64, second: u64) -> Result<Plan, MerkleError> {
     if first == 0 || first > second {
         return Err(MerkleError::BadSizes { first, second });
     }
-    if first == second {
-        return Ok(Vec::new());
+    let mut ranges = Vec::new();
+    if first < second {
+        consistency_subtrees(0, second, first, &mut ranges);
     }
-    walk_hashes(hashes, |mut visit| {
-        consistency_path(0, second, first, &mut visit)
-    })
+    Ok(Plan::of_subtrees(&ranges))
 }
 
 /// The walk both verifications share (RFC 9162 §2.1.3.2 and §2.1.4.2): from node `f_n` up to the root of
@@ -444,22 +375,23 @@ impl Frontier {
         self.size
     }
 
-    /// Rebuild the frontier of a tree of `size` leaves from the hashes at [`root_indexes`]`(size)`
-    /// (which are exactly its complete subtrees).
+    /// Rebuild the frontier of a tree of `size` leaves from the hashes at [`root_plan`]`(size)`'s
+    /// indexes (which are exactly its complete subtrees).
     pub fn from_stored(size: u64, hashes: &[Hash]) -> Result<Self, MerkleError> {
-        let mut stack = Vec::new();
+        let mut levels = Vec::new();
         let mut lo = 0;
-        let mut iter = hashes.iter();
         while lo < size {
             let (k, level) = split_point(size - lo + 1);
-            let h = iter.next().ok_or(MerkleError::MissingHashes {
-                expected: stack.len() + 1,
-                got: stack.len(),
-            })?;
-            stack.push((level, *h));
+            levels.push(level);
             lo += k;
         }
-        finish(iter, hashes.len())?;
+        if hashes.len() != levels.len() {
+            return Err(MerkleError::MissingHashes {
+                expected: levels.len(),
+                got: hashes.len(),
+            });
+        }
+        let stack = levels.into_iter().zip(hashes.iter().copied()).collect();
         Ok(Self { size, stack })
     }
 
@@ -529,21 +461,19 @@ impl MemoryTree {
 
     /// The root of the first `n` leaves.
     pub fn root(&self, n: u64) -> Result<Hash, MerkleError> {
-        root_from(n, &self.read(&root_indexes(n)))
+        root_from(n, &self.read(root_plan(n).indexes()))
     }
 
     /// The inclusion proof of leaf `index` in the first `size` leaves.
     pub fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, MerkleError> {
-        inclusion_from(index, size, &self.read(&inclusion_indexes(index, size)?))
+        let plan = inclusion_plan(index, size)?;
+        plan.hashes(&self.read(plan.indexes()))
     }
 
     /// The consistency proof between the first `first` and `second` leaves.
     pub fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, MerkleError> {
-        consistency_from(
-            first,
-            second,
-            &self.read(&consistency_indexes(first, second)?),
-        )
+        let plan = consistency_plan(first, second)?;
+        plan.hashes(&self.read(plan.indexes()))
     }
 }
 
@@ -613,7 +543,8 @@ mod tests {
             let want = mth(&all[..n as usize]);
             assert_eq!(tree.root(n), Ok(want), "size {n}");
             assert_eq!(frontier.root(), want);
-            let rebuilt = Frontier::from_stored(n, &tree.read(&root_indexes(n))).expect("rebuild");
+            let rebuilt =
+                Frontier::from_stored(n, &tree.read(root_plan(n).indexes())).expect("rebuild");
             assert_eq!(rebuilt, frontier);
         }
     }
@@ -644,8 +575,8 @@ mod tests {
                 }
             }
         }
-        assert!(inclusion_indexes(3, 3).is_err());
-        assert!(consistency_indexes(0, 3).is_err());
-        assert!(consistency_indexes(4, 3).is_err());
+        assert!(inclusion_plan(3, 3).is_err());
+        assert!(consistency_plan(0, 3).is_err());
+        assert!(consistency_plan(4, 3).is_err());
     }
 }

@@ -148,7 +148,7 @@ pub async fn append_leaves(
     let edge = if n == 0 {
         Some(Vec::new())
     } else {
-        read_hashes(db, &merkle::root_indexes(n))
+        read_hashes(db, merkle::root_plan(n).indexes())
             .await
             .map_err(store_err)?
     };
@@ -173,13 +173,12 @@ pub async fn catch_up(db: &impl ConnectionTrait, upto: u64) -> Result<bool, Stor
     if size >= upto {
         return Ok(true);
     }
-    let stored =
-        read_hashes(db, &merkle::root_indexes(size))
-            .await?
-            .ok_or(StoreError::NotStored {
-                stored: size,
-                wanted: upto,
-            })?;
+    let stored = read_hashes(db, merkle::root_plan(size).indexes())
+        .await?
+        .ok_or(StoreError::NotStored {
+            stored: size,
+            wanted: upto,
+        })?;
     let mut frontier = Frontier::from_stored(size, &stored)?;
     let archived_upto = audit_head::Entity::find_by_id(1)
         .one(db)
@@ -257,13 +256,13 @@ async fn read_all(
 
 /// The RFC 6962 root of the first `size` entries.
 pub async fn root(db: &impl ConnectionTrait, size: u64) -> Result<Hash, StoreError> {
-    let hashes = read_all(db, &merkle::root_indexes(size), size).await?;
+    let hashes = read_all(db, merkle::root_plan(size).indexes(), size).await?;
     Ok(merkle::root_from(size, &hashes)?)
 }
 
 /// The right edge of the tree of the first `size` entries, from its stored complete subtrees.
 pub async fn frontier(db: &impl ConnectionTrait, size: u64) -> Result<Frontier, StoreError> {
-    let hashes = read_all(db, &merkle::root_indexes(size), size).await?;
+    let hashes = read_all(db, merkle::root_plan(size).indexes(), size).await?;
     Ok(Frontier::from_stored(size, &hashes)?)
 }
 
@@ -273,8 +272,9 @@ pub async fn inclusion_proof(
     index: u64,
     size: u64,
 ) -> Result<Vec<Hash>, StoreError> {
-    let hashes = read_all(db, &merkle::inclusion_indexes(index, size)?, size).await?;
-    Ok(merkle::inclusion_from(index, size, &hashes)?)
+    let plan = merkle::inclusion_plan(index, size)?;
+    let hashes = read_all(db, plan.indexes(), size).await?;
+    Ok(plan.hashes(&hashes)?)
 }
 
 /// The consistency proof between the trees of `first` and `second` entries (RFC 9162 §2.1.4).
@@ -283,8 +283,9 @@ pub async fn consistency_proof(
     first: u64,
     second: u64,
 ) -> Result<Vec<Hash>, StoreError> {
-    let hashes = read_all(db, &merkle::consistency_indexes(first, second)?, second).await?;
-    Ok(merkle::consistency_from(first, second, &hashes)?)
+    let plan = merkle::consistency_plan(first, second)?;
+    let hashes = read_all(db, plan.indexes(), second).await?;
+    Ok(plan.hashes(&hashes)?)
 }
 
 /// The root to sign in a checkpoint of `size` entries, building the tree first when it is behind;
