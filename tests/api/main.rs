@@ -22,6 +22,7 @@ mod cli;
 mod crash;
 mod doctor;
 mod edge;
+mod edge_admission;
 mod file_modes;
 mod github_app;
 mod github_checks;
