@@ -174,20 +174,38 @@ pub struct ServeArgs {
     /// (with App credentials); 0 turns them off.
     #[arg(long, env = "LABTRAIL_REDELIVER_INTERVAL", default_value_t = 600)]
     pub redeliver_interval: u64,
-    /// Seconds a connection has to send a request's complete headers (idle keep-alive included).
+    /// Seconds a kept-alive connection has to send its next request's complete headers.
     #[arg(long, env = "LABTRAIL_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub header_timeout: u64,
+    /// Seconds a new connection has to send its first request's complete headers.
+    #[arg(long, env = "LABTRAIL_NEW_CONNECTION_HEADER_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub new_connection_header_timeout: u64,
     /// Seconds a request's whole body has to arrive after its headers.
     #[arg(long, env = "LABTRAIL_BODY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub body_timeout: u64,
-    /// Open connections at most; more wait in the listen backlog.
+    /// Seconds a webhook body may take at any pace before it must keep up with the minimum rate.
+    #[arg(long, env = "LABTRAIL_BODY_GRACE", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub body_grace: u64,
+    /// KiB per second a webhook body must average after the grace period, or it is dropped.
+    #[arg(long, env = "LABTRAIL_MIN_BODY_RATE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_body_rate: u32,
+    /// Open connections at most; when full, the slowest connection is closed for a new one (or the new
+    /// one waits in the listen backlog). `serve` raises the open-file limit to cover it.
     #[arg(long, env = "LABTRAIL_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
-    /// Webhook requests handled at once; more are answered 503 with Retry-After.
+    /// Open connections from one address at most (behind a reverse proxy: at least the proxy's upstream
+    /// connections).
+    #[arg(long, env = "LABTRAIL_MAX_CONNECTIONS_PER_PEER", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_peer: u32,
+    /// Webhook requests whose body has arrived, handled at once; more are answered 503 with Retry-After.
     #[arg(long, env = "LABTRAIL_MAX_WEBHOOK_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_webhook_concurrency: u32,
-    /// MiB of webhook bodies held in memory at once (reserved by Content-Length before reading); at least
-    /// 25, GitHub's largest payload. More are answered 503 with Retry-After.
+    /// Webhook requests from one address in flight at once; beyond, that address's slowest body being
+    /// received is dropped for the new one.
+    #[arg(long, env = "LABTRAIL_MAX_WEBHOOKS_PER_PEER", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_webhooks_per_peer: u32,
+    /// MiB of webhook bodies held in memory at once, counted as they arrive and until stored; at least
+    /// 25, GitHub's largest payload. When full, the slowest body is dropped, or 503 with Retry-After.
     #[arg(long, env = "LABTRAIL_MAX_BODY_MEMORY", default_value_t = 256, value_parser = clap::value_parser!(u32).range(25..=65536))]
     pub max_body_memory: u32,
     /// Seconds open requests get to finish at shutdown before they are dropped.
@@ -234,9 +252,14 @@ impl ServeArgs {
         let secs = Duration::from_secs;
         EdgeLimits {
             header_timeout: secs(self.header_timeout),
+            new_connection_header_timeout: secs(self.new_connection_header_timeout),
             body_timeout: secs(self.body_timeout),
+            body_grace: secs(self.body_grace),
+            min_body_rate: (self.min_body_rate as usize).saturating_mul(1024),
             max_connections: self.max_connections as usize,
+            max_connections_per_peer: self.max_connections_per_peer as usize,
             max_webhook_concurrency: self.max_webhook_concurrency as usize,
+            max_webhooks_per_peer: self.max_webhooks_per_peer as usize,
             max_body_memory: (self.max_body_memory as usize).saturating_mul(1024 * 1024),
             shutdown_timeout: secs(self.shutdown_timeout),
             metrics_token: self

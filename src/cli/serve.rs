@@ -70,6 +70,9 @@ fn web_config(g: &GlobalArgs, args: &ServeArgs) -> WebConfig {
 
 pub(super) async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = settings(g, &args)?;
+    if let Some(soft) = crate::http::edge::raise_file_limit(settings.edge.max_connections) {
+        tracing::debug!(open_file_limit = soft, "open-file limit");
+    }
     let setup_mode = settings
         .webhook_secrets
         .is_empty()

@@ -185,6 +185,23 @@ const CLAIM_POSTGRES: &str = concat!(
     " LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *"
 );
 
+// The batch claim: up to $4 due deliveries, locked in claim order, of which those whose preceding
+// payloads total less than $5 bytes (so at least one): a batch holds a bounded number of payload bytes.
+// The window sum sits outside the locking subquery (PostgreSQL allows no window function beside FOR
+// UPDATE); rows locked but left out stay queued.
+const CLAIM_BATCH_POSTGRES: &str = concat!(
+    "UPDATE webhook_delivery \
+     SET status = $3, locked_until = $1, attempts = attempts + 1, claims = claims + 1 \
+     WHERE guid IN (SELECT guid FROM (SELECT guid, SUM(len) OVER (ORDER BY at, guid ROWS UNBOUNDED \
+     PRECEDING) - len AS before FROM (SELECT guid, ",
+    claimable_at!(),
+    " AS at, COALESCE(octet_length(payload), 0) AS len FROM webhook_delivery WHERE ",
+    claimable_at!(),
+    " <= $2 AND (status <> $3 OR locked_until < $2) ORDER BY ",
+    claimable_at!(),
+    " LIMIT $4 FOR UPDATE SKIP LOCKED) AS due) AS sized WHERE before < $5) RETURNING *"
+);
+
 // SQLite serialises writers, so a single UPDATE … RETURNING is already exclusive. One delivery a statement:
 // `guid = (…)` is always a primary-key lookup, where SQLite's planner may scan a small analysed table for
 // `guid IN (…)`; a batch is this statement repeated in one transaction (see [`claim_batch`]). Bound in
@@ -281,26 +298,44 @@ pub async fn claim_next(
 }
 
 /// Claim up to `limit` due deliveries at once, the earliest claimable first, each with its own lease
-/// and claim count: one statement on PostgreSQL, one transaction of single claims on SQLite (one
-/// commit). Returned in order of when they became due.
+/// and claim count, stopping once their payloads reach `max_bytes` (always at least one, so a batch
+/// holds at most `max_bytes` plus one payload): one statement on PostgreSQL, one transaction of single
+/// claims on SQLite (one commit). Returned in order of when they became due.
 pub async fn claim_batch(
     db: &(impl ConnectionTrait + TransactionTrait),
     now: DateTime<Utc>,
     lease: chrono::Duration,
     limit: u32,
+    max_bytes: usize,
 ) -> Result<Vec<webhook_delivery::Model>, DbErr> {
     let backend = db.get_database_backend();
     let mut claimed = if backend == DbBackend::Postgres {
+        let until = now + lease;
+        let stmt = Statement::from_sql_and_values(
+            backend,
+            CLAIM_BATCH_POSTGRES,
+            [
+                until.into(),
+                now.into(),
+                Status::Processing.into(),
+                i64::from(limit.max(1)).into(),
+                i64::try_from(max_bytes).unwrap_or(i64::MAX).into(),
+            ],
+        );
         webhook_delivery::Entity::find()
-            .from_raw_sql(claim_batch_statement(backend, now, lease, limit))
+            .from_raw_sql(stmt)
             .all(db)
             .await?
     } else {
         let txn = db.begin().await?;
         let mut claimed = Vec::new();
-        while claimed.len() < usize::try_from(limit.max(1)).unwrap_or(1) {
+        let mut bytes = 0usize;
+        while claimed.len() < usize::try_from(limit.max(1)).unwrap_or(1) && bytes < max_bytes {
             match claim_next(&txn, now, lease).await? {
-                Some(d) => claimed.push(d),
+                Some(d) => {
+                    bytes = bytes.saturating_add(d.payload.as_ref().map_or(0, Vec::len));
+                    claimed.push(d);
+                }
                 None => break,
             }
         }

@@ -1,14 +1,14 @@
 //! The axum extractor that admits a delivery: headers and size checked before any body byte is read,
-//! a place in the edge's budgets, then the body within its deadline, its signature, its decoding.
+//! the body received (its bytes counted as they arrive, at a minimum rate), a place in the edge's
+//! concurrency cap once it is complete, then its signature and its decoding.
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, Request};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use http_body::Body as _;
 
-use crate::http::edge::{Admission, Edge};
+use crate::http::edge::{Admission, Edge, Peer};
 use crate::http::error::AppError;
 use crate::webhook::signature::{SignatureError, WebhookSecrets};
 
@@ -22,12 +22,36 @@ pub struct SignedDelivery {
     pub guid: String,
     /// `X-GitHub-Event`.
     pub event: String,
-    /// The JSON document (decoded from a form body), or why it could not be decoded.
-    pub payload: Result<Vec<u8>, String>,
-    /// The body exactly as received (kept for inspection when it is rejected).
-    pub raw: Bytes,
-    /// Its place in the edge's concurrency cap and body-memory budget, released when dropped.
+    /// The body exactly as received (stored as the payload of a JSON body, or kept for inspection when
+    /// the delivery is rejected).
+    pub raw: Vec<u8>,
+    /// What the body is.
+    pub payload: Payload,
+    /// Its place in the edge's concurrency cap, its bytes (every copy) in the body-memory budget and its
+    /// place in its peer's limit, released when dropped: after the delivery is committed.
     pub admission: Admission,
+}
+
+/// A delivery body, decoded.
+#[derive(Debug)]
+pub enum Payload {
+    /// A JSON body: the raw body is the document.
+    Json,
+    /// A form body (`payload=<json>`), decoded (its bytes are counted in the admission).
+    Form(Vec<u8>),
+    /// Why the body could not be decoded.
+    Undecodable(String),
+}
+
+impl SignedDelivery {
+    /// The JSON document, or why there is none.
+    pub fn document(&self) -> Result<&[u8], &str> {
+        match &self.payload {
+            Payload::Json => Ok(&self.raw),
+            Payload::Form(decoded) => Ok(decoded),
+            Payload::Undecodable(e) => Err(e),
+        }
+    }
 }
 
 /// The secrets in force, or `None` in setup mode.
@@ -44,44 +68,46 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let headers = req.headers().clone();
-        let (secrets, guid, event, admission) = match admit(&headers, state) {
-            Ok(admitted) => admitted,
+        let edge = Arc::<Edge>::from_ref(state);
+        let checked = check_headers(&headers, state).and_then(|checked| {
+            let receiving = edge.start_receiving(req.extensions().get::<Peer>())?;
+            Ok((checked, receiving))
+        });
+        let ((secrets, guid, event, declared), mut receiving) = match checked {
+            Ok(checked) => checked,
             Err(e) => {
                 discard_body(req);
                 return Err(e);
             }
         };
-        let body = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge
-            } else {
-                AppError::BadRequest(format!("cannot read body: {e}"))
-            }
-        })?;
+        // No place in the cap and no bytes reserved until the bytes arrive.
+        let raw = edge
+            .receive(&mut receiving, req.into_body(), declared, MAX_BODY_BYTES)
+            .await?;
+        let mut admission = edge.admit(receiving)?;
         let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
         secrets
-            .verify(signature, &body)
+            .verify(signature, &raw)
             .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+        let payload = decode_body(&edge, &headers, &raw, &mut admission).await?;
         Ok(Self {
             guid,
             event,
-            payload: decode_body(&headers, &body),
-            raw: body,
+            raw,
+            payload,
             admission,
         })
     }
 }
 
 /// Everything checked before any body byte is read: a secret is configured, the signature header is
-/// well-formed, the delivery and event headers are valid, the declared size is within GitHub's limit, and
-/// the edge admits the request (concurrency and body-memory budget).
-fn admit<S>(
+/// well-formed, the delivery and event headers are valid, the declared size is within GitHub's limit.
+fn check_headers<S>(
     headers: &HeaderMap,
     state: &S,
-) -> Result<(WebhookSecrets, String, String, Admission), AppError>
+) -> Result<(WebhookSecrets, String, String, Option<usize>), AppError>
 where
     SecretsState: FromRef<S>,
-    Arc<Edge>: FromRef<S>,
 {
     let SecretsState(secrets) = SecretsState::from_ref(state);
     let secrets = secrets.ok_or_else(|| AppError::Unavailable {
@@ -100,8 +126,7 @@ where
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(AppError::PayloadTooLarge);
     }
-    let admission = Arc::<Edge>::from_ref(state).admit(declared.unwrap_or(MAX_BODY_BYTES))?;
-    Ok((secrets, guid, event, admission))
+    Ok((secrets, guid, event, declared))
 }
 
 /// After a refusal sent before the body was read, read and drop what the client still sends (at most
@@ -173,8 +198,14 @@ fn header_token(
     Ok(value.to_owned())
 }
 
-/// JSON bodies as they are; form bodies (`payload=<json>`) decoded. The HMAC was over the raw body.
-fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, String> {
+/// JSON bodies as they are; form bodies (`payload=<json>`) decoded, the decoded copy counted in the
+/// admission. The HMAC was over the raw body.
+async fn decode_body(
+    edge: &Edge,
+    headers: &HeaderMap,
+    body: &[u8],
+    admission: &mut Admission,
+) -> Result<Payload, AppError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -185,12 +216,16 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, String> {
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    match mime.as_str() {
-        "application/json" => Ok(body.to_vec()),
-        "application/x-www-form-urlencoded" => form_urlencoded::parse(body)
-            .find(|(k, _)| k == "payload")
-            .map(|(_, v)| v.into_owned().into_bytes())
-            .ok_or_else(|| "form body has no payload field".to_owned()),
-        other => Err(format!("unsupported content type {other:?}")),
-    }
+    Ok(match mime.as_str() {
+        "application/json" => Payload::Json,
+        "application/x-www-form-urlencoded" => {
+            // The decoded value is at most as long as the body.
+            admission.hold(edge.reserve_copy(body.len()).await?);
+            match form_urlencoded::parse(body).find(|(k, _)| k == "payload") {
+                Some((_, v)) => Payload::Form(v.into_owned().into_bytes()),
+                None => Payload::Undecodable("form body has no payload field".to_owned()),
+            }
+        }
+        other => Payload::Undecodable(format!("unsupported content type {other:?}")),
+    })
 }

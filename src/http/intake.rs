@@ -2,16 +2,19 @@
 //!
 //! Group commit at the edge: requests hand their delivery to [`Intake`], whose writer tasks store
 //! whatever has arrived meanwhile in one transaction and answer each request only after that commit —
-//! one disk flush for many deliveries, and a `2xx` still means the row is on disk.
+//! one disk flush for many deliveries, and a `2xx` still means the row is on disk. A delivery's admission
+//! (its body bytes in the edge's memory budget) travels with it and is released after the commit; the
+//! payload bytes being inserted at once are bounded by [`INSERT_WINDOW`].
 
 use std::sync::Arc;
 
 use chrono::Utc;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::db::deliveries::{self, NewDelivery, Status, Stored};
 use crate::db::{DbErr, Pool};
-use crate::http::extract::SignedDelivery;
+use crate::http::edge::Admission;
+use crate::http::extract::{Payload, SignedDelivery, MAX_BODY_BYTES};
 use crate::webhook::event::Envelope;
 
 /// What happened to an incoming delivery.
@@ -27,23 +30,34 @@ pub enum Accepted {
     Rejected(String),
 }
 
-/// The row a delivery becomes — `queued` when its body is a JSON object, `rejected` otherwise — and the
-/// outcome when it is new.
-fn classify(d: SignedDelivery) -> (NewDelivery, Accepted) {
+/// The row a delivery becomes — `queued` when its body is a JSON object, `rejected` otherwise — the
+/// outcome when it is new, and its admission (held until the row is committed). The payload is moved,
+/// not copied.
+fn classify(d: SignedDelivery) -> (NewDelivery, Accepted, Admission) {
     let received_at = Utc::now();
-    let parsed = d.payload.and_then(|bytes| {
-        serde_json::from_slice::<Envelope>(&crate::webhook::event::without_nul(&bytes))
-            .map(|env| (bytes, env))
+    // NUL escapes parse like any other; only the stored `action` must not carry one (PostgreSQL `text`).
+    let envelope = d.document().map_err(str::to_owned).and_then(|bytes| {
+        serde_json::from_slice::<Envelope>(bytes)
             .map_err(|e| format!("payload is not a JSON object: {e}"))
     });
-    let (new, outcome) = match parsed {
-        Ok((payload, env)) => (
+    let SignedDelivery {
+        guid,
+        event,
+        raw,
+        payload,
+        admission,
+    } = d;
+    let (new, outcome) = match envelope {
+        Ok(env) => (
             NewDelivery {
-                guid: d.guid,
-                event: d.event,
-                action: env.action,
+                guid,
+                event,
+                action: env.action.map(|a| a.replace('\0', "\u{fffd}")),
                 installation_id: env.installation.map(|i| i.id),
-                payload,
+                payload: match payload {
+                    Payload::Form(decoded) => decoded,
+                    Payload::Json | Payload::Undecodable(_) => raw,
+                },
                 status: Status::Queued,
                 error: None,
                 received_at,
@@ -52,11 +66,11 @@ fn classify(d: SignedDelivery) -> (NewDelivery, Accepted) {
         ),
         Err(error) => (
             NewDelivery {
-                guid: d.guid,
-                event: d.event,
+                guid,
+                event,
                 action: None,
                 installation_id: None,
-                payload: d.raw.to_vec(),
+                payload: raw,
                 status: Status::Rejected,
                 error: Some(error.clone()),
                 received_at,
@@ -64,17 +78,25 @@ fn classify(d: SignedDelivery) -> (NewDelivery, Accepted) {
             Accepted::Rejected(error),
         ),
     };
-    (new, outcome)
+    (new, outcome, admission)
 }
 
 /// Deliveries one commit carries at most.
 const GROUP_MAX: usize = 256;
 
-type Job = (
-    NewDelivery,
-    Accepted,
-    oneshot::Sender<Result<Accepted, DbErr>>,
-);
+/// Payload bytes being inserted at once, across the writers: the database driver copies a payload
+/// several times while inserting it (statement values, the encoded arguments), copies the edge's budget
+/// does not count, so they are bounded here instead (GitHub's largest payload fits alone).
+const INSERT_WINDOW: usize = MAX_BODY_BYTES;
+
+/// A delivery to store, its outcome when new, its admission (released once answered) and where to
+/// answer.
+struct Job {
+    new: NewDelivery,
+    outcome: Accepted,
+    _admission: Option<Admission>,
+    done: oneshot::Sender<Result<Accepted, DbErr>>,
+}
 
 /// The edge's group committer: [`Intake::accept`] answers once the delivery is committed, together with
 /// the others that arrived while the previous commit was being written.
@@ -82,6 +104,7 @@ type Job = (
 pub struct Intake {
     db: Pool,
     tx: mpsc::Sender<Job>,
+    window: Arc<Semaphore>,
 }
 
 impl Intake {
@@ -95,40 +118,71 @@ impl Intake {
         } else {
             1
         };
+        let window = Arc::new(Semaphore::new(INSERT_WINDOW));
         for _ in 0..writers {
-            tokio::spawn(write_groups(db.clone(), Arc::clone(&rx)));
+            tokio::spawn(write_groups(
+                db.clone(),
+                Arc::clone(&rx),
+                Arc::clone(&window),
+            ));
         }
-        Self { db, tx }
+        Self { db, tx, window }
     }
 
     /// Store a delivery once per GUID (a `dead` one is queued again), committed with whatever else is
     /// waiting; the answer comes after the commit.
     pub async fn accept(&self, d: SignedDelivery) -> Result<Accepted, DbErr> {
-        let (new, outcome) = classify(d);
+        let (new, outcome, admission) = classify(d);
         let (done, answer) = oneshot::channel();
-        match self.tx.send((new, outcome, done)).await {
+        let job = Job {
+            new,
+            outcome,
+            _admission: Some(admission),
+            done,
+        };
+        match self.tx.send(job).await {
             Ok(()) => match answer.await {
                 Ok(result) => result,
                 Err(_) => Err(DbErr::Custom("the intake writer stopped".into())),
             },
             // No writer left (shutting down): store it alone.
-            Err(mpsc::error::SendError((new, outcome, _))) => {
-                store_one(&self.db, &new, &outcome).await
+            Err(mpsc::error::SendError(job)) => {
+                let _window = acquire_window(&self.window, job.new.payload.len()).await;
+                store_one(&self.db, &job.new, &job.outcome).await
             }
         }
     }
 }
 
-async fn write_groups(db: Pool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+/// `bytes` of the insert window (all of it for a payload larger than the window).
+async fn acquire_window(window: &Arc<Semaphore>, bytes: usize) -> Option<OwnedSemaphorePermit> {
+    let n = u32::try_from(bytes.clamp(1, INSERT_WINDOW)).unwrap_or(u32::MAX);
+    Arc::clone(window).acquire_many_owned(n).await.ok()
+}
+
+async fn write_groups(db: Pool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, window: Arc<Semaphore>) {
     loop {
-        let mut group = Vec::new();
+        let mut received = Vec::new();
         {
             let mut rx = rx.lock().await;
-            if rx.recv_many(&mut group, GROUP_MAX).await == 0 {
+            if rx.recv_many(&mut received, GROUP_MAX).await == 0 {
                 return;
             }
         }
-        write_group(&db, group).await;
+        // Groups of at most the insert window's bytes (a larger payload alone), one after another.
+        let mut jobs = received.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let mut group = Vec::new();
+            let mut bytes = 0usize;
+            while let Some(job) = jobs.next_if(|j| {
+                group.is_empty() || bytes.saturating_add(j.new.payload.len()) <= INSERT_WINDOW
+            }) {
+                bytes = bytes.saturating_add(job.new.payload.len());
+                group.push(job);
+            }
+            let _window = acquire_window(&window, bytes).await;
+            write_group(&db, group).await;
+        }
     }
 }
 
@@ -136,16 +190,18 @@ async fn write_groups(db: Pool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 /// each delivery is stored on its own, so one bad row costs only its own request.
 async fn write_group(db: &Pool, group: Vec<Job>) {
     if group.len() > 1 {
-        let jobs: Vec<(&NewDelivery, &Accepted)> = group.iter().map(|(n, o, _)| (n, o)).collect();
+        let jobs: Vec<(&NewDelivery, &Accepted)> =
+            group.iter().map(|j| (&j.new, &j.outcome)).collect();
         if let Ok(outcomes) = store_group(db, &jobs).await {
-            for ((_, _, done), outcome) in group.into_iter().zip(outcomes) {
-                let _ = done.send(Ok(outcome));
+            for (job, outcome) in group.into_iter().zip(outcomes) {
+                let _ = job.done.send(Ok(outcome));
             }
             return;
         }
     }
-    for (new, outcome, done) in group {
-        let _ = done.send(store_one(db, &new, &outcome).await);
+    for job in group {
+        let stored = store_one(db, &job.new, &job.outcome).await;
+        let _ = job.done.send(stored);
     }
 }
 

@@ -68,6 +68,9 @@ pub struct WorkerConfig {
     /// Deliveries a worker claims at once; their attempts are recorded in one transaction (group
     /// commit).
     pub batch: u32,
+    /// Payload bytes a worker claims at once at most (beyond one payload): a batch of huge pushes is
+    /// claimed a few at a time.
+    pub batch_bytes: usize,
 }
 
 impl WorkerConfig {
@@ -84,6 +87,7 @@ impl WorkerConfig {
             check_runs: CheckRunPolicy::default(),
             files_retry: Duration::from_secs(600),
             batch: 64,
+            batch_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -246,7 +250,14 @@ impl Pipeline {
     async fn step_with(&self, claimed: impl FnOnce()) -> Result<Step, sea_orm::DbErr> {
         let lease = self.lease();
         let turn = self.write_turn().await;
-        let batch = deliveries::claim_batch(&self.db, Utc::now(), lease, self.cfg.batch).await?;
+        let batch = deliveries::claim_batch(
+            &self.db,
+            Utc::now(),
+            lease,
+            self.cfg.batch,
+            self.cfg.batch_bytes,
+        )
+        .await?;
         drop(turn);
         if batch.is_empty() {
             return Ok(Step::Empty);

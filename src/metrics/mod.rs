@@ -23,6 +23,7 @@ use crate::db::deliveries::Status;
 pub struct EdgeGauges {
     pub connections: usize,
     pub webhooks_in_flight: usize,
+    pub webhooks_receiving: usize,
     pub body_bytes_reserved: usize,
     pub max_body_memory: usize,
 }
@@ -75,6 +76,7 @@ impl Default for Metrics {
 struct EdgeMetrics {
     connections: Gauge,
     webhooks_in_flight: Gauge,
+    webhooks_receiving: Gauge,
     body_bytes_reserved: Gauge,
     body_bytes_limit: Gauge,
 }
@@ -89,12 +91,17 @@ impl EdgeMetrics {
             ),
             (
                 "labtrail_webhook_requests_in_flight",
-                "Webhook requests being handled",
+                "Webhook requests whose body has arrived, being handled",
                 &self.webhooks_in_flight,
             ),
             (
+                "labtrail_webhook_requests_receiving",
+                "Webhook requests whose body is being received",
+                &self.webhooks_receiving,
+            ),
+            (
                 "labtrail_webhook_body_bytes_reserved",
-                "Bytes of webhook bodies admitted and not yet released, by Content-Length",
+                "Bytes of webhook bodies held (received, and their copies until stored)",
                 &self.body_bytes_reserved,
             ),
             (
@@ -111,6 +118,7 @@ impl EdgeMetrics {
         let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         self.connections.set(n(edge.connections));
         self.webhooks_in_flight.set(n(edge.webhooks_in_flight));
+        self.webhooks_receiving.set(n(edge.webhooks_receiving));
         self.body_bytes_reserved.set(n(edge.body_bytes_reserved));
         self.body_bytes_limit.set(n(edge.max_body_memory));
     }
@@ -343,6 +351,7 @@ mod tests {
                 &EdgeGauges {
                     connections: 2,
                     webhooks_in_flight: 1,
+                    webhooks_receiving: 0,
                     body_bytes_reserved: 1024,
                     max_body_memory: 4096,
                 },
@@ -373,11 +382,12 @@ mod tests {
             "labtrail_webhook_body_bytes_limit 4096",
             "labtrail_http_connections 2",
             "labtrail_webhook_requests_in_flight 1",
+            "labtrail_webhook_requests_receiving 0",
         ] {
             assert!(lines.contains(&line), "{line} in\n{text}");
         }
-        // 4 + 5 + 2 counters, 2 gauges, 2 API counters, 4 edge gauges, and HELP/TYPE for 9 families.
-        assert_eq!(lines.len(), 4 + 5 + 2 + 2 + 2 + 4 + 18, "{text}");
+        // 4 + 5 + 2 counters, 2 gauges, 2 API counters, 5 edge gauges, and HELP/TYPE for 10 families.
+        assert_eq!(lines.len(), 4 + 5 + 2 + 2 + 2 + 5 + 20, "{text}");
     }
 
     #[test]

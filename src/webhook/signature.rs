@@ -41,6 +41,15 @@ impl WebhookSecrets {
 
     /// Check a header value (`sha256=<64 hex>`) against the body; constant time per secret.
     pub fn verify(&self, header: Option<&[u8]>, body: &[u8]) -> Result<(), SignatureError> {
+        self.verify_parts(header, &[body])
+    }
+
+    /// [`Self::verify`] for a body received in parts (not joined first).
+    pub fn verify_parts(
+        &self,
+        header: Option<&[u8]>,
+        parts: &[impl AsRef<[u8]>],
+    ) -> Result<(), SignatureError> {
         let header = header.ok_or(SignatureError::Missing)?;
         let hex_sig = header
             .strip_prefix(b"sha256=")
@@ -52,7 +61,11 @@ impl WebhookSecrets {
         let mut ok = false;
         for secret in &self.0 {
             // Every secret is tried, so timing does not tell which one matched.
-            ok |= mac(secret, body).verify_slice(&expected).is_ok();
+            let mut mac = mac(secret, b"");
+            for part in parts {
+                mac.update(part.as_ref());
+            }
+            ok |= mac.verify_slice(&expected).is_ok();
         }
         if ok {
             Ok(())

@@ -24,6 +24,7 @@ mod crash;
 mod differential;
 mod doctor;
 mod edge;
+mod edge_admission;
 mod file_modes;
 mod github_app;
 mod github_checks;
