@@ -484,8 +484,8 @@ impl GithubApp {
         let Some(next) = next_link(link) else {
             return Ok(None);
         };
-        let url = url::Url::parse(next).map_err(|e| GithubError::Decode {
-            path: next.to_owned(),
+        let url = url::Url::parse(&next).map_err(|e| GithubError::Decode {
+            path: next.clone(),
             message: format!("bad Link URL: {e}"),
         })?;
         let base = &self.inner.api_url;
@@ -494,7 +494,7 @@ impl GithubApp {
             || !url.path().starts_with(base.path().trim_end_matches('/'))
         {
             return Err(GithubError::Decode {
-                path: next.to_owned(),
+                path: next,
                 message: "the next page is on another host".into(),
             });
         }
@@ -749,14 +749,11 @@ fn error_message(body: &str) -> String {
 }
 
 /// The `rel="next"` URL of a `Link` header.
-pub fn next_link(link: &str) -> Option<&str> {
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        let is_next = params
-            .split(';')
-            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
-        is_next.then(|| url.trim().trim_start_matches('<').trim_end_matches('>'))
-    })
+pub fn next_link(link: &str) -> Option<String> {
+    parse_link_header::parse_with_rel(link)
+        .ok()?
+        .remove("next")
+        .map(|l| l.raw_uri)
 }
 
 /// Check `owner/name` before it goes into a URL path.
@@ -923,7 +920,7 @@ mod tests {
     fn next_link_is_found_among_others() {
         let link = r#"<https://api.github.com/repositories/1/commits/abc?page=2>; rel="next", <https://api.github.com/repositories/1/commits/abc?page=10>; rel="last""#;
         assert_eq!(
-            next_link(link),
+            next_link(link).as_deref(),
             Some("https://api.github.com/repositories/1/commits/abc?page=2")
         );
         assert_eq!(next_link(r#"<https://x/?page=1>; rel="prev""#), None);
