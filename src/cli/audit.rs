@@ -101,6 +101,14 @@ pub(super) fn check_proof(file: &Path, public_key: &str) -> ExitCode {
                 verifier.to_vkey()
             );
             println!("{}", v.entry);
+            if let Some((leaf, entry)) = &v.score {
+                println!(
+                    "valid: score entry (seq {leaf}, action {}) is leaf {leaf} of the same {} entries",
+                    entry["action"].as_str().unwrap_or("?"),
+                    v.tree_size,
+                );
+                println!("{entry}");
+            }
             ExitCode::SUCCESS
         }
         Err(ProofError::Invalid(why)) => {
@@ -284,19 +292,20 @@ fn print_report(r: &Report) -> ExitCode {
     match &r.records {
         Some(rec) if rec.problem_count() == 0 => {
             println!(
-                "records match the log: {} attempts, {} sessions, {} installations",
-                rec.attempts, rec.sessions, rec.installations
+                "records match the log: {} attempts, {} sessions, {} installations, {} scores",
+                rec.attempts, rec.sessions, rec.installations, rec.scores
             );
             code
         }
         Some(rec) => {
             println!(
                 "records TAMPERED: {} differences from the log ({} attempts, {} sessions, {} \
-                 installations checked)",
+                 installations, {} scores checked)",
                 rec.problem_count(),
                 rec.attempts,
                 rec.sessions,
-                rec.installations
+                rec.installations,
+                rec.scores
             );
             for p in &rec.problems {
                 println!("{p}");

@@ -48,6 +48,7 @@ mod redeliver;
 mod retry;
 mod rfc9162;
 mod schema_docs;
+mod scores;
 mod serve;
 mod session_rules;
 mod setup;
