@@ -36,6 +36,7 @@ pub async fn prepare(
             opens_at,
             closes_at,
             timezone: "UTC".into(),
+            score_check: None,
             allow_overlap: false,
         },
     )

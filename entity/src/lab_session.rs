@@ -20,6 +20,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// IANA time zone local times are shown in (`UTC` by default).
     pub timezone: String,
+    /// The name of the check run whose `Points X/Y` is a score (`Autograding Tests` by default).
+    pub score_check: String,
 }
 
 /// Relations are declared on the child side only (`lab_attempt` belongs to its session), so the entity

@@ -44,11 +44,15 @@ pub enum Action {
     WebProofRead,
     WebAuditRead,
     WebStudentRead,
+    /// A completed score check run recorded for an attempt (issue 22).
+    LabAttemptScored,
+    ApiGradebookExported,
+    WebGradebookExported,
 }
 
 impl Action {
     /// Every action, in the order docs/audit.md lists them.
-    pub const ALL: [Self; 39] = [
+    pub const ALL: [Self; 42] = [
         Self::LabAttemptRecorded,
         Self::LabAttemptFilesCompleted,
         Self::LabAttemptErased,
@@ -88,6 +92,9 @@ impl Action {
         Self::WebProofRead,
         Self::WebAuditRead,
         Self::WebStudentRead,
+        Self::LabAttemptScored,
+        Self::ApiGradebookExported,
+        Self::WebGradebookExported,
     ];
 
     /// The stored name (`audit_log.action`).
@@ -132,6 +139,9 @@ impl Action {
             Self::WebProofRead => "web.proof_read",
             Self::WebAuditRead => "web.audit_read",
             Self::WebStudentRead => "web.student_read",
+            Self::LabAttemptScored => "lab_attempt.scored",
+            Self::ApiGradebookExported => "api.gradebook_exported",
+            Self::WebGradebookExported => "web.gradebook_exported",
         }
     }
 

@@ -8,7 +8,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::states::{DeliveryStatus as Status, FilesSource, SignInMethod};
 use entity::{
-    api_token, lab_attempt, lab_session, roster_student, session_extension, webhook_delivery,
+    api_token, lab_attempt, lab_attempt_score, lab_session, roster_student, session_extension,
+    webhook_delivery,
 };
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
@@ -184,6 +185,51 @@ pub fn files_completed(
 }
 
 #[derive(Serialize)]
+struct AttemptScored<'a> {
+    score_id: i64,
+    attempt_id: i64,
+    check_run_id: i64,
+    app_id: Option<i64>,
+    /// Decimal text (no floats in the log), or null when the run reported no points.
+    points: Option<&'a str>,
+    points_available: Option<&'a str>,
+    conclusion: Option<&'a str>,
+    #[serde(serialize_with = "ser_instant")]
+    completed_at: DateTime<Utc>,
+}
+
+/// `lab_attempt.scored`: a completed score check run on the attempt's head commit (ids, points and the
+/// conclusion; no names: the App's slug stays in the row). Actor: the `check_run` delivery, or `actor`
+/// when the run was read from GitHub by a catch-up.
+pub fn attempt_scored(s: &lab_attempt_score::Model, actor: &str) -> Result<NewEntry, AuditError> {
+    let details = AttemptScored {
+        score_id: s.id,
+        attempt_id: s.attempt_id,
+        check_run_id: s.check_run_id,
+        app_id: s.app_id,
+        points: s.points.as_deref(),
+        points_available: s.points_available.as_deref(),
+        conclusion: s.conclusion.as_deref(),
+        completed_at: s.completed_at,
+    };
+    let actor = match &s.delivery_id {
+        Some(guid) => delivery_actor(guid),
+        None => actor.to_owned(),
+    };
+    entry(
+        actor,
+        Action::LabAttemptScored,
+        score_subject(s.id),
+        details,
+    )
+}
+
+/// The subject of a score's entry.
+pub fn score_subject(id: i64) -> String {
+    format!("lab_attempt_score:{id}")
+}
+
+#[derive(Serialize)]
 struct AttemptErased {
     attempt_id: i64,
     session_id: i64,
@@ -215,6 +261,7 @@ struct SessionCreated {
     #[serde(serialize_with = "ser_instant")]
     closes_at: DateTime<Utc>,
     timezone: String,
+    score_check: String,
     content_sha256: String,
 }
 
@@ -225,6 +272,7 @@ pub fn session_created(actor: &str, s: &lab_session::Model) -> Result<NewEntry, 
         opens_at: s.opens_at,
         closes_at: s.closes_at,
         timezone: s.timezone.clone(),
+        score_check: s.score_check.clone(),
         content_sha256: session_content_digest(s)?,
     };
     entry(
@@ -262,6 +310,8 @@ struct SessionEdited<'a> {
     closes_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timezone: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score_check: Option<&'a str>,
 }
 
 /// `lab_session.edited`: the fields `new` changes from `old`, with their new values (a new title with the
@@ -279,6 +329,7 @@ pub fn session_edited(
         opens_at: (new.opens_at != old.opens_at).then(|| instant(new.opens_at)),
         closes_at: (new.closes_at != old.closes_at).then(|| instant(new.closes_at)),
         timezone: (new.timezone != old.timezone).then_some(new.timezone.as_str()),
+        score_check: (new.score_check != old.score_check).then_some(new.score_check.as_str()),
     };
     entry(
         actor.to_owned(),
@@ -733,6 +784,7 @@ mod tests {
             archived_at: None,
             created_at: at(0),
             timezone: "UTC".into(),
+            score_check: "Autograding Tests".into(),
         }
     }
 

@@ -5,8 +5,8 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use entity::{audit_log, lab_attempt};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
+use entity::{audit_log, lab_attempt, lab_attempt_score};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -14,7 +14,8 @@ use super::checkpoint::{self, open_note, parse_note, Checkpoint, NoteError, Veri
 use super::merkle::{self, Hash};
 use super::merkle_store::{self, StoreError};
 
-/// `{"attempt_id", "leaf_index", "entry", "tree_size", "inclusion", "checkpoint"}`.
+/// `{"attempt_id", "leaf_index", "entry", "tree_size", "inclusion", "checkpoint"}`, and `score` when the
+/// attempt is scored (issue 22).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Proof {
@@ -29,6 +30,23 @@ pub struct Proof {
     pub inclusion: Vec<String>,
     /// The signed checkpoint note.
     pub checkpoint: String,
+    /// The attempt's score (the one its grade uses): its `lab_attempt.scored` entry, proven against the
+    /// same checkpoint. Absent when the attempt has no score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<ScoreProof>,
+}
+
+/// The inclusion proof of an attempt's `lab_attempt.scored` entry, under the proof's checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreProof {
+    pub score_id: i64,
+    /// The entry's seq: its leaf index in the tree.
+    pub leaf_index: u64,
+    /// Base64 of the entry's canonical (hashed) bytes.
+    pub entry: String,
+    /// Base64 32-byte hashes, leaf to root (RFC 9162 §2.1.3).
+    pub inclusion: Vec<String>,
 }
 
 /// Why a proof does not hold.
@@ -51,6 +69,8 @@ pub struct Verified {
     pub leaf_index: u64,
     /// The entry, parsed from its canonical bytes.
     pub entry: Value,
+    /// The score entry (leaf index, parsed entry), when the proof carries one.
+    pub score: Option<(u64, Value)>,
 }
 
 impl Proof {
@@ -70,7 +90,25 @@ impl Proof {
             tree_size,
             inclusion: inclusion.iter().map(|h| B64.encode(h)).collect(),
             checkpoint: checkpoint_note.to_owned(),
+            score: None,
         }
+    }
+
+    /// The same proof with the score entry's inclusion proof under the same checkpoint.
+    pub fn with_score(
+        mut self,
+        score_id: i64,
+        leaf_index: u64,
+        canonical: &[u8],
+        inclusion: &[Hash],
+    ) -> Self {
+        self.score = Some(ScoreProof {
+            score_id,
+            leaf_index,
+            entry: B64.encode(canonical),
+            inclusion: inclusion.iter().map(|h| B64.encode(h)).collect(),
+        });
+        self
     }
 
     /// Parse the JSON document.
@@ -103,55 +141,105 @@ impl Proof {
                 self.tree_size, checkpoint.size
             )));
         }
-        let canonical = B64
-            .decode(&self.entry)
-            .map_err(|_| ProofError::Unusable("entry is not base64".into()))?;
-        let entry: Value =
-            serde_json::from_slice(&canonical).map_err(|_| invalid("entry is not JSON".into()))?;
-        if super::canonical_bytes(&entry).ok().as_deref() != Some(canonical.as_slice()) {
-            return Err(invalid("entry is not in canonical form".into()));
-        }
-        if entry["seq"].as_u64() != Some(self.leaf_index) {
-            return Err(invalid(format!(
-                "the entry's seq is not leaf_index {}",
-                self.leaf_index
-            )));
-        }
         let subject = format!("lab_attempt:{}", self.attempt_id);
-        if entry["subject"].as_str() != Some(subject.as_str()) {
-            return Err(invalid(format!(
-                "the entry is not about attempt {}",
-                self.attempt_id
-            )));
-        }
-        let inclusion = self
-            .inclusion
-            .iter()
-            .map(|h| {
-                B64.decode(h)
-                    .ok()
-                    .and_then(|h| <Hash>::try_from(h).ok())
-                    .ok_or_else(|| {
-                        ProofError::Unusable("an inclusion hash is not 32 bytes of base64".into())
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        merkle::verify_inclusion(
+        let entry = check_leaf(
+            &self.entry,
             self.leaf_index,
+            &self.inclusion,
             self.tree_size,
-            &merkle::leaf_hash(&canonical),
-            &inclusion,
             &root,
-        )
-        .map_err(|e| invalid(e.to_string()))?;
+            &subject,
+            &format!("attempt {}", self.attempt_id),
+        )?;
+        let score = match &self.score {
+            None => None,
+            Some(s) => {
+                let what = format!("score {}", s.score_id);
+                let subject = format!("lab_attempt_score:{}", s.score_id);
+                let scored = check_leaf(
+                    &s.entry,
+                    s.leaf_index,
+                    &s.inclusion,
+                    self.tree_size,
+                    &root,
+                    &subject,
+                    &what,
+                )
+                .map_err(|e| match e {
+                    ProofError::Invalid(m) => invalid(format!("score: {m}")),
+                    ProofError::Unusable(m) => ProofError::Unusable(format!("score: {m}")),
+                })?;
+                if scored["action"].as_str() != Some("lab_attempt.scored")
+                    || scored["details"]["attempt_id"].as_i64() != Some(self.attempt_id)
+                {
+                    return Err(invalid(format!(
+                        "score: the entry is not a score of attempt {}",
+                        self.attempt_id
+                    )));
+                }
+                Some((s.leaf_index, scored))
+            }
+        };
         Ok(Verified {
             origin: checkpoint.origin,
             tree_size: self.tree_size,
             leaf_index: self.leaf_index,
             entry,
+            score,
         })
     }
 }
+
+/// Check one proven entry: canonical bytes, its seq, its subject, and its inclusion under `root`.
+fn check_leaf(
+    entry_b64: &str,
+    leaf_index: u64,
+    inclusion: &[String],
+    tree_size: u64,
+    root: &Hash,
+    subject: &str,
+    what: &str,
+) -> Result<Value, ProofError> {
+    let invalid = |m: String| ProofError::Invalid(m);
+    let canonical = B64
+        .decode(entry_b64)
+        .map_err(|_| ProofError::Unusable("entry is not base64".into()))?;
+    let entry: Value =
+        serde_json::from_slice(&canonical).map_err(|_| invalid("entry is not JSON".into()))?;
+    if super::canonical_bytes(&entry).ok().as_deref() != Some(canonical.as_slice()) {
+        return Err(invalid("entry is not in canonical form".into()));
+    }
+    if entry["seq"].as_u64() != Some(leaf_index) {
+        return Err(invalid(format!(
+            "the entry's seq is not leaf_index {leaf_index}"
+        )));
+    }
+    if entry["subject"].as_str() != Some(subject) {
+        return Err(invalid(format!("the entry is not about {what}")));
+    }
+    let inclusion = inclusion
+        .iter()
+        .map(|h| {
+            B64.decode(h)
+                .ok()
+                .and_then(|h| <Hash>::try_from(h).ok())
+                .ok_or_else(|| {
+                    ProofError::Unusable("an inclusion hash is not 32 bytes of base64".into())
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    merkle::verify_inclusion(
+        leaf_index,
+        tree_size,
+        &merkle::leaf_hash(&canonical),
+        &inclusion,
+        root,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    Ok(entry)
+}
+
+impl Proof {}
 
 /// Why a proof could not be built from the database.
 #[derive(Debug, thiserror::Error)]
@@ -210,14 +298,37 @@ pub async fn build(db: &impl ConnectionTrait, attempt_id: i64) -> Result<Proof, 
         .await?
         .ok_or(BuildError::Archived(leaf_index))?;
     let inclusion = merkle_store::inclusion_proof(db, leaf_index, tree_size).await?;
-    Ok(Proof::new(
+    let proof = Proof::new(
         attempt_id,
         leaf_index,
         &entry.canonical,
         &inclusion,
         tree_size,
         &note,
-    ))
+    );
+    // The score the grades use, when there is one: proven under the same checkpoint, which must cover it.
+    let score = lab_attempt_score::Entity::find()
+        .filter(lab_attempt_score::Column::AttemptId.eq(attempt_id))
+        .order_by_desc(lab_attempt_score::Column::CompletedAt)
+        .order_by_desc(lab_attempt_score::Column::CheckRunId)
+        .one(db)
+        .await?;
+    let Some(score) = score else {
+        return Ok(proof);
+    };
+    let score_index = u64::try_from(score.audit_seq).unwrap_or_default();
+    if score_index >= tree_size {
+        return Err(BuildError::NotCovered {
+            leaf_index: score_index,
+            covered: tree_size,
+        });
+    }
+    let scored = audit_log::Entity::find_by_id(score.audit_seq)
+        .one(db)
+        .await?
+        .ok_or(BuildError::Archived(score_index))?;
+    let inclusion = merkle_store::inclusion_proof(db, score_index, tree_size).await?;
+    Ok(proof.with_score(score.id, score_index, &scored.canonical, &inclusion))
 }
 
 /// `{"from", "to", "proof"}`: the RFC 9162 §2.1.4 consistency proof between two tree sizes.

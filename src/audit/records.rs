@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::{
-    audit_log, installation, lab_attempt, lab_attempt_file, lab_session, roster_student,
-    session_extension,
+    audit_log, installation, lab_attempt, lab_attempt_file, lab_attempt_score, lab_session,
+    roster_student, session_extension,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -35,6 +35,8 @@ pub enum Kind {
     /// A roster row, set by `roster.imported` entries (subject `roster`): the row is named by each
     /// `details.rows[].roster_student_id`.
     RosterStudent,
+    /// A `lab_attempt_score` row (issue 22).
+    Score,
 }
 
 /// How a field's value is read from an entry's `details`.
@@ -137,6 +139,18 @@ const INSTALLATION_FIELDS: &[Field] = &[
     field("repository_selection", &["repository_selection"], Ty::Text),
 ];
 
+const SCORE_FIELDS: &[Field] = &[
+    field("attempt_id", &["attempt_id"], Ty::Int),
+    field("check_run_id", &["check_run_id"], Ty::Int),
+    field("app_id", &["app_id"], Ty::Int),
+    field("points", &["points"], Ty::Text),
+    field("points_available", &["points_available"], Ty::Text),
+    field("conclusion", &["conclusion"], Ty::Text),
+    field("completed_at", &["completed_at"], Ty::Instant),
+];
+
+const SCORE_ACTIONS: &[&str] = &[Action::LabAttemptScored.as_str()];
+
 const ATTEMPT_ERASED: &str = Action::LabAttemptErased.as_str();
 const SESSION_CREATED: &str = Action::LabSessionCreated.as_str();
 const SESSION_UNARCHIVED: &str = Action::LabSessionUnarchived.as_str();
@@ -169,7 +183,12 @@ const INSTALLATION_ACTIONS: &[&str] = &[
 
 impl Kind {
     /// The kinds whose entries name their row in `subject` (walked page by page).
-    pub const ALL: [Kind; 3] = [Kind::Attempt, Kind::Session, Kind::Installation];
+    pub const ALL: [Kind; 4] = [
+        Kind::Attempt,
+        Kind::Session,
+        Kind::Installation,
+        Kind::Score,
+    ];
 
     /// The word used in messages.
     pub fn noun(self) -> &'static str {
@@ -179,6 +198,7 @@ impl Kind {
             Self::Installation => "installation",
             Self::Extension => "extension",
             Self::RosterStudent => "roster student",
+            Self::Score => "score",
         }
     }
 
@@ -190,6 +210,7 @@ impl Kind {
             Self::Session | Self::Extension => "lab_session:",
             Self::Installation => "installation:",
             Self::RosterStudent => "roster",
+            Self::Score => "lab_attempt_score:",
         }
     }
 
@@ -209,6 +230,7 @@ impl Kind {
             Self::Installation => INSTALLATION_ACTIONS,
             Self::Extension => EXTENSION_ACTIONS,
             Self::RosterStudent => ROSTER_ACTIONS,
+            Self::Score => SCORE_ACTIONS,
         }
     }
 
@@ -219,6 +241,7 @@ impl Kind {
             Self::Installation => INSTALLATION_FIELDS,
             Self::Extension => EXTENSION_FIELDS,
             Self::RosterStudent => ROSTER_FIELDS,
+            Self::Score => SCORE_FIELDS,
         }
     }
 
@@ -499,6 +522,22 @@ pub fn installation_facts(i: &installation::Model) -> Vec<(&'static str, Fact)> 
     ]
 }
 
+/// A score's row as facts.
+pub fn score_facts(s: &lab_attempt_score::Model) -> Vec<(&'static str, Fact)> {
+    vec![
+        ("attempt_id", Fact::Int(s.attempt_id)),
+        ("check_run_id", Fact::Int(s.check_run_id)),
+        ("app_id", s.app_id.map_or(Fact::Null, Fact::Int)),
+        ("points", Fact::maybe_text(s.points.as_deref())),
+        (
+            "points_available",
+            Fact::maybe_text(s.points_available.as_deref()),
+        ),
+        ("conclusion", Fact::maybe_text(s.conclusion.as_deref())),
+        ("completed_at", Fact::instant(s.completed_at)),
+    ]
+}
+
 /// The outcome of the records check.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -513,6 +552,7 @@ pub struct Summary {
     pub attempts_not_covered: u64,
     /// Roster rows set only by imports that predate issue 20 (no per-row digest): not compared.
     pub roster_not_covered: u64,
+    pub scores: u64,
     /// Differences, in the report's shape (at most [`MAX_PROBLEMS`]).
     pub problems: Vec<String>,
     /// Differences beyond those kept.
@@ -776,9 +816,11 @@ async fn check_groups(
     }
     let ids: Vec<i64> = logs.iter().map(|(id, _)| *id).collect();
     let mut rows = row_facts(db, kind, &ids).await?;
+    let erased = erased_attempts_of_gone_scores(db, kind, &logs, &rows).await?;
     for (id, facts) in &logs {
         let problems = match rows.remove(id) {
             Some(row) => compare(kind, *id, &row, facts),
+            None if score_attempt(facts).is_some_and(|a| erased.contains(&a)) => Vec::new(),
             None => gone(kind, *id, facts).into_iter().collect(),
         };
         for p in problems {
@@ -786,6 +828,47 @@ async fn check_groups(
         }
     }
     Ok(())
+}
+
+/// The attempt a score's entries name.
+fn score_attempt(facts: &LogFacts) -> Option<i64> {
+    match facts.fields.get("attempt_id") {
+        Some((Fact::Int(id), _)) => Some(*id),
+        _ => None,
+    }
+}
+
+/// Scores go with their attempt when retention erases it: the attempts (of the gone score rows among
+/// `logs`) whose `lab_attempt.erased` entry is in the log.
+async fn erased_attempts_of_gone_scores(
+    db: &impl ConnectionTrait,
+    kind: Kind,
+    logs: &[(i64, LogFacts)],
+    rows: &HashMap<i64, Vec<(&'static str, Fact)>>,
+) -> Result<HashSet<i64>, DbErr> {
+    if kind != Kind::Score {
+        return Ok(HashSet::new());
+    }
+    let subjects: Vec<String> = logs
+        .iter()
+        .filter(|(id, _)| !rows.contains_key(id))
+        .filter_map(|(_, facts)| score_attempt(facts))
+        .map(|a| Kind::Attempt.subject(a))
+        .collect();
+    if subjects.is_empty() {
+        return Ok(HashSet::new());
+    }
+    Ok(audit_log::Entity::find()
+        .select_only()
+        .column(audit_log::Column::Subject)
+        .filter(audit_log::Column::Subject.is_in(subjects))
+        .filter(audit_log::Column::Action.eq(ATTEMPT_ERASED))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .iter()
+        .filter_map(|s| s.strip_prefix(Kind::Attempt.prefix())?.parse().ok())
+        .collect())
 }
 
 /// The rows of `ids` (those that exist) as facts.
@@ -826,6 +909,13 @@ async fn row_facts(
             .collect(),
         // Not walked page by page: `check_extensions`, `check_roster`.
         Kind::Extension | Kind::RosterStudent => HashMap::new(),
+        Kind::Score => lab_attempt_score::Entity::find()
+            .filter(lab_attempt_score::Column::Id.is_in(ids))
+            .all(db)
+            .await?
+            .iter()
+            .map(|s| (s.id, score_facts(s)))
+            .collect(),
     })
 }
 
@@ -905,6 +995,7 @@ async fn rows_to_entries(
             Kind::Installation => summary.installations += page.len() as u64,
             // Not walked page by page: `check_extensions`, `check_roster`.
             Kind::Extension | Kind::RosterStudent => return Ok(()),
+            Kind::Score => summary.scores += page.len() as u64,
         }
         // A row's `audit_seq` names its entry: read by primary key, it is a witness when that entry
         // names the row with a setting action. Only rows without one (an edited or absent `audit_seq`,
@@ -981,6 +1072,21 @@ async fn row_ids(
                 db,
             )
             .await?
+        }
+        Kind::Score => {
+            use lab_attempt_score::Column as C;
+            lab_attempt_score::Entity::find()
+                .select_only()
+                .columns([C::Id, C::AuditSeq])
+                .filter(C::Id.gt(after))
+                .order_by_asc(C::Id)
+                .limit(PAGE)
+                .into_tuple::<(i64, i64)>()
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|(id, seq)| (id, Some(seq)))
+                .collect()
         }
         Kind::Installation => {
             ids_only(

@@ -101,6 +101,14 @@ pub(super) fn check_proof(file: &Path, public_key: &str) -> ExitCode {
                 verifier.to_vkey()
             );
             println!("{}", v.entry);
+            if let Some((leaf, entry)) = &v.score {
+                println!(
+                    "valid: score entry (seq {leaf}, action {}) is leaf {leaf} of the same {} entries",
+                    entry["action"].as_str().unwrap_or("?"),
+                    v.tree_size,
+                );
+                println!("{entry}");
+            }
             ExitCode::SUCCESS
         }
         Err(ProofError::Invalid(why)) => {
@@ -285,21 +293,27 @@ fn print_report(r: &Report) -> ExitCode {
         Some(rec) if rec.problem_count() == 0 => {
             println!(
                 "records match the log: {} attempts, {} sessions, {} installations, {} extensions, \
-                 {} roster students",
-                rec.attempts, rec.sessions, rec.installations, rec.extensions, rec.roster_students
+                 {} roster students, {} scores",
+                rec.attempts,
+                rec.sessions,
+                rec.installations,
+                rec.extensions,
+                rec.roster_students,
+                rec.scores
             );
             code
         }
         Some(rec) => {
             println!(
                 "records TAMPERED: {} differences from the log ({} attempts, {} sessions, {} \
-                 installations, {} extensions, {} roster students checked)",
+                 installations, {} extensions, {} roster students, {} scores checked)",
                 rec.problem_count(),
                 rec.attempts,
                 rec.sessions,
                 rec.installations,
                 rec.extensions,
-                rec.roster_students
+                rec.roster_students,
+                rec.scores
             );
             for p in &rec.problems {
                 println!("{p}");

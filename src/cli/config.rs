@@ -107,6 +107,9 @@ pub enum Command {
     /// Grades in GitHub Classroom's shape.
     #[command(subcommand)]
     Grades(GradesCommand),
+    /// Points from autograding: catch up on score check runs GitHub holds.
+    #[command(subcommand)]
+    Scores(ScoresCommand),
     /// Sign a payload file and send it like a real GitHub delivery.
     Deliver(DeliverArgs),
     /// Received webhook deliveries and their processing state.
@@ -358,6 +361,9 @@ pub struct SessionEditArgs {
     /// The new time zone (IANA name, e.g. Europe/Paris).
     #[arg(long)]
     pub timezone: Option<String>,
+    /// The name of the check run whose `Points X/Y` is the attempt's score.
+    #[arg(long)]
+    pub score_check: Option<String>,
     /// Keep the session even when its rules overlap another active session's.
     #[arg(long)]
     pub allow_overlap: bool,
@@ -390,6 +396,10 @@ pub struct SessionCreateArgs {
     /// The time zone local times are shown in (IANA name, e.g. Europe/Paris).
     #[arg(long, default_value = "UTC")]
     pub timezone: String,
+    /// The name of the check run whose `Points X/Y` is the attempt's score (GitHub Classroom's
+    /// autograding reports under `Autograding Tests`).
+    #[arg(long, default_value = "Autograding Tests")]
+    pub score_check: String,
     /// Create the session even when its rules overlap another active session's.
     #[arg(long)]
     pub allow_overlap: bool,
@@ -456,7 +466,8 @@ pub enum RosterCommand {
 /// `labtrail grades …`.
 #[derive(Debug, Subcommand)]
 pub enum GradesCommand {
-    /// Write a session's grades CSV with GitHub Classroom's "Download grades" columns (points empty).
+    /// Write a session's grades CSV with GitHub Classroom's "Download grades" columns (points from the
+    /// final attempt's score).
     Export {
         /// The session (slug).
         #[arg(long)]
@@ -470,6 +481,38 @@ pub enum GradesCommand {
         /// GitHub web URL of the repository links.
         #[arg(long, env = "GITHUB_WEB_URL", default_value = "https://github.com")]
         github_web_url: url::Url,
+    },
+    /// Write a gradebook across an organisation's sessions: one row per student, points and status per
+    /// session.
+    Book {
+        /// The organisation (account login).
+        #[arg(long)]
+        org: String,
+        /// Only these sessions (slugs, comma-separated), in session order; default all of the org's.
+        #[arg(long, value_delimiter = ',')]
+        sessions: Vec<String>,
+        /// Write to this file (created mode 0600) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `labtrail scores …`.
+#[derive(Debug, Subcommand)]
+pub enum ScoresCommand {
+    /// Score the final attempts without a score from GitHub's check runs (`GET …/commits/{sha}/check-runs`).
+    Sync {
+        /// Only this session (slug); default every unarchived session.
+        #[arg(long)]
+        session: Option<String>,
+        /// The session's organisation, when several have a session with this slug.
+        #[arg(long)]
+        org: Option<String>,
+        /// Most GitHub calls in this run; the rest wait for the next run.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+        limit: u64,
+        #[command(flatten)]
+        github: GithubArgs,
     },
 }
 

@@ -43,3 +43,44 @@ pub(super) async fn export(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `labtrail grades book`: the gradebook across the org's sessions (or `slugs`), as CSV.
+pub(super) async fn book(
+    g: &GlobalArgs,
+    org: &str,
+    slugs: &[String],
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let db = super::open(g).await?;
+    let book = crate::db::gradebook::book(&db, org, slugs)
+        .await
+        .context("Cannot make the gradebook")?;
+    let sink: Box<dyn Write> = match out {
+        Some(path) => {
+            let file = private_file::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+                .with_context(|| format!("Cannot create {}", path.display()))?;
+            private_file::tighten(path)
+                .with_context(|| format!("Cannot restrict {} to its owner", path.display()))?;
+            Box::new(file)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut w = std::io::BufWriter::new(sink);
+    for record in crate::report::gradebook::records(&book) {
+        w.write_all(&record?)?;
+    }
+    w.flush()?;
+    if let Some(path) = out {
+        eprintln!(
+            "wrote {} students x {} sessions to {}",
+            book.rows.len(),
+            book.sessions.len(),
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

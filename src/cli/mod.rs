@@ -11,6 +11,7 @@ mod grades;
 mod redeliver;
 mod retention;
 mod roster;
+mod scores;
 mod serve;
 mod session;
 pub mod telemetry;
@@ -25,7 +26,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::cli::config::{
     AttemptsCommand, AuditCommand, Cli, Command, DeliverArgs, DeliveriesCommand, GithubArgs,
-    GlobalArgs, GradesCommand, OutputFormat, RetentionCommand, RosterCommand, SessionCommand,
+    GlobalArgs, GradesCommand, OutputFormat, RetentionCommand, RosterCommand, ScoresCommand,
+    SessionCommand,
 };
 use crate::db::summary::StudentSummary;
 use crate::db::{self, attempts::AttemptFilter};
@@ -112,6 +114,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             github_web_url,
         }) => grades::export(g, &session, org.as_deref(), out.as_deref(), &github_web_url).await,
+        Command::Grades(GradesCommand::Book { org, sessions, out }) => {
+            grades::book(g, &org, &sessions, out.as_deref()).await
+        }
+        Command::Scores(ScoresCommand::Sync {
+            session,
+            org,
+            limit,
+            github,
+        }) => scores::sync(g, session.as_deref(), org.as_deref(), limit, &github).await,
         Command::Deliver(args) => deliver::deliver(g, args).await,
         Command::Deliveries(DeliveriesCommand::List {
             status,

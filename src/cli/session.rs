@@ -75,6 +75,7 @@ pub(super) async fn create(g: &GlobalArgs, a: SessionCreateArgs) -> anyhow::Resu
         opens_at: parse_time("opens", &a.opens, tz)?,
         closes_at: parse_time("closes", &a.closes, tz)?,
         timezone: a.timezone,
+        score_check: Some(a.score_check),
         allow_overlap: a.allow_overlap,
     };
     let db = open(g).await?;
@@ -147,6 +148,7 @@ pub(super) async fn edit(g: &GlobalArgs, a: SessionEditArgs) -> anyhow::Result<E
         opens_at: a.opens.map(|t| parse_time("opens", &t, tz)).transpose()?,
         closes_at: a.closes.map(|t| parse_time("closes", &t, tz)).transpose()?,
         timezone: a.timezone,
+        score_check: a.score_check,
         allow_overlap: a.allow_overlap,
     };
     let s = db::sessions::edit(

@@ -243,6 +243,12 @@ pub async fn record_batch(
             }
         }
         let receipts = log.append_many(entries).await?;
+        // A score check run that completed before its push was processed (docs/design.md §11).
+        let fresh: Vec<&lab_attempt::Model> = inserts
+            .iter()
+            .filter_map(|(i, _)| inserted.get(i))
+            .collect();
+        crate::db::scores::apply_pending(txn, log, &fresh).await?;
         let guids: Vec<&str> = inserts
             .iter()
             .map(|(i, _)| news[*i].delivery_id.as_str())
@@ -474,6 +480,8 @@ pub struct AttemptView {
     /// included): read-time lateness, next to the recorded `late`.
     pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub files: Vec<lab_attempt_file::Model>,
+    /// The attempt's score (the newest, the one a grade would use), when it has one.
+    pub score: Option<entity::lab_attempt_score::Model>,
 }
 
 /// Which attempts to list.
@@ -623,7 +631,13 @@ async fn with_files(
             session_slug: session.map(|s| s.slug).unwrap_or_default(),
             window,
             files: Vec::new(),
+            score: None,
         });
+    }
+    let ids: Vec<i64> = views.iter().map(|v| v.attempt.id).collect();
+    let mut scores = crate::db::scores::latest_of(db, &ids).await?;
+    for v in &mut views {
+        v.score = scores.remove(&v.attempt.id);
     }
     for chunk in views.chunks_mut(FILE_CHUNK) {
         let index: HashMap<i64, usize> = chunk

@@ -4,9 +4,11 @@
 pub mod attempts;
 pub mod check_runs;
 pub mod deliveries;
+pub mod gradebook;
 pub mod installations;
 pub mod retention;
 pub mod roster;
+pub mod scores;
 pub mod sessions;
 pub mod summary;
 pub mod tokens;

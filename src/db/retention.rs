@@ -147,6 +147,12 @@ async fn erase_attempts<C: ConnectionTrait + TransactionTrait>(
                 .filter(lab_attempt_file::Column::AttemptId.is_in(ids.clone()))
                 .exec(txn)
                 .await?;
+            // Scores go with their attempt (their `lab_attempt.scored` entries stay; audit verify
+            // accepts a gone score whose attempt's erase entry is in the log).
+            entity::lab_attempt_score::Entity::delete_many()
+                .filter(entity::lab_attempt_score::Column::AttemptId.is_in(ids.clone()))
+                .exec(txn)
+                .await?;
             lab_attempt::Entity::delete_many()
                 .filter(lab_attempt::Column::Id.is_in(ids))
                 .exec(txn)

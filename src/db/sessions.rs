@@ -47,7 +47,9 @@ pub enum SessionError {
         other: String,
         example: String,
     },
-    #[error("nothing to change: give --title, --opens, --closes or --timezone")]
+    #[error("invalid score check {0:?}: give the name of a check run (1 to 255 characters)")]
+    ScoreCheck(String),
+    #[error("nothing to change: give --title, --opens, --closes, --timezone or --score-check")]
     NoChange,
     #[error("invalid student {0:?}: give a GitHub login or a roster identifier")]
     Student(String),
@@ -56,6 +58,19 @@ pub enum SessionError {
 }
 
 audit::db_error_via_audit!(SessionError);
+
+/// The score check of a session created without `--score-check`: the check run GitHub Classroom's
+/// autograding workflows (`education/autograding-grading-reporter`) report points under.
+pub const DEFAULT_SCORE_CHECK: &str = "Autograding Tests";
+
+/// A check run name as a score check: trimmed, not empty, at most 255 characters (GitHub's limit).
+fn score_check_name(name: &str) -> Result<String, SessionError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(SessionError::ScoreCheck(name.to_owned()));
+    }
+    Ok(name.to_owned())
+}
 
 /// A session to create, as given by an instructor.
 #[derive(Debug, Clone)]
@@ -69,6 +84,8 @@ pub struct NewSession {
     pub closes_at: DateTime<Utc>,
     /// IANA time zone name local times are shown in.
     pub timezone: String,
+    /// The check run whose `Points X/Y` is a score (`None`: [`DEFAULT_SCORE_CHECK`]).
+    pub score_check: Option<String>,
     /// Create it even when its rules overlap another active session's.
     pub allow_overlap: bool,
 }
@@ -101,6 +118,9 @@ impl NewSession {
         repo_matcher(&self.repo_pattern)?;
         BranchPolicy::parse(&self.branch_policy)?;
         parse_timezone(&self.timezone)?;
+        if let Some(name) = &self.score_check {
+            score_check_name(name)?;
+        }
         if self.closes_at <= self.opens_at {
             return Err(SessionError::Window);
         }
@@ -140,6 +160,10 @@ pub async fn create(
             archived_at: Set(None),
             created_at: Set(Utc::now()),
             timezone: Set(parse_timezone(&new.timezone)?.name().to_owned()),
+            score_check: Set(match &new.score_check {
+                Some(name) => score_check_name(name)?,
+                None => DEFAULT_SCORE_CHECK.to_owned(),
+            }),
             ..Default::default()
         }
         .insert(txn)
@@ -291,6 +315,8 @@ pub struct SessionEdit {
     pub opens_at: Option<DateTime<Utc>>,
     pub closes_at: Option<DateTime<Utc>>,
     pub timezone: Option<String>,
+    /// The check run whose `Points X/Y` is a score.
+    pub score_check: Option<String>,
     /// Keep an active session whose rules overlap another's.
     pub allow_overlap: bool,
 }
@@ -316,6 +342,11 @@ pub async fn edit(
         .map(parse_timezone)
         .transpose()?
         .map(|tz| tz.name().to_owned());
+    let score_check = change
+        .score_check
+        .as_deref()
+        .map(score_check_name)
+        .transpose()?;
     audit::write(db, origin, async |txn, log| {
         let old = find_by_slug(txn, slug, org).await?;
         let mut new = old.clone();
@@ -326,6 +357,9 @@ pub async fn edit(
         new.closes_at = change.closes_at.unwrap_or(old.closes_at);
         if let Some(tz) = timezone {
             new.timezone = tz;
+        }
+        if let Some(name) = &score_check {
+            name.clone_into(&mut new.score_check);
         }
         if new == old {
             return Err(SessionError::NoChange);
@@ -351,6 +385,9 @@ pub async fn edit(
         }
         if new.timezone != old.timezone {
             active.timezone = Set(new.timezone);
+        }
+        if new.score_check != old.score_check {
+            active.score_check = Set(new.score_check);
         }
         Ok(active.update(txn).await?)
     })

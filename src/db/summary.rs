@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use entity::{lab_attempt, lab_session, roster_student};
+use entity::{lab_attempt, lab_attempt_score, lab_session, roster_student};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -32,6 +32,8 @@ pub struct StudentSummary {
     pub deadline: DateTime<Utc>,
     /// The session's time zone (local times).
     pub timezone: String,
+    /// The final attempt's score (the newest), when it has one (issue 22).
+    pub score: Option<lab_attempt_score::Model>,
 }
 
 impl StudentSummary {
@@ -190,6 +192,7 @@ pub async fn summarize(
                 fold: repo.fold,
                 deadline: repo.deadline.unwrap_or(session.closes_at),
                 timezone: session.timezone.clone(),
+                score: None,
             }
         })
         .collect();
@@ -206,8 +209,19 @@ pub async fn summarize(
                 status: Status::Missing,
                 deadline: deadline_for(session, &extensions, Some(&keys[i]), &[]),
                 timezone: session.timezone.clone(),
+                score: None,
             }),
     );
+    let finals: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| r.fold.final_attempt.as_ref().map(|f| f.id))
+        .collect();
+    let mut scores = crate::db::scores::latest_of(db, &finals).await?;
+    for row in &mut rows {
+        if let Some(f) = &row.fold.final_attempt {
+            row.score = scores.remove(&f.id);
+        }
+    }
     rows.sort_by(|a, b| {
         let id = |r: &StudentSummary| r.student.as_ref().map(|s| s.identifier.clone());
         (id(a).is_none(), id(a), &a.repository).cmp(&(id(b).is_none(), id(b), &b.repository))

@@ -262,6 +262,7 @@ mod tests {
             archived_at: None,
             created_at: t(1),
             timezone: "UTC".into(),
+            score_check: "Autograding Tests".into(),
         }
     }
 

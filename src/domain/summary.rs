@@ -283,6 +283,7 @@ mod tests {
             archived_at: None,
             created_at: at(0),
             timezone: "UTC".into(),
+            score_check: "Autograding Tests".into(),
         };
         let ext = |student: &str, h| session_extension::Model {
             id: 1,

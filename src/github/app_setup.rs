@@ -411,7 +411,10 @@ mod tests {
         assert_eq!(m["default_permissions"]["checks"], "write");
         assert_eq!(m["default_permissions"]["contents"], "read");
         assert_eq!(m["default_permissions"]["metadata"], "read");
-        assert_eq!(m["default_events"], serde_json::json!(["push"]));
+        assert_eq!(
+            m["default_events"],
+            serde_json::json!(["push", "check_run"])
+        );
         // The web view's sign-in: its callback, and reading org and team memberships.
         assert_eq!(
             m["callback_urls"],

@@ -41,6 +41,7 @@ use crate::report::{
         session_attempts,
         session_summary,
         session_grades,
+        super::gradebook::org_gradebook,
         attempt,
         attempt_proof,
         audit_entries,
@@ -89,6 +90,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/sessions/{slug}/attempts", get(session_attempts)),
         ("/sessions/{slug}/summary", get(session_summary)),
         ("/sessions/{slug}/grades.csv", get(session_grades)),
+        (
+            "/orgs/{org}/gradebook.csv",
+            get(super::gradebook::org_gradebook),
+        ),
         ("/attempts/{id}", get(attempt)),
         ("/attempts/{id}/proof", get(attempt_proof)),
         ("/audit", get(audit_entries)),
@@ -108,7 +113,7 @@ pub fn router() -> Router<AppState> {
 
 /// An authenticated caller: an active token, found by the SHA-256 of the presented one, as a reader.
 #[derive(Debug, Clone)]
-pub struct Caller(Viewer);
+pub struct Caller(pub(super) Viewer);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
@@ -133,7 +138,7 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// The database and log the reads of `state` go to.
-fn ctx(state: &AppState) -> Ctx<'_> {
+pub(super) fn ctx(state: &AppState) -> Ctx<'_> {
     Ctx {
         db: &state.db,
         origin: &state.origin,
@@ -343,6 +348,27 @@ pub(crate) fn csv_download<R: Row + Send + 'static>(rows: Vec<R>, filename: &str
             }
             Some((encode_chunk(&chunk, header), (rows, false)))
         });
+    let mut response = axum::body::Body::from_stream(chunks).into_response();
+    csv_headers(&mut response, filename);
+    response
+}
+
+/// Encoded CSV records (the header first) streamed as one download named `filename`, [`CSV_CHUNK`]
+/// records a chunk (the gradebook, whose columns depend on its sessions).
+pub(crate) fn csv_stream(
+    records: Vec<Result<Vec<u8>, std::io::Error>>,
+    filename: &str,
+) -> Response {
+    let chunks = futures_util::stream::unfold(records.into_iter(), |mut records| async move {
+        let mut chunk = Vec::new();
+        for record in records.by_ref().take(CSV_CHUNK) {
+            match record {
+                Ok(bytes) => chunk.extend(bytes),
+                Err(e) => return Some((Err(e), records)),
+            }
+        }
+        (!chunk.is_empty()).then_some((Ok::<_, std::io::Error>(chunk), records))
+    });
     let mut response = axum::body::Body::from_stream(chunks).into_response();
     csv_headers(&mut response, filename);
     response

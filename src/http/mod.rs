@@ -4,6 +4,7 @@ pub mod api;
 pub mod edge;
 pub mod error;
 pub mod extract;
+mod gradebook;
 mod health;
 pub mod intake;
 pub mod openapi;

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod files;
 pub mod periodic;
 pub mod redeliver;
+pub mod scores;
 pub mod worker;
 
 use std::sync::Arc;
@@ -55,6 +56,18 @@ pub fn spawn_all(
             );
             tasks.spawn(periodic(every, shutdown.clone(), move |_| {
                 redeliver::once(app.clone(), db.clone(), policy.clone())
+            }));
+        }
+        {
+            let (app, db, origin) = (app.clone(), db.clone(), worker.origin.clone());
+            let every = Schedule::new(
+                "score catch-up",
+                scores::CATCH_UP_INTERVAL,
+                Start::AfterInterval,
+                Stop::AbandonRun,
+            );
+            tasks.spawn(periodic(every, shutdown.clone(), move |_| {
+                scores::catch_up(app.clone(), db.clone(), origin.clone())
             }));
         }
         let sweep = Arc::new(Sweep {

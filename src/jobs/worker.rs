@@ -12,13 +12,16 @@ use tracing::{field, Instrument};
 use crate::audit::{self, entries, AuditError};
 use crate::db::attempts::{self, FilesSource, NewAttempt, RecordError, Recorded};
 use crate::db::deliveries::{self, Status};
+use crate::db::scores as db_scores;
 use crate::db::{installations, sessions};
 use crate::domain::backoff::Backoff;
 use crate::domain::files::ChangedFile;
 use crate::domain::session::{is_early, is_late, Candidates};
 use crate::github::{files, GithubApp};
 use crate::jobs::check_runs::{self, CheckRunPolicy};
+use crate::jobs::scores;
 use crate::metrics::Metrics;
+use crate::webhook::check_run::CheckRunEvent;
 use crate::webhook::event::{InstallationEvent, Push};
 
 /// How failed deliveries are retried.
@@ -116,6 +119,10 @@ enum Handled {
     },
     Duplicate {
         attempt_id: i64,
+    },
+    /// A score check run, recorded with the delivery marked processed.
+    Scored {
+        note: String,
     },
     Ignored(String),
     /// Another worker claimed the delivery after this one's lease ran out: it settles it.
@@ -380,6 +387,7 @@ impl Pipeline {
             "installation" | "installation_repositories" => {
                 self.handle_installation(d).await.map(Prepared::Handled)
             }
+            "check_run" => self.handle_check_run(d).await.map(Prepared::Handled),
             other => Ok(Prepared::Handled(Handled::Ignored(format!(
                 "{other} events are not recorded"
             )))),
@@ -580,6 +588,63 @@ impl Pipeline {
         })
     }
 
+    /// A `check_run` delivery: a completed run of a session's score check becomes the score of the
+    /// attempts whose head commit it ran on (docs/design.md §11).
+    async fn handle_check_run(&self, d: &webhook_delivery::Model) -> Result<Handled, ProcessError> {
+        let payload = d
+            .payload
+            .as_deref()
+            .ok_or_else(|| ProcessError::Permanent("payload bytes are no longer stored".into()))?;
+        let Some(mut ev) =
+            CheckRunEvent::parse(payload).map_err(|e| ProcessError::Permanent(e.to_string()))?
+        else {
+            return Ok(Handled::Ignored(format!(
+                "check_run {} records nothing (only completed runs are scores)",
+                d.action.as_deref().unwrap_or("(no action)")
+            )));
+        };
+        tracing::Span::current().record("repo", ev.repository_full_name.as_str());
+        // The reporter's `Points X/Y` notice may be only in the annotations, which the payload counts.
+        if ev.run.points.is_none() && ev.run.annotations_count > 0 {
+            if let (Some(app), Some(installation_id)) = (&self.cfg.github, ev.installation_id) {
+                match scores::annotation_points(
+                    app,
+                    installation_id,
+                    &ev.repository_full_name,
+                    ev.run.check_run_id,
+                )
+                .await
+                {
+                    Ok(points) => ev.run.points = points,
+                    Err(e) => match e.not_before() {
+                        Some(until) => {
+                            return Err(ProcessError::Deferred {
+                                error: format!("cannot read the run's annotations: {e}"),
+                                until,
+                            })
+                        }
+                        None if e.is_transient() => {
+                            return Err(ProcessError::Transient(format!(
+                                "cannot read the run's annotations: {e}"
+                            )))
+                        }
+                        None => {
+                            tracing::warn!(error = %e, "annotations unreadable; conclusion only")
+                        }
+                    },
+                }
+            }
+        }
+        let applied = db_scores::apply_run(&self.db, &self.cfg.origin, &ev, d)
+            .await
+            .map_err(ProcessError::from)?;
+        Ok(match applied {
+            db_scores::Applied::Scored { note, .. } => Handled::Scored { note },
+            db_scores::Applied::Ignored(reason) => Handled::Ignored(reason),
+            db_scores::Applied::ClaimLost => Handled::ClaimLost,
+        })
+    }
+
     /// Events can arrive late (a redelivery days after the fact) or be applied out of order, so for a
     /// suspend/unsuspend/create the App asks GitHub whether the installation is suspended now; `None`
     /// when it cannot tell (no App, GitHub unreachable, the installation is gone: its `deleted` event
@@ -621,6 +686,10 @@ impl Pipeline {
                     audit_seq = seq,
                     "installation updated"
                 );
+                self.metrics.processed(Status::Processed);
+            }
+            Ok(Handled::Scored { note }) => {
+                tracing::info!(%note, "score recorded");
                 self.metrics.processed(Status::Processed);
             }
             Ok(Handled::Duplicate { attempt_id }) => {

@@ -70,6 +70,11 @@ pub enum ReadDetail {
     /// The log's size (the audit page) or a checkpoint's.
     Size { size: i64 },
     /// A student's own page of a session (`/me` lists them) or of an attempt.
+    Gradebook {
+        org_sha256: String,
+        session_ids: Vec<i64>,
+        count: usize,
+    },
     Student {
         #[serde(skip_serializing_if = "Option::is_none")]
         session_id: Option<i64>,
@@ -91,6 +96,7 @@ pub enum Read {
     Checkpoint,
     AuditOverview,
     Student,
+    Gradebook,
 }
 
 impl Read {
@@ -113,6 +119,8 @@ impl Read {
             (Self::Checkpoint, _) => Action::ApiCheckpointRead,
             (Self::AuditOverview, _) => Action::WebAuditRead,
             (Self::Student, _) => Action::WebStudentRead,
+            (Self::Gradebook, true) => Action::ApiGradebookExported,
+            (Self::Gradebook, false) => Action::WebGradebookExported,
         }
     }
 }

@@ -6,11 +6,13 @@
 //! own way; neither queries the database itself.
 
 mod detail;
+mod gradebook;
 mod log;
 mod sessions;
 mod viewer;
 
 pub use self::detail::{ExportFormat, Read, ReadDetail};
+pub use self::gradebook::gradebook;
 pub use self::log::{audit_entries, audit_overview, checkpoint, consistency, AuditEntries};
 pub use self::sessions::{
     attempt, attempt_page, attempts_export, attempts_page, export_pages, grades, index, proof,

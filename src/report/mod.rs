@@ -7,6 +7,7 @@
 //! built as a sorted `serde_json` map), so serialising a row directly gives the same bytes.
 
 pub mod check_run;
+pub mod gradebook;
 
 use std::io::Write;
 
@@ -106,6 +107,18 @@ pub fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
         std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// A score as one cell: `7/10`, or the conclusion alone, or empty.
+pub fn score_cell(
+    points: Option<&str>,
+    available: Option<&str>,
+    conclusion: Option<&str>,
+) -> String {
+    match (points, available) {
+        (Some(p), Some(a)) => format!("{p}/{a}"),
+        _ => conclusion.unwrap_or_default().to_owned(),
     }
 }
 
@@ -260,6 +273,9 @@ pub struct AttemptRow {
     pub before: String,
     #[schema(required = true)]
     pub check_run_id: Option<i64>,
+    /// The conclusion of the attempt's score check run (its newest), null when it has none.
+    #[schema(required = true)]
+    pub conclusion: Option<String>,
     pub delivery_id: String,
     /// Pushed before the session opened (as recorded).
     pub early: bool,
@@ -275,6 +291,11 @@ pub struct AttemptRow {
     pub late: bool,
     /// Pushed after the student's deadline as it is now (session edits and extensions included).
     pub late_now: bool,
+    /// Points of the attempt's score (decimal text), null without a score or without `Points X/Y`.
+    #[schema(required = true)]
+    pub points: Option<String>,
+    #[schema(required = true)]
+    pub points_available: Option<String>,
     #[schema(format = DateTime)]
     pub pushed_at: String,
     /// `pushed_at` in the session's time zone: CSV and table only (JSON stays UTC).
@@ -303,6 +324,7 @@ impl From<&AttemptView> for AttemptRow {
             audit_seq: a.audit_seq,
             before: a.before_sha.clone(),
             check_run_id: a.check_run_id,
+            conclusion: v.score.as_ref().and_then(|s| s.conclusion.clone()),
             delivery_id: a.delivery_id.clone(),
             early: a.early,
             early_now: v.window.is_some_and(|(opens, _)| a.pushed_at < opens),
@@ -320,6 +342,8 @@ impl From<&AttemptView> for AttemptRow {
             id: a.id,
             late: a.late,
             late_now: v.window.is_some_and(|(_, deadline)| a.pushed_at > deadline),
+            points: v.score.as_ref().and_then(|s| s.points.clone()),
+            points_available: v.score.as_ref().and_then(|s| s.points_available.clone()),
             pushed_at: utc(a.pushed_at),
             pushed_at_local: local_time(a.pushed_at, &v.session_timezone),
             pusher: a.pusher_login.clone(),
@@ -357,6 +381,9 @@ impl Row for AttemptRow {
         "early",
         "late_now",
         "early_now",
+        "points",
+        "points_available",
+        "conclusion",
     ];
     const TABLE_COLUMNS: &'static [&'static str] = &[
         "id",
@@ -370,6 +397,7 @@ impl Row for AttemptRow {
         "late_now",
         "early",
         "files",
+        "score",
     ];
 
     /// Files as `status path` lines in one cell.
@@ -403,12 +431,21 @@ impl Row for AttemptRow {
             self.early.to_string(),
             self.late_now.to_string(),
             self.early_now.to_string(),
+            opt(self.points.as_ref()),
+            opt(self.points_available.as_ref()),
+            opt(self.conclusion.as_ref()),
         ]
     }
 
-    /// The head commit shortened to 12 characters, push time local, files as a count.
+    /// The head commit shortened to 12 characters, push time local, files as a count, the score as
+    /// `7/10` (or its conclusion alone).
     fn table_cell(&self, column: &str) -> Option<String> {
         match column {
+            "score" => Some(score_cell(
+                self.points.as_deref(),
+                self.points_available.as_deref(),
+                self.conclusion.as_deref(),
+            )),
             "after" => Some(self.after.chars().take(12).collect()),
             "pushed_at" => Some(self.pushed_at_local.clone()),
             "files" => Some(self.files.len().to_string()),
@@ -532,6 +569,14 @@ pub struct SummaryRow {
     #[serde(rename = "final")]
     #[schema(required = true)]
     pub final_attempt: Option<FinalAttempt>,
+    /// The conclusion of the final attempt's score check run, null without a score.
+    #[schema(required = true)]
+    pub final_conclusion: Option<String>,
+    /// The final attempt's points (decimal text), null without a score or without `Points X/Y`.
+    #[schema(required = true)]
+    pub final_points: Option<String>,
+    #[schema(required = true)]
+    pub final_points_available: Option<String>,
     #[schema(required = true, format = DateTime)]
     pub first_pushed_at: Option<String>,
     /// Any forced push.
@@ -561,6 +606,9 @@ impl From<&StudentSummary> for SummaryRow {
             attempts: s.fold.attempts,
             deadline: utc(s.deadline),
             early_attempts: s.fold.early_attempts,
+            final_conclusion: s.score.as_ref().and_then(|x| x.conclusion.clone()),
+            final_points: s.score.as_ref().and_then(|x| x.points.clone()),
+            final_points_available: s.score.as_ref().and_then(|x| x.points_available.clone()),
             final_attempt: s.fold.final_attempt.as_ref().map(|f| FinalAttempt {
                 after: f.after.clone(),
                 attempt_number: f.number,
@@ -601,6 +649,9 @@ impl Row for SummaryRow {
         "deadline",
         "deadline_local",
         "early_attempts",
+        "final_points",
+        "final_points_available",
+        "final_conclusion",
     ];
     const TABLE_COLUMNS: &'static [&'static str] = &[
         "roster_identifier",
@@ -614,6 +665,7 @@ impl Row for SummaryRow {
         "early_attempts",
         "forced",
         "status",
+        "score",
     ];
 
     fn cells(&self) -> Vec<String> {
@@ -637,6 +689,9 @@ impl Row for SummaryRow {
             self.deadline.clone(),
             local(&self.deadline, &self.timezone),
             self.early_attempts.to_string(),
+            opt(self.final_points.as_ref()),
+            opt(self.final_points_available.as_ref()),
+            opt(self.final_conclusion.as_ref()),
         ]
     }
 
@@ -649,6 +704,11 @@ impl Row for SummaryRow {
                     .unwrap_or_default(),
             ),
             "final_pushed_at" => Some(local(&opt(f.map(|f| &f.pushed_at)), &self.timezone)),
+            "score" => Some(score_cell(
+                self.final_points.as_deref(),
+                self.final_points_available.as_deref(),
+                self.final_conclusion.as_deref(),
+            )),
             "deadline" => Some(local(&self.deadline, &self.timezone)),
             _ => None,
         }
@@ -656,7 +716,8 @@ impl Row for SummaryRow {
 }
 
 /// One row of GitHub Classroom's "Download grades" CSV (`labtrail grades export`,
-/// `GET /api/v1/sessions/{slug}/grades.csv`): points are left empty, labtrail does not grade.
+/// `GET /api/v1/sessions/{slug}/grades.csv`): points from the final attempt's score (issue 22), empty
+/// when it has none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GradeRow {
     pub assignment_name: String,
@@ -707,8 +768,16 @@ impl GradeRow {
                 .as_ref()
                 .map(|f| utc(f.pushed_at))
                 .unwrap_or_default(),
-            points_awarded: String::new(),
-            points_available: String::new(),
+            points_awarded: s
+                .score
+                .as_ref()
+                .and_then(|x| x.points.clone())
+                .unwrap_or_default(),
+            points_available: s
+                .score
+                .as_ref()
+                .and_then(|x| x.points_available.clone())
+                .unwrap_or_default(),
         }
     }
 }

@@ -198,7 +198,8 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
             "LATE_ATTEMPTS",
             "EARLY_ATTEMPTS",
             "FORCED",
-            "STATUS"
+            "STATUS",
+            "SCORE"
         ]
     );
     assert_eq!(
@@ -256,7 +257,8 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
         Some(
             "repository,roster_identifier,github_username,attempts,first_pushed_at,last_pushed_at,\
              final_attempt_id,final_attempt_number,final_after,final_ref,final_pushed_at,\
-             final_pushed_at_local,late_attempts,forced,status,deadline,deadline_local,early_attempts"
+             final_pushed_at_local,late_attempts,forced,status,deadline,deadline_local,early_attempts,\
+             final_points,final_points_available,final_conclusion"
         )
     );
     let alice_id = alice["final"]["id"].as_i64().expect("id");
@@ -266,7 +268,7 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
             format!(
                 "course/lab1-alice,alice@uni.test,alice,3,2026-01-01T00:01:40Z,2026-02-02T02:40:00Z,\
                  {alice_id},2,{},refs/heads/master,2026-01-01T00:03:20Z,2026-01-01 00:03 +00:00,1,true,\
-                 on_time,2026-02-01T00:00:00Z,2026-02-01 00:00 +00:00,0",
+                 on_time,2026-02-01T00:00:00Z,2026-02-01 00:00 +00:00,0,,,",
                 sha(2)
             )
             .as_str()

@@ -552,6 +552,7 @@ impl TestApp {
                 opens_at: t(opens),
                 closes_at: t(closes),
                 timezone: "UTC".into(),
+                score_check: None,
                 // Tests of precedence create overlapping sessions on purpose.
                 allow_overlap: true,
             },

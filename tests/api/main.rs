@@ -51,6 +51,7 @@ mod redeliver;
 mod retry;
 mod rfc9162;
 mod schema_docs;
+mod scores;
 mod serve;
 mod session_rules;
 mod setup;

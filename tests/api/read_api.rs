@@ -182,10 +182,11 @@ async fn openapi_document_lists_routes_that_answer(db: TestDb) {
         .keys()
         .cloned()
         .collect();
-    assert_eq!(paths.len(), 10);
+    assert_eq!(paths.len(), 11);
     for path in paths {
         let concrete = path
             .replace("{slug}", "lab1")
+            .replace("{org}", "course")
             .replace("{id}", &attempt.to_string())
             + if path.contains("{slug}") {
                 "?org=course"

@@ -581,6 +581,26 @@ impl FakeGithub {
         id
     }
 
+    /// A completed run of another App (GitHub Actions' autograding) whose output summary is `summary`
+    /// (the autograding reporter writes `Points 7/10`), as `GET …/commits/{sha}/check-runs` lists it.
+    pub fn add_graded_check_run(&self, repo: &str, sha: &str, name: &str, summary: &str) -> i64 {
+        let mut st = self.st();
+        let id = checks::next_id(&st);
+        st.check_runs.push(CheckRun {
+            id,
+            repo: repo.to_owned(),
+            head_sha: sha.to_owned(),
+            name: name.to_owned(),
+            external_id: None,
+            conclusion: Some("success".into()),
+            title: "Autograding".into(),
+            summary: summary.to_owned(),
+            app_id: 15368,
+            details_url: None,
+        });
+        id
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.st().seen.clone()
     }
