@@ -26,8 +26,7 @@ use secrecy::SecretString;
 use crate::http::AppState;
 
 /// The Content-Security-Policy of every page: no script at all, styles and images from here only.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                       frame-ancestors 'none'; base-uri 'none'";
+pub use crate::http::pages::CSP;
 
 /// The one stylesheet, shipped in the binary.
 const STYLESHEET: &str = include_str!("style.css");
@@ -182,19 +181,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/static/");
     let mut response = next.run(req).await;
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    crate::http::pages::set_page_headers(h, HeaderValue::from_static(CSP));
     if !is_static {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -55,4 +55,5 @@ mod strict_states;
 mod terminal_escapes;
 mod tokens;
 mod web;
+mod web_hardening;
 mod webhook;
