@@ -266,6 +266,7 @@ impl App {
             // Without a webhook secret every redelivery would be answered 503 again: no catch-up then.
             cfg.redeliver.filter(|_| secrets.is_some()),
             checkpoints,
+            &metrics,
             stop_rx.clone(),
         );
         let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));

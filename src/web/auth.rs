@@ -17,6 +17,7 @@ use crate::audit::AuditError;
 use crate::db::tokens::{self, Role};
 use crate::db::web_sessions::{self, SignIn, WebSessionError};
 use crate::db::DbErr;
+use crate::metrics::SignInFailure;
 use crate::reads::{ReadError, Viewer};
 
 /// The session cookie.
@@ -317,6 +318,7 @@ pub async fn login_with_token(
 ) -> Result<Response, WebError> {
     let expected = cookie_value(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if !same_secret(&form.csrf, &expected) {
+        state.app.metrics.sign_in_failed(SignInFailure::LoginForm);
         return Err(WebError::Forbidden(
             "the sign-in form has expired or was not sent by labtrail: reload it and try again"
                 .into(),
@@ -328,7 +330,8 @@ pub async fn login_with_token(
         t => tokens::authenticate(&state.app.db, t).await?,
     };
     let Some(token) = token else {
-        tracing::info!("web sign-in: unknown or revoked token");
+        // Counted, not logged a line each (`jobs::refusals` logs a summary).
+        state.app.metrics.sign_in_failed(SignInFailure::WebToken);
         return Ok(login_form(
             &state,
             &headers,

@@ -17,6 +17,7 @@ use super::auth::{cookie_value, remove_cookie, same_secret, set_cookie, start_se
 use super::{OauthClient, WebApp};
 use crate::db;
 use crate::db::web_sessions::{self, SignIn};
+use crate::metrics::SignInFailure;
 
 /// The cookie binding a pending `state` to the browser.
 pub const STATE_COOKIE: &str = "lt_oauth_state";
@@ -87,6 +88,7 @@ pub async fn callback(
     if !same_secret(&presented, &bound)
         || !web_sessions::take_state(&state.app.db, &presented).await?
     {
+        state.app.metrics.sign_in_failed(SignInFailure::OauthState);
         return Err(WebError::Forbidden(
             "this sign-in link is not valid any more: start again from the sign-in page".into(),
         ));
@@ -102,10 +104,8 @@ pub async fn callback(
     let user = github.user(&token).await?;
     let orgs = github.instructor_orgs(&state, &token, &user.login).await?;
     if orgs.is_empty() {
-        tracing::info!(
-            github_user_id = user.id,
-            "web sign-in: no organisation access"
-        );
+        // Counted, not logged a line each (`jobs::refusals` logs a summary).
+        state.app.metrics.sign_in_failed(SignInFailure::NoAccess);
         return Err(WebError::Forbidden(
             "your GitHub account owns no organisation with lab sessions here and is not in the \
              instructors' team"

@@ -45,6 +45,7 @@ mod proof_api;
 mod push;
 mod read_api;
 mod redeliver;
+mod refusals;
 mod retry;
 mod rfc9162;
 mod schema_docs;
