@@ -99,7 +99,12 @@ mod tests {
             .to_str()
             .expect("ascii")
             .to_owned();
-        assert_eq!(uuid::Uuid::parse_str(&id).expect("a uuid").get_version_num(), 7);
+        assert_eq!(
+            uuid::Uuid::parse_str(&id)
+                .expect("a uuid")
+                .get_version_num(),
+            7
+        );
         let body = body_json(response).await;
         assert_eq!(body["request_id"], id.as_str());
         assert_eq!(body["error"], "internal error", "the message is not sent");

@@ -201,8 +201,7 @@ pub async fn page_headers(State(state): State<AppState>, req: Request, next: Nex
         .map_or(&state.github_web_url, |s| &s.cfg.github_web_url);
     let csp = super::pages::csp_with_form_action(&github.origin().ascii_serialization());
     let mut response = next.run(req).await;
-    let value = HeaderValue::from_str(&csp)
-        .unwrap_or(HeaderValue::from_static(super::pages::CSP));
+    let value = HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(super::pages::CSP));
     super::pages::set_page_headers(response.headers_mut(), value);
     response
 }

@@ -606,9 +606,7 @@ mod tests {
             "{lines:?}"
         );
         assert!(metrics.refusal_summary().is_empty(), "a new window");
-        let text = metrics
-            .render(&[], &EdgeGauges::default())
-            .expect("render");
+        let text = metrics.render(&[], &EdgeGauges::default()).expect("render");
         for line in [
             "labtrail_webhook_refusals_total{reason=\"bad_signature\"} 3",
             "labtrail_webhook_refusals_total{reason=\"bad_request\"} 1",

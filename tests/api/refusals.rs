@@ -129,7 +129,10 @@ async fn refusals_are_counted_and_summarised_not_logged_each(db: TestDb) {
     let mentions = log
         .lines()
         .filter(|l| {
-            l.contains("refused") || l.contains("forged-") || l.contains("token") || l.contains("401")
+            l.contains("refused")
+                || l.contains("forged-")
+                || l.contains("token")
+                || l.contains("401")
         })
         .count();
     assert!(
