@@ -169,7 +169,7 @@ impl Refusals {
 
 /// `"1200 bad signature, 34 bad request"`: the non-zero counts, largest first.
 fn breakdown(counts: &mut [(u64, &'static str)]) -> String {
-    counts.sort_by(|a, b| b.0.cmp(&a.0));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.0));
     counts
         .iter()
         .filter(|(n, _)| *n > 0)
