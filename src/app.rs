@@ -247,6 +247,8 @@ impl App {
             settings: cfg,
             checkpoints,
         } = self;
+        // The web view's cookie key may be derived from the (current) webhook secret.
+        let webhook_secret = cfg.webhook_secrets.first().cloned();
         // `None`: setup mode, deliveries are answered 503.
         let secrets = WebhookSecrets::new(cfg.webhook_secrets);
         let metrics = Arc::new(Metrics::with_github(
@@ -261,13 +263,18 @@ impl App {
             .map_or(DEFAULT_RETRY_AFTER_SECS, |c| c.interval.as_secs().max(1));
         let verifier_key = checkpoints.as_ref().map(|c| c.key.verifier().to_vkey());
         let github_web_url = cfg.web.github_web_url.clone();
-        let web = Arc::new(WebState::new(cfg.web, verifier_key));
+        let web = Arc::new(WebState::new(
+            cfg.web,
+            verifier_key,
+            webhook_secret.as_ref(),
+        ));
         let jobs = jobs::spawn_all(
             &db,
             &cfg.worker,
             // Without a webhook secret every redelivery would be answered 503 again: no catch-up then.
             cfg.redeliver.filter(|_| secrets.is_some()),
             checkpoints,
+            &metrics,
             stop_rx.clone(),
         );
         let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));

@@ -60,6 +60,15 @@ pub enum ProofError {
     Invalid(String),
 }
 
+/// The actions of the entries a proof of an attempt may prove: the attempt's recording and the completion
+/// of its file list, and `lab_attempt.scored` once scores are recorded. Other entries about an attempt —
+/// a read receipt (`api.proof_read`, `web.attempt_read`), an erasure — are no proof of the attempt.
+pub const ATTEMPT_ACTIONS: &[&str] = &[
+    "lab_attempt.recorded",
+    "lab_attempt.files_completed",
+    "lab_attempt.scored",
+];
+
 /// What a valid proof establishes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
@@ -117,8 +126,8 @@ impl Proof {
     }
 
     /// Check the proof against the log's verifier key (`origin+hash+base64`): the note's signature,
-    /// the entry's bytes (canonical, about this attempt, at this index) and the inclusion proof
-    /// against the signed root.
+    /// the entry's bytes (canonical, about this attempt, one of [`ATTEMPT_ACTIONS`], at this index) and
+    /// the inclusion proof against the signed root.
     pub fn verify(&self, verifier: &Verifier) -> Result<Verified, ProofError> {
         let invalid = |m: String| ProofError::Invalid(m);
         let text = open_note(&self.checkpoint, verifier).map_err(|e| match e {
@@ -151,6 +160,19 @@ impl Proof {
             &subject,
             &format!("attempt {}", self.attempt_id),
         )?;
+        let action = entry["action"].as_str().unwrap_or_default();
+        if !ATTEMPT_ACTIONS.contains(&action) {
+            // The name as stored when it looks like one (`noun.verb`), quoted and escaped otherwise.
+            let plain = !action.is_empty()
+                && action
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.');
+            return Err(invalid(if plain {
+                format!("not an attempt entry: {action}")
+            } else {
+                format!("not an attempt entry: {action:?}")
+            }));
+        }
         let score = match &self.score {
             None => None,
             Some(s) => {
@@ -267,7 +289,18 @@ pub async fn build(db: &impl ConnectionTrait, attempt_id: i64) -> Result<Proof, 
         .one(db)
         .await?
         .ok_or(BuildError::NoAttempt(attempt_id))?;
-    let leaf_index = u64::try_from(attempt.audit_seq).unwrap_or_default();
+    build_for_entry(db, attempt_id, attempt.audit_seq).await
+}
+
+/// The proof, naming attempt `attempt_id`, of the entry `seq` (whatever it records) against the newest
+/// signed checkpoint. [`build`] proves the attempt's own entry; any other entry about the attempt makes a
+/// proof that [`Proof::verify`] refuses as "not an attempt entry".
+pub async fn build_for_entry(
+    db: &impl ConnectionTrait,
+    attempt_id: i64,
+    seq: i64,
+) -> Result<Proof, BuildError> {
+    let leaf_index = u64::try_from(seq).unwrap_or_default();
     let newest = checkpoint::latest(db).await?;
     // The size and root of the newest checkpoint, read from its own signed text (a legacy chain-only
     // checkpoint, told apart by `resolve_stored`, has no root to prove against).
@@ -293,7 +326,7 @@ pub async fn build(db: &impl ConnectionTrait, attempt_id: i64) -> Result<Proof, 
             })
         }
     };
-    let entry = audit_log::Entity::find_by_id(attempt.audit_seq)
+    let entry = audit_log::Entity::find_by_id(seq)
         .one(db)
         .await?
         .ok_or(BuildError::Archived(leaf_index))?;
@@ -376,7 +409,12 @@ mod tests {
     use crate::audit::merkle::MemoryTree;
 
     fn entry(seq: u64) -> Vec<u8> {
-        let doc = serde_json::json!({"seq": seq, "subject": format!("lab_attempt:{}", seq + 100)});
+        let action = if seq == 6 {
+            "api.proof_read"
+        } else {
+            "lab_attempt.recorded"
+        };
+        let doc = serde_json::json!({"action": action, "seq": seq, "subject": format!("lab_attempt:{}", seq + 100)});
         crate::audit::canonical_bytes(&doc).expect("canonical")
     }
 
@@ -395,7 +433,7 @@ mod tests {
         }
         .body();
         let note = key.sign_note(&body);
-        for i in 0..7u64 {
+        for i in 0..6u64 {
             let inclusion = tree.inclusion(i, 7).expect("inclusion");
             let proof = Proof::new(
                 i as i64 + 100,
@@ -422,6 +460,15 @@ mod tests {
             bad.inclusion[0] = B64.encode([1; 32]);
             assert!(bad.verify(&key.verifier()).is_err());
         }
+        // A read receipt about an attempt is in the log, but proves no attempt.
+        let inclusion = tree.inclusion(6, 7).expect("inclusion");
+        let receipt = Proof::new(106, 6, &entries[6], &inclusion, 7, &note);
+        assert_eq!(
+            receipt.verify(&key.verifier()),
+            Err(ProofError::Invalid(
+                "not an attempt entry: api.proof_read".into()
+            ))
+        );
         let other = AuditKey::generate("log.example").expect("key");
         let inclusion = tree.inclusion(0, 7).expect("inclusion");
         let proof = Proof::new(100, 0, &entries[0], &inclusion, 7, &note);

@@ -223,6 +223,11 @@ pub struct ServeArgs {
     /// The GitHub App's OAuth client secret.
     #[arg(long, env = "GITHUB_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
     pub client_secret: Option<SecretString>,
+    /// The secret the web view's signing key (sign-in form CSRF token, GitHub sign-in state cookie) is
+    /// derived from; the same on every instance. Unset: derived from GITHUB_CLIENT_SECRET, else from
+    /// GITHUB_WEBHOOK_SECRET.
+    #[arg(long, env = "LABTRAIL_COOKIE_KEY", hide_env_values = true, value_parser = secret)]
+    pub cookie_key: Option<SecretString>,
     /// `org/team-slug`: members of this team may see `org` on the web view, besides its owners.
     #[arg(long, env = "LABTRAIL_INSTRUCTOR_TEAM", value_parser = instructor_team)]
     pub instructor_team: Option<(String, String)>,

@@ -65,6 +65,7 @@ fn web_config(g: &GlobalArgs, args: &ServeArgs) -> WebConfig {
         }
     };
     web.instructor_team = args.instructor_team.clone();
+    web.cookie_secret = args.cookie_key.clone();
     web
 }
 

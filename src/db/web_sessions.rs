@@ -1,9 +1,10 @@
 //! Sign-ins to the instructor web view: sessions (random id, stored as SHA-256; audited when created and
-//! ended) and the single-use OAuth `state` of a pending "Sign in with GitHub".
+//! ended). A pending "Sign in with GitHub" stores nothing: its `state` is in a signed cookie
+//! (`web::signed`); the `web_login_state` table is no longer written.
 
 use chrono::{DateTime, Utc};
 use entity::states::{Role, SignInMethod};
-use entity::{api_token, web_login_state, web_session};
+use entity::{api_token, web_session};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
     TransactionTrait,
@@ -143,37 +144,4 @@ pub async fn end(
         Ok(changed)
     })
     .await
-}
-
-/// Remember a new OAuth `state` (as its SHA-256) until `expires_at`.
-pub async fn remember_state(
-    db: &impl ConnectionTrait,
-    state: &str,
-    expires_at: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let now = Utc::now();
-    // Expired states are of no use to anyone: dropped as new ones come.
-    web_login_state::Entity::delete_many()
-        .filter(web_login_state::Column::ExpiresAt.lte(now))
-        .exec(db)
-        .await?;
-    web_login_state::ActiveModel {
-        state_sha256: Set(token_hash(state)),
-        created_at: Set(now),
-        expires_at: Set(expires_at),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
-    Ok(())
-}
-
-/// Use a `state` up: `true` when it was pending and unexpired; it is gone afterwards either way.
-pub async fn take_state(db: &impl ConnectionTrait, state: &str) -> Result<bool, DbErr> {
-    let deleted = web_login_state::Entity::delete_many()
-        .filter(web_login_state::Column::StateSha256.eq(token_hash(state)))
-        .filter(web_login_state::Column::ExpiresAt.gt(Utc::now()))
-        .exec(db)
-        .await?;
-    Ok(deleted.rows_affected == 1)
 }

@@ -20,6 +20,7 @@ use crate::audit::{self};
 use crate::db::attempts::AttemptFilter;
 use crate::db::tokens;
 use crate::http::error::AppError;
+use crate::metrics::SignInFailure;
 use crate::reads::{self, Ctx, ExportFormat, ReadError, Viewer};
 use crate::report::{
     AttemptRow, CsvWriter, ExtensionRow, FileRow, FinalAttempt, GradeRow, Row, SessionRow,
@@ -130,7 +131,8 @@ impl FromRequestParts<AppState> for Caller {
         let token = tokens::authenticate(&state.db, presented)
             .await?
             .ok_or_else(|| {
-                tracing::info!("read API: unknown or revoked token");
+                // Counted, not logged a line each (`jobs::refusals` logs a summary).
+                state.metrics.sign_in_failed(SignInFailure::ApiToken);
                 AppError::Unauthorized("invalid or revoked token".into())
             })?;
         Ok(Self(Viewer::token(token)))

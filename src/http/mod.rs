@@ -8,6 +8,7 @@ mod gradebook;
 mod health;
 pub mod intake;
 pub mod openapi;
+pub mod pages;
 pub mod setup;
 mod webhook;
 
@@ -18,7 +19,8 @@ use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Notify;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 use self::edge::Edge;
 use crate::http::extract::{SecretsState, MAX_BODY_BYTES};
@@ -59,10 +61,17 @@ impl FromRef<AppState> for SecretsState {
     }
 }
 
-/// The application's routes, with `pages` (the instructor web view) merged in; the edge's body deadline
-/// and the request trace cover them all.
+/// The application's routes, with `pages` (the instructor web view) merged in; the edge's body deadline,
+/// the panic catcher ([`pages::catch_panics`]) and the request trace cover them all.
 pub fn router(state: AppState, pages: Router) -> Router {
     let edge_state = Arc::clone(&state.edge);
+    let setup_pages = Router::new()
+        .route("/setup", get(setup::page_handler))
+        .route("/setup/callback", get(setup::callback))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            setup::page_headers,
+        ));
     Router::new()
         .route(
             "/webhooks/github",
@@ -71,8 +80,7 @@ pub fn router(state: AppState, pages: Router) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route("/setup", get(setup::page_handler))
-        .route("/setup/callback", get(setup::callback))
+        .merge(setup_pages)
         .nest("/api/v1", api::router())
         .with_state(state)
         .merge(pages)
@@ -80,5 +88,9 @@ pub fn router(state: AppState, pages: Router) -> Router {
             edge_state,
             edge::body_deadline,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(pages::catch_panics())
+        // A failed request is logged where it fails (handlers, the panic catcher), once, and a refused
+        // one is counted (metrics) and summarised, not logged a line each: the trace's own failure line
+        // only at debug.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
 }

@@ -9,8 +9,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -189,6 +190,20 @@ impl SetupState {
         inner.done = true;
         inner.pending.clear();
     }
+}
+
+/// The security headers of the web view's pages ([`crate::http::pages::set_page_headers`]) on every
+/// `/setup` answer; its CSP lets the manifest form post to GitHub's web origin as well.
+pub async fn page_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let github = state
+        .setup
+        .as_ref()
+        .map_or(&state.github_web_url, |s| &s.cfg.github_web_url);
+    let csp = super::pages::csp_with_form_action(&github.origin().ascii_serialization());
+    let mut response = next.run(req).await;
+    let value = HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(super::pages::CSP));
+    super::pages::set_page_headers(response.headers_mut(), value);
+    response
 }
 
 fn escape(s: &str) -> String {

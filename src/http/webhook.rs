@@ -11,19 +11,30 @@ use crate::db::deliveries::Status;
 use crate::http::error::AppError;
 use crate::http::extract::SignedDelivery;
 use crate::http::intake::Accepted;
-use crate::metrics::Intake;
+use crate::metrics::{Intake, WebhookRefusal};
 
 /// How long storing a delivery may take before the answer is 503.
 const ACCEPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// The counted reason of a refusal by the extractor.
+fn refusal(e: &AppError) -> WebhookRefusal {
+    match e {
+        AppError::Unauthorized(_) => WebhookRefusal::BadSignature,
+        AppError::PayloadTooLarge => WebhookRefusal::TooLarge,
+        AppError::Unavailable { .. } => WebhookRefusal::Unavailable,
+        _ => WebhookRefusal::BadRequest,
+    }
+}
 
 /// Store the verified delivery and answer `202` (new), `200` (duplicate) or `400` (unparseable).
 pub async fn receive(
     State(state): State<AppState>,
     delivery: Result<SignedDelivery, AppError>,
 ) -> Result<Response, AppError> {
+    // Counted, not logged a line each: `jobs::refusals` logs one summary a minute.
     let delivery = delivery.inspect_err(|e| {
-        tracing::info!(error = %e, "webhook refused");
-        state.metrics.intake(Intake::Refused);
+        tracing::debug!(error = %e, "webhook refused");
+        state.metrics.webhook_refused(refusal(e));
     })?;
     let guid = delivery.guid.clone();
     let event = delivery.event.clone();

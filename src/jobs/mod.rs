@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod files;
 pub mod periodic;
 pub mod redeliver;
+pub mod refusals;
 pub mod scores;
 pub mod worker;
 
@@ -24,6 +25,7 @@ use crate::audit::checkpoint::CheckpointConfig;
 pub use crate::domain::backoff::Backoff;
 use crate::github::GithubApp;
 use crate::jobs::redeliver::RedeliverPolicy;
+use crate::metrics::Metrics;
 use worker::WorkerConfig;
 
 /// The running background jobs.
@@ -37,14 +39,26 @@ pub struct Jobs {
 /// Start every background job; all but the checkpoint writer stop when `shutdown` turns true. With the
 /// workers' GitHub App: the sweep, which finishes their follow-up work (check runs, file lists) with
 /// their settings, and the redelivery catch-up when `redeliver` is set. With `checkpoints`: the writer.
+/// Always: the summary of refused webhooks and failed sign-ins counted in `metrics`.
 pub fn spawn_all(
     db: &DatabaseConnection,
     worker: &WorkerConfig,
     redeliver: Option<RedeliverPolicy>,
     checkpoints: Option<CheckpointConfig>,
+    metrics: &Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) -> Jobs {
     let mut tasks = JoinSet::new();
+    let every = Schedule::new(
+        "refusal summary",
+        refusals::INTERVAL,
+        Start::AfterInterval,
+        Stop::FinalRun,
+    );
+    let counted = Arc::clone(metrics);
+    tasks.spawn(periodic(every, shutdown.clone(), move |_| {
+        refusals::once(Arc::clone(&counted))
+    }));
     if let Some(app) = worker.github.clone() {
         if let Some(policy) = redeliver {
             let (app, db) = (app.clone(), db.clone());

@@ -5,7 +5,9 @@
 //! the samples keep their names (`labtrail_webhook_requests_total{result="queued"} 1`), while the `# HELP`
 //! and `# TYPE` lines name the family (`labtrail_webhook_requests`), as OpenMetrics requires.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use prometheus_client::encoding::{text, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -50,6 +52,133 @@ struct ApiCallLabels {
     result: CallResult,
 }
 
+/// Labels of the refusal counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// Why a webhook request was refused before anything was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookRefusal {
+    /// `X-Hub-Signature-256` missing, malformed, or not the HMAC of the body (`401`).
+    BadSignature,
+    /// A missing or malformed header, an unreadable body (`400`).
+    BadRequest,
+    /// Over GitHub's 25 MB (`413`).
+    TooLarge,
+    /// No webhook secret yet (setup mode), or the edge's caps are full (`503`).
+    Unavailable,
+}
+
+impl WebhookRefusal {
+    const ALL: [Self; 4] = [
+        Self::BadSignature,
+        Self::BadRequest,
+        Self::TooLarge,
+        Self::Unavailable,
+    ];
+
+    /// The `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::BadSignature => "bad_signature",
+            Self::BadRequest => "bad_request",
+            Self::TooLarge => "too_large",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Why a sign-in (the read API's bearer token, the web view's forms and GitHub sign-in) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInFailure {
+    /// The read API: an unknown or revoked bearer token.
+    ApiToken,
+    /// The web sign-in form: an unknown or revoked token.
+    WebToken,
+    /// The web sign-in form without a valid CSRF token.
+    LoginForm,
+    /// A GitHub sign-in callback whose state is not this browser's, expired or forged.
+    OauthState,
+    /// A GitHub user with no organisation here.
+    NoAccess,
+}
+
+impl SignInFailure {
+    const ALL: [Self; 5] = [
+        Self::ApiToken,
+        Self::WebToken,
+        Self::LoginForm,
+        Self::OauthState,
+        Self::NoAccess,
+    ];
+
+    /// The `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ApiToken => "api_token",
+            Self::WebToken => "web_token",
+            Self::LoginForm => "login_form",
+            Self::OauthState => "oauth_state",
+            Self::NoAccess => "no_access",
+        }
+    }
+}
+
+/// Refused webhooks and failed sign-ins: counters for `/metrics`, and the counts since the last summary
+/// line ([`Metrics::refusal_summary`]), so that the log holds one line an interval, not one a refusal.
+#[derive(Debug)]
+struct Refusals {
+    webhooks: Family<ReasonLabel, Counter>,
+    sign_ins: Family<ReasonLabel, Counter>,
+    /// Since the last summary, by [`WebhookRefusal::ALL`] / [`SignInFailure::ALL`] index.
+    webhooks_window: [AtomicU64; 4],
+    sign_ins_window: [AtomicU64; 5],
+    window_start: Mutex<Instant>,
+}
+
+impl Refusals {
+    fn new(registry: &mut Registry) -> Self {
+        let webhooks = Family::<ReasonLabel, Counter>::default();
+        for r in WebhookRefusal::ALL {
+            let _ = webhooks.get_or_create(&ReasonLabel { reason: r.label() });
+        }
+        registry.register(
+            "labtrail_webhook_refusals",
+            "Webhook requests refused before storing, by reason",
+            webhooks.clone(),
+        );
+        let sign_ins = Family::<ReasonLabel, Counter>::default();
+        for r in SignInFailure::ALL {
+            let _ = sign_ins.get_or_create(&ReasonLabel { reason: r.label() });
+        }
+        registry.register(
+            "labtrail_sign_in_failures",
+            "Failed sign-ins (read API tokens, web sign-in forms, GitHub sign-in), by reason",
+            sign_ins.clone(),
+        );
+        Self {
+            webhooks,
+            sign_ins,
+            webhooks_window: Default::default(),
+            sign_ins_window: Default::default(),
+            window_start: Mutex::new(Instant::now()),
+        }
+    }
+}
+
+/// `"1200 bad signature, 34 bad request"`: the non-zero counts, largest first.
+fn breakdown(counts: &mut [(u64, &'static str)]) -> String {
+    counts.sort_by_key(|c| std::cmp::Reverse(c.0));
+    counts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, label)| format!("{n} {}", label.replace('_', " ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The metrics of this process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -61,6 +190,7 @@ pub struct Metrics {
     deliveries: Family<StatusLabel, Gauge>,
     /// The HTTP edge's gauges, set from [`EdgeGauges`] at each scrape.
     edge: EdgeMetrics,
+    refusals: Refusals,
     /// One scrape at a time sets [`Self::deliveries`] and encodes.
     scrape: Mutex<()>,
 }
@@ -260,6 +390,7 @@ impl Metrics {
         );
         let edge = EdgeMetrics::default();
         edge.register(&mut registry);
+        let refusals = Refusals::new(&mut registry);
         if let Some(github) = counters {
             registry.register(
                 "labtrail_github_api_calls",
@@ -274,6 +405,7 @@ impl Metrics {
             record_batches,
             deliveries,
             edge,
+            refusals,
             scrape: Mutex::new(()),
         }
     }
@@ -283,6 +415,77 @@ impl Metrics {
         self.webhook_requests
             .get_or_create(&ResultLabel { result })
             .inc();
+    }
+
+    /// A webhook request was refused before storing (also counted as `result="refused"`). Not logged: the
+    /// summary line ([`Self::refusal_summary`]) tells the log.
+    pub fn webhook_refused(&self, reason: WebhookRefusal) {
+        self.intake(Intake::Refused);
+        self.refusals
+            .webhooks
+            .get_or_create(&ReasonLabel {
+                reason: reason.label(),
+            })
+            .inc();
+        if let Some(i) = WebhookRefusal::ALL.iter().position(|r| *r == reason) {
+            self.refusals.webhooks_window[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A sign-in failed. Not logged: the summary line tells the log.
+    pub fn sign_in_failed(&self, reason: SignInFailure) {
+        self.refusals
+            .sign_ins
+            .get_or_create(&ReasonLabel {
+                reason: reason.label(),
+            })
+            .inc();
+        if let Some(i) = SignInFailure::ALL.iter().position(|r| *r == reason) {
+            self.refusals.sign_ins_window[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The summary lines of the refusals since the previous call (none when there were none), and a new
+    /// window starts: `refused 1234 webhook requests in the last 60 s: 1200 bad signature, 34 bad
+    /// request`, `12 failed sign-ins in the last 60 s: 12 api token`.
+    pub fn refusal_summary(&self) -> Vec<String> {
+        let secs = {
+            let mut start = self
+                .refusals
+                .window_start
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let secs = start.elapsed().as_secs_f64().round();
+            *start = Instant::now();
+            secs
+        };
+        let take = |a: &AtomicU64| a.swap(0, Ordering::Relaxed);
+        let mut webhooks: Vec<(u64, &'static str)> = WebhookRefusal::ALL
+            .iter()
+            .zip(&self.refusals.webhooks_window)
+            .map(|(r, n)| (take(n), r.label()))
+            .collect();
+        let mut sign_ins: Vec<(u64, &'static str)> = SignInFailure::ALL
+            .iter()
+            .zip(&self.refusals.sign_ins_window)
+            .map(|(r, n)| (take(n), r.label()))
+            .collect();
+        let mut lines = Vec::new();
+        let total: u64 = webhooks.iter().map(|(n, _)| n).sum();
+        if total > 0 {
+            lines.push(format!(
+                "refused {total} webhook requests in the last {secs} s: {}",
+                breakdown(&mut webhooks)
+            ));
+        }
+        let total: u64 = sign_ins.iter().map(|(n, _)| n).sum();
+        if total > 0 {
+            lines.push(format!(
+                "{total} failed sign-ins in the last {secs} s: {}",
+                breakdown(&mut sign_ins)
+            ));
+        }
+        lines
     }
 
     /// A batch of attempts was recorded: in one transaction, or `split` one by one after it failed.
@@ -386,8 +589,44 @@ mod tests {
         ] {
             assert!(lines.contains(&line), "{line} in\n{text}");
         }
-        // 4 + 5 + 2 counters, 2 gauges, 2 API counters, 5 edge gauges, and HELP/TYPE for 10 families.
-        assert_eq!(lines.len(), 4 + 5 + 2 + 2 + 2 + 5 + 20, "{text}");
+        // 4 + 5 + 2 counters, 2 gauges, 2 API counters, 5 edge gauges, 4 + 5 refusal counters, and
+        // HELP/TYPE for 12 families.
+        assert_eq!(lines.len(), 4 + 5 + 2 + 2 + 2 + 5 + 4 + 5 + 24, "{text}");
+    }
+
+    #[test]
+    fn refusals_are_counted_and_summarised_once_a_window() {
+        let metrics = Metrics::default();
+        assert!(metrics.refusal_summary().is_empty(), "nothing refused");
+        for _ in 0..3 {
+            metrics.webhook_refused(WebhookRefusal::BadSignature);
+        }
+        metrics.webhook_refused(WebhookRefusal::BadRequest);
+        metrics.sign_in_failed(SignInFailure::ApiToken);
+        let lines = metrics.refusal_summary();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("refused 4 webhook requests in the last ")
+                && lines[0].ends_with(" s: 3 bad signature, 1 bad request"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("1 failed sign-ins in the last ")
+                && lines[1].ends_with(" s: 1 api token"),
+            "{lines:?}"
+        );
+        assert!(metrics.refusal_summary().is_empty(), "a new window");
+        let text = metrics.render(&[], &EdgeGauges::default()).expect("render");
+        for line in [
+            "labtrail_webhook_refusals_total{reason=\"bad_signature\"} 3",
+            "labtrail_webhook_refusals_total{reason=\"bad_request\"} 1",
+            "labtrail_webhook_refusals_total{reason=\"too_large\"} 0",
+            "labtrail_webhook_requests_total{result=\"refused\"} 4",
+            "labtrail_sign_in_failures_total{reason=\"api_token\"} 1",
+            "labtrail_sign_in_failures_total{reason=\"oauth_state\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Presentation of records: typed rows (sessions, attempts, tokens, the roster, the per-student summary,
 //! Classroom-shaped grades) and the one writer that renders them as JSON, CSV or a terminal table, for the
-//! CLI and the read API alike. Every CSV cell goes through [`csv_safe`] (no spreadsheet formulas), and
-//! [`CsvWriter`] writes row by row so that exports stream.
+//! CLI and the read API alike. Every CSV and table cell goes through [`escape_controls`] (no terminal
+//! escape sequence from a student's text reaches a terminal), every CSV cell then through [`csv_safe`] (no
+//! spreadsheet formulas), and [`CsvWriter`] writes row by row so that exports stream.
 //!
 //! Row fields are declared in alphabetical order: that is the order the JSON has always had (it was
 //! built as a sorted `serde_json` map), so serialising a row directly gives the same bytes.
@@ -120,6 +121,31 @@ pub fn score_cell(
         (Some(p), Some(a)) => format!("{p}/{a}"),
         _ => conclusion.unwrap_or_default().to_owned(),
     }
+}
+
+/// Control characters written out as text: C0 (U+0000–U+001F, so ESC, BEL, CR, LF and TAB too) and DEL
+/// as `\x1b`, C1 (U+0080–U+009F, e.g. the one-byte CSI) as `\u{9b}`. Student-controlled strings (names,
+/// repository names, logins) reach terminals through the tables, the CSVs and `doctor`: none of them can
+/// colour, move the cursor, ring the bell, retitle the window or hide a line. Any other text as is.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    let is_control = |c: char| c.is_ascii_control() || ('\u{80}'..='\u{9f}').contains(&c);
+    if !text.chars().any(is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if is_control(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn opt<T: ToString>(v: Option<&T>) -> String {
@@ -952,10 +978,13 @@ impl<W: Write, R: Row> CsvWriter<W, R> {
         }
     }
 
-    /// Write one row.
+    /// Write one row: each cell with its control characters escaped, then formula-safe.
     pub fn row(&mut self, r: &R) -> Result<(), csv::Error> {
-        self.inner
-            .write_record(r.cells().iter().map(|c| csv_safe(c).into_owned()))
+        self.inner.write_record(
+            r.cells()
+                .iter()
+                .map(|c| csv_safe(&escape_controls(c)).into_owned()),
+        )
     }
 
     /// Flush the buffer into the output.
@@ -1021,10 +1050,18 @@ impl<W: Write> JsonArrayWriter<W> {
 }
 
 /// A table: [`Row::TABLE_COLUMNS`] upper-cased as the header, columns two spaces apart, no trailing
-/// blanks.
+/// blanks; control characters in cells escaped ([`escape_controls`]).
 pub fn write_table<R: Row>(mut w: impl Write, rows: &[R]) -> std::io::Result<()> {
     let columns = R::TABLE_COLUMNS;
-    let cells: Vec<Vec<String>> = rows.iter().map(Row::table_cells).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.table_cells()
+                .into_iter()
+                .map(|c| escape_controls(&c).into_owned())
+                .collect()
+        })
+        .collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
@@ -1125,6 +1162,28 @@ mod tests {
         let mut row = token(Some("course"));
         row.name = "=cmd|' /C calc'!A0".into();
         assert!(render(&[row], Format::Csv).contains("\n'=cmd|' /C calc'!A0,"));
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_tables_and_csvs() {
+        assert_eq!(escape_controls("plain é"), "plain é");
+        assert_eq!(
+            escape_controls("\x1b[31mred\x07\r\n\x7f\u{9b}2J"),
+            "\\x1b[31mred\\x07\\x0d\\x0a\\x7f\\u{9b}2J"
+        );
+        let mut row = token(Some("course"));
+        row.name = "\x1b[31mevil\x07".into();
+        for format in [Format::Csv, Format::Table] {
+            let out = render(std::slice::from_ref(&row), format);
+            assert!(out.contains("\\x1b[31mevil\\x07"), "{out}");
+            assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+        }
+        // JSON escapes them itself.
+        assert!(!render(&[row], Format::Json).contains('\x1b'));
+        // An escaped tab no longer starts a cell with a tab: no quote needed.
+        let mut row = token(None);
+        row.name = "\tx".into();
+        assert!(render(&[row], Format::Csv).contains("\n\\x09x,"));
     }
 
     #[test]

@@ -17,11 +17,13 @@ use crate::audit::AuditError;
 use crate::db::tokens::{self, Role};
 use crate::db::web_sessions::{self, SignIn, WebSessionError};
 use crate::db::DbErr;
+use crate::metrics::SignInFailure;
 use crate::reads::{ReadError, Viewer};
 
-/// The session cookie.
+/// The session cookie (`__Host-lt_session` over https: [`WebConfig::cookie_name`]).
 pub const SESSION_COOKIE: &str = "lt_session";
-/// The sign-in form's CSRF cookie (double submit: the form's hidden `csrf` must equal it).
+/// The sign-in form's CSRF cookie: a random value; the form's hidden `csrf` must be the server's MAC of
+/// it ([`super::signed::CookieKey::login_csrf`]).
 pub const LOGIN_CSRF_COOKIE: &str = "lt_login_csrf";
 
 /// An error of a web page: a redirect to the sign-in, or a small HTML page with the status.
@@ -136,8 +138,10 @@ impl IntoResponse for WebError {
     }
 }
 
-/// A cookie's value from the request's `Cookie` headers.
-pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The value of cookie `name` (as [`WebConfig::cookie_name`] names it: `__Host-` over https) from the
+/// request's `Cookie` headers.
+pub fn cookie_value(cfg: &WebConfig, headers: &HeaderMap, name: &str) -> Option<String> {
+    let name = cfg.cookie_name(name);
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -148,10 +152,10 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-/// A `Set-Cookie` value: HttpOnly, `SameSite=Lax`, path `/`, `Secure` over https; `max_age` `None`
-/// removes it.
+/// A `Set-Cookie` value: HttpOnly, `SameSite=Lax`, path `/`, no `Domain`, and over https `Secure` and the
+/// `__Host-` name ([`WebConfig::cookie_name`]); `max_age` `None` removes it.
 pub fn set_cookie(cfg: &WebConfig, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let mut c = Cookie::build((name.to_owned(), value.to_owned()))
+    let mut c = Cookie::build((cfg.cookie_name(name), value.to_owned()))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(cfg.secure_cookies())
@@ -188,7 +192,8 @@ impl FromRequestParts<WebApp> for WebUser {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &WebApp) -> Result<Self, WebError> {
-        let cookie = cookie_value(&parts.headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
+        let cookie =
+            cookie_value(&state.web.cfg, &parts.headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
         let now = Utc::now();
         let session = web_sessions::find(&state.app.db, &cookie, now)
             .await?
@@ -281,20 +286,23 @@ fn login_form(
     status: StatusCode,
     error: Option<&str>,
 ) -> Response {
-    let existing = cookie_value(headers, LOGIN_CSRF_COOKIE).filter(|c| c.len() >= 32);
-    let (csrf, fresh) = match existing {
+    let existing =
+        cookie_value(&state.web.cfg, headers, LOGIN_CSRF_COOKIE).filter(|c| c.len() >= 32);
+    let (cookie, fresh) = match existing {
         Some(c) => (c, false),
         None => match web_sessions::random_secret() {
             Ok(s) => (s.to_string(), true),
             Err(e) => return WebError::from(e).into_response(),
         },
     };
+    // The form carries the server's MAC of the cookie, not the cookie itself.
+    let csrf = state.web.cookie_key.login_csrf(&cookie);
     let page = views::login(state.web.cfg.oauth.is_some(), &csrf, error);
     let mut response = (status, Html(page.into_string())).into_response();
     if fresh {
         response.headers_mut().append(
             header::SET_COOKIE,
-            set_cookie(&state.web.cfg, LOGIN_CSRF_COOKIE, &csrf, Some(3600)),
+            set_cookie(&state.web.cfg, LOGIN_CSRF_COOKIE, &cookie, Some(3600)),
         );
     }
     response
@@ -309,14 +317,15 @@ pub struct TokenForm {
     csrf: String,
 }
 
-/// `POST /login`: sign in with an API token (the form's `csrf` must match its cookie).
+/// `POST /login`: sign in with an API token (the form's `csrf` must be the server's MAC of its cookie).
 pub async fn login_with_token(
     State(state): State<WebApp>,
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, WebError> {
-    let expected = cookie_value(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if !same_secret(&form.csrf, &expected) {
+    let cookie = cookie_value(&state.web.cfg, &headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if !state.web.cookie_key.check_login_csrf(&cookie, &form.csrf) {
+        state.app.metrics.sign_in_failed(SignInFailure::LoginForm);
         return Err(WebError::Forbidden(
             "the sign-in form has expired or was not sent by labtrail: reload it and try again"
                 .into(),
@@ -328,7 +337,8 @@ pub async fn login_with_token(
         t => tokens::authenticate(&state.app.db, t).await?,
     };
     let Some(token) = token else {
-        tracing::info!("web sign-in: unknown or revoked token");
+        // Counted, not logged a line each (`jobs::refusals` logs a summary).
+        state.app.metrics.sign_in_failed(SignInFailure::WebToken);
         return Ok(login_form(
             &state,
             &headers,
@@ -402,10 +412,40 @@ mod tests {
         ] {
             assert!(https.contains(flag), "{https}");
         }
+        assert!(https.starts_with("__Host-lt_session=v"), "{https}");
+        assert!(!https.contains("Domain"), "{https}");
         let http = set_cookie(&cfg("http://localhost:3000"), SESSION_COOKIE, "v", Some(60));
-        assert!(!http.to_str().expect("ascii").contains("Secure"));
+        let http = http.to_str().expect("ascii");
+        assert!(
+            http.starts_with("lt_session=v") && !http.contains("Secure"),
+            "{http}"
+        );
         let gone = set_cookie(&cfg("http://localhost:3000"), SESSION_COOKIE, "", None);
         assert!(gone.to_str().expect("ascii").contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn over_https_only_the_host_prefixed_cookie_is_read() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("lt_session=planted; __Host-lt_session=mine"),
+        );
+        let https = cfg("https://labtrail.example.edu/");
+        let http = cfg("http://127.0.0.1:3000/");
+        assert_eq!(
+            cookie_value(&https, &headers, SESSION_COOKIE).as_deref(),
+            Some("mine")
+        );
+        assert_eq!(
+            cookie_value(&http, &headers, SESSION_COOKIE).as_deref(),
+            Some("planted")
+        );
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("lt_session=planted"),
+        );
+        assert_eq!(cookie_value(&https, &headers, SESSION_COOKIE), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod chart;
 pub mod oauth;
 pub mod pages;
+pub mod signed;
 mod summary;
 pub mod views;
 
@@ -21,13 +22,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
+
+use self::signed::{CookieKey, KeySource};
 
 use crate::http::AppState;
 
 /// The Content-Security-Policy of every page: no script at all, styles and images from here only.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                       frame-ancestors 'none'; base-uri 'none'";
+pub use crate::http::pages::CSP;
 
 /// The one stylesheet, shipped in the binary.
 const STYLESHEET: &str = include_str!("style.css");
@@ -65,6 +67,9 @@ pub struct WebConfig {
     pub session_lifetime: Duration,
     /// How long a GitHub sign-in's org access holds before GitHub is asked again.
     pub recheck_after: Duration,
+    /// `LABTRAIL_COOKIE_KEY`: the secret the signing key of the login CSRF token and the OAuth state
+    /// cookie is derived from; `None`: `GITHUB_CLIENT_SECRET`, else the webhook secret ([`signed`]).
+    pub cookie_secret: Option<SecretString>,
 }
 
 impl WebConfig {
@@ -78,7 +83,40 @@ impl WebConfig {
             instructor_team: None,
             session_lifetime: Duration::from_secs(8 * 3600),
             recheck_after: Duration::from_secs(3600),
+            cookie_secret: None,
         }
+    }
+
+    /// The name of cookie `name` as set and read: `__Host-{name}` when the public URL is https (the
+    /// browser then keeps it only if it is `Secure`, has `Path=/` and no `Domain`, so no sibling host can
+    /// set or shadow it), `name` as is over plain http (local development: browsers refuse `__Host-`
+    /// cookies without `Secure`).
+    pub fn cookie_name(&self, name: &str) -> String {
+        if self.secure_cookies() {
+            format!("__Host-{name}")
+        } else {
+            name.to_owned()
+        }
+    }
+
+    /// The key of the signed cookie values: from `LABTRAIL_COOKIE_KEY`, else `GITHUB_CLIENT_SECRET`, else
+    /// `webhook_secret`, else (setup mode, nothing configured) random to this process.
+    pub fn cookie_key(&self, webhook_secret: Option<&SecretString>) -> CookieKey {
+        let configured = [
+            (self.cookie_secret.as_ref(), KeySource::CookieKey),
+            (
+                self.oauth.as_ref().map(|o| &o.client_secret),
+                KeySource::ClientSecret,
+            ),
+            (webhook_secret, KeySource::WebhookSecret),
+        ];
+        configured
+            .into_iter()
+            .find_map(|(secret, source)| {
+                let secret = secret?.expose_secret();
+                (!secret.is_empty()).then(|| CookieKey::derive(secret.as_bytes(), source))
+            })
+            .unwrap_or_else(CookieKey::random)
     }
 
     /// Cookies get `Secure` when browsers reach us over https.
@@ -116,10 +154,25 @@ pub struct WebState {
     pub verifier_key: Option<String>,
     /// The client of the OAuth calls.
     pub http: reqwest::Client,
+    /// Signs the login CSRF token and the OAuth state cookie.
+    pub cookie_key: CookieKey,
 }
 
 impl WebState {
-    pub fn new(cfg: WebConfig, verifier_key: Option<String>) -> Self {
+    /// The web view's state; its cookie key from `cfg` ([`WebConfig::cookie_key`]) or `webhook_secret`.
+    pub fn new(
+        cfg: WebConfig,
+        verifier_key: Option<String>,
+        webhook_secret: Option<&SecretString>,
+    ) -> Self {
+        let cookie_key = cfg.cookie_key(webhook_secret);
+        if cookie_key.source == KeySource::Random {
+            tracing::warn!(
+                "no LABTRAIL_COOKIE_KEY, GITHUB_CLIENT_SECRET or webhook secret: the web view signs its \
+                 sign-in forms with a key of this process, so several instances behind one address \
+                 would refuse each other's forms"
+            );
+        }
         let http = reqwest::Client::builder()
             .user_agent("labtrail")
             .timeout(Duration::from_secs(15))
@@ -129,6 +182,7 @@ impl WebState {
             cfg,
             verifier_key,
             http,
+            cookie_key,
         }
     }
 }
@@ -182,19 +236,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/static/");
     let mut response = next.run(req).await;
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    crate::http::pages::set_page_headers(h, HeaderValue::from_static(CSP));
     if !is_static {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -1,5 +1,6 @@
-//! "Sign in with GitHub": the App's OAuth web flow. `state` is random, remembered (hashed) for ten
-//! minutes, bound to the browser by a cookie and used once. The user's token serves only during the
+//! "Sign in with GitHub": the App's OAuth web flow. `state` is random and bound to the browser by a
+//! cookie the server signs with its expiry (ten minutes): nothing is stored for an anonymous visitor, and
+//! the cookie is cleared once the sign-in is done. The user's token serves only during the
 //! callback, to ask GitHub who the user is and which organisations they own (`GET
 //! /user/memberships/orgs/{org}`, role `admin`) or teach (`LABTRAIL_INSTRUCTOR_TEAM`, `GET
 //! /orgs/{org}/teams/{team}/memberships/{login}`); it is never stored. A GitHub sign-in holds for an hour
@@ -17,8 +18,10 @@ use super::auth::{cookie_value, remove_cookie, same_secret, set_cookie, start_se
 use super::{OauthClient, WebApp};
 use crate::db;
 use crate::db::web_sessions::{self, SignIn};
+use crate::metrics::SignInFailure;
 
-/// The cookie binding a pending `state` to the browser.
+/// The cookie binding a pending `state` to the browser: `{state}.{expires}.{mac}`
+/// ([`super::signed::CookieKey::state_cookie`]).
 pub const STATE_COOKIE: &str = "lt_oauth_state";
 /// How long a sign-in at GitHub may take.
 const STATE_LIFETIME_SECS: i64 = 600;
@@ -33,12 +36,13 @@ fn callback_url(state: &WebApp) -> String {
     format!("{}/login/callback", state.web.cfg.base())
 }
 
-/// `GET /login/github`: remember a new `state` and send the browser to GitHub's authorize page.
+/// `GET /login/github`: a new `state` in a signed, expiring cookie (no row is written), and the browser
+/// to GitHub's authorize page.
 pub async fn start(State(state): State<WebApp>) -> Result<Response, WebError> {
     let client = client(&state)?;
     let nonce = web_sessions::random_secret()?;
-    let expires = Utc::now() + chrono::Duration::seconds(STATE_LIFETIME_SECS);
-    web_sessions::remember_state(&state.app.db, &nonce, expires).await?;
+    let expires = Utc::now().timestamp() + STATE_LIFETIME_SECS;
+    let cookie = state.web.cookie_key.state_cookie(&nonce, expires);
     let mut url = url::Url::parse(&format!(
         "{}/login/oauth/authorize",
         state.web.cfg.github_web()
@@ -54,7 +58,7 @@ pub async fn start(State(state): State<WebApp>) -> Result<Response, WebError> {
         set_cookie(
             &state.web.cfg,
             STATE_COOKIE,
-            &nonce,
+            &cookie,
             Some(STATE_LIFETIME_SECS),
         ),
     );
@@ -69,26 +73,34 @@ pub struct Callback {
     error: Option<String>,
 }
 
-/// `GET /login/callback`: check `state`, exchange the code, find the organisations, start the session.
+/// `GET /login/callback`: check `state` first, then GitHub's answer (an error is shown in fixed words,
+/// never the query's), exchange the code, find the organisations, start the session.
 pub async fn callback(
     State(state): State<WebApp>,
     headers: HeaderMap,
     Query(q): Query<Callback>,
 ) -> Result<Response, WebError> {
     let client = client(&state)?;
-    if let Some(error) = q.error {
-        return Err(WebError::Forbidden(format!(
-            "GitHub did not sign you in ({error})"
-        )));
-    }
     let presented = q.state.unwrap_or_default();
-    let bound = cookie_value(&headers, STATE_COOKIE).unwrap_or_default();
-    // Bound to this browser, and used once: a replayed or foreign state is refused.
-    if !same_secret(&presented, &bound)
-        || !web_sessions::take_state(&state.app.db, &presented).await?
-    {
+    // The state this browser's cookie carries, if the server signed it and it has not expired.
+    let bound = cookie_value(&state.web.cfg, &headers, STATE_COOKIE)
+        .and_then(|c| {
+            state
+                .web
+                .cookie_key
+                .open_state_cookie(&c, Utc::now().timestamp())
+        })
+        .unwrap_or_default();
+    // Bound to this browser and unexpired: a foreign, forged, expired or cleared state is refused.
+    if !same_secret(&presented, &bound) {
+        state.app.metrics.sign_in_failed(SignInFailure::OauthState);
         return Err(WebError::Forbidden(
             "this sign-in link is not valid any more: start again from the sign-in page".into(),
+        ));
+    }
+    if q.error.is_some() {
+        return Err(WebError::Forbidden(
+            "GitHub did not sign you in: start again from the sign-in page".into(),
         ));
     }
     let code = q
@@ -102,10 +114,8 @@ pub async fn callback(
     let user = github.user(&token).await?;
     let orgs = github.instructor_orgs(&state, &token, &user.login).await?;
     if orgs.is_empty() {
-        tracing::info!(
-            github_user_id = user.id,
-            "web sign-in: no organisation access"
-        );
+        // Counted, not logged a line each (`jobs::refusals` logs a summary).
+        state.app.metrics.sign_in_failed(SignInFailure::NoAccess);
         return Err(WebError::Forbidden(
             "your GitHub account owns no organisation with lab sessions here and is not in the \
              instructors' team"

@@ -18,6 +18,7 @@ use crate::tokens::{assert_status, create_token, get, two_orgs};
 backend_tests!(
     proof_endpoint_round_trip_checked_offline_and_independently,
     consistency_endpoint_matches_rfc_9162,
+    a_proof_of_a_read_receipt_is_no_attempt_proof,
 );
 
 /// The canonical bytes of every stored entry, by seq (the leaves' data).
@@ -264,4 +265,54 @@ async fn consistency_endpoint_matches_rfc_9162(db: TestDb) {
         let (status, body) = get(&app, &format!("/audit/consistency?{bad}"), Some(&auditor)).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
+}
+
+/// An attacker proves the log's `api.proof_read` entry about an attempt (a genuine entry, subject
+/// `lab_attempt:N`, in a signed tree) with the prover itself: `audit check-proof` exits 1 naming the
+/// action, while the attempt's own proof is valid and names `lab_attempt.recorded`.
+async fn a_proof_of_a_read_receipt_is_no_attempt_proof(db: TestDb) {
+    let opts = AppOptions {
+        checkpoint_interval: Some(Duration::from_secs(3600)),
+        ..AppOptions::default()
+    };
+    let app = spawn_app_with(&db, opts).await;
+    record(&app, 1).await;
+    let attempt = app.attempts().await[0].id;
+    let token = create_token(&app, "ta", "instructor", Some("course"));
+    checkpoint(&app);
+    let (status, _) = get(&app, &format!("/attempts/{attempt}/proof"), Some(&token)).await;
+    assert_eq!(status, 200);
+    let receipt = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .find(|e| e.action == "api.proof_read")
+        .expect("the read receipt");
+    assert_eq!(receipt.subject, format!("lab_attempt:{attempt}"));
+    checkpoint(&app);
+    let forged = labtrail::audit::proof::build_for_entry(&app.db, attempt, receipt.seq)
+        .await
+        .expect("a proof of the receipt");
+    let dir = db.scratch_dir();
+    let pub_path = dir.join("labtrail-audit.key.pub");
+    let key = pub_path.to_str().expect("path");
+    let file = dir.join("receipt-proof.json");
+    std::fs::write(&file, serde_json::to_vec(&forged).expect("json")).expect("write");
+    let elsewhere = std::env::temp_dir();
+    let (code, out) = check_proof(&elsewhere, &file, key);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("not an attempt entry: api.proof_read"),
+        "{out}"
+    );
+    assert!(!out.contains("valid:"), "{out}");
+
+    let genuine = labtrail::audit::proof::build(&app.db, attempt)
+        .await
+        .expect("the attempt's proof");
+    let file = dir.join("attempt-proof.json");
+    std::fs::write(&file, serde_json::to_vec(&genuine).expect("json")).expect("write");
+    let (code, out) = check_proof(&elsewhere, &file, key);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("action lab_attempt.recorded"), "{out}");
 }

@@ -406,7 +406,49 @@ backend_tests!(
     credentials_are_shown_once_when_writing_fails,
     a_newline_in_a_value_is_refused,
     local_and_plain_http_urls_are_warned_about,
+    setup_pages_carry_the_security_headers,
 );
+
+/// Every `/setup` answer (the form, a refusal, the callback) has the web view's headers; its CSP lets the
+/// manifest form post to GitHub's web origin and nowhere else.
+async fn setup_pages_carry_the_security_headers(db: TestDb) {
+    let fake = FakeGithub::start().await;
+    let app = spawn_setup(&db, &fake, PUBLIC_URL).await;
+    for (path, status) in [
+        ("/setup".to_owned(), 403),
+        (format!("/setup?code={CODE}"), 200),
+        ("/setup/callback?code=x&state=y".to_owned(), 403),
+    ] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.base_url))
+            .header(ACCEPT, HTML)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let h = response.headers();
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' \
+             https://github.example; frame-ancestors 'none'; base-uri 'none'",
+            "{path}"
+        );
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+    }
+    // Once configured, /setup is a 404 with the same headers.
+    let configured = spawn_app(&db).await;
+    let response = configured
+        .client
+        .get(format!("{}/setup", configured.base_url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+}
 
 /// The real binary in setup mode prints the one-time link in its log (at `warn`, so `RUST_LOG=warn` shows
 /// it), with the public URL's warnings; the link opens the setup page once.

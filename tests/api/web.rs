@@ -427,10 +427,10 @@ async fn another_organisation_sees_404(db: TestDb) {
 }
 
 const CLIENT_ID: &str = "Iv1.fakeclient";
-const CLIENT_SECRET: &str = "fake-client-secret";
+pub const CLIENT_SECRET: &str = "fake-client-secret";
 
 /// An app whose web view signs in with the fake GitHub; `course/lab1` exists.
-async fn app_with_oauth(db: &TestDb) -> (TestApp, FakeGithub) {
+pub async fn app_with_oauth(db: &TestDb) -> (TestApp, FakeGithub) {
     let fake = FakeGithub::start().await;
     let opts = AppOptions {
         web_oauth: Some(WebOauthOptions {
@@ -455,7 +455,7 @@ async fn app_with_oauth(db: &TestDb) -> (TestApp, FakeGithub) {
 }
 
 /// The browser goes through GitHub: `/login/github` → authorize → callback; the callback's answer.
-async fn through_github(b: &mut Browser) -> (Page, String) {
+pub async fn through_github(b: &mut Browser) -> (Page, String) {
     let start = b.get("/login/github").await;
     assert_eq!(start.status, 303, "{}", start.body);
     assert!(start

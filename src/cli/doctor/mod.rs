@@ -39,8 +39,9 @@ pub(super) async fn doctor(g: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<
         checkpoint_interval: Duration::from_secs(args.checkpoint_interval),
     };
     let checks = checks::run(&cfg).await;
+    // Findings quote what GitHub and the database hold (App and account names): escaped like a table.
     for check in &checks {
-        println!("{check}");
+        println!("{}", crate::report::escape_controls(&check.to_string()));
     }
     Ok(if checks.iter().all(checks::Check::passed) {
         ExitCode::SUCCESS
