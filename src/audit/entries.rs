@@ -576,6 +576,9 @@ struct WebSessionCreated {
     github_user_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     org_count: Option<usize>,
+    /// `student` for a student's GitHub sign-in (absent for staff, as before issue 21).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<entity::states::Role>,
 }
 
 /// `web_session.created` by a sign-in with an API token (the actor is the token).
@@ -589,6 +592,7 @@ pub fn web_session_by_token(
         token_id: Some(token.id),
         github_user_id: None,
         org_count: None,
+        role: None,
     };
     entry(
         format!("token:{}", token.name),
@@ -600,6 +604,27 @@ pub fn web_session_by_token(
 
 /// `web_session.created` by "Sign in with GitHub": the user's GitHub id, and how many of the App's
 /// organisations they may see (not which).
+/// `web_session.created` by a student's "Sign in with GitHub" (the actor is the GitHub user, by id).
+pub fn web_session_by_github_student(
+    web_session_id: i64,
+    github_user_id: i64,
+) -> Result<NewEntry, AuditError> {
+    let details = WebSessionCreated {
+        web_session_id,
+        method: SignInMethod::Github,
+        token_id: None,
+        github_user_id: Some(github_user_id),
+        org_count: None,
+        role: Some(entity::states::Role::Student),
+    };
+    entry(
+        format!("github_user:{github_user_id}"),
+        Action::WebSessionCreated,
+        web_session_subject(web_session_id),
+        details,
+    )
+}
+
 pub fn web_session_by_github(
     web_session_id: i64,
     github_user_id: i64,
@@ -611,6 +636,7 @@ pub fn web_session_by_github(
         token_id: None,
         github_user_id: Some(github_user_id),
         org_count: Some(org_count),
+        role: None,
     };
     entry(
         format!("github_user:{github_user_id}"),

@@ -8,6 +8,7 @@
 mod detail;
 mod log;
 mod sessions;
+mod student;
 mod viewer;
 
 pub use self::detail::{ExportFormat, Read, ReadDetail};
@@ -15,8 +16,9 @@ pub use self::log::{audit_entries, audit_overview, checkpoint, consistency, Audi
 pub use self::sessions::{
     attempt, attempt_page, attempts_export, attempts_page, export_pages, grades, index, proof,
     session, session_page, sessions, summary, AttemptPage, AttemptsPage, IndexLine, SessionList,
-    SessionPage, StatusCounts, Summary,
+    SessionPage, Seen, StatusCounts, Summary,
 };
+pub use self::student::{me, FinalReason, MyAttempt, MySession};
 pub use self::viewer::{Channel, Viewer, Who};
 
 use sea_orm::{DatabaseConnection, DbErr};
