@@ -304,7 +304,13 @@ async fn token_sign_in_pages_downloads_and_sign_out(db: TestDb) {
     let page = b.get(&format!("/attempts/{}", attempt.id)).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains(&attempt.after_sha));
-    assert!(page.body.contains("Download proof"));
+    // No checkpoint yet: the page says when the proof will be ready instead of offering a failing link.
+    assert!(
+        page.body
+            .contains("No signed checkpoint covers this entry yet. Checkpoints are signed every"),
+        "{}",
+        page.body
+    );
     assert_eq!(
         app.audit_count(
             "web.attempt_read",
