@@ -44,11 +44,12 @@ pub enum Action {
     WebProofRead,
     WebAuditRead,
     WebStudentRead,
+    CheckRunUpdated,
 }
 
 impl Action {
     /// Every action, in the order docs/audit.md lists them.
-    pub const ALL: [Self; 39] = [
+    pub const ALL: [Self; 40] = [
         Self::LabAttemptRecorded,
         Self::LabAttemptFilesCompleted,
         Self::LabAttemptErased,
@@ -88,6 +89,7 @@ impl Action {
         Self::WebProofRead,
         Self::WebAuditRead,
         Self::WebStudentRead,
+        Self::CheckRunUpdated,
     ];
 
     /// The stored name (`audit_log.action`).
@@ -132,6 +134,7 @@ impl Action {
             Self::WebProofRead => "web.proof_read",
             Self::WebAuditRead => "web.audit_read",
             Self::WebStudentRead => "web.student_read",
+            Self::CheckRunUpdated => "check_run.updated",
         }
     }
 

@@ -159,6 +159,38 @@ pub fn files_completed(
 }
 
 #[derive(Serialize)]
+struct CheckRunUpdated<'a> {
+    attempt_id: i64,
+    check_run_id: i64,
+    conclusion: &'a str,
+    late: bool,
+    early: bool,
+}
+
+/// `check_run.updated`: an attempt's existing check run rewritten because a session edit or extension
+/// changed its verdict (the sweep, actor `labtrail`).
+pub fn check_run_updated(
+    attempt_id: i64,
+    check_run_id: i64,
+    conclusion: &str,
+    late: bool,
+    early: bool,
+) -> Result<NewEntry, AuditError> {
+    entry(
+        SYSTEM_ACTOR.to_owned(),
+        Action::CheckRunUpdated,
+        attempt_subject(attempt_id),
+        CheckRunUpdated {
+            attempt_id,
+            check_run_id,
+            conclusion,
+            late,
+            early,
+        },
+    )
+}
+
+#[derive(Serialize)]
 struct AttemptErased {
     attempt_id: i64,
     session_id: i64,
