@@ -234,7 +234,9 @@ pub async fn queue_changed_verdicts(
     let changed: Vec<i64> = rows
         .into_iter()
         .filter(|(_, full_name, login, sender, pushed_at)| {
-            let name = full_name.rsplit_once('/').map_or(full_name.as_str(), |(_, n)| n);
+            let name = full_name
+                .rsplit_once('/')
+                .map_or(full_name.as_str(), |(_, n)| n);
             before.verdict(name, login.as_deref(), *sender, *pushed_at)
                 != after.verdict(name, login.as_deref(), *sender, *pushed_at)
         })

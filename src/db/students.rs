@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 
 use entity::{lab_attempt, roster_student};
 use sea_orm::sea_query::{Expr, Func};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 /// The roster entries of every organisation that are this GitHub account's: by `github_id`, or, for an
 /// entry without one, by its `github_username` (case-insensitive) equal to the account's current login.
@@ -17,12 +20,10 @@ pub async fn roster_entries(
     use roster_student::Column as C;
     let mut by = Condition::any().add(C::GithubId.eq(github_id));
     if let Some(login) = login.filter(|l| !l.is_empty()) {
-        by = by.add(
-            Condition::all().add(C::GithubId.is_null()).add(
-                Expr::expr(Func::lower(Expr::col(C::GithubUsername)))
-                    .eq(login.to_lowercase()),
-            ),
-        );
+        by =
+            by.add(Condition::all().add(C::GithubId.is_null()).add(
+                Expr::expr(Func::lower(Expr::col(C::GithubUsername))).eq(login.to_lowercase()),
+            ));
     }
     roster_student::Entity::find()
         .filter(by)

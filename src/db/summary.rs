@@ -238,7 +238,8 @@ pub async fn linked_repositories(
                 .full_name
                 .rsplit_once('/')
                 .map_or(repo.full_name.as_str(), |(_, n)| n);
-            match_student(&keys, name, &repo.pushers).is_some_and(|i| mine.contains(&students[i].id))
+            match_student(&keys, name, &repo.pushers)
+                .is_some_and(|i| mine.contains(&students[i].id))
         })
         .map(|(id, _)| id)
         .collect())

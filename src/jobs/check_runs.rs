@@ -224,7 +224,9 @@ pub async fn refresh_changed(
                 tracing::warn!(attempt_id, error = %e, "check run not rewritten; will retry");
                 let delay = chrono::Duration::from_std(policy.base_delay)
                     .unwrap_or(chrono::Duration::seconds(30));
-                let next = e.not_before().map_or(Utc::now() + delay, |t| t.max(Utc::now() + delay));
+                let next = e
+                    .not_before()
+                    .map_or(Utc::now() + delay, |t| t.max(Utc::now() + delay));
                 check_runs::refresh_later(db, attempt_id, queued_at, next).await?;
             }
         }

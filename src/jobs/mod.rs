@@ -151,7 +151,10 @@ impl Sweep {
         let rewritten =
             check_runs::refresh_changed(&self.app, &self.db, &self.origin, &self.check_runs).await;
         if let Ok(n @ 1..) = rewritten {
-            tracing::info!(check_runs = n, "check runs rewritten after a deadline change");
+            tracing::info!(
+                check_runs = n,
+                "check runs rewritten after a deadline change"
+            );
         }
         let created = match (created, rewritten) {
             (Ok(a), Ok(b)) => Ok(a + b),

@@ -15,8 +15,8 @@ pub use self::detail::{ExportFormat, Read, ReadDetail};
 pub use self::log::{audit_entries, audit_overview, checkpoint, consistency, AuditEntries};
 pub use self::sessions::{
     attempt, attempt_page, attempts_export, attempts_page, export_pages, grades, index, proof,
-    session, session_page, sessions, summary, AttemptPage, AttemptsPage, IndexLine, SessionList,
-    SessionPage, Seen, StatusCounts, Summary,
+    session, session_page, sessions, summary, AttemptPage, AttemptsPage, IndexLine, Seen,
+    SessionList, SessionPage, StatusCounts, Summary,
 };
 pub use self::student::{me, FinalReason, MyAttempt, MySession};
 pub use self::viewer::{Channel, Viewer, Who};

@@ -431,8 +431,14 @@ pub async fn attempt_page(
                 .await?
                 .into_iter()
                 .find(|e| e.org.eq_ignore_ascii_case(&session.org));
-            db::summary::own_deadline(ctx.db, &session, entry.as_ref(), login.as_deref(), *github_id)
-                .await?
+            db::summary::own_deadline(
+                ctx.db,
+                &session,
+                entry.as_ref(),
+                login.as_deref(),
+                *github_id,
+            )
+            .await?
         }
         Who::Staff { .. } => {
             db::sessions::deadline_of_push(

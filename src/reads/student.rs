@@ -70,7 +70,12 @@ pub async fn me(ctx: Ctx<'_>, viewer: &Viewer) -> Result<Vec<MySession>, ReadErr
     let mut ids = db::students::sessions_pushed(ctx.db, github_id).await?;
     let orgs: BTreeSet<String> = entries.iter().map(|e| e.org.to_ascii_lowercase()).collect();
     for org in &orgs {
-        ids.extend(db::sessions::list(ctx.db, Some(org)).await?.iter().map(|s| s.id));
+        ids.extend(
+            db::sessions::list(ctx.db, Some(org))
+                .await?
+                .iter()
+                .map(|s| s.id),
+        );
     }
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {

@@ -529,7 +529,10 @@ mod tests {
         ] {
             assert_eq!(same_origin_path(bad), None, "{bad:?}");
         }
-        assert_eq!(with_next("/login", "/attempts/9"), "/login?next=%2Fattempts%2F9");
+        assert_eq!(
+            with_next("/login", "/attempts/9"),
+            "/login?next=%2Fattempts%2F9"
+        );
         assert_eq!(with_next("/login", "//evil"), "/login");
         assert_eq!(with_next("/login", "/"), "/login");
     }

@@ -87,7 +87,9 @@ pub async fn me(State(state): State<WebApp>, user: WebUser) -> Result<Response, 
 /// (public: anyone checking a proof offline needs it; it is not a secret).
 pub async fn public_key(State(state): State<WebApp>) -> Result<Response, WebError> {
     let key = state.web.verifier_key.as_ref().ok_or_else(|| {
-        WebError::NotFound("This instance does not sign checkpoints: it has no verifier key.".into())
+        WebError::NotFound(
+            "This instance does not sign checkpoints: it has no verifier key.".into(),
+        )
     })?;
     Ok((
         [(

@@ -52,6 +52,7 @@ mod serve;
 mod session_rules;
 mod setup;
 mod strict_states;
+mod students;
 mod tokens;
 mod web;
 mod webhook;

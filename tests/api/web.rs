@@ -532,7 +532,12 @@ async fn github_sign_in_owner_team_member_and_outsider(db: TestDb) {
     fake.set_org_role("course", "student", "member");
     let mut s = Browser::new(&app.base_url);
     let (student, _) = through_github(&mut s).await;
-    assert_eq!((student.status, student.location()), (303, "/"), "{}", student.body);
+    assert_eq!(
+        (student.status, student.location()),
+        (303, "/"),
+        "{}",
+        student.body
+    );
     assert!(s.cookies.contains_key("lt_session"));
     assert_eq!(sessions(&app).await, 3);
     assert_eq!(s.get("/").await.location(), "/me");
