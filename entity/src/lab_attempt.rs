@@ -66,6 +66,9 @@ pub struct Model {
     pub files_tries: i32,
     /// Pushed before the session opened (never final, never on time).
     pub early: bool,
+    /// When its existing check run is due to be rewritten (a session edit or extension changed its
+    /// verdict); `None`: nothing to rewrite.
+    pub check_run_refresh_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

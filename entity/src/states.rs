@@ -57,6 +57,9 @@ pub enum Role {
     /// The audit log, checkpoints, sessions and attempts.
     #[sea_orm(string_value = "auditor")]
     Auditor,
+    /// A student signed in with GitHub (web sessions only, never a token): their own attempts.
+    #[sea_orm(string_value = "student")]
+    Student,
 }
 
 /// Where an attempt's file list came from (`lab_attempt.files_source`).

@@ -37,4 +37,5 @@ migrations!(
     m20261130_000090_batched_append,
     m20261201_000100_graded_facts,
     m20261201_000110_scores,
+    m20261203_000300_student_view,
 );

@@ -48,11 +48,12 @@ pub enum Action {
     LabAttemptScored,
     ApiGradebookExported,
     WebGradebookExported,
+    CheckRunUpdated,
 }
 
 impl Action {
     /// Every action, in the order docs/audit.md lists them.
-    pub const ALL: [Self; 42] = [
+    pub const ALL: [Self; 43] = [
         Self::LabAttemptRecorded,
         Self::LabAttemptFilesCompleted,
         Self::LabAttemptErased,
@@ -95,6 +96,7 @@ impl Action {
         Self::LabAttemptScored,
         Self::ApiGradebookExported,
         Self::WebGradebookExported,
+        Self::CheckRunUpdated,
     ];
 
     /// The stored name (`audit_log.action`).
@@ -142,6 +144,7 @@ impl Action {
             Self::LabAttemptScored => "lab_attempt.scored",
             Self::ApiGradebookExported => "api.gradebook_exported",
             Self::WebGradebookExported => "web.gradebook_exported",
+            Self::CheckRunUpdated => "check_run.updated",
         }
     }
 

@@ -230,6 +230,38 @@ pub fn score_subject(id: i64) -> String {
 }
 
 #[derive(Serialize)]
+struct CheckRunUpdated<'a> {
+    attempt_id: i64,
+    check_run_id: i64,
+    conclusion: &'a str,
+    late: bool,
+    early: bool,
+}
+
+/// `check_run.updated`: an attempt's existing check run rewritten because a session edit or extension
+/// changed its verdict (the sweep, actor `labtrail`).
+pub fn check_run_updated(
+    attempt_id: i64,
+    check_run_id: i64,
+    conclusion: &str,
+    late: bool,
+    early: bool,
+) -> Result<NewEntry, AuditError> {
+    entry(
+        SYSTEM_ACTOR.to_owned(),
+        Action::CheckRunUpdated,
+        attempt_subject(attempt_id),
+        CheckRunUpdated {
+            attempt_id,
+            check_run_id,
+            conclusion,
+            late,
+            early,
+        },
+    )
+}
+
+#[derive(Serialize)]
 struct AttemptErased {
     attempt_id: i64,
     session_id: i64,
@@ -667,6 +699,9 @@ struct WebSessionCreated {
     github_user_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     org_count: Option<usize>,
+    /// `student` for a student's GitHub sign-in (absent for staff, as before issue 21).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<entity::states::Role>,
 }
 
 /// `web_session.created` by a sign-in with an API token (the actor is the token).
@@ -680,6 +715,7 @@ pub fn web_session_by_token(
         token_id: Some(token.id),
         github_user_id: None,
         org_count: None,
+        role: None,
     };
     entry(
         format!("token:{}", token.name),
@@ -691,6 +727,27 @@ pub fn web_session_by_token(
 
 /// `web_session.created` by "Sign in with GitHub": the user's GitHub id, and how many of the App's
 /// organisations they may see (not which).
+/// `web_session.created` by a student's "Sign in with GitHub" (the actor is the GitHub user, by id).
+pub fn web_session_by_github_student(
+    web_session_id: i64,
+    github_user_id: i64,
+) -> Result<NewEntry, AuditError> {
+    let details = WebSessionCreated {
+        web_session_id,
+        method: SignInMethod::Github,
+        token_id: None,
+        github_user_id: Some(github_user_id),
+        org_count: None,
+        role: Some(entity::states::Role::Student),
+    };
+    entry(
+        format!("github_user:{github_user_id}"),
+        Action::WebSessionCreated,
+        web_session_subject(web_session_id),
+        details,
+    )
+}
+
 pub fn web_session_by_github(
     web_session_id: i64,
     github_user_id: i64,
@@ -702,6 +759,7 @@ pub fn web_session_by_github(
         token_id: None,
         github_user_id: Some(github_user_id),
         org_count: Some(org_count),
+        role: None,
     };
     entry(
         format!("github_user:{github_user_id}"),

@@ -206,3 +206,111 @@ pub async fn pending(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
         .count(db)
         .await
 }
+
+/// Queue the rewrite of the existing check runs of `session_id` whose verdict (early, late) differs
+/// between the deadlines `before` and `after` a session edit or extension; returns how many. The sweep
+/// rewrites them a batch at a time ([`refresh_due`]).
+pub async fn queue_changed_verdicts(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+    before: &crate::db::sessions::Deadlines,
+    after: &crate::db::sessions::Deadlines,
+) -> Result<u64, DbErr> {
+    type Row = (i64, String, Option<String>, Option<i64>, DateTime<Utc>);
+    let rows: Vec<Row> = lab_attempt::Entity::find()
+        .select_only()
+        .columns([
+            C::Id,
+            C::RepositoryFullName,
+            C::PusherLogin,
+            C::SenderId,
+            C::PushedAt,
+        ])
+        .filter(C::SessionId.eq(session_id))
+        .filter(C::CheckRunId.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let changed: Vec<i64> = rows
+        .into_iter()
+        .filter(|(_, full_name, login, sender, pushed_at)| {
+            let name = full_name
+                .rsplit_once('/')
+                .map_or(full_name.as_str(), |(_, n)| n);
+            before.verdict(name, login.as_deref(), *sender, *pushed_at)
+                != after.verdict(name, login.as_deref(), *sender, *pushed_at)
+        })
+        .map(|(id, ..)| id)
+        .collect();
+    let mut queued = 0;
+    for chunk in changed.chunks(500) {
+        queued += lab_attempt::Entity::update_many()
+            .col_expr(C::CheckRunRefreshAt, Expr::value(Utc::now()))
+            .filter(C::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+    Ok(queued)
+}
+
+/// Attempts whose check run is due to be rewritten: `(id, check_run_refresh_at)`, oldest first.
+pub async fn refresh_due(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<(i64, DateTime<Utc>)>, DbErr> {
+    lab_attempt::Entity::find()
+        .select_only()
+        .columns([C::Id, C::CheckRunRefreshAt])
+        .filter(C::CheckRunRefreshAt.lte(now))
+        .order_by_asc(C::CheckRunRefreshAt)
+        .order_by_asc(C::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Try the rewrite again at `next_at` (GitHub failed), unless it was queued anew meanwhile.
+pub async fn refresh_later(
+    db: &impl ConnectionTrait,
+    attempt_id: i64,
+    queued_at: DateTime<Utc>,
+    next_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    lab_attempt::Entity::update_many()
+        .col_expr(C::CheckRunRefreshAt, Expr::value(next_at))
+        .filter(C::Id.eq(attempt_id))
+        .filter(C::CheckRunRefreshAt.eq(queued_at))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The rewrite is done: clear the queue mark (unless it was queued anew meanwhile) and, when a check run
+/// was rewritten, append its `check_run.updated` entry, in one transaction.
+pub async fn refreshed(
+    db: &impl sea_orm::TransactionTrait,
+    origin: &str,
+    attempt_id: i64,
+    queued_at: DateTime<Utc>,
+    entry: Option<crate::audit::NewEntry>,
+) -> Result<(), crate::audit::AuditError> {
+    crate::audit::write(db, origin, async |txn, log| {
+        lab_attempt::Entity::update_many()
+            .col_expr(
+                C::CheckRunRefreshAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(C::Id.eq(attempt_id))
+            .filter(C::CheckRunRefreshAt.eq(queued_at))
+            .exec(txn)
+            .await?;
+        if let Some(entry) = entry {
+            log.append(entry).await?;
+        }
+        Ok(())
+    })
+    .await
+}

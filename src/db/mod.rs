@@ -10,6 +10,7 @@ pub mod retention;
 pub mod roster;
 pub mod scores;
 pub mod sessions;
+pub mod students;
 pub mod summary;
 pub mod tokens;
 pub mod web_sessions;

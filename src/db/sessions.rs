@@ -389,7 +389,11 @@ pub async fn edit(
         if new.score_check != old.score_check {
             active.score_check = Set(new.score_check);
         }
-        Ok(active.update(txn).await?)
+        let before = Deadlines::load(txn, &old).await?;
+        let updated = active.update(txn).await?;
+        let after = Deadlines::load(txn, &updated).await?;
+        crate::db::check_runs::queue_changed_verdicts(txn, updated.id, &before, &after).await?;
+        Ok(updated)
     })
     .await
 }
@@ -428,6 +432,7 @@ pub async fn extend(
                 || (!s.github_username.is_empty() && s.github_username.to_lowercase() == name)
         });
         let now = Utc::now();
+        let before = Deadlines::load(txn, &session).await?;
         let existing = session_extension::Entity::find()
             .filter(session_extension::Column::SessionId.eq(session.id))
             .filter(session_extension::Column::Student.eq(&name))
@@ -483,6 +488,8 @@ pub async fn extend(
                 .await?
             }
         };
+        let after = Deadlines::load(txn, &session).await?;
+        crate::db::check_runs::queue_changed_verdicts(txn, session.id, &before, &after).await?;
         Ok(Extended {
             session,
             extension,
@@ -569,6 +576,22 @@ impl Deadlines {
             extensions,
             students,
         })
+    }
+
+    /// The verdict of one push as a check run shows it: (pushed before the session opened, pushed after
+    /// its student's deadline).
+    pub fn verdict(
+        &self,
+        repo_name: &str,
+        pusher_login: Option<&str>,
+        sender_id: Option<i64>,
+        pushed_at: DateTime<Utc>,
+    ) -> (bool, bool) {
+        let deadline = self.of_push(repo_name, pusher_login, sender_id);
+        (
+            crate::domain::session::is_early(pushed_at, self.session.opens_at),
+            crate::domain::session::is_late(pushed_at, deadline),
+        )
     }
 
     /// The deadline of one push to `repo_name` (a name without the owner): the session's, or the

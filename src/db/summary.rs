@@ -228,3 +228,55 @@ pub async fn summarize(
     });
     Ok(rows)
 }
+
+/// The repositories of `session` that the summary gives to one of the roster entries `mine` (ids), matched
+/// exactly as [`summarize`] matches them (a pusher's id, a pusher's login, the repository's name).
+pub async fn linked_repositories(
+    db: &impl ConnectionTrait,
+    session: &lab_session::Model,
+    mine: &[i64],
+) -> Result<BTreeSet<i64>, DbErr> {
+    if mine.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let students = roster::list(db, &session.org).await?;
+    if !students.iter().any(|s| mine.contains(&s.id)) {
+        return Ok(BTreeSet::new());
+    }
+    let keys: Vec<StudentKey> = students.iter().map(key).collect();
+    let repos = repositories(db, session.id).await?;
+    Ok(repos
+        .into_iter()
+        .filter(|(_, repo)| {
+            let name = repo
+                .full_name
+                .rsplit_once('/')
+                .map_or(repo.full_name.as_str(), |(_, n)| n);
+            match_student(&keys, name, &repo.pushers)
+                .is_some_and(|i| mine.contains(&students[i].id))
+        })
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// A student's own deadline in `session`: their roster entry's (by identifier or username) or their
+/// login's extension, else the session's ([`deadline_for`]).
+pub async fn own_deadline(
+    db: &impl ConnectionTrait,
+    session: &lab_session::Model,
+    entry: Option<&roster_student::Model>,
+    login: Option<&str>,
+    github_id: i64,
+) -> Result<DateTime<Utc>, DbErr> {
+    let extensions = sessions::extensions(db, session.id).await?;
+    let pushers = [Pusher {
+        login: login.map(str::to_owned),
+        id: Some(github_id),
+    }];
+    Ok(deadline_for(
+        session,
+        &extensions,
+        entry.map(key).as_ref(),
+        &pushers,
+    ))
+}

@@ -49,6 +49,9 @@ pub enum SignIn {
         login: String,
         orgs: Vec<String>,
     },
+    /// With GitHub, owning and teaching none of the organisations: a student, who sees their own
+    /// attempts only (`reads::me`).
+    Student { user_id: i64, login: String },
 }
 
 /// Create a session (audited as `web_session.created`); returns the row and the cookie value, which is
@@ -89,6 +92,14 @@ pub async fn create(
             row.role = Set(Role::Instructor);
             row.orgs = Set(Some(orgs.join(",")));
         }
+        SignIn::Student { user_id, login } => {
+            row.method = Set(SignInMethod::Github);
+            row.github_user_id = Set(Some(*user_id));
+            row.github_login = Set(Some(login.clone()));
+            row.role = Set(Role::Student);
+            // No organisation: a student's reads are scoped by their GitHub id, never by org.
+            row.orgs = Set(Some(String::new()));
+        }
     }
     audit::write(db, origin, async |txn, log| {
         let row = row.insert(txn).await?;
@@ -96,6 +107,9 @@ pub async fn create(
             SignIn::Token(token) => entries::web_session_by_token(row.id, token)?,
             SignIn::Github { user_id, orgs, .. } => {
                 entries::web_session_by_github(row.id, *user_id, orgs.len())?
+            }
+            SignIn::Student { user_id, .. } => {
+                entries::web_session_by_github_student(row.id, *user_id)?
             }
         };
         log.append(entry).await?;

@@ -105,6 +105,8 @@ struct Rendered {
     sha: String,
     check_run_id: Option<i64>,
     output: CheckOutput,
+    late: bool,
+    early: bool,
 }
 
 /// Render the attempt's current facts; `None` when the attempt is gone.
@@ -120,12 +122,15 @@ async fn rendered(db: &DatabaseConnection, attempt_id: i64) -> Result<Option<Ren
         a.after_sha.clone(),
         a.check_run_id,
     );
+    let summary = Summary::from(facts);
     Ok(Some(Rendered {
         installation_id,
         repo,
         sha,
         check_run_id,
-        output: render(&Summary::from(facts)),
+        late: summary.late,
+        early: summary.early,
+        output: render(&summary),
     }))
 }
 
@@ -183,6 +188,65 @@ pub async fn refresh(
     };
     checks::update(app, r.installation_id, &r.repo, check_run_id, &r.output).await?;
     Ok(true)
+}
+
+/// Rewrite the check runs a session edit or extension queued (their verdict changed), a batch at a time:
+/// each rewritten run is audited as `check_run.updated`; a failure is tried again after `base_delay`.
+/// An attempt without a check run yet only leaves the queue (the creation sweep posts current facts).
+pub async fn refresh_changed(
+    app: &GithubApp,
+    db: &DatabaseConnection,
+    origin: &str,
+    policy: &CheckRunPolicy,
+) -> Result<usize, DbErr> {
+    let due = check_runs::refresh_due(db, Utc::now(), 20).await?;
+    let mut rewritten = 0;
+    for (attempt_id, queued_at) in due {
+        let r = rendered(db, attempt_id).await?;
+        let Some((r, check_run_id)) = r.and_then(|r| r.check_run_id.map(|id| (r, id))) else {
+            refreshed(db, origin, attempt_id, queued_at, None).await?;
+            continue;
+        };
+        match checks::update(app, r.installation_id, &r.repo, check_run_id, &r.output).await {
+            Ok(()) => {
+                let entry = crate::audit::entries::check_run_updated(
+                    attempt_id,
+                    check_run_id,
+                    r.output.conclusion,
+                    r.late,
+                    r.early,
+                )
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+                refreshed(db, origin, attempt_id, queued_at, Some(entry)).await?;
+                rewritten += 1;
+            }
+            Err(e) => {
+                tracing::warn!(attempt_id, error = %e, "check run not rewritten; will retry");
+                let delay = chrono::Duration::from_std(policy.base_delay)
+                    .unwrap_or(chrono::Duration::seconds(30));
+                let next = e
+                    .not_before()
+                    .map_or(Utc::now() + delay, |t| t.max(Utc::now() + delay));
+                check_runs::refresh_later(db, attempt_id, queued_at, next).await?;
+            }
+        }
+    }
+    Ok(rewritten)
+}
+
+async fn refreshed(
+    db: &DatabaseConnection,
+    origin: &str,
+    attempt_id: i64,
+    queued_at: chrono::DateTime<Utc>,
+    entry: Option<crate::audit::NewEntry>,
+) -> Result<(), DbErr> {
+    check_runs::refreshed(db, origin, attempt_id, queued_at, entry)
+        .await
+        .map_err(|e| match e {
+            crate::audit::AuditError::Db(e) => e,
+            other => DbErr::Custom(other.to_string()),
+        })
 }
 
 /// Publish every attempt that is due (no check run, not held, installation active), a batch at a time.

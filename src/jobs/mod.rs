@@ -175,6 +175,18 @@ impl Sweep {
         if let Ok(n @ 1..) = created {
             tracing::info!(check_runs = n, "check runs created by the sweep");
         }
+        let rewritten =
+            check_runs::refresh_changed(&self.app, &self.db, &self.origin, &self.check_runs).await;
+        if let Ok(n @ 1..) = rewritten {
+            tracing::info!(
+                check_runs = n,
+                "check runs rewritten after a deadline change"
+            );
+        }
+        let created = match (created, rewritten) {
+            (Ok(a), Ok(b)) => Ok(a + b),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
         let completed =
             files::complete_later(&self.app, &self.db, &self.origin, self.files_retry).await;
         if let Ok(n @ 1..) = completed {

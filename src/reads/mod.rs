@@ -9,6 +9,7 @@ mod detail;
 mod gradebook;
 mod log;
 mod sessions;
+mod student;
 mod viewer;
 
 pub use self::detail::{ExportFormat, Read, ReadDetail};
@@ -16,9 +17,10 @@ pub use self::gradebook::gradebook;
 pub use self::log::{audit_entries, audit_overview, checkpoint, consistency, AuditEntries};
 pub use self::sessions::{
     attempt, attempt_page, attempts_export, attempts_page, export_pages, grades, index, proof,
-    session, session_page, sessions, summary, AttemptPage, AttemptsPage, IndexLine, SessionList,
-    SessionPage, StatusCounts, Summary,
+    session, session_page, sessions, summary, AttemptPage, AttemptsPage, IndexLine, Seen,
+    SessionList, SessionPage, StatusCounts, Summary,
 };
+pub use self::student::{me, FinalReason, MyAttempt, MySession};
 pub use self::viewer::{Channel, Viewer, Who};
 
 use sea_orm::{DatabaseConnection, DbErr};

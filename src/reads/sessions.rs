@@ -1,5 +1,7 @@
 //! Reads of sessions and attempts: scoped to the viewer, audited once each.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use entity::{lab_attempt, lab_attempt_file, lab_session, session_extension};
 use futures_util::Stream;
@@ -294,31 +296,77 @@ pub async fn attempts_export(
     Ok((session, filter, upto))
 }
 
-/// May the viewer see this attempt of `session`?
+/// May the viewer see this attempt of `session`? Staff: any attempt of an organisation they see. A
+/// student: an attempt they sent (`sender_id`), or one of a repository the roster links to them
+/// (`linked`: the repositories of the session matched to their roster entries, see
+/// [`db::summary::linked_repositories`]).
 fn sees_attempt(
     viewer: &Viewer,
     session: &lab_session::Model,
     attempt: &lab_attempt::Model,
+    linked: &BTreeSet<i64>,
 ) -> bool {
-    match viewer.who {
+    match &viewer.who {
         Who::Staff { .. } => viewer.sees_org(&session.org),
-        Who::Student { github_id } => attempt.sender_id == Some(github_id),
+        Who::Student { github_id, .. } => {
+            attempt.sender_id == Some(*github_id) || linked.contains(&attempt.repository_id)
+        }
     }
 }
 
-/// The attempt `id` with its session, if the viewer may see it; another organisation's attempt is
-/// "no attempt", exactly like a missing one.
+/// What of an attempt a viewer may see besides the push itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// The repository's name (a student: only a repository the roster links to them).
+    pub repository: bool,
+    /// The pusher's login (a student: only their own).
+    pub pusher: bool,
+}
+
+/// The repositories of `session` the roster links to a student (none for staff).
+pub(super) async fn linked_repositories(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    session: &lab_session::Model,
+) -> Result<BTreeSet<i64>, ReadError> {
+    let Who::Student { github_id, login } = &viewer.who else {
+        return Ok(BTreeSet::new());
+    };
+    let mine: Vec<i64> = db::students::roster_entries(ctx.db, *github_id, login.as_deref())
+        .await?
+        .into_iter()
+        .filter(|e| e.org.eq_ignore_ascii_case(&session.org))
+        .map(|e| e.id)
+        .collect();
+    Ok(db::summary::linked_repositories(ctx.db, session, &mine).await?)
+}
+
+/// The attempt `id` with its session, if the viewer may see it, and what more of it they see; another
+/// organisation's (or, for a student, another student's) attempt is "no attempt", exactly like a missing
+/// one.
 async fn visible_attempt(
     ctx: Ctx<'_>,
     viewer: &Viewer,
     id: i64,
-) -> Result<(lab_attempt::Model, lab_session::Model), ReadError> {
-    match db::attempts::with_session(ctx.db, id).await? {
-        Some((attempt, session)) if sees_attempt(viewer, &session, &attempt) => {
-            Ok((attempt, session))
-        }
-        _ => Err(ReadError::NoAttempt(id)),
+) -> Result<(lab_attempt::Model, lab_session::Model, Seen), ReadError> {
+    let Some((attempt, session)) = db::attempts::with_session(ctx.db, id).await? else {
+        return Err(ReadError::NoAttempt(id));
+    };
+    let linked = linked_repositories(ctx, viewer, &session).await?;
+    if !sees_attempt(viewer, &session, &attempt, &linked) {
+        return Err(ReadError::NoAttempt(id));
     }
+    let seen = match &viewer.who {
+        Who::Staff { .. } => Seen {
+            repository: true,
+            pusher: true,
+        },
+        Who::Student { github_id, .. } => Seen {
+            repository: linked.contains(&attempt.repository_id),
+            pusher: attempt.sender_id == Some(*github_id),
+        },
+    };
+    Ok((attempt, session, seen))
 }
 
 fn attempt_subject(id: i64) -> String {
@@ -349,6 +397,11 @@ pub struct AttemptPage {
     pub entry_hash: Option<String>,
     /// The student's own deadline, as the summary, lists and check runs judge it.
     pub deadline: DateTime<Utc>,
+    /// What more of the attempt the viewer sees (a student: their own repository and login only).
+    pub seen: Seen,
+    /// The size of the newest signed checkpoint, if any: the proof is ready once it exceeds the entry's
+    /// seq.
+    pub checkpoint_size: Option<i64>,
 }
 
 /// Page `page` (from 0) of attempt `id`'s files, `per_page` a page (audited as an attempt read). A page
@@ -360,7 +413,7 @@ pub async fn attempt_page(
     page: u64,
     per_page: u64,
 ) -> Result<AttemptPage, ReadError> {
-    let (attempt, session) = visible_attempt(ctx, viewer, id).await?;
+    let (attempt, session, seen) = visible_attempt(ctx, viewer, id).await?;
     let file_total = db::web_views::file_count(ctx.db, id).await?;
     let pages = file_total.div_ceil(per_page.max(1));
     if page > 0 && page >= pages {
@@ -371,15 +424,37 @@ pub async fn attempt_page(
         .repository_full_name
         .rsplit_once('/')
         .map_or(attempt.repository_full_name.as_str(), |(_, n)| n);
-    let deadline = db::sessions::deadline_of_push(
-        ctx.db,
-        &session,
-        name,
-        attempt.pusher_login.as_deref(),
-        attempt.sender_id,
-    )
-    .await?;
+    let deadline = match &viewer.who {
+        // The student's own deadline: never a classmate's, even on a push to their repository.
+        Who::Student { github_id, login } => {
+            let entry = db::students::roster_entries(ctx.db, *github_id, login.as_deref())
+                .await?
+                .into_iter()
+                .find(|e| e.org.eq_ignore_ascii_case(&session.org));
+            db::summary::own_deadline(
+                ctx.db,
+                &session,
+                entry.as_ref(),
+                login.as_deref(),
+                *github_id,
+            )
+            .await?
+        }
+        Who::Staff { .. } => {
+            db::sessions::deadline_of_push(
+                ctx.db,
+                &session,
+                name,
+                attempt.pusher_login.as_deref(),
+                attempt.sender_id,
+            )
+            .await?
+        }
+    };
     let entry_hash = crate::audit::entry_hash_at(ctx.db, attempt.audit_seq).await?;
+    let checkpoint_size = crate::audit::checkpoint::latest(ctx.db)
+        .await?
+        .map(|c| c.size);
     let (read, detail) = match viewer.who {
         Who::Student { .. } => (
             Read::Student,
@@ -400,6 +475,8 @@ pub async fn attempt_page(
         pages,
         entry_hash,
         deadline,
+        seen,
+        checkpoint_size,
     })
 }
 
@@ -422,12 +499,24 @@ pub async fn proof(
         e @ BuildError::Archived(_) => ReadError::Archived(e.to_string()),
         BuildError::Store(e) => ReadError::internal(e),
     })?;
-    let detail = ReadDetail::Proof {
-        attempt_id: id,
-        leaf_index: proof.leaf_index,
-        tree_size: proof.tree_size,
+    let (read, detail) = match viewer.who {
+        Who::Student { .. } => (
+            Read::Student,
+            ReadDetail::Student {
+                session_id: None,
+                attempt_id: Some(id),
+            },
+        ),
+        Who::Staff { .. } => (
+            Read::Proof,
+            ReadDetail::Proof {
+                attempt_id: id,
+                leaf_index: proof.leaf_index,
+                tree_size: proof.tree_size,
+            },
+        ),
     };
-    record(ctx, viewer, Read::Proof, attempt_subject(id), detail).await?;
+    record(ctx, viewer, read, attempt_subject(id), detail).await?;
     Ok(proof)
 }
 

@@ -12,8 +12,12 @@ pub enum Who {
         role: Role,
         orgs: Option<Vec<String>>,
     },
-    /// A student, identified by their GitHub user id (from `GET /user`, never a typed login).
-    Student { github_id: i64 },
+    /// A student, identified by their GitHub user id and login (from `GET /user` at sign-in, never a
+    /// typed login). The login serves only to find roster entries that have a username and no id.
+    Student {
+        github_id: i64,
+        login: Option<String>,
+    },
 }
 
 /// Where the read came through: it names the actor of the read's audit entry.
@@ -54,8 +58,13 @@ impl Viewer {
 
     /// A signed-in student.
     pub fn student(web_session_id: i64, github_id: i64) -> Self {
+        Self::student_with_login(web_session_id, github_id, None)
+    }
+
+    /// A signed-in student with the login GitHub gave at sign-in.
+    pub fn student_with_login(web_session_id: i64, github_id: i64, login: Option<String>) -> Self {
         Self {
-            who: Who::Student { github_id },
+            who: Who::Student { github_id, login },
             channel: Channel::Web { web_session_id },
         }
     }

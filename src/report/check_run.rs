@@ -130,9 +130,10 @@ fn local_secs(t: DateTime<Utc>, timezone: &str) -> String {
         .to_string()
 }
 
-/// Render the check run: conclusion, title and a Markdown summary under GitHub's limit. The conclusion
-/// is always `neutral`: a late or early push is a fact the student can no longer change, not an action
-/// they are asked to take.
+/// Render the check run, written to the student: conclusion, title and a Markdown summary under GitHub's
+/// limit. The conclusion is `success` for a push on time by the student's own deadline and `neutral` for
+/// a late or early one: a fact the student can no longer change, not a failure they are asked to fix. No
+/// line asks the student to run a command: "Details" leads to the attempt's page and its proof.
 pub fn render(s: &Summary) -> CheckOutput {
     let (timing, verdict) = if s.early {
         (
@@ -152,7 +153,7 @@ pub fn render(s: &Summary) -> CheckOutput {
     if s.closes_at == s.session_closes_at {
         let _ = writeln!(
             md,
-            "| Deadline | {} ({}) |",
+            "| Your deadline | {} ({}) |",
             local_time(s.closes_at, &s.timezone),
             md_text(&s.timezone, 64)
         );
@@ -210,18 +211,24 @@ pub fn render(s: &Summary) -> CheckOutput {
     // The entry's seq is its Merkle leaf index; the smallest tree holding it has seq + 1 leaves.
     let _ = writeln!(
         md,
-        "\n#### Audit receipt\nEntry **{}** of the labtrail audit log, entry hash `{}`.\n\
-         Merkle leaf index **{}**, tree size **{}**: every signed checkpoint of at least that size proves it \
-         (`labtrail audit prove --attempt {}`, or `GET /api/v1/attempts/{}/proof`).",
+        "\n#### Your receipt\nThis push is entry **{}** of the labtrail audit log, entry hash `{}` \
+         (Merkle leaf index **{}**: every signed checkpoint of at least **{}** entries proves it). \
+         Nobody can change or remove it unnoticed.\n\n\
+         **Details → download your proof**: open *Details* on this check run, sign in with GitHub, and \
+         download `labtrail-proof-{}.json`; the page shows how anyone checks it offline with the log's \
+         public key.",
         s.audit_seq,
         md_text(&s.entry_hash, 64),
         s.audit_seq,
         s.audit_seq.saturating_add(1),
         s.attempt_id,
-        s.attempt_id
     );
     CheckOutput {
-        conclusion: "neutral",
+        conclusion: if s.late || s.early {
+            "neutral"
+        } else {
+            "success"
+        },
         title,
         summary: within_limit(md),
     }
@@ -382,14 +389,14 @@ mod tests {
     #[test]
     fn normal_push() {
         let out = render(&base());
-        assert_eq!(out.conclusion, "neutral");
+        assert_eq!(out.conclusion, "success");
         assert_eq!(out.title, "Attempt #3: on time");
         insta::assert_snapshot!(out.summary, @r#"
         ### Lab 3: linked lists
 
         | | |
         |---|---|
-        | Deadline | 2026-02-01 23:59 +00:00 (UTC) |
+        | Your deadline | 2026-02-01 23:59 +00:00 (UTC) |
         | Pushed | 2026-02-01 21:15:07 +00:00 (**on time**) |
         | Attempt | #3 |
         | Commit | `abcdef012345` on main |
@@ -405,9 +412,10 @@ mod tests {
         | #3 | `abcdef012345` | 2026-02-01 21:15:07 +00:00 | 2 | on time |
         | #2 | `111111111111` | 2026-01-30 10:00:00 +00:00 | 5 | on time |
 
-        #### Audit receipt
-        Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
-        Merkle leaf index **41**, tree size **42**: every signed checkpoint of at least that size proves it (`labtrail audit prove --attempt 16`, or `GET /api/v1/attempts/16/proof`).
+        #### Your receipt
+        This push is entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08` (Merkle leaf index **41**: every signed checkpoint of at least **42** entries proves it). Nobody can change or remove it unnoticed.
+
+        **Details → download your proof**: open *Details* on this check run, sign in with GitHub, and download `labtrail-proof-16.json`; the page shows how anyone checks it offline with the log's public key.
     "#);
     }
 
@@ -515,7 +523,7 @@ mod tests {
 
         | | |
         |---|---|
-        | Deadline | 2026-02-01 23:59 +00:00 (UTC) |
+        | Your deadline | 2026-02-01 23:59 +00:00 (UTC) |
         | Pushed | 2026-02-01 21:15:07 +00:00 (**on time**) |
         | Attempt | #12 |
         | Commit | `abcdef012345` on main |
@@ -588,9 +596,10 @@ mod tests {
         | #4 | `444444444444` | 2026-01-31 05:15:07 +00:00 | 4992 | on time |
         | #3 | `333333333333` | 2026-01-31 00:15:07 +00:00 | 4991 | on time |
 
-        #### Audit receipt
-        Entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`.
-        Merkle leaf index **41**, tree size **42**: every signed checkpoint of at least that size proves it (`labtrail audit prove --attempt 16`, or `GET /api/v1/attempts/16/proof`).
+        #### Your receipt
+        This push is entry **41** of the labtrail audit log, entry hash `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08` (Merkle leaf index **41**: every signed checkpoint of at least **42** entries proves it). Nobody can change or remove it unnoticed.
+
+        **Details → download your proof**: open *Details* on this check run, sign in with GitHub, and download `labtrail-proof-16.json`; the page shows how anyone checks it offline with the log's public key.
     "#);
     }
 
@@ -612,7 +621,7 @@ mod tests {
         assert!(out.summary.chars().count() <= SUMMARY_LIMIT);
         assert!(out.summary.contains("and 999950 more"));
         assert!(
-            out.summary.contains("Audit receipt"),
+            out.summary.contains("Your receipt"),
             "the receipt survives long input"
         );
         assert!(!out.summary.contains("é\n"), "no raw newline from a path");

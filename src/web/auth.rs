@@ -31,9 +31,15 @@ pub const LOGIN_CSRF_COOKIE: &str = "lt_login_csrf";
 pub enum WebError {
     #[error("sign in first")]
     SignIn,
+    /// No live session on a page: sign in, then come back to this same-origin path.
+    #[error("sign in first")]
+    SignInFor(String),
     /// The session's GitHub access is due for its re-check: through GitHub again.
     #[error("sign in again")]
     Recheck,
+    /// The re-check, then back to this same-origin path.
+    #[error("sign in again")]
+    RecheckFor(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -113,7 +119,13 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = match &self {
             Self::SignIn => return Redirect::to("/login").into_response(),
+            Self::SignInFor(next) => {
+                return Redirect::to(&with_next("/login", next)).into_response()
+            }
             Self::Recheck => return Redirect::to("/login/github").into_response(),
+            Self::RecheckFor(next) => {
+                return Redirect::to(&with_next("/login/github", next)).into_response()
+            }
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -136,6 +148,38 @@ impl IntoResponse for WebError {
         )
             .into_response()
     }
+}
+
+/// A return path a browser may be sent back to after signing in: a path of this site only (`/…`, not
+/// `//host…` nor `/\\host…`, no control characters, at most 1000 bytes), never the sign-in pages
+/// themselves; anything else is ignored (`None`).
+pub fn same_origin_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 1000
+        && !next.chars().any(char::is_control)
+        && !next.starts_with("/login")
+        && !next.starts_with("/logout");
+    ok.then_some(next)
+}
+
+/// `path?next=<next>` (URL-encoded), or `path` when `next` is not a same-origin path or is `/`.
+pub fn with_next(path: &str, next: &str) -> String {
+    match same_origin_path(next).filter(|n| *n != "/") {
+        Some(n) => format!(
+            "{path}?next={}",
+            url::form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>()
+        ),
+        None => path.to_owned(),
+    }
+}
+
+/// The path and query a GET asked for, to come back to after signing in (`None` for other methods).
+fn asked_for(parts: &Parts) -> Option<String> {
+    (parts.method == axum::http::Method::GET)
+        .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
+        .flatten()
 }
 
 /// The value of cookie `name` (as [`WebConfig::cookie_name`] names it: `__Host-` over https) from the
@@ -192,12 +236,13 @@ impl FromRequestParts<WebApp> for WebUser {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &WebApp) -> Result<Self, WebError> {
+        let sign_in = || asked_for(parts).map_or(WebError::SignIn, WebError::SignInFor);
         let cookie =
-            cookie_value(&state.web.cfg, &parts.headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
+            cookie_value(&state.web.cfg, &parts.headers, SESSION_COOKIE).ok_or_else(sign_in)?;
         let now = Utc::now();
         let session = web_sessions::find(&state.app.db, &cookie, now)
             .await?
-            .ok_or(WebError::SignIn)?;
+            .ok_or_else(sign_in)?;
         match session.method {
             // A revoked token ends its web sessions too.
             SignInMethod::Token => {
@@ -217,7 +262,7 @@ impl FromRequestParts<WebApp> for WebUser {
                 if stale {
                     web_sessions::end(&state.app.db, &state.app.origin, &session, "recheck")
                         .await?;
-                    return Err(WebError::Recheck);
+                    return Err(asked_for(parts).map_or(WebError::Recheck, WebError::RecheckFor));
                 }
             }
         }
@@ -244,9 +289,23 @@ impl WebUser {
             .is_none_or(|orgs| orgs.iter().any(|o| o == org))
     }
 
-    /// This browser as a reader (`reads`).
+    /// This browser as a reader (`reads`): a student by their GitHub id, staff by role and organisations.
     pub fn viewer(&self) -> Viewer {
-        Viewer::web(self.session.id, self.role, self.orgs.clone())
+        match (self.role, self.session.github_user_id) {
+            (Role::Student, Some(github_id)) => Viewer::student_with_login(
+                self.session.id,
+                github_id,
+                self.session.github_login.clone(),
+            ),
+            // A student row without its GitHub id sees nothing: staff of no organisation.
+            (Role::Student, None) => Viewer::web(self.session.id, self.role, Some(Vec::new())),
+            (role, _) => Viewer::web(self.session.id, role, self.orgs.clone()),
+        }
+    }
+
+    /// Signed in as a student (GitHub, no organisation owned or taught).
+    pub fn is_student(&self) -> bool {
+        self.role == Role::Student
     }
 
     /// Who is shown as signed in (a GitHub login, or the kind of token).
@@ -275,9 +334,26 @@ impl WebUser {
     }
 }
 
-/// `GET /login`: the sign-in page (a fresh CSRF cookie for its form).
-pub async fn login_page(State(state): State<WebApp>, headers: HeaderMap) -> Response {
-    login_form(&state, &headers, StatusCode::OK, None)
+/// `?next=`: where to go after signing in (a same-origin path; anything else is ignored).
+#[derive(Debug, Default, Deserialize)]
+pub struct NextQuery {
+    pub next: Option<String>,
+}
+
+impl NextQuery {
+    /// The return path, when it is a same-origin path.
+    pub fn path(&self) -> Option<&str> {
+        self.next.as_deref().and_then(same_origin_path)
+    }
+}
+
+/// `GET /login`: the sign-in page (a fresh CSRF cookie for its form); `?next=` goes on to GitHub's.
+pub async fn login_page(
+    State(state): State<WebApp>,
+    headers: HeaderMap,
+    axum::extract::Query(next): axum::extract::Query<NextQuery>,
+) -> Response {
+    login_form_to(&state, &headers, StatusCode::OK, None, next.path())
 }
 
 fn login_form(
@@ -285,6 +361,16 @@ fn login_form(
     headers: &HeaderMap,
     status: StatusCode,
     error: Option<&str>,
+) -> Response {
+    login_form_to(state, headers, status, error, None)
+}
+
+fn login_form_to(
+    state: &WebApp,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+    next: Option<&str>,
 ) -> Response {
     let existing =
         cookie_value(&state.web.cfg, headers, LOGIN_CSRF_COOKIE).filter(|c| c.len() >= 32);
@@ -297,7 +383,13 @@ fn login_form(
     };
     // The form carries the server's MAC of the cookie, not the cookie itself.
     let csrf = state.web.cookie_key.login_csrf(&cookie);
-    let page = views::login(state.web.cfg.oauth.is_some(), &csrf, error);
+    let github = state
+        .web
+        .cfg
+        .oauth
+        .is_some()
+        .then(|| with_next("/login/github", next.unwrap_or("/")));
+    let page = views::login(github.as_deref(), &csrf, error);
     let mut response = (status, Html(page.into_string())).into_response();
     if fresh {
         response.headers_mut().append(
@@ -351,12 +443,22 @@ pub async fn login_with_token(
 
 /// Create the session, set its cookie and go to the session list.
 pub async fn start_session(state: &WebApp, sign_in: &SignIn) -> Result<Response, WebError> {
+    start_session_to(state, sign_in, None).await
+}
+
+/// Create the session, set its cookie and go to `next` (a same-origin path) or the front page.
+pub async fn start_session_to(
+    state: &WebApp,
+    sign_in: &SignIn,
+    next: Option<&str>,
+) -> Result<Response, WebError> {
     let cfg = &state.web.cfg;
     let lifetime = chrono::Duration::from_std(cfg.session_lifetime)
         .unwrap_or_else(|_| chrono::Duration::hours(8));
     let (_, cookie) =
         web_sessions::create(&state.app.db, &state.app.origin, sign_in, lifetime).await?;
-    let mut response = Redirect::to("/").into_response();
+    let to = next.and_then(same_origin_path).unwrap_or("/");
+    let mut response = Redirect::to(to).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(cfg, SESSION_COOKIE, &cookie, Some(lifetime.num_seconds())),
@@ -446,6 +548,33 @@ mod tests {
             HeaderValue::from_static("lt_session=planted"),
         );
         assert_eq!(cookie_value(&https, &headers, SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn only_same_origin_paths_are_return_paths() {
+        for ok in ["/attempts/98", "/me", "/attempts/3?page=2#files", "/"] {
+            assert_eq!(same_origin_path(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "evil",
+            "",
+            "/login/github",
+            "/logout",
+            "/a\nb",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(same_origin_path(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            with_next("/login", "/attempts/9"),
+            "/login?next=%2Fattempts%2F9"
+        );
+        assert_eq!(with_next("/login", "//evil"), "/login");
+        assert_eq!(with_next("/login", "/"), "/login");
     }
 
     #[test]

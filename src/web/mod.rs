@@ -209,6 +209,8 @@ pub fn router(state: WebApp) -> Router {
         .route("/attempts/{id}", get(pages::attempt))
         .route("/attempts/{id}/proof.json", get(pages::proof))
         .route("/audit", get(pages::audit))
+        .route("/audit/public-key", get(pages::public_key))
+        .route("/me", get(pages::me))
         .route("/static/style.css", get(stylesheet))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)

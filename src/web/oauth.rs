@@ -14,7 +14,10 @@ use chrono::Utc;
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
-use super::auth::{cookie_value, remove_cookie, same_secret, set_cookie, start_session, WebError};
+use super::auth::{
+    cookie_value, remove_cookie, same_origin_path, same_secret, set_cookie, start_session_to,
+    NextQuery, WebError,
+};
 use super::{OauthClient, WebApp};
 use crate::db;
 use crate::db::web_sessions::{self, SignIn};
@@ -37,10 +40,14 @@ fn callback_url(state: &WebApp) -> String {
 }
 
 /// `GET /login/github`: a new `state` in a signed, expiring cookie (no row is written), and the browser
-/// to GitHub's authorize page.
-pub async fn start(State(state): State<WebApp>) -> Result<Response, WebError> {
+/// to GitHub's authorize page; a same-origin `?next=` rides in the state (see [`state_with_return`]).
+pub async fn start(
+    State(state): State<WebApp>,
+    Query(next): Query<NextQuery>,
+) -> Result<Response, WebError> {
     let client = client(&state)?;
     let nonce = web_sessions::random_secret()?;
+    let nonce = state_with_return(&nonce, next.path());
     let expires = Utc::now().timestamp() + STATE_LIFETIME_SECS;
     let cookie = state.web.cookie_key.state_cookie(&nonce, expires);
     let mut url = url::Url::parse(&format!(
@@ -113,26 +120,52 @@ pub async fn callback(
         .await?;
     let user = github.user(&token).await?;
     let orgs = github.instructor_orgs(&state, &token, &user.login).await?;
+    let next = return_of(&presented);
+    let mut response = start_session_to(&state, &sign_in_of(user, orgs), next.as_deref()).await?;
+    remove_cookie(&mut response, &state.web.cfg, STATE_COOKIE);
+    Ok(response)
+}
+
+/// Who the GitHub user is here: an instructor of the organisations they own or teach, or — owning and
+/// teaching none — a student, who sees only their own attempts.
+fn sign_in_of(user: User, orgs: Vec<String>) -> SignIn {
     if orgs.is_empty() {
-        // Counted, not logged a line each (`jobs::refusals` logs a summary).
-        state.app.metrics.sign_in_failed(SignInFailure::NoAccess);
-        return Err(WebError::Forbidden(
-            "your GitHub account owns no organisation with lab sessions here and is not in the \
-             instructors' team"
-                .into(),
-        ));
-    }
-    let mut response = start_session(
-        &state,
-        &SignIn::Github {
+        tracing::info!(github_user_id = user.id, "web sign-in: a student");
+        SignIn::Student {
+            user_id: user.id,
+            login: user.login,
+        }
+    } else {
+        SignIn::Github {
             user_id: user.id,
             login: user.login,
             orgs,
-        },
-    )
-    .await?;
-    remove_cookie(&mut response, &state.web.cfg, STATE_COOKIE);
-    Ok(response)
+        }
+    }
+}
+
+/// The OAuth `state` for `nonce` carrying a return path: `nonce.base64url(path)`. The whole value is
+/// what is remembered and bound to the browser, so the path cannot be changed on the way.
+fn state_with_return(nonce: &str, next: Option<&str>) -> zeroize::Zeroizing<String> {
+    use base64::Engine as _;
+    zeroize::Zeroizing::new(match next.filter(|n| *n != "/") {
+        Some(path) => format!(
+            "{nonce}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(path)
+        ),
+        None => nonce.to_owned(),
+    })
+}
+
+/// The return path a checked `state` carries, if it is (still) a same-origin path.
+fn return_of(state: &str) -> Option<String> {
+    use base64::Engine as _;
+    let (_, encoded) = state.split_once('.')?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    let path = String::from_utf8(bytes).ok()?;
+    same_origin_path(&path).map(str::to_owned)
 }
 
 #[derive(Deserialize)]
@@ -284,4 +317,20 @@ impl<'a> GithubUser<'a> {
 /// A GitHub login as it may appear in a URL path.
 fn valid_login(s: &str) -> bool {
     !s.is_empty() && s.len() <= 39 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_carries_a_same_origin_return_path_only() {
+        let s = state_with_return("abc", Some("/attempts/98"));
+        assert_eq!(return_of(&s).as_deref(), Some("/attempts/98"));
+        assert_eq!(return_of(&state_with_return("abc", None)), None);
+        assert_eq!(return_of(&state_with_return("abc", Some("/"))), None);
+        // A forged state naming another site: ignored.
+        let forged = state_with_return("abc", Some("//evil.example"));
+        assert_eq!(return_of(&forged), None);
+    }
 }

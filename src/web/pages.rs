@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::auth::{WebError, WebUser};
@@ -26,6 +26,7 @@ fn header(user: &WebUser) -> Header<'_> {
         label: user.label(),
         csrf: user.csrf(),
         auditor: user.viewer().reads_audit(),
+        student: user.is_student(),
     }
 }
 
@@ -37,8 +38,11 @@ fn ctx(state: &WebApp) -> Ctx<'_> {
     }
 }
 
-/// `GET /`: the sessions of the organisations the user may see, with their counts.
-pub async fn index(State(state): State<WebApp>, user: WebUser) -> Result<Html<String>, WebError> {
+/// `GET /`: the sessions of the organisations the user may see, with their counts; a student's is `/me`.
+pub async fn index(State(state): State<WebApp>, user: WebUser) -> Result<Response, WebError> {
+    if user.is_student() {
+        return Ok(Redirect::to("/me").into_response());
+    }
     let sessions = reads::index(ctx(&state), &user.viewer()).await?;
     let lines: Vec<SessionLine> = sessions
         .iter()
@@ -62,7 +66,39 @@ pub async fn index(State(state): State<WebApp>, user: WebUser) -> Result<Html<St
             }
         })
         .collect();
-    Ok(Html(views::index(&header(&user), &lines).into_string()))
+    Ok(Html(views::index(&header(&user), &lines).into_string()).into_response())
+}
+
+/// `GET /me`: a student's own record — per session their deadline, status, final attempt and every
+/// attempt (each session audited as `web.student_read`). Staff have no such page: the front page.
+pub async fn me(State(state): State<WebApp>, user: WebUser) -> Result<Response, WebError> {
+    if !user.is_student() {
+        return Ok(Redirect::to("/").into_response());
+    }
+    let sessions = reads::me(ctx(&state), &user.viewer()).await?;
+    let page = views::MePage {
+        sessions: &sessions,
+        github_web: state.web.cfg.github_web(),
+    };
+    Ok(Html(views::me(&header(&user), &page).into_string()).into_response())
+}
+
+/// `GET /audit/public-key`: the audit log's verifier key, the text `labtrail audit public-key` prints
+/// (public: anyone checking a proof offline needs it; it is not a secret).
+pub async fn public_key(State(state): State<WebApp>) -> Result<Response, WebError> {
+    let key = state.web.verifier_key.as_ref().ok_or_else(|| {
+        WebError::NotFound(
+            "This instance does not sign checkpoints: it has no verifier key.".into(),
+        )
+    })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        format!("{key}\n"),
+    )
+        .into_response())
 }
 
 /// `?org=` for a slug several organisations use.
@@ -219,8 +255,9 @@ pub struct PageQuery {
     page: Option<u64>,
 }
 
-/// `GET /attempts/{id}`: the attempt, its files a page at a time, its audit receipt (audited as
-/// `web.attempt_read`).
+/// `GET /attempts/{id}`: the attempt, its files a page at a time, its audit receipt and proof (audited as
+/// `web.attempt_read`, or `web.student_read` for a student, who sees only what is theirs: another
+/// student's attempt is 404).
 pub async fn attempt(
     State(state): State<WebApp>,
     user: WebUser,
@@ -239,12 +276,16 @@ pub async fn attempt(
         entry_hash: data.entry_hash.clone(),
         github_web: state.web.cfg.github_web(),
         deadline: data.deadline,
+        seen: data.seen,
+        checkpoint_size: data.checkpoint_size,
+        checkpoint_interval_secs: state.app.checkpoint_interval_secs,
+        student: user.is_student(),
     };
     Ok(Html(views::attempt(&header(&user), &view).into_string()))
 }
 
-/// `GET /attempts/{id}/proof.json`: the API's inclusion proof, as a download (audited as
-/// `web.proof_read`).
+/// `GET /attempts/{id}/proof.json`: the API's inclusion proof, as the download
+/// `labtrail-proof-{id}.json` (audited as `web.proof_read`, or `web.student_read` for a student).
 pub async fn proof(
     State(state): State<WebApp>,
     user: WebUser,
@@ -258,7 +299,7 @@ pub async fn proof(
     )
     .await?;
     let body = serde_json::to_vec_pretty(&proof).map_err(WebError::internal)?;
-    let disposition = format!("attachment; filename=\"attempt-{id}-proof.json\"");
+    let disposition = format!("attachment; filename=\"labtrail-proof-{id}.json\"");
     Ok((
         [
             (

@@ -122,7 +122,8 @@ impl CookieKey {
         if !self.verify(Purpose::OauthState, body, tag) {
             return None;
         }
-        let (state, expires) = body.split_once('.')?;
+        // The state may hold a '.' (a return path rides in it); the expiry never does.
+        let (state, expires) = body.rsplit_once('.')?;
         let expires: i64 = expires.parse().ok()?;
         (now_unix < expires && !state.is_empty()).then(|| state.to_owned())
     }
@@ -170,5 +171,11 @@ mod tests {
         let forged = format!("{body}.{}", key.login_csrf(body));
         assert_eq!(key.open_state_cookie(&forged, 999), None);
         assert_eq!(key.open_state_cookie("junk", 0), None);
+        // A state carrying a return path (`nonce.path`) comes back whole.
+        let with_path = key.state_cookie("nonce.L2F0dGVtcHRzLzk", 1000);
+        assert_eq!(
+            key.open_state_cookie(&with_path, 999).as_deref(),
+            Some("nonce.L2F0dGVtcHRzLzk")
+        );
     }
 }

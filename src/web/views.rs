@@ -30,6 +30,8 @@ pub struct Header<'a> {
     pub label: String,
     pub csrf: &'a str,
     pub auditor: bool,
+    /// A student: the navigation leads to their own record.
+    pub student: bool,
 }
 
 /// The page frame.
@@ -49,7 +51,8 @@ pub fn layout(title: &str, header: Option<&Header<'_>>, body: Markup) -> Markup 
                     nav aria-label="Main" {
                         a.brand href="/" { "labtrail" }
                         @if let Some(h) = header {
-                            a href="/" { "Sessions" }
+                            @if h.student { a href="/me" { "My record" } }
+                            @else { a href="/" { "Sessions" } }
                             @if h.auditor { a href="/audit" { "Audit" } }
                         }
                     }
@@ -81,16 +84,17 @@ pub fn error_page(status: StatusCode, message: &str) -> Markup {
     )
 }
 
-/// The sign-in page.
-pub fn login(github: bool, csrf: &str, error: Option<&str>) -> Markup {
+/// The sign-in page; `github`: the "Sign in with GitHub" link (with its return path), when configured.
+pub fn login(github: Option<&str>, csrf: &str, error: Option<&str>) -> Markup {
     layout(
         "Sign in",
         None,
         html! {
             h1 { "Sign in" }
             @if let Some(e) = error { p.error role="alert" { (e) } }
-            @if github {
-                p { a.button href="/login/github" { "Sign in with GitHub" } }
+            @if let Some(href) = github {
+                p { a.button href=(href) { "Sign in with GitHub" } }
+                p.hint { "Students and instructors: sign in with your GitHub account. Students see their own attempts, deadlines and proofs." }
             }
             form.login method="post" action="/login" {
                 h2 { "Sign in with an API token" }
@@ -348,24 +352,52 @@ pub struct AttemptPage<'a> {
     pub github_web: &'a str,
     /// The student's own deadline (the session's, or their extension), judged as the summary judges it.
     pub deadline: DateTime<Utc>,
+    /// What more the viewer sees: the repository's name, the pusher's login.
+    pub seen: crate::reads::Seen,
+    /// The newest signed checkpoint's size: the proof is ready when it exceeds the entry's seq.
+    pub checkpoint_size: Option<i64>,
+    /// How often checkpoints are signed.
+    pub checkpoint_interval_secs: u64,
+    /// A student's page: their words, their links.
+    pub student: bool,
 }
 
-/// `/attempts/{id}`.
+/// `/attempts/{id}`: for staff everything; for a student only what is theirs (the repository's name when
+/// the roster links it to them, the pusher's login when it is theirs).
 pub fn attempt(header: &Header<'_>, p: &AttemptPage<'_>) -> Markup {
     let a = p.attempt;
-    let repo_url = format!("{}/{}", p.github_web, a.repository_full_name);
+    let repo_url = p
+        .seen
+        .repository
+        .then(|| format!("{}/{}", p.github_web, a.repository_full_name));
+    let repository = if p.seen.repository {
+        a.repository_full_name.as_str()
+    } else {
+        "a repository that is not yours"
+    };
     let tz = p.session.timezone.as_str();
     let both = |t: DateTime<Utc>| {
         html! { time datetime=(t.to_rfc3339()) { (local(t, tz)) } " (" (tz) "; " (when(t)) ")" }
     };
+    let commit = |sha: &str| match &repo_url {
+        Some(url) => html! { a href={ (url) "/commit/" (sha) } { code { (sha) } } },
+        None => html! { code { (sha) } },
+    };
     let early = crate::domain::session::is_early(a.pushed_at, p.session.opens_at);
     let late = crate::domain::session::is_late(a.pushed_at, p.deadline);
+    let covered = p.checkpoint_size.is_some_and(|size| size > a.audit_seq);
+    let proof_file = format!("labtrail-proof-{}.json", a.id);
     layout(
         &format!("Attempt {}", a.id),
         Some(header),
         html! {
-            p.crumbs { a href={ "/sessions/" (p.session.slug) "?org=" (p.session.org) } { (p.session.title) } " › attempt " (a.id) }
-            h1 { (a.repository_full_name) " · attempt #" (a.attempt_number) }
+            @if p.student {
+                p.crumbs { a href="/me" { "My record" } " › " (p.session.title) " › attempt #" (a.attempt_number) }
+                h1 { (p.session.title) " · your attempt #" (a.attempt_number) }
+            } @else {
+                p.crumbs { a href={ "/sessions/" (p.session.slug) "?org=" (p.session.org) } { (p.session.title) } " › attempt " (a.id) }
+                h1 { (a.repository_full_name) " · attempt #" (a.attempt_number) }
+            }
             table.facts {
                 caption { "Facts of attempt " (a.id) }
                 tbody {
@@ -377,16 +409,24 @@ pub fn attempt(header: &Header<'_>, p: &AttemptPage<'_>) -> Markup {
                     } }
                     tr { th scope="row" { "Pushed at" } td { (both(a.pushed_at)) } }
                     tr { th scope="row" { "Received at" } td { (both(a.received_at)) } }
-                    tr { th scope="row" { "Deadline" } td {
+                    tr { th scope="row" { @if p.student { "Your deadline" } @else { "Deadline" } } td {
                         (both(p.deadline))
                         @if p.deadline != p.session.closes_at { " — extended; the session's is " (local(p.session.closes_at, tz)) }
                     } }
-                    tr { th scope="row" { "Pushed by" } td { (a.pusher_login.as_deref().unwrap_or("–")) } }
+                    @if p.student { tr { th scope="row" { "Repository" } td { (repository) } } }
+                    tr { th scope="row" { "Pushed by" } td {
+                        @if p.student { @if p.seen.pusher { "you" } @else { "someone else with access to your repository" } }
+                        @else { (a.pusher_login.as_deref().unwrap_or("–")) }
+                    } }
                     tr { th scope="row" { "Ref" } td { code { (a.git_ref) } } }
-                    tr { th scope="row" { "Before" } td { a href={ (repo_url) "/commit/" (a.before_sha) } { code { (a.before_sha) } } } }
-                    tr { th scope="row" { "After" } td { a href={ (repo_url) "/commit/" (a.after_sha) } { code { (a.after_sha) } } } }
+                    tr { th scope="row" { "Before" } td { (commit(&a.before_sha)) } }
+                    tr { th scope="row" { "After" } td { (commit(&a.after_sha)) } }
                     tr { th scope="row" { "Forced" } td { @if a.forced { "Yes (history rewritten)" } @else { "No" } } }
-                    tr { th scope="row" { "Check run" } td { @match a.check_run_id { Some(id) => a href={ (repo_url) "/runs/" (id) } { "labtrail check run " (id) }, None => "not posted yet" } } }
+                    tr { th scope="row" { "Check run" } td { @match (a.check_run_id, &repo_url) {
+                        (Some(id), Some(url)) => a href={ (url) "/runs/" (id) } { "labtrail check run " (id) },
+                        (Some(id), None) => { "labtrail check run " (id) },
+                        (None, _) => "not posted yet",
+                    } } }
                     tr { th scope="row" { "Files" } td { (a.file_count) " (" (a.files_source) @if !a.files_complete { ", incomplete" } ")" } }
                 }
             }
@@ -394,9 +434,28 @@ pub fn attempt(header: &Header<'_>, p: &AttemptPage<'_>) -> Markup {
             p {
                 "Recorded as audit log entry " strong { (a.audit_seq) }
                 @if let Some(h) = &p.entry_hash { " with hash " code.hash { (h) } }
-                ". "
-                a href={ "/attempts/" (a.id) "/proof.json" } download { "Download proof" }
-                " (check it offline with " code { "labtrail audit check-proof" } ")."
+                "."
+            }
+            @if covered {
+                p.downloads {
+                    a.button href={ "/attempts/" (a.id) "/proof.json" } download=(proof_file) { "Download proof" }
+                    " · "
+                    a href="/audit/public-key" download="labtrail.pub" { "The log's verifier key" }
+                }
+                section.howto aria-labelledby="check-offline" {
+                    h3 id="check-offline" { "Check it yourself, offline" }
+                    ol {
+                        li { "Download the proof (" code { (proof_file) } ") and the log's verifier key (" code { "labtrail.pub" } ", from " a href="/audit/public-key" { "/audit/public-key" } ")." }
+                        li { "Run " code { "labtrail audit check-proof " (proof_file) " --public-key labtrail.pub" } " anywhere, without this server." }
+                        li { "It prints " code { "valid: …" } " with the recorded entry: this push is in the signed log, and nobody can remove or change it unnoticed." }
+                    }
+                }
+            } @else {
+                p.notice role="status" {
+                    "No signed checkpoint covers this entry yet. Checkpoints are signed every "
+                    (crate::report::check_run::human_duration(chrono::Duration::seconds(i64::try_from(p.checkpoint_interval_secs).unwrap_or(i64::MAX))))
+                    ": reload this page after that to download the proof."
+                }
             }
             h2 id="files" { "Files (" (p.file_total) ")" }
             table.files {
@@ -409,6 +468,78 @@ pub fn attempt(header: &Header<'_>, p: &AttemptPage<'_>) -> Markup {
                     @if p.page > 0 { a href={ "/attempts/" (a.id) "?page=" (p.page) "#files" } rel="prev" { "‹ Previous" } " " }
                     "Page " (p.page + 1) " of " (p.pages)
                     @if p.page + 1 < p.pages { " " a href={ "/attempts/" (a.id) "?page=" (p.page + 2) "#files" } rel="next" { "Next ›" } }
+                }
+            }
+        },
+    )
+}
+
+/// What a student's own page shows.
+pub struct MePage<'a> {
+    pub sessions: &'a [crate::reads::MySession],
+    pub github_web: &'a str,
+}
+
+/// `/me`: per session, the student's deadline, status, final attempt and attempts.
+pub fn me(header: &Header<'_>, p: &MePage<'_>) -> Markup {
+    use crate::reads::FinalReason;
+    layout(
+        "My record",
+        Some(header),
+        html! {
+            h1 { "My record" }
+            p { "Every push to your lab repositories is recorded when GitHub reports it, judged against your own deadline, and kept in a tamper-evident log. Open an attempt to download its proof." }
+            @if p.sessions.is_empty() {
+                p { "No lab session has a push from you or a roster entry for you yet." }
+            }
+            @for m in p.sessions {
+                @let tz = m.session.timezone.as_str();
+                section.mysession aria-labelledby={ "s" (m.session.id) } {
+                    h2 id={ "s" (m.session.id) } { (m.session.title) " " (badge(m.status)) }
+                    table.facts {
+                        caption { "Your standing in " (m.session.title) }
+                        tbody {
+                            tr { th scope="row" { "Your deadline" } td {
+                                (time_local(m.deadline, tz)) " " span.tz { "(" (tz) ")" }
+                                @if m.deadline != m.session.closes_at { " — your extension; the session's is " (local(m.session.closes_at, tz)) }
+                            } }
+                            tr { th scope="row" { "Status" } td { (badge(m.status)) } }
+                            tr { th scope="row" { "Final attempt" } td {
+                                @match (m.final_reason, m.final_attempt.and_then(|id| m.attempts.iter().find(|a| a.id == id))) {
+                                    (FinalReason::LatestOnTime, Some(f)) => {
+                                        a href={ "/attempts/" (f.id) } { "#" (f.number) } " pushed " (time_local(f.pushed_at, tz))
+                                        " — the latest attempt pushed by your deadline; it is the one graded."
+                                    },
+                                    (FinalReason::NoneOnTime, _) => "None: every attempt was pushed after your deadline (or before the session opened).",
+                                    _ => "None: no push yet.",
+                                }
+                            } }
+                        }
+                    }
+                    @if !m.attempts.is_empty() {
+                        table.attempts {
+                            caption { "Your attempts in " (m.session.title) ", oldest first" }
+                            thead { tr {
+                                th scope="col" { "Attempt" } th scope="col" { "Pushed" } th scope="col" { "Late by" }
+                                th scope="col" { "Forced" } th scope="col" { "Files" } th scope="col" { "Commit" }
+                            } }
+                            tbody {
+                                @for a in &m.attempts {
+                                    tr {
+                                        th scope="row" { a href={ "/attempts/" (a.id) } { "#" (a.number) } @if m.final_attempt == Some(a.id) { " " span.badge.on_time { "final" } } }
+                                        td { (time_local(a.pushed_at, tz)) }
+                                        td { @if a.early { "early" } @else { @match a.late_by { Some(d) => (crate::report::check_run::human_duration(d)), None => "on time" } } }
+                                        td { @if a.forced { "Yes" } @else { "No" } }
+                                        td.num { (a.file_count) }
+                                        td { @match &a.repository {
+                                            Some(repo) => a.sha href={ (p.github_web) "/" (repo) "/commit/" (a.after_sha) } title={ "Commit " (a.after_sha) " on GitHub" } { code { (short(&a.after_sha)) } },
+                                            None => code title="a push of yours to a repository that is not yours" { (short(&a.after_sha)) },
+                                        } }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         },

@@ -16,7 +16,10 @@ use crate::helpers::{spawn_app, Backend, TestApp, TestDb};
 use crate::tokens::create_token;
 use crate::web::class;
 
-backend_tests!(sign_in_filter_open_download_sign_out);
+backend_tests!(
+    sign_in_filter_open_download_sign_out,
+    student_from_check_run_to_proof
+);
 
 /// chromedriver on `PATH`, or why the test cannot run.
 fn chromedriver() -> Option<PathBuf> {
@@ -123,16 +126,24 @@ async fn shot(browser: &Client, dir: &Option<PathBuf>, name: &str) {
     }
 }
 
-async fn sign_in_filter_open_download_sign_out(db: TestDb) {
+/// chromedriver, or `None` when the browser tests are skipped on purpose (one line says so).
+fn chromedriver_or_skip() -> Option<PathBuf> {
     if std::env::var("LABTRAIL_SKIP_BROWSER").as_deref() == Ok("1") {
         eprintln!("NOTE: browser test skipped (LABTRAIL_SKIP_BROWSER=1)");
-        return;
+        return None;
     }
     let Some(binary) = chromedriver() else {
         panic!(
             "chromedriver not found on PATH: apt-get install chromium chromium-driver, or set \
              LABTRAIL_SKIP_BROWSER=1 to skip the browser test"
         );
+    };
+    Some(binary)
+}
+
+async fn sign_in_filter_open_download_sign_out(db: TestDb) {
+    let Some(binary) = chromedriver_or_skip() else {
+        return;
     };
     let app = spawn_app(&db).await;
     class(&app).await;
@@ -247,7 +258,12 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
         .await
         .starts_with("/attempts/"));
     let attempt = b.source().await.expect("source");
-    assert!(attempt.contains("Audit receipt") && attempt.contains("Download proof"));
+    // No checkpoint in this app: the page says when the proof will be ready.
+    assert!(
+        attempt.contains("Audit receipt")
+            && attempt.contains("No signed checkpoint covers this entry yet"),
+        "{attempt}"
+    );
     shot(b, &shots, "attempt.png").await;
 
     // The CSV link, fetched with the browser's session cookie.
@@ -289,4 +305,102 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
         .await
         .expect("goto");
     assert_eq!(b.current_url().await.expect("url").path(), "/login");
+}
+
+/// A student in Chromium: the check run's Details link, "Sign in with GitHub" (the fake GitHub approves
+/// at once), back on that attempt; its proof; their record after an extension. Screenshots
+/// `student-attempt.png` and `student-me.png`.
+async fn student_from_check_run_to_proof(db: TestDb) {
+    let Some(binary) = chromedriver_or_skip() else {
+        return;
+    };
+    let (app, fake) = crate::students::student_app(&db).await;
+    crate::students::push_by(
+        &app,
+        "b-1",
+        ("lab1-alice", 7),
+        ("alice", 601),
+        71,
+        1_769_904_000 + 7200,
+    )
+    .await;
+    app.drain().await;
+    crate::audit_support::checkpoint(&app);
+    fake.sign_in_browser(601, "alice");
+    let details = fake.check_runs()[0]
+        .details_url
+        .clone()
+        .expect("details_url");
+    let driver = Driver::start(&binary).await;
+    let profile = db.scratch_dir().join("chromium-profile");
+    let browser = driver.browser(&profile).await;
+    let result =
+        std::panic::AssertUnwindSafe(drive_student(&app, &browser, &details, screenshot_dir(&db)))
+            .catch_unwind()
+            .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn drive_student(app: &TestApp, b: &Client, details: &str, shots: Option<PathBuf>) {
+    let base = &app.base_url;
+    let attempt_path = details.trim_start_matches(base.as_str()).to_owned();
+    b.goto(details).await.expect("goto the Details link");
+    assert_eq!(b.current_url().await.expect("url").path(), "/login");
+    click(
+        b,
+        Locator::LinkText("Sign in with GitHub"),
+        "sign in with GitHub",
+    )
+    .await;
+    assert_eq!(path_after(b, "/login").await, attempt_path);
+    wait_for(b, Locator::LinkText("Download proof"), "the attempt page").await;
+    let page = b.source().await.expect("source");
+    assert!(
+        page.contains("your attempt #1") && page.contains("late by 2 h"),
+        "{page}"
+    );
+    shot(b, &shots, "student-attempt.png").await;
+
+    // The proof link, fetched with the browser's session cookie: the API's proof JSON, as a file.
+    let cookie = b
+        .get_named_cookie("lt_session")
+        .await
+        .expect("session cookie");
+    let href = b
+        .find(Locator::LinkText("Download proof"))
+        .await
+        .expect("the proof link")
+        .attr("href")
+        .await
+        .expect("href")
+        .expect("an href");
+    let proof = app
+        .client
+        .get(format!("{base}{href}"))
+        .header("cookie", format!("lt_session={}", cookie.value()))
+        .send()
+        .await
+        .expect("GET the proof");
+    assert_eq!(proof.status().as_u16(), 200);
+    let id = attempt_path.trim_start_matches("/attempts/");
+    assert_eq!(
+        proof.headers()["content-disposition"],
+        format!("attachment; filename=\"labtrail-proof-{id}.json\"").as_str()
+    );
+
+    // An extension later: on time on their record.
+    app.extend_lab1("alice", "2026-02-01 03:00");
+    app.drain().await;
+    click(b, Locator::LinkText("My record"), "open my record").await;
+    assert_eq!(path_after(b, &attempt_path).await, "/me");
+    let me = b.source().await.expect("source");
+    assert!(
+        me.contains("your extension") && me.contains("badge on_time"),
+        "{me}"
+    );
+    shot(b, &shots, "student-me.png").await;
 }

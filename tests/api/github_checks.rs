@@ -36,7 +36,8 @@ async fn check_run_carries_the_attempt_summary_and_receipt(db: TestDb) {
         run.external_id.as_deref(),
         Some(attempt_id.to_string().as_str())
     );
-    assert_eq!(run.conclusion.as_deref(), Some("neutral"));
+    // On time: `success` (late or early would be `neutral`).
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
     assert_eq!(run.title, "Attempt #1: on time");
     let hash = entry_hash(&app, seq).await;
     assert!(run.summary.contains("### Session lab1"), "{}", run.summary);
@@ -44,20 +45,30 @@ async fn check_run_carries_the_attempt_summary_and_receipt(db: TestDb) {
     assert!(run.summary.contains("- added: README.md"));
     assert!(
         run.summary.contains(&format!(
-            "Entry **{seq}** of the labtrail audit log, entry hash `{hash}`"
+            "This push is entry **{seq}** of the labtrail audit log, entry hash `{hash}`"
         )),
         "{}",
         run.summary
     );
     assert!(
         run.summary.contains(&format!(
-            "Merkle leaf index **{seq}**, tree size **{}**: every signed checkpoint of at least that size \
-             proves it (`labtrail audit prove --attempt {attempt_id}`",
+            "(Merkle leaf index **{seq}**: every signed checkpoint of at least **{}** entries proves it)",
             seq + 1
         )),
         "{}",
         run.summary
     );
+    // It speaks to the student: Details leads to the proof; no command they cannot run.
+    assert!(
+        run.summary.contains(&format!(
+            "**Details → download your proof**: open *Details* on this check run, sign in with GitHub, \
+             and download `labtrail-proof-{attempt_id}.json`"
+        )),
+        "{}",
+        run.summary
+    );
+    assert!(!run.summary.contains("`labtrail "), "{}", run.summary);
+    assert!(!run.summary.contains("/api/v1/"), "{}", run.summary);
 }
 
 async fn entry_hash(app: &crate::helpers::TestApp, seq: i64) -> String {

@@ -594,6 +594,14 @@ impl TestApp {
                     labtrail::jobs::check_runs::sweep(app, &self.db, &self.worker.check_runs)
                         .await
                         .expect("sweep check runs");
+                let rewritten = labtrail::jobs::check_runs::refresh_changed(
+                    app,
+                    &self.db,
+                    &self.worker.origin,
+                    &self.worker.check_runs,
+                )
+                .await
+                .expect("rewrite check runs");
                 let completed = labtrail::jobs::files::complete_later(
                     app,
                     &self.db,
@@ -602,7 +610,7 @@ impl TestApp {
                 )
                 .await
                 .expect("complete file lists");
-                progressed |= created + completed > 0;
+                progressed |= created + rewritten + completed > 0;
             }
             if !progressed {
                 return;

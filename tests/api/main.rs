@@ -57,6 +57,7 @@ mod serve;
 mod session_rules;
 mod setup;
 mod strict_states;
+mod students;
 mod terminal_escapes;
 mod tokens;
 mod web;

@@ -296,7 +296,7 @@ async fn check_run_shows_local_time_and_the_students_deadline(db: TestDb) {
     let runs = fake.check_runs();
     let run = |sha: &str| runs.iter().find(|r| r.head_sha == sha).expect("run");
     let alice = run(&sha(70));
-    assert_eq!(alice.conclusion.as_deref(), Some("neutral"));
+    assert_eq!(alice.conclusion.as_deref(), Some("success"));
     assert_eq!(alice.title, "Attempt #1: on time");
     assert!(
         alice.summary.contains(
@@ -313,7 +313,7 @@ async fn check_run_shows_local_time_and_the_students_deadline(db: TestDb) {
     assert_eq!(bob.title, "Attempt #1: late by 2 h 5 min");
     assert!(
         bob.summary
-            .contains("| Deadline | 2026-02-01 01:00 +01:00 (Europe/Paris) |"),
+            .contains("| Your deadline | 2026-02-01 01:00 +01:00 (Europe/Paris) |"),
         "{}",
         bob.summary
     );

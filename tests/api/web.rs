@@ -217,10 +217,15 @@ async fn token_sign_in_pages_downloads_and_sign_out(db: TestDb) {
     let token = create_token(&app, "teach", "instructor", Some("course"));
     let mut b = Browser::new(&app.base_url);
 
-    // Not signed in: every page sends the browser to the sign-in.
-    for path in ["/", "/sessions/lab1", "/attempts/1", "/audit"] {
+    // Not signed in: every page sends the browser to the sign-in, which brings it back afterwards.
+    for (path, to) in [
+        ("/", "/login"),
+        ("/sessions/lab1", "/login?next=%2Fsessions%2Flab1"),
+        ("/attempts/1", "/login?next=%2Fattempts%2F1"),
+        ("/audit", "/login?next=%2Faudit"),
+    ] {
         let page = b.get(path).await;
-        assert_eq!((page.status, page.location()), (303, "/login"), "{path}");
+        assert_eq!((page.status, page.location()), (303, to), "{path}");
     }
     let login = b.get("/login").await;
     assert_eq!(login.status, 200);
@@ -299,7 +304,13 @@ async fn token_sign_in_pages_downloads_and_sign_out(db: TestDb) {
     let page = b.get(&format!("/attempts/{}", attempt.id)).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains(&attempt.after_sha));
-    assert!(page.body.contains("Download proof"));
+    // No checkpoint yet: the page says when the proof will be ready instead of offering a failing link.
+    assert!(
+        page.body
+            .contains("No signed checkpoint covers this entry yet. Checkpoints are signed every"),
+        "{}",
+        page.body
+    );
     assert_eq!(
         app.audit_count(
             "web.attempt_read",
@@ -515,14 +526,34 @@ async fn github_sign_in_owner_team_member_and_outsider(db: TestDb) {
     assert_eq!(t.get("/sessions/lab1").await.status, 200);
     assert_eq!(t.get("/sessions/lab9").await.status, 404);
 
-    // An outsider: a member, not an owner, not in the team.
+    // An outsider (a member, not an owner, not in the team) signs in as a student: their own record
+    // only, no organisation's pages.
     fake.sign_in_browser(503, "student");
     fake.set_org_role("course", "student", "member");
     let mut s = Browser::new(&app.base_url);
-    let (refused, _) = through_github(&mut s).await;
-    assert_eq!(refused.status, 403);
-    assert!(!s.cookies.contains_key("lt_session"));
-    assert_eq!(sessions(&app).await, 2);
+    let (student, _) = through_github(&mut s).await;
+    assert_eq!(
+        (student.status, student.location()),
+        (303, "/"),
+        "{}",
+        student.body
+    );
+    assert!(s.cookies.contains_key("lt_session"));
+    assert_eq!(sessions(&app).await, 3);
+    assert_eq!(s.get("/").await.location(), "/me");
+    assert_eq!(s.get("/sessions/lab1").await.status, 404);
+    assert_eq!(s.get("/sessions/lab1/grades.csv").await.status, 404);
+    let row = web_session::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("read")
+        .into_iter()
+        .find(|r| r.github_user_id == Some(503))
+        .expect("the student's session");
+    assert_eq!(
+        (row.role, row.orgs.as_deref()),
+        (entity::states::Role::Student, Some(""))
+    );
 
     // A callback whose state is not bound to this browser (no cookie): refused before any GitHub call.
     let calls = fake.oauth_seen().len();
@@ -567,7 +598,7 @@ async fn proof_download_and_audit_page(db: TestDb) {
     let proof = b
         .download(
             &format!("/attempts/{id}/proof.json"),
-            &format!("attempt-{id}-proof.json"),
+            &format!("labtrail-proof-{id}.json"),
         )
         .await;
     let from_web: serde_json::Value = serde_json::from_str(&proof.body).expect("proof JSON");
