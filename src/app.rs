@@ -280,7 +280,7 @@ impl App {
         let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
         let workers = pipeline.spawn(cfg.workers, Arc::clone(&wake), stop_rx);
         let state = AppState {
-            intake: crate::http::intake::Intake::start(db.clone()),
+            intake: crate::http::intake::Intake::start(db.clone(), Arc::clone(&edge)),
             db,
             secrets,
             wake,

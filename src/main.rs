@@ -10,8 +10,24 @@ use labtrail::cli::config::{AuditCommand, Cli, Command};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (libmimalloc-sys 0.1.49 binds no name for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Return freed memory to the system at once: mimalloc (v3 as built here) keeps freed pages for 1 s by
+/// default and reuses them meanwhile, so a dropped webhook body's touched pages became resident again
+/// inside the next body's buffer and 20 large deliveries peaked about 100 MB higher (docs/security.md,
+/// "Memory beyond the budget"). `MIMALLOC_PURGE_DELAY` in the environment still overrides this.
+fn purge_freed_memory_at_once() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: a plain call into the allocator's option table, allowed at any time.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    purge_freed_memory_at_once();
     // A missing .env is normal; a broken one is worth saying.
     if let Err(e) = dotenvy::dotenv() {
         if !e.not_found() {

@@ -151,12 +151,12 @@ impl Tracker {
 }
 
 /// From `candidates`, the slowest one old enough to judge (at least `grace`), removed from `map` and
-/// told to end; `false` when there is none.
+/// told to end: the bytes it had received, or `None` when there is none.
 fn evict_slowest(
     map: &mut HashMap<u64, Tracker>,
     grace: Duration,
     keep: impl Fn(u64, &Tracker) -> bool,
-) -> bool {
+) -> Option<u64> {
     let now = Instant::now();
     let victim = map
         .iter()
@@ -171,13 +171,9 @@ fn evict_slowest(
                 .then(a.since.cmp(&b.since))
         })
         .map(|(id, _)| *id);
-    match victim.and_then(|id| map.remove(&id)) {
-        Some(t) => {
-            t.evict.notify_one();
-            true
-        }
-        None => false,
-    }
+    let t = victim.and_then(|id| map.remove(&id))?;
+    t.evict.notify_one();
+    Some(t.bytes.load(Ordering::Relaxed))
 }
 
 /// The connection a request came in on (a request extension set by [`serve`]).
@@ -372,12 +368,18 @@ impl Edge {
     /// Drop one body being received to free memory (see [`Self::reserve`]); `false` when none is
     /// dropped.
     fn make_room(&self, except: Option<u64>) -> bool {
+        self.drop_one_body(except).is_some()
+    }
+
+    /// Drop one body being received (see [`Self::reserve`]): the bytes it had received, or `None` when
+    /// none is dropped.
+    fn drop_one_body(&self, except: Option<u64>) -> Option<u64> {
         let mut tracked = self.lock();
         let receiving = &mut tracked.receiving;
-        if evict_slowest(receiving, self.limits.body_grace, |id, _| {
+        if let Some(bytes) = evict_slowest(receiving, self.limits.body_grace, |id, _| {
             Some(id) != except
         }) {
-            return true;
+            return Some(bytes);
         }
         let fewest = receiving
             .iter()
@@ -390,11 +392,11 @@ impl Edge {
             })
             .map(|(id, _)| *id);
         match fewest {
-            Some(id) if Some(id) != except => receiving.remove(&id).is_some_and(|t| {
+            Some(id) if Some(id) != except => receiving.remove(&id).map(|t| {
                 t.evict.notify_one();
-                true
+                t.bytes.load(Ordering::Relaxed)
             }),
-            _ => false,
+            _ => None,
         }
     }
 
@@ -402,6 +404,31 @@ impl Edge {
     pub async fn reserve_copy(&self, n: usize) -> Result<HeldBytes, AppError> {
         let until = tokio::time::Instant::now() + self.limits.body_timeout;
         self.reserve(n, None, until).await
+    }
+
+    /// `n` bytes from the memory budget for copies made of an admitted body, all at once: bodies being
+    /// received are dropped until they and the free bytes cover `n` (as in [`Self::reserve`]: the
+    /// slowest past the grace period, else those with the fewest bytes), then their bytes are waited
+    /// for, at most `wait`. `503` when even dropping every body being received would not make room
+    /// (the rest is held by admitted deliveries).
+    pub async fn reserve_within(&self, n: usize, wait: Duration) -> Result<HeldBytes, AppError> {
+        let permits = u32::try_from(n).map_err(|_| AppError::PayloadTooLarge)?;
+        let mut room = self.body_memory.available_permits();
+        while room < n {
+            match self.drop_one_body(None) {
+                Some(bytes) => room = room.saturating_add(usize::try_from(bytes).unwrap_or(n)),
+                None => return Err(busy_error("webhook body bytes")),
+            }
+        }
+        match tokio::time::timeout(
+            wait,
+            Arc::clone(&self.body_memory).acquire_many_owned(permits),
+        )
+        .await
+        {
+            Ok(Ok(p)) => Ok(HeldBytes(p)),
+            _ => Err(busy_error("webhook body bytes")),
+        }
     }
 
     /// Read a webhook body, each chunk counted in the memory budget as it arrives: written straight
@@ -758,6 +785,7 @@ impl Edge {
             || evict_slowest(&mut tracked.connections, self.limits.body_grace, |_, t| {
                 t.ip == ip
             })
+            .is_some()
     }
 
     /// Close the slowest connection (of `ip`, or of anyone) old enough to judge and not busy.
@@ -767,6 +795,7 @@ impl Edge {
             self.limits.body_grace,
             |_, t| ip.is_none_or(|ip| t.ip == ip),
         )
+        .is_some()
     }
 }
 

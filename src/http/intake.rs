@@ -4,16 +4,20 @@
 //! whatever has arrived meanwhile in one transaction and answer each request only after that commit —
 //! one disk flush for many deliveries, and a `2xx` still means the row is on disk. A delivery's admission
 //! (its body bytes in the edge's memory budget) travels with it and is released after the commit; the
-//! payload bytes being inserted at once are bounded by [`INSERT_WINDOW`].
+//! payload bytes being inserted at once are bounded by [`INSERT_WINDOW`]. A large payload is stored
+//! alone, moved into its statement, and the driver's copies of it are counted in the edge's budget
+//! while it is inserted.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::db::deliveries::{self, NewDelivery, Status, Stored};
 use crate::db::{DbErr, Pool};
-use crate::http::edge::Admission;
+use crate::http::edge::{Admission, Edge};
+use crate::http::error::AppError;
 use crate::http::extract::{Payload, SignedDelivery, MAX_BODY_BYTES};
 use crate::webhook::event::Envelope;
 
@@ -89,13 +93,18 @@ const GROUP_MAX: usize = 256;
 /// does not count, so they are bounded here instead (GitHub's largest payload fits alone).
 const INSERT_WINDOW: usize = MAX_BODY_BYTES;
 
+/// How long a large payload's insert waits for the driver's copies to fit in the edge's budget
+/// (bodies being received are dropped for it first) before its request gets `503` (within the
+/// webhook's 8 s answer deadline).
+const COPIES_WAIT: Duration = Duration::from_secs(5);
+
 /// A delivery to store, its outcome when new, its admission (released once answered) and where to
 /// answer.
 struct Job {
     new: NewDelivery,
     outcome: Accepted,
     _admission: Option<Admission>,
-    done: oneshot::Sender<Result<Accepted, DbErr>>,
+    done: oneshot::Sender<Result<Accepted, AppError>>,
 }
 
 /// The edge's group committer: [`Intake::accept`] answers once the delivery is committed, together with
@@ -103,6 +112,7 @@ struct Job {
 #[derive(Clone)]
 pub struct Intake {
     db: Pool,
+    edge: Arc<Edge>,
     tx: mpsc::Sender<Job>,
     window: Arc<Semaphore>,
 }
@@ -110,7 +120,7 @@ pub struct Intake {
 impl Intake {
     /// Start the writer tasks: one on SQLite (one writer at a time anyway), four on PostgreSQL (commits
     /// overlap). They stop when every [`Intake`] clone is dropped.
-    pub fn start(db: Pool) -> Self {
+    pub fn start(db: Pool, edge: Arc<Edge>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(4 * GROUP_MAX);
         let rx = Arc::new(Mutex::new(rx));
         let writers = if deliveries::concurrent_writers(&db) {
@@ -122,16 +132,22 @@ impl Intake {
         for _ in 0..writers {
             tokio::spawn(write_groups(
                 db.clone(),
+                Arc::clone(&edge),
                 Arc::clone(&rx),
                 Arc::clone(&window),
             ));
         }
-        Self { db, tx, window }
+        Self {
+            db,
+            edge,
+            tx,
+            window,
+        }
     }
 
     /// Store a delivery once per GUID (a `dead` one is queued again), committed with whatever else is
     /// waiting; the answer comes after the commit.
-    pub async fn accept(&self, d: SignedDelivery) -> Result<Accepted, DbErr> {
+    pub async fn accept(&self, d: SignedDelivery) -> Result<Accepted, AppError> {
         let (new, outcome, admission) = classify(d);
         let (done, answer) = oneshot::channel();
         let job = Job {
@@ -143,12 +159,19 @@ impl Intake {
         match self.tx.send(job).await {
             Ok(()) => match answer.await {
                 Ok(result) => result,
-                Err(_) => Err(DbErr::Custom("the intake writer stopped".into())),
+                Err(_) => Err(AppError::database(DbErr::Custom(
+                    "the intake writer stopped".into(),
+                ))),
             },
             // No writer left (shutting down): store it alone.
             Err(mpsc::error::SendError(job)) => {
-                let _window = acquire_window(&self.window, job.new.payload.len()).await;
-                store_one(&self.db, &job.new, &job.outcome).await
+                let (done, answer) = oneshot::channel();
+                write_one(&self.db, &self.edge, &self.window, Job { done, ..job }).await;
+                answer.await.unwrap_or_else(|_| {
+                    Err(AppError::database(DbErr::Custom(
+                        "storing a delivery gave no outcome".into(),
+                    )))
+                })
             }
         }
     }
@@ -160,7 +183,12 @@ async fn acquire_window(window: &Arc<Semaphore>, bytes: usize) -> Option<OwnedSe
     Arc::clone(window).acquire_many_owned(n).await.ok()
 }
 
-async fn write_groups(db: Pool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, window: Arc<Semaphore>) {
+async fn write_groups(
+    db: Pool,
+    edge: Arc<Edge>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    window: Arc<Semaphore>,
+) {
     loop {
         let mut received = Vec::new();
         {
@@ -169,8 +197,15 @@ async fn write_groups(db: Pool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, window: Arc
                 return;
             }
         }
-        // Groups of at most the insert window's bytes (a larger payload alone), one after another.
-        let mut jobs = received.into_iter().peekable();
+        // Large payloads alone, without copies; the others in groups of at most the insert window's
+        // bytes, one after another.
+        let (large, small): (Vec<Job>, Vec<Job>) = received
+            .into_iter()
+            .partition(|j| j.new.payload.len() >= deliveries::LARGE_PAYLOAD);
+        for job in large {
+            write_one(&db, &edge, &window, job).await;
+        }
+        let mut jobs = small.into_iter().peekable();
         while jobs.peek().is_some() {
             let mut group = Vec::new();
             let mut bytes = 0usize;
@@ -184,6 +219,32 @@ async fn write_groups(db: Pool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, window: Arc
             write_group(&db, group).await;
         }
     }
+}
+
+/// Store a large payload's delivery alone ([`deliveries::store_alone`]: moved into the statement, not
+/// copied), the driver's copies of it counted in the edge's body budget meanwhile (at most what the
+/// budget has beside the payload itself, so a lone delivery always fits). When they do not fit within
+/// [`COPIES_WAIT`], the request gets `503` and nothing is stored.
+async fn write_one(db: &Pool, edge: &Edge, window: &Arc<Semaphore>, job: Job) {
+    let Job {
+        new,
+        outcome,
+        _admission,
+        done,
+    } = job;
+    let n = new.payload.len();
+    let _window = acquire_window(window, n).await;
+    let copies = deliveries::insert_copies(db)
+        .saturating_mul(n)
+        .min(edge.limits().max_body_memory.saturating_sub(n));
+    let stored = match edge.reserve_within(copies, COPIES_WAIT).await {
+        Ok(_copies) => deliveries::store_alone(db, new)
+            .await
+            .map(|stored| outcome_of(stored, &outcome))
+            .map_err(AppError::database),
+        Err(busy) => Err(busy),
+    };
+    let _ = done.send(stored);
 }
 
 /// Store a group in one transaction and answer each request after the commit. When the group fails,
@@ -200,7 +261,9 @@ async fn write_group(db: &Pool, group: Vec<Job>) {
         }
     }
     for job in group {
-        let stored = store_one(db, &job.new, &job.outcome).await;
+        let stored = store_one(db, &job.new, &job.outcome)
+            .await
+            .map_err(AppError::database);
         let _ = job.done.send(stored);
     }
 }
@@ -223,10 +286,15 @@ async fn store_group(
     Ok(group
         .iter()
         .zip(stored)
-        .map(|((_, outcome), stored)| match stored {
-            Stored::New => (*outcome).clone(),
-            Stored::Requeued => Accepted::Requeued,
-            Stored::Duplicate => Accepted::Duplicate,
-        })
+        .map(|((_, outcome), stored)| outcome_of(stored, outcome))
         .collect())
+}
+
+/// The outcome of a stored delivery, `new` when it is new.
+fn outcome_of(stored: Stored, new: &Accepted) -> Accepted {
+    match stored {
+        Stored::New => new.clone(),
+        Stored::Requeued => Accepted::Requeued,
+        Stored::Duplicate => Accepted::Duplicate,
+    }
 }

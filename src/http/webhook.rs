@@ -45,8 +45,7 @@ pub async fn receive(
         .map_err(|_| AppError::Unavailable {
             message: "the database is too slow to take the delivery now, retry later".into(),
             retry_after_secs: Some(30),
-        })?
-        .map_err(AppError::database)?;
+        })??;
     tracing::info!(delivery_id = %guid, %event, outcome = ?accepted, "webhook received");
     Ok(match accepted {
         Accepted::Queued | Accepted::Requeued => {

@@ -24,10 +24,8 @@ backend_tests!(
     declared_lengths_reserve_nothing,
 );
 
-/// The memory target (budget + 100 MB) is not met yet: the database driver's copies of a stored payload
-/// are bounded (one insert window at a time) but not counted. Run with `--ignored` to measure.
+/// A `labtrail serve` child (its own process, so its peak resident memory is its own): budget + 100 MB.
 mod memory_of_twenty_large_deliveries_stays_within_budget {
-    #[ignore = "target not met yet (peak +290 MB on SQLite): driver copies at insert; run to measure"]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
         crate::helpers::run(
@@ -36,7 +34,6 @@ mod memory_of_twenty_large_deliveries_stays_within_budget {
         )
         .await
     }
-    #[ignore = "target not met yet (peak +233 MB on PostgreSQL); run to measure"]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         crate::helpers::run(
