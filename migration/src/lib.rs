@@ -35,4 +35,5 @@ migrations!(
     m20261130_000070_session_rules,
     m20261130_000080_claim_index,
     m20261130_000090_batched_append,
+    m20261202_000010_witnesses,
 );

@@ -10,6 +10,7 @@ pub mod merkle_store;
 pub mod proof;
 pub mod records;
 pub mod verify;
+pub mod witness;
 
 pub use action::Action;
 pub use chain::{

@@ -15,6 +15,7 @@ mod serve;
 mod session;
 pub mod telemetry;
 mod tokens;
+mod witness;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::cli::config::{
     AttemptsCommand, AuditCommand, Cli, Command, DeliverArgs, DeliveriesCommand, GithubArgs,
     GlobalArgs, GradesCommand, OutputFormat, RetentionCommand, RosterCommand, SessionCommand,
+    WitnessCommand,
 };
 use crate::db::summary::StudentSummary;
 use crate::db::{self, attempts::AttemptFilter};
@@ -52,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             | Command::Migrate
             | Command::Deliver(DeliverArgs { wait: false, .. })
             | Command::Doctor(_)
+            | Command::Witness(_)
             | Command::Audit(AuditCommand::Keygen | AuditCommand::CheckProof { .. })
     );
     if needs_existing_database {
@@ -130,9 +133,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCommand::Prove { attempt, out }) => {
             audit::prove(g, attempt, out.as_deref()).await
         }
-        Command::Audit(AuditCommand::CheckProof { file, public_key }) => {
-            Ok(audit::check_proof(&file, &public_key))
+        Command::Witness(WitnessCommand::Keygen { name, out }) => witness::keygen(&name, &out),
+        Command::Witness(WitnessCommand::Serve { bind, key, logs }) => {
+            witness::serve(g, bind, &key, &logs).await
         }
+        Command::Audit(AuditCommand::CheckProof {
+            file,
+            public_key,
+            witness,
+            quorum,
+        }) => Ok(audit::check_proof(&file, &public_key, &witness, quorum)),
         Command::Audit(AuditCommand::PublicKey) => audit::public_key(g),
         Command::Token(cmd) => tokens::token(g, cmd).await,
         Command::Retention(RetentionCommand::Run(args)) => retention::run(g, args).await,

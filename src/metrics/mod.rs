@@ -41,6 +41,13 @@ struct StatusLabel {
     status: String,
 }
 
+/// Labels of the witness submission counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WitnessLabels {
+    witness: String,
+    result: &'static str,
+}
+
 /// Labels of the GitHub API call counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApiCallLabels {
@@ -58,6 +65,8 @@ pub struct Metrics {
     record_batches: Family<ResultLabel, Counter>,
     /// Set from the database at each scrape.
     deliveries: Family<StatusLabel, Gauge>,
+    /// `add-checkpoint` submissions to witnesses, by witness and result (`cosigned`, `failed`).
+    witness_submissions: Family<WitnessLabels, Counter>,
     /// The HTTP edge's gauges, set from [`EdgeGauges`] at each scrape.
     edge: EdgeMetrics,
     /// One scrape at a time sets [`Self::deliveries`] and encodes.
@@ -250,6 +259,13 @@ impl Metrics {
             "Stored deliveries by status",
             deliveries.clone(),
         );
+        let witness_submissions = Family::<WitnessLabels, Counter>::default();
+        registry.register(
+            "labtrail_witness_submissions",
+            "Checkpoints submitted to witnesses (LABTRAIL_WITNESSES) by witness and result: cosigned, or \
+             failed (refused, unreachable, or an invalid cosignature; retried with backoff)",
+            witness_submissions.clone(),
+        );
         let edge = EdgeMetrics::default();
         edge.register(&mut registry);
         if let Some(github) = counters {
@@ -265,6 +281,7 @@ impl Metrics {
             settled,
             record_batches,
             deliveries,
+            witness_submissions,
             edge,
             scrape: Mutex::new(()),
         }
@@ -274,6 +291,17 @@ impl Metrics {
         let result = what.label();
         self.webhook_requests
             .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// A checkpoint was submitted to `witness`: cosigned, or failed.
+    pub fn witness_submission(&self, witness: &str, cosigned: bool) {
+        let result = if cosigned { "cosigned" } else { "failed" };
+        self.witness_submissions
+            .get_or_create(&WitnessLabels {
+                witness: witness.to_owned(),
+                result,
+            })
             .inc();
     }
 

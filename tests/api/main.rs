@@ -55,3 +55,4 @@ mod strict_states;
 mod tokens;
 mod web;
 mod webhook;
+mod witness;
