@@ -300,6 +300,7 @@ impl App {
             checkpoint_interval_secs,
             edge: Arc::clone(&edge),
             github_web_url,
+            public_log: cfg.public_log,
         };
         let pages = web::router(WebApp {
             app: state.clone(),

@@ -9,6 +9,7 @@ pub mod merkle;
 pub mod merkle_store;
 pub mod proof;
 pub mod records;
+pub mod tiles;
 pub mod verify;
 pub mod witness;
 

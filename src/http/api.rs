@@ -110,6 +110,13 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Clone)]
 pub struct Caller(Viewer);
 
+impl Caller {
+    /// The token's viewer.
+    pub fn viewer(self) -> Viewer {
+        self.0
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 

@@ -8,6 +8,7 @@ mod health;
 pub mod intake;
 pub mod openapi;
 pub mod setup;
+mod tiles;
 mod webhook;
 
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub edge: Arc<Edge>,
     /// GitHub's web URL (repository links in grades exports).
     pub github_web_url: url::Url,
+    /// `/log/` (tlog-tiles) without a token (`LABTRAIL_PUBLIC_LOG`).
+    pub public_log: bool,
 }
 
 impl FromRef<AppState> for Arc<Edge> {
@@ -73,6 +76,7 @@ pub fn router(state: AppState, pages: Router) -> Router {
         .route("/setup", get(setup::page_handler))
         .route("/setup/callback", get(setup::callback))
         .nest("/api/v1", api::router())
+        .nest("/log", tiles::router())
         .with_state(state)
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(

@@ -8,6 +8,7 @@
 mod detail;
 mod log;
 mod sessions;
+mod tiles;
 mod viewer;
 
 pub use self::detail::{ExportFormat, Read, ReadDetail};
@@ -17,6 +18,7 @@ pub use self::sessions::{
     session, session_page, sessions, summary, AttemptPage, AttemptsPage, IndexLine, SessionList,
     SessionPage, StatusCounts, Summary,
 };
+pub use self::tiles::{log_checkpoint, log_tile, TileReadError};
 pub use self::viewer::{Channel, Viewer, Who};
 
 use sea_orm::{DatabaseConnection, DbErr};

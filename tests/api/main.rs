@@ -52,6 +52,7 @@ mod serve;
 mod session_rules;
 mod setup;
 mod strict_states;
+mod tiles;
 mod tokens;
 mod web;
 mod webhook;
