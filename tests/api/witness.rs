@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 use signed_note::{Note, VerifierList};
 
 use crate::audit_support::more;
-use crate::helpers::{run, run_cli, spawn_app_with, AppOptions, Backend, TestApp, TestDb};
+use crate::helpers::{
+    run, run_cli, run_cli_with, spawn_app_with, AppOptions, Backend, TestApp, TestDb,
+};
 
 /// A `cosignature/v1` verifier straight from c2sp.org/tlog-cosignature, for `signed_note`.
 struct CosignatureV1 {
@@ -385,6 +387,35 @@ async fn witnessed(a_db: TestDb, b_db: TestDb, forged_db: TestDb) {
     assert!(text.contains("database checkpoint #1 (size 1)"), "{text}");
     assert!(
         text.contains("0 valid witness cosignatures, 1 required"),
+        "{text}"
+    );
+
+    // doctor names the witness that does not cosign, and the one that does.
+    let doctor = |db: &TestDb| {
+        let file = db.scratch_dir().join("witnesses");
+        std::fs::write(&file, format!("witness {wb_vkey} {wb_url}\n")).expect("witnesses file");
+        let out = run_cli_with(
+            db,
+            &["doctor"],
+            &[
+                ("LABTRAIL_WITNESSES", file.to_str().expect("utf-8")),
+                ("LABTRAIL_CHECKPOINT_INTERVAL", "1"),
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = doctor(&forged_db);
+        if text.contains("\u{2717} witness witness-b.test/w has never cosigned this log") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let text = doctor(&a_db);
+    assert!(
+        text.contains("\u{2713} witness witness-b.test/w cosigned the newest checkpoint"),
         "{text}"
     );
 
