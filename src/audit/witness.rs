@@ -547,20 +547,20 @@ mod tests {
         let body = "log.example\n5\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
         let note = format!("{body}\n\u{2014} log.example AAAAAAAA\n");
         let line = key.cosign(body, 1_700_000_000);
-        let cosigned = add_signature_lines(&note, &[line.clone()]);
+        let cosigned = add_signature_lines(&note, std::slice::from_ref(&line));
         assert_eq!(
             v.find_in(&cosigned).expect("parse"),
             Some((1_700_000_000, line.clone()))
         );
         assert_eq!(
-            cosigners(&cosigned, &[v.clone()])
+            cosigners(&cosigned, std::slice::from_ref(&v))
                 .expect("parse")
                 .valid
                 .len(),
             1
         );
         let other = cosigned.replace("\n5\n", "\n6\n");
-        let c = cosigners(&other, &[v.clone()]).expect("parse");
+        let c = cosigners(&other, std::slice::from_ref(&v)).expect("parse");
         assert_eq!((c.valid.len(), c.invalid.len()), (0, 1));
         let pk = CosignerKey::from_private_text(&key.private_text()).expect("private");
         assert_eq!(pk.verifier(), v);

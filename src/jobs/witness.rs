@@ -26,6 +26,9 @@ const RETRY: Backoff = Backoff::new(Duration::from_secs(10), Duration::from_secs
 /// One `add-checkpoint` call's deadline.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Per witness key id: failures in a row and the earliest next try.
+type Failures = HashMap<[u8; 4], (u32, Instant)>;
+
 /// The witnesses and where cosigned checkpoints go.
 #[derive(Clone)]
 pub struct WitnessConfig {
@@ -38,7 +41,7 @@ pub struct WitnessConfig {
     pub metrics: Arc<Metrics>,
     client: reqwest::Client,
     /// Per witness (key id): failures in a row and the earliest next try.
-    failures: Arc<Mutex<HashMap<[u8; 4], (u32, Instant)>>>,
+    failures: Arc<Mutex<Failures>>,
 }
 
 impl WitnessConfig {
