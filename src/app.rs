@@ -48,6 +48,10 @@ pub struct Settings {
     pub setup: Option<SetupConfig>,
     /// Signed checkpoints: the key is loaded (or created) before the app listens; `None`: none.
     pub checkpoints: Option<CheckpointSettings>,
+    /// Witnesses asked to cosign each checkpoint (`LABTRAIL_WITNESSES`; used only with `checkpoints`).
+    pub witnesses: Vec<crate::audit::witness::Witness>,
+    /// Serve the `tlog-tiles` API under `/log/` without a token (`LABTRAIL_PUBLIC_LOG`).
+    pub public_log: bool,
     /// The periodic redelivery catch-up (with the GitHub App and a secret); `None`: off.
     pub redeliver: Option<RedeliverPolicy>,
     /// Timeouts, caps and budgets of the HTTP edge (docs/security.md).
@@ -78,6 +82,8 @@ impl Settings {
             workers: 4,
             setup: None,
             checkpoints: None,
+            witnesses: Vec::new(),
+            public_log: false,
             redeliver: None,
             edge: EdgeLimits::default(),
             web: WebConfig::new(url::Url::parse("http://localhost:3000").expect("a valid URL")),
@@ -268,6 +274,18 @@ impl App {
             verifier_key,
             webhook_secret.as_ref(),
         ));
+        let witnesses = checkpoints
+            .as_ref()
+            .filter(|_| !cfg.witnesses.is_empty())
+            .map(|c| {
+                jobs::witness::WitnessConfig::new(
+                    cfg.witnesses.clone(),
+                    origin.clone(),
+                    c.file.clone(),
+                    c.interval,
+                    Arc::clone(&metrics),
+                )
+            });
         let jobs = jobs::spawn_all(
             &db,
             &cfg.worker,
@@ -275,6 +293,7 @@ impl App {
             cfg.redeliver.filter(|_| secrets.is_some()),
             checkpoints,
             &metrics,
+            witnesses,
             stop_rx.clone(),
         );
         let pipeline = Arc::new(Pipeline::new(db.clone(), cfg.worker, Arc::clone(&metrics)));
@@ -290,6 +309,7 @@ impl App {
             checkpoint_interval_secs,
             edge: Arc::clone(&edge),
             github_web_url,
+            public_log: cfg.public_log,
         };
         let pages = web::router(WebApp {
             app: state.clone(),

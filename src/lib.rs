@@ -19,6 +19,7 @@ pub mod reads;
 pub mod report;
 pub mod web;
 pub mod webhook;
+pub mod witness;
 
 pub use app::{App, BuildError, CheckpointSettings, KeyLoadError, Settings};
 pub use cli::run;

@@ -2,6 +2,7 @@
 
 pub mod api_token;
 pub mod audit_checkpoint;
+pub mod audit_cosignature;
 pub mod audit_head;
 pub mod audit_log;
 pub mod audit_tree_hash;
@@ -18,3 +19,4 @@ pub mod states;
 pub mod web_login_state;
 pub mod web_session;
 pub mod webhook_delivery;
+pub mod witness_log;

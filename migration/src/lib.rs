@@ -38,4 +38,5 @@ migrations!(
     m20261201_000100_graded_facts,
     m20261201_000110_scores,
     m20261203_000300_student_view,
+    m20261202_000010_witnesses,
 );

@@ -228,7 +228,7 @@ impl AuditKey {
 }
 
 #[cfg(unix)]
-fn check_mode(path: &Path) -> Result<(), KeyError> {
+pub(crate) fn check_mode(path: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::PermissionsExt as _;
     let meta = std::fs::metadata(path).map_err(|source| KeyError::Read {
         path: path.to_owned(),
@@ -245,7 +245,7 @@ fn check_mode(path: &Path) -> Result<(), KeyError> {
 }
 
 #[cfg(not(unix))]
-fn check_mode(_path: &Path) -> Result<(), KeyError> {
+pub(crate) fn check_mode(_path: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 

@@ -254,6 +254,15 @@ async fn read_all(
     }
 }
 
+/// The stored hashes at `indexes` (tlog's stored hash indexes), in that order; `None` when one is
+/// missing (the tile reads of the `tlog-tiles` API).
+pub async fn stored_hashes(
+    db: &impl ConnectionTrait,
+    indexes: &[u64],
+) -> Result<Option<Vec<Hash>>, StoreError> {
+    read_hashes(db, indexes).await
+}
+
 /// The RFC 6962 root of the first `size` entries.
 pub async fn root(db: &impl ConnectionTrait, size: u64) -> Result<Hash, StoreError> {
     let hashes = read_all(db, merkle::root_plan(size).indexes(), size).await?;

@@ -9,7 +9,9 @@ pub mod merkle;
 pub mod merkle_store;
 pub mod proof;
 pub mod records;
+pub mod tiles;
 pub mod verify;
+pub mod witness;
 
 pub use action::Action;
 pub use chain::{

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::checkpoint::{self, open_note, parse_note, Checkpoint, NoteError, Verifier};
 use super::merkle::{self, Hash};
 use super::merkle_store::{self, StoreError};
+use super::witness::{cosigners, Cosigners, WitnessVerifier};
 
 /// `{"attempt_id", "leaf_index", "entry", "tree_size", "inclusion", "checkpoint"}`, and `score` when the
 /// attempt is scored (issue 22).
@@ -262,6 +263,46 @@ fn check_leaf(
 }
 
 impl Proof {}
+
+impl Proof {
+    /// The proof's checkpoint must carry valid `cosignature/v1` lines of at least `quorum` of
+    /// `witnesses` (nothing is required when none are given). Call after [`Proof::verify`].
+    pub fn verify_cosigned(
+        &self,
+        witnesses: &[WitnessVerifier],
+        quorum: usize,
+    ) -> Result<Cosigners, ProofError> {
+        if witnesses.is_empty() {
+            return Ok(Cosigners::default());
+        }
+        let c = cosigners(&self.checkpoint, witnesses)
+            .map_err(|e| ProofError::Unusable(format!("checkpoint: {e}")))?;
+        if c.valid.len() < quorum {
+            let missing: Vec<&str> = witnesses
+                .iter()
+                .map(|w| w.name.as_str())
+                .filter(|n| !c.valid.iter().any(|v| v == n))
+                .collect();
+            let invalid = if c.invalid.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; a cosignature line that does not verify: {}",
+                    c.invalid.join(", ")
+                )
+            };
+            return Err(ProofError::Invalid(format!(
+                "the checkpoint (size {}) carries {} valid witness cosignatures, {quorum} required \
+                 (signed: {}; not signed: {}){invalid}",
+                self.tree_size,
+                c.valid.len(),
+                if c.valid.is_empty() { "none".into() } else { c.valid.join(", ") },
+                missing.join(", ")
+            )));
+        }
+        Ok(c)
+    }
+}
 
 /// Why a proof could not be built from the database.
 #[derive(Debug, thiserror::Error)]

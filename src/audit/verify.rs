@@ -20,6 +20,7 @@ use super::checkpoint::{open_checkpoint, open_note, resolve_stored, Verifier};
 use super::merkle::{self, Frontier};
 use super::merkle_store::{self, StoreError};
 use super::records::{self, Summary};
+use super::witness::{cosigners, WitnessVerifier};
 
 const PAGE: u64 = 1000;
 
@@ -74,6 +75,10 @@ pub struct Evidence {
     pub external_notes: Vec<(String, String)>,
     /// A directory of archive segments and manifests.
     pub archive_dir: Option<PathBuf>,
+    /// Witnesses whose cosignatures the newest checkpoint must carry (none: not required).
+    pub witnesses: Vec<WitnessVerifier>,
+    /// How many of `witnesses` must have cosigned it.
+    pub quorum: usize,
 }
 
 /// The verdict and what it rests on.
@@ -90,6 +95,8 @@ pub struct Report {
     pub notes: Vec<String>,
     /// The graded rows compared with the entries that set them (when the log itself is intact).
     pub records: Option<Summary>,
+    /// With witnesses required: the newest checkpoint's size and the witnesses that cosigned it.
+    pub witnessed: Option<(i64, Vec<String>)>,
 }
 
 /// Verify the whole stored chain against `origin` (no checkpoints, no archives).
@@ -123,6 +130,7 @@ pub async fn verify_with(
         external_size: None,
         notes: Vec::new(),
         records: None,
+        witnessed: None,
     };
     let segments = match &ev.archive_dir {
         Some(dir) => {
@@ -151,6 +159,10 @@ pub async fn verify_with(
         }
     };
     if let Err(verdict) = check_successive(db, origin, ev, &mut report).await? {
+        report.verdict = verdict;
+        return Ok(report);
+    }
+    if let Err(verdict) = check_witnessed(db, origin, ev, &mut report).await? {
         report.verdict = verdict;
         return Ok(report);
     }
@@ -257,6 +269,91 @@ async fn check_successive(
              stored Merkle tree does not cover them"
         ));
     }
+    Ok(Ok(()))
+}
+
+/// With witnesses required: the newest checkpoint (largest size, stored or external), which anchors the
+/// verdict, must carry valid `cosignature/v1` lines of `quorum` of them (counted over every note of that
+/// size the log's key signed: the log keeps one per set of cosignatures).
+async fn check_witnessed(
+    db: &impl ConnectionTrait,
+    origin: &str,
+    ev: &Evidence,
+    report: &mut Report,
+) -> Result<Result<(), Verdict>, VerifyError> {
+    if ev.witnesses.is_empty() {
+        return Ok(Ok(()));
+    }
+    let verifier = ev.verifier.as_ref().ok_or(VerifyError::NoPublicKey)?;
+    let stored = audit_checkpoint::Entity::find()
+        .order_by_asc(audit_checkpoint::Column::Id)
+        .all(db)
+        .await?;
+    let notes = stored
+        .into_iter()
+        .map(|c| {
+            (
+                format!("database checkpoint #{} (size {})", c.id, c.size),
+                c.note,
+            )
+        })
+        .chain(ev.external_notes.iter().cloned());
+    // (size, what, valid witnesses, witnesses with a line that does not verify)
+    let mut newest: Option<(i64, String, Vec<String>, Vec<String>)> = None;
+    for (what, note) in notes {
+        let Ok(c) = open_checkpoint(&note, verifier, origin) else {
+            continue;
+        };
+        let cosigned = cosigners(&note, &ev.witnesses).unwrap_or_default();
+        match &mut newest {
+            Some((size, _, valid, invalid)) if *size == c.size => {
+                for v in cosigned.valid {
+                    if !valid.contains(&v) {
+                        valid.push(v);
+                    }
+                }
+                invalid.extend(cosigned.invalid);
+            }
+            Some((size, ..)) if *size > c.size => {}
+            _ => newest = Some((c.size, what, cosigned.valid, cosigned.invalid)),
+        }
+    }
+    let Some((size, what, valid, invalid)) = newest else {
+        return Ok(Err(Verdict::BadEvidence {
+            what: "witnesses".into(),
+            reason: "no signed checkpoint to hold their cosignatures".into(),
+        }));
+    };
+    if valid.len() < ev.quorum {
+        let missing: Vec<&str> = ev
+            .witnesses
+            .iter()
+            .map(|w| w.name.as_str())
+            .filter(|n| !valid.iter().any(|v| v == n))
+            .collect();
+        let bad = if invalid.is_empty() {
+            String::new()
+        } else {
+            format!("; lines that do not verify from: {}", invalid.join(", "))
+        };
+        return Ok(Err(Verdict::BadEvidence {
+            what,
+            reason: format!(
+                "the newest checkpoint carries {} valid witness cosignatures, {} required (cosigned \
+                 by: {}; not by: {}){bad}: the witnesses never saw this tree (a rewritten or forked \
+                 log), or have not cosigned it yet",
+                valid.len(),
+                ev.quorum,
+                if valid.is_empty() {
+                    "none".into()
+                } else {
+                    valid.join(", ")
+                },
+                missing.join(", ")
+            ),
+        }));
+    }
+    report.witnessed = Some((size, valid));
     Ok(Ok(()))
 }
 

@@ -12,6 +12,7 @@ use crate::app::{load_or_create_key, public_key_path, write_public_key};
 use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, Verifier};
 use crate::audit::proof::{self, Proof, ProofError};
 use crate::audit::verify::{verify_with, Evidence, Report, Verdict};
+use crate::audit::witness::WitnessVerifier;
 use crate::cli::config::{GlobalArgs, VerifyArgs};
 use crate::db;
 
@@ -68,17 +69,54 @@ pub(super) async fn prove(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `audit check-proof`: exit 0 valid, 1 invalid, 2 unusable input. Reads only the two inputs.
-pub(super) fn check_proof(file: &Path, public_key: &str) -> ExitCode {
+/// A file holding a key, or the key itself.
+fn key_text(arg: &str) -> Result<String, String> {
+    match std::fs::read_to_string(arg) {
+        Ok(text) => Ok(text.trim().to_owned()),
+        Err(_) if !Path::new(arg).exists() => Ok(arg.trim().to_owned()),
+        Err(e) => Err(format!("cannot read {arg}: {e}")),
+    }
+}
+
+/// The witnesses' verifier keys of `--witness` and the quorum (default: all of them).
+pub(super) fn witness_policy(
+    args: &[String],
+    quorum: Option<usize>,
+) -> Result<(Vec<WitnessVerifier>, usize), String> {
+    let keys = args
+        .iter()
+        .map(|a| {
+            WitnessVerifier::parse(&key_text(a)?).map_err(|e| format!("the witness key {a}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let quorum = quorum.unwrap_or(keys.len());
+    if !keys.is_empty() && (quorum == 0 || quorum > keys.len()) {
+        return Err(format!(
+            "--quorum {quorum} must be between 1 and the {} witnesses given",
+            keys.len()
+        ));
+    }
+    Ok((keys, quorum))
+}
+
+/// `audit check-proof`: exit 0 valid, 1 invalid, 2 unusable input. Reads only its inputs.
+pub(super) fn check_proof(
+    file: &Path,
+    public_key: &str,
+    witnesses: &[String],
+    quorum: Option<usize>,
+) -> ExitCode {
     let unusable = |why: String| {
         println!("cannot check: {why}");
         ExitCode::from(2)
     };
-    // A file holding the key, or the key itself.
-    let key_text = match std::fs::read_to_string(public_key) {
+    let key_text = match key_text(public_key) {
         Ok(text) => text,
-        Err(_) if !Path::new(public_key).exists() => public_key.to_owned(),
-        Err(e) => return unusable(format!("cannot read {public_key}: {e}")),
+        Err(e) => return unusable(e),
+    };
+    let (witnesses, quorum) = match witness_policy(witnesses, quorum) {
+        Ok(p) => p,
+        Err(e) => return unusable(e),
     };
     let verifier = match Verifier::parse(key_text.trim()) {
         Ok(v) => v,
@@ -88,9 +126,13 @@ pub(super) fn check_proof(file: &Path, public_key: &str) -> ExitCode {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => return unusable(format!("cannot read {}: {e}", file.display())),
     };
-    let checked = Proof::from_json(&text).and_then(|p| p.verify(&verifier));
+    let checked = Proof::from_json(&text).and_then(|p| {
+        let v = p.verify(&verifier)?;
+        let cosigners = p.verify_cosigned(&witnesses, quorum)?;
+        Ok((v, cosigners))
+    });
     match checked {
-        Ok(v) => {
+        Ok((v, cosigners)) => {
             println!(
                 "valid: attempt entry (seq {}, action {}) is leaf {} of the {} entries signed by {} ({})",
                 v.leaf_index,
@@ -100,6 +142,14 @@ pub(super) fn check_proof(file: &Path, public_key: &str) -> ExitCode {
                 v.origin,
                 verifier.to_vkey()
             );
+            if !witnesses.is_empty() {
+                println!(
+                    "cosigned by {} of {} witnesses (quorum {quorum}): {}",
+                    cosigners.valid.len(),
+                    witnesses.len(),
+                    cosigners.valid.join(", ")
+                );
+            }
             println!("{}", v.entry);
             if let Some((leaf, entry)) = &v.score {
                 println!(
@@ -229,6 +279,10 @@ pub(super) async fn verify(g: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<E
         eprintln!("cannot verify: {why}");
         Ok(ExitCode::from(2))
     };
+    let (witnesses, quorum) = match witness_policy(&args.witness, args.quorum) {
+        Ok(p) => p,
+        Err(e) => return cannot(e),
+    };
     let evidence = Evidence {
         verifier: match verifier_for(g, &args) {
             Ok(v) => v,
@@ -239,6 +293,8 @@ pub(super) async fn verify(g: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<E
             Err(e) => return cannot(e),
         },
         archive_dir: args.archive.clone(),
+        witnesses,
+        quorum,
     };
     let db = match db::connect(&g.database_url).await {
         Ok(db) => db,
@@ -274,6 +330,12 @@ fn print_report(r: &Report) -> ExitCode {
         }
     };
     println!("checkpoints checked: {}", r.checkpoints_checked);
+    if let Some((size, witnesses)) = &r.witnessed {
+        println!(
+            "witnessed: the newest checkpoint (size {size}) is cosigned by {}",
+            witnesses.join(", ")
+        );
+    }
     match r.external_size {
         Some(e) if e >= r.size => println!("unsigned tail: none (an external checkpoint covers all {} entries)", r.size),
         Some(e) => println!(

@@ -61,6 +61,10 @@ pub struct GlobalArgs {
         global = true
     )]
     pub checkpoint_file: PathBuf,
+    /// A file naming the witnesses asked to cosign each checkpoint, one `witness <verifier key> <URL>`
+    /// a line (c2sp.org/tlog-witness); `serve` submits to them, `doctor` checks they cosign.
+    #[arg(long, env = "LABTRAIL_WITNESSES", global = true)]
+    pub witnesses: Option<PathBuf>,
     /// Log output: `pretty` or `json`; the level comes from `RUST_LOG`.
     #[arg(
         long,
@@ -126,9 +130,39 @@ pub enum Command {
     /// Data retention.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Run labtrail as a witness of other logs (c2sp.org/tlog-witness).
+    #[command(subcommand)]
+    Witness(WitnessCommand),
     /// Check the installation, read-only: database, audit key and checkpoints, secrets, and the App as
     /// GitHub sees it. One line per check, ✓ or ✗ with the fix; exit 0 healthy, 1 problems found.
     Doctor(DoctorArgs),
+}
+
+/// `labtrail witness …`.
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Create a witness (cosigner) key: FILE (mode 0600) and FILE.pub; prints the verifier key (type 0x04).
+    Keygen {
+        /// The witness's name (a schema-less URL such as `witness.example.edu/labtrail`).
+        #[arg(long)]
+        name: String,
+        /// The private key file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Serve `POST /add-checkpoint` for the logs of --logs; the state (the newest size and root cosigned
+    /// per log) is kept in --database-url (table `witness_log`).
+    Serve {
+        /// Listen address.
+        #[arg(long, env = "LABTRAIL_WITNESS_BIND", default_value = "127.0.0.1:3030")]
+        bind: SocketAddr,
+        /// The witness's private key (from `witness keygen`).
+        #[arg(long, env = "LABTRAIL_WITNESS_KEY")]
+        key: PathBuf,
+        /// The witnessed logs, one `log <verifier key>` a line (the key's name is the log's origin).
+        #[arg(long, env = "LABTRAIL_WITNESS_LOGS")]
+        logs: PathBuf,
+    },
 }
 
 /// `labtrail doctor`.
@@ -177,6 +211,9 @@ pub struct ServeArgs {
     /// (with App credentials); 0 turns them off.
     #[arg(long, env = "LABTRAIL_REDELIVER_INTERVAL", default_value_t = 600)]
     pub redeliver_interval: u64,
+    /// Serve the C2SP tlog-tiles API under /log/ to anyone (default: auditor or admin tokens only).
+    #[arg(long, env = "LABTRAIL_PUBLIC_LOG", value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
+    pub public_log: bool,
     /// Seconds a kept-alive connection has to send its next request's complete headers.
     #[arg(long, env = "LABTRAIL_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub header_timeout: u64,
@@ -642,6 +679,12 @@ pub enum AuditCommand {
         /// `<origin>+<id>+<base64>`.
         #[arg(long)]
         public_key: String,
+        /// A witness's verifier key (type 0x04), or a file holding it; repeat for several.
+        #[arg(long)]
+        witness: Vec<String>,
+        /// Valid cosignatures required among --witness (default: all of them).
+        #[arg(long, requires = "witness")]
+        quorum: Option<usize>,
     },
     /// Print the log's public (verifier) key in note format, `<origin>+<id>+<base64>`.
     PublicKey,
@@ -659,6 +702,13 @@ pub struct VerifyArgs {
     /// Directory of archive segments to verify the archived part of the history.
     #[arg(long)]
     pub archive: Option<PathBuf>,
+    /// A witness's verifier key (type 0x04), or a file holding it; repeat for several. The newest
+    /// checkpoint, which anchors the verdict, must then carry --quorum valid cosignatures.
+    #[arg(long)]
+    pub witness: Vec<String>,
+    /// Valid cosignatures required among --witness (default: all of them).
+    #[arg(long, requires = "witness")]
+    pub quorum: Option<usize>,
 }
 
 /// `labtrail token …`.

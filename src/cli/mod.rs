@@ -16,6 +16,7 @@ mod serve;
 mod session;
 pub mod telemetry;
 mod tokens;
+mod witness;
 
 use std::process::ExitCode;
 
@@ -27,7 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::cli::config::{
     AttemptsCommand, AuditCommand, Cli, Command, DeliverArgs, DeliveriesCommand, GithubArgs,
     GlobalArgs, GradesCommand, OutputFormat, RetentionCommand, RosterCommand, ScoresCommand,
-    SessionCommand,
+    SessionCommand, WitnessCommand,
 };
 use crate::db::summary::StudentSummary;
 use crate::db::{self, attempts::AttemptFilter};
@@ -54,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             | Command::Migrate
             | Command::Deliver(DeliverArgs { wait: false, .. })
             | Command::Doctor(_)
+            | Command::Witness(_)
             | Command::Audit(AuditCommand::Keygen | AuditCommand::CheckProof { .. })
     );
     if needs_existing_database {
@@ -141,9 +143,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCommand::Prove { attempt, out }) => {
             audit::prove(g, attempt, out.as_deref()).await
         }
-        Command::Audit(AuditCommand::CheckProof { file, public_key }) => {
-            Ok(audit::check_proof(&file, &public_key))
+        Command::Witness(WitnessCommand::Keygen { name, out }) => witness::keygen(&name, &out),
+        Command::Witness(WitnessCommand::Serve { bind, key, logs }) => {
+            witness::serve(g, bind, &key, &logs).await
         }
+        Command::Audit(AuditCommand::CheckProof {
+            file,
+            public_key,
+            witness,
+            quorum,
+        }) => Ok(audit::check_proof(&file, &public_key, &witness, quorum)),
         Command::Audit(AuditCommand::PublicKey) => audit::public_key(g),
         Command::Token(cmd) => tokens::token(g, cmd).await,
         Command::Retention(RetentionCommand::Run(args)) => retention::run(g, args).await,

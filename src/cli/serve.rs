@@ -32,6 +32,17 @@ pub(super) fn settings(g: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Setti
         file: g.checkpoint_file.clone(),
         interval: Duration::from_secs(args.checkpoint_interval),
     });
+    if let Some(path) = &g.witnesses {
+        settings.witnesses =
+            crate::audit::witness::read_list(path, crate::audit::witness::parse_witnesses)
+                .with_context(|| {
+                    format!(
+                        "Cannot read the witnesses file {} (LABTRAIL_WITNESSES)",
+                        path.display()
+                    )
+                })?;
+    }
+    settings.public_log = args.public_log;
     settings.redeliver = (args.redeliver_interval > 0).then(|| RedeliverPolicy {
         interval: Duration::from_secs(args.redeliver_interval),
         ..RedeliverPolicy::default()
@@ -139,7 +150,7 @@ fn announce_setup(setup: &SetupConfig) {
     }
 }
 
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");

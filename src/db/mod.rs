@@ -15,6 +15,7 @@ pub mod summary;
 pub mod tokens;
 pub mod web_sessions;
 pub mod web_views;
+pub mod witness;
 
 /// The database handle the edges hold and pass on (they never query it themselves).
 pub type Pool = sea_orm::DatabaseConnection;

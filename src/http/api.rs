@@ -116,6 +116,13 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Clone)]
 pub struct Caller(pub(super) Viewer);
 
+impl Caller {
+    /// The token's viewer.
+    pub fn viewer(self) -> Viewer {
+        self.0
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 

@@ -10,6 +10,7 @@ pub mod intake;
 pub mod openapi;
 pub mod pages;
 pub mod setup;
+mod tiles;
 mod webhook;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub edge: Arc<Edge>,
     /// GitHub's web URL (repository links in grades exports).
     pub github_web_url: url::Url,
+    /// `/log/` (tlog-tiles) without a token (`LABTRAIL_PUBLIC_LOG`).
+    pub public_log: bool,
 }
 
 impl FromRef<AppState> for Arc<Edge> {
@@ -82,6 +85,7 @@ pub fn router(state: AppState, pages: Router) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(setup_pages)
         .nest("/api/v1", api::router())
+        .nest("/log", tiles::router())
         .with_state(state)
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(

@@ -10,6 +10,7 @@ pub mod periodic;
 pub mod redeliver;
 pub mod refusals;
 pub mod scores;
+pub mod witness;
 pub mod worker;
 
 use std::sync::Arc;
@@ -38,14 +39,16 @@ pub struct Jobs {
 
 /// Start every background job; all but the checkpoint writer stop when `shutdown` turns true. With the
 /// workers' GitHub App: the sweep, which finishes their follow-up work (check runs, file lists) with
-/// their settings, and the redelivery catch-up when `redeliver` is set. With `checkpoints`: the writer.
-/// Always: the summary of refused webhooks and failed sign-ins counted in `metrics`.
+/// their settings, and the redelivery catch-up when `redeliver` is set. With `checkpoints`: the writer;
+/// with `witnesses`: the witness client, which sends each new checkpoint to be cosigned. Always: the
+/// summary of refused webhooks and failed sign-ins counted in `metrics`.
 pub fn spawn_all(
     db: &DatabaseConnection,
     worker: &WorkerConfig,
     redeliver: Option<RedeliverPolicy>,
     checkpoints: Option<CheckpointConfig>,
     metrics: &Arc<Metrics>,
+    witnesses: Option<witness::WitnessConfig>,
     shutdown: watch::Receiver<bool>,
 ) -> Jobs {
     let mut tasks = JoinSet::new();
@@ -59,6 +62,18 @@ pub fn spawn_all(
     tasks.spawn(periodic(every, shutdown.clone(), move |_| {
         refusals::once(Arc::clone(&counted))
     }));
+    if let Some(w) = witnesses {
+        let db = db.clone();
+        let every = Schedule::new(
+            "witness cosignatures",
+            w.interval,
+            Start::Now,
+            Stop::FinishRun,
+        );
+        tasks.spawn(periodic(every, shutdown.clone(), move |_| {
+            witness::once(db.clone(), w.clone())
+        }));
+    }
     if let Some(app) = worker.github.clone() {
         if let Some(policy) = redeliver {
             let (app, db) = (app.clone(), db.clone());

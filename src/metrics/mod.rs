@@ -44,6 +44,13 @@ struct StatusLabel {
     status: String,
 }
 
+/// Labels of the witness submission counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WitnessLabels {
+    witness: String,
+    result: &'static str,
+}
+
 /// Labels of the GitHub API call counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApiCallLabels {
@@ -188,6 +195,8 @@ pub struct Metrics {
     record_batches: Family<ResultLabel, Counter>,
     /// Set from the database at each scrape.
     deliveries: Family<StatusLabel, Gauge>,
+    /// `add-checkpoint` submissions to witnesses, by witness and result (`cosigned`, `failed`).
+    witness_submissions: Family<WitnessLabels, Counter>,
     /// The HTTP edge's gauges, set from [`EdgeGauges`] at each scrape.
     edge: EdgeMetrics,
     refusals: Refusals,
@@ -388,6 +397,13 @@ impl Metrics {
             "Stored deliveries by status",
             deliveries.clone(),
         );
+        let witness_submissions = Family::<WitnessLabels, Counter>::default();
+        registry.register(
+            "labtrail_witness_submissions",
+            "Checkpoints submitted to witnesses (LABTRAIL_WITNESSES) by witness and result: cosigned, or \
+             failed (refused, unreachable, or an invalid cosignature; retried with backoff)",
+            witness_submissions.clone(),
+        );
         let edge = EdgeMetrics::default();
         edge.register(&mut registry);
         let refusals = Refusals::new(&mut registry);
@@ -404,6 +420,7 @@ impl Metrics {
             settled,
             record_batches,
             deliveries,
+            witness_submissions,
             edge,
             refusals,
             scrape: Mutex::new(()),
@@ -486,6 +503,17 @@ impl Metrics {
             ));
         }
         lines
+    }
+
+    /// A checkpoint was submitted to `witness`: cosigned, or failed.
+    pub fn witness_submission(&self, witness: &str, cosigned: bool) {
+        let result = if cosigned { "cosigned" } else { "failed" };
+        self.witness_submissions
+            .get_or_create(&WitnessLabels {
+                witness: witness.to_owned(),
+                result,
+            })
+            .inc();
     }
 
     /// A batch of attempts was recorded: in one transaction, or `split` one by one after it failed.

@@ -10,6 +10,7 @@ mod gradebook;
 mod log;
 mod sessions;
 mod student;
+mod tiles;
 mod viewer;
 
 pub use self::detail::{ExportFormat, Read, ReadDetail};
@@ -21,6 +22,7 @@ pub use self::sessions::{
     SessionList, SessionPage, StatusCounts, Summary,
 };
 pub use self::student::{me, FinalReason, MyAttempt, MySession};
+pub use self::tiles::{log_checkpoint, log_tile, TileReadError};
 pub use self::viewer::{Channel, Viewer, Who};
 
 use sea_orm::{DatabaseConnection, DbErr};

@@ -266,6 +266,10 @@ pub struct AppOptions {
     /// Write signed checkpoints this often (key and file in the scratch directory, where the CLI finds
     /// them by default); `None`: no checkpoint task.
     pub checkpoint_interval: Option<Duration>,
+    /// Witnesses asked to cosign each checkpoint (only with `checkpoint_interval`).
+    pub witnesses: Vec<labtrail::audit::witness::Witness>,
+    /// Serve `/log/` (tlog-tiles) without a token.
+    pub public_log: bool,
     /// The GitHub App (a fake GitHub's URL and the test-only key); `None`: payload only.
     pub github: Option<GithubOptions>,
     /// The periodic redelivery catch-up (with `github`); `None`: off, so other tests see no such calls.
@@ -366,6 +370,8 @@ impl Default for AppOptions {
             worker,
             setup: None,
             checkpoint_interval: None,
+            witnesses: Vec::new(),
+            public_log: false,
             github: None,
             redeliver: None,
             edge: EdgeLimits::default(),
@@ -425,6 +431,8 @@ pub async fn spawn_app_with(test_db: &TestDb, opts: AppOptions) -> TestApp {
         file: test_db.checkpoint_file(),
         interval,
     });
+    settings.witnesses = opts.witnesses;
+    settings.public_log = opts.public_log;
     settings.redeliver = opts.redeliver;
     settings.edge = opts.edge;
     let mut web = labtrail::web::WebConfig::new(

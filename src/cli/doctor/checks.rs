@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde::Deserialize;
 
 use crate::audit::checkpoint::{self, AuditKey};
+use crate::audit::witness::Witness;
 use crate::audit::AuditError;
 use crate::db;
 use crate::github::{deliveries, GithubApp, GithubAppConfig, GithubError};
@@ -79,6 +80,8 @@ pub struct DoctorConfig {
     /// `LABTRAIL_CHECKPOINT_INTERVAL`: a checkpoint older than twice this, with entries it does not cover,
     /// means nobody is signing.
     pub checkpoint_interval: Duration,
+    /// `LABTRAIL_WITNESSES`: the witnesses (or why the file is unusable); none when not set.
+    pub witnesses: Result<Vec<Witness>, String>,
 }
 
 /// Run every check, in order.
@@ -91,6 +94,18 @@ pub async fn run(cfg: &DoctorConfig) -> Vec<Check> {
     checks.push(check_audit_key(cfg, db.as_ref()).await);
     if let Some(db) = &db {
         checks.push(check_checkpoint_age(db, cfg.checkpoint_interval).await);
+    }
+    match (&cfg.witnesses, &db) {
+        (Err(why), _) => checks.push(Check::fail(
+            format!("the witnesses file (LABTRAIL_WITNESSES) is unusable: {why}"),
+            "one `witness <verifier key> <URL>` a line; the key is the witness's (type 0x04)",
+        )),
+        (Ok(list), Some(db)) => {
+            for w in list {
+                checks.push(check_witness(db, w, cfg.checkpoint_interval).await);
+            }
+        }
+        (Ok(_), None) => {}
     }
     checks.push(if cfg.webhook_secret_set {
         Check::pass("webhook secret is set (GITHUB_WEBHOOK_SECRET)")
@@ -176,6 +191,66 @@ async fn check_origin(db: &DatabaseConnection, origin: &str) -> Check {
         Err(e) => Check::fail(
             format!("cannot read the audit origin: {e}"),
             "run `labtrail audit verify`",
+        ),
+    }
+}
+
+/// "about 3 h", "12 min", "40 s".
+fn ago(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        s if s >= 3600 => format!("{} h", s / 3600),
+        s if s >= 60 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// The witness cosigned the newest checkpoint, or that checkpoint is younger than two intervals.
+async fn check_witness(db: &DatabaseConnection, w: &Witness, interval: Duration) -> Check {
+    let name = &w.verifier.name;
+    let fix = format!(
+        "check that {} answers POST /add-checkpoint and witnesses this log (its logs file must list \
+         our key); the server's log and labtrail_witness_submissions_total say why it failed",
+        w.url
+    );
+    let newest = match checkpoint::latest(db).await {
+        Ok(Some(cp)) => cp,
+        Ok(None) => return Check::pass(format!("witness {name}: no checkpoint to cosign yet")),
+        Err(e) => {
+            return Check::fail(
+                format!("cannot read the checkpoints: {e}"),
+                "check the database",
+            )
+        }
+    };
+    if w.verifier.find_in(&newest.note).ok().flatten().is_some() {
+        return Check::pass(format!(
+            "witness {name} cosigned the newest checkpoint (size {})",
+            newest.size
+        ));
+    }
+    let now = chrono::Utc::now();
+    let recent = now.signed_duration_since(newest.created_at)
+        < chrono::Duration::from_std(interval * 2).unwrap_or_default();
+    if recent {
+        return Check::pass(format!(
+            "witness {name}: the newest checkpoint (size {}) is recent, not cosigned yet",
+            newest.size
+        ));
+    }
+    match crate::audit::witness::newest_cosignature(db, &w.verifier).await {
+        Ok(Some(c)) => Check::fail(
+            format!(
+                "witness {name} has not cosigned for {} (newest cosignature: size {})",
+                ago(now.signed_duration_since(c.cosigned_at)),
+                c.size
+            ),
+            fix,
+        ),
+        Ok(None) => Check::fail(format!("witness {name} has never cosigned this log"), fix),
+        Err(e) => Check::fail(
+            format!("cannot read the cosignatures: {e}"),
+            "check the database",
         ),
     }
 }

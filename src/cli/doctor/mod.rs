@@ -37,6 +37,13 @@ pub(super) async fn doctor(g: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<
             .is_some_and(|s| !s.expose_secret().is_empty()),
         github,
         checkpoint_interval: Duration::from_secs(args.checkpoint_interval),
+        witnesses: match &g.witnesses {
+            Some(path) => {
+                crate::audit::witness::read_list(path, crate::audit::witness::parse_witnesses)
+                    .map_err(|e| e.to_string())
+            }
+            None => Ok(Vec::new()),
+        },
     };
     let checks = checks::run(&cfg).await;
     // Findings quote what GitHub and the database hold (App and account names): escaped like a table.
