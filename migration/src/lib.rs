@@ -36,4 +36,5 @@ migrations!(
     m20261130_000080_claim_index,
     m20261130_000090_batched_append,
     m20261201_000100_graded_facts,
+    m20261205_000110_removals,
 );

@@ -44,11 +44,13 @@ pub enum Action {
     WebProofRead,
     WebAuditRead,
     WebStudentRead,
+    RosterRemoved,
+    LabSessionExtensionRemoved,
 }
 
 impl Action {
     /// Every action, in the order docs/audit.md lists them.
-    pub const ALL: [Self; 39] = [
+    pub const ALL: [Self; 41] = [
         Self::LabAttemptRecorded,
         Self::LabAttemptFilesCompleted,
         Self::LabAttemptErased,
@@ -88,6 +90,8 @@ impl Action {
         Self::WebProofRead,
         Self::WebAuditRead,
         Self::WebStudentRead,
+        Self::RosterRemoved,
+        Self::LabSessionExtensionRemoved,
     ];
 
     /// The stored name (`audit_log.action`).
@@ -132,6 +136,8 @@ impl Action {
             Self::WebProofRead => "web.proof_read",
             Self::WebAuditRead => "web.audit_read",
             Self::WebStudentRead => "web.student_read",
+            Self::RosterRemoved => "roster.removed",
+            Self::LabSessionExtensionRemoved => "lab_session.extension_removed",
         }
     }
 

@@ -434,13 +434,30 @@ pub enum AttemptsCommand {
 #[derive(Debug, Subcommand)]
 pub enum RosterCommand {
     /// Import a roster file (`identifier,github_username,github_id,name`; extra columns ignored); known
-    /// students are updated in place.
+    /// students are updated in place. Refused, naming both lines, when an identifier, a login or a GitHub id
+    /// appears twice, or when a login or id is already linked to another identifier that stays.
     Import {
         /// Organisation (account) login.
         #[arg(long)]
         org: String,
         /// The roster CSV (UTF-8, with or without a byte-order mark).
         file: PathBuf,
+        /// Make the roster equal to the file: students absent from it are removed. The diff is printed
+        /// first.
+        #[arg(long)]
+        replace: bool,
+        /// Print the diff (added, updated, removed) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove students from an organisation's roster, by identifier (audited); all or none.
+    Remove {
+        /// Organisation (account) login.
+        #[arg(long)]
+        org: String,
+        /// The roster identifiers to remove.
+        #[arg(required = true)]
+        identifiers: Vec<String>,
     },
     /// List an organisation's roster, by identifier.
     List {

@@ -102,8 +102,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             org,
             format,
         }) => attempts::summary(g, &session, org.as_deref(), format).await,
-        Command::Roster(RosterCommand::Import { org, file }) => {
-            roster::import(g, &org, &file).await
+        Command::Roster(RosterCommand::Import {
+            org,
+            file,
+            replace,
+            dry_run,
+        }) => {
+            let mode = db::roster::ImportMode { replace, dry_run };
+            roster::import(g, &org, &file, mode).await
+        }
+        Command::Roster(RosterCommand::Remove { org, identifiers }) => {
+            roster::remove(g, &org, &identifiers).await
         }
         Command::Roster(RosterCommand::List { org, format }) => roster::list(g, &org, format).await,
         Command::Grades(GradesCommand::Export {

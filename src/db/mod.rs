@@ -297,8 +297,8 @@ impl IdTable {
 }
 
 /// Reserve `n` new ids of `table`: PostgreSQL draws them from the table's sequence; SQLite takes the
-/// next ones after the largest, which is safe because the caller holds the write lock (an audited
-/// transaction) and these tables refuse DELETE.
+/// next ones after the largest ever used (its `AUTOINCREMENT` counter), which is safe because the caller
+/// holds the write lock (an audited transaction).
 pub async fn reserve_ids(
     db: &impl ConnectionTrait,
     table: IdTable,
@@ -326,7 +326,12 @@ pub async fn reserve_ids(
             let row = db
                 .query_one(Statement::from_string(
                     backend,
-                    format!("SELECT COALESCE(MAX(id), 0) FROM {name}"),
+                    // `sqlite_sequence` keeps the largest id ever used: a removed row's id is never
+                    // given again (roster rows and extensions may be removed, under their entry).
+                    format!(
+                        "SELECT MAX(COALESCE((SELECT MAX(id) FROM {name}), 0), \
+                         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{name}'), 0))"
+                    ),
                 ))
                 .await?;
             let max: i64 = match row {

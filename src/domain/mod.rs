@@ -5,4 +5,5 @@ pub mod backoff;
 pub mod files;
 pub mod roster;
 pub mod session;
+pub mod suggest;
 pub mod summary;

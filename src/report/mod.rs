@@ -542,6 +542,9 @@ pub struct SummaryRow {
     pub last_pushed_at: Option<String>,
     /// Attempts pushed after the deadline.
     pub late_attempts: u64,
+    /// The roster student's name; null when no roster student matched the repository.
+    #[schema(required = true)]
+    pub name: Option<String>,
     /// `owner/name`; null for a roster student without a repository.
     #[schema(required = true)]
     pub repository: Option<String>,
@@ -573,6 +576,7 @@ impl From<&StudentSummary> for SummaryRow {
             github_username: s.github_username(),
             last_pushed_at: s.fold.last_pushed_at.map(utc),
             late_attempts: s.fold.late_attempts,
+            name: s.student.as_ref().map(|r| r.name.clone()),
             repository: s.repository.clone(),
             roster_identifier: s.student.as_ref().map(|r| r.identifier.clone()),
             status: s.status.as_str().to_owned(),
@@ -601,9 +605,11 @@ impl Row for SummaryRow {
         "deadline",
         "deadline_local",
         "early_attempts",
+        "name",
     ];
     const TABLE_COLUMNS: &'static [&'static str] = &[
         "roster_identifier",
+        "name",
         "github_username",
         "repository",
         "attempts",
@@ -637,6 +643,7 @@ impl Row for SummaryRow {
             self.deadline.clone(),
             local(&self.deadline, &self.timezone),
             self.early_attempts.to_string(),
+            opt(self.name.as_ref()),
         ]
     }
 

@@ -213,10 +213,15 @@ async fn with_roles(admin_url: &str, admin: &DatabaseConnection, names: &Names, 
     )
     .expect("roster");
     let roster = roster.display().to_string();
+    let bob = dir.join("bob.csv");
+    std::fs::write(&bob, "identifier,github_username\nbob@uni.test,bob\n").expect("roster");
+    let bob = bob.display().to_string();
     for args in [
         &["session", "edit", "--slug", "lab1", "--title", "Lab one"][..],
         &["roster", "import", "--org", "course", &roster],
         &["roster", "import", "--org", "course", &roster],
+        &["roster", "import", "--org", "course", &bob],
+        &["roster", "remove", "--org", "course", "bob@uni.test"],
         &[
             "session",
             "extend",
