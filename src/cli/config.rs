@@ -309,7 +309,9 @@ pub enum SessionCommand {
     /// Change a session's deadline, opening, title or time zone (audited); recorded attempts keep their
     /// recorded lateness, summaries, lists, exports and new check runs follow the new deadline.
     Edit(SessionEditArgs),
-    /// Give one student their own deadline in a session (audited); again to move it.
+    /// Give one student their own deadline in a session (audited); again to move it, `--remove` to take
+    /// it back. With a roster, a student neither on it nor among the session's pushers is refused with the
+    /// closest name (`did you mean …?`) unless `--force`.
     Extend {
         #[command(flatten)]
         session: SessionRef,
@@ -317,8 +319,17 @@ pub enum SessionCommand {
         #[arg(long)]
         student: String,
         /// The student's deadline (RFC 3339, or `YYYY-MM-DD HH:MM` in the session's time zone).
+        #[arg(long, required_unless_present = "remove", conflicts_with = "remove")]
+        closes: Option<String>,
+        /// Remove the student's extension: the session's deadline applies again.
         #[arg(long)]
-        closes: String,
+        remove: bool,
+        /// Extend a student who is neither on the roster nor has pushed to the session.
+        #[arg(long, conflicts_with = "remove")]
+        force: bool,
+        /// Allow a deadline earlier than the session's.
+        #[arg(long, conflicts_with = "remove")]
+        shorten: bool,
     },
     /// Unarchive a session: it matches pushes again (audited).
     Unarchive {

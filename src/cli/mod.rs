@@ -79,7 +79,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             session: which,
             student,
             closes,
-        }) => session::extend(g, &which, &student, &closes).await,
+            remove,
+            force,
+            shorten,
+        }) => match closes {
+            Some(closes) if !remove => {
+                session::extend(g, &which, &student, &closes, (force, shorten)).await
+            }
+            _ => session::unextend(g, &which, &student).await,
+        },
         Command::Session(SessionCommand::Unarchive {
             session: which,
             allow_overlap,

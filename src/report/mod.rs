@@ -7,6 +7,9 @@
 //! built as a sorted `serde_json` map), so serialising a row directly gives the same bytes.
 
 pub mod check_run;
+mod plural;
+
+pub use self::plural::plural;
 
 use std::io::Write;
 

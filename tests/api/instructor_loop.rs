@@ -13,6 +13,7 @@ backend_tests!(
     roster_duplicates_are_refused_naming_both_lines,
     roster_replace_prints_the_diff_and_applies_it,
     roster_remove_takes_students_off_the_summary,
+    extend_refuses_typos_and_removes,
 );
 
 /// A failing CLI run: its exit code and standard error.
@@ -180,4 +181,77 @@ async fn roster_remove_takes_students_off_the_summary(db: TestDb) {
     assert!(summary_students(&app).contains(&("dave@uni.test".into(), "missing".into())));
     let report = app.assert_audit_verifies();
     assert!(!report.contains("TAMPERED"), "{report}");
+}
+
+/// The `lab1` summary row of `identifier`.
+fn row_of(app: &TestApp, identifier: &str) -> Value {
+    let rows: Value = serde_json::from_str(&app.lab1_summary("json")).expect("json");
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["roster_identifier"] == identifier)
+        .cloned()
+        .unwrap_or_else(|| panic!("no row {identifier}"))
+}
+
+fn extend(app: &TestApp, more: &[&str]) -> std::process::Output {
+    let mut args = vec!["session", "extend", "--slug", "lab1"];
+    args.extend_from_slice(more);
+    app.cli(&args)
+}
+
+async fn extend_refuses_typos_and_removes(db: TestDb) {
+    let app = spawn_app(&db).await;
+    class(&app).await;
+    let counts = app.counts().await;
+    let entries = app.scalar("SELECT COUNT(*) FROM audit_log").await;
+    // A typo: refused with the closest student, nothing changed.
+    let out = extend(&app, &["--student", "alcie", "--closes", "2026-02-03 00:00"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"alcie\" is neither on the roster of course nor has pushed to session \"lab1\": did you mean alice?"),
+        "{err}"
+    );
+    assert!(err.contains("--force"), "{err}");
+    let out = extend(&app, &["--student", "erin@uni.tset", "--closes", "2026-02-03 00:00"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean erin@uni.test?"));
+    assert_eq!(app.counts().await, counts);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, entries);
+    // Someone who pushed (not on the roster), or anyone with --force.
+    ok(&extend(&app, &["--student", "zed", "--closes", "2026-02-03 00:00"]));
+    ok(&extend(
+        &app,
+        &["--student", "nobody", "--closes", "2026-02-03 00:00", "--force"],
+    ));
+    // Earlier than the session's deadline: only with --shorten, and then it applies.
+    let out = extend(&app, &["--student", "bob", "--closes", "2026-01-01 00:02"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--shorten"));
+    ok(&extend(
+        &app,
+        &["--student", "bob", "--closes", "2026-01-01 00:02", "--shorten"],
+    ));
+    let bob = row_of(&app, "bob@uni.test");
+    assert_eq!(bob["deadline"], "2026-01-01T00:02:00Z");
+    assert_eq!(bob["status"], "late_only");
+    // alice: her late push counts with the extension, and no longer once it is removed.
+    ok(&extend(&app, &["--student", "alice", "--closes", "2026-02-03 00:00"]));
+    let alice = row_of(&app, "alice@uni.test");
+    assert_eq!((alice["late_attempts"].clone(), alice["final"]["attempt_number"].clone()), (0.into(), 3.into()));
+    let out = ok(&extend(&app, &["--student", "alice", "--remove"]));
+    assert!(out.starts_with("removed the extension of alice in session lab1 of course"), "{out}");
+    let alice = row_of(&app, "alice@uni.test");
+    assert_eq!(alice["deadline"], "2026-02-01T00:00:00Z");
+    assert_eq!((alice["late_attempts"].clone(), alice["final"]["attempt_number"].clone()), (1.into(), 2.into()));
+    assert_eq!(app.audit_count("lab_session.extension_removed", None).await, 1);
+    let out = extend(&app, &["--student", "alcie", "--remove"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no extension in session \"lab1\""));
+    // By hand: refused.
+    let err = app.exec("DELETE FROM session_extension").await.expect_err("guarded");
+    assert!(err.to_string().contains("session_extension"), "{err}");
+    // Again after a removal: a new row, and the log accounts for both.
+    ok(&extend(&app, &["--student", "alice", "--closes", "2026-02-04 00:00"]));
+    app.assert_audit_verifies();
 }
