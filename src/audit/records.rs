@@ -661,10 +661,7 @@ async fn check_roster(
         };
         for row in rows {
             match row.get("roster_student_id").and_then(Value::as_i64) {
-                Some(id) => logs
-                    .entry(id)
-                    .or_default()
-                    .apply(kind, seq, &action, row),
+                Some(id) => logs.entry(id).or_default().apply(kind, seq, &action, row),
                 None => summary.problem(format!(
                     "roster entry seq {seq} has a row without roster_student_id"
                 )),

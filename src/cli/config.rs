@@ -28,8 +28,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Settings every command shares.
+/// Settings every command shares: listed under their own heading in every `--help`, after the command's
+/// own flags.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Database: a SQLite URL (embedded default) or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]
@@ -417,6 +419,9 @@ pub enum AttemptsCommand {
         /// Only this repository (`owner/name` or `name`).
         #[arg(long)]
         repo: Option<String>,
+        /// Only this student's repositories in the session: GitHub login or roster identifier.
+        #[arg(long, requires = "session")]
+        student: Option<String>,
         /// Output format.
         #[arg(long, default_value = "table")]
         format: OutputFormat,

@@ -8,6 +8,7 @@ mod deliver;
 mod deliveries;
 pub mod doctor;
 mod grades;
+pub mod help;
 mod redeliver;
 mod retention;
 mod roster;
@@ -95,6 +96,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Attempts(AttemptsCommand::List {
             session,
             repo,
+            student,
             format,
         }) => {
             let filter = AttemptFilter {
@@ -102,7 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 repo,
                 ..AttemptFilter::default()
             };
-            attempts::list(g, &filter, format).await
+            attempts::list(g, &filter, student.as_deref(), format).await
         }
         Command::Attempts(AttemptsCommand::Show { id }) => attempts::show(g, id).await,
         Command::Attempts(AttemptsCommand::Summary {

@@ -8,6 +8,7 @@ pub mod installations;
 pub mod retention;
 pub mod roster;
 pub mod sessions;
+pub mod student;
 pub mod summary;
 pub mod tokens;
 pub mod web_sessions;

@@ -9,8 +9,8 @@ use sea_orm::{
 };
 
 use crate::audit::{self, entries, AuditError};
-pub use crate::domain::roster::{Diff, ImportCounts};
 use crate::domain::roster::{self, RosterError};
+pub use crate::domain::roster::{Diff, ImportCounts};
 
 /// Why a roster could not be imported (nothing was changed).
 #[derive(Debug, thiserror::Error)]

@@ -531,7 +531,10 @@ fn student_name(student: &str) -> Result<String, SessionError> {
 }
 
 /// The distinct pusher logins of a session's attempts.
-pub async fn pusher_logins(db: &impl ConnectionTrait, session_id: i64) -> Result<Vec<String>, DbErr> {
+pub async fn pusher_logins(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+) -> Result<Vec<String>, DbErr> {
     use entity::lab_attempt::{Column as A, Entity as Attempts};
     let logins: Vec<Option<String>> = Attempts::find()
         .select_only()
@@ -569,9 +572,12 @@ pub async fn remove_extension(
             return Err(SessionError::NoExtension {
                 slug: session.slug,
                 student: student.trim().to_owned(),
-                hint: crate::domain::suggest::closest(&name, all.iter().map(|e| e.student.as_str()))
-                    .map(|c| format!(": did you mean {c}?"))
-                    .unwrap_or_default(),
+                hint: crate::domain::suggest::closest(
+                    &name,
+                    all.iter().map(|e| e.student.as_str()),
+                )
+                .map(|c| format!(": did you mean {c}?"))
+                .unwrap_or_default(),
             });
         };
         // The entry first: the database guard lets the row go only under it.

@@ -102,12 +102,18 @@ impl Columns {
 /// the record starts, which after a CRLF line end is that `\n`: a line too few.)
 fn line_of(bytes: &[u8], pos: Option<&csv::Position>) -> u64 {
     let Some(pos) = pos else { return 0 };
-    let start = usize::try_from(pos.byte()).unwrap_or(usize::MAX).min(bytes.len());
+    let start = usize::try_from(pos.byte())
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
     let ends = bytes[start..]
         .iter()
         .take_while(|b| matches!(b, b'\r' | b'\n'))
         .count();
-    bytes[..start + ends].iter().filter(|b| **b == b'\n').count() as u64 + 1
+    bytes[..start + ends]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count() as u64
+        + 1
 }
 
 fn csv_error(bytes: &[u8], e: &csv::Error) -> RosterError {
@@ -274,7 +280,9 @@ pub fn diff(
     for entry in file {
         for kept in &rest {
             let login = !entry.github_username.is_empty()
-                && entry.github_username.eq_ignore_ascii_case(&kept.github_username);
+                && entry
+                    .github_username
+                    .eq_ignore_ascii_case(&kept.github_username);
             let id = entry.github_id.is_some() && entry.github_id == kept.github_id;
             if login || id {
                 let (name, value) = if login {
@@ -325,7 +333,12 @@ mod tests {
         );
     }
 
-    fn row(id: i64, identifier: &str, login: &str, github_id: Option<i64>) -> roster_student::Model {
+    fn row(
+        id: i64,
+        identifier: &str,
+        login: &str,
+        github_id: Option<i64>,
+    ) -> roster_student::Model {
         let t = chrono::DateTime::from_timestamp(0, 0).unwrap_or_default();
         roster_student::Model {
             id,
@@ -344,9 +357,15 @@ mod tests {
         let file = parse(b"identifier,github_username\na,alice\nc,carol\n").expect("parses");
         let existing = vec![row(1, "a", "alice", None), row(2, "b", "bob", None)];
         let kept = diff(existing.clone(), &file, false).expect("diff");
-        assert_eq!((kept.added.len(), kept.unchanged, kept.removed.len()), (1, 1, 0));
+        assert_eq!(
+            (kept.added.len(), kept.unchanged, kept.removed.len()),
+            (1, 1, 0)
+        );
         let replaced = diff(existing, &file, true).expect("diff");
-        assert_eq!(replaced.removed.iter().map(|r| r.id).collect::<Vec<_>>(), [2]);
+        assert_eq!(
+            replaced.removed.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [2]
+        );
     }
 
     #[test]
@@ -363,7 +382,10 @@ mod tests {
         let file = parse(b"identifier,github_username,github_id\nz@uni,zed,9\n").expect("parses");
         let err = diff(existing.clone(), &file, false).expect_err("linked");
         assert!(err.to_string().contains("github_id \"9\""), "{err}");
-        assert!(diff(existing, &file, true).is_ok(), "--replace removes a@uni");
+        assert!(
+            diff(existing, &file, true).is_ok(),
+            "--replace removes a@uni"
+        );
     }
 
     #[test]

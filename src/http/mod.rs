@@ -7,6 +7,7 @@ pub mod extract;
 mod health;
 pub mod intake;
 pub mod openapi;
+mod reject;
 pub mod setup;
 mod webhook;
 

@@ -46,7 +46,14 @@ async fn class(db: &TestDb) -> TestApp {
     import_roster(&app, "");
     app.extend_lab1("alice", "2026-02-03T00:00:00Z");
     crate::helpers::cli_stdout(&app.cli(&[
-        "session", "extend", "--slug", "lab1", "--student", "zed", "--closes", "2026-02-04T00:00:00Z",
+        "session",
+        "extend",
+        "--slug",
+        "lab1",
+        "--student",
+        "zed",
+        "--closes",
+        "2026-02-04T00:00:00Z",
         "--force",
     ]));
     verify_ok(&app, &[]);

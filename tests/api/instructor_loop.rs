@@ -7,13 +7,15 @@ use serde_json::Value;
 use crate::backend_tests;
 use crate::grader::{class, scratch_file};
 use crate::helpers::cli_stdout as ok;
-use crate::helpers::{spawn_app, TestApp, TestDb};
+use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb};
+use crate::tokens::create_token;
 
 backend_tests!(
     roster_duplicates_are_refused_naming_both_lines,
     roster_replace_prints_the_diff_and_applies_it,
     roster_remove_takes_students_off_the_summary,
     extend_refuses_typos_and_removes,
+    operators_get_exit_codes_json_errors_and_plain_reasons,
 );
 
 /// A failing CLI run: its exit code and standard error.
@@ -84,7 +86,10 @@ async fn roster_duplicates_are_refused_naming_both_lines(db: TestDb) {
         b"identifier,github_username,github_id\nnew@uni.test,newbie,101\n",
     );
     let (_, err) = fails(&app, &["roster", "import", "--org", "course", &linked_id]);
-    assert!(err.contains("github_id \"101\" is already linked to roster identifier \"alice@uni.test\""), "{err}");
+    assert!(
+        err.contains("github_id \"101\" is already linked to roster identifier \"alice@uni.test\""),
+        "{err}"
+    );
     assert_eq!(app.counts().await, counts);
     app.assert_audit_verifies();
 }
@@ -107,7 +112,13 @@ async fn roster_replace_prints_the_diff_and_applies_it(db: TestDb) {
                 ~ bob@uni.test: name \"Bob B\" → \"Robert B\"\n\
                 - dave@uni.test (dave, \"Dave D\")\n";
     let dry = ok(&app.cli(&[
-        "roster", "import", "--org", "course", "--replace", "--dry-run", &file,
+        "roster",
+        "import",
+        "--org",
+        "course",
+        "--replace",
+        "--dry-run",
+        &file,
     ]));
     assert_eq!(
         dry,
@@ -131,14 +142,20 @@ async fn roster_replace_prints_the_diff_and_applies_it(db: TestDb) {
     assert_eq!(app.audit_count("roster.removed", Some("roster")).await, 1);
     // dave is no longer missing; frank, who never pushed, is.
     let students = summary_students(&app);
-    assert!(!students.iter().any(|(id, _)| id == "dave@uni.test"), "{students:?}");
+    assert!(
+        !students.iter().any(|(id, _)| id == "dave@uni.test"),
+        "{students:?}"
+    );
     assert!(
         students.contains(&("frank@uni.test".into(), "missing".into())),
         "{students:?}"
     );
     // Again: nothing to change.
     let again = ok(&app.cli(&["roster", "import", "--org", "course", "--replace", &file]));
-    assert_eq!(again, "roster of course: 0 added, 0 updated, 0 removed, 5 unchanged\n");
+    assert_eq!(
+        again,
+        "roster of course: 0 added, 0 updated, 0 removed, 5 unchanged\n"
+    );
     app.assert_audit_verifies();
 }
 
@@ -150,7 +167,14 @@ async fn roster_remove_takes_students_off_the_summary(db: TestDb) {
     // A typo: nothing removed, the closest identifier suggested.
     let (code, err) = fails(
         &app,
-        &["roster", "remove", "--org", "course", "dave@uni.test", "erin@uni.tset"],
+        &[
+            "roster",
+            "remove",
+            "--org",
+            "course",
+            "dave@uni.test",
+            "erin@uni.tset",
+        ],
     );
     assert_eq!(code, Some(1));
     assert!(
@@ -159,9 +183,15 @@ async fn roster_remove_takes_students_off_the_summary(db: TestDb) {
     );
     assert_eq!(app.counts().await, counts);
     let out = ok(&app.cli(&["roster", "remove", "--org", "course", "dave@uni.test"]));
-    assert_eq!(out, "- dave@uni.test (dave, \"Dave D\")\nroster of course: 1 removed\n");
+    assert_eq!(
+        out,
+        "- dave@uni.test (dave, \"Dave D\")\nroster of course: 1 removed\n"
+    );
     let students = summary_students(&app);
-    assert!(!students.iter().any(|(id, _)| id == "dave@uni.test"), "{students:?}");
+    assert!(
+        !students.iter().any(|(id, _)| id == "dave@uni.test"),
+        "{students:?}"
+    );
     let details = app.audit_details("roster.removed").await;
     assert_eq!(details.len(), 1);
     assert!(!details[0].contains("dave"), "digests only: {}", details[0]);
@@ -206,7 +236,10 @@ async fn extend_refuses_typos_and_removes(db: TestDb) {
     let counts = app.counts().await;
     let entries = app.scalar("SELECT COUNT(*) FROM audit_log").await;
     // A typo: refused with the closest student, nothing changed.
-    let out = extend(&app, &["--student", "alcie", "--closes", "2026-02-03 00:00"]);
+    let out = extend(
+        &app,
+        &["--student", "alcie", "--closes", "2026-02-03 00:00"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -214,15 +247,27 @@ async fn extend_refuses_typos_and_removes(db: TestDb) {
         "{err}"
     );
     assert!(err.contains("--force"), "{err}");
-    let out = extend(&app, &["--student", "erin@uni.tset", "--closes", "2026-02-03 00:00"]);
+    let out = extend(
+        &app,
+        &["--student", "erin@uni.tset", "--closes", "2026-02-03 00:00"],
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean erin@uni.test?"));
     assert_eq!(app.counts().await, counts);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM audit_log").await, entries);
     // Someone who pushed (not on the roster), or anyone with --force.
-    ok(&extend(&app, &["--student", "zed", "--closes", "2026-02-03 00:00"]));
     ok(&extend(
         &app,
-        &["--student", "nobody", "--closes", "2026-02-03 00:00", "--force"],
+        &["--student", "zed", "--closes", "2026-02-03 00:00"],
+    ));
+    ok(&extend(
+        &app,
+        &[
+            "--student",
+            "nobody",
+            "--closes",
+            "2026-02-03 00:00",
+            "--force",
+        ],
     ));
     // Earlier than the session's deadline: only with --shorten, and then it applies.
     let out = extend(&app, &["--student", "bob", "--closes", "2026-01-01 00:02"]);
@@ -230,28 +275,182 @@ async fn extend_refuses_typos_and_removes(db: TestDb) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--shorten"));
     ok(&extend(
         &app,
-        &["--student", "bob", "--closes", "2026-01-01 00:02", "--shorten"],
+        &[
+            "--student",
+            "bob",
+            "--closes",
+            "2026-01-01 00:02",
+            "--shorten",
+        ],
     ));
     let bob = row_of(&app, "bob@uni.test");
     assert_eq!(bob["deadline"], "2026-01-01T00:02:00Z");
     assert_eq!(bob["status"], "late_only");
     // alice: her late push counts with the extension, and no longer once it is removed.
-    ok(&extend(&app, &["--student", "alice", "--closes", "2026-02-03 00:00"]));
+    ok(&extend(
+        &app,
+        &["--student", "alice", "--closes", "2026-02-03 00:00"],
+    ));
     let alice = row_of(&app, "alice@uni.test");
-    assert_eq!((alice["late_attempts"].clone(), alice["final"]["attempt_number"].clone()), (0.into(), 3.into()));
+    assert_eq!(
+        (
+            alice["late_attempts"].clone(),
+            alice["final"]["attempt_number"].clone()
+        ),
+        (0.into(), 3.into())
+    );
     let out = ok(&extend(&app, &["--student", "alice", "--remove"]));
-    assert!(out.starts_with("removed the extension of alice in session lab1 of course"), "{out}");
+    assert!(
+        out.starts_with("removed the extension of alice in session lab1 of course"),
+        "{out}"
+    );
     let alice = row_of(&app, "alice@uni.test");
     assert_eq!(alice["deadline"], "2026-02-01T00:00:00Z");
-    assert_eq!((alice["late_attempts"].clone(), alice["final"]["attempt_number"].clone()), (1.into(), 2.into()));
-    assert_eq!(app.audit_count("lab_session.extension_removed", None).await, 1);
+    assert_eq!(
+        (
+            alice["late_attempts"].clone(),
+            alice["final"]["attempt_number"].clone()
+        ),
+        (1.into(), 2.into())
+    );
+    assert_eq!(
+        app.audit_count("lab_session.extension_removed", None).await,
+        1
+    );
     let out = extend(&app, &["--student", "alcie", "--remove"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no extension in session \"lab1\""));
     // By hand: refused.
-    let err = app.exec("DELETE FROM session_extension").await.expect_err("guarded");
+    let err = app
+        .exec("DELETE FROM session_extension")
+        .await
+        .expect_err("guarded");
     assert!(err.to_string().contains("session_extension"), "{err}");
     // Again after a removal: a new row, and the log accounts for both.
-    ok(&extend(&app, &["--student", "alice", "--closes", "2026-02-04 00:00"]));
+    ok(&extend(
+        &app,
+        &["--student", "alice", "--closes", "2026-02-04 00:00"],
+    ));
     app.assert_audit_verifies();
+}
+
+/// Each command's own flags first, the shared ones under "Global options", an example, the exit codes.
+#[test]
+fn help_lists_the_command_s_own_flags_first() {
+    for cmd in [
+        &["session", "extend"][..],
+        &["roster", "import"],
+        &["attempts", "list"],
+        &["serve"],
+        &["doctor"],
+        &["audit", "verify"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
+            .args(&args)
+            .output()
+            .expect("labtrail --help");
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        let at = |s: &str| {
+            help.find(s)
+                .unwrap_or_else(|| panic!("{args:?}: no {s:?} in\n{help}"))
+        };
+        assert!(at("Options:") < at("Global options:"), "{help}");
+        assert!(at("Global options:") < at("--database-url"), "{help}");
+        assert!(at("--database-url") < at("Example:\n  "), "{help}");
+        assert!(at("Example:") < at("Exit status: 0 "), "{help}");
+    }
+}
+
+async fn operators_get_exit_codes_json_errors_and_plain_reasons(db: TestDb) {
+    let app = spawn_app(&db).await;
+    class(&app).await;
+    // An unknown session exits 2, for `attempts list` like the rest.
+    for args in [
+        &["attempts", "list", "--session", "nope"][..],
+        &["attempts", "summary", "--session", "nope"],
+        &["grades", "export", "--session", "nope"],
+    ] {
+        let (code, err) = fails(&app, args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains("no session \"nope\""), "{err}");
+    }
+    // `attempts list --student` by login or roster identifier.
+    let listed: Value = serde_json::from_str(&ok(&app.cli(&[
+        "attempts",
+        "list",
+        "--session",
+        "lab1",
+        "--student",
+        "alice@uni.test",
+        "--format",
+        "json",
+    ])))
+    .expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(3));
+    assert!(listed
+        .as_array()
+        .expect("rows")
+        .iter()
+        .all(|a| a["repository"] == "course/lab1-alice"));
+    // The read API's own rejections are JSON too.
+    let token = create_token(&app, "admin", "admin", None);
+    for (path, status, needle) in [
+        ("/api/v1/sessions/lab1/attempts?late=yes", 400, "late"),
+        ("/api/v1/attempts/abc", 400, "abc"),
+    ] {
+        let resp = app.get_as(path, &token).await;
+        assert_eq!(resp.status().as_u16(), status, "{path}");
+        let body: Value = resp
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: not JSON: {e}"));
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(needle), "{path}: {body}");
+    }
+    // A push to the right repository on a branch the session does not count says so.
+    ok(&app.cli(&[
+        "session",
+        "create",
+        "--org",
+        "course",
+        "--slug",
+        "lab2",
+        "--title",
+        "Lab 2",
+        "--repos",
+        "lab2-*",
+        "--opens",
+        "2026-01-01 00:00",
+        "--closes",
+        "2026-02-01 00:00",
+    ]));
+    let mut p = push_payload(
+        "course",
+        "lab2-alice",
+        21,
+        &sha(40),
+        crate::grader::OPENS + 900,
+    );
+    p["ref"] = "refs/heads/wip".into();
+    assert_eq!(app.deliver_push("d-wip", &p).await.status().as_u16(), 202);
+    app.drain().await;
+    let ignored: Value = serde_json::from_str(&ok(&app.cli(&[
+        "deliveries",
+        "list",
+        "--status",
+        "ignored",
+        "--format",
+        "json",
+    ])))
+    .expect("json");
+    let reason = ignored[0]["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        reason.starts_with(
+            "branch wip is not counted by lab session lab2 of course (branches: default"
+        ),
+        "{reason}"
+    );
 }

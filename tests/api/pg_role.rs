@@ -284,7 +284,7 @@ async fn with_roles(admin_url: &str, admin: &DatabaseConnection, names: &Names, 
     }
     let out = ok(&app_url, dir, &["audit", "verify"]);
     assert!(
-        out.contains("records match the log: 1 attempts, 1 sessions, 0 installations, 1 extensions, 1 roster students"),
+        out.contains("records match the log: 1 attempt, 1 session, 0 installations, 1 extension, 1 roster student"),
         "{out}"
     );
     // `doctor` finds no GitHub App here; the database check passes.

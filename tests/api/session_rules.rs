@@ -164,7 +164,14 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
 
     // Someone not on the roster: the entry holds a digest, never the login.
     ok(&app.cli(&[
-        "session", "extend", "--slug", "lab1", "--student", "zed", "--closes", "2026-02-02T00:00:00Z",
+        "session",
+        "extend",
+        "--slug",
+        "lab1",
+        "--student",
+        "zed",
+        "--closes",
+        "2026-02-02T00:00:00Z",
         "--force",
     ]));
     let extended = app.audit_details_json("lab_session.extended").await;
