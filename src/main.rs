@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use labtrail::cli::config::{AuditCommand, Cli, Command};
 
 /// mimalloc: `audit verify` and the workers allocate and free a row's worth of small values at a time,
@@ -34,7 +33,7 @@ async fn main() -> ExitCode {
             eprintln!("warning: cannot read .env: {e}");
         }
     }
-    let cli = Cli::parse();
+    let cli: Cli = labtrail::cli::help::parse();
     labtrail::cli::telemetry::init(cli.global.log_format);
     // `audit verify` promises exit 2 whenever it cannot verify.
     let failure = if matches!(cli.command, Command::Audit(AuditCommand::Verify(_))) {
@@ -46,8 +45,15 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", labtrail::error::Chain(e.as_ref()));
-            // A database that does not exist is a configuration error, like a bad flag.
-            if e.downcast_ref::<labtrail::cli::MissingDatabase>().is_some() {
+            // A database or a session that does not exist is a configuration error, like a bad flag.
+            let unknown_session = matches!(
+                e.downcast_ref::<labtrail::db::sessions::SessionError>(),
+                Some(
+                    labtrail::db::sessions::SessionError::NoSlug(_)
+                        | labtrail::db::sessions::SessionError::NotFound { .. }
+                )
+            );
+            if unknown_session || e.downcast_ref::<labtrail::cli::MissingDatabase>().is_some() {
                 ExitCode::from(2)
             } else {
                 failure

@@ -39,4 +39,5 @@ migrations!(
     m20261201_000110_scores,
     m20261203_000300_student_view,
     m20261202_000010_witnesses,
+    m20261205_000110_removals,
 );

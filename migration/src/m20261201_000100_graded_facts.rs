@@ -18,25 +18,25 @@ use crate::util::{changed, per_backend_migration, pg_no_truncate, pg_row_trigger
 pub struct Migration;
 
 /// Columns of `session_extension` never updated.
-const EXTENSION_FIXED: &[&str] = &["id", "session_id", "student", "created_at"];
+pub(crate) const EXTENSION_FIXED: &[&str] = &["id", "session_id", "student", "created_at"];
 
 /// Columns of `roster_student` never updated.
-const ROSTER_FIXED: &[&str] = &["id", "org", "identifier", "created_at"];
+pub(crate) const ROSTER_FIXED: &[&str] = &["id", "org", "identifier", "created_at"];
 
 /// The newest entry of the log: `seq = MAX(seq)`.
-const NEWEST: &str = "seq = (SELECT MAX(seq) FROM audit_log)";
+pub(crate) const NEWEST: &str = "seq = (SELECT MAX(seq) FROM audit_log)";
 
 /// PostgreSQL: the newest entry is `NEW`'s `lab_session.extended`.
-const PG_EXTENDED: &str = "EXISTS (SELECT 1 FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log) \
+pub(crate) const PG_EXTENDED: &str = "EXISTS (SELECT 1 FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log) \
      AND subject = 'lab_session:' || NEW.session_id AND action = 'lab_session.extended' \
      AND (details::jsonb ->> 'extension_id')::bigint = NEW.id)";
 
 /// PostgreSQL: the newest entry is a `roster.imported` naming `NEW`.
-const PG_IMPORTED: &str = "EXISTS (SELECT 1 FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log) \
+pub(crate) const PG_IMPORTED: &str = "EXISTS (SELECT 1 FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log) \
      AND subject = 'roster' AND action = 'roster.imported' \
      AND details::jsonb -> 'rows' @> jsonb_build_array(jsonb_build_object('roster_student_id', NEW.id)))";
 
-fn sqlite_extended() -> String {
+pub(crate) fn sqlite_extended() -> String {
     format!(
         "EXISTS (SELECT 1 FROM audit_log WHERE {NEWEST} \
          AND subject = 'lab_session:' || NEW.session_id AND action = 'lab_session.extended' \
@@ -44,7 +44,7 @@ fn sqlite_extended() -> String {
     )
 }
 
-fn sqlite_imported() -> String {
+pub(crate) fn sqlite_imported() -> String {
     format!(
         "EXISTS (SELECT 1 FROM audit_log WHERE {NEWEST} \
          AND subject = 'roster' AND action = 'roster.imported' \
@@ -55,7 +55,7 @@ fn sqlite_imported() -> String {
 
 /// PostgreSQL: the guard function of `table`: DELETE refused, `fixed` columns read-only, INSERT and
 /// UPDATE only when `audited` holds.
-fn pg_guard(table: &str, fixed: &[&str], audited: &str, why: &str) -> String {
+pub(crate) fn pg_guard(table: &str, fixed: &[&str], audited: &str, why: &str) -> String {
     format!(
         r"CREATE OR REPLACE FUNCTION labtrail_{table}_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -78,8 +78,8 @@ $$",
     )
 }
 
-const EXTENSION_WHY: &str = "only `session extend` changes an extension, under its audit entry";
-const ROSTER_WHY: &str = "only `roster import` changes the roster, under its audit entry";
+pub(crate) const EXTENSION_WHY: &str = "only `session extend` changes an extension, under its audit entry";
+pub(crate) const ROSTER_WHY: &str = "only `roster import` changes the roster, under its audit entry";
 
 fn postgres_up() -> Vec<String> {
     vec![
@@ -108,7 +108,7 @@ fn postgres_up() -> Vec<String> {
 }
 
 /// SQLite: the three triggers of `table` (`name` its short name).
-fn sqlite_guards(table: &str, fixed: &[&str], audited: &str, why: &str) -> Vec<String> {
+pub(crate) fn sqlite_guards(table: &str, fixed: &[&str], audited: &str, why: &str) -> Vec<String> {
     vec![
         sqlite_guard(
             &format!("{table}_insert_guard"),

@@ -49,11 +49,13 @@ pub enum Action {
     ApiGradebookExported,
     WebGradebookExported,
     CheckRunUpdated,
+    RosterRemoved,
+    LabSessionExtensionRemoved,
 }
 
 impl Action {
     /// Every action, in the order docs/audit.md lists them.
-    pub const ALL: [Self; 43] = [
+    pub const ALL: [Self; 45] = [
         Self::LabAttemptRecorded,
         Self::LabAttemptFilesCompleted,
         Self::LabAttemptErased,
@@ -97,6 +99,8 @@ impl Action {
         Self::ApiGradebookExported,
         Self::WebGradebookExported,
         Self::CheckRunUpdated,
+        Self::RosterRemoved,
+        Self::LabSessionExtensionRemoved,
     ];
 
     /// The stored name (`audit_log.action`).
@@ -145,6 +149,8 @@ impl Action {
             Self::ApiGradebookExported => "api.gradebook_exported",
             Self::WebGradebookExported => "web.gradebook_exported",
             Self::CheckRunUpdated => "check_run.updated",
+            Self::RosterRemoved => "roster.removed",
+            Self::LabSessionExtensionRemoved => "lab_session.extension_removed",
         }
     }
 

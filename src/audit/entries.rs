@@ -470,6 +470,66 @@ pub fn roster_imported(
 }
 
 #[derive(Serialize)]
+struct RosterRemoved {
+    org_sha256: String,
+    removed: usize,
+    rows: Vec<RosterRow>,
+}
+
+/// `roster.removed`: the roster rows removed (by `roster remove` or `roster import --replace`), each as
+/// its id and [`roster_row_sha256`] as it was; digests only.
+pub fn roster_removed(
+    actor: &str,
+    org: &str,
+    rows: &[roster_student::Model],
+) -> Result<NewEntry, AuditError> {
+    let details = RosterRemoved {
+        org_sha256: hex::encode(Sha256::digest(org.as_bytes())),
+        removed: rows.len(),
+        rows: rows
+            .iter()
+            .map(|s| {
+                Ok(RosterRow {
+                    roster_student_id: s.id,
+                    row_sha256: roster_row_sha256(s)?,
+                })
+            })
+            .collect::<Result<_, AuditError>>()?,
+    };
+    entry(
+        actor.to_owned(),
+        Action::RosterRemoved,
+        "roster".into(),
+        details,
+    )
+}
+
+#[derive(Serialize)]
+struct ExtensionRemoved {
+    session_id: i64,
+    extension_id: i64,
+    student_sha256: String,
+}
+
+/// `lab_session.extension_removed`: a student's own deadline removed; the session's applies again.
+pub fn extension_removed(
+    actor: &str,
+    extension: &session_extension::Model,
+) -> Result<NewEntry, AuditError> {
+    let details = ExtensionRemoved {
+        session_id: extension.session_id,
+        extension_id: extension.id,
+        student_sha256: name_sha256(Some(&extension.student))?,
+    };
+    entry(
+        actor.to_owned(),
+        Action::LabSessionExtensionRemoved,
+        session_subject(extension.session_id),
+        details,
+    )
+}
+
+#[derive(Serialize)]
 struct SessionArchived {
     session_id: i64,
     #[serde(serialize_with = "ser_instant")]

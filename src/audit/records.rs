@@ -168,8 +168,20 @@ const SESSION_ACTIONS: &[&str] = &[
     SESSION_UNARCHIVED,
 ];
 
-const EXTENSION_ACTIONS: &[&str] = &[Action::LabSessionExtended.as_str()];
-const ROSTER_ACTIONS: &[&str] = &[Action::RosterImported.as_str()];
+const EXTENSION_ACTIONS: &[&str] = &[
+    Action::LabSessionExtended.as_str(),
+    Action::LabSessionExtensionRemoved.as_str(),
+];
+const ROSTER_ACTIONS: &[&str] = &[
+    Action::RosterImported.as_str(),
+    Action::RosterRemoved.as_str(),
+];
+/// Entries that erase a row: after them, the row is legitimately gone.
+const ERASING: &[&str] = &[
+    ATTEMPT_ERASED,
+    Action::LabSessionExtensionRemoved.as_str(),
+    Action::RosterRemoved.as_str(),
+];
 
 const INSTALLATION_ACTIONS: &[&str] = &[
     Action::InstallationCreated.as_str(),
@@ -322,7 +334,7 @@ impl LogFacts {
     /// `null` sets nothing.
     pub fn apply(&mut self, kind: Kind, seq: i64, action: &str, details: &Value) {
         self.last_seq = seq;
-        if action == ATTEMPT_ERASED {
+        if ERASING.contains(&action) {
             self.erased = Some(seq);
             return;
         }
@@ -590,11 +602,14 @@ pub async fn check(db: &impl ConnectionTrait, archived_upto: i64) -> Result<Summ
 }
 
 /// The `(seq, details)` of the entries of `kind` (extensions or roster), in seq order.
-async fn fold_all(db: &impl ConnectionTrait, kind: Kind) -> Result<Vec<(i64, Value)>, DbErr> {
+async fn fold_all(
+    db: &impl ConnectionTrait,
+    kind: Kind,
+) -> Result<Vec<(i64, String, Value)>, DbErr> {
     use audit_log::Column as C;
     let q = audit_log::Entity::find()
         .select_only()
-        .columns([C::Seq, C::Details])
+        .columns([C::Seq, C::Action, C::Details])
         .filter(C::Action.is_in(kind.actions().iter().copied()));
     let q = match kind {
         Kind::RosterStudent => q.filter(C::Subject.eq(kind.prefix())),
@@ -603,11 +618,11 @@ async fn fold_all(db: &impl ConnectionTrait, kind: Kind) -> Result<Vec<(i64, Val
             .filter(C::Subject.lt(kind.prefix_end().as_str())),
     };
     Ok(q.order_by_asc(C::Seq)
-        .into_tuple::<(i64, String)>()
+        .into_tuple::<(i64, String, String)>()
         .all(db)
         .await?
         .into_iter()
-        .map(|(seq, d)| (seq, serde_json::from_str(&d).unwrap_or(Value::Null)))
+        .map(|(seq, a, d)| (seq, a, serde_json::from_str(&d).unwrap_or(Value::Null)))
         .collect())
 }
 
@@ -648,12 +663,12 @@ async fn check_extensions(
 ) -> Result<(), DbErr> {
     let kind = Kind::Extension;
     let mut logs: BTreeMap<i64, LogFacts> = BTreeMap::new();
-    for (seq, details) in fold_all(db, kind).await? {
+    for (seq, action, details) in fold_all(db, kind).await? {
         match details.get("extension_id").and_then(Value::as_i64) {
             Some(id) => logs
                 .entry(id)
                 .or_default()
-                .apply(kind, seq, kind.actions()[0], &details),
+                .apply(kind, seq, &action, &details),
             None => summary.problem(format!(
                 "extension entry seq {seq} names no extension (no extension_id)"
             )),
@@ -679,17 +694,14 @@ async fn check_roster(
     let kind = Kind::RosterStudent;
     let mut logs: BTreeMap<i64, LogFacts> = BTreeMap::new();
     let mut old_imports = false;
-    for (seq, details) in fold_all(db, kind).await? {
+    for (seq, action, details) in fold_all(db, kind).await? {
         let Some(rows) = details.get("rows").and_then(Value::as_array) else {
             old_imports = true;
             continue;
         };
         for row in rows {
             match row.get("roster_student_id").and_then(Value::as_i64) {
-                Some(id) => logs
-                    .entry(id)
-                    .or_default()
-                    .apply(kind, seq, kind.actions()[0], row),
+                Some(id) => logs.entry(id).or_default().apply(kind, seq, &action, row),
                 None => summary.problem(format!(
                     "roster entry seq {seq} has a row without roster_student_id"
                 )),

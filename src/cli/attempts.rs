@@ -16,9 +16,48 @@ const PAGE: u64 = 500;
 pub(super) async fn list(
     g: &GlobalArgs,
     filter: &AttemptFilter,
+    student: Option<&str>,
     format: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
+    if let Some(slug) = &filter.session_slug {
+        // An unknown session is an error (exit 2), like every other command's, not an empty list.
+        if db::sessions::with_slug(&db, slug, None)
+            .await
+            .context("Cannot find the session")?
+            .is_empty()
+        {
+            return Err(
+                anyhow::Error::new(db::sessions::SessionError::NoSlug(slug.clone()))
+                    .context("Cannot find the session"),
+            );
+        }
+    }
+    if let (Some(name), Some(slug)) = (student, &filter.session_slug) {
+        let session = db::sessions::find_by_slug(&db, slug, None)
+            .await
+            .context("Cannot find the session")?;
+        let repos = db::student::student(&db, &session, name)
+            .await
+            .context("Cannot list the student's attempts")?;
+        if repos.is_empty() {
+            bail!("No student {name:?} in session {slug:?} (not on the roster, no push)");
+        }
+        let rows: Vec<AttemptRow> = repos
+            .iter()
+            .flat_map(|r| &r.attempts)
+            .filter(|v| {
+                filter.repo.as_deref().is_none_or(|repo| {
+                    let full = v.attempt.repository_full_name.to_ascii_lowercase();
+                    let repo = repo.to_ascii_lowercase();
+                    full == repo || full.ends_with(&format!("/{repo}"))
+                })
+            })
+            .map(AttemptRow::from)
+            .collect();
+        print_rows(&rows, format)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if format != OutputFormat::Table {
         stream(&db, filter, format).await?;
         return Ok(ExitCode::SUCCESS);

@@ -353,15 +353,15 @@ fn print_report(r: &Report) -> ExitCode {
     }
     match &r.records {
         Some(rec) if rec.problem_count() == 0 => {
+            use crate::report::plural;
             println!(
-                "records match the log: {} attempts, {} sessions, {} installations, {} extensions, \
-                 {} roster students, {} scores",
-                rec.attempts,
-                rec.sessions,
-                rec.installations,
-                rec.extensions,
-                rec.roster_students,
-                rec.scores
+                "records match the log: {}, {}, {}, {}, {}, {}",
+                plural(rec.attempts, "attempt", "attempts"),
+                plural(rec.sessions, "session", "sessions"),
+                plural(rec.installations, "installation", "installations"),
+                plural(rec.extensions, "extension", "extensions"),
+                plural(rec.roster_students, "roster student", "roster students"),
+                plural(rec.scores, "score", "scores"),
             );
             code
         }

@@ -28,8 +28,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Settings every command shares.
+/// Settings every command shares: listed under their own heading in every `--help`, after the command's
+/// own flags.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Database: a SQLite URL (embedded default) or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]
@@ -354,7 +356,9 @@ pub enum SessionCommand {
     /// Change a session's deadline, opening, title or time zone (audited); recorded attempts keep their
     /// recorded lateness, summaries, lists, exports and new check runs follow the new deadline.
     Edit(SessionEditArgs),
-    /// Give one student their own deadline in a session (audited); again to move it.
+    /// Give one student their own deadline in a session (audited); again to move it, `--remove` to take
+    /// it back. With a roster, a student neither on it nor among the session's pushers is refused with the
+    /// closest name (`did you mean …?`) unless `--force`.
     Extend {
         #[command(flatten)]
         session: SessionRef,
@@ -362,8 +366,17 @@ pub enum SessionCommand {
         #[arg(long)]
         student: String,
         /// The student's deadline (RFC 3339, or `YYYY-MM-DD HH:MM` in the session's time zone).
+        #[arg(long, required_unless_present = "remove", conflicts_with = "remove")]
+        closes: Option<String>,
+        /// Remove the student's extension: the session's deadline applies again.
         #[arg(long)]
-        closes: String,
+        remove: bool,
+        /// Extend a student who is neither on the roster nor has pushed to the session.
+        #[arg(long, conflicts_with = "remove")]
+        force: bool,
+        /// Allow a deadline earlier than the session's.
+        #[arg(long, conflicts_with = "remove")]
+        shorten: bool,
     },
     /// Unarchive a session: it matches pushes again (audited).
     Unarchive {
@@ -458,6 +471,9 @@ pub enum AttemptsCommand {
         /// Only this repository (`owner/name` or `name`).
         #[arg(long)]
         repo: Option<String>,
+        /// Only this student's repositories in the session: GitHub login or roster identifier.
+        #[arg(long, requires = "session")]
+        student: Option<String>,
         /// Output format.
         #[arg(long, default_value = "table")]
         format: OutputFormat,
@@ -486,13 +502,30 @@ pub enum AttemptsCommand {
 #[derive(Debug, Subcommand)]
 pub enum RosterCommand {
     /// Import a roster file (`identifier,github_username,github_id,name`; extra columns ignored); known
-    /// students are updated in place.
+    /// students are updated in place. Refused, naming both lines, when an identifier, a login or a GitHub id
+    /// appears twice, or when a login or id is already linked to another identifier that stays.
     Import {
         /// Organisation (account) login.
         #[arg(long)]
         org: String,
         /// The roster CSV (UTF-8, with or without a byte-order mark).
         file: PathBuf,
+        /// Make the roster equal to the file: students absent from it are removed. The diff is printed
+        /// first.
+        #[arg(long)]
+        replace: bool,
+        /// Print the diff (added, updated, removed) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove students from an organisation's roster, by identifier (audited); all or none.
+    Remove {
+        /// Organisation (account) login.
+        #[arg(long)]
+        org: String,
+        /// The roster identifiers to remove.
+        #[arg(required = true)]
+        identifiers: Vec<String>,
     },
     /// List an organisation's roster, by identifier.
     List {

@@ -8,6 +8,7 @@ mod deliver;
 mod deliveries;
 pub mod doctor;
 mod grades;
+pub mod help;
 mod redeliver;
 mod retention;
 mod roster;
@@ -83,7 +84,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             session: which,
             student,
             closes,
-        }) => session::extend(g, &which, &student, &closes).await,
+            remove,
+            force,
+            shorten,
+        }) => match closes {
+            Some(closes) if !remove => {
+                session::extend(g, &which, &student, &closes, (force, shorten)).await
+            }
+            _ => session::unextend(g, &which, &student).await,
+        },
         Command::Session(SessionCommand::Unarchive {
             session: which,
             allow_overlap,
@@ -91,6 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Attempts(AttemptsCommand::List {
             session,
             repo,
+            student,
             format,
         }) => {
             let filter = AttemptFilter {
@@ -98,7 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 repo,
                 ..AttemptFilter::default()
             };
-            attempts::list(g, &filter, format).await
+            attempts::list(g, &filter, student.as_deref(), format).await
         }
         Command::Attempts(AttemptsCommand::Show { id }) => attempts::show(g, id).await,
         Command::Attempts(AttemptsCommand::Summary {
@@ -106,8 +116,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             org,
             format,
         }) => attempts::summary(g, &session, org.as_deref(), format).await,
-        Command::Roster(RosterCommand::Import { org, file }) => {
-            roster::import(g, &org, &file).await
+        Command::Roster(RosterCommand::Import {
+            org,
+            file,
+            replace,
+            dry_run,
+        }) => {
+            let mode = db::roster::ImportMode { replace, dry_run };
+            roster::import(g, &org, &file, mode).await
+        }
+        Command::Roster(RosterCommand::Remove { org, identifiers }) => {
+            roster::remove(g, &org, &identifiers).await
         }
         Command::Roster(RosterCommand::List { org, format }) => roster::list(g, &org, format).await,
         Command::Grades(GradesCommand::Export {

@@ -1,4 +1,4 @@
-//! `labtrail roster import|list`.
+//! `labtrail roster import|remove|list`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,14 +7,65 @@ use anyhow::Context;
 
 use super::{cli_actor, open, print_rows};
 use crate::cli::config::{GlobalArgs, OutputFormat};
-use crate::db;
+use crate::db::{self, roster::ImportMode};
+use crate::domain::roster::Diff;
 use crate::report::RosterRow;
 
-pub(super) async fn import(g: &GlobalArgs, org: &str, file: &Path) -> anyhow::Result<ExitCode> {
+/// `identifier (login, "name")` of a roster line.
+fn who(identifier: &str, login: &str, name: &str) -> String {
+    let login = if login.is_empty() {
+        "not linked"
+    } else {
+        login
+    };
+    if name.is_empty() {
+        format!("{identifier} ({login})")
+    } else {
+        format!("{identifier} ({login}, {name:?})")
+    }
+}
+
+/// One line per change: `+ added`, `~ updated: what changes`, `- removed`.
+fn print_diff(d: &Diff) {
+    for e in &d.added {
+        println!("+ {}", who(&e.identifier, &e.github_username, &e.name));
+    }
+    for (old, new) in &d.updated {
+        let mut changes = Vec::new();
+        if old.github_username != new.github_username {
+            changes.push(format!(
+                "github_username {:?} → {:?}",
+                old.github_username, new.github_username
+            ));
+        }
+        if old.github_id != new.github_id {
+            let id = |i: Option<i64>| i.map_or_else(|| "none".to_owned(), |i| i.to_string());
+            changes.push(format!(
+                "github_id {} → {}",
+                id(old.github_id),
+                id(new.github_id)
+            ));
+        }
+        if old.name != new.name {
+            changes.push(format!("name {:?} → {:?}", old.name, new.name));
+        }
+        println!("~ {}: {}", old.identifier, changes.join(", "));
+    }
+    for s in &d.removed {
+        println!("- {}", who(&s.identifier, &s.github_username, &s.name));
+    }
+}
+
+pub(super) async fn import(
+    g: &GlobalArgs,
+    org: &str,
+    file: &Path,
+    mode: ImportMode,
+) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file)
         .with_context(|| format!("Cannot read the roster {}", file.display()))?;
     let db = open(g).await?;
-    let counts = db::roster::import(&db, &g.origin(), &cli_actor(), org, &bytes)
+    let d = db::roster::import(&db, &g.origin(), &cli_actor(), org, &bytes, mode)
         .await
         .with_context(|| {
             format!(
@@ -22,12 +73,45 @@ pub(super) async fn import(g: &GlobalArgs, org: &str, file: &Path) -> anyhow::Re
                 file.display()
             )
         })?;
+    if mode.replace || mode.dry_run {
+        print_diff(&d);
+    }
+    let removed = if mode.replace {
+        format!(", {} removed", d.removed.len())
+    } else {
+        String::new()
+    };
     println!(
-        "roster of {}: {} added, {} updated, {} unchanged",
+        "roster of {}: {} added, {} updated{removed}, {} unchanged{}",
         org.to_ascii_lowercase(),
-        counts.added,
-        counts.updated,
-        counts.unchanged
+        d.added.len(),
+        d.updated.len(),
+        d.unchanged,
+        if mode.dry_run {
+            " (dry run: nothing was changed)"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn remove(
+    g: &GlobalArgs,
+    org: &str,
+    identifiers: &[String],
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let rows = db::roster::remove(&db, &g.origin(), &cli_actor(), org, identifiers)
+        .await
+        .context("Cannot remove from the roster (nothing was changed)")?;
+    for s in &rows {
+        println!("- {}", who(&s.identifier, &s.github_username, &s.name));
+    }
+    println!(
+        "roster of {}: {} removed",
+        org.to_ascii_lowercase(),
+        rows.len()
     );
     Ok(ExitCode::SUCCESS)
 }

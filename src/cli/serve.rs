@@ -126,13 +126,20 @@ pub(super) async fn serve(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<Exi
     if let Some(setup) = &setup_mode {
         announce_setup(setup);
     }
+    // At every start, not only in setup mode: a local or http:// public URL gets no push from GitHub.
+    for warning in crate::github::app_setup::public_url_warnings(&g.public_url) {
+        tracing::warn!(
+            "{warning} Expose the server (a tunnel: cloudflared, ngrok or smee.io while developing; a reverse \
+             proxy with TLS in production) and set LABTRAIL_PUBLIC_URL to its https URL"
+        );
+    }
     app.run(listener, shutdown_signal())
         .await
         .context("Server failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Setup mode: the one-time link to `/setup` (the Jupyter way), and what is wrong with the public URL.
+/// Setup mode: the one-time link to `/setup` (the Jupyter way).
 fn announce_setup(setup: &SetupConfig) {
     let link = format!(
         "{}/setup?code={}",
@@ -142,12 +149,6 @@ fn announce_setup(setup: &SetupConfig) {
     tracing::warn!(
         "setup mode: to create the GitHub App, open {link} (the code works once, in one browser)"
     );
-    for warning in crate::github::app_setup::public_url_warnings(&setup.public_url) {
-        tracing::warn!(
-            "{warning} Expose the server (e.g. cloudflared, ngrok or smee.io while developing) and set \
-             LABTRAIL_PUBLIC_URL to its https URL"
-        );
-    }
 }
 
 pub(super) async fn shutdown_signal() {

@@ -13,7 +13,7 @@ use crate::cli::config::{
 };
 use crate::db::{
     self,
-    sessions::{NewSession, SessionEdit},
+    sessions::{NewDeadline, NewSession, SessionEdit},
 };
 use crate::domain::session::{local_time, parse_timezone};
 use crate::report::{utc, SessionRow};
@@ -168,6 +168,23 @@ pub(super) async fn edit(g: &GlobalArgs, a: SessionEditArgs) -> anyhow::Result<E
         s.title,
         window(&s)
     );
+    // An extension is the student's deadline as given: say which now end before the session's.
+    let earlier: Vec<String> = db::sessions::extensions(&db, s.id)
+        .await
+        .context("Cannot list extensions")?
+        .into_iter()
+        .filter(|e| e.closes_at < s.closes_at)
+        .map(|e| e.student)
+        .collect();
+    if !earlier.is_empty() {
+        println!(
+            "note: {} end{} before the session's new deadline: {} (move with `session extend`, or \
+             `session extend --remove`)",
+            crate::report::plural(earlier.len() as u64, "extension", "extensions"),
+            if earlier.len() == 1 { "s" } else { "" },
+            earlier.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -176,6 +193,7 @@ pub(super) async fn extend(
     which: &SessionRef,
     student: &str,
     closes: &str,
+    (force, shorten): (bool, bool),
 ) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
     let current = find(&db, which).await?;
@@ -187,7 +205,11 @@ pub(super) async fn extend(
         &which.slug,
         Some(&current.org),
         student,
-        closes_at,
+        NewDeadline {
+            closes_at,
+            force,
+            shorten,
+        },
     )
     .await
     .context("Cannot extend the deadline")?;
@@ -201,6 +223,34 @@ pub(super) async fn extend(
         e.session.org,
         local_time(e.extension.closes_at, &e.session.timezone),
         local_time(e.session.closes_at, &e.session.timezone),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn unextend(
+    g: &GlobalArgs,
+    which: &SessionRef,
+    student: &str,
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let current = find(&db, which).await?;
+    let r = db::sessions::remove_extension(
+        &db,
+        &g.origin(),
+        &cli_actor(),
+        &which.slug,
+        Some(&current.org),
+        student,
+    )
+    .await
+    .context("Cannot remove the extension")?;
+    println!(
+        "removed the extension of {} in session {} of {} (was {}): deadline {} (the session's)",
+        r.extension.student,
+        r.session.slug,
+        r.session.org,
+        local_time(r.extension.closes_at, &r.session.timezone),
+        local_time(r.session.closes_at, &r.session.timezone),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@ pub mod retention;
 pub mod roster;
 pub mod scores;
 pub mod sessions;
+pub mod student;
 pub mod students;
 pub mod summary;
 pub mod tokens;
@@ -301,8 +302,8 @@ impl IdTable {
 }
 
 /// Reserve `n` new ids of `table`: PostgreSQL draws them from the table's sequence; SQLite takes the
-/// next ones after the largest, which is safe because the caller holds the write lock (an audited
-/// transaction) and these tables refuse DELETE.
+/// next ones after the largest ever used (its `AUTOINCREMENT` counter), which is safe because the caller
+/// holds the write lock (an audited transaction).
 pub async fn reserve_ids(
     db: &impl ConnectionTrait,
     table: IdTable,
@@ -330,7 +331,12 @@ pub async fn reserve_ids(
             let row = db
                 .query_one(Statement::from_string(
                     backend,
-                    format!("SELECT COALESCE(MAX(id), 0) FROM {name}"),
+                    // `sqlite_sequence` keeps the largest id ever used: a removed row's id is never
+                    // given again (roster rows and extensions may be removed, under their entry).
+                    format!(
+                        "SELECT MAX(COALESCE((SELECT MAX(id) FROM {name}), 0), \
+                         COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{name}'), 0))"
+                    ),
                 ))
                 .await?;
             let max: i64 = match row {

@@ -1,7 +1,5 @@
-//! The class roster: importing a Classroom roster file (added, updated, unchanged; audited in the same
-//! transaction) and listing it.
-
-use std::collections::HashMap;
+//! The class roster: importing a Classroom roster file (added, updated, unchanged, and with `--replace`
+//! removed; audited in the same transaction), removing students, and listing it.
 
 use chrono::Utc;
 use entity::roster_student::{self, Column, Entity};
@@ -11,8 +9,8 @@ use sea_orm::{
 };
 
 use crate::audit::{self, entries, AuditError};
-pub use crate::domain::roster::ImportCounts;
-use crate::domain::roster::{self, RosterEntry, RosterError};
+use crate::domain::roster::{self, RosterError};
+pub use crate::domain::roster::{Diff, ImportCounts};
 
 /// Why a roster could not be imported (nothing was changed).
 #[derive(Debug, thiserror::Error)]
@@ -27,23 +25,48 @@ pub enum ImportError {
 
 audit::db_error_via_audit!(ImportError);
 
-/// Import a roster file for `org`: students are keyed by identifier; a known one is updated in place,
-/// students absent from the file are kept. One transaction with its `roster.imported` entry, whose
-/// details hold counts and digests only (the file holds names and logins).
+/// How `roster import` treats the students absent from the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportMode {
+    /// Remove them: the roster becomes the file (`--replace`).
+    pub replace: bool,
+    /// Change nothing, only say what would change (`--dry-run`).
+    pub dry_run: bool,
+}
+
+/// Import a roster file for `org`: students are keyed by identifier; a known one is updated in place;
+/// students absent from the file are kept, or removed with `mode.replace`. One transaction: the
+/// `roster.removed` entry (when some are removed) and the deletions, then the `roster.imported` entry,
+/// whose details hold counts and digests only (the file holds names and logins), and the writes. With
+/// `mode.dry_run` nothing is written and the diff is what would change.
 pub async fn import(
     db: &impl TransactionTrait,
     origin: &str,
     actor: &str,
     org: &str,
     file: &[u8],
-) -> Result<ImportCounts, ImportError> {
+    mode: ImportMode,
+) -> Result<Diff, ImportError> {
     if !roster::valid_login(org) {
         return Err(ImportError::Org(org.to_owned()));
     }
     let org = org.to_ascii_lowercase();
     let students = roster::parse(file)?;
+    if mode.dry_run {
+        let txn = db.begin().await?;
+        let d = roster::diff(list(&txn, &org).await?, &students, mode.replace)?;
+        txn.rollback().await?;
+        return Ok(d);
+    }
     audit::write(db, origin, async |txn, log| {
-        let plan = plan(txn, &org, &students).await?;
+        let d = roster::diff(list(txn, &org).await?, &students, mode.replace)?;
+        if !d.removed.is_empty() {
+            // The entry first, naming each row it removes: the database guard lets a row go only under it.
+            log.append(entries::roster_removed(actor, &org, &d.removed)?)
+                .await?;
+            delete(txn, &d.removed).await?;
+        }
+        let plan = plan(txn, &org, &d).await?;
         // The entry first, naming each row it adds or changes (new rows by reserved ids): the database
         // guard lets roster rows change only under it.
         log.append(entries::roster_imported(
@@ -51,68 +74,119 @@ pub async fn import(
             &org,
             file,
             students.len(),
-            plan.counts,
+            d.counts(),
             &plan.rows,
         )?)
         .await?;
         for (row, is_new) in plan.rows.into_iter().zip(plan.new) {
             write(txn, row, is_new).await?;
         }
-        Ok(plan.counts)
+        Ok(d)
     })
     .await
 }
 
-/// What an import does: the rows it adds or changes, as they will be (`new`: added), and the counts.
+/// Why students could not be removed (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error("invalid organisation login {0:?}")]
+    Org(String),
+    #[error("the roster of {org} has no identifier {identifier:?}{hint}")]
+    Unknown {
+        org: String,
+        identifier: String,
+        /// ` (did you mean "…"?)` or empty.
+        hint: String,
+    },
+    #[error("give at least one roster identifier")]
+    Nothing,
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+audit::db_error_via_audit!(RemoveError);
+
+/// Remove the roster students of `org` with these identifiers (exact; all or none), audited as
+/// `roster.removed` in one transaction; returns the rows removed.
+pub async fn remove(
+    db: &impl TransactionTrait,
+    origin: &str,
+    actor: &str,
+    org: &str,
+    identifiers: &[String],
+) -> Result<Vec<roster_student::Model>, RemoveError> {
+    if !roster::valid_login(org) {
+        return Err(RemoveError::Org(org.to_owned()));
+    }
+    if identifiers.is_empty() {
+        return Err(RemoveError::Nothing);
+    }
+    let org = org.to_ascii_lowercase();
+    audit::write(db, origin, async |txn, log| {
+        let roster = list(txn, &org).await?;
+        let mut rows = Vec::new();
+        for identifier in identifiers {
+            match roster.iter().find(|s| &s.identifier == identifier) {
+                Some(s) if !rows.iter().any(|r: &roster_student::Model| r.id == s.id) => {
+                    rows.push(s.clone());
+                }
+                Some(_) => {}
+                None => {
+                    let hint = crate::domain::suggest::closest(
+                        identifier,
+                        roster.iter().map(|s| s.identifier.as_str()),
+                    )
+                    .map(|c| format!(" (did you mean {c:?}?)"))
+                    .unwrap_or_default();
+                    return Err(RemoveError::Unknown {
+                        org: org.clone(),
+                        identifier: identifier.clone(),
+                        hint,
+                    });
+                }
+            }
+        }
+        log.append(entries::roster_removed(actor, &org, &rows)?)
+            .await?;
+        delete(txn, &rows).await?;
+        Ok(rows)
+    })
+    .await
+}
+
+/// Delete these rows (their `roster.removed` entry is the newest).
+async fn delete(db: &impl ConnectionTrait, rows: &[roster_student::Model]) -> Result<(), DbErr> {
+    Entity::delete_many()
+        .filter(Column::Id.is_in(rows.iter().map(|r| r.id)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// What an import writes: the rows it adds or changes, as they will be (`new`: added).
 struct Plan {
     rows: Vec<roster_student::Model>,
     new: Vec<bool>,
-    counts: ImportCounts,
 }
 
-async fn plan(
-    db: &impl ConnectionTrait,
-    org: &str,
-    students: &[RosterEntry],
-) -> Result<Plan, DbErr> {
+async fn plan(db: &impl ConnectionTrait, org: &str, d: &Diff) -> Result<Plan, DbErr> {
     let now = Utc::now();
-    let mut existing: HashMap<String, roster_student::Model> = list(db, org)
-        .await?
-        .into_iter()
-        .map(|s| (s.identifier.clone(), s))
-        .collect();
-    let mut counts = ImportCounts::default();
     let mut plan = Plan {
         rows: Vec::new(),
         new: Vec::new(),
-        counts,
     };
-    let mut added = Vec::new();
-    for entry in students {
-        match existing.remove(&entry.identifier) {
-            None => added.push(entry),
-            Some(s)
-                if s.github_username == entry.github_username
-                    && s.github_id == entry.github_id
-                    && s.name == entry.name =>
-            {
-                counts.unchanged += 1;
-            }
-            Some(s) => {
-                plan.rows.push(roster_student::Model {
-                    github_username: entry.github_username.clone(),
-                    github_id: entry.github_id,
-                    name: entry.name.clone(),
-                    updated_at: now,
-                    ..s
-                });
-                plan.new.push(false);
-                counts.updated += 1;
-            }
-        }
+    for (s, entry) in &d.updated {
+        plan.rows.push(roster_student::Model {
+            github_username: entry.github_username.clone(),
+            github_id: entry.github_id,
+            name: entry.name.clone(),
+            updated_at: now,
+            ..s.clone()
+        });
+        plan.new.push(false);
     }
-    let ids = crate::db::reserve_ids(db, crate::db::IdTable::RosterStudent, added.len()).await?;
-    for (entry, id) in added.into_iter().zip(ids) {
+    let ids = crate::db::reserve_ids(db, crate::db::IdTable::RosterStudent, d.added.len()).await?;
+    for (entry, id) in d.added.iter().zip(ids) {
         plan.rows.push(roster_student::Model {
             id,
             org: org.to_owned(),
@@ -124,9 +198,7 @@ async fn plan(
             updated_at: now,
         });
         plan.new.push(true);
-        counts.added += 1;
     }
-    plan.counts = counts;
     Ok(plan)
 }
 

@@ -53,6 +53,34 @@ pub enum SessionError {
     NoChange,
     #[error("invalid student {0:?}: give a GitHub login or a roster identifier")]
     Student(String),
+    /// With a roster: a name neither on it nor among the session's pushers (a typo?).
+    #[error(
+        "{student:?} is neither on the roster of {org} nor has pushed to session {slug:?}{hint}; nothing was \
+         changed (pass --force to extend it anyway)"
+    )]
+    UnknownStudent {
+        org: String,
+        slug: String,
+        student: String,
+        /// `: did you mean x?` or empty.
+        hint: String,
+    },
+    /// An extension that would end before the session's own deadline.
+    #[error(
+        "the extension ({closes}) would end before the session's deadline ({session_closes}); pass --shorten \
+         to give this student an earlier deadline"
+    )]
+    Shortens {
+        closes: String,
+        session_closes: String,
+    },
+    /// `--remove` of a student without an extension.
+    #[error("{student:?} has no extension in session {slug:?}{hint}")]
+    NoExtension {
+        slug: String,
+        student: String,
+        hint: String,
+    },
     #[error(transparent)]
     Audit(#[from] AuditError),
 }
@@ -408,7 +436,8 @@ pub struct Extended {
 }
 
 /// Set (or move) `student`'s own deadline in a session, audited as `lab_session.extended` in one
-/// transaction. `student` is a GitHub login or a roster identifier (stored lower-case); the audit entry
+/// transaction. With a roster, a name neither on it nor among the session's pushers is refused with the
+/// closest known one (unless `force`); a deadline before the session's needs `shorten`. `student` is a GitHub login or a roster identifier (stored lower-case); the audit entry
 /// names the roster student by id when the name matches one, else holds a digest of the name, never the
 /// name itself.
 pub async fn extend(
@@ -418,19 +447,46 @@ pub async fn extend(
     slug: &str,
     org: Option<&str>,
     student: &str,
-    closes_at: DateTime<Utc>,
+    deadline: NewDeadline,
 ) -> Result<Extended, SessionError> {
-    let name = student.trim().to_lowercase();
-    if name.is_empty() || name.len() > 320 || name.chars().any(char::is_control) {
-        return Err(SessionError::Student(student.to_owned()));
-    }
+    let name = student_name(student)?;
+    let NewDeadline {
+        closes_at,
+        force,
+        shorten,
+    } = deadline;
     audit::write(db, origin, async |txn, log| {
         let session = find_by_slug(txn, slug, org).await?;
+        if closes_at < session.closes_at && !shorten {
+            let local = |t| crate::domain::session::local_time(t, &session.timezone);
+            return Err(SessionError::Shortens {
+                closes: local(closes_at),
+                session_closes: local(session.closes_at),
+            });
+        }
         let roster = crate::db::roster::list(txn, &session.org).await?;
-        let roster_student = roster.into_iter().find(|s| {
+        let roster_student = roster.iter().find(|s| {
             s.identifier.to_lowercase() == name
                 || (!s.github_username.is_empty() && s.github_username.to_lowercase() == name)
         });
+        let roster_student = roster_student.cloned();
+        if roster_student.is_none() && !roster.is_empty() && !force {
+            let pushers = pusher_logins(txn, session.id).await?;
+            if !pushers.iter().any(|p| p.to_lowercase() == name) {
+                let known = roster
+                    .iter()
+                    .flat_map(|s| [s.github_username.as_str(), s.identifier.as_str()])
+                    .chain(pushers.iter().map(String::as_str));
+                return Err(SessionError::UnknownStudent {
+                    org: session.org.clone(),
+                    slug: session.slug.clone(),
+                    student: student.trim().to_owned(),
+                    hint: crate::domain::suggest::closest(&name, known)
+                        .map(|c| format!(": did you mean {c}?"))
+                        .unwrap_or_default(),
+                });
+            }
+        }
         let now = Utc::now();
         let before = Deadlines::load(txn, &session).await?;
         let existing = session_extension::Entity::find()
@@ -495,6 +551,86 @@ pub async fn extend(
             extension,
             roster_student,
         })
+    })
+    .await
+}
+
+/// A student's new deadline, and what `session extend` lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewDeadline {
+    pub closes_at: DateTime<Utc>,
+    /// Extend a name that is neither on the roster nor among the session's pushers.
+    pub force: bool,
+    /// Allow a deadline earlier than the session's.
+    pub shorten: bool,
+}
+
+/// A student's name as an extension stores it (trimmed, lower-case), or why it cannot be one.
+fn student_name(student: &str) -> Result<String, SessionError> {
+    let name = student.trim().to_lowercase();
+    if name.is_empty() || name.len() > 320 || name.chars().any(char::is_control) {
+        return Err(SessionError::Student(student.to_owned()));
+    }
+    Ok(name)
+}
+
+/// The distinct pusher logins of a session's attempts.
+pub async fn pusher_logins(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+) -> Result<Vec<String>, DbErr> {
+    use entity::lab_attempt::{Column as A, Entity as Attempts};
+    let logins: Vec<Option<String>> = Attempts::find()
+        .select_only()
+        .column(A::PusherLogin)
+        .filter(A::SessionId.eq(session_id))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(logins.into_iter().flatten().collect())
+}
+
+/// An extension as `session extend --remove` removed it.
+#[derive(Debug, Clone)]
+pub struct Unextended {
+    pub session: lab_session::Model,
+    pub extension: session_extension::Model,
+}
+
+/// Remove `student`'s own deadline in a session (the session's applies again), audited as
+/// `lab_session.extension_removed` in one transaction, the entry first.
+pub async fn remove_extension(
+    db: &impl TransactionTrait,
+    origin: &str,
+    actor: &str,
+    slug: &str,
+    org: Option<&str>,
+    student: &str,
+) -> Result<Unextended, SessionError> {
+    let name = student_name(student)?;
+    audit::write(db, origin, async |txn, log| {
+        let session = find_by_slug(txn, slug, org).await?;
+        let all = extensions(txn, session.id).await?;
+        let Some(extension) = all.iter().find(|e| e.student == name).cloned() else {
+            return Err(SessionError::NoExtension {
+                slug: session.slug,
+                student: student.trim().to_owned(),
+                hint: crate::domain::suggest::closest(
+                    &name,
+                    all.iter().map(|e| e.student.as_str()),
+                )
+                .map(|c| format!(": did you mean {c}?"))
+                .unwrap_or_default(),
+            });
+        };
+        // The entry first: the database guard lets the row go only under it.
+        log.append(entries::extension_removed(actor, &extension)?)
+            .await?;
+        session_extension::Entity::delete_by_id(extension.id)
+            .exec(txn)
+            .await?;
+        Ok(Unextended { session, extension })
     })
     .await
 }

@@ -7,4 +7,5 @@ pub mod files;
 pub mod roster;
 pub mod score;
 pub mod session;
+pub mod suggest;
 pub mod summary;

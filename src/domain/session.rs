@@ -155,6 +155,16 @@ impl Candidates {
             .map(|(s, _, _)| s)
             .max_by_key(|s| (literal_prefix_len(&s.repo_pattern), s.opens_at, s.id))
     }
+
+    /// A session whose pattern matches the repository name, whatever the branch: when [`Self::select`]
+    /// finds none, the push went to a branch that session does not count.
+    pub fn by_repository(&self, repo_name: &str) -> Option<&lab_session::Model> {
+        self.sessions
+            .iter()
+            .filter(|(_, repo, _)| repo.is_match(repo_name))
+            .map(|(s, _, _)| s)
+            .max_by_key(|s| (literal_prefix_len(&s.repo_pattern), s.opens_at, s.id))
+    }
 }
 
 /// A push is late when its push time is after the deadline.

@@ -27,8 +27,9 @@ pub struct Pusher {
 ///
 /// An extension names its student by roster identifier or GitHub login (both compared lower-case): it
 /// applies to the roster student matched to the repository, or, when none matched, to a repository one
-/// of whose pushers has that login. An extension never moves a deadline earlier than the session's (a
-/// session deadline edited later than an old extension wins).
+/// of whose pushers has that login. The extension is the student's deadline as given: later than the
+/// session's, or earlier (`session extend --shorten`, refused without it); when several match (identifier
+/// and login), the latest. A later `session edit --closes` does not move an extended student.
 pub fn deadline_for(
     session: &lab_session::Model,
     extensions: &[session_extension::Model],
@@ -50,7 +51,6 @@ pub fn deadline_for(
         .iter()
         .filter(|e| e.session_id == session.id && keys.contains(&e.student.to_lowercase()))
         .map(|e| e.closes_at)
-        .chain([session.closes_at])
         .max()
         .unwrap_or(session.closes_at)
 }

@@ -2,11 +2,13 @@
 //! CSV, cursor pages), the audit log and its latest checkpoint. Audit reads, exports and attempt reads are
 //! themselves audited, before any data leaves.
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
+
+use crate::http::reject::{Path, Query};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -9,6 +9,7 @@ mod health;
 pub mod intake;
 pub mod openapi;
 pub mod pages;
+mod reject;
 pub mod setup;
 mod tiles;
 mod webhook;

@@ -414,17 +414,34 @@ impl Pipeline {
             seen.sessions.insert(org.clone(), Candidates::new(found));
         }
         let branch = push.branch().unwrap_or_default();
-        let Some(session) = seen.sessions.get(&org).and_then(|candidates| {
+        let candidates = seen.sessions.get(&org);
+        let Some(session) = candidates.and_then(|candidates| {
             candidates.select(
                 &push.repository_name,
                 branch,
                 push.default_branch.as_deref(),
             )
         }) else {
-            return Ok(Prepared::Handled(Handled::Ignored(format!(
-                "no active lab session of {} matches {} on {branch}",
-                push.owner_login, push.repository_name
-            ))));
+            // The repository is a session's, only the branch is not counted: say so.
+            let reason = match candidates.and_then(|c| c.by_repository(&push.repository_name)) {
+                Some(s) => format!(
+                    "branch {branch} is not counted by lab session {} of {} (branches: {}{}): only pushes \
+                     to counted branches of {} are attempts",
+                    s.slug,
+                    push.owner_login,
+                    s.branch_policy,
+                    match (s.branch_policy.as_str(), push.default_branch.as_deref()) {
+                        ("default", Some(d)) => format!(", here {d}"),
+                        _ => String::new(),
+                    },
+                    push.repository_name
+                ),
+                None => format!(
+                    "no active lab session of {} matches {} on {branch}",
+                    push.owner_login, push.repository_name
+                ),
+            };
+            return Ok(Prepared::Handled(Handled::Ignored(reason)));
         };
         // On the last try a GitHub failure no longer holds the attempt back: it is recorded from the
         // payload, marked incomplete, rather than lost with a dead delivery.

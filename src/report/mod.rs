@@ -9,6 +9,9 @@
 
 pub mod check_run;
 pub mod gradebook;
+mod plural;
+
+pub use self::plural::plural;
 
 use std::io::Write;
 
@@ -613,6 +616,9 @@ pub struct SummaryRow {
     pub last_pushed_at: Option<String>,
     /// Attempts pushed after the deadline.
     pub late_attempts: u64,
+    /// The roster student's name; null when no roster student matched the repository.
+    #[schema(required = true)]
+    pub name: Option<String>,
     /// `owner/name`; null for a roster student without a repository.
     #[schema(required = true)]
     pub repository: Option<String>,
@@ -647,6 +653,7 @@ impl From<&StudentSummary> for SummaryRow {
             github_username: s.github_username(),
             last_pushed_at: s.fold.last_pushed_at.map(utc),
             late_attempts: s.fold.late_attempts,
+            name: s.student.as_ref().map(|r| r.name.clone()),
             repository: s.repository.clone(),
             roster_identifier: s.student.as_ref().map(|r| r.identifier.clone()),
             status: s.status.as_str().to_owned(),
@@ -678,9 +685,11 @@ impl Row for SummaryRow {
         "final_points",
         "final_points_available",
         "final_conclusion",
+        "name",
     ];
     const TABLE_COLUMNS: &'static [&'static str] = &[
         "roster_identifier",
+        "name",
         "github_username",
         "repository",
         "attempts",
@@ -718,6 +727,7 @@ impl Row for SummaryRow {
             opt(self.final_points.as_ref()),
             opt(self.final_points_available.as_ref()),
             opt(self.final_conclusion.as_ref()),
+            opt(self.name.as_ref()),
         ]
     }
 

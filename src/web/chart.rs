@@ -10,6 +10,8 @@ use crate::domain::session::local_time;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
     pub start: DateTime<Utc>,
+    /// The next bucket's start: a bucket ends early at the deadline, so late pushes are right of it.
+    pub end: DateTime<Utc>,
     pub on_time: u32,
     pub late: u32,
 }
@@ -25,6 +27,56 @@ pub struct Chart {
     pub extensions: Vec<(String, DateTime<Utc>)>,
     /// The session's IANA time zone: labels are local.
     pub timezone: String,
+}
+
+/// The bucket boundaries from `first` to past `last`: local midnights (a day or more wide) or local
+/// hours, in the session's zone, and the deadline itself, so no bucket holds pushes from both sides of it.
+fn boundaries(
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    width: Duration,
+    deadline: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Vec<DateTime<Utc>> {
+    use chrono::{NaiveTime, TimeZone as _};
+    let local = first.with_timezone(&tz).naive_local();
+    let at_local = |n: chrono::NaiveDateTime| {
+        tz.from_local_datetime(&n)
+            .earliest()
+            .map_or(first, |t| t.with_timezone(&Utc))
+    };
+    let mut out = Vec::new();
+    if width >= Duration::days(1) {
+        let days = width.num_days().max(1);
+        let day0 = local.date();
+        let mut i = 0;
+        loop {
+            let t = at_local(day0.and_time(NaiveTime::MIN) + Duration::days(i * days));
+            out.push(t);
+            if t > last || out.len() > 2 * MAX_BUCKETS as usize {
+                break;
+            }
+            i += 1;
+        }
+    } else {
+        let start = local.duration_trunc(Duration::hours(1)).unwrap_or(local);
+        let start = at_local(start);
+        let mut i = 0;
+        loop {
+            let t = start + width * i;
+            out.push(t);
+            if t > last || out.len() > 2 * MAX_BUCKETS as usize {
+                break;
+            }
+            i += 1;
+        }
+    }
+    if let Err(at) = out.binary_search(&deadline) {
+        if at > 0 && at < out.len() {
+            out.insert(at, deadline);
+        }
+    }
+    out
 }
 
 /// More buckets than this are merged (a session open for months).
@@ -52,17 +104,22 @@ impl Chart {
         while span.num_seconds() / width.num_seconds().max(1) >= MAX_BUCKETS {
             width = width * 2;
         }
-        let start = first.duration_trunc(width).unwrap_or(first);
-        let count = ((last - start).num_seconds() / width.num_seconds()) as usize + 1;
-        let mut buckets: Vec<Bucket> = (0..count)
-            .map(|i| Bucket {
-                start: start + width * i as i32,
+        let tz = crate::domain::session::parse_timezone(timezone).unwrap_or(chrono_tz::UTC);
+        let bounds = boundaries(first, last, width, deadline, tz);
+        let mut buckets: Vec<Bucket> = bounds
+            .windows(2)
+            .map(|w| Bucket {
+                start: w[0],
+                end: w[1],
                 on_time: 0,
                 late: 0,
             })
             .collect();
         for (at, late) in pushes {
-            let i = ((*at - start).num_seconds() / width.num_seconds()) as usize;
+            // The bucket that holds `at`: the last one starting at or before it.
+            let i = buckets
+                .partition_point(|b| b.start <= *at)
+                .saturating_sub(1);
             if let Some(b) = buckets.get_mut(i) {
                 if *late {
                     b.late += 1;
@@ -126,11 +183,18 @@ impl Chart {
             LEFT + PLOT_W,
             TOP + PLOT_H
         ));
-        out.push_str(&format!(
-            "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{max}</text>",
-            LEFT - 4.0,
-            TOP + 4.0
-        ));
+        // The y axis: 0, the middle (when it is a whole number of pushes apart) and the top.
+        let mut y_ticks = vec![0, max];
+        if max >= 2 {
+            y_ticks.insert(1, max / 2);
+        }
+        for v in y_ticks {
+            out.push_str(&format!(
+                "<text class=\"label y-tick\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v}</text>",
+                LEFT - 4.0,
+                y(v) + 4.0
+            ));
+        }
         for (i, b) in self.buckets.iter().enumerate() {
             let x = LEFT + bar_w * i as f64;
             let w = (bar_w - 1.0).max(0.5);
@@ -176,8 +240,14 @@ impl Chart {
         }
         if let Some(first) = self.buckets.first() {
             let x_of = |t: DateTime<Utc>| {
-                LEFT + bar_w * (t - first.start).num_seconds() as f64
-                    / self.width.num_seconds() as f64
+                let i = self
+                    .buckets
+                    .partition_point(|b| b.start <= t)
+                    .saturating_sub(1);
+                let b = self.buckets.get(i).unwrap_or(first);
+                let part = (t - b.start).num_seconds() as f64
+                    / (b.end - b.start).num_seconds().max(1) as f64;
+                LEFT + bar_w * (i as f64 + part.clamp(0.0, 1.0))
             };
             for (_, at) in &self.extensions {
                 let x = x_of(*at);
@@ -224,6 +294,7 @@ mod tests {
             (t("2026-02-01T12:30:00Z"), true),
         ];
         let c = Chart::new(&pushes, deadline, &[], "UTC").unwrap();
+        assert!(c.svg().contains(">0</text>"), "a 0 tick");
         assert_eq!(c.unit(), "hour");
         assert_eq!(c.buckets.len(), 3);
         assert_eq!((c.buckets[0].on_time, c.buckets[0].late), (2, 0));
@@ -245,6 +316,37 @@ mod tests {
         assert!(c.width >= Duration::days(1));
         assert!(c.buckets.len() as i64 <= MAX_BUCKETS + 1);
         assert_eq!(c.buckets.iter().map(|b| b.on_time).sum::<u32>(), 2);
+    }
+
+    /// Los Angeles: a 23:30 local push (07:30 UTC the next day) is in its local day; the deadline splits
+    /// its day, late pushes to its right.
+    #[test]
+    fn a_los_angeles_chart_is_in_local_days_and_split_at_the_deadline() {
+        let deadline = t("2026-03-05T20:00:00-08:00");
+        let pushes = [
+            (t("2026-03-01T09:00:00-08:00"), false),
+            (t("2026-03-02T23:30:00-08:00"), false),
+            (t("2026-03-05T10:00:00-08:00"), false),
+            (t("2026-03-05T21:00:00-08:00"), true),
+        ];
+        let c = Chart::new(&pushes, deadline, &[], "America/Los_Angeles").unwrap();
+        assert_eq!(c.unit(), "day");
+        // Buckets start at local midnight.
+        assert_eq!(c.local(c.buckets[0].start), "2026-03-01 00:00 -08:00");
+        let day2 = c
+            .buckets
+            .iter()
+            .find(|b| c.local(b.start).starts_with("2026-03-02"))
+            .expect("March 2");
+        assert_eq!(day2.on_time, 1, "23:30 local stays on March 2");
+        let split = c
+            .buckets
+            .iter()
+            .position(|b| b.start == deadline)
+            .expect("a bucket starts at the deadline");
+        assert!(c.buckets[..split].iter().all(|b| b.late == 0));
+        assert_eq!(c.buckets[split..].iter().map(|b| b.late).sum::<u32>(), 1);
+        assert_eq!(c.buckets[split - 1].on_time, 1, "March 5, 10:00, before it");
     }
 
     #[test]

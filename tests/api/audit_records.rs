@@ -81,7 +81,7 @@ async fn a_clean_class_verifies(db: TestDb) {
     let app = class(&db).await;
     let out = verify_ok(&app, &[]);
     assert!(
-        out.contains("records match the log: 3 attempts, 1 sessions, 1 installations"),
+        out.contains("records match the log: 3 attempts, 1 session, 1 installation"),
         "{out}"
     );
 }
@@ -198,7 +198,7 @@ async fn a_retention_erase_stays_legal(db: TestDb) {
     assert_eq!(app.scalar("SELECT COUNT(*) FROM lab_attempt").await, 0);
     let out = verify_ok(&app, &[]);
     assert!(
-        out.contains("records match the log: 0 attempts, 1 sessions"),
+        out.contains("records match the log: 0 attempts, 1 session,"),
         "{out}"
     );
     // Putting an erased attempt back is not.

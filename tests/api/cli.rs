@@ -256,7 +256,9 @@ async fn attempts_export_formats(db: TestDb) {
         "--format",
         "json",
     ]);
-    assert_eq!(String::from_utf8_lossy(&none.stdout).trim(), "[]");
+    // An unknown session is a usage error (exit 2), not an empty list.
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no session \"nothing\""));
     let table = app.cli(&["attempts", "list"]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("Codertocat/Hello-World"));
     let missing = app.cli(&["attempts", "show", "999"]);

@@ -110,11 +110,42 @@ async fn a_healthy_setup_passes_every_check(db: TestDb) {
         "GitHub App labtrail (id 4242) authenticated",
         "GitHub delivers to https://labtrail.example.edu/webhooks/github as json",
         "installed on 1: course (7)",
-        "GitHub delivered all 1 deliveries",
+        "GitHub delivered the 1 delivery of the last 24 h",
+        "the webhook URL https://labtrail.example.edu/webhooks/github is public and https",
     ] {
         assert!(report.contains(finding), "{finding}: {report}");
     }
     assert!(fake.count(Route::GetApp) == 1 && fake.count(Route::HookConfig) == 1);
+}
+
+async fn a_local_or_http_webhook_url_fails_with_the_tunnel_fix(db: TestDb) {
+    let (_app, fake) = healthy(&db).await;
+    fake.set_hook_config("http://localhost:3000/webhooks/github", "json");
+    let (code, report) = doctor(
+        &db,
+        &fake,
+        &[("LABTRAIL_PUBLIC_URL", "http://localhost:3000")],
+    )
+    .await;
+    let bad = only_failure(code, &report);
+    assert!(
+        bad.starts_with(
+            "✗ the webhook URL http://localhost:3000/webhooks/github is local and http://"
+        ) && bad.contains("cloudflared")
+            && bad.contains("reverse proxy"),
+        "{report}"
+    );
+    fake.set_hook_config("http://labtrail.example.edu/webhooks/github", "json");
+    let (code, report) = doctor(
+        &db,
+        &fake,
+        &[("LABTRAIL_PUBLIC_URL", "http://labtrail.example.edu")],
+    )
+    .await;
+    assert!(
+        only_failure(code, &report).contains("is http://: deliveries would travel unencrypted"),
+        "{report}"
+    );
 }
 
 async fn a_wrong_hook_url_names_both_urls(db: TestDb) {
@@ -239,6 +270,7 @@ async fn a_missing_database_is_reported_and_not_created(db: TestDb) {
 backend_tests!(
     a_healthy_setup_passes_every_check,
     a_wrong_hook_url_names_both_urls,
+    a_local_or_http_webhook_url_fails_with_the_tunnel_fix,
     a_bad_app_key_is_reported,
     a_readable_audit_key_gets_the_chmod_fix,
     failed_deliveries_and_suspended_installations_are_listed,

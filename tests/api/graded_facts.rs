@@ -45,7 +45,17 @@ async fn class(db: &TestDb) -> TestApp {
     record(&app, 2).await;
     import_roster(&app, "");
     app.extend_lab1("alice", "2026-02-03T00:00:00Z");
-    app.extend_lab1("zed", "2026-02-04T00:00:00Z");
+    crate::helpers::cli_stdout(&app.cli(&[
+        "session",
+        "extend",
+        "--slug",
+        "lab1",
+        "--student",
+        "zed",
+        "--closes",
+        "2026-02-04T00:00:00Z",
+        "--force",
+    ]));
     verify_ok(&app, &[]);
     app
 }
@@ -58,7 +68,7 @@ async fn unguarded_class(db: &TestDb) -> TestApp {
     app
 }
 
-/// Drop the guards of migration m20261201_000100.
+/// Drop the guards of migrations m20261201_000100 and m20261205_000110.
 pub async fn drop_fact_guards(app: &TestApp) {
     let statements: &[&str] = match app.test_db.backend {
         Backend::Postgres => &[
@@ -70,10 +80,10 @@ pub async fn drop_fact_guards(app: &TestApp) {
         Backend::Sqlite => &[
             "DROP TRIGGER session_extension_insert_guard",
             "DROP TRIGGER session_extension_update_guard",
-            "DROP TRIGGER session_extension_no_delete",
+            "DROP TRIGGER session_extension_delete_guard",
             "DROP TRIGGER roster_student_insert_guard",
             "DROP TRIGGER roster_student_update_guard",
-            "DROP TRIGGER roster_student_no_delete",
+            "DROP TRIGGER roster_student_delete_guard",
         ],
     };
     for sql in statements {

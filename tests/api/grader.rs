@@ -25,11 +25,11 @@ roster_identifier,student_repository_name,student_repository_url,submission_time
 points_available\n";
 
 /// 2026-01-01T00:00:00Z; the lab1 session closes a month later.
-const OPENS: i64 = 1_767_225_600;
-const LATE: i64 = 1_770_000_000;
+pub(crate) const OPENS: i64 = 1_767_225_600;
+pub(crate) const LATE: i64 = 1_770_000_000;
 
 /// A Classroom roster export: BOM, CRLF, an extra column, columns in Classroom's order.
-const ROSTER: &str = "\u{feff}identifier,github_username,github_id,name,section\r\n\
+pub(crate) const ROSTER: &str = "\u{feff}identifier,github_username,github_id,name,section\r\n\
 alice@uni.test,alice,101,Alice A,1\r\n\
 bob@uni.test,Bob,,Bob B,1\r\n\
 carol@uni.test,carol,,Carol C,2\r\n\
@@ -49,7 +49,7 @@ async fn download(app: &TestApp, path: &str, token: &str, filename: &str) -> req
 }
 
 /// Write `content` into the app's scratch directory.
-fn scratch_file(app: &TestApp, name: &str, content: &[u8]) -> String {
+pub(crate) fn scratch_file(app: &TestApp, name: &str, content: &[u8]) -> String {
     let path = app.test_db.scratch_dir().join(name);
     let mut f = std::fs::File::create(&path).expect("create");
     f.write_all(content).expect("write");
@@ -57,7 +57,7 @@ fn scratch_file(app: &TestApp, name: &str, content: &[u8]) -> String {
 }
 
 /// One push of `course/<repo>` by `login` (sender id `sender`) at `pushed_at`.
-async fn push(
+pub(crate) async fn push(
     app: &TestApp,
     repo: &str,
     repo_id: i64,
@@ -78,7 +78,7 @@ async fn push(
 /// The class: alice (matched by sender id; on time twice, one forced, then late), bob (login in another
 /// case), carol (repository name, pushed by a teacher), dave (never pushed), erin (late only) and a
 /// repository of someone not on the roster.
-async fn class(app: &TestApp) {
+pub(crate) async fn class(app: &TestApp) {
     app.create_lab1_session().await;
     let roster = scratch_file(app, "roster.csv", ROSTER.as_bytes());
     let out = ok(&app.cli(&["roster", "import", "--org", "course", &roster]));
@@ -172,6 +172,8 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
     assert_eq!(alice["first_pushed_at"], "2026-01-01T00:01:40Z");
     assert_eq!(alice["last_pushed_at"], "2026-02-02T02:40:00Z");
     assert_eq!(rows[3]["repository"], Value::Null);
+    assert_eq!(col("name")[..2], ["Alice A", "Bob B"].map(Value::from));
+    assert_eq!(rows[5]["name"], Value::Null);
     assert_eq!(rows[4]["final"], Value::Null);
     // The API answers the same rows, and audits the read.
     let admin = create_token(&app, "admin", "admin", None);
@@ -189,6 +191,7 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
         words[0],
         [
             "ROSTER_IDENTIFIER",
+            "NAME",
             "GITHUB_USERNAME",
             "REPOSITORY",
             "ATTEMPTS",
@@ -206,6 +209,8 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
         words[1],
         [
             "alice@uni.test",
+            "Alice",
+            "A",
             "alice",
             "course/lab1-alice",
             "3",
@@ -227,6 +232,8 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
         words[4],
         [
             "dave@uni.test",
+            "Dave",
+            "D",
             "dave",
             "0",
             "2026-02-01",
@@ -258,7 +265,7 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
             "repository,roster_identifier,github_username,attempts,first_pushed_at,last_pushed_at,\
              final_attempt_id,final_attempt_number,final_after,final_ref,final_pushed_at,\
              final_pushed_at_local,late_attempts,forced,status,deadline,deadline_local,early_attempts,\
-             final_points,final_points_available,final_conclusion"
+             final_points,final_points_available,final_conclusion,name"
         )
     );
     let alice_id = alice["final"]["id"].as_i64().expect("id");
@@ -268,7 +275,7 @@ async fn summary_and_grades_of_a_class(db: TestDb) {
             format!(
                 "course/lab1-alice,alice@uni.test,alice,3,2026-01-01T00:01:40Z,2026-02-02T02:40:00Z,\
                  {alice_id},2,{},refs/heads/master,2026-01-01T00:03:20Z,2026-01-01 00:03 +00:00,1,true,\
-                 on_time,2026-02-01T00:00:00Z,2026-02-01 00:00 +00:00,0,,,",
+                 on_time,2026-02-01T00:00:00Z,2026-02-01 00:00 +00:00,0,,,,Alice A",
                 sha(2)
             )
             .as_str()

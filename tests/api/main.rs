@@ -35,6 +35,7 @@ mod graded_facts;
 mod graded_guards;
 mod grader;
 mod idempotency;
+mod instructor_loop;
 mod known_answers;
 mod layers;
 mod merkle_vectors;

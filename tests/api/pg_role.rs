@@ -213,10 +213,15 @@ async fn with_roles(admin_url: &str, admin: &DatabaseConnection, names: &Names, 
     )
     .expect("roster");
     let roster = roster.display().to_string();
+    let bob = dir.join("bob.csv");
+    std::fs::write(&bob, "identifier,github_username\nbob@uni.test,bob\n").expect("roster");
+    let bob = bob.display().to_string();
     for args in [
         &["session", "edit", "--slug", "lab1", "--title", "Lab one"][..],
         &["roster", "import", "--org", "course", &roster],
         &["roster", "import", "--org", "course", &roster],
+        &["roster", "import", "--org", "course", &bob],
+        &["roster", "remove", "--org", "course", "bob@uni.test"],
         &[
             "session",
             "extend",
@@ -226,6 +231,25 @@ async fn with_roles(admin_url: &str, admin: &DatabaseConnection, names: &Names, 
             "alice",
             "--closes",
             "2026-02-03T00:00:00Z",
+        ],
+        &[
+            "session",
+            "extend",
+            "--slug",
+            "lab1",
+            "--student",
+            "alice",
+            "--closes",
+            "2026-02-04T00:00:00Z",
+        ],
+        &[
+            "session",
+            "extend",
+            "--slug",
+            "lab1",
+            "--student",
+            "alice",
+            "--remove",
         ],
         &[
             "session",
@@ -260,7 +284,7 @@ async fn with_roles(admin_url: &str, admin: &DatabaseConnection, names: &Names, 
     }
     let out = ok(&app_url, dir, &["audit", "verify"]);
     assert!(
-        out.contains("records match the log: 1 attempts, 1 sessions, 0 installations, 1 extensions, 1 roster students"),
+        out.contains("records match the log: 1 attempt, 1 session, 0 installations, 1 extension, 1 roster student"),
         "{out}"
     );
     // `doctor` finds no GitHub App here; the database check passes.

@@ -124,8 +124,9 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
     assert_eq!(rows[0]["final"]["attempt_number"], 1);
     assert_eq!(rows[1]["deadline"], "2026-02-01T00:00:00Z");
 
-    // The whole session moves by three hours: Bob is on time too; Alice's deadline is the later one.
-    ok(&app.cli(&[
+    // The whole session moves by three hours: Bob is on time too; Alice keeps her own deadline (an
+    // extension is the student's deadline as given), and `session edit` says so.
+    let out = ok(&app.cli(&[
         "session",
         "edit",
         "--slug",
@@ -133,12 +134,16 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
         "--closes",
         "2026-02-01T03:00:00Z",
     ]));
+    assert!(
+        out.contains("note: 1 extension ends before the session's new deadline: alice@uni.test"),
+        "{out}"
+    );
     let rows = summary(&app);
     assert_eq!(
         statuses(&rows),
         [on_time("alice@uni.test"), on_time("bob@uni.test")]
     );
-    assert_eq!(rows[0]["deadline"], "2026-02-01T03:00:00Z");
+    assert_eq!(rows[0]["deadline"], "2026-02-01T02:00:00Z");
 
     // The recorded facts stay: both were late when they were recorded.
     assert!(app.attempts().await.iter().all(|a| a.late));
@@ -158,7 +163,17 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
     );
 
     // Someone not on the roster: the entry holds a digest, never the login.
-    app.extend_lab1("zed", "2026-02-02T00:00:00Z");
+    ok(&app.cli(&[
+        "session",
+        "extend",
+        "--slug",
+        "lab1",
+        "--student",
+        "zed",
+        "--closes",
+        "2026-02-02T00:00:00Z",
+        "--force",
+    ]));
     let extended = app.audit_details_json("lab_session.extended").await;
     assert_eq!(extended.len(), 2);
     assert!(extended[0]["roster_student_id"].is_i64(), "{}", extended[0]);

@@ -116,6 +116,7 @@ pub async fn run(cfg: &DoctorConfig) -> Vec<Check> {
              the App's webhook secret",
         )
     });
+    checks.push(check_public_url(&cfg.public_url));
     checks.extend(check_github(cfg).await);
     if let Some(db) = db {
         db.close().await.ok();
@@ -475,6 +476,27 @@ struct HookConfig {
     content_type: Option<String>,
 }
 
+/// GitHub must reach the webhook URL, over TLS: a local or `http://` public URL gets no push.
+fn check_public_url(public_url: &url::Url) -> Check {
+    let hook = webhook_url(public_url);
+    let problems = crate::github::app_setup::public_url_warnings(public_url);
+    if problems.is_empty() {
+        return Check::pass(format!("the webhook URL {hook} is public and https"));
+    }
+    let local = public_url.host().is_none() || problems.iter().any(|p| p.contains("is local"));
+    let what = match (local, public_url.scheme() == "https") {
+        (true, true) => "local: GitHub cannot reach it, no push will be delivered",
+        (true, false) => "local and http://: GitHub cannot reach it, no push will be delivered",
+        (false, _) => "http://: deliveries would travel unencrypted",
+    };
+    Check::fail(
+        format!("the webhook URL {hook} is {what} (LABTRAIL_PUBLIC_URL)"),
+        "put the server behind a tunnel (`cloudflared tunnel --url http://127.0.0.1:3000`, `ngrok http 3000`) \
+         or a reverse proxy with TLS (docs/security.md), set LABTRAIL_PUBLIC_URL to its https:// URL, and the \
+         App's webhook URL to <that URL>/webhooks/github",
+    )
+}
+
 /// Where this server takes deliveries: `<public URL>/webhooks/github`.
 pub fn webhook_url(public_url: &url::Url) -> String {
     format!(
@@ -607,10 +629,11 @@ async fn check_deliveries(app: &GithubApp) -> Check {
         .filter(|d| d.status != "OK")
         .collect();
     let Some(newest) = failed.first() else {
-        return Check::pass(format!(
-            "GitHub delivered all {} deliveries of the last 24 h",
-            listing.deliveries.len()
-        ));
+        return Check::pass(match listing.deliveries.len() {
+            0 => "GitHub sent no delivery in the last 24 h".to_owned(),
+            1 => "GitHub delivered the 1 delivery of the last 24 h".to_owned(),
+            n => format!("GitHub delivered all {n} deliveries of the last 24 h"),
+        });
     };
     let undelivered = {
         let mut guids: Vec<&str> = failed
@@ -629,10 +652,11 @@ async fn check_deliveries(app: &GithubApp) -> Check {
     };
     Check::fail(
         format!(
-            "GitHub could not deliver {} of {} deliveries in the last 24 h ({undelivered} events still \
-             undelivered); newest: {} {} at {}: {}",
+            "GitHub could not deliver {} of {} in the last 24 h ({} still undelivered); newest: {} {} at \
+             {}: {}",
             failed.len(),
-            listing.deliveries.len(),
+            crate::report::plural(listing.deliveries.len() as u64, "delivery", "deliveries"),
+            crate::report::plural(undelivered as u64, "event", "events"),
             newest.event,
             newest.guid,
             newest.delivered_at.to_rfc3339(),
