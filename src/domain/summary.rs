@@ -270,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn extensions_apply_to_their_student_only_and_never_shorten() {
+    fn extensions_apply_to_their_student_only_as_given() {
         let session = lab_session::Model {
             id: 1,
             org: "course".into(),
@@ -299,16 +299,17 @@ mod tests {
         let carol = student("c@x", "carol", None);
         assert_eq!(deadline_for(&session, &exts, Some(&alice), &[]), at(20));
         assert_eq!(deadline_for(&session, &exts, Some(&bob), &[]), at(18));
-        assert_eq!(deadline_for(&session, &exts, Some(&carol), &[]), at(12));
+        // An earlier extension (`--shorten`) is the student's deadline too.
+        assert_eq!(deadline_for(&session, &exts, Some(&carol), &[]), at(10));
         // No roster student: the pushers' logins.
         assert_eq!(
             deadline_for(&session, &exts, None, &[pusher("ALICE", None)]),
             at(20)
         );
-        // A roster student is not extended by a pusher's extension.
+        // A roster student is not extended by a pusher's extension: carol keeps her own.
         assert_eq!(
             deadline_for(&session, &exts, Some(&carol), &[pusher("alice", None)]),
-            at(12)
+            at(10)
         );
     }
 
