@@ -1,5 +1,6 @@
 //! `labtrail retention run`.
 
+use crate::report::plural;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -30,8 +31,9 @@ pub(super) async fn run(g: &GlobalArgs, args: RetentionArgs) -> anyhow::Result<E
         "dropped"
     };
     println!(
-        "payloads: {verb} the raw bytes of {} deliveries settled more than {} days ago",
-        outcome.payloads_dropped, args.payload_days
+        "payloads: {verb} the raw bytes of {} settled more than {} days ago",
+        plural(outcome.payloads_dropped, "delivery", "deliveries"),
+        args.payload_days
     );
     let verb = if args.dry_run {
         "would erase"
@@ -40,8 +42,9 @@ pub(super) async fn run(g: &GlobalArgs, args: RetentionArgs) -> anyhow::Result<E
     };
     let total: u64 = outcome.attempts_erased.iter().map(|(_, n)| n).sum();
     println!(
-        "attempts: {verb} {total} attempts of {} sessions archived more than {} days ago",
-        outcome.attempts_erased.len(),
+        "attempts: {verb} {} of {} archived more than {} days ago",
+        plural(total, "attempt", "attempts"),
+        plural(outcome.attempts_erased.len() as u64, "session", "sessions"),
         args.attempt_days
     );
     for (session, n) in &outcome.attempts_erased {

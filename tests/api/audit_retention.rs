@@ -50,15 +50,12 @@ async fn retention_erases_old_data_and_the_chain_still_verifies(db: TestDb) {
         out.contains("would drop the raw bytes of 5 deliveries"),
         "{out}"
     );
-    assert!(
-        out.contains("would erase 3 attempts of 1 sessions"),
-        "{out}"
-    );
+    assert!(out.contains("would erase 3 attempts of 1 session"), "{out}");
     assert_eq!(app.counts().await, counts, "a dry run changes nothing");
     let mut run = vec!["retention", "run"];
     run.extend(days);
     let out = cli_ok(&app, &run);
-    assert!(out.contains("erased 3 attempts of 1 sessions"), "{out}");
+    assert!(out.contains("erased 3 attempts of 1 session"), "{out}");
     let kept = app.attempts().await;
     assert_eq!(kept.len(), 1, "lab2's attempt stays");
     let files = app.attempt_files().await;

@@ -165,7 +165,7 @@ async fn extensions_and_the_roster_change_only_under_their_entry(db: TestDb) {
     assert_eq!(app.scalar("SELECT COUNT(*) FROM roster_student").await, 3);
     let out = verify_ok(&app, &[]);
     assert!(
-        out.contains("2 attempts, 1 sessions, 0 installations, 2 extensions, 3 roster students"),
+        out.contains("2 attempts, 1 session, 0 installations, 2 extensions, 3 roster students"),
         "{out}"
     );
 }

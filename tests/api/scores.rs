@@ -323,7 +323,7 @@ async fn scores_are_audited_verified_and_proven(db: TestDb) {
     assert_eq!(details[0]["points_available"], "10");
     assert_eq!(details[0]["completed_at"], "2026-01-02T00:00:01.000000Z");
     let report = app.assert_audit_verifies();
-    assert!(report.contains("1 scores"), "{report}");
+    assert!(report.contains("1 score"), "{report}");
 
     // A proof of the attempt carries its score, and checks offline.
     checkpoint(&app);

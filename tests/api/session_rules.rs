@@ -420,7 +420,8 @@ async fn early_push_and_default_branch_policy(db: TestDb) {
     app.drain().await;
     let d = app.delivery("wip").await;
     assert_eq!(d.status, "ignored");
-    assert!(d.last_error.unwrap_or_default().contains("on wip"));
+    let reason = d.last_error.unwrap_or_default();
+    assert!(reason.contains("branch wip is not counted"), "{reason}");
 
     let attempts = json(&app.cli(&["attempts", "list", "--format", "json"]));
     let early: Vec<(bool, bool)> = attempts
