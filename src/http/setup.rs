@@ -63,14 +63,14 @@ pub struct SetupState {
 
 /// A refusal: an HTML page for browsers, JSON for the rest.
 #[derive(Debug)]
-pub struct Refusal {
+pub struct SetupRefusal {
     status: StatusCode,
     title: &'static str,
     message: String,
     html: bool,
 }
 
-impl IntoResponse for Refusal {
+impl IntoResponse for SetupRefusal {
     fn into_response(self) -> Response {
         let mut response = if self.html {
             (
@@ -267,8 +267,13 @@ impl Refuse {
         }
     }
 
-    fn with(&self, status: StatusCode, title: &'static str, message: impl Into<String>) -> Refusal {
-        Refusal {
+    fn with(
+        &self,
+        status: StatusCode,
+        title: &'static str,
+        message: impl Into<String>,
+    ) -> SetupRefusal {
+        SetupRefusal {
             status,
             title,
             message: message.into(),
@@ -276,7 +281,7 @@ impl Refuse {
         }
     }
 
-    fn setup_error(&self, e: &SetupError) -> Refusal {
+    fn setup_error(&self, e: &SetupError) -> SetupRefusal {
         let status = match e {
             SetupError::Org => StatusCode::BAD_REQUEST,
             SetupError::Conversion(_) | SetupError::Invalid(_) => StatusCode::BAD_GATEWAY,
@@ -287,7 +292,7 @@ impl Refuse {
     }
 }
 
-fn setup_state<'a>(state: &'a AppState, refuse: &Refuse) -> Result<&'a SetupState, Refusal> {
+fn setup_state<'a>(state: &'a AppState, refuse: &Refuse) -> Result<&'a SetupState, SetupRefusal> {
     match (&state.secrets, &state.setup) {
         (None, Some(setup)) if !setup.is_done() => Ok(setup),
         (None, Some(_)) => Err(refuse.with(
@@ -320,7 +325,7 @@ pub async fn page_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<SetupQuery>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, SetupRefusal> {
     let refuse = Refuse::new(&headers);
     let setup = setup_state(&state, &refuse)?;
     let (browser, new_secret) = match setup.browser(cookie(&headers).as_deref()) {
@@ -410,7 +415,7 @@ pub async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, SetupRefusal> {
     let refuse = Refuse::new(&headers);
     let setup = setup_state(&state, &refuse)?;
     let browser = setup.browser(cookie(&headers).as_deref()).ok_or_else(|| {
