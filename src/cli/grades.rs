@@ -8,8 +8,8 @@ use anyhow::Context;
 
 use super::summarize_session;
 use crate::cli::config::GlobalArgs;
-use crate::private_file;
 use crate::report::{CsvWriter, GradeRow};
+use crate::secrets;
 
 pub(super) async fn export(
     g: &GlobalArgs,
@@ -21,13 +21,13 @@ pub(super) async fn export(
     let (session, summary) = summarize_session(g, slug, org).await?;
     let sink: Box<dyn Write> = match out {
         Some(path) => {
-            let file = private_file::options()
+            let file = secrets::options()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .open(path)
                 .with_context(|| format!("Cannot create {}", path.display()))?;
-            private_file::tighten(path)
+            secrets::tighten(path)
                 .with_context(|| format!("Cannot restrict {} to its owner", path.display()))?;
             Box::new(file)
         }
@@ -57,13 +57,13 @@ pub(super) async fn book(
         .context("Cannot make the gradebook")?;
     let sink: Box<dyn Write> = match out {
         Some(path) => {
-            let file = private_file::options()
+            let file = secrets::options()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .open(path)
                 .with_context(|| format!("Cannot create {}", path.display()))?;
-            private_file::tighten(path)
+            secrets::tighten(path)
                 .with_context(|| format!("Cannot restrict {} to its owner", path.display()))?;
             Box::new(file)
         }

@@ -134,7 +134,7 @@ impl SetupState {
             return None;
         }
         inner.code = None;
-        let secret = hex::encode(rand::random::<[u8; 32]>());
+        let secret = hex::encode(crate::secrets::random_or_panic::<32>().as_slice());
         inner.browsers.insert(sha256(&secret));
         Some(secret)
     }
@@ -157,7 +157,7 @@ impl SetupState {
         if inner.pending.len() >= MAX_PENDING {
             return None;
         }
-        let state = hex::encode(rand::random::<[u8; 16]>());
+        let state = hex::encode(crate::secrets::random_or_panic::<16>().as_slice());
         inner.pending.insert(
             state.clone(),
             Pending {
