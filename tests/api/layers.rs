@@ -190,25 +190,20 @@ fn at_most_five_files_at_the_root_of_src() {
 
 /// The public type names (`pub struct|enum|type|trait NAME`) a file declares, with their line numbers.
 fn public_types(text: &str) -> Vec<(usize, String)> {
-    let mut found = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = code(line).trim_start();
-        let Some(rest) = line.strip_prefix("pub ") else {
-            continue;
-        };
-        for kind in ["struct ", "enum ", "type ", "trait "] {
-            if let Some(rest) = rest.strip_prefix(kind) {
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                if !name.is_empty() {
-                    found.push((n + 1, name));
-                }
-            }
-        }
-    }
-    found
+    text.lines()
+        .enumerate()
+        .filter_map(|(n, line)| {
+            let rest = code(line).trim_start().strip_prefix("pub ")?;
+            let rest = ["struct ", "enum ", "type ", "trait "]
+                .iter()
+                .find_map(|kind| rest.strip_prefix(kind))?;
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some((n + 1, name))
+        })
+        .collect()
 }
 
 #[test]
