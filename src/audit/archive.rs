@@ -114,14 +114,14 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError + '_ {
 /// Write `bytes` to `path` (mode 0600) through a temporary file, flushed before the rename.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ArchiveError> {
     let tmp = path.with_extension("tmp");
-    let mut f = crate::private_file::options()
+    let mut f = crate::secrets::options()
         .write(true)
         .create(true)
         .truncate(true)
         .open(&tmp)
         .map_err(io_err(&tmp))?;
     // A leftover temporary file keeps its old mode when truncated.
-    crate::private_file::tighten(&tmp).map_err(io_err(&tmp))?;
+    crate::secrets::tighten(&tmp).map_err(io_err(&tmp))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(io_err(&tmp))?;

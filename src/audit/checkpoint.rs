@@ -56,8 +56,8 @@ pub enum KeyError {
     Format(PathBuf),
     #[error("invalid key name {0:?}: it must be non-empty, without spaces or '+'")]
     Name(String),
-    #[error("the operating system gave no randomness: {0}")]
-    Random(String),
+    #[error(transparent)]
+    Random(#[from] crate::secrets::RandomError),
 }
 
 /// Why a note or a public key was not accepted.
@@ -113,14 +113,10 @@ impl fmt::Debug for AuditKey {
 impl AuditKey {
     /// A fresh key from the operating system's randomness.
     pub fn generate(name: &str) -> Result<Self, KeyError> {
-        use rand::TryRngCore as _;
         if !valid_name(name) {
             return Err(KeyError::Name(name.to_owned()));
         }
-        let mut seed = Zeroizing::new([0u8; 32]);
-        rand::rngs::OsRng
-            .try_fill_bytes(seed.as_mut())
-            .map_err(|e| KeyError::Random(e.to_string()))?;
+        let seed = crate::secrets::random::<32>()?;
         Ok(Self::from_seed(name, &seed))
     }
 
@@ -568,11 +564,11 @@ pub fn split_notes(file: &str) -> Vec<String> {
 /// Append a note to the checkpoint file (created 0600 when absent, tightened to 0600 when wider) and
 /// flush it to disk.
 pub fn append_to_file(path: &Path, note: &str) -> std::io::Result<()> {
-    let mut file = crate::private_file::options()
+    let mut file = crate::secrets::options()
         .create(true)
         .append(true)
         .open(path)?;
-    crate::private_file::tighten(path)?;
+    crate::secrets::tighten(path)?;
     file.write_all(format!("{note}\n").as_bytes())?;
     file.sync_all()
 }

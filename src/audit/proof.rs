@@ -306,7 +306,7 @@ impl Proof {
 
 /// Why a proof could not be built from the database.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub enum ProveError {
     #[error("no attempt {0}")]
     NoAttempt(i64),
     /// No signed checkpoint with a Merkle root covers the entry yet (ask again after the next one).
@@ -325,11 +325,11 @@ pub enum BuildError {
 
 /// The proof of attempt `attempt_id`'s `lab_attempt.recorded` entry against the newest signed
 /// checkpoint, when that checkpoint covers the entry and carries a Merkle root.
-pub async fn build(db: &impl ConnectionTrait, attempt_id: i64) -> Result<Proof, BuildError> {
+pub async fn build(db: &impl ConnectionTrait, attempt_id: i64) -> Result<Proof, ProveError> {
     let attempt = lab_attempt::Entity::find_by_id(attempt_id)
         .one(db)
         .await?
-        .ok_or(BuildError::NoAttempt(attempt_id))?;
+        .ok_or(ProveError::NoAttempt(attempt_id))?;
     build_for_entry(db, attempt_id, attempt.audit_seq).await
 }
 
@@ -340,7 +340,7 @@ pub async fn build_for_entry(
     db: &impl ConnectionTrait,
     attempt_id: i64,
     seq: i64,
-) -> Result<Proof, BuildError> {
+) -> Result<Proof, ProveError> {
     let leaf_index = u64::try_from(seq).unwrap_or_default();
     let newest = checkpoint::latest(db).await?;
     // The size and root of the newest checkpoint, read from its own signed text (a legacy chain-only
@@ -361,7 +361,7 @@ pub async fn build_for_entry(
     let (tree_size, note) = match signed {
         Some((size, note)) if size > leaf_index => (size, note),
         other => {
-            return Err(BuildError::NotCovered {
+            return Err(ProveError::NotCovered {
                 leaf_index,
                 covered: other.map_or(0, |(size, _)| size),
             })
@@ -370,7 +370,7 @@ pub async fn build_for_entry(
     let entry = audit_log::Entity::find_by_id(seq)
         .one(db)
         .await?
-        .ok_or(BuildError::Archived(leaf_index))?;
+        .ok_or(ProveError::Archived(leaf_index))?;
     let inclusion = merkle_store::inclusion_proof(db, leaf_index, tree_size).await?;
     let proof = Proof::new(
         attempt_id,
@@ -392,7 +392,7 @@ pub async fn build_for_entry(
     };
     let score_index = u64::try_from(score.audit_seq).unwrap_or_default();
     if score_index >= tree_size {
-        return Err(BuildError::NotCovered {
+        return Err(ProveError::NotCovered {
             leaf_index: score_index,
             covered: tree_size,
         });
@@ -400,7 +400,7 @@ pub async fn build_for_entry(
     let scored = audit_log::Entity::find_by_id(score.audit_seq)
         .one(db)
         .await?
-        .ok_or(BuildError::Archived(score_index))?;
+        .ok_or(ProveError::Archived(score_index))?;
     let inclusion = merkle_store::inclusion_proof(db, score_index, tree_size).await?;
     Ok(proof.with_score(score.id, score_index, &scored.canonical, &inclusion))
 }

@@ -552,7 +552,7 @@ pub fn score_facts(s: &lab_attempt_score::Model) -> Vec<(&'static str, Fact)> {
 
 /// The outcome of the records check.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Summary {
+pub struct RecordsSummary {
     /// Rows checked: attempts, sessions, installations.
     pub attempts: u64,
     pub sessions: u64,
@@ -573,7 +573,7 @@ pub struct Summary {
     pub unchecked_archived: u64,
 }
 
-impl Summary {
+impl RecordsSummary {
     fn problem(&mut self, p: String) {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(p);
@@ -590,8 +590,8 @@ impl Summary {
 
 /// Check every attempt, session and installation row against the stored entries; `archived_upto`
 /// is the first stored seq (entries below it were archived).
-pub async fn check(db: &impl ConnectionTrait, archived_upto: i64) -> Result<Summary, DbErr> {
-    let mut summary = Summary::default();
+pub async fn check(db: &impl ConnectionTrait, archived_upto: i64) -> Result<RecordsSummary, DbErr> {
+    let mut summary = RecordsSummary::default();
     for kind in Kind::ALL {
         entries_to_rows(db, kind, &mut summary).await?;
         rows_to_entries(db, kind, archived_upto, &mut summary).await?;
@@ -633,7 +633,7 @@ fn compare_all(
     logs: &BTreeMap<i64, LogFacts>,
     mut rows: BTreeMap<i64, Vec<(&'static str, Fact)>>,
     uncovered: bool,
-    summary: &mut Summary,
+    summary: &mut RecordsSummary,
 ) -> u64 {
     for (id, facts) in logs {
         let problems = match rows.remove(id) {
@@ -659,7 +659,7 @@ fn compare_all(
 async fn check_extensions(
     db: &impl ConnectionTrait,
     archived_upto: i64,
-    summary: &mut Summary,
+    summary: &mut RecordsSummary,
 ) -> Result<(), DbErr> {
     let kind = Kind::Extension;
     let mut logs: BTreeMap<i64, LogFacts> = BTreeMap::new();
@@ -689,7 +689,7 @@ async fn check_extensions(
 async fn check_roster(
     db: &impl ConnectionTrait,
     archived_upto: i64,
-    summary: &mut Summary,
+    summary: &mut RecordsSummary,
 ) -> Result<(), DbErr> {
     let kind = Kind::RosterStudent;
     let mut logs: BTreeMap<i64, LogFacts> = BTreeMap::new();
@@ -730,7 +730,7 @@ type Group = (String, Vec<(i64, String, String)>);
 async fn entries_to_rows(
     db: &impl ConnectionTrait,
     kind: Kind,
-    summary: &mut Summary,
+    summary: &mut RecordsSummary,
 ) -> Result<(), DbErr> {
     let end = kind.prefix_end();
     let mut after = kind.prefix().to_owned();
@@ -798,7 +798,7 @@ async fn check_groups(
     db: &impl ConnectionTrait,
     kind: Kind,
     groups: Vec<Group>,
-    summary: &mut Summary,
+    summary: &mut RecordsSummary,
 ) -> Result<(), DbErr> {
     let mut logs: Vec<(i64, LogFacts)> = Vec::with_capacity(groups.len());
     for (subject, entries) in groups {
@@ -992,7 +992,7 @@ async fn rows_to_entries(
     db: &impl ConnectionTrait,
     kind: Kind,
     archived_upto: i64,
-    summary: &mut Summary,
+    summary: &mut RecordsSummary,
 ) -> Result<(), DbErr> {
     let mut after = i64::MIN;
     loop {

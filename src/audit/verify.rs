@@ -19,7 +19,7 @@ use super::chain::{
 use super::checkpoint::{open_checkpoint, open_note, resolve_stored, Verifier};
 use super::merkle::{self, Frontier};
 use super::merkle_store::{self, StoreError};
-use super::records::{self, Summary};
+use super::records::{self, RecordsSummary};
 use super::witness::{cosigners, WitnessVerifier};
 
 const PAGE: u64 = 1000;
@@ -83,7 +83,7 @@ pub struct Evidence {
 
 /// The verdict and what it rests on.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct VerifyReport {
     pub verdict: Verdict,
     /// Entries ever appended (`audit_head.size`).
     pub size: i64,
@@ -94,7 +94,7 @@ pub struct Report {
     /// Things worth knowing that do not change the verdict.
     pub notes: Vec<String>,
     /// The graded rows compared with the entries that set them (when the log itself is intact).
-    pub records: Option<Summary>,
+    pub records: Option<RecordsSummary>,
     /// With witnesses required: the newest checkpoint's size and the witnesses that cosigned it.
     pub witnessed: Option<(i64, Vec<String>)>,
 }
@@ -113,13 +113,13 @@ pub async fn verify_with(
     db: &impl ConnectionTrait,
     origin: &str,
     ev: &Evidence,
-) -> Result<Report, VerifyError> {
+) -> Result<VerifyReport, VerifyError> {
     let head = audit_head::Entity::find_by_id(1)
         .one(db)
         .await?
         .ok_or(VerifyError::NoHead)?;
     super::check_head_origin(&head, origin)?;
-    let mut report = Report {
+    let mut report = VerifyReport {
         verdict: Verdict::Intact {
             size: head.size,
             head_hash: head.head_hash.clone(),
@@ -210,7 +210,7 @@ async fn check_successive(
     db: &impl ConnectionTrait,
     origin: &str,
     ev: &Evidence,
-    report: &mut Report,
+    report: &mut VerifyReport,
 ) -> Result<Result<(), Verdict>, VerifyError> {
     let Some(verifier) = &ev.verifier else {
         return Ok(Ok(()));
@@ -279,7 +279,7 @@ async fn check_witnessed(
     db: &impl ConnectionTrait,
     origin: &str,
     ev: &Evidence,
-    report: &mut Report,
+    report: &mut VerifyReport,
 ) -> Result<Result<(), Verdict>, VerifyError> {
     if ev.witnesses.is_empty() {
         return Ok(Ok(()));
@@ -368,7 +368,7 @@ async fn collect_checkpoints(
     origin: &str,
     ev: &Evidence,
     segments: Option<&[Segment]>,
-    report: &mut Report,
+    report: &mut VerifyReport,
 ) -> Result<Result<Signed, Verdict>, VerifyError> {
     let stored = audit_checkpoint::Entity::find()
         .order_by_asc(audit_checkpoint::Column::Id)
@@ -578,7 +578,7 @@ async fn check_chain(
     signed: &Signed,
     segments: Option<Vec<Segment>>,
     verifier: Option<&Verifier>,
-    report: &mut Report,
+    report: &mut VerifyReport,
 ) -> Result<Result<(), Verdict>, VerifyError> {
     let mut walk = Walk {
         next: 0,
@@ -713,7 +713,7 @@ fn walk_archives(
     segments: Vec<Segment>,
     archived_upto: i64,
     origin: &str,
-    report: &mut Report,
+    report: &mut VerifyReport,
 ) -> Result<Vec<Segment>, Verdict> {
     let mut used = Vec::new();
     for seg in segments {

@@ -71,14 +71,10 @@ impl fmt::Debug for CosignerKey {
 impl CosignerKey {
     /// A fresh key from the operating system's randomness.
     pub fn generate(name: &str) -> Result<Self, KeyError> {
-        use rand::TryRngCore as _;
         if !valid_name(name) {
             return Err(KeyError::Name(name.to_owned()));
         }
-        let mut seed = Zeroizing::new([0u8; 32]);
-        rand::rngs::OsRng
-            .try_fill_bytes(seed.as_mut())
-            .map_err(|e| KeyError::Random(e.to_string()))?;
+        let seed = crate::secrets::random::<32>()?;
         Ok(Self {
             name: name.to_owned(),
             signing: SigningKey::from_bytes(&seed),
@@ -160,7 +156,7 @@ impl CosignerKey {
             path: path.to_owned(),
             source,
         };
-        let mut file = crate::private_file::options()
+        let mut file = crate::secrets::options()
             .write(true)
             .create_new(true)
             .open(path)

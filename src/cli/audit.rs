@@ -11,7 +11,7 @@ use super::{cli_actor, open};
 use crate::app::{load_or_create_key, public_key_path, write_public_key};
 use crate::audit::checkpoint::{self, AuditKey, CheckpointConfig, Verifier};
 use crate::audit::proof::{self, Proof, ProofError};
-use crate::audit::verify::{verify_with, Evidence, Report, Verdict};
+use crate::audit::verify::{verify_with, Evidence, Verdict, VerifyReport};
 use crate::audit::witness::WitnessVerifier;
 use crate::cli::config::{GlobalArgs, VerifyArgs};
 use crate::db;
@@ -306,7 +306,7 @@ pub(super) async fn verify(g: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<E
     }
 }
 
-fn print_report(r: &Report) -> ExitCode {
+fn print_report(r: &VerifyReport) -> ExitCode {
     let code = match &r.verdict {
         Verdict::Intact {
             size,

@@ -8,8 +8,8 @@ use anyhow::Context;
 
 use super::summarize_session;
 use crate::cli::config::GlobalArgs;
-use crate::private_file;
 use crate::report::{CsvWriter, GradeRow};
+use crate::secrets;
 
 pub(super) async fn export(
     g: &GlobalArgs,
@@ -19,20 +19,7 @@ pub(super) async fn export(
     github_web_url: &url::Url,
 ) -> anyhow::Result<ExitCode> {
     let (session, summary) = summarize_session(g, slug, org).await?;
-    let sink: Box<dyn Write> = match out {
-        Some(path) => {
-            let file = private_file::options()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(path)
-                .with_context(|| format!("Cannot create {}", path.display()))?;
-            private_file::tighten(path)
-                .with_context(|| format!("Cannot restrict {} to its owner", path.display()))?;
-            Box::new(file)
-        }
-        None => Box::new(std::io::stdout().lock()),
-    };
+    let sink = sink(out)?;
     let mut csv = CsvWriter::<_, GradeRow>::new(std::io::BufWriter::new(sink))?;
     for s in &summary {
         csv.row(&GradeRow::new(s, &session, github_web_url))?;
@@ -42,6 +29,24 @@ pub(super) async fn export(
         eprintln!("wrote {} rows to {}", summary.len(), path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where grades go: `out` created (or truncated) readable by its owner only, or standard output.
+fn sink(out: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match out {
+        Some(path) => {
+            let file = secrets::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+                .with_context(|| format!("Cannot create {}", path.display()))?;
+            secrets::tighten(path)
+                .with_context(|| format!("Cannot restrict {} to its owner", path.display()))?;
+            Box::new(file)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    })
 }
 
 /// `labtrail grades book`: the gradebook across the org's sessions (or `slugs`), as CSV.
@@ -55,20 +60,7 @@ pub(super) async fn book(
     let book = crate::db::gradebook::book(&db, org, slugs)
         .await
         .context("Cannot make the gradebook")?;
-    let sink: Box<dyn Write> = match out {
-        Some(path) => {
-            let file = private_file::options()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(path)
-                .with_context(|| format!("Cannot create {}", path.display()))?;
-            private_file::tighten(path)
-                .with_context(|| format!("Cannot restrict {} to its owner", path.display()))?;
-            Box::new(file)
-        }
-        None => Box::new(std::io::stdout().lock()),
-    };
+    let sink = sink(out)?;
     let mut w = std::io::BufWriter::new(sink);
     for record in crate::report::gradebook::records(&book) {
         w.write_all(&record?)?;

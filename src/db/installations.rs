@@ -35,21 +35,21 @@ pub async fn is_active(db: &impl ConnectionTrait, installation_id: i64) -> Resul
 ///
 /// `claim`: the worker's claim on the delivery (its `claims` count); when another worker has claimed it
 /// since, nothing is applied and `None` comes back (that worker applies it, audited once).
-pub struct Applied<'a> {
+pub struct ApplyContext<'a> {
     pub delivery_guid: &'a str,
     pub event_at: DateTime<Utc>,
     pub github_now: Option<Option<DateTime<Utc>>>,
     pub claim: Option<i32>,
 }
 
-/// See [`Applied`].
+/// See [`ApplyContext`].
 pub async fn apply(
     db: &impl TransactionTrait,
     origin: &str,
     ev: &InstallationEvent,
-    how: Applied<'_>,
+    how: ApplyContext<'_>,
 ) -> Result<Option<Receipt>, RecordError> {
-    let Applied {
+    let ApplyContext {
         delivery_guid,
         event_at,
         github_now,

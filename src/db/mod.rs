@@ -61,7 +61,7 @@ fn create_private_if_allowed(url: &str, path: &std::path::Path) {
     if !creates || path.exists() {
         return;
     }
-    match crate::private_file::options()
+    match crate::secrets::options()
         .write(true)
         .create_new(true)
         .open(path)
@@ -135,7 +135,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             companion(path, "-wal"),
             companion(path, "-shm"),
         ] {
-            if let Err(e) = crate::private_file::tighten(&file) {
+            if let Err(e) = crate::secrets::tighten(&file) {
                 tracing::warn!(file = %file.display(), error = %e, "cannot make the database file private (0600)");
             }
         }

@@ -24,7 +24,7 @@ pub struct Policy {
 
 /// What a run removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outcome {
+pub struct RetentionOutcome {
     pub payloads_dropped: u64,
     /// (session id, attempts erased) per session.
     pub attempts_erased: Vec<(i64, u64)>,
@@ -44,7 +44,7 @@ pub async fn run<C: ConnectionTrait + TransactionTrait>(
     policy: Policy,
     now: DateTime<Utc>,
     dry_run: bool,
-) -> Result<Outcome, RetentionError> {
+) -> Result<RetentionOutcome, RetentionError> {
     let payload_cutoff = now - Duration::days(i64::from(policy.payload_days));
     let payloads_dropped = if dry_run {
         payloads_due(payload_cutoff).count(db).await?
@@ -68,7 +68,7 @@ pub async fn run<C: ConnectionTrait + TransactionTrait>(
             attempts_erased.push((s.id, n));
         }
     }
-    Ok(Outcome {
+    Ok(RetentionOutcome {
         payloads_dropped,
         attempts_erased,
     })

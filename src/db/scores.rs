@@ -24,7 +24,7 @@ const CHUNK: usize = 500;
 
 /// What became of a completed check run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
+pub enum ScoreApplied {
     /// Recorded as the score of these attempts (new score ids; empty when all were recorded before).
     Scored { score_ids: Vec<i64>, note: String },
     /// Nothing recorded, and why (a pending score may have been kept: the reason says so).
@@ -108,7 +108,7 @@ pub async fn apply_run(
     origin: &str,
     ev: &CheckRunEvent,
     delivery: &webhook_delivery::Model,
-) -> Result<Applied, ScoreError> {
+) -> Result<ScoreApplied, ScoreError> {
     let run = &ev.run;
     let applied = audit::write(db, origin, async |txn, log| {
         let found = attempts_at(txn, ev.repository_id, &run.head_sha).await?;
@@ -126,7 +126,7 @@ pub async fn apply_run(
             let mut checks: Vec<&str> = found.iter().map(|(_, s)| s.score_check.as_str()).collect();
             checks.sort_unstable();
             checks.dedup();
-            return Ok(Some(Applied::Ignored(format!(
+            return Ok(Some(ScoreApplied::Ignored(format!(
                 "check run {:?} is not the score check ({}) of the session of commit {}",
                 run.name,
                 checks
@@ -168,9 +168,9 @@ pub async fn apply_run(
             .await?
         {
             log.roll_back();
-            return Ok(Some(Applied::ClaimLost));
+            return Ok(Some(ScoreApplied::ClaimLost));
         }
-        Ok(Some(Applied::Scored {
+        Ok(Some(ScoreApplied::Scored {
             score_ids: ids,
             note,
         }))
@@ -190,7 +190,7 @@ async fn keep_pending(
     db: &impl ConnectionTrait,
     ev: &CheckRunEvent,
     delivery: &webhook_delivery::Model,
-) -> Result<Applied, DbErr> {
+) -> Result<ScoreApplied, DbErr> {
     let run = &ev.run;
     let branch = run
         .head_branch
@@ -201,13 +201,13 @@ async fn keep_pending(
     let Some(session) =
         candidates.select(&ev.repository_name, branch, ev.default_branch.as_deref())
     else {
-        return Ok(Applied::Ignored(format!(
+        return Ok(ScoreApplied::Ignored(format!(
             "no active lab session of {} matches {} on {branch}",
             ev.owner_login, ev.repository_name
         )));
     };
     if session.score_check != run.name {
-        return Ok(Applied::Ignored(format!(
+        return Ok(ScoreApplied::Ignored(format!(
             "check run {:?} is not session {}'s score check {:?}",
             run.name, session.slug, session.score_check
         )));
@@ -239,7 +239,7 @@ async fn keep_pending(
         .insert(db)
         .await?;
     }
-    Ok(Applied::Ignored(format!(
+    Ok(ScoreApplied::Ignored(format!(
         "commit {} is no attempt of {} yet: kept as a pending score, applied when its push is recorded",
         short(&run.head_sha),
         ev.repository_full_name

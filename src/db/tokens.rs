@@ -34,8 +34,8 @@ pub enum TokenError {
     Exists(String),
     #[error("no active token named {0:?}")]
     NotFound(String),
-    #[error("the operating system gave no randomness: {0}")]
-    Random(String),
+    #[error(transparent)]
+    Random(#[from] crate::secrets::RandomError),
     #[error(transparent)]
     Audit(#[from] AuditError),
 }
@@ -58,11 +58,7 @@ pub fn token_hash(token: &str) -> String {
 }
 
 fn new_token() -> Result<Zeroizing<String>, TokenError> {
-    use rand::TryRngCore as _;
-    let mut bytes = Zeroizing::new([0u8; 32]);
-    rand::rngs::OsRng
-        .try_fill_bytes(bytes.as_mut())
-        .map_err(|e| TokenError::Random(e.to_string()))?;
+    let bytes = crate::secrets::random::<32>()?;
     Ok(Zeroizing::new(format!(
         "{TOKEN_PREFIX}{}",
         B64URL.encode(bytes.as_ref())

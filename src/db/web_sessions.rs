@@ -17,8 +17,8 @@ use crate::db::tokens::token_hash;
 /// Why a sign-in could not be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum WebSessionError {
-    #[error("the operating system gave no randomness: {0}")]
-    Random(String),
+    #[error(transparent)]
+    Random(#[from] crate::secrets::RandomError),
     #[error(transparent)]
     Audit(#[from] AuditError),
 }
@@ -28,11 +28,7 @@ audit::db_error_via_audit!(WebSessionError);
 /// 32 random bytes, URL-safe base64: session ids, CSRF secrets, OAuth states.
 pub fn random_secret() -> Result<Zeroizing<String>, WebSessionError> {
     use base64::Engine as _;
-    use rand::TryRngCore as _;
-    let mut bytes = Zeroizing::new([0u8; 32]);
-    rand::rngs::OsRng
-        .try_fill_bytes(bytes.as_mut())
-        .map_err(|e| WebSessionError::Random(e.to_string()))?;
+    let bytes = crate::secrets::random::<32>()?;
     Ok(Zeroizing::new(
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()),
     ))

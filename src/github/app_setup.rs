@@ -44,7 +44,9 @@ pub struct SetupConfig {
 
 /// A fresh random setup code (128 bits, hex).
 pub fn new_code() -> SecretString {
-    SecretString::from(hex::encode(rand::random::<[u8; 16]>()))
+    SecretString::from(hex::encode(
+        crate::secrets::random_or_panic::<16>().as_slice(),
+    ))
 }
 
 /// Why setup failed. Messages name `.env` and the key file by their names only, never by absolute path.
@@ -390,7 +392,7 @@ fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    crate::private_file::tighten(path)
+    crate::secrets::tighten(path)
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ impl ApiResponse {
 
 /// What to do after one try of a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum CallVerdict {
     /// Use the answer.
     Done,
     /// The token was refused: get a fresh one and try again.
@@ -172,14 +172,14 @@ impl CallPolicy {
         idempotent: bool,
         now: DateTime<Utc>,
         jitter: f64,
-    ) -> Verdict {
+    ) -> CallVerdict {
         let last = tries >= self.max_tries.max(1);
         match outcome {
             TryOutcome::Answer { status, .. } if status.is_success() || status.is_redirection() => {
-                Verdict::Done
+                CallVerdict::Done
             }
             TryOutcome::Answer { status, .. } if status == StatusCode::UNAUTHORIZED => {
-                Verdict::Refresh
+                CallVerdict::Refresh
             }
             TryOutcome::Answer {
                 status,
@@ -187,24 +187,24 @@ impl CallPolicy {
                 says_rate_limit,
             } if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS => {
                 match rate_limit_wait(headers, now) {
-                    _ if last => Verdict::Fail,
-                    Some(wait) => Verdict::Retry(wait),
+                    _ if last => CallVerdict::Fail,
+                    Some(wait) => CallVerdict::Retry(wait),
                     None if status == StatusCode::TOO_MANY_REQUESTS || says_rate_limit => {
-                        Verdict::Retry(self.backoff(tries, jitter))
+                        CallVerdict::Retry(self.backoff(tries, jitter))
                     }
                     // A plain 403 is a permission refusal, not a limit.
-                    None => Verdict::Fail,
+                    None => CallVerdict::Fail,
                 }
             }
             TryOutcome::Answer { status, .. }
                 if status.is_server_error() && idempotent && !last =>
             {
-                Verdict::Retry(self.backoff(tries, jitter))
+                CallVerdict::Retry(self.backoff(tries, jitter))
             }
             TryOutcome::NoAnswer if idempotent && !last => {
-                Verdict::Retry(self.backoff(tries, jitter))
+                CallVerdict::Retry(self.backoff(tries, jitter))
             }
-            _ => Verdict::Fail,
+            _ => CallVerdict::Fail,
         }
     }
 
@@ -580,10 +580,10 @@ impl GithubApp {
                         || rate_limit_wait(&response.headers, now).is_some());
                 self.count(call.auth.counted_as(), response.status, limited);
                 match verdict {
-                    Verdict::Done => Judged::Done(response),
-                    Verdict::Refresh => Judged::Refresh,
-                    Verdict::Retry(wait) => Judged::Wait(wait),
-                    Verdict::Fail if limited => Judged::Fail(GithubError::RateLimited {
+                    CallVerdict::Done => Judged::Done(response),
+                    CallVerdict::Refresh => Judged::Refresh,
+                    CallVerdict::Retry(wait) => Judged::Wait(wait),
+                    CallVerdict::Fail if limited => Judged::Fail(GithubError::RateLimited {
                         path: call.path.to_owned(),
                         until: now
                             + chrono::Duration::from_std(
@@ -592,7 +592,7 @@ impl GithubApp {
                             )
                             .unwrap_or(chrono::Duration::minutes(1)),
                     }),
-                    Verdict::Fail => Judged::Fail(GithubError::Status {
+                    CallVerdict::Fail => Judged::Fail(GithubError::Status {
                         method: call.method.clone(),
                         path: call.path.to_owned(),
                         status: response.status.as_u16(),
@@ -606,7 +606,7 @@ impl GithubApp {
                     .counters
                     .record(call.auth.counted_as(), CallResult::Transport);
                 match policy.decide(TryOutcome::NoAnswer, tries, call.idempotent, now, jitter) {
-                    Verdict::Retry(wait) => Judged::Wait(wait),
+                    CallVerdict::Retry(wait) => Judged::Wait(wait),
                     _ => Judged::Fail(GithubError::Transport {
                         path: call.path.to_owned(),
                         tries,
@@ -816,7 +816,7 @@ mod tests {
             ("x-ratelimit-reset", &reset),
         ]);
         let v = policy().decide(answer(429, &h, false), 1, true, now, 0.0);
-        assert_eq!(v, Verdict::Retry(Duration::from_secs(7)));
+        assert_eq!(v, CallVerdict::Retry(Duration::from_secs(7)));
     }
 
     #[test]
@@ -827,7 +827,7 @@ mod tests {
             ("x-ratelimit-reset", "1800000042"),
         ]);
         let v = policy().decide(answer(403, &h, false), 1, false, now, 0.0);
-        assert_eq!(v, Verdict::Retry(Duration::from_secs(43)));
+        assert_eq!(v, CallVerdict::Retry(Duration::from_secs(43)));
     }
 
     #[test]
@@ -837,15 +837,15 @@ mod tests {
         let now = Utc::now();
         assert_eq!(
             p.decide(answer(403, &h, true), 1, true, now, 1.0),
-            Verdict::Retry(Duration::from_secs(2))
+            CallVerdict::Retry(Duration::from_secs(2))
         );
         assert_eq!(
             p.decide(answer(429, &h, false), 2, true, now, 1.0),
-            Verdict::Retry(Duration::from_secs(4))
+            CallVerdict::Retry(Duration::from_secs(4))
         );
         assert_eq!(
             p.decide(answer(429, &h, false), 3, true, now, 1.0),
-            Verdict::Fail,
+            CallVerdict::Fail,
             "tries are bounded"
         );
     }
@@ -855,7 +855,7 @@ mod tests {
         let h = HeaderMap::new();
         assert_eq!(
             policy().decide(answer(403, &h, false), 1, true, Utc::now(), 0.5),
-            Verdict::Fail
+            CallVerdict::Fail
         );
     }
 
@@ -865,26 +865,26 @@ mod tests {
         let p = policy();
         let now = Utc::now();
         assert!(
-            matches!(p.decide(answer(502, &h, false), 1, true, now, 0.0), Verdict::Retry(d) if d == Duration::from_secs(1))
+            matches!(p.decide(answer(502, &h, false), 1, true, now, 0.0), CallVerdict::Retry(d) if d == Duration::from_secs(1))
         );
         assert_eq!(
             p.decide(answer(502, &h, false), 1, false, now, 0.0),
-            Verdict::Fail
+            CallVerdict::Fail
         );
         assert!(
-            matches!(p.decide(TryOutcome::NoAnswer, 2, true, now, 0.0), Verdict::Retry(d) if d == Duration::from_secs(2))
+            matches!(p.decide(TryOutcome::NoAnswer, 2, true, now, 0.0), CallVerdict::Retry(d) if d == Duration::from_secs(2))
         );
         assert_eq!(
             p.decide(TryOutcome::NoAnswer, 1, false, now, 0.0),
-            Verdict::Fail
+            CallVerdict::Fail
         );
         assert_eq!(
             p.decide(answer(404, &h, false), 1, true, now, 0.0),
-            Verdict::Fail
+            CallVerdict::Fail
         );
         assert_eq!(
             p.decide(answer(401, &h, false), 1, true, now, 0.0),
-            Verdict::Refresh
+            CallVerdict::Refresh
         );
     }
 

@@ -3,6 +3,7 @@
 //! - [`set_page_headers`]: the security headers of the web view's pages and of `/setup` (one list, so the
 //!   two cannot drift apart): a Content-Security-Policy that lets no script run, no framing, no sniffing,
 //!   no referrer beyond this site.
+//! - [`request_cookie`]: the one reading of a request's `Cookie` headers (the web view's and `/setup`'s).
 //! - [`catch_panics`]: the router's outermost layer but the trace. A panicking handler no longer drops
 //!   the connection: the client gets `500` with a fresh request id (header `x-request-id` and the body),
 //!   and the panic is logged once, at `error`, with that id.
@@ -13,6 +14,18 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tower_http::catch_panic::CatchPanicLayer;
+
+/// The value of cookie `name` from the request's `Cookie` headers (parsed by the `cookie` crate).
+pub fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+}
 
 /// The Content-Security-Policy of the web view's pages: no script at all, styles and images from here
 /// only, forms posting here only.

@@ -13,6 +13,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use maud::{html, Markup, PreEscaped};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -63,19 +64,19 @@ pub struct SetupState {
 
 /// A refusal: an HTML page for browsers, JSON for the rest.
 #[derive(Debug)]
-pub struct Refusal {
+pub struct SetupRefusal {
     status: StatusCode,
     title: &'static str,
     message: String,
     html: bool,
 }
 
-impl IntoResponse for Refusal {
+impl IntoResponse for SetupRefusal {
     fn into_response(self) -> Response {
         let mut response = if self.html {
             (
                 self.status,
-                page(self.title, &format!("<p>{}</p>", escape(&self.message))),
+                page(self.title, html! { p { (self.message) } }),
             )
                 .into_response()
         } else {
@@ -134,7 +135,7 @@ impl SetupState {
             return None;
         }
         inner.code = None;
-        let secret = hex::encode(rand::random::<[u8; 32]>());
+        let secret = hex::encode(crate::secrets::random_or_panic::<32>().as_slice());
         inner.browsers.insert(sha256(&secret));
         Some(secret)
     }
@@ -157,7 +158,7 @@ impl SetupState {
         if inner.pending.len() >= MAX_PENDING {
             return None;
         }
-        let state = hex::encode(rand::random::<[u8; 16]>());
+        let state = hex::encode(crate::secrets::random_or_panic::<16>().as_slice());
         inner.pending.insert(
             state.clone(),
             Pending {
@@ -206,20 +207,16 @@ pub async fn page_headers(State(state): State<AppState>, req: Request, next: Nex
     response
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-fn page(title: &str, body: &str) -> axum::response::Html<String> {
-    axum::response::Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>labtrail setup</title></head><body>\
-         <h1>{}</h1>{body}</body></html>",
-        escape(title)
-    ))
+/// A setup page (maud: the template escapes every value).
+fn page(title: &str, body: Markup) -> axum::response::Html<String> {
+    let page = html! {
+        (PreEscaped("<!doctype html>"))
+        html {
+            head { meta charset="utf-8"; title { "labtrail setup" } }
+            body { h1 { (title) } (body) }
+        }
+    };
+    axum::response::Html(page.into_string())
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -232,14 +229,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 
 /// The value of the setup cookie, if the request carries it.
 fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
+    super::pages::request_cookie(headers, COOKIE)
 }
 
 /// The `Set-Cookie` value binding a browser (`Secure` when the public URL is https).
@@ -267,8 +257,13 @@ impl Refuse {
         }
     }
 
-    fn with(&self, status: StatusCode, title: &'static str, message: impl Into<String>) -> Refusal {
-        Refusal {
+    fn with(
+        &self,
+        status: StatusCode,
+        title: &'static str,
+        message: impl Into<String>,
+    ) -> SetupRefusal {
+        SetupRefusal {
             status,
             title,
             message: message.into(),
@@ -276,7 +271,7 @@ impl Refuse {
         }
     }
 
-    fn setup_error(&self, e: &SetupError) -> Refusal {
+    fn setup_error(&self, e: &SetupError) -> SetupRefusal {
         let status = match e {
             SetupError::Org => StatusCode::BAD_REQUEST,
             SetupError::Conversion(_) | SetupError::Invalid(_) => StatusCode::BAD_GATEWAY,
@@ -287,7 +282,7 @@ impl Refuse {
     }
 }
 
-fn setup_state<'a>(state: &'a AppState, refuse: &Refuse) -> Result<&'a SetupState, Refusal> {
+fn setup_state<'a>(state: &'a AppState, refuse: &Refuse) -> Result<&'a SetupState, SetupRefusal> {
     match (&state.secrets, &state.setup) {
         (None, Some(setup)) if !setup.is_done() => Ok(setup),
         (None, Some(_)) => Err(refuse.with(
@@ -320,7 +315,7 @@ pub async fn page_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<SetupQuery>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, SetupRefusal> {
     let refuse = Refuse::new(&headers);
     let setup = setup_state(&state, &refuse)?;
     let (browser, new_secret) = match setup.browser(cookie(&headers).as_deref()) {
@@ -350,7 +345,7 @@ pub async fn page_handler(
         .map_err(|e| refuse.setup_error(&e))?;
     let mut response = page(
         "Create the labtrail GitHub App",
-        &form_body(&setup.cfg, &manifest, &action),
+        form_body(&setup.cfg, &manifest, &action),
     )
     .into_response();
     if let Some(value) = new_secret.and_then(|s| set_cookie(&s, &setup.cfg)) {
@@ -360,42 +355,37 @@ pub async fn page_handler(
     Ok(response)
 }
 
-fn form_body(cfg: &SetupConfig, manifest: &serde_json::Value, action: &str) -> String {
-    let warnings: String = setup::public_url_warnings(&cfg.public_url)
-        .iter()
-        .map(|w| {
-            format!(
-                "<p class=\"warning\"><strong>Warning:</strong> {}</p>",
-                escape(w)
-            )
-        })
-        .collect();
-    let expose = if warnings.is_empty() {
-        String::new()
-    } else {
-        "<p>GitHub must reach this server over https. While developing, expose it with a tunnel \
-         (for example <code>cloudflared tunnel --url http://localhost:3000</code>, \
-         <code>ngrok http 3000</code>, or a <a href=\"https://smee.io\">smee.io</a> channel), set \
-         <code>LABTRAIL_PUBLIC_URL</code> to the tunnel's https URL, restart <code>labtrail serve</code> \
-         and open the new setup link. In production, put labtrail behind a reverse proxy with TLS \
-         (docs/security.md).</p>"
-            .to_owned()
-    };
-    format!(
-        "{warnings}{expose}\
-         <p>GitHub will create an App that receives push events at <code>{hook}</code> with read access to \
-         contents and metadata and write access to checks. Afterwards labtrail merges its credentials into \
-         <code>.env</code> (other settings there are kept) and writes its key to <code>{key}</code>; \
-         restart <code>labtrail serve</code> to use them.</p>\
-         <form action=\"{action}\" method=\"post\">\
-         <input type=\"hidden\" name=\"manifest\" value=\"{manifest}\">\
-         <button type=\"submit\">Create GitHub App</button></form>\
-         <p>For an organisation, open <code>/setup?org=ORG</code>.</p>",
-        hook = escape(manifest["hook_attributes"]["url"].as_str().unwrap_or_default()),
-        key = setup::KEY_FILE,
-        action = escape(action),
-        manifest = escape(&manifest.to_string()),
-    )
+fn form_body(cfg: &SetupConfig, manifest: &serde_json::Value, action: &str) -> Markup {
+    let warnings = setup::public_url_warnings(&cfg.public_url);
+    let hook = manifest["hook_attributes"]["url"]
+        .as_str()
+        .unwrap_or_default();
+    html! {
+        @for w in &warnings {
+            p class="warning" { strong { "Warning:" } " " (w) }
+        }
+        @if !warnings.is_empty() {
+            p {
+                "GitHub must reach this server over https. While developing, expose it with a tunnel \
+                 (for example " code { "cloudflared tunnel --url http://localhost:3000" } ", "
+                code { "ngrok http 3000" } ", or a " a href="https://smee.io" { "smee.io" } " channel), set "
+                code { "LABTRAIL_PUBLIC_URL" } " to the tunnel's https URL, restart " code { "labtrail serve" }
+                " and open the new setup link. In production, put labtrail behind a reverse proxy with TLS \
+                 (docs/security.md)."
+            }
+        }
+        p {
+            "GitHub will create an App that receives push events at " code { (hook) } " with read access to \
+             contents and metadata and write access to checks. Afterwards labtrail merges its credentials into "
+            code { ".env" } " (other settings there are kept) and writes its key to " code { (setup::KEY_FILE) }
+            "; restart " code { "labtrail serve" } " to use them."
+        }
+        form action=(action) method="post" {
+            input type="hidden" name="manifest" value=(manifest.to_string());
+            button type="submit" { "Create GitHub App" }
+        }
+        p { "For an organisation, open " code { "/setup?org=ORG" } "." }
+    }
 }
 
 /// GitHub's redirect after the App was created.
@@ -410,7 +400,7 @@ pub async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, SetupRefusal> {
     let refuse = Refuse::new(&headers);
     let setup = setup_state(&state, &refuse)?;
     let browser = setup.browser(cookie(&headers).as_deref()).ok_or_else(|| {
@@ -456,7 +446,7 @@ pub async fn callback(
                 app_id = creds.app_id,
                 "GitHub App created; credentials written to .env"
             );
-            page("GitHub App created", &written_body(&creds)).into_response()
+            page("GitHub App created", written_body(&creds)).into_response()
         }
         Err(e) => {
             tracing::error!(app_id = creds.app_id, error = %e, "cannot write the App's credentials; shown once on the setup page");
@@ -464,7 +454,7 @@ pub async fn callback(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 page(
                     "Save these credentials now",
-                    &shown_once_body(&creds, &setup.cfg, &e),
+                    shown_once_body(&creds, &setup.cfg, &e),
                 ),
             )
                 .into_response()
@@ -474,53 +464,59 @@ pub async fn callback(
     Ok(response)
 }
 
-fn install_link(creds: &Credentials) -> String {
-    creds
+fn install_link(creds: &Credentials) -> Markup {
+    let link = creds
         .html_url
         .as_deref()
-        .map(|u| {
-            let link = format!("{}/installations/new", u.trim_end_matches('/'));
-            format!(
-                "<p>Then install the App on your course organisation: <a href=\"{0}\">{0}</a></p>",
-                escape(&link)
-            )
-        })
-        .unwrap_or_default()
+        .map(|u| format!("{}/installations/new", u.trim_end_matches('/')));
+    html! {
+        @if let Some(link) = link {
+            p { "Then install the App on your course organisation: " a href=(link) { (link) } }
+        }
+    }
 }
 
-fn written_body(creds: &Credentials) -> String {
-    format!(
-        "<p>GitHub App {id} was created. Its credentials were merged into <code>.env</code> and its key \
-         written to <code>{key}</code> (both mode 0600). Restart <code>labtrail serve</code>, then run \
-         <code>labtrail doctor</code>.</p>{install}",
-        id = creds.app_id,
-        key = setup::KEY_FILE,
-        install = install_link(creds),
-    )
+fn written_body(creds: &Credentials) -> Markup {
+    html! {
+        p {
+            "GitHub App " (creds.app_id) " was created. Its credentials were merged into " code { ".env" }
+            " and its key written to " code { (setup::KEY_FILE) } " (both mode 0600). Restart "
+            code { "labtrail serve" } ", then run " code { "labtrail doctor" } "."
+        }
+        (install_link(creds))
+    }
 }
 
-fn shown_once_body(creds: &Credentials, cfg: &SetupConfig, e: &SetupError) -> String {
+fn shown_once_body(creds: &Credentials, cfg: &SetupConfig, e: &SetupError) -> Markup {
     let key_path = cfg.dir.join(setup::KEY_FILE);
     let env: String = creds
         .env_lines(&cfg.public_url, &key_path)
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect();
-    format!(
-        "<p><strong>GitHub App {id} was created, but labtrail could not save its credentials</strong> \
-         ({error}). GitHub shows them only once and this page will not show them again: copy them now.</p>\
-         <ol><li>Save the private key below as <code>{key}</code> in labtrail's working directory and run \
-         <code>chmod 600 {key}</code>.</li>\
-         <li>Add these lines to <code>.env</code> (mode 0600) in the same directory, replacing any with the \
-         same names.</li><li>Restart <code>labtrail serve</code>.</li></ol>\
-         <h2>.env</h2><pre>{env}</pre><h2>{key}</h2><pre>{pem}</pre>{install}",
-        id = creds.app_id,
-        error = escape(&e.to_string()),
-        key = setup::KEY_FILE,
-        env = escape(&env),
-        pem = escape(creds.pem.expose_secret()),
-        install = install_link(creds),
-    )
+    let key = setup::KEY_FILE;
+    html! {
+        p {
+            strong { "GitHub App " (creds.app_id) " was created, but labtrail could not save its credentials" }
+            " (" (e) "). GitHub shows them only once and this page will not show them again: copy them now."
+        }
+        ol {
+            li {
+                "Save the private key below as " code { (key) } " in labtrail's working directory and run "
+                code { "chmod 600 " (key) } "."
+            }
+            li {
+                "Add these lines to " code { ".env" } " (mode 0600) in the same directory, replacing any with \
+                 the same names."
+            }
+            li { "Restart " code { "labtrail serve" } "." }
+        }
+        h2 { ".env" }
+        pre { (env) }
+        h2 { (key) }
+        pre { (creds.pem.expose_secret()) }
+        (install_link(creds))
+    }
 }
 
 #[cfg(test)]

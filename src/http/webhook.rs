@@ -11,7 +11,7 @@ use crate::db::deliveries::Status;
 use crate::http::error::AppError;
 use crate::http::extract::SignedDelivery;
 use crate::http::intake::Accepted;
-use crate::metrics::{Intake, WebhookRefusal};
+use crate::metrics::{IntakeResult, WebhookRefusal};
 
 /// How long storing a delivery may take before the answer is 503.
 const ACCEPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
@@ -49,7 +49,7 @@ pub async fn receive(
     tracing::info!(delivery_id = %guid, %event, outcome = ?accepted, "webhook received");
     Ok(match accepted {
         Accepted::Queued | Accepted::Requeued => {
-            state.metrics.intake(Intake::Accepted);
+            state.metrics.intake(IntakeResult::Accepted);
             state.wake.notify_one();
             (
                 StatusCode::ACCEPTED,
@@ -58,7 +58,7 @@ pub async fn receive(
                 .into_response()
         }
         Accepted::Duplicate => {
-            state.metrics.intake(Intake::Duplicate);
+            state.metrics.intake(IntakeResult::Duplicate);
             (
                 StatusCode::OK,
                 Json(json!({ "delivery_id": guid, "status": "duplicate" })),
@@ -66,7 +66,7 @@ pub async fn receive(
                 .into_response()
         }
         Accepted::Rejected(error) => {
-            state.metrics.intake(Intake::Rejected);
+            state.metrics.intake(IntakeResult::Rejected);
             return Err(AppError::BadRequest(error));
         }
     })

@@ -11,7 +11,7 @@ use crate::db::check_runs;
 use crate::domain::backoff::Backoff;
 use crate::github::checks;
 use crate::github::{GithubApp, GithubError};
-use crate::report::check_run::{render, CheckOutput, Summary, FILES_SHOWN, RECENT_SHOWN};
+use crate::report::check_run::{render, CheckOutput, CheckRunSummary, FILES_SHOWN, RECENT_SHOWN};
 
 /// How check runs are retried.
 #[derive(Debug, Clone)]
@@ -122,7 +122,7 @@ async fn rendered(db: &DatabaseConnection, attempt_id: i64) -> Result<Option<Ren
         a.after_sha.clone(),
         a.check_run_id,
     );
-    let summary = Summary::from(facts);
+    let summary = CheckRunSummary::from(facts);
     Ok(Some(Rendered {
         installation_id,
         repo,

@@ -134,7 +134,7 @@ fn newest_key(g: &Group) -> Option<(DateTime<Utc>, i64)> {
 
 /// What a GUID needs, as decided before any request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
+pub enum RedeliveryPlan {
     /// An attempt reached us.
     Succeeded,
     /// Every attempt failed at GitHub, yet we have it (we stored it but answered late or with an error).
@@ -151,8 +151,8 @@ pub enum Plan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     /// One plan per group, in the groups' order.
-    pub plans: Vec<Plan>,
-    /// The indices of the [`Plan::Redeliver`] plans, most urgent first: the order requests are sent in.
+    pub plans: Vec<RedeliveryPlan>,
+    /// The indices of the [`RedeliveryPlan::Redeliver`] plans, most urgent first: the order requests are sent in.
     pub order: Vec<usize>,
 }
 
@@ -166,7 +166,7 @@ pub fn decide(
     max_requests: usize,
     max_tries: Option<usize>,
 ) -> Decision {
-    let mut plans: Vec<Plan> = groups
+    let mut plans: Vec<RedeliveryPlan> = groups
         .iter()
         .map(|g| match g.newest() {
             Some(_)
@@ -174,25 +174,25 @@ pub fn decide(
                     && !stored.contains(&g.guid)
                     && max_tries.is_some_and(|max| g.attempts.len() >= max) =>
             {
-                Plan::GaveUp
+                RedeliveryPlan::GaveUp
             }
             Some(newest) if g.failed_at_github() && !stored.contains(&g.guid) => {
-                Plan::Redeliver(newest.id)
+                RedeliveryPlan::Redeliver(newest.id)
             }
-            _ if g.failed_at_github() => Plan::Stored,
+            _ if g.failed_at_github() => RedeliveryPlan::Stored,
             // Delivered (or an empty group, which `group` never makes).
-            _ => Plan::Succeeded,
+            _ => RedeliveryPlan::Succeeded,
         })
         .collect();
     let mut order: Vec<usize> = (0..groups.len())
-        .filter(|&i| matches!(plans[i], Plan::Redeliver(_)))
+        .filter(|&i| matches!(plans[i], RedeliveryPlan::Redeliver(_)))
         .collect();
     order.sort_by_key(|&i| {
         let first = groups[i].attempts.last().map(|d| (d.delivered_at, d.id));
         (groups[i].attempts.len(), first)
     });
     for &i in order.iter().skip(max_requests) {
-        plans[i] = Plan::OverLimit;
+        plans[i] = RedeliveryPlan::OverLimit;
     }
     order.truncate(max_requests);
     Decision { plans, order }
@@ -200,7 +200,7 @@ pub fn decide(
 
 /// What became of one GUID in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum RequestOutcome {
     Succeeded,
     Stored,
     /// Redelivery requested (or, in a dry run, would have been).
@@ -220,12 +220,12 @@ pub struct GuidReport {
     /// Its newest attempt in the window.
     pub newest: HookDelivery,
     pub attempts: usize,
-    pub outcome: Outcome,
+    pub outcome: RequestOutcome,
 }
 
 /// What a run found and did.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct RedeliveryReport {
     pub since: DateTime<Utc>,
     /// Attempts listed in the window.
     pub deliveries: usize,
@@ -238,29 +238,29 @@ pub struct Report {
     pub guids: Vec<GuidReport>,
 }
 
-impl Report {
-    fn count(&self, f: impl Fn(&Outcome) -> bool) -> usize {
+impl RedeliveryReport {
+    fn count(&self, f: impl Fn(&RequestOutcome) -> bool) -> usize {
         self.guids.iter().filter(|g| f(&g.outcome)).count()
     }
 
     pub fn succeeded(&self) -> usize {
-        self.count(|o| *o == Outcome::Succeeded)
+        self.count(|o| *o == RequestOutcome::Succeeded)
     }
 
     pub fn stored(&self) -> usize {
-        self.count(|o| *o == Outcome::Stored)
+        self.count(|o| *o == RequestOutcome::Stored)
     }
 
     pub fn requested(&self) -> usize {
-        self.count(|o| *o == Outcome::Requested)
+        self.count(|o| *o == RequestOutcome::Requested)
     }
 
     pub fn failed(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::RequestFailed(_)))
+        self.count(|o| matches!(o, RequestOutcome::RequestFailed(_)))
     }
 
     pub fn deferred(&self) -> usize {
-        self.count(|o| *o == Outcome::Deferred)
+        self.count(|o| *o == RequestOutcome::Deferred)
     }
 
     /// One line per GUID, for people.
@@ -272,17 +272,19 @@ impl Report {
         };
         let seen = format!("GitHub saw {} {:?}", d.status_code, d.status);
         let what = match &g.outcome {
-            Outcome::Succeeded => "delivered".to_owned(),
-            Outcome::Stored => format!("already stored here ({seen})"),
-            Outcome::Requested if self.dry_run => {
+            RequestOutcome::Succeeded => "delivered".to_owned(),
+            RequestOutcome::Stored => format!("already stored here ({seen})"),
+            RequestOutcome::Requested if self.dry_run => {
                 format!("would request a redelivery of attempt {} ({seen})", d.id)
             }
-            Outcome::Requested => format!("redelivery requested of attempt {} ({seen})", d.id),
-            Outcome::RequestFailed(e) => {
+            RequestOutcome::Requested => {
+                format!("redelivery requested of attempt {} ({seen})", d.id)
+            }
+            RequestOutcome::RequestFailed(e) => {
                 format!("redelivery request FAILED for attempt {}: {e}", d.id)
             }
-            Outcome::Deferred => format!("not requested in this run ({seen})"),
-            Outcome::GaveUp => format!(
+            RequestOutcome::Deferred => format!("not requested in this run ({seen})"),
+            RequestOutcome::GaveUp => format!(
                 "not requested: {} attempts failed ({seen}); `labtrail redeliver` tries again",
                 g.attempts
             ),
@@ -307,7 +309,7 @@ impl Report {
             self.requested(),
             self.failed(),
         );
-        let gave_up = self.count(|o| *o == Outcome::GaveUp);
+        let gave_up = self.count(|o| *o == RequestOutcome::GaveUp);
         if gave_up > 0 {
             s.push_str(&format!(
                 "\nleft alone after repeated failures: {gave_up} (check the webhook secret and URL)"
@@ -339,7 +341,7 @@ pub async fn run(
     policy: &RedeliverPolicy,
     now: DateTime<Utc>,
     dry_run: bool,
-) -> Result<Report, RedeliverError> {
+) -> Result<RedeliveryReport, RedeliverError> {
     let window = chrono::Duration::from_std(policy.window.min(MAX_WINDOW))
         .unwrap_or(chrono::Duration::hours(72));
     let since = now - window;
@@ -373,7 +375,7 @@ pub async fn run(
             })
         })
         .collect();
-    Ok(Report {
+    Ok(RedeliveryReport {
         since,
         deliveries: count,
         complete: listing.complete,
@@ -386,38 +388,38 @@ pub async fn run(
 
 /// Carry the decision out, most urgent request first; one outcome per group. After GitHub stops answering
 /// (unreachable, rate limit) the remaining requests are left for the next run.
-async fn send_requests(app: &GithubApp, decision: &Decision, dry_run: bool) -> Vec<Outcome> {
-    let mut outcomes: Vec<Outcome> = decision
+async fn send_requests(app: &GithubApp, decision: &Decision, dry_run: bool) -> Vec<RequestOutcome> {
+    let mut outcomes: Vec<RequestOutcome> = decision
         .plans
         .iter()
         .map(|p| match p {
-            Plan::Succeeded => Outcome::Succeeded,
-            Plan::Stored => Outcome::Stored,
-            Plan::OverLimit | Plan::Redeliver(_) => Outcome::Deferred,
-            Plan::GaveUp => Outcome::GaveUp,
+            RedeliveryPlan::Succeeded => RequestOutcome::Succeeded,
+            RedeliveryPlan::Stored => RequestOutcome::Stored,
+            RedeliveryPlan::OverLimit | RedeliveryPlan::Redeliver(_) => RequestOutcome::Deferred,
+            RedeliveryPlan::GaveUp => RequestOutcome::GaveUp,
         })
         .collect();
     let mut github_down = false;
     for &i in &decision.order {
-        let Plan::Redeliver(id) = decision.plans[i] else {
+        let RedeliveryPlan::Redeliver(id) = decision.plans[i] else {
             continue;
         };
         if dry_run {
-            outcomes[i] = Outcome::Requested;
+            outcomes[i] = RequestOutcome::Requested;
             continue;
         }
         if github_down {
             break;
         }
         outcomes[i] = match deliveries::request_redelivery(app, id).await {
-            Ok(()) => Outcome::Requested,
+            Ok(()) => RequestOutcome::Requested,
             Err(e) => {
                 github_down = matches!(
                     e,
                     GithubError::RateLimited { .. } | GithubError::Transport { .. }
                 );
                 tracing::warn!(delivery = id, error = %e, "cannot request a redelivery");
-                Outcome::RequestFailed(e.to_string())
+                RequestOutcome::RequestFailed(e.to_string())
             }
         };
     }
@@ -475,7 +477,7 @@ mod tests {
         deliveries: Vec<HookDelivery>,
         stored: &[&str],
         max: usize,
-    ) -> (Vec<(String, Plan)>, Vec<String>) {
+    ) -> (Vec<(String, RedeliveryPlan)>, Vec<String>) {
         let groups = group(deliveries);
         let stored: HashSet<String> = stored.iter().map(|s| s.to_string()).collect();
         let decision = decide(&groups, &stored, max, None);
@@ -509,11 +511,11 @@ mod tests {
         assert_eq!(
             plans,
             vec![
-                ("b".into(), Plan::Redeliver(32)),
-                ("c".into(), Plan::Succeeded),
-                ("d".into(), Plan::Succeeded),
-                ("a".into(), Plan::Redeliver(11)),
-                ("e".into(), Plan::Stored),
+                ("b".into(), RedeliveryPlan::Redeliver(32)),
+                ("c".into(), RedeliveryPlan::Succeeded),
+                ("d".into(), RedeliveryPlan::Succeeded),
+                ("a".into(), RedeliveryPlan::Redeliver(11)),
+                ("e".into(), RedeliveryPlan::Stored),
             ]
         );
         assert_eq!(order, ["a", "b"], "fewer attempts first");
@@ -529,13 +531,16 @@ mod tests {
         ];
         let groups = group(listed);
         let decision = decide(&groups, &HashSet::new(), 100, Some(3));
-        assert_eq!(decision.plans, vec![Plan::GaveUp, Plan::Redeliver(21)]);
+        assert_eq!(
+            decision.plans,
+            vec![RedeliveryPlan::GaveUp, RedeliveryPlan::Redeliver(21)]
+        );
         assert_eq!(decision.order, vec![1]);
         // By hand (no cap) the same GUID is requested.
         let decision = decide(&groups, &HashSet::new(), 100, None);
         assert_eq!(
             decision.plans,
-            vec![Plan::Redeliver(13), Plan::Redeliver(21)]
+            vec![RedeliveryPlan::Redeliver(13), RedeliveryPlan::Redeliver(21)]
         );
     }
 
@@ -551,9 +556,9 @@ mod tests {
         assert_eq!(
             plans,
             vec![
-                ("x".into(), Plan::OverLimit),
-                ("y".into(), Plan::OverLimit),
-                ("z".into(), Plan::Redeliver(31)),
+                ("x".into(), RedeliveryPlan::OverLimit),
+                ("y".into(), RedeliveryPlan::OverLimit),
+                ("z".into(), RedeliveryPlan::Redeliver(31)),
             ]
         );
         assert_eq!(order, ["z"]);
@@ -592,7 +597,7 @@ mod tests {
         let mut pushed = attempt(21, "b", 2, 502);
         pushed.event = "installation".into();
         pushed.action = Some("created".into());
-        let report = Report {
+        let report = RedeliveryReport {
             since,
             deliveries: 6,
             complete: false,
@@ -600,14 +605,14 @@ mod tests {
             dry_run: false,
             max_requests: 1,
             guids: vec![
-                g("a", attempt(11, "a", 3, 200), Outcome::Succeeded),
-                g("b", pushed, Outcome::Requested),
-                g("c", attempt(31, "c", 1, 0), Outcome::Stored),
-                g("d", attempt(41, "d", 1, 0), Outcome::Deferred),
+                g("a", attempt(11, "a", 3, 200), RequestOutcome::Succeeded),
+                g("b", pushed, RequestOutcome::Requested),
+                g("c", attempt(31, "c", 1, 0), RequestOutcome::Stored),
+                g("d", attempt(41, "d", 1, 0), RequestOutcome::Deferred),
                 g(
                     "e",
                     attempt(51, "e", 1, 0),
-                    Outcome::RequestFailed("GitHub answered 404".into()),
+                    RequestOutcome::RequestFailed("GitHub answered 404".into()),
                 ),
             ],
         };

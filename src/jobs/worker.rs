@@ -588,7 +588,7 @@ impl Pipeline {
         } else {
             None
         };
-        let how = installations::Applied {
+        let how = installations::ApplyContext {
             delivery_guid: &d.guid,
             event_at: d.received_at,
             github_now,
@@ -656,9 +656,9 @@ impl Pipeline {
             .await
             .map_err(ProcessError::from)?;
         Ok(match applied {
-            db_scores::Applied::Scored { note, .. } => Handled::Scored { note },
-            db_scores::Applied::Ignored(reason) => Handled::Ignored(reason),
-            db_scores::Applied::ClaimLost => Handled::ClaimLost,
+            db_scores::ScoreApplied::Scored { note, .. } => Handled::Scored { note },
+            db_scores::ScoreApplied::Ignored(reason) => Handled::Ignored(reason),
+            db_scores::ScoreApplied::ClaimLost => Handled::ClaimLost,
         })
     }
 

@@ -327,7 +327,7 @@ impl ApiCallCounters {
 
 /// How the edge answered a delivery.
 #[derive(Debug, Clone, Copy)]
-pub enum Intake {
+pub enum IntakeResult {
     Accepted,
     Duplicate,
     /// Signed but unparseable: stored as rejected.
@@ -336,7 +336,7 @@ pub enum Intake {
     Refused,
 }
 
-impl Intake {
+impl IntakeResult {
     const ALL: [Self; 4] = [
         Self::Accepted,
         Self::Duplicate,
@@ -360,7 +360,7 @@ impl Metrics {
     pub fn with_github(counters: Option<Arc<ApiCallCounters>>) -> Self {
         let mut registry = Registry::default();
         let webhook_requests = Family::<ResultLabel, Counter>::default();
-        for what in Intake::ALL {
+        for what in IntakeResult::ALL {
             let _ = webhook_requests.get_or_create(&ResultLabel {
                 result: what.label(),
             });
@@ -427,7 +427,7 @@ impl Metrics {
         }
     }
 
-    pub fn intake(&self, what: Intake) {
+    pub fn intake(&self, what: IntakeResult) {
         let result = what.label();
         self.webhook_requests
             .get_or_create(&ResultLabel { result })
@@ -437,7 +437,7 @@ impl Metrics {
     /// A webhook request was refused before storing (also counted as `result="refused"`). Not logged: the
     /// summary line ([`Self::refusal_summary`]) tells the log.
     pub fn webhook_refused(&self, reason: WebhookRefusal) {
-        self.intake(Intake::Refused);
+        self.intake(IntakeResult::Refused);
         self.refusals
             .webhooks
             .get_or_create(&ReasonLabel {
@@ -570,8 +570,8 @@ mod tests {
     fn exposition_keeps_the_sample_names_and_types() {
         let github = Arc::new(ApiCallCounters::default());
         let metrics = Metrics::with_github(Some(Arc::clone(&github)));
-        metrics.intake(Intake::Accepted);
-        metrics.intake(Intake::Accepted);
+        metrics.intake(IntakeResult::Accepted);
+        metrics.intake(IntakeResult::Accepted);
         metrics.processed(Status::Dead);
         metrics.processed(Status::Queued);
         github.record(APP_CALLS, CallResult::Ok);

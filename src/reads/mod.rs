@@ -18,8 +18,8 @@ pub use self::gradebook::gradebook;
 pub use self::log::{audit_entries, audit_overview, checkpoint, consistency, AuditEntries};
 pub use self::sessions::{
     attempt, attempt_page, attempts_export, attempts_page, export_pages, grades, index, proof,
-    session, session_page, sessions, summary, AttemptPage, AttemptsPage, IndexLine, Seen,
-    SessionList, SessionPage, StatusCounts, Summary,
+    session, session_page, sessions, summary, AttemptDetail, AttemptsPage, IndexLine, Seen,
+    SessionList, SessionSummary, SessionView, StatusCounts,
 };
 pub use self::student::{me, FinalReason, MyAttempt, MySession};
 pub use self::tiles::{log_checkpoint, log_tile, TileReadError};

@@ -10,7 +10,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use super::detail::{ExportFormat, Read, ReadDetail};
 use super::viewer::{Channel, Viewer, Who};
 use super::{record, Ctx, ReadError};
-use crate::audit::proof::{self, BuildError, Proof};
+use crate::audit::proof::{self, Proof, ProveError};
 use crate::db::attempts::{AttemptFilter, AttemptView};
 use crate::db::summary::StudentSummary;
 use crate::db::{self};
@@ -127,7 +127,7 @@ fn session_subject(session: &lab_session::Model) -> String {
 }
 
 /// A session's per-student summary.
-pub struct Summary {
+pub struct SessionSummary {
     pub session: lab_session::Model,
     pub rows: Vec<StudentSummary>,
     /// Rows before the status filter.
@@ -144,7 +144,7 @@ pub async fn summary(
     (slug, org): (&str, Option<&str>),
     format: Option<ExportFormat>,
     status: Option<Status>,
-) -> Result<Summary, ReadError> {
+) -> Result<SessionSummary, ReadError> {
     let session = session(ctx, viewer, slug, org).await?;
     let mut rows = db::summary::summarize(ctx.db, &session).await?;
     let total = rows.len();
@@ -163,7 +163,7 @@ pub async fn summary(
         detail,
     )
     .await?;
-    Ok(Summary {
+    Ok(SessionSummary {
         session,
         rows,
         total,
@@ -173,8 +173,8 @@ pub async fn summary(
 
 /// The web view's page of a session: its summary (audited as a summary read), and the chart's push
 /// times and the extensions that go with it.
-pub struct SessionPage {
-    pub summary: Summary,
+pub struct SessionView {
+    pub summary: SessionSummary,
     /// `(pushed_at, late)` of every attempt.
     pub pushes: Vec<(DateTime<Utc>, bool)>,
     pub extensions: Vec<session_extension::Model>,
@@ -185,11 +185,11 @@ pub async fn session_page(
     viewer: &Viewer,
     session_ref: (&str, Option<&str>),
     status: Option<Status>,
-) -> Result<SessionPage, ReadError> {
+) -> Result<SessionView, ReadError> {
     let summary = summary(ctx, viewer, session_ref, None, status).await?;
     let pushes = db::web_views::push_times(ctx.db, summary.session.id).await?;
     let extensions = db::sessions::extensions(ctx.db, summary.session.id).await?;
-    Ok(SessionPage {
+    Ok(SessionView {
         summary,
         pushes,
         extensions,
@@ -385,7 +385,7 @@ pub async fn attempt(ctx: Ctx<'_>, viewer: &Viewer, id: i64) -> Result<AttemptVi
 }
 
 /// An attempt's page in the web view: the attempt, a page of its files, its deadline and receipt.
-pub struct AttemptPage {
+pub struct AttemptDetail {
     pub attempt: lab_attempt::Model,
     pub session: lab_session::Model,
     pub files: Vec<lab_attempt_file::Model>,
@@ -412,7 +412,7 @@ pub async fn attempt_page(
     id: i64,
     page: u64,
     per_page: u64,
-) -> Result<AttemptPage, ReadError> {
+) -> Result<AttemptDetail, ReadError> {
     let (attempt, session, seen) = visible_attempt(ctx, viewer, id).await?;
     let file_total = db::web_views::file_count(ctx.db, id).await?;
     let pages = file_total.div_ceil(per_page.max(1));
@@ -466,7 +466,7 @@ pub async fn attempt_page(
         Who::Staff { .. } => (Read::Attempt, ReadDetail::Attempt { attempt_id: id }),
     };
     record(ctx, viewer, read, attempt_subject(id), detail).await?;
-    Ok(AttemptPage {
+    Ok(AttemptDetail {
         attempt,
         session,
         files,
@@ -490,14 +490,14 @@ pub async fn proof(
 ) -> Result<Proof, ReadError> {
     visible_attempt(ctx, viewer, id).await?;
     let proof = proof::build(ctx.db, id).await.map_err(|e| match e {
-        BuildError::NoAttempt(_) => ReadError::NoAttempt(id),
-        e @ BuildError::NotCovered { .. } => ReadError::NotCovered {
+        ProveError::NoAttempt(_) => ReadError::NoAttempt(id),
+        e @ ProveError::NotCovered { .. } => ReadError::NotCovered {
             message: e.to_string(),
             retry_after_secs: checkpoint_interval_secs,
         },
-        BuildError::Db(e) => ReadError::Db(e),
-        e @ BuildError::Archived(_) => ReadError::Archived(e.to_string()),
-        BuildError::Store(e) => ReadError::internal(e),
+        ProveError::Db(e) => ReadError::Db(e),
+        e @ ProveError::Archived(_) => ReadError::Archived(e.to_string()),
+        ProveError::Store(e) => ReadError::internal(e),
     })?;
     let (read, detail) = match viewer.who {
         Who::Student { .. } => (

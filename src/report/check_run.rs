@@ -33,7 +33,7 @@ pub struct RecentAttempt {
 
 /// Everything a summary shows: one attempt, its session, its repository's history, its receipt.
 #[derive(Debug, Clone)]
-pub struct Summary {
+pub struct CheckRunSummary {
     pub session_title: String,
     /// The student's own deadline (the session's, or their extension).
     pub closes_at: DateTime<Utc>,
@@ -134,7 +134,7 @@ fn local_secs(t: DateTime<Utc>, timezone: &str) -> String {
 /// limit. The conclusion is `success` for a push on time by the student's own deadline and `neutral` for
 /// a late or early one: a fact the student can no longer change, not a failure they are asked to fix. No
 /// line asks the student to run a command: "Details" leads to the attempt's page and its proof.
-pub fn render(s: &Summary) -> CheckOutput {
+pub fn render(s: &CheckRunSummary) -> CheckOutput {
     let (timing, verdict) = if s.early {
         (
             "early (before the session opened)".to_owned(),
@@ -234,7 +234,7 @@ pub fn render(s: &Summary) -> CheckOutput {
     }
 }
 
-fn files_section(md: &mut String, s: &Summary) {
+fn files_section(md: &mut String, s: &CheckRunSummary) {
     let _ = writeln!(md, "\n#### Changed files ({})", s.file_count);
     if s.files.is_empty() {
         md.push_str("No file changed.\n");
@@ -249,7 +249,7 @@ fn files_section(md: &mut String, s: &Summary) {
     }
 }
 
-fn recent_section(md: &mut String, s: &Summary) {
+fn recent_section(md: &mut String, s: &CheckRunSummary) {
     md.push_str("\n#### Recent attempts in this repository\n");
     md.push_str("| Attempt | Commit | Pushed | Files | |\n|---|---|---|---|---|\n");
     for r in s.recent.iter().take(RECENT_SHOWN) {
@@ -283,7 +283,7 @@ fn within_limit(md: String) -> String {
     out
 }
 
-impl From<SummaryFacts> for Summary {
+impl From<SummaryFacts> for CheckRunSummary {
     fn from(f: SummaryFacts) -> Self {
         let a = f.attempt;
         let judge = |pushed_at| {
@@ -340,8 +340,8 @@ mod tests {
             .with_timezone(&Utc)
     }
 
-    fn base() -> Summary {
-        Summary {
+    fn base() -> CheckRunSummary {
+        CheckRunSummary {
             session_title: "Lab 3: linked lists".into(),
             closes_at: t("2026-02-01T23:59:00Z"),
             session_closes_at: t("2026-02-01T23:59:00Z"),

@@ -185,15 +185,7 @@ fn asked_for(parts: &Parts) -> Option<String> {
 /// The value of cookie `name` (as [`WebConfig::cookie_name`] names it: `__Host-` over https) from the
 /// request's `Cookie` headers.
 pub fn cookie_value(cfg: &WebConfig, headers: &HeaderMap, name: &str) -> Option<String> {
-    let name = cfg.cookie_name(name);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
+    crate::http::pages::request_cookie(headers, &cfg.cookie_name(name))
 }
 
 /// A `Set-Cookie` value: HttpOnly, `SameSite=Lax`, path `/`, no `Domain`, and over https `Secure` and the

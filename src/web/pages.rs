@@ -169,9 +169,9 @@ pub async fn session(
     let viewer = user.viewer();
     let page_data =
         reads::session_page(ctx(&state), &viewer, (&slug, q.org.as_deref()), status).await?;
-    let reads::SessionPage {
+    let reads::SessionView {
         summary:
-            reads::Summary {
+            reads::SessionSummary {
                 session,
                 mut rows,
                 total,
@@ -189,7 +189,7 @@ pub async fn session(
         Some(_) => format!("org={}&", session.org),
         None => String::new(),
     };
-    let page = views::SessionPage {
+    let page = views::SessionHtml {
         org: &session.org,
         slug: &session.slug,
         title: &session.title,
@@ -266,7 +266,7 @@ pub async fn attempt(
 ) -> Result<Html<String>, WebError> {
     let page = q.page.unwrap_or(1).max(1) - 1;
     let data = reads::attempt_page(ctx(&state), &user.viewer(), id, page, FILES_PER_PAGE).await?;
-    let view = views::AttemptPage {
+    let view = views::AttemptHtml {
         attempt: &data.attempt,
         session: &data.session,
         files: &data.files,
@@ -320,7 +320,7 @@ pub async fn proof(
 /// `web.audit_read`).
 pub async fn audit(State(state): State<WebApp>, user: WebUser) -> Result<Html<String>, WebError> {
     let (size, checkpoint) = reads::audit_overview(ctx(&state), &user.viewer()).await?;
-    let page = views::AuditPage {
+    let page = views::AuditHtml {
         size,
         checkpoint,
         verifier_key: state.web.verifier_key.clone(),

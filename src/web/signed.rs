@@ -70,7 +70,7 @@ impl CookieKey {
     /// A key of this process alone.
     pub fn random() -> Self {
         Self {
-            key: Zeroizing::new(rand::random::<[u8; 32]>()),
+            key: crate::secrets::random_or_panic::<32>(),
             source: KeySource::Random,
         }
     }

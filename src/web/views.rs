@@ -181,7 +181,7 @@ pub fn index(header: &Header<'_>, sessions: &[SessionLine]) -> Markup {
 }
 
 /// What the session page shows.
-pub struct SessionPage<'a> {
+pub struct SessionHtml<'a> {
     pub org: &'a str,
     pub slug: &'a str,
     pub title: &'a str,
@@ -216,7 +216,7 @@ fn short(sha: &str) -> &str {
 }
 
 /// `/sessions/{slug}`.
-pub fn session(header: &Header<'_>, p: &SessionPage<'_>) -> Markup {
+pub fn session(header: &Header<'_>, p: &SessionHtml<'_>) -> Markup {
     let base = format!("/sessions/{}", p.slug);
     let status_q = p
         .status
@@ -341,7 +341,7 @@ fn chart_figure(chart: &Chart) -> Markup {
 }
 
 /// What the attempt page shows.
-pub struct AttemptPage<'a> {
+pub struct AttemptHtml<'a> {
     pub attempt: &'a entity::lab_attempt::Model,
     pub session: &'a entity::lab_session::Model,
     pub files: &'a [entity::lab_attempt_file::Model],
@@ -364,7 +364,7 @@ pub struct AttemptPage<'a> {
 
 /// `/attempts/{id}`: for staff everything; for a student only what is theirs (the repository's name when
 /// the roster links it to them, the pusher's login when it is theirs).
-pub fn attempt(header: &Header<'_>, p: &AttemptPage<'_>) -> Markup {
+pub fn attempt(header: &Header<'_>, p: &AttemptHtml<'_>) -> Markup {
     let a = p.attempt;
     let repo_url = p
         .seen
@@ -547,14 +547,14 @@ pub fn me(header: &Header<'_>, p: &MePage<'_>) -> Markup {
 }
 
 /// What the audit page shows.
-pub struct AuditPage {
+pub struct AuditHtml {
     pub size: i64,
     pub checkpoint: Option<(i64, DateTime<Utc>)>,
     pub verifier_key: Option<String>,
 }
 
 /// `/audit`.
-pub fn audit(header: &Header<'_>, p: &AuditPage) -> Markup {
+pub fn audit(header: &Header<'_>, p: &AuditHtml) -> Markup {
     layout(
         "Audit",
         Some(header),

@@ -49,7 +49,7 @@ impl WitnessState {
 
 /// Why a checkpoint was not cosigned, with the status the spec gives it.
 #[derive(Debug, thiserror::Error)]
-pub enum Refusal {
+pub enum WitnessRefusal {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -64,7 +64,7 @@ pub enum Refusal {
     Db(#[from] db::DbErr),
 }
 
-impl IntoResponse for Refusal {
+impl IntoResponse for WitnessRefusal {
     fn into_response(self) -> Response {
         let plain = |status: StatusCode, text: String| {
             (
@@ -122,35 +122,37 @@ fn b64_hash(h: &Hash) -> String {
 }
 
 /// Check one `add-checkpoint` request and, when it holds, record it and cosign it.
-pub async fn cosign(s: &WitnessState, body: &str) -> Result<String, Refusal> {
-    let req = AddCheckpoint::parse(body).map_err(Refusal::BadRequest)?;
-    let note = parse_note(&req.note).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+pub async fn cosign(s: &WitnessState, body: &str) -> Result<String, WitnessRefusal> {
+    let req = AddCheckpoint::parse(body).map_err(WitnessRefusal::BadRequest)?;
+    let note = parse_note(&req.note).map_err(|e| WitnessRefusal::BadRequest(e.to_string()))?;
     let origin = note.text.lines().next().unwrap_or_default().to_owned();
     let log = s
         .logs
         .get(&origin)
-        .ok_or_else(|| Refusal::UnknownLog(origin.clone()))?;
+        .ok_or_else(|| WitnessRefusal::UnknownLog(origin.clone()))?;
     let text = open_note(&req.note, log).map_err(|e| match e {
-        NoteError::Malformed(m) => Refusal::BadRequest(m),
-        other => Refusal::Forbidden(other.to_string()),
+        NoteError::Malformed(m) => WitnessRefusal::BadRequest(m),
+        other => WitnessRefusal::Forbidden(other.to_string()),
     })?;
     let checkpoint =
-        Checkpoint::parse_body(&text).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+        Checkpoint::parse_body(&text).map_err(|e| WitnessRefusal::BadRequest(e.to_string()))?;
     let (Some(root), Ok(size)) = (checkpoint.root(), u64::try_from(checkpoint.size)) else {
-        return Err(Refusal::BadRequest("the checkpoint has no root".into()));
+        return Err(WitnessRefusal::BadRequest(
+            "the checkpoint has no root".into(),
+        ));
     };
     if req.old > size {
-        return Err(Refusal::BadRequest(format!(
+        return Err(WitnessRefusal::BadRequest(format!(
             "old size {} is above the checkpoint's size {size}",
             req.old
         )));
     }
     let state = db::witness::state(&s.db, &origin).await?;
     if req.old != state.0 {
-        return Err(Refusal::Conflict(state.0));
+        return Err(WitnessRefusal::Conflict(state.0));
     }
     if size == 0 && root != merkle::empty_root() {
-        return Err(Refusal::Unprocessable(
+        return Err(WitnessRefusal::Unprocessable(
             "a checkpoint of size 0 must have the empty tree's root".into(),
         ));
     }
@@ -161,28 +163,28 @@ pub async fn cosign(s: &WitnessState, body: &str) -> Result<String, Refusal> {
         .and_then(|r| Hash::try_from(r).ok());
     match (req.old, stored_root) {
         (0, _) if !req.proof.is_empty() => {
-            return Err(Refusal::Unprocessable(
+            return Err(WitnessRefusal::Unprocessable(
                 "a consistency proof from size 0 must be empty".into(),
             ))
         }
         (0, _) => {}
         (old, Some(stored)) if old == size => {
             if stored != root {
-                return Err(Refusal::Unprocessable(format!(
+                return Err(WitnessRefusal::Unprocessable(format!(
                     "another root for size {size} than the one cosigned: a fork"
                 )));
             }
         }
         (old, Some(stored)) => {
             merkle::verify_consistency(old, size, &stored, &root, &req.proof).map_err(|e| {
-                Refusal::Unprocessable(format!(
+                WitnessRefusal::Unprocessable(format!(
                     "the tree of size {size} is not an extension of the one cosigned at size \
                      {old}: {e}"
                 ))
             })?;
         }
         (_, None) => {
-            return Err(Refusal::Unprocessable(
+            return Err(WitnessRefusal::Unprocessable(
                 "the stored root of this log is unreadable".into(),
             ))
         }
@@ -190,7 +192,7 @@ pub async fn cosign(s: &WitnessState, body: &str) -> Result<String, Refusal> {
     // The state is written before answering; if another request moved it meanwhile, nothing is written.
     if !db::witness::advance(&s.db, &origin, &state, size, &b64_hash(&root), &req.note).await? {
         let now = db::witness::state(&s.db, &origin).await?;
-        return Err(Refusal::Conflict(now.0));
+        return Err(WitnessRefusal::Conflict(now.0));
     }
     let timestamp = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
     Ok(s.key.cosign(&text, timestamp))

@@ -190,7 +190,7 @@ async fn an_older_suspend_does_not_override_a_newer_unsuspend(db: TestDb) {
         &app.db,
         crate::helpers::ORIGIN,
         &unsuspend,
-        installations::Applied {
+        installations::ApplyContext {
             delivery_guid: "g-unsuspend",
             event_at: t2,
             github_now: None,
@@ -203,7 +203,7 @@ async fn an_older_suspend_does_not_override_a_newer_unsuspend(db: TestDb) {
         &app.db,
         crate::helpers::ORIGIN,
         &suspend,
-        installations::Applied {
+        installations::ApplyContext {
             delivery_guid: "g-suspend",
             event_at: t1,
             github_now: None,
@@ -223,7 +223,7 @@ async fn an_older_suspend_does_not_override_a_newer_unsuspend(db: TestDb) {
         &app.db,
         crate::helpers::ORIGIN,
         &suspend,
-        installations::Applied {
+        installations::ApplyContext {
             delivery_guid: "g-suspend-2",
             event_at: t3,
             github_now: None,

@@ -1,6 +1,7 @@
 //! The layer rule of docs/development.md, checked against the code: every `crate::…` path in `src/` goes
 //! down a layer (never up, never sideways), `http` and `web` never name `sea_orm`, and at most five files
 //! stand at the root of `src/`. The rule is read from the doc, so the doc and this check cannot drift.
+//! Also: no public type name is declared twice in `src/`, so each name means one thing.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -185,6 +186,66 @@ fn at_most_five_files_at_the_root_of_src() {
         .collect();
     root.sort();
     assert!(root.len() <= 5, "files at the root of src/: {root:?}");
+}
+
+/// The public type names (`pub struct|enum|type|trait NAME`) a file declares, with their line numbers.
+fn public_types(text: &str) -> Vec<(usize, String)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(n, line)| {
+            let rest = code(line).trim_start().strip_prefix("pub ")?;
+            let rest = ["struct ", "enum ", "type ", "trait "]
+                .iter()
+                .find_map(|kind| rest.strip_prefix(kind))?;
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some((n + 1, name))
+        })
+        .collect()
+}
+
+#[test]
+fn no_public_type_name_is_declared_twice() {
+    let src = src();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read a source file");
+        for (line, name) in public_types(&text) {
+            let at = format!(
+                "{}:{line}",
+                file.strip_prefix(&src).expect("under src").display()
+            );
+            seen.entry(name).or_default().push(at);
+        }
+    }
+    assert!(
+        seen.len() > 100,
+        "only {} public types found: is the scan broken?",
+        seen.len()
+    );
+    let mut twice: Vec<String> = seen
+        .into_iter()
+        .filter(|(_, at)| at.len() > 1)
+        .map(|(name, at)| format!("{name}: {}", at.join(", ")))
+        .collect();
+    twice.sort();
+    assert!(
+        twice.is_empty(),
+        "public type names declared more than once in src/ (rename one so each name means one thing):\n{}",
+        twice.join("\n")
+    );
+}
+
+#[test]
+fn the_type_scan_reads_declarations() {
+    let text = "pub struct A<'a> {\n    pub enum_b: u8,\n}\n// pub enum C\npub(crate) struct D;\n  pub trait E {}\npub type F = u8;\n";
+    let found: Vec<String> = public_types(text).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(found, ["A", "E", "F"]);
 }
 
 /// The scan itself: a path in a comment is not an import, `$crate::` is not this crate's.

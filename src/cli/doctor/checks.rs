@@ -16,7 +16,7 @@ use crate::github::{deliveries, GithubApp, GithubAppConfig, GithubError};
 
 /// One check's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CheckOutcome {
     Pass,
     /// A problem, and how to fix it.
     Fail {
@@ -29,34 +29,34 @@ pub enum Outcome {
 pub struct Check {
     /// What was found.
     pub finding: String,
-    pub outcome: Outcome,
+    pub outcome: CheckOutcome,
 }
 
 impl Check {
     fn pass(finding: impl Into<String>) -> Self {
         Self {
             finding: finding.into(),
-            outcome: Outcome::Pass,
+            outcome: CheckOutcome::Pass,
         }
     }
 
     fn fail(finding: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
             finding: finding.into(),
-            outcome: Outcome::Fail { fix: fix.into() },
+            outcome: CheckOutcome::Fail { fix: fix.into() },
         }
     }
 
     pub fn passed(&self) -> bool {
-        self.outcome == Outcome::Pass
+        self.outcome == CheckOutcome::Pass
     }
 }
 
 impl std::fmt::Display for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.outcome {
-            Outcome::Pass => write!(f, "✓ {}", self.finding),
-            Outcome::Fail { fix } => write!(f, "✗ {} — fix: {fix}", self.finding),
+            CheckOutcome::Pass => write!(f, "✓ {}", self.finding),
+            CheckOutcome::Fail { fix } => write!(f, "✗ {} — fix: {fix}", self.finding),
         }
     }
 }

@@ -1,10 +1,38 @@
+//! Secrets at rest: 0600 files and random secret values from the OS.
+//!
 //! Files that hold data or secrets (the SQLite database and its `-wal`/`-shm`, the checkpoint file, archives,
 //! `.env`, the App's key) are readable and writable by their owner only: created 0600, and tightened to 0600
 //! when they already exist with wider rights.
+//!
+//! Every random secret (keys, tokens, session ids, setup codes, OAuth states) comes from [`random`]: bytes
+//! straight from the operating system; each caller keeps its own encoding.
 
 use std::fs::OpenOptions;
 use std::io;
 use std::path::Path;
+
+use zeroize::Zeroizing;
+
+/// The operating system gave no randomness.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the operating system gave no randomness: {0}")]
+pub struct RandomError(String);
+
+/// `N` random bytes from the operating system, wiped when dropped.
+pub fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, RandomError> {
+    use rand::TryRngCore as _;
+    let mut bytes = Zeroizing::new([0u8; N]);
+    rand::rngs::OsRng
+        .try_fill_bytes(bytes.as_mut())
+        .map_err(|e| RandomError(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// [`random`] for a caller with no error to return: without the operating system's randomness no secret
+/// can be made, so this panics (as `rand::random` does).
+pub fn random_or_panic<const N: usize>() -> Zeroizing<[u8; N]> {
+    random().unwrap_or_else(|e| panic!("{e}"))
+}
 
 /// Open options that create a missing file with mode 0600 (on Unix; elsewhere the platform's default).
 pub fn options() -> OpenOptions {
@@ -42,6 +70,16 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn random_values_differ() {
+        let (a, b) = (
+            random::<32>().expect("random"),
+            random::<32>().expect("random"),
+        );
+        assert_ne!(*a, *b);
+        assert_ne!(*a, [0u8; 32]);
     }
 
     #[test]
