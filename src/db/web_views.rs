@@ -1,5 +1,5 @@
 //! Reads of the instructor web view that the read API does not need: one page of an attempt's files and
-//! the push times of a session (the chart).
+//! the push times of a session (the chart), and the final attempt of one repository.
 
 use entity::{lab_attempt, lab_attempt_file};
 use sea_orm::{
@@ -53,4 +53,37 @@ pub async fn push_times(
         .into_tuple()
         .all(db)
         .await
+}
+
+/// The final attempt (id, number) of repository `repository_id` in `session`, judged against `deadline`
+/// as the summary judges it: the latest attempt pushed between the opening and the deadline.
+pub async fn final_of_repository(
+    db: &impl ConnectionTrait,
+    session: &entity::lab_session::Model,
+    repository_id: i64,
+    deadline: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<(i64, i32)>, DbErr> {
+    use lab_attempt::Column as C;
+    let rows: Vec<lab_attempt::Model> = lab_attempt::Entity::find()
+        .filter(C::SessionId.eq(session.id))
+        .filter(C::RepositoryId.eq(repository_id))
+        .order_by_asc(C::Id)
+        .all(db)
+        .await?;
+    let mut fold = crate::domain::summary::RepoFold::default();
+    for a in rows {
+        fold.add(
+            crate::domain::summary::AttemptFacts {
+                id: a.id,
+                number: a.attempt_number,
+                after: a.after_sha,
+                git_ref: a.git_ref,
+                pushed_at: a.pushed_at,
+                forced: a.forced,
+            },
+            session.opens_at,
+            deadline,
+        );
+    }
+    Ok(fold.final_attempt.map(|f| (f.id, f.number)))
 }

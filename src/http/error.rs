@@ -82,9 +82,10 @@ impl From<DbErr> for AppError {
 impl From<ReadError> for AppError {
     fn from(e: ReadError) -> Self {
         match e {
-            e @ (ReadError::NoSession(_) | ReadError::NoAttempt(_) | ReadError::NoPage(_)) => {
-                Self::NotFound(e.to_string())
-            }
+            e @ (ReadError::NoSession(_)
+            | ReadError::NoStudent(_)
+            | ReadError::NoAttempt(_)
+            | ReadError::NoPage(_)) => Self::NotFound(e.to_string()),
             e @ (ReadError::NoCheckpoint | ReadError::Archived(_)) => Self::NotFound(e.to_string()),
             ReadError::AmbiguousSlug(slug) => Self::BadRequest(format!(
                 "several organisations have a session {slug:?}: pass org="

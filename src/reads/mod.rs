@@ -18,8 +18,8 @@ pub use self::gradebook::gradebook;
 pub use self::log::{audit_entries, audit_overview, checkpoint, consistency, AuditEntries};
 pub use self::sessions::{
     attempt, attempt_page, attempts_export, attempts_page, export_pages, grades, index, proof,
-    session, session_page, sessions, summary, AttemptDetail, AttemptsPage, IndexLine, Seen,
-    SessionList, SessionSummary, SessionView, StatusCounts,
+    session, session_page, sessions, student_page, summary, AttemptDetail, AttemptsPage, IndexLine,
+    Seen, SessionList, SessionSummary, SessionView, StatusCounts, StudentPage,
 };
 pub use self::student::{me, FinalReason, MyAttempt, MySession};
 pub use self::tiles::{log_checkpoint, log_tile, TileReadError};
@@ -49,6 +49,9 @@ pub enum ReadError {
     /// A token limited to one organisation asked for another.
     #[error("this token is limited to another organisation")]
     OtherOrg,
+    /// No student of that name (login or roster identifier) in the session.
+    #[error("no student {0:?} in this session")]
+    NoStudent(String),
     /// No attempt of that id the viewer may see.
     #[error("no attempt {0}")]
     NoAttempt(i64),

@@ -196,6 +196,42 @@ pub async fn session_page(
     })
 }
 
+/// One student of a session: the summary rows (repositories) their login or roster identifier names,
+/// each with every attempt and its score.
+pub struct StudentPage {
+    pub session: lab_session::Model,
+    pub repos: Vec<db::student::StudentRepo>,
+}
+
+/// The web view's page of student `name` (a GitHub login or a roster identifier) in a session (audited
+/// as a summary read, with the count of rows given); a name that matches no row is "no student".
+pub async fn student_page(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    (slug, org): (&str, Option<&str>),
+    name: &str,
+) -> Result<StudentPage, ReadError> {
+    let session = session(ctx, viewer, slug, org).await?;
+    let repos = db::student::student(ctx.db, &session, name).await?;
+    if repos.is_empty() {
+        return Err(ReadError::NoStudent(name.to_owned()));
+    }
+    let detail = ReadDetail::SessionRows {
+        session_id: session.id,
+        format: None,
+        count: repos.len(),
+    };
+    record(
+        ctx,
+        viewer,
+        Read::Summary,
+        session_subject(&session),
+        detail,
+    )
+    .await?;
+    Ok(StudentPage { session, repos })
+}
+
 /// A session's per-student summary for its grades CSV (audited as a grades export).
 pub async fn grades(
     ctx: Ctx<'_>,
@@ -402,6 +438,10 @@ pub struct AttemptDetail {
     /// The size of the newest signed checkpoint, if any: the proof is ready once it exceeds the entry's
     /// seq.
     pub checkpoint_size: Option<i64>,
+    /// The attempt's score (the newest), when it has one.
+    pub score: Option<entity::lab_attempt_score::Model>,
+    /// The final attempt (id, number) of the attempt's repository against `deadline`, if any.
+    pub final_attempt: Option<(i64, i32)>,
 }
 
 /// Page `page` (from 0) of attempt `id`'s files, `per_page` a page (audited as an attempt read). A page
@@ -451,6 +491,10 @@ pub async fn attempt_page(
             .await?
         }
     };
+    let score = db::scores::latest_of(ctx.db, &[id]).await?.remove(&id);
+    let final_attempt =
+        db::web_views::final_of_repository(ctx.db, &session, attempt.repository_id, deadline)
+            .await?;
     let entry_hash = crate::audit::entry_hash_at(ctx.db, attempt.audit_seq).await?;
     let checkpoint_size = crate::audit::checkpoint::latest(ctx.db)
         .await?
@@ -477,6 +521,8 @@ pub async fn attempt_page(
         deadline,
         seen,
         checkpoint_size,
+        score,
+        final_attempt,
     })
 }
 

@@ -28,6 +28,8 @@ pub struct MyAttempt {
     pub forced: bool,
     pub file_count: i32,
     pub after_sha: String,
+    /// The score (the newest) as shown: `7/10`, or the run's conclusion alone (issue 22).
+    pub points: Option<String>,
     /// `owner/name` of a repository the roster links to the student; `None` for a push of theirs to
     /// another repository (whose name is not theirs to see).
     pub repository: Option<String>,
@@ -88,6 +90,8 @@ pub async fn me(ctx: Ctx<'_>, viewer: &Viewer) -> Result<Vec<MySession>, ReadErr
         let linked = linked_repositories(ctx, viewer, &session).await?;
         let attempts = db::students::attempts(ctx.db, session.id, &linked, github_id).await?;
         let deadline = db::summary::own_deadline(ctx.db, &session, entry, login, github_id).await?;
+        let ids: Vec<i64> = attempts.iter().map(|a| a.id).collect();
+        let scores = db::scores::latest_of(ctx.db, &ids).await?;
         let mut fold = RepoFold::default();
         let mine = attempts
             .into_iter()
@@ -115,6 +119,7 @@ pub async fn me(ctx: Ctx<'_>, viewer: &Viewer) -> Result<Vec<MySession>, ReadErr
                     forced: a.forced,
                     file_count: a.file_count,
                     after_sha: a.after_sha,
+                    points: scores.get(&a.id).map(db::scores::describe),
                     repository: linked
                         .contains(&a.repository_id)
                         .then_some(a.repository_full_name),

@@ -84,6 +84,9 @@ impl From<ReadError> for WebError {
             ReadError::AmbiguousSlug(slug) => Self::BadRequest(format!(
                 "Several organisations have a session {slug:?}: add ?org= to the address."
             )),
+            ReadError::NoStudent(name) => {
+                Self::NotFound(format!("No student {name:?} in this session."))
+            }
             ReadError::NoAttempt(id) => Self::NotFound(format!("No attempt {id}.")),
             ReadError::NoPage(page) => Self::NotFound(format!("No page {page} of files.")),
             ReadError::NotCovered {

@@ -1,5 +1,5 @@
 //! The pushes-over-time chart of a session page: pushes per hour (a span of up to three days) or per
-//! day, on-time and late stacked, the deadline and each student's extension marked; server-rendered SVG
+//! day, early (before the session opened), on-time and late stacked, each in the legend, the deadline and each student's extension marked; server-rendered SVG
 //! with a table as its text alternative, times in the session's time zone. Pure: no I/O.
 
 use chrono::{DateTime, Duration, DurationRound as _, Utc};
@@ -12,8 +12,17 @@ pub struct Bucket {
     pub start: DateTime<Utc>,
     /// The next bucket's start: a bucket ends early at the deadline, so late pushes are right of it.
     pub end: DateTime<Utc>,
+    /// Pushed before the session opened (never counts).
+    pub early: u32,
     pub on_time: u32,
     pub late: u32,
+}
+
+impl Bucket {
+    /// Every push of the bucket.
+    pub fn total(&self) -> u32 {
+        self.early + self.on_time + self.late
+    }
 }
 
 /// The chart's data.
@@ -84,10 +93,10 @@ const MAX_BUCKETS: i64 = 120;
 
 impl Chart {
     /// Bucket `pushes` (push time, late?) around `deadline` and the `extensions` (student, deadline);
-    /// `None` without pushes.
+    /// a push before `opens_at` is early. `None` without pushes.
     pub fn new(
         pushes: &[(DateTime<Utc>, bool)],
-        deadline: DateTime<Utc>,
+        (opens_at, deadline): (DateTime<Utc>, DateTime<Utc>),
         extensions: &[(String, DateTime<Utc>)],
         timezone: &str,
     ) -> Option<Self> {
@@ -111,6 +120,7 @@ impl Chart {
             .map(|w| Bucket {
                 start: w[0],
                 end: w[1],
+                early: 0,
                 on_time: 0,
                 late: 0,
             })
@@ -121,7 +131,9 @@ impl Chart {
                 .partition_point(|b| b.start <= *at)
                 .saturating_sub(1);
             if let Some(b) = buckets.get_mut(i) {
-                if *late {
+                if crate::domain::session::is_early(*at, opens_at) {
+                    b.early += 1;
+                } else if *late {
                     b.late += 1;
                 } else {
                     b.on_time += 1;
@@ -158,7 +170,7 @@ impl Chart {
     /// line, each extension as a dotted one.
     pub fn svg(&self) -> String {
         const W: f64 = 800.0;
-        const H: f64 = 260.0;
+        const H: f64 = 280.0;
         const LEFT: f64 = 40.0;
         const TOP: f64 = 20.0;
         const PLOT_W: f64 = 750.0;
@@ -166,7 +178,7 @@ impl Chart {
         let max = self
             .buckets
             .iter()
-            .map(|b| b.on_time + b.late)
+            .map(Bucket::total)
             .max()
             .unwrap_or(0)
             .max(1);
@@ -198,19 +210,17 @@ impl Chart {
         for (i, b) in self.buckets.iter().enumerate() {
             let x = LEFT + bar_w * i as f64;
             let w = (bar_w - 1.0).max(0.5);
-            if b.on_time > 0 {
-                out.push_str(&format!(
-                    "<rect class=\"on-time\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\"/>",
-                    y(b.on_time),
-                    TOP + PLOT_H - y(b.on_time)
-                ));
-            }
-            if b.late > 0 {
-                let top = y(b.on_time + b.late);
-                out.push_str(&format!(
-                    "<rect class=\"late\" x=\"{x:.1}\" y=\"{top:.1}\" width=\"{w:.1}\" height=\"{:.1}\"/>",
-                    y(b.on_time) - top
-                ));
+            // Stacked from the bottom: early, on time, late.
+            let mut below = 0;
+            for (class, count) in [("early", b.early), ("on-time", b.on_time), ("late", b.late)] {
+                if count > 0 {
+                    let top = y(below + count);
+                    out.push_str(&format!(
+                        "<rect class=\"{class}\" x=\"{x:.1}\" y=\"{top:.1}\" width=\"{w:.1}\" height=\"{:.1}\"/>",
+                        y(below) - top
+                    ));
+                    below += count;
+                }
             }
         }
         let ticks = 5.min(self.buckets.len());
@@ -256,25 +266,63 @@ impl Chart {
                     TOP + PLOT_H
                 ));
             }
-            if !self.extensions.is_empty() {
-                let x = x_of(self.extensions[self.extensions.len() - 1].1);
-                out.push_str(&format!(
-                    "<text class=\"label extension-label\" x=\"{:.1}\" y=\"{}\">extension</text>",
-                    x + 3.0,
-                    TOP + 24.0
+            if let Some((_, at)) = self.extensions.last() {
+                let text = match self.extensions.len() {
+                    1 => "extension".to_owned(),
+                    n => format!("{n} extensions"),
+                };
+                out.push_str(&label(
+                    "extension-label",
+                    x_of(*at),
+                    TOP + 24.0,
+                    &text,
+                    LEFT + PLOT_W,
                 ));
             }
             let x = x_of(self.deadline);
             out.push_str(&format!(
-                "<line class=\"deadline\" x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{}\"/><text class=\"label deadline-label\" x=\"{:.1}\" y=\"{}\">deadline</text>",
+                "<line class=\"deadline\" x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{}\"/>",
                 TOP + PLOT_H,
-                x + 3.0,
-                TOP + 10.0
             ));
+            out.push_str(&label(
+                "deadline-label",
+                x,
+                TOP + 10.0,
+                "deadline",
+                LEFT + PLOT_W,
+            ));
+        }
+        // The legend, under the axis labels.
+        let mut x = LEFT;
+        for (class, text) in [
+            ("early", "early (before opening)"),
+            ("on-time", "on time"),
+            ("late", "late"),
+        ] {
+            out.push_str(&format!(
+                "<rect class=\"{class} legend\" x=\"{x:.1}\" y=\"{}\" width=\"10\" height=\"10\"/><text class=\"label legend\" x=\"{:.1}\" y=\"{}\">{text}</text>",
+                H - 18.0,
+                x + 14.0,
+                H - 9.0
+            ));
+            x += 14.0 + 7.0 * text.len() as f64 + 16.0;
         }
         out.push_str("</svg>");
         out
     }
+}
+
+/// A marker's label right of the line at `x`, or left of it (anchored at its end) when it would run past
+/// `right`: never clipped at the chart's edge.
+fn label(class: &str, x: f64, y: f64, text: &str, right: f64) -> String {
+    // About 6.5 px a character at 11 px.
+    let width = 6.5 * text.chars().count() as f64;
+    let (x, anchor) = if x + 3.0 + width > right {
+        (x - 3.0, "end")
+    } else {
+        (x + 3.0, "start")
+    };
+    format!("<text class=\"label {class}\" x=\"{x:.1}\" y=\"{y}\" text-anchor=\"{anchor}\">{text}</text>")
 }
 
 #[cfg(test)]
@@ -293,8 +341,9 @@ mod tests {
             (t("2026-02-01T10:50:00Z"), false),
             (t("2026-02-01T12:30:00Z"), true),
         ];
-        let c = Chart::new(&pushes, deadline, &[], "UTC").unwrap();
+        let c = Chart::new(&pushes, (t("2026-01-01T00:00:00Z"), deadline), &[], "UTC").unwrap();
         assert!(c.svg().contains(">0</text>"), "a 0 tick");
+        assert!(c.buckets.iter().all(|b| b.early == 0));
         assert_eq!(c.unit(), "hour");
         assert_eq!(c.buckets.len(), 3);
         assert_eq!((c.buckets[0].on_time, c.buckets[0].late), (2, 0));
@@ -312,7 +361,7 @@ mod tests {
             (t("2026-01-01T00:00:00Z"), false),
             (t("2026-05-30T08:00:00Z"), false),
         ];
-        let c = Chart::new(&pushes, deadline, &[], "UTC").unwrap();
+        let c = Chart::new(&pushes, (t("2026-01-01T00:00:00Z"), deadline), &[], "UTC").unwrap();
         assert!(c.width >= Duration::days(1));
         assert!(c.buckets.len() as i64 <= MAX_BUCKETS + 1);
         assert_eq!(c.buckets.iter().map(|b| b.on_time).sum::<u32>(), 2);
@@ -329,7 +378,13 @@ mod tests {
             (t("2026-03-05T10:00:00-08:00"), false),
             (t("2026-03-05T21:00:00-08:00"), true),
         ];
-        let c = Chart::new(&pushes, deadline, &[], "America/Los_Angeles").unwrap();
+        let c = Chart::new(
+            &pushes,
+            (t("2026-02-01T00:00:00Z"), deadline),
+            &[],
+            "America/Los_Angeles",
+        )
+        .unwrap();
         assert_eq!(c.unit(), "day");
         // Buckets start at local midnight.
         assert_eq!(c.local(c.buckets[0].start), "2026-03-01 00:00 -08:00");
@@ -351,7 +406,13 @@ mod tests {
 
     #[test]
     fn no_pushes_no_chart() {
-        assert!(Chart::new(&[], t("2026-06-01T00:00:00Z"), &[], "UTC").is_none());
+        assert!(Chart::new(
+            &[],
+            (t("2026-01-01T00:00:00Z"), t("2026-06-01T00:00:00Z")),
+            &[],
+            "UTC"
+        )
+        .is_none());
     }
 
     #[test]
@@ -359,7 +420,13 @@ mod tests {
         let deadline = t("2026-02-01T12:00:00Z");
         let pushes = [(t("2026-02-01T10:10:00Z"), false)];
         let ext = [("alice".to_owned(), t("2026-02-01T15:00:00Z"))];
-        let c = Chart::new(&pushes, deadline, &ext, "Europe/Paris").unwrap();
+        let c = Chart::new(
+            &pushes,
+            (t("2026-01-01T00:00:00Z"), deadline),
+            &ext,
+            "Europe/Paris",
+        )
+        .unwrap();
         // The span reaches the extension.
         assert_eq!(c.buckets.len(), 6);
         let svg = c.svg();
@@ -367,6 +434,33 @@ mod tests {
         assert_eq!(svg.matches("class=\"deadline\"").count(), 1);
         // 10:00 UTC is 11:00 in Paris.
         assert!(svg.contains(">02-01 11:00<"), "{svg}");
+        assert!(svg.contains("text-anchor=\"start\">extension<"), "{svg}");
         assert_eq!(c.local(deadline), "2026-02-01 13:00 +01:00");
+        // A marker at the right edge: its label runs left of its line, not off the chart.
+        assert!(label("extension-label", 789.0, 44.0, "extension", 790.0)
+            .contains("x=\"786.0\" y=\"44\" text-anchor=\"end\""));
+    }
+
+    /// Pushes before the session opened are their own series (bottom of the stack, in the legend).
+    #[test]
+    fn early_pushes_are_their_own_series() {
+        let opens = t("2026-02-01T09:00:00Z");
+        let deadline = t("2026-02-01T12:00:00Z");
+        let pushes = [
+            (t("2026-02-01T08:10:00Z"), false),
+            (t("2026-02-01T08:20:00Z"), false),
+            (t("2026-02-01T10:10:00Z"), false),
+            (t("2026-02-01T12:30:00Z"), true),
+        ];
+        let c = Chart::new(&pushes, (opens, deadline), &[], "UTC").unwrap();
+        let sum = |f: fn(&Bucket) -> u32| c.buckets.iter().map(f).sum::<u32>();
+        assert_eq!(sum(|b| b.early), 2);
+        assert_eq!(sum(|b| b.on_time), 1);
+        assert_eq!(sum(|b| b.late), 1);
+        assert_eq!((c.buckets[0].early, c.buckets[0].on_time), (2, 0));
+        let svg = c.svg();
+        assert_eq!(svg.matches("<rect class=\"early\"").count(), 1);
+        assert!(svg.contains("class=\"early legend\""), "{svg}");
+        assert!(svg.contains(">early (before opening)</text>"), "{svg}");
     }
 }

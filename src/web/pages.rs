@@ -2,8 +2,8 @@
 //! to what the user may see — another organisation's session or attempt is 404, as in the API — and
 //! audited before any data leaves), then the view.
 
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -13,7 +13,10 @@ use super::summary;
 use super::views::{self, Header, SessionLine};
 use super::WebApp;
 use crate::db::attempts::AttemptFilter;
+use crate::db::sessions::{NewDeadline, SessionError};
 use crate::db::summary::StudentSummary;
+use crate::db::tokens::Role;
+use crate::db::{self};
 use crate::http::api;
 use crate::reads::{self, Ctx};
 use crate::report::GradeRow;
@@ -67,6 +70,47 @@ pub async fn index(State(state): State<WebApp>, user: WebUser) -> Result<Respons
         })
         .collect();
     Ok(Html(views::index(&header(&user), &lines).into_string()).into_response())
+}
+
+/// `?sessions=a,b` of the gradebook download: only these sessions (slugs).
+#[derive(Debug, Deserialize, Default)]
+pub struct GradebookPageQuery {
+    sessions: Option<String>,
+}
+
+/// `GET /orgs/{org}/gradebook.csv`: the organisation's gradebook, the API's CSV (audited as
+/// `web.gradebook_exported`).
+pub async fn gradebook_csv(
+    State(state): State<WebApp>,
+    user: WebUser,
+    Path(org): Path<String>,
+    Query(q): Query<GradebookPageQuery>,
+) -> Result<Response, WebError> {
+    let slugs: Vec<String> = q
+        .sessions
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let book = reads::gradebook(ctx(&state), &user.viewer(), &org, &slugs)
+        .await
+        .map_err(|e| match e {
+            // Another organisation's gradebook is not found, as its sessions are.
+            reads::ReadError::OtherOrg => {
+                WebError::NotFound(format!("No organisation {org:?} among yours."))
+            }
+            e => e.into(),
+        })?;
+    let filename = format!("{}-gradebook.csv", org.to_ascii_lowercase());
+    Ok(api::csv_stream(
+        crate::report::gradebook::records(&book)
+            .map(|r| r.map_err(std::io::Error::other))
+            .collect(),
+        &filename,
+    ))
 }
 
 /// `GET /me`: a student's own record — per session their deadline, status, final attempt and every
@@ -134,6 +178,19 @@ fn sort_rows(rows: &mut [StudentSummary], sort: &str) {
             "late" => a.fold.late_attempts.cmp(&b.fold.late_attempts),
             "forced" => a.fold.forced.cmp(&b.fold.forced),
             "status" => summary::rank(a.status).cmp(&summary::rank(b.status)),
+            // Without points first.
+            "points" => {
+                let points = |r: &StudentSummary| {
+                    r.score
+                        .as_ref()
+                        .and_then(|s| s.points.as_deref())
+                        .and_then(|p| p.parse::<f64>().ok())
+                };
+                match (points(a), points(b)) {
+                    (Some(x), Some(y)) => x.total_cmp(&y),
+                    (x, y) => x.is_some().cmp(&y.is_some()),
+                }
+            }
             // Students off the roster last, as in the summary.
             _ => {
                 (roster_id(a).is_none(), roster_id(a)).cmp(&(roster_id(b).is_none(), roster_id(b)))
@@ -153,6 +210,24 @@ pub async fn session(
     Path(slug): Path<String>,
     Query(q): Query<SessionQuery>,
 ) -> Result<Html<String>, WebError> {
+    Ok(Html(render_session(&state, &user, &slug, &q, None).await?))
+}
+
+/// A refused extension form: why, and what was typed (shown again).
+struct Refused<'a> {
+    error: String,
+    student: &'a str,
+    closes: &'a str,
+}
+
+/// The session page, with a refused extension form's error when there is one.
+async fn render_session(
+    state: &WebApp,
+    user: &WebUser,
+    slug: &str,
+    q: &SessionQuery,
+    refused: Option<Refused<'_>>,
+) -> Result<String, WebError> {
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(summary::parse(s).ok_or_else(|| {
@@ -168,7 +243,7 @@ pub async fn session(
     }
     let viewer = user.viewer();
     let page_data =
-        reads::session_page(ctx(&state), &viewer, (&slug, q.org.as_deref()), status).await?;
+        reads::session_page(ctx(state), &viewer, (slug, q.org.as_deref()), status).await?;
     let reads::SessionView {
         summary:
             reads::SessionSummary {
@@ -189,6 +264,13 @@ pub async fn session(
         Some(_) => format!("org={}&", session.org),
         None => String::new(),
     };
+    let form = views::ExtensionFormHtml {
+        csrf: user.csrf(),
+        may_change: matches!(user.role, Role::Admin | Role::Instructor),
+        error: refused.as_ref().map(|r| r.error.as_str()),
+        student: refused.as_ref().map_or("", |r| r.student),
+        closes: refused.as_ref().map_or("", |r| r.closes),
+    };
     let page = views::SessionHtml {
         org: &session.org,
         slug: &session.slug,
@@ -202,10 +284,182 @@ pub async fn session(
         status,
         sort: &sort,
         org_query,
-        chart: Chart::new(&pushes, session.closes_at, &extensions, &session.timezone),
+        chart: Chart::new(
+            &pushes,
+            (session.opens_at, session.closes_at),
+            &extensions,
+            &session.timezone,
+        ),
+        github_web: state.web.cfg.github_web(),
+        extensions: &extensions,
+        form,
+    };
+    Ok(views::session(&header(user), &page).into_string())
+}
+
+/// The extension form of the session page.
+#[derive(Debug, Deserialize)]
+pub struct ExtensionForm {
+    #[serde(default)]
+    csrf: String,
+    /// The session's organisation.
+    #[serde(default)]
+    org: String,
+    /// A GitHub login or a roster identifier.
+    #[serde(default)]
+    student: String,
+    /// The new deadline, local to the session (`YYYY-MM-DDTHH:MM`, a `datetime-local` field).
+    #[serde(default)]
+    closes: String,
+    force: Option<String>,
+    shorten: Option<String>,
+    /// `remove`: remove the student's extension.
+    action: Option<String>,
+}
+
+/// A local `YYYY-MM-DD[T ]HH:MM[:SS]` in `timezone`, or RFC 3339; a local time that does not exist or
+/// exists twice there (a daylight-saving change) is refused.
+fn parse_local(s: &str, timezone: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::TimeZone as _;
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let tz = crate::domain::session::parse_timezone(timezone).map_err(|e| e.to_string())?;
+    let naive = [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+    .ok_or_else(|| {
+        format!("Cannot read the deadline {s:?}: give a date and time (2026-12-01 23:59) in {tz}.")
+    })?;
+    tz.from_local_datetime(&naive)
+        .single()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| {
+            format!(
+                "The local time {s:?} is ambiguous or skipped in {tz} (a daylight-saving change)."
+            )
+        })
+}
+
+/// `POST /sessions/{slug}/extensions`: grant, change or remove a student's extension — the library calls
+/// of `session extend` and `session extend --remove` (the same typo check, `force` and `shorten`),
+/// audited with the web session as the actor. A refusal is shown on the session page (400).
+pub async fn extension(
+    State(state): State<WebApp>,
+    user: WebUser,
+    Path(slug): Path<String>,
+    Form(form): Form<ExtensionForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    if !matches!(user.role, Role::Admin | Role::Instructor) {
+        return Err(WebError::Forbidden(
+            "Extensions are given by an instructor or admin.".into(),
+        ));
+    }
+    let org = Some(form.org.as_str()).filter(|o| !o.is_empty());
+    // Scoped as a read: another organisation's session is not found.
+    let session = reads::session(ctx(&state), &user.viewer(), &slug, org).await?;
+    let actor = format!("web_session:{}", user.session.id);
+    let db = &state.app.db;
+    let origin = &state.app.origin;
+    let outcome: Result<(), String> = if form.action.as_deref() == Some("remove") {
+        match db::sessions::remove_extension(
+            db,
+            origin,
+            &actor,
+            &session.slug,
+            Some(&session.org),
+            &form.student,
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(refusal(e)?),
+        }
+    } else {
+        match parse_local(&form.closes, &session.timezone) {
+            Err(message) => Err(message),
+            Ok(closes_at) => {
+                let deadline = NewDeadline {
+                    closes_at,
+                    force: form.force.is_some(),
+                    shorten: form.shorten.is_some(),
+                };
+                match db::sessions::extend(
+                    db,
+                    origin,
+                    &actor,
+                    &session.slug,
+                    Some(&session.org),
+                    &form.student,
+                    deadline,
+                )
+                .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(refusal(e)?),
+                }
+            }
+        }
+    };
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!(
+            "/sessions/{}?org={}#extensions",
+            session.slug, session.org
+        ))
+        .into_response()),
+        Err(error) => {
+            let q = SessionQuery {
+                org: Some(session.org.clone()),
+                ..SessionQuery::default()
+            };
+            let refused = Refused {
+                error,
+                student: &form.student,
+                closes: &form.closes,
+            };
+            let body = render_session(&state, &user, &session.slug, &q, Some(refused)).await?;
+            Ok((StatusCode::BAD_REQUEST, Html(body)).into_response())
+        }
+    }
+}
+
+/// A refused change's words for the page; a database or log failure is the error page.
+fn refusal(e: SessionError) -> Result<String, WebError> {
+    match e {
+        SessionError::Audit(e) => Err(e.into()),
+        other => Ok(other.to_string()),
+    }
+}
+
+/// `GET /sessions/{slug}/students/{name}`: one student (a GitHub login or a roster identifier) — every
+/// attempt, the deadline that applies, the final attempt and why (audited as `web.summary_read`).
+pub async fn student(
+    State(state): State<WebApp>,
+    user: WebUser,
+    Path((slug, name)): Path<(String, String)>,
+    Query(q): Query<SessionQuery>,
+) -> Result<Html<String>, WebError> {
+    let data = reads::student_page(
+        ctx(&state),
+        &user.viewer(),
+        (&slug, q.org.as_deref()),
+        &name,
+    )
+    .await?;
+    let page = views::StudentHtml {
+        session: &data.session,
+        name: &name,
+        repos: &data.repos,
         github_web: state.web.cfg.github_web(),
     };
-    Ok(Html(views::session(&header(&user), &page).into_string()))
+    Ok(Html(views::student(&header(&user), &page).into_string()))
 }
 
 /// `GET /sessions/{slug}/attempts.csv`: every attempt, the API's CSV (audited as `web.attempts_exported`).
@@ -280,6 +534,8 @@ pub async fn attempt(
         checkpoint_size: data.checkpoint_size,
         checkpoint_interval_secs: state.app.checkpoint_interval_secs,
         student: user.is_student(),
+        score: data.score.as_ref(),
+        final_attempt: data.final_attempt,
     };
     Ok(Html(views::attempt(&header(&user), &view).into_string()))
 }

@@ -117,6 +117,37 @@ pub fn badge(status: Status) -> Markup {
     html! { span class={ "badge " (status.as_str()) } { span aria-hidden="true" { (symbol) " " } (summary::label(status)) } }
 }
 
+/// A score as shown: `7/10 (success)`, the points or the conclusion alone when the run reported only one.
+pub fn score_text(s: &entity::lab_attempt_score::Model) -> String {
+    let points = match (&s.points, &s.points_available) {
+        (Some(p), Some(a)) => Some(format!("{p}/{a}")),
+        (Some(p), None) => Some(p.clone()),
+        _ => None,
+    };
+    match (points, &s.conclusion) {
+        (Some(p), Some(c)) => format!("{p} ({c})"),
+        (Some(p), None) => p,
+        (None, Some(c)) => c.clone(),
+        (None, None) => "no points reported".into(),
+    }
+}
+
+/// An attempt's badge: "Early" (before the session opened), "Late by …" (past the deadline that applies)
+/// or "On time" — the attempt's own standing, not the student's.
+pub fn attempt_badge(early: bool, late_by: Option<chrono::Duration>) -> Markup {
+    match (early, late_by) {
+        (true, _) => {
+            html! { span class="badge early" { span aria-hidden="true" { "« " } "Early" } }
+        }
+        (false, Some(d)) => html! {
+            span class="badge late" { span aria-hidden="true" { "! " } "Late by " (crate::report::check_run::human_duration(d)) }
+        },
+        (false, None) => {
+            html! { span class="badge on_time" { span aria-hidden="true" { "✓ " } "On time" } }
+        }
+    }
+}
+
 /// One line of the session list.
 pub struct SessionLine {
     pub org: String,
@@ -146,6 +177,9 @@ impl SessionLine {
 
 /// `/`: the sessions the user may see.
 pub fn index(header: &Header<'_>, sessions: &[SessionLine]) -> Markup {
+    let mut orgs: Vec<&str> = sessions.iter().map(|s| s.org.as_str()).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
     layout(
         "Sessions",
         Some(header),
@@ -154,6 +188,13 @@ pub fn index(header: &Header<'_>, sessions: &[SessionLine]) -> Markup {
             @if sessions.is_empty() {
                 p { "No lab session is visible to you yet." }
             } @else {
+                p.downloads {
+                    "Gradebook (CSV, every session's points and status per student): "
+                    @for (i, org) in orgs.iter().enumerate() {
+                        @if i > 0 { " · " }
+                        a href={ "/orgs/" (org) "/gradebook.csv" } download { (org) }
+                    }
+                }
                 table {
                     caption { "Lab sessions of the organisations you may see, with students on time, late only and missing" }
                     thead { tr {
@@ -198,6 +239,21 @@ pub struct SessionHtml<'a> {
     pub org_query: String,
     pub chart: Option<Chart>,
     pub github_web: &'a str,
+    /// The session's extensions: (student, deadline), by student.
+    pub extensions: &'a [(String, DateTime<Utc>)],
+    pub form: ExtensionFormHtml<'a>,
+}
+
+/// The extension form of the session page.
+pub struct ExtensionFormHtml<'a> {
+    pub csrf: &'a str,
+    /// An instructor or admin: the form is shown.
+    pub may_change: bool,
+    /// Why the last form was refused.
+    pub error: Option<&'a str>,
+    /// What the refused form held.
+    pub student: &'a str,
+    pub closes: &'a str,
 }
 
 /// The sortable columns: (key, heading).
@@ -209,6 +265,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("late", "Late attempts"),
     ("forced", "Forced"),
     ("status", "Status"),
+    ("points", "Points"),
 ];
 
 fn short(sha: &str) -> &str {
@@ -239,6 +296,7 @@ pub fn session(header: &Header<'_>, p: &SessionHtml<'_>) -> Markup {
                 a href={ (base) "/attempts.csv" (query_suffix(&p.org_query)) } download { "All attempts (CSV)" }
             }
             @if let Some(chart) = &p.chart { (chart_figure(chart)) }
+            (extensions_section(p))
             form.filter method="get" action=(base) {
                 @if !p.org_query.is_empty() { input type="hidden" name="org" value=(p.org); }
                 label for="status" { "Show" }
@@ -273,7 +331,11 @@ pub fn session(header: &Header<'_>, p: &SessionHtml<'_>) -> Markup {
                             @let username = r.github_username();
                             @let repository = r.repository.as_deref().unwrap_or_default();
                             td { (r.student.as_ref().map_or("–", |s| s.identifier.as_str())) }
-                            th scope="row" { (if username.is_empty() { "–" } else { &username }) @if !repository.is_empty() { br; span.repo { (repository) } } }
+                            @let href = student_href(p.slug, r, &p.org_query);
+                            th scope="row" {
+                                @match &href { Some(h) if !username.is_empty() => a href=(h) { (username) }, _ => (if username.is_empty() { "–" } else { &username }) }
+                                @if !repository.is_empty() { br; span.repo { (repository) } }
+                            }
                             td {
                                 @if let Some(f) = &r.fold.final_attempt {
                                     a href={ "/attempts/" (f.id) } { "#" (f.number) }
@@ -282,16 +344,204 @@ pub fn session(header: &Header<'_>, p: &SessionHtml<'_>) -> Markup {
                                     br; span.when { (time_local(f.pushed_at, p.timezone)) }
                                 } @else { "–" }
                             }
-                            td { @if let Some(t) = r.fold.last_pushed_at { (time_local(t, p.timezone)) } @else { "–" } }
+                            td { @match (r.fold.last_pushed_at, &href) {
+                                (Some(t), Some(h)) => a href=(h) title="Every attempt of this student" { (time_local(t, p.timezone)) },
+                                (Some(t), None) => (time_local(t, p.timezone)),
+                                (None, _) => "–",
+                            } }
                             td.num { (r.fold.late_attempts) }
                             td { @if r.fold.forced { "Yes" } @else { "No" } }
                             td { (badge(r.status)) }
+                            td { @match &r.score { Some(s) => (score_text(s)), None => @if r.fold.final_attempt.is_some() { "no score yet" } @else { "–" } } }
                         }
                     }
                 }
             }
         },
     )
+}
+
+/// A path segment, percent-encoded (every byte but the unreserved ones).
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The student page of a summary row: by roster identifier, else by the (first) pusher's login.
+fn student_href(slug: &str, r: &StudentSummary, org_query: &str) -> Option<String> {
+    let key = match &r.student {
+        Some(s) => s.identifier.clone(),
+        None => r.pusher_logins.first()?.clone(),
+    };
+    Some(format!(
+        "/sessions/{slug}/students/{}{}",
+        segment(&key),
+        query_suffix(org_query)
+    ))
+}
+
+/// What the page of one student of a session shows.
+pub struct StudentHtml<'a> {
+    pub session: &'a entity::lab_session::Model,
+    /// The name asked for (a login or a roster identifier).
+    pub name: &'a str,
+    pub repos: &'a [crate::db::student::StudentRepo],
+    pub github_web: &'a str,
+}
+
+/// `/sessions/{slug}/students/{name}`: per repository of the student, the deadline that applies, the
+/// final attempt and why, and every attempt.
+pub fn student(header: &Header<'_>, p: &StudentHtml<'_>) -> Markup {
+    let s = p.session;
+    let tz = s.timezone.as_str();
+    let session_href = format!("/sessions/{}?org={}", s.slug, s.org);
+    let title = match p.repos.first().and_then(|r| r.summary.student.as_ref()) {
+        Some(st) if !st.name.is_empty() => format!("{} ({})", st.name, st.identifier),
+        Some(st) => st.identifier.clone(),
+        None => p.name.to_owned(),
+    };
+    layout(
+        &format!("{title} · {}", s.title),
+        Some(header),
+        html! {
+            p.crumbs { a href=(session_href) { (s.title) } " › " (title) }
+            h1 { (title) " · " (s.title) }
+            @for repo in p.repos {
+                @let r = &repo.summary;
+                @let logins: Vec<String> = r.student.as_ref().map(|st| st.github_username.to_lowercase()).filter(|u| !u.is_empty()).map_or_else(|| vec![p.name.to_lowercase()], |u| vec![u]);
+                section.student {
+                    h2 { (r.repository.as_deref().unwrap_or("No repository yet")) " " (badge(r.status)) }
+                    table.facts {
+                        caption { "Standing of " (title) @if let Some(repo) = &r.repository { " in " (repo) } }
+                        tbody {
+                            @if let Some(st) = &r.student {
+                                tr { th scope="row" { "Roster" } td { (st.identifier) @if !st.github_username.is_empty() { " · " (st.github_username) } @if !st.name.is_empty() { " · " (st.name) } } }
+                            } @else {
+                                tr { th scope="row" { "Roster" } td { "not on the roster (pushed by " (r.pusher_logins.join(", ")) ")" } }
+                            }
+                            tr { th scope="row" { "Deadline that applies" } td {
+                                (time_local(r.deadline, tz)) " " span.tz { "(" (tz) ")" }
+                                @if r.deadline != s.closes_at { " — an extension; the session's is " (local(s.closes_at, tz)) } @else { " — the session's" }
+                            } }
+                            tr { th scope="row" { "Final attempt" } td {
+                                @match &r.fold.final_attempt {
+                                    Some(f) => {
+                                        a href={ "/attempts/" (f.id) } { "#" (f.number) } " pushed " (time_local(f.pushed_at, tz))
+                                        " — the latest attempt pushed between the opening and the deadline that applies; it is the one graded"
+                                        @if let Some(score) = &r.score { " (points: " (score_text(score)) ")" }
+                                        "."
+                                    },
+                                    None if r.fold.attempts > 0 => "None: every attempt was pushed after the deadline that applies or before the session opened.",
+                                    None => "None: no push yet.",
+                                }
+                            } }
+                        }
+                    }
+                    @if !repo.attempts.is_empty() {
+                        table.attempts {
+                            caption { "Attempts of " (title) @if let Some(repo) = &r.repository { " to " (repo) } ", oldest first" }
+                            thead { tr {
+                                th scope="col" { "Attempt" } th scope="col" { "Pushed" } th scope="col" { "Standing" }
+                                th scope="col" { "Forced" } th scope="col" { "Pushed by" } th scope="col" { "Commit" } th scope="col" { "Points" }
+                            } }
+                            tbody {
+                                @for v in &repo.attempts {
+                                    @let a = &v.attempt;
+                                    @let (opens, deadline) = v.window.unwrap_or((s.opens_at, r.deadline));
+                                    @let early = crate::domain::session::is_early(a.pushed_at, opens);
+                                    @let late = !early && crate::domain::session::is_late(a.pushed_at, deadline);
+                                    tr {
+                                        th scope="row" {
+                                            a href={ "/attempts/" (a.id) } { "#" (a.attempt_number) }
+                                            @if r.fold.final_attempt.as_ref().is_some_and(|f| f.id == a.id) { " " span.badge.on_time { "final" } }
+                                        }
+                                        td { (time_local(a.pushed_at, tz)) }
+                                        td { (attempt_badge(early, late.then(|| a.pushed_at - deadline))) }
+                                        td { @if a.forced { "Yes" } @else { "No" } }
+                                        td { @match a.pusher_login.as_deref() {
+                                            Some(l) if !logins.iter().any(|x| *x == l.to_lowercase()) => strong { (l) },
+                                            Some(_) => "the student",
+                                            None => "–",
+                                        } }
+                                        td { a.sha href={ (p.github_web) "/" (a.repository_full_name) "/commit/" (a.after_sha) } title={ "Commit " (a.after_sha) " on GitHub" } { code { (short(&a.after_sha)) } } }
+                                        td { @match &v.score { Some(sc) => (score_text(sc)), None => "–" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM` local to `timezone`: a `datetime-local` field's value.
+fn local_field(t: DateTime<Utc>, timezone: &str) -> String {
+    match crate::domain::session::parse_timezone(timezone) {
+        Ok(tz) => t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string(),
+        Err(_) => t.format("%Y-%m-%dT%H:%M").to_string(),
+    }
+}
+
+/// The session's extensions, each with a remove button, and the form that grants or changes one.
+fn extensions_section(p: &SessionHtml<'_>) -> Markup {
+    let action = format!("/sessions/{}/extensions", p.slug);
+    let f = &p.form;
+    html! {
+        section.extensions id="extensions" aria-labelledby="extensions-h" {
+            h2 id="extensions-h" { "Extensions" }
+            @if let Some(e) = f.error { p.error role="alert" { (e) } }
+            @if p.extensions.is_empty() {
+                p { "No student has an extension: the session's deadline applies to everyone." }
+            } @else {
+                table.extensions {
+                    caption { "Students with their own deadline (the session's is " (local(p.closes_at, p.timezone)) ")" }
+                    thead { tr { th scope="col" { "Student" } th scope="col" { "Deadline" } @if f.may_change { th scope="col" { "Remove" } } } }
+                    tbody {
+                        @for (student, at) in p.extensions {
+                            tr {
+                                th scope="row" { a href={ "/sessions/" (p.slug) "/students/" (segment(student)) "?org=" (p.org) } { (student) } }
+                                td { (time_local(*at, p.timezone)) }
+                                @if f.may_change {
+                                    td {
+                                        form.inline method="post" action=(action) {
+                                            input type="hidden" name="csrf" value=(f.csrf);
+                                            input type="hidden" name="org" value=(p.org);
+                                            input type="hidden" name="student" value=(student);
+                                            button type="submit" name="action" value="remove" aria-label={ "Remove the extension of " (student) } { "Remove" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if f.may_change {
+                form.extend method="post" action=(action) {
+                    h3 { "Grant or change an extension" }
+                    input type="hidden" name="csrf" value=(f.csrf);
+                    input type="hidden" name="org" value=(p.org);
+                    label for="ext-student" { "Student (GitHub login or roster id)" }
+                    input id="ext-student" name="student" type="text" required value=(f.student);
+                    label for="ext-closes" { "New deadline (" (p.timezone) ")" }
+                    input id="ext-closes" name="closes" type="datetime-local" required
+                        value=(if f.closes.is_empty() { local_field(p.closes_at, p.timezone) } else { f.closes.to_owned() });
+                    label { input type="checkbox" name="force" value="on"; " --force: a name neither on the roster nor among the pushers" }
+                    label { input type="checkbox" name="shorten" value="on"; " --shorten: allow a deadline before the session's" }
+                    button type="submit" name="action" value="extend" { "Save extension" }
+                }
+            }
+        }
+    }
 }
 
 fn query_suffix(org_query: &str) -> String {
@@ -304,14 +554,17 @@ fn query_suffix(org_query: &str) -> String {
 
 /// The chart with its caption and its data as a table.
 fn chart_figure(chart: &Chart) -> Markup {
+    let early: u32 = chart.buckets.iter().map(|b| b.early).sum();
     let on_time: u32 = chart.buckets.iter().map(|b| b.on_time).sum();
     let late: u32 = chart.buckets.iter().map(|b| b.late).sum();
-    let busiest = chart.buckets.iter().max_by_key(|b| b.on_time + b.late);
+    let busiest = chart.buckets.iter().max_by_key(|b| b.total());
     html! {
         figure.chart {
             (PreEscaped(chart.svg()))
             figcaption {
-                "Pushes per " (chart.unit()) " (" (chart.timezone) "): " (on_time) " on time (solid) and " (late) " late (outlined, stacked on top)"
+                "Pushes per " (chart.unit()) " (" (chart.timezone) "): "
+                @if early > 0 { (early) " early, before the session opened (purple, at the bottom), " }
+                (on_time) " on time (solid) and " (late) " late (outlined, stacked on top)"
                 ", deadline " (chart.local(chart.deadline)) " marked by the dashed vertical line"
                 @if chart.extensions.is_empty() { "." } @else {
                     "; " (chart.extensions.len()) @if chart.extensions.len() == 1 { " extension" } @else { " extensions" }
@@ -322,16 +575,16 @@ fn chart_figure(chart: &Chart) -> Markup {
                     }
                     "."
                 }
-                @if let Some(b) = busiest { " Busiest " (chart.unit()) ": from " (chart.local(b.start)) " with " (b.on_time + b.late) " pushes." }
+                @if let Some(b) = busiest { " Busiest " (chart.unit()) ": from " (chart.local(b.start)) " with " (b.total()) " pushes." }
             }
             details {
                 summary { "Pushes as a table" }
                 table {
                     caption { "Pushes per " (chart.unit()) " (periods without pushes left out)" }
-                    thead { tr { th scope="col" { "From" } th scope="col" { "On time" } th scope="col" { "Late" } } }
+                    thead { tr { th scope="col" { "From" } th scope="col" { "Early" } th scope="col" { "On time" } th scope="col" { "Late" } } }
                     tbody {
-                        @for b in chart.buckets.iter().filter(|b| b.on_time + b.late > 0) {
-                            tr { th scope="row" { (chart.local(b.start)) } td.num { (b.on_time) } td.num { (b.late) } }
+                        @for b in chart.buckets.iter().filter(|b| b.total() > 0) {
+                            tr { th scope="row" { (chart.local(b.start)) } td.num { (b.early) } td.num { (b.on_time) } td.num { (b.late) } }
                         }
                     }
                 }
@@ -360,6 +613,10 @@ pub struct AttemptHtml<'a> {
     pub checkpoint_interval_secs: u64,
     /// A student's page: their words, their links.
     pub student: bool,
+    /// The attempt's score (the newest), when it has one.
+    pub score: Option<&'a entity::lab_attempt_score::Model>,
+    /// The final attempt (id, number) of the attempt's repository, if any.
+    pub final_attempt: Option<(i64, i32)>,
 }
 
 /// `/attempts/{id}`: for staff everything; for a student only what is theirs (the repository's name when
@@ -402,11 +659,18 @@ pub fn attempt(header: &Header<'_>, p: &AttemptHtml<'_>) -> Markup {
                 caption { "Facts of attempt " (a.id) }
                 tbody {
                     tr { th scope="row" { "Status" } td {
-                        @if early { "Early: before the session opened (never counts)" }
-                        @else if late { (badge(Status::LateOnly)) " late by " (crate::report::check_run::human_duration(a.pushed_at - p.deadline)) }
-                        @else { (badge(Status::OnTime)) }
+                        (attempt_badge(early, (!early && late).then(|| a.pushed_at - p.deadline)))
+                        @if early { " before the session opened (never counts)" }
                         @if !early && a.late != late { " (recorded as " @if a.late { "late" } @else { "on time" } "; the deadline has moved since)" }
                     } }
+                    tr { th scope="row" { "Final attempt" } td {
+                        @match p.final_attempt {
+                            Some((id, _)) if id == a.id => strong { "final (graded)" },
+                            Some((id, number)) => { "not the final: " a href={ "/attempts/" (id) } { "#" (number) } " is" },
+                            None => "not the final: no attempt of this repository was pushed in the window",
+                        }
+                    } }
+                    tr { th scope="row" { "Score" } td { @match p.score { Some(s) => (score_text(s)), None => "no score yet" } } }
                     tr { th scope="row" { "Pushed at" } td { (both(a.pushed_at)) } }
                     tr { th scope="row" { "Received at" } td { (both(a.received_at)) } }
                     tr { th scope="row" { @if p.student { "Your deadline" } @else { "Deadline" } } td {
@@ -509,6 +773,7 @@ pub fn me(header: &Header<'_>, p: &MePage<'_>) -> Markup {
                                     (FinalReason::LatestOnTime, Some(f)) => {
                                         a href={ "/attempts/" (f.id) } { "#" (f.number) } " pushed " (time_local(f.pushed_at, tz))
                                         " — the latest attempt pushed by your deadline; it is the one graded."
+                                        @if let Some(points) = &f.points { " Points: " strong { (points) } "." }
                                     },
                                     (FinalReason::NoneOnTime, _) => "None: every attempt was pushed after your deadline (or before the session opened).",
                                     _ => "None: no push yet.",
@@ -521,7 +786,7 @@ pub fn me(header: &Header<'_>, p: &MePage<'_>) -> Markup {
                             caption { "Your attempts in " (m.session.title) ", oldest first" }
                             thead { tr {
                                 th scope="col" { "Attempt" } th scope="col" { "Pushed" } th scope="col" { "Late by" }
-                                th scope="col" { "Forced" } th scope="col" { "Files" } th scope="col" { "Commit" }
+                                th scope="col" { "Forced" } th scope="col" { "Files" } th scope="col" { "Commit" } th scope="col" { "Points" }
                             } }
                             tbody {
                                 @for a in &m.attempts {
@@ -535,6 +800,7 @@ pub fn me(header: &Header<'_>, p: &MePage<'_>) -> Markup {
                                             Some(repo) => a.sha href={ (p.github_web) "/" (repo) "/commit/" (a.after_sha) } title={ "Commit " (a.after_sha) " on GitHub" } { code { (short(&a.after_sha)) } },
                                             None => code title="a push of yours to a repository that is not yours" { (short(&a.after_sha)) },
                                         } }
+                                        td { (a.points.as_deref().unwrap_or("–")) }
                                     }
                                 }
                             }

@@ -292,6 +292,59 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
         .starts_with("attachment"));
     assert_eq!(csv.text().await.expect("csv").lines().count(), 4);
 
+    // The extension form: bob gets his own deadline (the field holds the session's to start with).
+    b.find(Locator::Id("ext-student"))
+        .await
+        .expect("the student field")
+        .send_keys("bob")
+        .await
+        .expect("type the student");
+    click(
+        b,
+        Locator::Css("form.extend button[type=submit]"),
+        "save the extension",
+    )
+    .await;
+    wait_for(b, Locator::Css("table.extensions"), "the extension list").await;
+    let page = b.source().await.expect("source");
+    assert!(page.contains("Students with their own deadline"), "{page}");
+    // bob's page, from his extension.
+    click(
+        b,
+        Locator::Css("table.extensions a[href^='/sessions/lab1/students/']"),
+        "open bob's page",
+    )
+    .await;
+    wait_for(b, Locator::Css("table.attempts"), "bob's page").await;
+    let student = b.source().await.expect("source");
+    assert!(
+        student.contains("Deadline that applies")
+            && student.contains("course/lab1-bob")
+            && !student.contains("course/lab1-alice"),
+        "{student}"
+    );
+    shot(b, &shots, "student.png").await;
+    // Removed again from the session page.
+    b.goto(&format!("{base}/sessions/lab1"))
+        .await
+        .expect("session");
+    click(
+        b,
+        Locator::Css("table.extensions button[value='remove']"),
+        "remove the extension",
+    )
+    .await;
+    wait_for(
+        b,
+        Locator::XPath("//p[contains(., 'No student has an extension')]"),
+        "the session page without extensions",
+    )
+    .await;
+    assert_eq!(
+        app.audit_count("lab_session.extension_removed", None).await,
+        1
+    );
+
     // Sign out: back to the sign-in page, and the cookie no longer opens anything.
     click(
         b,
@@ -360,7 +413,7 @@ async fn drive_student(app: &TestApp, b: &Client, details: &str, shots: Option<P
     wait_for(b, Locator::LinkText("Download proof"), "the attempt page").await;
     let page = b.source().await.expect("source");
     assert!(
-        page.contains("your attempt #1") && page.contains("late by 2 h"),
+        page.contains("your attempt #1") && page.contains("Late by 2 h"),
         "{page}"
     );
     shot(b, &shots, "student-attempt.png").await;

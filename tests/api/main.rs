@@ -63,6 +63,7 @@ mod terminal_escapes;
 mod tiles;
 mod tokens;
 mod web;
+mod web_grading;
 mod web_hardening;
 mod webhook;
 mod witness;

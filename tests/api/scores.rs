@@ -27,11 +27,18 @@ backend_tests!(
 );
 
 /// 2026-01-01T00:00:00Z: lab1 opens (and closes a month later).
-const OPENS: i64 = 1_767_225_600;
+pub(crate) const OPENS: i64 = 1_767_225_600;
 
 /// A completed `Autograding Tests` run on `course/<repo>`'s `head`, as GitHub sends it after the
 /// reporter updated it with `output` (`Points 7/10`, or anything).
-fn run_payload(repo: &str, repo_id: i64, head: &str, name: &str, id: i64, output: &str) -> Value {
+pub(crate) fn run_payload(
+    repo: &str,
+    repo_id: i64,
+    head: &str,
+    name: &str,
+    id: i64,
+    output: &str,
+) -> Value {
     let mut p = fixture_json("octokit-webhooks/check_run/completed.with-organization.payload.json");
     let push = push_payload("course", repo, repo_id, head, OPENS);
     p["repository"] = push["repository"].clone();
@@ -55,13 +62,13 @@ fn run_payload(repo: &str, repo_id: i64, head: &str, name: &str, id: i64, output
     p
 }
 
-async fn push(app: &TestApp, repo: &str, repo_id: i64, n: u64, pushed_at: i64) {
+pub(crate) async fn push(app: &TestApp, repo: &str, repo_id: i64, n: u64, pushed_at: i64) {
     let p = push_payload("course", repo, repo_id, &sha(n), pushed_at);
     let resp = app.deliver_push(&format!("push-{repo}-{n}"), &p).await;
     assert_eq!(resp.status().as_u16(), 202);
 }
 
-async fn run(app: &TestApp, guid: &str, payload: &Value) {
+pub(crate) async fn run(app: &TestApp, guid: &str, payload: &Value) {
     let body = serde_json::to_vec(payload).expect("json");
     assert_eq!(app.deliver_status("check_run", guid, &body).await, 202);
 }

@@ -178,7 +178,7 @@ async fn students_see_their_own_record_and_nothing_else(db: TestDb) {
     );
     let page = alice.get(&format!("/attempts/{alice_id}")).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("your attempt #2") && page.body.contains("late by 2 h"));
+    assert!(page.body.contains("your attempt #2") && page.body.contains("Late by 2 h"));
     assert!(
         page.body.contains("course/lab1-alice"),
         "her own repository"

@@ -730,7 +730,7 @@ async fn pages_show_local_times_and_extensions(db: TestDb) {
         "{}",
         bob_page.body
     );
-    assert!(bob_page.body.contains("late by 2 h"), "{}", bob_page.body);
+    assert!(bob_page.body.contains("Late by 2 h"), "{}", bob_page.body);
     assert!(!bob_page.body.contains("extended"));
 
     let alice_page = b

@@ -1,0 +1,409 @@
+//! The instructor's loop in the web view (issues 22 and 23): points on the session, attempt and student
+//! pages, the gradebook download, the per-student page, attempt badges and the final attempt, and the
+//! extension form (grant, change, remove; CSRF; typos refused with a suggestion).
+
+use crate::backend_tests;
+use crate::helpers::{cli_stdout, push_payload, sha, spawn_app, TestApp, TestDb};
+use crate::scores::{run, run_payload, OPENS};
+use crate::tokens::create_token;
+use crate::web::Browser;
+
+backend_tests!(
+    points_and_the_gradebook_download,
+    badges_final_attempts_and_the_student_page,
+    the_extension_form_grants_changes_and_removes,
+);
+
+/// The session's deadline (2026-02-01T00:00Z) from `OPENS`.
+const DEADLINE: i64 = 31 * 86_400;
+
+/// A push to `course/{repo}` by `login` at `OPENS + offset`, of commit `sha(n)`.
+pub async fn push_by(app: &TestApp, repo: &str, repo_id: i64, login: &str, n: u64, offset: i64) {
+    let mut p = push_payload("course", repo, repo_id, &sha(n), OPENS + offset);
+    p["pusher"]["name"] = login.into();
+    p["sender"]["login"] = login.into();
+    p["sender"]["id"] = (repo_id + 100).into();
+    let resp = app.deliver_push(&format!("push-{repo}-{n}"), &p).await;
+    assert_eq!(resp.status().as_u16(), 202);
+}
+
+/// `course/lab1` with a roster (alice, bob, carol): alice pushes twice (#2 scored 7/10), bob once.
+pub async fn graded_class(app: &TestApp) {
+    app.create_lab1_session().await;
+    push_by(app, "lab1-alice", 11, "alice", 1, 100).await;
+    push_by(app, "lab1-alice", 11, "alice", 2, 200).await;
+    push_by(app, "lab1-bob", 12, "bob", 3, 300).await;
+    // alice #3: an hour late; #4: a helper's push, on time but older than #2.
+    push_by(app, "lab1-alice", 11, "alice", 4, DEADLINE + 3600).await;
+    push_by(app, "lab1-alice", 11, "helper", 5, 150).await;
+    app.drain().await;
+    let payload = run_payload(
+        "lab1-alice",
+        11,
+        &sha(2),
+        "Autograding Tests",
+        101,
+        "Points 7/10",
+    );
+    run(app, "run-1", &payload).await;
+    app.drain().await;
+    let roster = app.test_db.scratch_dir().join("roster.csv");
+    std::fs::write(
+        &roster,
+        "identifier,github_username,github_id,name\nid-alice,alice,,Alice\nid-bob,bob,,Bob\nid-carol,carol,,Carol\n",
+    )
+    .expect("write roster");
+    cli_stdout(&app.cli(&[
+        "roster",
+        "import",
+        "--org",
+        "course",
+        roster.to_str().expect("utf8"),
+    ]));
+}
+
+/// The attempt id of `repo`'s attempt number `n`.
+pub async fn attempt_id(app: &TestApp, repo: &str, n: i32) -> i64 {
+    app.attempts()
+        .await
+        .iter()
+        .find(|a| a.repository_full_name == format!("course/{repo}") && a.attempt_number == n)
+        .expect("the attempt")
+        .id
+}
+
+async fn points_and_the_gradebook_download(db: TestDb) {
+    let app = spawn_app(&db).await;
+    graded_class(&app).await;
+    let token = create_token(&app, "teach", "instructor", Some("course"));
+    let mut b = Browser::new(&app.base_url);
+    assert_eq!(b.sign_in(&token).await.status, 303);
+
+    // The session page: alice's final attempt's points and conclusion; bob's final has none yet.
+    let page = b.get("/sessions/lab1").await;
+    assert_eq!(page.status, 200);
+    let alice = page.body.find("course/lab1-alice").expect("alice's row");
+    let bob = page.body.find("course/lab1-bob").expect("bob's row");
+    assert!(page.body.contains(">Points</a>"), "{}", page.body);
+    assert!(
+        page.body[alice..bob].contains("7/10 (success)"),
+        "{}",
+        page.body
+    );
+    assert!(page.body[bob..].contains("no score yet"), "{}", page.body);
+
+    // The attempt pages: the score, or none yet.
+    let scored = b
+        .get(&format!(
+            "/attempts/{}",
+            attempt_id(&app, "lab1-alice", 2).await
+        ))
+        .await;
+    assert_eq!(scored.status, 200);
+    assert!(scored.body.contains("7/10 (success)"), "{}", scored.body);
+    let unscored = b
+        .get(&format!(
+            "/attempts/{}",
+            attempt_id(&app, "lab1-alice", 1).await
+        ))
+        .await;
+    assert!(unscored.body.contains("no score yet"), "{}", unscored.body);
+
+    // The front page links the gradebook; the download is the API's CSV, audited as a web export.
+    let index = b.get("/").await;
+    assert!(
+        index.body.contains("href=\"/orgs/course/gradebook.csv\""),
+        "{}",
+        index.body
+    );
+    let web = b
+        .download("/orgs/course/gradebook.csv", "course-gradebook.csv")
+        .await;
+    let api = app
+        .get_as("/api/v1/orgs/course/gradebook.csv", &token)
+        .await;
+    assert_eq!(api.status().as_u16(), 200);
+    let api = api.text().await.expect("text");
+    assert_eq!(web.body, api);
+    assert!(web.body.contains("id-alice,alice,Alice,7,"), "{}", web.body);
+    assert_eq!(app.audit_count("web.gradebook_exported", None).await, 1);
+    // Another organisation's gradebook is not found.
+    assert_eq!(b.get("/orgs/other/gradebook.csv").await.status, 404);
+}
+
+async fn badges_final_attempts_and_the_student_page(db: TestDb) {
+    let app = spawn_app(&db).await;
+    graded_class(&app).await;
+    let token = create_token(&app, "teach", "instructor", Some("course"));
+    let mut b = Browser::new(&app.base_url);
+    assert_eq!(b.sign_in(&token).await.status, 303);
+    let final_id = attempt_id(&app, "lab1-alice", 2).await;
+
+    // Each attempt's own badge, and whether it is the final one.
+    let graded = b.get(&format!("/attempts/{final_id}")).await;
+    assert!(graded.body.contains("On time</span>"), "{}", graded.body);
+    assert!(graded.body.contains("final (graded)"), "{}", graded.body);
+    let late = b
+        .get(&format!(
+            "/attempts/{}",
+            attempt_id(&app, "lab1-alice", 3).await
+        ))
+        .await;
+    assert!(late.body.contains("Late by 1 h"), "{}", late.body);
+    assert!(!late.body.contains("Late only"), "{}", late.body);
+    assert!(
+        late.body.contains(&format!(
+            "not the final: <a href=\"/attempts/{final_id}\">#2</a> is"
+        )),
+        "{}",
+        late.body
+    );
+
+    // The session page links each student's page (the login and the last push).
+    let page = b.get("/sessions/lab1").await;
+    assert!(
+        page.body
+            .contains("href=\"/sessions/lab1/students/id-alice\""),
+        "{}",
+        page.body
+    );
+    let before = app.audit_count("web.summary_read", None).await;
+    let alice = b.get("/sessions/lab1/students/id-alice").await;
+    assert_eq!(alice.status, 200, "{}", alice.body);
+    assert_eq!(app.audit_count("web.summary_read", None).await, before + 1);
+    let mine: Vec<_> = app
+        .attempts()
+        .await
+        .into_iter()
+        .filter(|a| a.repository_full_name == "course/lab1-alice")
+        .collect();
+    assert_eq!(mine.len(), 4, "{mine:?}");
+    for a in &mine {
+        assert!(
+            alice.body.contains(&format!("href=\"/attempts/{}\"", a.id)),
+            "#{}: {}",
+            a.attempt_number,
+            alice.body
+        );
+    }
+    assert!(
+        alice.body.contains("Deadline that applies"),
+        "{}",
+        alice.body
+    );
+    assert!(alice.body.contains("Late by 1 h"), "{}", alice.body);
+    assert!(alice.body.contains("7/10 (success)"), "{}", alice.body);
+    assert!(
+        alice.body.contains("it is the one graded"),
+        "{}",
+        alice.body
+    );
+    // Pushed by someone else: named.
+    assert!(
+        alice.body.contains("<strong>helper</strong>"),
+        "{}",
+        alice.body
+    );
+    assert!(!alice.body.contains("lab1-bob"), "{}", alice.body);
+    // By login too; bob's page has only bob's attempt.
+    assert_eq!(b.get("/sessions/lab1/students/alice").await.status, 200);
+    let bob = b.get("/sessions/lab1/students/bob").await;
+    assert!(bob.body.contains("course/lab1-bob") && !bob.body.contains("lab1-alice"));
+    assert_eq!(b.get("/sessions/lab1/students/nobody").await.status, 404);
+
+    // Another organisation's instructor finds nothing.
+    let other = create_token(&app, "other-teacher", "instructor", Some("other"));
+    let mut o = Browser::new(&app.base_url);
+    assert_eq!(o.sign_in(&other).await.status, 303);
+    for path in [
+        "/sessions/lab1/students/alice",
+        "/sessions/lab1/students/alice?org=course",
+        "/sessions/lab1/students/id-alice?org=course",
+    ] {
+        let page = o.get(path).await;
+        assert_eq!(page.status, 404, "{path}");
+        assert!(!page.body.contains("lab1-alice"), "{path}");
+    }
+}
+
+async fn the_extension_form_grants_changes_and_removes(db: TestDb) {
+    let app = spawn_app(&db).await;
+    graded_class(&app).await;
+    let token = create_token(&app, "teach", "instructor", Some("course"));
+    let mut b = Browser::new(&app.base_url);
+    assert_eq!(b.sign_in(&token).await.status, 303);
+    let page = b.get("/sessions/lab1").await;
+    assert!(
+        page.body.contains("No student has an extension"),
+        "{}",
+        page.body
+    );
+    let csrf = page.field("csrf");
+    let late = attempt_id(&app, "lab1-alice", 3).await;
+
+    // Without the session's CSRF value: refused, nothing changed.
+    let refused = b
+        .post(
+            "/sessions/lab1/extensions",
+            &[
+                ("org", "course"),
+                ("student", "alice"),
+                ("closes", "2026-02-01T02:00"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(app.audit_count("lab_session.extended", None).await, 0);
+
+    // Granted: alice's late push is now her final attempt.
+    let granted = b
+        .post(
+            "/sessions/lab1/extensions",
+            &[
+                ("csrf", &csrf),
+                ("org", "course"),
+                ("student", "alice"),
+                ("closes", "2026-02-01T02:00"),
+            ],
+        )
+        .await;
+    assert_eq!(granted.status, 303, "{}", granted.body);
+    assert_eq!(app.audit_count("lab_session.extended", None).await, 1);
+    let page = b.get("/sessions/lab1").await;
+    assert!(
+        page.body.contains("Students with their own deadline"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("2026-02-01 02:00 +00:00"),
+        "{}",
+        page.body
+    );
+    let alice = page.body.find("course/lab1-alice").expect("alice's row");
+    assert!(
+        page.body[alice..].contains(&format!("href=\"/attempts/{late}\">#3</a>")),
+        "{}",
+        page.body
+    );
+    let graded = b.get(&format!("/attempts/{late}")).await;
+    assert!(graded.body.contains("final (graded)"), "{}", graded.body);
+
+    // Changed: back before her late push.
+    let changed = b
+        .post(
+            "/sessions/lab1/extensions",
+            &[
+                ("csrf", &csrf),
+                ("org", "course"),
+                ("student", "alice"),
+                ("closes", "2026-02-01T00:30"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    let page = b.get("/sessions/lab1").await;
+    assert!(
+        page.body.contains("2026-02-01 00:30 +00:00"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("2026-02-01 02:00 +00:00"),
+        "{}",
+        page.body
+    );
+
+    // A typo: refused on the page with the suggestion, nothing changed.
+    let typo = b
+        .post(
+            "/sessions/lab1/extensions",
+            &[
+                ("csrf", &csrf),
+                ("org", "course"),
+                ("student", "alcie"),
+                ("closes", "2026-02-03T00:00"),
+            ],
+        )
+        .await;
+    assert_eq!(typo.status, 400, "{}", typo.body);
+    assert!(typo.body.contains("did you mean alice?"), "{}", typo.body);
+    assert!(typo.body.contains("value=\"alcie\""), "{}", typo.body);
+    // A bad time: refused on the page too, no 500.
+    let bad = b
+        .post(
+            "/sessions/lab1/extensions",
+            &[
+                ("csrf", &csrf),
+                ("org", "course"),
+                ("student", "alice"),
+                ("closes", "tomorrow"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(app.audit_count("lab_session.extended", None).await, 2);
+
+    // Removed.
+    let removed = b
+        .post(
+            "/sessions/lab1/extensions",
+            &[
+                ("csrf", &csrf),
+                ("org", "course"),
+                ("student", "alice"),
+                ("action", "remove"),
+            ],
+        )
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert_eq!(
+        app.audit_count("lab_session.extension_removed", None).await,
+        1
+    );
+    let page = b.get("/sessions/lab1").await;
+    assert!(
+        page.body.contains("No student has an extension"),
+        "{}",
+        page.body
+    );
+    // Removing again: refused on the page.
+    let again = b
+        .post(
+            "/sessions/lab1/extensions",
+            &[
+                ("csrf", &csrf),
+                ("org", "course"),
+                ("student", "alice"),
+                ("action", "remove"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.body.contains("has no extension"), "{}", again.body);
+    // The actor is the web session.
+    let actors = app
+        .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'lab_session.extended' AND actor LIKE 'web_session:%'")
+        .await;
+    assert_eq!(actors, 2);
+
+    // An auditor may read but not change.
+    let auditor = create_token(&app, "audit", "auditor", None);
+    let mut c = Browser::new(&app.base_url);
+    assert_eq!(c.sign_in(&auditor).await.status, 303);
+    let theirs = c.get("/sessions/lab1").await;
+    assert!(!theirs.body.contains("Grant or change an extension"));
+    let csrf = theirs.field("csrf");
+    let no = c
+        .post(
+            "/sessions/lab1/extensions",
+            &[
+                ("csrf", &csrf),
+                ("org", "course"),
+                ("student", "alice"),
+                ("closes", "2026-02-01T02:00"),
+            ],
+        )
+        .await;
+    assert_eq!(no.status, 403);
+}
