@@ -330,7 +330,10 @@ pub fn session(header: &Header<'_>, p: &SessionHtml<'_>) -> Markup {
                         tr {
                             @let username = r.github_username();
                             @let repository = r.repository.as_deref().unwrap_or_default();
-                            td { (r.student.as_ref().map_or("–", |s| s.identifier.as_str())) }
+                            td {
+                                (r.student.as_ref().map_or("–", |s| s.identifier.as_str()))
+                                @if let Some(st) = r.student.as_ref().filter(|st| !st.name.is_empty()) { br; small.name { (st.name) } }
+                            }
                             @let href = student_href(p.slug, r, &p.org_query);
                             th scope="row" {
                                 @match &href { Some(h) if !username.is_empty() => a href=(h) { (username) }, _ => (if username.is_empty() { "–" } else { &username }) }

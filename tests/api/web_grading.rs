@@ -91,6 +91,13 @@ async fn points_and_the_gradebook_download(db: TestDb) {
         page.body
     );
     assert!(page.body[bob..].contains("no score yet"), "{}", page.body);
+    // The roster's names stand beside the identifiers (issue 23), carol's too, who never pushed.
+    for name in [
+        "id-alice<br><small class=\"name\">Alice</small>",
+        "id-carol<br><small class=\"name\">Carol</small>",
+    ] {
+        assert!(page.body.contains(name), "{name} in {}", page.body);
+    }
 
     // The attempt pages: the score, or none yet.
     let scored = b
