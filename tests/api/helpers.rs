@@ -1287,24 +1287,34 @@ impl ServeProcess {
     /// within [`CHILD_TIMEOUT`].
     pub async fn start(command: std::process::Command) -> Self {
         let mut serve = Self::spawn(command);
+        serve.wait_until_answers("/readyz").await;
+        serve
+    }
+
+    /// Wait until `GET path` answers 2xx (a connection refused or reset meanwhile is "not yet"); the test
+    /// fails if the process exits or does not answer within [`CHILD_TIMEOUT`].
+    pub async fn wait_until_answers(&mut self, path: &str) {
         let client = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + CHILD_TIMEOUT;
         loop {
             let ready = client
-                .get(format!("{}/readyz", serve.base_url))
+                .get(format!("{}{path}", self.base_url))
                 .timeout(CHILD_TIMEOUT)
                 .send()
                 .await;
             if ready.is_ok_and(|r| r.status().is_success()) {
-                return serve;
+                return;
             }
-            if let Ok(Some(status)) = serve.child.try_wait() {
-                panic!("`{}` exited before it was ready: {status}", serve.command);
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "`{}` exited before it answered {path}: {status}",
+                    self.command
+                );
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "`{}` was not ready within {CHILD_TIMEOUT:?}",
-                serve.command
+                "`{}` did not answer {path} within {CHILD_TIMEOUT:?}",
+                self.command
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

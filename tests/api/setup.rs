@@ -460,7 +460,9 @@ async fn serve_prints_a_one_time_setup_link() {
         command
             .env("LABTRAIL_PUBLIC_URL", "http://127.0.0.1:9")
             .env_remove("GITHUB_WEBHOOK_SECRET");
-        let (serve, log) = spawn_serve_until_logged(command, "setup?code=");
+        let (mut serve, log) = spawn_serve_until_logged(command, "setup?code=");
+        // The link is logged before the accept loop runs: wait until the server answers at all.
+        serve.wait_until_answers("/healthz").await;
         let marker = "http://127.0.0.1:9/setup?code=";
         let start = log
             .find(marker)
