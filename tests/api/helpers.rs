@@ -1200,10 +1200,9 @@ fn lines_in_background(
     use std::io::BufRead as _;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        // Read to the end even when nobody listens any more: a child must never find its output closed.
         for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     rx

@@ -18,6 +18,7 @@ const COMMA_SECRET: &str = "new,secret with, commas";
 
 backend_tests!(
     binary_serves_and_records,
+    serve_outlives_its_closed_log,
     database_failure_answers_503_and_stores_nothing,
     two_serve_processes_share_one_database,
 );
@@ -272,4 +273,37 @@ async fn database_failure_answers_503_and_stores_nothing(db: TestDb) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, 202);
+}
+
+/// Whoever reads `serve`'s log may go away (a test that saw what it waited for, a log shipper restarting):
+/// every later log line then meets a closed pipe. `serve` keeps answering and recording; before, the
+/// logger's own complaint about the closed pipe panicked on the same pipe.
+async fn serve_outlives_its_closed_log(db: TestDb) {
+    let mut command = serve_command(&db);
+    // Debug: every request logs a line.
+    command.env("RUST_LOG", "debug").stderr(Stdio::piped());
+    let mut serve = ServeProcess::start(command).await;
+    drop(serve.child.stderr.take());
+    for i in 0..5 {
+        let status = serve
+            .deliver(
+                "push",
+                &format!("closed-log-{i}"),
+                &alice_push_body(),
+                SECRET,
+            )
+            .await
+            .status()
+            .as_u16();
+        assert_eq!(status, 202, "delivery {i} after the log closed");
+    }
+    serve.wait_until_answers("/healthz").await;
+    assert!(
+        serve
+            .child
+            .try_wait()
+            .expect("the child's status")
+            .is_none(),
+        "serve exited after its log was closed"
+    );
 }
