@@ -245,6 +245,39 @@ pub(crate) fn check_mode(_path: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Parse a verifier key `<name>+<hex id>+<base64(alg ‖ public key)>` of signature type `alg` (a note
+/// signer's 0x01, a witness's 0x04; `wrong_alg` says what another type means), whose id (any case) must
+/// be `id_of(name, key)`: the name and the Ed25519 key.
+pub(crate) fn parse_vkey(
+    vkey: &str,
+    alg: u8,
+    wrong_alg: &str,
+    id_of: fn(&str, &[u8; 32]) -> [u8; 4],
+) -> Result<(String, VerifyingKey), NoteError> {
+    let bad = |m: &str| NoteError::PublicKey(m.to_owned());
+    let mut parts = vkey.trim().splitn(3, '+');
+    let (name, id, key) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(i), Some(k)) => (n, i, k),
+        _ => return Err(bad("expected <name>+<hex id>+<base64 key>")),
+    };
+    if !valid_name(name) {
+        return Err(bad("invalid name"));
+    }
+    let raw = B64.decode(key).map_err(|_| bad("key is not base64"))?;
+    let (&found, public) = raw.split_first().ok_or_else(|| bad("empty key"))?;
+    let public: &[u8; 32] = public
+        .try_into()
+        .map_err(|_| bad("not a 32-byte Ed25519 key"))?;
+    if found != alg {
+        return Err(bad(wrong_alg));
+    }
+    let key = VerifyingKey::from_bytes(public).map_err(|_| bad("not an Ed25519 point"))?;
+    if !id_matches(id, id_of(name, public)) {
+        return Err(bad("the key id does not match the key"));
+    }
+    Ok((name.to_owned(), key))
+}
+
 /// A trusted public key: name, key id and Ed25519 key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verifier {
@@ -256,33 +289,12 @@ pub struct Verifier {
 impl Verifier {
     /// Parse `<name>+<hex id>+<base64(0x01 ‖ public key)>`; the id must match the key.
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
-        let bad = |m: &str| NoteError::PublicKey(m.to_owned());
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (name, id, key) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(n), Some(i), Some(k)) => (n, i, k),
-            _ => return Err(bad("expected <name>+<hex id>+<base64 key>")),
-        };
-        if !valid_name(name) {
-            return Err(bad("invalid name"));
-        }
-        let raw = B64.decode(key).map_err(|_| bad("key is not base64"))?;
-        let (&alg, public) = raw.split_first().ok_or_else(|| bad("empty key"))?;
-        let public: &[u8; 32] = public
-            .try_into()
-            .map_err(|_| bad("not a 32-byte Ed25519 key"))?;
-        if alg != ALG_ED25519 {
-            return Err(bad("not an Ed25519 key"));
-        }
-        let key = VerifyingKey::from_bytes(public).map_err(|_| bad("not an Ed25519 point"))?;
-        let verifier = Self {
-            id: key_id(name, public),
-            name: name.to_owned(),
+        let (name, key) = parse_vkey(vkey, ALG_ED25519, "not an Ed25519 key", key_id)?;
+        Ok(Self {
+            id: key_id(&name, key.as_bytes()),
+            name,
             key,
-        };
-        if !id_matches(id, verifier.id) {
-            return Err(bad("the key id does not match the key"));
-        }
-        Ok(verifier)
+        })
     }
 
     /// `<name>+<hex id>+<base64(0x01 ‖ public key)>`.

@@ -23,7 +23,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::checkpoint::{
-    self, append_to_file, parse_note, CheckpointError, KeyError, NoteError, NoteSignature,
+    self, append_to_file, parse_note, parse_vkey, CheckpointError, KeyError, NoteError,
+    NoteSignature,
 };
 use super::merkle::Hash;
 
@@ -185,35 +186,17 @@ pub struct WitnessVerifier {
 impl WitnessVerifier {
     /// Parse `<name>+<hex id>+<base64(0x04 ‖ public key)>`; the id must match the key.
     pub fn parse(vkey: &str) -> Result<Self, NoteError> {
-        let bad = |m: &str| NoteError::PublicKey(m.to_owned());
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (name, id, key) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(n), Some(i), Some(k)) => (n, i, k),
-            _ => return Err(bad("expected <name>+<hex id>+<base64 key>")),
-        };
-        if !valid_name(name) {
-            return Err(bad("invalid name"));
-        }
-        let raw = B64.decode(key).map_err(|_| bad("key is not base64"))?;
-        let (&alg, public) = raw.split_first().ok_or_else(|| bad("empty key"))?;
-        let public: &[u8; 32] = public
-            .try_into()
-            .map_err(|_| bad("not a 32-byte Ed25519 key"))?;
-        if alg != ALG_COSIGNATURE_V1 {
-            return Err(bad(
-                "not a cosignature/v1 key (signature type 0x04): is this the log's key?",
-            ));
-        }
-        let key = VerifyingKey::from_bytes(public).map_err(|_| bad("not an Ed25519 point"))?;
-        let verifier = Self {
-            id: cosigner_key_id(name, public),
-            name: name.to_owned(),
+        let (name, key) = parse_vkey(
+            vkey,
+            ALG_COSIGNATURE_V1,
+            "not a cosignature/v1 key (signature type 0x04): is this the log's key?",
+            cosigner_key_id,
+        )?;
+        Ok(Self {
+            id: cosigner_key_id(&name, key.as_bytes()),
+            name,
             key,
-        };
-        if !(id.len() == 8 && id.eq_ignore_ascii_case(&hex::encode(verifier.id))) {
-            return Err(bad("the key id does not match the key"));
-        }
-        Ok(verifier)
+        })
     }
 
     /// `<name>+<hex id>+<base64(0x04 ‖ public key)>`.
