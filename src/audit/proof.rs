@@ -243,12 +243,9 @@ fn check_leaf(
     let inclusion = inclusion
         .iter()
         .map(|h| {
-            B64.decode(h)
-                .ok()
-                .and_then(|h| <Hash>::try_from(h).ok())
-                .ok_or_else(|| {
-                    ProofError::Unusable("an inclusion hash is not 32 bytes of base64".into())
-                })
+            Hash::from_base64(h).map_err(|_| {
+                ProofError::Unusable("an inclusion hash is not 32 bytes of base64".into())
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     merkle::verify_inclusion(
@@ -469,7 +466,7 @@ mod tests {
             size: 7,
             signs: checkpoint::Signs::RootAndChain {
                 root: tree.root(7).expect("root"),
-                chain: [0; 32],
+                chain: Hash::new([0; 32]),
             },
         }
         .body();
