@@ -55,7 +55,7 @@ pub enum Verdict {
     /// Every entry rehashes and chains; the head agrees.
     Intact {
         size: i64,
-        head_hash: Option<String>,
+        head_hash: Option<Hash>,
         first_seq: i64,
     },
     /// The first entry (or the head) that does not hold, and why.
@@ -119,9 +119,10 @@ pub async fn verify_with(
         .ok_or(VerifyError::NoHead)?;
     super::check_head_origin(&head, origin)?;
     let mut report = VerifyReport {
+        // Replaced by the walk's verdict (check_chain always sets one).
         verdict: Verdict::Intact {
             size: head.size,
-            head_hash: head.head_hash.clone(),
+            head_hash: None,
             first_seq: head.archived_upto,
         },
         size: head.size,
@@ -615,10 +616,7 @@ async fn check_chain(
             "{unchecked} checkpoints cover only archived entries and were not checked"
         ));
     }
-    let last_hash = walk
-        .prev
-        .filter(|_| walk.next > first_seq)
-        .map(|h| h.to_string());
+    let last_hash = walk.prev.filter(|_| walk.next > first_seq);
     if walk.next != head.size {
         let seq = walk.next.min(head.size);
         return Ok(Err(tampered(
@@ -629,7 +627,11 @@ async fn check_chain(
             ),
         )));
     }
-    if head.size > first_seq && head.head_hash != last_hash {
+    let head_agrees = match (head.head_hash.as_deref(), last_hash) {
+        (Some(text), Some(hash)) => hash.is_hex_of(text),
+        (stored, hash) => stored.is_none() && hash.is_none(),
+    };
+    if head.size > first_seq && !head_agrees {
         return Ok(Err(tampered(
             head.size - 1,
             "audit_head hash differs from the last entry's hash".into(),
