@@ -98,7 +98,7 @@ impl Proof {
             leaf_index,
             entry: B64.encode(canonical),
             tree_size,
-            inclusion: inclusion.iter().map(|h| B64.encode(h)).collect(),
+            inclusion: inclusion.iter().map(Hash::to_base64).collect(),
             checkpoint: checkpoint_note.to_owned(),
             score: None,
         }
@@ -116,7 +116,7 @@ impl Proof {
             score_id,
             leaf_index,
             entry: B64.encode(canonical),
-            inclusion: inclusion.iter().map(|h| B64.encode(h)).collect(),
+            inclusion: inclusion.iter().map(Hash::to_base64).collect(),
         });
         self
     }
@@ -436,7 +436,7 @@ pub async fn consistency(
     Ok(ConsistencyProof {
         from,
         to,
-        proof: proof.iter().map(|h| B64.encode(h)).collect(),
+        proof: proof.iter().map(Hash::to_base64).collect(),
     })
 }
 
