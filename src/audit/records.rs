@@ -1052,81 +1052,62 @@ async fn rows_to_entries(
     }
 }
 
-/// The next page of row ids after `after` (attempts with their `audit_seq`).
+/// The next page of row ids after `after` (attempts and scores with their `audit_seq`).
 async fn row_ids(
     db: &impl ConnectionTrait,
     kind: Kind,
     after: i64,
 ) -> Result<Vec<(i64, Option<i64>)>, DbErr> {
-    Ok(match kind {
+    match kind {
         Kind::Attempt => {
             use lab_attempt::Column as C;
-            lab_attempt::Entity::find()
-                .select_only()
-                .columns([C::Id, C::AuditSeq])
-                .filter(C::Id.gt(after))
-                .order_by_asc(C::Id)
-                .limit(PAGE)
-                .into_tuple::<(i64, i64)>()
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|(id, seq)| (id, Some(seq)))
-                .collect()
+            ids_after::<lab_attempt::Entity>(C::Id, Some(C::AuditSeq), after, db).await
         }
         Kind::Session => {
-            ids_only(
-                lab_session::Entity::find()
-                    .select_only()
-                    .column(lab_session::Column::Id)
-                    .filter(lab_session::Column::Id.gt(after))
-                    .order_by_asc(lab_session::Column::Id),
-                db,
-            )
-            .await?
+            ids_after::<lab_session::Entity>(lab_session::Column::Id, None, after, db).await
         }
         Kind::Score => {
             use lab_attempt_score::Column as C;
-            lab_attempt_score::Entity::find()
-                .select_only()
-                .columns([C::Id, C::AuditSeq])
-                .filter(C::Id.gt(after))
-                .order_by_asc(C::Id)
-                .limit(PAGE)
-                .into_tuple::<(i64, i64)>()
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|(id, seq)| (id, Some(seq)))
-                .collect()
+            ids_after::<lab_attempt_score::Entity>(C::Id, Some(C::AuditSeq), after, db).await
         }
         Kind::Installation => {
-            ids_only(
-                installation::Entity::find()
-                    .select_only()
-                    .column(installation::Column::Id)
-                    .filter(installation::Column::Id.gt(after))
-                    .order_by_asc(installation::Column::Id),
-                db,
-            )
-            .await?
+            ids_after::<installation::Entity>(installation::Column::Id, None, after, db).await
         }
         // Not walked page by page: `check_extensions`, `check_roster`.
-        Kind::Extension | Kind::RosterStudent => Vec::new(),
-    })
+        Kind::Extension | Kind::RosterStudent => Ok(Vec::new()),
+    }
 }
 
-async fn ids_only<E: EntityTrait>(
-    q: sea_orm::Select<E>,
+/// A page of `E`'s ids after `after`, in id order, each with its `seq` column when it has one.
+async fn ids_after<E: EntityTrait>(
+    id: E::Column,
+    seq: Option<E::Column>,
+    after: i64,
     db: &impl ConnectionTrait,
 ) -> Result<Vec<(i64, Option<i64>)>, DbErr> {
-    Ok(q.limit(PAGE)
-        .into_tuple::<i64>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|id| (id, None))
-        .collect())
+    let q = E::find()
+        .select_only()
+        .column(id)
+        .filter(id.gt(after))
+        .order_by_asc(id)
+        .limit(PAGE);
+    Ok(match seq {
+        Some(seq) => q
+            .column(seq)
+            .into_tuple::<(i64, i64)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|(id, seq)| (id, Some(seq)))
+            .collect(),
+        None => q
+            .into_tuple::<i64>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|id| (id, None))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
