@@ -58,7 +58,7 @@ async fn read_until_closed(stream: &mut (impl AsyncReadExt + Unpin), limit: Dura
 }
 
 /// Read a response's head (up to its blank line, or until the connection ends), at most `limit`.
-async fn read_head(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
+pub async fn read_head(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
     let mut received = Vec::new();
     let read = tokio::time::timeout(limit, async {
         let mut buf = [0u8; 1024];
@@ -75,7 +75,7 @@ async fn read_head(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
 }
 
 /// The status code of a raw response, if any arrived.
-fn status_of(response: &[u8]) -> Option<u16> {
+pub fn status_of(response: &[u8]) -> Option<u16> {
     let text = String::from_utf8_lossy(response);
     text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }

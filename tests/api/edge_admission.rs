@@ -121,20 +121,7 @@ async fn signed_push_from(from: IpAddr, app: &TestApp, guid: &str) -> u16 {
 
 /// Read a response's status (or `None` when the connection ends without one), at most 30 s.
 async fn status_within(stream: &mut TcpStream) -> Option<u16> {
-    let mut received = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(30), async {
-        let mut buf = [0u8; 1024];
-        while !received.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "no answer and no close within 30 s");
-    let text = String::from_utf8_lossy(&received);
-    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+    crate::edge::status_of(&crate::edge::read_head(stream, Duration::from_secs(30)).await)
 }
 
 /// Limits under which slow clients are never cut off by a timeout during the test.

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::audit_support::{checkpoint, cli, cli_ok};
 use crate::backend_tests;
-use crate::fake_github::{FakeGithub, APP_ID};
+use crate::fake_github::FakeGithub;
 use crate::helpers::{
     fixture_json, push_payload, sha, spawn_app, spawn_app_with, AppOptions, TestApp, TestDb,
 };
@@ -403,20 +403,7 @@ async fn a_missed_delivery_is_filled_by_scores_sync(db: TestDb) {
         "Points 9/10",
     );
     fake.add_graded_check_run("course/lab1-erin", &sha(8), "lint", "Points 1/1");
-    let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/test-only-github-app-key.pem");
-    let out = crate::helpers::output_of(
-        std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-            .args(["scores", "sync", "--session", "lab1"])
-            .env("DATABASE_URL", &db.url)
-            .env("LABTRAIL_AUDIT_ORIGIN", crate::helpers::ORIGIN)
-            .env("RUST_LOG", "warn")
-            .env("GITHUB_APP_ID", APP_ID.to_string())
-            .env("GITHUB_PRIVATE_KEY_PATH", key)
-            .env("GITHUB_API_URL", fake.api_url())
-            .env_remove("GITHUB_PRIVATE_KEY")
-            .current_dir(db.scratch_dir()),
-    );
+    let out = crate::redeliver::cli_as_app(&db, &fake, &["scores", "sync", "--session", "lab1"]);
     let (code, printed) = crate::helpers::code_and_output(&out);
     assert_eq!(code, Some(0), "{printed}");
     assert!(printed.contains("scored 9/10"), "{printed}");
@@ -445,18 +432,7 @@ async fn gradebook_matches_the_summaries_cell_by_cell(db: TestDb) {
     for s in 0..30 {
         roster.push_str(&format!("s{s:02}@uni.test,student{s:02},,Student {s}\n"));
     }
-    let path = db.scratch_dir().join("roster.csv");
-    std::fs::write(&path, roster).expect("roster");
-    cli_ok(
-        &app,
-        &[
-            "roster",
-            "import",
-            "--org",
-            "course",
-            &path.display().to_string(),
-        ],
-    );
+    app.import_roster(&roster);
     // Students push to some labs, on time or late; some runs are graded.
     let mut n = 0u64;
     for (i, slug) in slugs.iter().enumerate() {
