@@ -147,32 +147,39 @@ struct Refusals {
 
 impl Refusals {
     fn new(registry: &mut Registry) -> Self {
-        let webhooks = Family::<ReasonLabel, Counter>::default();
-        for r in WebhookRefusal::ALL {
-            let _ = webhooks.get_or_create(&ReasonLabel { reason: r.label() });
-        }
-        registry.register(
-            "labtrail_webhook_refusals",
-            "Webhook requests refused before storing, by reason",
-            webhooks.clone(),
-        );
-        let sign_ins = Family::<ReasonLabel, Counter>::default();
-        for r in SignInFailure::ALL {
-            let _ = sign_ins.get_or_create(&ReasonLabel { reason: r.label() });
-        }
-        registry.register(
-            "labtrail_sign_in_failures",
-            "Failed sign-ins (read API tokens, web sign-in forms, GitHub sign-in), by reason",
-            sign_ins.clone(),
-        );
         Self {
-            webhooks,
-            sign_ins,
+            webhooks: by_reason(
+                registry,
+                "labtrail_webhook_refusals",
+                "Webhook requests refused before storing, by reason",
+                WebhookRefusal::ALL.map(WebhookRefusal::label),
+            ),
+            sign_ins: by_reason(
+                registry,
+                "labtrail_sign_in_failures",
+                "Failed sign-ins (read API tokens, web sign-in forms, GitHub sign-in), by reason",
+                SignInFailure::ALL.map(SignInFailure::label),
+            ),
             webhooks_window: Default::default(),
             sign_ins_window: Default::default(),
             window_start: Mutex::new(Instant::now()),
         }
     }
+}
+
+/// A counter registered as `name`, with a zero for every reason of `reasons` from the start.
+fn by_reason<const N: usize>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    reasons: [&'static str; N],
+) -> Family<ReasonLabel, Counter> {
+    let family = Family::<ReasonLabel, Counter>::default();
+    for reason in reasons {
+        let _ = family.get_or_create(&ReasonLabel { reason });
+    }
+    registry.register(name, help, family.clone());
+    family
 }
 
 /// `"1200 bad signature, 34 bad request"`: the non-zero counts, largest first.

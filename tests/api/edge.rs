@@ -23,11 +23,11 @@ backend_tests!(
     sigterm_with_a_partial_request_exits_within_the_deadline,
 );
 
-const MIB: usize = 1024 * 1024;
+pub const MIB: usize = 1024 * 1024;
 
 /// The head of a webhook request whose signature header is well-formed (its body is never completed,
 /// so it is never checked).
-fn webhook_head(guid: &str, content_length: usize) -> String {
+pub fn webhook_head(guid: &str, content_length: usize) -> String {
     format!(
         "POST /webhooks/github HTTP/1.1\r\nhost: labtrail.test\r\ncontent-type: application/json\r\n\
          x-github-event: push\r\nx-github-delivery: {guid}\r\nx-hub-signature-256: sha256={}\r\n\

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::backend_tests;
+use crate::edge::{webhook_head, MIB};
 use crate::helpers::{
     alice_push_body, serve_command, sign, spawn_app_with, AppOptions, ServeProcess, TestApp,
     TestDb, SECRET,
@@ -44,19 +45,8 @@ mod memory_of_twenty_large_deliveries_stays_within_budget {
     }
 }
 
-const MIB: usize = 1024 * 1024;
 /// Timeouts the slow clients must not reach during a test.
 const LONG: Duration = Duration::from_secs(120);
-
-/// The head of a webhook request with a well-formed, made-up signature.
-fn webhook_head(guid: &str, content_length: usize) -> String {
-    format!(
-        "POST /webhooks/github HTTP/1.1\r\nhost: labtrail.test\r\ncontent-type: application/json\r\n\
-         x-github-event: push\r\nx-github-delivery: {guid}\r\nx-hub-signature-256: sha256={}\r\n\
-         content-length: {content_length}\r\n\r\n",
-        "0".repeat(64)
-    )
-}
 
 /// A connection to `addr` from the loopback address `from`.
 async fn connect_from(from: IpAddr, addr: SocketAddr) -> TcpStream {

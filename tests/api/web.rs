@@ -164,6 +164,14 @@ impl Browser {
     }
 }
 
+/// The instructor of `course` (an API token named `teach`), signed in with a new [`Browser`].
+pub async fn instructor_browser(app: &TestApp) -> (String, Browser) {
+    let token = create_token(app, "teach", "instructor", Some("course"));
+    let mut b = Browser::new(&app.base_url);
+    assert_eq!(b.sign_in(&token).await.status, 303);
+    (token, b)
+}
+
 /// The roster of [`class`]: alice, bob and carol, by username.
 pub const ALICE_BOB_CAROL: &str = "identifier,github_username,github_id,name\n\
      id-alice,alice,,Alice\nid-bob,bob,,Bob\nid-carol,carol,,Carol\n";

@@ -4,9 +4,9 @@
 
 use crate::backend_tests;
 use crate::helpers::{push_payload, sha, spawn_app, TestApp, TestDb};
-use crate::scores::{run, run_payload, OPENS};
+use crate::scores::{autograded, OPENS};
 use crate::tokens::create_token;
-use crate::web::{Browser, Page, ALICE_BOB_CAROL};
+use crate::web::{instructor_browser, Browser, Page, ALICE_BOB_CAROL};
 
 backend_tests!(
     points_and_the_gradebook_download,
@@ -37,15 +37,7 @@ pub async fn graded_class(app: &TestApp) {
     push_by(app, "lab1-alice", 11, "alice", 4, DEADLINE + 3600).await;
     push_by(app, "lab1-alice", 11, "helper", 5, 150).await;
     app.drain().await;
-    let payload = run_payload(
-        "lab1-alice",
-        11,
-        &sha(2),
-        "Autograding Tests",
-        101,
-        "Points 7/10",
-    );
-    run(app, "run-1", &payload).await;
+    autograded(app, "run-1", ("lab1-alice", 11), 2, 101, "Points 7/10").await;
     app.drain().await;
     app.import_roster(ALICE_BOB_CAROL);
 }
@@ -54,9 +46,7 @@ pub async fn graded_class(app: &TestApp) {
 async fn instructor_of_graded_class(db: &TestDb) -> (TestApp, String, Browser) {
     let app = spawn_app(db).await;
     graded_class(&app).await;
-    let token = create_token(&app, "teach", "instructor", Some("course"));
-    let mut b = Browser::new(&app.base_url);
-    assert_eq!(b.sign_in(&token).await.status, 303);
+    let (token, b) = instructor_browser(&app).await;
     (app, token, b)
 }
 
