@@ -182,6 +182,20 @@ fn by_reason<const N: usize>(
     family
 }
 
+/// Count `reason` (labelled `label`) in `family`, and in `window` at its index in `all`.
+fn count_reason<R: PartialEq>(
+    family: &Family<ReasonLabel, Counter>,
+    window: &[AtomicU64],
+    all: &[R],
+    reason: R,
+    label: &'static str,
+) {
+    family.get_or_create(&ReasonLabel { reason: label }).inc();
+    if let Some(i) = all.iter().position(|r| *r == reason) {
+        window[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// `"1200 bad signature, 34 bad request"`: the non-zero counts, largest first.
 fn breakdown(counts: &mut [(u64, &'static str)]) -> String {
     counts.sort_by_key(|c| std::cmp::Reverse(c.0));
@@ -445,28 +459,26 @@ impl Metrics {
     /// summary line ([`Self::refusal_summary`]) tells the log.
     pub fn webhook_refused(&self, reason: WebhookRefusal) {
         self.intake(IntakeResult::Refused);
-        self.refusals
-            .webhooks
-            .get_or_create(&ReasonLabel {
-                reason: reason.label(),
-            })
-            .inc();
-        if let Some(i) = WebhookRefusal::ALL.iter().position(|r| *r == reason) {
-            self.refusals.webhooks_window[i].fetch_add(1, Ordering::Relaxed);
-        }
+        let r = &self.refusals;
+        count_reason(
+            &r.webhooks,
+            &r.webhooks_window,
+            &WebhookRefusal::ALL,
+            reason,
+            reason.label(),
+        );
     }
 
     /// A sign-in failed. Not logged: the summary line tells the log.
     pub fn sign_in_failed(&self, reason: SignInFailure) {
-        self.refusals
-            .sign_ins
-            .get_or_create(&ReasonLabel {
-                reason: reason.label(),
-            })
-            .inc();
-        if let Some(i) = SignInFailure::ALL.iter().position(|r| *r == reason) {
-            self.refusals.sign_ins_window[i].fetch_add(1, Ordering::Relaxed);
-        }
+        let r = &self.refusals;
+        count_reason(
+            &r.sign_ins,
+            &r.sign_ins_window,
+            &SignInFailure::ALL,
+            reason,
+            reason.label(),
+        );
     }
 
     /// The summary lines of the refusals since the previous call (none when there were none), and a new
