@@ -7,7 +7,9 @@ use wiremock::ResponseTemplate;
 
 use crate::backend_tests;
 use crate::fake_github::{push_from_git, server_error, CheckRun, GitRepo, Op, Route, APP_ID};
-use crate::github_files::{app_with_fake, deliver, recorded, spec, INSTALLATION, ORG, PUSHED_AT};
+use crate::github_files::{
+    app_with_fake, deliver, deliver_reset, recorded, spec, INSTALLATION, ORG, PUSHED_AT,
+};
 use crate::helpers::{push_payload, sha, spawn_app_with, AppOptions, TestDb};
 
 backend_tests!(
@@ -55,13 +57,7 @@ async fn truncated_list_and_truncated_tree_are_stored_incomplete(db: TestDb) {
     fake.add_repo(INSTALLATION, "course/lab1-cut", 500, &repo.dir);
     // c1's tree lists a, b, c, d; c0's a, c, d: three entries each, as GitHub cuts a huge tree.
     fake.set_tree_limit(3);
-    let mut s = spec("lab1-cut", Some(&c1), &c0);
-    s.forced = true;
-    let payload = push_from_git(&repo, &s);
-    assert_eq!(payload["commits"], json!([]));
-
-    let d = deliver(&app, "cut-1", &payload).await;
-    assert_eq!(d.status, "processed", "{:?}", d.last_error);
+    let d = deliver_reset(&app, &repo, ("lab1-cut", &c1, &c0), "cut-1").await;
     assert_eq!(
         d.attempts, 1,
         "a truncated tree is an answer, not a failure"
