@@ -16,6 +16,7 @@ pub mod pending_score;
 pub mod roster_student;
 pub mod session_extension;
 pub mod states;
+pub mod student_state;
 pub mod web_login_state;
 pub mod web_session;
 pub mod webhook_delivery;

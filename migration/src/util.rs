@@ -49,6 +49,8 @@ columns! {
     blob: blob not_null;
     /// `BLOB NULL`.
     blob_null: blob null;
+    /// `DOUBLE NULL` (`REAL` on SQLite, `DOUBLE PRECISION` on PostgreSQL).
+    double_null: double null;
 }
 
 /// Declares a table a migration creates, naming each column once: the `DeriveIden` enum `$table` (its

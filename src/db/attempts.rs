@@ -254,6 +254,7 @@ pub async fn record_batch(
             .filter_map(|(i, _)| inserted.get(i))
             .collect();
         crate::db::scores::apply_pending(txn, log, &fresh).await?;
+        crate::db::student_state::record_attempts(txn, &fresh).await?;
         let guids: Vec<&str> = inserts
             .iter()
             .map(|(i, _)| news[*i].delivery_id.as_str())

@@ -11,6 +11,7 @@ pub mod roster;
 pub mod scores;
 pub mod sessions;
 pub mod student;
+pub mod student_state;
 pub mod students;
 pub mod summary;
 pub mod tokens;

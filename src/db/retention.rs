@@ -162,6 +162,10 @@ async fn erase_attempts<C: ConnectionTrait + TransactionTrait>(
                 .filter(webhook_delivery::Column::Guid.is_in(guids))
                 .exec(txn)
                 .await?;
+            let repos: Vec<i64> = batch.iter().map(|a| a.repository_id).collect();
+            if let Some(session) = crate::db::sessions::get(txn, session_id).await? {
+                crate::db::student_state::rebuild_repositories(txn, &session, &repos).await?;
+            }
             Ok::<_, RetentionError>(batch.len() as u64)
         })
         .await?;

@@ -81,6 +81,7 @@ pub async fn import(
         for (row, is_new) in plan.rows.into_iter().zip(plan.new) {
             write(txn, row, is_new).await?;
         }
+        crate::db::student_state::rebuild_org(txn, &org).await?;
         Ok(d)
     })
     .await
@@ -149,6 +150,7 @@ pub async fn remove(
         log.append(entries::roster_removed(actor, &org, &rows)?)
             .await?;
         delete(txn, &rows).await?;
+        crate::db::student_state::rebuild_org(txn, &org).await?;
         Ok(rows)
     })
     .await

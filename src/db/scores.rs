@@ -95,6 +95,7 @@ async fn record_score(
     .insert(txn)
     .await?;
     log.append(entries::attempt_scored(&score, actor)?).await?;
+    crate::db::student_state::refresh_scores(txn, &[attempt_id]).await?;
     Ok(Some(score))
 }
 

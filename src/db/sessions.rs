@@ -201,6 +201,7 @@ pub async fn create(
         }
         log.append(entries::session_created(actor, &session)?)
             .await?;
+        crate::db::student_state::rebuild_session(txn, &session).await?;
         Ok(session)
     })
     .await
@@ -423,6 +424,9 @@ pub async fn edit(
         let updated = active.update(txn).await?;
         let after = Deadlines::load(txn, &updated).await?;
         crate::db::check_runs::queue_changed_verdicts(txn, updated.id, &before, &after).await?;
+        if (updated.opens_at, updated.closes_at) != (old.opens_at, old.closes_at) {
+            crate::db::student_state::rebuild_session(txn, &updated).await?;
+        }
         Ok(updated)
     })
     .await
@@ -548,6 +552,7 @@ pub async fn extend(
         };
         let after = Deadlines::load(txn, &session).await?;
         crate::db::check_runs::queue_changed_verdicts(txn, session.id, &before, &after).await?;
+        crate::db::student_state::rebuild_session(txn, &session).await?;
         Ok(Extended {
             session,
             extension,
@@ -632,6 +637,7 @@ pub async fn remove_extension(
         session_extension::Entity::delete_by_id(extension.id)
             .exec(txn)
             .await?;
+        crate::db::student_state::rebuild_session(txn, &session).await?;
         Ok(Unextended { session, extension })
     })
     .await

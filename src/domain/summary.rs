@@ -143,6 +143,8 @@ pub struct RepoFold {
     pub early_attempts: u64,
     /// Any forced push.
     pub forced: bool,
+    /// Forced pushes.
+    pub forced_attempts: u64,
 }
 
 impl RepoFold {
@@ -151,6 +153,7 @@ impl RepoFold {
     pub fn add(&mut self, a: AttemptFacts, opens_at: DateTime<Utc>, deadline: DateTime<Utc>) {
         self.attempts += 1;
         self.forced |= a.forced;
+        self.forced_attempts += u64::from(a.forced);
         self.first_pushed_at = Some(
             self.first_pushed_at
                 .map_or(a.pushed_at, |t| t.min(a.pushed_at)),
