@@ -138,6 +138,16 @@ pub enum Command {
     /// Check the installation, read-only: database, audit key and checkpoints, secrets, and the App as
     /// GitHub sees it. One line per check, ✓ or ✗ with the fix; exit 0 healthy, 1 problems found.
     Doctor(DoctorArgs),
+    /// Rebuild the kept per-student state (the summary's rows) from the attempts, roster, deadlines and
+    /// scores: every session, or one.
+    Reindex {
+        /// Only this session (slug).
+        #[arg(long)]
+        session: Option<String>,
+        /// The session's organisation, when several use the slug.
+        #[arg(long)]
+        org: Option<String>,
+    },
 }
 
 /// `labtrail witness …`.

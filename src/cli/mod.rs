@@ -10,6 +10,7 @@ pub mod doctor;
 mod grades;
 pub mod help;
 mod redeliver;
+mod reindex;
 mod retention;
 mod roster;
 mod scores;
@@ -67,8 +68,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::serve(g, *args).await,
         Command::Migrate => {
-            let db = open(g).await?;
-            db::migrate(&db).await?;
+            let db = connect(g).await?;
+            db::migrate_with_progress(&db, |b| {
+                eprintln!(
+                    "student state: {}/{} built, {} rows ({} of {})",
+                    b.org, b.slug, b.rows, b.done, b.of
+                );
+            })
+            .await?;
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
@@ -176,12 +183,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => tokens::token(g, cmd).await,
         Command::Retention(RetentionCommand::Run(args)) => retention::run(g, args).await,
         Command::Doctor(args) => doctor::doctor(g, &args).await,
+        Command::Reindex { session, org } => {
+            reindex::reindex(g, session.as_deref(), org.as_deref()).await
+        }
     }
 }
 
 /// Open the database and bring its schema up to date.
 async fn open(g: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
-    let db = match db::connect(&g.database_url).await {
+    let db = connect(g).await?;
+    db::migrate(&db).await?;
+    Ok(db)
+}
+
+/// Open the database as it is.
+async fn connect(g: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
+    Ok(match db::connect(&g.database_url).await {
         Ok(db) => db,
         Err(e) if db::is_missing_database(&e) => {
             let name = url::Url::parse(&g.database_url)
@@ -190,9 +207,7 @@ async fn open(g: &GlobalArgs) -> anyhow::Result<DatabaseConnection> {
             return Err(MissingDatabase(name).into());
         }
         Err(e) => return Err(e).context("Cannot open the database (check DATABASE_URL)"),
-    };
-    db::migrate(&db).await?;
-    Ok(db)
+    })
 }
 
 /// The session `slug` (of `org`, when given) and its per-student summary.

@@ -250,6 +250,30 @@ pub enum MigrateError {
 /// Apply every pending migration (nothing, and no DDL, when the schema is current). A role without the
 /// right to (the runtime role of docs/security.md) gets [`MigrateError::NotOwner`], which says who must.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), MigrateError> {
+    migrate_with_progress(db, |b| {
+        tracing::info!(
+            session = %format_args!("{}/{}", b.org, b.slug),
+            rows = b.rows,
+            "student state built ({} of {})",
+            b.done,
+            b.of
+        );
+    })
+    .await
+}
+
+/// [`migrate`], then build the kept state of each session that has none yet
+/// ([`student_state::build_unbuilt`]), calling `progress` after each.
+pub async fn migrate_with_progress(
+    db: &DatabaseConnection,
+    progress: impl FnMut(&student_state::Built),
+) -> Result<(), MigrateError> {
+    apply_migrations(db).await?;
+    student_state::build_unbuilt(db, progress).await?;
+    Ok(())
+}
+
+async fn apply_migrations(db: &DatabaseConnection) -> Result<(), MigrateError> {
     let pending = match pending_migrations(db).await {
         Ok(pending) if pending.is_empty() => return Ok(()),
         Ok(pending) => Some(pending),

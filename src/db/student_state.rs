@@ -768,3 +768,64 @@ pub async fn unbuilt(db: &impl ConnectionTrait) -> Result<Vec<lab_session::Model
         .filter(|s| !built.contains(&s.id))
         .collect())
 }
+
+/// One session built by [`build_unbuilt`]: its place among them and its rows.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub done: usize,
+    pub of: usize,
+    pub org: String,
+    pub slug: String,
+    pub rows: u64,
+}
+
+/// Build the state of every session that should have rows and has none (a database migrated to the
+/// table, which the migration creates empty): one transaction per session, `progress` after each.
+/// A session with no attempts and no roster has no rows and is left alone.
+pub async fn build_unbuilt<D>(db: &D, mut progress: impl FnMut(&Built)) -> Result<usize, DbErr>
+where
+    D: ConnectionTrait + sea_orm::TransactionTrait,
+{
+    let mut todo = Vec::new();
+    for session in unbuilt(db).await? {
+        let attempts = lab_attempt::Entity::find()
+            .filter(lab_attempt::Column::SessionId.eq(session.id))
+            .count(db)
+            .await?;
+        let roster = roster_student::Entity::find()
+            .filter(roster_student::Column::Org.eq(session.org.as_str()))
+            .count(db)
+            .await?;
+        if attempts > 0 || roster > 0 {
+            todo.push(session);
+        }
+    }
+    let of = todo.len();
+    for (i, session) in todo.into_iter().enumerate() {
+        let txn = db.begin().await?;
+        let rows = rebuild_session(&txn, &session).await?;
+        txn.commit().await?;
+        progress(&Built {
+            done: i + 1,
+            of,
+            org: session.org,
+            slug: session.slug,
+            rows,
+        });
+    }
+    Ok(of)
+}
+
+/// `labtrail reindex`: rebuild the state of `session` under the audit lock (so no attempt is recorded
+/// meanwhile), appending nothing to the log (derived data: `audit verify` checks it against the
+/// attempts); the number of rows it now has.
+pub async fn reindex(
+    db: &impl sea_orm::TransactionTrait,
+    origin: &str,
+    session: &lab_session::Model,
+) -> Result<u64, crate::audit::AuditError> {
+    let (txn, _head) = crate::audit::begin_write(db, origin).await?;
+    let rows = rebuild_session(&txn, session).await?;
+    txn.commit().await?;
+    Ok(rows)
+}
