@@ -300,10 +300,35 @@ pub(super) async fn verify(g: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<E
         Ok(db) => db,
         Err(e) => return cannot(format!("cannot open the database: {e}")),
     };
-    match verify_with(&db, &g.origin(), &evidence).await {
-        Ok(report) => Ok(print_report(&report)),
-        Err(e) => cannot(crate::error::Chain(&e).to_string()),
+    let report = match verify_with(&db, &g.origin(), &evidence).await {
+        Ok(report) => report,
+        Err(e) => return cannot(crate::error::Chain(&e).to_string()),
+    };
+    let state = match db::student_state::check_all(&db).await {
+        Ok(state) => state,
+        Err(e) => return cannot(format!("cannot check the kept student state: {e}")),
+    };
+    let code = print_report(&report);
+    Ok(if print_state(&state) { code } else { ExitCode::from(1) })
+}
+
+/// Print the kept state's check (issue 24); `false` when a row differs from the attempts.
+fn print_state(s: &db::student_state::StateCheck) -> bool {
+    if s.differences.is_empty() {
+        println!(
+            "student state matches the attempts: {} rows of {} sessions",
+            s.rows, s.sessions
+        );
+        return true;
     }
+    println!(
+        "student state TAMPERED: {} differences from a recomputation from the attempts",
+        s.differences.len()
+    );
+    for (session, d) in &s.differences {
+        println!("  session {session}: {}: {}", d.row, d.field);
+    }
+    false
 }
 
 fn print_report(r: &VerifyReport) -> ExitCode {

@@ -829,3 +829,37 @@ pub async fn reindex(
     txn.commit().await?;
     Ok(rows)
 }
+
+/// What `audit verify` found comparing every session's kept state with its recomputation.
+#[derive(Debug, Clone, Default)]
+pub struct StateCheck {
+    pub sessions: usize,
+    /// Rows expected (the recomputation's).
+    pub rows: usize,
+    /// `(org/slug, difference)`.
+    pub differences: Vec<(String, Difference)>,
+}
+
+/// Compare the kept state of every session with [`summary::recompute`], one session at a time.
+pub async fn check_all(db: &impl ConnectionTrait) -> Result<StateCheck, DbErr> {
+    let mut check = StateCheck::default();
+    for session in lab_session::Entity::find()
+        .order_by_asc(lab_session::Column::Id)
+        .all(db)
+        .await?
+    {
+        check.sessions += 1;
+        check.rows += usize::try_from(
+            student_state::Entity::find()
+                .filter(C::SessionId.eq(session.id))
+                .count(db)
+                .await?,
+        )
+        .unwrap_or(usize::MAX);
+        let name = format!("{}/{}", session.org, session.slug);
+        for d in differences(db, &session).await? {
+            check.differences.push((name.clone(), d));
+        }
+    }
+    Ok(check)
+}
