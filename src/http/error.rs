@@ -85,7 +85,8 @@ impl From<ReadError> for AppError {
             e @ (ReadError::NoSession(_)
             | ReadError::NoStudent(_)
             | ReadError::NoAttempt(_)
-            | ReadError::NoPage(_)) => Self::NotFound(e.to_string()),
+            | ReadError::NoPage(_)
+            | ReadError::NoRowsPage(_)) => Self::NotFound(e.to_string()),
             e @ (ReadError::NoCheckpoint | ReadError::Archived(_)) => Self::NotFound(e.to_string()),
             ReadError::AmbiguousSlug(slug) => Self::BadRequest(format!(
                 "several organisations have a session {slug:?}: pass org="

@@ -58,6 +58,9 @@ pub enum ReadError {
     /// No such page of an attempt's files.
     #[error("no page {0} of files")]
     NoPage(u64),
+    /// No such page of a session's students.
+    #[error("no page {0} of students")]
+    NoRowsPage(u64),
     /// The audit log's reads need an auditor or admin.
     #[error("reading the audit log needs an auditor or admin")]
     NeedsAuditRole,

@@ -88,6 +88,15 @@ pub struct StatusCounts {
 }
 
 impl StatusCounts {
+    fn add(&mut self, status: Status, n: u64) {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        match status {
+            Status::OnTime => self.on_time += n,
+            Status::LateOnly => self.late_only += n,
+            Status::Missing => self.missing += n,
+        }
+    }
+
     fn of(rows: &[StudentSummary]) -> Self {
         let count = |st: Status| rows.iter().filter(|r| r.status == st).count();
         Self {
@@ -111,15 +120,18 @@ pub async fn index(ctx: Ctx<'_>, viewer: &Viewer) -> Result<Vec<IndexLine>, Read
         .into_iter()
         .filter(|s| viewer.sees_org(&s.org))
         .collect();
-    let mut lines = Vec::with_capacity(sessions.len());
-    for session in sessions {
-        let rows = db::summary::summarize(ctx.db, &session).await?;
-        lines.push(IndexLine {
-            counts: StatusCounts::of(&rows),
-            session,
-        });
+    let ids: Vec<i64> = sessions.iter().map(|s| s.id).collect();
+    let mut counts: std::collections::HashMap<i64, StatusCounts> = std::collections::HashMap::new();
+    for (id, status, n) in db::student_state::status_counts(ctx.db, &ids).await? {
+        counts.entry(id).or_default().add(status, n);
     }
-    Ok(lines)
+    Ok(sessions
+        .into_iter()
+        .map(|session| IndexLine {
+            counts: counts.get(&session.id).copied().unwrap_or_default(),
+            session,
+        })
+        .collect())
 }
 
 fn session_subject(session: &lab_session::Model) -> String {
@@ -171,26 +183,65 @@ pub async fn summary(
     })
 }
 
-/// The web view's page of a session: its summary (audited as a summary read), and the chart's push
-/// times and the extensions that go with it.
+/// The web view's page of a session: one page of its rows (searched, filtered and sorted in the
+/// database; audited as a summary read of the rows shown), the whole session's counts, and the chart's
+/// push times and the extensions that go with it.
 pub struct SessionView {
-    pub summary: SessionSummary,
+    pub session: lab_session::Model,
+    pub rows: Vec<StudentSummary>,
+    /// Rows the search and filter select, on every page.
+    pub matching: u64,
+    /// The whole session's rows and counts.
+    pub total: usize,
+    pub counts: StatusCounts,
+    /// 0-based, and how many there are (at least 1).
+    pub page: u64,
+    pub pages: u64,
     /// `(pushed_at, late)` of every attempt.
     pub pushes: Vec<(DateTime<Utc>, bool)>,
     pub extensions: Vec<session_extension::Model>,
 }
 
+/// Page `query.page` (0-based) of a session's rows; a page past the last is [`ReadError::NoRowsPage`].
 pub async fn session_page(
     ctx: Ctx<'_>,
     viewer: &Viewer,
-    session_ref: (&str, Option<&str>),
-    status: Option<Status>,
+    (slug, org): (&str, Option<&str>),
+    query: &db::student_state::PageQuery,
 ) -> Result<SessionView, ReadError> {
-    let summary = summary(ctx, viewer, session_ref, None, status).await?;
-    let pushes = db::web_views::push_times(ctx.db, summary.session.id).await?;
-    let extensions = db::sessions::extensions(ctx.db, summary.session.id).await?;
+    let session = session(ctx, viewer, slug, org).await?;
+    let mut counts = StatusCounts::default();
+    for (_, status, n) in db::student_state::status_counts(ctx.db, &[session.id]).await? {
+        counts.add(status, n);
+    }
+    let found = db::student_state::page(ctx.db, &session, query).await?;
+    let pages = found.matching.div_ceil(query.per_page.max(1)).max(1);
+    if query.page >= pages {
+        return Err(ReadError::NoRowsPage(query.page.saturating_add(1)));
+    }
+    let detail = ReadDetail::SessionRows {
+        session_id: session.id,
+        format: None,
+        count: found.rows.len(),
+    };
+    record(
+        ctx,
+        viewer,
+        Read::Summary,
+        session_subject(&session),
+        detail,
+    )
+    .await?;
+    let pushes = db::web_views::push_times(ctx.db, session.id).await?;
+    let extensions = db::sessions::extensions(ctx.db, session.id).await?;
     Ok(SessionView {
-        summary,
+        total: counts.on_time + counts.late_only + counts.missing,
+        session,
+        rows: found.rows,
+        matching: found.matching,
+        counts,
+        page: query.page,
+        pages,
         pushes,
         extensions,
     })

@@ -89,6 +89,7 @@ impl From<ReadError> for WebError {
             }
             ReadError::NoAttempt(id) => Self::NotFound(format!("No attempt {id}.")),
             ReadError::NoPage(page) => Self::NotFound(format!("No page {page} of files.")),
+            ReadError::NoRowsPage(page) => Self::NotFound(format!("No page {page} of students.")),
             ReadError::NotCovered {
                 message,
                 retry_after_secs,

@@ -14,7 +14,6 @@ use super::views::{self, Header, SessionLine};
 use super::WebApp;
 use crate::db::attempts::AttemptFilter;
 use crate::db::sessions::{NewDeadline, SessionError};
-use crate::db::summary::StudentSummary;
 use crate::db::tokens::Role;
 use crate::db::{self};
 use crate::http::api;
@@ -151,57 +150,14 @@ pub struct SessionQuery {
     org: Option<String>,
     status: Option<String>,
     sort: Option<String>,
+    /// Search: a substring of the login, roster identifier or name (any case).
+    q: Option<String>,
+    /// 1-based.
+    page: Option<u64>,
 }
 
-/// A row's roster identifier; `None` for a student off the roster.
-fn roster_id(s: &StudentSummary) -> Option<&str> {
-    s.student.as_ref().map(|r| r.identifier.as_str())
-}
-
-/// Sort rows by a column key (`-key`: descending); unknown keys sort by roster id, then repository.
-fn sort_rows(rows: &mut [StudentSummary], sort: &str) {
-    let key = sort.trim_start_matches('-');
-    rows.sort_by(|a, b| {
-        let by = match key {
-            // No username is "": first.
-            "username" => a
-                .github_username()
-                .to_lowercase()
-                .cmp(&b.github_username().to_lowercase()),
-            "final" => a
-                .fold
-                .final_attempt
-                .as_ref()
-                .map(|f| f.pushed_at)
-                .cmp(&b.fold.final_attempt.as_ref().map(|f| f.pushed_at)),
-            "last_push" => a.fold.last_pushed_at.cmp(&b.fold.last_pushed_at),
-            "late" => a.fold.late_attempts.cmp(&b.fold.late_attempts),
-            "forced" => a.fold.forced.cmp(&b.fold.forced),
-            "status" => summary::rank(a.status).cmp(&summary::rank(b.status)),
-            // Without points first.
-            "points" => {
-                let points = |r: &StudentSummary| {
-                    r.score
-                        .as_ref()
-                        .and_then(|s| s.points.as_deref())
-                        .and_then(|p| p.parse::<f64>().ok())
-                };
-                match (points(a), points(b)) {
-                    (Some(x), Some(y)) => x.total_cmp(&y),
-                    (x, y) => x.is_some().cmp(&y.is_some()),
-                }
-            }
-            // Students off the roster last, as in the summary.
-            _ => {
-                (roster_id(a).is_none(), roster_id(a)).cmp(&(roster_id(b).is_none(), roster_id(b)))
-            }
-        };
-        by.then_with(|| a.repository.cmp(&b.repository))
-    });
-    if sort.starts_with('-') {
-        rows.reverse();
-    }
-}
+/// Students per page of the session page.
+pub const STUDENTS_PER_PAGE: u64 = 100;
 
 /// `GET /sessions/{slug}`: the per-student table (audited as `web.summary_read`).
 pub async fn session(
@@ -242,20 +198,26 @@ async fn render_session(
         return Err(WebError::BadRequest(format!("cannot sort by {sort:?}")));
     }
     let viewer = user.viewer();
-    let page_data =
-        reads::session_page(ctx(state), &viewer, (slug, q.org.as_deref()), status).await?;
+    let search = q.q.as_deref().map(str::trim).unwrap_or_default();
+    let query = db::student_state::PageQuery {
+        search: Some(search.to_owned()).filter(|s| !s.is_empty()),
+        status,
+        sort: sort.clone(),
+        page: q.page.unwrap_or(1).max(1) - 1,
+        per_page: STUDENTS_PER_PAGE,
+    };
+    let page_data = reads::session_page(ctx(state), &viewer, (slug, q.org.as_deref()), &query).await?;
     let reads::SessionView {
-        summary:
-            reads::SessionSummary {
-                session,
-                mut rows,
-                total,
-                ..
-            },
+        session,
+        rows,
+        total,
+        counts,
+        matching,
+        page,
+        pages,
         pushes,
         extensions,
     } = page_data;
-    sort_rows(&mut rows, &sort);
     let extensions: Vec<_> = extensions
         .into_iter()
         .map(|e| (e.student, e.closes_at))
@@ -281,6 +243,11 @@ async fn render_session(
         archived: session.archived_at.is_some(),
         rows: &rows,
         total,
+        counts: (counts.on_time, counts.late_only, counts.missing),
+        matching,
+        page,
+        pages,
+        search,
         status,
         sort: &sort,
         org_query,

@@ -17,10 +17,5 @@ pub fn parse(s: &str) -> Option<Status> {
     ALL.into_iter().find(|st| st.as_str() == s)
 }
 
-/// Every status, in the order of the filter and of sorting by status.
+/// Every status, in the order of the filter and of sorting by status (`db::student_state`'s order).
 pub const ALL: [Status; 3] = [Status::OnTime, Status::LateOnly, Status::Missing];
-
-/// A status's place in [`ALL`].
-pub fn rank(status: Status) -> usize {
-    ALL.iter().position(|s| *s == status).unwrap_or(ALL.len())
-}

@@ -231,8 +231,18 @@ pub struct SessionHtml<'a> {
     /// The session's IANA time zone: every time on the page is local.
     pub timezone: &'a str,
     pub archived: bool,
+    /// This page's rows.
     pub rows: &'a [StudentSummary],
+    /// The whole session's rows, and its counts (on time, late only, missing).
     pub total: usize,
+    pub counts: (usize, usize, usize),
+    /// Rows the search and filter select (every page).
+    pub matching: u64,
+    /// 0-based, and how many.
+    pub page: u64,
+    pub pages: u64,
+    /// `?q=`: the search typed.
+    pub search: &'a str,
     pub status: Option<Status>,
     pub sort: &'a str,
     /// `?org=…&` when the slug needs its org.
@@ -275,10 +285,14 @@ fn short(sha: &str) -> &str {
 /// `/sessions/{slug}`.
 pub fn session(header: &Header<'_>, p: &SessionHtml<'_>) -> Markup {
     let base = format!("/sessions/{}", p.slug);
-    let status_q = p
+    let mut status_q = p
         .status
         .map(|s| format!("status={}&", s.as_str()))
         .unwrap_or_default();
+    if !p.search.is_empty() {
+        status_q.push_str(&format!("q={}&", segment(p.search)));
+    }
+    let page_href = |n: u64| format!("{base}?{}{status_q}sort={}&page={n}", p.org_query, p.sort);
     layout(
         p.title,
         Some(header),
@@ -306,13 +320,21 @@ pub fn session(header: &Header<'_>, p: &SessionHtml<'_>) -> Markup {
                         option value=(s.as_str()) selected[p.status == Some(s)] { (summary::label(s)) }
                     }
                 }
+                label for="q" { "Search" }
+                input type="search" id="q" name="q" value=(p.search) placeholder="login, roster id or name";
                 input type="hidden" name="sort" value=(p.sort);
                 button type="submit" { "Filter" }
             }
+            p.counts {
+                "Whole session: " (p.total) " students · " (p.counts.0) " on time · " (p.counts.1) " late only · "
+                (p.counts.2) " missing"
+            }
             table.summary {
                 caption {
-                    "Students of " (p.title) ": " (p.rows.len()) " of " (p.total) " shown"
+                    "Students of " (p.title) ": " (p.rows.len()) " of " (p.matching) " shown (" (p.total) " in the session)"
                     @if let Some(s) = p.status { ", status " (summary::label(s)) }
+                    @if !p.search.is_empty() { ", matching " q { (p.search) } }
+                    ", page " (p.page + 1) " of " (p.pages)
                     ", sorted by " (COLUMNS.iter().find(|c| p.sort.trim_start_matches('-') == c.0).map_or("roster id", |c| c.1))
                     @if p.sort.starts_with('-') { " (descending)" }
                 }
@@ -358,6 +380,13 @@ pub fn session(header: &Header<'_>, p: &SessionHtml<'_>) -> Markup {
                             td { @match &r.score { Some(s) => (score_text(s)), None => @if r.fold.final_attempt.is_some() { "no score yet" } @else { "–" } } }
                         }
                     }
+                }
+            }
+            @if p.pages > 1 {
+                nav.pager aria-label="Student pages" {
+                    @if p.page > 0 { a href=(page_href(p.page)) rel="prev" { "‹ Previous" } " " }
+                    "Page " (p.page + 1) " of " (p.pages)
+                    @if p.page + 1 < p.pages { " " a href=(page_href(p.page + 2)) rel="next" { "Next ›" } }
                 }
             }
         },
