@@ -517,7 +517,7 @@ pub async fn status_counts(
 
 /// Which rows of a session a page shows.
 #[derive(Debug, Clone, Default)]
-pub struct PageQuery {
+pub struct RowsQuery {
     /// Case-insensitive substring of the GitHub username (or pusher logins), roster identifier or name.
     pub search: Option<String>,
     pub status: Option<Status>,
@@ -540,10 +540,7 @@ pub struct StatePage {
 /// `e` compared as bytes (PostgreSQL's default collation follows the locale; SQLite's is binary).
 fn bytewise(backend: DbBackend, e: SimpleExpr) -> SimpleExpr {
     match backend {
-        DbBackend::Postgres => Expr::expr(e).binary(
-            sea_orm::sea_query::BinOper::Custom("COLLATE"),
-            Expr::cust("\"C\""),
-        ),
+        DbBackend::Postgres => Expr::cust_with_expr("$1 COLLATE \"C\"", e),
         _ => e,
     }
 }
@@ -610,7 +607,7 @@ fn contains_pattern(s: &str) -> String {
 pub async fn page(
     db: &impl ConnectionTrait,
     session: &lab_session::Model,
-    q: &PageQuery,
+    q: &RowsQuery,
 ) -> Result<StatePage, DbErr> {
     use sea_orm::sea_query::{Condition, LikeExpr};
     let mut select = student_state::Entity::find().filter(C::SessionId.eq(session.id));

@@ -207,7 +207,7 @@ pub async fn session_page(
     ctx: Ctx<'_>,
     viewer: &Viewer,
     (slug, org): (&str, Option<&str>),
-    query: &db::student_state::PageQuery,
+    query: &db::student_state::RowsQuery,
 ) -> Result<SessionView, ReadError> {
     let session = session(ctx, viewer, slug, org).await?;
     let mut counts = StatusCounts::default();

@@ -199,7 +199,7 @@ async fn render_session(
     }
     let viewer = user.viewer();
     let search = q.q.as_deref().map(str::trim).unwrap_or_default();
-    let query = db::student_state::PageQuery {
+    let query = db::student_state::RowsQuery {
         search: Some(search.to_owned()).filter(|s| !s.is_empty()),
         status,
         sort: sort.clone(),
