@@ -244,6 +244,24 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     let late = b.source().await.expect("source");
     assert!(late.contains("course/lab1-bob") && !late.contains("course/lab1-alice"));
 
+    // Search (issue 24): every status, then a login typed in any case; the search stays in the form.
+    b.find(Locator::Id("status"))
+        .await
+        .expect("the status filter")
+        .select_by_value("")
+        .await
+        .expect("choose all students");
+    b.find(Locator::Id("q"))
+        .await
+        .expect("the search field")
+        .send_keys("ALICE")
+        .await
+        .expect("type a search");
+    click(b, Locator::Css("form.filter button[type=submit]"), "search").await;
+    wait_for(b, Locator::Css("input#q[value='ALICE']"), "the searched page").await;
+    let found = b.source().await.expect("source");
+    assert!(found.contains("course/lab1-alice") && !found.contains("course/lab1-bob"));
+
     // bob has no final attempt: open alice's from the unfiltered table.
     b.goto(&format!("{base}/sessions/lab1?status=on_time"))
         .await
