@@ -309,7 +309,11 @@ pub(super) async fn verify(g: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<E
         Err(e) => return cannot(format!("cannot check the kept student state: {e}")),
     };
     let code = print_report(&report);
-    Ok(if print_state(&state) { code } else { ExitCode::from(1) })
+    Ok(if print_state(&state) {
+        code
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Print the kept state's check (issue 24); `false` when a row differs from the attempts.

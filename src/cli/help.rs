@@ -33,6 +33,7 @@ const HELP: &[(&str, &str, Option<&str>)] = &[
     ("grades export", "labtrail grades export --session lab3 --out lab3-grades.csv", None),
     ("grades book", "labtrail grades book --org my-course --sessions lab1,lab2,lab3 --out gradebook.csv", None),
     ("scores sync", "labtrail scores sync --session lab3", None),
+    ("reindex", "labtrail reindex --session lab3", None),
     ("witness keygen", "labtrail witness keygen --name witness.school.example --out witness.key", None),
     ("witness serve", "DATABASE_URL=sqlite://witness.db?mode=rwc labtrail witness serve --bind 0.0.0.0:3100 --key witness.key --logs logs.txt", None),
     ("deliver", "labtrail deliver push.json --event push --wait", Some(

@@ -42,7 +42,9 @@ fn joined<T: ToString>(items: &[T]) -> String {
 }
 
 fn split_ids(s: &str) -> Vec<i64> {
-    s.split_whitespace().filter_map(|i| i.parse().ok()).collect()
+    s.split_whitespace()
+        .filter_map(|i| i.parse().ok())
+        .collect()
 }
 
 fn count(n: u64) -> i64 {
@@ -177,7 +179,12 @@ pub async fn rebuild_session(
         .exec(txn)
         .await?;
     let n = rows.len() as u64;
-    write_rows(txn, rows.iter().map(|r| stored(session.id, r)).collect(), false).await?;
+    write_rows(
+        txn,
+        rows.iter().map(|r| stored(session.id, r)).collect(),
+        false,
+    )
+    .await?;
     Ok(n)
 }
 
@@ -212,7 +219,12 @@ pub async fn rebuild_repositories(
             .filter(C::RepositoryId.is_in(chunk.iter().copied()))
             .exec(txn)
             .await?;
-        write_rows(txn, rows.iter().map(|r| stored(session.id, r)).collect(), false).await?;
+        write_rows(
+            txn,
+            rows.iter().map(|r| stored(session.id, r)).collect(),
+            false,
+        )
+        .await?;
     }
     sync_missing(txn, session, &ctx).await
 }
@@ -306,7 +318,8 @@ pub async fn record_attempts(
     let mut folded = Vec::new();
     let mut rebuild: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for ((session_id, repo), attempts) in groups {
-        let (Some(session), Some(row)) = (sessions.get(&session_id), known.remove(&(session_id, repo)))
+        let (Some(session), Some(row)) =
+            (sessions.get(&session_id), known.remove(&(session_id, repo)))
         else {
             rebuild.entry(session_id).or_default().push(repo);
             continue;
@@ -335,9 +348,7 @@ fn fold_in(
     let logins: BTreeSet<&str> = row.pusher_logins.split_whitespace().collect();
     let ids = split_ids(&row.pusher_ids);
     let known = attempts.iter().all(|a| {
-        a.pusher_login
-            .as_deref()
-            .is_none_or(|l| logins.contains(l))
+        a.pusher_login.as_deref().is_none_or(|l| logins.contains(l))
             && a.sender_id.is_none_or(|i| ids.contains(&i))
     });
     if !known {
@@ -443,7 +454,9 @@ async fn summaries(
             status: status_of(&r.status),
             repository: r.repository_full_name,
             repository_id: r.repository_id,
-            student: r.roster_student_id.and_then(|id| students.get(&id).cloned()),
+            student: r
+                .roster_student_id
+                .and_then(|id| students.get(&id).cloned()),
             pusher_logins: r
                 .pusher_logins
                 .split_whitespace()
@@ -573,7 +586,10 @@ fn order_of(backend: DbBackend, sort: &str) -> Vec<(SimpleExpr, Order)> {
         "points" => nulls_first(C::ScorePoints),
         _ => vec![
             (Expr::col(C::Identifier).is_null(), Order::Asc),
-            (bytewise(backend, Expr::col(C::Identifier).into()), Order::Asc),
+            (
+                bytewise(backend, Expr::col(C::Identifier).into()),
+                Order::Asc,
+            ),
         ],
     };
     keys.push((Expr::col(C::RepositoryFullName).is_null(), Order::Desc));
@@ -617,8 +633,7 @@ pub async fn page(
     if let Some(search) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let pattern = contains_pattern(search);
         let like = |c: C| {
-            Expr::expr(Func::lower(Expr::col(c)))
-                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+            Expr::expr(Func::lower(Expr::col(c))).like(LikeExpr::new(pattern.clone()).escape('\\'))
         };
         select = select.filter(
             Condition::any()
@@ -652,8 +667,11 @@ pub struct Difference {
     pub field: String,
 }
 
-/// A row's key (repository id, or the roster student of a `missing` row) and its compared fields.
-fn fields(m: &student_state::Model) -> ((Option<i64>, Option<i64>), Vec<(&'static str, String)>) {
+/// Which row: the repository id, or the roster student of a `missing` row.
+type RowKey = (Option<i64>, Option<i64>);
+
+/// A row's key and its compared fields.
+fn fields(m: &student_state::Model) -> (RowKey, Vec<(&'static str, String)>) {
     let t = |v: Option<DateTime<Utc>>| v.map(|t| t.to_rfc3339()).unwrap_or_default();
     let o = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
     let key = match m.repository_id {
@@ -661,7 +679,10 @@ fn fields(m: &student_state::Model) -> ((Option<i64>, Option<i64>), Vec<(&'stati
         None => (None, m.roster_student_id),
     };
     let fields = vec![
-        ("repository_full_name", m.repository_full_name.clone().unwrap_or_default()),
+        (
+            "repository_full_name",
+            m.repository_full_name.clone().unwrap_or_default(),
+        ),
         ("roster_student_id", o(m.roster_student_id)),
         ("identifier", m.identifier.clone().unwrap_or_default()),
         ("student_name", m.student_name.clone().unwrap_or_default()),
@@ -712,8 +733,7 @@ pub async fn differences(
         .filter(C::SessionId.eq(session.id))
         .all(db)
         .await?;
-    let mut actual: BTreeMap<(Option<i64>, Option<i64>), Vec<student_state::Model>> =
-        BTreeMap::new();
+    let mut actual: BTreeMap<RowKey, Vec<student_state::Model>> = BTreeMap::new();
     for row in stored_rows {
         actual.entry(fields(&row).0).or_default().push(row);
     }

@@ -86,7 +86,9 @@ async fn repositories(
             C::SenderId,
         ])
         .filter(C::SessionId.eq(session_id))
-        .apply_if(only, |q, ids| q.filter(C::RepositoryId.is_in(ids.iter().copied())))
+        .apply_if(only, |q, ids| {
+            q.filter(C::RepositoryId.is_in(ids.iter().copied()))
+        })
         .distinct()
         .into_tuple()
         .all(db)
@@ -129,7 +131,9 @@ async fn fold_attempts(
                 C::Forced,
             ])
             .filter(C::SessionId.eq(session_id))
-            .apply_if(only, |q, ids| q.filter(C::RepositoryId.is_in(ids.iter().copied())))
+            .apply_if(only, |q, ids| {
+                q.filter(C::RepositoryId.is_in(ids.iter().copied()))
+            })
             .filter(C::Id.gt(after))
             .order_by_asc(C::Id)
             .limit(PAGE)
@@ -228,8 +232,11 @@ pub(crate) async fn repository_rows(
     Ok(repos
         .into_iter()
         .map(|(id, repo)| {
-            let logins: BTreeSet<String> =
-                repo.pushers.iter().filter_map(|p| p.login.clone()).collect();
+            let logins: BTreeSet<String> = repo
+                .pushers
+                .iter()
+                .filter_map(|p| p.login.clone())
+                .collect();
             let ids: BTreeSet<i64> = repo.pushers.iter().filter_map(|p| p.id).collect();
             StudentSummary {
                 repository: Some(repo.full_name),

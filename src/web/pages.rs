@@ -206,7 +206,8 @@ async fn render_session(
         page: q.page.unwrap_or(1).max(1) - 1,
         per_page: STUDENTS_PER_PAGE,
     };
-    let page_data = reads::session_page(ctx(state), &viewer, (slug, q.org.as_deref()), &query).await?;
+    let page_data =
+        reads::session_page(ctx(state), &viewer, (slug, q.org.as_deref()), &query).await?;
     let reads::SessionView {
         session,
         rows,

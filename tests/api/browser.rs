@@ -258,7 +258,12 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
         .await
         .expect("type a search");
     click(b, Locator::Css("form.filter button[type=submit]"), "search").await;
-    wait_for(b, Locator::Css("input#q[value='ALICE']"), "the searched page").await;
+    wait_for(
+        b,
+        Locator::Css("input#q[value='ALICE']"),
+        "the searched page",
+    )
+    .await;
     let found = b.source().await.expect("source");
     assert!(found.contains("course/lab1-alice") && !found.contains("course/lab1-bob"));
 

@@ -37,7 +37,12 @@ async fn assert_kept(app: &TestApp, step: &str) -> StateCheck {
 /// `attempts summary --session lab1` as CSV lines.
 fn summary(app: &TestApp) -> String {
     cli_stdout(&app.cli(&[
-        "attempts", "summary", "--session", "lab1", "--format", "csv",
+        "attempts",
+        "summary",
+        "--session",
+        "lab1",
+        "--format",
+        "csv",
     ]))
 }
 
@@ -72,7 +77,10 @@ async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
     ]));
     assert_kept(&app, "deadline edit").await;
     let s = summary(&app);
-    assert!(line(&s, "lab1-alice").contains(&crate::helpers::sha(4)), "{s}");
+    assert!(
+        line(&s, "lab1-alice").contains(&crate::helpers::sha(4)),
+        "{s}"
+    );
 
     // An extension granted to bob (his first push comes after the session's deadline), then removed.
     push_by(&app, "lab1-bob", 12, "bob", 6, DEADLINE + 5 * 3600).await;
@@ -150,7 +158,11 @@ async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
     run(&app, "run-4b", &payload).await;
     app.drain().await;
     assert_kept(&app, "re-scored").await;
-    assert!(line(&summary(&app), "lab1-alice").contains(",9,10"), "{}", summary(&app));
+    assert!(
+        line(&summary(&app), "lab1-alice").contains(",9,10"),
+        "{}",
+        summary(&app)
+    );
 
     // A retention erase: lab0's repositories go, its roster students are missing.
     app.create_session("course", "lab0", "lab0-*", crate::helpers::JANUARY_2026)
@@ -194,10 +206,25 @@ async fn a_tampered_state_row_is_named_and_reindex_repairs_it(db: TestDb) {
     assert!(!summary(&app).contains("id-carol"));
     let (code, out) = code_and_output(&app.cli(&["reindex", "--session", "lab1"]));
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("reindexed course/lab1: 3 rows (1 of 1)"), "{out}");
+    assert!(
+        out.contains("reindexed course/lab1: 3 rows (1 of 1)"),
+        "{out}"
+    );
     assert_kept(&app, "reindexed").await;
     app.assert_audit_verifies();
     assert!(line(&summary(&app), "id-carol").contains("missing"));
+
+    // A database whose table is empty (as the migration leaves it): `migrate` builds it, with progress.
+    app.exec("DELETE FROM student_state")
+        .await
+        .expect("empty it");
+    let (code, out) = code_and_output(&app.cli(&["migrate"]));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("student state: course/lab1 built, 3 rows (1 of 1)"),
+        "{out}"
+    );
+    assert_eq!(assert_kept(&app, "built by migrate").await.rows, 3);
 }
 
 /// A session page's student table.
@@ -250,9 +277,13 @@ async fn the_session_page_is_paged_searched_filtered_and_sorted(db: TestDb) {
     let first = b.get("/sessions/lab1").await;
     assert_eq!(first.status, 200);
     assert_eq!(rows_of(&first.body), 100);
-    assert!(first.body.contains("Whole session: 250 students · 2 on time · 0 late only · 248 missing"));
+    assert!(first
+        .body
+        .contains("Whole session: 250 students · 2 on time · 0 late only · 248 missing"));
     assert!(first.body.contains("page 1 of 3"), "{}", first.body);
-    assert!(first.body.contains("href=\"/sessions/lab1?sort=roster&amp;page=2\" rel=\"next\""));
+    assert!(first
+        .body
+        .contains("href=\"/sessions/lab1?sort=roster&amp;page=2\" rel=\"next\""));
     // Roster order: id-alice first, s000@x… after.
     assert!(first.body.find("id-alice") < first.body.find("s000@x"));
     let last = b.get("/sessions/lab1?page=3").await;
@@ -269,7 +300,9 @@ async fn the_session_page_is_paged_searched_filtered_and_sorted(db: TestDb) {
     assert!(alice.body.contains("course/lab1-alice"));
     let none = b.get("/sessions/lab1?q=nobody-at-all").await;
     assert_eq!((none.status, rows_of(&none.body)), (200, 0));
-    let paged = b.get("/sessions/lab1?q=student&status=missing&sort=-roster").await;
+    let paged = b
+        .get("/sessions/lab1?q=student&status=missing&sort=-roster")
+        .await;
     assert_eq!(rows_of(&paged.body), 100);
     assert!(paged.body.contains(
         "href=\"/sessions/lab1?status=missing&amp;q=student&amp;sort=-roster&amp;page=2\" rel=\"next\""
@@ -287,11 +320,20 @@ async fn the_session_page_is_paged_searched_filtered_and_sorted(db: TestDb) {
     let table = table_of(&by_points.body);
     let first_row = table.find("<th scope=\"row\"").expect("a row");
     assert!(
-        table[first_row..].starts_with("<th scope=\"row\"><a href=\"/sessions/lab1/students/id-alice\""),
+        table[first_row..]
+            .starts_with("<th scope=\"row\"><a href=\"/sessions/lab1/students/id-alice\""),
         "{}",
         &table[first_row..]
     );
-    for sort in ["username", "final", "last_push", "forced", "status", "-status", "points"] {
+    for sort in [
+        "username",
+        "final",
+        "last_push",
+        "forced",
+        "status",
+        "-status",
+        "points",
+    ] {
         let page = b.get(&format!("/sessions/lab1?sort={sort}")).await;
         assert_eq!((page.status, rows_of(&page.body)), (200, 100), "{sort}");
     }
