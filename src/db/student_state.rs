@@ -133,17 +133,6 @@ fn fold_of(m: &student_state::Model) -> RepoFold {
     }
 }
 
-fn facts(a: &lab_attempt::Model) -> AttemptFacts {
-    AttemptFacts {
-        id: a.id,
-        number: a.attempt_number,
-        after: a.after_sha.clone(),
-        git_ref: a.git_ref.clone(),
-        pushed_at: a.pushed_at,
-        forced: a.forced,
-    }
-}
-
 /// Write rows (new ones, or stored ones by id when `upsert`), many a statement.
 async fn write_rows(
     txn: &impl ConnectionTrait,
@@ -357,7 +346,7 @@ fn fold_in(
     let mut fold = fold_of(&row);
     let before = row.final_attempt_id;
     for a in attempts {
-        fold.add(facts(a), session.opens_at, row.deadline);
+        fold.add(AttemptFacts::of(a), session.opens_at, row.deadline);
     }
     if let Some(newest) = attempts.iter().max_by_key(|a| a.id) {
         if row.repository_id.is_some() {

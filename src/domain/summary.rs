@@ -3,7 +3,7 @@
 //! and the status (`on_time`, `late_only`, `missing`).
 
 use chrono::{DateTime, Utc};
-use entity::{lab_session, session_extension};
+use entity::{lab_attempt, lab_session, session_extension};
 
 /// A roster student as matching needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +105,20 @@ pub struct AttemptFacts {
     pub git_ref: String,
     pub pushed_at: DateTime<Utc>,
     pub forced: bool,
+}
+
+impl AttemptFacts {
+    /// The facts of a recorded attempt.
+    pub fn of(a: &lab_attempt::Model) -> Self {
+        Self {
+            id: a.id,
+            number: a.attempt_number,
+            after: a.after_sha.clone(),
+            git_ref: a.git_ref.clone(),
+            pushed_at: a.pushed_at,
+            forced: a.forced,
+        }
+    }
 }
 
 /// A student repository's standing.

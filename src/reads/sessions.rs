@@ -138,6 +138,22 @@ fn session_subject(session: &lab_session::Model) -> String {
     format!("lab_session:{}", session.id)
 }
 
+/// Audit a summary read of `count` rows of `session` (the API's entry names the format).
+async fn record_summary_read(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    session: &lab_session::Model,
+    format: Option<ExportFormat>,
+    count: usize,
+) -> Result<(), ReadError> {
+    let detail = ReadDetail::SessionRows {
+        session_id: session.id,
+        format,
+        count,
+    };
+    record(ctx, viewer, Read::Summary, session_subject(session), detail).await
+}
+
 /// A session's per-student summary.
 pub struct SessionSummary {
     pub session: lab_session::Model,
@@ -162,19 +178,7 @@ pub async fn summary(
     let total = rows.len();
     let counts = StatusCounts::of(&rows);
     rows.retain(|r| status.is_none_or(|s| r.status == s));
-    let detail = ReadDetail::SessionRows {
-        session_id: session.id,
-        format,
-        count: rows.len(),
-    };
-    record(
-        ctx,
-        viewer,
-        Read::Summary,
-        session_subject(&session),
-        detail,
-    )
-    .await?;
+    record_summary_read(ctx, viewer, &session, format, rows.len()).await?;
     Ok(SessionSummary {
         session,
         rows,
@@ -219,19 +223,7 @@ pub async fn session_page(
     if query.page >= pages {
         return Err(ReadError::NoRowsPage(query.page.saturating_add(1)));
     }
-    let detail = ReadDetail::SessionRows {
-        session_id: session.id,
-        format: None,
-        count: found.rows.len(),
-    };
-    record(
-        ctx,
-        viewer,
-        Read::Summary,
-        session_subject(&session),
-        detail,
-    )
-    .await?;
+    record_summary_read(ctx, viewer, &session, None, found.rows.len()).await?;
     let pushes = db::web_views::push_times(ctx.db, session.id).await?;
     let extensions = db::sessions::extensions(ctx.db, session.id).await?;
     Ok(SessionView {
@@ -267,19 +259,7 @@ pub async fn student_page(
     if repos.is_empty() {
         return Err(ReadError::NoStudent(name.to_owned()));
     }
-    let detail = ReadDetail::SessionRows {
-        session_id: session.id,
-        format: None,
-        count: repos.len(),
-    };
-    record(
-        ctx,
-        viewer,
-        Read::Summary,
-        session_subject(&session),
-        detail,
-    )
-    .await?;
+    record_summary_read(ctx, viewer, &session, None, repos.len()).await?;
     Ok(StudentPage { session, repos })
 }
 

@@ -96,18 +96,7 @@ pub async fn me(ctx: Ctx<'_>, viewer: &Viewer) -> Result<Vec<MySession>, ReadErr
         let mine = attempts
             .into_iter()
             .map(|a| {
-                fold.add(
-                    AttemptFacts {
-                        id: a.id,
-                        number: a.attempt_number,
-                        after: a.after_sha.clone(),
-                        git_ref: a.git_ref.clone(),
-                        pushed_at: a.pushed_at,
-                        forced: a.forced,
-                    },
-                    session.opens_at,
-                    deadline,
-                );
+                fold.add(AttemptFacts::of(&a), session.opens_at, deadline);
                 let early = is_early(a.pushed_at, session.opens_at);
                 MyAttempt {
                     id: a.id,

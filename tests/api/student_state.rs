@@ -34,6 +34,19 @@ async fn assert_kept(app: &TestApp, step: &str) -> StateCheck {
     check
 }
 
+/// `roster import --org course [--replace]` of `csv`; it must succeed.
+fn import_roster(app: &TestApp, csv: &str, replace: bool) {
+    let roster = app.test_db.scratch_dir().join("roster-import.csv");
+    std::fs::write(&roster, csv).expect("write roster");
+    let path = roster.to_str().expect("utf8");
+    let mut args = vec!["roster", "import", "--org", "course"];
+    if replace {
+        args.push("--replace");
+    }
+    args.push(path);
+    cli_stdout(&app.cli(&args));
+}
+
 /// `attempts summary --session lab1` as CSV lines.
 fn summary(app: &TestApp) -> String {
     cli_stdout(&app.cli(&[
@@ -86,27 +99,15 @@ async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
     push_by(&app, "lab1-bob", 12, "bob", 6, DEADLINE + 5 * 3600).await;
     app.drain().await;
     assert_kept(&app, "a late push").await;
-    cli_stdout(&app.cli(&[
-        "session",
-        "extend",
-        "--slug",
-        "lab1",
-        "--student",
-        "bob",
-        "--closes",
-        "2026-02-02T00:00:00Z",
-    ]));
+    let extend_bob = |how: &[&str]| {
+        let mut args = vec!["session", "extend", "--slug", "lab1", "--student", "bob"];
+        args.extend_from_slice(how);
+        cli_stdout(&app.cli(&args));
+    };
+    extend_bob(&["--closes", "2026-02-02T00:00:00Z"]);
     assert_kept(&app, "extension granted").await;
     assert!(line(&summary(&app), "lab1-bob").contains(&crate::helpers::sha(6)));
-    cli_stdout(&app.cli(&[
-        "session",
-        "extend",
-        "--slug",
-        "lab1",
-        "--student",
-        "bob",
-        "--remove",
-    ]));
+    extend_bob(&["--remove"]);
     assert_kept(&app, "extension removed").await;
     assert!(!line(&summary(&app), "lab1-bob").contains(&crate::helpers::sha(6)));
 
@@ -114,20 +115,11 @@ async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
     push_by(&app, "lab1-dave", 13, "dave", 7, 400).await;
     app.drain().await;
     assert_kept(&app, "a new repository").await;
-    let roster = app.test_db.scratch_dir().join("roster2.csv");
-    std::fs::write(
-        &roster,
+    import_roster(
+        &app,
         "identifier,github_username,github_id,name\nid-alice,alice,,Alice\nid-bob,bob,,Bob\nid-dave,dave,,Dave\nid-erin,erin,,Erin\n",
-    )
-    .expect("write roster");
-    cli_stdout(&app.cli(&[
-        "roster",
-        "import",
-        "--org",
-        "course",
-        "--replace",
-        roster.to_str().expect("utf8"),
-    ]));
+        true,
+    );
     let check = assert_kept(&app, "roster replace").await;
     // alice, bob, dave (now on the roster) and erin missing; carol gone.
     assert_eq!(check.rows, 4);
@@ -136,28 +128,19 @@ async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
     assert!(!s.contains("id-carol"), "{s}");
 
     // A re-scored final attempt: the newer run's points.
-    let payload = run_payload(
-        "lab1-alice",
-        11,
-        &crate::helpers::sha(4),
-        "Autograding Tests",
-        201,
-        "Points 5/10",
-    );
-    run(&app, "run-4a", &payload).await;
-    app.drain().await;
-    assert_kept(&app, "scored").await;
-    let payload = run_payload(
-        "lab1-alice",
-        11,
-        &crate::helpers::sha(4),
-        "Autograding Tests",
-        202,
-        "Points 9/10",
-    );
-    run(&app, "run-4b", &payload).await;
-    app.drain().await;
-    assert_kept(&app, "re-scored").await;
+    for (run_id, points) in [(201, "Points 5/10"), (202, "Points 9/10")] {
+        let payload = run_payload(
+            "lab1-alice",
+            11,
+            &crate::helpers::sha(4),
+            "Autograding Tests",
+            run_id,
+            points,
+        );
+        run(&app, &format!("run-{run_id}"), &payload).await;
+        app.drain().await;
+        assert_kept(&app, points).await;
+    }
     assert!(
         line(&summary(&app), "lab1-alice").contains(",9,10"),
         "{}",
@@ -250,15 +233,7 @@ async fn the_session_page_is_paged_searched_filtered_and_sorted(db: TestDb) {
     for i in 0..247 {
         csv.push_str(&format!("s{i:03}@x,,,Student {i:03}\n"));
     }
-    let roster = app.test_db.scratch_dir().join("big.csv");
-    std::fs::write(&roster, csv).expect("write roster");
-    cli_stdout(&app.cli(&[
-        "roster",
-        "import",
-        "--org",
-        "course",
-        roster.to_str().expect("utf8"),
-    ]));
+    import_roster(&app, &csv, false);
     assert_kept(&app, "a big roster").await;
     let token = create_token(&app, "teach", "instructor", Some("course"));
     let mut b = Browser::new(&app.base_url);
