@@ -78,6 +78,15 @@ async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
     let s = summary(&app);
     assert!(line(&s, "lab1-alice").contains("on_time"), "{s}");
     assert!(line(&s, "id-carol").contains("missing"), "{s}");
+    // Then, each in its own batch (folded into the kept row): a push older than every other one, and
+    // bob's newest, older than his first.
+    push_by(&app, "lab1-alice", 11, "alice", 9, 50).await;
+    app.drain().await;
+    assert_kept(&app, "an older push, alone").await;
+    push_by(&app, "lab1-bob", 12, "bob", 10, 250).await;
+    app.drain().await;
+    assert_kept(&app, "bob's older push, alone").await;
+    assert!(line(&summary(&app), "lab1-bob").contains(&crate::helpers::sha(3)));
 
     // A deadline edit: alice's late push (an hour after) becomes her final attempt.
     cli_stdout(&app.cli(&[
