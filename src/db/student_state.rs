@@ -200,9 +200,22 @@ pub async fn rebuild_repositories(
     let mut repos: Vec<i64> = repository_ids.to_vec();
     repos.sort_unstable();
     repos.dedup();
+    // The roster students these repositories belonged to, or now belong to: only their `missing`
+    // rows can change.
+    let mut affected = BTreeSet::new();
     for chunk in repos.chunks(CHUNK) {
+        let before: Vec<Option<i64>> = student_state::Entity::find()
+            .select_only()
+            .column(C::RosterStudentId)
+            .filter(C::SessionId.eq(session.id))
+            .filter(C::RepositoryId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        affected.extend(before.into_iter().flatten());
         let mut rows = summary::repository_rows(txn, session, &ctx, Some(chunk)).await?;
         summary::attach_scores(txn, &mut rows).await?;
+        affected.extend(rows.iter().filter_map(|r| r.student.as_ref().map(|s| s.id)));
         student_state::Entity::delete_many()
             .filter(C::SessionId.eq(session.id))
             .filter(C::RepositoryId.is_in(chunk.iter().copied()))
@@ -215,20 +228,26 @@ pub async fn rebuild_repositories(
         )
         .await?;
     }
-    sync_missing(txn, session, &ctx).await
+    let affected: Vec<i64> = affected.into_iter().collect();
+    for chunk in affected.chunks(CHUNK) {
+        sync_missing(txn, session, &ctx, chunk).await?;
+    }
+    Ok(())
 }
 
-/// Make the `missing` rows of `session` those of the roster students no repository row matched.
+/// Give each of the roster students `students` of `session` a `missing` row exactly when no repository
+/// row matched them (and they are on the roster).
 async fn sync_missing(
     txn: &impl ConnectionTrait,
     session: &lab_session::Model,
     ctx: &Context,
+    students: &[i64],
 ) -> Result<(), DbErr> {
     let rows: Vec<(i64, Option<i64>, Option<i64>)> = student_state::Entity::find()
         .select_only()
         .columns([C::Id, C::RepositoryId, C::RosterStudentId])
         .filter(C::SessionId.eq(session.id))
-        .filter(C::RosterStudentId.is_not_null())
+        .filter(C::RosterStudentId.is_in(students.iter().copied()))
         .into_tuple()
         .all(txn)
         .await?;
@@ -238,6 +257,7 @@ async fn sync_missing(
         .filter_map(|(_, _, s)| *s)
         .collect();
     let roster: BTreeSet<i64> = ctx.students.iter().map(|s| s.id).collect();
+    let wanted: BTreeSet<i64> = students.iter().copied().collect();
     let mut has_missing = BTreeSet::new();
     let mut stale = Vec::new();
     for (id, repo, student) in &rows {
@@ -256,7 +276,7 @@ async fn sync_missing(
     let new: Vec<student_state::Model> = (0..ctx.students.len())
         .filter(|&i| {
             let id = ctx.students[i].id;
-            !matched.contains(&id) && !has_missing.contains(&id)
+            wanted.contains(&id) && !matched.contains(&id) && !has_missing.contains(&id)
         })
         .map(|i| stored(session.id, &ctx.missing_row(session, i)))
         .collect();
