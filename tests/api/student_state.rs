@@ -156,6 +156,15 @@ async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
         summary(&app)
     );
 
+    // A repository no roster student matches, then a push by erin: matched again, her missing row goes.
+    push_by(&app, "lab1-x", 14, "zed", 11, 500).await;
+    app.drain().await;
+    assert_eq!(assert_kept(&app, "an unmatched repository").await.rows, 5);
+    push_by(&app, "lab1-x", 14, "erin", 12, 600).await;
+    app.drain().await;
+    assert_eq!(assert_kept(&app, "matched by a new pusher").await.rows, 4);
+    assert!(line(&summary(&app), "lab1-x").contains("id-erin"));
+
     // A retention erase: lab0's repositories go, its roster students are missing.
     app.create_session("course", "lab0", "lab0-*", crate::helpers::JANUARY_2026)
         .await;
