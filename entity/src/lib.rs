@@ -20,3 +20,5 @@ pub mod web_login_state;
 pub mod web_session;
 pub mod webhook_delivery;
 pub mod witness_log;
+pub mod provisioned_repository;
+pub mod session_invitation;
