@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod chart;
+pub mod join;
 pub mod oauth;
 pub mod pages;
 pub mod signed;
@@ -214,6 +215,7 @@ pub fn router(state: WebApp) -> Router {
         .route("/audit", get(pages::audit))
         .route("/audit/public-key", get(pages::public_key))
         .route("/me", get(pages::me))
+        .route("/join/{code}", get(join::page).post(join::accept))
         .route("/static/style.css", get(stylesheet))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
