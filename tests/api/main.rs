@@ -67,3 +67,4 @@ mod web_grading;
 mod web_hardening;
 mod webhook;
 mod witness;
+mod invitations;
