@@ -788,7 +788,10 @@ async fn fold_by_subject(
         .await?;
     for (seq, subject, action, details) in entries {
         let details = serde_json::from_str(&details).unwrap_or(Value::Null);
-        match subject.strip_prefix(kind.prefix()).and_then(|id| id.parse().ok()) {
+        match subject
+            .strip_prefix(kind.prefix())
+            .and_then(|id| id.parse().ok())
+        {
             Some(id) => logs
                 .entry(id)
                 .or_default()
@@ -853,7 +856,10 @@ pub fn invitation_facts(i: &session_invitation::Model) -> Vec<(&'static str, Fac
 pub fn provision_facts(r: &provisioned_repository::Model) -> Vec<(&'static str, Fact)> {
     vec![
         ("session_id", Fact::Int(r.session_id)),
-        ("repository_id", r.repository_id.map_or(Fact::Null, Fact::Int)),
+        (
+            "repository_id",
+            r.repository_id.map_or(Fact::Null, Fact::Int),
+        ),
         ("github_user_id", Fact::Int(r.github_user_id)),
         (
             "roster_student_id",

@@ -139,7 +139,7 @@ pub(super) async fn link(
     login: &str,
 ) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
-    let account = db::roster::Account {
+    let account = db::roster::RosterAccount {
         login: login.to_owned(),
         github_id: None,
     };
@@ -151,11 +151,18 @@ pub(super) async fn link(
 }
 
 /// `roster unlink --org ORG IDENTIFIER`.
-pub(super) async fn unlink(g: &GlobalArgs, org: &str, identifier: &str) -> anyhow::Result<ExitCode> {
+pub(super) async fn unlink(
+    g: &GlobalArgs,
+    org: &str,
+    identifier: &str,
+) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
     let s = db::roster::unlink(&db, &g.origin(), &cli_actor(), org, identifier)
         .await
         .context("Cannot unlink the roster entry (nothing was changed)")?;
-    println!("unlinked {}", who(&s.identifier, &s.github_username, &s.name));
+    println!(
+        "unlinked {}",
+        who(&s.identifier, &s.github_username, &s.name)
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -8,10 +8,10 @@ use chrono_tz::Tz;
 use entity::lab_session;
 
 use super::{cli_actor, open, print_rows};
+use crate::cli::config::InvitationsState;
 use crate::cli::config::{
     GlobalArgs, OutputFormat, SessionCreateArgs, SessionEditArgs, SessionRef,
 };
-use crate::cli::config::InvitationsState;
 use crate::db::invitations::{self, InvitationSettings};
 use crate::db::{
     self,

@@ -75,8 +75,7 @@ fn valid_repo_name(s: &str) -> bool {
         && s.len() <= 60
         && s != "."
         && s != ".."
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
@@ -124,9 +123,12 @@ pub async fn configure(
             Some(o) => o.clone(),
             None => session_invitation::Model {
                 session_id: session.id,
-                template: set.template.clone().ok_or_else(|| InvitationError::NoTemplate {
-                    slug: session.slug.clone(),
-                })?,
+                template: set
+                    .template
+                    .clone()
+                    .ok_or_else(|| InvitationError::NoTemplate {
+                        slug: session.slug.clone(),
+                    })?,
                 repo_prefix: session.slug.clone(),
                 private: true,
                 open: true,
@@ -198,11 +200,12 @@ pub async fn rotate(
 ) -> Result<(lab_session::Model, session_invitation::Model), InvitationError> {
     audit::write(db, origin, async |txn, log| {
         let session = sessions::find_by_slug(txn, slug, org).await?;
-        let old = of_session(txn, session.id)
-            .await?
-            .ok_or_else(|| InvitationError::NoTemplate {
-                slug: session.slug.clone(),
-            })?;
+        let old =
+            of_session(txn, session.id)
+                .await?
+                .ok_or_else(|| InvitationError::NoTemplate {
+                    slug: session.slug.clone(),
+                })?;
         let new = session_invitation::Model {
             code_sha256: Some(code_sha256),
             updated_at: Utc::now(),

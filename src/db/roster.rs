@@ -276,17 +276,19 @@ audit::db_error_via_audit!(LinkError);
 
 /// A GitHub account as the roster links it: its login and, when known, GitHub's user id.
 #[derive(Debug, Clone)]
-pub struct Account {
+pub struct RosterAccount {
     pub login: String,
     pub github_id: Option<i64>,
 }
 
-impl Account {
+impl RosterAccount {
     /// Is `s` linked to this account (by id when both have one, else by login, any case)?
     pub fn owns(&self, s: &roster_student::Model) -> bool {
         match (s.github_id, self.github_id) {
             (Some(a), Some(b)) => a == b,
-            _ => !s.github_username.is_empty() && s.github_username.eq_ignore_ascii_case(&self.login),
+            _ => {
+                !s.github_username.is_empty() && s.github_username.eq_ignore_ascii_case(&self.login)
+            }
         }
     }
 
@@ -300,7 +302,7 @@ impl Account {
 pub async fn entry_of(
     db: &impl ConnectionTrait,
     org: &str,
-    account: &Account,
+    account: &RosterAccount,
 ) -> Result<Option<roster_student::Model>, DbErr> {
     Ok(list(db, org).await?.into_iter().find(|s| account.owns(s)))
 }
@@ -326,7 +328,7 @@ pub async fn link(
     actor: &str,
     org: &str,
     identifier: &str,
-    account: &Account,
+    account: &RosterAccount,
 ) -> Result<roster_student::Model, LinkError> {
     if !roster::valid_login(org) {
         return Err(LinkError::Org(org.to_owned()));

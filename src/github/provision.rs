@@ -11,7 +11,7 @@ use super::{GithubApp, GithubError};
 use crate::audit::AuditError;
 use crate::db;
 use crate::db::invitations::{self, Intent};
-use crate::db::roster::{Account, LinkError};
+use crate::db::roster::{LinkError, RosterAccount};
 
 /// Why an accept stopped; each says what the student (or the instructor) can do.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ impl From<sea_orm::DbErr> for AcceptError {
 
 /// A repository made (or adopted) for the student.
 #[derive(Debug, Clone)]
-pub struct Accepted {
+pub struct ProvisionedRepo {
     /// `org/name`.
     pub repository: String,
     pub repository_id: i64,
@@ -66,7 +66,7 @@ pub struct Accepted {
 pub struct Acceptance<'a> {
     pub session: &'a lab_session::Model,
     pub invitation: &'a session_invitation::Model,
-    pub account: &'a Account,
+    pub account: &'a RosterAccount,
     pub github_user_id: i64,
     /// The roster identifier the student picked, if they were asked.
     pub pick: Option<&'a str>,
@@ -97,9 +97,7 @@ async fn roster_entry(
         Some(identifier) => Ok(Some(
             db::roster::link(db, origin, actor, org, identifier, a.account).await?,
         )),
-        None => Err(AcceptError::NeedsPick(
-            db::roster::unlinked(db, org).await?,
-        )),
+        None => Err(AcceptError::NeedsPick(db::roster::unlinked(db, org).await?)),
     }
 }
 
@@ -110,7 +108,7 @@ pub async fn accept(
     origin: &str,
     actor: &str,
     a: Acceptance<'_>,
-) -> Result<Accepted, AcceptError> {
+) -> Result<ProvisionedRepo, AcceptError> {
     if !crate::domain::roster::valid_login(&a.account.login) {
         return Err(LinkError::Login(a.account.login.clone()).into());
     }
@@ -129,7 +127,7 @@ pub async fn accept(
         },
     )
     .await?;
-    let accepted = |repository_id| Accepted {
+    let accepted = |repository_id| ProvisionedRepo {
         repository: row.repository_name.clone(),
         repository_id,
         roster_identifier: entry.as_ref().map(|e| e.identifier.clone()),
@@ -277,7 +275,7 @@ pub enum Prepared {
 pub async fn prepare(
     db: &db::Pool,
     session: &lab_session::Model,
-    account: &Account,
+    account: &RosterAccount,
     github_user_id: i64,
 ) -> Result<Prepared, sea_orm::DbErr> {
     if let Some(row) = invitations::provision_of(db, session.id, github_user_id).await? {

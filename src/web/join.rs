@@ -15,7 +15,7 @@ use super::auth::{with_next, WebError, WebUser};
 use super::views::{self, local, Header};
 use super::WebApp;
 use crate::db;
-use crate::db::roster::Account;
+use crate::db::roster::RosterAccount;
 use crate::github::provision::{self, AcceptError, Acceptance, Prepared};
 
 /// The invitation and the GitHub account of the signed-in user, or why the page cannot go on.
@@ -28,7 +28,7 @@ async fn context(
         lab_session::Model,
         entity::session_invitation::Model,
         WebUser,
-        Account,
+        RosterAccount,
         i64,
     ),
     Response,
@@ -54,8 +54,10 @@ async fn context(
         }
         Err(e) => return Err(e.into_response()),
     };
-    let (Some(id), Some(login)) = (user.session.github_user_id, user.session.github_login.clone())
-    else {
+    let (Some(id), Some(login)) = (
+        user.session.github_user_id,
+        user.session.github_login.clone(),
+    ) else {
         return Err(WebError::Forbidden(
             "Sign out, then open the invitation again and sign in with GitHub: your repository is made \
              for your GitHub account."
@@ -63,7 +65,7 @@ async fn context(
         )
         .into_response());
     };
-    let account = Account {
+    let account = RosterAccount {
         login,
         github_id: Some(id),
     };
@@ -144,7 +146,13 @@ pub async fn accept(
         Ok(a) => (StatusCode::OK, done(&state, &session, &a.repository)),
         Err(AcceptError::NeedsPick(entries)) => (
             StatusCode::BAD_REQUEST,
-            form(&session, &code, user.csrf(), Some(&entries), Some("Pick your name first.")),
+            form(
+                &session,
+                &code,
+                user.csrf(),
+                Some(&entries),
+                Some("Pick your name first."),
+            ),
         ),
         Err(e) => {
             let status = status_of(&e);
@@ -152,7 +160,10 @@ pub async fn accept(
                 tracing::warn!(session_id = session.id, error = %crate::error::Chain(&e), "invitation: accept failed");
             }
             let message = e.to_string();
-            (status, form(&session, &code, user.csrf(), None, Some(&message)))
+            (
+                status,
+                form(&session, &code, user.csrf(), None, Some(&message)),
+            )
         }
     };
     let page = views::layout(&session.title, Some(&header(&user)), body);

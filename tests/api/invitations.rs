@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::fake_github::FakeGithub;
-use crate::helpers::{cli_stdout, fixture_json, spawn_app_with, AppOptions, TestApp, TestDb, WebOauthOptions};
+use crate::helpers::{
+    cli_stdout, fixture_json, spawn_app_with, AppOptions, TestApp, TestDb, WebOauthOptions,
+};
 use crate::students::push_by;
 use crate::web::{Browser, Page};
 
@@ -50,9 +52,20 @@ async fn invite_app(db: &TestDb) -> (TestApp, FakeGithub, String) {
     created["installation"]["account"]["login"] = json!("course");
     created["installation"]["account"]["type"] = json!("Organization");
     let body = serde_json::to_vec(&created).expect("json");
-    assert_eq!(app.deliver("installation", "inst-1", &body).await.status().as_u16(), 202);
+    assert_eq!(
+        app.deliver("installation", "inst-1", &body)
+            .await
+            .status()
+            .as_u16(),
+        202
+    );
     app.drain().await;
-    fake.add_template(1, TEMPLATE, 900, std::path::Path::new("/nonexistent/labtrail-fake"));
+    fake.add_template(
+        1,
+        TEMPLATE,
+        900,
+        std::path::Path::new("/nonexistent/labtrail-fake"),
+    );
     let roster = app.test_db.scratch_dir().join("roster.csv");
     std::fs::write(
         &roster,
@@ -61,10 +74,28 @@ async fn invite_app(db: &TestDb) -> (TestApp, FakeGithub, String) {
          id-erin,,,Erin Eng\nid-frank,,,Frank Fox\n",
     )
     .expect("write roster");
-    cli_stdout(&app.cli(&["roster", "import", "--org", "course", roster.to_str().expect("utf8")]));
+    cli_stdout(&app.cli(&[
+        "roster",
+        "import",
+        "--org",
+        "course",
+        roster.to_str().expect("utf8"),
+    ]));
     let created = cli_stdout(&app.cli(&[
-        "session", "create", "--org", "course", "--slug", "lab3", "--title", "Lab 3",
-        "--template", TEMPLATE, "--opens", "2026-01-01T00:00:00Z", "--closes", "2026-02-01T00:00:00Z",
+        "session",
+        "create",
+        "--org",
+        "course",
+        "--slug",
+        "lab3",
+        "--title",
+        "Lab 3",
+        "--template",
+        TEMPLATE,
+        "--opens",
+        "2026-01-01T00:00:00Z",
+        "--closes",
+        "2026-02-01T00:00:00Z",
     ]));
     assert!(created.contains("\"lab3-*\""), "{created}");
     let path = invite_path(&app, false);
@@ -80,7 +111,9 @@ fn invite_path(app: &TestApp, rotate: bool) -> String {
     let out = cli_stdout(&app.cli(&args));
     let url = out.lines().last().expect("the link").trim().to_owned();
     let path = url.strip_prefix(app.base_url.as_str()).unwrap_or(&url);
-    let path = path.get(path.find("/join/").expect("a /join/ link")..).expect("path");
+    let path = path
+        .get(path.find("/join/").expect("a /join/ link")..)
+        .expect("path");
     let code = path.trim_start_matches("/join/");
     // At least 128 bits: 32 random bytes, base64url.
     assert!(code.len() >= 43, "{code}");
@@ -89,12 +122,22 @@ fn invite_path(app: &TestApp, rotate: bool) -> String {
 
 /// A browser of GitHub user `login` (`id`) that opened `path`, signed in with GitHub on the way, and is
 /// back on it.
-async fn opened(app: &TestApp, fake: &FakeGithub, path: &str, id: i64, login: &str) -> (Browser, Page) {
+async fn opened(
+    app: &TestApp,
+    fake: &FakeGithub,
+    path: &str,
+    id: i64,
+    login: &str,
+) -> (Browser, Page) {
     fake.sign_in_browser(id, login);
     let mut b = Browser::new(&app.base_url);
     let first = b.get(path).await;
     assert_eq!(first.status, 303, "{}", first.body);
-    assert!(first.location().starts_with("/login/github?next="), "{}", first.location());
+    assert!(
+        first.location().starts_with("/login/github?next="),
+        "{}",
+        first.location()
+    );
     let start = b.get(first.location()).await;
     assert_eq!(start.status, 303, "{}", start.body);
     let at_github = b.get(start.location()).await;
@@ -124,20 +167,38 @@ async fn provisioned_entries(app: &TestApp) -> u64 {
 }
 
 fn summary(app: &TestApp) -> Vec<Value> {
-    let out = cli_stdout(&app.cli(&["attempts", "summary", "--session", "lab3", "--format", "json"]));
-    serde_json::from_str::<Value>(&out).expect("json").as_array().expect("rows").clone()
+    let out = cli_stdout(&app.cli(&[
+        "attempts",
+        "summary",
+        "--session",
+        "lab3",
+        "--format",
+        "json",
+    ]));
+    serde_json::from_str::<Value>(&out)
+        .expect("json")
+        .as_array()
+        .expect("rows")
+        .clone()
 }
 
 async fn a_student_accepts_and_their_first_push_is_matched_to_their_roster_entry(db: TestDb) {
     let (app, fake, path) = invite_app(&db).await;
     let (mut b, page) = opened(&app, &fake, &path, 701, "alice").await;
     // The roster choice: entries not linked to anyone (bob's is linked).
-    assert!(page.body.contains("id-alice") && page.body.contains("id-carol"), "{}", page.body);
+    assert!(
+        page.body.contains("id-alice") && page.body.contains("id-carol"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("id-bob"), "{}", page.body);
     let done = accept(&mut b, &path, &page, Some("id-alice")).await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("course/lab3-alice"), "{}", done.body);
-    assert_eq!(fake.generated_from(TEMPLATE), vec!["course/lab3-alice".to_owned()]);
+    assert_eq!(
+        fake.generated_from(TEMPLATE),
+        vec!["course/lab3-alice".to_owned()]
+    );
     assert_eq!(
         fake.collaborators(),
         vec![("course/lab3-alice".into(), "alice".into(), "push".into())]
@@ -154,7 +215,15 @@ async fn a_student_accepts_and_their_first_push_is_matched_to_their_roster_entry
     assert!(roster.contains("id-alice,alice,701,"), "{roster}");
     // Her first push is an attempt matched to her roster entry.
     let repo_id = fake.repo_id("course/lab3-alice").expect("generated");
-    push_by(&app, "inv-push-1", ("lab3-alice", repo_id), ("alice", 701), 31, CLOSES - 3600).await;
+    push_by(
+        &app,
+        "inv-push-1",
+        ("lab3-alice", repo_id),
+        ("alice", 701),
+        31,
+        CLOSES - 3600,
+    )
+    .await;
     app.drain().await;
     let rows = summary(&app);
     let alice = rows
@@ -180,14 +249,23 @@ async fn accepts_are_idempotent_and_refusals_say_what_to_do(db: TestDb) {
     );
     assert_eq!((a.status, b.status), (200, 200), "{}\n{}", a.body, b.body);
     assert!(a.body.contains("course/lab3-bob") && b.body.contains("course/lab3-bob"));
-    assert_eq!(fake.generated_from(TEMPLATE), vec!["course/lab3-bob".to_owned()]);
+    assert_eq!(
+        fake.generated_from(TEMPLATE),
+        vec!["course/lab3-bob".to_owned()]
+    );
     assert_eq!(provisioned_entries(&app).await, 1);
 
     // dave may not pick bob's entry: it is linked to someone else.
     let (mut d, page) = opened(&app, &fake, &path, 704, "dave").await;
     let refused = accept(&mut d, &path, &page, Some("id-bob")).await;
     assert_eq!(refused.status, 409, "{}", refused.body);
-    assert!(refused.body.contains("already linked to another GitHub account"), "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("already linked to another GitHub account"),
+        "{}",
+        refused.body
+    );
 
     // A repository named lab3-carol that is not from the template: a clear error naming it.
     fake.add_plain_repo(1, "course/lab3-carol", 950);
@@ -197,11 +275,18 @@ async fn accepts_are_idempotent_and_refusals_say_what_to_do(db: TestDb) {
     assert!(taken.body.contains("course/lab3-carol"), "{}", taken.body);
 
     // Without `administration: write`: a page saying what to do; once fixed, a retry finishes.
-    fake.set_permissions(1, json!({ "checks": "write", "contents": "read", "metadata": "read" }));
+    fake.set_permissions(
+        1,
+        json!({ "checks": "write", "contents": "read", "metadata": "read" }),
+    );
     let (mut e, page) = opened(&app, &fake, &path, 705, "erin").await;
     let denied = accept(&mut e, &path, &page, Some("id-erin")).await;
     assert_eq!(denied.status, 503, "{}", denied.body);
-    assert!(denied.body.contains("administration: write"), "{}", denied.body);
+    assert!(
+        denied.body.contains("administration: write"),
+        "{}",
+        denied.body
+    );
     fake.set_permissions(
         1,
         json!({ "administration": "write", "checks": "write", "contents": "read", "metadata": "read" }),
@@ -209,7 +294,11 @@ async fn accepts_are_idempotent_and_refusals_say_what_to_do(db: TestDb) {
     let page = e.get(&path).await;
     let retried = accept(&mut e, &path, &page, None).await;
     assert_eq!(retried.status, 200, "{}", retried.body);
-    assert!(retried.body.contains("course/lab3-erin"), "{}", retried.body);
+    assert!(
+        retried.body.contains("course/lab3-erin"),
+        "{}",
+        retried.body
+    );
 
     // A rotated link: the old one is 404, the new one works.
     let new_path = invite_path(&app, true);
@@ -217,7 +306,14 @@ async fn accepts_are_idempotent_and_refusals_say_what_to_do(db: TestDb) {
     assert_eq!(e.get(&path).await.status, 404);
     assert_eq!(e.get(&new_path).await.status, 200);
     // A closed invitation: 404.
-    cli_stdout(&app.cli(&["session", "edit", "--slug", "lab3", "--invitations", "closed"]));
+    cli_stdout(&app.cli(&[
+        "session",
+        "edit",
+        "--slug",
+        "lab3",
+        "--invitations",
+        "closed",
+    ]));
     assert_eq!(e.get(&new_path).await.status, 404);
 
     // Instructors link and unlink by hand, audited.

@@ -42,7 +42,6 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-
 pub use rate_limit::{rate_limited, secondary_rate_limited};
 pub use repo::{git, push_from_git, Cut, GitRepo, Op, PushSpec};
 pub use state::{CheckRun, HookAttempt, Route, Seen};

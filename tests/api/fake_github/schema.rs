@@ -429,14 +429,22 @@ async fn template_generation_and_collaborators_match_githubs_schema_and_refuse_a
             Some(body.clone()),
         )
         .await;
-    assert_eq!(made["template_repository"]["full_name"], "course/lab3-template");
+    assert_eq!(
+        made["template_repository"]["full_name"],
+        "course/lab3-template"
+    );
     let (_, got) = client
         .conforming("repos/get", "GET", "/repos/course/lab3-alice", &t, None)
         .await;
     assert_eq!(got["id"], made["id"]);
     // A name taken: GitHub's 422.
     let (status, _, err) = client
-        .call("POST", "/repos/course/lab3-template/generate", &t, Some(body))
+        .call(
+            "POST",
+            "/repos/course/lab3-template/generate",
+            &t,
+            Some(body),
+        )
         .await;
     assert_eq!(status, 422, "{err}");
     // Not a template: 422 too.
@@ -459,7 +467,10 @@ async fn template_generation_and_collaborators_match_githubs_schema_and_refuse_a
     let (status, _, _) = client.call("PUT", path, &t, perm.clone()).await;
     assert_eq!(status, 204);
     // Without `administration: write`: GitHub's 403.
-    fake.set_permissions(7, json!({ "checks": "write", "contents": "read", "metadata": "read" }));
+    fake.set_permissions(
+        7,
+        json!({ "checks": "write", "contents": "read", "metadata": "read" }),
+    );
     let (status, _, _) = client
         .call(
             "POST",
@@ -470,7 +481,12 @@ async fn template_generation_and_collaborators_match_githubs_schema_and_refuse_a
         .await;
     assert_eq!(status, 403);
     let (status, _, _) = client
-        .call("PUT", "/repos/course/lab3-alice/collaborators/bob", &t, perm)
+        .call(
+            "PUT",
+            "/repos/course/lab3-alice/collaborators/bob",
+            &t,
+            perm,
+        )
         .await;
     assert_eq!(status, 403);
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());

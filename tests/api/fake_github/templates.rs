@@ -77,7 +77,10 @@ fn repository(st: &State, full_name: &str, id: i64, private: bool) -> Value {
         ("languages_url", "/languages"),
         ("merges_url", "/merges"),
         ("milestones_url", "/milestones{/number}"),
-        ("notifications_url", "/notifications{?since,all,participating}"),
+        (
+            "notifications_url",
+            "/notifications{?since,all,participating}",
+        ),
         ("pulls_url", "/pulls{/number}"),
         ("releases_url", "/releases{/id}"),
         ("stargazers_url", "/stargazers"),
