@@ -155,7 +155,7 @@ pub(super) async fn invite(
             current.slug
         ));
     }
-    let code = invitation_code()?;
+    let code = invitations::new_code().context("Cannot make an invitation code")?;
     let (s, i) = invitations::rotate(
         &db,
         &g.origin(),
@@ -174,15 +174,6 @@ pub(super) async fn invite(
         code.as_str()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// A new invitation code: 32 random bytes (256 bits) from the OS, base64url.
-fn invitation_code() -> anyhow::Result<zeroize::Zeroizing<String>> {
-    use base64::Engine as _;
-    let bytes = crate::secrets::random::<32>().context("Cannot make an invitation code")?;
-    Ok(zeroize::Zeroizing::new(
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()),
-    ))
 }
 
 pub(super) async fn list(

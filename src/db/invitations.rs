@@ -84,6 +84,16 @@ pub fn repo_pattern(prefix: &str) -> String {
     format!("{prefix}-*")
 }
 
+/// A new invitation code: 32 random bytes (256 bits) from the OS, base64url. Shown once, stored as
+/// [`code_sha256`].
+pub fn new_code() -> Result<zeroize::Zeroizing<String>, crate::secrets::RandomError> {
+    use base64::Engine as _;
+    let bytes = crate::secrets::random::<32>()?;
+    Ok(zeroize::Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()),
+    ))
+}
+
 /// The SHA-256 (hex) an invitation code is stored as.
 pub fn code_sha256(code: &str) -> String {
     hex::encode(Sha256::digest(code.as_bytes()))

@@ -16,6 +16,7 @@ use super::views::{self, local, Header};
 use super::WebApp;
 use crate::db;
 use crate::db::roster::RosterAccount;
+use crate::db::tokens::Role;
 use crate::github::provision::{self, AcceptError, Acceptance, Prepared};
 
 /// The invitation and the GitHub account of the signed-in user, or why the page cannot go on.
@@ -231,4 +232,98 @@ fn done(state: &WebApp, session: &lab_session::Model, repository: &str) -> Marku
         p { "GitHub sends you an invitation to it: accept it at " a href={ (url) "/invitations" } { (url) "/invitations" } ", then push your work there." }
         p { "Deadline: " (deadline(session)) }
     }
+}
+
+/// The session page's invitation section for staff: the template and how repositories are named,
+/// open or closed, and a form that makes a new link (shown once: only its SHA-256 is stored).
+pub async fn section(
+    state: &WebApp,
+    user: &WebUser,
+    session: &lab_session::Model,
+) -> Result<Option<Markup>, WebError> {
+    if user.is_student() {
+        return Ok(None);
+    }
+    let Some(inv) = db::invitations::of_session(&state.app.db, session.id).await? else {
+        return Ok(None);
+    };
+    let may_change = matches!(user.role, Role::Admin | Role::Instructor);
+    Ok(Some(html! {
+        section.invitation aria-labelledby="invitation" {
+            h2 id="invitation" { "Invitation" }
+            p {
+                "Students open the invitation link, sign in with GitHub, pick their roster entry and get "
+                code { (session.org) "/" (inv.repo_prefix) "-<login>" } " from the template "
+                code { (inv.template) } " (" @if inv.private { "private" } @else { "public" } "). "
+                "The invitation is " strong { @if inv.open { "open" } @else { "closed" } } "."
+            }
+            @if inv.code_sha256.is_some() {
+                p { "A link was made; labtrail keeps only its SHA-256, so it was shown once. Making a new one stops the old one." }
+            } @else {
+                p { "No link yet." }
+            }
+            @if may_change {
+                form method="post" action={ "/sessions/" (session.slug) "/invitation" } {
+                    input type="hidden" name="csrf" value=(user.csrf());
+                    input type="hidden" name="org" value=(session.org);
+                    button type="submit" { "Make a new invitation link" }
+                }
+            }
+        }
+    }))
+}
+
+/// The new-link form.
+#[derive(Deserialize)]
+pub struct RotateForm {
+    csrf: String,
+    org: String,
+}
+
+/// `POST /sessions/{slug}/invitation`: a new invitation code (`session invite --rotate`), audited with the
+/// web session as the actor; the page shows the link once.
+pub async fn rotate(
+    State(state): State<WebApp>,
+    user: WebUser,
+    Path(slug): Path<String>,
+    Form(f): Form<RotateForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&f.csrf)?;
+    if !matches!(user.role, Role::Admin | Role::Instructor) {
+        return Err(WebError::Forbidden(
+            "Invitation links are made by an instructor or admin.".into(),
+        ));
+    }
+    let ctx = crate::reads::Ctx {
+        db: &state.app.db,
+        origin: &state.app.origin,
+    };
+    // Scoped as a read: another organisation's session is not found.
+    let session = crate::reads::session(ctx, &user.viewer(), &slug, Some(&f.org)).await?;
+    let code = db::invitations::new_code().map_err(WebError::internal)?;
+    let actor = format!("web_session:{}", user.session.id);
+    db::invitations::rotate(
+        &state.app.db,
+        &state.app.origin,
+        &actor,
+        &session.slug,
+        Some(&session.org),
+        db::invitations::code_sha256(&code),
+    )
+    .await
+    .map_err(|e| match e {
+        db::invitations::InvitationError::Audit(e) => WebError::from(e),
+        other => WebError::BadRequest(other.to_string()),
+    })?;
+    let link = format!("{}/join/{}", state.web.cfg.base(), code.as_str());
+    let body = html! {
+        h1 { "Invitation link of " (session.title) }
+        p { "Send this link to your students. It is shown only now (labtrail keeps its SHA-256); the previous link no longer works." }
+        p { input #link type="text" readonly value=(link) size="80"; }
+        p { a href={ "/sessions/" (session.slug) "?org=" (session.org) } { "Back to the session" } }
+    };
+    Ok(
+        Html(views::layout(&session.title, Some(&header(&user)), body).into_string())
+            .into_response(),
+    )
 }

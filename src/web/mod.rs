@@ -208,6 +208,7 @@ pub fn router(state: WebApp) -> Router {
         .route("/sessions/{slug}/grades.csv", get(pages::grades_csv))
         .route("/sessions/{slug}/students/{name}", get(pages::student))
         .route("/sessions/{slug}/extensions", post(pages::extension))
+        .route("/sessions/{slug}/invitation", post(join::rotate))
         .route("/sessions/{slug}/attempts.csv", get(pages::attempts_csv))
         .route("/orgs/{org}/gradebook.csv", get(pages::gradebook_csv))
         .route("/attempts/{id}", get(pages::attempt))

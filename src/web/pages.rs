@@ -293,6 +293,7 @@ async fn render_session(
         github_web: state.web.cfg.github_web(),
         extensions: &extensions,
         form,
+        invitation: super::join::section(state, user, &session).await?,
     };
     Ok(views::session(&header(user), &page).into_string())
 }

@@ -28,7 +28,7 @@ const TEMPLATE: &str = "course/lab3-template";
 
 /// An app with the fake GitHub as its App and OAuth; the App installed on `course` (installation 1)
 /// with the template; the roster; session `lab3` from the template, and its invitation link's path.
-async fn invite_app(db: &TestDb) -> (TestApp, FakeGithub, String) {
+pub async fn invite_app(db: &TestDb) -> (TestApp, FakeGithub, String) {
     let fake = FakeGithub::start().await;
     let opts = AppOptions {
         web_oauth: Some(WebOauthOptions {
