@@ -319,7 +319,7 @@ pub async fn rotate(
     let body = html! {
         h1 { "Invitation link of " (session.title) }
         p { "Send this link to your students. It is shown only now (labtrail keeps its SHA-256); the previous link no longer works." }
-        p { input #link type="text" readonly value=(link) size="80"; }
+        p { input #link name="link" value=(link) type="text" readonly size="80"; }
         p { a href={ "/sessions/" (session.slug) "?org=" (session.org) } { "Back to the session" } }
     };
     Ok(
