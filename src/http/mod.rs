@@ -124,3 +124,15 @@ pub fn redacted_path(path: &str) -> &str {
         path
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_path;
+
+    #[test]
+    fn invitation_codes_are_not_logged() {
+        assert_eq!(redacted_path("/join/abcDEF123_-"), "/join/…");
+        assert_eq!(redacted_path("/join/"), "/join/…");
+        assert_eq!(redacted_path("/sessions/lab3"), "/sessions/lab3");
+    }
+}
