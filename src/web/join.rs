@@ -288,18 +288,14 @@ pub async fn rotate(
     Path(slug): Path<String>,
     Form(f): Form<RotateForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&f.csrf)?;
-    if !matches!(user.role, Role::Admin | Role::Instructor) {
-        return Err(WebError::Forbidden(
-            "Invitation links are made by an instructor or admin.".into(),
-        ));
-    }
-    let ctx = crate::reads::Ctx {
-        db: &state.app.db,
-        origin: &state.app.origin,
-    };
-    // Scoped as a read: another organisation's session is not found.
-    let session = crate::reads::session(ctx, &user.viewer(), &slug, Some(&f.org)).await?;
+    let session = super::pages::staff_form(
+        &state,
+        &user,
+        (&slug, &f.org),
+        &f.csrf,
+        "Invitation links are made by an instructor or admin.",
+    )
+    .await?;
     let code = db::invitations::new_code().map_err(WebError::internal)?;
     let actor = format!("web_session:{}", user.session.id);
     db::invitations::rotate(

@@ -385,13 +385,21 @@ async fn student_from_check_run_to_proof(db: TestDb) {
         .details_url
         .clone()
         .expect("details_url");
-    let driver = Driver::start(&binary).await;
+    in_chromium(&binary, &db, async |browser| {
+        drive_student(&app, browser, &details, screenshot_dir(&db)).await;
+    })
+    .await;
+}
+
+/// Run `drive` in a fresh headless Chromium (its own profile under the test's scratch directory); the
+/// browser is closed and chromedriver stopped whatever `drive` does, then its panic goes on.
+async fn in_chromium(binary: &PathBuf, db: &TestDb, drive: impl AsyncFnOnce(&Client)) {
+    let driver = Driver::start(binary).await;
     let profile = db.scratch_dir().join("chromium-profile");
     let browser = driver.browser(&profile).await;
-    let result =
-        std::panic::AssertUnwindSafe(drive_student(&app, &browser, &details, screenshot_dir(&db)))
-            .catch_unwind()
-            .await;
+    let result = std::panic::AssertUnwindSafe(drive(&browser))
+        .catch_unwind()
+        .await;
     let _ = browser.close().await;
     drop(driver);
     if let Err(panic) = result {
@@ -467,17 +475,10 @@ async fn student_accepts_an_invitation(db: TestDb) {
     };
     let (app, fake, path) = crate::invitations::invite_app(&db).await;
     fake.sign_in_browser(701, "alice");
-    let driver = Driver::start(&binary).await;
-    let profile = db.scratch_dir().join("chromium-profile");
-    let browser = driver.browser(&profile).await;
-    let result = std::panic::AssertUnwindSafe(drive_invitation(&app, &browser, &path))
-        .catch_unwind()
-        .await;
-    let _ = browser.close().await;
-    drop(driver);
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    in_chromium(&binary, &db, async |browser| {
+        drive_invitation(&app, browser, &path).await;
+    })
+    .await;
     assert_eq!(
         fake.collaborators(),
         vec![("course/lab3-alice".into(), "alice".into(), "push".into())]

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::backend_tests;
 use crate::fake_github::FakeGithub;
 use crate::helpers::{
-    cli_stdout, fixture_json, spawn_app_with, AppOptions, TestApp, TestDb, WebOauthOptions,
+    cli_stdout, fixture_json, spawn_app_signing_in_with, AppOptions, TestApp, TestDb,
 };
 use crate::students::push_by;
 use crate::web::{Browser, Page};
@@ -30,22 +30,8 @@ const TEMPLATE: &str = "course/lab3-template";
 /// with the template; the roster; session `lab3` from the template, and its invitation link's path.
 pub async fn invite_app(db: &TestDb) -> (TestApp, FakeGithub, String) {
     let fake = FakeGithub::start().await;
-    let opts = AppOptions {
-        web_oauth: Some(WebOauthOptions {
-            web_url: fake.web_url(),
-            api_url: fake.api_url(),
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-            team: None,
-        }),
-        ..AppOptions::with_github(&fake)
-    };
-    let app = spawn_app_with(db, opts).await;
-    fake.set_oauth_client(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        &format!("{}/login/callback", app.base_url),
-    );
+    let opts = AppOptions::with_github(&fake);
+    let app = spawn_app_signing_in_with(db, &fake, (CLIENT_ID, CLIENT_SECRET), opts).await;
     // GitHub tells labtrail of the installation on `course`.
     let mut created = fixture_json("octokit-webhooks/installation/created.payload.json");
     created["installation"]["id"] = json!(1);
