@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::fake_github::FakeGithub;
+use crate::fake_github::{server_error, FakeGithub, Route};
 use crate::helpers::{
     cli_stdout, fixture_json, spawn_app_signing_in_with, AppOptions, TestApp, TestDb,
 };
@@ -57,7 +57,7 @@ pub async fn invite_app(db: &TestDb) -> (TestApp, FakeGithub, String) {
         &roster,
         "identifier,github_username,github_id,name\n\
          id-alice,,,Alice Anders\nid-bob,bob,,Bob Berg\nid-carol,,,Carol Czerny\n\
-         id-erin,,,Erin Eng\nid-frank,,,Frank Fox\n",
+         id-erin,,,Erin Eng\nid-frank,,,Frank Fox\nid-gina,,,Gina Gale\nid-henry,,,Henry Hu\n",
     )
     .expect("write roster");
     cli_stdout(&app.cli(&[
@@ -219,6 +219,19 @@ async fn a_student_accepts_and_their_first_push_is_matched_to_their_roster_entry
     assert_eq!(alice["repository"], "course/lab3-alice", "{rows:?}");
     assert_ne!(alice["status"], "missing", "{rows:?}");
     app.assert_audit_verifies();
+    // The records check covers the new rows: a provisioned repository changed by hand is reported.
+    use sea_orm::ConnectionTrait as _;
+    app.db
+        .execute_unprepared("UPDATE provisioned_repository SET repository_id = repository_id + 1")
+        .await
+        .expect("tamper");
+    let out = app.cli(&["audit", "verify"]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("provisioned repository 1: repository_id is"),
+        "{report}"
+    );
 }
 
 async fn accepts_are_idempotent_and_refusals_say_what_to_do(db: TestDb) {
@@ -286,6 +299,35 @@ async fn accepts_are_idempotent_and_refusals_say_what_to_do(db: TestDb) {
         retried.body
     );
 
+    // GitHub failing (a 5xx): the student is told to come back; the retry finishes.
+    fake.fail_next(Route::GenerateRepo, 1, server_error());
+    let (mut g, page) = opened(&app, &fake, &path, 706, "gina").await;
+    let down = accept(&mut g, &path, &page, Some("id-gina")).await;
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert!(
+        down.body.contains("GitHub is not answering right now"),
+        "{}",
+        down.body
+    );
+    let page = g.get(&path).await;
+    let retried = accept(&mut g, &path, &page, None).await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    assert!(
+        retried.body.contains("course/lab3-gina"),
+        "{}",
+        retried.body
+    );
+    // Rate limited: when to come back.
+    fake.exhaust_rate_limit(1, chrono::Duration::hours(1));
+    let (mut h, page) = opened(&app, &fake, &path, 707, "henry").await;
+    let limited = accept(&mut h, &path, &page, Some("id-henry")).await;
+    assert_eq!(limited.status, 503, "{}", limited.body);
+    assert!(
+        limited.body.contains("GitHub is rate limiting labtrail"),
+        "{}",
+        limited.body
+    );
+
     // A rotated link: the old one is 404, the new one works.
     let new_path = invite_path(&app, true);
     assert_eq!(Browser::new(&app.base_url).get(&path).await.status, 404);
@@ -311,6 +353,6 @@ async fn accepts_are_idempotent_and_refusals_say_what_to_do(db: TestDb) {
     let roster = cli_stdout(&app.cli(&["roster", "list", "--org", "course", "--format", "csv"]));
     assert!(roster.contains("id-frank,frank,,"), "{roster}");
     assert!(roster.contains("id-carol,,,"), "{roster}");
-    assert_eq!(provisioned_entries(&app).await, 2);
+    assert_eq!(provisioned_entries(&app).await, 3);
     app.assert_audit_verifies();
 }
