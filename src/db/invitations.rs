@@ -347,3 +347,29 @@ pub async fn finish(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_are_owner_and_repository() {
+        assert_eq!(
+            parse_template("my-course/lab3-template").ok(),
+            Some(("my-course".to_owned(), "lab3-template".to_owned()))
+        );
+        for bad in ["lab3", "/lab3", "a/", "a/b/c", "a b/c", "a/..", "-x/y?z"] {
+            assert!(parse_template(bad).is_err(), "{bad}");
+        }
+        assert_eq!(repo_pattern("lab3"), "lab3-*");
+    }
+
+    #[test]
+    fn codes_are_random_and_stored_as_their_digest() {
+        let (a, b) = (new_code().expect("code"), new_code().expect("code"));
+        assert_ne!(a.as_str(), b.as_str());
+        assert!(a.len() >= 43, "256 bits in base64url");
+        assert_eq!(code_sha256(&a).len(), 64);
+        assert_ne!(code_sha256(&a), code_sha256(&b));
+    }
+}

@@ -749,6 +749,39 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_or_weaker_permission_is_named() {
+        let with = |p: &[(&str, &str)]| Installation {
+            id: 7,
+            account: None,
+            suspended_at: None,
+            html_url: None,
+            permissions: p
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        let all = [
+            ("checks", "write"),
+            ("contents", "write"),
+            ("metadata", "read"),
+            ("administration", "write"),
+        ];
+        assert!(missing_permissions(&with(&all)).is_empty());
+        let weaker = with(&[
+            ("checks", "write"),
+            ("contents", "read"),
+            ("administration", "read"),
+        ]);
+        assert_eq!(
+            missing_permissions(&weaker),
+            vec![
+                "metadata: read (has none)".to_owned(),
+                "administration: write (has read)".to_owned()
+            ]
+        );
+    }
+
+    #[test]
     fn the_webhook_url_is_under_the_public_url() {
         let u = |s: &str| webhook_url(&url::Url::parse(s).unwrap());
         assert_eq!(u("https://a.example/"), "https://a.example/webhooks/github");
