@@ -12,9 +12,9 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::chain::{check_entry, genesis_hash, parse_hash};
+use super::chain::{check_entry, genesis_hash};
 use super::checkpoint::{self, AuditKey, CheckpointError};
-use super::{entries, Action, AuditError};
+use super::{entries, Action, AuditError, Hash};
 
 /// The `format` of every manifest.
 pub const MANIFEST_FORMAT: &str = "labtrail-audit-archive-v1";
@@ -172,8 +172,8 @@ pub async fn archive(
         origin: origin.into(),
         first_seq: from,
         last_seq: upto - 1,
-        prev_hash: hex::encode(prev_hash),
-        head_hash: hex::encode(head_hash),
+        prev_hash: prev_hash.to_string(),
+        head_hash: head_hash.to_string(),
         file: format!("{name}.jsonl"),
         file_sha256: hex::encode(Sha256::digest(&segment)),
         checkpoint: note,
@@ -229,7 +229,7 @@ async fn read_segment(
     origin: &str,
     from: i64,
     upto: i64,
-) -> Result<(Vec<u8>, [u8; 32], [u8; 32]), ArchiveError> {
+) -> Result<(Vec<u8>, Hash, Hash), ArchiveError> {
     let mut out = Vec::new();
     let mut first_prev = None;
     let mut prev = (from == 0).then(|| genesis_hash(origin));
@@ -252,7 +252,7 @@ async fn read_segment(
             let p = match prev {
                 Some(p) => p,
                 None => {
-                    parse_hash(&row.prev_hash).ok_or_else(|| broken(row.seq, "bad prev_hash"))?
+                    Hash::from_hex(&row.prev_hash).map_err(|_| broken(row.seq, "bad prev_hash"))?
                 }
             };
             first_prev.get_or_insert(p);

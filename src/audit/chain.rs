@@ -4,7 +4,8 @@
 
 use entity::audit_log;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+
+use super::hash::Hash;
 
 /// Version tag of the hashing scheme inside every canonical entry.
 pub const SCHEME_VERSION: i64 = 1;
@@ -15,33 +16,18 @@ pub const SCHEME_VERSION: i64 = 1;
 pub struct CanonicalError(pub String);
 
 /// `SHA-256("labtrail-audit-v1\n" ‖ origin)`: the first entry's `prev_hash`.
-pub fn genesis_hash(origin: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"labtrail-audit-v1\n");
-    h.update(origin.as_bytes());
-    h.finalize().into()
+pub fn genesis_hash(origin: &str) -> Hash {
+    Hash::sha256(&[b"labtrail-audit-v1\n", origin.as_bytes()])
 }
 
 /// `SHA-256(0x00 ‖ canonical)`.
-pub fn leaf_hash(canonical: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update([0x00]);
-    h.update(canonical);
-    h.finalize().into()
+pub fn leaf_hash(canonical: &[u8]) -> Hash {
+    Hash::sha256(&[&[0x00], canonical])
 }
 
 /// `SHA-256(0x02 ‖ prev ‖ leaf)`.
-pub fn chain_hash(prev: &[u8; 32], leaf: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update([0x02]);
-    h.update(prev);
-    h.update(leaf);
-    h.finalize().into()
-}
-
-/// Parse a stored hex hash.
-pub fn parse_hash(hex_str: &str) -> Option<[u8; 32]> {
-    hex::decode(hex_str).ok()?.try_into().ok()
+pub fn chain_hash(prev: &Hash, leaf: &Hash) -> Hash {
+    Hash::sha256(&[&[0x02], prev.as_bytes(), leaf.as_bytes()])
 }
 
 /// RFC 8785 canonical bytes of a JSON value.
@@ -87,24 +73,15 @@ fn serde_json_is_canonical_for(v: &Value) -> bool {
     }
 }
 
-/// `text` is the lowercase hex of `hash` (without allocating).
-fn is_hex_of(text: &str, hash: &[u8; 32]) -> bool {
-    let mut buf = [0u8; 64];
-    hex::encode_to_slice(hash, &mut buf).is_ok() && text.as_bytes() == buf
-}
-
 /// Check one stored entry against its predecessor's hash; returns its hash, or why it does not hold.
-pub fn check_entry(row: &audit_log::Model, prev: &[u8; 32]) -> Result<[u8; 32], String> {
+pub fn check_entry(row: &audit_log::Model, prev: &Hash) -> Result<Hash, String> {
     check_entry_doc(row, prev).map(|(hash, _, _)| hash)
 }
 
 /// [`check_entry`], also returning the entry's leaf hash and the parsed hashed document (so a caller
 /// need not hash or parse it again).
-pub fn check_entry_doc(
-    row: &audit_log::Model,
-    prev: &[u8; 32],
-) -> Result<([u8; 32], [u8; 32], Value), String> {
-    if !is_hex_of(&row.prev_hash, prev) {
+pub fn check_entry_doc(row: &audit_log::Model, prev: &Hash) -> Result<(Hash, Hash, Value), String> {
+    if !prev.is_hex_of(&row.prev_hash) {
         return Err("prev_hash does not match the previous entry's hash".into());
     }
     let doc: Value = serde_json::from_slice(&row.canonical)
@@ -127,7 +104,7 @@ pub fn check_entry_doc(
     }
     let leaf = leaf_hash(&row.canonical);
     let hash = chain_hash(prev, &leaf);
-    if !is_hex_of(&row.entry_hash, &hash) {
+    if !hash.is_hex_of(&row.entry_hash) {
         return Err("entry_hash does not match the recomputed hash".into());
     }
     Ok((hash, leaf, doc))
@@ -176,9 +153,9 @@ mod tests {
 
     #[test]
     fn hex_of_is_exact_lowercase_hex() {
-        let h = [0xab_u8; 32];
-        assert!(is_hex_of(&"ab".repeat(32), &h));
-        assert!(!is_hex_of(&"AB".repeat(32), &h));
-        assert!(!is_hex_of(&"ab".repeat(31), &h));
+        let h = Hash::new([0xab_u8; 32]);
+        assert!(h.is_hex_of(&"ab".repeat(32)));
+        assert!(!h.is_hex_of(&"AB".repeat(32)));
+        assert!(!h.is_hex_of(&"ab".repeat(31)));
     }
 }

@@ -24,7 +24,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{AuditError, LockedHead};
+use super::{AuditError, Hash, LockedHead};
 
 /// The signature algorithm byte of Ed25519 in signed notes.
 pub const ALG_ED25519: u8 = 0x01;
@@ -393,14 +393,14 @@ pub const CHAIN_EXTENSION: &str = "labtrail-chain ";
 pub enum Signs {
     /// labtrail's checkpoints: the RFC 6962 Merkle root (third line) and the hash chain's head after
     /// `size` entries (the `labtrail-chain` extension line).
-    RootAndChain { root: [u8; 32], chain: [u8; 32] },
+    RootAndChain { root: Hash, chain: Hash },
     /// A standard C2SP `tlog-checkpoint` (three lines, no `labtrail-chain` line): the third line is the
     /// Merkle root. This is how a three-line body is parsed.
-    Root([u8; 32]),
+    Root(Hash),
     /// labtrail's legacy chain-only checkpoint: three lines, the third being the chain head. Written
     /// before the Merkle tree existed (and still for a log whose tree is not stored). Its text cannot
     /// be told from [`Signs::Root`]: only a reader holding the log can, see [`resolve_stored`].
-    Chain([u8; 32]),
+    Chain(Hash),
 }
 
 /// A checkpoint body.
@@ -420,7 +420,7 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// The signed RFC 6962 root of the first `size` entries (`None` in a legacy chain-only checkpoint).
-    pub fn root(&self) -> Option<[u8; 32]> {
+    pub fn root(&self) -> Option<Hash> {
         match self.signs {
             Signs::RootAndChain { root, .. } | Signs::Root(root) => Some(root),
             Signs::Chain(_) => None,
@@ -428,7 +428,7 @@ impl Checkpoint {
     }
 
     /// The signed chain hash after `size` entries (`None` in a standard three-line checkpoint).
-    pub fn head(&self) -> Option<[u8; 32]> {
+    pub fn head(&self) -> Option<Hash> {
         match self.signs {
             Signs::RootAndChain { chain, .. } | Signs::Chain(chain) => Some(chain),
             Signs::Root(_) => None,
@@ -455,11 +455,11 @@ impl Checkpoint {
                 "{}\n{}\n{}\n{CHAIN_EXTENSION}{}\n",
                 self.origin,
                 self.size,
-                B64.encode(root),
-                B64.encode(chain)
+                root.to_base64(),
+                chain.to_base64()
             ),
             Signs::Root(h) | Signs::Chain(h) => {
-                format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(h))
+                format!("{}\n{}\n{}\n", self.origin, self.size, h.to_base64())
             }
         }
     }
@@ -468,11 +468,7 @@ impl Checkpoint {
     /// [`Signs::Root`] (other extension lines are ignored).
     pub fn parse_body(text: &str) -> Result<Self, NoteError> {
         let bad = |m: &str| NoteError::Checkpoint(m.to_owned());
-        let hash = |h: &str| {
-            B64.decode(h)
-                .ok()
-                .and_then(|h| <[u8; 32]>::try_from(h).ok())
-        };
+        let hash = |h: &str| Hash::from_base64(h).ok();
         let mut lines = text.lines();
         let origin = lines.next().filter(|o| !o.is_empty());
         let size = lines.next().and_then(|s| {
@@ -682,7 +678,7 @@ pub async fn sign_head(
         })?;
     let row = audit_checkpoint::ActiveModel {
         size: Set(head.size),
-        head_hash: Set(hex::encode(head.head_hash)),
+        head_hash: Set(head.head_hash.to_string()),
         note: Set(note),
         created_at: Set(Utc::now()),
         ..Default::default()
@@ -763,8 +759,8 @@ mod tests {
             origin: "log.example".into(),
             size: 42,
             signs: Signs::RootAndChain {
-                root: [8; 32],
-                chain: [7; 32],
+                root: Hash::new([8; 32]),
+                chain: Hash::new([7; 32]),
             },
         };
         let a = key.sign_note(&cp.body());
@@ -781,7 +777,10 @@ mod tests {
         assert_eq!(opened, cp);
         assert!(open_checkpoint(&a, &key.verifier(), "other").is_err());
         assert!(Checkpoint::parse_body("o\n007\nAAAA\n").is_err());
-        assert_eq!((cp.root(), cp.head()), (Some([8; 32]), Some([7; 32])));
+        assert_eq!(
+            (cp.root(), cp.head()),
+            (Some(Hash::new([8; 32])), Some(Hash::new([7; 32])))
+        );
         assert_eq!(cp.as_legacy(), None);
         let new = cp.body();
         assert_eq!(
@@ -804,8 +803,11 @@ mod tests {
         // A standard C2SP tlog-checkpoint: origin, size, root, no extension line.
         let standard = format!("log.example\n5\n{}\n", B64.encode([3; 32]));
         let parsed = Checkpoint::parse_body(&standard).expect("standard checkpoint");
-        assert_eq!(parsed.signs, Signs::Root([3; 32]));
-        assert_eq!((parsed.root(), parsed.head()), (Some([3; 32]), None));
+        assert_eq!(parsed.signs, Signs::Root(Hash::new([3; 32])));
+        assert_eq!(
+            (parsed.root(), parsed.head()),
+            (Some(Hash::new([3; 32])), None)
+        );
         assert_eq!(parsed.body(), standard);
         // With extension lines other than labtrail-chain it is still a root.
         let ext = format!("{standard}other.example/ext 1\n");
@@ -813,8 +815,11 @@ mod tests {
         // labtrail's legacy chain-only checkpoint: the same three lines, read as the chain head only
         // when asked (resolve_stored does, against the log).
         let legacy = parsed.as_legacy().expect("three lines");
-        assert_eq!(legacy.signs, Signs::Chain([3; 32]));
-        assert_eq!((legacy.root(), legacy.head()), (None, Some([3; 32])));
+        assert_eq!(legacy.signs, Signs::Chain(Hash::new([3; 32])));
+        assert_eq!(
+            (legacy.root(), legacy.head()),
+            (None, Some(Hash::new([3; 32])))
+        );
         assert_eq!(legacy.body(), standard);
         assert_eq!(legacy.as_legacy(), Some(legacy.clone()));
         // The current shape: root and labtrail-chain line, never legacy.
@@ -823,8 +828,8 @@ mod tests {
         assert_eq!(
             parsed.signs,
             Signs::RootAndChain {
-                root: [3; 32],
-                chain: [4; 32]
+                root: Hash::new([3; 32]),
+                chain: Hash::new([4; 32])
             }
         );
         assert_eq!(parsed.as_legacy(), None);

@@ -451,15 +451,7 @@ pub fn roster_imported(
         file_sha256: hex::encode(Sha256::digest(file)),
         students,
         counts,
-        rows: rows
-            .iter()
-            .map(|s| {
-                Ok(RosterRow {
-                    roster_student_id: s.id,
-                    row_sha256: roster_row_sha256(s)?,
-                })
-            })
-            .collect::<Result<_, AuditError>>()?,
+        rows: roster_rows(rows)?,
     };
     entry(
         actor.to_owned(),
@@ -467,6 +459,18 @@ pub fn roster_imported(
         "roster".into(),
         details,
     )
+}
+
+/// Each roster row as its id and [`roster_row_sha256`].
+fn roster_rows(rows: &[roster_student::Model]) -> Result<Vec<RosterRow>, AuditError> {
+    rows.iter()
+        .map(|s| {
+            Ok(RosterRow {
+                roster_student_id: s.id,
+                row_sha256: roster_row_sha256(s)?,
+            })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -486,15 +490,7 @@ pub fn roster_removed(
     let details = RosterRemoved {
         org_sha256: hex::encode(Sha256::digest(org.as_bytes())),
         removed: rows.len(),
-        rows: rows
-            .iter()
-            .map(|s| {
-                Ok(RosterRow {
-                    roster_student_id: s.id,
-                    row_sha256: roster_row_sha256(s)?,
-                })
-            })
-            .collect::<Result<_, AuditError>>()?,
+        rows: roster_rows(rows)?,
     };
     entry(
         actor.to_owned(),
@@ -892,41 +888,42 @@ pub fn web_session_by_token(
     )
 }
 
-/// `web_session.created` by "Sign in with GitHub": the user's GitHub id, and how many of the App's
-/// organisations they may see (not which).
 /// `web_session.created` by a student's "Sign in with GitHub" (the actor is the GitHub user, by id).
 pub fn web_session_by_github_student(
     web_session_id: i64,
     github_user_id: i64,
 ) -> Result<NewEntry, AuditError> {
-    let details = WebSessionCreated {
+    github_sign_in(
         web_session_id,
-        method: SignInMethod::Github,
-        token_id: None,
-        github_user_id: Some(github_user_id),
-        org_count: None,
-        role: Some(entity::states::Role::Student),
-    };
-    entry(
-        format!("github_user:{github_user_id}"),
-        Action::WebSessionCreated,
-        web_session_subject(web_session_id),
-        details,
+        github_user_id,
+        None,
+        Some(entity::states::Role::Student),
     )
 }
 
+/// `web_session.created` by "Sign in with GitHub": the user's GitHub id, and how many of the App's
+/// organisations they may see (not which).
 pub fn web_session_by_github(
     web_session_id: i64,
     github_user_id: i64,
     org_count: usize,
+) -> Result<NewEntry, AuditError> {
+    github_sign_in(web_session_id, github_user_id, Some(org_count), None)
+}
+
+fn github_sign_in(
+    web_session_id: i64,
+    github_user_id: i64,
+    org_count: Option<usize>,
+    role: Option<entity::states::Role>,
 ) -> Result<NewEntry, AuditError> {
     let details = WebSessionCreated {
         web_session_id,
         method: SignInMethod::Github,
         token_id: None,
         github_user_id: Some(github_user_id),
-        org_count: Some(org_count),
-        role: None,
+        org_count,
+        role,
     };
     entry(
         format!("github_user:{github_user_id}"),

@@ -9,10 +9,7 @@
 //! wherever it keeps them: [`Plan::indexes`] lists what to read, [`Plan::hashes`] computes the root or
 //! the proof from what was read (in that order). Verification (§2.1.3.2, §2.1.4.2) needs nothing stored.
 
-use sha2::{Digest, Sha256};
-
-/// A SHA-256 hash: a leaf, a node or a root.
-pub type Hash = [u8; 32];
+pub use super::hash::Hash;
 
 /// Why a proof was not produced or not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,24 +28,17 @@ pub enum MerkleError {
 
 /// `SHA-256(0x00 ‖ data)`.
 pub fn leaf_hash(data: &[u8]) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0x00]);
-    h.update(data);
-    h.finalize().into()
+    Hash::sha256(&[&[0x00], data])
 }
 
 /// `SHA-256(0x01 ‖ left ‖ right)`.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0x01]);
-    h.update(left);
-    h.update(right);
-    h.finalize().into()
+    Hash::sha256(&[&[0x01], left.as_bytes(), right.as_bytes()])
 }
 
 /// The root of the empty tree: `SHA-256("")`.
 pub fn empty_root() -> Hash {
-    Sha256::digest([]).into()
+    Hash::sha256(&[])
 }
 
 /// Where the hash of the complete subtree `n` at `level` (leaves `n·2^level .. (n+1)·2^level`) is
@@ -559,7 +549,14 @@ mod tests {
                 let proof = tree.inclusion(index, size).expect("proof");
                 let leaf = &all[index as usize];
                 assert_eq!(verify_inclusion(index, size, leaf, &proof, &root), Ok(()));
-                assert!(verify_inclusion(index, size, &all[0].map(|b| !b), &proof, &root).is_err());
+                assert!(verify_inclusion(
+                    index,
+                    size,
+                    &Hash::new(all[0].as_bytes().map(|b| !b)),
+                    &proof,
+                    &root
+                )
+                .is_err());
                 if size > 1 {
                     assert!(verify_inclusion(index ^ 1, size, leaf, &proof, &root).is_err());
                     assert!(verify_inclusion(index, size, leaf, &proof[1..], &root).is_err());

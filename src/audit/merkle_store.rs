@@ -45,7 +45,7 @@ async fn read_hashes(
         let Some(row) = rows.iter().find(|r| r.idx == to_i64(i)) else {
             return Ok(None);
         };
-        out.push(<Hash>::try_from(row.hash.as_slice()).map_err(|_| StoreError::Corrupt(i))?);
+        out.push(Hash::from_slice(&row.hash).map_err(|_| StoreError::Corrupt(i))?);
     }
     Ok(Some(out))
 }
@@ -66,7 +66,7 @@ async fn write_hashes(
             .zip(first..)
             .map(|(h, i)| audit_tree_hash::ActiveModel {
                 idx: sea_orm::Set(to_i64(i)),
-                hash: sea_orm::Set(h.to_vec()),
+                hash: sea_orm::Set(h.as_bytes().to_vec()),
             });
         audit_tree_hash::Entity::insert_many(rows)
             .exec_without_returning(db)

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod chain;
 pub mod checkpoint;
 pub mod entries;
+mod hash;
 pub mod merkle;
 pub mod merkle_store;
 pub mod proof;
@@ -15,9 +16,9 @@ pub mod witness;
 
 pub use action::Action;
 pub use chain::{
-    canonical_bytes, chain_hash, genesis_hash, leaf_hash, parse_hash, CanonicalError,
-    SCHEME_VERSION,
+    canonical_bytes, chain_hash, genesis_hash, leaf_hash, CanonicalError, SCHEME_VERSION,
 };
+pub use hash::{Hash, HashParseError};
 
 use chrono::Utc;
 use entity::{audit_head, audit_log};
@@ -110,14 +111,14 @@ pub struct NewEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
     pub seq: i64,
-    pub entry_hash: String,
+    pub entry_hash: Hash,
 }
 
 /// The locked head of the log inside a write transaction.
 #[derive(Debug, Clone)]
 pub struct LockedHead {
     pub size: i64,
-    pub head_hash: [u8; 32],
+    pub head_hash: Hash,
     origin: String,
 }
 
@@ -174,9 +175,8 @@ pub async fn lock_head(txn: &DatabaseTransaction, origin: &str) -> Result<Locked
         .ok_or(AuditError::NoHead)?;
     check_head_origin(&head, origin)?;
     let head_hash = match head.head_hash.as_deref() {
-        Some(h) => {
-            parse_hash(h).ok_or_else(|| AuditError::Canonical("corrupt head hash".into()))?
-        }
+        Some(h) => Hash::from_hex(h)
+            .map_err(|e| AuditError::Canonical(format!("corrupt head hash: {e}")))?,
         None => genesis_hash(origin),
     };
     Ok(LockedHead {
@@ -243,13 +243,10 @@ pub async fn append_many(
             subject: Set(entry.subject),
             details: Set(details),
             canonical: Set(canonical.clone()),
-            prev_hash: Set(hex::encode(chain)),
-            entry_hash: Set(hex::encode(entry_hash)),
+            prev_hash: Set(chain.to_string()),
+            entry_hash: Set(entry_hash.to_string()),
         });
-        receipts.push(Receipt {
-            seq,
-            entry_hash: hex::encode(entry_hash),
-        });
+        receipts.push(Receipt { seq, entry_hash });
         canonicals.push(canonical);
         chain = entry_hash;
     }
@@ -272,7 +269,7 @@ pub async fn append_many(
     audit_head::ActiveModel {
         id: Set(1),
         size: Set(head.size),
-        head_hash: Set(Some(hex::encode(chain))),
+        head_hash: Set(Some(chain.to_string())),
         origin: Set(Some(head.origin.clone())),
         archived_upto: sea_orm::ActiveValue::NotSet,
     }

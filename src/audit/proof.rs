@@ -98,7 +98,7 @@ impl Proof {
             leaf_index,
             entry: B64.encode(canonical),
             tree_size,
-            inclusion: inclusion.iter().map(|h| B64.encode(h)).collect(),
+            inclusion: inclusion.iter().map(Hash::to_base64).collect(),
             checkpoint: checkpoint_note.to_owned(),
             score: None,
         }
@@ -116,7 +116,7 @@ impl Proof {
             score_id,
             leaf_index,
             entry: B64.encode(canonical),
-            inclusion: inclusion.iter().map(|h| B64.encode(h)).collect(),
+            inclusion: inclusion.iter().map(Hash::to_base64).collect(),
         });
         self
     }
@@ -243,12 +243,9 @@ fn check_leaf(
     let inclusion = inclusion
         .iter()
         .map(|h| {
-            B64.decode(h)
-                .ok()
-                .and_then(|h| <Hash>::try_from(h).ok())
-                .ok_or_else(|| {
-                    ProofError::Unusable("an inclusion hash is not 32 bytes of base64".into())
-                })
+            Hash::from_base64(h).map_err(|_| {
+                ProofError::Unusable("an inclusion hash is not 32 bytes of base64".into())
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     merkle::verify_inclusion(
@@ -439,7 +436,7 @@ pub async fn consistency(
     Ok(ConsistencyProof {
         from,
         to,
-        proof: proof.iter().map(|h| B64.encode(h)).collect(),
+        proof: proof.iter().map(Hash::to_base64).collect(),
     })
 }
 
@@ -469,7 +466,7 @@ mod tests {
             size: 7,
             signs: checkpoint::Signs::RootAndChain {
                 root: tree.root(7).expect("root"),
-                chain: [0; 32],
+                chain: Hash::new([0; 32]),
             },
         }
         .body();

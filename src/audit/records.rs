@@ -721,12 +721,10 @@ async fn check_extensions(
             )),
         }
     }
-    let rows: BTreeMap<i64, _> = session_extension::Entity::find()
-        .all(db)
-        .await?
-        .iter()
-        .map(|e| (e.id, extension_facts(e)))
-        .collect();
+    let rows: BTreeMap<i64, _> = facts_of(db, session_extension::Entity::find(), |e| {
+        (e.id, extension_facts(e))
+    })
+    .await?;
     summary.extensions = rows.len() as u64;
     summary.unchecked_archived += compare_all(kind, &logs, rows, archived_upto > 0, summary);
     Ok(())
@@ -755,12 +753,10 @@ async fn check_roster(
             }
         }
     }
-    let rows: BTreeMap<i64, _> = roster_student::Entity::find()
-        .all(db)
-        .await?
-        .iter()
-        .map(|s| (s.id, roster_facts(s)))
-        .collect();
+    let rows: BTreeMap<i64, _> = facts_of(db, roster_student::Entity::find(), |s| {
+        (s.id, roster_facts(s))
+    })
+    .await?;
     summary.roster_students = rows.len() as u64;
     let uncovered = old_imports || archived_upto > 0;
     summary.roster_not_covered += compare_all(kind, &logs, rows, uncovered, summary);
@@ -813,12 +809,10 @@ async fn check_invitations(
     summary: &mut RecordsSummary,
 ) -> Result<(), DbErr> {
     let logs = fold_by_subject(db, Kind::Invitation, summary).await?;
-    let rows: BTreeMap<i64, _> = session_invitation::Entity::find()
-        .all(db)
-        .await?
-        .iter()
-        .map(|i| (i.session_id, invitation_facts(i)))
-        .collect();
+    let rows: BTreeMap<i64, _> = facts_of(db, session_invitation::Entity::find(), |i| {
+        (i.session_id, invitation_facts(i))
+    })
+    .await?;
     summary.invitations = rows.len() as u64;
     summary.unchecked_archived +=
         compare_all(Kind::Invitation, &logs, rows, archived_upto > 0, summary);
@@ -1057,32 +1051,33 @@ async fn row_facts(
                 })
                 .collect()
         }
-        Kind::Session => lab_session::Entity::find()
-            .filter(lab_session::Column::Id.is_in(ids))
-            .all(db)
-            .await?
-            .iter()
-            .map(|s| (s.id, session_facts(s)))
-            .collect(),
-        Kind::Installation => installation::Entity::find()
-            .filter(installation::Column::Id.is_in(ids))
-            .all(db)
-            .await?
-            .iter()
-            .map(|i| (i.id, installation_facts(i)))
-            .collect(),
+        Kind::Session => {
+            let q = lab_session::Entity::find().filter(lab_session::Column::Id.is_in(ids));
+            facts_of(db, q, |s| (s.id, session_facts(s))).await?
+        }
+        Kind::Installation => {
+            let q = installation::Entity::find().filter(installation::Column::Id.is_in(ids));
+            facts_of(db, q, |i| (i.id, installation_facts(i))).await?
+        }
         // Not walked page by page: `check_extensions`, `check_roster`, `check_invitations`.
         Kind::Extension | Kind::RosterStudent | Kind::Invitation | Kind::Provision => {
             HashMap::new()
         }
-        Kind::Score => lab_attempt_score::Entity::find()
-            .filter(lab_attempt_score::Column::Id.is_in(ids))
-            .all(db)
-            .await?
-            .iter()
-            .map(|s| (s.id, score_facts(s)))
-            .collect(),
+        Kind::Score => {
+            let q =
+                lab_attempt_score::Entity::find().filter(lab_attempt_score::Column::Id.is_in(ids));
+            facts_of(db, q, |s| (s.id, score_facts(s))).await?
+        }
     })
+}
+
+/// The rows `q` selects, each as its id and facts (`facts` gives both).
+async fn facts_of<E: EntityTrait, C: FromIterator<(i64, Vec<(&'static str, Fact)>)>>(
+    db: &impl ConnectionTrait,
+    q: sea_orm::Select<E>,
+    facts: impl Fn(&E::Model) -> (i64, Vec<(&'static str, Fact)>),
+) -> Result<C, DbErr> {
+    Ok(q.all(db).await?.iter().map(facts).collect())
 }
 
 /// The `(path, status)` rows of these attempts, each list in id (recording) order.
@@ -1208,81 +1203,64 @@ async fn rows_to_entries(
     }
 }
 
-/// The next page of row ids after `after` (attempts with their `audit_seq`).
+/// The next page of row ids after `after` (attempts and scores with their `audit_seq`).
 async fn row_ids(
     db: &impl ConnectionTrait,
     kind: Kind,
     after: i64,
 ) -> Result<Vec<(i64, Option<i64>)>, DbErr> {
-    Ok(match kind {
+    match kind {
         Kind::Attempt => {
             use lab_attempt::Column as C;
-            lab_attempt::Entity::find()
-                .select_only()
-                .columns([C::Id, C::AuditSeq])
-                .filter(C::Id.gt(after))
-                .order_by_asc(C::Id)
-                .limit(PAGE)
-                .into_tuple::<(i64, i64)>()
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|(id, seq)| (id, Some(seq)))
-                .collect()
+            ids_after::<lab_attempt::Entity>(C::Id, Some(C::AuditSeq), after, db).await
         }
         Kind::Session => {
-            ids_only(
-                lab_session::Entity::find()
-                    .select_only()
-                    .column(lab_session::Column::Id)
-                    .filter(lab_session::Column::Id.gt(after))
-                    .order_by_asc(lab_session::Column::Id),
-                db,
-            )
-            .await?
+            ids_after::<lab_session::Entity>(lab_session::Column::Id, None, after, db).await
         }
         Kind::Score => {
             use lab_attempt_score::Column as C;
-            lab_attempt_score::Entity::find()
-                .select_only()
-                .columns([C::Id, C::AuditSeq])
-                .filter(C::Id.gt(after))
-                .order_by_asc(C::Id)
-                .limit(PAGE)
-                .into_tuple::<(i64, i64)>()
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|(id, seq)| (id, Some(seq)))
-                .collect()
+            ids_after::<lab_attempt_score::Entity>(C::Id, Some(C::AuditSeq), after, db).await
         }
         Kind::Installation => {
-            ids_only(
-                installation::Entity::find()
-                    .select_only()
-                    .column(installation::Column::Id)
-                    .filter(installation::Column::Id.gt(after))
-                    .order_by_asc(installation::Column::Id),
-                db,
-            )
-            .await?
+            ids_after::<installation::Entity>(installation::Column::Id, None, after, db).await
         }
         // Not walked page by page: `check_extensions`, `check_roster`, `check_invitations`.
-        Kind::Extension | Kind::RosterStudent | Kind::Invitation | Kind::Provision => Vec::new(),
-    })
+        Kind::Extension | Kind::RosterStudent | Kind::Invitation | Kind::Provision => {
+            Ok(Vec::new())
+        }
+    }
 }
 
-async fn ids_only<E: EntityTrait>(
-    q: sea_orm::Select<E>,
+/// A page of `E`'s ids after `after`, in id order, each with its `seq` column when it has one.
+async fn ids_after<E: EntityTrait>(
+    id: E::Column,
+    seq: Option<E::Column>,
+    after: i64,
     db: &impl ConnectionTrait,
 ) -> Result<Vec<(i64, Option<i64>)>, DbErr> {
-    Ok(q.limit(PAGE)
-        .into_tuple::<i64>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|id| (id, None))
-        .collect())
+    let q = E::find()
+        .select_only()
+        .column(id)
+        .filter(id.gt(after))
+        .order_by_asc(id)
+        .limit(PAGE);
+    Ok(match seq {
+        Some(seq) => q
+            .column(seq)
+            .into_tuple::<(i64, i64)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|(id, seq)| (id, Some(seq)))
+            .collect(),
+        None => q
+            .into_tuple::<i64>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|id| (id, None))
+            .collect(),
+    })
 }
 
 #[cfg(test)]

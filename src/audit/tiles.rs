@@ -118,7 +118,7 @@ pub async fn read(
             let hashes: Vec<Hash> = merkle_store::stored_hashes(db, &indexes)
                 .await?
                 .ok_or_else(|| TileError::Missing("the stored tree does not hold it".into()))?;
-            Ok(hashes.concat())
+            Ok(hashes.iter().flat_map(Hash::as_bytes).copied().collect())
         }
         TileKind::Entries => {
             let after = i64::try_from(first).ok().and_then(|f| f.checked_sub(1));

@@ -13,11 +13,10 @@ use sha2::{Digest, Sha256};
 
 use super::archive::{self, Segment, ARCHIVED_ACTION};
 use super::chain::{
-    canonical_bytes, chain_hash, check_entry_doc, genesis_hash, leaf_hash, parse_hash,
-    SCHEME_VERSION,
+    canonical_bytes, chain_hash, check_entry_doc, genesis_hash, leaf_hash, SCHEME_VERSION,
 };
 use super::checkpoint::{open_checkpoint, open_note, resolve_stored, Verifier};
-use super::merkle::{self, Frontier};
+use super::merkle::{self, Frontier, Hash};
 use super::merkle_store::{self, StoreError};
 use super::records::{self, RecordsSummary};
 use super::witness::{cosigners, WitnessVerifier};
@@ -56,7 +55,7 @@ pub enum Verdict {
     /// Every entry rehashes and chains; the head agrees.
     Intact {
         size: i64,
-        head_hash: Option<String>,
+        head_hash: Option<Hash>,
         first_seq: i64,
     },
     /// The first entry (or the head) that does not hold, and why.
@@ -106,7 +105,7 @@ pub async fn verify(db: &impl ConnectionTrait, origin: &str) -> Result<Verdict, 
 
 /// Per size: the chain head and the Merkle root signed (either may be absent: a legacy chain-only
 /// checkpoint signs no root, a standard three-line one no chain head), and by what.
-type Signed = BTreeMap<i64, Vec<(Option<[u8; 32]>, Option<[u8; 32]>, String)>>;
+type Signed = BTreeMap<i64, Vec<(Option<Hash>, Option<Hash>, String)>>;
 
 /// Verify the chain, the checkpoints (stored, external, in archive manifests) and the archives.
 pub async fn verify_with(
@@ -120,9 +119,10 @@ pub async fn verify_with(
         .ok_or(VerifyError::NoHead)?;
     super::check_head_origin(&head, origin)?;
     let mut report = VerifyReport {
+        // Replaced by the walk's verdict (check_chain always sets one).
         verdict: Verdict::Intact {
             size: head.size,
-            head_hash: head.head_hash.clone(),
+            head_hash: None,
             first_seq: head.archived_upto,
         },
         size: head.size,
@@ -215,7 +215,7 @@ async fn check_successive(
     let Some(verifier) = &ev.verifier else {
         return Ok(Ok(()));
     };
-    let mut previous: Option<(&str, i64, [u8; 32])> = None;
+    let mut previous: Option<(&str, i64, Hash)> = None;
     let mut unchecked = 0usize;
     for (what, note) in &ev.external_notes {
         // Notes that do not open were reported by collect_checkpoints already.
@@ -416,7 +416,7 @@ async fn collect_checkpoints(
         }
         let same_size = signed.entry(checkpoint.size).or_default();
         let (head, root) = (checkpoint.head(), checkpoint.root());
-        let forks = |(h, r, _): &&(Option<[u8; 32]>, Option<[u8; 32]>, String)| {
+        let forks = |(h, r, _): &&(Option<Hash>, Option<Hash>, String)| {
             matches!((h, head), (Some(a), Some(b)) if *a != b)
                 || matches!((r, root), (Some(a), Some(b)) if *a != b)
         };
@@ -484,7 +484,7 @@ impl ArchivedRecord {
 /// The running state of the chain walk.
 struct Walk<'a> {
     next: i64,
-    prev: Option<[u8; 32]>,
+    prev: Option<Hash>,
     anchor: Option<i64>,
     signed: &'a Signed,
     checked: usize,
@@ -496,7 +496,7 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// The chain's hash after `size` entries is `hash`: it must match every checkpoint of that size.
-    fn at(&mut self, size: i64, hash: [u8; 32]) -> Result<(), Verdict> {
+    fn at(&mut self, size: i64, hash: Hash) -> Result<(), Verdict> {
         for (signed_head, signed_root, what) in self.signed.get(&size).into_iter().flatten() {
             if signed_head.is_some_and(|h| h != hash) {
                 return Err(Verdict::Tampered {
@@ -526,7 +526,7 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn start(&mut self, seq: i64, hash: [u8; 32]) -> Result<(), Verdict> {
+    fn start(&mut self, seq: i64, hash: Hash) -> Result<(), Verdict> {
         if seq == 0 {
             self.tree = Some(Frontier::new());
         }
@@ -536,13 +536,7 @@ impl Walk<'_> {
         self.at(seq, hash)
     }
 
-    fn entry(
-        &mut self,
-        seq: i64,
-        doc: &Value,
-        leaf: [u8; 32],
-        hash: [u8; 32],
-    ) -> Result<(), Verdict> {
+    fn entry(&mut self, seq: i64, doc: &Value, leaf: Hash, hash: Hash) -> Result<(), Verdict> {
         if let Some(tree) = &mut self.tree {
             tree.push(leaf);
         }
@@ -622,7 +616,7 @@ async fn check_chain(
             "{unchecked} checkpoints cover only archived entries and were not checked"
         ));
     }
-    let last_hash = walk.prev.filter(|_| walk.next > first_seq).map(hex::encode);
+    let last_hash = walk.prev.filter(|_| walk.next > first_seq);
     if walk.next != head.size {
         let seq = walk.next.min(head.size);
         return Ok(Err(tampered(
@@ -633,7 +627,11 @@ async fn check_chain(
             ),
         )));
     }
-    if head.size > first_seq && head.head_hash != last_hash {
+    let head_agrees = match (head.head_hash.as_deref(), last_hash) {
+        (Some(text), Some(hash)) => hash.is_hex_of(text),
+        (stored, hash) => stored.is_none() && hash.is_none(),
+    };
+    if head.size > first_seq && !head_agrees {
         return Ok(Err(tampered(
             head.size - 1,
             "audit_head hash differs from the last entry's hash".into(),
@@ -677,7 +675,7 @@ async fn walk_rows(
             }
             if walk.prev.is_none() {
                 // Entries before this one were archived: the first remaining entry anchors the chain.
-                let Some(p) = parse_hash(&row.prev_hash) else {
+                let Ok(p) = Hash::from_hex(&row.prev_hash) else {
                     return Ok(Err(tampered(
                         row.seq,
                         "prev_hash is not a SHA-256 hex digest".into(),
@@ -749,7 +747,7 @@ fn walk_archives(
                 "the segment file does not match the manifest's SHA-256",
             ));
         }
-        if Some(m.prev_hash.as_str()) != walk.prev.map(hex::encode).as_deref() {
+        if !walk.prev.is_some_and(|h| h.is_hex_of(&m.prev_hash)) {
             return Err(seg_err("prev_hash does not continue the chain"));
         }
         let Some(body) = bytes.strip_suffix(b"\n") else {
@@ -766,7 +764,7 @@ fn walk_archives(
                 "the segment holds another number of entries than the manifest says",
             ));
         }
-        if Some(m.head_hash.as_str()) != walk.prev.map(hex::encode).as_deref() {
+        if !walk.prev.is_some_and(|h| h.is_hex_of(&m.head_hash)) {
             return Err(seg_err(
                 "head_hash is not the hash of the segment's last entry",
             ));
@@ -787,7 +785,7 @@ fn walk_archives(
 }
 
 /// Check one archived line (exact hashed bytes) as entry `seq`; returns its document and hash.
-fn check_line(line: &[u8], seq: i64, prev: &[u8; 32]) -> Result<(Value, [u8; 32]), String> {
+fn check_line(line: &[u8], seq: i64, prev: &Hash) -> Result<(Value, Hash), String> {
     let doc: Value =
         serde_json::from_slice(line).map_err(|e| format!("archived entry is not JSON: {e}"))?;
     if canonical_bytes(&doc).map_err(|e| e.to_string())? != line {

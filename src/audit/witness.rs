@@ -354,7 +354,7 @@ impl AddCheckpoint {
     pub fn encode(&self) -> String {
         let mut out = format!("old {}\n", self.old);
         for h in &self.proof {
-            out.push_str(&B64.encode(h));
+            out.push_str(&h.to_base64());
             out.push('\n');
         }
         out.push('\n');
@@ -375,12 +375,7 @@ impl AddCheckpoint {
             .and_then(|s| s.parse::<u64>().ok())
             .ok_or("the first line must be `old <size>`")?;
         let proof = lines
-            .map(|l| {
-                B64.decode(l)
-                    .ok()
-                    .and_then(|h| <Hash>::try_from(h).ok())
-                    .ok_or_else(|| format!("{l:?} is not a base64 hash"))
-            })
+            .map(|l| Hash::from_base64(l).map_err(|_| format!("{l:?} is not a base64 hash")))
             .collect::<Result<Vec<_>, _>>()?;
         if proof.len() > MAX_PROOF_LINES {
             return Err("more than 63 consistency proof lines".into());
@@ -552,7 +547,7 @@ mod tests {
     fn add_checkpoint_bodies_round_trip() {
         let req = AddCheckpoint {
             old: 3,
-            proof: vec![[1; 32], [2; 32]],
+            proof: vec![Hash::new([1; 32]), Hash::new([2; 32])],
             note: "o\n4\nAA==\n\n\u{2014} o AAAA\n".into(),
         };
         assert_eq!(AddCheckpoint::parse(&req.encode()), Ok(req.clone()));

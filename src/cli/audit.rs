@@ -316,7 +316,7 @@ fn print_report(r: &VerifyReport) -> ExitCode {
             println!(
                 "audit log intact: {size} entries (seq {first_seq}..{}), head {}",
                 size - 1,
-                head_hash.as_deref().unwrap_or("(empty)")
+                head_hash.map_or_else(|| "(empty)".to_owned(), |h| h.to_string())
             );
             ExitCode::SUCCESS
         }

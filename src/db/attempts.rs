@@ -18,10 +18,15 @@ use crate::domain::files::ChangedFile;
 /// Where an attempt's file list came from.
 pub use entity::states::FilesSource;
 
+/// The `installation_id` of an attempt whose push came without an `installation` (GitHub's ids start at
+/// 1): nothing can be asked of GitHub for it, so its file list is never completed and it gets no check run.
+pub const NO_INSTALLATION: i64 = 0;
+
 /// Everything known about a push that is to be recorded.
 #[derive(Debug, Clone)]
 pub struct NewAttempt {
     pub session_id: i64,
+    /// The installation the push came through, or [`NO_INSTALLATION`].
     pub installation_id: i64,
     pub repository_id: i64,
     pub repository_full_name: String,

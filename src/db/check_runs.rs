@@ -9,6 +9,7 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 
+use super::attempts::NO_INSTALLATION;
 use lab_attempt::Column as C;
 use lab_attempt_file::FileStatus;
 
@@ -83,7 +84,7 @@ pub async fn tries(db: &impl ConnectionTrait, attempt_id: i64) -> Result<i32, Db
 }
 
 /// Attempts due for a check run: none yet, not held, fewer than `max_tries` failures, and an
-/// installation not known to be suspended or deleted. Oldest first.
+/// installation not known to be suspended or deleted (none for a push without one). Oldest first.
 pub async fn due(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
@@ -109,6 +110,7 @@ pub async fn due(
                 .add(C::CheckRunNextAt.is_null())
                 .add(C::CheckRunNextAt.lte(now)),
         )
+        .filter(C::InstallationId.ne(NO_INSTALLATION))
         .filter(C::InstallationId.not_in_subquery(inactive))
         .order_by_asc(C::Id)
         .limit(limit)
@@ -199,10 +201,12 @@ pub async fn summary_facts(
     }))
 }
 
-/// How many attempts still have no check run (for tests and operators).
+/// How many attempts still have no check run (for tests and operators); a push without an installation
+/// never gets one, and is not counted.
 pub async fn pending(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     lab_attempt::Entity::find()
         .filter(C::CheckRunId.is_null())
+        .filter(C::InstallationId.ne(NO_INSTALLATION))
         .count(db)
         .await
 }

@@ -116,8 +116,9 @@ pub async fn store_alone(
     let processed_at = (d.status == Status::Rejected).then_some(d.received_at);
     let status = d.status.to_value();
     macro_rules! store {
-        ($conn:expr, $insert:expr, $requeue:expr) => {{
-            let mut txn = Connection::begin($conn).await.map_err(sqlx_err)?;
+        ($pool:expr, $insert:expr, $requeue:expr) => {{
+            let mut conn = $pool.acquire().await.map_err(sqlx_err)?;
+            let mut txn = Connection::begin(&mut *conn).await.map_err(sqlx_err)?;
             let inserted = sea_orm::sqlx::query($insert)
                 .bind(d.guid.as_str())
                 .bind(d.event.as_str())
@@ -153,30 +154,21 @@ pub async fn store_alone(
                 Stored::Duplicate
             };
             txn.commit().await.map_err(sqlx_err)?;
-            stored
+            conn.shrink_buffers();
+            Ok(stored)
         }};
     }
     match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let mut conn = db
-                .get_postgres_connection_pool()
-                .acquire()
-                .await
-                .map_err(sqlx_err)?;
-            let stored = store!(&mut *conn, INSERT_ONE_POSTGRES, REQUEUE_POSTGRES);
-            conn.shrink_buffers();
-            Ok(stored)
-        }
-        DbBackend::Sqlite => {
-            let mut conn = db
-                .get_sqlite_connection_pool()
-                .acquire()
-                .await
-                .map_err(sqlx_err)?;
-            let stored = store!(&mut *conn, INSERT_ONE_SQLITE, REQUEUE_SQLITE);
-            conn.shrink_buffers();
-            Ok(stored)
-        }
+        DbBackend::Postgres => store!(
+            db.get_postgres_connection_pool(),
+            INSERT_ONE_POSTGRES,
+            REQUEUE_POSTGRES
+        ),
+        DbBackend::Sqlite => store!(
+            db.get_sqlite_connection_pool(),
+            INSERT_ONE_SQLITE,
+            REQUEUE_SQLITE
+        ),
         _ => store_incoming(db, &[&d])
             .await?
             .pop()

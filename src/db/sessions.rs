@@ -250,11 +250,8 @@ pub async fn list(
     db: &impl ConnectionTrait,
     org: Option<&str>,
 ) -> Result<Vec<lab_session::Model>, DbErr> {
-    let mut q = Entity::find();
-    if let Some(org) = org {
-        q = q.filter(Column::Org.eq(org.to_ascii_lowercase()));
-    }
-    q.order_by_asc(Column::Org)
+    within(Entity::find(), org)
+        .order_by_asc(Column::Org)
         .order_by_asc(Column::Slug)
         .all(db)
         .await
@@ -278,11 +275,17 @@ pub async fn with_slug(
     slug: &str,
     org: Option<&str>,
 ) -> Result<Vec<lab_session::Model>, DbErr> {
-    let mut q = Entity::find().filter(Column::Slug.eq(slug));
-    if let Some(org) = org {
-        q = q.filter(Column::Org.eq(org.to_ascii_lowercase()));
+    within(Entity::find().filter(Column::Slug.eq(slug)), org)
+        .all(db)
+        .await
+}
+
+/// `q` narrowed to organisation `org` (login compared case-insensitively), when given.
+fn within(q: sea_orm::Select<Entity>, org: Option<&str>) -> sea_orm::Select<Entity> {
+    match org {
+        Some(org) => q.filter(Column::Org.eq(org.to_ascii_lowercase())),
+        None => q,
     }
-    q.all(db).await
 }
 
 /// The organisations that have lab sessions, sorted.
@@ -303,11 +306,10 @@ pub async fn find_by_slug(
     slug: &str,
     org: Option<&str>,
 ) -> Result<lab_session::Model, SessionError> {
-    let mut q = Entity::find().filter(Column::Slug.eq(slug));
-    if let Some(org) = org {
-        q = q.filter(Column::Org.eq(org.to_ascii_lowercase()));
-    }
-    let mut found = q.limit(2).all(db).await?;
+    let mut found = within(Entity::find().filter(Column::Slug.eq(slug)), org)
+        .limit(2)
+        .all(db)
+        .await?;
     match found.len() {
         0 => Err(SessionError::NoSlug(slug.to_owned())),
         1 => Ok(found.remove(0)),

@@ -149,18 +149,20 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RosterEntry>, RosterError> {
             name,
             message,
         };
+        let duplicate =
+            |column: usize, name: &'static str, value: String, first: u64| RosterError::Duplicate {
+                line,
+                column: column + 1,
+                name,
+                value,
+                first,
+            };
         let identifier = cell(cols.identifier);
         if identifier.is_empty() {
             return Err(bad(cols.identifier, "identifier", "empty".into()));
         }
         if let Some(&first) = seen.get(&identifier) {
-            return Err(RosterError::Duplicate {
-                line,
-                column: cols.identifier + 1,
-                name: "identifier",
-                value: identifier,
-                first,
-            });
+            return Err(duplicate(cols.identifier, "identifier", identifier, first));
         }
         let github_username = cell(cols.github_username);
         if !github_username.is_empty() && !valid_login(&github_username) {
@@ -187,25 +189,23 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RosterEntry>, RosterError> {
         if !github_username.is_empty() {
             let key = github_username.to_ascii_lowercase();
             if let Some(&first) = seen_logins.get(&key) {
-                return Err(RosterError::Duplicate {
-                    line,
-                    column: cols.github_username + 1,
-                    name: "github_username",
-                    value: github_username,
+                return Err(duplicate(
+                    cols.github_username,
+                    "github_username",
+                    github_username,
                     first,
-                });
+                ));
             }
             seen_logins.insert(key, line);
         }
         if let Some(id) = github_id {
             if let Some(&first) = seen_ids.get(&id) {
-                return Err(RosterError::Duplicate {
-                    line,
-                    column: cols.github_id.unwrap_or_default() + 1,
-                    name: "github_id",
-                    value: id.to_string(),
+                return Err(duplicate(
+                    cols.github_id.unwrap_or_default(),
+                    "github_id",
+                    id.to_string(),
                     first,
-                });
+                ));
             }
             seen_ids.insert(id, line);
         }

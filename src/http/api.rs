@@ -320,8 +320,12 @@ fn wants_csv(format: Option<&str>) -> Result<bool, AppError> {
     }
 }
 
-/// The headers of a CSV download named `filename`.
-fn csv_headers(response: &mut Response, filename: &str) {
+/// A CSV download named `filename` whose body is `chunks`.
+fn csv_response<S>(chunks: S, filename: &str) -> Response
+where
+    S: futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static,
+{
+    let mut response = axum::body::Body::from_stream(chunks).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -330,6 +334,7 @@ fn csv_headers(response: &mut Response, filename: &str) {
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
+    response
 }
 
 /// `rows` encoded [`CSV_CHUNK`] at a time (the header first, every cell through the one CSV writer).
@@ -359,9 +364,7 @@ pub(crate) fn csv_download<R: Row + Send + 'static>(rows: Vec<R>, filename: &str
             }
             Some((encode_chunk(&chunk, header), (rows, false)))
         });
-    let mut response = axum::body::Body::from_stream(chunks).into_response();
-    csv_headers(&mut response, filename);
-    response
+    csv_response(chunks, filename)
 }
 
 /// Encoded CSV records (the header first) streamed as one download named `filename`, [`CSV_CHUNK`]
@@ -380,9 +383,7 @@ pub(crate) fn csv_stream(
         }
         (!chunk.is_empty()).then_some((Ok::<_, std::io::Error>(chunk), records))
     });
-    let mut response = axum::body::Body::from_stream(chunks).into_response();
-    csv_headers(&mut response, filename);
-    response
+    csv_response(chunks, filename)
 }
 
 /// The attempts of `filter` up to attempt `upto` as one streamed CSV download named `filename`, read in
@@ -406,9 +407,7 @@ pub(crate) fn attempts_csv(
             None => None,
         }
     });
-    let mut response = axum::body::Body::from_stream(chunks).into_response();
-    csv_headers(&mut response, filename);
-    response
+    csv_response(chunks, filename)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -125,6 +125,15 @@ mod tests {
         assert_ne!(other.headers()[REQUEST_ID].to_str().ok(), Some(id.as_str()));
     }
 
+    /// GET `url`: an answer, not a dropped connection.
+    async fn answer_to_get(client: &reqwest::Client, url: &str) -> reqwest::Response {
+        client
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    }
+
     #[tokio::test]
     async fn the_layer_passes_answers_through_and_catches_panics() {
         async fn fine() -> &'static str {
@@ -143,18 +152,10 @@ mod tests {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let client = reqwest::Client::new();
-        let ok = client
-            .get(format!("{base}/fine"))
-            .send()
-            .await
-            .expect("an answer");
+        let ok = answer_to_get(&client, &format!("{base}/fine")).await;
         assert_eq!(ok.status().as_u16(), 200);
         assert!(ok.headers().get("x-request-id").is_none());
-        let failed = client
-            .get(format!("{base}/broken"))
-            .send()
-            .await
-            .expect("an answer, not a dropped connection");
+        let failed = answer_to_get(&client, &format!("{base}/broken")).await;
         assert_eq!(failed.status().as_u16(), 500);
         let id = failed.headers()["x-request-id"]
             .to_str()
@@ -163,11 +164,7 @@ mod tests {
         let body: serde_json::Value = failed.json().await.expect("json");
         assert_eq!(body["request_id"], id.as_str());
         // The same connection pool still gets answers.
-        let again = client
-            .get(format!("{base}/fine"))
-            .send()
-            .await
-            .expect("an answer");
+        let again = answer_to_get(&client, &format!("{base}/fine")).await;
         assert_eq!(again.status().as_u16(), 200);
         server.abort();
     }

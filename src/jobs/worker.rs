@@ -10,7 +10,7 @@ use tokio::sync::{watch, Notify};
 use tracing::{field, Instrument};
 
 use crate::audit::{self, entries, AuditError};
-use crate::db::attempts::{self, FilesSource, NewAttempt, RecordError, Recorded};
+use crate::db::attempts::{self, FilesSource, NewAttempt, RecordError, Recorded, NO_INSTALLATION};
 use crate::db::deliveries::{self, Status};
 use crate::db::scores as db_scores;
 use crate::db::{installations, sessions};
@@ -466,7 +466,7 @@ impl Pipeline {
             });
         Ok(Prepared::Record(Box::new(NewAttempt {
             session_id: session.id,
-            installation_id: push.installation_id.unwrap_or_default(),
+            installation_id: push.installation_id.unwrap_or(NO_INSTALLATION),
             repository_id: push.repository_id,
             repository_full_name: push.repository_full_name.clone(),
             git_ref: push.git_ref.clone(),
@@ -493,7 +493,8 @@ impl Pipeline {
     }
 
     /// The push's file list: from the payload, or completed through the API when GitHub truncated it,
-    /// the App is configured and the installation is active.
+    /// the App is configured and the push came through an active installation. Without an installation
+    /// there is no token to ask with, now or later: the payload's list stays as it is, never retried.
     async fn changed_files(&self, push: &Push, last_try: bool) -> Result<FileList, ProcessError> {
         let payload = push.payload_files();
         let from_payload = |retry_later| FileList {
@@ -502,9 +503,8 @@ impl Pipeline {
             complete: !payload.truncated,
             retry_later,
         };
-        let installation_id = push.installation_id.unwrap_or_default();
-        let app = match &self.cfg.github {
-            Some(app) if payload.truncated => app,
+        let (app, installation_id) = match (&self.cfg.github, push.installation_id) {
+            (Some(app), Some(id)) if payload.truncated => (app, id),
             _ => return Ok(from_payload(false)),
         };
         if !installations::is_active(&self.db, installation_id).await? {
@@ -543,9 +543,15 @@ impl Pipeline {
         }
     }
 
-    /// Create the attempt's check run now; a failure is retried by the sweep.
+    /// Create the attempt's check run now (none without the App or an installation); a failure is retried
+    /// by the sweep.
     async fn publish_check_run(&self, attempt_id: i64, installation_id: i64) {
-        let Some(app) = &self.cfg.github else {
+        let Some(app) = self
+            .cfg
+            .github
+            .as_ref()
+            .filter(|_| installation_id != NO_INSTALLATION)
+        else {
             return;
         };
         match installations::is_active(&self.db, installation_id).await {

@@ -147,31 +147,52 @@ struct Refusals {
 
 impl Refusals {
     fn new(registry: &mut Registry) -> Self {
-        let webhooks = Family::<ReasonLabel, Counter>::default();
-        for r in WebhookRefusal::ALL {
-            let _ = webhooks.get_or_create(&ReasonLabel { reason: r.label() });
-        }
-        registry.register(
-            "labtrail_webhook_refusals",
-            "Webhook requests refused before storing, by reason",
-            webhooks.clone(),
-        );
-        let sign_ins = Family::<ReasonLabel, Counter>::default();
-        for r in SignInFailure::ALL {
-            let _ = sign_ins.get_or_create(&ReasonLabel { reason: r.label() });
-        }
-        registry.register(
-            "labtrail_sign_in_failures",
-            "Failed sign-ins (read API tokens, web sign-in forms, GitHub sign-in), by reason",
-            sign_ins.clone(),
-        );
         Self {
-            webhooks,
-            sign_ins,
+            webhooks: by_reason(
+                registry,
+                "labtrail_webhook_refusals",
+                "Webhook requests refused before storing, by reason",
+                WebhookRefusal::ALL.map(WebhookRefusal::label),
+            ),
+            sign_ins: by_reason(
+                registry,
+                "labtrail_sign_in_failures",
+                "Failed sign-ins (read API tokens, web sign-in forms, GitHub sign-in), by reason",
+                SignInFailure::ALL.map(SignInFailure::label),
+            ),
             webhooks_window: Default::default(),
             sign_ins_window: Default::default(),
             window_start: Mutex::new(Instant::now()),
         }
+    }
+}
+
+/// A counter registered as `name`, with a zero for every reason of `reasons` from the start.
+fn by_reason<const N: usize>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    reasons: [&'static str; N],
+) -> Family<ReasonLabel, Counter> {
+    let family = Family::<ReasonLabel, Counter>::default();
+    for reason in reasons {
+        let _ = family.get_or_create(&ReasonLabel { reason });
+    }
+    registry.register(name, help, family.clone());
+    family
+}
+
+/// Count `reason` (labelled `label`) in `family`, and in `window` at its index in `all`.
+fn count_reason<R: PartialEq>(
+    family: &Family<ReasonLabel, Counter>,
+    window: &[AtomicU64],
+    all: &[R],
+    reason: R,
+    label: &'static str,
+) {
+    family.get_or_create(&ReasonLabel { reason: label }).inc();
+    if let Some(i) = all.iter().position(|r| *r == reason) {
+        window[i].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -438,28 +459,26 @@ impl Metrics {
     /// summary line ([`Self::refusal_summary`]) tells the log.
     pub fn webhook_refused(&self, reason: WebhookRefusal) {
         self.intake(IntakeResult::Refused);
-        self.refusals
-            .webhooks
-            .get_or_create(&ReasonLabel {
-                reason: reason.label(),
-            })
-            .inc();
-        if let Some(i) = WebhookRefusal::ALL.iter().position(|r| *r == reason) {
-            self.refusals.webhooks_window[i].fetch_add(1, Ordering::Relaxed);
-        }
+        let r = &self.refusals;
+        count_reason(
+            &r.webhooks,
+            &r.webhooks_window,
+            &WebhookRefusal::ALL,
+            reason,
+            reason.label(),
+        );
     }
 
     /// A sign-in failed. Not logged: the summary line tells the log.
     pub fn sign_in_failed(&self, reason: SignInFailure) {
-        self.refusals
-            .sign_ins
-            .get_or_create(&ReasonLabel {
-                reason: reason.label(),
-            })
-            .inc();
-        if let Some(i) = SignInFailure::ALL.iter().position(|r| *r == reason) {
-            self.refusals.sign_ins_window[i].fetch_add(1, Ordering::Relaxed);
-        }
+        let r = &self.refusals;
+        count_reason(
+            &r.sign_ins,
+            &r.sign_ins_window,
+            &SignInFailure::ALL,
+            reason,
+            reason.label(),
+        );
     }
 
     /// The summary lines of the refusals since the previous call (none when there were none), and a new

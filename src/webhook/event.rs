@@ -206,6 +206,8 @@ pub struct Push {
     pub pushed_at: Option<DateTime<Utc>>,
     pub pusher_login: Option<String>,
     pub sender_id: Option<i64>,
+    /// `None` when the payload has no `installation` (a repository or organisation hook, not the App's):
+    /// recorded all the same, from the payload alone.
     pub installation_id: Option<i64>,
 }
 
@@ -279,8 +281,6 @@ impl Push {
             Some("tag push")
         } else if self.branch().is_none() {
             Some("not a branch ref")
-        } else if self.installation_id.is_none() {
-            Some("no installation")
         } else {
             None
         }

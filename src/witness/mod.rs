@@ -16,8 +16,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use tokio::net::TcpListener;
 
 use crate::audit::checkpoint::{open_note, parse_note, Checkpoint, NoteError, Verifier};
@@ -117,10 +115,6 @@ async fn add_checkpoint(State(s): State<WitnessState>, body: String) -> Response
     }
 }
 
-fn b64_hash(h: &Hash) -> String {
-    B64.encode(h)
-}
-
 /// Check one `add-checkpoint` request and, when it holds, record it and cosign it.
 pub async fn cosign(s: &WitnessState, body: &str) -> Result<String, WitnessRefusal> {
     let req = AddCheckpoint::parse(body).map_err(WitnessRefusal::BadRequest)?;
@@ -156,11 +150,7 @@ pub async fn cosign(s: &WitnessState, body: &str) -> Result<String, WitnessRefus
             "a checkpoint of size 0 must have the empty tree's root".into(),
         ));
     }
-    let stored_root = state
-        .1
-        .as_deref()
-        .and_then(|r| B64.decode(r).ok())
-        .and_then(|r| Hash::try_from(r).ok());
+    let stored_root = state.1.as_deref().and_then(|r| Hash::from_base64(r).ok());
     match (req.old, stored_root) {
         (0, _) if !req.proof.is_empty() => {
             return Err(WitnessRefusal::Unprocessable(
@@ -190,7 +180,7 @@ pub async fn cosign(s: &WitnessState, body: &str) -> Result<String, WitnessRefus
         }
     }
     // The state is written before answering; if another request moved it meanwhile, nothing is written.
-    if !db::witness::advance(&s.db, &origin, &state, size, &b64_hash(&root), &req.note).await? {
+    if !db::witness::advance(&s.db, &origin, &state, size, &root.to_base64(), &req.note).await? {
         let now = db::witness::state(&s.db, &origin).await?;
         return Err(WitnessRefusal::Conflict(now.0));
     }

@@ -121,7 +121,7 @@ async fn attempts_are_proven_offline_and_altered_proofs_fail(db: TestDb) {
     let signer = AuditKey::load(&db.key_path()).expect("key");
     for byte in [0, 13, 31] {
         let mut root = real_root;
-        root[byte] ^= 1 << (byte % 8);
+        crate::rfc9162::flip(&mut root, byte, 1 << (byte % 8));
         let mut p = proof.clone();
         p.checkpoint = signer.sign_note(
             &Checkpoint {
@@ -250,7 +250,7 @@ async fn checkpoints_are_tlog_checkpoints_and_old_ones_still_verify(db: TestDb) 
                 .await
                 .expect("db")
                 .expect("entry");
-            labtrail::audit::parse_hash(&row.entry_hash).expect("hash")
+            labtrail::audit::Hash::from_hex(&row.entry_hash).expect("hash")
         }
     };
     let old = Checkpoint {
@@ -291,7 +291,7 @@ async fn checkpoints_are_tlog_checkpoints_and_old_ones_still_verify(db: TestDb) 
     // The two database checkpoints (sizes 3 and 4) and the standard one.
     assert!(out.contains("checkpoints checked: 3"), "{out}");
     let mut wrong = root_3;
-    wrong[5] ^= 1;
+    crate::rfc9162::flip(&mut wrong, 5, 1);
     let other = db.scratch_dir().join("wrong-standard-checkpoint.log");
     let note = signer.sign_note(
         &Checkpoint {
@@ -305,7 +305,7 @@ async fn checkpoints_are_tlog_checkpoints_and_old_ones_still_verify(db: TestDb) 
     assert_eq!(code, Some(1), "{out}");
     // A correctly signed new-format checkpoint whose root is not the entries' root is tampering.
     let mut bad_root = merkle_store::root(&app.db, 2).await.expect("root");
-    bad_root[0] ^= 1;
+    crate::rfc9162::flip(&mut bad_root, 0, 1);
     let forged = Checkpoint {
         origin: ORIGIN.into(),
         size: 2,

@@ -4,6 +4,7 @@
 //! class stay exit 0.
 
 use labtrail::audit::checkpoint::{self, AuditKey, Checkpoint};
+use labtrail::audit::Hash;
 
 use crate::audit_support::{
     archive, checkpoint as sign_checkpoint, more, record, retention_run_now, verify, verify_ok,
@@ -271,8 +272,8 @@ async fn a_forked_checkpoint_in_the_file_is_caught(db: TestDb) {
             origin: ORIGIN.to_owned(),
             size: first.size + 1,
             signs: checkpoint::Signs::RootAndChain {
-                root: [7; 32],
-                chain: [9; 32],
+                root: Hash::new([7; 32]),
+                chain: Hash::new([9; 32]),
             },
         }
         .body(),

@@ -1,7 +1,7 @@
 //! Shared steps of the audit tests: recording pushes, running `labtrail audit …`, and forging rows the
 //! way an attacker with write access to the database (and the guards dropped) would.
 
-use labtrail::audit::{canonical_bytes, chain_hash, leaf_hash, parse_hash};
+use labtrail::audit::{canonical_bytes, chain_hash, leaf_hash, Hash};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value as SqlValue};
 use serde_json::Value;
 
@@ -144,7 +144,7 @@ pub async fn forge(
     mut edit: impl FnMut(i64, &mut Value),
 ) {
     let rows = rows(app, from, through).await;
-    let mut prev = parse_hash(&rows[0].2).expect("prev hash");
+    let mut prev = Hash::from_hex(&rows[0].2).expect("prev hash");
     for (seq, canonical, _) in rows {
         let mut doc: Value = serde_json::from_slice(&canonical).expect("json");
         edit(seq, &mut doc);
@@ -162,8 +162,8 @@ pub async fn forge(
                 doc["subject"].as_str().unwrap_or_default().into(),
                 details.into(),
                 canonical.into(),
-                hex::encode(prev).into(),
-                hex::encode(hash).into(),
+                prev.to_string().into(),
+                hash.to_string().into(),
                 seq.into(),
             ],
         )
@@ -174,7 +174,7 @@ pub async fn forge(
         exec_with(
             app,
             "UPDATE audit_head SET head_hash = $1 WHERE id = 1",
-            vec![hex::encode(prev).into()],
+            vec![prev.to_string().into()],
         )
         .await;
     }

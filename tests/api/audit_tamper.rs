@@ -3,6 +3,7 @@
 //! reported honestly (a deleted entry inside the unsigned tail).
 
 use labtrail::audit::checkpoint::{AuditKey, Checkpoint, Signs};
+use labtrail::audit::Hash;
 
 use crate::audit_support::{
     checkpoint, entry_hash, exec_with, flip_byte, forge, more, record, unguarded, verify,
@@ -248,7 +249,7 @@ async fn checkpoint_signed_by_another_key_is_caught(db: TestDb) {
     checkpoint(&app);
     // The true head, signed by a key with the same name that is not the log's.
     let other = AuditKey::generate(ORIGIN).expect("key");
-    let head = labtrail::audit::parse_hash(&entry_hash(&app, 2).await).expect("hash");
+    let head = Hash::from_hex(&entry_hash(&app, 2).await).expect("hash");
     let body = Checkpoint {
         origin: ORIGIN.into(),
         size: 3,
@@ -288,7 +289,7 @@ async fn forking_notes_are_caught(db: TestDb) {
     let body = Checkpoint {
         origin: ORIGIN.into(),
         size: 3,
-        signs: Signs::Chain([9; 32]),
+        signs: Signs::Chain(Hash::new([9; 32])),
     }
     .body();
     labtrail::audit::checkpoint::append_to_file(&db.checkpoint_file(), &key.sign_note(&body))

@@ -271,21 +271,7 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     b.goto(&format!("{base}/sessions/lab1"))
         .await
         .expect("session");
-    let href = b
-        .find(Locator::LinkText("All attempts (CSV)"))
-        .await
-        .expect("the CSV link")
-        .attr("href")
-        .await
-        .expect("href")
-        .expect("an href");
-    let csv = app
-        .client
-        .get(format!("{base}{href}"))
-        .header("cookie", format!("lt_session={}", cookie.value()))
-        .send()
-        .await
-        .expect("GET the CSV");
+    let csv = fetch_link(app, b, "All attempts (CSV)").await;
     assert_eq!(csv.status().as_u16(), 200);
     assert!(csv.headers()["content-disposition"]
         .to_str()
@@ -361,6 +347,29 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     assert_eq!(b.current_url().await.expect("url").path(), "/login");
 }
 
+/// The target of the current page's link `text`, fetched outside the browser with the browser's session
+/// cookie.
+async fn fetch_link(app: &TestApp, b: &Client, text: &str) -> reqwest::Response {
+    let cookie = b
+        .get_named_cookie("lt_session")
+        .await
+        .expect("session cookie");
+    let href = b
+        .find(Locator::LinkText(text))
+        .await
+        .unwrap_or_else(|e| panic!("the link {text:?}: {e}"))
+        .attr("href")
+        .await
+        .expect("href")
+        .expect("an href");
+    app.client
+        .get(format!("{}{href}", app.base_url))
+        .header("cookie", format!("lt_session={}", cookie.value()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {href}: {e}"))
+}
+
 /// A student in Chromium: the check run's Details link, "Sign in with GitHub" (the fake GitHub approves
 /// at once), back on that attempt; its proof; their record after an extension. Screenshots
 /// `student-attempt.png` and `student-me.png`.
@@ -428,25 +437,7 @@ async fn drive_student(app: &TestApp, b: &Client, details: &str, shots: Option<P
     shot(b, &shots, "student-attempt.png").await;
 
     // The proof link, fetched with the browser's session cookie: the API's proof JSON, as a file.
-    let cookie = b
-        .get_named_cookie("lt_session")
-        .await
-        .expect("session cookie");
-    let href = b
-        .find(Locator::LinkText("Download proof"))
-        .await
-        .expect("the proof link")
-        .attr("href")
-        .await
-        .expect("href")
-        .expect("an href");
-    let proof = app
-        .client
-        .get(format!("{base}{href}"))
-        .header("cookie", format!("lt_session={}", cookie.value()))
-        .send()
-        .await
-        .expect("GET the proof");
+    let proof = fetch_link(app, b, "Download proof").await;
     assert_eq!(proof.status().as_u16(), 200);
     let id = attempt_path.trim_start_matches("/attempts/");
     assert_eq!(

@@ -9,7 +9,8 @@ use crate::backend_tests;
 use crate::fake_github::{app_key_pem, FakeGithub, Route, APP_ID};
 use crate::github_files::{small_push_on, ORG};
 use crate::helpers::{
-    cli_create_lab1_session, run_cli, serve_command, ServeProcess, TestDb, CHILD_TIMEOUT, SECRET,
+    assert_audit_verifies, cli_create_lab1_session, serve_command, ServeProcess, TestDb,
+    CHILD_TIMEOUT, SECRET,
 };
 
 backend_tests!(killed_instances_deliveries_are_recorded_within_a_minute_of_restart);
@@ -125,12 +126,5 @@ async fn killed_instances_deliveries_are_recorded_within_a_minute_of_restart(db:
         fake.check_runs()
     );
     assert!(second.stop(), "the restarted instance stops cleanly");
-    let verify = run_cli(&db, &["audit", "verify"]);
-    assert_eq!(
-        verify.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    assert_audit_verifies(&db);
 }

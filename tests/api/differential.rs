@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use labtrail::audit::checkpoint::{open_note, AuditKey, Checkpoint, Signs, Verifier};
 use labtrail::audit::merkle::{self, MemoryTree};
+use labtrail::audit::Hash;
 use proptest::prelude::*;
 use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
 use tlog_tiles::{Hash as TlogHash, HashReader};
@@ -51,12 +52,12 @@ fn both_trees(data: &[Vec<u8>]) -> (MemoryTree, Store) {
     (tree, store)
 }
 
-fn ours(h: &[TlogHash]) -> Vec<[u8; 32]> {
-    h.iter().map(|h| h.0).collect()
+fn ours(h: &[TlogHash]) -> Vec<Hash> {
+    h.iter().map(|h| Hash::new(h.0)).collect()
 }
 
-fn theirs(h: &[[u8; 32]]) -> Vec<TlogHash> {
-    h.iter().map(|h| TlogHash(*h)).collect()
+fn theirs(h: &[Hash]) -> Vec<TlogHash> {
+    h.iter().map(|h| TlogHash(*h.as_bytes())).collect()
 }
 
 proptest! {
@@ -72,7 +73,7 @@ proptest! {
         let (tree, store) = both_trees(&data);
         // Same leaf hashes and the same tlog storage layout, hash for hash.
         for d in data.iter().take(5) {
-            prop_assert_eq!(merkle::leaf_hash(d), tlog_tiles::record_hash(d).0);
+            prop_assert_eq!(merkle::leaf_hash(d), Hash::new(tlog_tiles::record_hash(d).0));
         }
         prop_assert_eq!(&tree.stored, &ours(&store.0));
         prop_assert_eq!(merkle::stored_hash_count(n), tlog_tiles::stored_hash_count(n));
@@ -80,7 +81,7 @@ proptest! {
             let size = a.index(n as usize) as u64 + 1;
             let root = tree.root(size).expect("root");
             let their_root = tlog_tiles::tree_hash(size, &store).expect("crate root");
-            prop_assert_eq!(root, their_root.0, "root of size {}", size);
+            prop_assert_eq!(root, Hash::new(their_root.0), "root of size {}", size);
 
             // Inclusion of a random leaf in that tree.
             let index = b.index(size as usize) as u64;
@@ -88,11 +89,11 @@ proptest! {
             let mine = tree.inclusion(index, size).expect("inclusion");
             let theirs_p = tlog_tiles::prove_record(size, index, &store).expect("crate proof");
             prop_assert_eq!(&mine, &ours(&theirs_p), "inclusion of {} in {}", index, size);
-            prop_assert!(tlog_tiles::check_record(&theirs(&mine), size, their_root, index, TlogHash(leaf)).is_ok());
+            prop_assert!(tlog_tiles::check_record(&theirs(&mine), size, their_root, index, TlogHash(*leaf.as_bytes())).is_ok());
             prop_assert_eq!(merkle::verify_inclusion(index, size, &leaf, &ours(&theirs_p), &root), Ok(()));
             // A wrong leaf fails in both.
             let wrong = merkle::leaf_hash(b"not this leaf");
-            prop_assert!(tlog_tiles::check_record(&theirs(&mine), size, their_root, index, TlogHash(wrong)).is_err());
+            prop_assert!(tlog_tiles::check_record(&theirs(&mine), size, their_root, index, TlogHash(*wrong.as_bytes())).is_err());
             prop_assert!(merkle::verify_inclusion(index, size, &wrong, &mine, &root).is_err());
 
             // Consistency from a random smaller size to the whole tree and to `size`.
@@ -101,12 +102,12 @@ proptest! {
                 let mine = tree.consistency(first, second).expect("consistency");
                 let theirs_p = tlog_tiles::prove_tree(second, first, &store).expect("crate proof");
                 prop_assert_eq!(&mine, &ours(&theirs_p), "consistency {} -> {}", first, second);
-                prop_assert!(tlog_tiles::check_tree(&theirs(&mine), second, TlogHash(r2), first, TlogHash(r1)).is_ok());
+                prop_assert!(tlog_tiles::check_tree(&theirs(&mine), second, TlogHash(*r2.as_bytes()), first, TlogHash(*r1.as_bytes())).is_ok());
                 prop_assert_eq!(merkle::verify_consistency(first, second, &r1, &r2, &ours(&theirs_p)), Ok(()));
                 if first < second {
                     let mut bad = r1;
-                    bad[0] ^= 1;
-                    prop_assert!(tlog_tiles::check_tree(&theirs(&mine), second, TlogHash(r2), first, TlogHash(bad)).is_err());
+                    crate::rfc9162::flip(&mut bad, 0, 1);
+                    prop_assert!(tlog_tiles::check_tree(&theirs(&mine), second, TlogHash(*r2.as_bytes()), first, TlogHash(*bad.as_bytes())).is_err());
                     prop_assert!(merkle::verify_consistency(first, second, &bad, &r2, &mine).is_err());
                 }
             }
@@ -139,7 +140,11 @@ proptest! {
         let verifier = Verifier::parse(&vkey).expect("labtrail reads the vkey");
 
         // labtrail's checkpoint body is a checkpoint for tlog_tiles, the chain line an extension.
-        let signs = if with_chain { Signs::RootAndChain { root, chain } } else { Signs::Root(root) };
+        let signs = if with_chain {
+            Signs::RootAndChain { root: Hash::new(root), chain: Hash::new(chain) }
+        } else {
+            Signs::Root(Hash::new(root))
+        };
         let cp = Checkpoint { origin: name.clone(), size, signs };
         let body = cp.body();
         let parsed = tlog_tiles::Checkpoint::from_bytes(body.as_bytes()).expect("tlog_tiles parses it");

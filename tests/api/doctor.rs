@@ -119,15 +119,15 @@ async fn a_healthy_setup_passes_every_check(db: TestDb) {
     assert!(fake.count(Route::GetApp) == 1 && fake.count(Route::HookConfig) == 1);
 }
 
+/// [`doctor`] with `LABTRAIL_PUBLIC_URL` `url`, and the App's webhook (JSON) at that URL.
+async fn doctor_served_at(db: &TestDb, fake: &FakeGithub, url: &str) -> (Option<i32>, String) {
+    fake.set_hook_config(&format!("{url}/webhooks/github"), "json");
+    doctor(db, fake, &[("LABTRAIL_PUBLIC_URL", url)]).await
+}
+
 async fn a_local_or_http_webhook_url_fails_with_the_tunnel_fix(db: TestDb) {
     let (_app, fake) = healthy(&db).await;
-    fake.set_hook_config("http://localhost:3000/webhooks/github", "json");
-    let (code, report) = doctor(
-        &db,
-        &fake,
-        &[("LABTRAIL_PUBLIC_URL", "http://localhost:3000")],
-    )
-    .await;
+    let (code, report) = doctor_served_at(&db, &fake, "http://localhost:3000").await;
     let bad = only_failure(code, &report);
     assert!(
         bad.starts_with(
@@ -136,13 +136,7 @@ async fn a_local_or_http_webhook_url_fails_with_the_tunnel_fix(db: TestDb) {
             && bad.contains("reverse proxy"),
         "{report}"
     );
-    fake.set_hook_config("http://labtrail.example.edu/webhooks/github", "json");
-    let (code, report) = doctor(
-        &db,
-        &fake,
-        &[("LABTRAIL_PUBLIC_URL", "http://labtrail.example.edu")],
-    )
-    .await;
+    let (code, report) = doctor_served_at(&db, &fake, "http://labtrail.example.edu").await;
     assert!(
         only_failure(code, &report).contains("is http://: deliveries would travel unencrypted"),
         "{report}"

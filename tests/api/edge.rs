@@ -23,11 +23,11 @@ backend_tests!(
     sigterm_with_a_partial_request_exits_within_the_deadline,
 );
 
-const MIB: usize = 1024 * 1024;
+pub const MIB: usize = 1024 * 1024;
 
 /// The head of a webhook request whose signature header is well-formed (its body is never completed,
 /// so it is never checked).
-fn webhook_head(guid: &str, content_length: usize) -> String {
+pub fn webhook_head(guid: &str, content_length: usize) -> String {
     format!(
         "POST /webhooks/github HTTP/1.1\r\nhost: labtrail.test\r\ncontent-type: application/json\r\n\
          x-github-event: push\r\nx-github-delivery: {guid}\r\nx-hub-signature-256: sha256={}\r\n\
@@ -58,7 +58,7 @@ async fn read_until_closed(stream: &mut (impl AsyncReadExt + Unpin), limit: Dura
 }
 
 /// Read a response's head (up to its blank line, or until the connection ends), at most `limit`.
-async fn read_head(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
+pub async fn read_head(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
     let mut received = Vec::new();
     let read = tokio::time::timeout(limit, async {
         let mut buf = [0u8; 1024];
@@ -75,7 +75,7 @@ async fn read_head(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
 }
 
 /// The status code of a raw response, if any arrived.
-fn status_of(response: &[u8]) -> Option<u16> {
+pub fn status_of(response: &[u8]) -> Option<u16> {
     let text = String::from_utf8_lossy(response);
     text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }

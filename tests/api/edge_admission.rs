@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::backend_tests;
+use crate::edge::{webhook_head, MIB};
 use crate::helpers::{
     alice_push_body, serve_command, sign, spawn_app_with, AppOptions, ServeProcess, TestApp,
     TestDb, SECRET,
@@ -44,19 +45,8 @@ mod memory_of_twenty_large_deliveries_stays_within_budget {
     }
 }
 
-const MIB: usize = 1024 * 1024;
 /// Timeouts the slow clients must not reach during a test.
 const LONG: Duration = Duration::from_secs(120);
-
-/// The head of a webhook request with a well-formed, made-up signature.
-fn webhook_head(guid: &str, content_length: usize) -> String {
-    format!(
-        "POST /webhooks/github HTTP/1.1\r\nhost: labtrail.test\r\ncontent-type: application/json\r\n\
-         x-github-event: push\r\nx-github-delivery: {guid}\r\nx-hub-signature-256: sha256={}\r\n\
-         content-length: {content_length}\r\n\r\n",
-        "0".repeat(64)
-    )
-}
 
 /// A connection to `addr` from the loopback address `from`.
 async fn connect_from(from: IpAddr, addr: SocketAddr) -> TcpStream {
@@ -121,20 +111,7 @@ async fn signed_push_from(from: IpAddr, app: &TestApp, guid: &str) -> u16 {
 
 /// Read a response's status (or `None` when the connection ends without one), at most 30 s.
 async fn status_within(stream: &mut TcpStream) -> Option<u16> {
-    let mut received = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(30), async {
-        let mut buf = [0u8; 1024];
-        while !received.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "no answer and no close within 30 s");
-    let text = String::from_utf8_lossy(&received);
-    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+    crate::edge::status_of(&crate::edge::read_head(stream, Duration::from_secs(30)).await)
 }
 
 /// Limits under which slow clients are never cut off by a timeout during the test.

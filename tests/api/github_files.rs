@@ -131,6 +131,23 @@ pub async fn deliver(
     app.settled(guid).await
 }
 
+/// [`deliver`] as `guid` the forced push of `git reset --hard {to} && git push --force` from `from` in
+/// `course/{name}` (a payload without commits), which must be processed.
+pub async fn deliver_reset(
+    app: &TestApp,
+    repo: &GitRepo,
+    (name, from, to): (&str, &str, &str),
+    guid: &str,
+) -> entity::webhook_delivery::Model {
+    let mut s = spec(name, Some(from), to);
+    s.forced = true;
+    let payload = push_from_git(repo, &s);
+    assert_eq!(payload["commits"], json!([]));
+    let d = deliver(app, guid, &payload).await;
+    assert_eq!(d.status, "processed", "{:?}", d.last_error);
+    d
+}
+
 /// [`deliver`] alice's push (`course/lab1-alice`, id 7) of `sha(n)` at `pushed_at` as `guid`, then
 /// drain the check-run outbox.
 pub async fn deliver_alice_and_check(app: &TestApp, guid: &str, n: u64, pushed_at: i64) {
@@ -390,13 +407,7 @@ async fn force_push_back_without_commits_diffs_the_heads(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     fake.add_repo(INSTALLATION, "course/lab1-reset", 500, &repo.dir);
     // `git reset --hard c0 && git push --force` from c2: no commits in the payload.
-    let mut s = spec("lab1-reset", Some(&c2), &c0);
-    s.forced = true;
-    let payload = push_from_git(&repo, &s);
-    assert_eq!(payload["commits"], json!([]));
-
-    let d = deliver(&app, "reset-1", &payload).await;
-    assert_eq!(d.status, "processed", "{:?}", d.last_error);
+    deliver_reset(&app, &repo, ("lab1-reset", &c2, &c0), "reset-1").await;
     let (files, _, complete) = recorded(&app).await;
     assert_eq!(files, repo.expected_files(&c2, &c0));
     assert!(complete);

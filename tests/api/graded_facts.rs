@@ -4,7 +4,7 @@
 //! repository name or pusher was changed (the `lab_attempt.recorded` entry holds the sender id and
 //! digests of the two names). Raw SQL on purpose: that is what an attacker with database access does.
 
-use crate::audit_support::{cli_ok, record, verify, verify_ok};
+use crate::audit_support::{record, verify, verify_ok};
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp, TestDb};
 
@@ -24,18 +24,7 @@ bob@uni.test,bob,,Bob B\n";
 
 /// Import [`ROSTER`] (with `extra` lines) for organisation `course`.
 pub fn import_roster(app: &TestApp, extra: &str) {
-    let path = app.test_db.scratch_dir().join("roster.csv");
-    std::fs::write(&path, format!("{ROSTER}{extra}")).expect("write roster");
-    cli_ok(
-        app,
-        &[
-            "roster",
-            "import",
-            "--org",
-            "course",
-            &path.display().to_string(),
-        ],
-    );
+    app.import_roster(&format!("{ROSTER}{extra}"));
 }
 
 /// A session with two recorded pushes, a roster, and two extensions (extension 1 for a roster student,
@@ -45,17 +34,7 @@ async fn class(db: &TestDb) -> TestApp {
     record(&app, 2).await;
     import_roster(&app, "");
     app.extend_lab1("alice", "2026-02-03T00:00:00Z");
-    crate::helpers::cli_stdout(&app.cli(&[
-        "session",
-        "extend",
-        "--slug",
-        "lab1",
-        "--student",
-        "zed",
-        "--closes",
-        "2026-02-04T00:00:00Z",
-        "--force",
-    ]));
+    app.extend_lab1_with("zed", "2026-02-04T00:00:00Z", &["--force"]);
     verify_ok(&app, &[]);
     app
 }

@@ -602,6 +602,33 @@ impl TestApp {
             .await
     }
 
+    /// `labtrail deliveries list --status ignored --format json`; it must succeed.
+    pub fn ignored_deliveries(&self) -> Value {
+        let out = self.cli(&[
+            "deliveries",
+            "list",
+            "--status",
+            "ignored",
+            "--format",
+            "json",
+        ]);
+        serde_json::from_str(&cli_stdout(&out)).expect("json")
+    }
+
+    /// `labtrail roster import --org course` of `csv` (written to `roster.csv` in the scratch folder); it
+    /// must succeed. Its stdout.
+    pub fn import_roster(&self, csv: &str) -> String {
+        let path = self.test_db.scratch_dir().join("roster.csv");
+        std::fs::write(&path, csv).expect("write roster");
+        cli_stdout(&self.cli(&[
+            "roster",
+            "import",
+            "--org",
+            "course",
+            path.to_str().expect("utf-8"),
+        ]))
+    }
+
     /// The session the octokit push fixtures fall in: `Codertocat`, `hello` for `Hello-*`, May 2019.
     pub async fn create_hello_session(&self) -> entity::lab_session::Model {
         self.create_session("Codertocat", "hello", "Hello-*", MAY_2019)
@@ -801,7 +828,12 @@ impl TestApp {
     /// `labtrail session extend` of session `lab1` for `student` until `closes`; it must succeed. Its
     /// standard output.
     pub fn extend_lab1(&self, student: &str, closes: &str) -> String {
-        cli_stdout(&self.cli(&[
+        self.extend_lab1_with(student, closes, &[])
+    }
+
+    /// [`TestApp::extend_lab1`] with `more` arguments (`--force`).
+    pub fn extend_lab1_with(&self, student: &str, closes: &str, more: &[&str]) -> String {
+        let mut args = vec![
             "session",
             "extend",
             "--slug",
@@ -810,7 +842,9 @@ impl TestApp {
             student,
             "--closes",
             closes,
-        ]))
+        ];
+        args.extend_from_slice(more);
+        cli_stdout(&self.cli(&args))
     }
 
     /// How many audit entries have `action` (and `subject`, when given).
@@ -1035,15 +1069,7 @@ impl TestApp {
     /// `labtrail audit verify` exits 0: the whole chain, its checkpoints and archives check out. Returns
     /// its report.
     pub fn assert_audit_verifies(&self) -> String {
-        let out = self.cli(&["audit", "verify"]);
-        let report = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{report}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        report
+        assert_audit_verifies(&self.test_db)
     }
 
     /// Stop the server and its workers. The app bounds its shutdown (10 s for open requests, 20 s for the
@@ -1080,6 +1106,19 @@ pub fn assert_failed_and_kept(
 /// Run the `labtrail` binary with this database and the test origin.
 pub fn run_cli(db: &TestDb, args: &[&str]) -> Output {
     run_cli_with(db, args, &[])
+}
+
+/// `labtrail audit verify` on `db` exits 0. Returns its report.
+pub fn assert_audit_verifies(db: &TestDb) -> String {
+    let out = run_cli(db, &["audit", "verify"]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
 }
 
 /// Run the `labtrail` binary with this database, the test origin and more environment (later entries win).

@@ -28,6 +28,12 @@ fn fails(app: &TestApp, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
+/// `roster import --org course` of `csv` (written to `name`), which must fail: its exit code and stderr.
+fn import_fails(app: &TestApp, name: &str, csv: &[u8]) -> (Option<i32>, String) {
+    let file = scratch_file(app, name, csv);
+    fails(app, &["roster", "import", "--org", "course", &file])
+}
+
 /// The roster identifiers of the `lab1` summary, and their statuses.
 fn summary_students(app: &TestApp) -> Vec<(Value, Value)> {
     let rows: Value = serde_json::from_str(&app.lab1_summary("json")).expect("json");
@@ -42,7 +48,7 @@ async fn roster_duplicates_are_refused_naming_both_lines(db: TestDb) {
     let app = spawn_app(&db).await;
     class(&app).await;
     let counts = app.counts().await;
-    let second = scratch_file(
+    let (code, err) = import_fails(
         &app,
         "dup.csv",
         b"identifier,github_username,github_id,name\n\
@@ -50,42 +56,38 @@ async fn roster_duplicates_are_refused_naming_both_lines(db: TestDb) {
           y@uni.test,yan,,Y\n\
           z@uni.test,Xavier,,Z\n",
     );
-    let (code, err) = fails(&app, &["roster", "import", "--org", "course", &second]);
     assert_eq!(code, Some(1));
     assert!(
         err.contains("line 4, column 2 (github_username): \"Xavier\" is also on line 2"),
         "{err}"
     );
     assert!(err.contains("nothing was changed"), "{err}");
-    let ids = scratch_file(
+    let (_, err) = import_fails(
         &app,
         "dup-id.csv",
         b"identifier,github_username,github_id\nx@uni.test,x,5\ny@uni.test,y,5\n",
     );
-    let (_, err) = fails(&app, &["roster", "import", "--org", "course", &ids]);
     assert!(
         err.contains("line 3, column 3 (github_id): \"5\" is also on line 2"),
         "{err}"
     );
     // alice (and her id 101) already belong to alice@uni.test, who stays.
-    let linked = scratch_file(
+    let (_, err) = import_fails(
         &app,
         "linked.csv",
         b"identifier,github_username,github_id\nnew@uni.test,ALICE,\n",
     );
-    let (_, err) = fails(&app, &["roster", "import", "--org", "course", &linked]);
     assert!(
         err.contains(
             "line 2: github_username \"ALICE\" is already linked to roster identifier \"alice@uni.test\""
         ),
         "{err}"
     );
-    let linked_id = scratch_file(
+    let (_, err) = import_fails(
         &app,
         "linked-id.csv",
         b"identifier,github_username,github_id\nnew@uni.test,newbie,101\n",
     );
-    let (_, err) = fails(&app, &["roster", "import", "--org", "course", &linked_id]);
     assert!(
         err.contains("github_id \"101\" is already linked to roster identifier \"alice@uni.test\""),
         "{err}"
@@ -437,15 +439,7 @@ async fn operators_get_exit_codes_json_errors_and_plain_reasons(db: TestDb) {
     p["ref"] = "refs/heads/wip".into();
     assert_eq!(app.deliver_push("d-wip", &p).await.status().as_u16(), 202);
     app.drain().await;
-    let ignored: Value = serde_json::from_str(&ok(&app.cli(&[
-        "deliveries",
-        "list",
-        "--status",
-        "ignored",
-        "--format",
-        "json",
-    ])))
-    .expect("json");
+    let ignored = app.ignored_deliveries();
     let reason = ignored[0]["reason"].as_str().unwrap_or_default().to_owned();
     assert!(
         reason.starts_with(

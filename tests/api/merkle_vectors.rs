@@ -45,7 +45,7 @@ struct Constants {
 }
 
 fn unhex(s: &str) -> Hash {
-    hex::decode(s).expect("hex").try_into().expect("32 bytes")
+    Hash::from_hex(s).expect("64 hex digits")
 }
 
 fn constants() -> Constants {

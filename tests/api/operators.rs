@@ -101,18 +101,7 @@ async fn deliver_wait_prints_the_outcome_and_deliveries_show_it(db: TestDb) {
     assert_eq!(row("w-4")["status"], "rejected");
     assert_eq!(row("w-4")["attempt_id"], Value::Null);
 
-    let only: Value = serde_json::from_slice(
-        &app.cli(&[
-            "deliveries",
-            "list",
-            "--status",
-            "ignored",
-            "--format",
-            "json",
-        ])
-        .stdout,
-    )
-    .expect("json");
+    let only = app.ignored_deliveries();
     assert_eq!(only.as_array().map(Vec::len), Some(1));
     let table = String::from_utf8(app.cli(&["deliveries", "list"]).stdout).expect("utf-8");
     assert!(table.starts_with("GUID"), "{table}");

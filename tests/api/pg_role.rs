@@ -216,51 +216,26 @@ async fn with_roles(admin_url: &str, admin: &DatabaseConnection, names: &Names, 
     let bob = dir.join("bob.csv");
     std::fs::write(&bob, "identifier,github_username\nbob@uni.test,bob\n").expect("roster");
     let bob = bob.display().to_string();
+    let alice_extension = |tail: &[&'static str]| {
+        [
+            &["session", "extend", "--slug", "lab1", "--student", "alice"][..],
+            tail,
+        ]
+        .concat()
+    };
+    let extend_to_3rd = alice_extension(&["--closes", "2026-02-03T00:00:00Z"]);
+    let extend_to_4th = alice_extension(&["--closes", "2026-02-04T00:00:00Z"]);
+    let remove_extension = alice_extension(&["--remove"]);
     for args in [
         &["session", "edit", "--slug", "lab1", "--title", "Lab one"][..],
         &["roster", "import", "--org", "course", &roster],
         &["roster", "import", "--org", "course", &roster],
         &["roster", "import", "--org", "course", &bob],
         &["roster", "remove", "--org", "course", "bob@uni.test"],
-        &[
-            "session",
-            "extend",
-            "--slug",
-            "lab1",
-            "--student",
-            "alice",
-            "--closes",
-            "2026-02-03T00:00:00Z",
-        ],
-        &[
-            "session",
-            "extend",
-            "--slug",
-            "lab1",
-            "--student",
-            "alice",
-            "--closes",
-            "2026-02-04T00:00:00Z",
-        ],
-        &[
-            "session",
-            "extend",
-            "--slug",
-            "lab1",
-            "--student",
-            "alice",
-            "--remove",
-        ],
-        &[
-            "session",
-            "extend",
-            "--slug",
-            "lab1",
-            "--student",
-            "alice",
-            "--closes",
-            "2026-02-04T00:00:00Z",
-        ],
+        &extend_to_3rd,
+        &extend_to_4th,
+        &remove_extension,
+        &extend_to_4th,
         &["session", "list"],
         &["attempts", "list", "--session", "lab1"],
         &["attempts", "show", "1"],

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use labtrail::audit::Hash;
 use serde_json::Value;
 
 use crate::audit_support::{checkpoint, cli, more, record};
@@ -34,14 +35,11 @@ async fn leaves(app: &TestApp) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn hashes(list: &Value) -> Vec<[u8; 32]> {
+fn hashes(list: &Value) -> Vec<Hash> {
     list.as_array()
         .expect("array")
         .iter()
-        .map(|h| {
-            let raw = B64.decode(h.as_str().expect("string")).expect("base64");
-            <[u8; 32]>::try_from(raw).expect("32 bytes")
-        })
+        .map(|h| Hash::from_base64(h.as_str().expect("string")).expect("32 bytes of base64"))
         .collect()
 }
 

@@ -123,11 +123,6 @@ async fn unmatched_repositories_are_ignored(db: TestDb) {
             "other-repo",
             push_payload("course", "lab4-alice", 2, &sha(2), 1767225600),
         ),
-        ("no-install", {
-            let mut p = push_payload("course", "lab3-alice", 3, &sha(3), 1767225600);
-            p.as_object_mut().map(|o| o.remove("installation"));
-            p
-        }),
         ("tag", {
             let mut p = push_payload("course", "lab3-alice", 4, &sha(4), 1767225600);
             p["ref"] = "refs/tags/v1".into();

@@ -28,11 +28,15 @@ backend_tests!(
 
 /// Run `labtrail redeliver ARGS` as the fake's App against `db`.
 fn redeliver(db: &TestDb, fake: &FakeGithub, args: &[&str]) -> Output {
+    cli_as_app(db, fake, &[&["redeliver"][..], args].concat())
+}
+
+/// Run `labtrail ARGS` as the fake's App (its id, the test key, its API) against `db`.
+pub fn cli_as_app(db: &TestDb, fake: &FakeGithub, args: &[&str]) -> Output {
     let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/test-only-github-app-key.pem");
     crate::helpers::output_of(
         std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-            .arg("redeliver")
             .args(args)
             .env("DATABASE_URL", &db.url)
             .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)

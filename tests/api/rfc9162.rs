@@ -6,14 +6,22 @@
 use labtrail::audit::merkle::{self as lt, MemoryTree};
 use sha2::{Digest, Sha256};
 
-type H = [u8; 32];
+/// labtrail's hash type holds the bytes; they are computed here with `sha2` alone.
+type H = lt::Hash;
 
 fn sha(parts: &[&[u8]]) -> H {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p);
     }
-    h.finalize().into()
+    H::new(h.finalize().into())
+}
+
+/// Flip the bits `mask` of byte `byte` of `h` (a hash that must no longer verify).
+pub fn flip(h: &mut H, byte: usize, mask: u8) {
+    let mut bytes = *h.as_bytes();
+    bytes[byte] ^= mask;
+    *h = H::new(bytes);
 }
 
 /// k: the largest power of two smaller than n (n > 1).
@@ -32,7 +40,7 @@ pub fn mth(d: &[Vec<u8>]) -> H {
         1 => sha(&[&[0x00], &d[0]]),
         n => {
             let k = k_of(n);
-            sha(&[&[0x01], &mth(&d[..k]), &mth(&d[k..])])
+            sha(&[&[0x01], mth(&d[..k]).as_bytes(), mth(&d[k..]).as_bytes()])
         }
     }
 }
@@ -85,9 +93,17 @@ pub fn root_from_path(m: usize, n: usize, leaf: &H, p: &[H]) -> Option<H> {
     let (last, rest) = p.split_last()?;
     let k = k_of(n);
     Some(if m < k {
-        sha(&[&[0x01], &root_from_path(m, k, leaf, rest)?, last])
+        sha(&[
+            &[0x01],
+            root_from_path(m, k, leaf, rest)?.as_bytes(),
+            last.as_bytes(),
+        ])
     } else {
-        sha(&[&[0x01], last, &root_from_path(m - k, n - k, leaf, rest)?])
+        sha(&[
+            &[0x01],
+            last.as_bytes(),
+            root_from_path(m - k, n - k, leaf, rest)?.as_bytes(),
+        ])
     })
 }
 
@@ -181,12 +197,12 @@ fn altered_proofs_fail_against_the_rfc_roots() {
         for i in 0..p.len() {
             for bit in [0, 7] {
                 let mut bad = p.clone();
-                bad[i][i % 32] ^= 1 << bit;
+                flip(&mut bad[i], i % 32, 1 << bit);
                 assert!(lt::verify_inclusion(m as u64, 13, &leaf, &bad, &root).is_err());
             }
         }
         let mut bad_leaf = leaf;
-        bad_leaf[31] ^= 1;
+        flip(&mut bad_leaf, 31, 1);
         assert!(lt::verify_inclusion(m as u64, 13, &bad_leaf, &p, &root).is_err());
         for other in [m ^ 1, m ^ 2, m ^ 4] {
             if other < 13 && other != m {
@@ -199,7 +215,7 @@ fn altered_proofs_fail_against_the_rfc_roots() {
             assert!(lt::verify_inclusion(m as u64, size, &leaf, &p, &root).is_err());
         }
         let mut bad_root = root;
-        bad_root[0] ^= 0x80;
+        flip(&mut bad_root, 0, 0x80);
         assert!(lt::verify_inclusion(m as u64, 13, &leaf, &p, &bad_root).is_err());
     }
     for m in 1..13 {
@@ -207,11 +223,11 @@ fn altered_proofs_fail_against_the_rfc_roots() {
         let old = mth(&d[..m]);
         for i in 0..p.len() {
             let mut bad = p.clone();
-            bad[i][5] ^= 4;
+            flip(&mut bad[i], 5, 4);
             assert!(lt::verify_consistency(m as u64, 13, &old, &root, &bad).is_err());
         }
         let mut bad_old = old;
-        bad_old[9] ^= 1;
+        flip(&mut bad_old, 9, 1);
         assert!(lt::verify_consistency(m as u64, 13, &bad_old, &root, &p).is_err());
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::audit_support::{checkpoint, cli, cli_ok};
 use crate::backend_tests;
-use crate::fake_github::{FakeGithub, APP_ID};
+use crate::fake_github::FakeGithub;
 use crate::helpers::{
     fixture_json, push_payload, sha, spawn_app, spawn_app_with, AppOptions, TestApp, TestDb,
 };
@@ -73,6 +73,20 @@ pub(crate) async fn run(app: &TestApp, guid: &str, payload: &Value) {
     assert_eq!(app.deliver_status("check_run", guid, &body).await, 202);
 }
 
+/// Deliver `guid`: a completed `Autograding Tests` run `id` on commit `sha(n)` of `course/{repo}`, its
+/// output `output`.
+pub(crate) async fn autograded(
+    app: &TestApp,
+    guid: &str,
+    (repo, repo_id): (&str, i64),
+    n: u64,
+    id: i64,
+    output: &str,
+) {
+    let payload = run_payload(repo, repo_id, &sha(n), "Autograding Tests", id, output);
+    run(app, guid, &payload).await;
+}
+
 fn grades(app: &TestApp, slug: &str) -> String {
     cli_ok(app, &["grades", "export", "--session", slug])
 }
@@ -102,68 +116,28 @@ async fn runs_score_the_final_attempt_in_any_order(db: TestDb) {
     // alice: pushed, then graded 7/10, then re-run 10/10.
     push(&app, "lab1-alice", 11, 1, OPENS + 100).await;
     app.drain().await;
-    run(
-        &app,
-        "run-1",
-        &run_payload(
-            "lab1-alice",
-            11,
-            &sha(1),
-            "Autograding Tests",
-            101,
-            "Points 7/10",
-        ),
-    )
-    .await;
+    autograded(&app, "run-1", ("lab1-alice", 11), 1, 101, "Points 7/10").await;
     app.drain().await;
     assert_eq!(points_of(&grades(&app, "lab1"), "lab1-alice"), "7,10");
-    run(
-        &app,
-        "run-2",
-        &run_payload(
-            "lab1-alice",
-            11,
-            &sha(1),
-            "Autograding Tests",
-            102,
-            "Points 10/10",
-        ),
-    )
-    .await;
+    autograded(&app, "run-2", ("lab1-alice", 11), 1, 102, "Points 10/10").await;
     app.drain().await;
     assert_eq!(points_of(&grades(&app, "lab1"), "lab1-alice"), "10,10");
     assert_eq!(app.audit_count("lab_attempt.scored", None).await, 2);
     // A redelivery of the same run records nothing new.
-    run(
+    autograded(
         &app,
         "run-2-again",
-        &run_payload(
-            "lab1-alice",
-            11,
-            &sha(1),
-            "Autograding Tests",
-            102,
-            "Points 10/10",
-        ),
+        ("lab1-alice", 11),
+        1,
+        102,
+        "Points 10/10",
     )
     .await;
     app.drain().await;
     assert_eq!(app.audit_count("lab_attempt.scored", None).await, 2);
 
     // bob: the run arrives before the push is processed; same result once it is.
-    run(
-        &app,
-        "run-3",
-        &run_payload(
-            "lab1-bob",
-            12,
-            &sha(2),
-            "Autograding Tests",
-            103,
-            "Points 7/10",
-        ),
-    )
-    .await;
+    autograded(&app, "run-3", ("lab1-bob", 12), 2, 103, "Points 7/10").await;
     app.drain().await;
     let d = app.delivery("run-3").await;
     assert!(
@@ -179,19 +153,7 @@ async fn runs_score_the_final_attempt_in_any_order(db: TestDb) {
     // A run on a non-final commit (a late push's) does not change alice's grade.
     push(&app, "lab1-alice", 11, 3, OPENS + 40 * 86_400).await;
     app.drain().await;
-    run(
-        &app,
-        "run-4",
-        &run_payload(
-            "lab1-alice",
-            11,
-            &sha(3),
-            "Autograding Tests",
-            104,
-            "Points 2/10",
-        ),
-    )
-    .await;
+    autograded(&app, "run-4", ("lab1-alice", 11), 3, 104, "Points 2/10").await;
     app.drain().await;
     assert_eq!(app.delivery("run-4").await.status.to_string(), "processed");
     assert_eq!(points_of(&grades(&app, "lab1"), "lab1-alice"), "10,10");
@@ -239,17 +201,13 @@ async fn other_runs_are_ignored_with_their_reason(db: TestDb) {
     )
     .await;
     // A repository no session takes.
-    run(
+    autograded(
         &app,
         "other-repo",
-        &run_payload(
-            "homework-carol",
-            14,
-            &sha(6),
-            "Autograding Tests",
-            202,
-            "Points 1/1",
-        ),
+        ("homework-carol", 14),
+        6,
+        202,
+        "Points 1/1",
     )
     .await;
     // A run that is not completed.
@@ -273,17 +231,13 @@ async fn other_runs_are_ignored_with_their_reason(db: TestDb) {
     assert!(listed.contains("is not the score check"), "{listed}");
     assert_eq!(app.audit_count("lab_attempt.scored", None).await, 0);
     // A malformed `Points` text records the conclusion only.
-    run(
+    autograded(
         &app,
         "malformed",
-        &run_payload(
-            "lab1-carol",
-            13,
-            &sha(5),
-            "Autograding Tests",
-            204,
-            "Points seven/10",
-        ),
+        ("lab1-carol", 13),
+        5,
+        204,
+        "Points seven/10",
     )
     .await;
     app.drain().await;
@@ -307,19 +261,7 @@ async fn scores_are_audited_verified_and_proven(db: TestDb) {
     app.create_lab1_session().await;
     push(&app, "lab1-dave", 15, 7, OPENS + 100).await;
     app.drain().await;
-    run(
-        &app,
-        "run-d",
-        &run_payload(
-            "lab1-dave",
-            15,
-            &sha(7),
-            "Autograding Tests",
-            301,
-            "Points 7.5/10",
-        ),
-    )
-    .await;
+    autograded(&app, "run-d", ("lab1-dave", 15), 7, 301, "Points 7.5/10").await;
     app.drain().await;
     let details = app.audit_details_json("lab_attempt.scored").await;
     let attempt = app.attempt().await;
@@ -403,20 +345,7 @@ async fn a_missed_delivery_is_filled_by_scores_sync(db: TestDb) {
         "Points 9/10",
     );
     fake.add_graded_check_run("course/lab1-erin", &sha(8), "lint", "Points 1/1");
-    let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/test-only-github-app-key.pem");
-    let out = crate::helpers::output_of(
-        std::process::Command::new(env!("CARGO_BIN_EXE_labtrail"))
-            .args(["scores", "sync", "--session", "lab1"])
-            .env("DATABASE_URL", &db.url)
-            .env("LABTRAIL_AUDIT_ORIGIN", crate::helpers::ORIGIN)
-            .env("RUST_LOG", "warn")
-            .env("GITHUB_APP_ID", APP_ID.to_string())
-            .env("GITHUB_PRIVATE_KEY_PATH", key)
-            .env("GITHUB_API_URL", fake.api_url())
-            .env_remove("GITHUB_PRIVATE_KEY")
-            .current_dir(db.scratch_dir()),
-    );
+    let out = crate::redeliver::cli_as_app(&db, &fake, &["scores", "sync", "--session", "lab1"]);
     let (code, printed) = crate::helpers::code_and_output(&out);
     assert_eq!(code, Some(0), "{printed}");
     assert!(printed.contains("scored 9/10"), "{printed}");
@@ -445,18 +374,7 @@ async fn gradebook_matches_the_summaries_cell_by_cell(db: TestDb) {
     for s in 0..30 {
         roster.push_str(&format!("s{s:02}@uni.test,student{s:02},,Student {s}\n"));
     }
-    let path = db.scratch_dir().join("roster.csv");
-    std::fs::write(&path, roster).expect("roster");
-    cli_ok(
-        &app,
-        &[
-            "roster",
-            "import",
-            "--org",
-            "course",
-            &path.display().to_string(),
-        ],
-    );
+    app.import_roster(&roster);
     // Students push to some labs, on time or late; some runs are graded.
     let mut n = 0u64;
     for (i, slug) in slugs.iter().enumerate() {

@@ -8,9 +8,9 @@ use tokio::time::Instant;
 
 use crate::backend_tests;
 use crate::helpers::{
-    alice_push_body, cli_create_lab1_session, cli_create_session, count, fixture, output_of,
-    push_payload, read_to_end_in_background, run_cli, serve_command, sha, spawn_app, Backend,
-    ServeProcess, TestDb, CHILD_TIMEOUT, SECRET,
+    alice_push_body, assert_audit_verifies, cli_create_lab1_session, cli_create_session, count,
+    fixture, output_of, push_payload, read_to_end_in_background, run_cli, serve_command, sha,
+    spawn_app, Backend, ServeProcess, TestDb, CHILD_TIMEOUT, SECRET,
 };
 
 /// A real secret may contain commas: it is one secret all the same.
@@ -102,14 +102,7 @@ async fn two_serve_processes_share_one_database(db: TestDb) {
         "both instances stop cleanly on SIGTERM"
     );
     // Checkpoints from both instances, one key: everything verifies (a final checkpoint may lag).
-    let verify = run_cli(&db, &["audit", "verify"]);
-    assert_eq!(
-        verify.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    assert_audit_verifies(&db);
 }
 
 async fn binary_serves_and_records(db: TestDb) {
@@ -197,9 +190,7 @@ async fn binary_serves_and_records(db: TestDb) {
     );
     // Stopping signs what the instance appended (the 60 s interval never came round): the checkpoint
     // file outside the database covers the whole log.
-    let verify = run_cli(&db, &["audit", "verify"]);
-    let text = String::from_utf8_lossy(&verify.stdout);
-    assert_eq!(verify.status.code(), Some(0), "{text}");
+    let text = assert_audit_verifies(&db);
     assert!(text.contains("unsigned tail: none"), "{text}");
 }
 

@@ -93,15 +93,7 @@ fn statuses(rows: &[Value]) -> Vec<(String, String)> {
 async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: TestDb) {
     let app = spawn_app(&db).await;
     ok(&create(&app, "lab1", "lab1-*", &[]));
-    let roster = app.test_db.scratch_dir().join("roster.csv");
-    std::fs::write(&roster, ROSTER).expect("roster");
-    ok(&app.cli(&[
-        "roster",
-        "import",
-        "--org",
-        "course",
-        &roster.display().to_string(),
-    ]));
+    app.import_roster(ROSTER);
     push_by(&app, "a1", "lab1-alice", 11, ("alice", 101), CLOSES + 3600).await;
     push_by(&app, "b1", "lab1-bob", 12, ("bob", 102), CLOSES + 7200).await;
     app.drain().await;
@@ -163,17 +155,7 @@ async fn extension_and_deadline_edit_change_the_summary_and_stay_verifiable(db: 
     );
 
     // Someone not on the roster: the entry holds a digest, never the login.
-    ok(&app.cli(&[
-        "session",
-        "extend",
-        "--slug",
-        "lab1",
-        "--student",
-        "zed",
-        "--closes",
-        "2026-02-02T00:00:00Z",
-        "--force",
-    ]));
+    app.extend_lab1_with("zed", "2026-02-02T00:00:00Z", &["--force"]);
     let extended = app.audit_details_json("lab_session.extended").await;
     assert_eq!(extended.len(), 2);
     assert!(extended[0]["roster_student_id"].is_i64(), "{}", extended[0]);

@@ -440,12 +440,7 @@ async fn setup_pages_carry_the_security_headers(db: TestDb) {
     }
     // Once configured, /setup is a 404 with the same headers.
     let configured = spawn_app(&db).await;
-    let response = configured
-        .client
-        .get(format!("{}/setup", configured.base_url))
-        .send()
-        .await
-        .expect("get");
+    let response = configured.get("/setup").await;
     assert_eq!(response.status().as_u16(), 404);
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
 }
@@ -494,12 +489,7 @@ async fn serve_prints_a_one_time_setup_link() {
 async fn setup_is_closed_once_configured() {
     run(Backend::Sqlite, |db| async move {
         let app = spawn_app(&db).await;
-        let page = app
-            .client
-            .get(format!("{}/setup", app.base_url))
-            .send()
-            .await
-            .expect("get");
+        let page = app.get("/setup").await;
         assert_eq!(page.status().as_u16(), 404);
     })
     .await

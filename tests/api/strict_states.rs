@@ -7,7 +7,9 @@ use wiremock::ResponseTemplate;
 
 use crate::backend_tests;
 use crate::fake_github::{push_from_git, server_error, CheckRun, GitRepo, Op, Route, APP_ID};
-use crate::github_files::{app_with_fake, deliver, recorded, spec, INSTALLATION, ORG, PUSHED_AT};
+use crate::github_files::{
+    app_with_fake, deliver, deliver_reset, recorded, spec, INSTALLATION, ORG, PUSHED_AT,
+};
 use crate::helpers::{push_payload, sha, spawn_app_with, AppOptions, TestDb};
 
 backend_tests!(
@@ -15,7 +17,7 @@ backend_tests!(
     two_attempts_on_one_sha_keep_one_run_each_across_a_restart,
     another_apps_run_with_our_external_id_is_not_adopted,
     our_run_is_found_on_the_second_page,
-    push_without_installation_settles_without_calls,
+    push_without_installation_is_recorded_from_the_payload,
     compare_refused_with_404_or_422_is_recorded_from_the_payload,
 );
 
@@ -55,13 +57,7 @@ async fn truncated_list_and_truncated_tree_are_stored_incomplete(db: TestDb) {
     fake.add_repo(INSTALLATION, "course/lab1-cut", 500, &repo.dir);
     // c1's tree lists a, b, c, d; c0's a, c, d: three entries each, as GitHub cuts a huge tree.
     fake.set_tree_limit(3);
-    let mut s = spec("lab1-cut", Some(&c1), &c0);
-    s.forced = true;
-    let payload = push_from_git(&repo, &s);
-    assert_eq!(payload["commits"], json!([]));
-
-    let d = deliver(&app, "cut-1", &payload).await;
-    assert_eq!(d.status, "processed", "{:?}", d.last_error);
+    let d = deliver_reset(&app, &repo, ("lab1-cut", &c1, &c0), "cut-1").await;
     assert_eq!(
         d.attempts, 1,
         "a truncated tree is an answer, not a failure"
@@ -266,40 +262,81 @@ async fn our_run_is_found_on_the_second_page(db: TestDb) {
     );
 }
 
-/// A push payload without `installation` (not sent by the App's webhook): labtrail has no installation
-/// to ask GitHub with or to post a check run through. As documented (docs/architecture.md, the ignore
-/// rules), it is settled as ignored at its first try, with no call to GitHub and nothing left due.
-async fn push_without_installation_settles_without_calls(db: TestDb) {
+/// A push payload without `installation` (a repository hook with the App's secret, not the App's own
+/// delivery) that matches a session: recorded from the payload like any other push (docs/design.md §4,
+/// "No `installation`"). With no installation there is no token: a truncated list is kept incomplete and
+/// never asked for again, a complete one stays complete, no check run is posted, and nothing is retried.
+async fn push_without_installation_is_recorded_from_the_payload(db: TestDb) {
     let (app, fake) = app_with_fake(&db).await;
     fake.add_repo_without_git(1, "course/lab1-alice", 7);
-    let mut p = push_payload(ORG, "lab1-alice", 7, &sha(0x1a), PUSHED_AT);
-    assert!(p
-        .as_object_mut()
-        .and_then(|o| o.remove("installation"))
-        .is_some());
+    let without_installation = |n: u64, pushed_at: i64| {
+        let mut p = push_payload(ORG, "lab1-alice", 7, &sha(n), pushed_at);
+        assert!(p
+            .as_object_mut()
+            .and_then(|o| o.remove("installation"))
+            .is_some());
+        p
+    };
     // GitHub truncated the lists: completing them would need the API.
-    p["commits"][0]["added"] = json!([]);
-    p["head_commit"]["added"] = json!([]);
+    let mut truncated = without_installation(0x1a, PUSHED_AT);
+    truncated["commits"][0]["added"] = json!([]);
+    truncated["head_commit"]["added"] = json!([]);
+    let complete = without_installation(0x1b, PUSHED_AT + 1);
 
-    let d = deliver(&app, "noinst-1", &p).await;
+    for (guid, p) in [("noinst-1", &truncated), ("noinst-2", &complete)] {
+        let d = deliver(&app, guid, p).await;
+        assert_eq!(
+            (d.status.to_string().as_str(), d.last_error.as_deref()),
+            ("processed", None),
+            "{guid}"
+        );
+        assert_eq!(d.attempts, 1, "{guid}: settled at its first try");
+    }
+    let attempts = app.attempts().await;
+    let facts: Vec<_> = attempts
+        .iter()
+        .map(|a| {
+            (
+                a.delivery_id.as_str(),
+                a.installation_id,
+                a.files_source.to_string(),
+                a.files_complete,
+                a.files_retry_at,
+                a.check_run_id,
+                a.check_run_tries,
+            )
+        })
+        .collect();
     assert_eq!(
-        (d.status.to_string().as_str(), d.last_error.as_deref()),
-        ("ignored", Some("no installation"))
+        facts,
+        [
+            ("noinst-1", 0, "payload".to_owned(), false, None, None, 0),
+            ("noinst-2", 0, "payload".to_owned(), true, None, None, 0),
+        ]
     );
-    assert_eq!(d.attempts, 1, "settled at its first try");
-    assert!(app.attempts().await.is_empty());
+    // The sweeps (check runs, file lists) find nothing to do for them, however often they run.
+    app.drain().await;
     app.drain().await;
     assert!(
         fake.seen().is_empty(),
         "no call to GitHub: {:?}",
         fake.seen()
     );
-    // A redelivery of it is the same delivery, already settled.
-    let body = serde_json::to_vec(&p).expect("json");
+    assert_eq!(
+        labtrail::db::check_runs::pending(&app.db)
+            .await
+            .expect("pending"),
+        0,
+        "no check run is owed"
+    );
+    // A redelivery of it is the same delivery, already settled: no second attempt.
+    let body = serde_json::to_vec(&truncated).expect("json");
     assert_eq!(app.deliver_status("push", "noinst-1", &body).await, 200);
     app.drain().await;
     assert_eq!(app.delivery("noinst-1").await.attempts, 1);
+    assert_eq!(app.attempts().await.len(), 2);
     assert!(fake.seen().is_empty());
+    app.assert_audit_verifies();
 }
 
 /// A new branch whose lists cannot give the net diff (one path changed twice): its base is asked of the

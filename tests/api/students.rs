@@ -7,10 +7,8 @@
 
 use crate::backend_tests;
 use crate::fake_github::FakeGithub;
-use crate::helpers::{
-    cli_stdout, push_payload, sha, spawn_app_with, AppOptions, TestApp, TestDb, WebOauthOptions,
-};
-use crate::web::{Browser, Page};
+use crate::helpers::{cli_stdout, push_payload, sha, AppOptions, TestApp, TestDb};
+use crate::web::{spawn_signing_in_with, Browser, Page};
 
 backend_tests!(students_see_their_own_record_and_nothing_else);
 
@@ -24,41 +22,16 @@ const CLOSES: i64 = 1_769_904_000;
 pub async fn student_app(db: &TestDb) -> (TestApp, FakeGithub) {
     let fake = FakeGithub::start().await;
     let opts = AppOptions {
-        web_oauth: Some(WebOauthOptions {
-            web_url: fake.web_url(),
-            api_url: fake.api_url(),
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-            team: None,
-        }),
         checkpoint_interval: Some(std::time::Duration::from_secs(3600)),
         ..AppOptions::with_github(&fake)
     };
-    let app = spawn_app_with(db, opts).await;
-    fake.set_oauth_client(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        &format!("{}/login/callback", app.base_url),
-    );
-    app.create_lab1_session().await;
-    app.create_session("elsewhere", "lab9", "lab9-*", crate::helpers::JANUARY_2026)
-        .await;
+    let app = spawn_signing_in_with(db, &fake, (CLIENT_ID, CLIENT_SECRET), None, opts).await;
     fake.add_repo_without_git(1, "course/lab1-alice", 7);
     fake.add_repo_without_git(1, "course/lab1-bob", 8);
-    let roster = app.test_db.scratch_dir().join("roster.csv");
-    std::fs::write(
-        &roster,
+    app.import_roster(
         "identifier,github_username,github_id,name\n\
          id-alice,alice,601,Alice Anders\nid-bob,bob,,Bob Berg\nid-carol,carol,,Carol Czerny\n",
-    )
-    .expect("write roster");
-    cli_stdout(&app.cli(&[
-        "roster",
-        "import",
-        "--org",
-        "course",
-        roster.to_str().expect("utf8"),
-    ]));
+    );
     (app, fake)
 }
 

@@ -21,19 +21,9 @@ fn assert_escaped(what: &str, out: &str) {
 async fn control_characters_are_escaped_in_cli_output(db: TestDb) {
     let app = spawn_app(&db).await;
     app.create_lab1_session().await;
-    let roster = app.test_db.scratch_dir().join("roster.csv");
-    std::fs::write(
-        &roster,
-        format!("identifier,github_username,github_id,name\nid-1,alice,,Alice {EVIL}\n"),
-    )
-    .expect("write roster");
-    ok(&app.cli(&[
-        "roster",
-        "import",
-        "--org",
-        "course",
-        roster.to_str().expect("utf-8"),
-    ]));
+    app.import_roster(&format!(
+        "identifier,github_username,github_id,name\nid-1,alice,,Alice {EVIL}\n"
+    ));
     // A repository of the session and one of no session, both named with the sequence; pushed by it.
     for (n, repo) in [(1, format!("lab1-{EVIL}")), (2, format!("other-{EVIL}"))] {
         let mut p = push_payload("course", &repo, 70 + n, &sha(n as u64), 1_767_225_700);

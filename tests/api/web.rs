@@ -164,6 +164,18 @@ impl Browser {
     }
 }
 
+/// The instructor of `course` (an API token named `teach`), signed in with a new [`Browser`].
+pub async fn instructor_browser(app: &TestApp) -> (String, Browser) {
+    let token = create_token(app, "teach", "instructor", Some("course"));
+    let mut b = Browser::new(&app.base_url);
+    assert_eq!(b.sign_in(&token).await.status, 303);
+    (token, b)
+}
+
+/// The roster of [`class`]: alice, bob and carol, by username.
+pub const ALICE_BOB_CAROL: &str = "identifier,github_username,github_id,name\n\
+     id-alice,alice,,Alice\nid-bob,bob,,Bob\nid-carol,carol,,Carol\n";
+
 /// `course/lab1`: alice pushes on time twice, bob only late.
 pub async fn class(app: &TestApp) {
     app.create_lab1_session().await;
@@ -180,22 +192,7 @@ pub async fn class(app: &TestApp) {
     }
     app.drain().await;
     // carol is on the roster and never pushed.
-    let roster = app.test_db.scratch_dir().join("roster.csv");
-    std::fs::write(
-        &roster,
-        "identifier,github_username,github_id,name\nid-alice,alice,,Alice\nid-bob,bob,,Bob\nid-carol,carol,,Carol\n",
-    )
-    .expect("write roster");
-    cli_ok(
-        app,
-        &[
-            "roster",
-            "import",
-            "--org",
-            "course",
-            roster.to_str().expect("utf8"),
-        ],
-    );
+    app.import_roster(ALICE_BOB_CAROL);
 }
 
 /// An API answer's status and text.
@@ -443,26 +440,47 @@ pub const CLIENT_SECRET: &str = "fake-client-secret";
 /// An app whose web view signs in with the fake GitHub; `course/lab1` exists.
 pub async fn app_with_oauth(db: &TestDb) -> (TestApp, FakeGithub) {
     let fake = FakeGithub::start().await;
+    let client = (CLIENT_ID, CLIENT_SECRET);
+    let app = spawn_signing_in_with(
+        db,
+        &fake,
+        client,
+        Some("course/teachers"),
+        AppOptions::default(),
+    )
+    .await;
+    (app, fake)
+}
+
+/// An app built with `opts` whose web view signs in with `fake` as the OAuth app `(id, secret)` (staff
+/// of `team`, when given); `course/lab1` and `elsewhere/lab9` exist.
+pub async fn spawn_signing_in_with(
+    db: &TestDb,
+    fake: &FakeGithub,
+    (client_id, client_secret): (&str, &str),
+    team: Option<&str>,
+    opts: AppOptions,
+) -> TestApp {
     let opts = AppOptions {
         web_oauth: Some(WebOauthOptions {
             web_url: fake.web_url(),
             api_url: fake.api_url(),
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-            team: Some("course/teachers".into()),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            team: team.map(Into::into),
         }),
-        ..AppOptions::default()
+        ..opts
     };
     let app = spawn_app_with(db, opts).await;
     fake.set_oauth_client(
-        CLIENT_ID,
-        CLIENT_SECRET,
+        client_id,
+        client_secret,
         &format!("{}/login/callback", app.base_url),
     );
     app.create_lab1_session().await;
     app.create_session("elsewhere", "lab9", "lab9-*", JANUARY_2026)
         .await;
-    (app, fake)
+    app
 }
 
 /// The browser goes through GitHub: `/login/github` → authorize → callback; the callback's answer.

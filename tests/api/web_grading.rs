@@ -3,10 +3,10 @@
 //! extension form (grant, change, remove; CSRF; typos refused with a suggestion).
 
 use crate::backend_tests;
-use crate::helpers::{cli_stdout, push_payload, sha, spawn_app, TestApp, TestDb};
-use crate::scores::{run, run_payload, OPENS};
+use crate::helpers::{assert_contains_all, push_payload, sha, spawn_app, TestApp, TestDb};
+use crate::scores::{autograded, OPENS};
 use crate::tokens::create_token;
-use crate::web::Browser;
+use crate::web::{instructor_browser, Browser, Page, ALICE_BOB_CAROL};
 
 backend_tests!(
     points_and_the_gradebook_download,
@@ -37,29 +37,36 @@ pub async fn graded_class(app: &TestApp) {
     push_by(app, "lab1-alice", 11, "alice", 4, DEADLINE + 3600).await;
     push_by(app, "lab1-alice", 11, "helper", 5, 150).await;
     app.drain().await;
-    let payload = run_payload(
-        "lab1-alice",
-        11,
-        &sha(2),
-        "Autograding Tests",
-        101,
-        "Points 7/10",
-    );
-    run(app, "run-1", &payload).await;
+    autograded(app, "run-1", ("lab1-alice", 11), 2, 101, "Points 7/10").await;
     app.drain().await;
-    let roster = app.test_db.scratch_dir().join("roster.csv");
-    std::fs::write(
-        &roster,
-        "identifier,github_username,github_id,name\nid-alice,alice,,Alice\nid-bob,bob,,Bob\nid-carol,carol,,Carol\n",
-    )
-    .expect("write roster");
-    cli_stdout(&app.cli(&[
-        "roster",
-        "import",
-        "--org",
-        "course",
-        roster.to_str().expect("utf8"),
-    ]));
+    app.import_roster(ALICE_BOB_CAROL);
+}
+
+/// [`graded_class`] in a new app, and its instructor's API token, signed in with a [`Browser`].
+async fn instructor_of_graded_class(db: &TestDb) -> (TestApp, String, Browser) {
+    let app = spawn_app(db).await;
+    graded_class(&app).await;
+    let (token, b) = instructor_browser(&app).await;
+    (app, token, b)
+}
+
+/// The session page's extension form for `course/lab1` (with its CSRF value, when given): `student`,
+/// then `last` (`closes` or `action`).
+async fn extension_form(
+    b: &mut Browser,
+    csrf: Option<&str>,
+    student: &str,
+    last: (&str, &str),
+) -> Page {
+    let mut form = Vec::from_iter(csrf.map(|c| ("csrf", c)));
+    form.extend([("org", "course"), ("student", student), last]);
+    b.post("/sessions/lab1/extensions", &form).await
+}
+
+/// The attempt page of `repo`'s attempt number `n`.
+async fn attempt_page(app: &TestApp, b: &mut Browser, repo: &str, n: i32) -> Page {
+    b.get(&format!("/attempts/{}", attempt_id(app, repo, n).await))
+        .await
 }
 
 /// The attempt id of `repo`'s attempt number `n`.
@@ -73,11 +80,7 @@ pub async fn attempt_id(app: &TestApp, repo: &str, n: i32) -> i64 {
 }
 
 async fn points_and_the_gradebook_download(db: TestDb) {
-    let app = spawn_app(&db).await;
-    graded_class(&app).await;
-    let token = create_token(&app, "teach", "instructor", Some("course"));
-    let mut b = Browser::new(&app.base_url);
-    assert_eq!(b.sign_in(&token).await.status, 303);
+    let (app, token, mut b) = instructor_of_graded_class(&db).await;
 
     // The session page: alice's final attempt's points and conclusion; bob's final has none yet.
     let page = b.get("/sessions/lab1").await;
@@ -100,20 +103,10 @@ async fn points_and_the_gradebook_download(db: TestDb) {
     }
 
     // The attempt pages: the score, or none yet.
-    let scored = b
-        .get(&format!(
-            "/attempts/{}",
-            attempt_id(&app, "lab1-alice", 2).await
-        ))
-        .await;
+    let scored = attempt_page(&app, &mut b, "lab1-alice", 2).await;
     assert_eq!(scored.status, 200);
     assert!(scored.body.contains("7/10 (success)"), "{}", scored.body);
-    let unscored = b
-        .get(&format!(
-            "/attempts/{}",
-            attempt_id(&app, "lab1-alice", 1).await
-        ))
-        .await;
+    let unscored = attempt_page(&app, &mut b, "lab1-alice", 1).await;
     assert!(unscored.body.contains("no score yet"), "{}", unscored.body);
 
     // The front page links the gradebook; the download is the API's CSV, audited as a web export.
@@ -139,23 +132,13 @@ async fn points_and_the_gradebook_download(db: TestDb) {
 }
 
 async fn badges_final_attempts_and_the_student_page(db: TestDb) {
-    let app = spawn_app(&db).await;
-    graded_class(&app).await;
-    let token = create_token(&app, "teach", "instructor", Some("course"));
-    let mut b = Browser::new(&app.base_url);
-    assert_eq!(b.sign_in(&token).await.status, 303);
+    let (app, _, mut b) = instructor_of_graded_class(&db).await;
     let final_id = attempt_id(&app, "lab1-alice", 2).await;
 
     // Each attempt's own badge, and whether it is the final one.
     let graded = b.get(&format!("/attempts/{final_id}")).await;
-    assert!(graded.body.contains("On time</span>"), "{}", graded.body);
-    assert!(graded.body.contains("final (graded)"), "{}", graded.body);
-    let late = b
-        .get(&format!(
-            "/attempts/{}",
-            attempt_id(&app, "lab1-alice", 3).await
-        ))
-        .await;
+    assert_contains_all(&graded.body, &["On time</span>", "final (graded)"]);
+    let late = attempt_page(&app, &mut b, "lab1-alice", 3).await;
     assert!(late.body.contains("Late by 1 h"), "{}", late.body);
     assert!(!late.body.contains("Late only"), "{}", late.body);
     assert!(
@@ -193,17 +176,14 @@ async fn badges_final_attempts_and_the_student_page(db: TestDb) {
             alice.body
         );
     }
-    assert!(
-        alice.body.contains("Deadline that applies"),
-        "{}",
-        alice.body
-    );
-    assert!(alice.body.contains("Late by 1 h"), "{}", alice.body);
-    assert!(alice.body.contains("7/10 (success)"), "{}", alice.body);
-    assert!(
-        alice.body.contains("it is the one graded"),
-        "{}",
-        alice.body
+    assert_contains_all(
+        &alice.body,
+        &[
+            "Deadline that applies",
+            "Late by 1 h",
+            "7/10 (success)",
+            "it is the one graded",
+        ],
     );
     // Pushed by someone else: named.
     assert!(
@@ -234,11 +214,7 @@ async fn badges_final_attempts_and_the_student_page(db: TestDb) {
 }
 
 async fn the_extension_form_grants_changes_and_removes(db: TestDb) {
-    let app = spawn_app(&db).await;
-    graded_class(&app).await;
-    let token = create_token(&app, "teach", "instructor", Some("course"));
-    let mut b = Browser::new(&app.base_url);
-    assert_eq!(b.sign_in(&token).await.status, 303);
+    let (app, _, mut b) = instructor_of_graded_class(&db).await;
     let page = b.get("/sessions/lab1").await;
     assert!(
         page.body.contains("No student has an extension"),
@@ -249,43 +225,22 @@ async fn the_extension_form_grants_changes_and_removes(db: TestDb) {
     let late = attempt_id(&app, "lab1-alice", 3).await;
 
     // Without the session's CSRF value: refused, nothing changed.
-    let refused = b
-        .post(
-            "/sessions/lab1/extensions",
-            &[
-                ("org", "course"),
-                ("student", "alice"),
-                ("closes", "2026-02-01T02:00"),
-            ],
-        )
-        .await;
+    let refused = extension_form(&mut b, None, "alice", ("closes", "2026-02-01T02:00")).await;
     assert_eq!(refused.status, 403);
     assert_eq!(app.audit_count("lab_session.extended", None).await, 0);
 
     // Granted: alice's late push is now her final attempt.
-    let granted = b
-        .post(
-            "/sessions/lab1/extensions",
-            &[
-                ("csrf", &csrf),
-                ("org", "course"),
-                ("student", "alice"),
-                ("closes", "2026-02-01T02:00"),
-            ],
-        )
-        .await;
+    let granted =
+        extension_form(&mut b, Some(&csrf), "alice", ("closes", "2026-02-01T02:00")).await;
     assert_eq!(granted.status, 303, "{}", granted.body);
     assert_eq!(app.audit_count("lab_session.extended", None).await, 1);
     let page = b.get("/sessions/lab1").await;
-    assert!(
-        page.body.contains("Students with their own deadline"),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body.contains("2026-02-01 02:00 +00:00"),
-        "{}",
-        page.body
+    assert_contains_all(
+        &page.body,
+        &[
+            "Students with their own deadline",
+            "2026-02-01 02:00 +00:00",
+        ],
     );
     let alice = page.body.find("course/lab1-alice").expect("alice's row");
     assert!(
@@ -297,17 +252,8 @@ async fn the_extension_form_grants_changes_and_removes(db: TestDb) {
     assert!(graded.body.contains("final (graded)"), "{}", graded.body);
 
     // Changed: back before her late push.
-    let changed = b
-        .post(
-            "/sessions/lab1/extensions",
-            &[
-                ("csrf", &csrf),
-                ("org", "course"),
-                ("student", "alice"),
-                ("closes", "2026-02-01T00:30"),
-            ],
-        )
-        .await;
+    let changed =
+        extension_form(&mut b, Some(&csrf), "alice", ("closes", "2026-02-01T00:30")).await;
     assert_eq!(changed.status, 303, "{}", changed.body);
     let page = b.get("/sessions/lab1").await;
     assert!(
@@ -322,47 +268,16 @@ async fn the_extension_form_grants_changes_and_removes(db: TestDb) {
     );
 
     // A typo: refused on the page with the suggestion, nothing changed.
-    let typo = b
-        .post(
-            "/sessions/lab1/extensions",
-            &[
-                ("csrf", &csrf),
-                ("org", "course"),
-                ("student", "alcie"),
-                ("closes", "2026-02-03T00:00"),
-            ],
-        )
-        .await;
+    let typo = extension_form(&mut b, Some(&csrf), "alcie", ("closes", "2026-02-03T00:00")).await;
     assert_eq!(typo.status, 400, "{}", typo.body);
-    assert!(typo.body.contains("did you mean alice?"), "{}", typo.body);
-    assert!(typo.body.contains("value=\"alcie\""), "{}", typo.body);
+    assert_contains_all(&typo.body, &["did you mean alice?", "value=\"alcie\""]);
     // A bad time: refused on the page too, no 500.
-    let bad = b
-        .post(
-            "/sessions/lab1/extensions",
-            &[
-                ("csrf", &csrf),
-                ("org", "course"),
-                ("student", "alice"),
-                ("closes", "tomorrow"),
-            ],
-        )
-        .await;
+    let bad = extension_form(&mut b, Some(&csrf), "alice", ("closes", "tomorrow")).await;
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert_eq!(app.audit_count("lab_session.extended", None).await, 2);
 
     // Removed.
-    let removed = b
-        .post(
-            "/sessions/lab1/extensions",
-            &[
-                ("csrf", &csrf),
-                ("org", "course"),
-                ("student", "alice"),
-                ("action", "remove"),
-            ],
-        )
-        .await;
+    let removed = extension_form(&mut b, Some(&csrf), "alice", ("action", "remove")).await;
     assert_eq!(removed.status, 303, "{}", removed.body);
     assert_eq!(
         app.audit_count("lab_session.extension_removed", None).await,
@@ -375,17 +290,7 @@ async fn the_extension_form_grants_changes_and_removes(db: TestDb) {
         page.body
     );
     // Removing again: refused on the page.
-    let again = b
-        .post(
-            "/sessions/lab1/extensions",
-            &[
-                ("csrf", &csrf),
-                ("org", "course"),
-                ("student", "alice"),
-                ("action", "remove"),
-            ],
-        )
-        .await;
+    let again = extension_form(&mut b, Some(&csrf), "alice", ("action", "remove")).await;
     assert_eq!(again.status, 400, "{}", again.body);
     assert!(again.body.contains("has no extension"), "{}", again.body);
     // The actor is the web session.
@@ -401,16 +306,6 @@ async fn the_extension_form_grants_changes_and_removes(db: TestDb) {
     let theirs = c.get("/sessions/lab1").await;
     assert!(!theirs.body.contains("Grant or change an extension"));
     let csrf = theirs.field("csrf");
-    let no = c
-        .post(
-            "/sessions/lab1/extensions",
-            &[
-                ("csrf", &csrf),
-                ("org", "course"),
-                ("student", "alice"),
-                ("closes", "2026-02-01T02:00"),
-            ],
-        )
-        .await;
+    let no = extension_form(&mut c, Some(&csrf), "alice", ("closes", "2026-02-01T02:00")).await;
     assert_eq!(no.status, 403);
 }

@@ -11,7 +11,9 @@ use sea_orm::{EntityTrait, PaginatorTrait};
 use crate::backend_tests;
 use crate::helpers::{run_cli, serve_command, spawn_app, ServeProcess, TestDb};
 use crate::tokens::create_token;
-use crate::web::{app_with_oauth, class, through_github, Browser, CLIENT_SECRET};
+use crate::web::{
+    app_with_oauth, class, instructor_browser, through_github, Browser, CLIENT_SECRET,
+};
 
 backend_tests!(
     a_page_number_past_any_offset_is_404_and_the_server_answers,
@@ -30,9 +32,7 @@ async fn login_states(app: &crate::helpers::TestApp) -> u64 {
 async fn a_page_number_past_any_offset_is_404_and_the_server_answers(db: TestDb) {
     let app = spawn_app(&db).await;
     class(&app).await;
-    let token = create_token(&app, "teach", "instructor", Some("course"));
-    let mut b = Browser::new(&app.base_url);
-    assert_eq!(b.sign_in(&token).await.status, 303);
+    let (_, mut b) = instructor_browser(&app).await;
     let attempt = app.attempts().await[0].id;
     for page in ["18446744073709551615", "9223372036854775807", "1000000"] {
         let answer = b.get(&format!("/attempts/{attempt}?page={page}")).await;

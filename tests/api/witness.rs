@@ -305,33 +305,23 @@ async fn witnessed(a_db: TestDb, b_db: TestDb, forged_db: TestDb) {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("does not verify"), "{text}");
     // A quorum of two: A's witness never cosigned A's log.
-    let (code, text) = check(
-        &proof,
-        &[
+    let both = |quorum| {
+        [
             "--witness",
             &wb_vkey,
             "--witness",
             &wa_vkey,
             "--quorum",
-            "2",
-        ],
-    );
+            quorum,
+        ]
+    };
+    let (code, text) = check(&proof, &both("2"));
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains("1 valid witness cosignatures, 2 required"),
         "{text}"
     );
-    let (code, _) = check(
-        &proof,
-        &[
-            "--witness",
-            &wb_vkey,
-            "--witness",
-            &wa_vkey,
-            "--quorum",
-            "1",
-        ],
-    );
+    let (code, _) = check(&proof, &both("1"));
     assert_eq!(code, 0);
 
     // A's log rewritten with A's key (a fresh database: fewer entries, another history), re-signed.
