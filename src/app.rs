@@ -261,6 +261,7 @@ impl App {
             cfg.worker.github.as_ref().map(|app| app.counters()),
         ));
         let edge = Arc::new(Edge::new(cfg.edge));
+        let github = cfg.worker.github.clone();
         let wake = Arc::new(Notify::new());
         let (stop_tx, stop_rx) = watch::channel(false);
         let origin = cfg.origin.clone();
@@ -310,6 +311,7 @@ impl App {
             edge: Arc::clone(&edge),
             github_web_url,
             public_log: cfg.public_log,
+            github,
         };
         let pages = web::router(WebApp {
             app: state.clone(),

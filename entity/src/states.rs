@@ -20,7 +20,14 @@ macro_rules! stored_as_text {
     )*};
 }
 
-stored_as_text!(DeliveryStatus, Role, FilesSource, FileStatus, SignInMethod);
+stored_as_text!(
+    DeliveryStatus,
+    Role,
+    FilesSource,
+    FileStatus,
+    SignInMethod,
+    ProvisionState
+);
 
 /// Processing states of a webhook delivery (`webhook_delivery.status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize)]
@@ -112,4 +119,17 @@ pub enum SignInMethod {
     /// "Sign in with GitHub" (OAuth).
     #[sea_orm(string_value = "github")]
     Github,
+}
+
+/// How far an accepted invitation's repository is (`provisioned_repository.state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "lowercase")]
+pub enum ProvisionState {
+    /// Recorded before labtrail calls GitHub; a retry finishes it.
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// The repository exists from the template and the student is a collaborator (audited).
+    #[sea_orm(string_value = "provisioned")]
+    Provisioned,
 }

@@ -41,4 +41,5 @@ migrations!(
     m20261202_000010_witnesses,
     m20261205_000110_removals,
     m20261208_000100_student_state,
+    m20261208_000200_invitations,
 );

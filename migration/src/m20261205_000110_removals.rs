@@ -24,7 +24,7 @@ const PG_EXTENSION_REMOVED: &str = "EXISTS (SELECT 1 FROM audit_log WHERE seq = 
      AND (details::jsonb ->> 'extension_id')::bigint = OLD.id)";
 
 /// PostgreSQL: the newest entry is a `roster.removed` naming `OLD`.
-const PG_ROSTER_REMOVED: &str = "EXISTS (SELECT 1 FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log) \
+pub(crate) const PG_ROSTER_REMOVED: &str = "EXISTS (SELECT 1 FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log) \
      AND subject = 'roster' AND action = 'roster.removed' \
      AND details::jsonb -> 'rows' @> jsonb_build_array(jsonb_build_object('roster_student_id', OLD.id)))";
 
@@ -49,12 +49,12 @@ fn sqlite_roster_removed() -> String {
 
 const EXTENSION_WHY: &str =
     "only `session extend` changes or removes an extension, under its audit entry";
-const ROSTER_WHY: &str =
+pub(crate) const ROSTER_WHY: &str =
     "only `roster import` and `roster remove` change the roster, under their audit entry";
 
 /// PostgreSQL: the guard function of `table`: DELETE only when `removed` holds, `fixed` columns
 /// read-only, INSERT and UPDATE only when `audited` holds.
-fn pg_guard(table: &str, fixed: &[&str], audited: &str, removed: &str, why: &str) -> String {
+pub(crate) fn pg_guard(table: &str, fixed: &[&str], audited: &str, removed: &str, why: &str) -> String {
     format!(
         r"CREATE OR REPLACE FUNCTION labtrail_{table}_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -51,11 +51,21 @@ pub enum Action {
     CheckRunUpdated,
     RosterRemoved,
     LabSessionExtensionRemoved,
+    /// A roster entry linked to a GitHub account (issue 25).
+    RosterLinked,
+    /// A roster entry's GitHub account link removed (issue 25).
+    RosterUnlinked,
+    /// A student's repository made from the session's template (issue 25).
+    RepositoryProvisioned,
+    /// A session's invitation code made or replaced (issue 25).
+    InvitationRotated,
+    /// A session's invitation settings set (template, prefix, visibility, open or closed).
+    InvitationEdited,
 }
 
 impl Action {
     /// Every action, in the order docs/audit.md lists them.
-    pub const ALL: [Self; 45] = [
+    pub const ALL: [Self; 50] = [
         Self::LabAttemptRecorded,
         Self::LabAttemptFilesCompleted,
         Self::LabAttemptErased,
@@ -101,6 +111,11 @@ impl Action {
         Self::CheckRunUpdated,
         Self::RosterRemoved,
         Self::LabSessionExtensionRemoved,
+        Self::RosterLinked,
+        Self::RosterUnlinked,
+        Self::RepositoryProvisioned,
+        Self::InvitationRotated,
+        Self::InvitationEdited,
     ];
 
     /// The stored name (`audit_log.action`).
@@ -151,6 +166,11 @@ impl Action {
             Self::CheckRunUpdated => "check_run.updated",
             Self::RosterRemoved => "roster.removed",
             Self::LabSessionExtensionRemoved => "lab_session.extension_removed",
+            Self::RosterLinked => "roster.linked",
+            Self::RosterUnlinked => "roster.unlinked",
+            Self::RepositoryProvisioned => "repository.provisioned",
+            Self::InvitationRotated => "invitation.rotated",
+            Self::InvitationEdited => "invitation.edited",
         }
     }
 

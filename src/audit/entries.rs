@@ -8,8 +8,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::states::{DeliveryStatus as Status, FilesSource, SignInMethod};
 use entity::{
-    api_token, lab_attempt, lab_attempt_score, lab_session, roster_student, session_extension,
-    webhook_delivery,
+    api_token, lab_attempt, lab_attempt_score, lab_session, provisioned_repository, roster_student,
+    session_extension, session_invitation, webhook_delivery,
 };
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
@@ -497,6 +497,113 @@ pub fn roster_removed(
         Action::RosterRemoved,
         "roster".into(),
         details,
+    )
+}
+
+#[derive(Serialize)]
+struct RosterLink {
+    org_sha256: String,
+    roster_student_id: i64,
+    github_id: Option<i64>,
+    rows: Vec<RosterRow>,
+}
+
+/// `roster.linked` (`linked`) or `roster.unlinked`: the roster row by id (its identifier may be an
+/// e-mail address), the GitHub id linked or unlinked, and the row as it will be, as its id and
+/// [`roster_row_sha256`] (`rows`, like `roster.imported`, so the guard and `audit verify` read it alike).
+pub fn roster_link(
+    actor: &str,
+    row: &roster_student::Model,
+    github_id: Option<i64>,
+    linked: bool,
+) -> Result<NewEntry, AuditError> {
+    let details = RosterLink {
+        org_sha256: hex::encode(Sha256::digest(row.org.as_bytes())),
+        roster_student_id: row.id,
+        github_id,
+        rows: vec![RosterRow {
+            roster_student_id: row.id,
+            row_sha256: roster_row_sha256(row)?,
+        }],
+    };
+    let action = if linked {
+        Action::RosterLinked
+    } else {
+        Action::RosterUnlinked
+    };
+    entry(actor.to_owned(), action, "roster".into(), details)
+}
+
+/// The digest an invitation entry holds for the row it sets: SHA-256 of the canonical JSON of its
+/// session, template, prefix, visibility, open flag and code digest.
+pub fn invitation_row_sha256(i: &session_invitation::Model) -> Result<String, AuditError> {
+    content_digest(&serde_json::json!({
+        "session_id": i.session_id, "template": i.template, "repo_prefix": i.repo_prefix,
+        "private": i.private, "open": i.open, "code_sha256": i.code_sha256,
+    }))
+}
+
+#[derive(Serialize)]
+struct InvitationSet {
+    session_id: i64,
+    row_sha256: String,
+}
+
+/// `invitation.rotated` (`rotated`: a new code) or `invitation.edited` (its settings): the session and
+/// [`invitation_row_sha256`] of the row as it will be; subject `invitation:<session id>`.
+pub fn invitation_set(
+    actor: &str,
+    row: &session_invitation::Model,
+    rotated: bool,
+) -> Result<NewEntry, AuditError> {
+    let action = if rotated {
+        Action::InvitationRotated
+    } else {
+        Action::InvitationEdited
+    };
+    entry(
+        actor.to_owned(),
+        action,
+        format!("invitation:{}", row.session_id),
+        InvitationSet {
+            session_id: row.session_id,
+            row_sha256: invitation_row_sha256(row)?,
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct RepositoryProvisioned<'a> {
+    provision_id: i64,
+    session_id: i64,
+    repository_id: Option<i64>,
+    template: &'a str,
+    github_user_id: i64,
+    roster_student_id: Option<i64>,
+    repository_full_name_sha256: String,
+}
+
+/// `repository.provisioned`: the student's repository exists from `template` and they are a
+/// collaborator; ids, the template (the course's, not a person's) and a digest of the repository's name
+/// (it holds the login); subject `provisioned_repository:<id>`.
+pub fn repository_provisioned(
+    actor: &str,
+    row: &provisioned_repository::Model,
+    template: &str,
+) -> Result<NewEntry, AuditError> {
+    entry(
+        actor.to_owned(),
+        Action::RepositoryProvisioned,
+        format!("provisioned_repository:{}", row.id),
+        RepositoryProvisioned {
+            provision_id: row.id,
+            session_id: row.session_id,
+            repository_id: row.repository_id,
+            template,
+            github_user_id: row.github_user_id,
+            roster_student_id: row.roster_student_id,
+            repository_full_name_sha256: name_sha256(Some(&row.repository_name))?,
+        },
     )
 }
 

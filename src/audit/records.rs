@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::{
     audit_log, installation, lab_attempt, lab_attempt_file, lab_attempt_score, lab_session,
-    roster_student, session_extension,
+    provisioned_repository, roster_student, session_extension, session_invitation,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -37,6 +37,12 @@ pub enum Kind {
     RosterStudent,
     /// A `lab_attempt_score` row (issue 22).
     Score,
+    /// A `session_invitation` row (issue 25), set by `invitation.rotated` / `invitation.edited` entries
+    /// (subject `invitation:<session id>`).
+    Invitation,
+    /// A `provisioned_repository` row once `provisioned` (issue 25), set by its `repository.provisioned`
+    /// entry (subject `provisioned_repository:<id>`); a `pending` one is an intent, not yet recorded.
+    Provision,
 }
 
 /// How a field's value is read from an entry's `details`.
@@ -116,6 +122,20 @@ const EXTENSION_FIELDS: &[Field] = &[
 
 const ROSTER_FIELDS: &[Field] = &[field("row_sha256", &["row_sha256"], Ty::Text)];
 
+const INVITATION_FIELDS: &[Field] = &[field("row_sha256", &["row_sha256"], Ty::Text)];
+
+const PROVISION_FIELDS: &[Field] = &[
+    field("session_id", &["session_id"], Ty::Int),
+    nullable("repository_id", Ty::Int),
+    field("github_user_id", &["github_user_id"], Ty::Int),
+    nullable("roster_student_id", Ty::Int),
+    field(
+        "repository_full_name_sha256",
+        &["repository_full_name_sha256"],
+        Ty::Text,
+    ),
+];
+
 const SESSION_FIELDS: &[Field] = &[
     field("session_id", &["session_id"], Ty::Int),
     field("org", &["org"], Ty::Text),
@@ -175,7 +195,14 @@ const EXTENSION_ACTIONS: &[&str] = &[
 const ROSTER_ACTIONS: &[&str] = &[
     Action::RosterImported.as_str(),
     Action::RosterRemoved.as_str(),
+    Action::RosterLinked.as_str(),
+    Action::RosterUnlinked.as_str(),
 ];
+const INVITATION_ACTIONS: &[&str] = &[
+    Action::InvitationRotated.as_str(),
+    Action::InvitationEdited.as_str(),
+];
+const PROVISION_ACTIONS: &[&str] = &[Action::RepositoryProvisioned.as_str()];
 /// Entries that erase a row: after them, the row is legitimately gone.
 const ERASING: &[&str] = &[
     ATTEMPT_ERASED,
@@ -211,6 +238,8 @@ impl Kind {
             Self::Extension => "extension",
             Self::RosterStudent => "roster student",
             Self::Score => "score",
+            Self::Invitation => "invitation",
+            Self::Provision => "provisioned repository",
         }
     }
 
@@ -223,6 +252,8 @@ impl Kind {
             Self::Installation => "installation:",
             Self::RosterStudent => "roster",
             Self::Score => "lab_attempt_score:",
+            Self::Invitation => "invitation:",
+            Self::Provision => "provisioned_repository:",
         }
     }
 
@@ -243,6 +274,8 @@ impl Kind {
             Self::Extension => EXTENSION_ACTIONS,
             Self::RosterStudent => ROSTER_ACTIONS,
             Self::Score => SCORE_ACTIONS,
+            Self::Invitation => INVITATION_ACTIONS,
+            Self::Provision => PROVISION_ACTIONS,
         }
     }
 
@@ -254,6 +287,8 @@ impl Kind {
             Self::Extension => EXTENSION_FIELDS,
             Self::RosterStudent => ROSTER_FIELDS,
             Self::Score => SCORE_FIELDS,
+            Self::Invitation => INVITATION_FIELDS,
+            Self::Provision => PROVISION_FIELDS,
         }
     }
 
@@ -400,6 +435,12 @@ fn label(kind: Kind, name: &'static str) -> &'static str {
         (Kind::Extension, "student_sha256") => "student_sha256 (of the student's name)",
         (Kind::RosterStudent, "row_sha256") => {
             "row_sha256 (of org, identifier, github_username, github_id and name)"
+        }
+        (Kind::Invitation, "row_sha256") => {
+            "row_sha256 (of template, repo_prefix, private, open and code_sha256)"
+        }
+        (Kind::Provision, "repository_full_name_sha256") => {
+            "repository_full_name_sha256 (of the repository's owner/name)"
         }
         _ => name,
     }
@@ -565,6 +606,11 @@ pub struct RecordsSummary {
     /// Roster rows set only by imports that predate issue 20 (no per-row digest): not compared.
     pub roster_not_covered: u64,
     pub scores: u64,
+    /// Invitations and provisioned repositories checked (issue 25); `pending` ones are intents that an
+    /// accept has not finished: no entry records them yet.
+    pub invitations: u64,
+    pub provisions: u64,
+    pub provisions_pending: u64,
     /// Differences, in the report's shape (at most [`MAX_PROBLEMS`]).
     pub problems: Vec<String>,
     /// Differences beyond those kept.
@@ -598,6 +644,7 @@ pub async fn check(db: &impl ConnectionTrait, archived_upto: i64) -> Result<Reco
     }
     check_extensions(db, archived_upto, &mut summary).await?;
     check_roster(db, archived_upto, &mut summary).await?;
+    check_invitations(db, archived_upto, &mut summary).await?;
     Ok(summary)
 }
 
@@ -714,6 +761,109 @@ async fn check_roster(
     let uncovered = old_imports || archived_upto > 0;
     summary.roster_not_covered += compare_all(kind, &logs, rows, uncovered, summary);
     Ok(())
+}
+
+/// Fold the entries of `kind` (invitations or provisioned repositories) by the row id their subject
+/// names.
+async fn fold_by_subject(
+    db: &impl ConnectionTrait,
+    kind: Kind,
+    summary: &mut RecordsSummary,
+) -> Result<BTreeMap<i64, LogFacts>, DbErr> {
+    let mut logs: BTreeMap<i64, LogFacts> = BTreeMap::new();
+    use audit_log::Column as C;
+    let entries = audit_log::Entity::find()
+        .select_only()
+        .columns([C::Seq, C::Subject, C::Action, C::Details])
+        .filter(C::Action.is_in(kind.actions().iter().copied()))
+        .filter(C::Subject.gt(kind.prefix()))
+        .filter(C::Subject.lt(kind.prefix_end().as_str()))
+        .order_by_asc(C::Seq)
+        .into_tuple::<(i64, String, String, String)>()
+        .all(db)
+        .await?;
+    for (seq, subject, action, details) in entries {
+        let details = serde_json::from_str(&details).unwrap_or(Value::Null);
+        match subject
+            .strip_prefix(kind.prefix())
+            .and_then(|id| id.parse().ok())
+        {
+            Some(id) => logs
+                .entry(id)
+                .or_default()
+                .apply(kind, seq, &action, &details),
+            None => summary.problem(format!(
+                "{} entry seq {seq} names no row ({subject})",
+                kind.noun()
+            )),
+        }
+    }
+    Ok(logs)
+}
+
+/// Every `session_invitation` row and every `provisioned` `provisioned_repository` row against the
+/// entries naming it (issue 25); `pending` repositories are intents, counted but not compared.
+async fn check_invitations(
+    db: &impl ConnectionTrait,
+    archived_upto: i64,
+    summary: &mut RecordsSummary,
+) -> Result<(), DbErr> {
+    let logs = fold_by_subject(db, Kind::Invitation, summary).await?;
+    let rows: BTreeMap<i64, _> = facts_of(db, session_invitation::Entity::find(), |i| {
+        (i.session_id, invitation_facts(i))
+    })
+    .await?;
+    summary.invitations = rows.len() as u64;
+    summary.unchecked_archived +=
+        compare_all(Kind::Invitation, &logs, rows, archived_upto > 0, summary);
+    let mut logs = fold_by_subject(db, Kind::Provision, summary).await?;
+    let mut rows = BTreeMap::new();
+    for r in provisioned_repository::Entity::find().all(db).await? {
+        if r.state == entity::states::ProvisionState::Provisioned {
+            rows.insert(r.id, provision_facts(&r));
+        } else if !logs.contains_key(&r.id) {
+            summary.provisions_pending += 1;
+        } else {
+            logs.remove(&r.id);
+            summary.problem(format!(
+                "provisioned repository {}: the row is pending, the log says it was provisioned",
+                r.id
+            ));
+        }
+    }
+    summary.provisions = rows.len() as u64;
+    summary.unchecked_archived +=
+        compare_all(Kind::Provision, &logs, rows, archived_upto > 0, summary);
+    Ok(())
+}
+
+/// An invitation's row as facts.
+pub fn invitation_facts(i: &session_invitation::Model) -> Vec<(&'static str, Fact)> {
+    let digest = match entries::invitation_row_sha256(i) {
+        Ok(d) => Fact::Text(d),
+        Err(e) => Fact::Unreadable(format!("(cannot digest: {e})")),
+    };
+    vec![("row_sha256", digest)]
+}
+
+/// A provisioned repository's row as facts.
+pub fn provision_facts(r: &provisioned_repository::Model) -> Vec<(&'static str, Fact)> {
+    vec![
+        ("session_id", Fact::Int(r.session_id)),
+        (
+            "repository_id",
+            r.repository_id.map_or(Fact::Null, Fact::Int),
+        ),
+        ("github_user_id", Fact::Int(r.github_user_id)),
+        (
+            "roster_student_id",
+            r.roster_student_id.map_or(Fact::Null, Fact::Int),
+        ),
+        (
+            "repository_full_name_sha256",
+            name_digest(Some(&r.repository_name)),
+        ),
+    ]
 }
 
 /// `(seq, subject, action, details)` of setting entries.
@@ -909,8 +1059,10 @@ async fn row_facts(
             let q = installation::Entity::find().filter(installation::Column::Id.is_in(ids));
             facts_of(db, q, |i| (i.id, installation_facts(i))).await?
         }
-        // Not walked page by page: `check_extensions`, `check_roster`.
-        Kind::Extension | Kind::RosterStudent => HashMap::new(),
+        // Not walked page by page: `check_extensions`, `check_roster`, `check_invitations`.
+        Kind::Extension | Kind::RosterStudent | Kind::Invitation | Kind::Provision => {
+            HashMap::new()
+        }
         Kind::Score => {
             let q =
                 lab_attempt_score::Entity::find().filter(lab_attempt_score::Column::Id.is_in(ids));
@@ -1002,8 +1154,10 @@ async fn rows_to_entries(
             Kind::Attempt => summary.attempts += page.len() as u64,
             Kind::Session => summary.sessions += page.len() as u64,
             Kind::Installation => summary.installations += page.len() as u64,
-            // Not walked page by page: `check_extensions`, `check_roster`.
-            Kind::Extension | Kind::RosterStudent => return Ok(()),
+            // Not walked page by page: `check_extensions`, `check_roster`, `check_invitations`.
+            Kind::Extension | Kind::RosterStudent | Kind::Invitation | Kind::Provision => {
+                return Ok(())
+            }
             Kind::Score => summary.scores += page.len() as u64,
         }
         // A row's `audit_seq` names its entry: read by primary key, it is a witness when that entry
@@ -1070,8 +1224,10 @@ async fn row_ids(
         Kind::Installation => {
             ids_after::<installation::Entity>(installation::Column::Id, None, after, db).await
         }
-        // Not walked page by page: `check_extensions`, `check_roster`.
-        Kind::Extension | Kind::RosterStudent => Ok(Vec::new()),
+        // Not walked page by page: `check_extensions`, `check_roster`, `check_invitations`.
+        Kind::Extension | Kind::RosterStudent | Kind::Invitation | Kind::Provision => {
+            Ok(Vec::new())
+        }
     }
 }
 

@@ -388,6 +388,15 @@ pub enum SessionCommand {
         #[arg(long, conflicts_with = "remove")]
         shorten: bool,
     },
+    /// Print the session's invitation link `LABTRAIL_PUBLIC_URL/join/<code>` (made now; the code is
+    /// stored hashed, so it is shown once); `--rotate` replaces an existing one, which stops working.
+    Invite {
+        #[command(flatten)]
+        session: SessionRef,
+        /// Replace the existing link.
+        #[arg(long)]
+        rotate: bool,
+    },
     /// Unarchive a session: it matches pushes again (audited).
     Unarchive {
         #[command(flatten)]
@@ -432,6 +441,12 @@ pub struct SessionEditArgs {
     /// Keep the session even when its rules overlap another active session's.
     #[arg(long)]
     pub allow_overlap: bool,
+    /// The template repository (`OWNER/REPO`) of the session's invitation.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Whether `/join/<code>` accepts students.
+    #[arg(long)]
+    pub invitations: Option<InvitationsState>,
 }
 
 /// `labtrail session create`.
@@ -446,9 +461,10 @@ pub struct SessionCreateArgs {
     /// Human-readable title.
     #[arg(long)]
     pub title: String,
-    /// Glob on the repository name (`lab3-*`); an exact name is a pattern too.
-    #[arg(long)]
-    pub repos: String,
+    /// Glob on the repository name (`lab3-*`); an exact name is a pattern too. With `--template`, it
+    /// defaults to `PREFIX-*`.
+    #[arg(long, required_unless_present = "template")]
+    pub repos: Option<String>,
     /// `default` (the repository's default branch), `all` or a glob on the branch name.
     #[arg(long, default_value = "default")]
     pub branches: String,
@@ -468,6 +484,26 @@ pub struct SessionCreateArgs {
     /// Create the session even when its rules overlap another active session's.
     #[arg(long)]
     pub allow_overlap: bool,
+    /// The template repository (`OWNER/REPO`) students' repositories are made from when they accept the
+    /// session's invitation (`session invite`).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Students' repositories are named `PREFIX-<login>` (default: the slug).
+    #[arg(long, requires = "template")]
+    pub repo_prefix: Option<String>,
+    /// Make students' repositories private (the default).
+    #[arg(long, requires = "template", conflicts_with = "public")]
+    pub private: bool,
+    /// Make students' repositories public.
+    #[arg(long, requires = "template")]
+    pub public: bool,
+}
+
+/// `open` or `closed` (`session edit --invitations`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InvitationsState {
+    Open,
+    Closed,
 }
 
 /// `labtrail attempts …`.
@@ -536,6 +572,26 @@ pub enum RosterCommand {
         /// The roster identifiers to remove.
         #[arg(required = true)]
         identifiers: Vec<String>,
+    },
+    /// Link a roster entry to a GitHub login (audited `roster.linked`), for a student who never
+    /// accepts an invitation.
+    Link {
+        /// Organisation (account) login.
+        #[arg(long)]
+        org: String,
+        /// The roster identifier.
+        identifier: String,
+        /// The student's GitHub login.
+        login: String,
+    },
+    /// Remove a roster entry's link to a GitHub account (audited `roster.unlinked`); the student may pick
+    /// an entry again.
+    Unlink {
+        /// Organisation (account) login.
+        #[arg(long)]
+        org: String,
+        /// The roster identifier.
+        identifier: String,
     },
     /// List an organisation's roster, by identifier.
     List {

@@ -100,6 +100,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             _ => session::unextend(g, &which, &student).await,
         },
+        Command::Session(SessionCommand::Invite {
+            session: which,
+            rotate,
+        }) => session::invite(g, &which, rotate).await,
         Command::Session(SessionCommand::Unarchive {
             session: which,
             allow_overlap,
@@ -136,6 +140,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             roster::remove(g, &org, &identifiers).await
         }
         Command::Roster(RosterCommand::List { org, format }) => roster::list(g, &org, format).await,
+        Command::Roster(RosterCommand::Link {
+            org,
+            identifier,
+            login,
+        }) => roster::link(g, &org, &identifier, &login).await,
+        Command::Roster(RosterCommand::Unlink { org, identifier }) => {
+            roster::unlink(g, &org, &identifier).await
+        }
         Command::Grades(GradesCommand::Export {
             session,
             org,

@@ -129,3 +129,40 @@ pub(super) async fn list(
     print_rows(&rows, format)?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `roster link --org ORG IDENTIFIER LOGIN` (by login: the GitHub id is recorded when the student signs
+/// in and accepts an invitation).
+pub(super) async fn link(
+    g: &GlobalArgs,
+    org: &str,
+    identifier: &str,
+    login: &str,
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let account = db::roster::RosterAccount {
+        login: login.to_owned(),
+        github_id: None,
+    };
+    let s = db::roster::link(&db, &g.origin(), &cli_actor(), org, identifier, &account)
+        .await
+        .context("Cannot link the roster entry (nothing was changed)")?;
+    println!("linked {}", who(&s.identifier, &s.github_username, &s.name));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `roster unlink --org ORG IDENTIFIER`.
+pub(super) async fn unlink(
+    g: &GlobalArgs,
+    org: &str,
+    identifier: &str,
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let s = db::roster::unlink(&db, &g.origin(), &cli_actor(), org, identifier)
+        .await
+        .context("Cannot unlink the roster entry (nothing was changed)")?;
+    println!(
+        "unlinked {}",
+        who(&s.identifier, &s.github_username, &s.name)
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -8,9 +8,11 @@ use chrono_tz::Tz;
 use entity::lab_session;
 
 use super::{cli_actor, open, print_rows};
+use crate::cli::config::InvitationsState;
 use crate::cli::config::{
     GlobalArgs, OutputFormat, SessionCreateArgs, SessionEditArgs, SessionRef,
 };
+use crate::db::invitations::{self, InvitationSettings};
 use crate::db::{
     self,
     sessions::{NewDeadline, NewSession, SessionEdit},
@@ -64,13 +66,34 @@ fn zone(name: &str) -> anyhow::Result<Tz> {
     Ok(parse_timezone(name)?)
 }
 
+/// The invitation settings of `session create` (checked before the session is made).
+fn create_invitation(a: &SessionCreateArgs) -> anyhow::Result<Option<InvitationSettings>> {
+    let Some(template) = &a.template else {
+        return Ok(None);
+    };
+    invitations::parse_template(template).context("Cannot create the session")?;
+    let prefix = a.repo_prefix.clone().unwrap_or_else(|| a.slug.clone());
+    Ok(Some(InvitationSettings {
+        template: Some(template.clone()),
+        repo_prefix: Some(prefix),
+        private: Some(!a.public),
+        open: Some(true),
+    }))
+}
+
 pub(super) async fn create(g: &GlobalArgs, a: SessionCreateArgs) -> anyhow::Result<ExitCode> {
     let tz = zone(&a.timezone)?;
+    let invitation = create_invitation(&a)?;
+    let repo_pattern = match (&a.repos, &invitation) {
+        (Some(repos), _) => repos.clone(),
+        (None, Some(i)) => invitations::repo_pattern(i.repo_prefix.as_deref().unwrap_or(&a.slug)),
+        (None, None) => return Err(anyhow!("Cannot create the session: give --repos PATTERN")),
+    };
     let new = NewSession {
         org: a.org,
         slug: a.slug,
         title: a.title,
-        repo_pattern: a.repos,
+        repo_pattern,
         branch_policy: a.branches,
         opens_at: parse_time("opens", &a.opens, tz)?,
         closes_at: parse_time("closes", &a.closes, tz)?,
@@ -89,6 +112,66 @@ pub(super) async fn create(g: &GlobalArgs, a: SessionCreateArgs) -> anyhow::Resu
         s.repo_pattern,
         s.branch_policy,
         window(&s)
+    );
+    if let Some(set) = invitation {
+        let i = invitations::configure(&db, &g.origin(), &cli_actor(), &s.slug, Some(&s.org), set)
+            .await
+            .context("Cannot set the session's template")?;
+        print_invitation(&i);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_invitation(i: &entity::session_invitation::Model) {
+    println!(
+        "invitation: template {}, repositories {}-<login> ({}), {}{}",
+        i.template,
+        i.repo_prefix,
+        if i.private { "private" } else { "public" },
+        if i.open { "open" } else { "closed" },
+        if i.code_sha256.is_none() {
+            " (no link yet: labtrail session invite)"
+        } else {
+            ""
+        }
+    );
+}
+
+/// `session invite`: make the session's invitation code (or replace it with `--rotate`) and print its
+/// link. Only the code's SHA-256 is stored, so the link is shown here once.
+pub(super) async fn invite(
+    g: &GlobalArgs,
+    which: &SessionRef,
+    rotate: bool,
+) -> anyhow::Result<ExitCode> {
+    let db = open(g).await?;
+    let current = find(&db, which).await?;
+    let existing = invitations::of_session(&db, current.id)
+        .await
+        .context("Cannot read the invitation")?;
+    if existing.as_ref().is_some_and(|i| i.code_sha256.is_some()) && !rotate {
+        return Err(anyhow!(
+            "Cannot make an invitation link: session {} has one already (it was shown once, when made);              pass --rotate to replace it (the old link stops working)",
+            current.slug
+        ));
+    }
+    let code = invitations::new_code().context("Cannot make an invitation code")?;
+    let (s, i) = invitations::rotate(
+        &db,
+        &g.origin(),
+        &cli_actor(),
+        &current.slug,
+        Some(&current.org),
+        invitations::code_sha256(&code),
+    )
+    .await
+    .context("Cannot make the invitation link")?;
+    print_invitation(&i);
+    println!("invitation link of session {} of {}:", s.slug, s.org);
+    println!(
+        "{}/join/{}",
+        g.public_url.as_str().trim_end_matches('/'),
+        code.as_str()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -141,6 +224,32 @@ async fn find(
 pub(super) async fn edit(g: &GlobalArgs, a: SessionEditArgs) -> anyhow::Result<ExitCode> {
     let db = open(g).await?;
     let current = find(&db, &a.session).await?;
+    let invitation = InvitationSettings {
+        template: a.template.clone(),
+        open: a.invitations.map(|s| s == InvitationsState::Open),
+        ..InvitationSettings::default()
+    };
+    let session_fields = a.title.is_some()
+        || a.opens.is_some()
+        || a.closes.is_some()
+        || a.timezone.is_some()
+        || a.score_check.is_some();
+    if !invitation.is_empty() {
+        let i = invitations::configure(
+            &db,
+            &g.origin(),
+            &cli_actor(),
+            &current.slug,
+            Some(&current.org),
+            invitation,
+        )
+        .await
+        .context("Cannot edit the session's invitation")?;
+        print_invitation(&i);
+        if !session_fields {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     // Local times are read in the new time zone when one is given.
     let tz = zone(a.timezone.as_deref().unwrap_or(&current.timezone))?;
     let change = SessionEdit {

@@ -239,3 +239,17 @@ pub async fn repositories(
         .all(db)
         .await
 }
+
+/// The active (neither deleted nor suspended) installation on account `login`, if any.
+pub async fn of_account(
+    db: &impl ConnectionTrait,
+    login: &str,
+) -> Result<Option<installation::Model>, DbErr> {
+    Ok(installation::Entity::find()
+        .filter(installation::Column::DeletedAt.is_null())
+        .filter(installation::Column::SuspendedAt.is_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .find(|i| i.account_login.eq_ignore_ascii_case(login)))
+}

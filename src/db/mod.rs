@@ -6,6 +6,7 @@ pub mod check_runs;
 pub mod deliveries;
 pub mod gradebook;
 pub mod installations;
+pub mod invitations;
 pub mod retention;
 pub mod roster;
 pub mod scores;

@@ -249,3 +249,197 @@ pub async fn list(
         .all(db)
         .await
 }
+
+/// Why a roster entry could not be linked or unlinked (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("invalid organisation login {0:?}")]
+    Org(String),
+    #[error("invalid GitHub login {0:?}")]
+    Login(String),
+    #[error("the roster of {org} has no identifier {identifier:?}{hint}")]
+    Unknown {
+        org: String,
+        identifier: String,
+        /// ` (did you mean "…"?)` or empty.
+        hint: String,
+    },
+    #[error("roster entry {identifier:?} is already linked to another GitHub account")]
+    TakenEntry { identifier: String },
+    #[error("this GitHub account is already linked to roster entry {identifier:?} of {org}")]
+    AlreadyLinked { org: String, identifier: String },
+    #[error("roster entry {identifier:?} is not linked to a GitHub account")]
+    NotLinked { identifier: String },
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+audit::db_error_via_audit!(LinkError);
+
+/// A GitHub account as the roster links it: its login and, when known, GitHub's user id.
+#[derive(Debug, Clone)]
+pub struct RosterAccount {
+    pub login: String,
+    pub github_id: Option<i64>,
+}
+
+impl RosterAccount {
+    /// Is `s` linked to this account (by id when both have one, else by login, any case)?
+    pub fn owns(&self, s: &roster_student::Model) -> bool {
+        match (s.github_id, self.github_id) {
+            (Some(a), Some(b)) => a == b,
+            _ => {
+                !s.github_username.is_empty() && s.github_username.eq_ignore_ascii_case(&self.login)
+            }
+        }
+    }
+
+    /// Is `s` linked to some other account?
+    fn is_other(&self, s: &roster_student::Model) -> bool {
+        (s.github_id.is_some() || !s.github_username.is_empty()) && !self.owns(s)
+    }
+}
+
+/// The roster entry of `org` linked to `account`, if any.
+pub async fn entry_of(
+    db: &impl ConnectionTrait,
+    org: &str,
+    account: &RosterAccount,
+) -> Result<Option<roster_student::Model>, DbErr> {
+    Ok(list(db, org).await?.into_iter().find(|s| account.owns(s)))
+}
+
+/// The entries of `org` not linked to anyone (what a student may pick).
+pub async fn unlinked(
+    db: &impl ConnectionTrait,
+    org: &str,
+) -> Result<Vec<roster_student::Model>, DbErr> {
+    Ok(list(db, org)
+        .await?
+        .into_iter()
+        .filter(|s| s.github_id.is_none() && s.github_username.is_empty())
+        .collect())
+}
+
+/// Link roster entry `identifier` of `org` to `account` (`roster link`, a student's pick of an invitation),
+/// audited as `roster.linked` in one transaction. Refused when the entry is linked to another account or
+/// the account to another entry; linking the same pair again changes nothing and appends nothing.
+pub async fn link(
+    db: &impl TransactionTrait,
+    origin: &str,
+    actor: &str,
+    org: &str,
+    identifier: &str,
+    account: &RosterAccount,
+) -> Result<roster_student::Model, LinkError> {
+    if !roster::valid_login(org) {
+        return Err(LinkError::Org(org.to_owned()));
+    }
+    if !roster::valid_login(&account.login) {
+        return Err(LinkError::Login(account.login.clone()));
+    }
+    let org = org.to_ascii_lowercase();
+    audit::write(db, origin, async |txn, log| {
+        let roster = list(txn, &org).await?;
+        let row = find_entry(&org, &roster, identifier)?;
+        if account.is_other(row) {
+            return Err(LinkError::TakenEntry {
+                identifier: row.identifier.clone(),
+            });
+        }
+        if let Some(other) = roster.iter().find(|s| s.id != row.id && account.owns(s)) {
+            return Err(LinkError::AlreadyLinked {
+                org,
+                identifier: other.identifier.clone(),
+            });
+        }
+        let new = roster_student::Model {
+            github_username: account.login.clone(),
+            github_id: account.github_id.or(row.github_id),
+            updated_at: Utc::now(),
+            ..row.clone()
+        };
+        if new.github_username == row.github_username && new.github_id == row.github_id {
+            return Ok(row.clone());
+        }
+        set_link(txn, log, actor, new, true).await
+    })
+    .await
+}
+
+/// Remove the GitHub account link of roster entry `identifier` of `org` (`roster unlink`), audited as
+/// `roster.unlinked`; the student may pick an entry again.
+pub async fn unlink(
+    db: &impl TransactionTrait,
+    origin: &str,
+    actor: &str,
+    org: &str,
+    identifier: &str,
+) -> Result<roster_student::Model, LinkError> {
+    if !roster::valid_login(org) {
+        return Err(LinkError::Org(org.to_owned()));
+    }
+    let org = org.to_ascii_lowercase();
+    audit::write(db, origin, async |txn, log| {
+        let roster = list(txn, &org).await?;
+        let row = find_entry(&org, &roster, identifier)?;
+        if row.github_id.is_none() && row.github_username.is_empty() {
+            return Err(LinkError::NotLinked {
+                identifier: row.identifier.clone(),
+            });
+        }
+        let new = roster_student::Model {
+            github_username: String::new(),
+            github_id: None,
+            updated_at: Utc::now(),
+            ..row.clone()
+        };
+        set_link(txn, log, actor, new, false).await
+    })
+    .await
+}
+
+fn find_entry<'a>(
+    org: &str,
+    roster: &'a [roster_student::Model],
+    identifier: &str,
+) -> Result<&'a roster_student::Model, LinkError> {
+    roster
+        .iter()
+        .find(|s| s.identifier == identifier)
+        .ok_or_else(|| LinkError::Unknown {
+            org: org.to_owned(),
+            identifier: identifier.to_owned(),
+            hint: crate::domain::suggest::closest(
+                identifier,
+                roster.iter().map(|s| s.identifier.as_str()),
+            )
+            .map(|c| format!(" (did you mean {c:?}?)"))
+            .unwrap_or_default(),
+        })
+}
+
+/// The one write of a roster link change (`linked`) or unlink: the entry first (the database guard lets
+/// the row change only under it), then the row. Whatever derives from roster links is rebuilt here.
+async fn set_link(
+    txn: &sea_orm::DatabaseTransaction,
+    log: &mut audit::Log<'_>,
+    actor: &str,
+    new: roster_student::Model,
+    linked: bool,
+) -> Result<roster_student::Model, LinkError> {
+    let github_id = if linked {
+        new.github_id
+    } else {
+        Entity::find_by_id(new.id)
+            .one(txn)
+            .await?
+            .and_then(|old| old.github_id)
+    };
+    log.append(entries::roster_link(actor, &new, github_id, linked)?)
+        .await?;
+    write(txn, new.clone(), false).await?;
+    // A link changes which repositories match this entry: the org's kept state follows in this txn.
+    crate::db::student_state::rebuild_org(txn, &new.org).await?;
+    Ok(new)
+}

@@ -413,6 +413,8 @@ mod tests {
         assert_eq!(m["default_permissions"]["checks"], "write");
         assert_eq!(m["default_permissions"]["contents"], "read");
         assert_eq!(m["default_permissions"]["metadata"], "read");
+        // Invitations make repositories from a template and add collaborators (issue 25).
+        assert_eq!(m["default_permissions"]["administration"], "write");
         assert_eq!(
             m["default_events"],
             serde_json::json!(["push", "check_run"])

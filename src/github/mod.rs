@@ -6,6 +6,7 @@ pub mod app_setup;
 pub mod checks;
 pub mod deliveries;
 pub mod files;
+pub mod provision;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -455,6 +456,23 @@ impl GithubApp {
             .await
     }
 
+    /// PUT as an installation (an update that is safe to repeat); the answer as it is (`201` or `204`).
+    pub async fn put(
+        &self,
+        installation_id: i64,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<ApiResponse, GithubError> {
+        self.call(Call {
+            auth: Auth::Installation(installation_id),
+            method: &Method::PUT,
+            path,
+            body: Some(body),
+            idempotent: true,
+        })
+        .await
+    }
+
     async fn send_json<T: DeserializeOwned>(
         &self,
         installation_id: i64,
@@ -635,6 +653,7 @@ impl GithubApp {
             let response = match *call.method {
                 Method::POST => client._post(call.path, call.body).await,
                 Method::PATCH => client._patch(call.path, call.body).await,
+                Method::PUT => client._put(call.path, call.body).await,
                 Method::GET => client._get(call.path).await,
                 ref other => return Err(format!("unsupported method {other}")),
             }

@@ -51,6 +51,8 @@ pub struct AppState {
     pub github_web_url: url::Url,
     /// `/log/` (tlog-tiles) without a token (`LABTRAIL_PUBLIC_LOG`).
     pub public_log: bool,
+    /// The GitHub App (invitations create repositories with it), when configured.
+    pub github: Option<crate::github::GithubApp>,
 }
 
 impl FromRef<AppState> for Arc<Edge> {
@@ -97,5 +99,40 @@ pub fn router(state: AppState, pages: Router) -> Router {
         // A failed request is logged where it fails (handlers, the panic catcher), once, and a refused
         // one is counted (metrics) and summarised, not logged a line each: the trace's own failure line
         // only at debug.
-        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
+        )
+}
+
+/// The span of a request: its method and path, never its query (OAuth codes and states ride there) and
+/// never an invitation code (`/join/<code>` is logged as `/join/…`).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %redacted_path(request.uri().path()),
+    )
+}
+
+/// `path` as logged: an invitation code replaced by `…`.
+pub fn redacted_path(path: &str) -> &str {
+    if path.starts_with("/join/") {
+        "/join/…"
+    } else {
+        path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_path;
+
+    #[test]
+    fn invitation_codes_are_not_logged() {
+        assert_eq!(redacted_path("/join/abcDEF123_-"), "/join/…");
+        assert_eq!(redacted_path("/join/"), "/join/…");
+        assert_eq!(redacted_path("/sessions/lab3"), "/sessions/lab3");
+    }
 }

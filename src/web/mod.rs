@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod chart;
+pub mod join;
 pub mod oauth;
 pub mod pages;
 pub mod signed;
@@ -207,6 +208,7 @@ pub fn router(state: WebApp) -> Router {
         .route("/sessions/{slug}/grades.csv", get(pages::grades_csv))
         .route("/sessions/{slug}/students/{name}", get(pages::student))
         .route("/sessions/{slug}/extensions", post(pages::extension))
+        .route("/sessions/{slug}/invitation", post(join::rotate))
         .route("/sessions/{slug}/attempts.csv", get(pages::attempts_csv))
         .route("/orgs/{org}/gradebook.csv", get(pages::gradebook_csv))
         .route("/attempts/{id}", get(pages::attempt))
@@ -214,6 +216,7 @@ pub fn router(state: WebApp) -> Router {
         .route("/audit", get(pages::audit))
         .route("/audit/public-key", get(pages::public_key))
         .route("/me", get(pages::me))
+        .route("/join/{code}", get(join::page).post(join::accept))
         .route("/static/style.css", get(stylesheet))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)

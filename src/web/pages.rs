@@ -261,6 +261,7 @@ async fn render_session(
         github_web: state.web.cfg.github_web(),
         extensions: &extensions,
         form,
+        invitation: super::join::section(state, user, &session).await?,
     };
     Ok(views::session(&header(user), &page).into_string())
 }
@@ -315,6 +316,23 @@ fn parse_local(s: &str, timezone: &str) -> Result<chrono::DateTime<chrono::Utc>,
         })
 }
 
+/// The session a staff form of its page changes: the form's CSRF token checked, an instructor or admin
+/// (else `refused`), and the session scoped as a read (another organisation's is not found).
+pub async fn staff_form(
+    state: &WebApp,
+    user: &WebUser,
+    (slug, org): (&str, &str),
+    csrf: &str,
+    refused: &str,
+) -> Result<entity::lab_session::Model, WebError> {
+    user.check_csrf(csrf)?;
+    if !matches!(user.role, Role::Admin | Role::Instructor) {
+        return Err(WebError::Forbidden(refused.into()));
+    }
+    let org = Some(org).filter(|o| !o.is_empty());
+    Ok(reads::session(ctx(state), &user.viewer(), slug, org).await?)
+}
+
 /// `POST /sessions/{slug}/extensions`: grant, change or remove a student's extension — the library calls
 /// of `session extend` and `session extend --remove` (the same typo check, `force` and `shorten`),
 /// audited with the web session as the actor. A refusal is shown on the session page (400).
@@ -324,15 +342,14 @@ pub async fn extension(
     Path(slug): Path<String>,
     Form(form): Form<ExtensionForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&form.csrf)?;
-    if !matches!(user.role, Role::Admin | Role::Instructor) {
-        return Err(WebError::Forbidden(
-            "Extensions are given by an instructor or admin.".into(),
-        ));
-    }
-    let org = Some(form.org.as_str()).filter(|o| !o.is_empty());
-    // Scoped as a read: another organisation's session is not found.
-    let session = reads::session(ctx(&state), &user.viewer(), &slug, org).await?;
+    let session = staff_form(
+        &state,
+        &user,
+        (&slug, &form.org),
+        &form.csrf,
+        "Extensions are given by an instructor or admin.",
+    )
+    .await?;
     let actor = format!("web_session:{}", user.session.id);
     let db = &state.app.db;
     let origin = &state.app.origin;

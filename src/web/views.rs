@@ -252,6 +252,8 @@ pub struct SessionHtml<'a> {
     /// The session's extensions: (student, deadline), by student.
     pub extensions: &'a [(String, DateTime<Utc>)],
     pub form: ExtensionFormHtml<'a>,
+    /// The invitation section (issue 25), for staff of a session with a template.
+    pub invitation: Option<Markup>,
 }
 
 /// The extension form of the session page.
@@ -310,6 +312,7 @@ pub fn session(header: &Header<'_>, p: &SessionHtml<'_>) -> Markup {
                 a href={ (base) "/attempts.csv" (query_suffix(&p.org_query)) } download { "All attempts (CSV)" }
             }
             @if let Some(chart) = &p.chart { (chart_figure(chart)) }
+            @if let Some(invitation) = &p.invitation { (invitation) }
             (extensions_section(p))
             form.filter method="get" action=(base) {
                 @if !p.org_query.is_empty() { input type="hidden" name="org" value=(p.org); }

@@ -18,7 +18,8 @@ use crate::web::class;
 
 backend_tests!(
     sign_in_filter_open_download_sign_out,
-    student_from_check_run_to_proof
+    student_from_check_run_to_proof,
+    student_accepts_an_invitation
 );
 
 /// chromedriver on `PATH`, or why the test cannot run.
@@ -416,13 +417,21 @@ async fn student_from_check_run_to_proof(db: TestDb) {
         .details_url
         .clone()
         .expect("details_url");
-    let driver = Driver::start(&binary).await;
+    in_chromium(&binary, &db, async |browser| {
+        drive_student(&app, browser, &details, screenshot_dir(&db)).await;
+    })
+    .await;
+}
+
+/// Run `drive` in a fresh headless Chromium (its own profile under the test's scratch directory); the
+/// browser is closed and chromedriver stopped whatever `drive` does, then its panic goes on.
+async fn in_chromium(binary: &PathBuf, db: &TestDb, drive: impl AsyncFnOnce(&Client)) {
+    let driver = Driver::start(binary).await;
     let profile = db.scratch_dir().join("chromium-profile");
     let browser = driver.browser(&profile).await;
-    let result =
-        std::panic::AssertUnwindSafe(drive_student(&app, &browser, &details, screenshot_dir(&db)))
-            .catch_unwind()
-            .await;
+    let result = std::panic::AssertUnwindSafe(drive(&browser))
+        .catch_unwind()
+        .await;
     let _ = browser.close().await;
     drop(driver);
     if let Err(panic) = result {
@@ -470,4 +479,51 @@ async fn drive_student(app: &TestApp, b: &Client, details: &str, shots: Option<P
         "{me}"
     );
     shot(b, &shots, "student-me.png").await;
+}
+
+/// Issue 25 in Chromium: a student opens the invitation link, signs in with GitHub on the way, picks
+/// their name from the roster and gets their repository.
+async fn student_accepts_an_invitation(db: TestDb) {
+    let Some(binary) = chromedriver_or_skip() else {
+        return;
+    };
+    let (app, fake, path) = crate::invitations::invite_app(&db).await;
+    fake.sign_in_browser(701, "alice");
+    in_chromium(&binary, &db, async |browser| {
+        drive_invitation(&app, browser, &path).await;
+    })
+    .await;
+    assert_eq!(
+        fake.collaborators(),
+        vec![("course/lab3-alice".into(), "alice".into(), "push".into())]
+    );
+}
+
+async fn drive_invitation(app: &TestApp, b: &Client, path: &str) {
+    b.goto(&format!("{}{path}", app.base_url))
+        .await
+        .expect("goto the invitation link");
+    // Through GitHub's sign-in and back to the invitation: the roster choice.
+    wait_for(b, Locator::Css("select#identifier"), "the roster choice").await;
+    assert_eq!(b.current_url().await.expect("url").path(), path);
+    b.find(Locator::Css("select#identifier"))
+        .await
+        .expect("the roster choice")
+        .select_by_value("id-alice")
+        .await
+        .expect("pick id-alice");
+    click(
+        b,
+        Locator::XPath("//button[text()='Create my repository']"),
+        "accept the invitation",
+    )
+    .await;
+    wait_for(b, Locator::Id("repository"), "the repository page").await;
+    let repo = b
+        .find(Locator::Id("repository"))
+        .await
+        .expect("the repository link");
+    assert_eq!(repo.text().await.expect("text"), "course/lab3-alice");
+    let page = b.source().await.expect("source");
+    assert!(page.contains("Deadline"), "{page}");
 }

@@ -110,6 +110,7 @@ async fn a_healthy_setup_passes_every_check(db: TestDb) {
         "GitHub App labtrail (id 4242) authenticated",
         "GitHub delivers to https://labtrail.example.edu/webhooks/github as json",
         "installed on 1: course (7)",
+        "installations grant checks: write, contents: read, metadata: read, administration: write",
         "GitHub delivered the 1 delivery of the last 24 h",
         "the webhook URL https://labtrail.example.edu/webhooks/github is public and https",
     ] {
@@ -269,4 +270,21 @@ backend_tests!(
     a_readable_audit_key_gets_the_chmod_fix,
     failed_deliveries_and_suspended_installations_are_listed,
     a_missing_database_is_reported_and_not_created,
+    a_missing_installation_permission_is_named,
 );
+
+/// An installation without `administration: write` (invitations cannot make repositories): named.
+async fn a_missing_installation_permission_is_named(db: TestDb) {
+    let (_app, fake) = healthy(&db).await;
+    fake.set_permissions(
+        7,
+        serde_json::json!({ "checks": "write", "contents": "read", "metadata": "read" }),
+    );
+    let (code, report) = doctor(&db, &fake, &[]).await;
+    let line = only_failure(code, &report);
+    assert!(
+        line.contains("course (7) lacks administration: write (has none)")
+            && line.contains("accept the new permissions"),
+        "{report}"
+    );
+}

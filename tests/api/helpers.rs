@@ -291,6 +291,33 @@ pub struct WebOauthOptions {
     pub team: Option<String>,
 }
 
+/// An app whose App and "Sign in with GitHub" are `fake` (OAuth client `client_id` / `secret`, the
+/// fake told of the app's callback), with `opts` otherwise.
+pub async fn spawn_app_signing_in_with(
+    test_db: &TestDb,
+    fake: &crate::fake_github::FakeGithub,
+    (client_id, secret): (&str, &str),
+    opts: AppOptions,
+) -> TestApp {
+    let opts = AppOptions {
+        web_oauth: Some(WebOauthOptions {
+            web_url: fake.web_url(),
+            api_url: fake.api_url(),
+            client_id: client_id.into(),
+            client_secret: secret.into(),
+            team: None,
+        }),
+        ..opts
+    };
+    let app = spawn_app_with(test_db, opts).await;
+    fake.set_oauth_client(
+        client_id,
+        secret,
+        &format!("{}/login/callback", app.base_url),
+    );
+    app
+}
+
 /// App credentials and where GitHub is.
 #[derive(Debug, Clone)]
 pub struct GithubOptions {

@@ -36,6 +36,7 @@ mod graded_guards;
 mod grader;
 mod idempotency;
 mod instructor_loop;
+mod invitations;
 mod known_answers;
 mod layers;
 mod merkle_vectors;

@@ -25,8 +25,11 @@ RESPONSES = [
     "users/get-authenticated",
     "orgs/get-membership-for-authenticated-user",
     "teams/get-membership-for-user-in-org",
+    "repos/get",
+    "repos/create-using-template",
+    "repos/add-collaborator",
 ]
-REQUESTS = ["checks/create", "checks/update"]
+REQUESTS = ["checks/create", "checks/update", "repos/create-using-template", "repos/add-collaborator"]
 COMMENT = (
     "{what} schemas of the GitHub REST API endpoints labtrail {does}, extracted unchanged from GitHub's "
     "OpenAPI description (see PROVENANCE.md) except: OpenAPI 3.0 `nullable` written as a JSON Schema null "

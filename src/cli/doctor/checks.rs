@@ -458,7 +458,7 @@ async fn check_github(cfg: &DoctorConfig) -> Vec<Check> {
         )
     }];
     checks.push(check_hook_config(&app, &cfg.public_url).await);
-    checks.push(check_installations(&app, me.html_url.as_deref()).await);
+    checks.extend(check_installations(&app, me.html_url.as_deref()).await);
     checks.push(check_deliveries(&app).await);
     checks
 }
@@ -542,6 +542,58 @@ struct Installation {
     account: Option<Account>,
     suspended_at: Option<DateTime<Utc>>,
     html_url: Option<String>,
+    /// What the account granted (`{"administration": "write", …}`).
+    #[serde(default)]
+    permissions: std::collections::HashMap<String, String>,
+}
+
+/// The permissions labtrail needs of an installation, and the access each needs at least (`write`
+/// includes `read`): check runs, file lists, and invitations (repositories from a template and their
+/// collaborators).
+const NEEDED: &[(&str, &str)] = &[
+    ("checks", "write"),
+    ("contents", "read"),
+    ("metadata", "read"),
+    ("administration", "write"),
+];
+
+/// The permissions `i` lacks, as `name: access` (`none` when not granted at all).
+fn missing_permissions(i: &Installation) -> Vec<String> {
+    NEEDED
+        .iter()
+        .filter(|(name, need)| {
+            let has = i.permissions.get(*name).map(String::as_str);
+            !matches!((has, *need), (Some("write"), _) | (Some("read"), "read"))
+        })
+        .map(|(name, need)| {
+            let has = i.permissions.get(*name).map_or("none", String::as_str);
+            format!("{name}: {need} (has {has})")
+        })
+        .collect()
+}
+
+/// Each active installation grants what labtrail needs; the missing permission is named.
+fn check_permissions(all: &[Installation]) -> Check {
+    let lacking: Vec<String> = all
+        .iter()
+        .filter(|i| i.suspended_at.is_none())
+        .filter_map(|i| {
+            let missing = missing_permissions(i);
+            (!missing.is_empty()).then(|| {
+                let who = i.account.as_ref().map_or("?", |a| a.login.as_str());
+                format!("{who} ({}) lacks {}", i.id, missing.join(", "))
+            })
+        })
+        .collect();
+    if lacking.is_empty() {
+        return Check::pass(
+            "installations grant checks: write, contents: read, metadata: read, administration: write",
+        );
+    }
+    Check::fail(
+        format!("installation permissions: {}", lacking.join("; ")),
+        "add the permission in the App's settings (Permissions & events; app-manifest.json lists them),          then accept the new permissions in each account's installation settings",
+    )
 }
 
 #[derive(Deserialize)]
@@ -549,7 +601,8 @@ struct Account {
     login: String,
 }
 
-async fn check_installations(app: &GithubApp, app_html_url: Option<&str>) -> Check {
+/// The App's installations (at most 10 pages: 1,000).
+async fn list_installations(app: &GithubApp) -> Result<Vec<Installation>, GithubError> {
     let mut all: Vec<Installation> = Vec::new();
     let mut next = Some("/app/installations?per_page=100".to_owned());
     // At most 10 pages: 1,000 installations.
@@ -559,14 +612,22 @@ async fn check_installations(app: &GithubApp, app_html_url: Option<&str>) -> Che
             let page: Vec<Installation> = r.json(&path)?;
             Ok((page, app.next_page(&r)?))
         });
-        match page {
-            Ok((page, more)) => {
-                all.extend(page);
-                next = more;
-            }
-            Err(e) => return github_failure("cannot list the App's installations", &e),
-        }
+        let (page, more) = page?;
+        all.extend(page);
+        next = more;
     }
+    Ok(all)
+}
+
+/// The installations' checks: where the App is installed and not suspended, and what it may do there.
+async fn check_installations(app: &GithubApp, app_html_url: Option<&str>) -> Vec<Check> {
+    match list_installations(app).await {
+        Ok(all) => vec![check_installed(&all, app_html_url), check_permissions(&all)],
+        Err(e) => vec![github_failure("cannot list the App's installations", &e)],
+    }
+}
+
+fn check_installed(all: &[Installation], app_html_url: Option<&str>) -> Check {
     let name = |i: &Installation| {
         format!(
             "{} ({})",
@@ -684,6 +745,39 @@ mod tests {
         assert_eq!(
             Check::fail("broken", "mend it").to_string(),
             "✗ broken — fix: mend it"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_weaker_permission_is_named() {
+        let with = |p: &[(&str, &str)]| Installation {
+            id: 7,
+            account: None,
+            suspended_at: None,
+            html_url: None,
+            permissions: p
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        let all = [
+            ("checks", "write"),
+            ("contents", "write"),
+            ("metadata", "read"),
+            ("administration", "write"),
+        ];
+        assert!(missing_permissions(&with(&all)).is_empty());
+        let weaker = with(&[
+            ("checks", "write"),
+            ("contents", "read"),
+            ("administration", "read"),
+        ]);
+        assert_eq!(
+            missing_permissions(&weaker),
+            vec![
+                "metadata: read (has none)".to_owned(),
+                "administration: write (has read)".to_owned()
+            ]
         );
     }
 

@@ -28,6 +28,9 @@ pub(super) fn operation(route: Route) -> Option<&'static str> {
         Route::GetApp => "apps/get-authenticated",
         Route::HookConfig => "apps/get-webhook-config-for-app",
         Route::ConvertManifest => "apps/create-from-manifest",
+        Route::GetRepo => "repos/get",
+        Route::GenerateRepo => "repos/create-using-template",
+        Route::AddCollaborator => "repos/add-collaborator",
         Route::Other => return None,
     })
 }

@@ -32,6 +32,7 @@ mod repo;
 mod schema;
 mod shapes;
 mod state;
+mod templates;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -239,7 +240,8 @@ impl Endpoint {
         st.answered = None;
         let (status, response) = (self.answer)(st, call);
         let body = st.answered.take();
-        if let Some(op) = op.filter(|_| (200..300).contains(&status)) {
+        // A `204` has no body to check (`repos/add-collaborator` for a collaborator already).
+        if let Some(op) = op.filter(|_| (200..300).contains(&status) && status != 204) {
             if let Err(e) = conformance::check_response(op, status, body.as_ref()) {
                 eprintln!("fake GitHub: {e}");
                 st.violations.push(e.clone());
@@ -364,6 +366,7 @@ impl FakeGithub {
             (Auth::App, app::endpoints()),
             (Auth::Repo, git_data::endpoints()),
             (Auth::Repo, checks::endpoints()),
+            (Auth::Repo, templates::endpoints()),
             (Auth::App, deliveries::endpoints()),
             (Auth::Public, manifests::endpoints()),
         ] {
@@ -473,6 +476,51 @@ impl FakeGithub {
             id,
             &PathBuf::from("/nonexistent/labtrail-fake"),
         );
+    }
+
+    /// `full_name` (with `id`, on `installation`) is a template repository.
+    pub fn add_template(&self, installation: i64, full_name: &str, id: i64, dir: &Path) {
+        self.add_repo(installation, full_name, id, dir);
+        self.st().templates.insert(full_name.to_ascii_lowercase());
+    }
+
+    /// `full_name` exists (not generated from a template): a name taken.
+    pub fn add_plain_repo(&self, installation: i64, full_name: &str, id: i64) {
+        self.add_repo_without_git(installation, full_name, id);
+    }
+
+    /// The installation's permissions, as GitHub reports them (`GET /app/installations/{id}`) and
+    /// enforces them (generate and collaborators need `administration: write`).
+    pub fn set_permissions(&self, installation: i64, permissions: serde_json::Value) {
+        self.st().permissions.insert(installation, permissions);
+    }
+
+    /// The repositories generated from `template`, by full name.
+    pub fn generated_from(&self, template: &str) -> Vec<String> {
+        let st = self.st();
+        st.repos
+            .iter()
+            .filter(|r| {
+                st.generated_from
+                    .get(&r.full_name.to_ascii_lowercase())
+                    .is_some_and(|t| t.eq_ignore_ascii_case(template))
+            })
+            .map(|r| r.full_name.clone())
+            .collect()
+    }
+
+    /// `(repository, login, permission)` of the collaborators added.
+    pub fn collaborators(&self) -> Vec<(String, String, String)> {
+        self.st().collaborators.clone()
+    }
+
+    /// The id of repository `full_name`, if the fake serves it.
+    pub fn repo_id(&self, full_name: &str) -> Option<i64> {
+        self.st()
+            .repos
+            .iter()
+            .find(|r| r.full_name.eq_ignore_ascii_case(full_name))
+            .map(|r| r.id)
     }
 
     /// Answer `route` with `response` the next `times` times, before anything else.

@@ -413,3 +413,81 @@ async fn refused_bodies_are_noted_and_unpaged_compare_lists_the_newest_250() {
     assert!(!headers.contains_key("link"), "unpaged: no Link");
     assert!(fake.violations().is_empty());
 }
+
+#[tokio::test]
+async fn template_generation_and_collaborators_match_githubs_schema_and_refuse_as_github_does() {
+    let (fake, repo, _, _, client) = setup().await;
+    fake.add_template(7, "course/lab3-template", 600, &repo.dir);
+    let t = token(&client, 7).await;
+    let body = json!({ "owner": "course", "name": "lab3-alice", "private": true, "include_all_branches": false });
+    let (_, made) = client
+        .conforming(
+            "repos/create-using-template",
+            "POST",
+            "/repos/course/lab3-template/generate",
+            &t,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(
+        made["template_repository"]["full_name"],
+        "course/lab3-template"
+    );
+    let (_, got) = client
+        .conforming("repos/get", "GET", "/repos/course/lab3-alice", &t, None)
+        .await;
+    assert_eq!(got["id"], made["id"]);
+    // A name taken: GitHub's 422.
+    let (status, _, err) = client
+        .call(
+            "POST",
+            "/repos/course/lab3-template/generate",
+            &t,
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    // Not a template: 422 too.
+    let (status, _, _) = client
+        .call(
+            "POST",
+            "/repos/course/lab1-alice/generate",
+            &t,
+            Some(json!({ "owner": "course", "name": "x" })),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let perm = Some(json!({ "permission": "push" }));
+    let path = "/repos/course/lab3-alice/collaborators/alice";
+    let (_, invitation) = client
+        .conforming("repos/add-collaborator", "PUT", path, &t, perm.clone())
+        .await;
+    assert_eq!(invitation["permissions"], "write");
+    // A collaborator already: 204, no body.
+    let (status, _, _) = client.call("PUT", path, &t, perm.clone()).await;
+    assert_eq!(status, 204);
+    // Without `administration: write`: GitHub's 403.
+    fake.set_permissions(
+        7,
+        json!({ "checks": "write", "contents": "read", "metadata": "read" }),
+    );
+    let (status, _, _) = client
+        .call(
+            "POST",
+            "/repos/course/lab3-template/generate",
+            &t,
+            Some(json!({ "owner": "course", "name": "lab3-bob" })),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = client
+        .call(
+            "PUT",
+            "/repos/course/lab3-alice/collaborators/bob",
+            &t,
+            perm,
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}

@@ -55,7 +55,7 @@ pub(super) fn installation(
         "repositories_url": format!("{a}/installation/repositories"),
         "html_url": format!("{}/organizations/course/settings/installations/{id}", st.origin),
         "events": ["push", "installation"], "account": simple_user(st, "course", 9000, "Organization"),
-        "permissions": { "checks": "write", "contents": "read", "metadata": "read" },
+        "permissions": st.permissions_of(id),
         "created_at": CREATED, "updated_at": CREATED,
         "suspended_by": suspended_at.map(|_| simple_user(st, "teacher", 31, "User")),
         "suspended_at": suspended_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),

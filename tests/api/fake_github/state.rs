@@ -39,6 +39,12 @@ pub enum Route {
     HookConfig,
     /// `POST /app-manifests/{code}/conversions` (no authentication: the code is the credential).
     ConvertManifest,
+    /// `GET /repos/{o}/{r}`.
+    GetRepo,
+    /// `POST /repos/{template_owner}/{template_repo}/generate`.
+    GenerateRepo,
+    /// `PUT /repos/{o}/{r}/collaborators/{username}`.
+    AddCollaborator,
     Other,
 }
 
@@ -199,6 +205,18 @@ pub(super) struct State {
     pub answered: Option<Value>,
     /// Requests GitHub would refuse and answers GitHub would not give (schema breaches), as found.
     pub violations: Vec<String>,
+    /// Template repositories (lower-case full names).
+    pub templates: std::collections::HashSet<String>,
+    /// Generated repositories (lower-case full name) → their template's full name.
+    pub generated_from: HashMap<String, String>,
+    /// Repositories' visibility (lower-case full name → private); unlisted ones are private.
+    pub private: HashMap<String, bool>,
+    /// `(repository, login, permission)` of collaborators added (lower-case repository).
+    pub collaborators: Vec<(String, String, String)>,
+    /// Installations' permissions other than the default ([`State::permissions_of`]).
+    pub permissions: HashMap<i64, Value>,
+    /// The id of the last repository generated.
+    pub next_repo_id: i64,
 }
 
 impl State {
@@ -229,7 +247,22 @@ impl State {
             on_conversion: None,
             answered: None,
             violations: Vec::new(),
+            templates: std::collections::HashSet::new(),
+            generated_from: HashMap::new(),
+            private: HashMap::new(),
+            collaborators: Vec::new(),
+            permissions: HashMap::new(),
+            next_repo_id: 80_000,
         }
+    }
+
+    /// The permissions of `installation`: by default what the App's manifest asks for.
+    pub fn permissions_of(&self, installation: i64) -> Value {
+        self.permissions.get(&installation).cloned().unwrap_or_else(|| {
+            serde_json::json!({
+                "administration": "write", "checks": "write", "contents": "read", "metadata": "read",
+            })
+        })
     }
 
     /// The repository a `/repos/{owner}/{name}/…` or `/repositories/{id}/…` path (under the API prefix)
