@@ -165,6 +165,14 @@ async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
     assert_eq!(assert_kept(&app, "matched by a new pusher").await.rows, 4);
     assert!(line(&summary(&app), "lab1-x").contains("id-erin"));
 
+    // An instructor unlinks erin's entry (lab1-x is nobody's, her entry missing), then links it again.
+    cli_stdout(&app.cli(&["roster", "unlink", "--org", "course", "id-erin"]));
+    assert_eq!(assert_kept(&app, "roster unlink").await.rows, 5);
+    assert!(!line(&summary(&app), "lab1-x").contains("id-erin"));
+    cli_stdout(&app.cli(&["roster", "link", "--org", "course", "id-erin", "erin"]));
+    assert_eq!(assert_kept(&app, "roster link").await.rows, 4);
+    assert!(line(&summary(&app), "lab1-x").contains("id-erin"));
+
     // A retention erase: lab0's repositories go, its roster students are missing.
     app.create_session("course", "lab0", "lab0-*", crate::helpers::JANUARY_2026)
         .await;
