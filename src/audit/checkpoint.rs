@@ -75,14 +75,59 @@ pub enum NoteError {
     Checkpoint(String),
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('+') && !name.chars().any(char::is_whitespace)
 }
 
 /// A key id as written in a key: 8 hex digits (either case, as Go's `strconv.ParseUint(id, 16, 32)`
 /// reads them).
-fn id_matches(written: &str, id: [u8; 4]) -> bool {
+pub(crate) fn id_matches(written: &str, id: [u8; 4]) -> bool {
     written.len() == 8 && written.eq_ignore_ascii_case(&hex::encode(id))
+}
+
+/// A note key's private text, `PRIVATE+KEY+<name>+<hex id>+<base64(alg ‖ seed)>` (Go's `note` format):
+/// the log's key (`alg` 0x01) and a witness's (0x04) are written alike.
+pub(crate) fn private_key_text(
+    alg: u8,
+    name: &str,
+    id: [u8; 4],
+    signing: &SigningKey,
+) -> Zeroizing<String> {
+    let mut raw = Zeroizing::new(vec![alg]);
+    raw.extend_from_slice(signing.as_bytes());
+    Zeroizing::new(format!(
+        "{PRIVATE_PREFIX}{name}+{}+{}\n",
+        hex::encode(id),
+        B64.encode(raw.as_slice())
+    ))
+}
+
+/// The parts of a private key text of algorithm `alg` ([`private_key_text`]): its name, its id as
+/// written, and the signing key; `None` for another algorithm, a bad name or a malformed text. The
+/// caller checks the id against the key it derives.
+pub(crate) fn parse_private_key(text: &str, alg: u8) -> Option<(&str, &str, SigningKey)> {
+    let rest = text.trim().strip_prefix(PRIVATE_PREFIX)?;
+    let mut parts = rest.splitn(3, '+');
+    let (name, id, key) = (parts.next()?, parts.next()?, parts.next()?);
+    let raw = Zeroizing::new(B64.decode(key).ok()?);
+    let (&found, seed) = raw.split_first()?;
+    let seed: &[u8; 32] = seed.try_into().ok()?;
+    (found == alg && valid_name(name)).then(|| (name, id, SigningKey::from_bytes(seed)))
+}
+
+/// Read a private key file (refusing one other users could read) and parse it with `parse`.
+pub(crate) fn read_private_key<K>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Option<K>,
+) -> Result<K, KeyError> {
+    check_mode(path)?;
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.to_owned(),
+            source,
+        })?,
+    );
+    parse(&text).ok_or_else(|| KeyError::Format(path.to_owned()))
 }
 
 /// `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[..4]`.
@@ -129,28 +174,16 @@ impl AuditKey {
 
     /// Parse `PRIVATE+KEY+<name>+<hex id>+<base64(0x01 ‖ seed)>`.
     pub fn from_private_text(text: &str) -> Option<Self> {
-        let rest = text.trim().strip_prefix(PRIVATE_PREFIX)?;
-        let mut parts = rest.splitn(3, '+');
-        let (name, id, key) = (parts.next()?, parts.next()?, parts.next()?);
-        let raw = Zeroizing::new(B64.decode(key).ok()?);
-        let (&alg, seed) = raw.split_first()?;
-        let seed: &[u8; 32] = seed.try_into().ok()?;
-        if alg != ALG_ED25519 || !valid_name(name) {
-            return None;
-        }
-        let key = Self::from_seed(name, seed);
+        let (name, id, signing) = parse_private_key(text, ALG_ED25519)?;
+        let key = Self {
+            name: name.to_owned(),
+            signing,
+        };
         id_matches(id, key.verifier().id).then_some(key)
     }
 
     fn private_text(&self) -> Zeroizing<String> {
-        let mut raw = Zeroizing::new(vec![ALG_ED25519]);
-        raw.extend_from_slice(self.signing.as_bytes());
-        Zeroizing::new(format!(
-            "{PRIVATE_PREFIX}{}+{}+{}\n",
-            self.name,
-            hex::encode(self.verifier().id),
-            B64.encode(raw.as_slice())
-        ))
+        private_key_text(ALG_ED25519, &self.name, self.verifier().id, &self.signing)
     }
 
     /// The key's name (the log's origin by default).
@@ -178,15 +211,7 @@ impl AuditKey {
 
     /// Read a key file; refuses files that other users could read.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        check_mode(path)?;
-        let text =
-            Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|source| KeyError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?,
-            );
-        Self::from_private_text(&text).ok_or_else(|| KeyError::Format(path.to_owned()))
+        read_private_key(path, Self::from_private_text)
     }
 
     /// Create a new key file (mode 0600); fails when the file exists.

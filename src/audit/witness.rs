@@ -30,14 +30,9 @@ use super::merkle::Hash;
 
 /// The signature type byte of Ed25519 `cosignature/v1` keys.
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
-const PRIVATE_PREFIX: &str = "PRIVATE+KEY+";
 const SIG_PREFIX: &str = "\u{2014} ";
 /// The most consistency proof lines a client may send (tlog-witness).
 pub const MAX_PROOF_LINES: usize = 63;
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains('+') && !name.chars().any(char::is_whitespace)
-}
 
 /// `SHA-256(name ‖ 0x0A ‖ 0x04 ‖ public key)[:4]`.
 pub fn cosigner_key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
@@ -72,7 +67,7 @@ impl fmt::Debug for CosignerKey {
 impl CosignerKey {
     /// A fresh key from the operating system's randomness.
     pub fn generate(name: &str) -> Result<Self, KeyError> {
-        if !valid_name(name) {
+        if !checkpoint::valid_name(name) {
             return Err(KeyError::Name(name.to_owned()));
         }
         let seed = crate::secrets::random::<32>()?;
@@ -84,31 +79,21 @@ impl CosignerKey {
 
     /// Parse `PRIVATE+KEY+<name>+<hex id>+<base64(0x04 ‖ seed)>`.
     pub fn from_private_text(text: &str) -> Option<Self> {
-        let rest = text.trim().strip_prefix(PRIVATE_PREFIX)?;
-        let mut parts = rest.splitn(3, '+');
-        let (name, id, key) = (parts.next()?, parts.next()?, parts.next()?);
-        let raw = Zeroizing::new(B64.decode(key).ok()?);
-        let (&alg, seed) = raw.split_first()?;
-        let seed: &[u8; 32] = seed.try_into().ok()?;
-        if alg != ALG_COSIGNATURE_V1 || !valid_name(name) {
-            return None;
-        }
+        let (name, id, signing) = checkpoint::parse_private_key(text, ALG_COSIGNATURE_V1)?;
         let key = Self {
             name: name.to_owned(),
-            signing: SigningKey::from_bytes(seed),
+            signing,
         };
-        (id.len() == 8 && id.eq_ignore_ascii_case(&hex::encode(key.verifier().id))).then_some(key)
+        checkpoint::id_matches(id, key.verifier().id).then_some(key)
     }
 
     fn private_text(&self) -> Zeroizing<String> {
-        let mut raw = Zeroizing::new(vec![ALG_COSIGNATURE_V1]);
-        raw.extend_from_slice(self.signing.as_bytes());
-        Zeroizing::new(format!(
-            "{PRIVATE_PREFIX}{}+{}+{}\n",
-            self.name,
-            hex::encode(self.verifier().id),
-            B64.encode(raw.as_slice())
-        ))
+        checkpoint::private_key_text(
+            ALG_COSIGNATURE_V1,
+            &self.name,
+            self.verifier().id,
+            &self.signing,
+        )
     }
 
     pub fn name(&self) -> &str {
@@ -138,15 +123,7 @@ impl CosignerKey {
 
     /// Read a key file; refuses files other users could read.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        checkpoint::check_mode(path)?;
-        let text =
-            Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|source| KeyError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?,
-            );
-        Self::from_private_text(&text).ok_or_else(|| KeyError::Format(path.to_owned()))
+        checkpoint::read_private_key(path, Self::from_private_text)
     }
 
     /// Create a new key file (mode 0600) and `<path>.pub` (0644); fails when the key file exists.
