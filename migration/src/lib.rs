@@ -40,4 +40,5 @@ migrations!(
     m20261203_000300_student_view,
     m20261202_000010_witnesses,
     m20261205_000110_removals,
+    m20261208_000400_attempt_session_order,
 );
