@@ -44,7 +44,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 mod common;
 #[path = "common/serve.rs"]
 mod serve;
-use serve::{env_usize, fresh_postgres, labtrail, recorded, send, until_recorded, Delivery, Server};
+use serve::{
+    env_usize, fresh_postgres, labtrail, recorded, send, until_recorded, Delivery, Server,
+};
 
 /// The shape of a run.
 #[derive(Clone, Copy)]
@@ -78,11 +80,7 @@ fn delivery(shape: Shape, k: usize, p: usize, s: usize) -> Delivery {
         opens + 60 + p as i64 * step + s as i64
     };
     let sha = |p: usize| format!("{:08x}{:08x}{:024x}", k, s, p + 1);
-    let before = if p == 0 {
-        "0".repeat(40)
-    } else {
-        sha(p - 1)
-    };
+    let before = if p == 0 { "0".repeat(40) } else { sha(p - 1) };
     let after = sha(p);
     let files: Vec<String> = (0..5).map(|f| format!("src/file{f}.rs")).collect();
     let body = serde_json::to_vec(&serde_json::json!({
@@ -151,7 +149,16 @@ impl Instructor {
         let (out, _) = run(
             url,
             dir,
-            &["token", "create", "--name", "bench", "--role", "instructor", "--org", "course"],
+            &[
+                "token",
+                "create",
+                "--name",
+                "bench",
+                "--role",
+                "instructor",
+                "--org",
+                "course",
+            ],
         );
         let token = String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -172,7 +179,11 @@ impl Instructor {
         assert_eq!(status, 200, "GET /login");
         let key = "name=\"csrf\" value=\"";
         let start = login.find(key).expect("the CSRF field") + key.len();
-        let csrf = login[start..].split('"').next().unwrap_or_default().to_owned();
+        let csrf = login[start..]
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         let token = me.token.clone();
         let response = me
             .http
@@ -311,8 +322,20 @@ async fn step(
             url,
             dir,
             &[
-                "session", "create", "--org", "course", "--slug", &slug, "--title", &title,
-                "--repos", &repos, "--opens", &rfc3339(opens), "--closes", &rfc3339(closes),
+                "session",
+                "create",
+                "--org",
+                "course",
+                "--slug",
+                &slug,
+                "--title",
+                &title,
+                "--repos",
+                &repos,
+                "--opens",
+                &rfc3339(opens),
+                "--closes",
+                &rfc3339(closes),
             ],
         );
     }
@@ -350,7 +373,10 @@ async fn step(
         run(url, dir, &["grades", "export", "--session", "lab1"]).1
     })
     .await;
-    let api_csv = csv_rate(per_session, || who.api("/sessions/lab1/attempts?format=csv")).await;
+    let api_csv = csv_rate(per_session, || {
+        who.api("/sessions/lab1/attempts?format=csv")
+    })
+    .await;
     let web_csv = {
         let (http, base, cookie) = (who.http.clone(), who.base.clone(), who.cookie_header());
         csv_rate(per_session, move || {
@@ -370,7 +396,10 @@ async fn step(
     let proof_path = format!("/attempts/{newest}/proof");
     let covered = Instant::now();
     while who.api(&proof_path).await.0 != 200 {
-        assert!(covered.elapsed() < Duration::from_secs(120), "a checkpoint covers the attempt");
+        assert!(
+            covered.elapsed() < Duration::from_secs(120),
+            "a checkpoint covers the attempt"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let proof = median(5, || async {
@@ -431,7 +460,16 @@ async fn backend(label: &str, url: &str, dir: &Path, ns: &[usize], shape: Shape)
     let mut who = Instructor::sign_in(url, dir, &server.addr).await;
     let mut from = 0;
     for &n in ns {
-        step(label, (url, dir), &conn, &mut server, &mut who, (from, n), shape).await;
+        step(
+            label,
+            (url, dir),
+            &conn,
+            &mut server,
+            &mut who,
+            (from, n),
+            shape,
+        )
+        .await;
         from = n;
     }
     let rss = server.stop();
@@ -451,7 +489,11 @@ async fn main() {
         std::env::var("LABTRAIL_SCALE_N")
             .unwrap_or_else(|_| "1,4,20".to_owned())
             .split(',')
-            .map(|n| n.trim().parse().expect("LABTRAIL_SCALE_N: numbers, comma-separated"))
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("LABTRAIL_SCALE_N: numbers, comma-separated")
+            })
             .collect()
     };
     ns.sort_unstable();
@@ -474,7 +516,8 @@ async fn main() {
         // BENCH_KEEP=DIR: the SQLite database, audit key and checkpoints are left in DIR (a new one).
         let dir = match std::env::var("BENCH_KEEP") {
             Ok(keep) => {
-                std::fs::create_dir(&keep).expect("BENCH_KEEP: a directory that does not exist yet");
+                std::fs::create_dir(&keep)
+                    .expect("BENCH_KEEP: a directory that does not exist yet");
                 std::path::PathBuf::from(keep)
             }
             Err(_) => dir.path().to_owned(),
