@@ -27,35 +27,25 @@
 //! recorded attempts are counted through a separate connection every 20 ms.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use futures::future::join_all;
 use labtrail::app::{App, Settings};
-use labtrail::webhook::signature;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 
 mod common;
+#[path = "common/serve.rs"]
+mod serve;
 use common::ORIGIN;
-
-const SECRET: &str = "bench-secret";
-
-fn env_usize(names: &[&str], default: usize) -> usize {
-    names
-        .iter()
-        .find_map(|n| std::env::var(n).ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use serve::{env_usize, fresh_postgres, recorded, send, until_recorded, Delivery, Server, SECRET};
 
 /// Delivery `i`: its own student repository (GitHub ids are global), one push of 5 changed files.
-fn payload(i: usize) -> Vec<u8> {
+fn delivery(i: usize) -> Delivery {
     let after = format!("{:040x}", i + 1);
     let before = format!("{:040x}", i + 10_000_000);
     let files: Vec<String> = (0..5).map(|f| format!("src/file{f}.rs")).collect();
-    serde_json::to_vec(&serde_json::json!({
+    let body = serde_json::to_vec(&serde_json::json!({
         "ref": "refs/heads/main", "before": before, "after": after,
         "created": false, "deleted": false, "forced": false,
         "commits": [{"id": after, "added": [], "removed": [], "modified": files}],
@@ -65,7 +55,8 @@ fn payload(i: usize) -> Vec<u8> {
         "pusher": {"name": format!("s{i}")}, "sender": {"id": i, "login": format!("s{i}")},
         "installation": {"id": 1}, "organization": {"login": "course"},
     }))
-    .unwrap_or_default()
+    .unwrap_or_default();
+    (format!("bench-{i}"), body)
 }
 
 async fn prepare(url: &str) -> DatabaseConnection {
@@ -77,194 +68,6 @@ async fn prepare(url: &str) -> DatabaseConnection {
     common::prepare(url, t(1), t(20)).await.0
 }
 
-/// Send deliveries `0..n` from `k` connections; the answer times, and the wall time of it all.
-async fn send(addr: &str, n: usize, k: usize) -> (Vec<Duration>, Duration) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(k)
-        .build()
-        .expect("client");
-    let endpoint = format!("http://{addr}/webhooks/github");
-    let secret = SecretString::from(SECRET.to_owned());
-    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let start = Instant::now();
-    let per_connection = join_all((0..k).map(|_| {
-        let (client, endpoint, secret, next) = (
-            client.clone(),
-            endpoint.clone(),
-            secret.clone(),
-            next.clone(),
-        );
-        async move {
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n {
-                    return lat;
-                }
-                let body = payload(i);
-                let t0 = Instant::now();
-                let resp = client
-                    .post(&endpoint)
-                    .header("content-type", "application/json")
-                    .header("x-github-event", "push")
-                    .header("x-github-delivery", format!("bench-{i}"))
-                    .header("x-hub-signature-256", signature::sign(&secret, &body))
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("send");
-                assert_eq!(resp.status().as_u16(), 202, "delivery {i}");
-                lat.push(t0.elapsed());
-            }
-        }
-    }))
-    .await;
-    let elapsed = start.elapsed();
-    let mut all: Vec<Duration> = per_connection.into_iter().flatten().collect();
-    all.sort();
-    (all, elapsed)
-}
-
-async fn recorded(conn: &DatabaseConnection) -> usize {
-    count(conn, "SELECT COUNT(*) FROM lab_attempt").await
-}
-
-/// The audit log's size: O(1) where `COUNT(*)` reads a whole index, which at 50,000 attempts every 20 ms
-/// took a noticeable share of the cores the server runs on.
-async fn log_size(conn: &DatabaseConnection) -> usize {
-    count(conn, "SELECT size FROM audit_head WHERE id = 1").await
-}
-
-async fn count(conn: &DatabaseConnection, sql: &str) -> usize {
-    let row = conn
-        .query_one(Statement::from_string(conn.get_database_backend(), sql))
-        .await
-        .expect("count")
-        .expect("row");
-    let n: i64 = row.try_get_by_index(0).expect("int");
-    usize::try_from(n).unwrap_or(0)
-}
-
-/// Wait until `n` attempts are recorded; the time it took from `start`, and when half of those recorded
-/// after `from` were (`from`: how many were recorded at `start`). Progress is read from the log's size (each
-/// recorded attempt appends one entry; nothing else is logged meanwhile), and the end is confirmed by
-/// counting the attempts themselves.
-async fn until_recorded(
-    conn: &DatabaseConnection,
-    n: usize,
-    from: usize,
-    start: Instant,
-    server: &mut Server,
-) -> (Duration, Duration) {
-    let base = log_size(conn).await.saturating_sub(recorded(conn).await);
-    let halfway = from + n.saturating_sub(from) / 2;
-    let mut half = None;
-    loop {
-        let done = log_size(conn).await.saturating_sub(base);
-        server.sample_rss();
-        if half.is_none() && done >= halfway {
-            half = Some(start.elapsed());
-        }
-        if done >= n && recorded(conn).await >= n {
-            let all = start.elapsed();
-            return (half.unwrap_or(all), all);
-        }
-        let limit = Duration::from_secs(if common::tiny() { 300 } else { 3600 });
-        assert!(
-            start.elapsed() < limit,
-            "recording did not finish within {limit:?}: {done} of {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The `labtrail listening on http://ADDR` line `serve` prints on standard output: ADDR. Standard output
-/// is read to its end by another thread afterwards.
-fn listening_address(child: &mut Child) -> String {
-    use std::io::BufRead as _;
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("labtrail listening on http://")
-                .map(|a| a.trim().to_owned())
-        })
-        .expect("labtrail serve exited without printing the address it listens on");
-    std::thread::spawn(move || lines.for_each(drop));
-    addr
-}
-
-/// `labtrail serve` in its own process.
-struct Server {
-    child: Child,
-    addr: String,
-    peak_rss_kb: u64,
-}
-
-impl Server {
-    async fn start(url: &str, dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_labtrail"))
-            .arg("serve")
-            .env("DATABASE_URL", url)
-            // A port the system picks; the server prints the address it bound.
-            .env("LABTRAIL_BIND", "127.0.0.1:0")
-            .env("GITHUB_WEBHOOK_SECRET", SECRET)
-            .env("LABTRAIL_AUDIT_ORIGIN", ORIGIN)
-            .env("LABTRAIL_AUDIT_KEY_PATH", dir.join("audit.key"))
-            .env("LABTRAIL_CHECKPOINT_FILE", dir.join("checkpoints.log"))
-            .env("LABTRAIL_WORKERS", "4")
-            // Without BENCH_BATCH the server's own default applies.
-            .envs(std::env::var("BENCH_BATCH").map(|b| ("LABTRAIL_WORKER_BATCH", b)))
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn labtrail serve");
-        let addr = listening_address(&mut child);
-        let server = Self {
-            child,
-            addr,
-            peak_rss_kb: 0,
-        };
-        let client = reqwest::Client::new();
-        let ready = format!("http://{}/readyz", server.addr);
-        for _ in 0..600 {
-            if client
-                .get(&ready)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("labtrail serve did not get ready");
-    }
-
-    /// The process's peak resident set so far (`VmHWM`).
-    fn sample_rss(&mut self) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        if let Some(kb) = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        {
-            self.peak_rss_kb = self.peak_rss_kb.max(kb);
-        }
-    }
-
-    fn stop(mut self) -> u64 {
-        self.sample_rss();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.peak_rss_kb
-    }
-}
-
 fn pct(all: &[Duration], p: f64) -> f64 {
     let i = ((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1));
     all.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
@@ -272,9 +75,9 @@ fn pct(all: &[Duration], p: f64) -> f64 {
 
 async fn live(label: &str, url: &str, dir: &Path, n: usize, k: usize) {
     let conn = prepare(url).await;
-    let mut server = Server::start(url, dir).await;
+    let mut server = Server::start(url, dir, &[]).await;
     let start = Instant::now();
-    let (lat, accepted_in) = send(&server.addr, n, k).await;
+    let (lat, accepted_in) = send(&server.addr, n, k, delivery).await;
     let (_, all) = until_recorded(&conn, n, 0, start, &mut server).await;
     let rss = server.stop();
     assert_eq!(recorded(&conn).await, n, "each delivery recorded once");
@@ -305,7 +108,7 @@ async fn drain(label: &str, url: &str, dir: &Path, n: usize, k: usize) {
     let filler = tokio::spawn(app.run(listener, async {
         let _ = stopped.await;
     }));
-    let (_, accepted_in) = send(&addr, n, k).await;
+    let (_, accepted_in) = send(&addr, n, k, delivery).await;
     let _ = stop.send(());
     let _ = filler.await;
     assert_eq!(
@@ -313,7 +116,7 @@ async fn drain(label: &str, url: &str, dir: &Path, n: usize, k: usize) {
         0,
         "nothing recorded before the drain"
     );
-    let mut server = Server::start(url, dir).await;
+    let mut server = Server::start(url, dir, &[]).await;
     // The workers start before the server answers its readiness probe: what they recorded by then is left
     // out of both the count and the time, or a small backlog would look faster than it drains.
     let start = Instant::now();
@@ -333,16 +136,6 @@ async fn drain(label: &str, url: &str, dir: &Path, n: usize, k: usize) {
         measured as f64 / all.as_secs_f64(),
         rss as f64 / 1024.0,
     );
-}
-
-/// A fresh PostgreSQL database next to `admin_url`: the admin connection, its name and URL; dropped with
-/// [`common::drop_database`].
-async fn fresh_postgres(admin_url: &str) -> (DatabaseConnection, String, String) {
-    let admin = Database::connect(admin_url).await.expect("postgres");
-    let name = common::database_name();
-    common::create_database(&admin, &name).await;
-    let url = common::database_url(admin_url, &name);
-    (admin, name, url)
 }
 
 #[tokio::main]

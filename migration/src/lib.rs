@@ -42,4 +42,5 @@ migrations!(
     m20261205_000110_removals,
     m20261208_000100_student_state,
     m20261208_000200_invitations,
+    m20261208_000400_attempt_session_order,
 );

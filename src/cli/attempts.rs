@@ -11,7 +11,7 @@ use crate::db::{self, attempts::AttemptFilter};
 use crate::report::{self, AttemptRow, CsvWriter, JsonArrayWriter, SummaryRow};
 
 /// Attempts read per query when streaming CSV or JSON.
-const PAGE: u64 = 500;
+const PAGE: u64 = 2000;
 
 pub(super) async fn list(
     g: &GlobalArgs,

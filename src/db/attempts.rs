@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::{lab_attempt, lab_attempt_file, lab_session};
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, SelectTwo, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, SelectTwo, Set, Statement, TransactionTrait,
 };
 
 use crate::audit::{self, entries, AuditError, Receipt};
@@ -651,18 +651,76 @@ async fn with_files(
             .enumerate()
             .map(|(i, v)| (v.attempt.id, i))
             .collect();
-        let files = lab_attempt_file::Entity::find()
-            .filter(lab_attempt_file::Column::AttemptId.is_in(index.keys().copied()))
-            .order_by_asc(lab_attempt_file::Column::Path)
-            .all(db)
-            .await?;
-        for f in files {
-            if let Some(&i) = index.get(&f.attempt_id) {
-                chunk[i].files.push(f);
+        let ids: Vec<i64> = index.keys().copied().collect();
+        for (attempt_id, files) in files_of(db, &ids).await? {
+            if let Some(&i) = index.get(&attempt_id) {
+                chunk[i].files = files;
             }
         }
     }
     Ok(views)
+}
+
+/// The files of these attempts in path order, one row an attempt (its files as a JSON array): a fifth of
+/// the rows an export of 5-file pushes would otherwise take from the database one at a time. PostgreSQL
+/// orders each array by `path` (the column's collation, as `ORDER BY path` did); SQLite's arrays are sorted
+/// here by bytes, its `BINARY` collation.
+async fn files_of(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<Vec<(i64, Vec<lab_attempt_file::Model>)>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let postgres = backend == DbBackend::Postgres;
+    let marks: Vec<String> = (1..=ids.len())
+        .map(|i| {
+            if postgres {
+                format!("${i}")
+            } else {
+                "?".to_owned()
+            }
+        })
+        .collect();
+    let files = if postgres {
+        "json_agg(json_build_array(id, path, status) ORDER BY path)::text"
+    } else {
+        "json_group_array(json_array(id, path, status))"
+    };
+    let sql = format!(
+        "SELECT attempt_id, {files} AS files FROM lab_attempt_file WHERE attempt_id IN ({}) \
+         GROUP BY attempt_id",
+        marks.join(", ")
+    );
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            sql,
+            ids.iter().map(|&id| id.into()),
+        ))
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let attempt_id: i64 = row.try_get("", "attempt_id")?;
+        let text: String = row.try_get("", "files")?;
+        let mut files: Vec<(i64, String, entity::states::FileStatus)> = serde_json::from_str(&text)
+            .map_err(|e| DbErr::Custom(format!("files of attempt {attempt_id}: {e}")))?;
+        if !postgres {
+            files.sort_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
+        }
+        let files = files
+            .into_iter()
+            .map(|(id, path, status)| lab_attempt_file::Model {
+                id,
+                attempt_id,
+                path,
+                status,
+            })
+            .collect();
+        out.push((attempt_id, files));
+    }
+    Ok(out)
 }
 
 /// Attempts whose file list is due to be completed through GitHub, oldest first.

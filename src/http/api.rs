@@ -82,8 +82,11 @@ impl Modify for Security {
 
 const DEFAULT_LIMIT: u64 = 100;
 const MAX_LIMIT: u64 = 1000;
-/// Rows encoded per chunk of a streamed CSV answer; attempts read per query.
+/// Rows encoded per chunk of a streamed CSV answer.
 const CSV_CHUNK: usize = 500;
+/// Attempts read a query (and encoded a chunk) in a streamed attempts export: few round trips, a few MB a
+/// page at most.
+const EXPORT_PAGE: usize = 2000;
 
 /// The routes, to be nested under `/api/v1`; each is documented in [`ApiDoc`] (a test checks it).
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
@@ -387,14 +390,14 @@ pub(crate) fn csv_stream(
 }
 
 /// The attempts of `filter` up to attempt `upto` as one streamed CSV download named `filename`, read in
-/// pages of [`CSV_CHUNK`] (the API's and the web view's "All attempts (CSV)"); the caller audits first.
+/// pages of [`EXPORT_PAGE`] (the API's and the web view's "All attempts (CSV)"); the caller audits first.
 pub(crate) fn attempts_csv(
     db: crate::db::Pool,
     filter: AttemptFilter,
     upto: Option<i64>,
     filename: &str,
 ) -> Response {
-    let pages = Box::pin(reads::export_pages(db, filter, upto, CSV_CHUNK));
+    let pages = Box::pin(reads::export_pages(db, filter, upto, EXPORT_PAGE));
     let chunks = futures_util::stream::unfold((pages, true), |(mut pages, header)| async move {
         use futures_util::StreamExt;
         match pages.next().await {

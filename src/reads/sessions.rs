@@ -598,31 +598,39 @@ pub async fn proof(
 }
 
 /// The attempts of an export [`attempts_export`] recorded, `chunk` at a time by id up to `upto` (none when
-/// `upto` is `None`), each page read when the client is ready for it: constant memory for any size.
+/// `upto` is `None`): constant memory for any size. A task reads ahead one page while the one before is
+/// encoded and sent (at most three pages in memory: the one sent, one waiting, one being read); it stops
+/// when the stream is dropped (the client went away).
 pub fn export_pages(
     db: DatabaseConnection,
     filter: AttemptFilter,
     upto: Option<i64>,
     chunk: usize,
 ) -> impl Stream<Item = Result<Vec<AttemptView>, DbErr>> + Send + 'static {
-    let page = AttemptFilter {
+    let mut page = AttemptFilter {
         upto_id: Some(upto.unwrap_or(0)),
         limit: Some(chunk as u64),
         ..filter
     };
-    futures_util::stream::unfold(Some(page), move |next| {
-        let db = db.clone();
-        async move {
-            let mut page = next?;
-            match db::attempts::list(&db, &page).await {
-                Ok(views) if views.is_empty() => None,
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        loop {
+            let read = db::attempts::list(&db, &page).await;
+            let more = match &read {
+                Ok(views) if views.is_empty() => return,
                 Ok(views) => {
-                    let more = views.len() == chunk;
                     page.after_id = views.last().map(|v| v.attempt.id).or(page.after_id);
-                    Some((Ok(views), more.then_some(page)))
+                    views.len() == chunk
                 }
-                Err(e) => Some((Err(e), None)),
+                Err(_) => false,
+            };
+            if tx.send(read).await.is_err() || !more {
+                return;
             }
         }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        let next = rx.recv().await?;
+        Some((next, rx))
     })
 }
