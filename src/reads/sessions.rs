@@ -202,7 +202,7 @@ pub struct SessionView {
     pub page: u64,
     pub pages: u64,
     /// `(pushed_at, late)` of every attempt.
-    pub pushes: Vec<(DateTime<Utc>, bool)>,
+    pub pushes: Vec<(DateTime<Utc>, bool, u32)>,
     pub extensions: Vec<session_extension::Model>,
 }
 
@@ -224,7 +224,9 @@ pub async fn session_page(
         return Err(ReadError::NoRowsPage(query.page.saturating_add(1)));
     }
     record_summary_read(ctx, viewer, &session, None, found.rows.len()).await?;
-    let pushes = db::web_views::push_times(ctx.db, session.id).await?;
+    let pushes =
+        db::web_views::push_times(ctx.db, session.id, (session.opens_at, session.closes_at))
+            .await?;
     let extensions = db::sessions::extensions(ctx.db, session.id).await?;
     Ok(SessionView {
         total: counts.on_time + counts.late_only + counts.missing,

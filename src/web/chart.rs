@@ -92,10 +92,11 @@ fn boundaries(
 const MAX_BUCKETS: i64 = 120;
 
 impl Chart {
-    /// Bucket `pushes` (push time, late?) around `deadline` and the `extensions` (student, deadline);
-    /// a push before `opens_at` is early. `None` without pushes.
+    /// Bucket `pushes` (push time, late?, how many pushes at that time: 0 only widens the span) around
+    /// `deadline` and the `extensions` (student, deadline); a push before `opens_at` is early. `None`
+    /// without pushes.
     pub fn new(
-        pushes: &[(DateTime<Utc>, bool)],
+        pushes: &[(DateTime<Utc>, bool, u32)],
         (opens_at, deadline): (DateTime<Utc>, DateTime<Utc>),
         extensions: &[(String, DateTime<Utc>)],
         timezone: &str,
@@ -125,18 +126,18 @@ impl Chart {
                 late: 0,
             })
             .collect();
-        for (at, late) in pushes {
+        for (at, late, n) in pushes {
             // The bucket that holds `at`: the last one starting at or before it.
             let i = buckets
                 .partition_point(|b| b.start <= *at)
                 .saturating_sub(1);
             if let Some(b) = buckets.get_mut(i) {
                 if crate::domain::session::is_early(*at, opens_at) {
-                    b.early += 1;
+                    b.early += n;
                 } else if *late {
-                    b.late += 1;
+                    b.late += n;
                 } else {
-                    b.on_time += 1;
+                    b.on_time += n;
                 }
             }
         }
@@ -337,9 +338,9 @@ mod tests {
     fn hours_near_the_deadline_stack_on_time_and_late() {
         let deadline = t("2026-02-01T12:00:00Z");
         let pushes = [
-            (t("2026-02-01T10:10:00Z"), false),
-            (t("2026-02-01T10:50:00Z"), false),
-            (t("2026-02-01T12:30:00Z"), true),
+            (t("2026-02-01T10:10:00Z"), false, 1),
+            (t("2026-02-01T10:50:00Z"), false, 1),
+            (t("2026-02-01T12:30:00Z"), true, 1),
         ];
         let c = Chart::new(&pushes, (t("2026-01-01T00:00:00Z"), deadline), &[], "UTC").unwrap();
         assert!(c.svg().contains(">0</text>"), "a 0 tick");
@@ -358,8 +359,8 @@ mod tests {
     fn a_long_session_goes_by_days_and_stays_bounded() {
         let deadline = t("2026-06-01T00:00:00Z");
         let pushes = [
-            (t("2026-01-01T00:00:00Z"), false),
-            (t("2026-05-30T08:00:00Z"), false),
+            (t("2026-01-01T00:00:00Z"), false, 1),
+            (t("2026-05-30T08:00:00Z"), false, 1),
         ];
         let c = Chart::new(&pushes, (t("2026-01-01T00:00:00Z"), deadline), &[], "UTC").unwrap();
         assert!(c.width >= Duration::days(1));
@@ -373,10 +374,10 @@ mod tests {
     fn a_los_angeles_chart_is_in_local_days_and_split_at_the_deadline() {
         let deadline = t("2026-03-05T20:00:00-08:00");
         let pushes = [
-            (t("2026-03-01T09:00:00-08:00"), false),
-            (t("2026-03-02T23:30:00-08:00"), false),
-            (t("2026-03-05T10:00:00-08:00"), false),
-            (t("2026-03-05T21:00:00-08:00"), true),
+            (t("2026-03-01T09:00:00-08:00"), false, 1),
+            (t("2026-03-02T23:30:00-08:00"), false, 1),
+            (t("2026-03-05T10:00:00-08:00"), false, 1),
+            (t("2026-03-05T21:00:00-08:00"), true, 1),
         ];
         let c = Chart::new(
             &pushes,
@@ -418,7 +419,7 @@ mod tests {
     #[test]
     fn extensions_are_marked_and_labels_are_local() {
         let deadline = t("2026-02-01T12:00:00Z");
-        let pushes = [(t("2026-02-01T10:10:00Z"), false)];
+        let pushes = [(t("2026-02-01T10:10:00Z"), false, 1)];
         let ext = [("alice".to_owned(), t("2026-02-01T15:00:00Z"))];
         let c = Chart::new(
             &pushes,
@@ -447,10 +448,10 @@ mod tests {
         let opens = t("2026-02-01T09:00:00Z");
         let deadline = t("2026-02-01T12:00:00Z");
         let pushes = [
-            (t("2026-02-01T08:10:00Z"), false),
-            (t("2026-02-01T08:20:00Z"), false),
-            (t("2026-02-01T10:10:00Z"), false),
-            (t("2026-02-01T12:30:00Z"), true),
+            (t("2026-02-01T08:10:00Z"), false, 1),
+            (t("2026-02-01T08:20:00Z"), false, 1),
+            (t("2026-02-01T10:10:00Z"), false, 1),
+            (t("2026-02-01T12:30:00Z"), true, 1),
         ];
         let c = Chart::new(&pushes, (opens, deadline), &[], "UTC").unwrap();
         let sum = |f: fn(&Bucket) -> u32| c.buckets.iter().map(f).sum::<u32>();

@@ -16,6 +16,7 @@ backend_tests!(
     kept_state_equals_a_recomputation_after_every_change,
     a_tampered_state_row_is_named_and_reindex_repairs_it,
     the_session_page_is_paged_searched_filtered_and_sorted,
+    the_chart_counts_every_push_in_its_bucket_and_class,
 );
 
 /// The session's deadline (2026-02-01T00:00Z) from `OPENS`.
@@ -339,4 +340,62 @@ async fn the_session_page_is_paged_searched_filtered_and_sorted(db: TestDb) {
         assert_eq!((page.status, rows_of(&page.body)), (200, 100), "{sort}");
     }
     assert_eq!(b.get("/sessions/lab1?sort=nope").await.status, 400);
+}
+
+/// The session page's chart reads the pushes counted per minute: pushes that share a minute with the
+/// opening or with a deadline that is not on a minute still land in their own class and bucket.
+async fn the_chart_counts_every_push_in_its_bucket_and_class(db: TestDb) {
+    let app = spawn_app(&db).await;
+    app.create_lab1_session().await;
+    // The deadline half a minute into February 1st.
+    cli_stdout(&app.cli(&[
+        "session",
+        "edit",
+        "--slug",
+        "lab1",
+        "--closes",
+        "2026-02-01T00:00:30Z",
+    ]));
+    let pushes = [
+        -50,           // early, in the minute before the opening
+        -10,           // early, the same minute
+        20,            // on time, the opening's minute
+        30,            // on time, the same minute
+        DEADLINE - 30, // on time, the day before the deadline
+        DEADLINE - 1,  // on time, the same minute
+        DEADLINE + 10, // on time, the deadline's minute, before it
+        DEADLINE + 30, // at the deadline: on time, right of its line
+        DEADLINE + 40, // late, the deadline's minute
+        DEADLINE + 50, // late, the same minute
+    ];
+    for (n, offset) in (1..).zip(pushes) {
+        push_by(&app, "lab1-alice", 11, "alice", n, offset).await;
+    }
+    app.drain().await;
+    let token = create_token(&app, "teach", "instructor", Some("course"));
+    let mut b = Browser::new(&app.base_url);
+    assert_eq!(b.sign_in(&token).await.status, 303);
+    let page = b.get("/sessions/lab1").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("2 early, before the session opened")
+            && page.body.contains("6 on time (solid) and 2 late"),
+        "{}",
+        page.body
+    );
+    // Its table: the day before the opening (2 early), the first day (2), January 31st (2), February 1st
+    // up to the deadline (1), and from the deadline (1 on time, 2 late).
+    let cells = |e: u32, o: u32, l: u32| {
+        format!(
+            "<td class=\"num\">{e}</td><td class=\"num\">{o}</td><td class=\"num\">{l}</td></tr>"
+        )
+    };
+    for (e, o, l, times) in [(2, 0, 0, 1), (0, 2, 0, 2), (0, 1, 0, 1), (0, 1, 2, 1)] {
+        assert_eq!(
+            page.body.matches(&cells(e, o, l)).count(),
+            times,
+            "{e} early, {o} on time, {l} late: {}",
+            page.body
+        );
+    }
 }
