@@ -239,6 +239,14 @@ impl Server {
     }
 }
 
+/// A bench that fails a check (a panic) does not leave its server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A fresh PostgreSQL database next to `admin_url`: the admin connection, its name and URL; dropped with
 /// [`common::drop_database`].
 pub async fn fresh_postgres(admin_url: &str) -> (DatabaseConnection, String, String) {
