@@ -38,16 +38,7 @@ pub(super) async fn org_gradebook(
     Path(org): Path<String>,
     Query(q): Query<BookQuery>,
 ) -> Result<Response, AppError> {
-    let slugs: Vec<String> = q
-        .sessions
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let book = reads::gradebook(ctx(&state), &caller.0, &org, &slugs).await?;
+    let book = reads::gradebook(ctx(&state), &caller.0, &org, q.sessions.as_deref()).await?;
     let filename = format!("{}-gradebook.csv", org.to_ascii_lowercase());
     Ok(super::api::csv_stream(
         crate::report::gradebook::records(&book)

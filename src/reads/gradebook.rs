@@ -9,13 +9,22 @@ use super::viewer::Viewer;
 use super::{record, Ctx, ReadError};
 use crate::db::gradebook::{self, Book, BookError};
 
-/// The gradebook of `org` (`slugs`: these sessions; empty: all), if the viewer sees that organisation.
+/// The gradebook of `org`, if the viewer sees that organisation: of the sessions `sessions` names
+/// (`?sessions=a,b`: slugs separated by commas, blanks ignored), or of all when it names none.
 pub async fn gradebook(
     ctx: Ctx<'_>,
     viewer: &Viewer,
     org: &str,
-    slugs: &[String],
+    sessions: Option<&str>,
 ) -> Result<Book, ReadError> {
+    let slugs: Vec<String> = sessions
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let slugs = slugs.as_slice();
     let org = org.to_ascii_lowercase();
     if !viewer.sees_org(&org) {
         return Err(ReadError::OtherOrg);

@@ -85,16 +85,7 @@ pub async fn gradebook_csv(
     Path(org): Path<String>,
     Query(q): Query<GradebookPageQuery>,
 ) -> Result<Response, WebError> {
-    let slugs: Vec<String> = q
-        .sessions
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let book = reads::gradebook(ctx(&state), &user.viewer(), &org, &slugs)
+    let book = reads::gradebook(ctx(&state), &user.viewer(), &org, q.sessions.as_deref())
         .await
         .map_err(|e| match e {
             // Another organisation's gradebook is not found, as its sessions are.
