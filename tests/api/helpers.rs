@@ -292,11 +292,12 @@ pub struct WebOauthOptions {
 }
 
 /// An app whose App and "Sign in with GitHub" are `fake` (OAuth client `client_id` / `secret`, the
-/// fake told of the app's callback), with `opts` otherwise.
+/// fake told of the app's callback; staff of `team`, when given), with `opts` otherwise.
 pub async fn spawn_app_signing_in_with(
     test_db: &TestDb,
     fake: &crate::fake_github::FakeGithub,
     (client_id, secret): (&str, &str),
+    team: Option<&str>,
     opts: AppOptions,
 ) -> TestApp {
     let opts = AppOptions {
@@ -305,7 +306,7 @@ pub async fn spawn_app_signing_in_with(
             api_url: fake.api_url(),
             client_id: client_id.into(),
             client_secret: secret.into(),
-            team: None,
+            team: team.map(Into::into),
         }),
         ..opts
     };

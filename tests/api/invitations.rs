@@ -31,7 +31,7 @@ const TEMPLATE: &str = "course/lab3-template";
 pub async fn invite_app(db: &TestDb) -> (TestApp, FakeGithub, String) {
     let fake = FakeGithub::start().await;
     let opts = AppOptions::with_github(&fake);
-    let app = spawn_app_signing_in_with(db, &fake, (CLIENT_ID, CLIENT_SECRET), opts).await;
+    let app = spawn_app_signing_in_with(db, &fake, (CLIENT_ID, CLIENT_SECRET), None, opts).await;
     // GitHub tells labtrail of the installation on `course`.
     let mut created = fixture_json("octokit-webhooks/installation/created.payload.json");
     created["installation"]["id"] = json!(1);

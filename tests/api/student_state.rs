@@ -90,14 +90,7 @@ async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
     assert!(line(&summary(&app), "lab1-bob").contains(&crate::helpers::sha(3)));
 
     // A deadline edit: alice's late push (an hour after) becomes her final attempt.
-    cli_stdout(&app.cli(&[
-        "session",
-        "edit",
-        "--slug",
-        "lab1",
-        "--closes",
-        "2026-02-01T02:00:00Z",
-    ]));
+    move_lab1_deadline(&app, "2026-02-01T02:00:00Z");
     assert_kept(&app, "deadline edit").await;
     let s = summary(&app);
     assert!(
@@ -348,14 +341,7 @@ async fn the_chart_counts_every_push_in_its_bucket_and_class(db: TestDb) {
     let app = spawn_app(&db).await;
     app.create_lab1_session().await;
     // The deadline half a minute into February 1st.
-    cli_stdout(&app.cli(&[
-        "session",
-        "edit",
-        "--slug",
-        "lab1",
-        "--closes",
-        "2026-02-01T00:00:30Z",
-    ]));
+    move_lab1_deadline(&app, "2026-02-01T00:00:30Z");
     let pushes = [
         -50,           // early, in the minute before the opening
         -10,           // early, the same minute
@@ -398,4 +384,9 @@ async fn the_chart_counts_every_push_in_its_bucket_and_class(db: TestDb) {
             page.body
         );
     }
+}
+
+/// `labtrail session edit` of session lab1's deadline to `closes`; it must succeed.
+fn move_lab1_deadline(app: &TestApp, closes: &str) {
+    cli_stdout(&app.cli(&["session", "edit", "--slug", "lab1", "--closes", closes]));
 }

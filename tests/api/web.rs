@@ -13,7 +13,7 @@ use crate::fake_github::FakeGithub;
 use crate::github_files::{app_with_fake, deliver_alice_and_check, PUSHED_AT};
 use crate::helpers::{
     cli_stdout, push_payload, session_create_args, sha, spawn_app, spawn_app_with, AppOptions,
-    TestApp, TestDb, WebOauthOptions, JANUARY_2026,
+    TestApp, TestDb, JANUARY_2026,
 };
 use crate::tokens::{create_token, two_orgs};
 
@@ -461,22 +461,9 @@ pub async fn spawn_signing_in_with(
     team: Option<&str>,
     opts: AppOptions,
 ) -> TestApp {
-    let opts = AppOptions {
-        web_oauth: Some(WebOauthOptions {
-            web_url: fake.web_url(),
-            api_url: fake.api_url(),
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            team: team.map(Into::into),
-        }),
-        ..opts
-    };
-    let app = spawn_app_with(db, opts).await;
-    fake.set_oauth_client(
-        client_id,
-        client_secret,
-        &format!("{}/login/callback", app.base_url),
-    );
+    let app =
+        crate::helpers::spawn_app_signing_in_with(db, fake, (client_id, client_secret), team, opts)
+            .await;
     app.create_lab1_session().await;
     app.create_session("elsewhere", "lab9", "lab9-*", JANUARY_2026)
         .await;
