@@ -261,12 +261,8 @@ async fn the_session_page_is_paged_searched_filtered_and_sorted(db: TestDb) {
 
     // Front page: the whole session's counts from the kept state.
     let index = b.get("/").await;
-    assert!(
-        index
-            .body
-            .contains("<td class=\"num\">2</td><td class=\"num\">0</td><td class=\"num\">248</td>"),
-        "{}",
-        index.body
+    index.assert_contains(
+        "<td class=\"num\">2</td><td class=\"num\">0</td><td class=\"num\">248</td>",
     );
 
     let first = b.get("/sessions/lab1").await;
@@ -275,7 +271,7 @@ async fn the_session_page_is_paged_searched_filtered_and_sorted(db: TestDb) {
     assert!(first
         .body
         .contains("Whole session: 250 students · 2 on time · 0 late only · 248 missing"));
-    assert!(first.body.contains("page 1 of 3"), "{}", first.body);
+    first.assert_contains("page 1 of 3");
     assert!(first
         .body
         .contains("href=\"/sessions/lab1?sort=roster&amp;page=2\" rel=\"next\""));
