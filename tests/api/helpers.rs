@@ -1495,6 +1495,13 @@ pub fn code_and_output(out: &Output) -> (Option<i32>, String) {
     )
 }
 
+/// The first line of `text` that `keep` keeps (`what` names it if there is none).
+pub fn line_where<'a>(text: &'a str, what: &str, keep: impl Fn(&str) -> bool) -> &'a str {
+    text.lines()
+        .find(|l| keep(l))
+        .unwrap_or_else(|| panic!("no line for {what} in:\n{text}"))
+}
+
 /// A CLI run that must succeed; its standard output.
 pub fn cli_stdout(out: &Output) -> String {
     assert!(out.status.success(), "{}", code_and_output(out).1);

@@ -62,10 +62,7 @@ fn summary(app: &TestApp) -> String {
 
 /// The summary line of `needle` (a repository or roster identifier).
 fn line<'a>(summary: &'a str, needle: &str) -> &'a str {
-    summary
-        .lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no line for {needle}: {summary}"))
+    crate::helpers::line_where(summary, needle, |l| l.contains(needle))
 }
 
 async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
