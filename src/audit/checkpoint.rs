@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use entity::audit_checkpoint;
 use sea_orm::{
@@ -132,81 +132,96 @@ pub(crate) fn read_private_key<K>(
 
 /// `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[..4]`.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
+    note_key_id(ALG_ED25519, name, public_key)
+}
+
+/// `SHA-256(name ‖ 0x0A ‖ alg ‖ public key)[..4]`: the id of a note key of signature type `alg` (the
+/// log's 0x01, a witness's 0x04).
+pub(crate) fn note_key_id(alg: u8, name: &str, public_key: &[u8; 32]) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ALG_ED25519]);
+    h.update([b'\n', alg]);
     h.update(public_key);
     let digest = h.finalize();
     [digest[0], digest[1], digest[2], digest[3]]
 }
 
-/// The log's signing key. Its Debug output shows the name and key id only; the seed is wiped on drop.
-pub struct AuditKey {
-    name: String,
-    signing: SigningKey,
+/// A verifier key's text, `<name>+<hex id>+<base64(alg ‖ public key)>`.
+pub(crate) fn vkey_text(alg: u8, name: &str, id: [u8; 4], key: &VerifyingKey) -> String {
+    let mut raw = vec![alg];
+    raw.extend_from_slice(key.as_bytes());
+    format!("{name}+{}+{}", hex::encode(id), B64.encode(raw))
 }
 
-impl fmt::Debug for AuditKey {
+/// A named Ed25519 signing key of note signature type `ALG`: the log's ([`AuditKey`], 0x01) or a
+/// witness's (`witness::CosignerKey`, 0x04). Its Debug output shows the name and key id only; the seed is
+/// wiped on drop.
+pub struct NoteKey<const ALG: u8> {
+    name: String,
+    pub(super) signing: SigningKey,
+}
+
+/// The log's signing key.
+pub type AuditKey = NoteKey<ALG_ED25519>;
+
+impl<const ALG: u8> fmt::Debug for NoteKey<ALG> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuditKey")
+        let type_name = if ALG == ALG_ED25519 {
+            "AuditKey"
+        } else {
+            "CosignerKey"
+        };
+        f.debug_struct(type_name)
             .field("name", &self.name)
-            .field("key_id", &hex::encode(self.verifier().id))
+            .field("key_id", &hex::encode(self.id()))
             .finish_non_exhaustive()
     }
 }
 
-impl AuditKey {
+impl<const ALG: u8> NoteKey<ALG> {
     /// A fresh key from the operating system's randomness.
     pub fn generate(name: &str) -> Result<Self, KeyError> {
         if !valid_name(name) {
             return Err(KeyError::Name(name.to_owned()));
         }
         let seed = crate::secrets::random::<32>()?;
-        Ok(Self::from_seed(name, &seed))
-    }
-
-    fn from_seed(name: &str, seed: &[u8; 32]) -> Self {
-        Self {
+        Ok(Self {
             name: name.to_owned(),
-            signing: SigningKey::from_bytes(seed),
-        }
+            signing: SigningKey::from_bytes(&seed),
+        })
     }
 
-    /// Parse `PRIVATE+KEY+<name>+<hex id>+<base64(0x01 ‖ seed)>`.
+    /// Parse `PRIVATE+KEY+<name>+<hex id>+<base64(ALG ‖ seed)>`; the id must match the key.
     pub fn from_private_text(text: &str) -> Option<Self> {
-        let (name, id, signing) = parse_private_key(text, ALG_ED25519)?;
+        let (name, id, signing) = parse_private_key(text, ALG)?;
         let key = Self {
             name: name.to_owned(),
             signing,
         };
-        id_matches(id, key.verifier().id).then_some(key)
+        id_matches(id, key.id()).then_some(key)
     }
 
-    fn private_text(&self) -> Zeroizing<String> {
-        private_key_text(ALG_ED25519, &self.name, self.verifier().id, &self.signing)
+    pub(super) fn private_text(&self) -> Zeroizing<String> {
+        private_key_text(ALG, &self.name, self.id(), &self.signing)
     }
 
-    /// The key's name (the log's origin by default).
+    /// The key's name (the log's origin by default, for the log's key).
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The public half.
-    pub fn verifier(&self) -> Verifier {
-        let key = self.signing.verifying_key();
-        Verifier {
-            id: key_id(&self.name, key.as_bytes()),
-            name: self.name.clone(),
-            key,
-        }
+    /// The key id, `SHA-256(name ‖ 0x0A ‖ ALG ‖ public key)[..4]`.
+    pub(super) fn id(&self) -> [u8; 4] {
+        note_key_id(ALG, &self.name, self.signing.verifying_key().as_bytes())
     }
 
-    /// Sign a note text (which must end in a newline): the text, a blank line, one signature line.
-    pub fn sign_note(&self, text: &str) -> String {
-        let sig = self.signing.sign(text.as_bytes());
-        let mut raw = self.verifier().id.to_vec();
+    /// `<base64(key id ‖ extra ‖ signature of message)>`: a signature line's last field.
+    pub(super) fn signature_field(&self, extra: &[u8], message: &str) -> String {
+        let sig = self.signing.sign(message.as_bytes());
+        let mut raw = self.id().to_vec();
+        raw.extend_from_slice(extra);
         raw.extend_from_slice(&sig.to_bytes());
-        format!("{text}\n{SIG_PREFIX}{} {}\n", self.name, B64.encode(raw))
+        B64.encode(raw)
     }
 
     /// Read a key file; refuses files that other users could read.
@@ -221,17 +236,17 @@ impl AuditKey {
             path: path.to_owned(),
             source,
         };
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut file = opts.open(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                KeyError::Exists(path.to_owned())
-            } else {
-                write_err(e)
-            }
-        })?;
+        let mut file = crate::secrets::options()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    KeyError::Exists(path.to_owned())
+                } else {
+                    write_err(e)
+                }
+            })?;
         file.write_all(key.private_text().as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(write_err)?;
@@ -245,6 +260,23 @@ impl AuditKey {
             Err(KeyError::Exists(_)) => Ok((Self::load(path)?, false)),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl AuditKey {
+    /// The public half.
+    pub fn verifier(&self) -> Verifier {
+        Verifier {
+            id: self.id(),
+            name: self.name.clone(),
+            key: self.signing.verifying_key(),
+        }
+    }
+
+    /// Sign a note text (which must end in a newline): the text, a blank line, one signature line.
+    pub fn sign_note(&self, text: &str) -> String {
+        let sig = self.signature_field(&[], text);
+        format!("{text}\n{SIG_PREFIX}{} {sig}\n", self.name)
     }
 }
 
@@ -324,9 +356,7 @@ impl Verifier {
 
     /// `<name>+<hex id>+<base64(0x01 ‖ public key)>`.
     pub fn to_vkey(&self) -> String {
-        let mut raw = vec![ALG_ED25519];
-        raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{}+{}", self.name, hex::encode(self.id), B64.encode(raw))
+        vkey_text(ALG_ED25519, &self.name, self.id, &self.key)
     }
 }
 
@@ -692,6 +722,28 @@ pub async fn sign_head(
         signs,
     };
     let note = key.sign_note(&checkpoint.body());
+    store(
+        txn,
+        file,
+        head.size,
+        head.head_hash.to_string(),
+        note,
+        Utc::now(),
+    )
+    .await
+}
+
+/// Append the checkpoint `note` (of the tree of `size` entries and chain head `head_hash`) to the
+/// checkpoint file `file`, then store it: a signed one here, a cosigned one in
+/// `witness::store_cosignatures`.
+pub(crate) async fn store(
+    txn: &impl ConnectionTrait,
+    file: &Path,
+    size: i64,
+    head_hash: String,
+    note: String,
+    created_at: DateTime<Utc>,
+) -> Result<audit_checkpoint::Model, CheckpointError> {
     let (path, text) = (file.to_owned(), note.clone());
     tokio::task::spawn_blocking(move || append_to_file(&path, &text))
         .await
@@ -702,10 +754,10 @@ pub async fn sign_head(
             source,
         })?;
     let row = audit_checkpoint::ActiveModel {
-        size: Set(head.size),
-        head_hash: Set(head.head_hash.to_string()),
+        size: Set(size),
+        head_hash: Set(head_hash),
         note: Set(note),
-        created_at: Set(Utc::now()),
+        created_at: Set(created_at),
         ..Default::default()
     }
     .insert(txn)

@@ -7,24 +7,20 @@
 //! signature)`, the key id being `SHA-256(name ‖ 0x0A ‖ 0x04 ‖ public key)[:4]` and the signed message
 //! `cosignature/v1\ntime <timestamp>\n` followed by the checkpoint's whole body (extension lines included).
 
-use std::fmt;
 use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 use entity::{audit_checkpoint, audit_cosignature};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set, TransactionTrait,
 };
-use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 use super::checkpoint::{
-    self, append_to_file, parse_note, parse_vkey, CheckpointError, KeyError, NoteError,
-    NoteSignature,
+    self, parse_note, parse_vkey, CheckpointError, NoteError, NoteKey, NoteSignature,
 };
 use super::merkle::Hash;
 
@@ -36,12 +32,7 @@ pub const MAX_PROOF_LINES: usize = 63;
 
 /// `SHA-256(name ‖ 0x0A ‖ 0x04 ‖ public key)[:4]`.
 pub fn cosigner_key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update([b'\n', ALG_COSIGNATURE_V1]);
-    h.update(public_key);
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
+    checkpoint::note_key_id(ALG_COSIGNATURE_V1, name, public_key)
 }
 
 /// The message a `cosignature/v1` signs: two header lines, then the checkpoint body.
@@ -49,106 +40,23 @@ pub fn signed_message(body: &str, timestamp: u64) -> String {
     format!("cosignature/v1\ntime {timestamp}\n{body}")
 }
 
-/// A witness's signing key. Debug shows the name and key id only; the seed is wiped on drop.
-pub struct CosignerKey {
-    name: String,
-    signing: SigningKey,
-}
-
-impl fmt::Debug for CosignerKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CosignerKey")
-            .field("name", &self.name)
-            .field("key_id", &hex::encode(self.verifier().id))
-            .finish_non_exhaustive()
-    }
-}
+/// A witness's signing key.
+pub type CosignerKey = NoteKey<ALG_COSIGNATURE_V1>;
 
 impl CosignerKey {
-    /// A fresh key from the operating system's randomness.
-    pub fn generate(name: &str) -> Result<Self, KeyError> {
-        if !checkpoint::valid_name(name) {
-            return Err(KeyError::Name(name.to_owned()));
-        }
-        let seed = crate::secrets::random::<32>()?;
-        Ok(Self {
-            name: name.to_owned(),
-            signing: SigningKey::from_bytes(&seed),
-        })
-    }
-
-    /// Parse `PRIVATE+KEY+<name>+<hex id>+<base64(0x04 ‖ seed)>`.
-    pub fn from_private_text(text: &str) -> Option<Self> {
-        let (name, id, signing) = checkpoint::parse_private_key(text, ALG_COSIGNATURE_V1)?;
-        let key = Self {
-            name: name.to_owned(),
-            signing,
-        };
-        checkpoint::id_matches(id, key.verifier().id).then_some(key)
-    }
-
-    fn private_text(&self) -> Zeroizing<String> {
-        checkpoint::private_key_text(
-            ALG_COSIGNATURE_V1,
-            &self.name,
-            self.verifier().id,
-            &self.signing,
-        )
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The verifier key (type 0x04).
     pub fn verifier(&self) -> WitnessVerifier {
-        let key = self.signing.verifying_key();
         WitnessVerifier {
-            id: cosigner_key_id(&self.name, key.as_bytes()),
-            name: self.name.clone(),
-            key,
+            id: self.id(),
+            name: self.name().to_owned(),
+            key: self.signing.verifying_key(),
         }
     }
 
     /// The `cosignature/v1` line (without its newline) of `body` at `timestamp` (seconds).
     pub fn cosign(&self, body: &str, timestamp: u64) -> String {
-        let sig = self
-            .signing
-            .sign(signed_message(body, timestamp).as_bytes());
-        let mut raw = self.verifier().id.to_vec();
-        raw.extend_from_slice(&timestamp.to_be_bytes());
-        raw.extend_from_slice(&sig.to_bytes());
-        format!("{SIG_PREFIX}{} {}", self.name, B64.encode(raw))
-    }
-
-    /// Read a key file; refuses files other users could read.
-    pub fn load(path: &Path) -> Result<Self, KeyError> {
-        checkpoint::read_private_key(path, Self::from_private_text)
-    }
-
-    /// Create a new key file (mode 0600) and `<path>.pub` (0644); fails when the key file exists.
-    pub fn create(path: &Path, name: &str) -> Result<Self, KeyError> {
-        use std::io::Write as _;
-        let key = Self::generate(name)?;
-        let write_err = |source| KeyError::Write {
-            path: path.to_owned(),
-            source,
-        };
-        let mut file = crate::secrets::options()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    KeyError::Exists(path.to_owned())
-                } else {
-                    write_err(e)
-                }
-            })?;
-        file.write_all(key.private_text().as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(write_err)?;
-        Ok(key)
+        let sig = self.signature_field(&timestamp.to_be_bytes(), &signed_message(body, timestamp));
+        format!("{SIG_PREFIX}{} {sig}", self.name())
     }
 }
 
@@ -178,9 +86,7 @@ impl WitnessVerifier {
 
     /// `<name>+<hex id>+<base64(0x04 ‖ public key)>`.
     pub fn to_vkey(&self) -> String {
-        let mut raw = vec![ALG_COSIGNATURE_V1];
-        raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{}+{}", self.name, hex::encode(self.id), B64.encode(raw))
+        checkpoint::vkey_text(ALG_COSIGNATURE_V1, &self.name, self.id, &self.key)
     }
 
     fn matches(&self, sig: &NoteSignature) -> bool {
@@ -456,23 +362,14 @@ pub async fn store_cosignatures(
         txn.commit().await?;
         return Ok(None);
     }
-    let (path, text) = (file.to_owned(), note.clone());
-    tokio::task::spawn_blocking(move || append_to_file(&path, &text))
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))
-        .and_then(|r| r)
-        .map_err(|source| CheckpointError::File {
-            path: file.to_owned(),
-            source,
-        })?;
-    let row = audit_checkpoint::ActiveModel {
-        size: Set(sent.size),
-        head_hash: Set(sent.head_hash.clone()),
-        note: Set(note),
-        created_at: Set(sent.created_at),
-        ..Default::default()
-    }
-    .insert(&txn)
+    let row = checkpoint::store(
+        &txn,
+        file,
+        sent.size,
+        sent.head_hash.clone(),
+        note,
+        sent.created_at,
+    )
     .await?;
     txn.commit().await?;
     Ok(Some(row))

@@ -299,9 +299,8 @@ pub async fn attempts_page(
     limit: u64,
     format: ExportFormat,
 ) -> Result<AttemptsPage, ReadError> {
-    let session = session(ctx, viewer, slug, org).await?;
+    let (session, filter) = within_session(ctx, viewer, (slug, org), filter).await?;
     let filter = AttemptFilter {
-        session_id: Some(session.id),
         limit: Some(limit.saturating_add(1)),
         ..filter
     };
@@ -317,14 +316,7 @@ pub async fn attempts_page(
         count: attempts.len(),
         attempt_ids: attempts.iter().map(|v| v.attempt.id).collect(),
     };
-    record(
-        ctx,
-        viewer,
-        Read::AttemptsExport,
-        session_subject(&session),
-        detail,
-    )
-    .await?;
+    record_export(ctx, viewer, &session, detail).await?;
     Ok(AttemptsPage {
         session,
         attempts,
@@ -340,11 +332,7 @@ pub async fn attempts_export(
     (slug, org): (&str, Option<&str>),
     filter: AttemptFilter,
 ) -> Result<(lab_session::Model, AttemptFilter, Option<i64>), ReadError> {
-    let session = session(ctx, viewer, slug, org).await?;
-    let filter = AttemptFilter {
-        session_id: Some(session.id),
-        ..filter
-    };
+    let (session, filter) = within_session(ctx, viewer, (slug, org), filter).await?;
     let (count, upto) = db::attempts::extent(ctx.db, &filter).await?;
     let detail = ReadDetail::AttemptsStream {
         session_id: session.id,
@@ -354,15 +342,40 @@ pub async fn attempts_export(
         after_id: matches!(viewer.channel, Channel::Api(_)).then_some(filter.after_id),
         upto_attempt_id: upto,
     };
+    record_export(ctx, viewer, &session, detail).await?;
+    Ok((session, filter, upto))
+}
+
+/// The session `slug` names in the viewer's scope, and `filter` limited to it.
+async fn within_session(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    (slug, org): (&str, Option<&str>),
+    filter: AttemptFilter,
+) -> Result<(lab_session::Model, AttemptFilter), ReadError> {
+    let session = session(ctx, viewer, slug, org).await?;
+    let filter = AttemptFilter {
+        session_id: Some(session.id),
+        ..filter
+    };
+    Ok((session, filter))
+}
+
+/// Record the export (a page or the stream) of `session`'s attempts.
+async fn record_export(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    session: &lab_session::Model,
+    detail: ReadDetail,
+) -> Result<(), ReadError> {
     record(
         ctx,
         viewer,
         Read::AttemptsExport,
-        session_subject(&session),
+        session_subject(session),
         detail,
     )
-    .await?;
-    Ok((session, filter, upto))
+    .await
 }
 
 /// May the viewer see this attempt of `session`? Staff: any attempt of an organisation they see. A
@@ -532,17 +545,8 @@ pub async fn attempt_page(
     let checkpoint_size = crate::audit::checkpoint::latest(ctx.db)
         .await?
         .map(|c| c.size);
-    let (read, detail) = match viewer.who {
-        Who::Student { .. } => (
-            Read::Student,
-            ReadDetail::Student {
-                session_id: None,
-                attempt_id: Some(id),
-            },
-        ),
-        Who::Staff { .. } => (Read::Attempt, ReadDetail::Attempt { attempt_id: id }),
-    };
-    record(ctx, viewer, read, attempt_subject(id), detail).await?;
+    let staff = (Read::Attempt, ReadDetail::Attempt { attempt_id: id });
+    record_attempt_read(ctx, viewer, id, staff).await?;
     Ok(AttemptDetail {
         attempt,
         session,
@@ -578,6 +582,25 @@ pub async fn proof(
         e @ ProveError::Archived(_) => ReadError::Archived(e.to_string()),
         ProveError::Store(e) => ReadError::internal(e),
     })?;
+    let staff = (
+        Read::Proof,
+        ReadDetail::Proof {
+            attempt_id: id,
+            leaf_index: proof.leaf_index,
+            tree_size: proof.tree_size,
+        },
+    );
+    record_attempt_read(ctx, viewer, id, staff).await?;
+    Ok(proof)
+}
+
+/// Record a read of attempt `id`: a student's as a student read, staff's as `staff` says.
+async fn record_attempt_read(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    id: i64,
+    staff: (Read, ReadDetail),
+) -> Result<(), ReadError> {
     let (read, detail) = match viewer.who {
         Who::Student { .. } => (
             Read::Student,
@@ -586,17 +609,9 @@ pub async fn proof(
                 attempt_id: Some(id),
             },
         ),
-        Who::Staff { .. } => (
-            Read::Proof,
-            ReadDetail::Proof {
-                attempt_id: id,
-                leaf_index: proof.leaf_index,
-                tree_size: proof.tree_size,
-            },
-        ),
+        Who::Staff { .. } => staff,
     };
-    record(ctx, viewer, read, attempt_subject(id), detail).await?;
-    Ok(proof)
+    record(ctx, viewer, read, attempt_subject(id), detail).await
 }
 
 /// The attempts of an export [`attempts_export`] recorded, `chunk` at a time by id up to `upto` (none when

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::event::{Account, EventError, InstallationRef};
+use super::event::{EventError, InstallationRef, RawRepository};
 use crate::domain::score::{parse_points, Points};
 
 /// A completed check run, as a score needs it (from a `check_run` delivery or GitHub's check-runs list).
@@ -96,15 +96,6 @@ impl RawCheckRun {
             annotations_count: output.map_or(0, |o| o.annotations_count),
         })
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct RawRepository {
-    id: i64,
-    name: String,
-    full_name: String,
-    owner: Account,
-    default_branch: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

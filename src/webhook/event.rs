@@ -94,13 +94,21 @@ impl Timestamp {
     }
 }
 
+/// A payload's `repository` (push and check_run payloads alike).
 #[derive(Debug, Deserialize)]
-struct RawRepository {
-    id: i64,
-    name: String,
-    full_name: String,
-    owner: Account,
-    default_branch: Option<String>,
+pub(super) struct RawRepository {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) full_name: String,
+    pub(super) owner: Account,
+    pub(super) default_branch: Option<String>,
+}
+
+/// A push payload's `repository`: [`RawRepository`] and when it was pushed.
+#[derive(Debug, Deserialize)]
+struct RawPushRepository {
+    #[serde(flatten)]
+    repo: RawRepository,
     pushed_at: Option<Timestamp>,
 }
 
@@ -134,7 +142,7 @@ struct RawPush {
     forced: bool,
     #[serde(default)]
     commits: Vec<RawCommit>,
-    repository: RawRepository,
+    repository: RawPushRepository,
     pusher: Option<RawPusher>,
     sender: Option<Account>,
     installation: Option<InstallationRef>,
@@ -229,8 +237,8 @@ impl Push {
             .organization
             .as_ref()
             .and_then(|o| o.login.clone())
-            .or_else(|| raw.repository.owner.login.clone())
-            .or_else(|| raw.repository.owner.name.clone())
+            .or_else(|| raw.repository.repo.owner.login.clone())
+            .or_else(|| raw.repository.repo.owner.name.clone())
             .ok_or(EventError::Invalid {
                 field: "repository.owner",
                 value: "no login".into(),
@@ -252,11 +260,11 @@ impl Push {
                     modified: c.modified,
                 })
                 .collect(),
-            repository_id: raw.repository.id,
-            repository_name: raw.repository.name,
-            repository_full_name: raw.repository.full_name,
+            repository_id: raw.repository.repo.id,
+            repository_name: raw.repository.repo.name,
+            repository_full_name: raw.repository.repo.full_name,
             owner_login,
-            default_branch: raw.repository.default_branch,
+            default_branch: raw.repository.repo.default_branch,
             pushed_at: raw.repository.pushed_at.and_then(|t| t.to_utc()),
             // In push payloads `pusher.name` is the GitHub login; `sender.login` is the same user.
             pusher_login: raw

@@ -149,17 +149,10 @@ async fn sign_in_filter_open_download_sign_out(db: TestDb) {
     let app = spawn_app(&db).await;
     class(&app).await;
     let token = create_token(&app, "teach", "instructor", Some("course"));
-    let driver = Driver::start(&binary).await;
-    let profile = db.scratch_dir().join("chromium-profile");
-    let browser = driver.browser(&profile).await;
-    let result = std::panic::AssertUnwindSafe(drive(&app, &browser, &token, screenshot_dir(&db)))
-        .catch_unwind()
-        .await;
-    let _ = browser.close().await;
-    drop(driver);
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+    in_chromium(&binary, &db, async |browser| {
+        drive(&app, browser, &token, screenshot_dir(&db)).await;
+    })
+    .await;
 }
 
 use futures::FutureExt as _;
@@ -196,17 +189,55 @@ async fn wait_for(b: &Client, at: Locator<'_>, what: &str) {
         .unwrap_or_else(|e| panic!("{what}: {e}"));
 }
 
+/// Click the element at `at` (`what` the click does), then wait for the element at `shown`, which shows
+/// that `loaded` has loaded.
+async fn click_then_wait(
+    b: &Client,
+    at: Locator<'_>,
+    what: &str,
+    shown: Locator<'_>,
+    loaded: &str,
+) {
+    click(b, at, what).await;
+    wait_for(b, shown, loaded).await;
+}
+
+/// Type `text` into the field at `at` (`what` the field is).
+async fn type_into(b: &Client, at: Locator<'_>, what: &str, text: &str) {
+    b.find(at)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("type {text:?} into {what}: {e}"));
+}
+
+/// Choose the option `value` of the select at `at` (`what` the select is).
+async fn choose(b: &Client, at: Locator<'_>, what: &str, value: &str) {
+    b.find(at)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("choose {value:?} in {what}: {e}"));
+}
+
+/// The current page's path.
+async fn path_of(b: &Client) -> String {
+    b.current_url().await.expect("url").path().to_owned()
+}
+
+/// The current page's source.
+async fn source(b: &Client) -> String {
+    b.source().await.expect("source")
+}
+
 async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     let base = &app.base_url;
     // Not signed in: the sign-in page.
     b.goto(&format!("{base}/")).await.expect("goto /");
-    assert_eq!(b.current_url().await.expect("url").path(), "/login");
-    b.find(Locator::Id("token"))
-        .await
-        .expect("token field")
-        .send_keys(token)
-        .await
-        .expect("type the token");
+    assert_eq!(path_of(b).await, "/login");
+    type_into(b, Locator::Id("token"), "the token field", token).await;
     click(b, Locator::Css("form.login button[type=submit]"), "sign in").await;
     assert_eq!(path_after(b, "/login").await, "/");
     let cookie = b
@@ -214,25 +245,21 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
         .await
         .expect("session cookie");
     assert_eq!(cookie.http_only(), Some(true));
-    assert!(b.source().await.expect("source").contains("Session lab1"));
+    assert!(source(b).await.contains("Session lab1"));
     shot(b, &shots, "sessions.png").await;
 
     // The session, then only the late students.
     click(b, Locator::LinkText("Session lab1"), "open the session").await;
     assert_eq!(path_after(b, "/").await, "/sessions/lab1");
-    let page = b.source().await.expect("source");
+    let page = source(b).await;
     assert!(page.contains("course/lab1-alice") && page.contains("course/lab1-bob"));
     shot(b, &shots, "session.png").await;
-    b.find(Locator::Id("status"))
-        .await
-        .expect("the status filter")
-        .select_by_value("late_only")
-        .await
-        .expect("choose late_only");
-    click(b, Locator::Css("form.filter button[type=submit]"), "filter").await;
+    choose(b, Locator::Id("status"), "the status filter", "late_only").await;
     // The filtered page has late_only selected.
-    wait_for(
+    click_then_wait(
         b,
+        Locator::Css("form.filter button[type=submit]"),
+        "filter",
         Locator::Css("select#status option[value='late_only'][selected]"),
         "the filtered page",
     )
@@ -242,30 +269,21 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
         url.query().unwrap_or("").contains("status=late_only"),
         "{url}"
     );
-    let late = b.source().await.expect("source");
+    let late = source(b).await;
     assert!(late.contains("course/lab1-bob") && !late.contains("course/lab1-alice"));
 
     // Search (issue 24): every status, then a login typed in any case; the search stays in the form.
-    b.find(Locator::Id("status"))
-        .await
-        .expect("the status filter")
-        .select_by_value("")
-        .await
-        .expect("choose all students");
-    b.find(Locator::Id("q"))
-        .await
-        .expect("the search field")
-        .send_keys("ALICE")
-        .await
-        .expect("type a search");
-    click(b, Locator::Css("form.filter button[type=submit]"), "search").await;
-    wait_for(
+    choose(b, Locator::Id("status"), "the status filter", "").await;
+    type_into(b, Locator::Id("q"), "the search field", "ALICE").await;
+    click_then_wait(
         b,
+        Locator::Css("form.filter button[type=submit]"),
+        "search",
         Locator::Css("input#q[value='ALICE']"),
         "the searched page",
     )
     .await;
-    let found = b.source().await.expect("source");
+    let found = source(b).await;
     assert!(found.contains("course/lab1-alice") && !found.contains("course/lab1-bob"));
 
     // bob has no final attempt: open alice's from the unfiltered table.
@@ -281,7 +299,7 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     assert!(path_after(b, "/sessions/lab1")
         .await
         .starts_with("/attempts/"));
-    let attempt = b.source().await.expect("source");
+    let attempt = source(b).await;
     // No checkpoint in this app: the page says when the proof will be ready.
     assert!(
         attempt.contains("Audit receipt")
@@ -303,30 +321,27 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     assert_eq!(csv.text().await.expect("csv").lines().count(), 4);
 
     // The extension form: bob gets his own deadline (the field holds the session's to start with).
-    b.find(Locator::Id("ext-student"))
-        .await
-        .expect("the student field")
-        .send_keys("bob")
-        .await
-        .expect("type the student");
-    click(
+    type_into(b, Locator::Id("ext-student"), "the student field", "bob").await;
+    click_then_wait(
         b,
         Locator::Css("form.extend button[type=submit]"),
         "save the extension",
+        Locator::Css("table.extensions"),
+        "the extension list",
     )
     .await;
-    wait_for(b, Locator::Css("table.extensions"), "the extension list").await;
-    let page = b.source().await.expect("source");
+    let page = source(b).await;
     assert!(page.contains("Students with their own deadline"), "{page}");
     // bob's page, from his extension.
-    click(
+    click_then_wait(
         b,
         Locator::Css("table.extensions a[href^='/sessions/lab1/students/']"),
         "open bob's page",
+        Locator::Css("table.attempts"),
+        "bob's page",
     )
     .await;
-    wait_for(b, Locator::Css("table.attempts"), "bob's page").await;
-    let student = b.source().await.expect("source");
+    let student = source(b).await;
     assert!(
         student.contains("Deadline that applies")
             && student.contains("course/lab1-bob")
@@ -338,14 +353,10 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     b.goto(&format!("{base}/sessions/lab1"))
         .await
         .expect("session");
-    click(
+    click_then_wait(
         b,
         Locator::Css("table.extensions button[value='remove']"),
         "remove the extension",
-    )
-    .await;
-    wait_for(
-        b,
         Locator::XPath("//p[contains(., 'No student has an extension')]"),
         "the session page without extensions",
     )
@@ -356,18 +367,19 @@ async fn drive(app: &TestApp, b: &Client, token: &str, shots: Option<PathBuf>) {
     );
 
     // Sign out: back to the sign-in page, and the cookie no longer opens anything.
-    click(
+    click_then_wait(
         b,
         Locator::Css("form.signout button[type=submit]"),
         "sign out",
+        Locator::Id("token"),
+        "the sign-in page",
     )
     .await;
-    wait_for(b, Locator::Id("token"), "the sign-in page").await;
-    assert_eq!(b.current_url().await.expect("url").path(), "/login");
+    assert_eq!(path_of(b).await, "/login");
     b.goto(&format!("{base}/sessions/lab1"))
         .await
         .expect("goto");
-    assert_eq!(b.current_url().await.expect("url").path(), "/login");
+    assert_eq!(path_of(b).await, "/login");
 }
 
 /// The target of the current page's link `text`, fetched outside the browser with the browser's session
@@ -443,7 +455,7 @@ async fn drive_student(app: &TestApp, b: &Client, details: &str, shots: Option<P
     let base = &app.base_url;
     let attempt_path = details.trim_start_matches(base.as_str()).to_owned();
     b.goto(details).await.expect("goto the Details link");
-    assert_eq!(b.current_url().await.expect("url").path(), "/login");
+    assert_eq!(path_of(b).await, "/login");
     click(
         b,
         Locator::LinkText("Sign in with GitHub"),
@@ -452,7 +464,7 @@ async fn drive_student(app: &TestApp, b: &Client, details: &str, shots: Option<P
     .await;
     assert_eq!(path_after(b, "/login").await, attempt_path);
     wait_for(b, Locator::LinkText("Download proof"), "the attempt page").await;
-    let page = b.source().await.expect("source");
+    let page = source(b).await;
     assert!(
         page.contains("your attempt #1") && page.contains("Late by 2 h"),
         "{page}"
@@ -473,7 +485,7 @@ async fn drive_student(app: &TestApp, b: &Client, details: &str, shots: Option<P
     app.drain().await;
     click(b, Locator::LinkText("My record"), "open my record").await;
     assert_eq!(path_after(b, &attempt_path).await, "/me");
-    let me = b.source().await.expect("source");
+    let me = source(b).await;
     assert!(
         me.contains("your extension") && me.contains("badge on_time"),
         "{me}"
@@ -505,25 +517,27 @@ async fn drive_invitation(app: &TestApp, b: &Client, path: &str) {
         .expect("goto the invitation link");
     // Through GitHub's sign-in and back to the invitation: the roster choice.
     wait_for(b, Locator::Css("select#identifier"), "the roster choice").await;
-    assert_eq!(b.current_url().await.expect("url").path(), path);
-    b.find(Locator::Css("select#identifier"))
-        .await
-        .expect("the roster choice")
-        .select_by_value("id-alice")
-        .await
-        .expect("pick id-alice");
-    click(
+    assert_eq!(path_of(b).await, path);
+    choose(
+        b,
+        Locator::Css("select#identifier"),
+        "the roster choice",
+        "id-alice",
+    )
+    .await;
+    click_then_wait(
         b,
         Locator::XPath("//button[text()='Create my repository']"),
         "accept the invitation",
+        Locator::Id("repository"),
+        "the repository page",
     )
     .await;
-    wait_for(b, Locator::Id("repository"), "the repository page").await;
     let repo = b
         .find(Locator::Id("repository"))
         .await
         .expect("the repository link");
     assert_eq!(repo.text().await.expect("text"), "course/lab3-alice");
-    let page = b.source().await.expect("source");
+    let page = source(b).await;
     assert!(page.contains("Deadline"), "{page}");
 }

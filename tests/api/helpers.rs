@@ -292,11 +292,12 @@ pub struct WebOauthOptions {
 }
 
 /// An app whose App and "Sign in with GitHub" are `fake` (OAuth client `client_id` / `secret`, the
-/// fake told of the app's callback), with `opts` otherwise.
+/// fake told of the app's callback; staff of `team`, when given), with `opts` otherwise.
 pub async fn spawn_app_signing_in_with(
     test_db: &TestDb,
     fake: &crate::fake_github::FakeGithub,
     (client_id, secret): (&str, &str),
+    team: Option<&str>,
     opts: AppOptions,
 ) -> TestApp {
     let opts = AppOptions {
@@ -305,7 +306,7 @@ pub async fn spawn_app_signing_in_with(
             api_url: fake.api_url(),
             client_id: client_id.into(),
             client_secret: secret.into(),
-            team: None,
+            team: team.map(Into::into),
         }),
         ..opts
     };
@@ -1492,6 +1493,13 @@ pub fn code_and_output(out: &Output) -> (Option<i32>, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// The first line of `text` that `keep` keeps (`what` names it if there is none).
+pub fn line_where<'a>(text: &'a str, what: &str, keep: impl Fn(&str) -> bool) -> &'a str {
+    text.lines()
+        .find(|l| keep(l))
+        .unwrap_or_else(|| panic!("no line for {what} in:\n{text}"))
 }
 
 /// A CLI run that must succeed; its standard output.

@@ -31,7 +31,7 @@ const TEMPLATE: &str = "course/lab3-template";
 pub async fn invite_app(db: &TestDb) -> (TestApp, FakeGithub, String) {
     let fake = FakeGithub::start().await;
     let opts = AppOptions::with_github(&fake);
-    let app = spawn_app_signing_in_with(db, &fake, (CLIENT_ID, CLIENT_SECRET), opts).await;
+    let app = spawn_app_signing_in_with(db, &fake, (CLIENT_ID, CLIENT_SECRET), None, opts).await;
     // GitHub tells labtrail of the installation on `course`.
     let mut created = fixture_json("octokit-webhooks/installation/created.payload.json");
     created["installation"]["id"] = json!(1);
@@ -179,8 +179,7 @@ async fn a_student_accepts_and_their_first_push_is_matched_to_their_roster_entry
     );
     assert!(!page.body.contains("id-bob"), "{}", page.body);
     let done = accept(&mut b, &path, &page, Some("id-alice")).await;
-    assert_eq!(done.status, 200, "{}", done.body);
-    assert!(done.body.contains("course/lab3-alice"), "{}", done.body);
+    done.assert_shows(200, "course/lab3-alice");
     assert_eq!(
         fake.generated_from(TEMPLATE),
         vec!["course/lab3-alice".to_owned()]
@@ -191,7 +190,7 @@ async fn a_student_accepts_and_their_first_push_is_matched_to_their_roster_entry
     );
     // Accepting again (a reload): the same repository, nothing new.
     let again = b.get(&path).await;
-    assert!(again.body.contains("course/lab3-alice"), "{}", again.body);
+    again.assert_contains("course/lab3-alice");
     let repeat = accept(&mut b, &path, &page, None).await;
     assert_eq!(repeat.status, 200, "{}", repeat.body);
     assert_eq!(provisioned_entries(&app).await, 1);
@@ -258,20 +257,13 @@ async fn accepts_are_idempotent_and_refusals_say_what_to_do(db: TestDb) {
     let (mut d, page) = opened(&app, &fake, &path, 704, "dave").await;
     let refused = accept(&mut d, &path, &page, Some("id-bob")).await;
     assert_eq!(refused.status, 409, "{}", refused.body);
-    assert!(
-        refused
-            .body
-            .contains("already linked to another GitHub account"),
-        "{}",
-        refused.body
-    );
+    refused.assert_contains("already linked to another GitHub account");
 
     // A repository named lab3-carol that is not from the template: a clear error naming it.
     fake.add_plain_repo(1, "course/lab3-carol", 950);
     let (mut c, page) = opened(&app, &fake, &path, 703, "carol").await;
     let taken = accept(&mut c, &path, &page, Some("id-carol")).await;
-    assert_eq!(taken.status, 409, "{}", taken.body);
-    assert!(taken.body.contains("course/lab3-carol"), "{}", taken.body);
+    taken.assert_shows(409, "course/lab3-carol");
 
     // Without `administration: write`: a page saying what to do; once fixed, a retry finishes.
     fake.set_permissions(
@@ -280,53 +272,28 @@ async fn accepts_are_idempotent_and_refusals_say_what_to_do(db: TestDb) {
     );
     let (mut e, page) = opened(&app, &fake, &path, 705, "erin").await;
     let denied = accept(&mut e, &path, &page, Some("id-erin")).await;
-    assert_eq!(denied.status, 503, "{}", denied.body);
-    assert!(
-        denied.body.contains("administration: write"),
-        "{}",
-        denied.body
-    );
+    denied.assert_shows(503, "administration: write");
     fake.set_permissions(
         1,
         json!({ "administration": "write", "checks": "write", "contents": "read", "metadata": "read" }),
     );
     let page = e.get(&path).await;
     let retried = accept(&mut e, &path, &page, None).await;
-    assert_eq!(retried.status, 200, "{}", retried.body);
-    assert!(
-        retried.body.contains("course/lab3-erin"),
-        "{}",
-        retried.body
-    );
+    retried.assert_shows(200, "course/lab3-erin");
 
     // GitHub failing (a 5xx): the student is told to come back; the retry finishes.
     fake.fail_next(Route::GenerateRepo, 1, server_error());
     let (mut g, page) = opened(&app, &fake, &path, 706, "gina").await;
     let down = accept(&mut g, &path, &page, Some("id-gina")).await;
-    assert_eq!(down.status, 503, "{}", down.body);
-    assert!(
-        down.body.contains("GitHub is not answering right now"),
-        "{}",
-        down.body
-    );
+    down.assert_shows(503, "GitHub is not answering right now");
     let page = g.get(&path).await;
     let retried = accept(&mut g, &path, &page, None).await;
-    assert_eq!(retried.status, 200, "{}", retried.body);
-    assert!(
-        retried.body.contains("course/lab3-gina"),
-        "{}",
-        retried.body
-    );
+    retried.assert_shows(200, "course/lab3-gina");
     // Rate limited: when to come back.
     fake.exhaust_rate_limit(1, chrono::Duration::hours(1));
     let (mut h, page) = opened(&app, &fake, &path, 707, "henry").await;
     let limited = accept(&mut h, &path, &page, Some("id-henry")).await;
-    assert_eq!(limited.status, 503, "{}", limited.body);
-    assert!(
-        limited.body.contains("GitHub is rate limiting labtrail"),
-        "{}",
-        limited.body
-    );
+    limited.assert_shows(503, "GitHub is rate limiting labtrail");
 
     // A rotated link: the old one is 404, the new one works.
     let new_path = invite_path(&app, true);

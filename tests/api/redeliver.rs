@@ -58,10 +58,7 @@ fn text(out: &Output) -> (String, String) {
 
 /// The stdout line of one GUID.
 fn line_of<'a>(stdout: &'a str, guid: &str) -> &'a str {
-    stdout
-        .lines()
-        .find(|l| l.starts_with(guid))
-        .unwrap_or_else(|| panic!("no line for {guid} in:\n{stdout}"))
+    crate::helpers::line_where(stdout, guid, |l| l.starts_with(guid))
 }
 
 async fn failed_deliveries_we_lack_are_redelivered(db: TestDb) {

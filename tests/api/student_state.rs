@@ -62,10 +62,7 @@ fn summary(app: &TestApp) -> String {
 
 /// The summary line of `needle` (a repository or roster identifier).
 fn line<'a>(summary: &'a str, needle: &str) -> &'a str {
-    summary
-        .lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no line for {needle}: {summary}"))
+    crate::helpers::line_where(summary, needle, |l| l.contains(needle))
 }
 
 async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
@@ -90,14 +87,7 @@ async fn kept_state_equals_a_recomputation_after_every_change(db: TestDb) {
     assert!(line(&summary(&app), "lab1-bob").contains(&crate::helpers::sha(3)));
 
     // A deadline edit: alice's late push (an hour after) becomes her final attempt.
-    cli_stdout(&app.cli(&[
-        "session",
-        "edit",
-        "--slug",
-        "lab1",
-        "--closes",
-        "2026-02-01T02:00:00Z",
-    ]));
+    move_lab1_deadline(&app, "2026-02-01T02:00:00Z");
     assert_kept(&app, "deadline edit").await;
     let s = summary(&app);
     assert!(
@@ -268,12 +258,8 @@ async fn the_session_page_is_paged_searched_filtered_and_sorted(db: TestDb) {
 
     // Front page: the whole session's counts from the kept state.
     let index = b.get("/").await;
-    assert!(
-        index
-            .body
-            .contains("<td class=\"num\">2</td><td class=\"num\">0</td><td class=\"num\">248</td>"),
-        "{}",
-        index.body
+    index.assert_contains(
+        "<td class=\"num\">2</td><td class=\"num\">0</td><td class=\"num\">248</td>",
     );
 
     let first = b.get("/sessions/lab1").await;
@@ -282,7 +268,7 @@ async fn the_session_page_is_paged_searched_filtered_and_sorted(db: TestDb) {
     assert!(first
         .body
         .contains("Whole session: 250 students · 2 on time · 0 late only · 248 missing"));
-    assert!(first.body.contains("page 1 of 3"), "{}", first.body);
+    first.assert_contains("page 1 of 3");
     assert!(first
         .body
         .contains("href=\"/sessions/lab1?sort=roster&amp;page=2\" rel=\"next\""));
@@ -348,14 +334,7 @@ async fn the_chart_counts_every_push_in_its_bucket_and_class(db: TestDb) {
     let app = spawn_app(&db).await;
     app.create_lab1_session().await;
     // The deadline half a minute into February 1st.
-    cli_stdout(&app.cli(&[
-        "session",
-        "edit",
-        "--slug",
-        "lab1",
-        "--closes",
-        "2026-02-01T00:00:30Z",
-    ]));
+    move_lab1_deadline(&app, "2026-02-01T00:00:30Z");
     let pushes = [
         -50,           // early, in the minute before the opening
         -10,           // early, the same minute
@@ -398,4 +377,9 @@ async fn the_chart_counts_every_push_in_its_bucket_and_class(db: TestDb) {
             page.body
         );
     }
+}
+
+/// `labtrail session edit` of session lab1's deadline to `closes`; it must succeed.
+fn move_lab1_deadline(app: &TestApp, closes: &str) {
+    cli_stdout(&app.cli(&["session", "edit", "--slug", "lab1", "--closes", closes]));
 }

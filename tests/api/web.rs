@@ -6,14 +6,14 @@ use std::collections::HashMap;
 
 use entity::states::SignInMethod;
 use entity::web_session;
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::EntityTrait;
 
 use crate::backend_tests;
 use crate::fake_github::FakeGithub;
 use crate::github_files::{app_with_fake, deliver_alice_and_check, PUSHED_AT};
 use crate::helpers::{
     cli_stdout, push_payload, session_create_args, sha, spawn_app, spawn_app_with, AppOptions,
-    TestApp, TestDb, WebOauthOptions, JANUARY_2026,
+    TestApp, TestDb, JANUARY_2026,
 };
 use crate::tokens::{create_token, two_orgs};
 
@@ -42,6 +42,17 @@ pub struct Page {
 }
 
 impl Page {
+    /// The page answered `status` and shows `text` (the body is the failure message).
+    pub fn assert_shows(&self, status: u16, text: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        self.assert_contains(text);
+    }
+
+    /// The page shows `text` (the body is the failure message).
+    pub fn assert_contains(&self, text: &str) {
+        assert!(self.body.contains(text), "{}", self.body);
+    }
+
     pub fn location(&self) -> &str {
         self.headers
             .get("location")
@@ -201,13 +212,6 @@ async fn api_text(app: &TestApp, path: &str, token: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.expect("text"))
 }
 
-async fn sessions(app: &TestApp) -> u64 {
-    web_session::Entity::find()
-        .count(&app.db)
-        .await
-        .expect("count")
-}
-
 async fn token_sign_in_pages_downloads_and_sign_out(db: TestDb) {
     let app = spawn_app(&db).await;
     class(&app).await;
@@ -256,19 +260,14 @@ async fn token_sign_in_pages_downloads_and_sign_out(db: TestDb) {
     assert_eq!(app.audit_count("web_session.created", None).await, 1);
 
     let index = b.get("/").await;
-    assert_eq!(index.status, 200);
-    assert!(index.body.contains("Session lab1"), "{}", index.body);
+    index.assert_shows(200, "Session lab1");
     assert!(index.headers["content-security-policy"]
         .to_str()
         .unwrap()
         .starts_with("default-src 'none'"));
     // alice on time, bob late only, carol missing.
-    assert!(
-        index
-            .body
-            .contains("<td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">1</td>"),
-        "{}",
-        index.body
+    index.assert_contains(
+        "<td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">1</td>",
     );
 
     let page = b.get("/sessions/lab1").await;
@@ -302,11 +301,8 @@ async fn token_sign_in_pages_downloads_and_sign_out(db: TestDb) {
     assert_eq!(page.status, 200);
     assert!(page.body.contains(&attempt.after_sha));
     // No checkpoint yet: the page says when the proof will be ready instead of offering a failing link.
-    assert!(
-        page.body
-            .contains("No signed checkpoint covers this entry yet. Checkpoints are signed every"),
-        "{}",
-        page.body
+    page.assert_contains(
+        "No signed checkpoint covers this entry yet. Checkpoints are signed every",
     );
     assert_eq!(
         app.audit_count(
@@ -361,7 +357,7 @@ async fn forms_without_their_csrf_token_are_refused(db: TestDb) {
     let admin = create_token(&app, "boss", "admin", None);
     let mut b = Browser::new(&app.base_url);
     b.get("/login").await;
-    let before = (app.counts().await, sessions(&app).await);
+    let before = (app.counts().await, app.count(web_session::Entity).await);
     let without = b.post("/login", &[("token", &token)]).await;
     assert_eq!(without.status, 403);
     let wrong = b
@@ -377,7 +373,10 @@ async fn forms_without_their_csrf_token_are_refused(db: TestDb) {
             .status,
         403
     );
-    assert_eq!((app.counts().await, sessions(&app).await), before);
+    assert_eq!(
+        (app.counts().await, app.count(web_session::Entity).await),
+        before
+    );
     // A wrong token: 401, still nothing changed but the page.
     let bad = b.get("/login").await.field("csrf");
     let refused = b
@@ -385,7 +384,7 @@ async fn forms_without_their_csrf_token_are_refused(db: TestDb) {
         .await;
     assert_eq!(refused.status, 401);
     assert!(refused.body.contains("unknown or revoked"));
-    assert_eq!(sessions(&app).await, 0);
+    assert_eq!(app.count(web_session::Entity).await, 0);
 
     // Signed in: sign-out without (or with another session's) CSRF token is refused.
     assert_eq!(b.sign_in(&admin).await.status, 303);
@@ -461,22 +460,9 @@ pub async fn spawn_signing_in_with(
     team: Option<&str>,
     opts: AppOptions,
 ) -> TestApp {
-    let opts = AppOptions {
-        web_oauth: Some(WebOauthOptions {
-            web_url: fake.web_url(),
-            api_url: fake.api_url(),
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
-            team: team.map(Into::into),
-        }),
-        ..opts
-    };
-    let app = spawn_app_with(db, opts).await;
-    fake.set_oauth_client(
-        client_id,
-        client_secret,
-        &format!("{}/login/callback", app.base_url),
-    );
+    let app =
+        crate::helpers::spawn_app_signing_in_with(db, fake, (client_id, client_secret), team, opts)
+            .await;
     app.create_lab1_session().await;
     app.create_session("elsewhere", "lab9", "lab9-*", JANUARY_2026)
         .await;
@@ -557,7 +543,7 @@ async fn github_sign_in_owner_team_member_and_outsider(db: TestDb) {
         student.body
     );
     assert!(s.cookies.contains_key("lt_session"));
-    assert_eq!(sessions(&app).await, 3);
+    assert_eq!(app.count(web_session::Entity).await, 3);
     assert_eq!(s.get("/").await.location(), "/me");
     assert_eq!(s.get("/sessions/lab1").await.status, 404);
     assert_eq!(s.get("/sessions/lab1/grades.csv").await.status, 404);
@@ -693,7 +679,7 @@ async fn pages_show_local_times_and_extensions(db: TestDb) {
         "{}",
         index.body
     );
-    assert!(index.body.contains("(Europe/Paris)"), "{}", index.body);
+    index.assert_contains("(Europe/Paris)");
     assert!(!index.body.contains("UTC"), "{}", index.body);
 
     let page = b.get("/sessions/lab1").await;
@@ -722,11 +708,8 @@ async fn pages_show_local_times_and_extensions(db: TestDb) {
     );
     // The chart marks the extension, and its text alternative lists it.
     assert_eq!(page.body.matches("class=\"extension\"").count(), 1);
-    assert!(
-        page.body
-            .contains("1 extension marked by dotted lines: alice until 2026-02-01 01:00 +01:00."),
-        "{}",
-        page.body
+    page.assert_contains(
+        "1 extension marked by dotted lines: alice until 2026-02-01 01:00 +01:00.",
     );
 
     let attempts = app.attempts().await;
@@ -741,14 +724,9 @@ async fn pages_show_local_times_and_extensions(db: TestDb) {
         .get(&format!("/attempts/{}", id_of("course/lab1-bob")))
         .await;
     assert_eq!(bob_page.status, 200);
-    assert!(
-        bob_page
-            .body
-            .contains("2026-02-01 02:00 +01:00</time> (Europe/Paris; 2026-02-01 01:00:00 UTC)"),
-        "{}",
-        bob_page.body
-    );
-    assert!(bob_page.body.contains("Late by 2 h"), "{}", bob_page.body);
+    bob_page
+        .assert_contains("2026-02-01 02:00 +01:00</time> (Europe/Paris; 2026-02-01 01:00:00 UTC)");
+    bob_page.assert_contains("Late by 2 h");
     assert!(!bob_page.body.contains("extended"));
 
     let alice_page = b

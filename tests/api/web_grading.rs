@@ -87,7 +87,7 @@ async fn points_and_the_gradebook_download(db: TestDb) {
     assert_eq!(page.status, 200);
     let alice = page.body.find("course/lab1-alice").expect("alice's row");
     let bob = page.body.find("course/lab1-bob").expect("bob's row");
-    assert!(page.body.contains(">Points</a>"), "{}", page.body);
+    page.assert_contains(">Points</a>");
     assert!(
         page.body[alice..bob].contains("7/10 (success)"),
         "{}",
@@ -104,18 +104,13 @@ async fn points_and_the_gradebook_download(db: TestDb) {
 
     // The attempt pages: the score, or none yet.
     let scored = attempt_page(&app, &mut b, "lab1-alice", 2).await;
-    assert_eq!(scored.status, 200);
-    assert!(scored.body.contains("7/10 (success)"), "{}", scored.body);
+    scored.assert_shows(200, "7/10 (success)");
     let unscored = attempt_page(&app, &mut b, "lab1-alice", 1).await;
-    assert!(unscored.body.contains("no score yet"), "{}", unscored.body);
+    unscored.assert_contains("no score yet");
 
     // The front page links the gradebook; the download is the API's CSV, audited as a web export.
     let index = b.get("/").await;
-    assert!(
-        index.body.contains("href=\"/orgs/course/gradebook.csv\""),
-        "{}",
-        index.body
-    );
+    index.assert_contains("href=\"/orgs/course/gradebook.csv\"");
     let web = b
         .download("/orgs/course/gradebook.csv", "course-gradebook.csv")
         .await;
@@ -125,7 +120,7 @@ async fn points_and_the_gradebook_download(db: TestDb) {
     assert_eq!(api.status().as_u16(), 200);
     let api = api.text().await.expect("text");
     assert_eq!(web.body, api);
-    assert!(web.body.contains("id-alice,alice,Alice,7,"), "{}", web.body);
+    web.assert_contains("id-alice,alice,Alice,7,");
     assert_eq!(app.audit_count("web.gradebook_exported", None).await, 1);
     // Another organisation's gradebook is not found.
     assert_eq!(b.get("/orgs/other/gradebook.csv").await.status, 404);
@@ -139,7 +134,7 @@ async fn badges_final_attempts_and_the_student_page(db: TestDb) {
     let graded = b.get(&format!("/attempts/{final_id}")).await;
     assert_contains_all(&graded.body, &["On time</span>", "final (graded)"]);
     let late = attempt_page(&app, &mut b, "lab1-alice", 3).await;
-    assert!(late.body.contains("Late by 1 h"), "{}", late.body);
+    late.assert_contains("Late by 1 h");
     assert!(!late.body.contains("Late only"), "{}", late.body);
     assert!(
         late.body.contains(&format!(
@@ -151,12 +146,7 @@ async fn badges_final_attempts_and_the_student_page(db: TestDb) {
 
     // The session page links each student's page (the login and the last push).
     let page = b.get("/sessions/lab1").await;
-    assert!(
-        page.body
-            .contains("href=\"/sessions/lab1/students/id-alice\""),
-        "{}",
-        page.body
-    );
+    page.assert_contains("href=\"/sessions/lab1/students/id-alice\"");
     let before = app.audit_count("web.summary_read", None).await;
     let alice = b.get("/sessions/lab1/students/id-alice").await;
     assert_eq!(alice.status, 200, "{}", alice.body);
@@ -186,11 +176,7 @@ async fn badges_final_attempts_and_the_student_page(db: TestDb) {
         ],
     );
     // Pushed by someone else: named.
-    assert!(
-        alice.body.contains("<strong>helper</strong>"),
-        "{}",
-        alice.body
-    );
+    alice.assert_contains("<strong>helper</strong>");
     assert!(!alice.body.contains("lab1-bob"), "{}", alice.body);
     // By login too; bob's page has only bob's attempt.
     assert_eq!(b.get("/sessions/lab1/students/alice").await.status, 200);
@@ -216,11 +202,7 @@ async fn badges_final_attempts_and_the_student_page(db: TestDb) {
 async fn the_extension_form_grants_changes_and_removes(db: TestDb) {
     let (app, _, mut b) = instructor_of_graded_class(&db).await;
     let page = b.get("/sessions/lab1").await;
-    assert!(
-        page.body.contains("No student has an extension"),
-        "{}",
-        page.body
-    );
+    page.assert_contains("No student has an extension");
     let csrf = page.field("csrf");
     let late = attempt_id(&app, "lab1-alice", 3).await;
 
@@ -249,18 +231,14 @@ async fn the_extension_form_grants_changes_and_removes(db: TestDb) {
         page.body
     );
     let graded = b.get(&format!("/attempts/{late}")).await;
-    assert!(graded.body.contains("final (graded)"), "{}", graded.body);
+    graded.assert_contains("final (graded)");
 
     // Changed: back before her late push.
     let changed =
         extension_form(&mut b, Some(&csrf), "alice", ("closes", "2026-02-01T00:30")).await;
     assert_eq!(changed.status, 303, "{}", changed.body);
     let page = b.get("/sessions/lab1").await;
-    assert!(
-        page.body.contains("2026-02-01 00:30 +00:00"),
-        "{}",
-        page.body
-    );
+    page.assert_contains("2026-02-01 00:30 +00:00");
     assert!(
         !page.body.contains("2026-02-01 02:00 +00:00"),
         "{}",
@@ -284,15 +262,10 @@ async fn the_extension_form_grants_changes_and_removes(db: TestDb) {
         1
     );
     let page = b.get("/sessions/lab1").await;
-    assert!(
-        page.body.contains("No student has an extension"),
-        "{}",
-        page.body
-    );
+    page.assert_contains("No student has an extension");
     // Removing again: refused on the page.
     let again = extension_form(&mut b, Some(&csrf), "alice", ("action", "remove")).await;
-    assert_eq!(again.status, 400, "{}", again.body);
-    assert!(again.body.contains("has no extension"), "{}", again.body);
+    again.assert_shows(400, "has no extension");
     // The actor is the web session.
     let actors = app
         .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'lab_session.extended' AND actor LIKE 'web_session:%'")

@@ -6,7 +6,6 @@
 
 use chrono::Utc;
 use labtrail::web::signed::{CookieKey, KeySource};
-use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::backend_tests;
 use crate::helpers::{run_cli, serve_command, spawn_app, ServeProcess, TestDb};
@@ -22,13 +21,6 @@ backend_tests!(
     cookies_are_host_prefixed_over_https_only,
 );
 
-async fn login_states(app: &crate::helpers::TestApp) -> u64 {
-    entity::web_login_state::Entity::find()
-        .count(&app.db)
-        .await
-        .expect("count")
-}
-
 async fn a_page_number_past_any_offset_is_404_and_the_server_answers(db: TestDb) {
     let app = spawn_app(&db).await;
     class(&app).await;
@@ -37,7 +29,7 @@ async fn a_page_number_past_any_offset_is_404_and_the_server_answers(db: TestDb)
     for page in ["18446744073709551615", "9223372036854775807", "1000000"] {
         let answer = b.get(&format!("/attempts/{attempt}?page={page}")).await;
         assert_eq!(answer.status, 404, "page {page}: {}", answer.body);
-        assert!(answer.body.contains("No page"), "{}", answer.body);
+        answer.assert_contains("No page");
     }
     // The same browser (and connection pool) still gets its pages: nothing panicked.
     let fine = b.get(&format!("/attempts/{attempt}")).await;
@@ -59,7 +51,11 @@ async fn github_sign_in_state_is_a_signed_expiring_cookie(db: TestDb) {
             assert!(cookie.contains(flag), "{cookie}");
         }
     }
-    assert_eq!(login_states(&app).await, 0, "no row per anonymous visit");
+    assert_eq!(
+        app.count(entity::web_login_state::Entity).await,
+        0,
+        "no row per anonymous visit"
+    );
 
     // The flow through the fake GitHub still signs in.
     fake.sign_in_browser(501, "prof");
@@ -88,11 +84,7 @@ async fn github_sign_in_state_is_a_signed_expiring_cookie(db: TestDb) {
         t.cookies.insert("lt_oauth_state".into(), forged.clone());
         let refused = t.get(&callback).await;
         assert_eq!(refused.status, 403, "{forged}: {}", refused.body);
-        assert!(
-            refused.body.contains("not valid any more"),
-            "{}",
-            refused.body
-        );
+        refused.assert_contains("not valid any more");
     }
     assert_eq!(
         fake.oauth_seen().len(),
@@ -109,12 +101,7 @@ async fn github_sign_in_state_is_a_signed_expiring_cookie(db: TestDb) {
         key.state_cookie("nonce-1", now - 1),
     );
     let expired = e.get("/login/callback?state=nonce-1&code=c").await;
-    assert_eq!(expired.status, 403);
-    assert!(
-        expired.body.contains("not valid any more"),
-        "{}",
-        expired.body
-    );
+    expired.assert_shows(403, "not valid any more");
     // The same, unexpired, passes the state check (and GitHub refuses the made-up code): the key above is
     // the server's, so the expiry alone refused the one before.
     e.cookies.insert(
@@ -136,12 +123,7 @@ async fn github_sign_in_state_is_a_signed_expiring_cookie(db: TestDb) {
             "/login/callback?error=access_denied&error_description={words}&state=nope"
         ))
         .await;
-    assert_eq!(foreign.status, 403);
-    assert!(
-        foreign.body.contains("not valid any more"),
-        "{}",
-        foreign.body
-    );
+    foreign.assert_shows(403, "not valid any more");
     x.cookies.insert(
         "lt_oauth_state".into(),
         key.state_cookie("nonce-2", now + 600),
@@ -155,12 +137,7 @@ async fn github_sign_in_state_is_a_signed_expiring_cookie(db: TestDb) {
                 "/login/callback?error={error}&error_description={words}&state=nonce-2"
             ))
             .await;
-        assert_eq!(denied.status, 403);
-        assert!(
-            denied.body.contains("GitHub did not sign you in"),
-            "{}",
-            denied.body
-        );
+        denied.assert_shows(403, "GitHub did not sign you in");
         for echoed in ["locked", "555", "access_denied"] {
             assert!(
                 !denied.body.contains(echoed),
@@ -169,7 +146,7 @@ async fn github_sign_in_state_is_a_signed_expiring_cookie(db: TestDb) {
             );
         }
     }
-    assert_eq!(login_states(&app).await, 0);
+    assert_eq!(app.count(entity::web_login_state::Entity).await, 0);
 }
 
 async fn a_chosen_login_csrf_pair_is_refused(db: TestDb) {
@@ -222,13 +199,17 @@ async fn sign_in_cookie_names(db: &TestDb, public_url: &str, token: &str) -> Vec
     let at = page.find(key).expect("the csrf field") + key.len();
     let csrf = page[at..].split('"').next().expect("value").to_owned();
     let mut names = vec![set.clone()];
-    let signed_in = client
-        .post(format!("{}/login", serve.base_url))
-        .header("cookie", pair)
-        .form(&[("token", token), ("csrf", &csrf)])
-        .send()
-        .await
-        .expect("sign in");
+    // The sign-in form posted with `cookie`.
+    let sign_in = async |cookie: &str| {
+        client
+            .post(format!("{}/login", serve.base_url))
+            .header("cookie", cookie)
+            .form(&[("token", token), ("csrf", &csrf)])
+            .send()
+            .await
+            .expect("sign in")
+    };
+    let signed_in = sign_in(pair).await;
     assert_eq!(signed_in.status().as_u16(), 303);
     names.extend(
         signed_in
@@ -239,13 +220,7 @@ async fn sign_in_cookie_names(db: &TestDb, public_url: &str, token: &str) -> Vec
     );
     // Over https the plain name is not read: the same pair under it is refused.
     if let Some(plain) = pair.strip_prefix("__Host-") {
-        let refused = client
-            .post(format!("{}/login", serve.base_url))
-            .header("cookie", plain)
-            .form(&[("token", token), ("csrf", &csrf)])
-            .send()
-            .await
-            .expect("sign in");
+        let refused = sign_in(plain).await;
         assert_eq!(refused.status().as_u16(), 403);
     }
     names

@@ -612,40 +612,28 @@ impl FakeGithub {
         external_id: &str,
         app_id: u64,
     ) -> i64 {
-        let mut st = self.st();
-        let id = checks::next_id(&st);
-        st.check_runs.push(CheckRun {
-            id,
-            repo: repo.to_owned(),
-            head_sha: sha.to_owned(),
-            name: name.to_owned(),
+        self.add_completed_run(|id| CheckRun {
             external_id: Some(external_id.to_owned()),
-            conclusion: Some("success".into()),
             title: "elsewhere".into(),
-            summary: String::new(),
-            app_id,
-            details_url: None,
-        });
-        id
+            ..CheckRun::succeeded(id, (repo, sha, name), app_id)
+        })
     }
 
     /// A completed run of another App (GitHub Actions' autograding) whose output summary is `summary`
     /// (the autograding reporter writes `Points 7/10`), as `GET …/commits/{sha}/check-runs` lists it.
     pub fn add_graded_check_run(&self, repo: &str, sha: &str, name: &str, summary: &str) -> i64 {
-        let mut st = self.st();
-        let id = checks::next_id(&st);
-        st.check_runs.push(CheckRun {
-            id,
-            repo: repo.to_owned(),
-            head_sha: sha.to_owned(),
-            name: name.to_owned(),
-            external_id: None,
-            conclusion: Some("success".into()),
+        self.add_completed_run(|id| CheckRun {
             title: "Autograding".into(),
             summary: summary.to_owned(),
-            app_id: 15368,
-            details_url: None,
-        });
+            ..CheckRun::succeeded(id, (repo, sha, name), 15368)
+        })
+    }
+
+    /// Store the run `run` makes of the next check run id; that id.
+    fn add_completed_run(&self, run: impl FnOnce(i64) -> CheckRun) -> i64 {
+        let mut st = self.st();
+        let id = checks::next_id(&st);
+        st.check_runs.push(run(id));
         id
     }
 

@@ -117,6 +117,25 @@ pub struct CheckRun {
     pub details_url: Option<String>,
 }
 
+impl CheckRun {
+    /// Run `id` of App `app_id` on (repository, head SHA, name), completed with `success`: no external
+    /// id, title, summary or Details link.
+    pub fn succeeded(id: i64, (repo, sha, name): (&str, &str, &str), app_id: u64) -> Self {
+        Self {
+            id,
+            repo: repo.to_owned(),
+            head_sha: sha.to_owned(),
+            name: name.to_owned(),
+            external_id: None,
+            conclusion: Some("success".into()),
+            title: String::new(),
+            summary: String::new(),
+            app_id,
+            details_url: None,
+        }
+    }
+}
+
 /// An installation access token.
 #[derive(Debug, Clone)]
 pub(super) struct Token {
