@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use entity::{audit_checkpoint, audit_head, audit_log};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -28,6 +29,8 @@ const PAGE: u64 = 1000;
 pub enum VerifyError {
     #[error("cannot read the database")]
     Db(#[from] DbErr),
+    #[error("the records check stopped: {0}")]
+    Task(String),
     #[error("the audit_head row is missing: is this a labtrail database with migrations applied?")]
     NoHead,
     #[error("the log was started with origin {stored:?} but {configured:?} is configured (set LABTRAIL_AUDIT_ORIGIN)")]
@@ -99,7 +102,7 @@ pub struct VerifyReport {
 }
 
 /// Verify the whole stored chain against `origin` (no checkpoints, no archives).
-pub async fn verify(db: &impl ConnectionTrait, origin: &str) -> Result<Verdict, VerifyError> {
+pub async fn verify(db: &DatabaseConnection, origin: &str) -> Result<Verdict, VerifyError> {
     Ok(verify_with(db, origin, &Evidence::default()).await?.verdict)
 }
 
@@ -109,7 +112,7 @@ type Signed = BTreeMap<i64, Vec<(Option<Hash>, Option<Hash>, String)>>;
 
 /// Verify the chain, the checkpoints (stored, external, in archive manifests) and the archives.
 pub async fn verify_with(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     origin: &str,
     ev: &Evidence,
 ) -> Result<VerifyReport, VerifyError> {
@@ -168,17 +171,18 @@ pub async fn verify_with(
     }
     let verifier = ev.verifier.as_ref();
     // The chain walk (entries by seq) and the records check (entries by subject, then the rows) read
-    // different things: on PostgreSQL they run side by side on two connections, each waiting on the
-    // server while the other computes. The records' summary counts only when the chain is intact.
-    let (chain, records) = tokio::join!(
-        check_chain(db, origin, &head, &signed, segments, verifier, &mut report),
-        records::check(db, head.archived_upto),
-    );
+    // different things: they run side by side, the records check in a task of its own (another core) on
+    // another pooled connection. The records' summary counts only when the chain is intact.
+    let records_db = db.clone();
+    let archived_upto = head.archived_upto;
+    let records = tokio::spawn(async move { records::check(&records_db, archived_upto).await });
+    let chain = check_chain(db, origin, &head, &signed, segments, verifier, &mut report).await;
+    let records = records.await;
     if let Err(verdict) = chain? {
         report.verdict = verdict;
         return Ok(report);
     }
-    let summary = records?;
+    let summary = records.map_err(|e| VerifyError::Task(e.to_string()))??;
     if summary.unchecked_archived > 0 {
         report.notes.push(format!(
             "{} rows were not compared with the log: the entries that set them are archived",

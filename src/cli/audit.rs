@@ -296,17 +296,22 @@ pub(super) async fn verify(g: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<E
         witnesses,
         quorum,
     };
-    let db = match db::connect(&g.database_url).await {
+    // Three readers: the chain walk, the records check and the kept state's recomputation run side by
+    // side (each its own task and, on SQLite, its own connection).
+    let db = match db::connect_for_reading(&g.database_url, 3).await {
         Ok(db) => db,
         Err(e) => return cannot(format!("cannot open the database: {e}")),
     };
+    let state_db = db.clone();
+    let state = tokio::spawn(async move { db::student_state::check_all(&state_db).await });
     let report = match verify_with(&db, &g.origin(), &evidence).await {
         Ok(report) => report,
         Err(e) => return cannot(crate::error::Chain(&e).to_string()),
     };
-    let state = match db::student_state::check_all(&db).await {
-        Ok(state) => state,
-        Err(e) => return cannot(format!("cannot check the kept student state: {e}")),
+    let state = match state.await {
+        Ok(Ok(state)) => state,
+        Ok(Err(e)) => return cannot(format!("cannot check the kept student state: {e}")),
+        Err(e) => return cannot(format!("the kept student state's check stopped: {e}")),
     };
     let code = print_report(&report);
     Ok(if print_state(&state) {

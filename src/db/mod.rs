@@ -101,6 +101,20 @@ pub fn is_missing_database(e: &DbErr) -> bool {
 /// instead of contending for the file lock. The webhook handler bounds the whole store at 8 s, inside
 /// GitHub's 10 s delivery timeout, and answers 503 past it.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_pooled(url, 1).await
+}
+
+/// [`connect`] for a command that only reads and reads several things at once (`audit verify`): on
+/// SQLite a pool of `sqlite_connections` (WAL lets readers run side by side, each on its own thread)
+/// instead of one; PostgreSQL as [`connect`].
+pub async fn connect_for_reading(
+    url: &str,
+    sqlite_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    connect_pooled(url, sqlite_connections.max(1)).await
+}
+
+async fn connect_pooled(url: &str, sqlite_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let sqlite_file = sqlite_path(url);
     if let Some(path) = &sqlite_file {
         create_private_if_allowed(url, path);
@@ -115,7 +129,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             .foreign_keys(true)
             .disable_statement_logging();
         SqlxSqliteConnector::from_sqlx_sqlite_pool(
-            open_pool(options, 1, Duration::from_secs(8)).await?,
+            open_pool(options, sqlite_connections, Duration::from_secs(8)).await?,
         )
     } else if SqlxPostgresConnector::accepts(url) {
         let options = url
