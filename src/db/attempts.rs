@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use entity::{lab_attempt, lab_attempt_file, lab_session};
 use sea_orm::sea_query::{Condition, Expr, Func, LikeExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, SelectTwo, Set, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SelectTwo, Set, Statement, TransactionTrait,
 };
 
 use crate::audit::{self, entries, AuditError, Receipt};
@@ -561,20 +561,6 @@ pub async fn list(
     }
     let rows = q.order_by_asc(lab_attempt::Column::Id).all(db).await?;
     with_files(db, rows).await
-}
-
-/// How many attempts the filter selects (its limit aside), and the greatest id among them.
-pub async fn extent(
-    db: &impl ConnectionTrait,
-    filter: &AttemptFilter,
-) -> Result<(u64, Option<i64>), DbErr> {
-    let count = filtered(filter).count(db).await?;
-    let newest = filtered(filter)
-        .order_by_desc(lab_attempt::Column::Id)
-        .limit(1)
-        .all(db)
-        .await?;
-    Ok((count, newest.first().map(|(a, _)| a.id)))
 }
 
 /// `_` and `%` in a repository name are themselves, not wildcards: escaped with `\`, named as the escape

@@ -76,6 +76,32 @@ pub struct ExportedAttempt {
     pub early_now: bool,
 }
 
+/// How many attempts of session `session_id` the filter selects (its slug and limit aside), and the
+/// greatest id among them: one aggregate over `lab_attempt` alone.
+pub async fn extent(
+    db: &impl ConnectionTrait,
+    session_id: i64,
+    filter: &AttemptFilter,
+) -> Result<(u64, Option<i64>), DbErr> {
+    use lab_attempt::Column as C;
+    let filter = AttemptFilter {
+        session_id: Some(session_id),
+        session_slug: None,
+        limit: None,
+        ..filter.clone()
+    };
+    let found: Option<(i64, Option<i64>)> = lab_attempt::Entity::find()
+        .select_only()
+        .expr(Expr::col((lab_attempt::Entity, C::Id)).count())
+        .expr(Expr::col((lab_attempt::Entity, C::Id)).max())
+        .filter(crate::db::attempts::conditions(&filter))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let (count, newest) = found.unwrap_or((0, None));
+    Ok((u64::try_from(count).unwrap_or(0), newest))
+}
+
 /// A row as read.
 #[derive(Debug, FromQueryResult)]
 struct Read {

@@ -342,7 +342,7 @@ pub async fn attempts_export(
         session_id: Some(session.id),
         ..filter
     };
-    let (count, upto) = db::attempts::extent(ctx.db, &filter).await?;
+    let (count, upto) = db::export::extent(ctx.db, session.id, &filter).await?;
     let detail = ReadDetail::AttemptsStream {
         session_id: session.id,
         format: ExportFormat::Csv,
