@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{lab_attempt, lab_attempt_file, lab_session};
-use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::sea_query::{Condition, Expr, Func, LikeExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, SelectTwo, Set, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SelectTwo, Set, Statement, TransactionTrait,
 };
 
 use crate::audit::{self, entries, AuditError, Receipt};
@@ -514,38 +514,40 @@ pub struct AttemptFilter {
 
 /// The attempts (with their sessions) the filter selects, unordered and unlimited.
 fn filtered(filter: &AttemptFilter) -> SelectTwo<lab_attempt::Entity, lab_session::Entity> {
-    use lab_attempt::Column as C;
     let mut q = lab_attempt::Entity::find().find_also_related(lab_session::Entity);
     if let Some(slug) = &filter.session_slug {
         q = q.filter(lab_session::Column::Slug.eq(slug.as_str()));
     }
+    q.filter(conditions(filter))
+}
+
+/// The filter's conditions on `lab_attempt`'s own columns (all but the session's slug and the limit).
+pub(crate) fn conditions(filter: &AttemptFilter) -> Condition {
+    use lab_attempt::Column as C;
+    let mut all = Condition::all();
     if let Some(repo) = &filter.repo {
         let repo = repo.to_ascii_lowercase();
-        let lower = Expr::expr(Func::lower(Expr::col((
-            lab_attempt::Entity,
-            C::RepositoryFullName,
-        ))));
-        q = if repo.contains('/') {
-            q.filter(lower.eq(repo))
-        } else {
-            q.filter(
-                lower
-                    .clone()
-                    .eq(repo.clone())
-                    .or(Expr::expr(Func::lower(Expr::col((
-                        lab_attempt::Entity,
-                        C::RepositoryFullName,
-                    ))))
-                    .like(LikeExpr::new(format!("%/{}", escape_like(&repo))).escape('\\'))),
-            )
+        let lower = || {
+            Expr::expr(Func::lower(Expr::col((
+                lab_attempt::Entity,
+                C::RepositoryFullName,
+            ))))
         };
+        all =
+            if repo.contains('/') {
+                all.add(lower().eq(repo))
+            } else {
+                all.add(lower().eq(repo.clone()).or(
+                    lower().like(LikeExpr::new(format!("%/{}", escape_like(&repo))).escape('\\')),
+                ))
+            };
     }
-    q.apply_if(filter.session_id, |q, id| q.filter(C::SessionId.eq(id)))
-        .apply_if(filter.late, |q, late| q.filter(C::Late.eq(late)))
-        .apply_if(filter.since, |q, since| q.filter(C::PushedAt.gte(since)))
-        .apply_if(filter.until, |q, until| q.filter(C::PushedAt.lt(until)))
-        .apply_if(filter.after_id, |q, after| q.filter(C::Id.gt(after)))
-        .apply_if(filter.upto_id, |q, upto| q.filter(C::Id.lte(upto)))
+    all.add_option(filter.session_id.map(|id| C::SessionId.eq(id)))
+        .add_option(filter.late.map(|late| C::Late.eq(late)))
+        .add_option(filter.since.map(|since| C::PushedAt.gte(since)))
+        .add_option(filter.until.map(|until| C::PushedAt.lt(until)))
+        .add_option(filter.after_id.map(|after| C::Id.gt(after)))
+        .add_option(filter.upto_id.map(|upto| C::Id.lte(upto)))
 }
 
 /// Attempts matching the filter, in recording order, with their files.
@@ -559,20 +561,6 @@ pub async fn list(
     }
     let rows = q.order_by_asc(lab_attempt::Column::Id).all(db).await?;
     with_files(db, rows).await
-}
-
-/// How many attempts the filter selects (its limit aside), and the greatest id among them.
-pub async fn extent(
-    db: &impl ConnectionTrait,
-    filter: &AttemptFilter,
-) -> Result<(u64, Option<i64>), DbErr> {
-    let count = filtered(filter).count(db).await?;
-    let newest = filtered(filter)
-        .order_by_desc(lab_attempt::Column::Id)
-        .limit(1)
-        .all(db)
-        .await?;
-    Ok((count, newest.first().map(|(a, _)| a.id)))
 }
 
 /// `_` and `%` in a repository name are themselves, not wildcards: escaped with `\`, named as the escape

@@ -4,6 +4,7 @@
 pub mod attempts;
 pub mod check_runs;
 pub mod deliveries;
+pub mod export;
 pub mod gradebook;
 pub mod installations;
 pub mod invitations;

@@ -86,7 +86,7 @@ const MAX_LIMIT: u64 = 1000;
 const CSV_CHUNK: usize = 500;
 /// Attempts read a query (and encoded a chunk) in a streamed attempts export: few round trips, a few MB a
 /// page at most.
-const EXPORT_PAGE: usize = 2000;
+const EXPORT_PAGE: usize = 5000;
 
 /// The routes, to be nested under `/api/v1`; each is documented in [`ApiDoc`] (a test checks it).
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
@@ -292,16 +292,15 @@ pub(super) async fn session_attempts(
     if csv && q.limit.is_none() {
         let (session, filter, upto) =
             reads::attempts_export(ctx(&state), &caller.0, session, filter).await?;
-        return Ok(attempts_csv(
-            state.db.clone(),
-            filter,
-            upto,
-            &format!("{}-attempts.csv", session.slug),
-        ));
+        return Ok(attempts_csv(state.db.clone(), session, filter, upto));
     }
     let format = ExportFormat::of_csv(csv);
     let page = reads::attempts_page(ctx(&state), &caller.0, session, filter, limit, format).await?;
-    let rows: Vec<AttemptRow> = page.attempts.iter().map(AttemptRow::from).collect();
+    let rows: Vec<AttemptRow> = page
+        .attempts
+        .iter()
+        .map(|a| AttemptRow::exported(a, &page.session))
+        .collect();
     if csv {
         let mut response = csv_download(rows, &format!("{}-attempts.csv", page.session.slug));
         if let Some(c) = page
@@ -389,28 +388,38 @@ pub(crate) fn csv_stream(
     csv_response(chunks, filename)
 }
 
-/// The attempts of `filter` up to attempt `upto` as one streamed CSV download named `filename`, read in
-/// pages of [`EXPORT_PAGE`] (the API's and the web view's "All attempts (CSV)"); the caller audits first.
+/// The attempts of `session` that `filter` selects up to attempt `upto` as one streamed CSV download
+/// (`<slug>-attempts.csv`), read in pages of [`EXPORT_PAGE`] and each page encoded into one buffer (the
+/// API's and the web view's "All attempts (CSV)"); the caller audits first.
 pub(crate) fn attempts_csv(
     db: crate::db::Pool,
+    session: entity::lab_session::Model,
     filter: AttemptFilter,
     upto: Option<i64>,
-    filename: &str,
 ) -> Response {
-    let pages = Box::pin(reads::export_pages(db, filter, upto, EXPORT_PAGE));
-    let chunks = futures_util::stream::unfold((pages, true), |(mut pages, header)| async move {
-        use futures_util::StreamExt;
-        match pages.next().await {
-            Some(Ok(views)) => {
-                let rows: Vec<AttemptRow> = views.iter().map(AttemptRow::from).collect();
-                Some((encode_chunk(&rows, header), (pages, false)))
+    let filename = format!("{}-attempts.csv", session.slug);
+    let csv = crate::report::export::AttemptsCsv::new(&session);
+    let pages = Box::pin(reads::export_pages(db, session, filter, upto, EXPORT_PAGE));
+    let chunks = futures_util::stream::unfold(
+        (pages, csv, true),
+        |(mut pages, mut csv, first)| async move {
+            use futures_util::StreamExt;
+            match pages.next().await {
+                Some(Ok(rows)) => {
+                    let bytes = csv.page(&rows).map_err(std::io::Error::other);
+                    Some((bytes, (pages, csv, false)))
+                }
+                Some(Err(e)) => Some((Err(std::io::Error::other(e)), (pages, csv, false))),
+                // No attempt: the header alone.
+                None if first => {
+                    let bytes = csv.page(&[]).map_err(std::io::Error::other);
+                    Some((bytes, (pages, csv, false)))
+                }
+                None => None,
             }
-            Some(Err(e)) => Some((Err(std::io::Error::other(e)), (pages, false))),
-            None if header => Some((encode_chunk::<AttemptRow>(&[], true), (pages, false))),
-            None => None,
-        }
-    });
-    csv_response(chunks, filename)
+        },
+    );
+    csv_response(chunks, &filename)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

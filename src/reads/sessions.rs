@@ -12,6 +12,7 @@ use super::viewer::{Channel, Viewer, Who};
 use super::{record, Ctx, ReadError};
 use crate::audit::proof::{self, Proof, ProveError};
 use crate::db::attempts::{AttemptFilter, AttemptView};
+use crate::db::export::{ExportSession, ExportedAttempt};
 use crate::db::summary::StudentSummary;
 use crate::db::{self};
 use crate::domain::summary::Status;
@@ -285,7 +286,7 @@ pub async fn grades(
 /// One page of a session's attempts.
 pub struct AttemptsPage {
     pub session: lab_session::Model,
-    pub attempts: Vec<AttemptView>,
+    pub attempts: Vec<ExportedAttempt>,
     /// The cursor of the next page; `None` on the last.
     pub next_cursor: Option<String>,
 }
@@ -299,22 +300,19 @@ pub async fn attempts_page(
     limit: u64,
     format: ExportFormat,
 ) -> Result<AttemptsPage, ReadError> {
-    let (session, filter) = within_session(ctx, viewer, (slug, org), filter).await?;
-    let filter = AttemptFilter {
-        limit: Some(limit.saturating_add(1)),
-        ..filter
-    };
-    let mut attempts = db::attempts::list(ctx.db, &filter).await?;
+    let session = ExportSession::load(ctx.db, session(ctx, viewer, slug, org).await?).await?;
+    let mut attempts = db::export::page(ctx.db, &session, &filter, limit.saturating_add(1)).await?;
+    let session = session.session;
     let more = attempts.len() as u64 > limit;
     attempts.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = more
-        .then(|| attempts.last().map(|v| v.attempt.id.to_string()))
+        .then(|| attempts.last().map(|a| a.id.to_string()))
         .flatten();
     let detail = ReadDetail::AttemptsPage {
         session_id: session.id,
         format,
         count: attempts.len(),
-        attempt_ids: attempts.iter().map(|v| v.attempt.id).collect(),
+        attempt_ids: attempts.iter().map(|a| a.id).collect(),
     };
     record_export(ctx, viewer, &session, detail).await?;
     Ok(AttemptsPage {
@@ -333,7 +331,7 @@ pub async fn attempts_export(
     filter: AttemptFilter,
 ) -> Result<(lab_session::Model, AttemptFilter, Option<i64>), ReadError> {
     let (session, filter) = within_session(ctx, viewer, (slug, org), filter).await?;
-    let (count, upto) = db::attempts::extent(ctx.db, &filter).await?;
+    let (count, upto) = db::export::extent(ctx.db, session.id, &filter).await?;
     let detail = ReadDetail::AttemptsStream {
         session_id: session.id,
         format: ExportFormat::Csv,
@@ -615,29 +613,37 @@ async fn record_attempt_read(
 }
 
 /// The attempts of an export [`attempts_export`] recorded, `chunk` at a time by id up to `upto` (none when
-/// `upto` is `None`): constant memory for any size. A task reads ahead one page while the one before is
-/// encoded and sent (at most three pages in memory: the one sent, one waiting, one being read); it stops
-/// when the stream is dropped (the client went away).
+/// `upto` is `None`), through the export's read ([`db::export::page`]: the session's deadlines read once):
+/// constant memory for any size. A task reads ahead one page while the one before is encoded and sent (at
+/// most three pages in memory: the one sent, one waiting, one being read); it stops when the stream is
+/// dropped (the client went away).
 pub fn export_pages(
     db: DatabaseConnection,
+    session: lab_session::Model,
     filter: AttemptFilter,
     upto: Option<i64>,
     chunk: usize,
-) -> impl Stream<Item = Result<Vec<AttemptView>, DbErr>> + Send + 'static {
+) -> impl Stream<Item = Result<Vec<ExportedAttempt>, DbErr>> + Send + 'static {
     let mut page = AttemptFilter {
         upto_id: Some(upto.unwrap_or(0)),
-        limit: Some(chunk as u64),
         ..filter
     };
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tokio::spawn(async move {
+        let session = match ExportSession::load(&db, session).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
         loop {
-            let read = db::attempts::list(&db, &page).await;
+            let read = db::export::page(&db, &session, &page, chunk as u64).await;
             let more = match &read {
-                Ok(views) if views.is_empty() => return,
-                Ok(views) => {
-                    page.after_id = views.last().map(|v| v.attempt.id).or(page.after_id);
-                    views.len() == chunk
+                Ok(rows) if rows.is_empty() => return,
+                Ok(rows) => {
+                    page.after_id = rows.last().map(|a| a.id).or(page.after_id);
+                    rows.len() == chunk
                 }
                 Err(_) => false,
             };

@@ -8,6 +8,7 @@
 //! built as a sorted `serde_json` map), so serialising a row directly gives the same bytes.
 
 pub mod check_run;
+pub mod export;
 pub mod gradebook;
 mod plural;
 

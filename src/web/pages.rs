@@ -454,9 +454,9 @@ pub async fn attempts_csv(
     .await?;
     Ok(api::attempts_csv(
         state.app.db.clone(),
+        session,
         filter,
         upto,
-        &format!("{}-attempts.csv", session.slug),
     ))
 }
 

@@ -18,6 +18,7 @@ backend_tests!(
     roster_import_updates_in_place_and_refuses_bad_files,
     every_csv_neutralises_formula_cells,
     api_csv_downloads_stream_and_stay_in_their_org,
+    the_export_read_gives_the_listings_bytes,
 );
 
 const GRADES_HEADER: &str = "assignment_name,assignment_url,starter_code_url,github_username,\
@@ -486,4 +487,124 @@ async fn api_csv_downloads_stream_and_stay_in_their_org(db: TestDb) {
         400,
     )
     .await;
+}
+
+/// The export's read (`db::export`, issue 24: the API's and the web view's streamed CSV, the API's JSON
+/// pages) gives byte for byte what the listing (`db::attempts::list`, the CLI's) gives, on a class with
+/// files, scores (points, and a conclusion alone), an extension, late attempts and a filter.
+async fn the_export_read_gives_the_listings_bytes(db: TestDb) {
+    let app = spawn_app(&db).await;
+    class(&app).await;
+    // Files out of path order, in every status, with a space, a formula character and a non-ASCII name.
+    let mut p = push_payload("course", "lab1-bob", 12, &sha(8), OPENS + 600);
+    p["commits"][0]["added"] = serde_json::json!([
+        "src/b.rs",
+        "README.md",
+        "src/a b.rs",
+        "\u{dc}.txt",
+        "=x.txt"
+    ]);
+    p["commits"][0]["removed"] = serde_json::json!(["old.txt"]);
+    p["commits"][0]["modified"] = serde_json::json!(["src/lib.rs"]);
+    assert_eq!(app.deliver_push("d-8", &p).await.status().as_u16(), 202);
+    app.drain().await;
+    // erin's late push is on time for her own deadline; bob's attempt has points, alice's late one a
+    // conclusion alone.
+    ok(&app.cli(&[
+        "session",
+        "extend",
+        "--slug",
+        "lab1",
+        "--student",
+        "erin",
+        "--closes",
+        "2026-03-01T00:00:00Z",
+    ]));
+    crate::scores::autograded(&app, "run-1", ("lab1-bob", 12), 4, 101, "Points 7/10").await;
+    crate::scores::autograded(&app, "run-2", ("lab1-alice", 11), 3, 102, "no points").await;
+    app.drain().await;
+    let ta = create_token(&app, "ta", "instructor", Some("course"));
+    let csv_of = |path: &'static str| {
+        let (app, ta) = (&app, &ta);
+        async move {
+            download(app, path, ta, "lab1-attempts.csv")
+                .await
+                .text()
+                .await
+                .expect("body")
+        }
+    };
+    let listing = |more: &[&str]| {
+        let mut args = vec!["attempts", "list", "--session", "lab1"];
+        args.extend_from_slice(more);
+        ok(&app.cli(&args))
+    };
+    let exported = csv_of("/sessions/lab1/attempts?format=csv").await;
+    assert_eq!(exported, listing(&["--format", "csv"]));
+    // The data is what the comparison is about.
+    let mut reader = csv::Reader::from_reader(exported.as_bytes());
+    let header = reader.headers().expect("header").clone();
+    let rows: Vec<std::collections::HashMap<String, String>> = reader
+        .records()
+        .map(|r| {
+            let r = r.expect("record");
+            header
+                .iter()
+                .zip(r.iter())
+                .map(|(h, c)| (h.to_owned(), c.to_owned()))
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 8);
+    let row = |after: u64| {
+        rows.iter()
+            .find(|r| r["after"] == sha(after))
+            .expect("the attempt")
+    };
+    // One cell, its lines' breaks written out as text (every CSV cell goes through `escape_controls`).
+    let files = &row(8)["files"];
+    assert_eq!(files.split("\\x0a").count(), 7, "{files:?}");
+    assert!(files.contains("added =x.txt"), "{files:?}");
+    assert_eq!(
+        (
+            row(4)["points"].as_str(),
+            row(4)["points_available"].as_str()
+        ),
+        ("7", "10")
+    );
+    assert_eq!(row(3)["points"], "");
+    assert_ne!(row(3)["conclusion"], "");
+    assert_eq!(
+        (row(3)["late"].as_str(), row(3)["late_now"].as_str()),
+        ("true", "true")
+    );
+    assert_eq!(
+        (row(6)["late"].as_str(), row(6)["late_now"].as_str()),
+        ("true", "false")
+    );
+    // A filter, and the JSON pages (the cursor read through the export's read) against the CLI's JSON.
+    assert_eq!(
+        csv_of("/sessions/lab1/attempts?format=csv&repo=lab1-alice").await,
+        listing(&["--repo", "lab1-alice", "--format", "csv"])
+    );
+    let mut pages = Vec::new();
+    let mut path = "/sessions/lab1/attempts?limit=3".to_owned();
+    loop {
+        let (status, page) = get(&app, &path, Some(&ta)).await;
+        assert_eq!(status, 200);
+        pages.extend(
+            page["attempts"]
+                .as_array()
+                .expect("attempts")
+                .iter()
+                .cloned(),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/sessions/lab1/attempts?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    let cli: Value = serde_json::from_str(&listing(&["--format", "json"])).expect("json");
+    assert_eq!(Value::Array(pages), cli);
+    app.stop().await;
 }
